@@ -1,0 +1,255 @@
+//! Tidy checks: the codebase checking itself (STYLE.md, "a self-checking
+//! codebase"). Each test names what it found and where, so a failure says
+//! what to fix.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a panic is the failure report"
+)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use orch_tests::workspace_root;
+
+/// Every workspace member's folder, relative to the root.
+fn members() -> Vec<PathBuf> {
+    let root = workspace_root();
+    let mut out = vec![PathBuf::from("tests")];
+    for group in ["crates", "bins"] {
+        let Ok(entries) = fs::read_dir(root.join(group)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.path().join("Cargo.toml").is_file() {
+                out.push(PathBuf::from(group).join(entry.file_name()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn manifest(member: &Path) -> toml::Table {
+    let path = workspace_root().join(member).join("Cargo.toml");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.parse::<toml::Table>()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn package_name(manifest: &toml::Table) -> String {
+    manifest["package"]["name"].as_str().unwrap().to_owned()
+}
+
+/// Every `.rs` file below the given folders.
+fn rust_files(dirs: &[&str]) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n == "target") {
+                    continue;
+                }
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for dir in dirs {
+        walk(&workspace_root().join(dir), &mut out);
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn there_are_members_to_check() {
+    let names: Vec<String> = members()
+        .iter()
+        .map(|m| package_name(&manifest(m)))
+        .collect();
+    for expected in [
+        "orch-self-deploy",
+        "orch-pipeline",
+        "orch-store",
+        "orch-tests",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+}
+
+#[test]
+fn every_member_inherits_the_workspace_lints_and_package_fields() {
+    for member in members() {
+        let manifest = manifest(&member);
+        let name = package_name(&manifest);
+        assert!(
+            name == "orch" || name.starts_with("orch-"),
+            "{}: package name {name:?} must carry the orch- prefix",
+            member.display()
+        );
+        assert_eq!(
+            manifest
+                .get("lints")
+                .and_then(|l| l.get("workspace"))
+                .and_then(toml::Value::as_bool),
+            Some(true),
+            "{}: add `[lints] workspace = true` (lints are not inherited otherwise)",
+            member.display()
+        );
+        for field in ["edition", "rust-version", "license", "publish"] {
+            assert_eq!(
+                manifest["package"]
+                    .get(field)
+                    .and_then(|f| f.get("workspace"))
+                    .and_then(toml::Value::as_bool),
+                Some(true),
+                "{}: set `{field}.workspace = true`",
+                member.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_crate_root_opens_with_a_doc_comment() {
+    for member in members() {
+        for root in ["src/lib.rs", "src/main.rs"] {
+            let path = workspace_root().join(&member).join(root);
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            assert!(
+                text.trim_start().starts_with("//!"),
+                "{}: a crate root opens with `//!` docs: purpose, main types, an example, and what it never does",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn no_leftover_debugging_or_unfinished_code() {
+    // Built from pieces so that this file does not match itself.
+    let banned = [
+        format!("{}!(", "todo"),
+        format!("{}!(", "dbg"),
+        format!("{}!(", "unimplemented"),
+        format!("#[{}]", "ignore"),
+    ];
+    let mut found = Vec::new();
+    for path in rust_files(&["crates", "bins", "tests"]) {
+        let text = fs::read_to_string(&path).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            for needle in &banned {
+                if line.contains(needle.as_str()) {
+                    found.push(format!(
+                        "{}:{}: {}",
+                        path.display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "finish or remove these:\n{}",
+        found.join("\n")
+    );
+}
+
+/// DESIGN §2: an arrow means "may depend on"; nothing else may.
+#[test]
+fn workspace_dependencies_follow_the_design() {
+    let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        ("orch-self-deploy", &[][..]),
+        ("orch-pipeline", &[][..]),
+        ("orch-store", &[][..]),
+        (
+            "orch-staging-runner",
+            &["orch-self-deploy", "orch-pipeline"][..],
+        ),
+        (
+            "orch-launcher",
+            &[
+                "orch-pipeline",
+                "orch-store",
+                "orch-staging-runner",
+                "orch-self-deploy",
+            ][..],
+        ),
+        ("orch-inventory", &["orch-pipeline"][..]),
+    ]);
+    for member in members() {
+        let manifest = manifest(&member);
+        let name = package_name(&manifest);
+        for table in ["dependencies", "dev-dependencies", "build-dependencies"] {
+            let Some(deps) = manifest.get(table).and_then(toml::Value::as_table) else {
+                continue;
+            };
+            for dep in deps.keys().filter(|d| d.starts_with("orch")) {
+                assert_ne!(dep, "orch", "{name}: nothing depends on the binary");
+                if name == "orch" || name == "orch-tests" {
+                    continue;
+                }
+                let Some(may) = allowed.get(name.as_str()) else {
+                    panic!("{name}: not in DESIGN §2's dependency graph; add it there and here");
+                };
+                assert!(
+                    may.contains(&dep.as_str()),
+                    "{name} [{table}] depends on {dep}, which DESIGN §2 does not allow (allowed: {may:?})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_golden_file_is_named_in_the_contracts_doc() {
+    let doc = fs::read_to_string(workspace_root().join("docs/contracts.md")).unwrap();
+    let mut goldens = Vec::new();
+    for member in members() {
+        let dir = workspace_root().join(&member).join("tests/golden");
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let relative = member.join("tests/golden").join(entry.file_name());
+            goldens.push(relative.to_string_lossy().into_owned());
+        }
+    }
+    assert!(!goldens.is_empty(), "no golden files found");
+    let unnamed: Vec<_> = goldens
+        .iter()
+        .filter(|g| !doc.contains(g.as_str()))
+        .collect();
+    assert!(
+        unnamed.is_empty(),
+        "docs/contracts.md must name every golden file; missing: {unnamed:?}"
+    );
+}
+
+#[test]
+fn the_code_map_names_every_crate() {
+    let doc = fs::read_to_string(workspace_root().join("docs/architecture/README.md")).unwrap();
+    for member in members() {
+        let name = package_name(&manifest(&member));
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "docs/architecture/README.md has no paragraph for `{name}` ({})",
+            member.display()
+        );
+    }
+}
