@@ -201,6 +201,15 @@ fn workspace_dependencies_follow_the_design() {
             };
             for dep in deps.keys().filter(|d| d.starts_with("orch")) {
                 assert_ne!(dep, "orch", "{name}: nothing depends on the binary");
+                // The shared test support is every crate's dev-dependency and
+                // nobody's dependency.
+                if dep == "orch-tests" {
+                    assert_eq!(
+                        table, "dev-dependencies",
+                        "{name}: orch-tests is test support; use it only in [dev-dependencies]"
+                    );
+                    continue;
+                }
                 if name == "orch" || name == "orch-tests" {
                     continue;
                 }

@@ -1,2 +1,110 @@
-//! Placeholder, being written.
-fn main() {}
+//! `orch`: the orchestrator's binary. It parses arguments, wires the crates
+//! together, and maps every ending to an exit code in one place.
+//!
+//! Commands today: `orch staging run` (run a staging suite once and write its
+//! staging log; see `orch staging run --help`). The binary holds no logic a
+//! user of the crates would need: the staging runner, its outcome and the JSON
+//! summary live in `orch-staging-runner`.
+//!
+//! Exit codes, for every command:
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success (`staging run`: PASSED; or help/version printed) |
+//! | 1 | the work ran and failed (`staging run`: FAILED) |
+//! | 2 | tool error: the work could not be done (nothing false was written) |
+//! | 3 | usage error: bad arguments (clap's own usage errors included) |
+//!
+//! ```text
+//! $ orch staging run --repo . --cmd 'cargo test' --timeout 600
+//! {"outcome":"executed","status":"PASSED","exit_code":0,...}
+//! ```
+//!
+//! What it never does: it never sets a process-wide flag for the staging
+//! runner (the runner re-executes this binary as its supervisor, which is why
+//! `main` first calls `supervisor::main_if_requested`), and it holds no
+//! pipeline or process logic of its own.
+
+mod cli;
+mod staging;
+
+use std::io;
+use std::process::ExitCode;
+
+/// How a command ended when it did its job.
+#[derive(Debug)]
+pub(crate) enum Ending {
+    /// Help or version text was printed.
+    Informational,
+    /// `staging run`: the suite passed and the log says PASSED.
+    StagingPassed,
+    /// `staging run`: the suite executed and failed; the log says FAILED.
+    StagingFailed,
+    /// `staging run`: the suite did not execute, or its log could not be
+    /// written; nothing false was written.
+    StagingToolError,
+}
+
+/// Why a command could not do its job.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    /// The arguments are wrong; the message says which and how to fix them.
+    Usage(clap::Error),
+    /// A usage problem found after parsing (e.g. the log's folder is missing).
+    BadArgument(String),
+    /// The result could not be printed.
+    Output(io::Error),
+}
+
+/// The one map from an ending to the process exit code.
+fn exit_code(result: &Result<Ending, CliError>) -> u8 {
+    match result {
+        Ok(Ending::Informational | Ending::StagingPassed) => 0,
+        Ok(Ending::StagingFailed) => 1,
+        Ok(Ending::StagingToolError) | Err(CliError::Output(_)) => 2,
+        Err(CliError::Usage(_) | CliError::BadArgument(_)) => 3,
+    }
+}
+
+fn main() -> ExitCode {
+    // When the staging runner re-executes this binary as its supervisor, this
+    // runs the supervisor and never returns.
+    orch_staging_runner::supervisor::main_if_requested();
+
+    let result = cli::parse().and_then(|command| match command {
+        cli::Parsed::Informational(text) => {
+            // Help goes to stdout (what clap's own `exit` would do).
+            let _ = text.print();
+            Ok(Ending::Informational)
+        }
+        cli::Parsed::Command(cli::Command::Staging {
+            command: cli::StagingCommand::Run(args),
+        }) => staging::run(&args),
+    });
+    match &result {
+        Ok(_) => {}
+        Err(CliError::Usage(error)) => {
+            let _ = error.print();
+        }
+        Err(CliError::BadArgument(message)) => eprintln!("error: {message}"),
+        Err(CliError::Output(error)) => {
+            eprintln!("error: cannot print the result: {error}; check that stdout is open");
+        }
+    }
+    ExitCode::from(exit_code(&result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_documented_table() {
+        assert_eq!(exit_code(&Ok(Ending::Informational)), 0);
+        assert_eq!(exit_code(&Ok(Ending::StagingPassed)), 0);
+        assert_eq!(exit_code(&Ok(Ending::StagingFailed)), 1);
+        assert_eq!(exit_code(&Ok(Ending::StagingToolError)), 2);
+        assert_eq!(exit_code(&Err(CliError::Output(io::Error::other("x")))), 2);
+        assert_eq!(exit_code(&Err(CliError::BadArgument(String::new()))), 3);
+    }
+}

@@ -5,12 +5,6 @@
 //! `UPDATE_GOLDEN=1 cargo test -p orch-pipeline --test golden`, review the diff
 //! of the golden file, and add a CHANGELOG.md entry.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::panic,
-    reason = "test helper: a panic is the failure report"
-)]
-
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -20,22 +14,10 @@ fn check_golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read golden file {}: {e}; create it with UPDATE_GOLDEN=1",
-            path.display()
-        )
-    });
-    assert!(
-        expected == actual,
-        "contract {name} drifted from its golden file {}.\n--- expected\n{expected}\n--- actual\n{actual}\n\
-         If the change is deliberate: UPDATE_GOLDEN=1 cargo test -p orch-pipeline --test golden, \
-         then add a CHANGELOG.md entry.",
-        path.display()
+    orch_tests::assert_golden(
+        &path,
+        actual,
+        "rerun with UPDATE_GOLDEN=1 cargo test -p orch-pipeline --test golden",
     );
 }
 

@@ -1,1 +1,68 @@
-//! Placeholder, being written.
+//! The SQLite store of orch: the schema and its migrations, the jobs queue
+//! with leases and fencing, the `agent_runs` cost record, alerts, and each
+//! task's transition history with the evidence of every gate decision.
+//!
+//! Main types: [`Store`] (one connection; open one per thread on the same
+//! file), [`Job`] and [`JobState`] (the queue's state machine), [`Lease`]
+//! (a claim's job id and fencing [`LeaseToken`]), [`NewTransition`] and
+//! [`GateDecision`] (a stage change and its evidence), [`NewAgentRun`] and
+//! [`RoleStats`] (what runs cost, per role), [`Clock`] (time is injected, in
+//! milliseconds since the Unix epoch), and [`StoreError`]. The schema is the
+//! one SQL text [`SCHEMA_SQL`], a golden-pinned contract; see
+//! `docs/store.md` for the state machine, fencing, the rescue policy and the
+//! durability settings.
+//!
+//! ```
+//! use std::time::Duration;
+//! use orch_store::{JobState, LeaseOwner, NewJob, Store};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path().join("orch.db"))?;
+//! let repo = store.add_repo("demo", "/srv/demo", "make staging")?;
+//! let task = store.add_task(repo, "Add a health check", "deploy-staging")?;
+//! store.enqueue(&NewJob::new(task, "deploy-staging", "deployer"))?;
+//!
+//! let me = LeaseOwner::new("boot-1", "worker-0");
+//! let claimed = store.claim(&me, Duration::from_secs(60))?.ok_or("queue empty")?;
+//! assert_eq!(claimed.job.state, JobState::Running);
+//! store.heartbeat(claimed.lease, Duration::from_secs(60))?;
+//! store.complete(claimed.lease)?;
+//! assert_eq!(store.job(claimed.lease.job)?.state, JobState::Done);
+//! // The lease is spent: a second write with it is fenced off.
+//! assert!(store.complete(claimed.lease).is_err());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What this crate deliberately does not do: it never spawns a process, reads
+//! no artifact and computes no digest (callers hand it the sha256), and knows
+//! no pipeline rules. Stages and roles are stored as text whose names the
+//! `pipeline` crate validates; which transition follows which verdict, and
+//! how many infra retries a job may spend, are its callers' decisions. It
+//! depends on no other orch crate.
+//!
+//! Two deployment rules follow from SQLite itself: keep the database on a
+//! local file system (WAL needs shared memory that network file systems do
+//! not provide), and never fork a process while a [`Store`] is open (a
+//! SQLite connection must not cross a `fork`).
+
+mod error;
+mod queue;
+mod records;
+mod store;
+mod types;
+
+pub use error::{Result, StoreError};
+pub use queue::{Advanced, Claimed, DEFAULT_MAX_ATTEMPTS, Job, JobLease, NewJob, Rescued};
+pub use records::{
+    Alert, GateDecision, NewAgentRun, NewAlert, NewTransition, Repo, RoleStats, Task, Transition,
+};
+pub use store::{
+    APPLICATION_ID, DEFAULT_BUSY_TIMEOUT, SCHEMA_SQL, SCHEMA_VERSION, Store, StoreOptions,
+    WalCheckpoint,
+};
+pub use types::{
+    AgentRunId, AlertId, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken, ManualClock,
+    ParseEnumError, RepoId, SystemClock, TaskId, TaskStatus, TransitionId, Transport,
+};

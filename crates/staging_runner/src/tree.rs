@@ -1,0 +1,131 @@
+//! Finding a process's descendants through `/proc`.
+//!
+//! The supervisor is a child subreaper, so every descendant of the suite is a
+//! descendant of the supervisor whatever it did (a new group, a new session, a
+//! double fork): orphans are reparented to the supervisor, not to init. The
+//! walk follows `/proc/PID/task/TID/children` from the supervisor down; where
+//! the kernel lacks that file (`CONFIG_PROC_CHILDREN` off) it falls back to
+//! reading every `/proc/PID/stat` and following parent pids.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+
+/// A live (or zombie) descendant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Descendant {
+    pub(crate) pid: i32,
+    /// Its process group.
+    pub(crate) pgid: i32,
+}
+
+/// Every descendant of `root`, parents before children.
+pub(crate) fn descendants(root: i32) -> Vec<Descendant> {
+    if fs::metadata(format!("/proc/{root}/task/{root}/children")).is_ok() {
+        walk(root, children_from_task_files)
+    } else {
+        let by_parent = parent_map();
+        walk(root, |pid| by_parent.get(&pid).cloned().unwrap_or_default())
+    }
+}
+
+fn walk(root: i32, mut children: impl FnMut(i32) -> Vec<i32>) -> Vec<Descendant> {
+    let mut out = Vec::new();
+    let mut queue = VecDeque::from([root]);
+    // A bound against a cycle that cannot happen but must not hang us either.
+    let mut budget = 1_000_000usize;
+    while let Some(pid) = queue.pop_front() {
+        for child in children(pid) {
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
+                return out;
+            }
+            out.push(Descendant {
+                pid: child,
+                pgid: stat(child).map_or(0, |s| s.pgid),
+            });
+            queue.push_back(child);
+        }
+    }
+    out
+}
+
+fn children_from_task_files(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+fn parent_map() -> BTreeMap<i32, Vec<i32>> {
+    let mut map: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return map;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Some(stat) = stat(pid) {
+            map.entry(stat.ppid).or_default().push(pid);
+        }
+    }
+    map
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    ppid: i32,
+    pgid: i32,
+}
+
+/// Reads the parent pid and group of `pid` from `/proc/PID/stat`.
+fn stat(pid: i32) -> Option<Stat> {
+    let text = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// `PID (COMM) STATE PPID PGRP ...`; COMM may hold spaces and parentheses, so
+/// the fields start after the last `)`.
+fn parse_stat(text: &[u8]) -> Option<Stat> {
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(text.get(close + 1..)?).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let _state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgid = fields.next()?.parse().ok()?;
+    Some(Stat { ppid, pgid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_with_odd_names_parse() {
+        let stat = parse_stat(b"42 (a) b (c)) S 7 42 42 0 -1").unwrap();
+        assert_eq!((stat.ppid, stat.pgid), (7, 42));
+        assert!(parse_stat(b"garbage").is_none());
+    }
+
+    #[test]
+    fn this_process_has_a_parent_in_both_walks() {
+        let me = i32::try_from(std::process::id()).unwrap();
+        let parent = stat(me).unwrap().ppid;
+        let by_parent = parent_map();
+        assert!(by_parent.get(&parent).is_some_and(|c| c.contains(&me)));
+        assert!(descendants(parent).iter().any(|d| d.pid == me));
+    }
+}

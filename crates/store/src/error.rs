@@ -1,0 +1,148 @@
+//! The store's one error type.
+
+use std::path::PathBuf;
+
+use crate::types::{JobId, LeaseToken, TaskId};
+
+/// Everything that can go wrong in the store, each with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or configured.
+    #[error(
+        "cannot open the database at {path}: {source}; check that the directory exists, is writable and is on a local file system"
+    )]
+    Open {
+        /// The file that was being opened.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+
+    /// The file was written by a newer orch; it was left untouched.
+    #[error(
+        "the database at {path} has schema version {found}, newer than version {supported} which this orch knows; run the newer orch that wrote it, or restore a backup (the file was left untouched)"
+    )]
+    SchemaTooNew {
+        /// The file that was refused.
+        path: PathBuf,
+        /// Its `PRAGMA user_version`.
+        found: i64,
+        /// The newest version this code knows.
+        supported: i64,
+    },
+
+    /// The file carries a schema version no orch ever wrote.
+    #[error(
+        "the database at {path} has schema version {found}, which no orch ever wrote; point orch at its own database file (the file was left untouched)"
+    )]
+    NotOrchDatabase {
+        /// The file that was refused.
+        path: PathBuf,
+        /// Its `PRAGMA user_version`.
+        found: i64,
+    },
+
+    /// The file belongs to another program.
+    #[error(
+        "the file at {path} is not an orch database ({why}); point orch at its own database file (the file was left untouched)"
+    )]
+    ForeignDatabase {
+        /// The file that was refused.
+        path: PathBuf,
+        /// What gave it away.
+        why: &'static str,
+    },
+
+    /// SQLite would not switch the file to write-ahead logging.
+    #[error(
+        "the database at {path} cannot use WAL journaling (journal_mode stayed {mode:?}); keep the database on a local file system, never a network one"
+    )]
+    WalUnavailable {
+        /// The file that was being opened.
+        path: PathBuf,
+        /// The journal mode SQLite reported instead of `wal`.
+        mode: String,
+    },
+
+    /// A migration step failed and was rolled back.
+    #[error(
+        "migrating the database at {path} to schema version {version} failed and was rolled back: {source}; the file may not be an orch database"
+    )]
+    Migration {
+        /// The file being migrated.
+        path: PathBuf,
+        /// The version the failed step would have produced.
+        version: i64,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+
+    /// A write carried a lease token that no longer holds the job.
+    ///
+    /// The job was rescued (and perhaps claimed by another worker) or already
+    /// finished. The caller must drop its result without retrying the write.
+    #[error(
+        "lease lost on job {job} (token {token}): the job was rescued or finished by someone else; drop this result and do not retry the write"
+    )]
+    LeaseLost {
+        /// The job.
+        job: JobId,
+        /// The stale token.
+        token: LeaseToken,
+    },
+
+    /// A row that was asked for by id does not exist.
+    #[error("{table} row {id} not found; check the id")]
+    NotFound {
+        /// The table searched.
+        table: &'static str,
+        /// The id asked for.
+        id: i64,
+    },
+
+    /// A transition was recorded from a stage the task is no longer at.
+    #[error(
+        "task {task} is at stage {found:?}, not {expected:?}: another transition won; reload the task before deciding again"
+    )]
+    StageMismatch {
+        /// The task.
+        task: TaskId,
+        /// The stage the transition was decided from.
+        expected: String,
+        /// The stage the task is at.
+        found: String,
+    },
+
+    /// An artifact digest was not a sha256 in lower-case hex.
+    #[error("invalid artifact sha256 {found:?}: expected exactly 64 lower-case hex digits")]
+    InvalidSha256 {
+        /// The text that was given.
+        found: String,
+    },
+
+    /// A value given to the store is out of the range it can store.
+    #[error("invalid {what}: {why}")]
+    InvalidInput {
+        /// Which value.
+        what: &'static str,
+        /// Why it was refused.
+        why: &'static str,
+    },
+
+    /// Any other SQLite failure, with the operation that hit it.
+    #[error("{op} failed in SQLite: {source}")]
+    Sqlite {
+        /// The store operation, for example `claim`.
+        op: &'static str,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+}
+
+/// Shorthand for results of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Wraps a SQLite error with the operation it interrupted.
+pub(crate) fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { op, source }
+}

@@ -1,0 +1,514 @@
+//! The jobs queue: enqueue, claim, heartbeat, finish, defer, rescue.
+
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use crate::error::{Result, StoreError, sql};
+use crate::records::{NewTransition, insert_transition};
+use crate::store::Store;
+use crate::types::{JobId, JobState, Lease, LeaseOwner, LeaseToken, TaskId, TransitionId};
+
+/// How many times a job may be claimed and lost before it is failed, unless
+/// [`NewJob::max_attempts`] says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// A job to put on the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// The task the job works on.
+    pub task: TaskId,
+    /// The pipeline stage, as the pipeline names it.
+    pub stage: String,
+    /// The role that runs the stage, as the pipeline names it.
+    pub role: String,
+    /// Claims that may be lost (crash, expired lease) before the job is
+    /// failed as poison. At least 1.
+    pub max_attempts: u32,
+    /// The earliest time the job may be claimed; `None` means now.
+    pub not_before_ms: Option<i64>,
+}
+
+impl NewJob {
+    /// A job due now, with [`DEFAULT_MAX_ATTEMPTS`].
+    #[must_use]
+    pub fn new(task: TaskId, stage: impl Into<String>, role: impl Into<String>) -> Self {
+        Self {
+            task,
+            stage: stage.into(),
+            role: role.into(),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            not_before_ms: None,
+        }
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Its id.
+    pub id: JobId,
+    /// The task it works on.
+    pub task: TaskId,
+    /// The pipeline stage.
+    pub stage: String,
+    /// The role.
+    pub role: String,
+    /// Where it is in the state machine.
+    pub state: JobState,
+    /// Claims spent: every claim counts, a deferral gives its claim back.
+    pub attempts: u32,
+    /// The poison threshold for `attempts`.
+    pub max_attempts: u32,
+    /// Deferrals so far (the work could not start).
+    pub infra_attempts: u32,
+    /// The earliest time the job may be claimed.
+    pub run_after_ms: i64,
+    /// The token of the latest claim (0 if never claimed).
+    pub lease_token: LeaseToken,
+    /// The current lease; `Some` exactly when the job is running.
+    pub lease: Option<JobLease>,
+    /// Why the latest deferral, failure or rescue happened.
+    pub last_error: Option<String>,
+    /// When it was enqueued.
+    pub created_ms: i64,
+    /// When it last changed.
+    pub updated_ms: i64,
+}
+
+/// The lease of a running job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    /// Who holds it.
+    pub owner: LeaseOwner,
+    /// When it expires unless extended by [`Store::heartbeat`].
+    pub expires_ms: i64,
+}
+
+/// A job that [`Store::claim`] leased to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The lease every later write for this job must carry.
+    pub lease: Lease,
+    /// The job, as it is now (state `running`).
+    pub job: Job,
+}
+
+/// What a rescue did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rescued {
+    /// Jobs put back on the queue, due at once.
+    pub requeued: Vec<JobId>,
+    /// Jobs failed because their attempts were spent (poison).
+    pub failed: Vec<JobId>,
+}
+
+/// What [`Store::complete_with_transition`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advanced {
+    /// The transition recorded for the task.
+    pub transition: TransitionId,
+    /// The next job, when one was given.
+    pub next_job: Option<JobId>,
+}
+
+pub(crate) const JOB_COLUMNS: &str = "id, task_id, stage, role, state, attempts, max_attempts, \
+     infra_attempts, run_after_ms, lease_token, lease_owner, lease_boot_id, lease_expires_ms, \
+     last_error, created_ms, updated_ms";
+
+/// The SET clause that ends a lease.
+const CLEAR_LEASE: &str = "lease_owner = NULL, lease_boot_id = NULL, lease_expires_ms = NULL";
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let owner: Option<String> = row.get(10)?;
+    let boot_id: Option<String> = row.get(11)?;
+    let expires_ms: Option<i64> = row.get(12)?;
+    let lease =
+        if let (Some(worker), Some(boot_id), Some(expires_ms)) = (owner, boot_id, expires_ms) {
+            Some(JobLease {
+                owner: LeaseOwner { boot_id, worker },
+                expires_ms,
+            })
+        } else {
+            None
+        };
+    Ok(Job {
+        id: row.get(0)?,
+        task: row.get(1)?,
+        stage: row.get(2)?,
+        role: row.get(3)?,
+        state: row.get(4)?,
+        attempts: row.get(5)?,
+        max_attempts: row.get(6)?,
+        infra_attempts: row.get(7)?,
+        run_after_ms: row.get(8)?,
+        lease_token: row.get(9)?,
+        lease,
+        last_error: row.get(13)?,
+        created_ms: row.get(14)?,
+        updated_ms: row.get(15)?,
+    })
+}
+
+/// Milliseconds in `d`, saturating: a lease of centuries is as good as forever.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Turns "no row changed" into [`StoreError::LeaseLost`].
+fn fenced(changed: usize, lease: Lease) -> Result<()> {
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::LeaseLost {
+            job: lease.job,
+            token: lease.token,
+        })
+    }
+}
+
+pub(crate) fn insert_job(tx: &Transaction<'_>, job: &NewJob, now_ms: i64) -> Result<JobId> {
+    if job.max_attempts == 0 {
+        return Err(StoreError::InvalidInput {
+            what: "max_attempts",
+            why: "a job needs at least one attempt",
+        });
+    }
+    tx.execute(
+        "INSERT INTO jobs (task_id, stage, role, state, max_attempts, run_after_ms, created_ms, updated_ms) \
+         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?6)",
+        params![
+            job.task,
+            job.stage,
+            job.role,
+            job.max_attempts,
+            job.not_before_ms.unwrap_or(now_ms),
+            now_ms
+        ],
+    )
+    .map_err(sql("enqueue"))?;
+    Ok(JobId::new(tx.last_insert_rowid()))
+}
+
+/// The fenced `running → done` write.
+fn finish_done(tx: &Transaction<'_>, lease: Lease, now_ms: i64) -> Result<()> {
+    let changed = tx
+        .execute(
+            &format!(
+                "UPDATE jobs SET state = 'done', {CLEAR_LEASE}, updated_ms = ?3 \
+                 WHERE id = ?1 AND lease_token = ?2 AND state = 'running'"
+            ),
+            params![lease.job, lease.token.get(), now_ms],
+        )
+        .map_err(sql("complete"))?;
+    fenced(changed, lease)
+}
+
+impl Store {
+    /// Puts a job on the queue, state `queued`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidInput`] if `max_attempts` is 0;
+    /// [`StoreError::Sqlite`] if the task does not exist or SQLite fails.
+    pub fn enqueue(&self, job: &NewJob) -> Result<JobId> {
+        let now = self.now_ms();
+        self.write("enqueue", |tx| insert_job(tx, job, now))
+    }
+
+    /// Leases the oldest due queued job to `owner` for `lease_for`, or returns
+    /// `None` when no job is due.
+    ///
+    /// The claim is one guarded `UPDATE ... WHERE id = (SELECT ...) AND state
+    /// = 'queued' RETURNING ...` inside `BEGIN IMMEDIATE`: two workers can
+    /// never claim the same job. It spends an attempt and issues a new
+    /// fencing token.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails (a busy database is waited for
+    /// up to the busy timeout first).
+    pub fn claim(&self, owner: &LeaseOwner, lease_for: Duration) -> Result<Option<Claimed>> {
+        let now = self.now_ms();
+        let expires = now.saturating_add(millis(lease_for));
+        self.write("claim", |tx| {
+            let job = tx
+                .query_row(
+                    &format!(
+                        "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
+                         lease_token = lease_token + 1, lease_owner = ?1, lease_boot_id = ?2, \
+                         lease_expires_ms = ?3, updated_ms = ?4 \
+                         WHERE state = 'queued' AND id = ( \
+                             SELECT id FROM jobs WHERE state = 'queued' AND run_after_ms <= ?4 \
+                             ORDER BY run_after_ms, id LIMIT 1) \
+                         RETURNING {JOB_COLUMNS}"
+                    ),
+                    params![owner.worker, owner.boot_id, expires, now],
+                    job_from_row,
+                )
+                .optional()
+                .map_err(sql("claim"))?;
+            Ok(job.map(|job| Claimed {
+                lease: Lease::new(job.id, job.lease_token),
+                job,
+            }))
+        })
+    }
+
+    /// Extends a lease to `lease_for` from now (the worker's heartbeat), and
+    /// returns the new expiry.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job.
+    pub fn heartbeat(&self, lease: Lease, lease_for: Duration) -> Result<i64> {
+        let now = self.now_ms();
+        let expires = now.saturating_add(millis(lease_for));
+        self.write("heartbeat", |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE jobs SET lease_expires_ms = ?3, updated_ms = ?4 \
+                     WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
+                    params![lease.job, lease.token.get(), expires, now],
+                )
+                .map_err(sql("heartbeat"))?;
+            fenced(changed, lease).map(|()| expires)
+        })
+    }
+
+    /// Marks a claimed job `done`.
+    ///
+    /// Prefer [`Store::complete_with_transition`] when the job's end moves
+    /// its task, so that a crash cannot separate the two.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job.
+    pub fn complete(&self, lease: Lease) -> Result<()> {
+        let now = self.now_ms();
+        self.write("complete", |tx| finish_done(tx, lease, now))
+    }
+
+    /// In one transaction: marks a claimed job `done`, records the task's
+    /// transition with its gate evidence (moving the task), and enqueues the
+    /// next job if one is given. Either all of it happens or none of it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job;
+    /// [`StoreError::StageMismatch`] if the task has left `from_stage`;
+    /// [`StoreError::InvalidSha256`] if a digest is malformed. Nothing is
+    /// written in any of these cases.
+    pub fn complete_with_transition(
+        &self,
+        lease: Lease,
+        transition: &NewTransition,
+        next: Option<&NewJob>,
+    ) -> Result<Advanced> {
+        let now = self.now_ms();
+        self.write("complete_with_transition", |tx| {
+            finish_done(tx, lease, now)?;
+            let id = insert_transition(tx, transition, Some(lease.job), now)?;
+            let next_job = next.map(|job| insert_job(tx, job, now)).transpose()?;
+            Ok(Advanced {
+                transition: id,
+                next_job,
+            })
+        })
+    }
+
+    /// Puts a claimed job back on the queue because its work could not start
+    /// (a tool error), to be claimed again after `retry_in`. The claim's
+    /// attempt is given back, `infra_attempts` grows by one, and `error` is
+    /// kept as `last_error`. Returns the new `infra_attempts`; bounding it is
+    /// the caller's policy.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job.
+    pub fn defer(&self, lease: Lease, retry_in: Duration, error: &str) -> Result<u32> {
+        let now = self.now_ms();
+        let run_after = now.saturating_add(millis(retry_in));
+        self.write("defer", |tx| {
+            let infra = tx
+                .query_row(
+                    &format!(
+                        "UPDATE jobs SET state = 'queued', attempts = attempts - 1, \
+                         infra_attempts = infra_attempts + 1, run_after_ms = ?3, last_error = ?4, \
+                         {CLEAR_LEASE}, updated_ms = ?5 \
+                         WHERE id = ?1 AND lease_token = ?2 AND state = 'running' \
+                         RETURNING infra_attempts"
+                    ),
+                    params![lease.job, lease.token.get(), run_after, error, now],
+                    |row| row.get::<_, u32>(0),
+                )
+                .optional()
+                .map_err(sql("defer"))?;
+            infra.ok_or(StoreError::LeaseLost {
+                job: lease.job,
+                token: lease.token,
+            })
+        })
+    }
+
+    /// Marks a claimed job `failed` with `error` as its `last_error`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job.
+    pub fn fail(&self, lease: Lease, error: &str) -> Result<()> {
+        let now = self.now_ms();
+        self.write("fail", |tx| {
+            let changed = tx
+                .execute(
+                    &format!(
+                        "UPDATE jobs SET state = 'failed', last_error = ?3, {CLEAR_LEASE}, \
+                         updated_ms = ?4 \
+                         WHERE id = ?1 AND lease_token = ?2 AND state = 'running'"
+                    ),
+                    params![lease.job, lease.token.get(), error, now],
+                )
+                .map_err(sql("fail"))?;
+            fenced(changed, lease)
+        })
+    }
+
+    /// Rescues every running job whose lease has expired: back to `queued`
+    /// (due now), or to `failed` if its attempts are spent. The lost claim
+    /// keeps the attempt it spent, so a job that kills its worker every time
+    /// ends as poison instead of looping forever.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn rescue_expired(&self) -> Result<Rescued> {
+        let now = self.now_ms();
+        self.rescue("lease_expires_ms <= ?3", "its lease expired", &now)
+    }
+
+    /// Rescues every running job leased by a boot other than `current_boot_id`,
+    /// whatever its expiry, with the same outcome as [`Store::rescue_expired`].
+    ///
+    /// Call it once at start-up, before any worker claims: with one orch
+    /// process per database (the deployment rule, see `docs/store.md`), a
+    /// lease from another boot belongs to a process that is gone.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn rescue_other_boots(&self, current_boot_id: &str) -> Result<Rescued> {
+        self.rescue("lease_boot_id <> ?3", "its boot is gone", &current_boot_id)
+    }
+
+    /// The shared rescue: `condition` selects among running jobs, with `?3`
+    /// bound to `condition_arg`; `why` goes into `last_error`.
+    fn rescue(
+        &self,
+        condition: &str,
+        why: &str,
+        condition_arg: &dyn rusqlite::ToSql,
+    ) -> Result<Rescued> {
+        let now = self.now_ms();
+        let query = format!(
+            "UPDATE jobs SET \
+                 state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+                 last_error = 'rescued: ' || ?2 || ' (worker ' || lease_owner || ', boot ' \
+                     || lease_boot_id || ', lease until ' || lease_expires_ms || ', attempt ' \
+                     || attempts || ' of ' || max_attempts || ')' \
+                     || CASE WHEN attempts >= max_attempts THEN '; attempts spent, failed as poison' \
+                        ELSE '' END, \
+                 run_after_ms = ?1, {CLEAR_LEASE}, updated_ms = ?1 \
+             WHERE state = 'running' AND {condition} \
+             RETURNING id, state"
+        );
+        self.write("rescue", |tx| {
+            let mut stmt = tx.prepare(&query).map_err(sql("rescue"))?;
+            let rows = stmt
+                .query_map(params![now, why, condition_arg], |row| {
+                    Ok((row.get::<_, JobId>(0)?, row.get::<_, JobState>(1)?))
+                })
+                .map_err(sql("rescue"))?;
+            let mut rescued = Rescued::default();
+            for row in rows {
+                let (id, state) = row.map_err(sql("rescue"))?;
+                if state == JobState::Failed {
+                    rescued.failed.push(id);
+                } else {
+                    rescued.requeued.push(id);
+                }
+            }
+            rescued.requeued.sort_unstable();
+            rescued.failed.sort_unstable();
+            Ok(rescued)
+        })
+    }
+
+    /// The job with id `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is none.
+    pub fn job(&self, id: JobId) -> Result<Job> {
+        self.conn
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                job_from_row,
+            )
+            .optional()
+            .map_err(sql("job"))?
+            .ok_or(StoreError::NotFound {
+                table: "jobs",
+                id: id.get(),
+            })
+    }
+
+    /// How many jobs are in each state, for every state in [`JobState::ALL`]
+    /// order (zero counts included).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn job_counts(&self) -> Result<Vec<(JobState, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, count(*) FROM jobs GROUP BY state")
+            .map_err(sql("job_counts"))?;
+        let found = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, JobState>(0)?, row.get::<_, u64>(1)?))
+            })
+            .map_err(sql("job_counts"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("job_counts"))?;
+        Ok(JobState::ALL
+            .iter()
+            .map(|state| {
+                let n = found
+                    .iter()
+                    .find(|(s, _)| s == state)
+                    .map_or(0, |(_, n)| *n);
+                (*state, n)
+            })
+            .collect())
+    }
+
+    /// Up to `limit` jobs in `state`, oldest due first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn jobs_in_state(&self, state: JobState, limit: u32) -> Result<Vec<Job>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE state = ?1 \
+                 ORDER BY run_after_ms, id LIMIT ?2"
+            ))
+            .map_err(sql("jobs_in_state"))?;
+        stmt.query_map(params![state, limit], job_from_row)
+            .map_err(sql("jobs_in_state"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("jobs_in_state"))
+    }
+}

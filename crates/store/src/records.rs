@@ -1,0 +1,587 @@
+//! Repos, tasks, transition history, agent runs and alerts.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use crate::error::{Result, StoreError, sql};
+use crate::store::Store;
+use crate::types::{
+    AgentRunId, AlertId, JobId, RepoId, TaskId, TaskStatus, TransitionId, Transport,
+};
+
+/// A repository orch works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    /// Its id.
+    pub id: RepoId,
+    /// Its unique name, as used in `ORCH_STAGING_RUNNER_REPOS`.
+    pub name: String,
+    /// The path of its checkout.
+    pub path: String,
+    /// The command that runs its staging suite.
+    pub staging_command: String,
+    /// When it was added.
+    pub created_ms: i64,
+}
+
+/// A task as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// Its id.
+    pub id: TaskId,
+    /// The repository it works on.
+    pub repo: RepoId,
+    /// Its title.
+    pub title: String,
+    /// The stage it is at, as the pipeline names it.
+    pub stage: String,
+    /// Whether it is still moving.
+    pub status: TaskStatus,
+    /// Developer retries spent by rollbacks so far.
+    pub developer_retries: u32,
+    /// When it was added.
+    pub created_ms: i64,
+    /// When it last changed.
+    pub updated_ms: i64,
+}
+
+/// One gate's decision and the evidence it was made on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateDecision {
+    /// The gate, for example `check_staging_status`.
+    pub gate: String,
+    /// Whether the gate let the task advance.
+    pub passed: bool,
+    /// The verdict value it read, for example `FAILED`; `None` when it failed
+    /// closed (the verdict line was missing, duplicated or unknown).
+    pub verdict: Option<String>,
+    /// Why, in words (for a fail-closed gate: what was missing or wrong).
+    pub reason: String,
+    /// The sha256 of the artifact the gate read, 64 lower-case hex digits;
+    /// `None` when the artifact did not exist.
+    pub artifact_sha256: Option<String>,
+}
+
+/// A stage change to record, with the task's state after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTransition {
+    /// The task that moves.
+    pub task: TaskId,
+    /// The stage it was decided from; the task must still be there.
+    pub from_stage: String,
+    /// The stage it moves to.
+    pub to_stage: String,
+    /// The task's status after the move.
+    pub status: TaskStatus,
+    /// The task's developer-retry count after the move.
+    pub developer_retries: u32,
+    /// Every gate that decided it, in the order they ran.
+    pub decisions: Vec<GateDecision>,
+}
+
+/// A recorded stage change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// Its id.
+    pub id: TransitionId,
+    /// The task that moved.
+    pub task: TaskId,
+    /// The job whose end caused it, if any.
+    pub job: Option<JobId>,
+    /// The stage it left.
+    pub from_stage: String,
+    /// The stage it entered.
+    pub to_stage: String,
+    /// When.
+    pub at_ms: i64,
+    /// The gates that decided it, in the order they ran.
+    pub decisions: Vec<GateDecision>,
+}
+
+/// One finished run of a role, to record in `agent_runs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAgentRun {
+    /// The job it ran for.
+    pub job: JobId,
+    /// The job's task.
+    pub task: TaskId,
+    /// The role.
+    pub role: String,
+    /// The stage.
+    pub stage: String,
+    /// LLM or deterministic.
+    pub transport: Transport,
+    /// When it started.
+    pub started_ms: i64,
+    /// When it ended.
+    pub ended_ms: i64,
+    /// How long it ran, measured with a monotonic clock.
+    pub duration_ms: i64,
+    /// The exit code; `None` when killed by a signal or never started.
+    pub exit_code: Option<i32>,
+    /// The outcome in the launcher's words, for example `passed`, `timeout`.
+    pub outcome: String,
+    /// What the run cost in US dollars, when the agent reported it.
+    pub cost_usd: Option<f64>,
+    /// Input tokens, when reported.
+    pub tokens_in: Option<u64>,
+    /// Output tokens, when reported.
+    pub tokens_out: Option<u64>,
+}
+
+/// Totals of `agent_runs` for one role and transport.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleStats {
+    /// The role.
+    pub role: String,
+    /// The transport.
+    pub transport: Transport,
+    /// How many runs.
+    pub runs: u64,
+    /// Their summed duration.
+    pub total_duration_ms: i64,
+    /// Their mean duration.
+    pub mean_duration_ms: f64,
+    /// Their summed cost in US dollars (runs without a cost count as 0).
+    pub total_cost_usd: f64,
+    /// Their summed input tokens.
+    pub tokens_in: u64,
+    /// Their summed output tokens.
+    pub tokens_out: u64,
+}
+
+/// An alert to raise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAlert {
+    /// A short machine-friendly kind, for example `staging_infra_exhausted`.
+    pub kind: String,
+    /// What happened and what to do, for an operator.
+    pub message: String,
+    /// The task concerned, if any.
+    pub task: Option<TaskId>,
+    /// The job concerned, if any.
+    pub job: Option<JobId>,
+}
+
+/// A stored alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Its id.
+    pub id: AlertId,
+    /// Its kind.
+    pub kind: String,
+    /// Its message.
+    pub message: String,
+    /// The task concerned, if any.
+    pub task: Option<TaskId>,
+    /// The job concerned, if any.
+    pub job: Option<JobId>,
+    /// When it was raised.
+    pub created_ms: i64,
+    /// When an operator acknowledged it.
+    pub acknowledged_ms: Option<i64>,
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Records a transition and moves the task, guarded by its current stage.
+pub(crate) fn insert_transition(
+    tx: &Transaction<'_>,
+    t: &NewTransition,
+    job: Option<JobId>,
+    now_ms: i64,
+) -> Result<TransitionId> {
+    for d in &t.decisions {
+        if let Some(sha) = &d.artifact_sha256
+            && !is_sha256_hex(sha)
+        {
+            return Err(StoreError::InvalidSha256 { found: sha.clone() });
+        }
+    }
+    let changed = tx
+        .execute(
+            "UPDATE tasks SET stage = ?2, status = ?3, developer_retries = ?4, updated_ms = ?5 \
+             WHERE id = ?1 AND stage = ?6",
+            params![
+                t.task,
+                t.to_stage,
+                t.status,
+                t.developer_retries,
+                now_ms,
+                t.from_stage
+            ],
+        )
+        .map_err(sql("record_transition"))?;
+    if changed != 1 {
+        let found: Option<String> = tx
+            .query_row("SELECT stage FROM tasks WHERE id = ?1", [t.task], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(sql("record_transition"))?;
+        return Err(match found {
+            Some(found) => StoreError::StageMismatch {
+                task: t.task,
+                expected: t.from_stage.clone(),
+                found,
+            },
+            None => StoreError::NotFound {
+                table: "tasks",
+                id: t.task.get(),
+            },
+        });
+    }
+    tx.execute(
+        "INSERT INTO transitions (task_id, job_id, from_stage, to_stage, at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![t.task, job, t.from_stage, t.to_stage, now_ms],
+    )
+    .map_err(sql("record_transition"))?;
+    let id = TransitionId::new(tx.last_insert_rowid());
+    let mut stmt = tx
+        .prepare(
+            "INSERT INTO gate_decisions \
+             (transition_id, position, gate, passed, verdict, reason, artifact_sha256) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(sql("record_transition"))?;
+    for (position, d) in (0_i64..).zip(&t.decisions) {
+        stmt.execute(params![
+            id,
+            position,
+            d.gate,
+            d.passed,
+            d.verdict,
+            d.reason,
+            d.artifact_sha256
+        ])
+        .map_err(sql("record_transition"))?;
+    }
+    Ok(id)
+}
+
+fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
+    Ok(Task {
+        id: row.get(0)?,
+        repo: row.get(1)?,
+        title: row.get(2)?,
+        stage: row.get(3)?,
+        status: row.get(4)?,
+        developer_retries: row.get(5)?,
+        created_ms: row.get(6)?,
+        updated_ms: row.get(7)?,
+    })
+}
+
+fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
+    Ok(Repo {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        path: row.get(2)?,
+        staging_command: row.get(3)?,
+        created_ms: row.get(4)?,
+    })
+}
+
+impl Store {
+    /// Adds a repository.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if the name is taken or empty, or SQLite fails.
+    pub fn add_repo(&self, name: &str, path: &str, staging_command: &str) -> Result<RepoId> {
+        let now = self.now_ms();
+        self.write("add_repo", |tx| {
+            tx.execute(
+                "INSERT INTO repos (name, path, staging_command, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![name, path, staging_command, now],
+            )
+            .map_err(sql("add_repo"))?;
+            Ok(RepoId::new(tx.last_insert_rowid()))
+        })
+    }
+
+    /// The repository named `name`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn repo_by_name(&self, name: &str) -> Result<Option<Repo>> {
+        self.conn
+            .query_row(
+                "SELECT id, name, path, staging_command, created_ms FROM repos WHERE name = ?1",
+                [name],
+                repo_from_row,
+            )
+            .optional()
+            .map_err(sql("repo_by_name"))
+    }
+
+    /// The repository with id `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is none.
+    pub fn repo(&self, id: RepoId) -> Result<Repo> {
+        self.conn
+            .query_row(
+                "SELECT id, name, path, staging_command, created_ms FROM repos WHERE id = ?1",
+                [id],
+                repo_from_row,
+            )
+            .optional()
+            .map_err(sql("repo"))?
+            .ok_or(StoreError::NotFound {
+                table: "repos",
+                id: id.get(),
+            })
+    }
+
+    /// Adds an active task at `stage`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if the repository does not exist or SQLite fails.
+    pub fn add_task(&self, repo: RepoId, title: &str, stage: &str) -> Result<TaskId> {
+        let now = self.now_ms();
+        self.write("add_task", |tx| {
+            tx.execute(
+                "INSERT INTO tasks (repo_id, title, stage, status, created_ms, updated_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![repo, title, stage, TaskStatus::Active, now],
+            )
+            .map_err(sql("add_task"))?;
+            Ok(TaskId::new(tx.last_insert_rowid()))
+        })
+    }
+
+    /// The task with id `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is none.
+    pub fn task(&self, id: TaskId) -> Result<Task> {
+        self.conn
+            .query_row(
+                "SELECT id, repo_id, title, stage, status, developer_retries, created_ms, \
+                 updated_ms FROM tasks WHERE id = ?1",
+                [id],
+                task_from_row,
+            )
+            .optional()
+            .map_err(sql("task"))?
+            .ok_or(StoreError::NotFound {
+                table: "tasks",
+                id: id.get(),
+            })
+    }
+
+    /// Records a transition that no job's end caused (for example an
+    /// operator unblocking a task), moving the task.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::StageMismatch`] if the task has left `from_stage`;
+    /// [`StoreError::InvalidSha256`] if a digest is malformed;
+    /// [`StoreError::NotFound`] if the task does not exist.
+    pub fn record_transition(&self, transition: &NewTransition) -> Result<TransitionId> {
+        let now = self.now_ms();
+        self.write("record_transition", |tx| {
+            insert_transition(tx, transition, None, now)
+        })
+    }
+
+    /// The transition history of `task`, oldest first, with every gate's
+    /// evidence.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn transitions(&self, task: TaskId) -> Result<Vec<Transition>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, task_id, job_id, from_stage, to_stage, at_ms FROM transitions \
+                 WHERE task_id = ?1 ORDER BY id",
+            )
+            .map_err(sql("transitions"))?;
+        let mut transitions = stmt
+            .query_map([task], |row| {
+                Ok(Transition {
+                    id: row.get(0)?,
+                    task: row.get(1)?,
+                    job: row.get(2)?,
+                    from_stage: row.get(3)?,
+                    to_stage: row.get(4)?,
+                    at_ms: row.get(5)?,
+                    decisions: Vec::new(),
+                })
+            })
+            .map_err(sql("transitions"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("transitions"))?;
+        let mut decisions = self
+            .conn
+            .prepare(
+                "SELECT gate, passed, verdict, reason, artifact_sha256 FROM gate_decisions \
+                 WHERE transition_id = ?1 ORDER BY position",
+            )
+            .map_err(sql("transitions"))?;
+        for t in &mut transitions {
+            t.decisions = decisions
+                .query_map([t.id], |row| {
+                    Ok(GateDecision {
+                        gate: row.get(0)?,
+                        passed: row.get(1)?,
+                        verdict: row.get(2)?,
+                        reason: row.get(3)?,
+                        artifact_sha256: row.get(4)?,
+                    })
+                })
+                .map_err(sql("transitions"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("transitions"))?;
+        }
+        Ok(transitions)
+    }
+
+    /// Records a finished run of a role.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if the job or task does not exist, a number is
+    /// out of range (negative duration, cost or tokens), or SQLite fails.
+    pub fn record_agent_run(&self, run: &NewAgentRun) -> Result<AgentRunId> {
+        self.write("record_agent_run", |tx| {
+            tx.execute(
+                "INSERT INTO agent_runs (job_id, task_id, role, stage, transport, started_ms, \
+                 ended_ms, duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    run.job,
+                    run.task,
+                    run.role,
+                    run.stage,
+                    run.transport,
+                    run.started_ms,
+                    run.ended_ms,
+                    run.duration_ms,
+                    run.exit_code,
+                    run.outcome,
+                    run.cost_usd,
+                    run.tokens_in,
+                    run.tokens_out
+                ],
+            )
+            .map_err(sql("record_agent_run"))?;
+            Ok(AgentRunId::new(tx.last_insert_rowid()))
+        })
+    }
+
+    /// Totals of `agent_runs` per role and transport, ordered by role then
+    /// transport: the figures the determinization roadmap ranks by.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn role_stats(&self) -> Result<Vec<RoleStats>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT role, transport, count(*), sum(duration_ms), avg(duration_ms), \
+                 total(cost_usd), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0) \
+                 FROM agent_runs GROUP BY role, transport ORDER BY role, transport",
+            )
+            .map_err(sql("role_stats"))?;
+        stmt.query_map([], |row| {
+            Ok(RoleStats {
+                role: row.get(0)?,
+                transport: row.get(1)?,
+                runs: row.get(2)?,
+                total_duration_ms: row.get(3)?,
+                mean_duration_ms: row.get(4)?,
+                total_cost_usd: row.get(5)?,
+                tokens_in: row.get(6)?,
+                tokens_out: row.get(7)?,
+            })
+        })
+        .map_err(sql("role_stats"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("role_stats"))
+    }
+
+    /// Raises an alert.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if the kind is empty, the task or job does not
+    /// exist, or SQLite fails.
+    pub fn raise_alert(&self, alert: &NewAlert) -> Result<AlertId> {
+        let now = self.now_ms();
+        self.write("raise_alert", |tx| {
+            tx.execute(
+                "INSERT INTO alerts (kind, message, task_id, job_id, created_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![alert.kind, alert.message, alert.task, alert.job, now],
+            )
+            .map_err(sql("raise_alert"))?;
+            Ok(AlertId::new(tx.last_insert_rowid()))
+        })
+    }
+
+    /// Marks an alert acknowledged; acknowledging twice keeps the first time.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is no such alert.
+    pub fn acknowledge_alert(&self, id: AlertId) -> Result<()> {
+        let now = self.now_ms();
+        self.write("acknowledge_alert", |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE alerts SET acknowledged_ms = coalesce(acknowledged_ms, ?2) \
+                     WHERE id = ?1",
+                    params![id, now],
+                )
+                .map_err(sql("acknowledge_alert"))?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound {
+                    table: "alerts",
+                    id: id.get(),
+                })
+            }
+        })
+    }
+
+    /// Alerts not yet acknowledged, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn open_alerts(&self) -> Result<Vec<Alert>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, kind, message, task_id, job_id, created_ms, acknowledged_ms \
+                 FROM alerts WHERE acknowledged_ms IS NULL ORDER BY created_ms, id",
+            )
+            .map_err(sql("open_alerts"))?;
+        stmt.query_map([], |row| {
+            Ok(Alert {
+                id: row.get(0)?,
+                kind: row.get(1)?,
+                message: row.get(2)?,
+                task: row.get(3)?,
+                job: row.get(4)?,
+                created_ms: row.get(5)?,
+                acknowledged_ms: row.get(6)?,
+            })
+        })
+        .map_err(sql("open_alerts"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("open_alerts"))
+    }
+}

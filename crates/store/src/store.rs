@@ -1,0 +1,333 @@
+//! Opening the database: connection settings, the schema and its migrations.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::{Result, StoreError, sql};
+use crate::types::{Clock, SystemClock};
+
+/// The whole schema of the current version, as one SQL text.
+///
+/// Pinned byte for byte by `tests/golden/schema.sql`; see `docs/store.md` for
+/// how to change it deliberately.
+pub const SCHEMA_SQL: &str = include_str!("schema.sql");
+
+/// The migration steps: step `i` takes a database from `PRAGMA user_version`
+/// `i` to `i + 1`. Steps are only ever appended, never edited, because
+/// databases in the field have run the old ones: before `schema.sql` changes,
+/// step 1 must get its own copy of today's text. A test checks that running
+/// every step from an empty file yields exactly the schema of [`SCHEMA_SQL`].
+const MIGRATIONS: &[&str] = &[SCHEMA_SQL];
+
+/// The schema version this code writes and understands (`PRAGMA user_version`).
+///
+/// A file with a higher version is refused with [`StoreError::SchemaTooNew`].
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The SQLite `application_id` of an orch database (the bytes `orch` read as
+/// a big-endian integer), written by the first migration. A file with another
+/// non-zero id, or with tables but no orch schema version, belongs to some
+/// other program and is refused untouched.
+pub const APPLICATION_ID: i32 = 0x6f72_6368;
+
+/// How long a connection waits for another writer before SQLite reports busy.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// WAL pages after which a commit checkpoints the log back into the database
+/// (SQLite's own default, written down so it cannot change under us).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
+
+/// The size, in bytes, to which the WAL file is truncated after a checkpoint.
+const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+
+/// Settings for [`Store::open_with`].
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// The source of "now" for every timestamp; [`SystemClock`] by default.
+    pub clock: Arc<dyn Clock>,
+    /// How long to wait for another connection's write before giving up;
+    /// [`DEFAULT_BUSY_TIMEOUT`] by default.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("clock_now_ms", &self.clock.now_ms())
+            .field("busy_timeout", &self.busy_timeout)
+            .finish()
+    }
+}
+
+/// One connection to the orch database.
+///
+/// A `Store` is `Send` but not `Sync`: give each thread its own, opened on the
+/// same file. SQLite serialises their writes; every write is one
+/// `BEGIN IMMEDIATE` transaction, so none of them can fail half-way through
+/// with a busy error after it has read.
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.conn.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file at `path`, with the wall
+    /// clock and the default busy timeout, and migrates it to
+    /// [`SCHEMA_VERSION`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Store::open_with`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens (creating if needed) the database file at `path` and migrates it
+    /// to [`SCHEMA_VERSION`]. Opening the same file again, from this or
+    /// another thread or process, is fine.
+    ///
+    /// The file is put in WAL mode with `synchronous = NORMAL`, foreign keys
+    /// on, and a bounded WAL (see `docs/store.md`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::SchemaTooNew`] if a newer orch wrote the file (which is
+    /// then left untouched); [`StoreError::WalUnavailable`] if the file system
+    /// refuses WAL; [`StoreError::Migration`] if the file is not an orch
+    /// database; [`StoreError::Open`] for anything else SQLite refuses.
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
+        // Read the version before changing anything, so that a file from a
+        // newer orch is refused without a single byte written to it.
+        let found = user_version(&conn).map_err(open_err)?;
+        check_version(&path, found)?;
+        check_identity(&conn, &path, found).map_err(|e| match e {
+            Identity::Foreign(error) => error,
+            Identity::Sqlite(source) => open_err(source),
+        })?;
+
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::WalUnavailable { path, mode });
+        }
+        configure(&conn).map_err(open_err)?;
+        migrate(&conn, &path)?;
+        Ok(Self {
+            conn,
+            clock: options.clock,
+        })
+    }
+
+    /// Opens a private in-memory database with the full schema, for tests and
+    /// examples. Nothing is shared with any other connection and nothing
+    /// survives the `Store`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Open`] or [`StoreError::Migration`] if SQLite fails.
+    pub fn open_in_memory(options: StoreOptions) -> Result<Self> {
+        let path = PathBuf::from(":memory:");
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_in_memory().map_err(open_err)?;
+        conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
+        configure(&conn).map_err(open_err)?;
+        migrate(&conn, &path)?;
+        Ok(Self {
+            conn,
+            clock: options.clock,
+        })
+    }
+
+    /// Copies the WAL back into the database file and truncates the WAL to
+    /// zero bytes, waiting (up to the busy timeout) for readers to move on.
+    ///
+    /// SQLite already checkpoints every 1000 pages on commit; call this when
+    /// the queue is idle to keep the WAL file small even when readers kept
+    /// the automatic checkpoints from finishing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if the checkpoint cannot run.
+    pub fn checkpoint(&self) -> Result<WalCheckpoint> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                Ok(WalCheckpoint {
+                    completed: row.get::<_, i64>(0)? == 0,
+                    wal_frames: row.get(1)?,
+                    checkpointed_frames: row.get(2)?,
+                })
+            })
+            .map_err(sql("checkpoint"))
+    }
+
+    /// The current time from the store's clock, in milliseconds since the
+    /// Unix epoch.
+    #[must_use]
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction and commits it.
+    ///
+    /// Every write of the store goes through here. IMMEDIATE takes the write
+    /// lock up front, so SQLite's busy handler waits for other writers at the
+    /// `BEGIN`, instead of a deferred transaction failing with
+    /// `SQLITE_BUSY` when it tries to upgrade a read to a write.
+    pub(crate) fn write<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(sql(op))?;
+        let value = f(&tx)?;
+        tx.commit().map_err(sql(op))?;
+        Ok(value)
+    }
+}
+
+/// What [`Store::checkpoint`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalCheckpoint {
+    /// Whether the whole WAL was copied back and truncated (false when a
+    /// reader or writer stayed busy past the timeout; try again later).
+    pub completed: bool,
+    /// Frames in the WAL before the checkpoint (-1 if not in WAL mode).
+    pub wal_frames: i64,
+    /// Frames copied back into the database (-1 if not in WAL mode).
+    pub checkpointed_frames: i64,
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+fn check_version(path: &Path, found: i64) -> Result<()> {
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found < 0 {
+        return Err(StoreError::NotOrchDatabase {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    Ok(())
+}
+
+enum Identity {
+    Foreign(StoreError),
+    Sqlite(rusqlite::Error),
+}
+
+/// Refuses a file that some other program wrote: a foreign `application_id`,
+/// or tables without an orch schema version. Migrating such a file would
+/// write orch's tables into someone else's database.
+fn check_identity(conn: &Connection, path: &Path, version: i64) -> Result<(), Identity> {
+    let id: i32 = conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(Identity::Sqlite)?;
+    let foreign = |why: &'static str| {
+        Identity::Foreign(StoreError::ForeignDatabase {
+            path: path.to_path_buf(),
+            why,
+        })
+    };
+    if id != 0 && id != APPLICATION_ID {
+        return Err(foreign("its application_id belongs to another program"));
+    }
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .map_err(Identity::Sqlite)?;
+        if tables > 0 {
+            return Err(foreign("it has tables but no orch schema version"));
+        }
+    }
+    Ok(())
+}
+
+/// Per-connection settings (journal mode aside, which is per file).
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // NORMAL in WAL mode: a commit is durable against a crash of the process
+    // (the WAL is in the OS's hands), and the database stays consistent on
+    // power loss, which may only roll back the last commits. See docs/store.md.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)?;
+    Ok(())
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], all steps in one transaction.
+fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    // The common case, an up-to-date file, takes no write lock.
+    let before = user_version(conn).map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    check_version(path, before)?;
+    if before == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let migration_err = |version| {
+        move |source| StoreError::Migration {
+            path: path.to_path_buf(),
+            version,
+            source,
+        }
+    };
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+        .map_err(migration_err(before + 1))?;
+    // Another connection may have migrated while we waited for the lock.
+    let current = user_version(&tx).map_err(migration_err(before + 1))?;
+    check_version(path, current)?;
+    for (version, step) in (1_i64..).zip(MIGRATIONS) {
+        if version <= current {
+            continue;
+        }
+        if version == 1 {
+            tx.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(migration_err(version))?;
+        }
+        tx.execute_batch(step).map_err(migration_err(version))?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(migration_err(version))?;
+    }
+    tx.commit().map_err(migration_err(SCHEMA_VERSION))
+}

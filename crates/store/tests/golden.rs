@@ -1,0 +1,234 @@
+//! The schema contract: the golden file, migrations, and what opening refuses.
+//!
+//! A failure of the golden test means the schema changed. If that is
+//! deliberate, append a migration step, rerun with
+//! `UPDATE_GOLDEN=1 cargo test -p orch-store --test golden`, review the diff of
+//! `tests/golden/schema.sql`, and add a CHANGELOG.md entry.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helper: a panic is the failure report"
+)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+
+use orch_store::{SCHEMA_SQL, SCHEMA_VERSION, Store, StoreError, StoreOptions};
+use rusqlite::Connection;
+
+fn golden_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/schema.sql")
+}
+
+#[test]
+fn schema_sql_matches_the_golden_file_byte_for_byte() {
+    orch_tests::assert_golden(
+        &golden_path(),
+        SCHEMA_SQL,
+        "the schema is a contract (DESIGN 3.8): 1. append a migration step in \
+         crates/store/src/store.rs (never edit an old one), 2. run \
+         UPDATE_GOLDEN=1 cargo test -p orch-store --test golden",
+    );
+}
+
+/// The objects of a database, as SQLite stores their SQL, in a fixed order.
+fn dump(conn: &Connection) -> Vec<(String, String, Option<String>)> {
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn migrations_from_an_empty_file_yield_exactly_the_schema_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    drop(Store::open(&path).unwrap());
+    let migrated = Connection::open(&path).unwrap();
+
+    let direct = Connection::open_in_memory().unwrap();
+    direct.execute_batch(SCHEMA_SQL).unwrap();
+
+    assert_eq!(dump(&migrated), dump(&direct));
+    let version: i64 = migrated
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn opening_twice_and_again_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    let first = Store::open(&path).unwrap();
+    let second = Store::open(&path).unwrap();
+    let repo = first.add_repo("demo", "/srv/demo", "make staging").unwrap();
+    assert_eq!(second.repo(repo).unwrap().name, "demo");
+    drop((first, second));
+
+    let again = Store::open(&path).unwrap();
+    assert_eq!(again.repo_by_name("demo").unwrap().unwrap().id, repo);
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn concurrent_first_opens_of_a_fresh_file_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                Store::open(&path).map(drop)
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    store.add_repo("demo", "/srv/demo", "true").unwrap();
+}
+
+#[test]
+fn the_file_is_in_wal_mode_with_normal_sync_and_checkpoints() {
+    let fx = common::Fixture::new();
+    let conn = Connection::open(&fx.path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let checkpoint = fx.store.checkpoint().unwrap();
+    assert!(checkpoint.completed, "{checkpoint:?}");
+    let wal = fx.path.with_file_name("orch.db-wal");
+    assert_eq!(
+        fs::metadata(wal).unwrap().len(),
+        0,
+        "TRUNCATE empties the WAL"
+    );
+}
+
+#[test]
+fn a_file_from_a_newer_orch_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    let newer = SCHEMA_VERSION + 1;
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE from_the_future (x INTEGER);")
+            .unwrap();
+        conn.pragma_update(None, "user_version", newer).unwrap();
+    }
+    let before = fs::read(&path).unwrap();
+
+    let err = Store::open(&path).unwrap_err();
+    let StoreError::SchemaTooNew {
+        found, supported, ..
+    } = &err
+    else {
+        panic!("expected SchemaTooNew, got {err:?}");
+    };
+    assert_eq!(*found, newer);
+    assert_eq!(*supported, SCHEMA_VERSION);
+    let message = err.to_string();
+    assert!(message.contains("newer"), "{message}");
+    assert!(message.contains("left untouched"), "{message}");
+
+    assert_eq!(fs::read(&path).unwrap(), before, "the file changed");
+    assert!(
+        !path.with_file_name("orch.db-wal").exists(),
+        "a WAL was created beside a refused file"
+    );
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, newer);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete", "the journal mode was switched");
+}
+
+#[test]
+fn a_file_that_is_not_an_orch_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // Another program's database: tables, but no orch schema version.
+    let path = dir.path().join("other.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (body TEXT);")
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::ForeignDatabase { why, .. } if why.contains("no orch schema version")),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("is not an orch database"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file was changed"
+    );
+    assert!(
+        !dir.path().join("other.db-wal").exists(),
+        "a WAL was created"
+    );
+
+    // Another program's application_id, even with no tables yet.
+    let tagged = dir.path().join("tagged.db");
+    Connection::open(&tagged)
+        .unwrap()
+        .pragma_update(None, "application_id", 0x1234_5678)
+        .unwrap();
+    let err = Store::open(&tagged).unwrap_err();
+    assert!(matches!(err, StoreError::ForeignDatabase { .. }), "{err:?}");
+
+    // A version no orch ever wrote.
+    let negative = dir.path().join("negative.db");
+    Connection::open(&negative)
+        .unwrap()
+        .pragma_update(None, "user_version", -3)
+        .unwrap();
+    let err = Store::open(&negative).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotOrchDatabase { found: -3, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn an_orch_database_carries_the_orch_application_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    drop(Store::open(&path).unwrap());
+    let id: i32 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, orch_store::APPLICATION_ID);
+    // And it opens again.
+    drop(Store::open(&path).unwrap());
+}
+
+#[test]
+fn an_in_memory_store_has_the_schema() {
+    let store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let repo = store.add_repo("demo", "/srv/demo", "true").unwrap();
+    assert_eq!(store.repo(repo).unwrap().staging_command, "true");
+}
