@@ -123,14 +123,12 @@ impl Store {
         };
         let conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
-        // Read the version before changing anything, so that a file from a
-        // newer orch is refused without a single byte written to it.
-        let found = user_version(&conn).map_err(open_err)?;
-        check_version(&path, found)?;
-        check_identity(&conn, &path, found).map_err(|e| match e {
-            Identity::Foreign(error) => error,
-            Identity::Sqlite(source) => open_err(source),
-        })?;
+        // Read the file's identity before changing anything, so that a file
+        // from a newer orch or another program is refused without a single
+        // byte written to it.
+        let identity = FileIdentity::read(&conn).map_err(open_err)?;
+        check_version(&path, identity.version)?;
+        identity.check_is_orch(&path)?;
 
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
@@ -250,36 +248,49 @@ fn check_version(path: &Path, found: i64) -> Result<()> {
     Ok(())
 }
 
-enum Identity {
-    Foreign(StoreError),
-    Sqlite(rusqlite::Error),
+/// What a file says about itself, read in one statement.
+struct FileIdentity {
+    version: i64,
+    application_id: i32,
+    objects: i64,
 }
 
-/// Refuses a file that some other program wrote: a foreign `application_id`,
-/// or tables without an orch schema version. Migrating such a file would
-/// write orch's tables into someone else's database.
-fn check_identity(conn: &Connection, path: &Path, version: i64) -> Result<(), Identity> {
-    let id: i32 = conn
-        .pragma_query_value(None, "application_id", |row| row.get(0))
-        .map_err(Identity::Sqlite)?;
-    let foreign = |why: &'static str| {
-        Identity::Foreign(StoreError::ForeignDatabase {
+impl FileIdentity {
+    /// One `SELECT`, so one snapshot: read separately, a concurrent first
+    /// migration committing in between would show "tables but version 0" and
+    /// make an orch file look foreign.
+    fn read(conn: &Connection) -> rusqlite::Result<FileIdentity> {
+        conn.query_row(
+            "SELECT v.user_version, a.application_id, \
+                    (SELECT count(*) FROM sqlite_schema) \
+             FROM pragma_user_version() AS v, pragma_application_id() AS a",
+            [],
+            |row| {
+                Ok(FileIdentity {
+                    version: row.get(0)?,
+                    application_id: row.get(1)?,
+                    objects: row.get(2)?,
+                })
+            },
+        )
+    }
+
+    /// Refuses a file that some other program wrote: a foreign
+    /// `application_id`, or tables without an orch schema version. Migrating
+    /// such a file would write orch's tables into someone else's database.
+    fn check_is_orch(&self, path: &Path) -> Result<()> {
+        let foreign = |why: &'static str| StoreError::ForeignDatabase {
             path: path.to_path_buf(),
             why,
-        })
-    };
-    if id != 0 && id != APPLICATION_ID {
-        return Err(foreign("its application_id belongs to another program"));
-    }
-    if version == 0 {
-        let tables: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-            .map_err(Identity::Sqlite)?;
-        if tables > 0 {
+        };
+        if self.application_id != 0 && self.application_id != APPLICATION_ID {
+            return Err(foreign("its application_id belongs to another program"));
+        }
+        if self.version == 0 && self.objects > 0 {
             return Err(foreign("it has tables but no orch schema version"));
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Per-connection settings (journal mode aside, which is per file).
