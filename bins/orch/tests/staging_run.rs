@@ -35,13 +35,20 @@ fn orch(marker: &ProcessMarker, dir: &Path, args: &[&str]) -> Command {
     command
 }
 
+/// `staging run --repo REPO --cmd CMD` followed by `extra`.
+fn run_args<'a>(repo: &'a str, cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["staging", "run", "--repo", repo, "--cmd", cmd];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn staging_run(marker: &ProcessMarker, dir: &Path, cmd: &str, extra: &[&str]) -> (Output, Value) {
     let repo = dir.to_str().unwrap();
-    let mut args = vec![
-        "staging", "run", "--repo", repo, "--cmd", cmd, "--grace", "0.5",
-    ];
-    args.extend_from_slice(extra);
-    let output = orch(marker, dir, &args).output().unwrap();
+    let mut extra = extra.to_vec();
+    extra.extend_from_slice(&["--grace", "0.5"]);
+    let output = orch(marker, dir, &run_args(repo, cmd, &extra))
+        .output()
+        .unwrap();
     let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not one JSON object ({e}): {:?} / stderr {:?}",
@@ -147,14 +154,7 @@ fn tool_errors_exit_2_and_write_nothing() {
     let output = orch(
         &marker,
         dir.path(),
-        &[
-            "staging",
-            "run",
-            "--repo",
-            missing.to_str().unwrap(),
-            "--cmd",
-            "true",
-        ],
+        &run_args(missing.to_str().unwrap(), "true", &[]),
     )
     .output()
     .unwrap();
@@ -257,16 +257,11 @@ fn secrets_never_reach_the_suite() {
     let output = orch(
         &marker,
         dir.path(),
-        &[
-            "staging",
-            "run",
-            "--repo",
+        &run_args(
             dir.path().to_str().unwrap(),
-            "--cmd",
             "env",
-            "--scrub-env",
-            "MY_DEPLOY_TOKEN",
-        ],
+            &["--scrub-env", "MY_DEPLOY_TOKEN"],
+        ),
     )
     .env("ORCH_DB_PATH", "secret-orch-db")
     .env("ORCH_STAGING_RUNNER_ENABLED", "secret-orch-flag")
@@ -291,16 +286,11 @@ fn kill_9_of_orch_leaves_no_suite_process() {
     let mut child = orch(
         &marker,
         dir.path(),
-        &[
-            "staging",
-            "run",
-            "--repo",
+        &run_args(
             dir.path().to_str().unwrap(),
-            "--cmd",
             "setsid sleep 300 & sleep 300 & trap '' TERM; sleep 300",
-            "--grace",
-            "0.3",
-        ],
+            &["--grace", "0.3"],
+        ),
     )
     .stdout(Stdio::null())
     .spawn()
@@ -345,14 +335,8 @@ fn inherited_ignored_signals_do_not_blind_the_supervisor() {
             "-e",
             "$SIG{CHLD} = 'IGNORE'; $SIG{TERM} = 'IGNORE'; exec @ARGV or die",
             ORCH,
-            "staging",
-            "run",
-            "--repo",
-            repo,
-            "--cmd",
-            cmd,
         ];
-        args.extend_from_slice(extra);
+        args.extend(run_args(repo, cmd, extra));
         let output = Command::new("perl")
             .args(&args)
             .current_dir(dir.path())

@@ -84,14 +84,8 @@ fn claims_take_the_oldest_due_job_and_spend_an_attempt() {
             ..NewJob::new(fx.task, "testing", "tester")
         })
         .unwrap();
-    let first = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "testing", "tester"))
-        .unwrap();
-    let second = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "review", "reviewer"))
-        .unwrap();
+    let first = fx.enqueue("testing", "tester");
+    let second = fx.enqueue("review", "reviewer");
     let me = owner("boot-1", "w");
     let a = fx.store.claim(&me, MINUTE).unwrap().unwrap();
     let b = fx.store.claim(&me, MINUTE).unwrap().unwrap();
@@ -115,10 +109,7 @@ fn claims_take_the_oldest_due_job_and_spend_an_attempt() {
 fn a_stale_worker_is_fenced_off_after_its_job_was_rescued_and_reclaimed() {
     let fx = Fixture::new();
     let other = fx.reopen();
-    let job = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "deploy-staging", "deployer"))
-        .unwrap();
+    let job = fx.enqueue("deploy-staging", "deployer");
     let stale = fx
         .store
         .claim(&owner("boot-1", "slow"), Duration::from_secs(10))
@@ -178,14 +169,8 @@ fn a_stale_worker_is_fenced_off_after_its_job_was_rescued_and_reclaimed() {
 #[test]
 fn rescue_is_by_lease_expiry_never_by_age() {
     let fx = Fixture::new();
-    let short = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "testing", "tester"))
-        .unwrap();
-    let long = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "testing", "tester"))
-        .unwrap();
+    let short = fx.enqueue("testing", "tester");
+    let long = fx.enqueue("testing", "tester");
     let me = owner("boot-1", "w");
     let a = fx
         .store
@@ -230,9 +215,7 @@ fn rescue_is_by_lease_expiry_never_by_age() {
 #[test]
 fn a_late_heartbeat_before_any_rescue_keeps_the_lease() {
     let fx = Fixture::new();
-    fx.store
-        .enqueue(&NewJob::new(fx.task, "testing", "tester"))
-        .unwrap();
+    fx.enqueue("testing", "tester");
     let c = fx
         .store
         .claim(&owner("boot-1", "w"), Duration::from_secs(10))
@@ -252,14 +235,8 @@ fn a_late_heartbeat_before_any_rescue_keeps_the_lease() {
 #[test]
 fn rescue_by_boot_takes_leases_of_dead_boots_only() {
     let fx = Fixture::new();
-    let old_job = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "testing", "tester"))
-        .unwrap();
-    let new_job = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "testing", "tester"))
-        .unwrap();
+    let old_job = fx.enqueue("testing", "tester");
+    let new_job = fx.enqueue("testing", "tester");
     fx.store
         .claim(&owner("boot-old", "w0"), Duration::from_secs(3_600))
         .unwrap()
@@ -399,10 +376,7 @@ fn staging_decision(verdict: &str, sha: Option<&str>) -> GateDecision {
 #[test]
 fn complete_with_transition_is_all_or_nothing() {
     let fx = Fixture::new();
-    let job = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "deploy-staging", "deployer"))
-        .unwrap();
+    let job = fx.enqueue("deploy-staging", "deployer");
     let c = fx
         .store
         .claim(&owner("boot-1", "w"), MINUTE)

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use common::{Fixture, T0};
 use orch_store::{
-    GateDecision, JobId, LeaseOwner, NewAgentRun, NewAlert, NewJob, NewTransition, RoleStats,
-    StoreError, TaskId, TaskStatus, Transport,
+    GateDecision, JobId, LeaseOwner, NewAgentRun, NewAlert, NewTransition, RoleStats, StoreError,
+    TaskId, TaskStatus, Transport,
 };
 
 fn run(
@@ -38,10 +38,7 @@ fn run(
 #[test]
 fn agent_runs_aggregate_per_role_and_transport() {
     let fx = Fixture::new();
-    let job = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "testing", "tester"))
-        .unwrap();
+    let job = fx.enqueue("testing", "tester");
     let t = fx.task;
     let s = &fx.store;
     s.record_agent_run(&run(job, t, "tester", Transport::Llm, 60_000, Some(0.50)))
@@ -97,10 +94,7 @@ fn agent_runs_aggregate_per_role_and_transport() {
 #[test]
 fn an_agent_run_with_a_negative_duration_is_refused() {
     let fx = Fixture::new();
-    let job = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "testing", "tester"))
-        .unwrap();
+    let job = fx.enqueue("testing", "tester");
     let err = fx
         .store
         .record_agent_run(&run(job, fx.task, "tester", Transport::Llm, -1, None))
@@ -251,10 +245,7 @@ fn a_transition_for_a_missing_task_is_not_found() {
 #[test]
 fn alerts_stay_open_until_acknowledged() {
     let fx = Fixture::new();
-    let job = fx
-        .store
-        .enqueue(&NewJob::new(fx.task, "deploy-staging", "deployer"))
-        .unwrap();
+    let job = fx.enqueue("deploy-staging", "deployer");
     let lease = fx
         .store
         .claim(&LeaseOwner::new("boot-1", "w"), Duration::from_secs(60))

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use orch_store::{ManualClock, Store, StoreOptions, TaskId};
+use orch_store::{JobId, ManualClock, NewJob, Store, StoreOptions, TaskId};
 
 /// The time every fixture starts at: 2026-01-01T00:00:00Z.
 pub(crate) const T0: i64 = 1_767_225_600_000;
@@ -37,6 +37,13 @@ impl Fixture {
             store,
             task,
         }
+    }
+
+    /// Enqueues a job for the fixture's task, due now, with default attempts.
+    pub(crate) fn enqueue(&self, stage: &str, role: &str) -> JobId {
+        self.store
+            .enqueue(&NewJob::new(self.task, stage, role))
+            .unwrap()
     }
 
     /// Another connection to the same file, on the same clock.
