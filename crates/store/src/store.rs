@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -130,9 +130,7 @@ impl Store {
         check_version(&path, identity.version)?;
         identity.check_is_orch(&path)?;
 
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(open_err)?;
+        let mode = switch_to_wal(&conn, options.busy_timeout).map_err(open_err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::WalUnavailable { path, mode });
         }
@@ -290,6 +288,29 @@ impl FileIdentity {
             return Err(foreign("it has tables but no orch schema version"));
         }
         Ok(())
+    }
+}
+
+/// Puts the file in WAL mode and returns the journal mode SQLite reports.
+///
+/// When several connections open a fresh file at once, each tries to change
+/// its journal mode, and SQLite answers `SQLITE_BUSY` at once, without calling
+/// the busy handler, to the ones that would otherwise deadlock. The switch is
+/// therefore retried here, with a short growing pause, for as long as the busy
+/// timeout allows. Once the file is in WAL mode the switch is a no-op.
+fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<String> {
+    let deadline = Instant::now() + busy_timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
     }
 }
 
