@@ -8,9 +8,7 @@ use crate::types::{JobId, LeaseToken, TaskId};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database file could not be opened or configured.
-    #[error(
-        "cannot open the database at {path}: {source}; check that the directory exists, is writable and is on a local file system"
-    )]
+    #[error("cannot open the database at {path}: {source}; {}", open_advice(.source))]
     Open {
         /// The file that was being opened.
         path: PathBuf,
@@ -137,6 +135,31 @@ pub enum StoreError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+}
+
+/// What to do about an error SQLite gave while opening or configuring a
+/// database file: the advice must fit the error (a malformed file is not a
+/// missing folder).
+fn open_advice(error: &rusqlite::Error) -> &'static str {
+    use rusqlite::ErrorCode;
+    // Every other variant is not an answer from SQLite's file layer.
+    let code = error.sqlite_error_code();
+    match code {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            "the file is not a SQLite database or is damaged; point orch at its own database file, or move this one aside and restore a backup"
+        }
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => {
+            "the file or its folder is not writable by this user; fix the permissions or point orch at a writable path"
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            "another process holds the database locked; retry, and check for a stuck orch process"
+        }
+        Some(ErrorCode::DiskFull) => "the disk is full; free space and retry",
+        Some(ErrorCode::CannotOpen) => {
+            "check that the folder exists and is writable, and that the file is on a local file system"
+        }
+        _ => "check that the folder exists, is writable and is on a local file system",
+    }
 }
 
 /// Shorthand for results of the store.

@@ -232,3 +232,22 @@ fn an_in_memory_store_has_the_schema() {
     let repo = store.add_repo("demo", "/srv/demo", "true").unwrap();
     assert_eq!(store.repo(repo).unwrap().staging_command, "true");
 }
+
+#[test]
+fn the_advice_for_a_file_that_cannot_be_opened_fits_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not SQLite at all: the advice is about the file, not the folder.
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+    let err = Store::open(&garbage).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("not a SQLite database"), "{text}");
+    assert!(!text.contains("folder exists"), "{text}");
+    assert_eq!(std::fs::read(&garbage).unwrap(), vec![0x5a; 8192]);
+
+    // A folder that does not exist: now the folder is the advice.
+    let err = Store::open(dir.path().join("no/such/folder/orch.db")).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(text.contains("folder exists"), "{text}");
+}
