@@ -184,6 +184,42 @@ impl ProcessMarker {
             "processes outlived the run: {survivors:#?}"
         );
     }
+
+    /// SIGKILLs every process carrying the marker, in a few rounds (a process
+    /// may fork while its parent is killed). For clean-up after a failure:
+    /// a regression must not leave processes behind for the other tests.
+    pub fn kill_survivors(&self) {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        for _ in 0..5 {
+            let found = self.survivors();
+            if found.is_empty() {
+                return;
+            }
+            for line in &found {
+                if let Some(pid) = line
+                    .split_whitespace()
+                    .next()
+                    .and_then(|pid| pid.parse::<i32>().ok())
+                {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// Kills every process carrying its marker when dropped
+/// ([`ProcessMarker::kill_survivors`]), even when the test fails on an
+/// assertion first. Take the survivors you want to assert on before it drops.
+#[derive(Debug)]
+pub struct Reaper<'a>(pub &'a ProcessMarker);
+
+impl Drop for Reaper<'_> {
+    fn drop(&mut self) {
+        self.0.kill_survivors();
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

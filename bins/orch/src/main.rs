@@ -14,6 +14,7 @@
 //! | 1 | the work ran and failed (`staging run`: FAILED) |
 //! | 2 | tool error: the work could not be done (nothing false was written) |
 //! | 3 | usage error: bad arguments (clap's own usage errors included) |
+//! | 130, 143 | `staging run` cancelled by SIGINT or SIGTERM: the suite's tree was ended, the log says `cancelled` |
 //!
 //! ```text
 //! $ orch staging run --repo . --cmd 'cargo test' --timeout 600
@@ -43,6 +44,9 @@ pub(crate) enum Ending {
     /// `staging run`: the suite did not execute, or its log could not be
     /// written; nothing false was written.
     StagingToolError,
+    /// `staging run`: this signal (SIGINT, SIGTERM) cancelled the suite; the
+    /// log says `cancelled`.
+    StagingCancelled(i32),
 }
 
 /// Why a command could not do its job.
@@ -63,6 +67,12 @@ fn exit_code(result: &Result<Ending, CliError>) -> u8 {
         Ok(Ending::StagingFailed) => 1,
         Ok(Ending::StagingToolError) | Err(CliError::Output(_)) => 2,
         Err(CliError::Usage(_) | CliError::BadArgument(_)) => 3,
+        // What shells report for a process ended by that signal; a cancel
+        // that came from elsewhere (no signal seen) reads as SIGTERM.
+        Ok(Ending::StagingCancelled(signal)) => u8::try_from(128 + signal)
+            .ok()
+            .filter(|_| *signal > 0)
+            .unwrap_or(143),
     }
 }
 
@@ -70,6 +80,16 @@ fn main() -> ExitCode {
     // When the staging runner re-executes this binary as its supervisor, this
     // runs the supervisor and never returns.
     orch_staging_runner::supervisor::main_if_requested();
+    // A process manager may have started us with SIGCHLD ignored; the runner
+    // must read its supervisor's exit status.
+    orch_staging_runner::exec::restore_sigchld_default();
+    // The suites and agents we start run as our user: without this they
+    // could read our environment (API keys) through /proc/PID/environ.
+    if let Err(error) = orch_staging_runner::exec::make_non_dumpable() {
+        eprintln!(
+            "warning: cannot make orch non-dumpable ({error}); the programs it starts may read its environment"
+        );
+    }
 
     let result = cli::parse().and_then(|command| match command {
         cli::Parsed::Informational(text) => {
@@ -106,5 +126,8 @@ mod tests {
         assert_eq!(exit_code(&Ok(Ending::StagingToolError)), 2);
         assert_eq!(exit_code(&Err(CliError::Output(io::Error::other("x")))), 2);
         assert_eq!(exit_code(&Err(CliError::BadArgument(String::new()))), 3);
+        assert_eq!(exit_code(&Ok(Ending::StagingCancelled(2))), 130);
+        assert_eq!(exit_code(&Ok(Ending::StagingCancelled(15))), 143);
+        assert_eq!(exit_code(&Ok(Ending::StagingCancelled(0))), 143);
     }
 }

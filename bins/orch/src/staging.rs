@@ -1,35 +1,38 @@
 //! `orch staging run`: turns the arguments into a run spec, runs the suite
-//! through `orch-staging-runner`, and prints its summary.
+//! through `orch-staging-runner`, cancels it on SIGINT or SIGTERM, and prints
+//! its summary.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use orch_staging_runner::{LogState, RunSpec, SupervisorProgram, run_to_log};
+use orch_staging_runner::{LogState, Outcome, RunSpec, SupervisorProgram, start_to_log};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::flag;
 
 use crate::cli::RunArgs;
 use crate::{CliError, Ending};
+
+/// The staging log's file name.
+const LOG_NAME: &str = "15-staging-log.md";
 
 /// Runs the suite once and prints the JSON summary on stdout.
 ///
 /// # Errors
 ///
-/// [`CliError::BadArgument`] when the log's folder does not exist (checked
-/// before the suite runs, so that a typo costs nothing), and
+/// [`CliError::BadArgument`] when `--log` names a folder or a path whose
+/// folder does not exist, or when the default log folder cannot be created
+/// (all checked before the suite runs, so that a typo costs nothing), and
 /// [`CliError::Output`] when the summary cannot be printed.
 pub(crate) fn run(args: &RunArgs) -> Result<Ending, CliError> {
-    let folder = match args.log.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => std::path::Path::new("."),
-    };
-    if !folder.is_dir() {
-        return Err(CliError::BadArgument(format!(
-            "the folder of --log {} does not exist; create it or pass another path",
-            args.log.display()
-        )));
-    }
     // Absolute paths in the log and the summary: they are read later, from
     // elsewhere.
     let repo = std::path::absolute(&args.repo).unwrap_or_else(|_| args.repo.clone());
-    let log = std::path::absolute(&args.log).unwrap_or_else(|_| args.log.clone());
+    let log = match &args.log {
+        Some(log) => checked_log_path(log)?,
+        None => default_log_path(&repo)?,
+    };
     let mut spec = RunSpec::new(&args.cmd, repo)
         .timeout(Some(args.timeout))
         .grace(args.grace)
@@ -37,8 +40,34 @@ pub(crate) fn run(args: &RunArgs) -> Result<Ending, CliError> {
     for key in &args.scrub_env {
         spec = spec.scrub(key);
     }
+    for key in args.pass_env.iter().filter(|k| !k.trim().is_empty()) {
+        spec = spec.pass_env(key.trim());
+    }
 
-    let staging = run_to_log(&spec, &log);
+    // SIGINT and SIGTERM cancel the suite's tree (SIGTERM, the grace,
+    // SIGKILL) instead of killing orch and leaving the supervisor to notice.
+    // The handlers only set flags (no thread, no lock): the cancel flag the
+    // runner checks, and which signal came, for the exit code.
+    let handle = start_to_log(&spec, &log);
+    let received = Arc::new(AtomicUsize::new(0));
+    let mut registered = Vec::new();
+    for signal in [SIGINT, SIGTERM] {
+        let set = flag::register(signal, handle.canceller().flag()).and_then(|cancel| {
+            let which = flag::register_usize(signal, Arc::clone(&received), signal as usize)?;
+            Ok([cancel, which])
+        });
+        match set {
+            Ok(ids) => registered.extend(ids),
+            Err(error) => eprintln!(
+                "warning: cannot watch signal {signal} ({error}); it will end orch without cancelling the suite's tree first"
+            ),
+        }
+    }
+    let staging = handle.wait();
+    for id in registered {
+        signal_hook::low_level::unregister(id);
+    }
+
     let summary = staging.summary();
     let mut line = serde_json::to_string(&summary)
         .map_err(|error| CliError::Output(std::io::Error::other(error)))?;
@@ -49,11 +78,74 @@ pub(crate) fn run(args: &RunArgs) -> Result<Ending, CliError> {
         .and_then(|()| stdout.flush())
         .map_err(CliError::Output)?;
 
-    Ok(match (&staging.log, staging.outcome.status()) {
-        (LogState::Written(_), Some(status)) if status.is_passed() => Ending::StagingPassed,
-        (LogState::Written(_), Some(_)) => Ending::StagingFailed,
-        (LogState::Written(_), None) | (LogState::NotWritten | LogState::Failed(_), _) => {
-            Ending::StagingToolError
+    Ok(match (&staging.log, &staging.outcome) {
+        (LogState::Written(_), Outcome::Cancelled(_)) => {
+            Ending::StagingCancelled(i32::try_from(received.load(Ordering::SeqCst)).unwrap_or(0))
         }
+        (LogState::Written(_), Outcome::Executed(executed)) if executed.status().is_passed() => {
+            Ending::StagingPassed
+        }
+        (LogState::Written(_), Outcome::Executed(_)) => Ending::StagingFailed,
+        (LogState::Written(_), Outcome::ToolError(_))
+        | (LogState::NotWritten | LogState::Failed(_), _) => Ending::StagingToolError,
     })
+}
+
+/// An explicit `--log`: a file path whose folder exists.
+fn checked_log_path(log: &Path) -> Result<PathBuf, CliError> {
+    let names_folder = log.as_os_str().as_encoded_bytes().ends_with(b"/") || log.is_dir();
+    if names_folder {
+        return Err(CliError::BadArgument(format!(
+            "--log {} names a folder; give the log's file path, e.g. {}",
+            log.display(),
+            log.join(LOG_NAME).display()
+        )));
+    }
+    let folder = match log.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(CliError::BadArgument(format!(
+            "the folder of --log {} does not exist; create it or pass another path",
+            log.display()
+        )));
+    }
+    Ok(std::path::absolute(log).unwrap_or_else(|_| log.to_path_buf()))
+}
+
+/// `$ORCH_HOME/staging/<repo's name>/15-staging-log.md`, its folder created.
+fn default_log_path(repo: &Path) -> Result<PathBuf, CliError> {
+    let Some(home) = orch_home() else {
+        return Err(CliError::BadArgument(
+            "cannot tell where orch keeps its files: neither ORCH_HOME nor HOME is set; set ORCH_HOME or pass --log".to_owned(),
+        ));
+    };
+    let name = repo
+        .file_name()
+        .map_or_else(|| "root".into(), |n| n.to_string_lossy().into_owned());
+    let folder = home.join("staging").join(name);
+    std::fs::create_dir_all(&folder).map_err(|error| {
+        CliError::BadArgument(format!(
+            "cannot create the log folder {}: {error}; set ORCH_HOME to a writable folder or pass --log",
+            folder.display()
+        ))
+    })?;
+    Ok(folder.join(LOG_NAME))
+}
+
+/// orch's home: `ORCH_HOME`, else `$XDG_DATA_HOME/orch`, else
+/// `~/.local/share/orch`.
+fn orch_home() -> Option<PathBuf> {
+    let absolute = |key: &str| {
+        std::env::var_os(key)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    if let Some(home) = std::env::var_os("ORCH_HOME").filter(|v| !v.is_empty()) {
+        return Some(std::path::absolute(&home).unwrap_or_else(|_| PathBuf::from(home)));
+    }
+    absolute("XDG_DATA_HOME")
+        .map(|data| data.join("orch"))
+        .or_else(|| absolute("HOME").map(|home| home.join(".local/share/orch")))
 }

@@ -28,6 +28,8 @@ fn one_gib_of_output_keeps_orch_under_32_mib() {
             dir.path().to_str().unwrap(),
             "--cmd",
             "head -c 1073741824 /dev/zero",
+            "--log",
+            "15-staging-log.md",
         ])
         .current_dir(dir.path())
         .stdin(Stdio::null())

@@ -12,7 +12,7 @@
 )]
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,14 +25,24 @@ fn marker(test: &str) -> ProcessMarker {
     ProcessMarker::new(test)
 }
 
+/// orch run in `dir`, with its home (where the default log goes) in
+/// `dir/home`.
 fn orch(marker: &ProcessMarker, dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(ORCH);
     command
         .args(args)
         .current_dir(dir)
+        .env("ORCH_HOME", dir.join("home"))
         .env(marker.env_key(), marker.token())
         .stdin(Stdio::null());
     command
+}
+
+/// Where the default log of a run with `--repo dir` lands.
+fn default_log(dir: &Path) -> PathBuf {
+    dir.join("home/staging")
+        .join(dir.file_name().unwrap())
+        .join("15-staging-log.md")
 }
 
 /// `staging run --repo REPO --cmd CMD` followed by `extra`.
@@ -94,13 +104,13 @@ fn a_passing_suite_exits_0_with_the_full_summary() {
     assert_eq!(json["timed_out"], false);
     assert_eq!(json["output_bytes"], 6);
     assert_eq!(json["reason"], "exit code 0");
-    // The default log is in the current directory.
-    let log = dir.path().join("15-staging-log.md");
+    // The default log is under orch's home, outside the checkout.
+    let log = default_log(dir.path());
     assert_eq!(json["log"], log.to_str().unwrap());
     let gate = orch_pipeline::check_staging_status(&fs::read(&log).unwrap());
     assert!(gate.passed, "{}", gate.reason);
     assert_eq!(
-        fs::read_to_string(dir.path().join("15-staging-log.output.log")).unwrap(),
+        fs::read_to_string(log.with_file_name("15-staging-log.output.log")).unwrap(),
         "hello\n"
     );
     assert!(marker.survivors().is_empty());
@@ -164,14 +174,14 @@ fn tool_errors_exit_2_and_write_nothing() {
     assert_eq!(json["status"], Value::Null);
     assert_eq!(json["log"], Value::Null);
     assert_eq!(json["error_kind"], "working-dir-missing");
-    assert!(!dir.path().join("15-staging-log.md").exists());
+    assert!(!default_log(&missing).exists());
 
     let (output, json) = staging_run(&marker, dir.path(), "definitely-not-a-program", &[]);
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(json["error_kind"], "command-not-found");
     assert_eq!(json["exit_code"], 127);
     assert_eq!(json["status"], Value::Null);
-    assert!(!dir.path().join("15-staging-log.md").exists());
+    assert!(!default_log(dir.path()).exists());
     assert!(marker.survivors().is_empty());
 }
 
@@ -237,14 +247,17 @@ fn help_explains_every_flag_and_the_exit_codes() {
         "--grace <SECS>",
         "--log <PATH>",
         "--scrub-env <KEY>",
+        "--pass-env <KEY>",
         "[default: 1800]",
         "[default: 5]",
-        "[default: 15-staging-log.md]",
+        "$ORCH_HOME/staging/",
         "Exit codes:",
-        "0  success",
-        "1  the suite ran and FAILED",
-        "2  tool error",
-        "3  usage error",
+        "0    success",
+        "1    the suite ran and FAILED",
+        "2    tool error",
+        "3    usage error",
+        "130  interrupted by SIGINT",
+        "143  terminated by SIGTERM",
     ] {
         assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
     }
@@ -273,10 +286,18 @@ fn secrets_never_reach_the_suite() {
     .output()
     .unwrap();
     assert_eq!(output.status.code(), Some(0));
-    let env = fs::read_to_string(dir.path().join("15-staging-log.output.log")).unwrap();
+    let env =
+        fs::read_to_string(default_log(dir.path()).with_file_name("15-staging-log.output.log"))
+            .unwrap();
     assert!(env.contains("KEEP_ME=visible"), "{env}");
     assert!(!env.contains("secret-"), "a secret leaked:\n{env}");
-    assert!(!env.contains("ORCH_"), "an ORCH_ key leaked:\n{env}");
+    // The run's own marker is the one ORCH_ key a suite sees: it names the
+    // run, not the orchestrator's configuration.
+    let leaked: Vec<&str> = env
+        .lines()
+        .filter(|line| line.starts_with("ORCH_") && !line.starts_with("ORCH_RUN_MARKER="))
+        .collect();
+    assert!(leaked.is_empty(), "an ORCH_ key leaked: {leaked:?}");
 }
 
 #[test]
@@ -340,17 +361,18 @@ fn inherited_ignored_signals_do_not_blind_the_supervisor() {
         let output = Command::new("perl")
             .args(&args)
             .current_dir(dir.path())
+            .env("ORCH_HOME", dir.path().join("home"))
             .env(marker.env_key(), marker.token())
             .output()
             .unwrap();
         let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-        (output.status.code(), json)
+        (output.status.code(), json, output.stderr)
     };
-    let (code, json) = run("exit 7", &[]);
-    assert_eq!(code, Some(1));
+    let (code, json, stderr) = run("exit 7", &[]);
+    assert_eq!(code, Some(1), "{json} {}", String::from_utf8_lossy(&stderr));
     assert_eq!(json["exit_code"], 7);
-    let (code, json) = run("sleep 300", &["--timeout", "0.2", "--grace", "5"]);
-    assert_eq!(code, Some(1));
+    let (code, json, stderr) = run("sleep 300", &["--timeout", "0.2", "--grace", "5"]);
+    assert_eq!(code, Some(1), "{json} {}", String::from_utf8_lossy(&stderr));
     assert_eq!(json["signal"], 15, "SIGTERM worked, no SIGKILL needed");
     assert!(marker.survivors().is_empty());
 }

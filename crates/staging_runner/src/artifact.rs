@@ -16,7 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use orch_pipeline::{STAGING_STATUS_KEY, fenced_block, render_verdict_line};
 use orch_self_deploy::StagingStatus;
 
-use crate::outcome::{CapturedOutput, Executed, Sidecar, describe_exit};
+use crate::outcome::{CapturedOutput, Outcome, Sidecar, describe_exit};
+use crate::spec::RunSpec;
 
 /// The sidecar file beside a staging log: `15-staging-log.md` →
 /// `15-staging-log.output.log`.
@@ -29,18 +30,41 @@ pub fn sidecar_path_for(log: &Path) -> PathBuf {
     log.with_file_name(format!("{stem}.output.log"))
 }
 
-/// Renders the staging log of a suite that executed.
+/// Renders the staging log of a suite that executed or was cancelled;
+/// `None` for a tool error, which has no verdict (nothing false is written).
+///
+/// The verdict comes first, then one `- key: value` line each (values that
+/// come from outside are quoted onto one line), then the processes that were
+/// killed, the command and the output, each inside a fence nothing in it can
+/// close. The output is shown as a terminal would show it: colour and cursor
+/// escapes removed, a line rewritten with carriage returns shown as its last
+/// version, and the head and tail cut at line boundaries when one is near;
+/// the sidecar file keeps the raw bytes.
 #[must_use]
-pub fn render_staging_log(command: &str, working_dir: &Path, executed: &Executed) -> String {
-    let status = executed.status();
+pub fn render_staging_log(spec: &RunSpec, outcome: &Outcome) -> Option<String> {
+    let (executed, cancelled) = match outcome {
+        Outcome::Executed(executed) => (executed, false),
+        Outcome::Cancelled(executed) => (executed, true),
+        Outcome::ToolError(_) => return None,
+    };
+    let status = if cancelled {
+        StagingStatus::Failed
+    } else {
+        executed.status()
+    };
     let mut out = header(status);
-    out.push_str("- outcome: executed\n");
-    out.push_str(&format!("- reason: {}\n", one_line(&executed.reason())));
+    out.push_str(if cancelled {
+        "- outcome: cancelled (the run was stopped before the suite ended)\n"
+    } else {
+        "- outcome: executed\n"
+    });
+    out.push_str(&format!("- reason: {}\n", one_line(&outcome.reason())));
     out.push_str(&format!("- exit: {}\n", describe_exit(executed.exit)));
     out.push_str(&format!(
         "- timed out: {}\n",
         if executed.timed_out { "yes" } else { "no" }
     ));
+    out.push_str(&format!("- limits: {}\n", describe_limits(spec)));
     out.push_str(&format!("- started: {}\n", rfc3339(executed.started_at)));
     out.push_str(&format!(
         "- duration: {:.3} s\n",
@@ -48,7 +72,7 @@ pub fn render_staging_log(command: &str, working_dir: &Path, executed: &Executed
     ));
     out.push_str(&format!(
         "- working directory: {}\n",
-        one_line(&working_dir.to_string_lossy())
+        one_line(&spec.working_dir.to_string_lossy())
     ));
     if executed.killed > 0 {
         out.push_str(&format!(
@@ -62,13 +86,62 @@ pub fn render_staging_log(command: &str, working_dir: &Path, executed: &Executed
             executed.survivors
         ));
     }
+    if !executed.killed_processes.is_empty() {
+        out.push_str("\n## Processes killed\n\n");
+        let total = executed
+            .killed_processes
+            .len()
+            .max(executed.killed as usize);
+        out.push_str(&format!(
+            "Still running when the suite {} and then signalled{}:\n\n",
+            if executed.timed_out {
+                "reached its time limit"
+            } else if cancelled {
+                "was cancelled"
+            } else {
+                "ended"
+            },
+            if total > executed.killed_processes.len() {
+                format!(" (the first {} named)", executed.killed_processes.len())
+            } else {
+                String::new()
+            }
+        ));
+        let list: String = executed
+            .killed_processes
+            .iter()
+            .map(|p| format!("pid {}: {}\n", p.pid, p.command))
+            .collect();
+        out.push_str(&fenced_block("text", &list));
+    }
     out.push_str("\n## Command\n\n");
-    out.push_str(&fenced_block("sh", command));
+    out.push_str(&fenced_block("sh", &spec.command));
     out.push_str("\n## Output\n\n");
-    out.push_str(&describe_output(&executed.output));
+    let (head, tail, omitted) = cut_at_lines(&executed.output);
+    out.push_str(&describe_output(
+        &executed.output,
+        head.len(),
+        tail.len(),
+        omitted,
+    ));
     out.push('\n');
-    out.push_str(&fenced_block("text", &render_output(&executed.output)));
-    out
+    out.push_str(&fenced_block("text", &render_output(head, tail, omitted)));
+    Some(out)
+}
+
+/// `timeout 1800 s, then 5 s grace before SIGKILL`, or `no timeout`.
+fn describe_limits(spec: &RunSpec) -> String {
+    match spec.timeout {
+        Some(timeout) => format!(
+            "timeout {} s, then {} s grace between SIGTERM and SIGKILL",
+            timeout.as_secs_f64(),
+            spec.grace.as_secs_f64()
+        ),
+        None => format!(
+            "no timeout; {} s grace between SIGTERM and SIGKILL",
+            spec.grace.as_secs_f64()
+        ),
+    }
 }
 
 /// Renders the fail-closed staging log for a suite that could not be run
@@ -107,23 +180,49 @@ fn one_line(value: &str) -> String {
     format!("{value:?}")
 }
 
-fn describe_output(output: &CapturedOutput) -> String {
-    let mut text = if output.omitted_bytes > 0 {
+/// How far from a cut a line boundary is looked for.
+const LINE_CUT_REACH: usize = 4096;
+
+/// The kept head and tail, cut at line boundaries when the middle was
+/// omitted and a boundary is within [`LINE_CUT_REACH`] bytes of the cut; the
+/// bytes cut off are added to the omitted count.
+fn cut_at_lines(output: &CapturedOutput) -> (&[u8], &[u8], u64) {
+    let (mut head, mut tail) = (output.head.as_slice(), output.tail.as_slice());
+    if output.omitted_bytes == 0 {
+        return (head, tail, 0);
+    }
+    let mut omitted = output.omitted_bytes;
+    if !head.ends_with(b"\n") {
+        let reach = head.len().saturating_sub(LINE_CUT_REACH);
+        if let Some(at) = head[reach..].iter().rposition(|b| *b == b'\n') {
+            let keep = reach + at + 1;
+            omitted += (head.len() - keep) as u64;
+            head = &head[..keep];
+        }
+    }
+    let reach = tail.len().min(LINE_CUT_REACH);
+    if let Some(at) = tail[..reach].iter().position(|b| *b == b'\n') {
+        omitted += (at + 1) as u64;
+        tail = &tail[at + 1..];
+    }
+    (head, tail, omitted)
+}
+
+fn describe_output(output: &CapturedOutput, head: usize, tail: usize, omitted: u64) -> String {
+    let mut text = if omitted > 0 {
         format!(
-            "{} bytes; below are the first {} and the last {}, the {} in between are omitted.",
+            "{} bytes; below are the first {head} and the last {tail}, the {omitted} in between are omitted.",
             output.total_bytes,
-            output.head.len(),
-            output.tail.len(),
-            output.omitted_bytes
         )
     } else {
         format!("{} bytes, all below.", output.total_bytes)
     };
+    text.push_str(" Colour codes are removed and lines rewritten with carriage returns show their last version.");
     match &output.sidecar {
         Sidecar::Disabled => {}
         Sidecar::Written { path, bytes, cut } => {
             text.push_str(&format!(
-                " Full stream{}: {}.",
+                " Full raw stream{}: {}.",
                 if *cut {
                     format!(" (cut at {bytes} bytes)")
                 } else {
@@ -144,25 +243,58 @@ fn describe_output(output: &CapturedOutput) -> String {
     text
 }
 
-/// The kept output as text: lossy UTF-8, NUL shown as `␀` (a NUL makes many
-/// tools treat the whole log as binary), the omitted middle marked.
-fn render_output(output: &CapturedOutput) -> String {
-    let mut text = lossy(&output.head);
-    if output.omitted_bytes > 0 {
+/// The kept output as a terminal would show it, the omitted middle marked.
+fn render_output(head: &[u8], tail: &[u8], omitted: u64) -> String {
+    let mut text = as_shown(head);
+    if omitted > 0 {
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
-        text.push_str(&format!(
-            "[... {} bytes omitted ...]\n",
-            output.omitted_bytes
-        ));
+        text.push_str(&format!("[... {omitted} bytes omitted ...]\n"));
     }
-    text.push_str(&lossy(&output.tail));
+    text.push_str(&as_shown(tail));
     text
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).replace('\0', "\u{2400}")
+/// Terminal output as a reader would see it: escape sequences (colours,
+/// cursor moves, titles) dropped by the `vte` parser, a line rewritten after
+/// a carriage return shown as its last version, tabs and line ends kept,
+/// other control bytes dropped, NUL shown as `␀` (a NUL makes many tools
+/// treat the whole log as binary), invalid UTF-8 as U+FFFD.
+fn as_shown(bytes: &[u8]) -> String {
+    #[derive(Default)]
+    struct Screen {
+        text: String,
+        /// Where the current line starts in `text`.
+        line_start: usize,
+        /// A carriage return was seen: the next character rewrites the line.
+        rewind: bool,
+    }
+    impl vte::Perform for Screen {
+        fn print(&mut self, c: char) {
+            if self.rewind {
+                self.text.truncate(self.line_start);
+                self.rewind = false;
+            }
+            self.text.push(c);
+        }
+        fn execute(&mut self, byte: u8) {
+            match byte {
+                b'\n' => {
+                    self.text.push('\n');
+                    self.line_start = self.text.len();
+                    self.rewind = false;
+                }
+                b'\r' => self.rewind = true,
+                b'\t' => self.print('\t'),
+                0 => self.print('\u{2400}'),
+                _ => {}
+            }
+        }
+    }
+    let mut screen = Screen::default();
+    vte::Parser::new().advance(&mut screen, bytes);
+    screen.text
 }
 
 /// `2026-11-22T01:02:03.456Z`: RFC 3339 in UTC with milliseconds. An instant
@@ -274,6 +406,51 @@ mod tests {
         assert_eq!(rfc3339(t), "2000-02-29T00:00:00.123Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_798_761_599);
         assert_eq!(rfc3339(t), "2026-12-31T23:59:59.000Z");
+    }
+
+    #[test]
+    fn output_is_shown_as_a_terminal_shows_it() {
+        assert_eq!(as_shown(b"\x1b[31mred\x1b[0m\n"), "red\n");
+        assert_eq!(
+            as_shown(b"progress 10%\rprogress 100%\n"),
+            "progress 100%\n"
+        );
+        assert_eq!(as_shown(b"crlf line\r\nnext\n"), "crlf line\nnext\n");
+        assert_eq!(as_shown(b"a\tb\x07\x00c\n"), "a\tb\u{2400}c\n");
+        assert_eq!(as_shown(b"\x1b]0;title\x07ok"), "ok");
+        assert_eq!(as_shown(b"bad \xff byte"), "bad \u{fffd} byte");
+    }
+
+    #[test]
+    fn head_and_tail_are_cut_at_line_boundaries_when_one_is_near() {
+        let output = CapturedOutput {
+            head: b"line 1\nline 2\npart".to_vec(),
+            tail: b"ial\nline 9\n".to_vec(),
+            total_bytes: 1000,
+            omitted_bytes: 972,
+            ..CapturedOutput::default()
+        };
+        let (head, tail, omitted) = cut_at_lines(&output);
+        assert_eq!(head, b"line 1\nline 2\n");
+        assert_eq!(tail, b"line 9\n");
+        assert_eq!(omitted, 972 + 4 + 4);
+        let whole = CapturedOutput {
+            head: b"abc".to_vec(),
+            tail: b"def".to_vec(),
+            total_bytes: 6,
+            ..CapturedOutput::default()
+        };
+        assert_eq!(cut_at_lines(&whole), (&b"abc"[..], &b"def"[..], 0));
+        let far = CapturedOutput {
+            head: [b"x\n".as_slice(), &[b'y'; 5000]].concat(),
+            tail: vec![b'z'; 10],
+            total_bytes: 9000,
+            omitted_bytes: 3988,
+            ..CapturedOutput::default()
+        };
+        let (head, tail, _) = cut_at_lines(&far);
+        assert_eq!(head.len(), 5002, "no boundary near the cut: kept as is");
+        assert_eq!(tail.len(), 10);
     }
 
     #[test]

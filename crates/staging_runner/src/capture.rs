@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::exec::CapturedStdout;
 use crate::outcome::{CapturedOutput, Sidecar};
 use crate::spec::OutputLimits;
 
@@ -44,22 +45,6 @@ impl Capture {
         self.tail.push(rest);
     }
 
-    /// The last line with text in it, for error messages (lossy, at most 200
-    /// characters).
-    pub(crate) fn last_line(&self) -> String {
-        let mut bytes = self.head.clone();
-        bytes.extend_from_slice(&self.tail.to_vec());
-        let text = String::from_utf8_lossy(&bytes);
-        text.lines()
-            .rev()
-            .map(str::trim)
-            .find(|line| !line.is_empty())
-            .unwrap_or("")
-            .chars()
-            .take(200)
-            .collect()
-    }
-
     /// Ends the capture.
     pub(crate) fn finish(self) -> CapturedOutput {
         let tail = self.tail.to_vec();
@@ -70,6 +55,38 @@ impl Capture {
             tail,
             total_bytes: self.total,
             sidecar: self.sidecar.finish(self.total),
+        }
+    }
+}
+
+/// Stdout kept whole up to a cap, the rest counted.
+#[derive(Debug)]
+pub(crate) struct StdoutCapture {
+    bytes: Vec<u8>,
+    cap: usize,
+    total: u64,
+}
+
+impl StdoutCapture {
+    pub(crate) fn new(cap: usize) -> StdoutCapture {
+        StdoutCapture {
+            bytes: Vec::new(),
+            cap,
+            total: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        self.total = self.total.saturating_add(chunk.len() as u64);
+        let room = self.cap.saturating_sub(self.bytes.len());
+        self.bytes
+            .extend_from_slice(&chunk[..room.min(chunk.len())]);
+    }
+
+    pub(crate) fn finish(self) -> CapturedStdout {
+        CapturedStdout {
+            bytes: self.bytes,
+            total_bytes: self.total,
         }
     }
 }
@@ -127,6 +144,24 @@ impl TailRing {
     }
 }
 
+/// Creates `path` anew, never through a link: whatever is there (a previous
+/// run's file, or a link planted to redirect our writes) is removed first,
+/// then the file is created with `O_CREAT | O_EXCL | O_NOFOLLOW`, so a link
+/// planted in between makes the creation fail instead of being followed.
+fn create_fresh(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 /// The sidecar file: written as the stream arrives, cut at the cap.
 #[derive(Debug)]
 enum SidecarWriter {
@@ -149,7 +184,7 @@ impl SidecarWriter {
         let Some(path) = path else {
             return SidecarWriter::Disabled;
         };
-        match File::create(path) {
+        match create_fresh(path) {
             Ok(file) => SidecarWriter::Open {
                 file,
                 path: path.to_path_buf(),
@@ -306,11 +341,42 @@ mod tests {
     }
 
     #[test]
+    fn a_planted_link_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join("out.log");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let mut capture = Capture::new(limits(2, 2, 100), Some(&path));
+        capture.push(b"suite output");
+        assert!(matches!(capture.finish().sidecar, Sidecar::Written { .. }));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(
+            !std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "suite output");
+    }
+
+    #[test]
+    fn stdout_is_kept_whole_up_to_its_cap() {
+        let mut stdout = StdoutCapture::new(5);
+        stdout.push(b"abc");
+        stdout.push(b"defg");
+        let out = stdout.finish();
+        assert_eq!(out.bytes, b"abcde");
+        assert_eq!(out.total_bytes, 7);
+        assert!(out.truncated());
+    }
+
+    #[test]
     fn an_unwritable_sidecar_is_recorded_not_fatal() {
         let mut capture = Capture::new(limits(2, 2, 5), Some(Path::new("/nonexistent/dir/x")));
         capture.push(b"abc");
-        assert_eq!(capture.last_line(), "abc");
         let out = capture.finish();
+        assert_eq!(out.last_line(), "abc");
         assert!(matches!(out.sidecar, Sidecar::Failed { .. }));
         assert_eq!(out.total_bytes, 3);
     }

@@ -1,19 +1,37 @@
-//! The staging runner of orch: runs a staging suite as a supervised process
-//! tree and writes the staging log that the `deploy-staging` gate reads.
+//! The staging runner of orch: the process machinery that runs untrusted
+//! programs as supervised process trees, and the staging layer on top of it
+//! that runs a staging suite and writes the staging log that the
+//! `deploy-staging` gate reads.
 //!
-//! [`run`] takes a [`RunSpec`] (`sh -c COMMAND` in a folder, a timeout, a grace
-//! period, output limits, secrets to scrub) and always returns an [`Outcome`]:
-//! - [`Outcome::Executed`]: the suite started and ended — an exit code or a
-//!   signal, exactly, `timed_out`, its own duration and its captured output
-//!   ([`CapturedOutput`]: the first 64 KiB and last 256 KiB kept, the middle
-//!   counted, the whole stream written as it arrives to a capped sidecar file);
-//! - [`Outcome::ToolError`]: the suite did not execute ([`ToolErrorKind`]:
-//!   missing working directory, spawn failure, the shell's 126/127, ...).
+//! Two layers:
+//! - [`exec`], the **machinery**, for any program orch starts (a staging
+//!   suite, an LLM agent CLI): [`exec::start`] a shell command or a program
+//!   with arguments, with optional stdin bytes and merged or separate output
+//!   streams, under a timeout; [`exec::RunHandle::wait`] for it, or cancel it
+//!   from another thread with an [`exec::Canceller`]. It reports exits,
+//!   signals, timeouts, cancellations and failures to start, and knows no
+//!   verdicts.
+//! - The **staging layer** (this crate's root): [`run`] takes a [`RunSpec`]
+//!   (`sh -c COMMAND` in a checkout, a timeout, a grace period, output limits,
+//!   secrets to scrub and to pass through) and always returns an [`Outcome`]:
+//!   - [`Outcome::Executed`]: the suite started and ended — an exit code or a
+//!     signal, exactly, `timed_out`, its own duration and its captured output
+//!     ([`CapturedOutput`]: the first 64 KiB and last 256 KiB kept, the middle
+//!     counted, the whole stream written as it arrives to a capped sidecar
+//!     file);
+//!   - [`Outcome::Cancelled`]: the caller ended it first; never a pass;
+//!   - [`Outcome::ToolError`]: the suite did not execute ([`ToolErrorKind`]:
+//!     missing working directory, spawn failure, the shell's 126/127 — the
+//!     one staging rule the machinery does not know —, a broken or attacked
+//!     supervisor, ...).
 //!
 //! After [`run`] returns, no process the suite started is alive: the suite
 //! runs in its own process group under a small supervisor process (see
 //! [`supervisor`]) that is a child subreaper, so descendants that left the
-//! group (`setsid`, double fork) are found and killed too. [`run_to_log`]
+//! group (`setsid`, double fork) are found and killed too; and should the
+//! suite kill or stop its supervisor, the runner kills what is left itself.
+//! The suite's exit reaches the runner through the supervisor's exit status,
+//! which the suite cannot write, so a suite cannot forge a pass. [`run_to_log`]
 //! also writes `15-staging-log.md` atomically, with the verdict line in the
 //! pipeline's grammar.
 //!
@@ -28,7 +46,8 @@
 //! orch_staging_runner::supervisor::main_if_requested();
 //! let spec = RunSpec::new("make staging-test", "/srv/checkout")
 //!     .timeout(Some(Duration::from_secs(600)))
-//!     .grace(Duration::from_secs(5));
+//!     .grace(Duration::from_secs(5))
+//!     .pass_env("NPM_TOKEN");
 //! let staging = run_to_log(&spec, Path::new("/srv/tasks/42/15-staging-log.md"));
 //! println!("{}", serde_json::to_string(&staging.summary()).unwrap());
 //! ```
@@ -54,9 +73,11 @@
 //!     started_at: SystemTime::now(),
 //!     output: CapturedOutput { head: b"staging_status: PASSED\n".to_vec(), total_bytes: 23, ..Default::default() },
 //!     killed: 0,
+//!     killed_processes: Vec::new(),
 //!     survivors: 0,
 //! };
-//! let log = render_staging_log("make test", Path::new("/srv/checkout"), &executed);
+//! let spec = RunSpec::new("make test", "/srv/checkout");
+//! let log = render_staging_log(&spec, &Outcome::Executed(executed)).unwrap();
 //! let gate = orch_pipeline::check_staging_status(log.as_bytes());
 //! assert_eq!(gate.verdict.as_deref(), Some("FAILED"));
 //! ```
@@ -65,12 +86,14 @@
 //! SQL, no stages, no retries or deferral (a tool error is reported, and the
 //! caller decides), and its only pipeline knowledge is the verdict writer and
 //! the staging key, both taken from `orch-pipeline`. It never sets a
-//! process-wide flag (subreaper, signal handler) in the process that embeds
-//! it: those live in the supervisor. Its private `process` module is the only place
-//! in the workspace that creates processes.
+//! process-wide flag (subreaper, signal handler, dumpability) in the process
+//! that embeds it: those live in the supervisor. Its private `process` module
+//! is the only place in the workspace that creates processes.
 
 mod artifact;
 mod capture;
+mod env;
+pub mod exec;
 mod outcome;
 mod process;
 mod protocol;
@@ -92,35 +115,181 @@ pub use artifact::{
 pub use outcome::{
     CapturedOutput, Executed, Outcome, Sidecar, ToolError, ToolErrorKind, describe_exit,
 };
-pub use protocol::SUPERVISOR_ARG;
+pub use protocol::{KilledProcess, SUPERVISOR_ARG};
 pub use spec::{
     DEFAULT_GRACE, DEFAULT_HEAD_BYTES, DEFAULT_SIDECAR_CAP, DEFAULT_TAIL_BYTES, DEFAULT_TIMEOUT,
-    KNOWN_LLM_CREDENTIALS, OutputLimits, RunSpec, SECRET_PREFIXES, SupervisorProgram,
+    OutputLimits, RunSpec, SupervisorProgram,
 };
+
+use exec::{Ending, ExecOutcome};
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+fn internal(what: &str, t0: Instant) -> ToolError {
+    ToolError {
+        kind: ToolErrorKind::Internal,
+        message: format!("the process runner panicked: {what}; this is a bug, please report it"),
+        exit: None,
+        duration: t0.elapsed(),
+        output: None,
+    }
+}
+
+/// Runs `f`, turning a panic into an internal tool error. Nothing in the
+/// runner is meant to panic; this is the last line, so that a bug becomes a
+/// tool error instead of unwinding into the caller.
+pub(crate) fn guard(f: impl FnOnce() -> ExecOutcome) -> ExecOutcome {
+    let t0 = Instant::now();
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| ExecOutcome::Failed(internal(&panic_message(&*panic), t0)))
+}
+
+/// [`guard`] for a step that yields a value or a tool error.
+pub(crate) fn guard_result<T>(
+    f: impl FnOnce() -> Result<T, Box<ToolError>>,
+) -> Result<T, Box<ToolError>> {
+    let t0 = Instant::now();
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(Box::new(internal(&panic_message(&*panic), t0))))
+}
+
+/// Applies the staging rules to what the machinery reports: the shell's 126
+/// (found, not executable) and 127 (not found) are tool errors, not
+/// failures, unless the timeout or a cancel caused them.
+fn staging_outcome(outcome: ExecOutcome) -> Outcome {
+    let finished = match outcome {
+        ExecOutcome::Finished(finished) => finished,
+        ExecOutcome::Failed(error) => return Outcome::ToolError(error),
+    };
+    let executed = |finished: exec::Finished, timed_out| Executed {
+        exit: finished.ending.exit(),
+        timed_out,
+        duration: finished.duration,
+        started_at: finished.started_at,
+        output: finished.output,
+        killed: finished.cleanup.killed,
+        killed_processes: finished.cleanup.listed,
+        survivors: finished.cleanup.survivors,
+    };
+    match finished.ending {
+        Ending::TimedOut(_) => Outcome::Executed(executed(finished, true)),
+        Ending::Cancelled(_) => Outcome::Cancelled(executed(finished, false)),
+        Ending::Exited(orch_self_deploy::ProcessExit::Code(code @ (126 | 127))) => {
+            let (kind, what) = if code == 127 {
+                (
+                    ToolErrorKind::CommandNotFound,
+                    "the shell could not find the command",
+                )
+            } else {
+                (
+                    ToolErrorKind::CommandNotExecutable,
+                    "the shell could not execute the command",
+                )
+            };
+            let last = finished.output.last_line();
+            let said = if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {last}")
+            };
+            Outcome::ToolError(ToolError {
+                kind,
+                message: format!(
+                    "{what} (exit {code}){said}; check the staging command and that its program is installed and executable"
+                ),
+                exit: Some(finished.ending.exit()),
+                duration: finished.duration,
+                output: Some(finished.output),
+            })
+        }
+        Ending::Exited(_) => Outcome::Executed(executed(finished, false)),
+    }
+}
+
+/// A started staging run.
+#[derive(Debug)]
+pub struct StagingHandle {
+    run: exec::RunHandle,
+    spec: RunSpec,
+    log: Option<PathBuf>,
+}
+
+impl StagingHandle {
+    /// A handle that cancels the run from any thread (the outcome is then
+    /// [`Outcome::Cancelled`], and a log written says `cancelled`).
+    #[must_use]
+    pub fn canceller(&self) -> exec::Canceller {
+        self.run.canceller()
+    }
+
+    /// Waits for the suite, then writes the staging log when one was asked
+    /// for ([`start_to_log`]) and the suite executed or was cancelled.
+    #[must_use]
+    pub fn wait(self) -> StagingRun {
+        let outcome = staging_outcome(self.run.wait());
+        // Rendered only when a log was asked for: `run` pays nothing for it.
+        let text = self
+            .log
+            .as_ref()
+            .and_then(|path| Some((path, render_staging_log(&self.spec, &outcome)?)));
+        let log = match text {
+            Some((path, text)) => match write_atomically(path, text.as_bytes()) {
+                Ok(()) => LogState::Written(path.clone()),
+                Err(error) => LogState::Failed(error),
+            },
+            None => LogState::NotWritten,
+        };
+        StagingRun { outcome, log }
+    }
+}
+
+/// Starts the suite; see [`run`].
+#[must_use]
+pub fn start(spec: &RunSpec) -> StagingHandle {
+    StagingHandle {
+        run: exec::start(&spec.to_exec()),
+        spec: spec.clone(),
+        log: None,
+    }
+}
 
 /// Runs the suite once and returns what happened. Never panics and never
 /// returns before every process the suite started is gone.
 #[must_use]
 pub fn run(spec: &RunSpec) -> Outcome {
-    let t0 = Instant::now();
-    // Nothing in the runner is meant to panic; this is the last line, so that
-    // a bug becomes a tool error instead of unwinding into the caller.
-    catch_unwind(AssertUnwindSafe(|| runner::run(spec))).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
-        Outcome::ToolError(ToolError {
-            kind: ToolErrorKind::Internal,
-            message: format!(
-                "the staging runner panicked: {what}; this is a bug, please report it"
-            ),
-            exit: None,
-            duration: t0.elapsed(),
-            output: None,
-        })
-    })
+    start(spec).wait().outcome
+}
+
+/// Starts the suite with its sidecar beside `log` ([`sidecar_path_for`]);
+/// [`StagingHandle::wait`] then writes the staging log to `log` atomically.
+///
+/// A log already at `log` (a previous attempt's) is removed before the suite
+/// starts, so that the path only ever holds this run's log or nothing: a tool
+/// error never leaves an older verdict in place for a gate to read.
+#[must_use]
+pub fn start_to_log(spec: &RunSpec, log: &Path) -> StagingHandle {
+    let _ = std::fs::remove_file(log);
+    let mut spec = spec.clone();
+    spec.sidecar = Some(sidecar_path_for(log));
+    StagingHandle {
+        run: exec::start(&spec.to_exec()),
+        spec,
+        log: Some(log.to_path_buf()),
+    }
+}
+
+/// Runs the suite and writes its staging log: [`start_to_log`] then
+/// [`StagingHandle::wait`].
+#[must_use]
+pub fn run_to_log(spec: &RunSpec, log: &Path) -> StagingRun {
+    start_to_log(spec, log).wait()
 }
 
 /// A run and what became of its staging log.
@@ -137,44 +306,19 @@ pub struct StagingRun {
 pub enum LogState {
     /// Written, atomically, at this path.
     Written(PathBuf),
-    /// Not written, because the suite did not execute: a tool error has no
-    /// verdict, and nothing false is written.
+    /// Not written: none was asked for, or the suite did not execute (a tool
+    /// error has no verdict, and nothing false is written).
     NotWritten,
     /// The suite executed but the log could not be written.
     Failed(WriteError),
-}
-
-/// Runs the suite with its sidecar beside `log` ([`sidecar_path_for`]), then,
-/// if it executed, writes the staging log to `log` atomically.
-///
-/// A log already at `log` (a previous attempt's) is removed before the suite
-/// starts, so that the path only ever holds this run's log or nothing: a tool
-/// error never leaves an older verdict in place for a gate to read.
-#[must_use]
-pub fn run_to_log(spec: &RunSpec, log: &Path) -> StagingRun {
-    let _ = std::fs::remove_file(log);
-    let mut spec = spec.clone();
-    spec.sidecar = Some(sidecar_path_for(log));
-    let outcome = run(&spec);
-    let log = match &outcome {
-        Outcome::Executed(executed) => {
-            let text = render_staging_log(&spec.command, &spec.working_dir, executed);
-            match write_atomically(log, text.as_bytes()) {
-                Ok(()) => LogState::Written(log.to_path_buf()),
-                Err(error) => LogState::Failed(error),
-            }
-        }
-        Outcome::ToolError(_) => LogState::NotWritten,
-    };
-    StagingRun { outcome, log }
 }
 
 /// The one-object summary of a [`StagingRun`], as `orch staging run` prints
 /// it (field names are part of the CLI's documented output).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
-    /// `executed` or `tool_error` (a log that could not be written is a tool
-    /// error: the step did not complete).
+    /// `executed`, `cancelled` or `tool_error` (a log that could not be
+    /// written is a tool error: the step did not complete).
     pub outcome: &'static str,
     /// `PASSED`, `FAILED`, or `null` for a tool error.
     pub status: Option<&'static str>,
@@ -188,7 +332,7 @@ pub struct Summary {
     pub duration_ms: u64,
     /// Bytes the suite printed.
     pub output_bytes: u64,
-    /// Why: `exit code 0`, `timeout`, or the error and what to do.
+    /// Why: `exit code 0`, `timeout`, `cancelled`, or the error and what to do.
     pub reason: String,
     /// The staging log written, or `null` when none was.
     pub log: Option<String>,
@@ -202,8 +346,13 @@ impl StagingRun {
     /// The summary object.
     #[must_use]
     pub fn summary(&self) -> Summary {
-        let (exit, timed_out, duration, output, kind) = match &self.outcome {
-            Outcome::Executed(executed) => (
+        let (outcome, exit, timed_out, duration, output, kind) = match &self.outcome {
+            Outcome::Executed(executed) | Outcome::Cancelled(executed) => (
+                if matches!(self.outcome, Outcome::Cancelled(_)) {
+                    "cancelled"
+                } else {
+                    "executed"
+                },
                 Some(executed.exit),
                 executed.timed_out,
                 executed.duration,
@@ -211,6 +360,7 @@ impl StagingRun {
                 None,
             ),
             Outcome::ToolError(error) => (
+                "tool_error",
                 error.exit,
                 false,
                 error.duration,
@@ -228,7 +378,7 @@ impl StagingRun {
             Sidecar::Disabled | Sidecar::Failed { .. } => None,
         });
         let mut summary = Summary {
-            outcome: "executed",
+            outcome,
             status: self.outcome.status().map(|s| s.as_str()),
             exit_code,
             signal,
@@ -242,7 +392,7 @@ impl StagingRun {
         };
         match &self.log {
             LogState::Written(path) => summary.log = Some(path.to_string_lossy().into_owned()),
-            LogState::NotWritten => summary.outcome = "tool_error",
+            LogState::NotWritten => {}
             LogState::Failed(error) => {
                 summary.outcome = "tool_error";
                 summary.status = None;
@@ -254,28 +404,78 @@ impl StagingRun {
     }
 }
 
-/// Reads a non-negative number of seconds (`30`, `0.5`) as a duration, for
-/// callers that take [`RunSpec`] limits from text.
+/// The largest number of seconds [`parse_seconds`] accepts (about 31 years).
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// Reads a non-negative number of seconds (`30`, `0.5`, `1e3`) as a
+/// duration, for callers that take [`RunSpec`] limits from text.
 ///
 /// # Errors
 ///
-/// [`ParseSecondsError`] when the text is not a finite number of seconds
-/// between 0 and 10^9.
+/// [`ParseSecondsError`] saying what is wrong: not a number, negative, not
+/// finite, or over [`MAX_SECONDS`].
 pub fn parse_seconds(text: &str) -> Result<Duration, ParseSecondsError> {
-    text.trim()
+    let given = || text.to_owned();
+    let secs = text
+        .trim()
         .parse::<f64>()
-        .ok()
-        .filter(|secs| secs.is_finite() && *secs >= 0.0 && *secs <= 1e9)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| ParseSecondsError {
-            text: text.to_owned(),
-        })
+        .map_err(|_| ParseSecondsError::NotANumber { text: given() })?;
+    if secs.is_nan() {
+        return Err(ParseSecondsError::NotANumber { text: given() });
+    }
+    if secs < 0.0 {
+        return Err(ParseSecondsError::Negative { text: given() });
+    }
+    if secs > MAX_SECONDS {
+        return Err(ParseSecondsError::TooLarge { text: given() });
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
-/// Text that is not a number of seconds.
+/// Text that is not an acceptable number of seconds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{text:?} is not a number of seconds; write e.g. 30 or 0.5")]
-pub struct ParseSecondsError {
-    /// The text given.
-    pub text: String,
+pub enum ParseSecondsError {
+    /// Not a number at all.
+    #[error("{text:?} is not a number of seconds; write e.g. 30 or 0.5")]
+    NotANumber {
+        /// The text given.
+        text: String,
+    },
+    /// A negative number.
+    #[error("{text:?} is negative; a number of seconds must be 0 or more")]
+    Negative {
+        /// The text given.
+        text: String,
+    },
+    /// More than [`MAX_SECONDS`] (infinity included).
+    #[error("{text:?} is out of range; at most 1e9 seconds (about 31 years) are accepted")]
+    TooLarge {
+        /// The text given.
+        text: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_read_with_errors_that_say_what_is_wrong() {
+        assert_eq!(parse_seconds("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_seconds(" 0.5 "), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("1e3"), Ok(Duration::from_secs(1000)));
+        assert_eq!(parse_seconds("0"), Ok(Duration::ZERO));
+        for (text, expected) in [
+            ("abc", "not a number"),
+            ("", "not a number"),
+            ("NaN", "not a number"),
+            ("-5", "negative"),
+            ("-inf", "negative"),
+            ("1e20", "out of range"),
+            ("inf", "out of range"),
+        ] {
+            let error = parse_seconds(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
 }

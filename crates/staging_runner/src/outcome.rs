@@ -6,32 +6,44 @@ use std::time::{Duration, SystemTime};
 
 use orch_self_deploy::{ProcessExit, StagingStatus, map_exit_code_to_status};
 
-/// The result of [`crate::run`]: the suite executed, or it did not.
+use crate::protocol::KilledProcess;
+
+/// The result of [`crate::run`]: the suite executed, was cancelled, or did
+/// not execute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The suite started and ended: any exit code, a signal, or our timeout.
     Executed(Executed),
+    /// The caller cancelled the run ([`crate::exec::Canceller`]) before the
+    /// suite ended; its tree was ended as at a timeout. Never a pass: its
+    /// status is FAILED with reason `cancelled`, and a caller that cancelled
+    /// for a shutdown runs the suite again later.
+    Cancelled(Executed),
     /// The suite did not execute (spawn failed, program not found or not
     /// executable, working directory missing, the supervisor failed).
     ToolError(ToolError),
 }
 
 impl Outcome {
-    /// The verdict, when the suite executed; `None` for a tool error (which
-    /// has no verdict: nothing false is ever written for it).
+    /// The verdict, when the suite executed or was cancelled (FAILED); `None`
+    /// for a tool error (which has no verdict: nothing false is ever written
+    /// for it).
     #[must_use]
     pub fn status(&self) -> Option<StagingStatus> {
         match self {
             Outcome::Executed(executed) => Some(executed.status()),
+            Outcome::Cancelled(_) => Some(StagingStatus::Failed),
             Outcome::ToolError(_) => None,
         }
     }
 
-    /// One line saying why: `exit code 0`, `timeout`, or the tool error.
+    /// One line saying why: `exit code 0`, `timeout`, `cancelled`, or the
+    /// tool error.
     #[must_use]
     pub fn reason(&self) -> String {
         match self {
             Outcome::Executed(executed) => executed.reason(),
+            Outcome::Cancelled(_) => "cancelled".to_owned(),
             Outcome::ToolError(error) => error.message.clone(),
         }
     }
@@ -55,6 +67,9 @@ pub struct Executed {
     /// Processes besides the suite's main process that were still running
     /// when it ended (or at the timeout); all of them were signalled.
     pub killed: u32,
+    /// The processes signalled, main process included when it was still
+    /// running (at a timeout), with their command lines; at most 20 named.
+    pub killed_processes: Vec<KilledProcess>,
     /// Processes the suite left behind that could not be killed (for example
     /// stuck in uninterruptible sleep); 0 in every ordinary case.
     pub survivors: u32,
@@ -126,15 +141,19 @@ pub enum ToolErrorKind {
     CommandNotFound,
     /// The shell found the command but could not execute it (exit 126).
     CommandNotExecutable,
-    /// The supervisor broke its protocol, died, or could not end the suite.
+    /// The supervisor broke its protocol, died, was stopped, or could not end
+    /// the suite; the runner then killed every process of the run it found.
     SupervisorFailed,
+    /// The supervisor's report disagreed with its exit status: something
+    /// wrote into the report pipe. Never a pass.
+    Tampered,
     /// A bug in the runner (a caught panic).
     Internal,
 }
 
 impl ToolErrorKind {
     /// Every variant, in a fixed order.
-    pub const ALL: [ToolErrorKind; 8] = [
+    pub const ALL: [ToolErrorKind; 9] = [
         ToolErrorKind::InvalidCommand,
         ToolErrorKind::WorkingDirMissing,
         ToolErrorKind::SupervisorUnavailable,
@@ -142,6 +161,7 @@ impl ToolErrorKind {
         ToolErrorKind::CommandNotFound,
         ToolErrorKind::CommandNotExecutable,
         ToolErrorKind::SupervisorFailed,
+        ToolErrorKind::Tampered,
         ToolErrorKind::Internal,
     ];
 
@@ -156,6 +176,7 @@ impl ToolErrorKind {
             ToolErrorKind::CommandNotFound => "command-not-found",
             ToolErrorKind::CommandNotExecutable => "command-not-executable",
             ToolErrorKind::SupervisorFailed => "supervisor-failed",
+            ToolErrorKind::Tampered => "tampered",
             ToolErrorKind::Internal => "internal",
         }
     }
@@ -180,6 +201,25 @@ pub struct CapturedOutput {
     pub omitted_bytes: u64,
     /// The sidecar file.
     pub sidecar: Sidecar,
+}
+
+impl CapturedOutput {
+    /// The last line with text in it, for error messages (lossy, at most 200
+    /// characters).
+    #[must_use]
+    pub fn last_line(&self) -> String {
+        let mut bytes = self.head.clone();
+        bytes.extend_from_slice(&self.tail);
+        let text = String::from_utf8_lossy(&bytes);
+        text.lines()
+            .rev()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect()
+    }
 }
 
 /// The state of the sidecar file after a run.
@@ -223,14 +263,15 @@ mod tests {
                 | ToolErrorKind::CommandNotFound
                 | ToolErrorKind::CommandNotExecutable
                 | ToolErrorKind::SupervisorFailed
+                | ToolErrorKind::Tampered
                 | ToolErrorKind::Internal => 1,
             })
             .sum::<usize>();
-        assert_eq!(count, 8);
+        assert_eq!(count, 9);
         let mut names: Vec<_> = ToolErrorKind::ALL.iter().map(|k| k.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 8);
+        assert_eq!(names.len(), 9);
     }
 
     #[test]

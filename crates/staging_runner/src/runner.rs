@@ -1,219 +1,521 @@
-//! The runner side: start the supervisor, read output and reports in one
-//! thread with `poll(2)`, and turn what happened into an [`Outcome`].
+//! The runner side of the machinery: start the supervisor, drive one run
+//! with `poll(2)` in the calling thread, check what the supervisor reports
+//! against how it ended, and take the cleanup over when the supervisor
+//! cannot do it (it was killed, stopped, or never finished).
 
 use std::ffi::OsString;
-use std::io::{self, ErrorKind, PipeReader, Read};
+use std::io::PipeWriter;
+use std::io::{self, ErrorKind, PipeReader, Read, Write as _};
 use std::os::fd::AsFd;
-use std::process::Child;
-use std::time::{Duration, Instant, SystemTime};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use orch_self_deploy::ProcessExit;
 
-use crate::capture::Capture;
-use crate::outcome::{Executed, Outcome, ToolError, ToolErrorKind};
-use crate::process::{self, SupervisorChild};
-use crate::protocol::{Report, SpawnFailure, SupervisorArgs};
-use crate::spec::RunSpec;
+use crate::capture::{Capture, StdoutCapture};
+use crate::exec::{Canceller, Cleanup, Ending, ExecOutcome, ExecSpec, Finished, Streams};
+use crate::outcome::{ToolError, ToolErrorKind};
+use crate::process::{self, SupervisorFds, SupervisorProcess};
+use crate::protocol::{
+    Class, KILLED_COMMAND_MAX, KILLED_LISTED_MAX, KilledProcess, MAX_STDIN_BYTES, Program, Report,
+    SpawnFailure, SupervisorArgs,
+};
+use crate::supervisor::KILL_ROUND;
+use crate::tree;
 
 /// After the supervisor's report pipe closes, how long to keep reading output
-/// that is still in the pipe. Every writer is dead by then, so this only
-/// bounds a pathological case (a survivor the supervisor could not kill).
+/// that is still in the pipes. Every writer is dead by then, so this only
+/// bounds a pathological case (a survivor that could not be killed).
 const DRAIN_BOUND: Duration = Duration::from_millis(500);
-/// Beyond timeout + grace, how long the supervisor may take before the runner
-/// gives up on it: its own SIGKILL rounds last up to 10 s.
-const SUPERVISOR_SLACK: Duration = Duration::from_secs(15);
+/// Beyond the timeout and the grace, how long the supervisor may take to
+/// finish its kill rounds before the runner takes over.
+const CLEANUP_SLACK: Duration = Duration::from_secs(1);
+/// How long the runner's own kill rounds go on when it takes over.
+const TAKEOVER_BOUND: Duration = Duration::from_secs(2);
+/// How often the runner checks that the supervisor is not stopped.
+const STOP_CHECK: Duration = Duration::from_millis(200);
 /// Report lines longer than this are cut (the supervisor writes short lines;
 /// this only bounds garbage).
 const REPORT_LINE_MAX: usize = 64 * 1024;
-/// Read chunk size for the output pipe.
+/// Read chunk size for the output pipes.
 const CHUNK: usize = 64 * 1024;
+/// The environment key of the run's marker (see [`tree::carrying_marker`]).
+const MARKER_KEY: &str = "ORCH_RUN_MARKER";
 
-/// Runs the suite; see [`crate::run`].
-pub(crate) fn run(spec: &RunSpec) -> Outcome {
+/// A started run, not yet waited for.
+#[derive(Debug)]
+pub(crate) struct Running {
+    child: SupervisorProcess,
+    control: Option<PipeWriter>,
+    stdin: Vec<u8>,
+    output: PipeReader,
+    errors: Option<PipeReader>,
+    reports: PipeReader,
+    wake: PipeReader,
+    capture: Capture,
+    stdout: Option<StdoutCapture>,
+    started_at: SystemTime,
+    t0: Instant,
+    timeout: Option<Duration>,
+    grace: Duration,
+    /// `ORCH_RUN_MARKER=...`, as it stands in the run's environment.
+    marker: Vec<u8>,
+}
+
+fn refuse(kind: ToolErrorKind, message: String, t0: Instant) -> Box<ToolError> {
+    Box::new(ToolError {
+        kind,
+        message,
+        exit: None,
+        duration: t0.elapsed(),
+        output: None,
+    })
+}
+
+/// Checks the spec and starts the supervisor.
+pub(crate) fn start(spec: &ExecSpec, canceller: &Canceller) -> Result<Running, Box<ToolError>> {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let tool_error = |kind: ToolErrorKind, message: String| {
-        Outcome::ToolError(ToolError {
-            kind,
-            message,
-            exit: None,
-            duration: t0.elapsed(),
-            output: None,
-        })
-    };
-
-    if spec.command.trim().is_empty() {
-        return tool_error(
-            ToolErrorKind::InvalidCommand,
-            "the staging command is empty; set the repository's staging command (an empty suite would pass without testing anything)".to_owned(),
-        );
+    let invalid = |message: &str| refuse(ToolErrorKind::InvalidCommand, message.to_owned(), t0);
+    match &spec.program {
+        Program::Shell(command) if command.trim().is_empty() => {
+            return Err(invalid(
+                "the command is empty; set the command to run (an empty suite would pass without testing anything)",
+            ));
+        }
+        Program::Shell(command) if command.contains('\0') => {
+            return Err(invalid(
+                "the command contains a NUL byte, which no shell can receive; fix the command",
+            ));
+        }
+        Program::Argv(argv) if argv.first().is_none_or(|p| p.is_empty()) => {
+            return Err(invalid(
+                "the program is empty; name the program to run and its arguments",
+            ));
+        }
+        Program::Argv(argv) if argv.iter().any(|a| a.as_encoded_bytes().contains(&0)) => {
+            return Err(invalid(
+                "an argument contains a NUL byte, which no program can receive; fix the arguments",
+            ));
+        }
+        Program::Shell(_) | Program::Argv(_) => {}
     }
-    if spec.command.contains('\0') {
-        return tool_error(
-            ToolErrorKind::InvalidCommand,
-            "the staging command contains a NUL byte, which no shell can receive; fix the repository's staging command".to_owned(),
-        );
+    if spec
+        .stdin
+        .as_ref()
+        .is_some_and(|b| b.len() > MAX_STDIN_BYTES)
+    {
+        return Err(invalid(&format!(
+            "the stdin bytes are over {MAX_STDIN_BYTES} bytes; send less, or pass a file path instead"
+        )));
     }
     if !spec.working_dir.is_dir() {
-        return tool_error(
+        return Err(refuse(
             ToolErrorKind::WorkingDirMissing,
             format!(
                 "working directory {} does not exist or is not a directory; check the repository's checkout path",
                 spec.working_dir.display()
             ),
-        );
+            t0,
+        ));
     }
 
-    let program = spec.supervisor.resolve();
+    let out_of_fds = |error: io::Error| {
+        refuse(
+            ToolErrorKind::SupervisorUnavailable,
+            format!("cannot create a pipe: {error}; the system is out of file descriptors"),
+            t0,
+        )
+    };
+    let (output, output_writer) = process::pipe().map_err(out_of_fds)?;
+    let (errors, errors_writer) = match spec.streams {
+        Streams::Merged => (None, None),
+        Streams::Separate { .. } => {
+            let (reader, writer) = process::pipe().map_err(out_of_fds)?;
+            (Some(reader), Some(writer))
+        }
+    };
+    let (reports, reports_writer) = process::pipe().map_err(out_of_fds)?;
+    let (wake, wake_writer) = process::pipe().map_err(out_of_fds)?;
+    let (control_reader, control) = process::pipe().map_err(out_of_fds)?;
+
     let args = SupervisorArgs {
         timeout: spec.timeout,
         grace: spec.grace,
+        stdin_bytes: spec.stdin.as_ref().map(Vec::len),
         dir: spec.working_dir.clone(),
-        command: OsString::from(&spec.command),
+        program: spec.program.clone(),
     };
-    let env = spec.suite_env(std::env::vars_os());
-    let (output, writer) = match io::pipe() {
-        Ok(pair) => pair,
-        Err(error) => {
-            return tool_error(
+    let marker_value = new_marker();
+    let mut env = spec.env.apply(std::env::vars_os());
+    env.retain(|(key, _)| key != MARKER_KEY);
+    env.push((MARKER_KEY.into(), OsString::from(&marker_value)));
+    let marker = format!("{MARKER_KEY}={marker_value}").into_bytes();
+
+    let capture = Capture::new(spec.limits, spec.sidecar.as_deref());
+    let program = spec.supervisor.resolve();
+    let fds = SupervisorFds {
+        control: control_reader,
+        stdout: output_writer,
+        stderr: errors_writer,
+        reports: reports_writer,
+    };
+    let child =
+        process::spawn_supervisor(&program, &args.to_argv(), &env, fds).map_err(|error| {
+            refuse(
                 ToolErrorKind::SupervisorUnavailable,
                 format!(
-                    "cannot create the output pipe: {error}; the system is out of file descriptors"
-                ),
-            );
-        }
-    };
-    let mut capture = Capture::new(spec.limits, spec.sidecar.as_deref());
-    let supervisor = match process::spawn_supervisor(&program, &args.to_argv(), &env, writer) {
-        Ok(supervisor) => supervisor,
-        Err(error) => {
-            return tool_error(
-                ToolErrorKind::SupervisorUnavailable,
-                format!(
-                    "cannot start the staging supervisor {}: {error}; check that the program exists and calls orch_staging_runner::supervisor::main_if_requested",
+                    "cannot start the supervisor {}: {error}; check that the program exists and calls orch_staging_runner::supervisor::main_if_requested",
                     program.display()
                 ),
-            );
-        }
-    };
+                t0,
+            )
+        })?;
+    // The event loop writes stdin bytes only when the pipe has room: a
+    // supervisor that stops reading must never block the runner.
+    let _ = process::set_nonblocking(control.as_fd());
+    canceller.attach(wake_writer);
+    Ok(Running {
+        child,
+        control: Some(control),
+        stdin: spec.stdin.clone().unwrap_or_default(),
+        output,
+        errors,
+        reports,
+        wake,
+        capture,
+        stdout: match spec.streams {
+            Streams::Merged => None,
+            Streams::Separate { stdout_cap } => Some(StdoutCapture::new(stdout_cap)),
+        },
+        started_at,
+        t0,
+        timeout: spec.timeout,
+        grace: spec.grace,
+        marker,
+    })
+}
 
-    let backstop = spec.timeout.and_then(|timeout| {
-        t0.checked_add(timeout)?
-            .checked_add(spec.grace)?
-            .checked_add(SUPERVISOR_SLACK)
-    });
-    let session = Session::drive(supervisor, output, &mut capture, backstop, spec.grace);
-    conclude(session, capture, started_at, t0)
+/// A value unique to this run among every run on the machine.
+fn new_marker() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Why the runner took the cleanup over from the supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takeover {
+    /// It was still running past the timeout, the grace and the slack.
+    Overdue,
+    /// It was stopped (SIGSTOP).
+    Stopped,
+    /// It ended without finishing its work (killed, crashed, no `done`).
+    Broken,
+}
+
+/// The fields of the first `exited` report.
+#[derive(Debug, Clone, Copy)]
+struct ExitReport {
+    code: Option<i32>,
+    signal: Option<i32>,
+    duration_ns: u64,
+    timed_out: bool,
+    cancelled: bool,
 }
 
 /// Everything the event loop learned.
 #[derive(Debug, Default)]
 struct Session {
     reports: Vec<Report>,
-    /// Report-pipe text that was not a report (a panic message, say).
+    /// Report-pipe text that was not a report, and warnings.
     diagnostics: String,
-    /// The runner had to kill the supervisor.
-    abandoned: bool,
-    supervisor_exit: Option<std::process::ExitStatus>,
+    /// Whether the runner cancelled the run (closed the control pipe).
+    cancelled: bool,
+    takeover: Option<Takeover>,
+    /// The supervisor's own exit status, read by `waitpid`.
+    status: Option<ExitStatus>,
+    /// What the runner's own cleanup killed.
+    swept: Cleanup,
 }
 
 impl Session {
-    fn drive(
-        supervisor: SupervisorChild,
-        mut output: PipeReader,
-        capture: &mut Capture,
-        mut backstop: Option<Instant>,
-        grace: Duration,
-    ) -> Session {
-        let SupervisorChild {
-            mut child,
-            control,
-            mut reports,
-        } = supervisor;
+    fn take_line(&mut self, line: &mut Vec<u8>) {
+        if line.is_empty() {
+            return;
+        }
+        match Report::from_line(line) {
+            Some(Report::Warning { message }) => self.note(&format!("warning: {message}")),
+            Some(report) => self.reports.push(report),
+            None => {
+                let text = String::from_utf8_lossy(line).into_owned();
+                self.note(&text);
+            }
+        }
+        line.clear();
+    }
+
+    fn note(&mut self, text: &str) {
+        if self.diagnostics.len() < REPORT_LINE_MAX {
+            self.diagnostics.push_str(text);
+            self.diagnostics.push('\n');
+        }
+    }
+
+    /// The first report of a kind: later ones of the same kind are ignored.
+    fn first<T>(&self, pick: impl Fn(&Report) -> Option<T>) -> Option<T> {
+        self.reports.iter().find_map(pick)
+    }
+
+    fn exited(&self) -> Option<ExitReport> {
+        self.first(|r| match r {
+            Report::Exited {
+                code,
+                signal,
+                duration_ns,
+                timed_out,
+                cancelled,
+            } => Some(ExitReport {
+                code: *code,
+                signal: *signal,
+                duration_ns: *duration_ns,
+                timed_out: *timed_out,
+                cancelled: *cancelled,
+            }),
+            Report::Started { .. }
+            | Report::SpawnFailed { .. }
+            | Report::Fatal { .. }
+            | Report::Warning { .. }
+            | Report::Done { .. } => None,
+        })
+    }
+
+    fn done(&self) -> Option<Cleanup> {
+        self.first(|r| match r {
+            Report::Done {
+                killed,
+                listed,
+                survivors,
+            } => Some(Cleanup {
+                killed: *killed,
+                listed: listed.clone(),
+                survivors: *survivors,
+            }),
+            Report::Started { .. }
+            | Report::SpawnFailed { .. }
+            | Report::Fatal { .. }
+            | Report::Warning { .. }
+            | Report::Exited { .. } => None,
+        })
+    }
+}
+
+impl Running {
+    /// Drives the run to its end; see [`crate::exec::RunHandle::wait`].
+    pub(crate) fn wait(mut self, canceller: &Canceller) -> ExecOutcome {
+        let session = self.drive(canceller);
+        canceller.detach();
+        self.conclude(session)
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one event loop over five descriptors reads best in one place"
+    )]
+    fn drive(&mut self, canceller: &Canceller) -> Session {
         let mut session = Session::default();
         let mut line = Vec::new();
         let mut buf = vec![0u8; CHUNK];
         let mut output_open = true;
+        let mut errors_open = self.errors.is_some();
         let mut reports_open = true;
+        let mut wake_open = true;
+        let mut stdin_sent = 0usize;
         let mut drain_until: Option<Instant> = None;
+        let mut backstop = self.timeout.and_then(|timeout| {
+            self.t0
+                .checked_add(timeout)?
+                .checked_add(self.grace)?
+                .checked_add(CLEANUP_SLACK)
+        });
+        let mut next_stop_check = Instant::now() + STOP_CHECK;
 
         loop {
-            if !output_open && !reports_open {
+            if canceller.is_cancelled() && !session.cancelled {
+                // End-of-file on the control pipe is the supervisor's signal
+                // to end the run.
+                self.control = None;
+                session.cancelled = true;
+            }
+            if !output_open && !errors_open && !reports_open {
                 break;
             }
-            if drain_until.is_some_and(|until| Instant::now() >= until) {
+            let now = Instant::now();
+            if drain_until.is_some_and(|until| now >= until) {
                 break;
             }
-            let until = drain_until.or(backstop);
+            if session.takeover.is_none() {
+                if backstop.is_some_and(|at| now >= at) {
+                    self.take_over(&mut session, Takeover::Overdue);
+                    drain_until = Some(Instant::now() + DRAIN_BOUND);
+                    continue;
+                }
+                if now >= next_stop_check {
+                    next_stop_check = now + STOP_CHECK;
+                    if supervisor_stopped(&self.child) {
+                        self.take_over(&mut session, Takeover::Stopped);
+                        drain_until = Some(Instant::now() + DRAIN_BOUND);
+                        continue;
+                    }
+                }
+            }
+            let stdin_pending = self.control.is_some() && stdin_sent < self.stdin.len();
+            let mut wake_at = drain_until.unwrap_or(next_stop_check);
             if drain_until.is_none()
-                && let Some(until) = until
-                && Instant::now() >= until
+                && let Some(at) = backstop
             {
-                // Only the backstop gets here: the supervisor is stuck.
-                session.abandon(&mut child);
-                backstop = None;
-                drain_until = Some(Instant::now() + DRAIN_BOUND);
-                continue;
+                wake_at = wake_at.min(at);
             }
-            let timeout = until.map_or(PollTimeout::NONE, |until| {
-                PollTimeout::try_from(until.saturating_duration_since(Instant::now()))
-                    .unwrap_or(PollTimeout::MAX)
-            });
-            let (output_ready, reports_ready) = {
-                let mut fds = Vec::with_capacity(2);
-                if output_open {
-                    fds.push(PollFd::new(output.as_fd(), PollFlags::POLLIN));
-                }
-                if reports_open {
-                    fds.push(PollFd::new(reports.as_fd(), PollFlags::POLLIN));
-                }
+            let timeout = PollTimeout::try_from(wake_at.saturating_duration_since(now))
+                .unwrap_or(PollTimeout::MAX);
+
+            let (output_ready, errors_ready, reports_ready, wake_ready, stdin_ready) = {
+                let mut fds = Vec::with_capacity(5);
+                let output_slot = slot(
+                    output_open,
+                    PollFd::new(self.output.as_fd(), PollFlags::POLLIN),
+                    &mut fds,
+                );
+                let errors_slot = match &self.errors {
+                    Some(errors) => slot(
+                        errors_open,
+                        PollFd::new(errors.as_fd(), PollFlags::POLLIN),
+                        &mut fds,
+                    ),
+                    None => None,
+                };
+                let reports_slot = slot(
+                    reports_open,
+                    PollFd::new(self.reports.as_fd(), PollFlags::POLLIN),
+                    &mut fds,
+                );
+                let wake_slot = slot(
+                    wake_open,
+                    PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),
+                    &mut fds,
+                );
+                let stdin_slot = match &self.control {
+                    Some(control) => slot(
+                        stdin_pending,
+                        PollFd::new(control.as_fd(), PollFlags::POLLOUT),
+                        &mut fds,
+                    ),
+                    None => None,
+                };
                 match poll(&mut fds, timeout) {
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(errno) => {
-                        session
-                            .diagnostics
-                            .push_str(&format!("poll failed: {errno}\n"));
-                        session.abandon(&mut child);
+                        session.note(&format!("poll failed: {errno}"));
+                        self.take_over(&mut session, Takeover::Broken);
                         break;
                     }
                 }
-                let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-                let output_ready = output_open && fds.first().is_some_and(ready);
-                let reports_ready = reports_open && fds.last().is_some_and(ready);
-                (output_ready, reports_ready)
+                let ready = |slot: Option<usize>| {
+                    slot.and_then(|i| fds.get(i))
+                        .and_then(PollFd::revents)
+                        .is_some_and(|r| !r.is_empty())
+                };
+                (
+                    ready(output_slot),
+                    ready(errors_slot),
+                    ready(reports_slot),
+                    ready(wake_slot),
+                    ready(stdin_slot),
+                )
             };
+
             if output_ready {
-                match output.read(&mut buf) {
+                match self.output.read(&mut buf) {
                     Ok(0) => output_open = false,
-                    Ok(n) => capture.push(&buf[..n]),
+                    Ok(n) => {
+                        self.capture.push(&buf[..n]);
+                        if let Some(stdout) = &mut self.stdout {
+                            stdout.push(&buf[..n]);
+                        }
+                    }
                     Err(error) if error.kind() == ErrorKind::Interrupted => {}
                     Err(_) => output_open = false,
                 }
             }
+            if errors_ready && let Some(errors) = &mut self.errors {
+                match errors.read(&mut buf) {
+                    Ok(0) => errors_open = false,
+                    Ok(n) => self.capture.push(&buf[..n]),
+                    Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => errors_open = false,
+                }
+            }
+            if wake_ready {
+                match self.wake.read(&mut buf) {
+                    Ok(0) | Err(_) => wake_open = false,
+                    Ok(_) => {}
+                }
+            }
+            if stdin_ready && let Some(control) = &mut self.control {
+                match control.write(&self.stdin[stdin_sent..]) {
+                    Ok(n) => stdin_sent += n,
+                    Err(error)
+                        if matches!(
+                            error.kind(),
+                            ErrorKind::WouldBlock | ErrorKind::Interrupted
+                        ) => {}
+                    // The supervisor is gone; what it did is in its reports.
+                    Err(_) => stdin_sent = self.stdin.len(),
+                }
+            }
             if reports_ready {
-                match reports.read(&mut buf) {
+                match self.reports.read(&mut buf) {
                     Ok(0) | Err(_) => {
                         reports_open = false;
                         session.take_line(&mut line);
-                        // The supervisor is exiting and every process it
-                        // supervised is gone: what is left in the output
-                        // pipe is read, briefly.
+                        // The supervisor is exiting. If it ended cleanly,
+                        // every process it supervised is gone and what is
+                        // left in the output pipes is read, briefly; if not,
+                        // the run is cleaned up first.
+                        session.status = wait_bounded(&mut self.child);
+                        if session.takeover.is_none() && !ended_cleanly(&session) {
+                            self.take_over(&mut session, Takeover::Broken);
+                        }
                         drain_until = Some(Instant::now() + DRAIN_BOUND);
                     }
                     Ok(n) => {
                         for &byte in &buf[..n] {
                             if byte == b'\n' {
-                                let had_exit = session.exited();
+                                let had_exit = session.exited().is_some();
                                 session.take_line(&mut line);
-                                if !had_exit && session.exited() {
-                                    // The suite ended; its cleanup takes at
-                                    // most the grace and the kill rounds.
-                                    backstop = Instant::now()
-                                        .checked_add(grace)
-                                        .and_then(|t| t.checked_add(SUPERVISOR_SLACK));
+                                if !had_exit && session.exited().is_some() {
+                                    // The main process ended; the cleanup
+                                    // of what it left takes at most the
+                                    // grace and the kill rounds.
+                                    let late = Instant::now()
+                                        .checked_add(self.grace)
+                                        .and_then(|t| t.checked_add(CLEANUP_SLACK));
+                                    backstop = match (backstop, late) {
+                                        (Some(a), Some(b)) => Some(a.max(b)),
+                                        (a, b) => a.or(b),
+                                    };
                                 }
                             } else if line.len() < REPORT_LINE_MAX {
                                 line.push(byte);
@@ -223,209 +525,321 @@ impl Session {
                 }
             }
         }
-        // Dropping the control pipe tells a supervisor that is still running
-        // to end the suite; normally it has exited already.
-        drop(control);
-        drop(output);
-        session.supervisor_exit = wait_bounded(&mut child);
+        // The supervisor has exited (or was killed); the control pipe is of
+        // no more use.
+        self.control = None;
+        if session.status.is_none() {
+            session.status = wait_bounded(&mut self.child);
+            if session.takeover.is_none() && !ended_cleanly(&session) {
+                self.take_over(&mut session, Takeover::Broken);
+            }
+        }
         session
     }
 
-    fn take_line(&mut self, line: &mut Vec<u8>) {
-        if line.is_empty() {
-            return;
+    /// Kills the supervisor and every process of the run the runner can find:
+    /// the supervisor's session (every process that did not start a session
+    /// of its own stays in it) and every process carrying the run's marker.
+    /// Rounds go on until one finds nobody, bounded by [`TAKEOVER_BOUND`].
+    fn take_over(&mut self, session: &mut Session, why: Takeover) {
+        session.takeover = Some(why);
+        let supervisor = self.child.id();
+        self.child.kill();
+        if let Ok(status) = self.child.wait() {
+            session.status = Some(status);
         }
-        match Report::from_line(line) {
-            Some(report) => self.reports.push(report),
-            None => {
-                if self.diagnostics.len() < REPORT_LINE_MAX {
-                    self.diagnostics.push_str(&String::from_utf8_lossy(line));
-                    self.diagnostics.push('\n');
-                }
+        let me = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+        let give_up = Instant::now() + TAKEOVER_BOUND;
+        let mut seen: Vec<i32> = Vec::new();
+        loop {
+            let mut found = tree::in_session(supervisor, me);
+            found.extend(tree::carrying_marker(&self.marker, me));
+            found.sort_unstable();
+            found.dedup();
+            if found.is_empty() {
+                session.swept.survivors = 0;
+                break;
             }
-        }
-        line.clear();
-    }
-
-    fn exited(&self) -> bool {
-        self.reports
-            .iter()
-            .any(|r| matches!(r, Report::Exited { .. }))
-    }
-
-    /// Kills a supervisor that does not finish, and the suite's group (its id
-    /// is still the suite's: the group cannot have emptied while the
-    /// supervisor, which reaps its leader, was stuck).
-    fn abandon(&mut self, child: &mut Child) {
-        self.abandoned = true;
-        let _ = child.kill();
-        if !self.exited()
-            && let Some(pid) = self.reports.iter().find_map(|r| {
-                if let Report::Started { pid } = r {
-                    Some(*pid)
-                } else {
-                    None
+            for pid in &found {
+                if !seen.contains(pid) {
+                    seen.push(*pid);
+                    if session.swept.listed.len() < KILLED_LISTED_MAX {
+                        session.swept.listed.push(KilledProcess {
+                            pid: *pid,
+                            command: tree::command_line(*pid, KILLED_COMMAND_MAX),
+                        });
+                    }
                 }
+                let _ = process::signal_process(*pid, Signal::SIGKILL);
+            }
+            session.swept.survivors = u32::try_from(found.len()).unwrap_or(u32::MAX);
+            if Instant::now() >= give_up {
+                break;
+            }
+            std::thread::sleep(KILL_ROUND);
+        }
+        session.swept.killed = u32::try_from(seen.len()).unwrap_or(u32::MAX);
+    }
+
+    /// Turns what happened into an outcome, trusting a report only where the
+    /// supervisor's exit status, which no process of the run can forge,
+    /// agrees with it.
+    fn conclude(self, session: Session) -> ExecOutcome {
+        let Running {
+            capture,
+            stdout,
+            started_at,
+            t0,
+            ..
+        } = self;
+        let output = capture.finish();
+        let failed = |kind, message: String| {
+            let output = (output.total_bytes > 0).then(|| output.clone());
+            ExecOutcome::Failed(ToolError {
+                kind,
+                message,
+                exit: None,
+                duration: t0.elapsed(),
+                output,
             })
-        {
-            let _ = process::signal_group(pid, Signal::SIGKILL);
-        }
-    }
-}
-
-/// Waits for the supervisor, which has closed its report pipe and is exiting;
-/// kills it if it does not within a second.
-fn wait_bounded(child: &mut Child) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let mut pause = Duration::from_micros(50);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(10));
-            }
-            Ok(None) => {
-                let _ = child.kill();
-                return child.wait().ok();
-            }
-            Err(_) => return None,
-        }
-    }
-}
-
-/// Turns the reports into an outcome.
-fn conclude(session: Session, capture: Capture, started_at: SystemTime, t0: Instant) -> Outcome {
-    let last_line = capture.last_line();
-    let mut started = false;
-    let mut exited = None;
-    let mut done = None;
-    let mut failure = None;
-    for report in &session.reports {
-        match report {
-            Report::Started { .. } => started = true,
-            Report::Exited {
-                code,
-                signal,
-                duration_ns,
-                timed_out,
-                cancelled,
-            } => exited = Some((*code, *signal, *duration_ns, *timed_out, *cancelled)),
-            Report::Done { killed, survivors } => done = Some((*killed, *survivors)),
-            Report::SpawnFailed { kind, message } => {
-                let kind = match kind {
-                    SpawnFailure::WorkingDir => ToolErrorKind::WorkingDirMissing,
-                    SpawnFailure::Other => ToolErrorKind::SpawnFailed,
-                };
-                failure.get_or_insert((
-                    kind,
-                    format!("{message}; check the repository's checkout and the host"),
-                ));
-            }
-            Report::Fatal { message } => {
-                failure.get_or_insert((
-                    ToolErrorKind::SupervisorFailed,
-                    format!("the staging supervisor failed: {message}"),
-                ));
-            }
-        }
-    }
-
-    let output = capture.finish();
-    let tool_error = |kind, message: String, exit: Option<ProcessExit>, duration, output| {
-        Outcome::ToolError(ToolError {
-            kind,
-            message,
-            exit,
-            duration,
-            output,
-        })
-    };
-
-    let Some((code, signal, duration_ns, timed_out, cancelled)) = exited else {
-        let (kind, message) = failure.unwrap_or_else(|| {
-            let how = match session.supervisor_exit {
-                Some(status) => format!("it ended with {status}"),
-                None => "it could not be waited for".to_owned(),
-            };
-            let what = if started {
-                "the staging supervisor ended before the suite did"
-            } else {
-                "the staging supervisor ended without starting the suite"
-            };
+        };
+        let said = || {
             let detail = session.diagnostics.trim();
-            let detail = if detail.is_empty() {
+            if detail.is_empty() {
                 String::new()
             } else {
                 format!(
                     " (it said: {})",
                     detail.chars().take(500).collect::<String>()
                 )
-            };
-            (
-                ToolErrorKind::SupervisorFailed,
-                format!("{what}: {how}{detail}; this is a bug or the host killed it, retry"),
-            )
-        });
-        let output = (output.total_bytes > 0).then_some(output);
-        return tool_error(kind, message, None, t0.elapsed(), output);
-    };
+            }
+        };
+        let killed_note = || {
+            if session.swept.killed > 0 {
+                format!(
+                    "; the runner killed {} process(es) of the run{}",
+                    session.swept.killed,
+                    if session.swept.survivors > 0 {
+                        format!(", {} could not be killed", session.swept.survivors)
+                    } else {
+                        String::new()
+                    }
+                )
+            } else {
+                String::new()
+            }
+        };
 
-    let exit = match (code, signal) {
-        (Some(code), _) => ProcessExit::Code(code),
-        (None, Some(signal)) => ProcessExit::Signal(signal),
-        (None, None) => ProcessExit::Code(-1),
-    };
-    let duration = Duration::from_nanos(duration_ns);
-    if cancelled && !timed_out {
-        return tool_error(
-            ToolErrorKind::SupervisorFailed,
-            "the suite was cancelled before it ended (the runner stopped supervising it); retry"
-                .to_owned(),
-            Some(exit),
-            duration,
-            Some(output),
-        );
-    }
-    if !timed_out && let ProcessExit::Code(code @ (126 | 127)) = exit {
-        let (kind, what) = if code == 127 {
-            (
-                ToolErrorKind::CommandNotFound,
-                "the shell could not find the command",
-            )
-        } else {
-            (
-                ToolErrorKind::CommandNotExecutable,
-                "the shell could not execute the command",
-            )
+        let started = session
+            .first(|r| matches!(r, Report::Started { .. }).then_some(()))
+            .is_some();
+        if let Some(why) = session.takeover {
+            let how = match (why, session.status) {
+                (Takeover::Stopped, _) => "was stopped (SIGSTOP)".to_owned(),
+                (Takeover::Overdue, _) => {
+                    "did not finish within the timeout, the grace and one second".to_owned()
+                }
+                (Takeover::Broken, Some(status)) => match status.signal() {
+                    Some(signal) => format!(
+                        "was killed by {}",
+                        crate::outcome::describe_exit(ProcessExit::Signal(signal))
+                            .trim_start_matches("killed by ")
+                    ),
+                    None if !started => {
+                        format!("ended ({status}) without starting the program")
+                    }
+                    None => format!("ended ({status}) without finishing its report"),
+                },
+                (Takeover::Broken, None) => "could not be waited for (is SIGCHLD ignored in this process? call orch_staging_runner::exec::restore_sigchld_default at start-up)".to_owned(),
+            };
+            return failed(
+                ToolErrorKind::SupervisorFailed,
+                format!(
+                    "the supervisor {how}, so nothing it reported is trusted{}{}; a process of the run may have attacked it, or the host killed it: retry, and check the run's output",
+                    killed_note(),
+                    said()
+                ),
+            );
+        }
+
+        let class = session
+            .status
+            .and_then(|status| status.code())
+            .and_then(Class::from_exit_code);
+        let Some(class) = class else {
+            return failed(
+                ToolErrorKind::SupervisorFailed,
+                format!(
+                    "the supervisor ended with an unknown status ({:?}){}; this is a bug or the host killed it, retry",
+                    session.status,
+                    said()
+                ),
+            );
         };
-        let said = if last_line.is_empty() {
-            String::new()
-        } else {
-            format!(": {last_line}")
-        };
-        return tool_error(
-            kind,
-            format!(
-                "{what} (exit {code}){said}; check the staging command and that its program is installed and executable"
-            ),
-            Some(exit),
-            duration,
-            Some(output),
-        );
+        match class {
+            Class::Fatal => {
+                let message = session
+                    .first(|r| match r {
+                        Report::Fatal { message } => Some(message.clone()),
+                        Report::Started { .. }
+                        | Report::SpawnFailed { .. }
+                        | Report::Warning { .. }
+                        | Report::Exited { .. }
+                        | Report::Done { .. } => None,
+                    })
+                    .unwrap_or_else(|| {
+                        "the main process could not be reaped (it would not die)".to_owned()
+                    });
+                failed(
+                    ToolErrorKind::SupervisorFailed,
+                    format!("the supervisor failed: {message}{}", said()),
+                )
+            }
+            Class::SpawnFailed => {
+                let spawn = session.first(|r| match r {
+                    Report::SpawnFailed { kind, message } => Some((*kind, message.clone())),
+                    Report::Started { .. }
+                    | Report::Fatal { .. }
+                    | Report::Warning { .. }
+                    | Report::Exited { .. }
+                    | Report::Done { .. } => None,
+                });
+                let Some((kind, message)) = spawn else {
+                    return failed(
+                        ToolErrorKind::SupervisorFailed,
+                        format!(
+                            "the supervisor could not start the program but did not say why{}; retry",
+                            said()
+                        ),
+                    );
+                };
+                let (kind, advice) = match kind {
+                    SpawnFailure::WorkingDir => (
+                        ToolErrorKind::WorkingDirMissing,
+                        "check the repository's checkout path",
+                    ),
+                    SpawnFailure::NotFound => (
+                        ToolErrorKind::CommandNotFound,
+                        "check that the program is installed and on PATH",
+                    ),
+                    SpawnFailure::PermissionDenied => (
+                        ToolErrorKind::CommandNotExecutable,
+                        "check that the program is executable",
+                    ),
+                    SpawnFailure::Other => (
+                        ToolErrorKind::SpawnFailed,
+                        "check the repository's checkout and the host",
+                    ),
+                };
+                failed(kind, format!("{message}; {advice}"))
+            }
+            Class::Passed | Class::NotPassed | Class::Cancelled => {
+                let Some(ExitReport {
+                    code,
+                    signal,
+                    duration_ns,
+                    timed_out,
+                    cancelled,
+                }) = session.exited()
+                else {
+                    return failed(
+                        ToolErrorKind::SupervisorFailed,
+                        format!(
+                            "the supervisor ended without reporting how the program ended{}; retry",
+                            said()
+                        ),
+                    );
+                };
+                let exit = match (code, signal) {
+                    (Some(code), None) => Some(ProcessExit::Code(code)),
+                    (None, Some(signal)) => Some(ProcessExit::Signal(signal)),
+                    (Some(_), Some(_)) | (None, None) => None,
+                };
+                let implied = Class::of_exit(code, timed_out, cancelled);
+                let tampered = if implied != class {
+                    Some(format!(
+                        "its report says {implied:?} but its exit status says {class:?}"
+                    ))
+                } else if class == Class::Cancelled && !session.cancelled {
+                    Some("it reports a cancel that the runner never asked for".to_owned())
+                } else if exit.is_none() {
+                    Some("its report names neither an exit code nor a signal".to_owned())
+                } else {
+                    None
+                };
+                let (Some(exit), None) = (exit, tampered.as_ref()) else {
+                    return failed(
+                        ToolErrorKind::Tampered,
+                        format!(
+                            "the supervisor's report does not match how it ended ({}): something wrote into the report pipe, so the run is not trusted and is never a pass; check the program for attempts to forge its result",
+                            tampered.unwrap_or_default()
+                        ),
+                    );
+                };
+                let ending = if cancelled {
+                    Ending::Cancelled(exit)
+                } else if timed_out {
+                    Ending::TimedOut(exit)
+                } else {
+                    Ending::Exited(exit)
+                };
+                ExecOutcome::Finished(Finished {
+                    ending,
+                    duration: Duration::from_nanos(duration_ns),
+                    started_at,
+                    output,
+                    stdout: stdout.map(StdoutCapture::finish),
+                    cleanup: session.done().unwrap_or_default(),
+                })
+            }
+        }
     }
-    let (killed, survivors) = done.unwrap_or((0, 0));
-    Outcome::Executed(Executed {
-        exit,
-        timed_out,
-        duration,
-        started_at,
-        output,
-        killed,
-        survivors: if session.abandoned {
-            survivors.max(1)
-        } else {
-            survivors
-        },
+}
+
+/// Adds `fd` to the poll set when `open`; returns its index.
+fn slot<'a>(open: bool, fd: PollFd<'a>, fds: &mut Vec<PollFd<'a>>) -> Option<usize> {
+    open.then(|| {
+        fds.push(fd);
+        fds.len() - 1
     })
+}
+
+/// Whether the supervisor ended as it does when it finished its work: an
+/// exit code it uses, and a `done` report when it ran the program.
+fn ended_cleanly(session: &Session) -> bool {
+    let Some(class) = session
+        .status
+        .and_then(|status| status.code())
+        .and_then(Class::from_exit_code)
+    else {
+        return false;
+    };
+    match class {
+        Class::Passed | Class::NotPassed | Class::Cancelled => session.done().is_some(),
+        Class::SpawnFailed | Class::Fatal => true,
+    }
+}
+
+/// Whether the supervisor is stopped: one `waitid(WSTOPPED | WNOHANG |
+/// WNOWAIT)` on our own child, which leaves its state as it is.
+fn supervisor_stopped(child: &SupervisorProcess) -> bool {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    let flags = WaitPidFlag::WSTOPPED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    matches!(
+        waitid(Id::Pid(nix::unistd::Pid::from_raw(child.id())), flags),
+        Ok(WaitStatus::Stopped(..))
+    )
+}
+
+/// Waits for the supervisor, which has closed its report pipe and is exiting;
+/// kills it if it does not within a second.
+fn wait_bounded(child: &mut SupervisorProcess) -> Option<ExitStatus> {
+    match child.wait_for_exit(Duration::from_secs(1)) {
+        Ok(Some(status)) => Some(status),
+        Ok(None) => {
+            child.kill();
+            child.wait().ok()
+        }
+        Err(_) => None,
+    }
 }

@@ -1,8 +1,12 @@
 //! What to run and under which limits: [`RunSpec`] and its parts.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::env::EnvPolicy;
+use crate::exec::{ExecSpec, Streams};
+use crate::protocol::Program;
 
 /// Default timeout of a suite: 30 minutes.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -14,28 +18,6 @@ pub const DEFAULT_SIDECAR_CAP: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_HEAD_BYTES: usize = 64 * 1024;
 /// Default number of trailing output bytes kept for the staging log: 256 KiB.
 pub const DEFAULT_TAIL_BYTES: usize = 256 * 1024;
-
-/// Environment keys dropped by prefix: the orchestrator's own configuration,
-/// which may carry secrets (database paths, tokens) and is none of a suite's
-/// business.
-pub const SECRET_PREFIXES: [&str; 1] = ["ORCH_"];
-
-/// Well-known LLM credentials, always dropped from a suite's environment.
-/// [`RunSpec::scrub`] adds more.
-pub const KNOWN_LLM_CREDENTIALS: [&str; 12] = [
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_AUTH_TOKEN",
-    "CLAUDE_CODE_OAUTH_TOKEN",
-    "OPENAI_API_KEY",
-    "AZURE_OPENAI_API_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "MISTRAL_API_KEY",
-    "GROQ_API_KEY",
-    "OPENROUTER_API_KEY",
-    "DEEPSEEK_API_KEY",
-    "XAI_API_KEY",
-];
 
 /// Which program plays the supervisor (see [`crate::supervisor`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,9 +74,10 @@ impl Default for OutputLimits {
 ///
 /// The suite runs as `/bin/sh -c COMMAND` in `working_dir`, with stdin from
 /// `/dev/null`, stdout and stderr merged into one stream, and the runner's
-/// environment minus secrets (every `ORCH_*` key, [`KNOWN_LLM_CREDENTIALS`]
-/// and the keys added with [`RunSpec::scrub`]), plus the keys set with
-/// [`RunSpec::env`].
+/// environment minus secrets (the rule of [`crate::exec::is_secret_name`],
+/// plus the keys added with [`RunSpec::scrub`]), except the keys the
+/// repository passes through ([`RunSpec::pass_env`]), plus the keys set with
+/// [`RunSpec::env`]. [`RunSpec::to_exec`] is the machinery's spec for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSpec {
     /// The shell command line, given to `sh -c`.
@@ -110,8 +93,11 @@ pub struct RunSpec {
     pub sidecar: Option<PathBuf>,
     /// Output limits.
     pub limits: OutputLimits,
-    /// Extra environment keys to drop (exact names).
+    /// Extra environment keys to drop (exact names, any ASCII case).
     pub scrub_keys: Vec<OsString>,
+    /// Keys the suite needs even though they look like secrets: kept whatever
+    /// the patterns say (exact names, any ASCII case).
+    pub pass_env: Vec<OsString>,
     /// Keys set for the suite after scrubbing (they win over scrubbing).
     pub set_env: Vec<(OsString, OsString)>,
     /// The supervisor program.
@@ -131,6 +117,7 @@ impl RunSpec {
             sidecar: None,
             limits: OutputLimits::default(),
             scrub_keys: Vec::new(),
+            pass_env: Vec::new(),
             set_env: Vec::new(),
             supervisor: SupervisorProgram::CurrentExe,
         }
@@ -171,6 +158,14 @@ impl RunSpec {
         self
     }
 
+    /// Passes one environment key through to the suite even though it looks
+    /// like a secret (the repository says its suite needs it).
+    #[must_use]
+    pub fn pass_env(mut self, key: impl Into<OsString>) -> RunSpec {
+        self.pass_env.push(key.into());
+        self
+    }
+
     /// Sets an environment key for the suite (applied after scrubbing).
     #[must_use]
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> RunSpec {
@@ -185,71 +180,55 @@ impl RunSpec {
         self
     }
 
-    /// Whether `key` is dropped from the suite's environment.
+    /// The suite's environment policy.
     #[must_use]
-    pub fn is_scrubbed(&self, key: &OsStr) -> bool {
-        let bytes = key.as_encoded_bytes();
-        SECRET_PREFIXES
-            .iter()
-            .any(|prefix| bytes.starts_with(prefix.as_bytes()))
-            || KNOWN_LLM_CREDENTIALS
-                .iter()
-                .any(|known| bytes == known.as_bytes())
-            || self.scrub_keys.iter().any(|extra| extra.as_os_str() == key)
+    pub fn env_policy(&self) -> EnvPolicy {
+        EnvPolicy {
+            scrub_secrets: true,
+            extra_secrets: self.scrub_keys.clone(),
+            pass_through: self.pass_env.clone(),
+            set: self.set_env.clone(),
+        }
     }
 
-    /// The suite's environment: `base` minus scrubbed keys, plus
-    /// [`RunSpec::set_env`].
+    /// The machinery's spec for this suite: `sh -c`, stdin `/dev/null`,
+    /// merged streams, secrets scrubbed.
     #[must_use]
-    pub fn suite_env(
-        &self,
-        base: impl IntoIterator<Item = (OsString, OsString)>,
-    ) -> Vec<(OsString, OsString)> {
-        let mut env: Vec<(OsString, OsString)> = base
-            .into_iter()
-            .filter(|(key, _)| !self.is_scrubbed(key))
-            .collect();
-        for (key, value) in &self.set_env {
-            env.retain(|(k, _)| k != key);
-            env.push((key.clone(), value.clone()));
+    pub fn to_exec(&self) -> ExecSpec {
+        ExecSpec {
+            program: Program::Shell(self.command.clone()),
+            working_dir: self.working_dir.clone(),
+            timeout: self.timeout,
+            grace: self.grace,
+            stdin: None,
+            streams: Streams::Merged,
+            sidecar: self.sidecar.clone(),
+            limits: self.limits,
+            env: self.env_policy(),
+            supervisor: self.supervisor.clone(),
         }
-        env
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
-        list.iter()
-            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
-            .collect()
-    }
+    use std::ffi::OsStr;
 
     #[test]
-    fn secrets_are_dropped_and_set_keys_win() {
-        let spec = RunSpec::new("true", "/")
-            .scrub("MY_TOKEN")
-            .env("ORCH_TASK_ID", "7")
-            .env("PATH", "/bin");
-        let env = spec.suite_env(pairs(&[
-            ("PATH", "/usr/bin"),
-            ("HOME", "/root"),
-            ("ORCH_DB", "x"),
-            ("ORCHESTRA", "kept: the prefix is ORCH_"),
-            ("ANTHROPIC_API_KEY", "sk"),
-            ("OPENAI_API_KEY", "sk"),
-            ("MY_TOKEN", "t"),
-        ]));
-        assert_eq!(
-            env,
-            pairs(&[
-                ("HOME", "/root"),
-                ("ORCHESTRA", "kept: the prefix is ORCH_"),
-                ("ORCH_TASK_ID", "7"),
-                ("PATH", "/bin"),
-            ])
-        );
+    fn the_exec_spec_scrubs_and_passes_what_the_repository_says() {
+        let spec = RunSpec::new("make test", "/srv")
+            .scrub("MY_CONFIG")
+            .pass_env("NPM_TOKEN")
+            .env("ORCH_TASK_ID", "7");
+        let exec = spec.to_exec();
+        assert_eq!(exec.program, Program::Shell("make test".into()));
+        assert_eq!(exec.streams, Streams::Merged);
+        assert_eq!(exec.stdin, None);
+        assert!(exec.env.drops(OsStr::new("MY_CONFIG")));
+        assert!(exec.env.drops(OsStr::new("GITHUB_TOKEN")));
+        assert!(!exec.env.drops(OsStr::new("NPM_TOKEN")));
+        assert!(!exec.env.drops(OsStr::new("PATH")));
+        assert_eq!(exec.env.set, vec![("ORCH_TASK_ID".into(), "7".into())]);
     }
 }

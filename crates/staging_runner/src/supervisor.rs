@@ -13,46 +13,59 @@
 //! the current binary with a hidden argument.)
 //!
 //! What it does, in order:
-//! 1. `setsid()`: a new session and group, so the suite has no controlling
+//! 1. takes the report pipe (fd 3), makes itself non-dumpable
+//!    (`PR_SET_DUMPABLE` 0: no other process of the user can open its
+//!    descriptors through `/proc`, read its memory or trace it), and closes
+//!    every other descriptor it inherited beyond stdin, stdout and stderr;
+//! 2. `setsid()`: a new session and group, so the child has no controlling
 //!    terminal and a Ctrl-C aimed at `orch` does not kill the supervisor
-//!    before it could clean up;
-//! 2. `PR_SET_CHILD_SUBREAPER` on itself;
-//! 3. spawns `/bin/sh -c COMMAND` in the working directory as the leader of a
-//!    new process group, stdin `/dev/null`, stdout and stderr on the output
-//!    pipe it was given as its own stdout;
-//! 4. reaps children in a thread blocked in `waitpid(-1)` (no polling, no
+//!    before it could clean up; the session also marks everything the run
+//!    starts for the runner, should the supervisor be killed;
+//! 3. drops `CAP_SYS_PTRACE` from its bounding, inheritable and ambient sets,
+//!    so that the child cannot have it even as root, and sets
+//!    `PR_SET_CHILD_SUBREAPER` on itself;
+//! 4. spawns the child (`/bin/sh -c COMMAND`, or a program and its
+//!    arguments) in the working directory as the leader of a new process
+//!    group, with stdin `/dev/null` or
+//!    a pipe fed with the bytes that arrive first on the control pipe, and
+//!    stdout and stderr on its own fd 1 and fd 2;
+//! 5. reaps children in a thread blocked in `waitpid(-1)` (no polling, no
 //!    SIGCHLD handler), and reports the leader's exact exit and duration;
-//! 5. ends the tree when the leader exits (processes left behind), at the
-//!    timeout, or when the runner asks or dies (end-of-file on the control
+//! 6. ends the tree when the leader exits (processes left behind), at the
+//!    timeout, or when the runner cancels or dies (end-of-file on the control
 //!    pipe, which the kernel delivers even when the runner is SIGKILLed):
 //!    SIGTERM (and SIGCONT, so stopped processes see it) to the group while
 //!    its leader is not yet reaped and to every descendant outside it, the
 //!    grace period, then SIGKILL rounds until `waitpid` says no child is left;
-//! 6. reports `done` and exits.
+//! 7. reports `done` and exits with the [`Class`](crate::protocol::Class) of
+//!    the ending as its status, which only the runner can read.
 //!
 //! An embedding binary calls [`main_if_requested`] first thing in `main`;
 //! [`crate::SupervisorProgram`] says which program to start.
 
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Read, Write};
+use std::io::{self, PipeWriter, Read, Write};
 use std::os::fd::AsFd;
-use std::process::ExitStatus;
+use std::process::{ChildStdin, ExitStatus};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::process::{self, Reaped};
-use crate::protocol::{Report, SUPERVISOR_ARG, SpawnFailure, SupervisorArgs};
+use crate::process::{self, ChildStdinMode, Reaped};
+use crate::protocol::{
+    Class, KILLED_COMMAND_MAX, KILLED_LISTED_MAX, KilledProcess, Report, SUPERVISOR_ARG,
+    SpawnFailure, SupervisorArgs,
+};
 use crate::tree::{self, Descendant};
 
 /// How long SIGKILL rounds go on before the supervisor gives up on processes
 /// that will not die (uninterruptible sleep) and reports them as survivors.
-const KILL_BOUND: Duration = Duration::from_secs(10);
+pub(crate) const KILL_BOUND: Duration = Duration::from_secs(10);
 /// Time between SIGKILL rounds (a round also catches processes forked since
 /// the last one).
-const KILL_ROUND: Duration = Duration::from_millis(20);
+pub(crate) const KILL_ROUND: Duration = Duration::from_millis(20);
 
 /// Runs the supervisor and exits when this process was started as one (its
 /// first argument is the hidden supervisor argument); returns at once
@@ -73,13 +86,21 @@ pub fn main_if_requested() {
         return;
     }
     let rest: Vec<OsString> = args.collect();
-    let code = supervise(&rest);
-    std::process::exit(code);
+    let class = supervise(&rest);
+    std::process::exit(class.exit_code());
 }
 
-fn report(report: &Report) {
-    // The runner may be gone; then nobody is listening and that is fine.
-    let _ = io::stderr().lock().write_all(report.to_line().as_bytes());
+/// The report pipe.
+#[derive(Debug)]
+struct Reporter(Option<PipeWriter>);
+
+impl Reporter {
+    fn send(&mut self, report: &Report) {
+        // The runner may be gone; then nobody is listening and that is fine.
+        if let Some(pipe) = &mut self.0 {
+            let _ = pipe.write_all(report.to_line().as_bytes());
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -91,67 +112,116 @@ enum Event {
     },
     NoChildren,
     ReapFailed(io::Error),
-    /// The runner asked for termination, or died.
+    /// The runner cancelled the run, or died.
     Control,
 }
 
-fn supervise(args: &[OsString]) -> i32 {
+fn supervise(args: &[OsString]) -> Class {
+    // Before anything else: no descriptor but 0-3 stays open, and no other
+    // process of the user may reach ours.
+    let mut reporter = Reporter(process::take_report_fd().ok());
+    if reporter.0.is_none() {
+        let _ = writeln!(
+            io::stderr(),
+            "orch-staging-supervisor: descriptor 3 is not open; the supervisor is started by the staging runner, not by hand"
+        );
+        return Class::Fatal;
+    }
+    if let Err(errno) = process::make_non_dumpable() {
+        reporter.send(&Report::Fatal {
+            message: format!("cannot make the supervisor non-dumpable ({errno})"),
+        });
+        return Class::Fatal;
+    }
+    if let Err(error) = process::close_inherited_fds() {
+        reporter.send(&Report::Fatal {
+            message: format!("cannot close inherited descriptors ({error})"),
+        });
+        return Class::Fatal;
+    }
     let args = match SupervisorArgs::parse(args) {
         Ok(args) => args,
         Err(message) => {
-            report(&Report::Fatal { message });
-            return 2;
+            reporter.send(&Report::Fatal { message });
+            return Class::Fatal;
         }
     };
     // Fails only when we already lead a group, which the runner never does.
     let _ = nix::unistd::setsid();
     // Ignored dispositions survive exec: a SIGCHLD ignored by the embedding
-    // program would make the kernel reap the suite before we learn its exit,
+    // program would make the kernel reap the child before we learn its exit,
     // and an ignored SIGTERM would make our termination a silent no-op.
     process::reset_signal_dispositions();
+    if let Err(error) = process::drop_ptrace_capability()
+        && process::may_pass_ptrace_capability()
+    {
+        reporter.send(&Report::Warning {
+            message: format!(
+                "cannot drop CAP_SYS_PTRACE ({error}); the child may open the supervisor's descriptors"
+            ),
+        });
+    }
     if let Err(errno) = nix::sys::prctl::set_child_subreaper(true) {
-        report(&Report::Fatal {
+        reporter.send(&Report::Fatal {
             message: format!(
                 "cannot become a child subreaper ({errno}); the staging runner needs Linux 3.4 or later"
             ),
         });
-        return 2;
+        return Class::Fatal;
     }
 
-    let stdout = io::stdout();
+    let stdin_mode = if args.stdin_bytes.is_some() {
+        ChildStdinMode::Piped
+    } else {
+        ChildStdinMode::Null
+    };
     let spawned_at = Instant::now();
-    let leader = match process::spawn_suite(&args.command, &args.dir, stdout.as_fd()) {
-        Ok(pid) => pid,
+    let spawned = process::spawn_child(
+        &args.program,
+        &args.dir,
+        stdin_mode,
+        io::stdout().as_fd(),
+        io::stderr().as_fd(),
+    );
+    let child = match spawned {
+        Ok(child) => child,
         Err(error) => {
-            let kind = if args.dir.is_dir() {
-                SpawnFailure::Other
-            } else {
+            let kind = if !args.dir.is_dir() {
                 SpawnFailure::WorkingDir
+            } else if error.kind() == io::ErrorKind::NotFound {
+                SpawnFailure::NotFound
+            } else if error.kind() == io::ErrorKind::PermissionDenied {
+                SpawnFailure::PermissionDenied
+            } else {
+                SpawnFailure::Other
             };
-            report(&Report::SpawnFailed {
+            reporter.send(&Report::SpawnFailed {
                 kind,
                 message: format!(
-                    "cannot start {} -c in {}: {error}",
-                    process::SHELL,
+                    "cannot start {} in {}: {error}",
+                    describe(&args),
                     args.dir.display()
                 ),
             });
-            return 0;
+            return Class::SpawnFailed;
         }
     };
-    report(&Report::Started { pid: leader });
+    let leader = child.pid;
+    reporter.send(&Report::Started { pid: leader });
 
     let (events, receiver) = mpsc::channel();
     let reaper = events.clone();
+    let stdin = args.stdin_bytes.map(|len| (len, child.stdin));
     let threads = thread::Builder::new()
         .name("reaper".into())
         .spawn(move || reap(&reaper))
         .and_then(|_| {
             thread::Builder::new()
                 .name("control".into())
-                .spawn(move || watch_control(&events))
+                .spawn(move || watch_control(stdin, &events))
         });
     let mut supervision = Supervision {
+        reporter,
         leader,
         me: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
         grace: args.grace,
@@ -160,26 +230,35 @@ fn supervise(args: &[OsString]) -> i32 {
         timed_out: false,
         cancelled: false,
         left_behind: 0,
+        listed: Vec::new(),
         phase: Phase::Running,
     };
     if let Err(error) = threads {
-        // Without threads we cannot wait and watch at once: end the suite now
+        // Without threads we cannot wait and watch at once: end the child now
         // rather than leave it unsupervised.
-        report(&Report::Fatal {
+        supervision.reporter.send(&Report::Fatal {
             message: format!(
                 "cannot start a supervisor thread: {error}; the system is out of resources"
             ),
         });
         supervision.kill_round();
         while let Reaped::Child { .. } = process::wait_any() {}
-        return 2;
+        return Class::Fatal;
     }
     // A timeout too large for the clock is no timeout.
     let deadline = args
         .timeout
         .and_then(|timeout| spawned_at.checked_add(timeout));
-    supervision.run(&receiver, deadline);
-    0
+    supervision.run(&receiver, deadline)
+}
+
+fn describe(args: &SupervisorArgs) -> String {
+    match &args.program {
+        crate::protocol::Program::Shell(_) => format!("{} -c", process::SHELL),
+        crate::protocol::Program::Argv(argv) => argv
+            .first()
+            .map_or_else(String::new, |p| format!("{:?}", p.to_string_lossy())),
+    }
 }
 
 /// Reaps every child until none is left.
@@ -201,18 +280,35 @@ fn reap(events: &Sender<Event>) {
     }
 }
 
-/// Watches the control pipe: a `t`, or end-of-file, asks for termination.
-fn watch_control(events: &Sender<Event>) {
-    let mut stdin = io::stdin().lock();
+/// Watches the control pipe: first the child's stdin bytes, which go to the
+/// child from a thread of their own (a child that never reads its stdin must
+/// not keep us from seeing the end of the control pipe); then end-of-file
+/// asks for the end of the run.
+fn watch_control(stdin: Option<(usize, Option<ChildStdin>)>, events: &Sender<Event>) {
+    let mut control = io::stdin().lock();
+    if let Some((len, pipe)) = stdin {
+        let mut bytes = Vec::with_capacity(len.min(1024 * 1024));
+        let complete = (&mut control)
+            .take(len as u64)
+            .read_to_end(&mut bytes)
+            .is_ok_and(|n| n == len);
+        if let Some(mut pipe) = pipe {
+            // Bytes, then end-of-file: an agent waiting for the end of its
+            // input gets it even when the runner sent less than promised.
+            let _ = thread::Builder::new().name("stdin".into()).spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            });
+        }
+        if !complete {
+            let _ = events.send(Event::Control);
+            return;
+        }
+    }
     let mut buf = [0u8; 64];
     loop {
-        match stdin.read(&mut buf) {
+        match control.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => {
-                if buf[..n].contains(&b't') && events.send(Event::Control).is_err() {
-                    return;
-                }
-            }
+            Ok(_) => {}
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
@@ -241,6 +337,7 @@ enum Phase {
 
 #[derive(Debug)]
 struct Supervision {
+    reporter: Reporter,
     leader: i32,
     me: i32,
     grace: Duration,
@@ -249,11 +346,12 @@ struct Supervision {
     timed_out: bool,
     cancelled: bool,
     left_behind: u32,
+    listed: Vec<KilledProcess>,
     phase: Phase,
 }
 
 impl Supervision {
-    fn run(&mut self, events: &Receiver<Event>, deadline: Option<Instant>) {
+    fn run(&mut self, events: &Receiver<Event>, deadline: Option<Instant>) -> Class {
         loop {
             let wake = match self.phase {
                 Phase::Running => deadline,
@@ -280,7 +378,7 @@ impl Supervision {
                 }
                 Ok(Event::NoChildren) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(Event::ReapFailed(error)) => {
-                    report(&Report::Fatal {
+                    self.reporter.send(&Report::Fatal {
                         message: format!("waitpid failed: {error}"),
                     });
                     self.kill_round();
@@ -324,17 +422,24 @@ impl Supervision {
         } else {
             0
         };
-        report(&Report::Done {
+        let listed = std::mem::take(&mut self.listed);
+        self.reporter.send(&Report::Done {
             killed: self.left_behind,
+            listed,
             survivors,
         });
+        match self.leader_exit {
+            Some(status) => Class::of_exit(status.code(), self.timed_out, self.cancelled),
+            // The leader could not be reaped (it would not die): no verdict.
+            None => Class::Fatal,
+        }
     }
 
     fn leader_exited(&mut self, status: ExitStatus, at: Instant) {
         use std::os::unix::process::ExitStatusExt;
         self.leader_exit = Some(status);
         let duration = at.saturating_duration_since(self.spawned_at);
-        report(&Report::Exited {
+        self.reporter.send(&Report::Exited {
             code: status.code(),
             signal: status.signal(),
             duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
@@ -345,8 +450,19 @@ impl Supervision {
 
     /// SIGTERM (then SIGCONT) to the group, while its leader is unreaped (so
     /// its id cannot have been reused), and to every descendant outside it.
+    /// The processes signalled are named (up to a bound) for the report.
     fn terminate(&mut self, rest: &[Descendant]) {
         let group_alive = self.leader_exit.is_none();
+        // Read the command lines before the signals: afterwards they may be
+        // gone.
+        self.listed = rest
+            .iter()
+            .take(KILLED_LISTED_MAX)
+            .map(|d| KilledProcess {
+                pid: d.pid,
+                command: tree::command_line(d.pid, KILLED_COMMAND_MAX),
+            })
+            .collect();
         if group_alive {
             let _ = process::signal_group(self.leader, Signal::SIGTERM);
             let _ = process::signal_group(self.leader, Signal::SIGCONT);

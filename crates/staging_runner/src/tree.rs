@@ -6,9 +6,16 @@
 //! walk follows `/proc/PID/task/TID/children` from the supervisor down; where
 //! the kernel lacks that file (`CONFIG_PROC_CHILDREN` off) it falls back to
 //! reading every `/proc/PID/stat` and following parent pids.
+//!
+//! When the supervisor itself is gone (killed by the run it supervised), the
+//! runner finds what is left by two traits the kernel keeps or the run
+//! carries: the session the supervisor opened ([`in_session`]), which every
+//! process that did not start a session of its own stays in, and the run's
+//! marker in the environment ([`carrying_marker`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
+use std::io::Read;
 
 /// A live (or zombie) descendant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,17 +74,7 @@ fn children_from_task_files(pid: i32) -> Vec<i32> {
 
 fn parent_map() -> BTreeMap<i32, Vec<i32>> {
     let mut map: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return map;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in all_pids() {
         if let Some(stat) = stat(pid) {
             map.entry(stat.ppid).or_default().push(pid);
         }
@@ -85,10 +82,64 @@ fn parent_map() -> BTreeMap<i32, Vec<i32>> {
     map
 }
 
+/// Every process id in `/proc`.
+fn all_pids() -> impl Iterator<Item = i32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+}
+
+/// Every process in session `sid` but `except`.
+pub(crate) fn in_session(sid: i32, except: i32) -> Vec<i32> {
+    all_pids()
+        .filter(|pid| *pid != except)
+        .filter(|pid| stat(*pid).is_some_and(|s| s.session == sid))
+        .collect()
+}
+
+/// How much of a process's environment is read when looking for a marker.
+const ENVIRON_READ_MAX: u64 = 1024 * 1024;
+
+/// Every process whose environment holds the entry `marker` (`KEY=VALUE`),
+/// but `except`.
+pub(crate) fn carrying_marker(marker: &[u8], except: i32) -> Vec<i32> {
+    all_pids()
+        .filter(|pid| *pid != except)
+        .filter(|pid| {
+            let mut environ = Vec::new();
+            fs::File::open(format!("/proc/{pid}/environ"))
+                .and_then(|file| file.take(ENVIRON_READ_MAX).read_to_end(&mut environ))
+                .is_ok_and(|_| environ.split(|b| *b == 0).any(|entry| entry == marker))
+        })
+        .collect()
+}
+
+/// The command line of `pid`, arguments joined by spaces, cut to `max`
+/// characters; empty when it cannot be read (the process is gone, or a
+/// kernel thread).
+pub(crate) fn command_line(pid: i32, max: usize) -> String {
+    let mut bytes = Vec::new();
+    let read = fs::File::open(format!("/proc/{pid}/cmdline"))
+        .and_then(|file| file.take(4 * max as u64).read_to_end(&mut bytes));
+    if read.is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    text.trim_end_matches('\0')
+        .replace('\0', " ")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Stat {
     ppid: i32,
     pgid: i32,
+    session: i32,
 }
 
 /// Reads the parent pid and group of `pid` from `/proc/PID/stat`.
@@ -106,7 +157,12 @@ fn parse_stat(text: &[u8]) -> Option<Stat> {
     let _state = fields.next()?;
     let ppid = fields.next()?.parse().ok()?;
     let pgid = fields.next()?.parse().ok()?;
-    Some(Stat { ppid, pgid })
+    let session = fields.next()?.parse().ok()?;
+    Some(Stat {
+        ppid,
+        pgid,
+        session,
+    })
 }
 
 #[cfg(test)]
@@ -115,8 +171,8 @@ mod tests {
 
     #[test]
     fn stat_lines_with_odd_names_parse() {
-        let stat = parse_stat(b"42 (a) b (c)) S 7 42 42 0 -1").unwrap();
-        assert_eq!((stat.ppid, stat.pgid), (7, 42));
+        let stat = parse_stat(b"42 (a) b (c)) S 7 42 40 0 -1").unwrap();
+        assert_eq!((stat.ppid, stat.pgid, stat.session), (7, 42, 40));
         assert!(parse_stat(b"garbage").is_none());
     }
 
@@ -127,5 +183,22 @@ mod tests {
         let by_parent = parent_map();
         assert!(by_parent.get(&parent).is_some_and(|c| c.contains(&me)));
         assert!(descendants(parent).iter().any(|d| d.pid == me));
+        let session = stat(me).unwrap().session;
+        assert!(in_session(session, 0).contains(&me));
+        assert!(!in_session(session, me).contains(&me));
+    }
+
+    #[test]
+    fn this_process_is_found_by_an_entry_of_its_environment() {
+        let me = i32::try_from(std::process::id()).unwrap();
+        let (key, value) = std::env::vars_os().next().unwrap();
+        let mut entry = key.into_encoded_bytes();
+        entry.push(b'=');
+        entry.extend(value.into_encoded_bytes());
+        assert!(carrying_marker(&entry, 0).contains(&me));
+        assert!(carrying_marker(b"NO_SUCH_KEY_ANYWHERE=1", 0).is_empty());
+        assert!(command_line(me, 200).len() <= 200);
+        assert!(!command_line(me, 200).is_empty());
+        assert_eq!(command_line(-1, 200), "");
     }
 }

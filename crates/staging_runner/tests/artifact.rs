@@ -20,8 +20,8 @@ use common::Marker;
 use orch_pipeline::check_staging_status;
 use orch_self_deploy::ProcessExit;
 use orch_staging_runner::{
-    CapturedOutput, Executed, LogState, OutputLimits, Sidecar, render_fail_closed_log,
-    render_staging_log, run_to_log, write_atomically,
+    CapturedOutput, Executed, KilledProcess, LogState, Outcome, OutputLimits, RunSpec, Sidecar,
+    render_fail_closed_log, render_staging_log, run_to_log, write_atomically,
 };
 use proptest::prelude::*;
 
@@ -114,11 +114,12 @@ fn the_log_names_what_happened() {
         "- reason: \"exit code 4\"\n",
         "- exit: exit code 4\n",
         "- timed out: no\n",
+        "- limits: timeout 30 s, then 0.5 s grace between SIGTERM and SIGKILL\n",
         "- started: 20",
         "- duration: ",
         "- working directory: \"",
         "## Command\n\n```sh\necho hi; exit 4\n",
-        "## Output\n\n3 bytes, all below. Full stream: \"",
+        "## Output\n\n3 bytes, all below. Colour codes are removed and lines rewritten with carriage returns show their last version. Full raw stream: \"",
         "15-staging-log.output.log\".\n\n```text\nhi\n```\n",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
@@ -235,6 +236,8 @@ proptest! {
         exit in prop_oneof![Just(0i32), -3i32..300],
         signal in proptest::option::of(1i32..64),
         timed_out in any::<bool>(),
+        cancelled in any::<bool>(),
+        killed_command in hostile_bytes(10),
     ) {
         let exit = signal.map_or(ProcessExit::Code(exit), ProcessExit::Signal);
         let executed = Executed {
@@ -249,14 +252,21 @@ proptest! {
                 omitted_bytes: omitted,
                 sidecar: Sidecar::Disabled,
             },
-            killed: 0,
+            killed: 1,
+            killed_processes: vec![KilledProcess {
+                pid: 42,
+                command: String::from_utf8_lossy(&killed_command).into_owned(),
+            }],
             survivors: 0,
         };
         let command = String::from_utf8_lossy(&command).into_owned();
         let dir = String::from_utf8_lossy(&dir).into_owned();
-        let text = render_staging_log(&command, Path::new(&dir), &executed);
+        let spec = RunSpec::new(command, Path::new(&dir));
+        let expected = if cancelled { "FAILED" } else { executed.status().as_str() };
+        let outcome = if cancelled { Outcome::Cancelled(executed) } else { Outcome::Executed(executed) };
+        let text = render_staging_log(&spec, &outcome).unwrap();
         let gate = check_staging_status(text.as_bytes());
-        prop_assert_eq!(gate.verdict.as_deref(), Some(executed.status().as_str()), "{}", gate.reason);
+        prop_assert_eq!(gate.verdict.as_deref(), Some(expected), "{}", gate.reason);
     }
 }
 

@@ -24,14 +24,18 @@ use orch_staging_runner::{
 fn executed(outcome: Outcome) -> Executed {
     match outcome {
         Outcome::Executed(executed) => executed,
-        Outcome::ToolError(error) => panic!("expected an executed suite, got {error:?}"),
+        other @ (Outcome::Cancelled(_) | Outcome::ToolError(_)) => {
+            panic!("expected an executed suite, got {other:?}")
+        }
     }
 }
 
 fn tool_error(outcome: Outcome) -> ToolError {
     match outcome {
         Outcome::ToolError(error) => error,
-        Outcome::Executed(executed) => panic!("expected a tool error, got {executed:?}"),
+        other @ (Outcome::Executed(_) | Outcome::Cancelled(_)) => {
+            panic!("expected a tool error, got {other:?}")
+        }
     }
 }
 
@@ -263,7 +267,7 @@ fn a_broken_supervisor_is_a_tool_error_never_a_panic() {
     let error = tool_error(run(&impostor));
     assert_eq!(error.kind, ToolErrorKind::SupervisorFailed);
     assert!(
-        error.message.contains("without starting the suite"),
+        error.message.contains("without starting the program"),
         "{}",
         error.message
     );

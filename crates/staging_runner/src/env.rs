@@ -1,0 +1,239 @@
+//! Which environment a supervised child gets: [`EnvPolicy`] and the secret
+//! rule [`is_secret_name`].
+//!
+//! The rule, in full. A variable of the parent's environment is dropped when
+//! the policy scrubs secrets and its name, compared without regard to ASCII
+//! case,
+//! - starts with `ORCH_` (the orchestrator's own configuration), `AWS_`, or an
+//!   LLM vendor's prefix ([`SECRET_PREFIXES`]);
+//! - ends with `_API_KEY`, `_APIKEY`, `_TOKEN`, `_PASSWORD`, `_PASSWD`,
+//!   `_CREDENTIALS` or `_PRIVATE_KEY` ([`SECRET_SUFFIXES`]);
+//! - contains `_SECRET` or starts with `SECRET_`;
+//! - is one of [`SECRET_NAMES`] (`SSH_AUTH_SOCK`: the agent socket hands out
+//!   the user's SSH keys);
+//! - or is one of the policy's extra names ([`EnvPolicy::extra_secrets`]).
+//!
+//! A name in [`EnvPolicy::pass_through`] is kept whatever the patterns say:
+//! that is how a repository names the credentials its suite really needs.
+//! Everything else — `PATH`, `HOME`, `LANG`, `TERM`, `USER`, `TMPDIR` and
+//! ordinary variables — is kept. [`EnvPolicy::set`] is applied last and wins
+//! over everything.
+
+use std::ffi::{OsStr, OsString};
+
+/// Name prefixes that mark a secret (matched without regard to ASCII case).
+pub const SECRET_PREFIXES: [&str; 20] = [
+    "ORCH_",
+    "AWS_",
+    "ANTHROPIC_",
+    "CLAUDE_",
+    "OPENAI_",
+    "AZURE_OPENAI_",
+    "GEMINI_",
+    "GOOGLE_GENAI_",
+    "VERTEXAI_",
+    "COHERE_",
+    "MISTRAL_",
+    "GROQ_",
+    "OPENROUTER_",
+    "DEEPSEEK_",
+    "XAI_",
+    "HF_",
+    "HUGGINGFACE_",
+    "TOGETHER_",
+    "FIREWORKS_",
+    "PERPLEXITY_",
+];
+
+/// Name suffixes that mark a secret (matched without regard to ASCII case).
+pub const SECRET_SUFFIXES: [&str; 7] = [
+    "_API_KEY",
+    "_APIKEY",
+    "_TOKEN",
+    "_PASSWORD",
+    "_PASSWD",
+    "_CREDENTIALS",
+    "_PRIVATE_KEY",
+];
+
+/// Whole names that mark a secret.
+pub const SECRET_NAMES: [&str; 1] = ["SSH_AUTH_SOCK"];
+
+/// Whether `name` is a secret by the well-known patterns (see the module
+/// documentation for the rule).
+///
+/// ```
+/// use orch_staging_runner::exec::is_secret_name;
+/// assert!(is_secret_name("GITHUB_TOKEN".as_ref()));
+/// assert!(is_secret_name("aws_secret_access_key".as_ref()));
+/// assert!(!is_secret_name("PATH".as_ref()));
+/// ```
+#[must_use]
+pub fn is_secret_name(name: &OsStr) -> bool {
+    let upper = name.as_encoded_bytes().to_ascii_uppercase();
+    SECRET_PREFIXES
+        .iter()
+        .any(|prefix| upper.starts_with(prefix.as_bytes()))
+        || SECRET_SUFFIXES
+            .iter()
+            .any(|suffix| upper.ends_with(suffix.as_bytes()))
+        || upper.starts_with(b"SECRET_")
+        || upper.windows(b"_SECRET".len()).any(|w| w == b"_SECRET")
+        || SECRET_NAMES.iter().any(|known| upper == known.as_bytes())
+}
+
+/// The environment of a supervised child: the parent's environment, minus
+/// secrets when asked, plus what is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvPolicy {
+    /// Drop secrets by [`is_secret_name`] and [`EnvPolicy::extra_secrets`].
+    pub scrub_secrets: bool,
+    /// More names to drop (exact, without regard to ASCII case).
+    pub extra_secrets: Vec<OsString>,
+    /// Names kept even when they look like secrets (exact, without regard to
+    /// ASCII case). Wins over every pattern and over `extra_secrets`.
+    pub pass_through: Vec<OsString>,
+    /// Variables set for the child after everything else; they win.
+    pub set: Vec<(OsString, OsString)>,
+}
+
+impl EnvPolicy {
+    /// A policy that drops secrets.
+    #[must_use]
+    pub fn scrubbed() -> EnvPolicy {
+        EnvPolicy {
+            scrub_secrets: true,
+            ..EnvPolicy::default()
+        }
+    }
+
+    /// Whether `name` is dropped from the child's environment.
+    #[must_use]
+    pub fn drops(&self, name: &OsStr) -> bool {
+        let same = |a: &OsString| {
+            a.as_encoded_bytes()
+                .eq_ignore_ascii_case(name.as_encoded_bytes())
+        };
+        if !self.scrub_secrets || self.pass_through.iter().any(same) {
+            return false;
+        }
+        is_secret_name(name) || self.extra_secrets.iter().any(same)
+    }
+
+    /// The child's environment: `base` minus what [`EnvPolicy::drops`], plus
+    /// [`EnvPolicy::set`].
+    #[must_use]
+    pub fn apply(
+        &self,
+        base: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = base
+            .into_iter()
+            .filter(|(key, _)| !self.drops(key))
+            .collect();
+        for (key, value) in &self.set {
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), value.clone()));
+        }
+        env
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        list.iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect()
+    }
+
+    #[test]
+    fn credentials_by_every_well_known_name_are_secrets() {
+        for name in [
+            "GITHUB_TOKEN",
+            "GH_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_BEARER_TOKEN_BEDROCK",
+            "AWS_PROFILE",
+            "HF_TOKEN",
+            "CLAUDE_CODE_OAUTH_TOKEN",
+            "GEMINI_API_KEY",
+            "COHERE_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "OPENAI_ORG_ID",
+            "NPM_TOKEN",
+            "MY_SERVICE_PASSWORD",
+            "DB_SECRET_KEY",
+            "CLIENT_SECRET",
+            "SECRET_KEY_BASE",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "DEPLOY_PRIVATE_KEY",
+            "SSH_AUTH_SOCK",
+            "ORCH_DB_PATH",
+            "orch_home",
+            "github_token",
+        ] {
+            assert!(is_secret_name(OsStr::new(name)), "{name}");
+        }
+        for name in [
+            "PATH",
+            "HOME",
+            "LANG",
+            "TERM",
+            "USER",
+            "TMPDIR",
+            "LC_ALL",
+            "SHELL",
+            "CI",
+            "RUST_LOG",
+            "CARGO_HOME",
+            "ORCHESTRA",
+            "TOKENIZERS_PARALLELISM",
+            "KEYBOARD",
+        ] {
+            assert!(!is_secret_name(OsStr::new(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn pass_through_wins_over_patterns_and_set_wins_over_all() {
+        let policy = EnvPolicy {
+            scrub_secrets: true,
+            extra_secrets: vec!["MY_CONFIG".into(), "NPM_TOKEN".into()],
+            pass_through: vec!["npm_token".into()],
+            set: vec![
+                ("ORCH_TASK_ID".into(), "7".into()),
+                ("PATH".into(), "/bin".into()),
+            ],
+        };
+        let env = policy.apply(pairs(&[
+            ("PATH", "/usr/bin"),
+            ("HOME", "/root"),
+            ("ORCH_DB", "x"),
+            ("ORCHESTRA", "kept: the prefix is ORCH_"),
+            ("ANTHROPIC_API_KEY", "sk"),
+            ("MY_CONFIG", "c"),
+            ("NPM_TOKEN", "n"),
+        ]));
+        assert_eq!(
+            env,
+            pairs(&[
+                ("HOME", "/root"),
+                ("ORCHESTRA", "kept: the prefix is ORCH_"),
+                ("NPM_TOKEN", "n"),
+                ("ORCH_TASK_ID", "7"),
+                ("PATH", "/bin"),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_policy_that_does_not_scrub_keeps_everything() {
+        let policy = EnvPolicy::default();
+        let base = pairs(&[("ANTHROPIC_API_KEY", "sk"), ("PATH", "/bin")]);
+        assert_eq!(policy.apply(base.clone()), base);
+    }
+}

@@ -1,0 +1,411 @@
+//! The process machinery (`orch_staging_runner::exec`) against real
+//! processes: argv and shell programs, stdin bytes, separate streams, cancel
+//! from another thread, the environment policy, what a child can reach of its
+//! supervisor, and the cross-check of the supervisor's report against its
+//! exit status (with stand-in supervisors that lie, written as shell scripts).
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a panic is the failure report"
+)]
+
+#[expect(
+    dead_code,
+    reason = "these tests take only the supervisor from the shared helpers; they build exec specs, not staging specs"
+)]
+mod common;
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use orch_self_deploy::ProcessExit;
+use orch_staging_runner::exec::{
+    self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Finished, Program, Streams, SupervisorProgram,
+    ToolError, ToolErrorKind,
+};
+use orch_tests::ProcessMarker;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// A spec carrying the test's marker, with short limits.
+fn spec(marker: &ProcessMarker, program: Program, dir: &Path) -> ExecSpec {
+    let mut env = EnvPolicy::scrubbed();
+    env.set
+        .push((marker.env_key().into(), marker.token().into()));
+    ExecSpec::new(program, dir)
+        .supervisor(common::supervisor())
+        .env(env)
+        .timeout(Some(Duration::from_secs(30)))
+        .grace(Duration::from_millis(300))
+}
+
+fn shell(text: &str) -> Program {
+    Program::Shell(text.to_owned())
+}
+
+fn argv(items: &[&str]) -> Program {
+    Program::Argv(items.iter().map(OsString::from).collect())
+}
+
+fn finished(outcome: ExecOutcome) -> Finished {
+    match outcome {
+        ExecOutcome::Finished(finished) => finished,
+        ExecOutcome::Failed(error) => panic!("expected a finished run, got {error:?}"),
+    }
+}
+
+fn failed(outcome: ExecOutcome) -> ToolError {
+    match outcome {
+        ExecOutcome::Failed(error) => error,
+        ExecOutcome::Finished(finished) => panic!("expected a failure, got {finished:?}"),
+    }
+}
+
+fn printed(finished: &Finished) -> String {
+    let mut bytes = finished.output.head.clone();
+    bytes.extend_from_slice(&finished.output.tail);
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn a_program_runs_with_its_arguments_without_a_shell() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("argv");
+    let run = finished(exec::run(&spec(
+        &marker,
+        argv(&["printf", "%s|", "a b", "$HOME", "'quoted'"]),
+        dir.path(),
+    )));
+    assert_eq!(run.ending, Ending::Exited(ProcessExit::Code(0)));
+    assert_eq!(
+        printed(&run),
+        "a b|$HOME|'quoted'|",
+        "no shell expanded anything"
+    );
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn a_missing_or_unexecutable_program_is_a_failure_to_start() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("argv-missing");
+    let error = failed(exec::run(&spec(
+        &marker,
+        argv(&["definitely-not-a-program-anywhere"]),
+        dir.path(),
+    )));
+    assert_eq!(error.kind, ToolErrorKind::CommandNotFound);
+    let script = dir.path().join("not-executable");
+    fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
+    let error = failed(exec::run(&spec(
+        &marker,
+        Program::Argv(vec![script.into()]),
+        dir.path(),
+    )));
+    assert_eq!(error.kind, ToolErrorKind::CommandNotExecutable);
+    assert_eq!(
+        failed(exec::run(&spec(
+            &marker,
+            Program::Argv(Vec::new()),
+            dir.path()
+        )))
+        .kind,
+        ToolErrorKind::InvalidCommand
+    );
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn the_machinery_reports_126_and_127_as_plain_exits() {
+    // Only the staging layer reads the shell's 126/127 as tool errors.
+    let dir = tmp();
+    let marker = ProcessMarker::new("plain-127");
+    let run = finished(exec::run(&spec(&marker, shell("exit 127"), dir.path())));
+    assert_eq!(run.ending, Ending::Exited(ProcessExit::Code(127)));
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn stdin_bytes_arrive_whole_and_then_end_of_file() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("stdin");
+    // 3 MiB: many times a pipe's buffer, so the bytes cross in many writes.
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let out = dir.path().join("copy");
+    let run = finished(exec::run(
+        &spec(
+            &marker,
+            shell(&format!("cat > '{}'", out.display())),
+            dir.path(),
+        )
+        .stdin(bytes.clone()),
+    ));
+    assert_eq!(
+        run.ending,
+        Ending::Exited(ProcessExit::Code(0)),
+        "cat saw end-of-file"
+    );
+    assert_eq!(fs::read(&out).unwrap(), bytes);
+
+    // A program that never reads its stdin neither blocks the run nor loses
+    // its verdict.
+    let run = finished(exec::run(
+        &spec(&marker, shell("exit 3"), dir.path()).stdin(bytes),
+    ));
+    assert_eq!(run.ending, Ending::Exited(ProcessExit::Code(3)));
+
+    // No stdin bytes: /dev/null.
+    let run = finished(exec::run(&spec(&marker, shell("wc -c"), dir.path())));
+    assert_eq!(printed(&run).trim(), "0");
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn separate_streams_keep_stdout_whole_and_both_in_the_output() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("streams");
+    let run = finished(exec::run(
+        &spec(
+            &marker,
+            shell("echo '{\"result\":1}'; echo progress >&2; echo done"),
+            dir.path(),
+        )
+        .streams(Streams::Separate { stdout_cap: 1024 }),
+    ));
+    let stdout = run.stdout.clone().unwrap();
+    assert_eq!(stdout.bytes, b"{\"result\":1}\ndone\n");
+    assert!(!stdout.truncated());
+    let all = printed(&run);
+    assert!(
+        all.contains("progress\n") && all.contains("done\n"),
+        "{all}"
+    );
+
+    let run = finished(exec::run(
+        &spec(&marker, shell("head -c 5000 /dev/zero"), dir.path())
+            .streams(Streams::Separate { stdout_cap: 100 }),
+    ));
+    let stdout = run.stdout.unwrap();
+    assert_eq!((stdout.bytes.len(), stdout.total_bytes), (100, 5000));
+    assert!(stdout.truncated());
+    assert_eq!(run.output.total_bytes, 5000);
+    // Merged streams have no separate stdout.
+    let run = finished(exec::run(&spec(&marker, shell("echo x"), dir.path())));
+    assert_eq!(run.stdout, None);
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn cancel_from_another_thread_ends_the_whole_tree() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("cancel");
+    let handle = exec::start(
+        &spec(
+            &marker,
+            shell("setsid sleep 300 & sleep 300 & trap '' TERM; sleep 300"),
+            dir.path(),
+        )
+        .timeout(Some(Duration::from_secs(300))),
+    );
+    let canceller = handle.canceller();
+    let watcher = marker.clone();
+    std::thread::spawn(move || {
+        // Cancel once the tree is up: the three sleeps and the shell.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while watcher.survivors().len() < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        canceller.cancel();
+    });
+    let t0 = Instant::now();
+    let run = finished(handle.wait());
+    assert!(
+        matches!(run.ending, Ending::Cancelled(_)),
+        "{:?}",
+        run.ending
+    );
+    assert!(t0.elapsed() < Duration::from_secs(60));
+    assert!(run.cleanup.killed >= 2, "{:?}", run.cleanup);
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn a_cancel_before_the_wait_or_after_the_end_is_harmless() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("cancel-early");
+    let handle = exec::start(&spec(&marker, shell("sleep 300"), dir.path()));
+    handle.canceller().cancel();
+    let run = finished(handle.wait());
+    assert!(
+        matches!(run.ending, Ending::Cancelled(_)),
+        "{:?}",
+        run.ending
+    );
+
+    let handle = exec::start(&spec(&marker, shell("exit 0"), dir.path()));
+    let canceller = handle.canceller();
+    let run = finished(handle.wait());
+    canceller.cancel();
+    assert!(canceller.is_cancelled());
+    assert_eq!(run.ending, Ending::Exited(ProcessExit::Code(0)));
+
+    // A run that could not start has nothing to cancel.
+    let handle = exec::start(&spec(&marker, shell("true"), &dir.path().join("missing")));
+    handle.canceller().cancel();
+    assert_eq!(failed(handle.wait()).kind, ToolErrorKind::WorkingDirMissing);
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn a_policy_that_does_not_scrub_passes_an_agent_its_key() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("env-policy");
+    let mut env = EnvPolicy::default();
+    env.set.push(("ANTHROPIC_API_KEY".into(), "sk-test".into()));
+    env.set
+        .push((marker.env_key().into(), marker.token().into()));
+    let run = finished(exec::run(
+        &spec(
+            &marker,
+            shell("echo \"key=$ANTHROPIC_API_KEY\""),
+            dir.path(),
+        )
+        .env(env),
+    ));
+    assert_eq!(printed(&run), "key=sk-test\n");
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn the_child_cannot_open_its_supervisor_and_holds_no_ptrace_capability() {
+    // The first defence against a forged verdict, checked from inside: the
+    // supervisor is non-dumpable, so /proc/PPID/fd and /proc/PPID/environ are
+    // closed to the child, and the child has CAP_SYS_PTRACE in none of its
+    // sets (which matters when we run as root, as CI does).
+    let dir = tmp();
+    let marker = ProcessMarker::new("reach");
+    let run = finished(exec::run(&spec(
+        &marker,
+        shell(
+            "for n in 0 1 2 3 4; do if : 2>/dev/null >/proc/$PPID/fd/$n; then echo open-$n; fi; done
+             if cat /proc/$PPID/environ >/dev/null 2>&1; then echo environ-read; fi
+             grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status",
+        ),
+        dir.path(),
+    )));
+    let text = printed(&run);
+    assert!(!text.contains("open-"), "{text}");
+    assert!(!text.contains("environ-read"), "{text}");
+    const CAP_SYS_PTRACE: u32 = 19;
+    for line in text.lines().filter(|l| l.starts_with("Cap")) {
+        let (name, hex) = line.split_once(':').unwrap();
+        let bits = u64::from_str_radix(hex.trim(), 16).unwrap();
+        assert_eq!(
+            bits & (1 << CAP_SYS_PTRACE),
+            0,
+            "{name} holds CAP_SYS_PTRACE"
+        );
+    }
+    marker.assert_no_survivors();
+}
+
+/// A stand-in supervisor: a shell script that speaks the protocol (reports on
+/// fd 3) and lies, to check that the runner trusts a report only when the
+/// supervisor's exit status agrees.
+fn lying_supervisor(dir: &Path, name: &str, reports: &[&str], exit: i32) -> PathBuf {
+    let script = dir.join(name);
+    let mut text = String::from("#!/bin/sh\n");
+    for report in reports {
+        text.push_str(&format!("printf '%s\\n' '{report}' >&3\n"));
+    }
+    text.push_str(&format!("exit {exit}\n"));
+    fs::write(&script, text).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+const STARTED: &str = r#"{"event":"started","pid":1}"#;
+const DONE: &str = r#"{"event":"done","killed":0,"listed":[],"survivors":0}"#;
+fn exited(code: i32, cancelled: bool) -> String {
+    format!(
+        r#"{{"event":"exited","code":{code},"signal":null,"duration_ns":5,"timed_out":false,"cancelled":{cancelled}}}"#
+    )
+}
+
+#[test]
+fn a_report_that_disagrees_with_the_exit_status_is_never_trusted() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("liar");
+    let pass = exited(0, false);
+    let fail = exited(1, false);
+    let cancelled = exited(0, true);
+    let cases: [(&str, Vec<&str>, i32, ToolErrorKind); 5] = [
+        // A forged pass: the report says exit 0, the status says "not passed".
+        (
+            "forged-pass",
+            vec![STARTED, &pass, DONE],
+            1,
+            ToolErrorKind::Tampered,
+        ),
+        // A forged failure: no pass without a passing report either.
+        (
+            "forged-fail",
+            vec![STARTED, &fail, DONE],
+            0,
+            ToolErrorKind::Tampered,
+        ),
+        // A cancel nobody asked for.
+        (
+            "forged-cancel",
+            vec![STARTED, &cancelled, DONE],
+            3,
+            ToolErrorKind::Tampered,
+        ),
+        // A status the protocol does not use.
+        (
+            "odd-status",
+            vec![STARTED, &pass, DONE],
+            42,
+            ToolErrorKind::SupervisorFailed,
+        ),
+        // A pass without the end of its report.
+        (
+            "no-done",
+            vec![STARTED, &pass],
+            0,
+            ToolErrorKind::SupervisorFailed,
+        ),
+    ];
+    for (name, reports, exit, kind) in cases {
+        let script = lying_supervisor(dir.path(), name, &reports, exit);
+        let error = failed(exec::run(
+            &spec(&marker, shell("true"), dir.path()).supervisor(SupervisorProgram::Path(script)),
+        ));
+        assert_eq!(error.kind, kind, "{name}: {}", error.message);
+    }
+    // First report wins: a second `exited` cannot replace the first.
+    let script = lying_supervisor(
+        dir.path(),
+        "second-report",
+        &[STARTED, &fail, &pass, DONE],
+        1,
+    );
+    let run = finished(exec::run(
+        &spec(&marker, shell("true"), dir.path()).supervisor(SupervisorProgram::Path(script)),
+    ));
+    assert_eq!(run.ending, Ending::Exited(ProcessExit::Code(1)));
+    // And an honest report with its status is taken as it is.
+    let script = lying_supervisor(dir.path(), "honest", &[STARTED, &pass, DONE], 0);
+    let run = finished(exec::run(
+        &spec(&marker, shell("true"), dir.path()).supervisor(SupervisorProgram::Path(script)),
+    ));
+    assert_eq!(run.ending, Ending::Exited(ProcessExit::Code(0)));
+    marker.assert_no_survivors();
+}
