@@ -12,12 +12,14 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use orch_store::{LeaseOwner, NewJob, Store};
+use orch_store::{LeaseOwner, NewJob, NewRepo, Store};
 
 fn enqueue_claim_complete(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("bench.db")).unwrap();
-    let repo = store.add_repo("bench", "/srv/bench", "true").unwrap();
+    let repo = store
+        .add_repo(&NewRepo::new("bench", "/srv/bench", "true"))
+        .unwrap();
     let task = store.add_task(repo, "bench", "testing").unwrap();
     let job = NewJob::new(task, "testing", "tester");
     let owner = LeaseOwner::new("boot-bench", "worker-0");
@@ -39,7 +41,9 @@ fn four_connections(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
     let first = Store::open(&path).unwrap();
-    let repo = first.add_repo("bench", "/srv/bench", "true").unwrap();
+    let repo = first
+        .add_repo(&NewRepo::new("bench", "/srv/bench", "true"))
+        .unwrap();
     let task = first.add_task(repo, "bench", "testing").unwrap();
     let mut stores: Vec<Store> = (0..THREADS).map(|_| Store::open(&path).unwrap()).collect();
     let job = NewJob::new(task, "testing", "tester");

@@ -4,7 +4,8 @@
 //!
 //! Main types: [`Store`] (one connection; open one per thread on the same
 //! file), [`Job`] and [`JobState`] (the queue's state machine), [`Lease`]
-//! (a claim's job id and fencing [`LeaseToken`]), [`NewTransition`] and
+//! (a claim's job id and fencing [`LeaseToken`]), [`JobEnd`] (everything
+//! written in the one transaction that ends a job), [`NewTransition`] and
 //! [`GateDecision`] (a stage change and its evidence), [`NewAgentRun`] and
 //! [`RoleStats`] (what runs cost, per role), [`Clock`] (time is injected, in
 //! milliseconds since the Unix epoch), and [`StoreError`]. The schema is the
@@ -14,21 +15,23 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use orch_store::{JobState, LeaseOwner, NewJob, Store};
+//! use orch_store::{JobState, LeaseOwner, NewJob, NewRepo, Store, TaskId};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let store = Store::open(dir.path().join("orch.db"))?;
-//! let repo = store.add_repo("demo", "/srv/demo", "make staging")?;
-//! let task = store.add_task(repo, "Add a health check", "deploy-staging")?;
-//! store.enqueue(&NewJob::new(task, "deploy-staging", "deployer"))?;
+//! let repo = store.add_repo(&NewRepo::new("demo", "/srv/demo", "make staging"))?;
+//! // The task and its first job, in one transaction (the job's task is the new one).
+//! let first = NewJob::new(TaskId::new(0), "deploy-staging", "deployer");
+//! let (task, job) = store.create_task(repo, "Add a health check", &first)?;
 //!
 //! let me = LeaseOwner::new("boot-1", "worker-0");
 //! let claimed = store.claim(&me, Duration::from_secs(60))?.ok_or("queue empty")?;
+//! assert_eq!((claimed.lease.job, claimed.job.task), (job, task));
 //! assert_eq!(claimed.job.state, JobState::Running);
 //! store.heartbeat(claimed.lease, Duration::from_secs(60))?;
 //! store.complete(claimed.lease)?;
-//! assert_eq!(store.job(claimed.lease.job)?.state, JobState::Done);
+//! assert_eq!(store.job(job)?.state, JobState::Done);
 //! // The lease is spent: a second write with it is fenced off.
 //! assert!(store.complete(claimed.lease).is_err());
 //! # Ok(())
@@ -54,9 +57,13 @@ mod store;
 mod types;
 
 pub use error::{Result, StoreError};
-pub use queue::{Advanced, Claimed, DEFAULT_MAX_ATTEMPTS, Job, JobLease, NewJob, Rescued};
+pub use queue::{
+    Advanced, Claimed, DEFAULT_MAX_ATTEMPTS, Job, JobEnd, JobLease, NewJob, POISON_JOB_ALERT,
+    Rescued,
+};
 pub use records::{
-    Alert, GateDecision, NewAgentRun, NewAlert, NewTransition, Repo, RoleStats, Task, Transition,
+    AgentRun, Alert, GateDecision, NewAgentRun, NewAlert, NewRepo, NewTransition, Repo, RoleStats,
+    Task, Transition,
 };
 pub use store::{
     APPLICATION_ID, DEFAULT_BUSY_TIMEOUT, SCHEMA_SQL, SCHEMA_VERSION, Store, StoreOptions,

@@ -1,13 +1,18 @@
-//! The jobs queue: enqueue, claim, heartbeat, finish, defer, rescue.
+//! The jobs queue: enqueue, claim, heartbeat, finish, defer, release, rescue.
 
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::error::{Result, StoreError, sql};
-use crate::records::{NewTransition, insert_transition};
+use crate::records::{
+    NewAgentRun, NewAlert, NewTransition, insert_agent_run, insert_alert, insert_transition,
+};
 use crate::store::Store;
-use crate::types::{JobId, JobState, Lease, LeaseOwner, LeaseToken, TaskId, TransitionId};
+use crate::types::{
+    AgentRunId, AlertId, JobId, JobState, Lease, LeaseOwner, LeaseToken, TaskId, TaskStatus,
+    TransitionId,
+};
 
 /// How many times a job may be claimed and lost before it is failed, unless
 /// [`NewJob::max_attempts`] says otherwise.
@@ -101,15 +106,62 @@ pub struct Rescued {
     pub requeued: Vec<JobId>,
     /// Jobs failed because their attempts were spent (poison).
     pub failed: Vec<JobId>,
+    /// Tasks that a poison job moved from `active` to `blocked`, in the
+    /// order of the jobs that blocked them.
+    pub blocked: Vec<TaskId>,
+    /// The `poison_job` alerts raised, one per failed job, in the order of
+    /// [`Rescued::failed`].
+    pub alerts: Vec<AlertId>,
 }
 
-/// What [`Store::complete_with_transition`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The alert kind a rescue raises for a job it failed as poison.
+pub const POISON_JOB_ALERT: &str = "poison_job";
+
+/// The stage and status a poison job's task moves to. It is the pipeline's
+/// terminal stage `blocked` and the [`TaskStatus::Blocked`] status text.
+const BLOCKED: &str = "blocked";
+
+/// Everything written together with the end of a job, in the same
+/// transaction as the job's state change: by
+/// [`Store::complete_with_transition`] (job `done`) and [`Store::fail`] (job
+/// `failed`). Each part is optional; `JobEnd::default()` ends the job alone.
+///
+/// ```
+/// use orch_store::{JobEnd, NewJob, TaskId};
+///
+/// let next = NewJob::new(TaskId::new(1), "review", "reviewer");
+/// let end = JobEnd {
+///     next: Some(&next),
+///     ..JobEnd::default()
+/// };
+/// assert!(end.transition.is_none() && end.run.is_none() && end.alert.is_none());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct JobEnd<'a> {
+    /// The task's stage change, with its gate decisions. Its task must be the
+    /// job's task, still at `from_stage`.
+    pub transition: Option<&'a NewTransition>,
+    /// The next job to enqueue.
+    pub next: Option<&'a NewJob>,
+    /// The run of the ending job, for `agent_runs`. Its job and task must be
+    /// the lease's job and that job's task.
+    pub run: Option<&'a NewAgentRun>,
+    /// An alert to raise.
+    pub alert: Option<&'a NewAlert>,
+}
+
+/// The ids of what a job's end wrote: returned by
+/// [`Store::complete_with_transition`] and [`Store::fail`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Advanced {
-    /// The transition recorded for the task.
-    pub transition: TransitionId,
+    /// The transition recorded for the task, when one was given.
+    pub transition: Option<TransitionId>,
     /// The next job, when one was given.
     pub next_job: Option<JobId>,
+    /// The `agent_runs` row, when a run was given.
+    pub run: Option<AgentRunId>,
+    /// The alert, when one was given.
+    pub alert: Option<AlertId>,
 }
 
 pub(crate) const JOB_COLUMNS: &str = "id, task_id, stage, role, state, attempts, max_attempts, \
@@ -190,18 +242,153 @@ pub(crate) fn insert_job(tx: &Transaction<'_>, job: &NewJob, now_ms: i64) -> Res
     Ok(JobId::new(tx.last_insert_rowid()))
 }
 
-/// The fenced `running → done` write.
-fn finish_done(tx: &Transaction<'_>, lease: Lease, now_ms: i64) -> Result<()> {
-    let changed = tx
-        .execute(
-            &format!(
-                "UPDATE jobs SET state = 'done', {CLEAR_LEASE}, updated_ms = ?3 \
-                 WHERE id = ?1 AND lease_token = ?2 AND state = 'running'"
-            ),
-            params![lease.job, lease.token.get(), now_ms],
+/// The fenced end of a running job: to `state` (`done` or `failed`), with
+/// `error` as its `last_error` when given. Returns the job's task.
+fn end_job(
+    tx: &Transaction<'_>,
+    op: &'static str,
+    lease: Lease,
+    state: JobState,
+    error: Option<&str>,
+    now_ms: i64,
+) -> Result<TaskId> {
+    tx.query_row(
+        &format!(
+            "UPDATE jobs SET state = ?3, last_error = coalesce(?4, last_error), {CLEAR_LEASE}, \
+             updated_ms = ?5 \
+             WHERE id = ?1 AND lease_token = ?2 AND state = 'running' \
+             RETURNING task_id"
+        ),
+        params![lease.job, lease.token.get(), state, error, now_ms],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(sql(op))?
+    .ok_or(StoreError::LeaseLost {
+        job: lease.job,
+        token: lease.token,
+    })
+}
+
+/// Refuses a run recorded for another job than the lease's, or another task
+/// than the job's.
+fn check_run(run: &NewAgentRun, lease: Lease, task: TaskId) -> Result<()> {
+    if run.job != lease.job || run.task != task {
+        return Err(StoreError::InvalidInput {
+            what: "agent run",
+            why: "its job or task is not the ending job's; record the run of the leased job",
+        });
+    }
+    Ok(())
+}
+
+/// Writes the parts of a job's end after the job's own fenced state change:
+/// the transition, the next job, the run and the alert.
+fn write_job_end(
+    tx: &Transaction<'_>,
+    lease: Lease,
+    task: TaskId,
+    end: &JobEnd<'_>,
+    now_ms: i64,
+) -> Result<Advanced> {
+    if let Some(t) = end.transition
+        && t.task != task
+    {
+        return Err(StoreError::InvalidInput {
+            what: "transition",
+            why: "it moves another task than the ending job's; give the job's own task",
+        });
+    }
+    if let Some(run) = end.run {
+        check_run(run, lease, task)?;
+    }
+    Ok(Advanced {
+        transition: end
+            .transition
+            .map(|t| insert_transition(tx, t, Some(lease.job), now_ms))
+            .transpose()?,
+        next_job: end
+            .next
+            .map(|job| insert_job(tx, job, now_ms))
+            .transpose()?,
+        run: end.run.map(|run| insert_agent_run(tx, run)).transpose()?,
+        alert: end
+            .alert
+            .map(|alert| insert_alert(tx, alert, now_ms))
+            .transpose()?,
+    })
+}
+
+/// A job a rescue changed, as the rescue's `RETURNING` left it.
+struct RescuedJob {
+    job: JobId,
+    task: TaskId,
+    stage: String,
+    role: String,
+    last_error: String,
+}
+
+/// Blocks a poison job's task if it is still active, with a transition from
+/// its current stage to `blocked` caused by the job, and raises a
+/// `poison_job` alert. Returns the task if it was blocked, and the alert.
+fn block_poisoned(
+    tx: &Transaction<'_>,
+    poisoned: &RescuedJob,
+    now_ms: i64,
+) -> Result<(Option<TaskId>, AlertId)> {
+    let RescuedJob {
+        job,
+        task,
+        stage,
+        role,
+        last_error,
+    } = poisoned;
+    let (task_stage, status, developer_retries): (String, TaskStatus, u32) = tx
+        .query_row(
+            "SELECT stage, status, developer_retries FROM tasks WHERE id = ?1",
+            [task],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
-        .map_err(sql("complete"))?;
-    fenced(changed, lease)
+        .map_err(sql("rescue"))?;
+    let blocked = status == TaskStatus::Active;
+    let message = if blocked {
+        insert_transition(
+            tx,
+            &NewTransition {
+                task: *task,
+                from_stage: task_stage.clone(),
+                to_stage: BLOCKED.to_owned(),
+                status: TaskStatus::Blocked,
+                developer_retries,
+                decisions: Vec::new(),
+            },
+            Some(*job),
+            now_ms,
+        )?;
+        format!(
+            "task {task} blocked at stage {task_stage}: job {job} ({role} at stage {stage}) \
+             failed as poison, every attempt lost its worker; last error: {last_error}. \
+             Find out why its runs never finish (a crash, or a lease that always expires), \
+             fix that, then unblock the task."
+        )
+    } else {
+        format!(
+            "job {job} ({role} at stage {stage}) of task {task} failed as poison, every \
+             attempt lost its worker; the task was already {status}, so it was left as it is; \
+             last error: {last_error}. Find out why its runs never finish."
+        )
+    };
+    let alert = insert_alert(
+        tx,
+        &NewAlert {
+            kind: POISON_JOB_ALERT.to_owned(),
+            message,
+            task: Some(*task),
+            job: Some(*job),
+        },
+        now_ms,
+    )?;
+    Ok((blocked.then_some(*task), alert))
 }
 
 impl Store {
@@ -286,90 +473,133 @@ impl Store {
     /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job.
     pub fn complete(&self, lease: Lease) -> Result<()> {
         let now = self.now_ms();
-        self.write("complete", |tx| finish_done(tx, lease, now))
+        self.write("complete", |tx| {
+            end_job(tx, "complete", lease, JobState::Done, None, now).map(drop)
+        })
     }
 
-    /// In one transaction: marks a claimed job `done`, records the task's
-    /// transition with its gate evidence (moving the task), and enqueues the
-    /// next job if one is given. Either all of it happens or none of it.
+    /// In one transaction: marks a claimed job `done` and writes every part
+    /// of `end` that is given: the task's transition with its gate evidence
+    /// (moving the task), the next job, the job's `agent_runs` row and an
+    /// alert. Either all of it happens or none of it.
     ///
     /// # Errors
     ///
     /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job;
-    /// [`StoreError::StageMismatch`] if the task has left `from_stage`;
-    /// [`StoreError::InvalidSha256`] if a digest is malformed. Nothing is
-    /// written in any of these cases.
-    pub fn complete_with_transition(
-        &self,
-        lease: Lease,
-        transition: &NewTransition,
-        next: Option<&NewJob>,
-    ) -> Result<Advanced> {
+    /// [`StoreError::StageMismatch`] if the task has left the transition's
+    /// `from_stage`; [`StoreError::InvalidSha256`] if a digest is malformed;
+    /// [`StoreError::InvalidInput`] if the transition or run is not of the
+    /// lease's job and its task, or the next job has no attempt;
+    /// [`StoreError::Sqlite`] if a row breaks a constraint (for example a
+    /// negative duration) or SQLite fails. Nothing at all is written in any
+    /// of these cases.
+    pub fn complete_with_transition(&self, lease: Lease, end: &JobEnd<'_>) -> Result<Advanced> {
         let now = self.now_ms();
         self.write("complete_with_transition", |tx| {
-            finish_done(tx, lease, now)?;
-            let id = insert_transition(tx, transition, Some(lease.job), now)?;
-            let next_job = next.map(|job| insert_job(tx, job, now)).transpose()?;
-            Ok(Advanced {
-                transition: id,
-                next_job,
-            })
+            let task = end_job(
+                tx,
+                "complete_with_transition",
+                lease,
+                JobState::Done,
+                None,
+                now,
+            )?;
+            write_job_end(tx, lease, task, end, now)
         })
     }
 
     /// Puts a claimed job back on the queue because its work could not start
     /// (a tool error), to be claimed again after `retry_in`. The claim's
     /// attempt is given back, `infra_attempts` grows by one, and `error` is
-    /// kept as `last_error`. Returns the new `infra_attempts`; bounding it is
-    /// the caller's policy.
+    /// kept as `last_error`. The run that found the tool error, when given,
+    /// is recorded in `agent_runs` in the same transaction. Returns the new
+    /// `infra_attempts`; bounding it is the caller's policy.
     ///
     /// # Errors
     ///
-    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job.
-    pub fn defer(&self, lease: Lease, retry_in: Duration, error: &str) -> Result<u32> {
+    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job;
+    /// [`StoreError::InvalidInput`] if the run is not of the lease's job and
+    /// its task; [`StoreError::Sqlite`] if the run breaks a constraint or
+    /// SQLite fails. Nothing at all is written in any of these cases.
+    pub fn defer(
+        &self,
+        lease: Lease,
+        retry_in: Duration,
+        error: &str,
+        run: Option<&NewAgentRun>,
+    ) -> Result<u32> {
         let now = self.now_ms();
         let run_after = now.saturating_add(millis(retry_in));
         self.write("defer", |tx| {
-            let infra = tx
+            let (infra, task) = tx
                 .query_row(
                     &format!(
                         "UPDATE jobs SET state = 'queued', attempts = attempts - 1, \
                          infra_attempts = infra_attempts + 1, run_after_ms = ?3, last_error = ?4, \
                          {CLEAR_LEASE}, updated_ms = ?5 \
                          WHERE id = ?1 AND lease_token = ?2 AND state = 'running' \
-                         RETURNING infra_attempts"
+                         RETURNING infra_attempts, task_id"
                     ),
                     params![lease.job, lease.token.get(), run_after, error, now],
-                    |row| row.get::<_, u32>(0),
+                    |row| Ok((row.get::<_, u32>(0)?, row.get::<_, TaskId>(1)?)),
                 )
                 .optional()
-                .map_err(sql("defer"))?;
-            infra.ok_or(StoreError::LeaseLost {
-                job: lease.job,
-                token: lease.token,
-            })
+                .map_err(sql("defer"))?
+                .ok_or(StoreError::LeaseLost {
+                    job: lease.job,
+                    token: lease.token,
+                })?;
+            if let Some(run) = run {
+                check_run(run, lease, task)?;
+                insert_agent_run(tx, run)?;
+            }
+            Ok(infra)
         })
     }
 
-    /// Marks a claimed job `failed` with `error` as its `last_error`.
+    /// Gives a claimed job back because its worker is shutting down and
+    /// cancelled the run: the job goes back to `queued`, due now, its
+    /// attempt given back and `infra_attempts` unchanged (the work was
+    /// neither lost nor unable to start), with `why` as its `last_error`.
     ///
     /// # Errors
     ///
-    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job.
-    pub fn fail(&self, lease: Lease, error: &str) -> Result<()> {
+    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job
+    /// (nothing is written then).
+    pub fn release(&self, lease: Lease, why: &str) -> Result<()> {
         let now = self.now_ms();
-        self.write("fail", |tx| {
+        self.write("release", |tx| {
             let changed = tx
                 .execute(
                     &format!(
-                        "UPDATE jobs SET state = 'failed', last_error = ?3, {CLEAR_LEASE}, \
-                         updated_ms = ?4 \
+                        "UPDATE jobs SET state = 'queued', attempts = attempts - 1, \
+                         run_after_ms = ?3, last_error = ?4, {CLEAR_LEASE}, updated_ms = ?3 \
                          WHERE id = ?1 AND lease_token = ?2 AND state = 'running'"
                     ),
-                    params![lease.job, lease.token.get(), error, now],
+                    params![lease.job, lease.token.get(), now, why],
                 )
-                .map_err(sql("fail"))?;
+                .map_err(sql("release"))?;
             fenced(changed, lease)
+        })
+    }
+
+    /// In one transaction: marks a claimed job `failed` with `error` as its
+    /// `last_error`, and writes every part of `end` that is given, as
+    /// [`Store::complete_with_transition`] does. This is how a job that
+    /// cannot end otherwise blocks its task: a transition to the blocked
+    /// stage with status [`TaskStatus::Blocked`], plus an alert.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::complete_with_transition`]: [`StoreError::LeaseLost`],
+    /// [`StoreError::StageMismatch`], [`StoreError::InvalidSha256`],
+    /// [`StoreError::InvalidInput`], [`StoreError::Sqlite`]. Nothing at all is
+    /// written in any of these cases.
+    pub fn fail(&self, lease: Lease, error: &str, end: &JobEnd<'_>) -> Result<Advanced> {
+        let now = self.now_ms();
+        self.write("fail", |tx| {
+            let task = end_job(tx, "fail", lease, JobState::Failed, Some(error), now)?;
+            write_job_end(tx, lease, task, end, now)
         })
     }
 
@@ -377,6 +607,11 @@ impl Store {
     /// (due now), or to `failed` if its attempts are spent. The lost claim
     /// keeps the attempt it spent, so a job that kills its worker every time
     /// ends as poison instead of looping forever.
+    ///
+    /// In the same transaction, for each job failed as poison: its task, if
+    /// still `active`, moves to stage and status `blocked` (a transition from
+    /// its current stage, caused by the job, with no gate decisions), and a
+    /// [`POISON_JOB_ALERT`] alert names the task, the job and its last error.
     ///
     /// # Errors
     ///
@@ -419,26 +654,39 @@ impl Store {
                         ELSE '' END, \
                  run_after_ms = ?1, {CLEAR_LEASE}, updated_ms = ?1 \
              WHERE state = 'running' AND {condition} \
-             RETURNING id, state"
+             RETURNING id, state, task_id, stage, role, last_error"
         );
         self.write("rescue", |tx| {
-            let mut stmt = tx.prepare(&query).map_err(sql("rescue"))?;
-            let rows = stmt
-                .query_map(params![now, why, condition_arg], |row| {
-                    Ok((row.get::<_, JobId>(0)?, row.get::<_, JobState>(1)?))
+            let mut rows = {
+                let mut stmt = tx.prepare(&query).map_err(sql("rescue"))?;
+                stmt.query_map(params![now, why, condition_arg], |row| {
+                    Ok((
+                        row.get::<_, JobState>(1)?,
+                        RescuedJob {
+                            job: row.get(0)?,
+                            task: row.get(2)?,
+                            stage: row.get(3)?,
+                            role: row.get(4)?,
+                            last_error: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                        },
+                    ))
                 })
-                .map_err(sql("rescue"))?;
+                .map_err(sql("rescue"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("rescue"))?
+            };
+            rows.sort_unstable_by_key(|(_, p)| p.job);
             let mut rescued = Rescued::default();
-            for row in rows {
-                let (id, state) = row.map_err(sql("rescue"))?;
-                if state == JobState::Failed {
-                    rescued.failed.push(id);
-                } else {
-                    rescued.requeued.push(id);
+            for (state, job) in rows {
+                if state != JobState::Failed {
+                    rescued.requeued.push(job.job);
+                    continue;
                 }
+                rescued.failed.push(job.job);
+                let (blocked, alert) = block_poisoned(tx, &job, now)?;
+                rescued.blocked.extend(blocked);
+                rescued.alerts.push(alert);
             }
-            rescued.requeued.sort_unstable();
-            rescued.failed.sort_unstable();
             Ok(rescued)
         })
     }

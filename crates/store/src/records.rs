@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::error::{Result, StoreError, sql};
+use crate::queue::{NewJob, insert_job};
 use crate::store::Store;
 use crate::types::{
     AgentRunId, AlertId, JobId, RepoId, TaskId, TaskStatus, TransitionId, Transport,
@@ -19,8 +20,66 @@ pub struct Repo {
     pub path: String,
     /// The command that runs its staging suite.
     pub staging_command: String,
+    /// The command that deploys it; `None` when it has nothing to deploy.
+    pub deploy_command: Option<String>,
+    /// The command that probes its health after a deploy; `None` when there
+    /// is nothing to probe.
+    pub health_command: Option<String>,
+    /// The environment variable names its staging suite needs passed
+    /// through, in the order given (empty for none).
+    pub pass_env: Vec<String>,
     /// When it was added.
     pub created_ms: i64,
+}
+
+/// A repository to add with [`Store::add_repo`].
+///
+/// ```
+/// use orch_store::NewRepo;
+///
+/// let repo = NewRepo {
+///     deploy_command: Some("make deploy".into()),
+///     pass_env: vec!["DATABASE_URL".into()],
+///     ..NewRepo::new("demo", "/srv/demo", "make staging")
+/// };
+/// assert_eq!(repo.health_command, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRepo {
+    /// Its unique, non-empty name.
+    pub name: String,
+    /// The path of its checkout, non-empty.
+    pub path: String,
+    /// The command that runs its staging suite.
+    pub staging_command: String,
+    /// The command that deploys it; `None` when it has nothing to deploy.
+    pub deploy_command: Option<String>,
+    /// The command that probes its health; `None` when there is nothing to
+    /// probe.
+    pub health_command: Option<String>,
+    /// Environment variable names the staging suite needs passed through:
+    /// names only, each non-empty, without `,`, `=` or NUL.
+    pub pass_env: Vec<String>,
+}
+
+impl NewRepo {
+    /// A repository with nothing to deploy, nothing to probe and no
+    /// environment passed through.
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        path: impl Into<String>,
+        staging_command: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+            staging_command: staging_command.into(),
+            deploy_command: None,
+            health_command: None,
+            pass_env: Vec::new(),
+        }
+    }
 }
 
 /// A task as stored.
@@ -128,6 +187,39 @@ pub struct NewAgentRun {
     pub tokens_out: Option<u64>,
 }
 
+/// A recorded run of a role, as stored in `agent_runs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRun {
+    /// Its id.
+    pub id: AgentRunId,
+    /// The job it ran for.
+    pub job: JobId,
+    /// The job's task.
+    pub task: TaskId,
+    /// The role.
+    pub role: String,
+    /// The stage.
+    pub stage: String,
+    /// LLM or deterministic.
+    pub transport: Transport,
+    /// When it started.
+    pub started_ms: i64,
+    /// When it ended.
+    pub ended_ms: i64,
+    /// How long it ran.
+    pub duration_ms: i64,
+    /// The exit code; `None` when killed by a signal or never started.
+    pub exit_code: Option<i32>,
+    /// The outcome in the launcher's words.
+    pub outcome: String,
+    /// What it cost in US dollars, when reported.
+    pub cost_usd: Option<f64>,
+    /// Input tokens, when reported.
+    pub tokens_in: Option<u64>,
+    /// Output tokens, when reported.
+    pub tokens_out: Option<u64>,
+}
+
 /// Totals of `agent_runs` for one role and transport.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoleStats {
@@ -183,6 +275,89 @@ pub struct Alert {
 
 fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Checks a repository's optional commands and its `pass_env` names, and
+/// returns the names as stored: comma-separated.
+fn validate_repo(repo: &NewRepo) -> Result<String> {
+    let blank = |c: &Option<String>| c.as_deref().is_some_and(|c| c.trim().is_empty());
+    if blank(&repo.deploy_command) {
+        return Err(StoreError::InvalidInput {
+            what: "deploy_command",
+            why: "it is blank; give None when the repository has nothing to deploy",
+        });
+    }
+    if blank(&repo.health_command) {
+        return Err(StoreError::InvalidInput {
+            what: "health_command",
+            why: "it is blank; give None when there is nothing to probe",
+        });
+    }
+    for name in &repo.pass_env {
+        let why = if name.is_empty() {
+            "an environment variable name is empty; remove the empty entry"
+        } else if name.contains(',') {
+            "an environment variable name contains ','; give each name as its own entry"
+        } else if name.contains('=') {
+            "an environment variable name contains '='; give names only, never values"
+        } else if name.contains('\0') {
+            "an environment variable name contains a NUL byte; no environment can hold it"
+        } else {
+            continue;
+        };
+        return Err(StoreError::InvalidInput {
+            what: "pass_env",
+            why,
+        });
+    }
+    Ok(repo.pass_env.join(","))
+}
+
+/// The names of a stored `pass_env`; empty entries (which no valid write
+/// produces) are skipped.
+fn split_pass_env(stored: &str) -> Vec<String> {
+    stored
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Records a finished run of a role inside `tx`.
+pub(crate) fn insert_agent_run(tx: &Transaction<'_>, run: &NewAgentRun) -> Result<AgentRunId> {
+    tx.execute(
+        "INSERT INTO agent_runs (job_id, task_id, role, stage, transport, started_ms, \
+         ended_ms, duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            run.job,
+            run.task,
+            run.role,
+            run.stage,
+            run.transport,
+            run.started_ms,
+            run.ended_ms,
+            run.duration_ms,
+            run.exit_code,
+            run.outcome,
+            run.cost_usd,
+            run.tokens_in,
+            run.tokens_out
+        ],
+    )
+    .map_err(sql("record_agent_run"))?;
+    Ok(AgentRunId::new(tx.last_insert_rowid()))
+}
+
+/// Raises an alert inside `tx`.
+pub(crate) fn insert_alert(tx: &Transaction<'_>, alert: &NewAlert, now_ms: i64) -> Result<AlertId> {
+    tx.execute(
+        "INSERT INTO alerts (kind, message, task_id, job_id, created_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![alert.kind, alert.message, alert.task, alert.job, now_ms],
+    )
+    .map_err(sql("raise_alert"))?;
+    Ok(AlertId::new(tx.last_insert_rowid()))
 }
 
 /// Records a transition and moves the task, guarded by its current stage.
@@ -261,6 +436,12 @@ pub(crate) fn insert_transition(
     Ok(id)
 }
 
+const TASK_COLUMNS: &str =
+    "id, repo_id, title, stage, status, developer_retries, created_ms, updated_ms";
+
+const REPO_COLUMNS: &str =
+    "id, name, path, staging_command, deploy_command, health_command, pass_env, created_ms";
+
 fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
         id: row.get(0)?,
@@ -280,7 +461,10 @@ fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
         name: row.get(1)?,
         path: row.get(2)?,
         staging_command: row.get(3)?,
-        created_ms: row.get(4)?,
+        deploy_command: row.get(4)?,
+        health_command: row.get(5)?,
+        pass_env: split_pass_env(&row.get::<_, String>(6)?),
+        created_ms: row.get(7)?,
     })
 }
 
@@ -289,17 +473,46 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Sqlite`] if the name is taken or empty, or SQLite fails.
-    pub fn add_repo(&self, name: &str, path: &str, staging_command: &str) -> Result<RepoId> {
+    /// [`StoreError::InvalidInput`] if a `pass_env` name is empty or holds
+    /// `,`, `=` or NUL, or a deploy or health command is blank (give `None`
+    /// instead); [`StoreError::Sqlite`] if the name is taken or empty, the
+    /// path is empty, or SQLite fails. Nothing is written on an error.
+    pub fn add_repo(&self, repo: &NewRepo) -> Result<RepoId> {
+        let pass_env = validate_repo(repo)?;
         let now = self.now_ms();
         self.write("add_repo", |tx| {
             tx.execute(
-                "INSERT INTO repos (name, path, staging_command, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![name, path, staging_command, now],
+                "INSERT INTO repos (name, path, staging_command, deploy_command, health_command, \
+                 pass_env, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    repo.name,
+                    repo.path,
+                    repo.staging_command,
+                    repo.deploy_command,
+                    repo.health_command,
+                    pass_env,
+                    now
+                ],
             )
             .map_err(sql("add_repo"))?;
             Ok(RepoId::new(tx.last_insert_rowid()))
         })
+    }
+
+    /// Every repository, ordered by name.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn repos(&self) -> Result<Vec<Repo>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {REPO_COLUMNS} FROM repos ORDER BY name"))
+            .map_err(sql("repos"))?;
+        stmt.query_map([], repo_from_row)
+            .map_err(sql("repos"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("repos"))
     }
 
     /// The repository named `name`, if any.
@@ -310,7 +523,7 @@ impl Store {
     pub fn repo_by_name(&self, name: &str) -> Result<Option<Repo>> {
         self.conn
             .query_row(
-                "SELECT id, name, path, staging_command, created_ms FROM repos WHERE name = ?1",
+                &format!("SELECT {REPO_COLUMNS} FROM repos WHERE name = ?1"),
                 [name],
                 repo_from_row,
             )
@@ -326,7 +539,7 @@ impl Store {
     pub fn repo(&self, id: RepoId) -> Result<Repo> {
         self.conn
             .query_row(
-                "SELECT id, name, path, staging_command, created_ms FROM repos WHERE id = ?1",
+                &format!("SELECT {REPO_COLUMNS} FROM repos WHERE id = ?1"),
                 [id],
                 repo_from_row,
             )
@@ -338,22 +551,49 @@ impl Store {
             })
     }
 
-    /// Adds an active task at `stage`.
+    /// Creates an active task at `first.stage` and enqueues its first job,
+    /// in one transaction: no task exists without a job to move it. This is
+    /// how callers create tasks.
+    ///
+    /// `first.task` is ignored: the job is for the task created here. Returns
+    /// the new task's id and its first job's id.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidInput`] if `first.max_attempts` is 0;
+    /// [`StoreError::Sqlite`] if the repository does not exist or SQLite
+    /// fails. Nothing is written on an error.
+    pub fn create_task(
+        &self,
+        repo: RepoId,
+        title: &str,
+        first: &NewJob,
+    ) -> Result<(TaskId, JobId)> {
+        let now = self.now_ms();
+        self.write("create_task", |tx| {
+            let task = insert_task(tx, repo, title, &first.stage, now)?;
+            let job = insert_job(
+                tx,
+                &NewJob {
+                    task,
+                    ..first.clone()
+                },
+                now,
+            )?;
+            Ok((task, job))
+        })
+    }
+
+    /// Adds an active task at `stage` without a job: for tests and fixtures.
+    /// Callers use [`Store::create_task`], which enqueues the first job in
+    /// the same transaction.
     ///
     /// # Errors
     ///
     /// [`StoreError::Sqlite`] if the repository does not exist or SQLite fails.
     pub fn add_task(&self, repo: RepoId, title: &str, stage: &str) -> Result<TaskId> {
         let now = self.now_ms();
-        self.write("add_task", |tx| {
-            tx.execute(
-                "INSERT INTO tasks (repo_id, title, stage, status, created_ms, updated_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![repo, title, stage, TaskStatus::Active, now],
-            )
-            .map_err(sql("add_task"))?;
-            Ok(TaskId::new(tx.last_insert_rowid()))
-        })
+        self.write("add_task", |tx| insert_task(tx, repo, title, stage, now))
     }
 
     /// The task with id `id`.
@@ -364,8 +604,7 @@ impl Store {
     pub fn task(&self, id: TaskId) -> Result<Task> {
         self.conn
             .query_row(
-                "SELECT id, repo_id, title, stage, status, developer_retries, created_ms, \
-                 updated_ms FROM tasks WHERE id = ?1",
+                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
                 [id],
                 task_from_row,
             )
@@ -374,6 +613,49 @@ impl Store {
             .ok_or(StoreError::NotFound {
                 table: "tasks",
                 id: id.get(),
+            })
+    }
+
+    /// Up to `limit` tasks, newest (highest id) first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn tasks(&self, limit: u32) -> Result<Vec<Task>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks ORDER BY id DESC LIMIT ?1"
+            ))
+            .map_err(sql("tasks"))?;
+        stmt.query_map([limit], task_from_row)
+            .map_err(sql("tasks"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("tasks"))
+    }
+
+    /// What `task` has cost so far in US dollars: the sum of its
+    /// `agent_runs.cost_usd`, runs without a cost counting as 0. It is read
+    /// from the recorded runs every time, so no restart or re-claim can reset
+    /// it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if the task does not exist;
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn task_cost_usd(&self, task: TaskId) -> Result<f64> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT total(cost_usd) FROM agent_runs WHERE task_id = tasks.id) \
+                 FROM tasks WHERE id = ?1",
+                [task],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(sql("task_cost_usd"))?
+            .ok_or(StoreError::NotFound {
+                table: "tasks",
+                id: task.get(),
             })
     }
 
@@ -453,30 +735,45 @@ impl Store {
     /// [`StoreError::Sqlite`] if the job or task does not exist, a number is
     /// out of range (negative duration, cost or tokens), or SQLite fails.
     pub fn record_agent_run(&self, run: &NewAgentRun) -> Result<AgentRunId> {
-        self.write("record_agent_run", |tx| {
-            tx.execute(
-                "INSERT INTO agent_runs (job_id, task_id, role, stage, transport, started_ms, \
-                 ended_ms, duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    run.job,
-                    run.task,
-                    run.role,
-                    run.stage,
-                    run.transport,
-                    run.started_ms,
-                    run.ended_ms,
-                    run.duration_ms,
-                    run.exit_code,
-                    run.outcome,
-                    run.cost_usd,
-                    run.tokens_in,
-                    run.tokens_out
-                ],
+        self.write("record_agent_run", |tx| insert_agent_run(tx, run))
+    }
+
+    /// Every recorded run of `task`, oldest (lowest id) first: what a
+    /// `task show` lists under the task.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn agent_runs(&self, task: TaskId) -> Result<Vec<AgentRun>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, job_id, task_id, role, stage, transport, started_ms, ended_ms, \
+                 duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out \
+                 FROM agent_runs WHERE task_id = ?1 ORDER BY id",
             )
-            .map_err(sql("record_agent_run"))?;
-            Ok(AgentRunId::new(tx.last_insert_rowid()))
+            .map_err(sql("agent_runs"))?;
+        stmt.query_map([task], |row| {
+            Ok(AgentRun {
+                id: row.get(0)?,
+                job: row.get(1)?,
+                task: row.get(2)?,
+                role: row.get(3)?,
+                stage: row.get(4)?,
+                transport: row.get(5)?,
+                started_ms: row.get(6)?,
+                ended_ms: row.get(7)?,
+                duration_ms: row.get(8)?,
+                exit_code: row.get(9)?,
+                outcome: row.get(10)?,
+                cost_usd: row.get(11)?,
+                tokens_in: row.get(12)?,
+                tokens_out: row.get(13)?,
+            })
         })
+        .map_err(sql("agent_runs"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("agent_runs"))
     }
 
     /// Totals of `agent_runs` per role and transport, ordered by role then
@@ -519,15 +816,7 @@ impl Store {
     /// exist, or SQLite fails.
     pub fn raise_alert(&self, alert: &NewAlert) -> Result<AlertId> {
         let now = self.now_ms();
-        self.write("raise_alert", |tx| {
-            tx.execute(
-                "INSERT INTO alerts (kind, message, task_id, job_id, created_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![alert.kind, alert.message, alert.task, alert.job, now],
-            )
-            .map_err(sql("raise_alert"))?;
-            Ok(AlertId::new(tx.last_insert_rowid()))
-        })
+        self.write("raise_alert", |tx| insert_alert(tx, alert, now))
     }
 
     /// Marks an alert acknowledged; acknowledging twice keeps the first time.
@@ -584,4 +873,21 @@ impl Store {
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql("open_alerts"))
     }
+}
+
+/// Inserts an active task at `stage`.
+fn insert_task(
+    tx: &Transaction<'_>,
+    repo: RepoId,
+    title: &str,
+    stage: &str,
+    now_ms: i64,
+) -> Result<TaskId> {
+    tx.execute(
+        "INSERT INTO tasks (repo_id, title, stage, status, created_ms, updated_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![repo, title, stage, TaskStatus::Active, now_ms],
+    )
+    .map_err(sql("add_task"))?;
+    Ok(TaskId::new(tx.last_insert_rowid()))
 }

@@ -1,4 +1,4 @@
--- The orch database schema, version 1.
+-- The orch database schema, version 2.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -11,13 +11,21 @@
 
 -- A repository orch works on. The staging command is the one source of truth
 -- for the suite that both the LLM deployer prompt and the staging runner use.
+-- deploy_command deploys the repository (NULL: nothing to deploy);
+-- health_command probes it after a deploy (NULL: nothing to probe); pass_env
+-- lists, comma-separated, the environment variable names the staging suite
+-- needs passed through ('' for none).
+--
+-- The last line holds the columns added by migration step 2, spelled exactly
+-- as ALTER TABLE ... ADD COLUMN leaves them in the stored table text, so that
+-- a migrated file and a fresh one hold the same schema.
 CREATE TABLE repos (
     id              INTEGER PRIMARY KEY,
     name            TEXT    NOT NULL UNIQUE CHECK (name <> ''),
     path            TEXT    NOT NULL CHECK (path <> ''),
     staging_command TEXT    NOT NULL,
     created_ms      INTEGER NOT NULL
-) STRICT;
+, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '') STRICT;
 
 -- A unit of work on one repository, moving through the pipeline's stages.
 CREATE TABLE tasks (
@@ -90,6 +98,8 @@ CREATE TABLE agent_runs (
 
 CREATE INDEX agent_runs_by_role ON agent_runs (role, transport);
 CREATE INDEX agent_runs_by_job ON agent_runs (job_id);
+-- The per-task spend (Store::task_cost_usd).
+CREATE INDEX agent_runs_by_task ON agent_runs (task_id);
 
 -- Things an operator must see: stored, logged and shown on GET /queue until
 -- acknowledged.

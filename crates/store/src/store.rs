@@ -15,12 +15,18 @@ use crate::types::{Clock, SystemClock};
 /// how to change it deliberately.
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 
-/// The migration steps: step `i` takes a database from `PRAGMA user_version`
-/// `i` to `i + 1`. Steps are only ever appended, never edited, because
-/// databases in the field have run the old ones: before `schema.sql` changes,
-/// step 1 must get its own copy of today's text. A test checks that running
-/// every step from an empty file yields exactly the schema of [`SCHEMA_SQL`].
-const MIGRATIONS: &[&str] = &[SCHEMA_SQL];
+/// The migration steps: the step at index `i` takes a database from
+/// `PRAGMA user_version` `i` to `i + 1`. Steps are only ever appended, never
+/// edited, because databases in the field have run the old ones; each lives
+/// in its own frozen file under `src/migrations/`. Step 1 is the whole
+/// version-1 schema, frozen when version 2 came; step 2 adds the repos'
+/// deploy and health commands and pass-through environment, and the
+/// `agent_runs_by_task` index. A test checks that running every step from an
+/// empty file yields exactly the schema of [`SCHEMA_SQL`].
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001.sql"),
+    include_str!("migrations/0002.sql"),
+];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).
 ///

@@ -1,7 +1,8 @@
 //! The schema contract: the golden file, migrations, and what opening refuses.
 //!
 //! A failure of the golden test means the schema changed. If that is
-//! deliberate, append a migration step, rerun with
+//! deliberate, append a migration step (a new frozen file in
+//! `src/migrations/`, listed in `MIGRATIONS`), rerun with
 //! `UPDATE_GOLDEN=1 cargo test -p orch-store --test golden`, review the diff of
 //! `tests/golden/schema.sql`, and add a CHANGELOG.md entry.
 
@@ -16,7 +17,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 
-use orch_store::{SCHEMA_SQL, SCHEMA_VERSION, Store, StoreError, StoreOptions};
+use orch_store::{NewRepo, SCHEMA_SQL, SCHEMA_VERSION, Store, StoreError, StoreOptions};
 use rusqlite::Connection;
 
 fn golden_path() -> PathBuf {
@@ -28,7 +29,8 @@ fn schema_sql_matches_the_golden_file_byte_for_byte() {
     orch_tests::assert_golden(
         &golden_path(),
         SCHEMA_SQL,
-        "the schema is a contract (DESIGN 3.8): 1. append a migration step in \
+        "the schema is a contract (DESIGN 3.8): 1. append a migration step as a new \
+         file in crates/store/src/migrations/, listed in MIGRATIONS in \
          crates/store/src/store.rs (never edit an old one), 2. run \
          UPDATE_GOLDEN=1 cargo test -p orch-store --test golden",
     );
@@ -62,13 +64,97 @@ fn migrations_from_an_empty_file_yield_exactly_the_schema_sql() {
     assert_eq!(version, SCHEMA_VERSION);
 }
 
+/// The frozen first step: the whole version-1 schema.
+const STEP_1: &str = include_str!("../src/migrations/0001.sql");
+
+/// A database file as an orch of schema version 1 left it, with one repo, one
+/// task, one job and one agent run in it.
+fn version_1_file(path: &Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_update(None, "application_id", orch_store::APPLICATION_ID)
+        .unwrap();
+    conn.execute_batch(STEP_1).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.execute_batch(
+        "INSERT INTO repos (id, name, path, staging_command, created_ms) \
+             VALUES (1, 'demo', '/srv/demo', 'make staging', 10); \
+         INSERT INTO tasks (id, repo_id, title, stage, status, developer_retries, created_ms, \
+             updated_ms) VALUES (1, 1, 'old task', 'testing', 'active', 1, 20, 30); \
+         INSERT INTO jobs (id, task_id, stage, role, state, attempts, max_attempts, run_after_ms, \
+             created_ms, updated_ms) VALUES (1, 1, 'testing', 'tester', 'queued', 0, 3, 40, 40, 40); \
+         INSERT INTO agent_runs (job_id, task_id, role, stage, transport, started_ms, ended_ms, \
+             duration_ms, outcome, cost_usd) \
+             VALUES (1, 1, 'tester', 'testing', 'llm', 50, 60, 10, 'passed', 0.5);",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_version_1_file_migrates_to_version_2_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    version_1_file(&path);
+
+    let store = Store::open(&path).unwrap();
+    let repo = store.repo_by_name("demo").unwrap().unwrap();
+    assert_eq!(
+        (
+            repo.path.as_str(),
+            repo.staging_command.as_str(),
+            repo.created_ms
+        ),
+        ("/srv/demo", "make staging", 10)
+    );
+    assert_eq!(repo.deploy_command, None, "nothing to deploy until told");
+    assert_eq!(repo.health_command, None);
+    assert!(repo.pass_env.is_empty());
+    let task = store.task(orch_store::TaskId::new(1)).unwrap();
+    assert_eq!(
+        (
+            task.title.as_str(),
+            task.stage.as_str(),
+            task.developer_retries
+        ),
+        ("old task", "testing", 1)
+    );
+    assert_eq!((task.created_ms, task.updated_ms), (20, 30));
+    let job = store.job(orch_store::JobId::new(1)).unwrap();
+    assert_eq!((job.task, job.role.as_str()), (task.id, "tester"));
+    assert_eq!(store.task_cost_usd(task.id).unwrap(), 0.5);
+    // The new columns are writable on the migrated file.
+    store
+        .add_repo(&NewRepo {
+            deploy_command: Some("make deploy".into()),
+            pass_env: vec!["DATABASE_URL".into()],
+            ..NewRepo::new("second", "/srv/second", "true")
+        })
+        .unwrap();
+    drop(store);
+
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 2);
+    let direct = Connection::open_in_memory().unwrap();
+    direct.execute_batch(SCHEMA_SQL).unwrap();
+    assert_eq!(
+        dump(&conn),
+        dump(&direct),
+        "a migrated file has exactly the schema of a fresh one"
+    );
+}
+
 #[test]
 fn opening_twice_and_again_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orch.db");
     let first = Store::open(&path).unwrap();
     let second = Store::open(&path).unwrap();
-    let repo = first.add_repo("demo", "/srv/demo", "make staging").unwrap();
+    let repo = first
+        .add_repo(&NewRepo::new("demo", "/srv/demo", "make staging"))
+        .unwrap();
     assert_eq!(second.repo(repo).unwrap().name, "demo");
     drop((first, second));
 
@@ -100,7 +186,9 @@ fn concurrent_first_opens_of_a_fresh_file_all_succeed() {
         h.join().unwrap().unwrap();
     }
     let store = Store::open(&path).unwrap();
-    store.add_repo("demo", "/srv/demo", "true").unwrap();
+    store
+        .add_repo(&NewRepo::new("demo", "/srv/demo", "true"))
+        .unwrap();
 }
 
 #[test]
@@ -229,7 +317,9 @@ fn an_orch_database_carries_the_orch_application_id() {
 #[test]
 fn an_in_memory_store_has_the_schema() {
     let store = Store::open_in_memory(StoreOptions::default()).unwrap();
-    let repo = store.add_repo("demo", "/srv/demo", "true").unwrap();
+    let repo = store
+        .add_repo(&NewRepo::new("demo", "/srv/demo", "true"))
+        .unwrap();
     assert_eq!(store.repo(repo).unwrap().staging_command, "true");
 }
 

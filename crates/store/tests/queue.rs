@@ -1,5 +1,6 @@
 //! The jobs queue on real database files: exclusivity under concurrency,
-//! fencing, rescue, poison, deferral, and the atomic complete-and-advance.
+//! fencing, rescue, poison blocking its task, deferral, release, and the one
+//! transaction that ends a job with its transition, next job, run and alert.
 
 mod common;
 
@@ -7,9 +8,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{Fixture, T0};
+use common::{Fixture, T0, alert, run_of, transition};
 use orch_store::{
-    GateDecision, JobState, LeaseOwner, NewJob, NewTransition, StoreError, TaskStatus,
+    GateDecision, JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewJob, NewTransition,
+    POISON_JOB_ALERT, StoreError, TaskId, TaskStatus,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -136,8 +138,13 @@ fn a_stale_worker_is_fenced_off_after_its_job_was_rescued_and_reclaimed() {
     };
     lost(fx.store.heartbeat(stale.lease, MINUTE).map(drop));
     lost(fx.store.complete(stale.lease));
-    lost(fx.store.fail(stale.lease, "stale"));
-    lost(fx.store.defer(stale.lease, MINUTE, "stale").map(drop));
+    lost(
+        fx.store
+            .fail(stale.lease, "stale", &JobEnd::default())
+            .map(drop),
+    );
+    lost(fx.store.defer(stale.lease, MINUTE, "stale", None).map(drop));
+    lost(fx.store.release(stale.lease, "shutting down"));
     let t = NewTransition {
         task: fx.task,
         from_stage: "deploy-staging".into(),
@@ -146,9 +153,13 @@ fn a_stale_worker_is_fenced_off_after_its_job_was_rescued_and_reclaimed() {
         developer_retries: 0,
         decisions: vec![],
     };
+    let end = JobEnd {
+        transition: Some(&t),
+        ..JobEnd::default()
+    };
     lost(
         fx.store
-            .complete_with_transition(stale.lease, &t, None)
+            .complete_with_transition(stale.lease, &end)
             .map(drop),
     );
     assert_eq!(fx.store.task(fx.task).unwrap().stage, "deploy-staging");
@@ -315,6 +326,7 @@ fn a_deferred_job_waits_for_run_after_and_counts_infra_attempts() {
                 c.lease,
                 Duration::from_secs(30),
                 "spawn failed: make: not found",
+                None,
             )
             .unwrap();
         assert_eq!(spent, infra);
@@ -340,7 +352,9 @@ fn a_deferred_job_waits_for_run_after_and_counts_infra_attempts() {
         fx.clock.advance(1);
     }
     let c = fx.store.claim(&me, MINUTE).unwrap().unwrap();
-    fx.store.fail(c.lease, "infra retries exhausted").unwrap();
+    fx.store
+        .fail(c.lease, "infra retries exhausted", &JobEnd::default())
+        .unwrap();
     let failed = fx.store.job(job).unwrap();
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(failed.infra_attempts, 3);
@@ -396,7 +410,14 @@ fn complete_with_transition_is_all_or_nothing() {
     let next = NewJob::new(fx.task, "deploy", "deploy-finalizer");
     let err = fx
         .store
-        .complete_with_transition(c.lease, &wrong, Some(&next))
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                transition: Some(&wrong),
+                next: Some(&next),
+                ..JobEnd::default()
+            },
+        )
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::StageMismatch { found, .. } if found == "deploy-staging"),
@@ -418,7 +439,14 @@ fn complete_with_transition_is_all_or_nothing() {
     fx.clock.advance(5);
     let advanced = fx
         .store
-        .complete_with_transition(c.lease, &right, Some(&next))
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                transition: Some(&right),
+                next: Some(&next),
+                ..JobEnd::default()
+            },
+        )
         .unwrap();
     assert_eq!(fx.store.job(job).unwrap().state, JobState::Done);
     let task = fx.store.task(fx.task).unwrap();
@@ -433,11 +461,477 @@ fn complete_with_transition_is_all_or_nothing() {
     );
     let history = fx.store.transitions(fx.task).unwrap();
     assert_eq!(history.len(), 1);
-    assert_eq!(history[0].id, advanced.transition);
+    assert_eq!(Some(history[0].id), advanced.transition);
+    assert_eq!((advanced.run, advanced.alert), (None, None));
     assert_eq!(history[0].job, Some(job));
     assert_eq!(history[0].at_ms, T0 + 5);
     assert_eq!(
         history[0].decisions[0].artifact_sha256.as_deref(),
         Some(sha.as_str())
     );
+}
+
+#[test]
+fn a_job_end_writes_the_transition_next_job_run_and_alert_together() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    let c = fx.claim();
+    let t = transition(fx.task, "deploy-staging", "deploy", TaskStatus::Active);
+    let next = NewJob::new(fx.task, "deploy", "deploy-finalizer");
+    let run = run_of(&c, Some(0.4));
+    let raised = alert("staging_slow", fx.task, job);
+    let advanced = fx
+        .store
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                transition: Some(&t),
+                next: Some(&next),
+                run: Some(&run),
+                alert: Some(&raised),
+            },
+        )
+        .unwrap();
+    assert_eq!(fx.store.job(job).unwrap().state, JobState::Done);
+    assert_eq!(fx.store.task(fx.task).unwrap().stage, "deploy");
+    let history = fx.store.transitions(fx.task).unwrap();
+    assert_eq!(advanced.transition, Some(history[0].id));
+    let next_job = fx.store.job(advanced.next_job.unwrap()).unwrap();
+    assert_eq!(next_job.role, "deploy-finalizer");
+    assert!(advanced.run.is_some());
+    assert_eq!(fx.store.task_cost_usd(fx.task).unwrap(), 0.4);
+    let open = fx.store.open_alerts().unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(Some(open[0].id), advanced.alert);
+    assert_eq!(open[0].kind, "staging_slow");
+
+    // A job end without a transition records the run and alert alone.
+    fx.enqueue("testing", "tester");
+    let c = fx.claim();
+    let run = run_of(&c, None);
+    let advanced = fx
+        .store
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                run: Some(&run),
+                ..JobEnd::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (advanced.transition, advanced.next_job, advanced.alert),
+        (None, None, None)
+    );
+    assert!(advanced.run.is_some());
+    assert_eq!(fx.count("agent_runs"), 2);
+}
+
+#[test]
+fn a_stale_lease_writes_no_run_no_alert_and_nothing_else() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    let stale = fx
+        .store
+        .claim(&owner("boot-1", "slow"), Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
+    fx.clock.advance(10_000);
+    fx.store.rescue_expired().unwrap();
+    let fresh = fx.claim();
+    assert_eq!(fresh.lease.job, job);
+
+    let t = transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
+    let next = NewJob::new(fx.task, "deploy", "deploy-finalizer");
+    let run = run_of(&stale, Some(1.0));
+    let raised = alert("staging_infra_exhausted", fx.task, job);
+    let end = JobEnd {
+        transition: Some(&t),
+        next: Some(&next),
+        run: Some(&run),
+        alert: Some(&raised),
+    };
+    let lost = |r: Result<(), StoreError>| {
+        assert!(matches!(r, Err(StoreError::LeaseLost { .. })), "{r:?}");
+    };
+    lost(
+        fx.store
+            .complete_with_transition(stale.lease, &end)
+            .map(drop),
+    );
+    lost(fx.store.fail(stale.lease, "stale", &end).map(drop));
+    lost(
+        fx.store
+            .defer(stale.lease, MINUTE, "stale", Some(&run))
+            .map(drop),
+    );
+    lost(fx.store.release(stale.lease, "stale"));
+
+    for table in ["agent_runs", "alerts", "transitions", "gate_decisions"] {
+        assert_eq!(fx.count(table), 0, "{table} was written");
+    }
+    assert_eq!(fx.count("jobs"), 1, "no next job was enqueued");
+    let task = fx.store.task(fx.task).unwrap();
+    assert_eq!(
+        (task.stage.as_str(), task.status),
+        ("deploy-staging", TaskStatus::Active)
+    );
+    let now = fx.store.job(job).unwrap();
+    assert_eq!(now.state, JobState::Running);
+    assert_eq!(now.lease_token, fresh.lease.token);
+}
+
+#[test]
+fn a_stage_mismatch_or_a_bad_part_writes_nothing_at_all() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    let c = fx.claim();
+    let run = run_of(&c, Some(1.0));
+    let raised = alert("x", fx.task, job);
+
+    let wrong = transition(fx.task, "testing", "deploy", TaskStatus::Active);
+    let err = fx
+        .store
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                transition: Some(&wrong),
+                run: Some(&run),
+                alert: Some(&raised),
+                ..JobEnd::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::StageMismatch { .. }), "{err:?}");
+
+    // A run of another job, a transition of another task: refused.
+    let other_run = NewAgentRun {
+        job: JobId::new(job.get() + 1),
+        ..run.clone()
+    };
+    let err = fx
+        .store
+        .fail(
+            c.lease,
+            "x",
+            &JobEnd {
+                run: Some(&other_run),
+                ..JobEnd::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidInput {
+                what: "agent run",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let other_task = transition(TaskId::new(fx.task.get() + 1), "a", "b", TaskStatus::Active);
+    let err = fx
+        .store
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                transition: Some(&other_task),
+                ..JobEnd::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidInput {
+                what: "transition",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = fx
+        .store
+        .defer(c.lease, MINUTE, "x", Some(&other_run))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
+
+    // A run that breaks a constraint, after the transition was written in
+    // the same transaction: rolled back with it.
+    let negative = NewAgentRun {
+        duration_ms: -1,
+        ..run.clone()
+    };
+    let right = transition(fx.task, "deploy-staging", "deploy", TaskStatus::Active);
+    let err = fx
+        .store
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                transition: Some(&right),
+                run: Some(&negative),
+                alert: Some(&raised),
+                ..JobEnd::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+
+    for table in ["agent_runs", "alerts", "transitions"] {
+        assert_eq!(fx.count(table), 0, "{table} was written");
+    }
+    let now = fx.store.job(job).unwrap();
+    assert_eq!(
+        (now.state, now.attempts, now.infra_attempts),
+        (JobState::Running, 1, 0)
+    );
+    assert_eq!(fx.store.task(fx.task).unwrap().stage, "deploy-staging");
+    // The lease still holds: the job can still end properly.
+    fx.store
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                transition: Some(&right),
+                run: Some(&run),
+                ..JobEnd::default()
+            },
+        )
+        .unwrap();
+}
+
+#[test]
+fn fail_blocks_the_task_and_raises_an_alert_in_one_transaction() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    let c = fx.claim();
+    let block = transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
+    let run = run_of(&c, Some(0.1));
+    let raised = alert("staging_infra_exhausted", fx.task, job);
+    fx.clock.advance(3);
+    let advanced = fx
+        .store
+        .fail(
+            c.lease,
+            "infra retries exhausted",
+            &JobEnd {
+                transition: Some(&block),
+                run: Some(&run),
+                alert: Some(&raised),
+                ..JobEnd::default()
+            },
+        )
+        .unwrap();
+    let failed = fx.store.job(job).unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some("infra retries exhausted")
+    );
+    assert!(failed.lease.is_none());
+    let task = fx.store.task(fx.task).unwrap();
+    assert_eq!(
+        (task.stage.as_str(), task.status),
+        ("blocked", TaskStatus::Blocked)
+    );
+    assert_eq!(task.updated_ms, T0 + 3);
+    let history = fx.store.transitions(fx.task).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(advanced.transition, Some(history[0].id));
+    assert_eq!(history[0].job, Some(job));
+    assert_eq!(advanced.next_job, None);
+    assert!(advanced.run.is_some());
+    let open = fx.store.open_alerts().unwrap();
+    assert_eq!(advanced.alert, Some(open[0].id));
+    assert_eq!(open[0].job, Some(job));
+    assert!(matches!(
+        fx.store.fail(c.lease, "again", &JobEnd::default()),
+        Err(StoreError::LeaseLost { .. })
+    ));
+}
+
+#[test]
+fn defer_records_its_run_with_the_deferral() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    let c = fx.claim();
+    let run = NewAgentRun {
+        exit_code: Some(127),
+        outcome: "tool_error".into(),
+        ..run_of(&c, None)
+    };
+    let spent = fx
+        .store
+        .defer(c.lease, MINUTE, "sh: make: not found", Some(&run))
+        .unwrap();
+    assert_eq!(spent, 1);
+    let deferred = fx.store.job(job).unwrap();
+    assert_eq!((deferred.state, deferred.attempts), (JobState::Queued, 0));
+    assert_eq!(fx.count("agent_runs"), 1);
+    assert_eq!(fx.store.role_stats().unwrap()[0].runs, 1);
+}
+
+#[test]
+fn release_gives_the_job_back_due_now_without_spending_anything() {
+    let fx = Fixture::new();
+    let job = fx
+        .store
+        .enqueue(&NewJob {
+            max_attempts: 1,
+            ..NewJob::new(fx.task, "testing", "tester")
+        })
+        .unwrap();
+    // Released many times, more than max_attempts: never poison.
+    for round in 1..=3_i64 {
+        let c = fx.claim();
+        assert_eq!(c.job.attempts, 1);
+        fx.clock.advance(1_000);
+        fx.store.release(c.lease, "worker shutting down").unwrap();
+        let released = fx.store.job(job).unwrap();
+        assert_eq!(released.state, JobState::Queued);
+        assert_eq!(released.attempts, 0, "the attempt is given back");
+        assert_eq!(released.infra_attempts, 0, "not a tool error");
+        assert_eq!(released.run_after_ms, T0 + round * 1_000, "due now");
+        assert_eq!(released.last_error.as_deref(), Some("worker shutting down"));
+        assert!(released.lease.is_none());
+        assert!(matches!(
+            fx.store.release(c.lease, "twice"),
+            Err(StoreError::LeaseLost { .. })
+        ));
+    }
+    // Due at once for the next boot's worker.
+    let c = fx.claim();
+    assert_eq!(c.lease.job, job);
+    fx.store.complete(c.lease).unwrap();
+}
+
+#[test]
+fn a_poison_job_blocks_its_task_and_raises_an_alert() {
+    let fx = Fixture::new();
+    let job = fx
+        .store
+        .enqueue(&NewJob {
+            max_attempts: 1,
+            ..NewJob::new(fx.task, "deploy-staging", "deployer")
+        })
+        .unwrap();
+    fx.store
+        .claim(&owner("boot-1", "w"), Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
+    fx.clock.advance(10_000);
+    let rescued = fx.store.rescue_expired().unwrap();
+    assert_eq!(rescued.failed, vec![job]);
+    assert_eq!(rescued.blocked, vec![fx.task]);
+    assert_eq!(rescued.alerts.len(), 1);
+
+    let task = fx.store.task(fx.task).unwrap();
+    assert_eq!(
+        (task.stage.as_str(), task.status),
+        ("blocked", TaskStatus::Blocked)
+    );
+    assert_eq!(task.updated_ms, T0 + 10_000);
+    let history = fx.store.transitions(fx.task).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].from_stage.as_str(), history[0].to_stage.as_str()),
+        ("deploy-staging", "blocked")
+    );
+    assert_eq!(history[0].job, Some(job));
+    assert_eq!(history[0].at_ms, T0 + 10_000);
+    assert!(history[0].decisions.is_empty());
+
+    let open = fx.store.open_alerts().unwrap();
+    assert_eq!(open.len(), 1);
+    let a = &open[0];
+    assert_eq!(a.id, rescued.alerts[0]);
+    assert_eq!(a.kind, POISON_JOB_ALERT);
+    assert_eq!((a.task, a.job), (Some(fx.task), Some(job)));
+    let last_error = fx.store.job(job).unwrap().last_error.unwrap();
+    assert!(
+        a.message.contains(&format!("task {}", fx.task)),
+        "{}",
+        a.message
+    );
+    assert!(a.message.contains(&format!("job {job}")), "{}", a.message);
+    assert!(a.message.contains(&last_error), "{}", a.message);
+}
+
+#[test]
+fn poison_jobs_of_a_task_that_is_not_active_only_alert() {
+    let fx = Fixture::new();
+    let poison = NewJob {
+        max_attempts: 1,
+        ..NewJob::new(fx.task, "deploy-staging", "deployer")
+    };
+    let first = fx.store.enqueue(&poison).unwrap();
+    let second = fx.store.enqueue(&poison).unwrap();
+    let requeued = fx.enqueue("deploy-staging", "deployer");
+    for _ in 0..3 {
+        fx.store
+            .claim(&owner("boot-old", "w"), Duration::from_secs(3_600))
+            .unwrap()
+            .unwrap();
+    }
+    // At start-up, the old boot's leases are rescued: two jobs are poison.
+    let rescued = fx.store.rescue_other_boots("boot-new").unwrap();
+    assert_eq!(rescued.failed, vec![first, second]);
+    assert_eq!(rescued.requeued, vec![requeued]);
+    assert_eq!(rescued.blocked, vec![fx.task], "blocked once, by the first");
+    assert_eq!(rescued.alerts.len(), 2, "one alert per poison job");
+    let history = fx.store.transitions(fx.task).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].job, Some(first));
+    let open = fx.store.open_alerts().unwrap();
+    assert_eq!(
+        open.iter().map(|a| a.job).collect::<Vec<_>>(),
+        vec![Some(first), Some(second)]
+    );
+    assert!(
+        open[1].message.contains("already blocked"),
+        "{}",
+        open[1].message
+    );
+
+    // A task that is done stays done.
+    let repo = fx.store.repo_by_name("demo").unwrap().unwrap().id;
+    let (done_task, job) = fx
+        .store
+        .create_task(
+            repo,
+            "done",
+            &NewJob {
+                max_attempts: 1,
+                ..poison.clone()
+            },
+        )
+        .unwrap();
+    fx.store
+        .record_transition(&transition(
+            done_task,
+            "deploy-staging",
+            "done",
+            TaskStatus::Done,
+        ))
+        .unwrap();
+    // The requeued job of the first task goes first; let it finish.
+    let c = fx.claim();
+    assert_eq!(c.lease.job, requeued);
+    fx.store.complete(c.lease).unwrap();
+    let c = fx
+        .store
+        .claim(&owner("boot-new", "w"), Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.lease.job, job);
+    fx.clock.advance(10_000);
+    let rescued = fx.store.rescue_expired().unwrap();
+    assert_eq!((rescued.failed, rescued.blocked), (vec![job], vec![]));
+    assert_eq!(rescued.alerts.len(), 1);
+    let task = fx.store.task(done_task).unwrap();
+    assert_eq!(
+        (task.stage.as_str(), task.status),
+        ("done", TaskStatus::Done)
+    );
+    assert_eq!(fx.store.transitions(done_task).unwrap().len(), 1);
 }

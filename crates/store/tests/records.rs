@@ -1,13 +1,14 @@
-//! agent_runs aggregates, transition history with its evidence, and alerts.
+//! Repos and tasks, agent_runs aggregates and per-task spend, transition
+//! history with its evidence, and alerts.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Fixture, T0};
+use common::{Fixture, T0, run_of};
 use orch_store::{
-    GateDecision, JobId, LeaseOwner, NewAgentRun, NewAlert, NewTransition, RoleStats, StoreError,
-    TaskId, TaskStatus, Transport,
+    GateDecision, JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewAlert, NewJob, NewRepo,
+    NewTransition, RepoId, RoleStats, StoreError, TaskId, TaskStatus, Transport,
 };
 
 fn run(
@@ -252,7 +253,9 @@ fn alerts_stay_open_until_acknowledged() {
         .unwrap()
         .unwrap()
         .lease;
-    fx.store.fail(lease, "infra retries exhausted").unwrap();
+    fx.store
+        .fail(lease, "infra retries exhausted", &JobEnd::default())
+        .unwrap();
     let id = fx
         .store
         .raise_alert(&NewAlert {
@@ -301,6 +304,239 @@ fn repos_are_found_by_name_and_unknown_ids_are_not_found() {
         Err(StoreError::NotFound {
             table: "tasks",
             id: 7
+        })
+    ));
+}
+
+#[test]
+fn a_repo_keeps_its_deploy_and_health_commands_and_pass_env() {
+    let fx = Fixture::new();
+    let id = fx
+        .store
+        .add_repo(&NewRepo {
+            deploy_command: Some("make deploy".into()),
+            health_command: Some("curl -fsS http://localhost:8080/health".into()),
+            pass_env: vec!["DATABASE_URL".into(), "STRIPE_TEST_KEY".into()],
+            ..NewRepo::new("shop", "/srv/shop", "make staging")
+        })
+        .unwrap();
+    let repo = fx.store.repo(id).unwrap();
+    assert_eq!(repo.deploy_command.as_deref(), Some("make deploy"));
+    assert_eq!(
+        repo.health_command.as_deref(),
+        Some("curl -fsS http://localhost:8080/health")
+    );
+    assert_eq!(repo.pass_env, vec!["DATABASE_URL", "STRIPE_TEST_KEY"]);
+    assert_eq!(repo.created_ms, T0);
+    assert_eq!(fx.store.repo_by_name("shop").unwrap().unwrap(), repo);
+
+    // The fixture's repo has nothing to deploy, probe or pass through.
+    let demo = fx.store.repo_by_name("demo").unwrap().unwrap();
+    assert_eq!((demo.deploy_command, demo.health_command), (None, None));
+    assert!(demo.pass_env.is_empty());
+}
+
+#[test]
+fn invalid_pass_env_names_and_blank_commands_are_refused_and_nothing_is_written() {
+    let fx = Fixture::new();
+    let cases = [
+        (vec!["OK".to_owned(), String::new()], "pass_env", "empty"),
+        (vec!["A,B".to_owned()], "pass_env", "','"),
+        (vec!["A=1".to_owned()], "pass_env", "'='"),
+        (vec!["A\0B".to_owned()], "pass_env", "NUL"),
+    ];
+    for (pass_env, what, hint) in cases {
+        let err = fx
+            .store
+            .add_repo(&NewRepo {
+                pass_env: pass_env.clone(),
+                ..NewRepo::new("bad", "/srv/bad", "true")
+            })
+            .unwrap_err();
+        let StoreError::InvalidInput { what: w, why } = &err else {
+            panic!("{pass_env:?}: expected InvalidInput, got {err:?}");
+        };
+        assert_eq!(*w, what);
+        assert!(why.contains(hint), "{pass_env:?}: {why}");
+    }
+    for repo in [
+        NewRepo {
+            deploy_command: Some(" ".into()),
+            ..NewRepo::new("bad", "/srv/bad", "true")
+        },
+        NewRepo {
+            health_command: Some(String::new()),
+            ..NewRepo::new("bad", "/srv/bad", "true")
+        },
+    ] {
+        let err = fx.store.add_repo(&repo).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::InvalidInput { why, .. } if why.contains("None")),
+            "{err:?}"
+        );
+    }
+    assert!(fx.store.repo_by_name("bad").unwrap().is_none());
+    assert_eq!(fx.store.repos().unwrap().len(), 1);
+}
+
+#[test]
+fn repos_are_listed_by_name() {
+    let fx = Fixture::new();
+    for name in ["zeta", "alpha"] {
+        fx.store
+            .add_repo(&NewRepo::new(name, format!("/srv/{name}"), "true"))
+            .unwrap();
+    }
+    let names: Vec<String> = fx
+        .store
+        .repos()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, vec!["alpha", "demo", "zeta"]);
+}
+
+#[test]
+fn create_task_writes_the_task_and_its_first_job_together() {
+    let fx = Fixture::new();
+    let repo = fx.store.repo_by_name("demo").unwrap().unwrap().id;
+    fx.clock.advance(7);
+    // The job's task is ignored: the job is for the new task.
+    let first = NewJob::new(TaskId::new(999), "analysis", "analyst");
+    let (task, job) = fx
+        .store
+        .create_task(repo, "Add a health check", &first)
+        .unwrap();
+    let t = fx.store.task(task).unwrap();
+    assert_eq!(
+        (t.repo, t.title.as_str(), t.stage.as_str(), t.status),
+        (repo, "Add a health check", "analysis", TaskStatus::Active)
+    );
+    assert_eq!(
+        (t.developer_retries, t.created_ms, t.updated_ms),
+        (0, T0 + 7, T0 + 7)
+    );
+    let j = fx.store.job(job).unwrap();
+    assert_eq!(
+        (j.task, j.stage.as_str(), j.role.as_str(), j.state),
+        (task, "analysis", "analyst", JobState::Queued)
+    );
+
+    // A job that cannot be enqueued leaves no task behind.
+    let tasks_before = fx.count("tasks");
+    let err = fx
+        .store
+        .create_task(
+            repo,
+            "doomed",
+            &NewJob {
+                max_attempts: 0,
+                ..first.clone()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
+    // And neither does an unknown repository.
+    let err = fx
+        .store
+        .create_task(RepoId::new(42), "orphan", &first)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+    assert_eq!(fx.count("tasks"), tasks_before);
+    assert_eq!(fx.count("jobs"), 1);
+}
+
+#[test]
+fn tasks_are_listed_newest_first() {
+    let fx = Fixture::new();
+    let repo = fx.store.repo_by_name("demo").unwrap().unwrap().id;
+    let first = NewJob::new(fx.task, "analysis", "analyst");
+    let (a, _) = fx.store.create_task(repo, "a", &first).unwrap();
+    fx.clock.advance(1);
+    let (b, _) = fx.store.create_task(repo, "b", &first).unwrap();
+    let ids: Vec<TaskId> = fx.store.tasks(10).unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(ids, vec![b, a, fx.task]);
+    let two = fx.store.tasks(2).unwrap();
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[0], fx.store.task(b).unwrap());
+    assert!(fx.store.tasks(0).unwrap().is_empty());
+}
+
+#[test]
+fn task_cost_sums_every_run_and_survives_a_reclaim_and_runs_list_them() {
+    let fx = Fixture::new();
+    assert_eq!(fx.store.task_cost_usd(fx.task).unwrap(), 0.0, "no runs yet");
+    let job = fx.enqueue("testing", "tester");
+    let c = fx.claim();
+    fx.store
+        .defer(
+            c.lease,
+            Duration::ZERO,
+            "tool error",
+            Some(&run_of(&c, Some(0.25))),
+        )
+        .unwrap();
+    // A reopened store and a new claim: the spend stays.
+    let again = fx.reopen();
+    let c = fx.claim();
+    assert_eq!(c.lease.job, job);
+    assert_eq!(again.task_cost_usd(fx.task).unwrap(), 0.25);
+    let unpriced = run_of(&c, None);
+    fx.store
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                run: Some(&unpriced),
+                ..JobEnd::default()
+            },
+        )
+        .unwrap();
+    fx.store
+        .record_agent_run(&run(job, fx.task, "tester", Transport::Llm, 10, Some(1.5)))
+        .unwrap();
+    assert_eq!(again.task_cost_usd(fx.task).unwrap(), 1.75);
+
+    // Another task's runs are not counted.
+    let repo = fx.store.repo_by_name("demo").unwrap().unwrap().id;
+    let (other, other_job) = fx
+        .store
+        .create_task(repo, "other", &NewJob::new(fx.task, "testing", "tester"))
+        .unwrap();
+    fx.store
+        .record_agent_run(&run(
+            other_job,
+            other,
+            "tester",
+            Transport::Llm,
+            10,
+            Some(9.0),
+        ))
+        .unwrap();
+    assert_eq!(fx.store.task_cost_usd(fx.task).unwrap(), 1.75);
+    assert_eq!(fx.store.task_cost_usd(other).unwrap(), 9.0);
+
+    // The task's runs, oldest first, as recorded.
+    let runs = fx.store.agent_runs(fx.task).unwrap();
+    let costs: Vec<Option<f64>> = runs.iter().map(|r| r.cost_usd).collect();
+    assert_eq!(costs, vec![Some(0.25), None, Some(1.5)]);
+    assert!(runs.iter().all(|r| r.task == fx.task && r.job == job));
+    assert_eq!(
+        (
+            runs[0].role.as_str(),
+            runs[0].transport,
+            runs[0].outcome.as_str()
+        ),
+        ("tester", Transport::Llm, "passed")
+    );
+    assert_eq!(runs[2].duration_ms, 10);
+    assert!(runs[0].id < runs[1].id && runs[1].id < runs[2].id);
+    assert_eq!(fx.store.agent_runs(other).unwrap().len(), 1);
+    assert!(matches!(
+        fx.store.task_cost_usd(TaskId::new(999)),
+        Err(StoreError::NotFound {
+            table: "tasks",
+            id: 999
         })
     ));
 }

@@ -1,0 +1,137 @@
+-- The orch database schema, version 1.
+--
+-- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
+-- crates/store/tests/golden/schema.sql. Change it only together with a new
+-- migration step, the golden file and a CHANGELOG line (see docs/store.md).
+--
+-- Conventions: every time is INTEGER milliseconds since the Unix epoch (UTC)
+-- in a column ending in _ms; stages and roles are TEXT whose names the
+-- pipeline validates; tables are STRICT so a wrong type is an error, not a
+-- silent conversion.
+
+-- A repository orch works on. The staging command is the one source of truth
+-- for the suite that both the LLM deployer prompt and the staging runner use.
+CREATE TABLE repos (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT    NOT NULL UNIQUE CHECK (name <> ''),
+    path            TEXT    NOT NULL CHECK (path <> ''),
+    staging_command TEXT    NOT NULL,
+    created_ms      INTEGER NOT NULL
+) STRICT;
+
+-- A unit of work on one repository, moving through the pipeline's stages.
+CREATE TABLE tasks (
+    id                INTEGER PRIMARY KEY,
+    repo_id           INTEGER NOT NULL REFERENCES repos (id),
+    title             TEXT    NOT NULL,
+    stage             TEXT    NOT NULL,
+    status            TEXT    NOT NULL CHECK (status IN ('active', 'done', 'blocked')),
+    developer_retries INTEGER NOT NULL DEFAULT 0 CHECK (developer_retries >= 0),
+    created_ms        INTEGER NOT NULL,
+    updated_ms        INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX tasks_by_repo ON tasks (repo_id);
+
+-- The work queue: one row per (task, stage, role) run request.
+--
+-- attempts counts claims that were not given back by a deferral; a job whose
+-- lease is rescued keeps the attempt it spent. lease_token grows by one on
+-- every claim and fences every later write of the claimant: a write that
+-- carries an older token changes no row. infra_attempts counts deferrals
+-- (the work could not start: a tool error), which the launcher bounds.
+CREATE TABLE jobs (
+    id               INTEGER PRIMARY KEY,
+    task_id          INTEGER NOT NULL REFERENCES tasks (id),
+    stage            TEXT    NOT NULL,
+    role             TEXT    NOT NULL,
+    state            TEXT    NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts     INTEGER NOT NULL CHECK (max_attempts >= 1),
+    infra_attempts   INTEGER NOT NULL DEFAULT 0 CHECK (infra_attempts >= 0),
+    run_after_ms     INTEGER NOT NULL,
+    lease_token      INTEGER NOT NULL DEFAULT 0,
+    lease_owner      TEXT,
+    lease_boot_id    TEXT,
+    lease_expires_ms INTEGER,
+    last_error       TEXT,
+    created_ms       INTEGER NOT NULL,
+    updated_ms       INTEGER NOT NULL,
+    -- A running job always has a whole lease; any other job has none.
+    CHECK ((state = 'running') = (lease_owner IS NOT NULL)),
+    CHECK ((lease_owner IS NULL) = (lease_boot_id IS NULL)),
+    CHECK ((lease_owner IS NULL) = (lease_expires_ms IS NULL))
+) STRICT;
+
+-- The claim path: the oldest due queued job.
+CREATE INDEX jobs_claimable ON jobs (run_after_ms, id) WHERE state = 'queued';
+-- The rescue path: running jobs by lease expiry.
+CREATE INDEX jobs_leased ON jobs (lease_expires_ms) WHERE state = 'running';
+CREATE INDEX jobs_by_task ON jobs (task_id);
+
+-- One row per finished run of a role, LLM or deterministic, for cost reports
+-- and the determinization roadmap.
+CREATE TABLE agent_runs (
+    id          INTEGER PRIMARY KEY,
+    job_id      INTEGER NOT NULL REFERENCES jobs (id),
+    task_id     INTEGER NOT NULL REFERENCES tasks (id),
+    role        TEXT    NOT NULL,
+    stage       TEXT    NOT NULL,
+    transport   TEXT    NOT NULL CHECK (transport IN ('llm', 'deterministic')),
+    started_ms  INTEGER NOT NULL,
+    ended_ms    INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL CHECK (duration_ms >= 0),
+    exit_code   INTEGER,
+    outcome     TEXT    NOT NULL,
+    cost_usd    REAL CHECK (cost_usd IS NULL OR cost_usd >= 0),
+    tokens_in   INTEGER CHECK (tokens_in IS NULL OR tokens_in >= 0),
+    tokens_out  INTEGER CHECK (tokens_out IS NULL OR tokens_out >= 0)
+) STRICT;
+
+CREATE INDEX agent_runs_by_role ON agent_runs (role, transport);
+CREATE INDEX agent_runs_by_job ON agent_runs (job_id);
+
+-- Things an operator must see: stored, logged and shown on GET /queue until
+-- acknowledged.
+CREATE TABLE alerts (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT    NOT NULL CHECK (kind <> ''),
+    message         TEXT    NOT NULL,
+    task_id         INTEGER REFERENCES tasks (id),
+    job_id          INTEGER REFERENCES jobs (id),
+    created_ms      INTEGER NOT NULL,
+    acknowledged_ms INTEGER
+) STRICT;
+
+CREATE INDEX alerts_open ON alerts (created_ms) WHERE acknowledged_ms IS NULL;
+
+-- The history of a task's stage changes, one row per transition.
+CREATE TABLE transitions (
+    id         INTEGER PRIMARY KEY,
+    task_id    INTEGER NOT NULL REFERENCES tasks (id),
+    job_id     INTEGER REFERENCES jobs (id),
+    from_stage TEXT    NOT NULL,
+    to_stage   TEXT    NOT NULL,
+    at_ms      INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX transitions_by_task ON transitions (task_id, id);
+
+-- The evidence of a transition: every gate that decided it, whether it
+-- passed, the verdict value it read (NULL when it failed closed: the verdict
+-- line was missing, duplicated or unknown), its reason, and the sha256 of the
+-- artifact it read (NULL when the artifact was missing).
+CREATE TABLE gate_decisions (
+    id              INTEGER PRIMARY KEY,
+    transition_id   INTEGER NOT NULL REFERENCES transitions (id),
+    position        INTEGER NOT NULL CHECK (position >= 0),
+    gate            TEXT    NOT NULL CHECK (gate <> ''),
+    passed          INTEGER NOT NULL CHECK (passed IN (0, 1)),
+    verdict         TEXT,
+    reason          TEXT    NOT NULL,
+    artifact_sha256 TEXT CHECK (
+        artifact_sha256 IS NULL
+        OR (length(artifact_sha256) = 64 AND artifact_sha256 NOT GLOB '*[^0-9a-f]*')
+    ),
+    UNIQUE (transition_id, position)
+) STRICT;
