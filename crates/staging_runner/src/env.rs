@@ -2,8 +2,8 @@
 //! rule [`is_secret_name`].
 //!
 //! The rule, in full. A variable of the parent's environment is dropped when
-//! the policy scrubs secrets and its name, compared without regard to ASCII
-//! case,
+//! the policy scrubs secrets ([`Scrub::Secrets`], a staging suite) and its
+//! name, compared without regard to ASCII case,
 //! - starts with `ORCH_` (the orchestrator's own configuration), `AWS_`, or an
 //!   LLM vendor's prefix ([`SECRET_PREFIXES`]);
 //! - ends with `_API_KEY`, `_APIKEY`, `_TOKEN`, `_PASSWORD`, `_PASSWD`,
@@ -12,6 +12,10 @@
 //! - is one of [`SECRET_NAMES`] (`SSH_AUTH_SOCK`: the agent socket hands out
 //!   the user's SSH keys);
 //! - or is one of the policy's extra names ([`EnvPolicy::extra_secrets`]).
+//!
+//! An LLM agent needs its own API key, so it runs with [`Scrub::OrchConfig`]:
+//! only `ORCH_*` and the extra names are dropped. [`Scrub::Nothing`] keeps
+//! the whole environment.
 //!
 //! A name in [`EnvPolicy::pass_through`] is kept whatever the patterns say:
 //! that is how a repository names the credentials its suite really needs.
@@ -82,27 +86,42 @@ pub fn is_secret_name(name: &OsStr) -> bool {
         || SECRET_NAMES.iter().any(|known| upper == known.as_bytes())
 }
 
+/// What a policy drops from the parent's environment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scrub {
+    /// Nothing: the whole environment (plus what is set).
+    #[default]
+    Nothing,
+    /// orch's own configuration (`ORCH_*`) and the extra names; for an LLM
+    /// agent, which needs its vendor's API key.
+    OrchConfig,
+    /// Every secret by [`is_secret_name`], and the extra names; for a staging
+    /// suite or any other program that needs no credential.
+    Secrets,
+}
+
 /// The environment of a supervised child: the parent's environment, minus
-/// secrets when asked, plus what is set.
+/// what [`EnvPolicy::scrub`] drops, plus what is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvPolicy {
-    /// Drop secrets by [`is_secret_name`] and [`EnvPolicy::extra_secrets`].
-    pub scrub_secrets: bool,
-    /// More names to drop (exact, without regard to ASCII case).
+    /// What to drop.
+    pub scrub: Scrub,
+    /// More names to drop (exact, without regard to ASCII case) unless the
+    /// policy scrubs nothing.
     pub extra_secrets: Vec<OsString>,
-    /// Names kept even when they look like secrets (exact, without regard to
-    /// ASCII case). Wins over every pattern and over `extra_secrets`.
+    /// Names kept whatever the scrub says (exact, without regard to ASCII
+    /// case). Wins over every pattern and over `extra_secrets`.
     pub pass_through: Vec<OsString>,
     /// Variables set for the child after everything else; they win.
     pub set: Vec<(OsString, OsString)>,
 }
 
 impl EnvPolicy {
-    /// A policy that drops secrets.
+    /// A policy that drops secrets ([`Scrub::Secrets`]).
     #[must_use]
     pub fn scrubbed() -> EnvPolicy {
         EnvPolicy {
-            scrub_secrets: true,
+            scrub: Scrub::Secrets,
             ..EnvPolicy::default()
         }
     }
@@ -114,10 +133,19 @@ impl EnvPolicy {
             a.as_encoded_bytes()
                 .eq_ignore_ascii_case(name.as_encoded_bytes())
         };
-        if !self.scrub_secrets || self.pass_through.iter().any(same) {
+        if self.pass_through.iter().any(same) {
             return false;
         }
-        is_secret_name(name) || self.extra_secrets.iter().any(same)
+        match self.scrub {
+            Scrub::Nothing => false,
+            Scrub::OrchConfig => {
+                name.as_encoded_bytes()
+                    .to_ascii_uppercase()
+                    .starts_with(b"ORCH_")
+                    || self.extra_secrets.iter().any(same)
+            }
+            Scrub::Secrets => is_secret_name(name) || self.extra_secrets.iter().any(same),
+        }
     }
 
     /// The child's environment: `base` minus what [`EnvPolicy::drops`], plus
@@ -201,7 +229,7 @@ mod tests {
     #[test]
     fn pass_through_wins_over_patterns_and_set_wins_over_all() {
         let policy = EnvPolicy {
-            scrub_secrets: true,
+            scrub: Scrub::Secrets,
             extra_secrets: vec!["MY_CONFIG".into(), "NPM_TOKEN".into()],
             pass_through: vec!["npm_token".into()],
             set: vec![
@@ -228,6 +256,23 @@ mod tests {
                 ("PATH", "/bin"),
             ])
         );
+    }
+
+    #[test]
+    fn an_agent_policy_drops_orch_configuration_only() {
+        let policy = EnvPolicy {
+            scrub: Scrub::OrchConfig,
+            extra_secrets: vec!["DEPLOY_KEY".into()],
+            ..EnvPolicy::default()
+        };
+        let env = policy.apply(pairs(&[
+            ("ANTHROPIC_API_KEY", "sk"),
+            ("ORCH_DB_PATH", "/x"),
+            ("orch_home", "/y"),
+            ("DEPLOY_KEY", "k"),
+            ("PATH", "/bin"),
+        ]));
+        assert_eq!(env, pairs(&[("ANTHROPIC_API_KEY", "sk"), ("PATH", "/bin")]));
     }
 
     #[test]

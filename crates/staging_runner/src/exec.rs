@@ -47,7 +47,9 @@ use std::time::{Duration, SystemTime};
 
 use orch_self_deploy::ProcessExit;
 
-pub use crate::env::{EnvPolicy, SECRET_NAMES, SECRET_PREFIXES, SECRET_SUFFIXES, is_secret_name};
+pub use crate::env::{
+    EnvPolicy, SECRET_NAMES, SECRET_PREFIXES, SECRET_SUFFIXES, Scrub, is_secret_name,
+};
 pub use crate::outcome::{CapturedOutput, Sidecar, ToolError, ToolErrorKind};
 pub use crate::protocol::{KILLED_COMMAND_MAX, KilledProcess, MAX_STDIN_BYTES, Program};
 pub use crate::spec::{

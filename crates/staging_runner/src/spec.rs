@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::env::EnvPolicy;
+use crate::env::{EnvPolicy, Scrub};
 use crate::exec::{ExecSpec, Streams};
 use crate::protocol::Program;
 
@@ -184,7 +184,7 @@ impl RunSpec {
     #[must_use]
     pub fn env_policy(&self) -> EnvPolicy {
         EnvPolicy {
-            scrub_secrets: true,
+            scrub: Scrub::Secrets,
             extra_secrets: self.scrub_keys.clone(),
             pass_through: self.pass_env.clone(),
             set: self.set_env.clone(),

@@ -1,0 +1,212 @@
+//! The launcher's typed configuration. The crate reads no environment
+//! variable: the binary (or an embedder) fills [`LauncherConfig`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use orch_staging_runner::SupervisorProgram;
+
+/// Everything the engine needs to know, with documented defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LauncherConfig {
+    /// orch's home: task folders live in `home/tasks/<task id>/`, prompt
+    /// overrides in `home/agents/<role>.md`.
+    pub home: PathBuf,
+    /// The LLM agent transport.
+    pub agent: AgentConfig,
+    /// Rollbacks to `development` a task may spend before it is `blocked`.
+    pub developer_retries: u32,
+    /// The spend ceiling per task, in US dollars (`None`: no ceiling).
+    pub task_budget_usd: Option<f64>,
+    /// More environment variable names that no program orch starts may see.
+    pub secret_env: Vec<String>,
+    /// The staging runner (the reserved agent of `deploy-staging`).
+    pub staging_runner: StagingRunnerConfig,
+    /// The deploy finalizer (the reserved agent of `deploy`).
+    pub deploy: DeployConfig,
+    /// The post-deploy monitor (the reserved agent of `post-deploy`).
+    pub post_deploy: PostDeployConfig,
+    /// How long a claim's lease lasts; the worker heartbeats it every third.
+    pub lease: Duration,
+    /// Which program plays the process supervisor.
+    pub supervisor: SupervisorProgram,
+}
+
+impl LauncherConfig {
+    /// The defaults, with `home` as orch's home.
+    #[must_use]
+    pub fn new(home: impl Into<PathBuf>) -> LauncherConfig {
+        LauncherConfig {
+            home: home.into(),
+            agent: AgentConfig::default(),
+            developer_retries: orch_pipeline::DEFAULT_DEVELOPER_RETRIES,
+            task_budget_usd: None,
+            secret_env: Vec::new(),
+            staging_runner: StagingRunnerConfig::default(),
+            deploy: DeployConfig::default(),
+            post_deploy: PostDeployConfig::default(),
+            lease: Duration::from_secs(60),
+            supervisor: SupervisorProgram::CurrentExe,
+        }
+    }
+
+    /// The folder of a task.
+    #[must_use]
+    pub fn task_dir(&self, task: i64) -> PathBuf {
+        self.home.join("tasks").join(task.to_string())
+    }
+}
+
+/// How LLM agents are started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// The agent command, run as `sh -c COMMAND` with the prompt on stdin,
+    /// e.g. `claude -p --output-format json`.
+    pub command: String,
+    /// How long one agent run may take.
+    pub timeout: Duration,
+    /// Between SIGTERM and SIGKILL when it must be ended.
+    pub grace: Duration,
+    /// The most stdout bytes kept for parsing the agent's result.
+    pub stdout_cap: usize,
+    /// Deferrals allowed when the agent cannot be started at all (the
+    /// command is missing) before the task is blocked.
+    pub infra_retries: u32,
+    /// The base of the backoff between those deferrals (doubled each time).
+    pub defer: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            command: "claude -p --output-format json".to_owned(),
+            timeout: Duration::from_secs(30 * 60),
+            grace: Duration::from_secs(10),
+            stdout_cap: 4 * 1024 * 1024,
+            infra_retries: 3,
+            defer: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which repositories the staging runner serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoScope {
+    /// Every repository (`*`).
+    All,
+    /// Only these repository names.
+    Only(Vec<String>),
+}
+
+impl RepoScope {
+    /// Reads the CSV form: `*` is every repository; otherwise names separated
+    /// by commas, blanks trimmed, empty entries ignored.
+    #[must_use]
+    pub fn from_csv(csv: &str) -> RepoScope {
+        let names: Vec<String> = csv
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if names.iter().any(|name| name == "*") {
+            RepoScope::All
+        } else {
+            RepoScope::Only(names)
+        }
+    }
+
+    /// Whether `repo` is in scope.
+    #[must_use]
+    pub fn contains(&self, repo: &str) -> bool {
+        match self {
+            RepoScope::All => true,
+            RepoScope::Only(names) => names.iter().any(|name| name == repo),
+        }
+    }
+}
+
+/// The staging runner's switch, scope and limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagingRunnerConfig {
+    /// The kill-switch: off, the `deploy-staging` stage is the LLM path.
+    pub enabled: bool,
+    /// The repositories it serves.
+    pub repos: RepoScope,
+    /// How long a suite may run.
+    pub timeout: Duration,
+    /// Between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// Deferrals allowed for tool errors before the stage fails closed.
+    pub infra_retries: u32,
+    /// The base of the backoff between deferrals (doubled each time).
+    pub defer: Duration,
+    /// The cap of the suite's output file beside the log.
+    pub output_cap_bytes: u64,
+}
+
+impl Default for StagingRunnerConfig {
+    fn default() -> Self {
+        StagingRunnerConfig {
+            enabled: true,
+            repos: RepoScope::All,
+            timeout: Duration::from_secs(30 * 60),
+            grace: Duration::from_secs(5),
+            infra_retries: 3,
+            defer: Duration::from_secs(30),
+            output_cap_bytes: orch_staging_runner::DEFAULT_SIDECAR_CAP,
+        }
+    }
+}
+
+/// The deploy finalizer's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployConfig {
+    /// How long the deploy command may run.
+    pub timeout: Duration,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        DeployConfig {
+            timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// The post-deploy monitor's probing plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostDeployConfig {
+    /// How many times the health-check command runs; every probe must pass.
+    pub probes: u32,
+    /// The window the probes are spread over (the first runs at once).
+    pub window: Duration,
+    /// How long one probe may run.
+    pub probe_timeout: Duration,
+}
+
+impl Default for PostDeployConfig {
+    fn default() -> Self {
+        PostDeployConfig {
+            probes: 3,
+            window: Duration::from_secs(60),
+            probe_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repo_csv_reads_a_star_as_every_repo() {
+        assert_eq!(RepoScope::from_csv("*"), RepoScope::All);
+        assert_eq!(RepoScope::from_csv("a, *"), RepoScope::All);
+        let only = RepoScope::from_csv(" api , web,,");
+        assert_eq!(only, RepoScope::Only(vec!["api".into(), "web".into()]));
+        assert!(only.contains("web"));
+        assert!(!only.contains("we"));
+        assert!(!RepoScope::from_csv("").contains("api"));
+    }
+}

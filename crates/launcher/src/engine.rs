@@ -1,0 +1,639 @@
+//! The engine: what a worker does with one job. An embedder drives orch with
+//! [`Engine::run_next`] in a loop; the `orch` binary's workers do exactly that.
+//!
+//! For one job:
+//! 1. claim the next due job (a lease that fences every later write);
+//! 2. resolve it (task, repository, stage, role, artifact path) and move the
+//!    stage's previous artifact and its sidecars into the task's attempt
+//!    archive, so that no gate ever reads an earlier round's artifact;
+//! 3. [`launch_job`] runs it — a reserved agent, or the LLM through `spawn` —
+//!    while a heartbeat thread extends the lease and cancels the run when the
+//!    lease is lost or a stop is asked;
+//! 4. the stage's `QG_CHECKS` gates read the artifact, `STAGE_TRANSITIONS`
+//!    picks the next stage, and the job's end, the transition with every gate
+//!    decision and the artifact's sha256, the next job, the `agent_runs` row
+//!    and any alert are written in one transaction fenced by the lease.
+//!
+//! Whatever ends a job without a transition (a spent budget, an agent that
+//! cannot be started, an internal error) blocks the task and raises an alert
+//! in the same transaction: no task is ever left `active` without a job.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use orch_pipeline::{DecisionKind, GateResult, Role, Stage, Verdict, gates_for, next_stage};
+use orch_store::{
+    GateDecision, Job, JobEnd, JobId, Lease, LeaseOwner, NewAgentRun, NewAlert, NewJob,
+    NewTransition, RepoId, Store, StoreError, TaskId, TaskStatus,
+};
+use sha2::{Digest, Sha256};
+
+use crate::config::LauncherConfig;
+use crate::context::{JobContext, RunControl};
+use crate::launch::{AlertSpec, Intercept, Launch, RunOutcome, RunRecord, launch_job};
+use crate::reserved::default_intercepts;
+use crate::workspace;
+
+/// The most bytes of an artifact a gate reads; a larger artifact fails
+/// closed (no reader of markdown reads a gigabyte either).
+pub const MAX_ARTIFACT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Why the engine could not do its part (the store failed); the job, if one
+/// was claimed, keeps its lease until it expires and is rescued.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error("the job queue failed: {0}")]
+    Store(#[from] StoreError),
+    /// A task cannot start at a terminal state.
+    #[error("a task cannot start at {0}: it is a terminal state; name a working stage")]
+    TerminalStage(Stage),
+}
+
+/// Asks running jobs to stop (a shutdown): their process trees are cancelled
+/// and their jobs given back to the queue.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// Asks every run watching this signal to stop.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked.
+    #[must_use]
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEndKind {
+    /// Its gates decided and the task moved.
+    Transition {
+        /// The stage it left.
+        from: Stage,
+        /// The stage it went to.
+        to: Stage,
+        /// Advance, rollback, or a spent retry budget.
+        kind: DecisionKind,
+        /// Every gate's result.
+        gates: Vec<GateResult>,
+    },
+    /// Its work could not start; it is due again after `retry_in`.
+    Deferred {
+        /// The backoff.
+        retry_in: Duration,
+    },
+    /// It was stopped and given back to the queue (a shutdown).
+    Released,
+    /// It could not end by a transition: the task is blocked with an alert.
+    Blocked {
+        /// The alert's kind.
+        alert: &'static str,
+    },
+    /// Its lease was lost (the job was rescued); nothing was written.
+    LeaseLost,
+    /// Another transition moved the task first; nothing was written.
+    Superseded,
+}
+
+/// What [`Engine::run_next`] did with one job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobReport {
+    /// The job.
+    pub job: JobId,
+    /// Its task.
+    pub task: TaskId,
+    /// Its stage and role as stored.
+    pub stage: String,
+    /// Its role as stored.
+    pub role: String,
+    /// The reserved agent that claimed it, if any.
+    pub intercepted_by: Option<&'static str>,
+    /// Whether the LLM transport ran.
+    pub spawned: bool,
+    /// How its run ended, when it ran.
+    pub outcome: Option<RunOutcome>,
+    /// How the job ended.
+    pub end: JobEndKind,
+    /// Wall time from claim to end.
+    pub took: Duration,
+}
+
+/// A worker's engine: one store connection, the configuration, and the
+/// registry of reserved agents.
+pub struct Engine {
+    store: Mutex<Store>,
+    config: LauncherConfig,
+    intercepts: Vec<Box<dyn Intercept>>,
+    owner: LeaseOwner,
+    spawns: AtomicU64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field(
+                "intercepts",
+                &self.intercepts.iter().map(|i| i.name()).collect::<Vec<_>>(),
+            )
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with the default reserved agents ([`default_intercepts`]).
+    #[must_use]
+    pub fn new(store: Store, config: LauncherConfig, owner: LeaseOwner) -> Engine {
+        Engine {
+            store: Mutex::new(store),
+            config,
+            intercepts: default_intercepts(),
+            owner,
+            spawns: AtomicU64::new(0),
+        }
+    }
+
+    /// Replaces the registry of intercepts (consulted in this order).
+    #[must_use]
+    pub fn with_intercepts(mut self, intercepts: Vec<Box<dyn Intercept>>) -> Engine {
+        self.intercepts = intercepts;
+        self
+    }
+
+    /// The store, for reads between jobs.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &LauncherConfig {
+        &self.config
+    }
+
+    /// How many times this engine has called the LLM transport.
+    #[must_use]
+    pub fn spawn_count(&self) -> u64 {
+        self.spawns.load(Ordering::SeqCst)
+    }
+
+    /// Creates a task on `repo` at the pipeline's first stage with its first
+    /// job, in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Store`] when the repository does not exist or the store
+    /// fails.
+    pub fn create_task(&self, repo: RepoId, title: &str) -> Result<(TaskId, JobId), EngineError> {
+        self.create_task_at(repo, title, Stage::Analysis)
+    }
+
+    /// Creates a task that starts at `stage` (a working stage), with the
+    /// stage's job: for re-running part of the pipeline, and for tests.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::TerminalStage`] for `done` or `blocked`;
+    /// [`EngineError::Store`] when the store fails.
+    pub fn create_task_at(
+        &self,
+        repo: RepoId,
+        title: &str,
+        stage: Stage,
+    ) -> Result<(TaskId, JobId), EngineError> {
+        let role = stage.role().ok_or(EngineError::TerminalStage(stage))?;
+        let first = NewJob::new(TaskId::new(0), stage.as_str(), role.as_str());
+        Ok(self.store().create_task(repo, title, &first)?)
+    }
+
+    /// Claims the next due job, runs it and records its end. `Ok(None)` when
+    /// no job is due.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Store`] when the store fails to claim or to write the
+    /// job's end for another reason than a lost lease or a superseded
+    /// transition (those are reported in the [`JobReport`]).
+    pub fn run_next(&self, stop: &StopSignal) -> Result<Option<JobReport>, EngineError> {
+        let claimed = self.store().claim(&self.owner, self.config.lease)?;
+        let Some(claimed) = claimed else {
+            return Ok(None);
+        };
+        let t0 = Instant::now();
+        let lease = claimed.lease;
+        let job = claimed.job;
+        let mut report = JobReport {
+            job: job.id,
+            task: job.task,
+            stage: job.stage.clone(),
+            role: job.role.clone(),
+            intercepted_by: None,
+            spawned: false,
+            outcome: None,
+            end: JobEndKind::LeaseLost,
+            took: Duration::ZERO,
+        };
+        let ctx = match self.resolve(&job) {
+            Ok(ctx) => ctx,
+            Err(why) => {
+                report.end = self.block(
+                    lease,
+                    &job,
+                    None,
+                    &AlertSpec {
+                        kind: "internal_error",
+                        message: format!("job {} of task {} cannot run: {why}", job.id, job.task),
+                    },
+                )?;
+                report.took = t0.elapsed();
+                return Ok(Some(report));
+            }
+        };
+
+        let spent = self.store().task_cost_usd(job.task)?;
+        let control = RunControl::default();
+        let lease_lost = AtomicBool::new(false);
+        let launched = std::thread::scope(|scope| {
+            let (done, beat) = mpsc::channel::<()>();
+            let (control, lease_lost) = (&control, &lease_lost);
+            let heartbeat =
+                scope.spawn(move || self.heartbeat(lease, &beat, stop, control, lease_lost));
+            let launched = launch_job(&ctx, &self.config, &self.intercepts, spent, control);
+            drop(done);
+            let _ = heartbeat.join();
+            launched
+        });
+        if launched.spawned {
+            self.spawns.fetch_add(1, Ordering::SeqCst);
+        }
+        report.intercepted_by = launched.intercepted_by;
+        report.spawned = launched.spawned;
+        if let Some(fallback) = &launched.fallback {
+            // The reserved agent's attempt is a finished fact of its own; it
+            // is recorded before the LLM's run, which ends the job.
+            self.store()
+                .record_agent_run(&self.run_row(&ctx, fallback))?;
+        }
+        let lost = lease_lost.load(Ordering::SeqCst);
+        report.end = match launched.launch {
+            Launch::Cancelled { record } => {
+                report.outcome = record.as_ref().map(|r| r.outcome);
+                if lost {
+                    JobEndKind::LeaseLost
+                } else {
+                    if let Some(record) = &record {
+                        self.store().record_agent_run(&self.run_row(&ctx, record))?;
+                    }
+                    match self
+                        .store()
+                        .release(lease, "cancelled: the worker is stopping")
+                    {
+                        Ok(()) => JobEndKind::Released,
+                        Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+            }
+            Launch::Defer { record, retry_in } => {
+                report.outcome = Some(record.outcome);
+                let row = self.run_row(&ctx, &record);
+                match self
+                    .store()
+                    .defer(lease, retry_in, &record.detail, Some(&row))
+                {
+                    Ok(_) => JobEndKind::Deferred { retry_in },
+                    Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Launch::Block { record, alert } => {
+                report.outcome = record.as_ref().map(|r| r.outcome);
+                self.block(
+                    lease,
+                    &job,
+                    record.as_ref().map(|r| self.run_row(&ctx, r)),
+                    &alert,
+                )?
+            }
+            Launch::Ran { record, alert } => {
+                report.outcome = Some(record.outcome);
+                self.decide(lease, &ctx, &record, alert)?
+            }
+        };
+        report.took = t0.elapsed();
+        Ok(Some(report))
+    }
+
+    /// Heartbeats the lease every third of its length until the run ends;
+    /// cancels the run when the lease is lost or a stop is asked.
+    fn heartbeat(
+        &self,
+        lease: Lease,
+        done: &mpsc::Receiver<()>,
+        stop: &StopSignal,
+        control: &RunControl,
+        lease_lost: &AtomicBool,
+    ) {
+        let every = (self.config.lease / 3).max(Duration::from_millis(10));
+        let tick = every.min(Duration::from_millis(100));
+        let mut next_beat = Instant::now() + every;
+        loop {
+            match done.recv_timeout(tick) {
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if stop.is_stopped() && !control.is_cancelled() {
+                control.cancel();
+            }
+            if Instant::now() >= next_beat {
+                next_beat = Instant::now() + every;
+                match self.store().heartbeat(lease, self.config.lease) {
+                    Ok(_) => {}
+                    Err(StoreError::LeaseLost { .. }) => {
+                        lease_lost.store(true, Ordering::SeqCst);
+                        control.cancel();
+                    }
+                    // A transient failure: the next beat tries again, and the
+                    // lease is three beats long.
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Resolves a claimed job into what its role needs, and archives the
+    /// stage's previous artifact.
+    fn resolve(&self, job: &Job) -> Result<JobContext, String> {
+        let stage: Stage = job.stage.parse().map_err(|e| format!("{e}"))?;
+        let role: Role = job.role.parse().map_err(|e| format!("{e}"))?;
+        let Some(spec) = stage.artifact() else {
+            return Err(format!(
+                "stage {stage} has no artifact: a terminal state runs no job"
+            ));
+        };
+        let (task, repo, history) = {
+            let store = self.store();
+            let task = store.task(job.task).map_err(|e| e.to_string())?;
+            let repo = store.repo(task.repo).map_err(|e| e.to_string())?;
+            let history = store.transitions(job.task).map_err(|e| e.to_string())?;
+            (task, repo, history)
+        };
+        let task_dir = self.config.task_dir(task.id.get());
+        let artifact = workspace::artifact_path(&task_dir, spec);
+        workspace::archive_previous(&task_dir, &artifact).map_err(|error| {
+            format!(
+                "cannot archive the previous artifact in {}: {error}; check that orch's home is writable",
+                task_dir.display()
+            )
+        })?;
+        // On a rollback, the reasons of the gates that sent the task back.
+        let rollback_reasons = history
+            .last()
+            .filter(|t| t.to_stage == job.stage && t.from_stage != job.stage)
+            .map(|t| {
+                t.decisions
+                    .iter()
+                    .filter(|d| !d.passed)
+                    .map(|d| format!("{} at {}: {}", d.gate, t.from_stage, d.reason))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(JobContext {
+            earlier_artifacts: workspace::earlier_artifacts(&task_dir, stage),
+            job: job.clone(),
+            task,
+            repo,
+            stage,
+            role,
+            spec,
+            task_dir,
+            artifact,
+            rollback_reasons,
+        })
+    }
+
+    /// The gates read the artifact; the transition table decides; the job's
+    /// end is written in one transaction.
+    fn decide(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+        record: &RunRecord,
+        alert: Option<AlertSpec>,
+    ) -> Result<JobEndKind, EngineError> {
+        let bytes = read_artifact(&ctx.artifact);
+        let sha = bytes.as_deref().map(sha256_hex);
+        let gates: Vec<GateResult> = gates_for(ctx.stage)
+            .iter()
+            .map(|gate| gate.evaluate(bytes.as_deref()))
+            .collect();
+        let verdict = if gates.iter().all(|g| g.passed) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        };
+        let decision = match next_stage(
+            ctx.stage,
+            verdict,
+            ctx.task.developer_retries,
+            self.config.developer_retries,
+        ) {
+            Ok(decision) => decision,
+            Err(error) => {
+                return self.block(
+                    lease,
+                    &ctx.job,
+                    Some(self.run_row(ctx, record)),
+                    &AlertSpec {
+                        kind: "internal_error",
+                        message: format!("task {}: {error}", ctx.task.id),
+                    },
+                );
+            }
+        };
+        let status = match decision.to {
+            Stage::Done => TaskStatus::Done,
+            Stage::Blocked => TaskStatus::Blocked,
+            Stage::Analysis
+            | Stage::Architecture
+            | Stage::Development
+            | Stage::Review
+            | Stage::Testing
+            | Stage::DeployStaging
+            | Stage::Deploy
+            | Stage::PostDeploy => TaskStatus::Active,
+        };
+        let transition = NewTransition {
+            task: ctx.task.id,
+            from_stage: ctx.stage.as_str().to_owned(),
+            to_stage: decision.to.as_str().to_owned(),
+            status,
+            developer_retries: decision.developer_retries,
+            decisions: gates
+                .iter()
+                .map(|g| GateDecision {
+                    gate: g.gate.name().to_owned(),
+                    passed: g.passed,
+                    verdict: g.verdict.clone(),
+                    reason: g.reason.clone(),
+                    artifact_sha256: sha.clone(),
+                })
+                .collect(),
+        };
+        let next = decision
+            .to
+            .role()
+            .map(|role| NewJob::new(ctx.task.id, decision.to.as_str(), role.as_str()));
+        let failing: Vec<String> = gates
+            .iter()
+            .filter(|g| !g.passed)
+            .map(|g| format!("{}: {}", g.gate.name(), g.reason))
+            .collect();
+        let blocked_alert = (decision.to == Stage::Blocked).then(|| {
+            let (kind, why) = if decision.kind == DecisionKind::RetryBudgetSpent {
+                (
+                    "retry_budget_spent",
+                    format!(
+                        "its developer-retry budget ({}) is spent",
+                        self.config.developer_retries
+                    ),
+                )
+            } else {
+                ("stage_failed", format!("stage {} failed", ctx.stage))
+            };
+            AlertSpec {
+                kind,
+                message: format!(
+                    "task {} ({}) is blocked: {why} ({}); look at its artifacts, then unblock it",
+                    ctx.task.id,
+                    ctx.task.title,
+                    failing.join("; ")
+                ),
+            }
+        });
+        // One alert per job end: a blocked task's alert says why, and names
+        // the run's own alert (e.g. the staging runner's spent retries).
+        let alert = match (alert, blocked_alert) {
+            (Some(run), Some(blocked)) => Some(AlertSpec {
+                kind: blocked.kind,
+                message: format!("{} ({})", blocked.message, run.message),
+            }),
+            (one, other) => one.or(other),
+        };
+        let row = self.run_row(ctx, record);
+        let alert_row = alert.as_ref().map(|a| NewAlert {
+            kind: a.kind.to_owned(),
+            message: a.message.clone(),
+            task: Some(ctx.task.id),
+            job: Some(ctx.job.id),
+        });
+        let end = JobEnd {
+            transition: Some(&transition),
+            next: next.as_ref(),
+            run: Some(&row),
+            alert: alert_row.as_ref(),
+        };
+        match self.store().complete_with_transition(lease, &end) {
+            Ok(_) => Ok(JobEndKind::Transition {
+                from: ctx.stage,
+                to: decision.to,
+                kind: decision.kind,
+                gates,
+            }),
+            Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+            Err(StoreError::StageMismatch { .. }) => Ok(JobEndKind::Superseded),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Fails the job and blocks its task with an alert, in one transaction.
+    fn block(
+        &self,
+        lease: Lease,
+        job: &Job,
+        run: Option<NewAgentRun>,
+        alert: &AlertSpec,
+    ) -> Result<JobEndKind, EngineError> {
+        let store = self.store();
+        let task = store.task(job.task)?;
+        let transition = NewTransition {
+            task: task.id,
+            from_stage: task.stage.clone(),
+            to_stage: Stage::Blocked.as_str().to_owned(),
+            status: TaskStatus::Blocked,
+            developer_retries: task.developer_retries,
+            decisions: Vec::new(),
+        };
+        let alert_row = NewAlert {
+            kind: alert.kind.to_owned(),
+            message: alert.message.clone(),
+            task: Some(task.id),
+            job: Some(job.id),
+        };
+        let end = JobEnd {
+            transition: Some(&transition),
+            next: None,
+            run: run.as_ref(),
+            alert: Some(&alert_row),
+        };
+        match store.fail(lease, &alert.message, &end) {
+            Ok(_) => Ok(JobEndKind::Blocked { alert: alert.kind }),
+            Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+            Err(StoreError::StageMismatch { .. }) => Ok(JobEndKind::Superseded),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The `agent_runs` row of a run.
+    fn run_row(&self, ctx: &JobContext, record: &RunRecord) -> NewAgentRun {
+        let started_ms = epoch_ms(record.started);
+        let duration_ms = i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX);
+        NewAgentRun {
+            job: ctx.job.id,
+            task: ctx.task.id,
+            role: record.role.clone(),
+            stage: ctx.stage.as_str().to_owned(),
+            transport: record.transport,
+            started_ms,
+            ended_ms: started_ms.saturating_add(duration_ms),
+            duration_ms,
+            exit_code: record.exit_code,
+            outcome: record.outcome.as_str().to_owned(),
+            cost_usd: record.usage.cost_usd,
+            tokens_in: record.usage.input_tokens,
+            tokens_out: record.usage.output_tokens,
+        }
+    }
+}
+
+/// The artifact's bytes, or `None` when it is missing, not a regular file, or
+/// larger than [`MAX_ARTIFACT_BYTES`] (the gate then fails closed).
+fn read_artifact(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_ARTIFACT_BYTES {
+        return None;
+    }
+    std::fs::read(path).ok()
+}
+
+/// Lower-case hex sha256.
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Milliseconds since the epoch, for records made outside the store.
+#[must_use]
+pub fn epoch_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

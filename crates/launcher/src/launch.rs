@@ -1,0 +1,227 @@
+//! `launch_job`: the ordered registry of intercepts (the reserved agents),
+//! consulted before `spawn`, the one LLM transport.
+
+use std::time::{Duration, SystemTime};
+
+use orch_store::Transport;
+
+use crate::config::LauncherConfig;
+use crate::context::{JobContext, RunControl};
+use crate::usage::Usage;
+
+/// How a run ended, as `agent_runs.outcome` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunOutcome {
+    /// It ran and its own verdict is the passing one (a suite exited 0, an
+    /// agent exited 0, a deploy succeeded).
+    Passed,
+    /// It ran and failed (a non-zero exit, a signal).
+    Failed,
+    /// Its time limit ended it.
+    TimedOut,
+    /// It could not run (a tool error) and the job was deferred.
+    Deferred,
+    /// It could not run, and the retries for that are spent: the stage failed
+    /// closed.
+    Exhausted,
+    /// The reserved agent hit an internal error and handed the job to the LLM
+    /// path.
+    Fallback,
+    /// There was nothing to do (a repository with no deploy or health-check
+    /// command); the artifact says so.
+    Skipped,
+    /// It could not run, and nothing more will be tried (the task is blocked).
+    ToolError,
+    /// The worker stopped it (shutdown, lost lease).
+    Cancelled,
+}
+
+impl RunOutcome {
+    /// Every outcome, in a fixed order.
+    pub const ALL: [RunOutcome; 9] = [
+        RunOutcome::Passed,
+        RunOutcome::Failed,
+        RunOutcome::TimedOut,
+        RunOutcome::Deferred,
+        RunOutcome::Exhausted,
+        RunOutcome::Fallback,
+        RunOutcome::Skipped,
+        RunOutcome::ToolError,
+        RunOutcome::Cancelled,
+    ];
+
+    /// The text stored in `agent_runs.outcome`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Passed => "passed",
+            RunOutcome::Failed => "failed",
+            RunOutcome::TimedOut => "timed_out",
+            RunOutcome::Deferred => "deferred",
+            RunOutcome::Exhausted => "exhausted",
+            RunOutcome::Fallback => "fallback",
+            RunOutcome::Skipped => "skipped",
+            RunOutcome::ToolError => "tool_error",
+            RunOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One run of a role, for its `agent_runs` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    /// The role that ran (the reserved agent's own name when one served it).
+    pub role: String,
+    /// LLM or deterministic.
+    pub transport: Transport,
+    /// When it started.
+    pub started: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+    /// The main process's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// Cost and tokens the agent reported (empty for deterministic runs).
+    pub usage: Usage,
+    /// One line on what happened, for logs and alerts.
+    pub detail: String,
+}
+
+/// An alert to raise with the job's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSpec {
+    /// Its kind, e.g. `staging_runner_exhausted`.
+    pub kind: &'static str,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// What became of a job's run; the engine turns it into the job's end.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Launch {
+    /// The role ran to an end; its artifact, if written, is in place and the
+    /// stage's gates decide.
+    Ran {
+        /// The run.
+        record: RunRecord,
+        /// An alert to raise with it (e.g. the infra retries are spent).
+        alert: Option<AlertSpec>,
+    },
+    /// The work could not start; try again after `retry_in`.
+    Defer {
+        /// The run that found it could not start.
+        record: RunRecord,
+        /// The backoff.
+        retry_in: Duration,
+    },
+    /// The worker stopped the run (shutdown or a lost lease); the job is
+    /// given back, not ended.
+    Cancelled {
+        /// The run, as far as it went.
+        record: Option<RunRecord>,
+    },
+    /// The job cannot end by a transition (a spent budget, an agent that
+    /// cannot be started): the task is blocked with an alert.
+    Block {
+        /// The run, if one happened.
+        record: Option<RunRecord>,
+        /// Why.
+        alert: AlertSpec,
+    },
+}
+
+/// What an intercept did with a job it claimed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intercepted {
+    /// It served the job ([`Launch`] says how).
+    Served(Launch),
+    /// It hit an internal error and hands the job to the LLM path; the record
+    /// (outcome [`RunOutcome::Fallback`]) is written, then `spawn` runs.
+    Fallback(RunRecord),
+}
+
+/// A reserved agent: deterministic code that `launch_job` runs in the LLM's
+/// place, before `spawn` is ever called.
+pub trait Intercept: Send + Sync {
+    /// The reserved agent's name (a role of the pipeline, e.g. `staging-runner`).
+    fn name(&self) -> &'static str;
+
+    /// Whether it serves this job. Called in registry order; the first that
+    /// says yes runs it.
+    fn claims(&self, ctx: &JobContext, config: &LauncherConfig) -> bool;
+
+    /// Serves the job. Must never panic and must register every process it
+    /// starts with `control`.
+    fn run(&self, ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Intercepted;
+}
+
+/// How a job was launched: by which intercept, or by `spawn`, and with what
+/// result. `fallback` holds the record of an intercept that handed over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launched {
+    /// The intercept that claimed the job, if any.
+    pub intercepted_by: Option<&'static str>,
+    /// A reserved agent's fallback run, when it handed the job to the LLM.
+    pub fallback: Option<RunRecord>,
+    /// Whether `spawn` ran.
+    pub spawned: bool,
+    /// The result.
+    pub launch: Launch,
+}
+
+/// Runs a claimed job: the first intercept of `intercepts` that claims it
+/// serves it; otherwise, or when that intercept falls back, [`crate::spawn`]
+/// starts the LLM agent. Spend ceiling: before `spawn`, a task whose recorded
+/// agent cost (`spent_usd`, the sum of its `agent_runs`) has reached
+/// `config.task_budget_usd` is blocked instead.
+#[must_use]
+pub fn launch_job(
+    ctx: &JobContext,
+    config: &LauncherConfig,
+    intercepts: &[Box<dyn Intercept>],
+    spent_usd: f64,
+    control: &RunControl,
+) -> Launched {
+    let mut fallback = None;
+    let mut intercepted_by = None;
+    if let Some(intercept) = intercepts.iter().find(|i| i.claims(ctx, config)) {
+        intercepted_by = Some(intercept.name());
+        match intercept.run(ctx, config, control) {
+            Intercepted::Served(launch) => {
+                return Launched {
+                    intercepted_by,
+                    fallback: None,
+                    spawned: false,
+                    launch,
+                };
+            }
+            Intercepted::Fallback(record) => fallback = Some(record),
+        }
+    }
+    if let Some(budget) = config.task_budget_usd
+        && spent_usd >= budget
+    {
+        return Launched {
+            intercepted_by,
+            fallback,
+            spawned: false,
+            launch: Launch::Block {
+                record: None,
+                alert: AlertSpec {
+                    kind: "budget_exhausted",
+                    message: format!(
+                        "task {} has spent ${spent_usd:.4} on agents, at or over its ceiling of ${budget:.4} (ORCH_TASK_BUDGET_USD); no further agent starts: raise the ceiling or finish the task by hand",
+                        ctx.task.id
+                    ),
+                },
+            },
+        };
+    }
+    Launched {
+        intercepted_by,
+        fallback,
+        spawned: true,
+        launch: crate::spawn::spawn(ctx, config, control),
+    }
+}

@@ -1,0 +1,55 @@
+//! The launcher of orch: where a claimed job becomes deterministic work or an
+//! LLM agent run, and where its end moves the task.
+//!
+//! - [`Engine::run_next`]: claim the next due job, run it while heartbeating
+//!   its lease, run the stage's gates, and write the job's end — transition
+//!   with its gate evidence, next job, `agent_runs` row, alert — in one
+//!   transaction. An embedder drives orch with the engine alone.
+//! - [`launch_job`]: the ordered registry of reserved agents
+//!   ([`reserved::default_intercepts`]: `deploy-finalizer`,
+//!   `post-deploy-monitor`, `staging-runner`) is consulted first; the first
+//!   that claims the job runs it; otherwise [`spawn`] starts the LLM agent.
+//! - [`spawn`]: the one function that starts an LLM agent process (the
+//!   configured command, the prompt on stdin, the process machinery's timeout
+//!   and whole-tree kill).
+//!
+//! ```no_run
+//! use orch_launcher::{Engine, LauncherConfig, StopSignal};
+//! use orch_store::{LeaseOwner, Store};
+//!
+//! orch_staging_runner::supervisor::main_if_requested();
+//! let store = Store::open("/srv/orch/orch.db")?;
+//! let engine = Engine::new(store, LauncherConfig::new("/srv/orch"), LeaseOwner::new("boot-1", "worker-0"));
+//! let stop = StopSignal::default();
+//! while let Some(report) = engine.run_next(&stop)? {
+//!     println!("job {} of task {}: {:?}", report.job, report.task, report.end);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! What this crate never does: it reads no environment variable (it takes a
+//! typed [`LauncherConfig`] that the binary fills), speaks no HTTP, and starts
+//! no process except through `orch-staging-runner`'s machinery. Only
+//! [`spawn`] starts an agent.
+
+mod config;
+mod context;
+mod engine;
+mod launch;
+pub mod prompt;
+pub mod reserved;
+mod spawn;
+pub mod usage;
+pub mod workspace;
+
+pub use config::{
+    AgentConfig, DeployConfig, LauncherConfig, PostDeployConfig, RepoScope, StagingRunnerConfig,
+};
+pub use context::{JobContext, RunControl};
+pub use engine::{
+    Engine, EngineError, JobEndKind, JobReport, MAX_ARTIFACT_BYTES, StopSignal, epoch_ms,
+};
+pub use launch::{
+    AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, launch_job,
+};
+pub use spawn::{agent_env, spawn};

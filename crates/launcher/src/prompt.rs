@@ -1,0 +1,89 @@
+//! The prompt an LLM role gets on stdin: its role's prompt file, then the
+//! task context.
+//!
+//! The default prompt files are the repository's `agents/<role>.md`, built
+//! into the crate; a file `<orch home>/agents/<role>.md` overrides one.
+//! Placeholders `{{staging_command}}`, `{{repo_path}}` and `{{artifact}}` are
+//! filled from the task (the staging command from the repository's record:
+//! the one source of truth the staging runner uses too).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use orch_pipeline::Role;
+
+use crate::context::JobContext;
+
+/// The built-in prompt of an LLM role; `None` for a reserved agent.
+#[must_use]
+pub fn default_prompt(role: Role) -> Option<&'static str> {
+    match role {
+        Role::Analyst => Some(include_str!("../../../agents/analyst.md")),
+        Role::Architect => Some(include_str!("../../../agents/architect.md")),
+        Role::Developer => Some(include_str!("../../../agents/developer.md")),
+        Role::Reviewer => Some(include_str!("../../../agents/reviewer.md")),
+        Role::Tester => Some(include_str!("../../../agents/tester.md")),
+        Role::Deployer => Some(include_str!("../../../agents/deployer.md")),
+        Role::DeployFinalizer | Role::PostDeployMonitor | Role::StagingRunner => None,
+    }
+}
+
+/// The role's prompt file: `home/agents/<role>.md` when it exists and can be
+/// read, else the built-in default.
+#[must_use]
+pub fn role_prompt(home: &Path, role: Role) -> String {
+    let override_path = home.join("agents").join(format!("{}.md", role.as_str()));
+    std::fs::read_to_string(&override_path)
+        .ok()
+        .or_else(|| default_prompt(role).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The whole prompt: the role's file with its placeholders filled, then the
+/// task context (title, repository, stage, artifact path, verdict key and
+/// values, the earlier artifacts, and on a rollback the failing gates'
+/// reasons).
+#[must_use]
+pub fn build(home: &Path, ctx: &JobContext) -> String {
+    let mut prompt = role_prompt(home, ctx.role)
+        .replace("{{staging_command}}", &ctx.repo.staging_command)
+        .replace("{{repo_path}}", &ctx.repo.path)
+        .replace("{{artifact}}", &ctx.artifact.to_string_lossy());
+    if !prompt.ends_with('\n') {
+        prompt.push('\n');
+    }
+    let spec = ctx.spec;
+    let _ = write!(
+        prompt,
+        "\n## The task\n\n\
+         - task: {} — {}\n\
+         - repository: {} at {}\n\
+         - stage: {} (role {})\n\
+         - write your artifact to: {}\n\
+         - verdict line: `{}: VALUE` with VALUE one of {}; `{}` lets the task advance\n",
+        ctx.task.id,
+        ctx.task.title,
+        ctx.repo.name,
+        ctx.repo.path,
+        ctx.stage.as_str(),
+        ctx.role.as_str(),
+        ctx.artifact.display(),
+        spec.verdict_key,
+        spec.values.join(", "),
+        spec.pass_value,
+    );
+    if !ctx.earlier_artifacts.is_empty() {
+        prompt.push_str("\n## Earlier artifacts of this task\n\n");
+        for path in &ctx.earlier_artifacts {
+            let _ = writeln!(prompt, "- {}", path.display());
+        }
+    }
+    if !ctx.rollback_reasons.is_empty() {
+        prompt
+            .push_str("\n## Why this stage runs again\n\nThe task was sent back here because:\n\n");
+        for reason in &ctx.rollback_reasons {
+            let _ = writeln!(prompt, "- {reason}");
+        }
+    }
+    prompt
+}

@@ -1,0 +1,545 @@
+//! The reserved agents: deterministic code that serves a stage in the LLM's
+//! place. [`default_intercepts`] is the registry `launch_job` consults, in
+//! order: `deploy-finalizer`, `post-deploy-monitor`, `staging-runner`.
+//!
+//! All three have one shape: resolve the command from the repository's record,
+//! run it through the process machinery, write the stage's artifact with the
+//! verdict in the pipeline's grammar, and hand back a [`Launch`] with one
+//! [`RunRecord`] (transport `deterministic`). A repository with no deploy or
+//! health-check command (a library) passes its stage explicitly: the artifact
+//! says that nothing was deployed or probed and why, and the run's outcome is
+//! `skipped`.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use orch_pipeline::{Role, Stage, fenced_block, render_verdict_line};
+use orch_self_deploy::ProcessExit;
+use orch_staging_runner::exec::{self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Program, Scrub};
+use orch_staging_runner::{
+    LogState, Outcome, OutputLimits, RunSpec, ToolErrorKind, describe_exit, render_fail_closed_log,
+    start_to_log, write_atomically,
+};
+use orch_store::Transport;
+
+use crate::config::LauncherConfig;
+use crate::context::{JobContext, RunControl};
+use crate::launch::{AlertSpec, Intercept, Intercepted, Launch, RunOutcome, RunRecord};
+use crate::spawn::backoff;
+use crate::usage::Usage;
+
+/// The registry of reserved agents, in the order `launch_job` consults them.
+#[must_use]
+pub fn default_intercepts() -> Vec<Box<dyn Intercept>> {
+    vec![
+        Box::new(DeployFinalizer),
+        Box::new(PostDeployMonitor),
+        Box::new(StagingRunner),
+    ]
+}
+
+fn record(
+    role: Role,
+    started: SystemTime,
+    duration: Duration,
+    exit_code: Option<i32>,
+    outcome: RunOutcome,
+    detail: String,
+) -> RunRecord {
+    RunRecord {
+        role: role.as_str().to_owned(),
+        transport: Transport::Deterministic,
+        started,
+        duration,
+        exit_code,
+        outcome,
+        usage: Usage::default(),
+        detail,
+    }
+}
+
+fn exit_code(exit: ProcessExit) -> Option<i32> {
+    match exit {
+        ProcessExit::Code(code) => Some(code),
+        ProcessExit::Signal(_) => None,
+    }
+}
+
+/// The environment a repository's own commands get: secrets dropped, the
+/// repository's pass-through names kept.
+fn command_env(ctx: &JobContext, config: &LauncherConfig) -> EnvPolicy {
+    EnvPolicy {
+        scrub: Scrub::Secrets,
+        extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
+        pass_through: ctx.repo.pass_env.iter().map(OsString::from).collect(),
+        set: Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// staging-runner
+
+/// The staging runner: serves role `deployer` at `deploy-staging` when the
+/// kill-switch is on and the repository is in scope. The suite executed →
+/// its exit code through the `self_deploy` contract → `15-staging-log.md`;
+/// a tool error → deferred with backoff, then, with the infra retries spent,
+/// a fail-closed `FAILED` log and an alert; an internal error → the LLM path,
+/// unless the suite ran and failed (a deterministic FAILED is never handed
+/// to an LLM that might say PASSED).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StagingRunner;
+
+impl Intercept for StagingRunner {
+    fn name(&self) -> &'static str {
+        Role::StagingRunner.as_str()
+    }
+
+    fn claims(&self, ctx: &JobContext, config: &LauncherConfig) -> bool {
+        ctx.role == Role::Deployer
+            && ctx.stage == Stage::DeployStaging
+            && config.staging_runner.enabled
+            && config.staging_runner.repos.contains(&ctx.repo.name)
+    }
+
+    fn run(&self, ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Intercepted {
+        let me = Role::StagingRunner;
+        let started = SystemTime::now();
+        let t0 = Instant::now();
+        let command = ctx.repo.staging_command.trim();
+        if command.is_empty() {
+            return Intercepted::Fallback(record(
+                me,
+                started,
+                t0.elapsed(),
+                None,
+                RunOutcome::Fallback,
+                format!(
+                    "repository {} has no staging command; the LLM deployer serves the stage",
+                    ctx.repo.name
+                ),
+            ));
+        }
+        let settings = &config.staging_runner;
+        let mut spec = RunSpec::new(command, &ctx.repo.path)
+            .timeout(Some(settings.timeout))
+            .grace(settings.grace)
+            .limits(OutputLimits {
+                sidecar_cap: settings.output_cap_bytes,
+                ..OutputLimits::default()
+            })
+            .supervisor(config.supervisor.clone());
+        for key in &config.secret_env {
+            spec = spec.scrub(key);
+        }
+        for key in &ctx.repo.pass_env {
+            spec = spec.pass_env(key);
+        }
+        let handle = start_to_log(&spec, &ctx.artifact);
+        control.attach(handle.canceller());
+        let staging = handle.wait();
+        match (&staging.outcome, &staging.log) {
+            (Outcome::Executed(executed), LogState::Written(_)) => {
+                let outcome = if executed.timed_out {
+                    RunOutcome::TimedOut
+                } else if executed.status().is_passed() {
+                    RunOutcome::Passed
+                } else {
+                    RunOutcome::Failed
+                };
+                Intercepted::Served(Launch::Ran {
+                    record: record(
+                        me,
+                        started,
+                        executed.duration,
+                        exit_code(executed.exit),
+                        outcome,
+                        executed.reason(),
+                    ),
+                    alert: None,
+                })
+            }
+            (Outcome::Executed(executed), LogState::Failed(error)) => {
+                let detail = format!("the suite ran ({}) but {error}", executed.reason());
+                if executed.status().is_passed() {
+                    // Nothing is lost by asking the LLM deployer: the suite
+                    // passed, and it will run it again.
+                    Intercepted::Fallback(record(
+                        me,
+                        started,
+                        executed.duration,
+                        exit_code(executed.exit),
+                        RunOutcome::Fallback,
+                        detail,
+                    ))
+                } else {
+                    // A suite that failed never goes to the LLM path: with no
+                    // artifact the gate fails closed, as FAILED would.
+                    Intercepted::Served(Launch::Ran {
+                        record: record(
+                            me,
+                            started,
+                            executed.duration,
+                            exit_code(executed.exit),
+                            RunOutcome::Failed,
+                            detail,
+                        ),
+                        alert: None,
+                    })
+                }
+            }
+            (Outcome::Executed(_) | Outcome::Cancelled(_), LogState::NotWritten)
+            | (Outcome::Cancelled(_), LogState::Written(_) | LogState::Failed(_)) => {
+                // Cancelled: the worker stopped it; the log (FAILED,
+                // `cancelled`) is archived when the job runs again.
+                Intercepted::Served(Launch::Cancelled {
+                    record: Some(record(
+                        me,
+                        started,
+                        t0.elapsed(),
+                        None,
+                        RunOutcome::Cancelled,
+                        "cancelled".to_owned(),
+                    )),
+                })
+            }
+            (Outcome::ToolError(error), _) if error.kind == ToolErrorKind::Internal => {
+                Intercepted::Fallback(record(
+                    me,
+                    started,
+                    error.duration,
+                    None,
+                    RunOutcome::Fallback,
+                    error.message.clone(),
+                ))
+            }
+            (Outcome::ToolError(error), _) => {
+                let spent = ctx.job.infra_attempts;
+                if spent < settings.infra_retries {
+                    return Intercepted::Served(Launch::Defer {
+                        record: record(
+                            me,
+                            started,
+                            error.duration,
+                            error.exit.and_then(exit_code),
+                            RunOutcome::Deferred,
+                            error.message.clone(),
+                        ),
+                        retry_in: backoff(settings.defer, spent),
+                    });
+                }
+                // Fail closed: FAILED with the infra reason, an alert, then
+                // the gate as usual.
+                let reason = format!(
+                    "the staging suite could not be run {} times (infra retries spent): {}",
+                    spent + 1,
+                    error.message
+                );
+                let text = render_fail_closed_log(
+                    command,
+                    Path::new(&ctx.repo.path),
+                    &reason,
+                    SystemTime::now(),
+                );
+                let written = write_atomically(&ctx.artifact, text.as_bytes());
+                let detail = match written {
+                    Ok(()) => reason.clone(),
+                    Err(write) => format!("{reason}; and the log could not be written: {write}"),
+                };
+                Intercepted::Served(Launch::Ran {
+                    record: record(
+                        me,
+                        started,
+                        error.duration,
+                        error.exit.and_then(exit_code),
+                        RunOutcome::Exhausted,
+                        detail,
+                    ),
+                    alert: Some(AlertSpec {
+                        kind: "staging_runner_exhausted",
+                        message: format!(
+                            "task {} ({}): {reason}; the stage failed closed (staging_status: FAILED); fix the staging command or the host",
+                            ctx.task.id, ctx.repo.name
+                        ),
+                    }),
+                })
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// deploy-finalizer and post-deploy-monitor
+
+/// One run of a repository command, as its log shows it.
+#[derive(Debug, Clone)]
+struct CommandRun {
+    /// `exit code 0`, `killed by signal 9`, `timeout`, or the tool error.
+    what: String,
+    /// Whether it exited 0 in time.
+    ok: bool,
+    exit_code: Option<i32>,
+    duration: Duration,
+    /// Its output, as kept (head and tail).
+    output: String,
+}
+
+/// Runs `command` once in the repository; `None` when cancelled.
+fn run_command(
+    ctx: &JobContext,
+    config: &LauncherConfig,
+    control: &RunControl,
+    command: &str,
+    timeout: Duration,
+) -> Option<CommandRun> {
+    let spec = ExecSpec::new(Program::Shell(command.to_owned()), &ctx.repo.path)
+        .env(command_env(ctx, config))
+        .timeout(Some(timeout))
+        .supervisor(config.supervisor.clone());
+    let handle = exec::start(&spec);
+    control.attach(handle.canceller());
+    Some(match handle.wait() {
+        ExecOutcome::Finished(finished) => {
+            let exit = finished.ending.exit();
+            let mut output = String::from_utf8_lossy(&finished.output.head).into_owned();
+            if finished.output.omitted_bytes > 0 {
+                output.push_str(&format!(
+                    "\n[... {} bytes omitted ...]\n",
+                    finished.output.omitted_bytes
+                ));
+            }
+            output.push_str(&String::from_utf8_lossy(&finished.output.tail));
+            let (what, ok) = match finished.ending {
+                Ending::Exited(ProcessExit::Code(0)) => (describe_exit(exit), true),
+                Ending::Exited(_) => (describe_exit(exit), false),
+                Ending::TimedOut(_) => ("timeout".to_owned(), false),
+                Ending::Cancelled(_) => return None,
+            };
+            CommandRun {
+                what,
+                ok,
+                exit_code: exit_code(exit),
+                duration: finished.duration,
+                output,
+            }
+        }
+        ExecOutcome::Failed(error) => CommandRun {
+            what: error.message,
+            ok: false,
+            exit_code: None,
+            duration: error.duration,
+            output: String::new(),
+        },
+    })
+}
+
+/// Renders a reserved agent's artifact: the verdict first, then one quoted
+/// line per fact, then each command run with its output in a fence that
+/// nothing in it can close.
+fn render_log(
+    title: &str,
+    key: &str,
+    value: &str,
+    outcome: &str,
+    reason: &str,
+    command: Option<&str>,
+    runs: &[CommandRun],
+) -> String {
+    let mut out = format!("# {title}\n\n");
+    out.push_str(&render_verdict_line(key, value));
+    out.push_str(&format!("- outcome: {outcome}\n"));
+    out.push_str(&format!("- reason: {reason:?}\n"));
+    if let Some(command) = command {
+        out.push_str("\n## Command\n\n");
+        out.push_str(&fenced_block("sh", command));
+    }
+    for (i, run) in runs.iter().enumerate() {
+        out.push_str(&format!(
+            "\n## Run {}: {} in {:.3} s\n\n",
+            i + 1,
+            run.what.replace('\n', " "),
+            run.duration.as_secs_f64()
+        ));
+        out.push_str(&fenced_block("text", &run.output));
+    }
+    out
+}
+
+/// A repository command, when one is configured (not blank).
+fn configured(command: Option<&str>) -> Option<&str> {
+    command.map(str::trim).filter(|c| !c.is_empty())
+}
+
+fn write_artifact(ctx: &JobContext, text: &str) -> Result<(), String> {
+    write_atomically(&ctx.artifact, text.as_bytes()).map_err(|error| error.to_string())
+}
+
+/// A skipped stage: the artifact says nothing was done and why; the verdict
+/// is the passing one, the run's outcome `skipped`.
+fn skipped(ctx: &JobContext, role: Role, title: &str, why: &str) -> Intercepted {
+    let started = SystemTime::now();
+    let text = render_log(
+        title,
+        ctx.spec.verdict_key,
+        ctx.spec.pass_value,
+        "skipped",
+        why,
+        None,
+        &[],
+    );
+    let detail = match write_artifact(ctx, &text) {
+        Ok(()) => why.to_owned(),
+        Err(error) => format!("{why}; the artifact could not be written: {error}"),
+    };
+    Intercepted::Served(Launch::Ran {
+        record: record(
+            role,
+            started,
+            Duration::ZERO,
+            None,
+            RunOutcome::Skipped,
+            detail,
+        ),
+        alert: None,
+    })
+}
+
+/// The deploy finalizer: serves stage `deploy`. Runs the repository's deploy
+/// command once and writes `17-deploy-log.md`: `DEPLOYED` when it exited 0,
+/// `FAILED` otherwise. No deploy command: `skipped`, `DEPLOYED` with the
+/// reason.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeployFinalizer;
+
+impl Intercept for DeployFinalizer {
+    fn name(&self) -> &'static str {
+        Role::DeployFinalizer.as_str()
+    }
+
+    fn claims(&self, ctx: &JobContext, _config: &LauncherConfig) -> bool {
+        ctx.role == Role::DeployFinalizer
+    }
+
+    fn run(&self, ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Intercepted {
+        let me = Role::DeployFinalizer;
+        let Some(command) = configured(ctx.repo.deploy_command.as_deref()) else {
+            return skipped(
+                ctx,
+                me,
+                "Deploy log",
+                "the repository has no deploy command, so nothing was deployed",
+            );
+        };
+        let started = SystemTime::now();
+        let Some(run) = run_command(ctx, config, control, command, config.deploy.timeout) else {
+            return Intercepted::Served(Launch::Cancelled { record: None });
+        };
+        let (value, outcome) = if run.ok {
+            (ctx.spec.pass_value, RunOutcome::Passed)
+        } else {
+            ("FAILED", RunOutcome::Failed)
+        };
+        let text = render_log(
+            "Deploy log",
+            ctx.spec.verdict_key,
+            value,
+            "executed",
+            &run.what,
+            Some(command),
+            std::slice::from_ref(&run),
+        );
+        let detail = match write_artifact(ctx, &text) {
+            Ok(()) => run.what.clone(),
+            Err(error) => format!("{}; the artifact could not be written: {error}", run.what),
+        };
+        Intercepted::Served(Launch::Ran {
+            record: record(me, started, run.duration, run.exit_code, outcome, detail),
+            alert: None,
+        })
+    }
+}
+
+/// The post-deploy monitor: serves stage `post-deploy`. Runs the repository's
+/// health-check command `probes` times spread over `window` and writes
+/// `19-post-deploy.md`: `HEALTHY` when every probe exited 0, `DEGRADED`
+/// otherwise. No health-check command: `skipped`, `HEALTHY` with the reason.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PostDeployMonitor;
+
+impl Intercept for PostDeployMonitor {
+    fn name(&self) -> &'static str {
+        Role::PostDeployMonitor.as_str()
+    }
+
+    fn claims(&self, ctx: &JobContext, _config: &LauncherConfig) -> bool {
+        ctx.role == Role::PostDeployMonitor
+    }
+
+    fn run(&self, ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Intercepted {
+        let me = Role::PostDeployMonitor;
+        let Some(command) = configured(ctx.repo.health_command.as_deref()) else {
+            return skipped(
+                ctx,
+                me,
+                "Post-deploy report",
+                "the repository has no health-check command, so nothing was probed",
+            );
+        };
+        let plan = &config.post_deploy;
+        let probes = plan.probes.max(1);
+        let interval = plan.window / probes.saturating_sub(1).max(1);
+        let started = SystemTime::now();
+        let t0 = Instant::now();
+        let mut runs = Vec::new();
+        for i in 0..probes {
+            if i > 0 {
+                let due = t0 + interval * i;
+                while Instant::now() < due {
+                    if control.is_cancelled() {
+                        return Intercepted::Served(Launch::Cancelled { record: None });
+                    }
+                    std::thread::sleep(
+                        due.saturating_duration_since(Instant::now())
+                            .min(Duration::from_millis(100)),
+                    );
+                }
+            }
+            let Some(run) = run_command(ctx, config, control, command, plan.probe_timeout) else {
+                return Intercepted::Served(Launch::Cancelled { record: None });
+            };
+            runs.push(run);
+        }
+        let failed = runs.iter().filter(|run| !run.ok).count();
+        let (value, outcome, reason) = if failed == 0 {
+            (
+                ctx.spec.pass_value,
+                RunOutcome::Passed,
+                format!("all {probes} probes passed"),
+            )
+        } else {
+            (
+                "DEGRADED",
+                RunOutcome::Failed,
+                format!("{failed} of {probes} probes failed"),
+            )
+        };
+        let text = render_log(
+            "Post-deploy report",
+            ctx.spec.verdict_key,
+            value,
+            "executed",
+            &reason,
+            Some(command),
+            &runs,
+        );
+        let detail = match write_artifact(ctx, &text) {
+            Ok(()) => reason,
+            Err(error) => format!("{reason}; the artifact could not be written: {error}"),
+        };
+        let last_exit = runs.last().and_then(|run| run.exit_code);
+        Intercepted::Served(Launch::Ran {
+            record: record(me, started, t0.elapsed(), last_exit, outcome, detail),
+            alert: None,
+        })
+    }
+}

@@ -1,0 +1,198 @@
+//! `spawn`: the one function in orch that starts an LLM agent process.
+//!
+//! It runs the configured agent command (`sh -c AGENT_CMD`, e.g.
+//! `claude -p --output-format json`) in the repository's checkout through the
+//! process machinery of `orch-staging-runner` — timeout, whole-tree kill, no
+//! inherited descriptor, no second copy of any of it — with the prompt on
+//! stdin, then stdin closed. The agent's environment is orch's, minus orch's
+//! own configuration (`ORCH_*`) and the configured secret names, plus the
+//! task contract:
+//!
+//! | variable | value |
+//! |---|---|
+//! | `ORCH_TASK_ID` | the task's id |
+//! | `ORCH_ROLE` | the role, e.g. `developer` |
+//! | `ORCH_STAGE` | the stage, e.g. `development` |
+//! | `ORCH_REPO_PATH` | the repository's checkout |
+//! | `ORCH_ARTIFACT` | the absolute path of the artifact to write |
+//! | `ORCH_VERDICT_KEY` | the verdict key, e.g. `development_status` |
+//! | `ORCH_VERDICT_PASS` | the value that lets the task advance |
+//!
+//! Its stdout and stderr go, capped, to `NAME.output.log` beside the
+//! artifact, and the prompt to `NAME.prompt.md`. Its stdout is parsed for cost
+//! and tokens whatever its exit code ([`crate::usage`]).
+
+use std::ffi::OsString;
+use std::time::{Duration, SystemTime};
+
+use orch_self_deploy::ProcessExit;
+use orch_staging_runner::OutputLimits;
+use orch_staging_runner::exec::{
+    self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Program, Scrub, Streams,
+};
+use orch_store::Transport;
+
+use crate::config::LauncherConfig;
+use crate::context::{JobContext, RunControl};
+use crate::launch::{AlertSpec, Launch, RunOutcome, RunRecord};
+use crate::usage::{Usage, parse_usage};
+use crate::{prompt, workspace};
+
+/// The longest backoff between deferrals.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// `base × 2^attempts`, at most an hour.
+#[must_use]
+pub(crate) fn backoff(base: Duration, attempts: u32) -> Duration {
+    base.checked_mul(1u32.checked_shl(attempts.min(20)).unwrap_or(u32::MAX))
+        .unwrap_or(MAX_BACKOFF)
+        .min(MAX_BACKOFF)
+}
+
+/// The environment contract of an agent run (see the module documentation).
+#[must_use]
+pub fn agent_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
+    vec![
+        ("ORCH_TASK_ID".into(), ctx.task.id.to_string().into()),
+        ("ORCH_ROLE".into(), ctx.role.as_str().into()),
+        ("ORCH_STAGE".into(), ctx.stage.as_str().into()),
+        ("ORCH_REPO_PATH".into(), ctx.repo.path.clone().into()),
+        (
+            "ORCH_ARTIFACT".into(),
+            ctx.artifact.clone().into_os_string(),
+        ),
+        ("ORCH_VERDICT_KEY".into(), ctx.spec.verdict_key.into()),
+        ("ORCH_VERDICT_PASS".into(), ctx.spec.pass_value.into()),
+    ]
+}
+
+/// Starts the LLM agent for `ctx`'s role and waits for it; the only function
+/// that starts an agent process. Never panics; every ending is a [`Launch`].
+#[must_use]
+pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Launch {
+    let prompt = prompt::build(&config.home, ctx);
+    let [output_log, prompt_file] = workspace::sidecars(&ctx.artifact);
+    // Kept for the operator; a prompt that cannot be written does not stop
+    // the run.
+    let _ = std::fs::write(&prompt_file, &prompt);
+    let env = EnvPolicy {
+        scrub: Scrub::OrchConfig,
+        extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
+        pass_through: Vec::new(),
+        set: agent_env(ctx),
+    };
+    let spec = ExecSpec::new(Program::Shell(config.agent.command.clone()), &ctx.repo.path)
+        .stdin(prompt.into_bytes())
+        .streams(Streams::Separate {
+            stdout_cap: config.agent.stdout_cap,
+        })
+        .sidecar(output_log)
+        .limits(OutputLimits::default())
+        .env(env)
+        .timeout(Some(config.agent.timeout))
+        .grace(config.agent.grace)
+        .supervisor(config.supervisor.clone());
+    let started = SystemTime::now();
+    let handle = exec::start(&spec);
+    control.attach(handle.canceller());
+    let outcome = handle.wait();
+    let record = |outcome: RunOutcome, exit_code, duration, usage, detail: String| RunRecord {
+        role: ctx.role.as_str().to_owned(),
+        transport: Transport::Llm,
+        started,
+        duration,
+        exit_code,
+        outcome,
+        usage,
+        detail,
+    };
+    match outcome {
+        ExecOutcome::Finished(finished) => {
+            let usage = finished
+                .stdout
+                .as_ref()
+                .map(|stdout| parse_usage(&stdout.bytes))
+                .unwrap_or_default();
+            let exit = finished.ending.exit();
+            let exit_code = match exit {
+                ProcessExit::Code(code) => Some(code),
+                ProcessExit::Signal(_) => None,
+            };
+            let detail = orch_staging_runner::describe_exit(exit);
+            let (outcome, detail) = match finished.ending {
+                Ending::Exited(ProcessExit::Code(0)) => (RunOutcome::Passed, detail),
+                Ending::Exited(_) => (RunOutcome::Failed, detail),
+                Ending::TimedOut(_) => (
+                    RunOutcome::TimedOut,
+                    format!("timeout after {:?}", config.agent.timeout),
+                ),
+                Ending::Cancelled(_) => {
+                    return Launch::Cancelled {
+                        record: Some(record(
+                            RunOutcome::Cancelled,
+                            exit_code,
+                            finished.duration,
+                            usage,
+                            "cancelled".to_owned(),
+                        )),
+                    };
+                }
+            };
+            Launch::Ran {
+                record: record(outcome, exit_code, finished.duration, usage, detail),
+                alert: None,
+            }
+        }
+        ExecOutcome::Failed(error) => {
+            let duration = error.duration;
+            let spent = ctx.job.infra_attempts;
+            if spent >= config.agent.infra_retries {
+                Launch::Block {
+                    record: Some(record(
+                        RunOutcome::ToolError,
+                        None,
+                        duration,
+                        Usage::default(),
+                        error.message.clone(),
+                    )),
+                    alert: AlertSpec {
+                        kind: "agent_unavailable",
+                        message: format!(
+                            "the agent for task {} ({}) could not be started {} times: {}; check ORCH_AGENT_CMD and the repository's checkout, then unblock the task",
+                            ctx.task.id,
+                            ctx.role.as_str(),
+                            spent + 1,
+                            error.message
+                        ),
+                    },
+                }
+            } else {
+                Launch::Defer {
+                    record: record(
+                        RunOutcome::Deferred,
+                        None,
+                        duration,
+                        Usage::default(),
+                        error.message,
+                    ),
+                    retry_in: backoff(config.agent.defer, spent),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::from_secs(30);
+        assert_eq!(backoff(base, 0), Duration::from_secs(30));
+        assert_eq!(backoff(base, 1), Duration::from_secs(60));
+        assert_eq!(backoff(base, 3), Duration::from_secs(240));
+        assert_eq!(backoff(base, 40), MAX_BACKOFF);
+        assert_eq!(backoff(Duration::ZERO, 5), Duration::ZERO);
+    }
+}
