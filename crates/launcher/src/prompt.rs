@@ -87,3 +87,29 @@ pub fn build(home: &Path, ctx: &JobContext) -> String {
     }
     prompt
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_llm_role_has_a_default_and_a_home_file_overrides_it() {
+        for role in Role::ALL {
+            let llm = role.kind() == orch_pipeline::RoleKind::Llm;
+            assert_eq!(default_prompt(role).is_some(), llm, "{role:?}");
+        }
+        let home = tempfile::tempdir().unwrap();
+        assert!(role_prompt(home.path(), Role::Tester).contains("You are the tester"));
+        std::fs::create_dir_all(home.path().join("agents")).unwrap();
+        std::fs::write(
+            home.path().join("agents/tester.md"),
+            "Our own tester prompt.",
+        )
+        .unwrap();
+        assert_eq!(
+            role_prompt(home.path(), Role::Tester),
+            "Our own tester prompt."
+        );
+        assert!(role_prompt(home.path(), Role::Analyst).contains("You are the analyst"));
+    }
+}
