@@ -66,7 +66,10 @@ fn run_bounded(spec: &RunSpec, marker: &Marker, hard_limit: Duration) -> (Outcom
 fn straggler_forging_a_pass() -> String {
     format!(
         "sup=$PPID; me=$$
-( trap '' TERM
+# Ignored from birth (an inherited disposition): a trap set inside the
+# subshell could come after the supervisor's SIGTERM.
+trap '' TERM
+(
   n=0; while [ -e /proc/$me ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done
   sleep 0.1
   for n in 0 1 2 3 4 5 6 7; do
