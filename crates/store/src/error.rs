@@ -127,6 +127,62 @@ pub enum StoreError {
         why: &'static str,
     },
 
+    /// A boot id that cannot name a boot file.
+    #[error(
+        "invalid boot id {boot_id:?}: {why}; draw each process run a boot id of 1 to 64 characters from A-Z, a-z, 0-9, '_', '.' and '-', not starting with '.'"
+    )]
+    InvalidBootId {
+        /// The id that was given.
+        boot_id: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+
+    /// Boot files live beside the database file, and this store has none.
+    #[error(
+        "{op} needs a database file: boot files live in a folder beside it, and an in-memory store has none; open the store with Store::open on a file"
+    )]
+    NoDatabaseFile {
+        /// The store operation, for example `register_boot`.
+        op: &'static str,
+    },
+
+    /// Another live process (or another guard in this one) holds the boot.
+    #[error(
+        "boot id {boot_id:?} is held by a live process (its boot file {path} is locked); draw a fresh boot id for every process run, never reuse one"
+    )]
+    BootInUse {
+        /// The boot id.
+        boot_id: String,
+        /// Its boot file.
+        path: PathBuf,
+    },
+
+    /// The calling boot holds no lock on its boot file, so other processes
+    /// would take it for dead and rescue its jobs.
+    #[error(
+        "boot {boot_id:?} is not registered: no process holds its boot file {path}; call Store::register_boot at start-up, before any claim, and keep the BootGuard for the whole process run"
+    )]
+    BootNotRegistered {
+        /// The boot id.
+        boot_id: String,
+        /// Its boot file.
+        path: PathBuf,
+    },
+
+    /// A boot file or its folder could not be created, locked or removed.
+    #[error(
+        "cannot {action} the boot file {path}: {source}; check that the folder beside the database is writable by this user and on a local file system"
+    )]
+    BootFile {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// What was being done, for example `create` or `lock`.
+        action: &'static str,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+
     /// Any other SQLite failure, with the operation that hit it.
     #[error("{op} failed in SQLite: {source}")]
     Sqlite {

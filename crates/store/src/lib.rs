@@ -7,7 +7,11 @@
 //! (a claim's job id and fencing [`LeaseToken`]), [`JobEnd`] (everything
 //! written in the one transaction that ends a job), [`NewTransition`] and
 //! [`GateDecision`] (a stage change and its evidence), [`NewAgentRun`] and
-//! [`RoleStats`] (what runs cost, per role), [`Clock`] (time is injected, in
+//! [`RoleStats`] and [`RunStats`] (what runs cost, per role, and per role,
+//! stage and transport), [`QueueSnapshot`] (everything `GET /queue` shows,
+//! read in one transaction), [`BootGuard`] (this process's boot, kept alive
+//! by a `flock` the kernel drops when the process dies, so that several orch
+//! processes can share a database), [`Clock`] (time is injected, in
 //! milliseconds since the Unix epoch), and [`StoreError`]. The schema is the
 //! one SQL text [`SCHEMA_SQL`], a golden-pinned contract; see
 //! `docs/store.md` for the state machine, fencing, the rescue policy and the
@@ -25,7 +29,10 @@
 //! let first = NewJob::new(TaskId::new(0), "deploy-staging", "deployer");
 //! let (task, job) = store.create_task(repo, "Add a health check", &first)?;
 //!
-//! let me = LeaseOwner::new("boot-1", "worker-0");
+//! // This process run's boot: alive for as long as the guard is held.
+//! let boot = store.register_boot("boot-1")?;
+//! store.rescue_dead_boots(boot.boot_id())?;
+//! let me = LeaseOwner::new(boot.boot_id(), "worker-0");
 //! let claimed = store.claim(&me, Duration::from_secs(60))?.ok_or("queue empty")?;
 //! assert_eq!((claimed.lease.job, claimed.job.task), (job, task));
 //! assert_eq!(claimed.job.state, JobState::Running);
@@ -34,6 +41,7 @@
 //! assert_eq!(store.job(job)?.state, JobState::Done);
 //! // The lease is spent: a second write with it is fenced off.
 //! assert!(store.complete(claimed.lease).is_err());
+//! assert_eq!(store.queue_snapshot(20)?.counts[2], (JobState::Done, 1));
 //! # Ok(())
 //! # }
 //! ```
@@ -42,28 +50,39 @@
 //! no artifact and computes no digest (callers hand it the sha256), and knows
 //! no pipeline rules. Stages and roles are stored as text whose names the
 //! `pipeline` crate validates; which transition follows which verdict, and
-//! how many infra retries a job may spend, are its callers' decisions. It
-//! depends on no other orch crate.
+//! how many infra retries a job may spend, are its callers' decisions. The
+//! only names it knows are the stage `blocked` (where poison blocks a task),
+//! the role [`STAGING_RUNNER_ROLE`] and the outcome texts it counts for the
+//! `/queue` snapshot and [`Store::run_stats`]. It depends on no other orch
+//! crate.
 //!
 //! Two deployment rules follow from SQLite itself: keep the database on a
 //! local file system (WAL needs shared memory that network file systems do
 //! not provide), and never fork a process while a [`Store`] is open (a
 //! SQLite connection must not cross a `fork`).
 
+mod boots;
 mod error;
 mod queue;
 mod records;
+mod snapshot;
 mod store;
 mod types;
 
+pub use boots::{BootGuard, MAX_BOOT_ID_LEN};
 pub use error::{Result, StoreError};
 pub use queue::{
     Advanced, Claimed, DEFAULT_MAX_ATTEMPTS, Job, JobEnd, JobLease, NewJob, POISON_JOB_ALERT,
     Rescued,
 };
 pub use records::{
-    AgentRun, Alert, GateDecision, NewAgentRun, NewAlert, NewRepo, NewTransition, Repo, RoleStats,
-    Task, Transition,
+    AgentRun, Alert, FAILED_OUTCOMES, GateDecision, NewAgentRun, NewAlert, NewRepo, NewTransition,
+    Repo, RoleStats, RunStats, Task, Transition,
+};
+pub use snapshot::{
+    OUTCOME_DEFERRED, OUTCOME_EXHAUSTED, OUTCOME_FAILED, OUTCOME_FALLBACK, OUTCOME_PASSED,
+    OUTCOME_TIMED_OUT, OUTCOME_TOOL_ERROR, QueueSnapshot, QueuedJob, RunningJob,
+    STAGING_RUNNER_ROLE, StagingRunnerRun, StagingRunnerStats,
 };
 pub use store::{
     APPLICATION_ID, DEFAULT_BUSY_TIMEOUT, SCHEMA_SQL, SCHEMA_VERSION, Store, StoreOptions,

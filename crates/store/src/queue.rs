@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError, sql};
 use crate::records::{
@@ -200,6 +200,20 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         created_ms: row.get(14)?,
         updated_ms: row.get(15)?,
     })
+}
+
+/// The claim: one guarded statement (see [`Store::claim`]). `?1` worker,
+/// `?2` boot id, `?3` lease expiry, `?4` now.
+pub(crate) fn claim_sql() -> String {
+    format!(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
+         lease_token = lease_token + 1, lease_owner = ?1, lease_boot_id = ?2, \
+         lease_expires_ms = ?3, updated_ms = ?4, claimed_ms = ?4 \
+         WHERE state = 'queued' AND id = ( \
+             SELECT id FROM jobs WHERE state = 'queued' AND run_after_ms <= ?4 \
+             ORDER BY run_after_ms, id LIMIT 1) \
+         RETURNING {JOB_COLUMNS}"
+    )
 }
 
 /// Milliseconds in `d`, saturating: a lease of centuries is as good as forever.
@@ -421,15 +435,7 @@ impl Store {
         self.write("claim", |tx| {
             let job = tx
                 .query_row(
-                    &format!(
-                        "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
-                         lease_token = lease_token + 1, lease_owner = ?1, lease_boot_id = ?2, \
-                         lease_expires_ms = ?3, updated_ms = ?4 \
-                         WHERE state = 'queued' AND id = ( \
-                             SELECT id FROM jobs WHERE state = 'queued' AND run_after_ms <= ?4 \
-                             ORDER BY run_after_ms, id LIMIT 1) \
-                         RETURNING {JOB_COLUMNS}"
-                    ),
+                    &claim_sql(),
                     params![owner.worker, owner.boot_id, expires, now],
                     job_from_row,
                 )
@@ -621,12 +627,16 @@ impl Store {
         self.rescue("lease_expires_ms <= ?3", "its lease expired", &now)
     }
 
-    /// Rescues every running job leased by a boot other than `current_boot_id`,
-    /// whatever its expiry, with the same outcome as [`Store::rescue_expired`].
+    /// The single-process variant of [`Store::rescue_dead_boots`]: rescues
+    /// every running job leased by a boot other than `current_boot_id`,
+    /// whatever its expiry and whether or not that boot is alive, with the
+    /// same outcome as [`Store::rescue_expired`].
     ///
-    /// Call it once at start-up, before any worker claims: with one orch
-    /// process per database (the deployment rule, see `docs/store.md`), a
-    /// lease from another boot belongs to a process that is gone.
+    /// Only for a database that exactly one orch process uses (tests,
+    /// single-process tools): there a lease from another boot belongs to a
+    /// process that is gone. With several processes on one database it would
+    /// take the live jobs of the others; use [`Store::rescue_dead_boots`],
+    /// which asks the kernel whether each boot is alive.
     ///
     /// # Errors
     ///
@@ -637,7 +647,7 @@ impl Store {
 
     /// The shared rescue: `condition` selects among running jobs, with `?3`
     /// bound to `condition_arg`; `why` goes into `last_error`.
-    fn rescue(
+    pub(crate) fn rescue(
         &self,
         condition: &str,
         why: &str,
@@ -718,27 +728,12 @@ impl Store {
     ///
     /// [`StoreError::Sqlite`] if SQLite fails.
     pub fn job_counts(&self) -> Result<Vec<(JobState, u64)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT state, count(*) FROM jobs GROUP BY state")
+        // One read transaction: `done` is derived from the other counts.
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
             .map_err(sql("job_counts"))?;
-        let found = stmt
-            .query_map([], |row| {
-                Ok((row.get::<_, JobState>(0)?, row.get::<_, u64>(1)?))
-            })
-            .map_err(sql("job_counts"))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(sql("job_counts"))?;
-        Ok(JobState::ALL
-            .iter()
-            .map(|state| {
-                let n = found
-                    .iter()
-                    .find(|(s, _)| s == state)
-                    .map_or(0, |(_, n)| *n);
-                (*state, n)
-            })
-            .collect())
+        let counts = crate::snapshot::job_counts(&tx, "job_counts")?;
+        tx.commit().map_err(sql("job_counts"))?;
+        Ok(counts)
     }
 
     /// Up to `limit` jobs in `state`, oldest due first.

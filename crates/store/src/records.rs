@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::error::{Result, StoreError, sql};
 use crate::queue::{NewJob, insert_job};
+use crate::snapshot::{OUTCOME_EXHAUSTED, OUTCOME_FAILED, OUTCOME_TIMED_OUT, OUTCOME_TOOL_ERROR};
 use crate::store::Store;
 use crate::types::{
     AgentRunId, AlertId, JobId, RepoId, TaskId, TaskStatus, TransitionId, Transport,
@@ -239,6 +240,49 @@ pub struct RoleStats {
     pub tokens_in: u64,
     /// Their summed output tokens.
     pub tokens_out: u64,
+}
+
+/// The outcomes [`Store::run_stats`] counts as failed runs: `failed`,
+/// `timed_out`, `exhausted` and `tool_error`.
+pub const FAILED_OUTCOMES: [&str; 4] = [
+    OUTCOME_FAILED,
+    OUTCOME_TIMED_OUT,
+    OUTCOME_EXHAUSTED,
+    OUTCOME_TOOL_ERROR,
+];
+
+/// Statistics of `agent_runs` for one (role, stage, transport): the figures
+/// the determinization roadmap ranks by. Cost figures are over the runs that
+/// reported a cost only, and `None` when none did: a missing cost is never
+/// counted as 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStats {
+    /// The role.
+    pub role: String,
+    /// The stage.
+    pub stage: String,
+    /// The transport.
+    pub transport: Transport,
+    /// How many runs.
+    pub runs: u64,
+    /// How many distinct tasks they ran for.
+    pub tasks: u64,
+    /// Their summed duration.
+    pub total_duration_ms: i64,
+    /// Their mean duration.
+    pub mean_duration_ms: f64,
+    /// How many of them reported a cost.
+    pub cost_runs: u64,
+    /// The summed cost of the runs that reported one, in US dollars; `None`
+    /// when none did.
+    pub total_cost_usd: Option<f64>,
+    /// The mean cost of the runs that reported one; `None` when none did.
+    pub mean_cost_usd: Option<f64>,
+    /// Runs whose outcome is one of [`FAILED_OUTCOMES`].
+    pub failed_runs: u64,
+    /// The summed cost of the failed runs that reported one; `None` when
+    /// none did.
+    pub failed_cost_usd: Option<f64>,
 }
 
 /// An alert to raise.
@@ -806,6 +850,54 @@ impl Store {
         .map_err(sql("role_stats"))?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql("role_stats"))
+    }
+
+    /// Statistics of `agent_runs` per (role, stage, transport), ordered by
+    /// role, stage, then transport: runs, distinct tasks, durations, cost
+    /// over the runs that reported one, and the failed runs (outcome in
+    /// [`FAILED_OUTCOMES`]) with their cost. It reads every row of
+    /// `agent_runs`: a report, not a hot path.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails (for example a summed duration
+    /// that overflows 64 bits).
+    pub fn run_stats(&self) -> Result<Vec<RunStats>> {
+        let failed = FAILED_OUTCOMES
+            .iter()
+            .map(|o| format!("'{o}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT role, stage, transport, count(*), count(DISTINCT task_id), \
+                 sum(duration_ms), avg(duration_ms), count(cost_usd), sum(cost_usd), \
+                 avg(cost_usd), count(CASE WHEN outcome IN ({failed}) THEN 1 END), \
+                 sum(CASE WHEN outcome IN ({failed}) THEN cost_usd END) \
+                 FROM agent_runs GROUP BY role, stage, transport \
+                 ORDER BY role, stage, transport"
+            ))
+            .map_err(sql("run_stats"))?;
+        stmt.query_map([], |row| {
+            Ok(RunStats {
+                role: row.get(0)?,
+                stage: row.get(1)?,
+                transport: row.get(2)?,
+                runs: row.get(3)?,
+                tasks: row.get(4)?,
+                total_duration_ms: row.get(5)?,
+                mean_duration_ms: row.get(6)?,
+                cost_runs: row.get(7)?,
+                total_cost_usd: row.get(8)?,
+                mean_cost_usd: row.get(9)?,
+                failed_runs: row.get(10)?,
+                failed_cost_usd: row.get(11)?,
+            })
+        })
+        .map_err(sql("run_stats"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("run_stats"))
     }
 
     /// Raises an alert.

@@ -21,11 +21,14 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// in its own frozen file under `src/migrations/`. Step 1 is the whole
 /// version-1 schema, frozen when version 2 came; step 2 adds the repos'
 /// deploy and health commands and pass-through environment, and the
-/// `agent_runs_by_task` index. A test checks that running every step from an
+/// `agent_runs_by_task` index; step 3 adds `jobs.claimed_ms` and the indexes
+/// of the `/queue` snapshot (`jobs_by_state`, `jobs_deferred`,
+/// `agent_runs_by_role_outcome`). A test checks that running every step from an
 /// empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
     include_str!("migrations/0002.sql"),
+    include_str!("migrations/0003.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

@@ -90,7 +90,7 @@ fn version_1_file(path: &Path) {
 }
 
 #[test]
-fn a_version_1_file_migrates_to_version_2_and_keeps_its_rows() {
+fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orch.db");
     version_1_file(&path);
@@ -136,7 +136,51 @@ fn a_version_1_file_migrates_to_version_2_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
+    let direct = Connection::open_in_memory().unwrap();
+    direct.execute_batch(SCHEMA_SQL).unwrap();
+    assert_eq!(
+        dump(&conn),
+        dump(&direct),
+        "a migrated file has exactly the schema of a fresh one"
+    );
+}
+
+/// The frozen second step.
+const STEP_2: &str = include_str!("../src/migrations/0002.sql");
+
+#[test]
+fn a_version_2_file_migrates_to_version_3_and_its_old_claims_have_no_claim_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    version_1_file(&path);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(STEP_2).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        // A job running under a version-2 orch: claimed, then heartbeaten.
+        conn.execute_batch(
+            "INSERT INTO jobs (id, task_id, stage, role, state, attempts, max_attempts, \
+                 run_after_ms, lease_token, lease_owner, lease_boot_id, lease_expires_ms, \
+                 created_ms, updated_ms) \
+                 VALUES (2, 1, 'testing', 'tester', 'running', 1, 3, 40, 1, 'w0', 'boot-old', \
+                 90000, 40, 70);",
+        )
+        .unwrap();
+    }
+
+    let store = Store::open(&path).unwrap();
+    let snapshot = store.queue_snapshot(10).unwrap();
+    assert_eq!(snapshot.running.len(), 1);
+    let running = &snapshot.running[0];
+    assert_eq!(running.id, orch_store::JobId::new(2));
+    assert_eq!(running.started_ms, None, "never invented from updated_ms");
+    assert_eq!(running.elapsed_ms, None);
+    assert_eq!(running.lease_expires_ms, 90_000);
+    assert_eq!(snapshot.queued[0].id, orch_store::JobId::new(1));
+    drop(store);
+
+    let conn = Connection::open(&path).unwrap();
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();
     assert_eq!(

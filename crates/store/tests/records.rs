@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{Fixture, T0, run_of};
 use orch_store::{
     GateDecision, JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewAlert, NewJob, NewRepo,
-    NewTransition, RepoId, RoleStats, StoreError, TaskId, TaskStatus, Transport,
+    NewTransition, RepoId, RoleStats, RunStats, StoreError, TaskId, TaskStatus, Transport,
 };
 
 fn run(
@@ -539,4 +539,145 @@ fn task_cost_sums_every_run_and_survives_a_reclaim_and_runs_list_them() {
             id: 999
         })
     ));
+}
+
+#[test]
+fn run_stats_group_by_role_stage_and_transport_and_never_invent_a_cost() {
+    let fx = Fixture::new();
+    let s = &fx.store;
+    let job = fx.enqueue("testing", "tester");
+    let t1 = fx.task;
+    let repo = s.repo_by_name("demo").unwrap().unwrap().id;
+    let t2 = s.add_task(repo, "second", "testing").unwrap();
+    let job2 = s.enqueue(&NewJob::new(t2, "testing", "tester")).unwrap();
+    let with = |job, task, role: &str, stage: &str, outcome: &str, ms, cost| NewAgentRun {
+        stage: stage.into(),
+        outcome: outcome.into(),
+        ..run(job, task, role, Transport::Llm, ms, cost)
+    };
+    // tester at testing, LLM: four runs over two tasks, two with a cost, one
+    // of those failed; a failed run without a cost adds no failed cost.
+    s.record_agent_run(&with(
+        job,
+        t1,
+        "tester",
+        "testing",
+        "passed",
+        1_000,
+        Some(0.5),
+    ))
+    .unwrap();
+    s.record_agent_run(&with(
+        job,
+        t1,
+        "tester",
+        "testing",
+        "failed",
+        3_000,
+        Some(0.25),
+    ))
+    .unwrap();
+    s.record_agent_run(&with(
+        job2,
+        t2,
+        "tester",
+        "testing",
+        "timed_out",
+        4_000,
+        None,
+    ))
+    .unwrap();
+    s.record_agent_run(&with(job2, t2, "tester", "testing", "passed", 4_000, None))
+        .unwrap();
+    // tester at review: its own group; no run has a cost, one tool error.
+    s.record_agent_run(&with(job, t1, "tester", "review", "tool_error", 10, None))
+        .unwrap();
+    // staging-runner, deterministic: no cost ever; exhausted counts as failed,
+    // deferred and fallback do not.
+    for outcome in ["passed", "exhausted", "deferred", "fallback"] {
+        s.record_agent_run(&NewAgentRun {
+            transport: Transport::Deterministic,
+            ..with(
+                job,
+                t1,
+                "staging-runner",
+                "deploy-staging",
+                outcome,
+                200,
+                None,
+            )
+        })
+        .unwrap();
+    }
+    // The same role and stage over another transport is another group.
+    s.record_agent_run(&NewAgentRun {
+        transport: Transport::Deterministic,
+        ..with(job, t1, "tester", "testing", "passed", 50, Some(0.0))
+    })
+    .unwrap();
+
+    let stats = s.run_stats().unwrap();
+    let keys: Vec<_> = stats
+        .iter()
+        .map(|r| (r.role.as_str(), r.stage.as_str(), r.transport))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("staging-runner", "deploy-staging", Transport::Deterministic),
+            ("tester", "review", Transport::Llm),
+            ("tester", "testing", Transport::Deterministic),
+            ("tester", "testing", Transport::Llm),
+        ],
+        "by role, stage, then transport text"
+    );
+    assert_eq!(
+        stats[3],
+        RunStats {
+            role: "tester".into(),
+            stage: "testing".into(),
+            transport: Transport::Llm,
+            runs: 4,
+            tasks: 2,
+            total_duration_ms: 12_000,
+            mean_duration_ms: 3_000.0,
+            cost_runs: 2,
+            total_cost_usd: Some(0.75),
+            mean_cost_usd: Some(0.375),
+            failed_runs: 2,
+            failed_cost_usd: Some(0.25),
+        }
+    );
+    let review = &stats[1];
+    assert_eq!(
+        (review.runs, review.failed_runs, review.cost_runs),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        (
+            review.total_cost_usd,
+            review.mean_cost_usd,
+            review.failed_cost_usd
+        ),
+        (None, None, None),
+        "no run had a cost: no figure is invented"
+    );
+    let runner = &stats[0];
+    assert_eq!((runner.runs, runner.tasks, runner.failed_runs), (4, 1, 1));
+    assert_eq!(runner.total_duration_ms, 800);
+    assert_eq!(runner.mean_duration_ms, 200.0);
+    assert_eq!(runner.total_cost_usd, None);
+    // A reported cost of 0 is a cost: it counts.
+    let free = &stats[2];
+    assert_eq!(
+        (free.cost_runs, free.total_cost_usd, free.mean_cost_usd),
+        (1, Some(0.0), Some(0.0))
+    );
+    assert_eq!((free.failed_runs, free.failed_cost_usd), (0, None));
+}
+
+#[test]
+fn run_stats_of_an_empty_history_is_empty() {
+    let fx = Fixture::new();
+    assert!(fx.store.run_stats().unwrap().is_empty());
 }

@@ -1,4 +1,4 @@
--- The orch database schema, version 2.
+-- The orch database schema, version 3.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -48,6 +48,10 @@ CREATE INDEX tasks_by_repo ON tasks (repo_id);
 -- every claim and fences every later write of the claimant: a write that
 -- carries an older token changes no row. infra_attempts counts deferrals
 -- (the work could not start: a tool error), which the launcher bounds.
+-- claimed_ms is when the latest claim was taken (a heartbeat moves
+-- updated_ms, not claimed_ms); NULL for a job never claimed since schema
+-- version 3. It is added by migration step 3, so it sits where ALTER TABLE
+-- ... ADD COLUMN puts it: after the last column, before the table constraints.
 CREATE TABLE jobs (
     id               INTEGER PRIMARY KEY,
     task_id          INTEGER NOT NULL REFERENCES tasks (id),
@@ -64,7 +68,7 @@ CREATE TABLE jobs (
     lease_expires_ms INTEGER,
     last_error       TEXT,
     created_ms       INTEGER NOT NULL,
-    updated_ms       INTEGER NOT NULL,
+    updated_ms       INTEGER NOT NULL, claimed_ms INTEGER,
     -- A running job always has a whole lease; any other job has none.
     CHECK ((state = 'running') = (lease_owner IS NOT NULL)),
     CHECK ((lease_owner IS NULL) = (lease_boot_id IS NULL)),
@@ -76,6 +80,12 @@ CREATE INDEX jobs_claimable ON jobs (run_after_ms, id) WHERE state = 'queued';
 -- The rescue path: running jobs by lease expiry.
 CREATE INDEX jobs_leased ON jobs (lease_expires_ms) WHERE state = 'running';
 CREATE INDEX jobs_by_task ON jobs (task_id);
+-- The /queue snapshot: the failed jobs by task (done ones are counted as all
+-- jobs minus the others), and the deferred jobs (queued after a tool error)
+-- in claim order. Both partial, keyed on columns that enqueue, claim,
+-- heartbeat and complete never change: those writes add no index entry.
+CREATE INDEX jobs_failed ON jobs (task_id) WHERE state = 'failed';
+CREATE INDEX jobs_deferred ON jobs (run_after_ms, id) WHERE state = 'queued' AND infra_attempts > 0;
 
 -- One row per finished run of a role, LLM or deterministic, for cost reports
 -- and the determinization roadmap.
@@ -100,6 +110,8 @@ CREATE INDEX agent_runs_by_role ON agent_runs (role, transport);
 CREATE INDEX agent_runs_by_job ON agent_runs (job_id);
 -- The per-task spend (Store::task_cost_usd).
 CREATE INDEX agent_runs_by_task ON agent_runs (task_id);
+-- The staging runner's counters on the /queue snapshot.
+CREATE INDEX agent_runs_by_role_outcome ON agent_runs (role, outcome);
 
 -- Things an operator must see: stored, logged and shown on GET /queue until
 -- acknowledged.

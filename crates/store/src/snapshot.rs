@@ -1,0 +1,562 @@
+//! The `/queue` snapshot: the queue, the open alerts and the staging
+//! runner's counters, read in one read transaction.
+
+use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
+
+use crate::error::{Result, sql};
+use crate::records::Alert;
+use crate::store::Store;
+use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, TaskId};
+
+/// The role whose `agent_runs` rows the snapshot's staging-runner counters
+/// count: the reserved agent that runs a repository's staging suite. The
+/// store knows this one role name, and the outcome texts below, for the
+/// counters only; what they mean stays the launcher's business.
+pub const STAGING_RUNNER_ROLE: &str = "staging-runner";
+
+/// The outcome of a run that ran and passed.
+pub const OUTCOME_PASSED: &str = "passed";
+/// The outcome of a run that ran and failed.
+pub const OUTCOME_FAILED: &str = "failed";
+/// The outcome of a run that its time limit ended.
+pub const OUTCOME_TIMED_OUT: &str = "timed_out";
+/// The outcome of a run that could not start; its job was deferred.
+pub const OUTCOME_DEFERRED: &str = "deferred";
+/// The outcome of a run that could not start with its retries spent.
+pub const OUTCOME_EXHAUSTED: &str = "exhausted";
+/// The outcome of a reserved agent that handed its job to the LLM path.
+pub const OUTCOME_FALLBACK: &str = "fallback";
+/// The outcome of a run that could not start, with nothing more tried.
+pub const OUTCOME_TOOL_ERROR: &str = "tool_error";
+
+/// A consistent picture of the queue for `GET /queue`, read by
+/// [`Store::queue_snapshot`] in one read transaction: every figure in it
+/// belongs to the same instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSnapshot {
+    /// The store clock's time when it was read; `elapsed_ms` counts to it.
+    pub at_ms: i64,
+    /// Jobs in each state, for every state in [`JobState::ALL`] order (zero
+    /// counts included).
+    pub counts: Vec<(JobState, u64)>,
+    /// Every running job, oldest claim first.
+    pub running: Vec<RunningJob>,
+    /// The next `limit` queued jobs in claim order (`run_after_ms`, then
+    /// id), due or not yet due, deferred ones included.
+    pub queued: Vec<QueuedJob>,
+    /// Up to `limit` queued jobs that were deferred at least once
+    /// (`infra_attempts > 0`), in claim order.
+    pub deferred: Vec<QueuedJob>,
+    /// How many queued jobs were deferred at least once, in all.
+    pub deferred_total: u64,
+    /// Up to `limit` open (unacknowledged) alerts, newest first.
+    pub alerts: Vec<Alert>,
+    /// How many alerts are open, in all.
+    pub open_alerts_total: u64,
+    /// The staging runner's counters, from `agent_runs`.
+    pub staging_runner: StagingRunnerStats,
+}
+
+/// A running job on the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningJob {
+    /// The job.
+    pub id: JobId,
+    /// Its task.
+    pub task: TaskId,
+    /// The name of the task's repository.
+    pub repo: String,
+    /// The stage.
+    pub stage: String,
+    /// The role.
+    pub role: String,
+    /// Who holds the lease.
+    pub owner: LeaseOwner,
+    /// When the lease was taken (the claim); `None` for a job claimed
+    /// before schema version 3, which did not record it.
+    pub started_ms: Option<i64>,
+    /// `at_ms` minus `started_ms` (0 if the clock went back); `None` when
+    /// `started_ms` is.
+    pub elapsed_ms: Option<i64>,
+    /// When the lease expires unless its worker heartbeats.
+    pub lease_expires_ms: i64,
+    /// Claims spent, this one included.
+    pub attempts: u32,
+    /// The poison threshold for `attempts`.
+    pub max_attempts: u32,
+}
+
+/// A queued job on the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedJob {
+    /// The job.
+    pub id: JobId,
+    /// Its task.
+    pub task: TaskId,
+    /// The name of the task's repository.
+    pub repo: String,
+    /// The stage.
+    pub stage: String,
+    /// The role.
+    pub role: String,
+    /// The earliest time it may be claimed.
+    pub run_after_ms: i64,
+    /// Claims spent so far.
+    pub attempts: u32,
+    /// Deferrals so far (the work could not start).
+    pub infra_attempts: u32,
+    /// Why the latest deferral, release or rescue happened.
+    pub last_error: Option<String>,
+}
+
+/// Counters over the `agent_runs` rows of role [`STAGING_RUNNER_ROLE`]. They
+/// come from the database, so they survive a restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StagingRunnerStats {
+    /// Every recorded run, whatever its outcome.
+    pub runs: u64,
+    /// Outcome [`OUTCOME_PASSED`]: the suite ran and passed.
+    pub passed: u64,
+    /// Outcome [`OUTCOME_FAILED`]: the suite ran and failed.
+    pub failed: u64,
+    /// Outcome [`OUTCOME_TIMED_OUT`]: its time limit ended the suite.
+    pub timed_out: u64,
+    /// The suite could not run: `deferred` plus `exhausted`.
+    pub tool_errors: u64,
+    /// Outcome [`OUTCOME_DEFERRED`]: could not run, the job was deferred.
+    pub deferred: u64,
+    /// Outcome [`OUTCOME_EXHAUSTED`]: could not run, retries spent, the stage
+    /// failed closed.
+    pub exhausted: u64,
+    /// Outcome [`OUTCOME_FALLBACK`]: an internal error handed the job to the
+    /// LLM deployer.
+    pub fallbacks_to_llm: u64,
+    /// The newest run (highest id), if any.
+    pub last_run: Option<StagingRunnerRun>,
+}
+
+/// The newest run of the staging runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagingRunnerRun {
+    /// Its `agent_runs` row.
+    pub id: AgentRunId,
+    /// The task it ran for.
+    pub task: TaskId,
+    /// Its outcome text.
+    pub outcome: String,
+    /// How long it ran.
+    pub duration_ms: i64,
+    /// When it ended.
+    pub ended_ms: i64,
+}
+
+/// All jobs. SQLite answers a bare `count(*)` by adding up the cell counts
+/// of the pages of its smallest index (the `Count` opcode), visiting no row:
+/// about 250 pages for 100,000 jobs.
+pub(crate) const TOTAL_SQL: &str = "SELECT count(*) FROM jobs";
+
+/// The query that counts the jobs in `state` through its partial index, the
+/// state spelt literally so that the planner can use that index; `None` for
+/// `done`, the history, counted as all jobs minus the others.
+pub(crate) fn count_sql(state: JobState) -> Option<&'static str> {
+    match state {
+        JobState::Queued => Some("SELECT count(*) FROM jobs WHERE state = 'queued'"),
+        JobState::Running => Some("SELECT count(*) FROM jobs WHERE state = 'running'"),
+        JobState::Failed => Some("SELECT count(*) FROM jobs WHERE state = 'failed'"),
+        JobState::Done => None,
+    }
+}
+
+/// Every running job with its repository, oldest claim first.
+pub(crate) const RUNNING_SQL: &str = "\
+    SELECT j.id, j.task_id, r.name, j.stage, j.role, j.lease_owner, j.lease_boot_id, \
+           j.claimed_ms, j.lease_expires_ms, j.attempts, j.max_attempts \
+    FROM jobs AS j \
+    JOIN tasks AS t ON t.id = j.task_id \
+    JOIN repos AS r ON r.id = t.repo_id \
+    WHERE j.state = 'running' \
+    ORDER BY j.claimed_ms, j.id";
+
+/// The next queued jobs in claim order (`jobs_claimable`, the claim's own).
+pub(crate) const QUEUED_SQL: &str = "\
+    SELECT j.id, j.task_id, r.name, j.stage, j.role, j.run_after_ms, j.attempts, \
+           j.infra_attempts, j.last_error \
+    FROM jobs AS j \
+    JOIN tasks AS t ON t.id = j.task_id \
+    JOIN repos AS r ON r.id = t.repo_id \
+    WHERE j.state = 'queued' \
+    ORDER BY j.run_after_ms, j.id LIMIT ?1";
+
+/// The next deferred jobs in claim order. `INDEXED BY`: left to itself the
+/// planner may walk every queued job through `jobs_claimable` and filter.
+pub(crate) const DEFERRED_SQL: &str = "\
+    SELECT j.id, j.task_id, r.name, j.stage, j.role, j.run_after_ms, j.attempts, \
+           j.infra_attempts, j.last_error \
+    FROM jobs AS j INDEXED BY jobs_deferred \
+    JOIN tasks AS t ON t.id = j.task_id \
+    JOIN repos AS r ON r.id = t.repo_id \
+    WHERE j.state = 'queued' AND j.infra_attempts > 0 \
+    ORDER BY j.run_after_ms, j.id LIMIT ?1";
+
+/// How many deferred jobs there are (`INDEXED BY` as above).
+pub(crate) const DEFERRED_TOTAL_SQL: &str = "SELECT count(*) FROM jobs INDEXED BY jobs_deferred \
+     WHERE state = 'queued' AND infra_attempts > 0";
+
+/// The newest open alerts (`alerts_open`, read backwards).
+pub(crate) const ALERTS_SQL: &str = "\
+    SELECT id, kind, message, task_id, job_id, created_ms, acknowledged_ms \
+    FROM alerts WHERE acknowledged_ms IS NULL \
+    ORDER BY created_ms DESC, id DESC LIMIT ?1";
+
+/// How many alerts are open (`alerts_open`).
+pub(crate) const ALERTS_TOTAL_SQL: &str =
+    "SELECT count(*) FROM alerts WHERE acknowledged_ms IS NULL";
+
+/// A role's runs per outcome: one range of the covering index
+/// `agent_runs_by_role_outcome`, counted (linear in the role's runs).
+pub(crate) const OUTCOMES_SQL: &str =
+    "SELECT outcome, count(*) FROM agent_runs WHERE role = ?1 GROUP BY outcome";
+
+/// The newest run of a role with an outcome: the last entry of its range of
+/// `agent_runs_by_role_outcome` (whose entries end with the row id), found
+/// without counting.
+pub(crate) const NEWEST_SQL: &str =
+    "SELECT max(id) FROM agent_runs WHERE role = ?1 AND outcome = ?2";
+
+/// One run, by its id.
+pub(crate) const RUN_SQL: &str =
+    "SELECT id, task_id, outcome, duration_ms, ended_ms FROM agent_runs WHERE id = ?1";
+
+fn queued_from_row(row: &Row<'_>) -> rusqlite::Result<QueuedJob> {
+    Ok(QueuedJob {
+        id: row.get(0)?,
+        task: row.get(1)?,
+        repo: row.get(2)?,
+        stage: row.get(3)?,
+        role: row.get(4)?,
+        run_after_ms: row.get(5)?,
+        attempts: row.get(6)?,
+        infra_attempts: row.get(7)?,
+        last_error: row.get(8)?,
+    })
+}
+
+/// Jobs in each state, in [`JobState::ALL`] order. Call it inside a read
+/// transaction: `done` is the total minus the others, read one by one.
+pub(crate) fn job_counts(conn: &Connection, op: &'static str) -> Result<Vec<(JobState, u64)>> {
+    let count = |query: &str| {
+        conn.prepare_cached(query)
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, u64>(0)))
+            .map_err(sql(op))
+    };
+    let total = count(TOTAL_SQL)?;
+    let mut counts = Vec::with_capacity(JobState::ALL.len());
+    for state in JobState::ALL {
+        if let Some(query) = count_sql(*state) {
+            counts.push((*state, Some(count(query)?)));
+        } else {
+            counts.push((*state, None));
+        }
+    }
+    let counted: u64 = counts.iter().filter_map(|(_, n)| *n).sum();
+    let rest = total.saturating_sub(counted);
+    Ok(counts
+        .into_iter()
+        .map(|(state, n)| (state, n.unwrap_or(rest)))
+        .collect())
+}
+
+fn queued_jobs(conn: &Connection, query: &str, limit: u32) -> Result<Vec<QueuedJob>> {
+    let mut stmt = conn.prepare_cached(query).map_err(sql("queue_snapshot"))?;
+    stmt.query_map([limit], queued_from_row)
+        .map_err(sql("queue_snapshot"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("queue_snapshot"))
+}
+
+fn count(conn: &Connection, query: &str) -> Result<u64> {
+    conn.prepare_cached(query)
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(sql("queue_snapshot"))
+}
+
+fn running_jobs(conn: &Connection, now_ms: i64) -> Result<Vec<RunningJob>> {
+    let mut stmt = conn
+        .prepare_cached(RUNNING_SQL)
+        .map_err(sql("queue_snapshot"))?;
+    stmt.query_map([], |row| {
+        let started_ms: Option<i64> = row.get(7)?;
+        Ok(RunningJob {
+            id: row.get(0)?,
+            task: row.get(1)?,
+            repo: row.get(2)?,
+            stage: row.get(3)?,
+            role: row.get(4)?,
+            owner: LeaseOwner {
+                worker: row.get(5)?,
+                boot_id: row.get(6)?,
+            },
+            started_ms,
+            elapsed_ms: started_ms.map(|started| now_ms.saturating_sub(started).max(0)),
+            lease_expires_ms: row.get(8)?,
+            attempts: row.get(9)?,
+            max_attempts: row.get(10)?,
+        })
+    })
+    .map_err(sql("queue_snapshot"))?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(sql("queue_snapshot"))
+}
+
+fn open_alerts(conn: &Connection, limit: u32) -> Result<Vec<Alert>> {
+    let mut stmt = conn
+        .prepare_cached(ALERTS_SQL)
+        .map_err(sql("queue_snapshot"))?;
+    stmt.query_map([limit], |row| {
+        Ok(Alert {
+            id: row.get(0)?,
+            kind: row.get(1)?,
+            message: row.get(2)?,
+            task: row.get(3)?,
+            job: row.get(4)?,
+            created_ms: row.get(5)?,
+            acknowledged_ms: row.get(6)?,
+        })
+    })
+    .map_err(sql("queue_snapshot"))?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(sql("queue_snapshot"))
+}
+
+fn staging_runner_stats(conn: &Connection) -> Result<StagingRunnerStats> {
+    let outcomes = {
+        let mut stmt = conn
+            .prepare_cached(OUTCOMES_SQL)
+            .map_err(sql("queue_snapshot"))?;
+        stmt.query_map([STAGING_RUNNER_ROLE], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
+        })
+        .map_err(sql("queue_snapshot"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("queue_snapshot"))?
+    };
+    let mut stats = StagingRunnerStats::default();
+    let mut newest: Option<AgentRunId> = None;
+    let mut newest_of = conn
+        .prepare_cached(NEWEST_SQL)
+        .map_err(sql("queue_snapshot"))?;
+    for (outcome, n) in outcomes {
+        stats.runs += n;
+        let last: Option<AgentRunId> = newest_of
+            .query_row([STAGING_RUNNER_ROLE, outcome.as_str()], |row| row.get(0))
+            .map_err(sql("queue_snapshot"))?;
+        newest = newest.max(last);
+        let counter = match outcome.as_str() {
+            OUTCOME_PASSED => &mut stats.passed,
+            OUTCOME_FAILED => &mut stats.failed,
+            OUTCOME_TIMED_OUT => &mut stats.timed_out,
+            OUTCOME_DEFERRED => &mut stats.deferred,
+            OUTCOME_EXHAUSTED => &mut stats.exhausted,
+            OUTCOME_FALLBACK => &mut stats.fallbacks_to_llm,
+            // Other outcomes (skipped, cancelled, ...) count in `runs` only.
+            _ => continue,
+        };
+        *counter += n;
+    }
+    stats.tool_errors = stats.deferred + stats.exhausted;
+    if let Some(id) = newest {
+        let mut stmt = conn
+            .prepare_cached(RUN_SQL)
+            .map_err(sql("queue_snapshot"))?;
+        stats.last_run = Some(
+            stmt.query_row([id], |row| {
+                Ok(StagingRunnerRun {
+                    id: row.get(0)?,
+                    task: row.get(1)?,
+                    outcome: row.get(2)?,
+                    duration_ms: row.get(3)?,
+                    ended_ms: row.get(4)?,
+                })
+            })
+            .map_err(sql("queue_snapshot"))?,
+        );
+    }
+    Ok(stats)
+}
+
+impl Store {
+    /// Everything `GET /queue` shows, read in one read transaction, so every
+    /// figure belongs to the same instant: the jobs in each state, every
+    /// running job (with its repository, lease owner, claim time, elapsed
+    /// time and lease expiry), the next `limit` queued jobs in claim order,
+    /// up to `limit` deferred jobs, up to `limit` open alerts newest first,
+    /// and the staging runner's counters over `agent_runs` (role
+    /// [`STAGING_RUNNER_ROLE`]).
+    ///
+    /// Every query is an index search or a scan of a partial index, never a
+    /// scan of a whole table (a test checks the query plans), so the snapshot
+    /// stays fast on a long history; see `docs/benchmarks.md`. It takes no
+    /// write lock and never waits for a writer (WAL).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`](crate::StoreError::Sqlite) if SQLite fails.
+    pub fn queue_snapshot(&self, limit: u32) -> Result<QueueSnapshot> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
+            .map_err(sql("queue_snapshot"))?;
+        let at_ms = self.now_ms();
+        let snapshot = QueueSnapshot {
+            at_ms,
+            counts: job_counts(&tx, "queue_snapshot")?,
+            running: running_jobs(&tx, at_ms)?,
+            queued: queued_jobs(&tx, QUEUED_SQL, limit)?,
+            deferred: queued_jobs(&tx, DEFERRED_SQL, limit)?,
+            deferred_total: count(&tx, DEFERRED_TOTAL_SQL)?,
+            alerts: open_alerts(&tx, limit)?,
+            open_alerts_total: count(&tx, ALERTS_TOTAL_SQL)?,
+            staging_runner: staging_runner_stats(&tx)?,
+        };
+        // Nothing was written: ending the read transaction either way is
+        // the same.
+        tx.commit().map_err(sql("queue_snapshot"))?;
+        Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+
+    /// Partial indexes: scanning one reads only the rows it holds (queued,
+    /// running, deferred jobs; open alerts), never the history.
+    const PARTIAL_INDEXES: [&str; 5] = [
+        "jobs_claimable",
+        "jobs_leased",
+        "jobs_failed",
+        "jobs_deferred",
+        "alerts_open",
+    ];
+
+    fn plan(store: &Store, query: &str) -> Vec<String> {
+        let mut stmt = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+            .unwrap();
+        let params = stmt.parameter_count();
+        let values: Vec<i64> = vec![1; params];
+        stmt.query_map(rusqlite::params_from_iter(values), |row| {
+            row.get::<_, String>(3)
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    /// Fails when a step of the plan scans a whole table (or a whole
+    /// index, which is as long): only searches and scans of a partial index
+    /// are allowed.
+    fn assert_no_full_scan(store: &Store, name: &str, query: &str) -> Vec<String> {
+        let steps = plan(store, query);
+        for step in &steps {
+            if !step.starts_with("SCAN ") {
+                continue;
+            }
+            assert!(
+                PARTIAL_INDEXES
+                    .iter()
+                    .any(|index| step.ends_with(&format!("INDEX {index}"))),
+                "{name} scans a whole table or index: {step:?}\nplan: {steps:#?}"
+            );
+        }
+        steps
+    }
+
+    fn uses(steps: &[String], index: &str) -> bool {
+        steps.iter().any(|s| s.contains(&format!("INDEX {index}")))
+    }
+
+    #[test]
+    fn no_snapshot_query_scans_a_whole_table() {
+        let store = Store::open_in_memory(StoreOptions::default()).unwrap();
+        for state in JobState::ALL {
+            if let Some(query) = count_sql(*state) {
+                assert_no_full_scan(&store, state.as_str(), query);
+            }
+        }
+        // The total is the Count opcode over an index's pages, not a loop
+        // over its rows.
+        let mut stmt = store.conn.prepare(&format!("EXPLAIN {TOTAL_SQL}")).unwrap();
+        let opcodes: Vec<String> = stmt
+            .query_map([], |row| row.get(1))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(opcodes.iter().any(|o| o == "Count"), "{opcodes:?}");
+        assert!(!opcodes.iter().any(|o| o == "Next"), "{opcodes:?}");
+        let steps = assert_no_full_scan(&store, "running", RUNNING_SQL);
+        assert!(uses(&steps, "jobs_leased"), "{steps:?}");
+        let steps = assert_no_full_scan(&store, "queued", QUEUED_SQL);
+        assert!(uses(&steps, "jobs_claimable"), "{steps:?}");
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "the claim order comes from the index, not a sort: {steps:?}"
+        );
+        let steps = assert_no_full_scan(&store, "deferred", DEFERRED_SQL);
+        assert!(uses(&steps, "jobs_deferred"), "{steps:?}");
+        let steps = assert_no_full_scan(&store, "deferred total", DEFERRED_TOTAL_SQL);
+        assert!(uses(&steps, "jobs_deferred"), "{steps:?}");
+        let steps = assert_no_full_scan(&store, "alerts", ALERTS_SQL);
+        assert!(uses(&steps, "alerts_open"), "{steps:?}");
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
+        assert_no_full_scan(&store, "open alerts total", ALERTS_TOTAL_SQL);
+        let steps = assert_no_full_scan(&store, "staging runner counters", OUTCOMES_SQL);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("COVERING INDEX agent_runs_by_role_outcome (role=?)")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
+        let steps = assert_no_full_scan(&store, "newest run of an outcome", NEWEST_SQL);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s
+                    .contains("COVERING INDEX agent_runs_by_role_outcome (role=? AND outcome=?)")),
+            "{steps:?}"
+        );
+        let steps = assert_no_full_scan(&store, "last run", RUN_SQL);
+        assert!(
+            steps.iter().any(|s| s.contains("INTEGER PRIMARY KEY")),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn the_claim_and_the_boot_rescue_search_their_indexes() {
+        let store = Store::open_in_memory(StoreOptions::default()).unwrap();
+        // The oldest due queued job comes straight from its partial index,
+        // in claim order: a range search, no sort of the queue.
+        let steps = assert_no_full_scan(&store, "claim", &crate::queue::claim_sql());
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("INDEX jobs_claimable (run_after_ms<?)")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
+        let expired = "SELECT id FROM jobs WHERE state = 'running' AND lease_expires_ms <= ?1";
+        assert_no_full_scan(&store, "rescue_expired", expired);
+        assert_no_full_scan(&store, "leasing boots", crate::boots::LEASING_BOOTS_SQL);
+    }
+}
