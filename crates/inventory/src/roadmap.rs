@@ -1,0 +1,562 @@
+//! The determinization roadmap: the inventory's avoidable call sites ranked
+//! by what replacing them saves, from run figures the caller brings (the
+//! binary fills them from the store's `agent_runs`; this crate opens no
+//! database).
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::{CallSite, Classification, Inventory, PathKind};
+
+/// How a run was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// An LLM agent started by the transport.
+    Llm,
+    /// Deterministic code (a reserved agent).
+    Deterministic,
+}
+
+impl Transport {
+    /// `llm` or `deterministic`, as the store writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Transport::Llm => "llm",
+            Transport::Deterministic => "deterministic",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A transport name that is neither `llm` nor `deterministic`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown transport {0:?}: expected llm or deterministic")]
+pub struct ParseTransportError(pub String);
+
+impl FromStr for Transport {
+    type Err = ParseTransportError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "llm" => Ok(Transport::Llm),
+            "deterministic" => Ok(Transport::Deterministic),
+            other => Err(ParseTransportError(other.to_owned())),
+        }
+    }
+}
+
+/// The recorded runs of one role at one stage by one transport: the
+/// roadmap's input, one row per (role, stage, transport).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleRunStats {
+    /// The role, or the reserved agent's name when one served the job.
+    pub role: String,
+    /// The stage.
+    pub stage: String,
+    /// How the runs were served.
+    pub transport: Transport,
+    /// How many runs.
+    pub runs: u64,
+    /// How many distinct tasks they ran for (0 when unknown: the figures
+    /// are then per run).
+    #[serde(default)]
+    pub tasks: u64,
+    /// Their summed duration.
+    pub total_duration_ms: i64,
+    /// Their mean duration.
+    pub mean_duration_ms: f64,
+    /// How many of them reported a cost.
+    pub cost_runs: u64,
+    /// The summed cost of those that reported one; `None` when none did.
+    pub total_cost_usd: Option<f64>,
+    /// The mean cost over the runs that reported one; `None` when none did.
+    pub mean_cost_usd: Option<f64>,
+    /// How many runs failed (outcome failed or timed out).
+    pub failed_runs: u64,
+    /// The summed cost of the failed runs that reported one.
+    pub failed_cost_usd: Option<f64>,
+}
+
+/// The roadmap: the figures per role and transport, and the avoidable call
+/// sites ranked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Roadmap {
+    /// One line: how much was measured, or that nothing was.
+    pub summary: String,
+    /// Per role, stage and transport, with the role's classification.
+    pub figures: Vec<Figure>,
+    /// The avoidable call sites, best replacement first.
+    pub candidates: Vec<Candidate>,
+    /// What the input held that the inventory does not know.
+    pub notes: Vec<String>,
+}
+
+/// The figures of one role at one stage by one transport.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Figure {
+    /// The role or reserved agent.
+    pub role: String,
+    /// The stage.
+    pub stage: String,
+    /// The transport.
+    pub transport: Transport,
+    /// The call site's classification, `reserved-agent`, or `unknown`.
+    pub class: String,
+    /// How many runs.
+    pub runs: u64,
+    /// Distinct tasks they ran for.
+    pub tasks: u64,
+    /// Mean duration.
+    pub mean_duration_ms: f64,
+    /// Mean cost of the runs that reported one.
+    pub mean_cost_usd: Option<f64>,
+    /// How many runs reported a cost.
+    pub cost_runs: u64,
+    /// How many failed.
+    pub failed_runs: u64,
+    /// What the failed runs cost.
+    pub failed_cost_usd: Option<f64>,
+    /// Where a figure is missing or partial.
+    pub notes: Vec<String>,
+}
+
+/// An avoidable call site and what replacing it saves per task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// 1 for the first to replace.
+    pub rank: usize,
+    /// The call site's id.
+    pub id: String,
+    /// The LLM role.
+    pub role: String,
+    /// Its stage.
+    pub stage: String,
+    /// The oracle that would compute its verdict.
+    pub oracle: Option<String>,
+    /// The reserved agent that already serves it, if one does.
+    pub implemented_by: Option<String>,
+    /// What serves it when that agent cannot.
+    pub fallback: Option<String>,
+    /// LLM runs recorded.
+    pub llm_runs: u64,
+    /// Distinct tasks they ran for.
+    pub llm_tasks: u64,
+    /// Their mean duration.
+    pub llm_mean_duration_ms: Option<f64>,
+    /// Their mean cost (over the runs that reported one).
+    pub llm_mean_cost_usd: Option<f64>,
+    /// How many failed.
+    pub llm_failed_runs: u64,
+    /// What the failed ones cost.
+    pub llm_failed_cost_usd: Option<f64>,
+    /// Deterministic runs recorded at the same stage.
+    pub deterministic_runs: u64,
+    /// Their mean duration.
+    pub deterministic_mean_duration_ms: Option<f64>,
+    /// LLM cost per task minus deterministic cost per task (a deterministic
+    /// run spends nothing on agents).
+    pub saving_usd_per_task: Option<f64>,
+    /// LLM time per task minus deterministic time per task.
+    pub saving_ms_per_task: Option<f64>,
+    /// What failed LLM runs cost per task: money spent on a verdict that
+    /// sent the task back.
+    pub failure_cost_usd_per_task: Option<f64>,
+    /// The ranking key: saving plus failure cost, per task.
+    pub score_usd_per_task: Option<f64>,
+    /// Where a figure is missing or partial.
+    pub notes: Vec<String>,
+}
+
+/// Computes the roadmap from the inventory and the recorded runs.
+///
+/// Candidates are the avoidable call sites. Per task (a row's totals over
+/// its distinct tasks, so that a stage run twice per task counts twice):
+/// `saving = LLM cost − deterministic cost` (a deterministic run spends
+/// nothing on agents), `failure cost = failed LLM runs' cost`, and
+/// `score = saving + failure cost`, so that an LLM role that fails
+/// expensively — it paid for a verdict that sent the task back — ranks
+/// higher. Sites are ranked by score; sites without a reported cost after
+/// them, by the time saved per task; sites without LLM runs last, in
+/// inventory order. A missing figure is said in the notes, never invented.
+#[must_use]
+pub fn roadmap(inventory: &Inventory, stats: &[RoleRunStats]) -> Roadmap {
+    let rows = merge(stats);
+    let reserved: Vec<&str> = inventory
+        .deterministic
+        .iter()
+        .filter(|d| d.kind == PathKind::ReservedAgent)
+        .map(|d| d.name.as_str())
+        .collect();
+    let mut notes = Vec::new();
+    let figures: Vec<Figure> = rows
+        .values()
+        .map(|row| {
+            let class = match inventory.call_site(&row.role) {
+                Some(site) => site.classification().as_str().to_owned(),
+                None if reserved.contains(&row.role.as_str()) => "reserved-agent".to_owned(),
+                None => {
+                    notes.push(format!(
+                        "runs of {} at {} ({}) match no call site or reserved agent of the inventory",
+                        row.role, row.stage, row.transport
+                    ));
+                    "unknown".to_owned()
+                }
+            };
+            figure(row, class)
+        })
+        .collect();
+    let mut candidates: Vec<Candidate> = inventory
+        .call_sites
+        .iter()
+        .filter(|s| s.classification() == Classification::Avoidable)
+        .map(|site| candidate(site, &rows))
+        .collect();
+    // Stable sort: equal keys keep the inventory's order.
+    candidates.sort_by(|a, b| {
+        rank_key(b)
+            .partial_cmp(&rank_key(a))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    for (i, c) in candidates.iter_mut().enumerate() {
+        c.rank = i + 1;
+    }
+    let total_runs: u64 = rows.values().map(|r| r.runs).sum();
+    let summary = if total_runs == 0 {
+        "no runs recorded: nothing is measured yet; run tasks, then compute the roadmap again (candidates below are in inventory order)".to_owned()
+    } else {
+        format!(
+            "{total_runs} runs recorded over {} role/stage/transport rows; {} avoidable call sites ranked",
+            rows.len(),
+            candidates.len()
+        )
+    };
+    Roadmap {
+        summary,
+        figures,
+        candidates,
+        notes,
+    }
+}
+
+/// (has LLM runs, score, time saving), compared largest first.
+fn rank_key(c: &Candidate) -> (bool, bool, f64, f64) {
+    (
+        c.llm_runs > 0,
+        c.score_usd_per_task.is_some(),
+        c.score_usd_per_task.unwrap_or(0.0),
+        c.saving_ms_per_task.unwrap_or(f64::NEG_INFINITY),
+    )
+}
+
+type Key = (String, String, Transport);
+
+/// Rows merged per (role, stage, transport), means recomputed from totals
+/// when two rows had to be merged.
+fn merge(stats: &[RoleRunStats]) -> BTreeMap<Key, RoleRunStats> {
+    let mut out: BTreeMap<Key, RoleRunStats> = BTreeMap::new();
+    for row in stats {
+        let key = (row.role.clone(), row.stage.clone(), row.transport);
+        match out.get_mut(&key) {
+            None => {
+                out.insert(key, row.clone());
+            }
+            Some(acc) => *acc = combine(acc, row),
+        }
+    }
+    out
+}
+
+fn combine(a: &RoleRunStats, b: &RoleRunStats) -> RoleRunStats {
+    let runs = a.runs + b.runs;
+    // Tasks may overlap between merged rows: the larger count is the safe
+    // lower bound of distinct tasks.
+    let tasks = a.tasks.max(b.tasks);
+    let total_duration_ms = a.total_duration_ms.saturating_add(b.total_duration_ms);
+    let cost_runs = a.cost_runs + b.cost_runs;
+    let total_cost_usd = add(a.total_cost_usd, b.total_cost_usd);
+    RoleRunStats {
+        role: a.role.clone(),
+        stage: a.stage.clone(),
+        transport: a.transport,
+        runs,
+        tasks,
+        total_duration_ms,
+        mean_duration_ms: ratio(total_duration_ms as f64, runs).unwrap_or(0.0),
+        cost_runs,
+        total_cost_usd,
+        mean_cost_usd: total_cost_usd.and_then(|t| ratio(t, cost_runs)),
+        failed_runs: a.failed_runs + b.failed_runs,
+        failed_cost_usd: add(a.failed_cost_usd, b.failed_cost_usd),
+    }
+}
+
+fn add(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn ratio(total: f64, count: u64) -> Option<f64> {
+    (count > 0).then(|| total / count as f64)
+}
+
+fn cost_notes(row: &RoleRunStats) -> Vec<String> {
+    let mut notes = Vec::new();
+    if row.transport == Transport::Llm {
+        if row.cost_runs == 0 || row.mean_cost_usd.is_none() {
+            notes.push("no cost reported".to_owned());
+        } else if row.cost_runs < row.runs {
+            notes.push(format!(
+                "cost reported by {} of {} runs",
+                row.cost_runs, row.runs
+            ));
+        }
+    }
+    notes
+}
+
+fn figure(row: &RoleRunStats, class: String) -> Figure {
+    Figure {
+        role: row.role.clone(),
+        stage: row.stage.clone(),
+        transport: row.transport,
+        class,
+        runs: row.runs,
+        tasks: row.tasks,
+        mean_duration_ms: row.mean_duration_ms,
+        mean_cost_usd: row.mean_cost_usd,
+        cost_runs: row.cost_runs,
+        failed_runs: row.failed_runs,
+        failed_cost_usd: row.failed_cost_usd,
+        notes: cost_notes(row),
+    }
+}
+
+/// The divisor that turns a row's totals into per-task figures: its task
+/// count, or its run count (with a note) when the count of tasks is unknown.
+fn per_task(row: &RoleRunStats, notes: &mut Vec<String>) -> u64 {
+    if row.tasks > 0 {
+        row.tasks
+    } else {
+        notes.push(format!(
+            "{} runs of {} at {}: task count not given, figures are per run",
+            row.transport, row.role, row.stage
+        ));
+        row.runs
+    }
+}
+
+fn candidate(site: &CallSite, rows: &BTreeMap<Key, RoleRunStats>) -> Candidate {
+    let llm = rows
+        .get(&(site.role.clone(), site.stage.clone(), Transport::Llm))
+        .filter(|r| r.runs > 0);
+    let deterministic = rows
+        .values()
+        .filter(|r| r.stage == site.stage && r.transport == Transport::Deterministic && r.runs > 0)
+        .fold(None::<RoleRunStats>, |acc, r| {
+            Some(acc.map_or_else(|| r.clone(), |a| combine(&a, r)))
+        });
+    let mut notes = Vec::new();
+    let (mut saving_usd, mut failure_usd, mut saving_ms) = (None, None, None);
+    match llm {
+        None => notes.push(format!(
+            "no LLM runs recorded for {} at {}",
+            site.role, site.stage
+        )),
+        Some(llm) => {
+            notes.extend(cost_notes(llm));
+            let tasks = per_task(llm, &mut notes);
+            let det_tasks = deterministic.as_ref().map(|d| per_task(d, &mut notes));
+            // Cost: the sum of the reported costs per task (a lower bound
+            // when some runs reported none, which the notes say).
+            if let Some(llm_cost) = llm.total_cost_usd.filter(|_| llm.cost_runs > 0) {
+                let det_cost = deterministic
+                    .as_ref()
+                    .zip(det_tasks)
+                    .and_then(|(d, n)| d.total_cost_usd.and_then(|c| ratio(c, n)))
+                    .unwrap_or(0.0);
+                saving_usd = ratio(llm_cost, tasks).map(|c| c - det_cost);
+                failure_usd = ratio(llm.failed_cost_usd.unwrap_or(0.0), tasks);
+                if llm.failed_runs > 0 && llm.failed_cost_usd.is_none() {
+                    notes.push(format!(
+                        "{} failed LLM runs reported no cost",
+                        llm.failed_runs
+                    ));
+                }
+            }
+            match (&deterministic, det_tasks) {
+                (Some(d), Some(n)) => {
+                    let llm_ms = ratio(llm.total_duration_ms as f64, tasks);
+                    let det_ms = ratio(d.total_duration_ms as f64, n);
+                    saving_ms = llm_ms.zip(det_ms).map(|(l, d)| l - d);
+                }
+                (None, _) | (_, None) => notes.push(format!(
+                    "no deterministic runs recorded at {}: time saving unknown; the cost saving counts the replacement as spending nothing on agents",
+                    site.stage
+                )),
+            }
+        }
+    }
+    Candidate {
+        rank: 0,
+        id: site.id.clone(),
+        role: site.role.clone(),
+        stage: site.stage.clone(),
+        oracle: site.oracle.clone(),
+        implemented_by: site.implemented_by.clone(),
+        fallback: site.fallback.clone(),
+        llm_runs: llm.map_or(0, |r| r.runs),
+        llm_tasks: llm.map_or(0, |r| r.tasks),
+        llm_mean_duration_ms: llm.map(|r| r.mean_duration_ms),
+        llm_mean_cost_usd: llm.and_then(|r| r.mean_cost_usd),
+        llm_failed_runs: llm.map_or(0, |r| r.failed_runs),
+        llm_failed_cost_usd: llm.and_then(|r| r.failed_cost_usd),
+        deterministic_runs: deterministic.as_ref().map_or(0, |d| d.runs),
+        deterministic_mean_duration_ms: deterministic.as_ref().map(|d| d.mean_duration_ms),
+        saving_usd_per_task: saving_usd,
+        saving_ms_per_task: saving_ms,
+        failure_cost_usd_per_task: failure_usd,
+        score_usd_per_task: saving_usd.map(|s| s + failure_usd.unwrap_or(0.0)),
+        notes,
+    }
+}
+
+fn usd(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("${v:.4}"))
+}
+
+fn secs(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "—".to_owned(), |v| format!("{:.1} s", v / 1000.0))
+}
+
+impl Roadmap {
+    /// The roadmap as pretty-printed JSON.
+    ///
+    /// # Errors
+    ///
+    /// Only what `serde_json` reports for a value it cannot write (none of
+    /// this type's fields is such a value; non-finite numbers become `null`).
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+
+    /// The roadmap as text: the summary, the figures table, the ranked
+    /// candidates and the notes.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "LLM determinization roadmap");
+        let _ = writeln!(out, "{}", self.summary);
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Figures per role and transport");
+        if self.figures.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        } else {
+            let _ = writeln!(
+                out,
+                "  {:<20} {:<15} {:<13} {:<17} {:>6} {:>6} {:>10} {:>10} {:>7} {:>11}",
+                "role",
+                "stage",
+                "transport",
+                "class",
+                "runs",
+                "tasks",
+                "mean time",
+                "mean cost",
+                "failed",
+                "failed cost"
+            );
+            for f in &self.figures {
+                let _ = writeln!(
+                    out,
+                    "  {:<20} {:<15} {:<13} {:<17} {:>6} {:>6} {:>10} {:>10} {:>7} {:>11}{}",
+                    f.role,
+                    f.stage,
+                    f.transport.as_str(),
+                    f.class,
+                    f.runs,
+                    f.tasks,
+                    secs(Some(f.mean_duration_ms)),
+                    usd(f.mean_cost_usd),
+                    f.failed_runs,
+                    usd(f.failed_cost_usd),
+                    if f.notes.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  ({})", f.notes.join("; "))
+                    }
+                );
+            }
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Candidates (avoidable LLM control paths), best first");
+        if self.candidates.is_empty() {
+            let _ = writeln!(out, "  (none: the inventory has no avoidable call site)");
+        } else {
+            let _ = writeln!(
+                out,
+                "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>13} {:>13} {:>13} {:>13}  status",
+                "#",
+                "site",
+                "role",
+                "stage",
+                "LLM runs",
+                "saving/task",
+                "time/task",
+                "fail $/task",
+                "score/task"
+            );
+            for c in &self.candidates {
+                let status = match (&c.implemented_by, &c.fallback) {
+                    (Some(by), Some(fallback)) => {
+                        format!("implemented: {by} ({fallback} fallback)")
+                    }
+                    (Some(by), None) => format!("implemented: {by}"),
+                    (None, _) => "to do".to_owned(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>13} {:>13} {:>13} {:>13}  {status}",
+                    c.rank,
+                    c.id,
+                    c.role,
+                    c.stage,
+                    c.llm_runs,
+                    usd(c.saving_usd_per_task),
+                    secs(c.saving_ms_per_task),
+                    usd(c.failure_cost_usd_per_task),
+                    usd(c.score_usd_per_task),
+                );
+                for note in &c.notes {
+                    let _ = writeln!(out, "       - {note}");
+                }
+            }
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "Notes");
+            for note in &self.notes {
+                let _ = writeln!(out, "  - {note}");
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for Roadmap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
