@@ -12,9 +12,11 @@ use crate::CliError;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0    success (staging run: the suite PASSED)
-  1    the suite ran and FAILED (exit code other than 0, a signal, or the timeout)
-  2    tool error: the suite did not execute, or the log could not be written;
+  0    success (staging run: the suite PASSED; gate check: the gate passed)
+  1    the work ran and failed (staging run: exit code other than 0, a signal,
+       or the timeout; gate check: the gate failed; inventory check: drift)
+  2    tool error: the work could not be done (the suite did not execute, a bad
+       ORCH_* value, a database that cannot be opened, an unknown task);
        nothing false is written (status is null in the JSON)
   3    usage error: bad or missing arguments
   130  interrupted by SIGINT (Ctrl-C): the suite's tree was ended, the log says
@@ -22,6 +24,13 @@ Exit codes:
   143  terminated by SIGTERM: likewise";
 
 /// orch: a self-hosting orchestrator for LLM coding agents.
+///
+/// A task moves through analysis, architecture, development, review, testing,
+/// deploy-staging, deploy and post-deploy. LLM roles are started through one
+/// transport (ORCH_AGENT_CMD); roles whose verdict can be computed (the staging
+/// suite, the deploy, the health checks) are run by deterministic code.
+/// Configuration comes from ORCH_* environment variables (see .env.example);
+/// `orch demo` shows a whole run offline.
 #[derive(Debug, Parser)]
 #[command(name = "orch", version, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
@@ -32,11 +41,177 @@ pub(crate) struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run workers (ORCH_WORKERS) and the HTTP server (ORCH_HTTP_ADDR: GET
+    /// /queue, /healthz, /metrics) until SIGINT or SIGTERM.
+    #[command(after_help = EXIT_CODES)]
+    Serve,
+    /// Process jobs in the foreground.
+    #[command(after_help = EXIT_CODES)]
+    Work(WorkArgs),
+    /// Repositories orch works on.
+    Repo {
+        #[command(subcommand)]
+        command: RepoCommand,
+    },
+    /// Tasks: add one, show one, list them.
+    Task {
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
+    /// Print the queue as JSON: the same document as GET /queue.
+    Queue,
     /// The staging suite (the deploy-staging stage's deterministic runner).
     Staging {
         #[command(subcommand)]
         command: StagingCommand,
     },
+    /// The quality gates.
+    Gate {
+        #[command(subcommand)]
+        command: GateCommand,
+    },
+    /// The LLM call-site inventory: every place control flow consumes an LLM
+    /// judgment, and its drift checks against the sources.
+    Inventory {
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
+    /// The determinization roadmap: per role and transport, runs, time, cost
+    /// and failures from agent_runs, and the avoidable roles ranked by what
+    /// replacing them saves per task.
+    Roadmap(RoadmapArgs),
+    /// The main job, offline: a fresh home with a sample repository and a
+    /// scripted stand-in agent; one task through every stage, and one whose
+    /// staging suite fails first, rolls back to development and passes after
+    /// the retry. Prints each transition, then the /queue JSON.
+    #[command(after_help = EXIT_CODES)]
+    Demo(DemoArgs),
+}
+
+/// Arguments of `orch work`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkArgs {
+    /// Exit 0 as soon as no job is runnable (a deferred job due later does not
+    /// count). Without it, wait for jobs until SIGINT or SIGTERM.
+    #[arg(long)]
+    pub(crate) until_idle: bool,
+}
+
+/// `orch repo ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RepoCommand {
+    /// Add a repository; prints its JSON.
+    Add(RepoAddArgs),
+    /// List the repositories as JSON.
+    List,
+}
+
+/// Arguments of `orch repo add`.
+#[derive(Debug, Args)]
+pub(crate) struct RepoAddArgs {
+    /// Its unique name (what ORCH_STAGING_RUNNER_REPOS lists).
+    pub(crate) name: String,
+    /// Its checkout: where every command and agent runs.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) path: PathBuf,
+    /// The staging suite, run as `sh -c CMD` in the checkout: the one source of
+    /// truth for the staging runner and the LLM deployer's prompt.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) staging_cmd: String,
+    /// The deploy command (stage deploy); none: the stage is skipped, said so.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) deploy_cmd: Option<String>,
+    /// The health-check command (stage post-deploy); none: skipped, said so.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) health_cmd: Option<String>,
+    /// Environment variables the repository's commands need although they
+    /// look like secrets (comma-separated or repeated).
+    #[arg(long, value_name = "VAR", value_delimiter = ',')]
+    pub(crate) pass_env: Vec<String>,
+}
+
+/// `orch task ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TaskCommand {
+    /// Add a task at the first stage; prints {"id": N, "job": M}.
+    Add(TaskAddArgs),
+    /// Show a task as JSON: stage, status, retries, cost, artifacts and every
+    /// transition with its gate decisions.
+    Show {
+        /// The task's id.
+        id: i64,
+    },
+    /// List the newest tasks as JSON.
+    List {
+        /// How many.
+        #[arg(long, default_value = "50")]
+        limit: u32,
+    },
+}
+
+/// Arguments of `orch task add`.
+#[derive(Debug, Args)]
+pub(crate) struct TaskAddArgs {
+    /// The repository's name.
+    #[arg(long)]
+    pub(crate) repo: String,
+    /// What to do.
+    #[arg(long)]
+    pub(crate) title: String,
+}
+
+/// `orch gate ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum GateCommand {
+    /// Print, as JSON, what the stage's gates read in an artifact (exit 0 when
+    /// every gate passes, 1 when one fails).
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// The stage whose gates to run, e.g. deploy-staging.
+        #[arg(long)]
+        stage: String,
+        /// The artifact file.
+        file: PathBuf,
+    },
+}
+
+/// `orch inventory ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum InventoryCommand {
+    /// Check the inventory against orch's source tree: exit 0 when clean, 1
+    /// with one line per drift.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// The root of orch's source tree (the folder with Cargo.toml and docs/).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        root: PathBuf,
+    },
+    /// Print every call site with its role, bits and computed classification.
+    Show {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Arguments of `orch roadmap`.
+#[derive(Debug, Args)]
+pub(crate) struct RoadmapArgs {
+    /// The database (default: ORCH_DB_PATH, else $ORCH_HOME/orch.db).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) db: Option<PathBuf>,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `orch demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The folder for the demo's home (database, tasks, sample checkouts); it
+    /// must be empty or missing. Default: a new temporary folder, kept.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
 }
 
 /// `orch staging ...`.

@@ -27,6 +27,13 @@
 //! pipeline or process logic of its own.
 
 mod cli;
+mod commands;
+mod config;
+mod demo;
+mod http;
+mod inventory;
+mod queue;
+mod serve;
 mod staging;
 
 use std::io;
@@ -37,6 +44,10 @@ use std::process::ExitCode;
 pub(crate) enum Ending {
     /// Help or version text was printed.
     Informational,
+    /// The command did its job.
+    Done,
+    /// The work ran and failed (a gate that fails).
+    Failed,
     /// `staging run`: the suite passed and the log says PASSED.
     StagingPassed,
     /// `staging run`: the suite executed and failed; the log says FAILED.
@@ -58,14 +69,20 @@ pub(crate) enum CliError {
     BadArgument(String),
     /// The result could not be printed.
     Output(io::Error),
+    /// An `ORCH_*` value cannot be used.
+    Config(config::ConfigError),
+    /// The work could not be done (the database, a missing task, ...); the
+    /// message says what to do.
+    Tool(String),
 }
 
 /// The one map from an ending to the process exit code.
 fn exit_code(result: &Result<Ending, CliError>) -> u8 {
     match result {
-        Ok(Ending::Informational | Ending::StagingPassed) => 0,
-        Ok(Ending::StagingFailed) => 1,
-        Ok(Ending::StagingToolError) | Err(CliError::Output(_)) => 2,
+        Ok(Ending::Informational | Ending::Done | Ending::StagingPassed) => 0,
+        Ok(Ending::Failed | Ending::StagingFailed) => 1,
+        Ok(Ending::StagingToolError)
+        | Err(CliError::Output(_) | CliError::Config(_) | CliError::Tool(_)) => 2,
         Err(CliError::Usage(_) | CliError::BadArgument(_)) => 3,
         // What shells report for a process ended by that signal; a cancel
         // that came from elsewhere (no signal seen) reads as SIGTERM.
@@ -73,6 +90,62 @@ fn exit_code(result: &Result<Ending, CliError>) -> u8 {
             .ok()
             .filter(|_| *signal > 0)
             .unwrap_or(143),
+    }
+}
+
+/// Runs one command; the configuration is read first by every command that
+/// uses it, so a bad `ORCH_*` value stops it before anything happens.
+fn dispatch(command: cli::Command) -> Result<Ending, CliError> {
+    use cli::{Command, GateCommand, RepoCommand, StagingCommand, TaskCommand};
+    match command {
+        Command::Staging {
+            command: StagingCommand::Run(args),
+        } => {
+            // `staging run` takes its settings from flags; a bad ORCH_* value
+            // still stops it, as it stops every command.
+            commands::Setup::load()?;
+            staging::run(&args)
+        }
+        Command::Gate {
+            command: GateCommand::Check { stage, file },
+        } => {
+            commands::Setup::load()?;
+            commands::gate_check(&stage, &file)
+        }
+        Command::Demo(args) => demo::run(args.home.as_deref()),
+        Command::Inventory { command } => match command {
+            cli::InventoryCommand::Check { root } => inventory::check(&root),
+            cli::InventoryCommand::Show { json } => inventory::show(json),
+        },
+        Command::Roadmap(args) => {
+            let setup = commands::Setup::load()?;
+            inventory::roadmap(&setup, args.db.as_deref(), args.json)
+        }
+        Command::Serve => serve::serve(&commands::Setup::load()?),
+        Command::Work(args) => commands::work(&commands::Setup::load()?, args.until_idle),
+        Command::Queue => {
+            let setup = commands::Setup::load()?;
+            let store = setup.open_store()?;
+            let value = queue::queue_json(&store, &setup.launcher())
+                .map_err(|error| CliError::Tool(error.to_string()))?;
+            commands::print_json(&value)?;
+            Ok(Ending::Done)
+        }
+        Command::Repo { command } => {
+            let setup = commands::Setup::load()?;
+            match command {
+                RepoCommand::Add(args) => commands::repo_add(&setup, &args),
+                RepoCommand::List => commands::repo_list(&setup),
+            }
+        }
+        Command::Task { command } => {
+            let setup = commands::Setup::load()?;
+            match command {
+                TaskCommand::Add(args) => commands::task_add(&setup, &args),
+                TaskCommand::Show { id } => commands::task_show(&setup, id),
+                TaskCommand::List { limit } => commands::task_list(&setup, limit),
+            }
+        }
     }
 }
 
@@ -97,16 +170,17 @@ fn main() -> ExitCode {
             let _ = text.print();
             Ok(Ending::Informational)
         }
-        cli::Parsed::Command(cli::Command::Staging {
-            command: cli::StagingCommand::Run(args),
-        }) => staging::run(&args),
+        cli::Parsed::Command(command) => dispatch(command),
     });
     match &result {
         Ok(_) => {}
         Err(CliError::Usage(error)) => {
             let _ = error.print();
         }
-        Err(CliError::BadArgument(message)) => eprintln!("error: {message}"),
+        Err(CliError::BadArgument(message) | CliError::Tool(message)) => {
+            eprintln!("error: {message}");
+        }
+        Err(CliError::Config(error)) => eprintln!("error: {error}"),
         Err(CliError::Output(error)) => {
             eprintln!("error: cannot print the result: {error}; check that stdout is open");
         }

@@ -253,7 +253,7 @@ fn help_explains_every_flag_and_the_exit_codes() {
         "$ORCH_HOME/staging/",
         "Exit codes:",
         "0    success",
-        "1    the suite ran and FAILED",
+        "1    the work ran and failed",
         "2    tool error",
         "3    usage error",
         "130  interrupted by SIGINT",
@@ -277,7 +277,7 @@ fn secrets_never_reach_the_suite() {
         ),
     )
     .env("ORCH_DB_PATH", "secret-orch-db")
-    .env("ORCH_STAGING_RUNNER_ENABLED", "secret-orch-flag")
+    .env("ORCH_STAGING_RUNNER_REPOS", "secret-orch-repos")
     .env("ANTHROPIC_API_KEY", "secret-anthropic")
     .env("OPENAI_API_KEY", "secret-openai")
     .env("GEMINI_API_KEY", "secret-gemini")

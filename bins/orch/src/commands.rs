@@ -1,0 +1,396 @@
+//! The commands that read and write the database: `repo`, `task`, `gate
+//! check`, `work`. They parse, wire and print; the logic is the crates'.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use orch_launcher::{Engine, JobEndKind, JobReport, LauncherConfig, StopSignal};
+use orch_pipeline::{Stage, gates_for};
+use orch_store::{LeaseOwner, NewRepo, Store};
+use serde_json::{Value, json};
+
+use crate::cli::{RepoAddArgs, TaskAddArgs};
+use crate::config::Config;
+use crate::{CliError, Ending};
+
+/// The configuration, orch's home and the database path.
+#[derive(Debug, Clone)]
+pub(crate) struct Setup {
+    pub(crate) config: Config,
+    pub(crate) home: PathBuf,
+    pub(crate) db: PathBuf,
+}
+
+impl Setup {
+    /// Reads the configuration (a bad value stops every command, exit 2).
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Config`] naming the key; [`CliError::Tool`] when no home
+    /// can be found.
+    pub(crate) fn load() -> Result<Setup, CliError> {
+        let config = Config::from_env().map_err(CliError::Config)?;
+        for key in Config::unknown_keys() {
+            eprintln!("warning: {key} is not an orch setting (see .env.example); ignored");
+        }
+        let home = config.home().ok_or_else(|| {
+            CliError::Tool(
+                "cannot tell where orch keeps its files: neither ORCH_HOME nor HOME is set; set ORCH_HOME".to_owned(),
+            )
+        })?;
+        let db = config.db_path().unwrap_or_else(|| home.join("orch.db"));
+        Ok(Setup { config, home, db })
+    }
+
+    /// The launcher's configuration.
+    pub(crate) fn launcher(&self) -> LauncherConfig {
+        self.config.launcher(self.home.clone())
+    }
+
+    /// Opens the database, creating it and its folder; refuses one that
+    /// cannot be written at once, not at the first claim.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Tool`] with the store's advice, or the permission problem.
+    pub(crate) fn open_store(&self) -> Result<Store, CliError> {
+        open_store(&self.db)
+    }
+
+    /// An engine on a fresh connection, claiming as `worker` of `boot`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Setup::open_store`].
+    pub(crate) fn engine(&self, boot: &str, worker: &str) -> Result<Engine, CliError> {
+        Ok(Engine::new(
+            self.open_store()?,
+            self.launcher(),
+            LeaseOwner::new(boot, worker),
+        ))
+    }
+}
+
+/// Opens (creating) the database at `db` and checks it can be written.
+///
+/// # Errors
+///
+/// [`CliError::Tool`] saying what is wrong and what to do.
+pub(crate) fn open_store(db: &Path) -> Result<Store, CliError> {
+    let folder = match db.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&folder).map_err(|error| {
+        CliError::Tool(format!(
+            "cannot create the database folder {}: {error}; set ORCH_DB_PATH or ORCH_HOME to a writable place",
+            folder.display()
+        ))
+    })?;
+    // SQLite opens a write-protected file read-only without a word and fails
+    // at the first write; and WAL needs to create files beside the database.
+    // Both are refused here, with the advice.
+    let probe = folder.join(format!(".orch-write-probe.{}", std::process::id()));
+    let folder_ok = std::fs::File::create(&probe).is_ok();
+    let _ = std::fs::remove_file(&probe);
+    if !folder_ok {
+        return Err(CliError::Tool(format!(
+            "the database folder {} is not writable by this user; SQLite needs to create its journal files there: fix its permissions or set ORCH_DB_PATH to a writable place",
+            folder.display()
+        )));
+    }
+    if db.exists() && std::fs::OpenOptions::new().write(true).open(db).is_err() {
+        return Err(CliError::Tool(format!(
+            "the database {} is read-only for this user; fix its permissions or set ORCH_DB_PATH to a writable copy",
+            db.display()
+        )));
+    }
+    Store::open(db).map_err(|error| CliError::Tool(error.to_string()))
+}
+
+/// Prints `value` as one line of JSON on stdout.
+///
+/// # Errors
+///
+/// [`CliError::Output`] when stdout cannot be written.
+pub(crate) fn print_json(value: &Value) -> Result<(), CliError> {
+    let mut line = value.to_string();
+    line.push('\n');
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(line.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::Output)
+}
+
+fn store_error(error: impl std::fmt::Display) -> CliError {
+    CliError::Tool(error.to_string())
+}
+
+fn repo_json(repo: &orch_store::Repo) -> Value {
+    json!({
+        "id": repo.id.get(),
+        "name": repo.name,
+        "path": repo.path,
+        "staging_cmd": repo.staging_command,
+        "deploy_cmd": repo.deploy_command,
+        "health_cmd": repo.health_command,
+        "pass_env": repo.pass_env,
+    })
+}
+
+/// `orch repo add`.
+pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliError> {
+    let path = std::path::absolute(&args.path).unwrap_or_else(|_| args.path.clone());
+    if !path.is_dir() {
+        return Err(CliError::BadArgument(format!(
+            "--path {} is not a folder; give the repository's checkout",
+            path.display()
+        )));
+    }
+    let store = setup.open_store()?;
+    if store
+        .repo_by_name(&args.name)
+        .map_err(store_error)?
+        .is_some()
+    {
+        return Err(CliError::BadArgument(format!(
+            "a repository named {:?} exists already; pick another name (`orch repo list`)",
+            args.name
+        )));
+    }
+    let mut repo = NewRepo::new(&args.name, path.to_string_lossy(), &args.staging_cmd);
+    repo.deploy_command.clone_from(&args.deploy_cmd);
+    repo.health_command.clone_from(&args.health_cmd);
+    repo.pass_env = args
+        .pass_env
+        .iter()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let id = store
+        .add_repo(&repo)
+        .map_err(|error| CliError::BadArgument(error.to_string()))?;
+    let repo = store.repo(id).map_err(store_error)?;
+    print_json(&repo_json(&repo))?;
+    Ok(Ending::Done)
+}
+
+/// `orch repo list`.
+pub(crate) fn repo_list(setup: &Setup) -> Result<Ending, CliError> {
+    let repos = setup.open_store()?.repos().map_err(store_error)?;
+    print_json(&Value::Array(repos.iter().map(repo_json).collect()))?;
+    Ok(Ending::Done)
+}
+
+/// `orch task add`.
+pub(crate) fn task_add(setup: &Setup, args: &TaskAddArgs) -> Result<Ending, CliError> {
+    let engine = setup.engine("cli", "task-add")?;
+    let repo = engine
+        .store()
+        .repo_by_name(&args.repo)
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            CliError::BadArgument(format!(
+                "no repository named {:?}; add it with `orch repo add` (see `orch repo list`)",
+                args.repo
+            ))
+        })?;
+    if args.title.trim().is_empty() {
+        return Err(CliError::BadArgument(
+            "--title is blank; say what the task is".to_owned(),
+        ));
+    }
+    let (task, job) = engine
+        .create_task(repo.id, &args.title)
+        .map_err(store_error)?;
+    print_json(&json!({ "id": task.get(), "job": job.get() }))?;
+    Ok(Ending::Done)
+}
+
+/// The JSON of one task, with its artifacts and transitions.
+pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, CliError> {
+    let task_id = orch_store::TaskId::new(id);
+    let task = match store.task(task_id) {
+        Ok(task) => task,
+        Err(orch_store::StoreError::NotFound { .. }) => {
+            return Err(CliError::Tool(format!(
+                "there is no task {id}; see `orch task list`"
+            )));
+        }
+        Err(error) => return Err(store_error(error)),
+    };
+    let repo = store.repo(task.repo).map_err(store_error)?;
+    let cost = store.task_cost_usd(task_id).map_err(store_error)?;
+    let dir = home.join("tasks").join(id.to_string());
+    let artifacts: Vec<String> = orch_pipeline::ARTIFACTS
+        .iter()
+        .map(|spec| dir.join(spec.file_name))
+        .filter(|path| path.is_file())
+        .map(|path| path.to_string_lossy().into_owned())
+        .collect();
+    let transitions: Vec<Value> = store
+        .transitions(task_id)
+        .map_err(store_error)?
+        .iter()
+        .map(|t| {
+            json!({
+                "from": t.from_stage,
+                "to": t.to_stage,
+                "at": rfc3339(t.at_ms),
+                "gates": t.decisions.iter().map(|d| json!({
+                    "gate": d.gate,
+                    "passed": d.passed,
+                    "verdict": d.verdict,
+                    "reason": d.reason,
+                    "artifact_sha256": d.artifact_sha256,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "id": id,
+        "repo": repo.name,
+        "title": task.title,
+        "stage": task.stage,
+        "status": task.status.as_str(),
+        "developer_retries": task.developer_retries,
+        "cost_usd": cost,
+        "artifacts": artifacts,
+        "transitions": transitions,
+    }))
+}
+
+/// `orch task show`.
+pub(crate) fn task_show(setup: &Setup, id: i64) -> Result<Ending, CliError> {
+    let store = setup.open_store()?;
+    print_json(&task_json(&store, &setup.home, id)?)?;
+    Ok(Ending::Done)
+}
+
+/// `orch task list`.
+pub(crate) fn task_list(setup: &Setup, limit: u32) -> Result<Ending, CliError> {
+    let store = setup.open_store()?;
+    let mut tasks = Vec::new();
+    for task in store.tasks(limit).map_err(store_error)? {
+        let repo = store.repo(task.repo).map_err(store_error)?;
+        tasks.push(json!({
+            "id": task.id.get(),
+            "repo": repo.name,
+            "title": task.title,
+            "stage": task.stage,
+            "status": task.status.as_str(),
+            "developer_retries": task.developer_retries,
+        }));
+    }
+    print_json(&Value::Array(tasks))?;
+    Ok(Ending::Done)
+}
+
+/// `orch gate check`.
+pub(crate) fn gate_check(stage: &str, file: &Path) -> Result<Ending, CliError> {
+    let stage: Stage = stage
+        .parse()
+        .map_err(|error| CliError::BadArgument(format!("--stage: {error}")))?;
+    let gates = gates_for(stage);
+    if gates.is_empty() {
+        return Err(CliError::BadArgument(format!(
+            "stage {stage} has no gate: it is a terminal state"
+        )));
+    }
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => Some(bytes),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => {
+            return Err(CliError::Tool(format!(
+                "cannot read {}: {error}",
+                file.display()
+            )));
+        }
+    };
+    let results: Vec<_> = gates
+        .iter()
+        .map(|gate| gate.evaluate(bytes.as_deref()))
+        .collect();
+    let passed = results.iter().all(|r| r.passed);
+    print_json(&json!({
+        "stage": stage.as_str(),
+        "file": file.to_string_lossy(),
+        "passed": passed,
+        "gates": results.iter().map(|r| json!({
+            "gate": r.gate.name(),
+            "passed": r.passed,
+            "verdict": r.verdict,
+            "reason": r.reason,
+        })).collect::<Vec<_>>(),
+    }))?;
+    Ok(if passed { Ending::Done } else { Ending::Failed })
+}
+
+/// One readable line for a job's end: task, stage → next, role, verdict,
+/// time.
+pub(crate) fn describe(report: &JobReport) -> String {
+    let who = report.intercepted_by.unwrap_or(&report.role);
+    let what = match &report.end {
+        JobEndKind::Transition {
+            from, to, gates, ..
+        } => {
+            let verdicts: Vec<String> = gates
+                .iter()
+                .map(|g| {
+                    g.verdict
+                        .clone()
+                        .unwrap_or_else(|| format!("fail-closed: {}", g.reason))
+                })
+                .collect();
+            format!("{from} → {to} · {who} · {}", verdicts.join(", "))
+        }
+        JobEndKind::Deferred { retry_in } => {
+            format!(
+                "{} deferred {retry_in:.1?} · {who} · the work could not start",
+                report.stage
+            )
+        }
+        JobEndKind::Released => format!("{} released · {who} · stopped", report.stage),
+        JobEndKind::Blocked { alert } => {
+            format!("{} → blocked · {who} · alert {alert}", report.stage)
+        }
+        JobEndKind::LeaseLost => format!("{} · {who} · lease lost, result dropped", report.stage),
+        JobEndKind::Superseded => format!("{} · {who} · superseded", report.stage),
+    };
+    format!(
+        "task {} · {what} · {:.2} s",
+        report.task.get(),
+        report.took.as_secs_f64()
+    )
+}
+
+/// `orch work`: one worker in the foreground.
+pub(crate) fn work(setup: &Setup, until_idle: bool) -> Result<Ending, CliError> {
+    let boot = crate::serve::boot_id();
+    let engine = setup.engine(&boot, "work-0")?;
+    let _guard = crate::serve::take_boot(&engine, &boot)?;
+    let stop = StopSignal::default();
+    let stopping = crate::serve::watch_signals()?;
+    loop {
+        if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        match engine.run_next(&stop).map_err(store_error)? {
+            Some(report) => println!("{}", describe(&report)),
+            None if until_idle => break,
+            None => {
+                let _ = engine.store().rescue_expired();
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+    Ok(Ending::Done)
+}
+
+/// Milliseconds since the epoch as RFC 3339 with milliseconds.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
+}

@@ -1,0 +1,496 @@
+//! The binary's configuration: every `ORCH_*` key, read by `envy` into one
+//! typed struct with defaults. `.env.example` lists the same keys (a test
+//! checks it), each with its default and one line of meaning.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use orch_launcher::{LauncherConfig, RepoScope};
+use orch_staging_runner::SupervisorProgram;
+use serde::Deserialize;
+
+/// Every key this binary reads, with the type a bad value is told to have.
+pub(crate) const KEYS: [(&str, &str); 19] = [
+    ("ORCH_HOME", "a folder path"),
+    ("ORCH_DB_PATH", "a file path"),
+    ("ORCH_HTTP_ADDR", "an address such as 127.0.0.1:7878"),
+    ("ORCH_WORKERS", "a whole number from 1 to 64"),
+    ("ORCH_AGENT_CMD", "a shell command"),
+    ("ORCH_AGENT_TIMEOUT_SECS", "a whole number of seconds"),
+    ("ORCH_DEVELOPER_RETRIES", "a whole number"),
+    (
+        "ORCH_TASK_BUDGET_USD",
+        "a number of US dollars such as 2.50",
+    ),
+    ("ORCH_SECRET_ENV", "variable names separated by commas"),
+    ("ORCH_STAGING_RUNNER_ENABLED", "true or false"),
+    (
+        "ORCH_STAGING_RUNNER_REPOS",
+        "* or repository names separated by commas",
+    ),
+    (
+        "ORCH_STAGING_RUNNER_TIMEOUT_SECS",
+        "a whole number of seconds",
+    ),
+    (
+        "ORCH_STAGING_RUNNER_GRACE_SECS",
+        "a whole number of seconds",
+    ),
+    ("ORCH_STAGING_RUNNER_INFRA_RETRIES", "a whole number"),
+    (
+        "ORCH_STAGING_RUNNER_DEFER_SECS",
+        "a whole number of seconds",
+    ),
+    (
+        "ORCH_STAGING_RUNNER_OUTPUT_CAP_BYTES",
+        "a whole number of bytes",
+    ),
+    ("ORCH_LEASE_SECS", "a whole number of seconds, at least 3"),
+    ("ORCH_POST_DEPLOY_PROBES", "a whole number from 1 to 1000"),
+    ("ORCH_POST_DEPLOY_WINDOW_SECS", "a whole number of seconds"),
+];
+
+/// Keys orch sets for the programs it starts; seen in the environment when
+/// orch itself runs under one, and never configuration.
+const CONTRACT_KEYS: [&str; 8] = [
+    "ORCH_TASK_ID",
+    "ORCH_ROLE",
+    "ORCH_STAGE",
+    "ORCH_REPO_PATH",
+    "ORCH_ARTIFACT",
+    "ORCH_VERDICT_KEY",
+    "ORCH_VERDICT_PASS",
+    "ORCH_RUN_MARKER",
+];
+
+/// The configuration, as `envy` reads it (field `x` is key `ORCH_X`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct Config {
+    /// orch's home: database, task folders, prompt overrides, staging logs.
+    pub(crate) home: Option<PathBuf>,
+    /// The SQLite database; default `$ORCH_HOME/orch.db`.
+    pub(crate) db_path: Option<PathBuf>,
+    /// Where `serve` listens.
+    #[serde(default = "default_http_addr")]
+    pub(crate) http_addr: String,
+    /// Worker threads of `serve`.
+    #[serde(default = "default_workers")]
+    pub(crate) workers: usize,
+    /// The LLM agent command.
+    #[serde(default = "default_agent_cmd")]
+    pub(crate) agent_cmd: String,
+    /// Seconds an agent run may take.
+    #[serde(default = "default_agent_timeout")]
+    pub(crate) agent_timeout_secs: u64,
+    /// Rollbacks to development before a task is blocked.
+    #[serde(default = "default_developer_retries")]
+    pub(crate) developer_retries: u32,
+    /// The spend ceiling per task.
+    pub(crate) task_budget_usd: Option<f64>,
+    /// More variable names no program orch starts may see.
+    #[serde(default)]
+    pub(crate) secret_env: Vec<String>,
+    /// The staging runner's kill-switch.
+    #[serde(default = "default_true")]
+    pub(crate) staging_runner_enabled: bool,
+    /// The repositories the staging runner serves (`*`: every one).
+    #[serde(default = "default_repos")]
+    pub(crate) staging_runner_repos: String,
+    /// Seconds a staging suite may run.
+    #[serde(default = "default_staging_timeout")]
+    pub(crate) staging_runner_timeout_secs: u64,
+    /// Seconds between SIGTERM and SIGKILL.
+    #[serde(default = "default_grace")]
+    pub(crate) staging_runner_grace_secs: u64,
+    /// Deferrals for tool errors before the stage fails closed.
+    #[serde(default = "default_infra_retries")]
+    pub(crate) staging_runner_infra_retries: u32,
+    /// The base of the backoff between deferrals.
+    #[serde(default = "default_defer")]
+    pub(crate) staging_runner_defer_secs: u64,
+    /// The cap of a suite's output file.
+    #[serde(default = "default_output_cap")]
+    pub(crate) staging_runner_output_cap_bytes: u64,
+    /// Seconds a claimed job's lease lasts (heartbeats every third).
+    #[serde(default = "default_lease")]
+    pub(crate) lease_secs: u64,
+    /// Health-check probes after a deploy.
+    #[serde(default = "default_probes")]
+    pub(crate) post_deploy_probes: u32,
+    /// The window the probes are spread over.
+    #[serde(default = "default_window")]
+    pub(crate) post_deploy_window_secs: u64,
+}
+
+fn default_http_addr() -> String {
+    "127.0.0.1:7878".to_owned()
+}
+fn default_workers() -> usize {
+    2
+}
+fn default_agent_cmd() -> String {
+    "claude -p --output-format json".to_owned()
+}
+fn default_agent_timeout() -> u64 {
+    1800
+}
+fn default_developer_retries() -> u32 {
+    orch_pipeline::DEFAULT_DEVELOPER_RETRIES
+}
+fn default_true() -> bool {
+    true
+}
+fn default_repos() -> String {
+    "*".to_owned()
+}
+fn default_staging_timeout() -> u64 {
+    1800
+}
+fn default_grace() -> u64 {
+    5
+}
+fn default_infra_retries() -> u32 {
+    3
+}
+fn default_defer() -> u64 {
+    30
+}
+fn default_output_cap() -> u64 {
+    orch_staging_runner::DEFAULT_SIDECAR_CAP
+}
+fn default_lease() -> u64 {
+    60
+}
+fn default_probes() -> u32 {
+    3
+}
+fn default_window() -> u64 {
+    60
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{key}: {problem}; expected {expected}. Fix it in the environment (or unset it for the default; see .env.example)"
+)]
+pub(crate) struct ConfigError {
+    /// The full key, `ORCH_...`.
+    pub(crate) key: String,
+    /// What is wrong, with the value given.
+    pub(crate) problem: String,
+    /// The expected type.
+    pub(crate) expected: &'static str,
+}
+
+fn expected(key: &str) -> &'static str {
+    KEYS.iter()
+        .find(|(k, _)| *k == key)
+        .map_or("a valid value", |(_, what)| what)
+}
+
+impl Config {
+    /// Reads the process's environment.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the full key and the expected type.
+    pub(crate) fn from_env() -> Result<Config, ConfigError> {
+        Config::from_iter(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    /// Reads `vars` (for tests).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the full key and the expected type.
+    pub(crate) fn from_iter(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        // An empty value means "unset": `ORCH_TASK_BUDGET_USD=` in a .env file.
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(k, v)| k.starts_with("ORCH_") && !v.is_empty())
+            .collect();
+        let config: Config = envy::prefixed("ORCH_")
+            .from_iter(vars.clone())
+            .map_err(|error| wrap(&error, &vars))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: String| ConfigError {
+            key: key.to_owned(),
+            problem,
+            expected: expected(key),
+        };
+        if !(1..=64).contains(&self.workers) {
+            return Err(bad(
+                "ORCH_WORKERS",
+                format!("{} is out of range", self.workers),
+            ));
+        }
+        if let Some(budget) = self.task_budget_usd
+            && !(budget.is_finite() && budget >= 0.0)
+        {
+            return Err(bad(
+                "ORCH_TASK_BUDGET_USD",
+                format!("{budget} is not a sum of money"),
+            ));
+        }
+        if self.lease_secs < 3 {
+            return Err(bad(
+                "ORCH_LEASE_SECS",
+                format!("{} is too short", self.lease_secs),
+            ));
+        }
+        if !(1..=1000).contains(&self.post_deploy_probes) {
+            return Err(bad(
+                "ORCH_POST_DEPLOY_PROBES",
+                format!("{} is out of range", self.post_deploy_probes),
+            ));
+        }
+        if self.agent_cmd.trim().is_empty() {
+            return Err(bad("ORCH_AGENT_CMD", "it is blank".to_owned()));
+        }
+        if self.http_addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(
+                "ORCH_HTTP_ADDR",
+                format!("{:?} is not an address and port", self.http_addr),
+            ));
+        }
+        Ok(())
+    }
+
+    /// orch's home: `ORCH_HOME`, else `$XDG_DATA_HOME/orch`, else
+    /// `~/.local/share/orch`.
+    pub(crate) fn home(&self) -> Option<PathBuf> {
+        if let Some(home) = &self.home {
+            return Some(std::path::absolute(home).unwrap_or_else(|_| home.clone()));
+        }
+        let absolute = |key: &str| {
+            std::env::var_os(key)
+                .map(PathBuf::from)
+                .filter(|path| path.is_absolute())
+        };
+        absolute("XDG_DATA_HOME")
+            .map(|data| data.join("orch"))
+            .or_else(|| absolute("HOME").map(|home| home.join(".local/share/orch")))
+    }
+
+    /// The database file: `ORCH_DB_PATH`, else `<home>/orch.db`.
+    pub(crate) fn db_path(&self) -> Option<PathBuf> {
+        self.db_path
+            .clone()
+            .or_else(|| self.home().map(|home| home.join("orch.db")))
+    }
+
+    /// The launcher's configuration for `home`.
+    pub(crate) fn launcher(&self, home: PathBuf) -> LauncherConfig {
+        let mut config = LauncherConfig::new(home);
+        config.agent.command.clone_from(&self.agent_cmd);
+        config.agent.timeout = Duration::from_secs(self.agent_timeout_secs);
+        config.developer_retries = self.developer_retries;
+        config.task_budget_usd = self.task_budget_usd;
+        config.secret_env.clone_from(&self.secret_env);
+        config.staging_runner.enabled = self.staging_runner_enabled;
+        config.staging_runner.repos = RepoScope::from_csv(&self.staging_runner_repos);
+        config.staging_runner.timeout = Duration::from_secs(self.staging_runner_timeout_secs);
+        config.staging_runner.grace = Duration::from_secs(self.staging_runner_grace_secs);
+        config.staging_runner.infra_retries = self.staging_runner_infra_retries;
+        config.staging_runner.defer = Duration::from_secs(self.staging_runner_defer_secs);
+        config.staging_runner.output_cap_bytes = self.staging_runner_output_cap_bytes;
+        config.lease = Duration::from_secs(self.lease_secs);
+        config.post_deploy.probes = self.post_deploy_probes;
+        config.post_deploy.window = Duration::from_secs(self.post_deploy_window_secs);
+        config.supervisor = SupervisorProgram::CurrentExe;
+        config
+    }
+
+    /// `ORCH_*` variables in the environment that are neither configuration
+    /// nor the agent contract: probably typos.
+    pub(crate) fn unknown_keys() -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| k.starts_with("ORCH_"))
+            .filter(|k| !KEYS.iter().any(|(known, _)| known == k))
+            .filter(|k| !CONTRACT_KEYS.contains(&k.as_str()))
+            .collect()
+    }
+}
+
+/// Turns envy's message, which names the key without its prefix, into one
+/// that names the full key, the value and the expected type.
+fn wrap(error: &envy::Error, vars: &[(String, String)]) -> ConfigError {
+    match error {
+        envy::Error::MissingValue(field) => {
+            let key = format!("ORCH_{}", field.to_ascii_uppercase());
+            ConfigError {
+                expected: expected(&key),
+                problem: "is missing".to_owned(),
+                key,
+            }
+        }
+        envy::Error::Custom(message) => {
+            // "... while parsing value 'abc' provided by STAGING_RUNNER_TIMEOUT_SECS"
+            let field = message
+                .rsplit_once(" provided by ")
+                .map(|(_, field)| field.trim().to_owned());
+            let key = field.map_or_else(|| "ORCH_*".to_owned(), |f| format!("ORCH_{f}"));
+            let value = vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
+            let cause = message
+                .split(" while parsing value ")
+                .next()
+                .unwrap_or(message)
+                .to_owned();
+            ConfigError {
+                expected: expected(&key),
+                problem: match value {
+                    Some(value) => format!("{value:?} cannot be read ({cause})"),
+                    None => cause,
+                },
+                key,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_and_values_are_read() {
+        let config = Config::from_iter(env(&[])).unwrap();
+        assert_eq!(config.http_addr, "127.0.0.1:7878");
+        assert_eq!(config.workers, 2);
+        assert!(config.staging_runner_enabled);
+        assert_eq!(config.task_budget_usd, None);
+        let config = Config::from_iter(env(&[
+            ("ORCH_WORKERS", "4"),
+            ("ORCH_TASK_BUDGET_USD", "2.5"),
+            ("ORCH_SECRET_ENV", "A_KEY,B_KEY"),
+            ("ORCH_STAGING_RUNNER_ENABLED", "false"),
+            ("ORCH_STAGING_RUNNER_REPOS", "api, web"),
+            ("ORCH_DB_PATH", "/tmp/x.db"),
+            ("ORCH_AGENT_TIMEOUT_SECS", ""),
+        ]))
+        .unwrap();
+        assert_eq!(config.workers, 4);
+        assert_eq!(config.task_budget_usd, Some(2.5));
+        assert_eq!(config.secret_env, ["A_KEY", "B_KEY"]);
+        assert!(!config.staging_runner_enabled);
+        assert_eq!(config.db_path(), Some(PathBuf::from("/tmp/x.db")));
+        let launcher = config.launcher(PathBuf::from("/srv/orch"));
+        assert!(launcher.staging_runner.repos.contains("web"));
+        assert!(!launcher.staging_runner.repos.contains("docs"));
+    }
+
+    #[test]
+    fn a_bad_value_names_the_full_key_and_the_expected_type() {
+        let error =
+            Config::from_iter(env(&[("ORCH_STAGING_RUNNER_TIMEOUT_SECS", "abc")])).unwrap_err();
+        let text = error.to_string();
+        assert_eq!(error.key, "ORCH_STAGING_RUNNER_TIMEOUT_SECS");
+        assert!(
+            text.starts_with("ORCH_STAGING_RUNNER_TIMEOUT_SECS: \"abc\""),
+            "{text}"
+        );
+        assert!(text.contains("a whole number of seconds"), "{text}");
+        for (key, value) in [
+            ("ORCH_STAGING_RUNNER_ENABLED", "yes please"),
+            ("ORCH_WORKERS", "0"),
+            ("ORCH_WORKERS", "-1"),
+            ("ORCH_TASK_BUDGET_USD", "NaN"),
+            ("ORCH_HTTP_ADDR", "localhost"),
+            ("ORCH_LEASE_SECS", "1"),
+        ] {
+            let error = Config::from_iter(env(&[(key, value)])).unwrap_err();
+            assert_eq!(error.key, key, "{error}");
+        }
+    }
+
+    #[test]
+    fn the_env_example_lists_exactly_the_keys_the_binary_reads() {
+        let example = include_str!("../../../.env.example");
+        let mut listed: Vec<&str> = example
+            .lines()
+            .map(|line| line.trim_start_matches('#').trim())
+            .filter_map(|line| line.split_once('=').map(|(key, _)| key))
+            .filter(|key| {
+                key.starts_with("ORCH_")
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .collect();
+        listed.sort_unstable();
+        listed.dedup();
+        let mut keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            listed, keys,
+            ".env.example and the config struct name different keys"
+        );
+    }
+
+    #[test]
+    fn the_keys_table_names_every_field() {
+        // envy maps field `x` to `ORCH_X`; a field without a KEYS row would
+        // get no expected-type message and no .env.example line.
+        let fields = [
+            "home",
+            "db_path",
+            "http_addr",
+            "workers",
+            "agent_cmd",
+            "agent_timeout_secs",
+            "developer_retries",
+            "task_budget_usd",
+            "secret_env",
+            "staging_runner_enabled",
+            "staging_runner_repos",
+            "staging_runner_timeout_secs",
+            "staging_runner_grace_secs",
+            "staging_runner_infra_retries",
+            "staging_runner_defer_secs",
+            "staging_runner_output_cap_bytes",
+            "lease_secs",
+            "post_deploy_probes",
+            "post_deploy_window_secs",
+        ];
+        let mut keys: Vec<String> = fields
+            .iter()
+            .map(|f| format!("ORCH_{}", f.to_ascii_uppercase()))
+            .collect();
+        keys.sort();
+        let mut table: Vec<String> = KEYS.iter().map(|(k, _)| (*k).to_owned()).collect();
+        table.sort();
+        assert_eq!(keys, table);
+        // And every key is read: a value that cannot parse for each typed
+        // key is refused under that key.
+        for key in [
+            "ORCH_WORKERS",
+            "ORCH_AGENT_TIMEOUT_SECS",
+            "ORCH_DEVELOPER_RETRIES",
+            "ORCH_STAGING_RUNNER_GRACE_SECS",
+            "ORCH_STAGING_RUNNER_INFRA_RETRIES",
+            "ORCH_STAGING_RUNNER_DEFER_SECS",
+            "ORCH_STAGING_RUNNER_OUTPUT_CAP_BYTES",
+            "ORCH_LEASE_SECS",
+        ] {
+            let error = Config::from_iter(env(&[(key, "x")])).unwrap_err();
+            assert_eq!(error.key, key, "{error}");
+        }
+    }
+}

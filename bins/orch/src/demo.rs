@@ -1,0 +1,188 @@
+//! `orch demo`: the main job, offline, on the embedded default (SQLite).
+//!
+//! A fresh home (the folder given, or a new one in the temporary folder,
+//! kept afterwards for `orch task show`), the sample repository of
+//! `examples/sample-repo` checked out three times, and the scripted stand-in
+//! agent of `examples/agents` as `ORCH_AGENT_CMD`. Three tasks:
+//! 1. `calc`: every stage passes; the staging runner runs the real suite;
+//! 2. `calc-buggy`: its `calc.sh` subtracts, so the suite fails, the task
+//!    rolls back to development, the stand-in developer fixes it, and the
+//!    suite passes on the retry;
+//! 3. `calc-docs`: outside `ORCH_STAGING_RUNNER_REPOS`, so its staging step is
+//!    the LLM path (the stand-in deployer runs the suite itself).
+//!
+//! Every job's end is printed as it happens; the `/queue` JSON ends the run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use orch_launcher::{Engine, LauncherConfig, RepoScope, StopSignal};
+use orch_staging_runner::SupervisorProgram;
+use orch_store::{LeaseOwner, NewRepo, TaskStatus};
+
+use crate::commands::{describe, open_store, print_json};
+use crate::{CliError, Ending, queue};
+
+const CALC: &str = include_str!("../../../examples/sample-repo/calc.sh");
+const STAGING: &str = include_str!("../../../examples/sample-repo/staging.sh");
+const FIX: &str = include_str!("../../../examples/sample-repo/fix-bug.sh");
+const README: &str = include_str!("../../../examples/sample-repo/README.md");
+const AGENT: &str = include_str!("../../../examples/agents/scripted-agent.sh");
+
+fn tool(what: &str) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+    move |error| CliError::Tool(format!("{what}: {error}"))
+}
+
+/// A fresh home: `given` (empty or missing), else a new temporary folder.
+fn fresh_home(given: Option<&Path>) -> Result<PathBuf, CliError> {
+    let home = match given {
+        Some(path) => {
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            if path.exists()
+                && std::fs::read_dir(&path)
+                    .map_err(tool("cannot read --home"))?
+                    .next()
+                    .is_some()
+            {
+                return Err(CliError::BadArgument(format!(
+                    "--home {} is not empty; the demo needs a fresh folder (give a new path, or none for a temporary one)",
+                    path.display()
+                )));
+            }
+            path
+        }
+        None => {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos();
+            std::env::temp_dir().join(format!("orch-demo-{}-{nanos}", std::process::id()))
+        }
+    };
+    std::fs::create_dir_all(&home).map_err(tool("cannot create the demo's home"))?;
+    Ok(home)
+}
+
+/// Writes a checkout of the sample repository; `buggy` puts the bug in.
+fn checkout(dir: &Path, buggy: bool) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(tool("cannot create a sample checkout"))?;
+    let calc = if buggy {
+        CALC.replace("$1 + $2", "$1 - $2")
+    } else {
+        CALC.to_owned()
+    };
+    for (name, text) in [
+        ("calc.sh", calc.as_str()),
+        ("staging.sh", STAGING),
+        ("README.md", README),
+        ("fix-bug.sh", FIX),
+    ] {
+        std::fs::write(dir.join(name), text).map_err(tool("cannot write a sample file"))?;
+    }
+    Ok(())
+}
+
+/// `orch demo`.
+pub(crate) fn run(home: Option<&Path>) -> Result<Ending, CliError> {
+    let t0 = Instant::now();
+    let home = fresh_home(home)?;
+    let agent = home.join("examples/scripted-agent.sh");
+    std::fs::create_dir_all(home.join("examples"))
+        .map_err(tool("cannot create the demo's home"))?;
+    std::fs::write(&agent, AGENT).map_err(tool("cannot write the stand-in agent"))?;
+    let db = home.join("orch.db");
+    println!("orch demo: home {}", home.display());
+    println!("  database   {}", db.display());
+    println!(
+        "  agent      {} — a scripted stand-in for an LLM agent CLI (no model, no network)",
+        agent.display()
+    );
+
+    let mut config = LauncherConfig::new(&home);
+    config.agent.command = format!("sh '{}'", agent.display());
+    config.agent.timeout = Duration::from_secs(60);
+    config.staging_runner.repos = RepoScope::from_csv("calc,calc-buggy");
+    config.staging_runner.timeout = Duration::from_secs(60);
+    config.staging_runner.grace = Duration::from_secs(1);
+    config.post_deploy.probes = 2;
+    config.post_deploy.window = Duration::from_millis(200);
+    config.supervisor = SupervisorProgram::CurrentExe;
+    let store = open_store(&db)?;
+    let engine = Engine::new(store, config, LeaseOwner::new("demo", "worker-0"));
+
+    let mut tasks = Vec::new();
+    for (name, buggy, title) in [
+        ("calc", false, "add a --version flag to calc"),
+        ("calc-buggy", true, "make calc add negative numbers"),
+        ("calc-docs", false, "document calc's arguments"),
+    ] {
+        let dir = home.join("checkouts").join(name);
+        checkout(&dir, buggy)?;
+        let mut repo = NewRepo::new(name, dir.to_string_lossy(), "sh ./staging.sh");
+        repo.deploy_command = Some("echo deployed calc".to_owned());
+        repo.health_command = Some("sh ./calc.sh 1 1".to_owned());
+        let id = engine
+            .store()
+            .add_repo(&repo)
+            .map_err(|error| CliError::Tool(error.to_string()))?;
+        let (task, _) = engine
+            .create_task(id, title)
+            .map_err(|error| CliError::Tool(error.to_string()))?;
+        println!(
+            "  task {}     {title:?} on {name}{}",
+            task.get(),
+            if buggy {
+                " (its calc.sh has a bug)"
+            } else if name == "calc-docs" {
+                " (outside ORCH_STAGING_RUNNER_REPOS: the LLM deployer serves staging)"
+            } else {
+                ""
+            }
+        );
+        tasks.push(task);
+    }
+    println!();
+
+    let stop = StopSignal::default();
+    let mut jobs = 0;
+    while jobs < 100 {
+        match engine
+            .run_next(&stop)
+            .map_err(|error| CliError::Tool(error.to_string()))?
+        {
+            Some(report) => {
+                jobs += 1;
+                println!("{}", describe(&report));
+            }
+            None => break,
+        }
+    }
+    println!();
+    let store = engine.store();
+    let mut all_done = true;
+    for task in &tasks {
+        let t = store
+            .task(*task)
+            .map_err(|error| CliError::Tool(error.to_string()))?;
+        all_done &= t.status == TaskStatus::Done;
+        println!(
+            "task {}: {} after {} developer retr{} — ORCH_HOME={} orch task show {}",
+            task.get(),
+            t.status.as_str(),
+            t.developer_retries,
+            if t.developer_retries == 1 { "y" } else { "ies" },
+            home.display(),
+            task.get()
+        );
+    }
+    println!("\nGET /queue:");
+    let value = queue::queue_json(&store, engine.config())
+        .map_err(|error| CliError::Tool(error.to_string()))?;
+    print_json(&value)?;
+    println!("\n{jobs} jobs in {:.1} s", t0.elapsed().as_secs_f64());
+    Ok(if all_done {
+        Ending::Done
+    } else {
+        Ending::Failed
+    })
+}

@@ -1,0 +1,139 @@
+//! `orch inventory check|show` and `orch roadmap`: wiring of `orch-inventory`
+//! (the map and its checks) and the store's run statistics.
+
+use std::path::Path;
+
+use orch_inventory::{Inventory, RoleRunStats, Transport};
+use serde_json::json;
+
+use crate::commands::{Setup, open_store, print_json};
+use crate::{CliError, Ending};
+
+/// The inventory as built into this binary (the document of the sources it
+/// was built from), so that `show` and `roadmap` work anywhere.
+const DOCUMENT: &str = include_str!("../../../docs/architecture/llm-call-sites.md");
+
+fn built_in() -> Result<Inventory, CliError> {
+    Inventory::parse(DOCUMENT).map_err(|error| {
+        CliError::Tool(format!(
+            "the inventory built into this binary does not parse: {error}; this is a bug, please report it"
+        ))
+    })
+}
+
+/// `orch inventory check --root DIR`.
+pub(crate) fn check(root: &Path) -> Result<Ending, CliError> {
+    if !root.join(orch_inventory::INVENTORY_DOC).is_file() {
+        return Err(CliError::BadArgument(format!(
+            "{} has no {}; point --root at orch's source tree",
+            root.display(),
+            orch_inventory::INVENTORY_DOC
+        )));
+    }
+    let drift = orch_inventory::check(root);
+    for line in &drift {
+        println!("{line}");
+    }
+    if drift.is_empty() {
+        println!("inventory: no drift");
+        Ok(Ending::Done)
+    } else {
+        eprintln!("inventory: {} drift(s)", drift.len());
+        Ok(Ending::Failed)
+    }
+}
+
+/// `orch inventory show [--json]`.
+pub(crate) fn show(as_json: bool) -> Result<Ending, CliError> {
+    let inventory = built_in()?;
+    if as_json {
+        let sites: Vec<_> = inventory
+            .call_sites
+            .iter()
+            .map(|site| {
+                json!({
+                    "id": site.id,
+                    "role": site.role,
+                    "stage": site.stage,
+                    "verdict_key": site.verdict_key,
+                    "control_path": site.control_path,
+                    "deterministic_oracle": site.deterministic_oracle,
+                    "classification": site.classification().as_str(),
+                    "implemented_by": site.implemented_by,
+                    "fallback": site.fallback,
+                    "locations": site.locations,
+                })
+            })
+            .collect();
+        print_json(&json!({
+            "transport": {"id": inventory.transport.id, "locations": inventory.transport.locations},
+            "call_sites": sites,
+        }))?;
+    } else {
+        println!(
+            "{:<4} {:<10} {:<15} {:<20} {:<7} {:<7} classification",
+            "id", "role", "stage", "verdict key", "control", "oracle"
+        );
+        for site in &inventory.call_sites {
+            println!(
+                "{:<4} {:<10} {:<15} {:<20} {:<7} {:<7} {}{}",
+                site.id,
+                site.role,
+                site.stage,
+                site.verdict_key,
+                site.control_path,
+                site.deterministic_oracle,
+                site.classification().as_str(),
+                site.implemented_by
+                    .as_ref()
+                    .map(|by| format!(" (implemented by {by})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(Ending::Done)
+}
+
+/// `orch roadmap [--db PATH] [--json]`.
+pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result<Ending, CliError> {
+    let db = db.map_or_else(|| setup.db.clone(), Path::to_path_buf);
+    if !db.is_file() {
+        return Err(CliError::BadArgument(format!(
+            "no database at {}; pass --db, or set ORCH_DB_PATH or ORCH_HOME",
+            db.display()
+        )));
+    }
+    let store = open_store(&db)?;
+    let stats: Vec<RoleRunStats> = store
+        .run_stats()
+        .map_err(|error| CliError::Tool(error.to_string()))?
+        .into_iter()
+        .map(|row| RoleRunStats {
+            role: row.role,
+            stage: row.stage,
+            transport: match row.transport {
+                orch_store::Transport::Llm => Transport::Llm,
+                orch_store::Transport::Deterministic => Transport::Deterministic,
+            },
+            runs: row.runs,
+            tasks: row.tasks,
+            total_duration_ms: row.total_duration_ms,
+            mean_duration_ms: row.mean_duration_ms,
+            cost_runs: row.cost_runs,
+            total_cost_usd: row.total_cost_usd,
+            mean_cost_usd: row.mean_cost_usd,
+            failed_runs: row.failed_runs,
+            failed_cost_usd: row.failed_cost_usd,
+        })
+        .collect();
+    let roadmap = orch_inventory::roadmap(&built_in()?, &stats);
+    if as_json {
+        let text = roadmap
+            .to_json()
+            .map_err(|error| CliError::Output(std::io::Error::other(error)))?;
+        println!("{text}");
+    } else {
+        print!("{}", roadmap.to_text());
+    }
+    Ok(Ending::Done)
+}

@@ -1,0 +1,306 @@
+//! The `GET /queue` JSON and the `GET /metrics` text, from one snapshot of the
+//! database. Field names are documented in docs/http.md and pinned by a test.
+
+use std::fmt::Write as _;
+
+use orch_launcher::{LauncherConfig, RepoScope};
+use orch_store::{JobState, QueueSnapshot, Store, StoreError};
+use serde_json::{Value, json};
+
+use crate::commands::rfc3339;
+
+/// How many queued jobs, deferred jobs and alerts `/queue` lists.
+pub(crate) const LIST_LIMIT: u32 = 20;
+
+fn repos(scope: &RepoScope) -> Value {
+    match scope {
+        RepoScope::All => json!("*"),
+        RepoScope::Only(names) => json!(names),
+    }
+}
+
+/// The `/queue` document.
+pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Value {
+    let counts: serde_json::Map<String, Value> = snapshot
+        .counts
+        .iter()
+        .map(|(state, n)| (state.as_str().to_owned(), json!(n)))
+        .collect();
+    let running: Vec<Value> = snapshot
+        .running
+        .iter()
+        .map(|job| {
+            json!({
+                "job": job.id.get(),
+                "task": job.task.get(),
+                "repo": job.repo,
+                "stage": job.stage,
+                "role": job.role,
+                "worker": format!("{}/{}", job.owner.boot_id, job.owner.worker),
+                "started": job.started_ms.map(rfc3339),
+                "elapsed_ms": job.elapsed_ms,
+                "attempt": job.attempts,
+            })
+        })
+        .collect();
+    let queued = |jobs: &[orch_store::QueuedJob]| -> Vec<Value> {
+        jobs.iter()
+            .map(|job| {
+                json!({
+                    "job": job.id.get(),
+                    "task": job.task.get(),
+                    "repo": job.repo,
+                    "stage": job.stage,
+                    "role": job.role,
+                    "run_after": rfc3339(job.run_after_ms),
+                    "infra_attempts": job.infra_attempts,
+                    "last_error": job.last_error,
+                })
+            })
+            .collect()
+    };
+    let alerts: Vec<Value> = snapshot
+        .alerts
+        .iter()
+        .map(|alert| {
+            json!({
+                "id": alert.id.get(),
+                "kind": alert.kind,
+                "message": alert.message,
+                "task": alert.task.map(orch_store::TaskId::get),
+                "job": alert.job.map(orch_store::JobId::get),
+                "at": rfc3339(alert.created_ms),
+            })
+        })
+        .collect();
+    let stats = &snapshot.staging_runner;
+    let settings = &config.staging_runner;
+    json!({
+        "at": rfc3339(snapshot.at_ms),
+        "counts": counts,
+        "running": running,
+        "queued": queued(&snapshot.queued),
+        "deferred": queued(&snapshot.deferred),
+        "deferred_total": snapshot.deferred_total,
+        "alerts": alerts,
+        "alerts_total": snapshot.open_alerts_total,
+        "staging_runner": {
+            "enabled": settings.enabled,
+            "repos": repos(&settings.repos),
+            "timeout_secs": settings.timeout.as_secs_f64(),
+            "grace_secs": settings.grace.as_secs_f64(),
+            "infra_retries": settings.infra_retries,
+            "runs": stats.runs,
+            "passed": stats.passed,
+            "failed": stats.failed,
+            "timed_out": stats.timed_out,
+            "tool_errors": stats.tool_errors,
+            "deferred": stats.deferred,
+            "exhausted": stats.exhausted,
+            "fallbacks_to_llm": stats.fallbacks_to_llm,
+            "last_run": stats.last_run.as_ref().map(|run| json!({
+                "task": run.task.get(),
+                "status": run.outcome,
+                "duration_ms": run.duration_ms,
+                "at": rfc3339(run.ended_ms),
+            })),
+        },
+    })
+}
+
+/// The `/queue` document, read now.
+///
+/// # Errors
+///
+/// The store's error when the database does not answer.
+pub(crate) fn queue_json(store: &Store, config: &LauncherConfig) -> Result<Value, StoreError> {
+    Ok(document(&store.queue_snapshot(LIST_LIMIT)?, config))
+}
+
+/// The same counters in the Prometheus text format (`orch_` prefix, `_total`
+/// suffix on counters).
+///
+/// # Errors
+///
+/// The store's error when the database does not answer.
+pub(crate) fn metrics(store: &Store, config: &LauncherConfig) -> Result<String, StoreError> {
+    let snapshot = store.queue_snapshot(0)?;
+    let mut out = String::new();
+    out.push_str("# HELP orch_jobs Jobs in each state of the queue.\n# TYPE orch_jobs gauge\n");
+    for state in JobState::ALL {
+        let n = snapshot
+            .counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n);
+        let _ = writeln!(out, "orch_jobs{{state=\"{}\"}} {n}", state.as_str());
+    }
+    let _ = writeln!(
+        out,
+        "# HELP orch_alerts_open Alerts not yet acknowledged.\n# TYPE orch_alerts_open gauge\norch_alerts_open {}",
+        snapshot.open_alerts_total
+    );
+    let _ = writeln!(
+        out,
+        "# HELP orch_staging_runner_enabled Whether the staging runner's kill-switch is on.\n# TYPE orch_staging_runner_enabled gauge\norch_staging_runner_enabled {}",
+        u8::from(config.staging_runner.enabled)
+    );
+    let stats = &snapshot.staging_runner;
+    for (name, value, help) in [
+        (
+            "runs",
+            stats.runs,
+            "Staging runner runs, whatever their outcome.",
+        ),
+        ("passed", stats.passed, "Suites that ran and passed."),
+        ("failed", stats.failed, "Suites that ran and failed."),
+        (
+            "timed_out",
+            stats.timed_out,
+            "Suites ended by their time limit.",
+        ),
+        (
+            "tool_errors",
+            stats.tool_errors,
+            "Suites that could not run.",
+        ),
+        (
+            "deferred",
+            stats.deferred,
+            "Jobs deferred after a tool error.",
+        ),
+        (
+            "exhausted",
+            stats.exhausted,
+            "Stages failed closed after the infra retries.",
+        ),
+        (
+            "fallbacks_to_llm",
+            stats.fallbacks_to_llm,
+            "Jobs handed to the LLM deployer.",
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP orch_staging_runner_{name}_total {help}\n# TYPE orch_staging_runner_{name}_total counter\norch_staging_runner_{name}_total {value}"
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orch_store::{
+        Alert, AlertId, JobId, LeaseOwner, QueuedJob, RunningJob, StagingRunnerRun,
+        StagingRunnerStats, TaskId,
+    };
+
+    /// Replaces every value by its type's name, keeping the keys: the
+    /// contract is the shape, not the figures.
+    fn shape(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().take(1).map(shape).collect()),
+            Value::String(_) => Value::String("string".into()),
+            Value::Number(_) => Value::String("number".into()),
+            Value::Bool(_) => Value::String("bool".into()),
+            Value::Null => Value::Null,
+        }
+    }
+
+    /// A snapshot with one of everything.
+    fn full_snapshot() -> QueueSnapshot {
+        let queued = QueuedJob {
+            id: JobId::new(7),
+            task: TaskId::new(3),
+            repo: "api".into(),
+            stage: "deploy-staging".into(),
+            role: "deployer".into(),
+            run_after_ms: 1_795_000_000_000,
+            attempts: 0,
+            infra_attempts: 1,
+            last_error: Some("command not found".into()),
+        };
+        QueueSnapshot {
+            at_ms: 1_795_000_000_000,
+            counts: JobState::ALL.iter().map(|s| (*s, 1)).collect(),
+            running: vec![RunningJob {
+                id: JobId::new(5),
+                task: TaskId::new(2),
+                repo: "api".into(),
+                stage: "development".into(),
+                role: "developer".into(),
+                owner: LeaseOwner::new("boot-1", "worker-0"),
+                started_ms: Some(1_794_999_990_000),
+                elapsed_ms: Some(10_000),
+                lease_expires_ms: 1_795_000_050_000,
+                attempts: 1,
+                max_attempts: 3,
+            }],
+            queued: vec![queued.clone()],
+            deferred: vec![queued],
+            deferred_total: 1,
+            alerts: vec![Alert {
+                id: AlertId::new(1),
+                kind: "staging_runner_exhausted".into(),
+                message: "the suite could not run".into(),
+                task: Some(TaskId::new(3)),
+                job: Some(JobId::new(7)),
+                created_ms: 1_795_000_000_000,
+                acknowledged_ms: None,
+            }],
+            open_alerts_total: 1,
+            staging_runner: StagingRunnerStats {
+                runs: 4,
+                passed: 1,
+                failed: 1,
+                timed_out: 0,
+                tool_errors: 2,
+                deferred: 1,
+                exhausted: 1,
+                fallbacks_to_llm: 0,
+                last_run: Some(StagingRunnerRun {
+                    id: orch_store::AgentRunId::new(9),
+                    task: TaskId::new(3),
+                    outcome: "exhausted".into(),
+                    duration_ms: 12,
+                    ended_ms: 1_795_000_000_000,
+                }),
+            },
+        }
+    }
+
+    #[test]
+    fn the_queue_document_keeps_its_field_names() {
+        let config = LauncherConfig::new("/srv/orch");
+        let document = document(&full_snapshot(), &config);
+        let mut text = serde_json::to_string_pretty(&shape(&document)).unwrap();
+        text.push('\n');
+        orch_tests::assert_golden(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/queue.json"),
+            &text,
+            "UPDATE_GOLDEN=1 cargo test -p orch queue, then update docs/http.md and the CHANGELOG",
+        );
+        assert_eq!(document["staging_runner"]["repos"], "*");
+        assert_eq!(document["counts"]["running"], 1);
+    }
+
+    #[test]
+    fn metrics_name_every_counter_with_the_orch_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("orch.db")).unwrap();
+        let text = metrics(&store, &LauncherConfig::new("/srv/orch")).unwrap();
+        for name in [
+            "orch_jobs{state=\"queued\"} 0",
+            "orch_alerts_open 0",
+            "orch_staging_runner_enabled 1",
+            "orch_staging_runner_runs_total 0",
+            "orch_staging_runner_fallbacks_to_llm_total 0",
+        ] {
+            assert!(text.contains(name), "{name} missing:\n{text}");
+        }
+    }
+}
