@@ -616,3 +616,45 @@ fn kill_9_of_serve_under_load_loses_nothing() {
         rescue_waits.iter().max().unwrap()
     );
 }
+
+#[test]
+fn the_inventory_commands_check_show_and_rank() {
+    let world = World::new("inventory");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let output = world.run(&["inventory", "check", "--root", root]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("no drift"));
+    let shown = world.json(&["inventory", "show", "--json"]);
+    let sites = shown["call_sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 6, "{shown}");
+    let class = |role: &str| {
+        sites
+            .iter()
+            .find(|s| s["role"] == role)
+            .map(|s| s["classification"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(class("deployer"), "avoidable");
+    assert_eq!(class("tester"), "avoidable");
+    assert_eq!(class("reviewer"), "keep");
+    assert_eq!(class("analyst"), "not-control-path");
+    // A folder that is not orch's source tree is a usage error.
+    let output = world.run(&[
+        "inventory",
+        "check",
+        "--root",
+        world.dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    // The roadmap on an empty database says so and exits 0.
+    world.json(&["task", "list"]);
+    let output = world.run(&["roadmap"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
+    assert!(
+        text.contains("no run") || text.contains("empty") || text.contains("no agent"),
+        "{text}"
+    );
+    let json = world.json(&["roadmap", "--json"]);
+    assert!(json.is_object(), "{json}");
+}
