@@ -284,6 +284,15 @@ impl Engine {
                 .record_agent_run(&self.run_row(&ctx, fallback))?;
         }
         let lost = lease_lost.load(Ordering::SeqCst);
+        // The run as it happened, whatever becomes of the job's end: a run
+        // whose end cannot be written (its lease was lost, another
+        // transition won) still spent money, and the spend ceiling must see
+        // it.
+        let record = match &launched.launch {
+            Launch::Ran { record, .. } | Launch::Defer { record, .. } => Some(record.clone()),
+            Launch::Cancelled { record } | Launch::Block { record, .. } => record.clone(),
+        };
+        let mut recorded = false;
         report.end = match launched.launch {
             Launch::Cancelled { record } => {
                 report.outcome = record.as_ref().map(|r| r.outcome);
@@ -292,6 +301,7 @@ impl Engine {
                 } else {
                     if let Some(record) = &record {
                         self.store().record_agent_run(&self.run_row(&ctx, record))?;
+                        recorded = true;
                     }
                     match self
                         .store()
@@ -329,6 +339,12 @@ impl Engine {
                 self.decide(lease, &ctx, &record, alert)?
             }
         };
+        if !recorded
+            && matches!(report.end, JobEndKind::LeaseLost | JobEndKind::Superseded)
+            && let Some(record) = &record
+        {
+            self.store().record_agent_run(&self.run_row(&ctx, record))?;
+        }
         report.took = t0.elapsed();
         Ok(Some(report))
     }

@@ -915,6 +915,43 @@ fn an_artifact_that_is_a_link_fails_closed() -> Result<(), Failed> {
     )
 }
 
+/// TC-25: a run whose lease is lost (the job was rescued under it) is
+/// cancelled at once, writes no end for the job, and still records what it
+/// spent, so the spend ceiling sees it.
+fn a_lost_lease_cancels_the_run_and_still_counts_its_cost() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("analyst SLEEP\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "api", "true");
+    let (task, job) = engine.create_task(repo, "rescued").unwrap();
+    let db = h.db.clone();
+    std::thread::spawn(move || {
+        // Another process of another boot takes the job over: its rescue of
+        // "other boots" fences the running worker out.
+        std::thread::sleep(Duration::from_millis(500));
+        let store = Store::open(&db).unwrap();
+        store.rescue_other_boots("boot-other").unwrap();
+    });
+    let t0 = Instant::now();
+    let report = engine.run_next(&StopSignal::default()).unwrap().unwrap();
+    check(
+        t0.elapsed() < Duration::from_secs(20),
+        "the lost lease was not seen",
+    )?;
+    check(report.end == JobEndKind::LeaseLost, format!("{report:?}"))?;
+    check(
+        stages(&engine, task).is_empty(),
+        "no transition from a fenced worker",
+    )?;
+    let job = engine.store().job(job).unwrap();
+    check(job.state == JobState::Queued, format!("{job:?}"))?;
+    let cost = engine.store().task_cost_usd(task).unwrap();
+    check(
+        (cost - 0.01).abs() < 1e-9,
+        format!("the spend was lost: {cost}"),
+    )
+}
+
 /// A test case of this file.
 type TestFn = fn() -> Result<(), Failed>;
 
@@ -1002,6 +1039,10 @@ fn main() {
         (
             "tc24_an_artifact_that_is_a_link_fails_closed",
             an_artifact_that_is_a_link_fails_closed,
+        ),
+        (
+            "tc25_a_lost_lease_cancels_the_run_and_still_counts_its_cost",
+            a_lost_lease_cancels_the_run_and_still_counts_its_cost,
         ),
         (
             "tc22_a_stop_cancels_the_run_and_releases_the_job",
