@@ -102,9 +102,10 @@ fn dispatch(command: cli::Command) -> Result<Ending, CliError> {
             command: StagingCommand::Run(args),
         } => {
             // `staging run` takes its settings from flags; a bad ORCH_* value
-            // still stops it, as it stops every command.
-            commands::Setup::load()?;
-            staging::run(&args)
+            // still stops it, as it stops every command. It needs a home only
+            // for its default log.
+            let config = config::Config::from_env().map_err(CliError::Config)?;
+            staging::run(&args, config.home().as_deref())
         }
         Command::Gate {
             command: GateCommand::Check { stage, file },

@@ -17,7 +17,8 @@ use crate::{CliError, Ending};
 /// The staging log's file name.
 const LOG_NAME: &str = "15-staging-log.md";
 
-/// Runs the suite once and prints the JSON summary on stdout.
+/// Runs the suite once and prints the JSON summary on stdout. `home` is orch's
+/// home (`Config::home`), where the default log goes.
 ///
 /// # Errors
 ///
@@ -25,13 +26,13 @@ const LOG_NAME: &str = "15-staging-log.md";
 /// folder does not exist, or when the default log folder cannot be created
 /// (all checked before the suite runs, so that a typo costs nothing), and
 /// [`CliError::Output`] when the summary cannot be printed.
-pub(crate) fn run(args: &RunArgs) -> Result<Ending, CliError> {
+pub(crate) fn run(args: &RunArgs, home: Option<&Path>) -> Result<Ending, CliError> {
     // Absolute paths in the log and the summary: they are read later, from
     // elsewhere.
     let repo = std::path::absolute(&args.repo).unwrap_or_else(|_| args.repo.clone());
     let log = match &args.log {
         Some(log) => checked_log_path(log)?,
-        None => default_log_path(&repo)?,
+        None => default_log_path(&repo, home)?,
     };
     let mut spec = RunSpec::new(&args.cmd, repo)
         .timeout(Some(args.timeout))
@@ -115,8 +116,8 @@ fn checked_log_path(log: &Path) -> Result<PathBuf, CliError> {
 }
 
 /// `$ORCH_HOME/staging/<repo's name>/15-staging-log.md`, its folder created.
-fn default_log_path(repo: &Path) -> Result<PathBuf, CliError> {
-    let Some(home) = orch_home() else {
+fn default_log_path(repo: &Path, home: Option<&Path>) -> Result<PathBuf, CliError> {
+    let Some(home) = home else {
         return Err(CliError::BadArgument(
             "cannot tell where orch keeps its files: neither ORCH_HOME nor HOME is set; set ORCH_HOME or pass --log".to_owned(),
         ));
@@ -132,20 +133,4 @@ fn default_log_path(repo: &Path) -> Result<PathBuf, CliError> {
         ))
     })?;
     Ok(folder.join(LOG_NAME))
-}
-
-/// orch's home: `ORCH_HOME`, else `$XDG_DATA_HOME/orch`, else
-/// `~/.local/share/orch`.
-fn orch_home() -> Option<PathBuf> {
-    let absolute = |key: &str| {
-        std::env::var_os(key)
-            .map(PathBuf::from)
-            .filter(|path| path.is_absolute())
-    };
-    if let Some(home) = std::env::var_os("ORCH_HOME").filter(|v| !v.is_empty()) {
-        return Some(std::path::absolute(&home).unwrap_or_else(|_| PathBuf::from(home)));
-    }
-    absolute("XDG_DATA_HOME")
-        .map(|data| data.join("orch"))
-        .or_else(|| absolute("HOME").map(|home| home.join(".local/share/orch")))
 }
