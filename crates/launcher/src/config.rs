@@ -30,6 +30,8 @@ pub struct LauncherConfig {
     pub lease: Duration,
     /// Which program plays the process supervisor.
     pub supervisor: SupervisorProgram,
+    /// Task isolation: git and the worktrees.
+    pub worktree: WorktreeConfig,
 }
 
 impl LauncherConfig {
@@ -47,6 +49,7 @@ impl LauncherConfig {
             post_deploy: PostDeployConfig::default(),
             lease: Duration::from_secs(60),
             supervisor: SupervisorProgram::CurrentExe,
+            worktree: WorktreeConfig::default(),
         }
     }
 
@@ -83,6 +86,40 @@ impl Default for AgentConfig {
             timeout: Duration::from_secs(30 * 60),
             grace: Duration::from_secs(10),
             stdout_cap: 4 * 1024 * 1024,
+            infra_retries: 3,
+            defer: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Task isolation: how git is run, and how long a worktree that cannot be
+/// made is waited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorktreeConfig {
+    /// The git program (a name looked up in `PATH`, or a path).
+    pub git: String,
+    /// How long one git command may run.
+    pub git_timeout: Duration,
+    /// Deferrals allowed when a task's worktree cannot be made (git missing,
+    /// its branch taken, a folder in the way) before the task is blocked.
+    pub infra_retries: u32,
+    /// The base of the backoff between those deferrals (doubled each time).
+    pub defer: Duration,
+}
+
+impl WorktreeConfig {
+    /// The folder that holds the tasks' worktrees: `home/worktrees`.
+    #[must_use]
+    pub fn root(&self, home: &std::path::Path) -> PathBuf {
+        home.join("worktrees")
+    }
+}
+
+impl Default for WorktreeConfig {
+    fn default() -> Self {
+        WorktreeConfig {
+            git: "git".to_owned(),
+            git_timeout: Duration::from_secs(120),
             infra_retries: 3,
             defer: Duration::from_secs(30),
         }

@@ -9,6 +9,8 @@ use orch_pipeline::{ArtifactSpec, Role, Stage};
 use orch_staging_runner::exec::Canceller;
 use orch_store::{Job, Repo, Task};
 
+use crate::worktree::{TestedTree, Workspace};
+
 /// One claimed job, resolved: its task and repository, its stage and role as
 /// pipeline values, and where its artifact goes.
 #[derive(Debug, Clone)]
@@ -33,6 +35,12 @@ pub struct JobContext {
     pub earlier_artifacts: Vec<PathBuf>,
     /// On a rollback, the reasons of the gates that failed.
     pub rollback_reasons: Vec<String>,
+    /// Where the role works: the task's worktree (with its state when the
+    /// job started), or the repository's checkout.
+    pub workspace: Workspace,
+    /// The tree the task's latest passing `deploy-staging` verdict is about,
+    /// when one names a commit: what `deploy` may deploy.
+    pub tested: Option<TestedTree>,
 }
 
 #[derive(Debug, Default)]

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use orch_pipeline::{DecisionKind, GateResult, Role, Stage, Verdict, gates_for, next_stage};
 use orch_store::{
-    GateDecision, Job, JobEnd, JobId, Lease, LeaseOwner, NewAgentRun, NewAlert, NewJob,
-    NewTransition, RepoId, Store, StoreError, TaskId, TaskStatus,
+    GateDecision, Job, JobCommits, JobEnd, JobId, Lease, LeaseOwner, NewAgentRun, NewAlert, NewJob,
+    NewTask, NewTransition, RepoId, Store, StoreError, TaskId, TaskIsolation, TaskStatus,
 };
 use sha2::{Digest, Sha256};
 
@@ -35,7 +35,9 @@ use crate::config::LauncherConfig;
 use crate::context::{JobContext, RunControl};
 use crate::launch::{AlertSpec, Intercept, Launch, RunOutcome, RunRecord, launch_job};
 use crate::reserved::default_intercepts;
+use crate::spawn::backoff;
 use crate::workspace;
+use crate::worktree::{Base, Checkout, Git, TestedTree, Workspace, WorktreeError};
 
 /// The most bytes of an artifact a gate reads; a larger artifact fails
 /// closed (no reader of markdown reads a gigabyte either).
@@ -51,6 +53,68 @@ pub enum EngineError {
     /// A task cannot start at a terminal state.
     #[error("a task cannot start at {0}: it is a terminal state; name a working stage")]
     TerminalStage(Stage),
+    /// A task's base or worktree could not be resolved.
+    #[error("{0}")]
+    Workspace(#[from] WorktreeError),
+    /// A base ref was given for a repository that is not a git repository.
+    #[error(
+        "repository {repo} ({path}) is not a git repository, so a task on it has no base commit; drop the base ref (its tasks run in the folder, one at a time)"
+    )]
+    BaseWithoutGit {
+        /// The repository's name.
+        repo: String,
+        /// Its folder.
+        path: String,
+    },
+}
+
+/// A task to create with [`Engine::create_task_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRequest {
+    /// Its title.
+    pub title: String,
+    /// The working stage it starts at.
+    pub stage: Stage,
+    /// The ref it starts from, instead of the repository's base ref (or the
+    /// checkout's `HEAD`).
+    pub base: Option<String>,
+    /// Keep its worktree when it is done.
+    pub keep_worktree: bool,
+}
+
+impl TaskRequest {
+    /// A task at the pipeline's first stage, from the repository's base.
+    #[must_use]
+    pub fn new(title: impl Into<String>) -> TaskRequest {
+        TaskRequest {
+            title: title.into(),
+            stage: Stage::Analysis,
+            base: None,
+            keep_worktree: false,
+        }
+    }
+}
+
+/// A task [`Engine::create_task_with`] created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTask {
+    /// Its id.
+    pub task: TaskId,
+    /// Its first job.
+    pub job: JobId,
+    /// Where its roles work.
+    pub isolation: TaskIsolation,
+    /// The commit it starts from (worktree tasks), with what the user should
+    /// know about it.
+    pub base: Option<Base>,
+}
+
+/// Why a claimed job could not be resolved into a run.
+enum Unresolved {
+    /// It can never run as it is: the task is blocked.
+    Internal(String),
+    /// Its worktree could not be made or is not as the task left it.
+    Workspace(WorktreeError),
 }
 
 /// Asks running jobs to stop (a shutdown): their process trees are cancelled
@@ -134,6 +198,7 @@ pub struct Engine {
     intercepts: Vec<Box<dyn Intercept>>,
     owner: LeaseOwner,
     spawns: AtomicU64,
+    git: Git,
 }
 
 impl std::fmt::Debug for Engine {
@@ -155,6 +220,7 @@ impl Engine {
     pub fn new(store: Store, config: LauncherConfig, owner: LeaseOwner) -> Engine {
         Engine {
             store: Mutex::new(store),
+            git: Git::new(&config),
             config,
             intercepts: default_intercepts(),
             owner,
@@ -187,12 +253,12 @@ impl Engine {
     }
 
     /// Creates a task on `repo` at the pipeline's first stage with its first
-    /// job, in one transaction.
+    /// job, in one transaction ([`Engine::create_task_with`] with the
+    /// defaults).
     ///
     /// # Errors
     ///
-    /// [`EngineError::Store`] when the repository does not exist or the store
-    /// fails.
+    /// As [`Engine::create_task_with`].
     pub fn create_task(&self, repo: RepoId, title: &str) -> Result<(TaskId, JobId), EngineError> {
         self.create_task_at(repo, title, Stage::Analysis)
     }
@@ -202,17 +268,103 @@ impl Engine {
     ///
     /// # Errors
     ///
-    /// [`EngineError::TerminalStage`] for `done` or `blocked`;
-    /// [`EngineError::Store`] when the store fails.
+    /// As [`Engine::create_task_with`].
     pub fn create_task_at(
         &self,
         repo: RepoId,
         title: &str,
         stage: Stage,
     ) -> Result<(TaskId, JobId), EngineError> {
+        let created = self.create_task_with(
+            repo,
+            &TaskRequest {
+                stage,
+                ..TaskRequest::new(title)
+            },
+        )?;
+        Ok((created.task, created.job))
+    }
+
+    /// Creates a task and its first job in one transaction. On a git
+    /// repository the task gets its own worktree (made at its first job)
+    /// and starts from the commit its base ref names now — the request's,
+    /// the repository's, or the checkout's `HEAD`; in any other folder it
+    /// works in the folder itself, one such task of a repository at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::TerminalStage`] for `done` or `blocked`;
+    /// [`EngineError::Workspace`] when the base ref names no commit, the
+    /// repository has no commit, the folder is inside a repository but not
+    /// its top, or git cannot be run on a repository;
+    /// [`EngineError::BaseWithoutGit`] for a base ref on a folder that is not
+    /// a git repository; [`EngineError::Store`] when the repository does not
+    /// exist or the store fails.
+    pub fn create_task_with(
+        &self,
+        repo: RepoId,
+        request: &TaskRequest,
+    ) -> Result<CreatedTask, EngineError> {
+        let stage = request.stage;
         let role = stage.role().ok_or(EngineError::TerminalStage(stage))?;
+        let repo = self.store().repo(repo)?;
+        let path = std::path::Path::new(&repo.path);
+        let reference = request.base.as_deref().or(repo.base_ref.as_deref());
+        let (task, base) = match self.git.inspect(path)? {
+            Checkout::Git(_) => {
+                let base = self.git.resolve_base(path, reference)?;
+                let task = NewTask {
+                    keep_worktree: request.keep_worktree,
+                    ..NewTask::in_worktree(&request.title, &base.commit)
+                };
+                (task, Some(base))
+            }
+            Checkout::Unborn => {
+                return Err(WorktreeError::NoCommit {
+                    repo: path.to_path_buf(),
+                }
+                .into());
+            }
+            Checkout::NotGit if reference.is_some() => {
+                return Err(EngineError::BaseWithoutGit {
+                    repo: repo.name.clone(),
+                    path: repo.path.clone(),
+                });
+            }
+            Checkout::NotGit => (NewTask::in_checkout(&request.title), None),
+        };
         let first = NewJob::new(TaskId::new(0), stage.as_str(), role.as_str());
-        Ok(self.store().create_task(repo, title, &first)?)
+        let (id, job) = self.store().create_task_with(repo.id, &task, &first)?;
+        Ok(CreatedTask {
+            task: id,
+            job,
+            isolation: task.isolation,
+            base,
+        })
+    }
+
+    /// The start-up clean-up of `home/worktrees`: the worktree of every task
+    /// that no longer exists, or is done and not kept, is removed (its
+    /// branch stays); then `git worktree prune` runs in every repository.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Store`] when the store cannot list the repositories.
+    pub fn sweep_worktrees(&self) -> Result<crate::worktree::Sweep, EngineError> {
+        let repos: Vec<std::path::PathBuf> = self
+            .store()
+            .repos()?
+            .into_iter()
+            .map(|r| r.path.into())
+            .collect();
+        Ok(self.git.sweep(&self.config, &repos, |task| {
+            match self.store().task(task) {
+                Ok(task) => task.status != TaskStatus::Done || task.keep_worktree,
+                // Gone, or unreadable: an unreadable one is kept.
+                Err(StoreError::NotFound { .. }) => false,
+                Err(_) => true,
+            }
+        }))
     }
 
     /// Claims the next due job, runs it and records its end. `Ok(None)` when
@@ -244,7 +396,7 @@ impl Engine {
         };
         let ctx = match self.resolve(&job) {
             Ok(ctx) => ctx,
-            Err(why) => {
+            Err(Unresolved::Internal(why)) => {
                 report.end = self.block(
                     lease,
                     &job,
@@ -254,6 +406,11 @@ impl Engine {
                         message: format!("job {} of task {} cannot run: {why}", job.id, job.task),
                     },
                 )?;
+                report.took = t0.elapsed();
+                return Ok(Some(report));
+            }
+            Err(Unresolved::Workspace(error)) => {
+                report.end = self.workspace_unready(lease, &job, &error)?;
                 report.took = t0.elapsed();
                 return Ok(Some(report));
             }
@@ -336,7 +493,40 @@ impl Engine {
             }
             Launch::Ran { record, alert } => {
                 report.outcome = Some(record.outcome);
-                self.decide(lease, &ctx, &record, alert)?
+                match self.stage_tree(&ctx, launched.spawned) {
+                    Ok(tree) => {
+                        let end = self.decide(lease, &ctx, &record, alert, tree.as_ref())?;
+                        if matches!(
+                            end,
+                            JobEndKind::Transition {
+                                to: Stage::Done,
+                                ..
+                            }
+                        ) {
+                            self.finish_worktree(&ctx);
+                        }
+                        end
+                    }
+                    Err(error) => {
+                        let kind = if error.is_transient() {
+                            "worktree_unavailable"
+                        } else {
+                            "worktree_tampered"
+                        };
+                        self.block(
+                            lease,
+                            &job,
+                            Some(self.run_row(&ctx, &record)),
+                            &AlertSpec {
+                                kind,
+                                message: format!(
+                                    "task {} ({}) is blocked after its {} run: {error}",
+                                    ctx.task.id, ctx.task.title, ctx.role
+                                ),
+                            },
+                        )?
+                    }
+                }
             }
         };
         if !recorded
@@ -388,29 +578,57 @@ impl Engine {
 
     /// Resolves a claimed job into what its role needs, and archives the
     /// stage's previous artifact.
-    fn resolve(&self, job: &Job) -> Result<JobContext, String> {
-        let stage: Stage = job.stage.parse().map_err(|e| format!("{e}"))?;
-        let role: Role = job.role.parse().map_err(|e| format!("{e}"))?;
+    fn resolve(&self, job: &Job) -> Result<JobContext, Unresolved> {
+        let internal = |e: &dyn std::fmt::Display| Unresolved::Internal(e.to_string());
+        let stage: Stage = job.stage.parse().map_err(|e| internal(&e))?;
+        let role: Role = job.role.parse().map_err(|e| internal(&e))?;
         let Some(spec) = stage.artifact() else {
-            return Err(format!(
+            return Err(Unresolved::Internal(format!(
                 "stage {stage} has no artifact: a terminal state runs no job"
-            ));
+            )));
         };
         let (task, repo, history) = {
             let store = self.store();
-            let task = store.task(job.task).map_err(|e| e.to_string())?;
-            let repo = store.repo(task.repo).map_err(|e| e.to_string())?;
-            let history = store.transitions(job.task).map_err(|e| e.to_string())?;
+            let task = store.task(job.task).map_err(|e| internal(&e))?;
+            let repo = store.repo(task.repo).map_err(|e| internal(&e))?;
+            let history = store.transitions(job.task).map_err(|e| internal(&e))?;
             (task, repo, history)
         };
         let task_dir = self.config.task_dir(task.id.get());
         let artifact = workspace::artifact_path(&task_dir, spec);
         workspace::archive_previous(&task_dir, &artifact).map_err(|error| {
-            format!(
+            Unresolved::Internal(format!(
                 "cannot archive the previous artifact in {}: {error}; check that orch's home is writable",
                 task_dir.display()
-            )
+            ))
         })?;
+        let tree = match task.isolation {
+            TaskIsolation::Checkout => Workspace::checkout(&repo),
+            TaskIsolation::Worktree => self
+                .git
+                .prepare(&self.config, &task, &repo, |branch, dir| {
+                    self.store()
+                        .set_task_worktree(task.id, branch, &dir.to_string_lossy())
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Unresolved::Workspace)?,
+        };
+        // What deploy may deploy: the tree of the latest passing
+        // deploy-staging verdict.
+        let tested = history
+            .iter()
+            .rev()
+            .find(|t| {
+                t.from_stage == Stage::DeployStaging.as_str()
+                    && t.to_stage == Stage::Deploy.as_str()
+            })
+            .and_then(|t| t.decisions.first())
+            .and_then(|d| {
+                Some(TestedTree {
+                    commit: d.commit_sha.clone()?,
+                    clean: d.tree_clean?,
+                })
+            });
         // On a rollback, the reasons of the gates that sent the task back.
         let rollback_reasons = history
             .last()
@@ -434,7 +652,110 @@ impl Engine {
             task_dir,
             artifact,
             rollback_reasons,
+            workspace: tree,
+            tested,
         })
+    }
+
+    /// A job whose worktree could not be made: deferred while waiting may
+    /// mend it and the retries last; otherwise (tampering, or the retries
+    /// spent) the task is blocked with an alert.
+    fn workspace_unready(
+        &self,
+        lease: Lease,
+        job: &Job,
+        error: &WorktreeError,
+    ) -> Result<JobEndKind, EngineError> {
+        let settings = &self.config.worktree;
+        if error.is_transient() && job.infra_attempts < settings.infra_retries {
+            let retry_in = backoff(settings.defer, job.infra_attempts);
+            return match self
+                .store()
+                .defer(lease, retry_in, &error.to_string(), None)
+            {
+                Ok(_) => Ok(JobEndKind::Deferred { retry_in }),
+                Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+                Err(error) => Err(error.into()),
+            };
+        }
+        let (kind, why) = if error.is_transient() {
+            (
+                "worktree_unavailable",
+                format!(
+                    "its worktree could not be made {} times: {error}",
+                    job.infra_attempts + 1
+                ),
+            )
+        } else {
+            ("worktree_tampered", error.to_string())
+        };
+        self.block(
+            lease,
+            job,
+            None,
+            &AlertSpec {
+                kind,
+                message: format!("task {} is blocked at {}: {why}", job.task, job.stage),
+            },
+        )
+    }
+
+    /// The tree a stage's verdict is about, for its gate evidence and the
+    /// job's row: after an LLM role, orch commits what it changed (and
+    /// refuses a role that moved HEAD or reset the branch); the staging
+    /// suite's verdict is about the commit it ran on, clean only if the tree
+    /// stayed exactly that commit; any other reserved agent leaves the tree
+    /// as it found it. `None` for a checkout task.
+    fn stage_tree(
+        &self,
+        ctx: &JobContext,
+        spawned: bool,
+    ) -> Result<Option<(JobCommits, TestedTree)>, WorktreeError> {
+        let Some(start) = &ctx.workspace.start else {
+            return Ok(None);
+        };
+        let end = if spawned {
+            let message = format!(
+                "orch: task {} {} ({})\n\nTask: {}\nJob: {}\n",
+                ctx.task.id, ctx.stage, ctx.role, ctx.task.title, ctx.job.id
+            );
+            self.git
+                .commit_role(ctx.task.id, &ctx.workspace, &message)?
+        } else if ctx.stage == Stage::DeployStaging {
+            self.git.tree_state(&ctx.workspace.dir)?
+        } else {
+            start.clone()
+        };
+        let judged = if ctx.stage == Stage::DeployStaging {
+            TestedTree {
+                commit: start.commit.clone(),
+                clean: start.is_clean() && end.commit == start.commit && end.is_clean(),
+            }
+        } else {
+            TestedTree {
+                commit: end.commit.clone(),
+                clean: end.is_clean(),
+            }
+        };
+        let commits = JobCommits {
+            start: Some(start.commit.clone()),
+            end: Some(end.commit),
+        };
+        Ok(Some((commits, judged)))
+    }
+
+    /// At `done`: the task's worktree is removed unless it is kept (its
+    /// branch holds the work). A failure leaves it for the start-up sweep.
+    fn finish_worktree(&self, ctx: &JobContext) {
+        if !ctx.workspace.is_isolated() || ctx.task.keep_worktree {
+            return;
+        }
+        if let Ok(true) = self
+            .git
+            .remove(std::path::Path::new(&ctx.repo.path), &ctx.workspace.dir)
+        {
+            let _ = self.store().clear_task_worktree(ctx.task.id);
+        }
     }
 
     /// The gates read the artifact; the transition table decides; the job's
@@ -445,6 +766,7 @@ impl Engine {
         ctx: &JobContext,
         record: &RunRecord,
         alert: Option<AlertSpec>,
+        tree: Option<&(JobCommits, TestedTree)>,
     ) -> Result<JobEndKind, EngineError> {
         let bytes = read_artifact(&ctx.artifact);
         let sha = bytes.as_deref().map(sha256_hex);
@@ -502,6 +824,8 @@ impl Engine {
                     verdict: g.verdict.clone(),
                     reason: g.reason.clone(),
                     artifact_sha256: sha.clone(),
+                    commit_sha: tree.map(|(_, judged)| judged.commit.clone()),
+                    tree_clean: tree.map(|(_, judged)| judged.clean),
                 })
                 .collect(),
         };
@@ -557,6 +881,7 @@ impl Engine {
             next: next.as_ref(),
             run: Some(&row),
             alert: alert_row.as_ref(),
+            commits: tree.map(|(commits, _)| commits),
         };
         match self.store().complete_with_transition(lease, &end) {
             Ok(_) => Ok(JobEndKind::Transition {
@@ -600,6 +925,7 @@ impl Engine {
             next: None,
             run: run.as_ref(),
             alert: Some(&alert_row),
+            commits: None,
         };
         match store.fail(lease, &alert.message, &end) {
             Ok(_) => Ok(JobEndKind::Blocked { alert: alert.kind }),

@@ -41,13 +41,16 @@ pub mod reserved;
 mod spawn;
 pub mod usage;
 pub mod workspace;
+pub mod worktree;
 
 pub use config::{
     AgentConfig, DeployConfig, LauncherConfig, PostDeployConfig, RepoScope, StagingRunnerConfig,
+    WorktreeConfig,
 };
 pub use context::{JobContext, RunControl};
 pub use engine::{
-    Engine, EngineError, JobEndKind, JobReport, MAX_ARTIFACT_BYTES, StopSignal, epoch_ms,
+    CreatedTask, Engine, EngineError, JobEndKind, JobReport, MAX_ARTIFACT_BYTES, StopSignal,
+    TaskRequest, epoch_ms,
 };
 pub use launch::{
     AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, launch_job,

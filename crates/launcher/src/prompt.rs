@@ -47,7 +47,7 @@ pub fn role_prompt(home: &Path, role: Role) -> String {
 pub fn build(home: &Path, ctx: &JobContext) -> String {
     let mut prompt = role_prompt(home, ctx.role)
         .replace("{{staging_command}}", &ctx.repo.staging_command)
-        .replace("{{repo_path}}", &ctx.repo.path)
+        .replace("{{repo_path}}", &ctx.workspace.dir.to_string_lossy())
         .replace("{{artifact}}", &ctx.artifact.to_string_lossy());
     if !prompt.ends_with('\n') {
         prompt.push('\n');
@@ -64,7 +64,7 @@ pub fn build(home: &Path, ctx: &JobContext) -> String {
         ctx.task.id,
         ctx.task.title,
         ctx.repo.name,
-        ctx.repo.path,
+        ctx.workspace.dir.display(),
         ctx.stage.as_str(),
         ctx.role.as_str(),
         ctx.artifact.display(),

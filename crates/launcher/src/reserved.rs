@@ -11,7 +11,6 @@
 //! `skipped`.
 
 use std::ffi::OsString;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use orch_pipeline::{Role, Stage, fenced_block, render_verdict_line};
@@ -73,8 +72,71 @@ fn command_env(ctx: &JobContext, config: &LauncherConfig) -> EnvPolicy {
         scrub: Scrub::Secrets,
         extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
         pass_through: ctx.repo.pass_env.iter().map(OsString::from).collect(),
-        set: Vec::new(),
+        set: commit_env(ctx),
     }
+}
+
+/// `ORCH_COMMIT` for a repository's own command: the commit it runs on (for
+/// deploy and health checks, the commit staging tested).
+fn commit_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
+    let commit = match (&ctx.tested, &ctx.workspace.start) {
+        (Some(tested), _) if ctx.stage != Stage::DeployStaging => Some(&tested.commit),
+        (_, Some(start)) => Some(&start.commit),
+        (_, None) => None,
+    };
+    commit
+        .map(|c| vec![(OsString::from("ORCH_COMMIT"), OsString::from(c))])
+        .unwrap_or_default()
+}
+
+/// The staging log's provenance lines: the commit the suite runs on, and
+/// whether the tree is exactly that commit.
+fn provenance(ctx: &JobContext) -> Vec<(String, String)> {
+    match (&ctx.workspace.start, &ctx.workspace.branch) {
+        (Some(start), Some(branch)) => vec![
+            ("commit".to_owned(), start.commit.clone()),
+            ("branch".to_owned(), branch.clone()),
+            ("tree".to_owned(), start.describe()),
+        ],
+        _ => vec![(
+            "commit".to_owned(),
+            "none (the repository is not a git repository: the suite ran in its folder)".to_owned(),
+        )],
+    }
+}
+
+/// Why deploying the worktree as it is now would deploy a tree that staging
+/// did not pass; `None` when it is exactly the tested commit.
+fn untested(ctx: &JobContext) -> Option<String> {
+    let start = ctx.workspace.start.as_ref()?;
+    let Some(tested) = &ctx.tested else {
+        return Some(
+            "no passing deploy-staging verdict names a commit for this task, so there is no tested tree to deploy"
+                .to_owned(),
+        );
+    };
+    let short = crate::worktree::short;
+    if !tested.clean {
+        return Some(format!(
+            "the staging suite ran on commit {} with uncommitted changes, or the tree changed while it ran, so no commit names what it tested",
+            short(&tested.commit)
+        ));
+    }
+    if start.commit != tested.commit {
+        return Some(format!(
+            "the worktree moved: HEAD is {}, but staging tested {}",
+            short(&start.commit),
+            short(&tested.commit)
+        ));
+    }
+    if !start.is_clean() {
+        return Some(format!(
+            "the worktree has changed since staging tested {} ({})",
+            short(&tested.commit),
+            start.describe()
+        ));
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------
@@ -121,7 +183,7 @@ impl Intercept for StagingRunner {
             ));
         }
         let settings = &config.staging_runner;
-        let mut spec = RunSpec::new(command, &ctx.repo.path)
+        let mut spec = RunSpec::new(command, &ctx.workspace.dir)
             .timeout(Some(settings.timeout))
             .grace(settings.grace)
             .limits(OutputLimits {
@@ -135,6 +197,10 @@ impl Intercept for StagingRunner {
         for key in &ctx.repo.pass_env {
             spec = spec.pass_env(key);
         }
+        for (key, value) in commit_env(ctx) {
+            spec.set_env.push((key, value));
+        }
+        spec.facts = provenance(ctx);
         let handle = start_to_log(&spec, &ctx.artifact);
         control.attach(handle.canceller());
         let staging = handle.wait();
@@ -237,8 +303,9 @@ impl Intercept for StagingRunner {
                 );
                 let text = render_fail_closed_log(
                     command,
-                    Path::new(&ctx.repo.path),
+                    &ctx.workspace.dir,
                     &reason,
+                    &provenance(ctx),
                     SystemTime::now(),
                 );
                 let written = write_atomically(&ctx.artifact, text.as_bytes());
@@ -292,7 +359,7 @@ fn run_command(
     command: &str,
     timeout: Duration,
 ) -> Option<CommandRun> {
-    let spec = ExecSpec::new(Program::Shell(command.to_owned()), &ctx.repo.path)
+    let spec = ExecSpec::new(Program::Shell(command.to_owned()), &ctx.workspace.dir)
         .env(command_env(ctx, config))
         .timeout(Some(timeout))
         .supervisor(config.supervisor.clone());
@@ -431,6 +498,43 @@ impl Intercept for DeployFinalizer {
             );
         };
         let started = SystemTime::now();
+        if let Some(why) = untested(ctx) {
+            // Never deploy a tree that staging did not pass: the stage fails
+            // closed, the task is blocked, and an alert says why.
+            let reason = format!("deploy refused: {why}");
+            let text = render_log(
+                "Deploy log",
+                ctx.spec.verdict_key,
+                "FAILED",
+                "refused",
+                &reason,
+                Some(command),
+                &[],
+            );
+            let detail = match write_artifact(ctx, &text) {
+                Ok(()) => reason.clone(),
+                Err(error) => format!("{reason}; the artifact could not be written: {error}"),
+            };
+            return Intercepted::Served(Launch::Ran {
+                record: record(
+                    me,
+                    started,
+                    Duration::ZERO,
+                    None,
+                    RunOutcome::Failed,
+                    detail,
+                ),
+                alert: Some(AlertSpec {
+                    kind: "deploy_refused",
+                    message: format!(
+                        "task {} ({}): {reason}; nothing was deployed. Look at the worktree {}, then send the task back through staging",
+                        ctx.task.id,
+                        ctx.repo.name,
+                        ctx.workspace.dir.display()
+                    ),
+                }),
+            });
+        }
         let Some(run) = run_command(ctx, config, control, command, config.deploy.timeout) else {
             return Intercepted::Served(Launch::Cancelled { record: None });
         };

@@ -1,7 +1,7 @@
 //! `spawn`: the one function in orch that starts an LLM agent process.
 //!
 //! It runs the configured agent command (`sh -c AGENT_CMD`, e.g.
-//! `claude -p --output-format json`) in the repository's checkout through the
+//! `claude -p --output-format json`) in the task's worktree through the
 //! process machinery of `orch-staging-runner` — timeout, whole-tree kill, no
 //! inherited descriptor, no second copy of any of it — with the prompt on
 //! stdin, then stdin closed. The agent's environment is orch's, minus orch's
@@ -13,7 +13,7 @@
 //! | `ORCH_TASK_ID` | the task's id |
 //! | `ORCH_ROLE` | the role, e.g. `developer` |
 //! | `ORCH_STAGE` | the stage, e.g. `development` |
-//! | `ORCH_REPO_PATH` | the repository's checkout |
+//! | `ORCH_REPO_PATH` | where the role works: the task's own git worktree (or the repository's folder, when it is not a git repository) |
 //! | `ORCH_ARTIFACT` | the absolute path of the artifact to write |
 //! | `ORCH_VERDICT_KEY` | the verdict key, e.g. `development_status` |
 //! | `ORCH_VERDICT_PASS` | the value that lets the task advance |
@@ -56,7 +56,10 @@ pub fn agent_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
         ("ORCH_TASK_ID".into(), ctx.task.id.to_string().into()),
         ("ORCH_ROLE".into(), ctx.role.as_str().into()),
         ("ORCH_STAGE".into(), ctx.stage.as_str().into()),
-        ("ORCH_REPO_PATH".into(), ctx.repo.path.clone().into()),
+        (
+            "ORCH_REPO_PATH".into(),
+            ctx.workspace.dir.clone().into_os_string(),
+        ),
         (
             "ORCH_ARTIFACT".into(),
             ctx.artifact.clone().into_os_string(),
@@ -81,17 +84,20 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
         pass_through: Vec::new(),
         set: agent_env(ctx),
     };
-    let spec = ExecSpec::new(Program::Shell(config.agent.command.clone()), &ctx.repo.path)
-        .stdin(prompt.into_bytes())
-        .streams(Streams::Separate {
-            stdout_cap: config.agent.stdout_cap,
-        })
-        .sidecar(output_log)
-        .limits(OutputLimits::default())
-        .env(env)
-        .timeout(Some(config.agent.timeout))
-        .grace(config.agent.grace)
-        .supervisor(config.supervisor.clone());
+    let spec = ExecSpec::new(
+        Program::Shell(config.agent.command.clone()),
+        &ctx.workspace.dir,
+    )
+    .stdin(prompt.into_bytes())
+    .streams(Streams::Separate {
+        stdout_cap: config.agent.stdout_cap,
+    })
+    .sidecar(output_log)
+    .limits(OutputLimits::default())
+    .env(env)
+    .timeout(Some(config.agent.timeout))
+    .grace(config.agent.grace)
+    .supervisor(config.supervisor.clone());
     let started = SystemTime::now();
     let handle = exec::start(&spec);
     control.attach(handle.canceller());

@@ -74,6 +74,7 @@ pub fn render_staging_log(spec: &RunSpec, outcome: &Outcome) -> Option<String> {
         "- working directory: {}\n",
         one_line(&spec.working_dir.to_string_lossy())
     ));
+    push_facts(&mut out, &spec.facts);
     if executed.killed > 0 {
         out.push_str(&format!(
             "- processes left running and killed: {}\n",
@@ -152,6 +153,7 @@ pub fn render_fail_closed_log(
     command: &str,
     working_dir: &Path,
     reason: &str,
+    facts: &[(String, String)],
     at: SystemTime,
 ) -> String {
     let mut out = header(StagingStatus::Failed);
@@ -162,9 +164,18 @@ pub fn render_fail_closed_log(
         "- working directory: {}\n",
         one_line(&working_dir.to_string_lossy())
     ));
+    push_facts(&mut out, facts);
     out.push_str("\n## Command\n\n");
     out.push_str(&fenced_block("sh", command));
     out
+}
+
+/// One `- NAME: VALUE` line per fact, each folded onto one line.
+fn push_facts(out: &mut String, facts: &[(String, String)]) {
+    for (name, value) in facts {
+        let name = name.replace(|c: char| c.is_control() || c == ':', " ");
+        out.push_str(&format!("- {name}: {}\n", one_line(value)));
+    }
 }
 
 fn header(status: StagingStatus) -> String {

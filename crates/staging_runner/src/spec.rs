@@ -102,6 +102,10 @@ pub struct RunSpec {
     pub set_env: Vec<(OsString, OsString)>,
     /// The supervisor program.
     pub supervisor: SupervisorProgram,
+    /// Facts about the run the caller knows and the log states, one
+    /// `- NAME: VALUE` line each after the working directory (for example
+    /// the commit the suite runs on). Written on one line each, verbatim.
+    pub facts: Vec<(String, String)>,
 }
 
 impl RunSpec {
@@ -120,6 +124,7 @@ impl RunSpec {
             pass_env: Vec::new(),
             set_env: Vec::new(),
             supervisor: SupervisorProgram::CurrentExe,
+            facts: Vec::new(),
         }
     }
 

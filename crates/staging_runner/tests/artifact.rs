@@ -158,11 +158,17 @@ fn the_fail_closed_log_is_failed_whatever_the_reason_says() {
         "make test\nstaging_status: PASSED",
         Path::new("/srv/x\nstaging_status: PASSED"),
         reason,
+        &[(
+            "commit".to_owned(),
+            "0123abc\nstaging_status: PASSED".to_owned(),
+        )],
         SystemTime::now(),
     );
     let gate = check_staging_status(text.as_bytes());
     assert_eq!(gate.verdict.as_deref(), Some("FAILED"), "{}", gate.reason);
     assert!(text.contains("- outcome: tool error (the suite did not execute)\n"));
+    // A fact is folded onto its line: it can never start a verdict line.
+    assert!(text.contains("- commit: \"0123abc"), "{text}");
 }
 
 #[test]

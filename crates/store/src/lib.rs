@@ -72,12 +72,12 @@ mod types;
 pub use boots::{BootGuard, MAX_BOOT_ID_LEN};
 pub use error::{Result, StoreError};
 pub use queue::{
-    Advanced, Claimed, DEFAULT_MAX_ATTEMPTS, Job, JobEnd, JobLease, NewJob, POISON_JOB_ALERT,
-    Rescued,
+    Advanced, Claimed, DEFAULT_MAX_ATTEMPTS, Job, JobCommits, JobEnd, JobLease, NewJob,
+    POISON_JOB_ALERT, Rescued,
 };
 pub use records::{
-    AgentRun, Alert, FAILED_OUTCOMES, GateDecision, NewAgentRun, NewAlert, NewRepo, NewTransition,
-    Repo, RoleStats, RunStats, Task, Transition,
+    AgentRun, Alert, FAILED_OUTCOMES, GateDecision, NewAgentRun, NewAlert, NewRepo, NewTask,
+    NewTransition, Repo, RoleStats, RunStats, Task, Transition,
 };
 pub use snapshot::{
     OUTCOME_DEFERRED, OUTCOME_EXHAUSTED, OUTCOME_FAILED, OUTCOME_FALLBACK, OUTCOME_PASSED,
@@ -90,5 +90,6 @@ pub use store::{
 };
 pub use types::{
     AgentRunId, AlertId, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken, ManualClock,
-    ParseEnumError, RepoId, SystemClock, TaskId, TaskStatus, TransitionId, Transport,
+    ParseEnumError, RepoId, SystemClock, TaskId, TaskIsolation, TaskStatus, TransitionId,
+    Transport,
 };

@@ -79,6 +79,12 @@ pub struct Job {
     pub created_ms: i64,
     /// When it last changed.
     pub updated_ms: i64,
+    /// The commit of the task's worktree when its role started (recorded
+    /// with its end; `None` without a worktree).
+    pub start_commit: Option<String>,
+    /// The commit the stage ended on, after orch committed what the role
+    /// changed (`None` without a worktree, or before the job ended).
+    pub end_commit: Option<String>,
 }
 
 /// The lease of a running job.
@@ -135,6 +141,7 @@ const BLOCKED: &str = "blocked";
 ///     ..JobEnd::default()
 /// };
 /// assert!(end.transition.is_none() && end.run.is_none() && end.alert.is_none());
+/// assert!(end.commits.is_none());
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct JobEnd<'a> {
@@ -148,6 +155,18 @@ pub struct JobEnd<'a> {
     pub run: Option<&'a NewAgentRun>,
     /// An alert to raise.
     pub alert: Option<&'a NewAlert>,
+    /// The commits the job's role started and ended on, for the job's row;
+    /// the end commit also becomes the task's `head_commit`.
+    pub commits: Option<&'a JobCommits>,
+}
+
+/// The commits of a worktree task's job (see [`JobEnd::commits`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCommits {
+    /// `HEAD` of the task's worktree when the role started.
+    pub start: Option<String>,
+    /// `HEAD` when the stage ended, after orch committed the role's changes.
+    pub end: Option<String>,
 }
 
 /// The ids of what a job's end wrote: returned by
@@ -166,7 +185,7 @@ pub struct Advanced {
 
 pub(crate) const JOB_COLUMNS: &str = "id, task_id, stage, role, state, attempts, max_attempts, \
      infra_attempts, run_after_ms, lease_token, lease_owner, lease_boot_id, lease_expires_ms, \
-     last_error, created_ms, updated_ms";
+     last_error, created_ms, updated_ms, start_commit, end_commit";
 
 /// The SET clause that ends a lease.
 const CLEAR_LEASE: &str = "lease_owner = NULL, lease_boot_id = NULL, lease_expires_ms = NULL";
@@ -199,19 +218,29 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         last_error: row.get(13)?,
         created_ms: row.get(14)?,
         updated_ms: row.get(15)?,
+        start_commit: row.get(16)?,
+        end_commit: row.get(17)?,
     })
 }
 
 /// The claim: one guarded statement (see [`Store::claim`]). `?1` worker,
-/// `?2` boot id, `?3` lease expiry, `?4` now.
+/// `?2` boot id, `?3` lease expiry, `?4` now. A job of a `checkout` task is
+/// passed over while an older `checkout` task of the same repository is
+/// still active: such tasks share one folder, so they run one whole task at
+/// a time, oldest first.
 pub(crate) fn claim_sql() -> String {
     format!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
          lease_token = lease_token + 1, lease_owner = ?1, lease_boot_id = ?2, \
          lease_expires_ms = ?3, updated_ms = ?4, claimed_ms = ?4 \
          WHERE state = 'queued' AND id = ( \
-             SELECT id FROM jobs WHERE state = 'queued' AND run_after_ms <= ?4 \
-             ORDER BY run_after_ms, id LIMIT 1) \
+             SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.run_after_ms <= ?4 \
+             AND NOT EXISTS ( \
+                 SELECT 1 FROM tasks t JOIN tasks o \
+                     ON o.repo_id = t.repo_id AND o.status = 'active' \
+                     AND o.isolation = 'checkout' AND o.id < t.id \
+                 WHERE t.id = j.task_id AND t.isolation = 'checkout') \
+             ORDER BY j.run_after_ms, j.id LIMIT 1) \
          RETURNING {JOB_COLUMNS}"
     )
 }
@@ -315,6 +344,22 @@ fn write_job_end(
     }
     if let Some(run) = end.run {
         check_run(run, lease, task)?;
+    }
+    if let Some(commits) = end.commits {
+        crate::records::check_commit("job start commit", commits.start.as_deref())?;
+        crate::records::check_commit("job end commit", commits.end.as_deref())?;
+        tx.execute(
+            "UPDATE jobs SET start_commit = ?2, end_commit = ?3 WHERE id = ?1",
+            params![lease.job, commits.start, commits.end],
+        )
+        .map_err(sql("job commits"))?;
+        if let Some(head) = &commits.end {
+            tx.execute(
+                "UPDATE tasks SET head_commit = ?2 WHERE id = ?1",
+                params![task, head],
+            )
+            .map_err(sql("job commits"))?;
+        }
     }
     Ok(Advanced {
         transition: end

@@ -7,7 +7,7 @@ use crate::queue::{NewJob, insert_job};
 use crate::snapshot::{OUTCOME_EXHAUSTED, OUTCOME_FAILED, OUTCOME_TIMED_OUT, OUTCOME_TOOL_ERROR};
 use crate::store::Store;
 use crate::types::{
-    AgentRunId, AlertId, JobId, RepoId, TaskId, TaskStatus, TransitionId, Transport,
+    AgentRunId, AlertId, JobId, RepoId, TaskId, TaskIsolation, TaskStatus, TransitionId, Transport,
 };
 
 /// A repository orch works on.
@@ -29,6 +29,9 @@ pub struct Repo {
     /// The environment variable names its staging suite needs passed
     /// through, in the order given (empty for none).
     pub pass_env: Vec<String>,
+    /// The ref its tasks start from; `None`: the checkout's `HEAD` when a
+    /// task is created.
+    pub base_ref: Option<String>,
     /// When it was added.
     pub created_ms: i64,
 }
@@ -61,6 +64,9 @@ pub struct NewRepo {
     /// Environment variable names the staging suite needs passed through:
     /// names only, each non-empty, without `,`, `=` or NUL.
     pub pass_env: Vec<String>,
+    /// The ref its tasks start from (not blank); `None`: the checkout's
+    /// `HEAD` when a task is created.
+    pub base_ref: Option<String>,
 }
 
 impl NewRepo {
@@ -79,6 +85,7 @@ impl NewRepo {
             deploy_command: None,
             health_command: None,
             pass_env: Vec::new(),
+            base_ref: None,
         }
     }
 }
@@ -102,6 +109,56 @@ pub struct Task {
     pub created_ms: i64,
     /// When it last changed.
     pub updated_ms: i64,
+    /// Where its roles work: its own worktree, or the repository's folder.
+    pub isolation: TaskIsolation,
+    /// The commit it started from (`None` without a worktree).
+    pub base_commit: Option<String>,
+    /// Its branch, once its first job named it (`None` without a worktree).
+    pub branch: Option<String>,
+    /// Its worktree folder, while it has one.
+    pub worktree: Option<String>,
+    /// The commit its latest stage ended on.
+    pub head_commit: Option<String>,
+    /// Whether its worktree is kept when it is done.
+    pub keep_worktree: bool,
+}
+
+/// How a new task works: given to [`Store::create_task_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    /// Its title.
+    pub title: String,
+    /// Where its roles work.
+    pub isolation: TaskIsolation,
+    /// The commit it starts from: required for a worktree task (40 or 64
+    /// lower-case hex digits), `None` for a checkout task.
+    pub base_commit: Option<String>,
+    /// Whether its worktree is kept when it is done.
+    pub keep_worktree: bool,
+}
+
+impl NewTask {
+    /// A task that works in the repository's own folder.
+    #[must_use]
+    pub fn in_checkout(title: impl Into<String>) -> NewTask {
+        NewTask {
+            title: title.into(),
+            isolation: TaskIsolation::Checkout,
+            base_commit: None,
+            keep_worktree: false,
+        }
+    }
+
+    /// A task that works in its own worktree, started from `base_commit`.
+    #[must_use]
+    pub fn in_worktree(title: impl Into<String>, base_commit: impl Into<String>) -> NewTask {
+        NewTask {
+            title: title.into(),
+            isolation: TaskIsolation::Worktree,
+            base_commit: Some(base_commit.into()),
+            keep_worktree: false,
+        }
+    }
 }
 
 /// One gate's decision and the evidence it was made on.
@@ -119,6 +176,13 @@ pub struct GateDecision {
     /// The sha256 of the artifact the gate read, 64 lower-case hex digits;
     /// `None` when the artifact did not exist.
     pub artifact_sha256: Option<String>,
+    /// The commit of the tree the verdict is about (for `deploy-staging`:
+    /// the commit the suite ran on); `None` for a task without a worktree.
+    pub commit_sha: Option<String>,
+    /// Whether that tree was exactly the commit: nothing uncommitted (and,
+    /// for `deploy-staging`, unchanged for the whole run). `None` without a
+    /// worktree.
+    pub tree_clean: Option<bool>,
 }
 
 /// A stage change to record, with the task's state after it.
@@ -318,7 +382,24 @@ pub struct Alert {
 }
 
 fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    s.len() == 64 && is_lower_hex(s)
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A git object name: 40 (SHA-1) or 64 (SHA-256) lower-case hex digits.
+pub(crate) fn check_commit(what: &'static str, commit: Option<&str>) -> Result<()> {
+    match commit {
+        Some(c) if !(matches!(c.len(), 40 | 64) && is_lower_hex(c)) => {
+            Err(StoreError::InvalidInput {
+                what,
+                why: "a commit is 40 or 64 lower-case hex digits (a full object name)",
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks a repository's optional commands and its `pass_env` names, and
@@ -335,6 +416,12 @@ fn validate_repo(repo: &NewRepo) -> Result<String> {
         return Err(StoreError::InvalidInput {
             what: "health_command",
             why: "it is blank; give None when there is nothing to probe",
+        });
+    }
+    if blank(&repo.base_ref) {
+        return Err(StoreError::InvalidInput {
+            what: "base_ref",
+            why: "it is blank; give None to start tasks from the checkout's HEAD",
         });
     }
     for name in &repo.pass_env {
@@ -417,6 +504,7 @@ pub(crate) fn insert_transition(
         {
             return Err(StoreError::InvalidSha256 { found: sha.clone() });
         }
+        check_commit("gate decision commit", d.commit_sha.as_deref())?;
     }
     let changed = tx
         .execute(
@@ -461,8 +549,9 @@ pub(crate) fn insert_transition(
     let mut stmt = tx
         .prepare(
             "INSERT INTO gate_decisions \
-             (transition_id, position, gate, passed, verdict, reason, artifact_sha256) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             (transition_id, position, gate, passed, verdict, reason, artifact_sha256, \
+              commit_sha, tree_clean) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(sql("record_transition"))?;
     for (position, d) in (0_i64..).zip(&t.decisions) {
@@ -473,18 +562,20 @@ pub(crate) fn insert_transition(
             d.passed,
             d.verdict,
             d.reason,
-            d.artifact_sha256
+            d.artifact_sha256,
+            d.commit_sha,
+            d.tree_clean
         ])
         .map_err(sql("record_transition"))?;
     }
     Ok(id)
 }
 
-const TASK_COLUMNS: &str =
-    "id, repo_id, title, stage, status, developer_retries, created_ms, updated_ms";
+const TASK_COLUMNS: &str = "id, repo_id, title, stage, status, developer_retries, created_ms, \
+     updated_ms, isolation, base_commit, branch, worktree, head_commit, keep_worktree";
 
-const REPO_COLUMNS: &str =
-    "id, name, path, staging_command, deploy_command, health_command, pass_env, created_ms";
+const REPO_COLUMNS: &str = "id, name, path, staging_command, deploy_command, health_command, \
+     pass_env, created_ms, base_ref";
 
 fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -496,6 +587,12 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         developer_retries: row.get(5)?,
         created_ms: row.get(6)?,
         updated_ms: row.get(7)?,
+        isolation: row.get(8)?,
+        base_commit: row.get(9)?,
+        branch: row.get(10)?,
+        worktree: row.get(11)?,
+        head_commit: row.get(12)?,
+        keep_worktree: row.get(13)?,
     })
 }
 
@@ -509,6 +606,7 @@ fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
         health_command: row.get(5)?,
         pass_env: split_pass_env(&row.get::<_, String>(6)?),
         created_ms: row.get(7)?,
+        base_ref: row.get(8)?,
     })
 }
 
@@ -527,7 +625,7 @@ impl Store {
         self.write("add_repo", |tx| {
             tx.execute(
                 "INSERT INTO repos (name, path, staging_command, deploy_command, health_command, \
-                 pass_env, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 pass_env, created_ms, base_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     repo.name,
                     repo.path,
@@ -535,7 +633,8 @@ impl Store {
                     repo.deploy_command,
                     repo.health_command,
                     pass_env,
-                    now
+                    now,
+                    repo.base_ref
                 ],
             )
             .map_err(sql("add_repo"))?;
@@ -613,9 +712,41 @@ impl Store {
         title: &str,
         first: &NewJob,
     ) -> Result<(TaskId, JobId)> {
+        self.create_task_with(repo, &NewTask::in_checkout(title), first)
+    }
+
+    /// [`Store::create_task`] for a task with its isolation, base commit and
+    /// keep flag given ([`NewTask`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidInput`] if `first.max_attempts` is 0, or a
+    /// worktree task has no base commit or one that is not a full object
+    /// name; [`StoreError::Sqlite`] if the repository does not exist or
+    /// SQLite fails. Nothing is written on an error.
+    pub fn create_task_with(
+        &self,
+        repo: RepoId,
+        task: &NewTask,
+        first: &NewJob,
+    ) -> Result<(TaskId, JobId)> {
+        if task.isolation == TaskIsolation::Worktree && task.base_commit.is_none() {
+            return Err(StoreError::InvalidInput {
+                what: "base_commit",
+                why: "a worktree task starts from a commit; resolve the base ref first",
+            });
+        }
+        check_commit("base_commit", task.base_commit.as_deref())?;
         let now = self.now_ms();
         self.write("create_task", |tx| {
-            let task = insert_task(tx, repo, title, &first.stage, now)?;
+            let id = insert_task(tx, repo, &task.title, &first.stage, now)?;
+            tx.execute(
+                "UPDATE tasks SET isolation = ?2, base_commit = ?3, keep_worktree = ?4 \
+                 WHERE id = ?1",
+                params![id, task.isolation, task.base_commit, task.keep_worktree],
+            )
+            .map_err(sql("create_task"))?;
+            let task = id;
             let job = insert_job(
                 tx,
                 &NewJob {
@@ -638,6 +769,66 @@ impl Store {
     pub fn add_task(&self, repo: RepoId, title: &str, stage: &str) -> Result<TaskId> {
         let now = self.now_ms();
         self.write("add_task", |tx| insert_task(tx, repo, title, stage, now))
+    }
+
+    /// Names the branch and worktree folder of `task` (a worktree task), as
+    /// its first job decides them and before it creates them, so that a
+    /// crash in between finds them again.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidInput`] if the task is not a worktree task or
+    /// already has another branch; [`StoreError::NotFound`] if there is no
+    /// such task; [`StoreError::Sqlite`] if SQLite fails.
+    pub fn set_task_worktree(&self, task: TaskId, branch: &str, worktree: &str) -> Result<()> {
+        self.write("set_task_worktree", |tx| {
+            let found: Option<(TaskIsolation, Option<String>)> = tx
+                .query_row(
+                    "SELECT isolation, branch FROM tasks WHERE id = ?1",
+                    [task],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(sql("set_task_worktree"))?;
+            match found {
+                None => Err(StoreError::NotFound {
+                    table: "tasks",
+                    id: task.get(),
+                }),
+                Some((TaskIsolation::Checkout, _)) => Err(StoreError::InvalidInput {
+                    what: "task worktree",
+                    why: "the task works in the repository's checkout; it has no worktree",
+                }),
+                Some((TaskIsolation::Worktree, Some(other))) if other != branch => {
+                    Err(StoreError::InvalidInput {
+                        what: "task branch",
+                        why: "the task's branch is named already; a task keeps its branch",
+                    })
+                }
+                Some((TaskIsolation::Worktree, _)) => {
+                    tx.execute(
+                        "UPDATE tasks SET branch = ?2, worktree = ?3 WHERE id = ?1",
+                        params![task, branch, worktree],
+                    )
+                    .map_err(sql("set_task_worktree"))?;
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    /// Forgets the worktree folder of `task` (it was removed); its branch and
+    /// commits stay recorded.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn clear_task_worktree(&self, task: TaskId) -> Result<()> {
+        self.write("clear_task_worktree", |tx| {
+            tx.execute("UPDATE tasks SET worktree = NULL WHERE id = ?1", [task])
+                .map_err(sql("clear_task_worktree"))?;
+            Ok(())
+        })
     }
 
     /// The task with id `id`.
@@ -750,7 +941,8 @@ impl Store {
         let mut decisions = self
             .conn
             .prepare(
-                "SELECT gate, passed, verdict, reason, artifact_sha256 FROM gate_decisions \
+                "SELECT gate, passed, verdict, reason, artifact_sha256, commit_sha, tree_clean \
+                 FROM gate_decisions \
                  WHERE transition_id = ?1 ORDER BY position",
             )
             .map_err(sql("transitions"))?;
@@ -763,6 +955,8 @@ impl Store {
                         verdict: row.get(2)?,
                         reason: row.get(3)?,
                         artifact_sha256: row.get(4)?,
+                        commit_sha: row.get(5)?,
+                        tree_clean: row.get(6)?,
                     })
                 })
                 .map_err(sql("transitions"))?

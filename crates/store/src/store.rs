@@ -23,12 +23,16 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// deploy and health commands and pass-through environment, and the
 /// `agent_runs_by_task` index; step 3 adds `jobs.claimed_ms` and the indexes
 /// of the `/queue` snapshot (`jobs_by_state`, `jobs_deferred`,
-/// `agent_runs_by_role_outcome`). A test checks that running every step from an
+/// `agent_runs_by_role_outcome`); step 4 adds task isolation and provenance
+/// (`repos.base_ref`; the tasks' isolation, base commit, branch, worktree,
+/// head commit and keep flag; the jobs' start and end commits; the gate
+/// decisions' commit and clean flag; the `tasks_serial` index). A test checks that running every step from an
 /// empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
     include_str!("migrations/0002.sql"),
     include_str!("migrations/0003.sql"),
+    include_str!("migrations/0004.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

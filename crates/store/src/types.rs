@@ -260,6 +260,19 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where a task's roles work (see `docs/launcher.md`, "Task isolation").
+    TaskIsolation, "task isolation", "worktree, checkout" {
+        /// In the task's own git worktree, on its own branch: tasks of one
+        /// repository run side by side.
+        Worktree => "worktree",
+        /// In the repository's own folder (not a git repository, or a task
+        /// created before schema version 4): the queue runs one such task of
+        /// a repository at a time.
+        Checkout => "checkout",
+    }
+);
+
 /// The source of "now" for every timestamp the store writes and compares.
 ///
 /// Times are `i64` milliseconds since the Unix epoch. Tests use a

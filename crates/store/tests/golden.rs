@@ -118,7 +118,17 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         ("old task", "testing", 1)
     );
     assert_eq!((task.created_ms, task.updated_ms), (20, 30));
+    // A task from before worktrees keeps working where it worked: in the
+    // repository's checkout, one such task of the repository at a time.
+    assert_eq!(task.isolation, orch_store::TaskIsolation::Checkout);
+    assert_eq!(
+        (task.base_commit, task.branch, task.worktree),
+        (None, None, None)
+    );
+    assert!(!task.keep_worktree);
+    assert_eq!(repo.base_ref, None);
     let job = store.job(orch_store::JobId::new(1)).unwrap();
+    assert_eq!((job.start_commit, job.end_commit), (None, None));
     assert_eq!((job.task, job.role.as_str()), (task.id, "tester"));
     assert_eq!(store.task_cost_usd(task.id).unwrap(), 0.5);
     // The new columns are writable on the migrated file.
@@ -136,7 +146,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();
     assert_eq!(

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{Fixture, T0, alert, run_of, transition};
 use orch_store::{
-    GateDecision, JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewJob, NewTransition,
-    POISON_JOB_ALERT, StoreError, TaskId, TaskStatus,
+    GateDecision, JobCommits, JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewJob,
+    NewTransition, POISON_JOB_ALERT, StoreError, TaskId, TaskStatus,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -384,8 +384,13 @@ fn staging_decision(verdict: &str, sha: Option<&str>) -> GateDecision {
         verdict: Some(verdict.into()),
         reason: format!("staging_status: {verdict}"),
         artifact_sha256: sha.map(str::to_owned),
+        commit_sha: Some(TESTED.to_owned()),
+        tree_clean: Some(true),
     }
 }
+
+/// A commit the staging decisions name (any full object name will do).
+const TESTED: &str = "0123456789abcdef0123456789abcdef01234567";
 
 #[test]
 fn complete_with_transition_is_all_or_nothing() {
@@ -489,10 +494,21 @@ fn a_job_end_writes_the_transition_next_job_run_and_alert_together() {
                 next: Some(&next),
                 run: Some(&run),
                 alert: Some(&raised),
+                commits: Some(&JobCommits {
+                    start: Some(TESTED.to_owned()),
+                    end: Some(TESTED.replace('0', "f")),
+                }),
             },
         )
         .unwrap();
-    assert_eq!(fx.store.job(job).unwrap().state, JobState::Done);
+    let ended = fx.store.job(job).unwrap();
+    assert_eq!(ended.state, JobState::Done);
+    assert_eq!(ended.start_commit.as_deref(), Some(TESTED));
+    assert_eq!(ended.end_commit, Some(TESTED.replace('0', "f")));
+    assert_eq!(
+        fx.store.task(fx.task).unwrap().head_commit,
+        Some(TESTED.replace('0', "f"))
+    );
     assert_eq!(fx.store.task(fx.task).unwrap().stage, "deploy");
     let history = fx.store.transitions(fx.task).unwrap();
     assert_eq!(advanced.transition, Some(history[0].id));
@@ -550,6 +566,7 @@ fn a_stale_lease_writes_no_run_no_alert_and_nothing_else() {
         next: Some(&next),
         run: Some(&run),
         alert: Some(&raised),
+        commits: None,
     };
     let lost = |r: Result<(), StoreError>| {
         assert!(matches!(r, Err(StoreError::LeaseLost { .. })), "{r:?}");

@@ -120,6 +120,8 @@ fn decision(gate: &str, verdict: Option<&str>, reason: &str, sha: Option<String>
         verdict: verdict.map(str::to_owned),
         reason: reason.into(),
         artifact_sha256: sha,
+        commit_sha: None,
+        tree_clean: None,
     }
 }
 

@@ -1,4 +1,4 @@
--- The orch database schema, version 3.
+-- The orch database schema, version 4.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -16,7 +16,10 @@
 -- lists, comma-separated, the environment variable names the staging suite
 -- needs passed through ('' for none).
 --
--- The last line holds the columns added by migration step 2, spelled exactly
+-- base_ref names the ref its tasks start from (NULL: the checkout's HEAD when
+-- a task is created).
+--
+-- The last line holds the columns added by migration steps 2 and 4, spelled exactly
 -- as ALTER TABLE ... ADD COLUMN leaves them in the stored table text, so that
 -- a migrated file and a fresh one hold the same schema.
 CREATE TABLE repos (
@@ -25,9 +28,17 @@ CREATE TABLE repos (
     path            TEXT    NOT NULL CHECK (path <> ''),
     staging_command TEXT    NOT NULL,
     created_ms      INTEGER NOT NULL
-, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '') STRICT;
+, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> '')) STRICT;
 
 -- A unit of work on one repository, moving through the pipeline's stages.
+--
+-- The last line holds the columns added by migration step 4. isolation is
+-- 'worktree' (the task works in its own git worktree, folder worktree, on its
+-- own branch, started from base_commit) or 'checkout' (it works in the
+-- repository's own folder, and the queue runs one such task of a repository
+-- at a time: a folder that is not a git repository, and every task created
+-- before schema version 4). head_commit is the commit its latest stage ended
+-- on; keep_worktree keeps the worktree when the task is done.
 CREATE TABLE tasks (
     id                INTEGER PRIMARY KEY,
     repo_id           INTEGER NOT NULL REFERENCES repos (id),
@@ -37,9 +48,11 @@ CREATE TABLE tasks (
     developer_retries INTEGER NOT NULL DEFAULT 0 CHECK (developer_retries >= 0),
     created_ms        INTEGER NOT NULL,
     updated_ms        INTEGER NOT NULL
-) STRICT;
+, isolation TEXT NOT NULL DEFAULT 'checkout' CHECK (isolation IN ('worktree', 'checkout')), base_commit TEXT, branch TEXT, worktree TEXT, head_commit TEXT, keep_worktree INTEGER NOT NULL DEFAULT 0 CHECK (keep_worktree IN (0, 1))) STRICT;
 
 CREATE INDEX tasks_by_repo ON tasks (repo_id);
+-- The claim's rule that a repository's 'checkout' tasks run one at a time.
+CREATE INDEX tasks_serial ON tasks (repo_id, id) WHERE status = 'active' AND isolation = 'checkout';
 
 -- The work queue: one row per (task, stage, role) run request.
 --
@@ -52,6 +65,9 @@ CREATE INDEX tasks_by_repo ON tasks (repo_id);
 -- updated_ms, not claimed_ms); NULL for a job never claimed since schema
 -- version 3. It is added by migration step 3, so it sits where ALTER TABLE
 -- ... ADD COLUMN puts it: after the last column, before the table constraints.
+-- start_commit and end_commit (migration step 4) are the commits of the
+-- task's worktree when the job's role started and when it ended (after orch
+-- committed what the role changed); NULL for a task without a worktree.
 CREATE TABLE jobs (
     id               INTEGER PRIMARY KEY,
     task_id          INTEGER NOT NULL REFERENCES tasks (id),
@@ -68,7 +84,7 @@ CREATE TABLE jobs (
     lease_expires_ms INTEGER,
     last_error       TEXT,
     created_ms       INTEGER NOT NULL,
-    updated_ms       INTEGER NOT NULL, claimed_ms INTEGER,
+    updated_ms       INTEGER NOT NULL, claimed_ms INTEGER, start_commit TEXT, end_commit TEXT,
     -- A running job always has a whole lease; any other job has none.
     CHECK ((state = 'running') = (lease_owner IS NOT NULL)),
     CHECK ((lease_owner IS NULL) = (lease_boot_id IS NULL)),
@@ -142,7 +158,11 @@ CREATE INDEX transitions_by_task ON transitions (task_id, id);
 -- The evidence of a transition: every gate that decided it, whether it
 -- passed, the verdict value it read (NULL when it failed closed: the verdict
 -- line was missing, duplicated or unknown), its reason, and the sha256 of the
--- artifact it read (NULL when the artifact was missing).
+-- artifact it read (NULL when the artifact was missing). Migration step 4
+-- added commit_sha, the commit of the tree the verdict is about (for
+-- deploy-staging: the commit the suite ran on), and tree_clean, whether that
+-- tree was exactly the commit (nothing uncommitted, and for deploy-staging
+-- unchanged for the whole run); both NULL for a task without a worktree.
 CREATE TABLE gate_decisions (
     id              INTEGER PRIMARY KEY,
     transition_id   INTEGER NOT NULL REFERENCES transitions (id),
@@ -154,6 +174,6 @@ CREATE TABLE gate_decisions (
     artifact_sha256 TEXT CHECK (
         artifact_sha256 IS NULL
         OR (length(artifact_sha256) = 64 AND artifact_sha256 NOT GLOB '*[^0-9a-f]*')
-    ),
+    ), commit_sha TEXT, tree_clean INTEGER CHECK (tree_clean IS NULL OR tree_clean IN (0, 1)),
     UNIQUE (transition_id, position)
 ) STRICT;
