@@ -111,9 +111,16 @@ pub(crate) enum RepoCommand {
 pub(crate) struct RepoAddArgs {
     /// Its unique name (what ORCH_STAGING_RUNNER_REPOS lists).
     pub(crate) name: String,
-    /// Its checkout: where every command and agent runs.
+    /// Its checkout. For a git repository (its top folder), every task gets
+    /// its own worktree under $ORCH_HOME/worktrees on a branch orch/task-ID,
+    /// and the checkout itself is never written; any other folder is worked
+    /// in directly, one task at a time.
     #[arg(long, value_name = "DIR")]
     pub(crate) path: PathBuf,
+    /// The ref new tasks start from (a branch, tag or commit, resolved when
+    /// each task is created); default: the checkout's HEAD at that moment.
+    #[arg(long, value_name = "REF")]
+    pub(crate) base: Option<String>,
     /// The staging suite, run as `sh -c CMD` in the checkout: the one source of
     /// truth for the staging runner and the LLM deployer's prompt.
     #[arg(long, value_name = "CMD")]
@@ -133,7 +140,8 @@ pub(crate) struct RepoAddArgs {
 /// `orch task ...`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum TaskCommand {
-    /// Add a task at the first stage; prints {"id": N, "job": M}.
+    /// Add a task at the first stage; prints {"id": N, "job": M, ...} with the
+    /// commit and branch it works on.
     Add(TaskAddArgs),
     /// Show a task as JSON: stage, status, retries, cost, artifacts and every
     /// transition with its gate decisions.
@@ -158,6 +166,14 @@ pub(crate) struct TaskAddArgs {
     /// What to do.
     #[arg(long)]
     pub(crate) title: String,
+    /// The ref this task starts from, instead of the repository's --base (or
+    /// the checkout's HEAD).
+    #[arg(long, value_name = "REF")]
+    pub(crate) base: Option<String>,
+    /// Keep the task's worktree when it is done (it is removed by default;
+    /// its branch always stays).
+    #[arg(long)]
+    pub(crate) keep_worktree: bool,
 }
 
 /// `orch gate ...`.

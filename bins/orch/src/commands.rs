@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use orch_launcher::{Engine, JobEndKind, JobReport, LauncherConfig, StopSignal};
+use orch_launcher::worktree::{Checkout, Git, WorktreeError};
+use orch_launcher::{Engine, JobEndKind, JobReport, LauncherConfig, StopSignal, TaskRequest};
 use orch_pipeline::{Stage, gates_for};
 use orch_store::{LeaseOwner, NewRepo, Store};
 use serde_json::{Value, json};
@@ -137,7 +138,25 @@ fn repo_json(repo: &orch_store::Repo) -> Value {
         "deploy_cmd": repo.deploy_command,
         "health_cmd": repo.health_command,
         "pass_env": repo.pass_env,
+        "base": repo.base_ref,
     })
+}
+
+/// A worktree error as the CLI reports it: what the user named wrongly (a
+/// ref, a folder) is a bad argument (exit 3); git that cannot run, or fails,
+/// is a tool error (exit 2).
+fn worktree_error(error: WorktreeError) -> CliError {
+    match error {
+        WorktreeError::NotTopLevel { .. }
+        | WorktreeError::UnknownRef { .. }
+        | WorktreeError::NoCommit { .. } => CliError::BadArgument(error.to_string()),
+        WorktreeError::GitUnavailable { .. }
+        | WorktreeError::Git { .. }
+        | WorktreeError::BranchTaken { .. }
+        | WorktreeError::FolderInTheWay { .. }
+        | WorktreeError::Tampered { .. }
+        | WorktreeError::Cancelled => CliError::Tool(error.to_string()),
+    }
 }
 
 /// `orch repo add`.
@@ -160,7 +179,39 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
             args.name
         )));
     }
+    // What the folder is decides how its tasks are isolated: say so now,
+    // and refuse what cannot work (a folder inside a repository, a base ref
+    // that names nothing) before anything is stored.
+    let git = Git::new(&setup.launcher());
+    let checkout = git.inspect(&path).map_err(worktree_error)?;
+    let isolation = match (&checkout, &args.base) {
+        (Checkout::NotGit, Some(_)) => {
+            return Err(CliError::BadArgument(format!(
+                "--base: {} is not a git repository, so its tasks have no base commit; drop --base",
+                path.display()
+            )));
+        }
+        (Checkout::NotGit, None) => json!({
+            "kind": "checkout",
+            "note": "not a git repository: its tasks work in the folder itself, one whole task at a time",
+        }),
+        (Checkout::Unborn, _) => json!({
+            "kind": "worktree",
+            "note": "the repository has no commit yet: commit something before adding a task",
+        }),
+        (Checkout::Git(_), base) => {
+            let base = git
+                .resolve_base(&path, base.as_deref())
+                .map_err(worktree_error)?;
+            json!({
+                "kind": "worktree",
+                "base_commit_now": base.commit,
+                "note": "every task works in its own worktree under $ORCH_HOME/worktrees on branch orch/task-ID; the checkout is never written",
+            })
+        }
+    };
     let mut repo = NewRepo::new(&args.name, path.to_string_lossy(), &args.staging_cmd);
+    repo.base_ref.clone_from(&args.base);
     repo.deploy_command.clone_from(&args.deploy_cmd);
     repo.health_command.clone_from(&args.health_cmd);
     repo.pass_env = args
@@ -173,7 +224,9 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
         .add_repo(&repo)
         .map_err(|error| CliError::BadArgument(error.to_string()))?;
     let repo = store.repo(id).map_err(store_error)?;
-    print_json(&repo_json(&repo))?;
+    let mut out = repo_json(&repo);
+    out["isolation"] = isolation;
+    print_json(&out)?;
     Ok(Ending::Done)
 }
 
@@ -202,10 +255,35 @@ pub(crate) fn task_add(setup: &Setup, args: &TaskAddArgs) -> Result<Ending, CliE
             "--title is blank; say what the task is".to_owned(),
         ));
     }
-    let (task, job) = engine
-        .create_task(repo.id, &args.title)
-        .map_err(store_error)?;
-    print_json(&json!({ "id": task.get(), "job": job.get() }))?;
+    let created = engine
+        .create_task_with(
+            repo.id,
+            &TaskRequest {
+                base: args.base.clone(),
+                keep_worktree: args.keep_worktree,
+                ..TaskRequest::new(&args.title)
+            },
+        )
+        .map_err(|error| match error {
+            orch_launcher::EngineError::Store(error) => store_error(error),
+            orch_launcher::EngineError::Workspace(error) => worktree_error(error),
+            other @ (orch_launcher::EngineError::TerminalStage(_)
+            | orch_launcher::EngineError::BaseWithoutGit { .. }) => {
+                CliError::BadArgument(other.to_string())
+            }
+        })?;
+    let mut out = json!({
+        "id": created.task.get(),
+        "job": created.job.get(),
+        "isolation": created.isolation.as_str(),
+    });
+    if let Some(base) = &created.base {
+        out["base"] = json!(base.reference);
+        out["base_commit"] = json!(base.commit);
+        out["branch"] = json!(orch_launcher::worktree::branch_name(created.task));
+        out["notes"] = json!(base.notes);
+    }
+    print_json(&out)?;
     Ok(Ending::Done)
 }
 
@@ -245,10 +323,38 @@ pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, Cl
                     "verdict": d.verdict,
                     "reason": d.reason,
                     "artifact_sha256": d.artifact_sha256,
+                    "commit": d.commit_sha,
+                    "tree_clean": d.tree_clean,
                 })).collect::<Vec<_>>(),
             })
         })
         .collect();
+    let jobs: Vec<Value> = store
+        .task_jobs(task_id)
+        .map_err(store_error)?
+        .iter()
+        .map(|j| {
+            json!({
+                "id": j.id.get(),
+                "stage": j.stage,
+                "role": j.role,
+                "state": j.state.as_str(),
+                "start_commit": j.start_commit,
+                "end_commit": j.end_commit,
+            })
+        })
+        .collect();
+    let worktree = json!({
+        "isolation": task.isolation.as_str(),
+        "base_commit": task.base_commit,
+        "branch": task.branch,
+        "head_commit": task.head_commit,
+        "path": task.worktree,
+        "kept_when_done": task.keep_worktree,
+        "merge": task.branch.as_ref().map(|branch| {
+            format!("git -C {} merge {branch}", shell_word(&repo.path))
+        }),
+    });
     Ok(json!({
         "id": id,
         "repo": repo.name,
@@ -257,9 +363,24 @@ pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, Cl
         "status": task.status.as_str(),
         "developer_retries": task.developer_retries,
         "cost_usd": cost,
+        "worktree": worktree,
         "artifacts": artifacts,
+        "jobs": jobs,
         "transitions": transitions,
     }))
+}
+
+/// `word` quoted for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%".contains(&b))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 /// `orch task show`.
@@ -282,6 +403,7 @@ pub(crate) fn task_list(setup: &Setup, limit: u32) -> Result<Ending, CliError> {
             "stage": task.stage,
             "status": task.status.as_str(),
             "developer_retries": task.developer_retries,
+            "branch": task.branch,
         }));
     }
     print_json(&Value::Array(tasks))?;

@@ -10,7 +10,7 @@ use orch_staging_runner::SupervisorProgram;
 use serde::Deserialize;
 
 /// Every key this binary reads, with the type a bad value is told to have.
-pub(crate) const KEYS: [(&str, &str); 19] = [
+pub(crate) const KEYS: [(&str, &str); 20] = [
     ("ORCH_HOME", "a folder path"),
     ("ORCH_DB_PATH", "a file path"),
     ("ORCH_HTTP_ADDR", "an address such as 127.0.0.1:7878"),
@@ -48,11 +48,12 @@ pub(crate) const KEYS: [(&str, &str); 19] = [
     ("ORCH_LEASE_SECS", "a whole number of seconds, at least 3"),
     ("ORCH_POST_DEPLOY_PROBES", "a whole number from 1 to 1000"),
     ("ORCH_POST_DEPLOY_WINDOW_SECS", "a whole number of seconds"),
+    ("ORCH_GIT", "a program name or path"),
 ];
 
 /// Keys orch sets for the programs it starts; seen in the environment when
 /// orch itself runs under one, and never configuration.
-const CONTRACT_KEYS: [&str; 8] = [
+const CONTRACT_KEYS: [&str; 9] = [
     "ORCH_TASK_ID",
     "ORCH_ROLE",
     "ORCH_STAGE",
@@ -61,6 +62,7 @@ const CONTRACT_KEYS: [&str; 8] = [
     "ORCH_VERDICT_KEY",
     "ORCH_VERDICT_PASS",
     "ORCH_RUN_MARKER",
+    "ORCH_COMMIT",
 ];
 
 /// The configuration, as `envy` reads it (field `x` is key `ORCH_X`).
@@ -120,6 +122,9 @@ pub(crate) struct Config {
     /// The window the probes are spread over.
     #[serde(default = "default_window")]
     pub(crate) post_deploy_window_secs: u64,
+    /// The git program task worktrees are made and committed with.
+    #[serde(default = "default_git")]
+    pub(crate) git: String,
 }
 
 fn default_http_addr() -> String {
@@ -163,6 +168,9 @@ fn default_lease() -> u64 {
 }
 fn default_probes() -> u32 {
     3
+}
+fn default_git() -> String {
+    "git".to_owned()
 }
 fn default_window() -> u64 {
     60
@@ -256,6 +264,9 @@ impl Config {
         if self.agent_cmd.trim().is_empty() {
             return Err(bad("ORCH_AGENT_CMD", "it is blank".to_owned()));
         }
+        if self.git.trim().is_empty() {
+            return Err(bad("ORCH_GIT", "it is blank".to_owned()));
+        }
         if self.http_addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(bad(
                 "ORCH_HTTP_ADDR",
@@ -307,6 +318,7 @@ impl Config {
         config.post_deploy.probes = self.post_deploy_probes;
         config.post_deploy.window = Duration::from_secs(self.post_deploy_window_secs);
         config.supervisor = SupervisorProgram::CurrentExe;
+        config.worktree.git.clone_from(&self.git);
         config
     }
 
@@ -468,6 +480,7 @@ mod tests {
             "lease_secs",
             "post_deploy_probes",
             "post_deploy_window_secs",
+            "git",
         ];
         let mut keys: Vec<String> = fields
             .iter()

@@ -11,11 +11,15 @@
 //! 3. `calc-docs`: outside `ORCH_STAGING_RUNNER_REPOS`, so its staging step is
 //!    the LLM path (the stand-in deployer runs the suite itself).
 //!
+//! Each checkout is made a git repository, so every task works in its own
+//! worktree on its own branch (`orch/task-N`), and the checkouts stay as
+//! they were; without git on `PATH` the demo runs the tasks in the folders.
 //! Every job's end is printed as it happens; the `/queue` JSON ends the run.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use orch_launcher::worktree::Git;
 use orch_launcher::{Engine, LauncherConfig, RepoScope, StopSignal};
 use orch_staging_runner::SupervisorProgram;
 use orch_store::{LeaseOwner, NewRepo, TaskStatus};
@@ -82,6 +86,24 @@ fn checkout(dir: &Path, buggy: bool) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Makes the checkout at `dir` a git repository with one commit of its
+/// files, as a user's project would be.
+fn commit_checkout(git: &Git, dir: &Path) -> Result<(), orch_launcher::worktree::WorktreeError> {
+    git.git(dir, &["init", "--quiet", "--initial-branch=main"])?;
+    git.git(dir, &["add", "--all"])?;
+    git.git(
+        dir,
+        &[
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-m",
+            "the sample project",
+        ],
+    )?;
+    Ok(())
+}
+
 /// `orch demo`.
 pub(crate) fn run(home: Option<&Path>) -> Result<Ending, CliError> {
     let t0 = Instant::now();
@@ -107,8 +129,10 @@ pub(crate) fn run(home: Option<&Path>) -> Result<Ending, CliError> {
     config.post_deploy.probes = 2;
     config.post_deploy.window = Duration::from_millis(200);
     config.supervisor = SupervisorProgram::CurrentExe;
+    let git = Git::new(&config);
     let store = open_store(&db)?;
     let engine = Engine::new(store, config, LeaseOwner::new("demo", "worker-0"));
+    let mut with_git = true;
 
     let mut tasks = Vec::new();
     for (name, buggy, title) in [
@@ -118,6 +142,10 @@ pub(crate) fn run(home: Option<&Path>) -> Result<Ending, CliError> {
     ] {
         let dir = home.join("checkouts").join(name);
         checkout(&dir, buggy)?;
+        if with_git && let Err(error) = commit_checkout(&git, &dir) {
+            println!("  (no git: {error}; the tasks run in the checkouts, one at a time)");
+            with_git = false;
+        }
         let mut repo = NewRepo::new(name, dir.to_string_lossy(), "sh ./staging.sh");
         repo.deploy_command = Some("echo deployed calc".to_owned());
         repo.health_command = Some("sh ./calc.sh 1 1".to_owned());
@@ -165,8 +193,20 @@ pub(crate) fn run(home: Option<&Path>) -> Result<Ending, CliError> {
             .task(*task)
             .map_err(|error| CliError::Tool(error.to_string()))?;
         all_done &= t.status == TaskStatus::Done;
+        let repo = store
+            .repo(t.repo)
+            .map_err(|error| CliError::Tool(error.to_string()))?;
+        let branch = t.branch.as_deref().map_or_else(String::new, |branch| {
+            format!(
+                "\n        branch {branch} at {} (merge: git -C {} merge {branch})",
+                t.head_commit
+                    .as_deref()
+                    .map_or("?", orch_launcher::worktree::short),
+                repo.path
+            )
+        });
         println!(
-            "task {}: {} after {} developer retr{} — ORCH_HOME={} orch task show {}",
+            "task {}: {} after {} developer retr{} — ORCH_HOME={} orch task show {}{branch}",
             task.get(),
             t.status.as_str(),
             t.developer_retries,

@@ -41,13 +41,30 @@ pub(crate) fn boot_id() -> String {
 ///
 /// [`CliError::Tool`] when the boot file cannot be created or the store fails.
 pub(crate) fn take_boot(engine: &Engine, boot: &str) -> Result<BootGuard, CliError> {
-    let store = engine.store();
-    let guard = store
-        .register_boot(boot)
+    let guard = {
+        let store = engine.store();
+        let guard = store
+            .register_boot(boot)
+            .map_err(|error| CliError::Tool(error.to_string()))?;
+        store
+            .rescue_dead_boots(boot)
+            .map_err(|error| CliError::Tool(error.to_string()))?;
+        guard
+    };
+    // The worktrees of tasks that are gone or done are cleaned up at start;
+    // a worktree with uncommitted changes is kept and named.
+    let sweep = engine
+        .sweep_worktrees()
         .map_err(|error| CliError::Tool(error.to_string()))?;
-    store
-        .rescue_dead_boots(boot)
-        .map_err(|error| CliError::Tool(error.to_string()))?;
+    for dir in &sweep.removed {
+        eprintln!(
+            "orch: removed the worktree {} (its task is done or gone; its branch stays)",
+            dir.display()
+        );
+    }
+    for (dir, why) in &sweep.kept {
+        eprintln!("orch: kept the worktree {}: {why}", dir.display());
+    }
     Ok(guard)
 }
 

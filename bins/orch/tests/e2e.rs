@@ -658,3 +658,351 @@ fn the_inventory_commands_check_show_and_rank() {
     let json = world.json(&["roadmap", "--json"]);
     assert!(json.is_object(), "{json}");
 }
+
+// ---------------------------------------------------------------------------
+// Task isolation: a git worktree per task, verdicts bound to commits.
+
+/// Runs git in `dir` for the test (as a user would at a shell) and returns
+/// its stdout; the test fails when git does.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        describe(&output)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Every file of a checkout outside `.git`, with its bytes: what "the user's
+/// checkout is unchanged" compares.
+fn files_of(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+impl World {
+    /// Makes the checkout a git repository with one commit; returns it.
+    fn git_init(&self) -> String {
+        let checkout = self.checkout();
+        git(&checkout, &["init", "--quiet", "--initial-branch=main"]);
+        git(&checkout, &["add", "--all"]);
+        git(&checkout, &["commit", "--quiet", "-m", "the sample"]);
+        git(&checkout, &["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    /// A scripted stand-in agent (no LLM) whose developer writes
+    /// `change-<task id>.txt` in the folder it works in, then plays the
+    /// demo's stand-in for everything else.
+    fn change_writing_agent(&self) -> String {
+        let script = self.dir.path().join("change-writing-agent.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n# SCRIPTED STAND-IN FOR AN LLM AGENT (tests): the developer writes one file.\n\
+                 if [ \"$ORCH_ROLE\" = developer ]; then\n\
+                 \techo \"task $ORCH_TASK_ID\" > \"$ORCH_REPO_PATH/change-$ORCH_TASK_ID.txt\"\n\
+                 fi\n\
+                 exec sh {AGENT}\n"
+            ),
+        )
+        .unwrap();
+        format!("sh {}", script.display())
+    }
+}
+
+#[test]
+fn six_tasks_on_one_repository_with_four_workers_each_test_and_keep_only_their_own_change() {
+    const TASKS: i64 = 6;
+    let world = World::new("isolation");
+    let reaper = Reaper(&world.marker);
+    let checkout = world.checkout();
+    let base = world.git_init();
+    let before = files_of(&checkout);
+    // Fails as soon as a tree holds another task's change besides its own.
+    world.add_repo(
+        "calc",
+        "n=$(ls change-*.txt 2>/dev/null | wc -l); [ \"$n\" -le 1 ] && sh ./staging.sh",
+    );
+    for i in 0..TASKS {
+        let added = world.json(&[
+            "task",
+            "add",
+            "--repo",
+            "calc",
+            "--title",
+            &format!("change {i}"),
+        ]);
+        assert_eq!(added["isolation"], "worktree", "{added}");
+        assert_eq!(added["base_commit"], base.as_str(), "{added}");
+    }
+    let agent = world.change_writing_agent();
+    let (mut child, addr) = serve(&world, &[("ORCH_WORKERS", "4"), ("ORCH_AGENT_CMD", &agent)]);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let (_, _, body) = http(&addr, "GET", "/queue");
+        let queue: Value = serde_json::from_str(&body).unwrap();
+        let counts = &queue["counts"];
+        if counts["queued"] == 0 && counts["running"] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tasks never finished: {queue}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+
+    let mut tested = std::collections::HashSet::new();
+    for id in 1..=TASKS {
+        let shown = world.json(&["task", "show", &id.to_string()]);
+        assert_eq!(shown["status"], "done", "{shown}");
+        assert_eq!(
+            shown["developer_retries"], 0,
+            "no task saw another's change: {shown}"
+        );
+        let branch = format!("orch/task-{id}");
+        assert_eq!(shown["worktree"]["branch"], branch.as_str());
+        assert_eq!(shown["worktree"]["path"], Value::Null, "removed at done");
+        assert!(
+            shown["worktree"]["merge"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("merge {branch}")),
+            "{shown}"
+        );
+        // The branch holds exactly this task's change.
+        let changed = git(
+            &checkout,
+            &["diff", "--name-only", &format!("{base}..{branch}")],
+        );
+        assert_eq!(
+            changed.trim(),
+            format!("change-{id}.txt"),
+            "branch {branch}"
+        );
+        // The staging log names the commit it ran on: the branch's tip.
+        let log =
+            std::fs::read_to_string(world.home().join(format!("tasks/{id}/15-staging-log.md")))
+                .unwrap();
+        let tip = git(&checkout, &["rev-parse", &branch]).trim().to_owned();
+        assert!(log.contains(&format!("- commit: \"{tip}\"")), "{log}");
+        assert!(log.contains("- tree: \"clean\""), "{log}");
+        assert!(tested.insert(tip.clone()), "two tasks tested one commit");
+        // The gate evidence keeps the commit beside the artifact's sha256.
+        let staging = shown["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["from"] == "deploy-staging")
+            .unwrap();
+        assert_eq!(staging["gates"][0]["commit"], tip.as_str(), "{staging}");
+        assert_eq!(staging["gates"][0]["tree_clean"], true);
+        // The developer's job ended on the commit orch made for it.
+        let developer = shown["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["role"] == "developer")
+            .unwrap();
+        assert_eq!(developer["start_commit"], base.as_str());
+        assert_eq!(developer["end_commit"], tip.as_str());
+        let author = git(&checkout, &["log", "-1", "--format=%an|%s", &branch]);
+        assert_eq!(
+            author.trim(),
+            format!("orch|orch: task {id} development (developer)")
+        );
+    }
+    // The user's checkout: same HEAD, same files, nothing uncommitted.
+    assert_eq!(git(&checkout, &["rev-parse", "HEAD"]).trim(), base);
+    assert_eq!(git(&checkout, &["status", "--porcelain"]), "");
+    assert_eq!(files_of(&checkout), before, "the checkout's files changed");
+    assert_eq!(
+        git(&checkout, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/main"
+    );
+    drop(reaper);
+}
+
+#[test]
+fn repo_add_says_how_a_folder_is_isolated_and_refuses_what_cannot_work() {
+    let world = World::new("repo-add-isolation");
+    // Not a git repository: said, and its tasks share the folder.
+    let plain = world.json(&[
+        "repo",
+        "add",
+        "plain",
+        "--path",
+        world.checkout().to_str().unwrap(),
+        "--staging-cmd",
+        "true",
+    ]);
+    assert_eq!(plain["isolation"]["kind"], "checkout", "{plain}");
+    assert!(
+        plain["isolation"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("not a git repository")
+    );
+    let task = world.json(&["task", "add", "--repo", "plain", "--title", "t"]);
+    assert_eq!(task["isolation"], "checkout", "{task}");
+
+    let base = world.git_init();
+    // A base that names nothing is refused before anything is stored.
+    let output = world.run(&[
+        "repo",
+        "add",
+        "bad",
+        "--path",
+        world.checkout().to_str().unwrap(),
+        "--staging-cmd",
+        "true",
+        "--base",
+        "no-such-branch",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no-such-branch"),
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(world.json(&["repo", "list"]).as_array().unwrap().len(), 1);
+    // A folder inside the repository: add its top instead.
+    let sub = world.checkout().join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let output = world.run(&[
+        "repo",
+        "add",
+        "sub",
+        "--path",
+        sub.to_str().unwrap(),
+        "--staging-cmd",
+        "true",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not its top folder"),
+        "{}",
+        describe(&output)
+    );
+    // git missing from PATH on a git repository: said, with what to do.
+    let output = world
+        .orch(&[
+            "repo",
+            "add",
+            "nogit",
+            "--path",
+            world.checkout().to_str().unwrap(),
+            "--staging-cmd",
+            "true",
+        ])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("ORCH_GIT"),
+        "{}",
+        describe(&output)
+    );
+    // A good base: the tag is resolved when each task is created.
+    git(&world.checkout(), &["tag", "v1"]);
+    let repo = world.json(&[
+        "repo",
+        "add",
+        "tagged",
+        "--path",
+        world.checkout().to_str().unwrap(),
+        "--staging-cmd",
+        "true",
+        "--base",
+        "v1",
+    ]);
+    assert_eq!(repo["base"], "v1");
+    assert_eq!(repo["isolation"]["base_commit_now"], base.as_str());
+    // A dirty checkout: the task starts from HEAD without the edit, and says so.
+    std::fs::write(world.checkout().join("calc.sh"), "edited by the user\n").unwrap();
+    let task = world.json(&[
+        "task", "add", "--repo", "tagged", "--title", "t", "--base", "HEAD",
+    ]);
+    assert_eq!(task["base_commit"], base.as_str());
+    assert!(
+        task["notes"][0].as_str().unwrap().contains("uncommitted"),
+        "{task}"
+    );
+    let output = world.run(&[
+        "task", "add", "--repo", "tagged", "--title", "t", "--base", "nope",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+}
+
+#[test]
+fn start_up_removes_the_worktrees_of_tasks_that_no_longer_exist() {
+    let world = World::new("sweep");
+    world.git_init();
+    world.add_repo("calc", "sh ./staging.sh");
+    world.json(&[
+        "task",
+        "add",
+        "--repo",
+        "calc",
+        "--title",
+        "kept",
+        "--keep-worktree",
+    ]);
+    let output = world.run(&["work", "--until-idle"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let kept = world.home().join("worktrees/1");
+    assert!(kept.join("calc.sh").is_file(), "--keep-worktree keeps it");
+    // A worktree whose task is gone (another database, say).
+    let stray = world.home().join("worktrees/77");
+    git(
+        &world.checkout(),
+        &[
+            "worktree",
+            "add",
+            "--quiet",
+            "-b",
+            "stray",
+            stray.to_str().unwrap(),
+        ],
+    );
+    let output = world.run(&["work", "--until-idle"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(!stray.exists(), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("removed the worktree"));
+    assert!(kept.is_dir(), "a kept worktree of a done task stays");
+    assert_eq!(
+        git(&world.checkout(), &["branch", "--list", "stray"]).trim(),
+        "stray",
+        "its branch stays"
+    );
+}

@@ -395,6 +395,18 @@ impl Git {
         }
     }
 
+    /// Runs `git ARGS` in `dir` the way orch runs git (supervised, secrets
+    /// scrubbed, hooks off, author `orch`) and returns its stdout: for
+    /// callers that set up a repository, such as `orch demo`.
+    ///
+    /// # Errors
+    ///
+    /// [`WorktreeError::GitUnavailable`] when git cannot be started;
+    /// [`WorktreeError::Git`] when it exits non-zero.
+    pub fn git(&self, dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
+        self.call(dir, args)
+    }
+
     /// The state of the tree at `dir` (one `git status`).
     ///
     /// # Errors
@@ -490,8 +502,8 @@ impl Git {
     ) -> Result<Base, WorktreeError> {
         let mut notes = Vec::new();
         let named = match reference {
-            Some(reference) => reference.to_owned(),
-            None => {
+            Some(reference) if reference != "HEAD" => reference.to_owned(),
+            _ => {
                 let state = self.tree_state(repo)?;
                 if !state.is_clean() {
                     notes.push(format!(

@@ -799,4 +799,23 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("jobs_in_state"))
     }
+
+    /// Every job of `task`, oldest first: what each stage's run started and
+    /// ended on.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn task_jobs(&self, task: TaskId) -> Result<Vec<Job>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE task_id = ?1 ORDER BY id"
+            ))
+            .map_err(sql("task_jobs"))?;
+        stmt.query_map([task], job_from_row)
+            .map_err(sql("task_jobs"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("task_jobs"))
+    }
 }
