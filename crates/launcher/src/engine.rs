@@ -602,11 +602,14 @@ impl Engine {
                 task_dir.display()
             ))
         })?;
+        // Where a clean tree is evidence (what the suite ran on, what is
+        // deployed), no path may hide from git status.
+        let strict = matches!(stage, Stage::DeployStaging | Stage::Deploy);
         let tree = match task.isolation {
             TaskIsolation::Checkout => Workspace::checkout(&repo),
             TaskIsolation::Worktree => self
                 .git
-                .prepare(&self.config, &task, &repo, |branch, dir| {
+                .prepare(&self.config, &task, &repo, strict, |branch, dir| {
                     self.store()
                         .set_task_worktree(task.id, branch, &dir.to_string_lossy())
                         .map_err(|e| e.to_string())
@@ -722,7 +725,7 @@ impl Engine {
             self.git
                 .commit_role(ctx.task.id, &ctx.workspace, &message)?
         } else if ctx.stage == Stage::DeployStaging {
-            self.git.tree_state(&ctx.workspace.dir)?
+            self.git.tree_state_strict(&ctx.workspace.dir)?
         } else {
             start.clone()
         };
@@ -863,8 +866,10 @@ impl Engine {
         // One alert per job end: a blocked task's alert says why, and names
         // the run's own alert (e.g. the staging runner's spent retries).
         let alert = match (alert, blocked_alert) {
+            // The run's own kind is the more precise (deploy_refused,
+            // staging_runner_exhausted); the message says both.
             (Some(run), Some(blocked)) => Some(AlertSpec {
-                kind: blocked.kind,
+                kind: run.kind,
                 message: format!("{} ({})", blocked.message, run.message),
             }),
             (one, other) => one.or(other),

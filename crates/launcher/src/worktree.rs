@@ -433,16 +433,42 @@ impl Git {
                 }
             }
         }
-        match commit {
-            Some(commit) if commit != "(initial)" => Ok(TreeState {
-                commit,
-                branch,
-                changed,
-            }),
-            _ => Err(WorktreeError::NoCommit {
-                repo: dir.to_path_buf(),
-            }),
-        }
+        let commit = match commit {
+            Some(commit) if commit != "(initial)" => commit,
+            _ => {
+                return Err(WorktreeError::NoCommit {
+                    repo: dir.to_path_buf(),
+                });
+            }
+        };
+        Ok(TreeState {
+            commit,
+            branch,
+            changed,
+        })
+    }
+
+    /// [`Git::tree_state`], and also sure that no path is hidden from it: a
+    /// path flagged assume-unchanged (tag in lower case in `git ls-files
+    /// -v`) or skip-worktree (`S`) may differ from the commit unseen by
+    /// `git status`, so it counts as not committed. One more git call; used
+    /// where cleanliness is evidence (the staging suite's tree, the deploy).
+    ///
+    /// # Errors
+    ///
+    /// As [`Git::tree_state`].
+    pub fn tree_state_strict(&self, dir: &Path) -> Result<TreeState, WorktreeError> {
+        let mut state = self.tree_state(dir)?;
+        let index = self.call(dir, &["ls-files", "-v", "-z"])?;
+        state.changed += index
+            .split('\0')
+            .filter(|e| {
+                e.chars()
+                    .next()
+                    .is_some_and(|tag| tag.is_ascii_lowercase() || tag == 'S')
+            })
+            .count();
+        Ok(state)
     }
 
     /// What the folder at `path` is: a git repository's top folder (and its
@@ -586,7 +612,8 @@ impl Git {
     }
 
     /// Makes sure the worktree of `task` exists and is where the task's own
-    /// work left it, and returns it with its state.
+    /// work left it, and returns it with its state (`strict`: also counting
+    /// paths hidden from `git status`, see [`Git::tree_state_strict`]).
     ///
     /// At the first job the branch is named on the task (`record`, before
     /// anything is created, so that a crash in between finds it again), then
@@ -606,6 +633,7 @@ impl Git {
         config: &LauncherConfig,
         task: &Task,
         repo: &Repo,
+        strict: bool,
         record: impl FnOnce(&str, &Path) -> Result<(), String>,
     ) -> Result<Workspace, WorktreeError> {
         let repo_dir = Path::new(&repo.path);
@@ -634,7 +662,7 @@ impl Git {
         if dir.join(".git").exists() {
             // The task's worktree, as the last job left it (check_start says
             // whether it still is).
-            return self.check_start(task, &dir, &branch);
+            return self.check_start(task, &dir, &branch, strict);
         }
         if fs::symlink_metadata(&dir).is_ok() {
             return Err(WorktreeError::FolderInTheWay {
@@ -668,7 +696,7 @@ impl Git {
                 &["worktree", "add", "--quiet", "-b", &branch, &dir_arg, base],
             )?;
         }
-        self.check_start(task, &dir, &branch)
+        self.check_start(task, &dir, &branch, strict)
     }
 
     /// The worktree's state at a job's start, checked against the task's
@@ -678,8 +706,13 @@ impl Git {
         task: &Task,
         dir: &Path,
         branch: &str,
+        strict: bool,
     ) -> Result<Workspace, WorktreeError> {
-        let state = self.tree_state(dir)?;
+        let state = if strict {
+            self.tree_state_strict(dir)?
+        } else {
+            self.tree_state(dir)?
+        };
         let tampered = |what: String| WorktreeError::Tampered {
             task: task.id,
             path: dir.to_path_buf(),
@@ -772,7 +805,15 @@ impl Git {
             ],
             Some(message.as_bytes().to_vec()),
         )?;
-        self.tree_state(dir)
+        // Everything was added and committed, and no process of the role is
+        // left to write more: the tree is the new commit (a `rev-parse`
+        // costs less than another status of the whole tree).
+        let commit = self.call(dir, &["rev-parse", "--verify", "HEAD"])?;
+        Ok(TreeState {
+            commit: commit.trim().to_owned(),
+            branch: state.branch,
+            changed: 0,
+        })
     }
 
     /// Removes a finished task's worktree (its branch stays). A worktree with

@@ -1,0 +1,1659 @@
+//! Task isolation end to end: real git repositories, a real store on a file
+//! database, real processes. Every git task works in its own worktree on its
+//! own branch; every verdict names a commit; the deploy runs only on the
+//! commit staging tested; the user's checkout is never written; what an
+//! agent plants in the repository never runs with orch's rights.
+//!
+//! This test binary has its own `main` (libtest-mimic) so that it can serve
+//! as the process supervisor itself, as `tests/engine.rs` does.
+//!
+//! The only stand-in is the agent: `tests/fixtures/git-agent.sh`, a scripted
+//! stand-in for an LLM agent CLI that edits files and runs git in its working
+//! directory (the worktree) as a plan says, then hands over to
+//! `scripted-agent.sh`, which writes the artifact and the result.
+//!
+//! git is run by the tests through the same process machinery as orch
+//! (`orch_staging_runner::exec`), always with hooks and the fsmonitor off, so
+//! that a hook an agent planted can only ever be set off by orch.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test code: a panic is the failure report"
+)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use orch_launcher::worktree::WorktreeError;
+use orch_launcher::{
+    Engine, EngineError, JobEndKind, JobReport, LauncherConfig, RepoScope, StopSignal, TaskRequest,
+};
+use orch_pipeline::Stage;
+use orch_self_deploy::ProcessExit;
+use orch_staging_runner::exec::{self, Ending, ExecOutcome, ExecSpec, Program, Streams};
+use orch_store::{JobState, LeaseOwner, NewRepo, RepoId, Store, TaskId, TaskIsolation, TaskStatus};
+
+const GIT_AGENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/git-agent.sh");
+
+// --- git, for the tests ------------------------------------------------------
+
+/// Runs `git ARGS` in `dir` (hooks and fsmonitor off); its stdout, or the
+/// failure as text.
+fn try_git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let mut argv: Vec<OsString> = ["git", "-c", "core.hooksPath=/dev/null", "-c"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    argv.push("core.fsmonitor=false".into());
+    argv.extend(args.iter().map(OsString::from));
+    let spec = ExecSpec::new(Program::Argv(argv), dir)
+        .streams(Streams::Separate {
+            stdout_cap: 1 << 20,
+        })
+        .timeout(Some(Duration::from_secs(30)));
+    match exec::run(&spec) {
+        ExecOutcome::Finished(done) => {
+            let stdout = done
+                .stdout
+                .map(|s| String::from_utf8_lossy(&s.bytes).into_owned())
+                .unwrap_or_default();
+            if done.ending == Ending::Exited(ProcessExit::Code(0)) {
+                Ok(stdout)
+            } else {
+                Err(format!(
+                    "git {args:?} in {}: {:?}: {}{}",
+                    dir.display(),
+                    done.ending,
+                    String::from_utf8_lossy(&done.output.head),
+                    String::from_utf8_lossy(&done.output.tail)
+                ))
+            }
+        }
+        ExecOutcome::Failed(error) => Err(format!("git {args:?}: {error:?}")),
+    }
+}
+
+/// Runs `git ARGS` in `dir` as a user would: with the repository's own hooks
+/// and fsmonitor. Only for proving that a planted hook is live.
+fn raw_git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let mut argv = vec![OsString::from("git")];
+    argv.extend(args.iter().map(OsString::from));
+    let spec = ExecSpec::new(Program::Argv(argv), dir).timeout(Some(Duration::from_secs(30)));
+    let outcome = exec::run(&spec);
+    if matches!(&outcome, ExecOutcome::Finished(done) if done.ending == Ending::Exited(ProcessExit::Code(0)))
+    {
+        Ok(String::new())
+    } else {
+        Err(format!("{outcome:?}"))
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    try_git(dir, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `git rev-parse REV` in `dir`.
+fn rev(dir: &Path, what: &str) -> String {
+    git(dir, &["rev-parse", "--verify", what]).trim().to_owned()
+}
+
+/// Whether branch `name` exists in `repo`.
+fn branch_exists(repo: &Path, name: &str) -> bool {
+    try_git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{name}"),
+        ],
+    )
+    .is_ok()
+}
+
+/// Every file under `dir` (but `.git`) and its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == ".git") && dir == root {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    fs::read(&path).unwrap_or_default(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+// --- the harness -------------------------------------------------------------
+
+/// A fresh orch home, database, git checkout and scripted agent state.
+struct Harness {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    state: PathBuf,
+    checkout: PathBuf,
+    /// What the deploy command saw as `ORCH_COMMIT` (written by it).
+    deployed: PathBuf,
+    config: LauncherConfig,
+}
+
+impl Harness {
+    /// A harness whose checkout is a git repository with one commit on
+    /// `main` (README.md, src.txt).
+    fn new() -> Harness {
+        let h = Harness::bare();
+        init_repo(&h.checkout);
+        h
+    }
+
+    /// A harness whose checkout is an empty folder.
+    fn bare() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let state = dir.path().join("agent-state");
+        let checkout = dir.path().join("checkout");
+        for folder in [&home, &state, &checkout] {
+            fs::create_dir_all(folder).unwrap();
+        }
+        let mut config = LauncherConfig::new(&home);
+        config.agent.command = format!("sh {GIT_AGENT} {}", state.display());
+        config.agent.timeout = Duration::from_secs(30);
+        config.agent.grace = Duration::from_millis(200);
+        config.agent.defer = Duration::from_millis(1);
+        config.staging_runner.timeout = Duration::from_secs(20);
+        config.staging_runner.grace = Duration::from_millis(200);
+        config.staging_runner.defer = Duration::from_millis(1);
+        config.post_deploy.probes = 2;
+        config.post_deploy.window = Duration::from_millis(20);
+        config.lease = Duration::from_secs(5);
+        config.worktree.git_timeout = Duration::from_secs(30);
+        config.worktree.defer = Duration::from_millis(1);
+        config.worktree.infra_retries = 1;
+        Harness {
+            db: dir.path().join("orch.db"),
+            deployed: dir.path().join("deployed"),
+            _dir: dir,
+            state,
+            checkout,
+            config,
+        }
+    }
+
+    fn engine(&self) -> Engine {
+        self.engine_with(self.config.clone())
+    }
+
+    fn engine_with(&self, config: LauncherConfig) -> Engine {
+        self.engine_as(config, "worker-0")
+    }
+
+    fn engine_as(&self, config: LauncherConfig, worker: &str) -> Engine {
+        let store = Store::open(&self.db).unwrap();
+        Engine::new(store, config, LeaseOwner::new("boot-test", worker))
+    }
+
+    /// The repository `api` on the checkout: the deploy command writes the
+    /// `ORCH_COMMIT` it saw to `self.deployed`.
+    fn repo(&self, engine: &Engine, staging: &str) -> RepoId {
+        self.repo_at(engine, "api", &self.checkout, staging, None)
+    }
+
+    fn repo_at(
+        &self,
+        engine: &Engine,
+        name: &str,
+        path: &Path,
+        staging: &str,
+        base_ref: Option<&str>,
+    ) -> RepoId {
+        let mut repo = NewRepo::new(name, path.to_str().unwrap(), staging);
+        repo.deploy_command = Some(format!(
+            "printf '%s' \"$ORCH_COMMIT\" > '{}'",
+            self.deployed.display()
+        ));
+        repo.health_command = Some("true".into());
+        repo.base_ref = base_ref.map(str::to_owned);
+        engine.store().add_repo(&repo).unwrap()
+    }
+
+    /// Per-role actions for git-agent.sh.
+    fn actions(&self, lines: &str) {
+        fs::write(self.state.join("actions"), lines).unwrap();
+    }
+
+    /// What each agent run saw: `ROLE TASK ORCH_REPO_PATH PWD BRANCH TOP`.
+    fn seen(&self) -> Vec<Vec<String>> {
+        fs::read_to_string(self.state.join("seen"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split(' ').map(str::to_owned).collect())
+            .collect()
+    }
+
+    /// What a planted hook or script wrote, if anything ran.
+    fn marker(&self) -> Option<String> {
+        fs::read_to_string(self.state.join("marker")).ok()
+    }
+
+    fn worktree(&self, task: TaskId) -> PathBuf {
+        self.config.home.join("worktrees").join(task.to_string())
+    }
+
+    fn staging_log(&self, task: TaskId) -> String {
+        fs::read_to_string(self.config.task_dir(task.get()).join("15-staging-log.md"))
+            .unwrap_or_default()
+    }
+}
+
+/// `git init` with one commit on `main`.
+fn init_repo(dir: &Path) {
+    git(dir, &["init", "--quiet", "-b", "main"]);
+    git(dir, &["config", "user.name", "Test User"]);
+    git(dir, &["config", "user.email", "test@example.invalid"]);
+    git(dir, &["config", "commit.gpgSign", "false"]);
+    fs::write(dir.join("README.md"), "# the project\n").unwrap();
+    fs::write(dir.join("src.txt"), "source\n").unwrap();
+    git(dir, &["add", "--all"]);
+    git(dir, &["commit", "--quiet", "-m", "initial"]);
+}
+
+/// Runs jobs until none is due, waiting briefly for deferred ones; at most
+/// `limit` jobs, so that a loop in the pipeline fails the test.
+fn drive(engine: &Engine, limit: usize) -> Vec<JobReport> {
+    let stop = StopSignal::default();
+    let mut reports = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reports.len() < limit && Instant::now() < deadline {
+        match engine.run_next(&stop).unwrap() {
+            Some(report) => reports.push(report),
+            None => {
+                let queued = engine.store().jobs_in_state(JobState::Queued, 1).unwrap();
+                if queued.is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+    reports
+}
+
+/// Runs exactly one job (waiting for a deferred one to be due).
+fn step(engine: &Engine) -> JobReport {
+    let reports = drive(engine, 1);
+    assert_eq!(reports.len(), 1, "a job was due");
+    reports.into_iter().next().unwrap()
+}
+
+fn stages(engine: &Engine, task: TaskId) -> Vec<(String, String)> {
+    engine
+        .store()
+        .transitions(task)
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.from_stage, t.to_stage))
+        .collect()
+}
+
+fn alerts(engine: &Engine, task: TaskId) -> Vec<(String, String)> {
+    engine
+        .store()
+        .open_alerts()
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.task == Some(task))
+        .map(|a| (a.kind, a.message))
+        .collect()
+}
+
+fn check(condition: bool, what: impl Into<String>) -> Result<(), Failed> {
+    if condition {
+        Ok(())
+    } else {
+        Err(what.into().into())
+    }
+}
+
+fn status(engine: &Engine, task: TaskId) -> TaskStatus {
+    engine.store().task(task).unwrap().status
+}
+
+fn blocked_with(report: &JobReport, kind: &str) -> bool {
+    matches!(report.end, JobEndKind::Blocked { alert } if alert == kind)
+}
+
+/// The changed paths between two commits.
+fn changed(repo: &Path, from: &str, to: &str) -> Vec<String> {
+    git(repo, &["diff", "--name-only", &format!("{from}..{to}")])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+const FULL_PIPELINE: [(&str, &str); 8] = [
+    ("analysis", "architecture"),
+    ("architecture", "development"),
+    ("development", "review"),
+    ("review", "testing"),
+    ("testing", "deploy-staging"),
+    ("deploy-staging", "deploy"),
+    ("deploy", "post-deploy"),
+    ("post-deploy", "done"),
+];
+
+fn full_pipeline() -> Vec<(String, String)> {
+    FULL_PIPELINE
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+// --- 1. a task in its own worktree -------------------------------------------
+
+/// A task on a git repository works in `home/worktrees/<id>` on
+/// `orch/task-<id>`, from HEAD; orch commits the developer's change; every
+/// job and gate decision names a commit; staging names the commit and a clean
+/// tree; deploy sees that commit; at done the folder is gone, the branch and
+/// the user's checkout are as they were.
+fn a_task_works_in_its_own_worktree_and_reaches_done() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "test -f change-1.txt && test ! -e unrelated.txt");
+    let head = rev(&h.checkout, "HEAD");
+    let before = snapshot(&h.checkout);
+    check(
+        git(&h.checkout, &["status", "--porcelain"]).is_empty(),
+        "clean to start",
+    )?;
+
+    let created = engine
+        .create_task_with(repo, &TaskRequest::new("add a change"))
+        .unwrap();
+    let task = created.task;
+    check(
+        created.isolation == TaskIsolation::Worktree,
+        format!("{created:?}"),
+    )?;
+    let base = created.base.clone().ok_or("a git task has a base")?;
+    check(
+        base.commit == head && base.reference == "HEAD" && base.notes.is_empty(),
+        format!("{base:?}"),
+    )?;
+
+    let reports = drive(&engine, 20);
+    check(
+        stages(&engine, task) == full_pipeline(),
+        format!("{:?}\n{reports:#?}", stages(&engine, task)),
+    )?;
+    let wt = h.worktree(task);
+    let real_wt = fs::canonicalize(&h.config.home)
+        .unwrap()
+        .join("worktrees")
+        .join(task.to_string());
+    let branch = format!("orch/task-{task}");
+
+    // Every agent ran in the worktree, on the task's branch.
+    let seen = h.seen();
+    check(seen.len() == 5, format!("five LLM roles ran: {seen:?}"))?;
+    for line in &seen {
+        check(
+            line[2] == wt.to_str().unwrap()
+                && Path::new(&line[3]) == real_wt
+                && line[4] == branch
+                && Path::new(&line[5]) == Path::new(&line[3]),
+            format!("an agent saw {line:?}, not {}", wt.display()),
+        )?;
+    }
+
+    // The developer's change is committed on the branch, by orch.
+    let tip = rev(&h.checkout, &branch);
+    check(
+        changed(&h.checkout, &head, &branch) == ["change-1.txt"],
+        format!("{:?}", changed(&h.checkout, &head, &branch)),
+    )?;
+    let log = git(
+        &h.checkout,
+        &["log", "--format=%an <%ae>|%s", &format!("{head}..{branch}")],
+    );
+    check(
+        log.trim() == "orch <orch@localhost>|orch: task 1 development (developer)",
+        format!("the branch's log: {log}"),
+    )?;
+    let body = git(&h.checkout, &["log", "-1", "--format=%B", &branch]);
+    check(
+        body.contains("Task: add a change"),
+        format!("the commit message: {body}"),
+    )?;
+
+    // Every job names the commits it started and ended on.
+    for report in &reports {
+        let job = engine.store().job(report.job).unwrap();
+        let want_start = if matches!(
+            job.stage.as_str(),
+            "analysis" | "architecture" | "development"
+        ) {
+            head.clone()
+        } else {
+            tip.clone()
+        };
+        let want_end = if matches!(job.stage.as_str(), "analysis" | "architecture") {
+            head.clone()
+        } else {
+            tip.clone()
+        };
+        check(
+            job.start_commit.as_deref() == Some(want_start.as_str())
+                && job.end_commit.as_deref() == Some(want_end.as_str()),
+            format!(
+                "job {} at {}: {:?} → {:?}",
+                job.id, job.stage, job.start_commit, job.end_commit
+            ),
+        )?;
+    }
+    // Every gate decision names the commit and a clean tree.
+    for t in engine.store().transitions(task).unwrap() {
+        for d in &t.decisions {
+            let want = if matches!(t.from_stage.as_str(), "analysis" | "architecture") {
+                &head
+            } else {
+                &tip
+            };
+            check(
+                d.commit_sha.as_deref() == Some(want.as_str()) && d.tree_clean == Some(true),
+                format!("{} → {}: {d:?}", t.from_stage, t.to_stage),
+            )?;
+        }
+    }
+
+    // The staging log names the commit and a clean tree; deploy saw it.
+    let staging = h.staging_log(task);
+    check(
+        staging.contains("staging_status: PASSED")
+            && staging.contains(&format!("- commit: \"{tip}\""))
+            && staging.contains("- tree: \"clean\"")
+            && staging.contains(&format!("- branch: \"{branch}\"")),
+        staging.clone(),
+    )?;
+    let deployed = fs::read_to_string(&h.deployed).unwrap_or_default();
+    check(
+        deployed == tip,
+        format!("ORCH_COMMIT was {deployed:?}, tested {tip}"),
+    )?;
+
+    // At done: the folder is gone, the record cleared, the branch kept.
+    let t = engine.store().task(task).unwrap();
+    check(t.status == TaskStatus::Done, format!("{t:?}"))?;
+    check(!wt.exists(), format!("{} still exists", wt.display()))?;
+    check(
+        t.worktree.is_none() && t.branch.as_deref() == Some(branch.as_str()),
+        format!("{t:?}"),
+    )?;
+    check(
+        t.head_commit.as_deref() == Some(tip.as_str()),
+        format!("{t:?}"),
+    )?;
+    check(branch_exists(&h.checkout, &branch), "the branch stays")?;
+    check(
+        !git(&h.checkout, &["worktree", "list", "--porcelain"]).contains("worktrees/1"),
+        "git's bookkeeping of the worktree is gone",
+    )?;
+
+    // The user's checkout: untouched.
+    check(
+        git(&h.checkout, &["status", "--porcelain"]).is_empty(),
+        git(&h.checkout, &["status", "--porcelain"]),
+    )?;
+    check(rev(&h.checkout, "HEAD") == head, "HEAD unchanged")?;
+    check(
+        git(&h.checkout, &["symbolic-ref", "HEAD"]).trim() == "refs/heads/main",
+        "still on main",
+    )?;
+    check(rev(&h.checkout, "main") == head, "main unchanged")?;
+    check(
+        snapshot(&h.checkout) == before,
+        "no file of the checkout changed",
+    )
+}
+
+/// `keep_worktree`: the folder stays at done, on its branch, recorded.
+fn a_kept_worktree_stays_after_done() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let created = engine
+        .create_task_with(
+            repo,
+            &TaskRequest {
+                keep_worktree: true,
+                stage: Stage::Development,
+                ..TaskRequest::new("keep it")
+            },
+        )
+        .unwrap();
+    drive(&engine, 20);
+    let task = created.task;
+    let t = engine.store().task(task).unwrap();
+    check(t.status == TaskStatus::Done, format!("{t:?}"))?;
+    let wt = h.worktree(task);
+    check(
+        wt.join("change-1.txt").is_file(),
+        "the kept worktree holds the change",
+    )?;
+    check(
+        t.worktree.as_deref() == Some(wt.to_str().unwrap()),
+        format!("{t:?}"),
+    )?;
+    check(
+        git(&wt, &["symbolic-ref", "--short", "HEAD"]).trim() == "orch/task-1",
+        "on its branch",
+    )?;
+    // The start-up sweep keeps it too.
+    let sweep = engine.sweep_worktrees().unwrap();
+    check(sweep.removed.is_empty(), format!("{sweep:?}"))?;
+    check(wt.is_dir(), "kept by the sweep")
+}
+
+// --- 2. tasks side by side ---------------------------------------------------
+
+/// Two tasks on one repository, run interleaved by two engines on one
+/// database: each branch holds only its own change; each staging run sees
+/// only its own change and names its own commit.
+fn interleaved_tasks_each_see_only_their_own_change() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\n");
+    let a = h.engine_as(h.config.clone(), "worker-a");
+    let b = h.engine_as(h.config.clone(), "worker-b");
+    let repo = h.repo(
+        &a,
+        // Fails when the tree holds any other task's change.
+        "test \"$(ls change-*.txt | wc -l)\" -eq 1",
+    );
+    let head = rev(&h.checkout, "HEAD");
+    let t1 = a.create_task(repo, "first").unwrap().0;
+    let t2 = b.create_task(repo, "second").unwrap().0;
+    let t3 = a.create_task(repo, "third").unwrap().0;
+    let stop = StopSignal::default();
+    let mut order = Vec::new();
+    for i in 0..200 {
+        let engine = if i % 2 == 0 { &a } else { &b };
+        match engine.run_next(&stop).unwrap() {
+            Some(report) => order.push(report.task),
+            None => {
+                if a.store()
+                    .jobs_in_state(JobState::Queued, 1)
+                    .unwrap()
+                    .is_empty()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    // They did interleave.
+    let first_done = order.iter().rposition(|t| *t == t1).unwrap();
+    check(
+        order[..first_done].contains(&t2) && order[..first_done].contains(&t3),
+        format!("not interleaved: {order:?}"),
+    )?;
+    let mut tested = Vec::new();
+    for task in [t1, t2, t3] {
+        check(
+            stages(&a, task) == full_pipeline(),
+            format!("task {task}: {:?}", stages(&a, task)),
+        )?;
+        let branch = format!("orch/task-{task}");
+        check(
+            changed(&h.checkout, &head, &branch) == [format!("change-{task}.txt")],
+            format!("{branch}: {:?}", changed(&h.checkout, &head, &branch)),
+        )?;
+        let log = h.staging_log(task);
+        let tip = rev(&h.checkout, &branch);
+        check(
+            log.contains(&format!("- commit: \"{tip}\"")),
+            format!("task {task}'s log names {tip}: {log}"),
+        )?;
+        tested.push(tip);
+    }
+    tested.sort();
+    tested.dedup();
+    check(tested.len() == 3, "three distinct tested commits")?;
+    check(
+        git(&h.checkout, &["status", "--porcelain"]).is_empty() && rev(&h.checkout, "HEAD") == head,
+        "the user's checkout is untouched",
+    )
+}
+
+// --- 3. tampering ------------------------------------------------------------
+
+/// An agent at testing moves HEAD off the branch: the task is blocked
+/// (`worktree_tampered`), nothing is committed for it, no deploy runs.
+fn an_agent_that_detaches_head_blocks_the_task() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\ntester change detach\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let task = engine
+        .create_task_at(repo, "detach", Stage::Development)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 20);
+    let last = reports.last().unwrap();
+    check(
+        last.stage == "testing" && blocked_with(last, "worktree_tampered"),
+        format!("{reports:#?}"),
+    )?;
+    check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
+    let alerts = alerts(&engine, task);
+    check(
+        alerts
+            .iter()
+            .any(|(k, m)| k == "worktree_tampered" && m.contains("HEAD")),
+        format!("{alerts:?}"),
+    )?;
+    check(!h.deployed.exists(), "no deploy ran")?;
+    // The tester's file was not committed onto the branch.
+    let branch = format!("orch/task-{task}");
+    check(
+        git(&h.checkout, &["log", "--format=%s", &branch])
+            .lines()
+            .count()
+            == 2,
+        git(&h.checkout, &["log", "--format=%s", &branch]),
+    )?;
+    // The blocked job recorded no end commit; the task's head is the developer's.
+    let job = engine.store().job(last.job).unwrap();
+    check(job.end_commit.is_none(), format!("{job:?}"))?;
+    check(
+        engine.store().task(task).unwrap().head_commit.as_deref()
+            == Some(rev(&h.checkout, &branch).as_str()),
+        "head is the developer's commit",
+    )
+}
+
+/// The staging runner out of scope: the LLM deployer resets the branch →
+/// blocked `worktree_tampered`, no deploy.
+fn an_llm_deployer_that_resets_the_branch_blocks_the_task() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\ndeployer reset-back\n");
+    let mut config = h.config.clone();
+    config.staging_runner.repos = RepoScope::Only(vec![]);
+    let engine = h.engine_with(config);
+    let repo = h.repo(&engine, "true");
+    let task = engine
+        .create_task_at(repo, "reset", Stage::Development)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 20);
+    let last = reports.last().unwrap();
+    check(
+        last.stage == "deploy-staging" && last.spawned && blocked_with(last, "worktree_tampered"),
+        format!("{reports:#?}"),
+    )?;
+    check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
+    check(!h.deployed.exists(), "no deploy ran")
+}
+
+/// The LLM deployer changes a file in the worktree while it "tests" (and
+/// writes the PASSED log itself): the stage passes, but the verdict is not
+/// about a clean commit, so the deploy refuses and never runs.
+fn an_llm_deployer_that_changes_the_tree_gets_no_deploy() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("deployer change\n");
+    let mut config = h.config.clone();
+    config.staging_runner.enabled = false;
+    let engine = h.engine_with(config);
+    let repo = h.repo(&engine, "true");
+    let task = engine
+        .create_task_at(repo, "sneak", Stage::DeployStaging)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 20);
+    check(
+        stages(&engine, task)
+            == [
+                ("deploy-staging".to_owned(), "deploy".to_owned()),
+                ("deploy".to_owned(), "blocked".to_owned()),
+            ],
+        format!("{:?}\n{reports:#?}", stages(&engine, task)),
+    )?;
+    let transitions = engine.store().transitions(task).unwrap();
+    check(
+        transitions[0].decisions[0].tree_clean == Some(false),
+        format!(
+            "the verdict is not about a clean tree: {:?}",
+            transitions[0].decisions
+        ),
+    )?;
+    check(!h.deployed.exists(), "the deploy command never ran")?;
+    let log = fs::read_to_string(h.config.task_dir(task.get()).join("17-deploy-log.md")).unwrap();
+    check(log.contains("deploy refused"), log.clone())?;
+    let alerts = alerts(&engine, task);
+    check(
+        alerts.iter().any(|(_, m)| m.contains("deploy refused")),
+        format!("{alerts:?}"),
+    )
+}
+
+/// The deploy finalizer's refusal raises the alert it names,
+/// `deploy_refused` (reserved.rs), so that an operator can find it by kind.
+fn a_refused_deploy_raises_a_deploy_refused_alert() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let task = engine
+        .create_task_at(repo, "refuse", Stage::DeployStaging)
+        .unwrap()
+        .0;
+    step(&engine);
+    fs::write(h.worktree(task).join("late.txt"), "after staging\n").unwrap();
+    let report = step(&engine);
+    check(!h.deployed.exists(), "the deploy command never ran")?;
+    check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
+    let alerts = alerts(&engine, task);
+    check(
+        alerts.iter().any(|(k, _)| k == "deploy_refused"),
+        format!(
+            "no alert of kind deploy_refused: {alerts:?} ({:?})",
+            report.end
+        ),
+    )
+}
+
+/// Between the deploy-staging job and the deploy job, by hand: an untracked
+/// file, or a commit, in the worktree → the deploy refuses.
+fn a_change_after_staging_refuses_the_deploy() -> Result<(), Failed> {
+    for how in ["untracked", "modified", "commit", "staged"] {
+        let h = Harness::new();
+        let engine = h.engine();
+        let repo = h.repo(&engine, "true");
+        let task = engine
+            .create_task_at(repo, how, Stage::DeployStaging)
+            .unwrap()
+            .0;
+        let staged = step(&engine);
+        check(
+            matches!(
+                staged.end,
+                JobEndKind::Transition {
+                    to: Stage::Deploy,
+                    ..
+                }
+            ),
+            format!("{how}: {staged:?}"),
+        )?;
+        let wt = h.worktree(task);
+        match how {
+            "untracked" => fs::write(wt.join("late.txt"), "after staging\n").unwrap(),
+            "modified" => fs::write(wt.join("src.txt"), "changed after staging\n").unwrap(),
+            "staged" => {
+                fs::write(wt.join("src.txt"), "changed after staging\n").unwrap();
+                git(&wt, &["add", "src.txt"]);
+            }
+            _ => {
+                fs::write(wt.join("late.txt"), "after staging\n").unwrap();
+                git(&wt, &["add", "late.txt"]);
+                git(&wt, &["commit", "--quiet", "-m", "late"]);
+            }
+        }
+        let deploy = step(&engine);
+        check(
+            deploy.stage == "deploy"
+                && matches!(
+                    deploy.end,
+                    JobEndKind::Transition {
+                        to: Stage::Blocked,
+                        ..
+                    }
+                ),
+            format!("{how}: {deploy:?}"),
+        )?;
+        check(
+            !h.deployed.exists(),
+            format!("{how}: the deploy command ran"),
+        )?;
+        let log =
+            fs::read_to_string(h.config.task_dir(task.get()).join("17-deploy-log.md")).unwrap();
+        check(log.contains("deploy refused"), format!("{how}: {log}"))?;
+    }
+    Ok(())
+}
+
+/// Between staging and deploy, a tracked file is changed and hidden from
+/// `git status` (`update-index --assume-unchanged` / `--skip-worktree`): the
+/// tree is no longer the commit staging tested, so the deploy refuses.
+fn a_change_hidden_from_status_after_staging_refuses_the_deploy() -> Result<(), Failed> {
+    for flag in ["--assume-unchanged", "--skip-worktree"] {
+        let h = Harness::new();
+        let engine = h.engine();
+        let repo = h.repo(&engine, "true");
+        let task = engine
+            .create_task_at(repo, flag, Stage::DeployStaging)
+            .unwrap()
+            .0;
+        step(&engine);
+        let wt = h.worktree(task);
+        git(&wt, &["update-index", flag, "src.txt"]);
+        fs::write(wt.join("src.txt"), "untested content\n").unwrap();
+        let deploy = step(&engine);
+        check(
+            !h.deployed.exists(),
+            format!(
+                "{flag}: the deploy ran on a tree staging never tested (src.txt changed, hidden from git status): {:?}",
+                deploy.end
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// The developer changes a tracked file and hides it from `git status`
+/// (`--skip-worktree`): no stage may call that tree clean, so the staging
+/// log says dirty and the deploy refuses.
+fn an_agent_that_hides_a_change_from_status_gets_no_deploy() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer hide\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let task = engine
+        .create_task_at(repo, "hide", Stage::Development)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 20);
+    check(
+        !h.deployed.exists(),
+        format!("the deploy ran on a tree no commit names: {reports:#?}"),
+    )?;
+    check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
+    let log = h.staging_log(task);
+    check(log.contains("- tree: \"dirty"), log.clone())
+}
+
+/// By hand, between jobs, the branch is reset to before the task's latest
+/// commit: the next job blocks `worktree_tampered` without running.
+fn a_branch_reset_between_jobs_blocks_the_next_job() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let head = rev(&h.checkout, "HEAD");
+    let task = engine
+        .create_task_at(repo, "reset by hand", Stage::Development)
+        .unwrap()
+        .0;
+    let dev = step(&engine);
+    check(
+        matches!(
+            dev.end,
+            JobEndKind::Transition {
+                to: Stage::Review,
+                ..
+            }
+        ),
+        format!("{dev:?}"),
+    )?;
+    let wt = h.worktree(task);
+    let tip = rev(&wt, "HEAD");
+    git(&wt, &["reset", "--quiet", "--hard", &head]);
+    let next = step(&engine);
+    check(
+        blocked_with(&next, "worktree_tampered") && !next.spawned,
+        format!("{next:?}"),
+    )?;
+    let alerts = alerts(&engine, task);
+    check(
+        alerts
+            .iter()
+            .any(|(k, m)| k == "worktree_tampered" && m.contains(&tip[..12])),
+        format!("{alerts:?}"),
+    )?;
+    check(h.seen().len() == 1, "the reviewer never ran")
+}
+
+/// The same, with the branch switched away by hand between jobs.
+fn a_switched_branch_between_jobs_blocks_the_next_job() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let task = engine
+        .create_task_at(repo, "switched", Stage::Review)
+        .unwrap()
+        .0;
+    step(&engine);
+    git(&h.worktree(task), &["switch", "--quiet", "-c", "elsewhere"]);
+    let next = step(&engine);
+    check(
+        blocked_with(&next, "worktree_tampered"),
+        format!("{next:?}"),
+    )?;
+    check(h.seen().len() == 1, "the tester never ran")
+}
+
+/// A staging suite that commits, or moves HEAD, does not get a clean
+/// verdict: the deploy refuses, or the next job blocks.
+fn a_staging_suite_that_touches_git_gets_no_deploy() -> Result<(), Failed> {
+    for (suite, expect) in [
+        (
+            "echo x > made.txt && git -c core.hooksPath=/dev/null add made.txt && git -c core.hooksPath=/dev/null -c user.name=s -c user.email=s@s commit -q -m suite",
+            "deploy_refused",
+        ),
+        ("echo built > output.txt", "deploy_refused"),
+        ("git checkout --quiet --detach", "worktree_tampered"),
+    ] {
+        let h = Harness::new();
+        let engine = h.engine();
+        let repo = h.repo(&engine, suite);
+        let task = engine
+            .create_task_at(repo, "suite", Stage::DeployStaging)
+            .unwrap()
+            .0;
+        let reports = drive(&engine, 5);
+        check(
+            !h.deployed.exists(),
+            format!("{suite}: the deploy ran: {reports:#?}"),
+        )?;
+        check(
+            status(&engine, task) == TaskStatus::Blocked,
+            format!("{suite}: {reports:#?}"),
+        )?;
+        let last = reports.last().unwrap();
+        let ok = match expect {
+            "worktree_tampered" => blocked_with(last, expect),
+            _ => {
+                let transitions = engine.store().transitions(task).unwrap();
+                transitions[0].decisions[0].tree_clean == Some(false)
+                    && matches!(
+                        last.end,
+                        JobEndKind::Transition {
+                            to: Stage::Blocked,
+                            ..
+                        }
+                    )
+            }
+        };
+        check(ok, format!("{suite}: {reports:#?}"))?;
+    }
+    Ok(())
+}
+
+// --- 4. hostile git configuration --------------------------------------------
+
+/// An agent plants hooks in the repository's .git/hooks, sets
+/// core.hooksPath, core.fsmonitor and a gpg program: orch's commit after the
+/// role still happens, and none of them ever runs.
+fn planted_hooks_never_run_under_orch() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions(
+        "architect plant-hook hooks-path fsmonitor gpg\n\
+         developer change\n\
+         reviewer change\n",
+    );
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let head = rev(&h.checkout, "HEAD");
+    let task = engine
+        .create_task_at(repo, "hostile", Stage::Architecture)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 20);
+    check(
+        status(&engine, task) == TaskStatus::Done,
+        format!("{:?}\n{reports:#?}", stages(&engine, task)),
+    )?;
+    let branch = format!("orch/task-{task}");
+    // The hooks really are in place (the test would prove nothing otherwise).
+    let common = h.checkout.join(".git");
+    check(
+        common.join("hooks/pre-commit").is_file(),
+        "a hook was planted",
+    )?;
+    check(
+        fs::read_to_string(common.join("config"))
+            .unwrap()
+            .contains("fsmonitor.sh"),
+        "the fsmonitor was set",
+    )?;
+    let log = git(
+        &h.checkout,
+        &["log", "--format=%s", &format!("{head}..{branch}")],
+    );
+    check(
+        log.lines().collect::<Vec<_>>()
+            == [
+                "orch: task 1 review (reviewer)",
+                "orch: task 1 development (developer)",
+            ],
+        format!("orch committed after each role: {log}"),
+    )?;
+    check(
+        h.marker().is_none(),
+        format!("a planted script ran: {:?}", h.marker()),
+    )?;
+    // And they are live: the same commit made as a user makes it sets them
+    // off (so the test above can fail).
+    let wt = h.config.home.join("worktrees").join("probe");
+    let wt_arg = wt.to_string_lossy().into_owned();
+    git(
+        &h.checkout,
+        &["worktree", "add", "--quiet", "-b", "probe", &wt_arg],
+    );
+    fs::write(wt.join("probe.txt"), "probe\n").unwrap();
+    raw_git(&wt, &["add", "probe.txt"]).map_err(|e| format!("add: {e}"))?;
+    let _ = raw_git(&wt, &["commit", "--quiet", "-m", "probe"]);
+    let marker = h.marker().unwrap_or_default();
+    check(
+        marker.contains("pre-commit") && marker.contains("fsmonitor.sh"),
+        format!("the planted scripts are live: {marker:?}"),
+    )
+}
+
+/// An agent points the worktree's `.git` at the repository's main git dir
+/// (the user's checkout's HEAD and index): orch refuses to commit there, and
+/// the user's branch is untouched.
+fn an_agent_that_repoints_the_worktree_git_file_is_refused() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change steal-git\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let head = rev(&h.checkout, "HEAD");
+    let task = engine
+        .create_task_at(repo, "steal", Stage::Development)
+        .unwrap()
+        .0;
+    let report = step(&engine);
+    check(
+        blocked_with(&report, "worktree_tampered"),
+        format!("{report:?}"),
+    )?;
+    check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
+    check(rev(&h.checkout, "main") == head, "main unchanged")?;
+    check(
+        git(&h.checkout, &["diff", "--cached", "--name-only"]).is_empty(),
+        "nothing staged in the user's index",
+    )
+}
+
+// --- 5. bad input and broken state -------------------------------------------
+
+/// A base ref that names no commit (or looks like an option): no task.
+fn an_unknown_base_ref_creates_no_task() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    for bad in ["nope", "--output=/tmp/x", "HEAD~5", ""] {
+        let result = engine.create_task_with(
+            repo,
+            &TaskRequest {
+                base: Some(bad.into()),
+                ..TaskRequest::new("bad base")
+            },
+        );
+        check(
+            matches!(
+                &result,
+                Err(EngineError::Workspace(WorktreeError::UnknownRef { reference, .. })) if reference == bad
+            ),
+            format!("{bad:?}: {result:?}"),
+        )?;
+    }
+    check(engine.store().tasks(100).unwrap().is_empty(), "no task row")?;
+    check(
+        engine
+            .store()
+            .jobs_in_state(JobState::Queued, 10)
+            .unwrap()
+            .is_empty(),
+        "no job row",
+    )
+}
+
+/// The request's base ref, else the repository's, names the start commit.
+fn a_base_ref_names_the_start_commit() -> Result<(), Failed> {
+    let h = Harness::new();
+    let first = rev(&h.checkout, "HEAD");
+    git(&h.checkout, &["tag", "v1"]);
+    fs::write(h.checkout.join("src.txt"), "second\n").unwrap();
+    git(&h.checkout, &["commit", "--quiet", "-am", "second"]);
+    let second = rev(&h.checkout, "HEAD");
+    let engine = h.engine();
+    let repo = h.repo_at(&engine, "api", &h.checkout, "true", Some("v1"));
+    let from_repo = engine
+        .create_task_with(repo, &TaskRequest::new("from the repo's base"))
+        .unwrap();
+    check(
+        from_repo
+            .base
+            .as_ref()
+            .is_some_and(|b| b.commit == first && b.reference == "v1"),
+        format!("{from_repo:?}"),
+    )?;
+    let from_request = engine
+        .create_task_with(
+            repo,
+            &TaskRequest {
+                base: Some("main".into()),
+                ..TaskRequest::new("from main")
+            },
+        )
+        .unwrap();
+    check(
+        from_request
+            .base
+            .as_ref()
+            .is_some_and(|b| b.commit == second),
+        format!("{from_request:?}"),
+    )?;
+    // The worktrees start there.
+    step(&engine);
+    step(&engine);
+    check(
+        rev(&h.worktree(from_repo.task), "HEAD") == first,
+        "the first task's worktree is at v1",
+    )?;
+    check(
+        rev(&h.worktree(from_request.task), "HEAD") == second,
+        "the second task's worktree is at main",
+    )?;
+    check(
+        fs::read_to_string(h.worktree(from_repo.task).join("src.txt")).unwrap() == "source\n",
+        "v1's file",
+    )
+}
+
+/// A repository with no commit yet: `NoCommit`, no task.
+fn a_repository_without_a_commit_is_refused() -> Result<(), Failed> {
+    let h = Harness::bare();
+    git(&h.checkout, &["init", "--quiet", "-b", "main"]);
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let result = engine.create_task_with(repo, &TaskRequest::new("nothing yet"));
+    check(
+        matches!(
+            result,
+            Err(EngineError::Workspace(WorktreeError::NoCommit { .. }))
+        ),
+        format!("{result:?}"),
+    )?;
+    check(engine.store().tasks(10).unwrap().is_empty(), "no task row")
+}
+
+/// A folder inside a repository but not its top: refused.
+fn a_folder_inside_a_repository_is_refused() -> Result<(), Failed> {
+    let h = Harness::new();
+    let sub = h.checkout.join("sub");
+    fs::create_dir_all(&sub).unwrap();
+    let engine = h.engine();
+    let repo = h.repo_at(&engine, "sub", &sub, "true", None);
+    let result = engine.create_task_with(repo, &TaskRequest::new("inside"));
+    check(
+        matches!(
+            result,
+            Err(EngineError::Workspace(WorktreeError::NotTopLevel { .. }))
+        ),
+        format!("{result:?}"),
+    )
+}
+
+/// A plain folder: the task runs in the folder itself; a base ref for it is
+/// refused.
+fn a_plain_folder_runs_in_its_checkout() -> Result<(), Failed> {
+    let h = Harness::bare();
+    fs::write(h.checkout.join("file.txt"), "plain\n").unwrap();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let with_base = engine.create_task_with(
+        repo,
+        &TaskRequest {
+            base: Some("main".into()),
+            ..TaskRequest::new("based")
+        },
+    );
+    check(
+        matches!(with_base, Err(EngineError::BaseWithoutGit { .. })),
+        format!("{with_base:?}"),
+    )?;
+    check(engine.store().tasks(10).unwrap().is_empty(), "no task row")?;
+    let created = engine
+        .create_task_with(
+            repo,
+            &TaskRequest {
+                stage: Stage::Development,
+                ..TaskRequest::new("plain")
+            },
+        )
+        .unwrap();
+    check(
+        created.isolation == TaskIsolation::Checkout && created.base.is_none(),
+        format!("{created:?}"),
+    )?;
+    h.actions("developer change\n");
+    drive(&engine, 20);
+    check(
+        status(&engine, created.task) == TaskStatus::Done,
+        format!("{:?}", stages(&engine, created.task)),
+    )?;
+    let seen = h.seen();
+    check(
+        !seen.is_empty() && seen.iter().all(|l| l[2] == h.checkout.to_str().unwrap()),
+        format!("{seen:?}"),
+    )?;
+    check(
+        h.checkout.join("change-1.txt").is_file(),
+        "the change is in the folder",
+    )?;
+    check(
+        !h.config.home.join("worktrees").join("1").exists(),
+        "no worktree for a plain folder",
+    )?;
+    let log = h.staging_log(created.task);
+    check(log.contains("- commit: \"none"), log.clone())?;
+    // Jobs of a checkout task record no commit.
+    let t = engine.store().transitions(created.task).unwrap();
+    check(
+        t.iter()
+            .all(|t| t.decisions.iter().all(|d| d.commit_sha.is_none())),
+        format!("{t:?}"),
+    )
+}
+
+/// A dirty checkout: the task starts from HEAD, with a note; the dirty and
+/// untracked files are not in the worktree; the checkout stays dirty as the
+/// user left it.
+fn a_dirty_checkout_starts_from_head_without_its_changes() -> Result<(), Failed> {
+    let h = Harness::new();
+    fs::write(h.checkout.join("src.txt"), "work in progress\n").unwrap();
+    fs::write(h.checkout.join("scratch.txt"), "untracked\n").unwrap();
+    let before = snapshot(&h.checkout);
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let created = engine
+        .create_task_with(repo, &TaskRequest::new("from a dirty checkout"))
+        .unwrap();
+    let base = created.base.clone().unwrap();
+    check(
+        base.commit == rev(&h.checkout, "HEAD")
+            && base.notes.len() == 1
+            && base.notes[0].contains("2 uncommitted paths"),
+        format!("{base:?}"),
+    )?;
+    step(&engine);
+    let wt = h.worktree(created.task);
+    check(
+        fs::read_to_string(wt.join("src.txt")).unwrap() == "source\n",
+        "the worktree has the committed file",
+    )?;
+    check(
+        !wt.join("scratch.txt").exists(),
+        "no untracked file of the user",
+    )?;
+    check(
+        snapshot(&h.checkout) == before,
+        "the user's work is untouched",
+    )
+}
+
+/// A detached checkout: the task starts from its commit, with a note.
+fn a_detached_checkout_is_noted() -> Result<(), Failed> {
+    let h = Harness::new();
+    git(&h.checkout, &["checkout", "--quiet", "--detach"]);
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let created = engine
+        .create_task_with(repo, &TaskRequest::new("detached"))
+        .unwrap();
+    let base = created.base.unwrap();
+    check(
+        base.commit == rev(&h.checkout, "HEAD")
+            && base.notes.iter().any(|n| n.contains("detached")),
+        format!("{base:?}"),
+    )
+}
+
+/// The task's branch already exists before its first job: deferred, then
+/// blocked `worktree_unavailable`; the branch is untouched.
+fn a_taken_branch_defers_then_blocks() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    // Someone else's branch, at another commit.
+    git(&h.checkout, &["switch", "--quiet", "-c", "orch/task-1"]);
+    fs::write(h.checkout.join("theirs.txt"), "theirs\n").unwrap();
+    git(&h.checkout, &["add", "theirs.txt"]);
+    git(&h.checkout, &["commit", "--quiet", "-m", "theirs"]);
+    let theirs = rev(&h.checkout, "HEAD");
+    git(&h.checkout, &["switch", "--quiet", "main"]);
+    let task = engine.create_task(repo, "collide").unwrap().0;
+    check(task == TaskId::new(1), "task 1")?;
+    let first = step(&engine);
+    check(
+        matches!(first.end, JobEndKind::Deferred { .. }),
+        format!("{first:?}"),
+    )?;
+    let second = step(&engine);
+    check(
+        blocked_with(&second, "worktree_unavailable"),
+        format!("{second:?}"),
+    )?;
+    let alerts = alerts(&engine, task);
+    check(
+        alerts
+            .iter()
+            .any(|(k, m)| k == "worktree_unavailable" && m.contains("orch/task-1")),
+        format!("{alerts:?}"),
+    )?;
+    check(
+        rev(&h.checkout, "orch/task-1") == theirs,
+        "their branch is untouched",
+    )?;
+    check(h.seen().is_empty(), "no agent ran")?;
+    let t = engine.store().task(task).unwrap();
+    check(
+        t.branch.is_none() && t.worktree.is_none(),
+        format!("the task never claimed the branch: {t:?}"),
+    )?;
+    check(!h.worktree(task).exists(), "no worktree made")
+}
+
+/// The worktree folder deleted by hand between jobs: made again from the
+/// branch, the task reaches done with the earlier commit intact.
+fn a_deleted_worktree_is_made_again_from_its_branch() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "test -f change-1.txt");
+    let task = engine
+        .create_task_at(repo, "rm -rf", Stage::Development)
+        .unwrap()
+        .0;
+    step(&engine);
+    let wt = h.worktree(task);
+    let tip = rev(&wt, "HEAD");
+    fs::remove_dir_all(&wt).unwrap();
+    let reports = drive(&engine, 20);
+    check(
+        status(&engine, task) == TaskStatus::Done,
+        format!("{:?}\n{reports:#?}", stages(&engine, task)),
+    )?;
+    check(
+        rev(&h.checkout, "orch/task-1") == tip,
+        "the developer's commit is the branch's tip",
+    )?;
+    check(
+        fs::read_to_string(&h.deployed).unwrap_or_default() == tip,
+        "deployed the developer's commit",
+    )
+}
+
+/// A folder that is not the task's worktree where the worktree must go:
+/// deferred, then blocked; the folder is untouched.
+fn a_folder_in_the_way_is_never_overwritten() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let task = engine.create_task(repo, "in the way").unwrap().0;
+    let wt = h.worktree(task);
+    fs::create_dir_all(&wt).unwrap();
+    fs::write(wt.join("precious.txt"), "mine\n").unwrap();
+    step(&engine);
+    let second = step(&engine);
+    check(
+        blocked_with(&second, "worktree_unavailable"),
+        format!("{second:?}"),
+    )?;
+    check(
+        fs::read_to_string(wt.join("precious.txt")).unwrap() == "mine\n"
+            && fs::read_dir(&wt).unwrap().count() == 1,
+        "the folder is untouched",
+    )
+}
+
+/// git missing for the engine (after the task was created with a working
+/// git): deferred, then blocked `worktree_unavailable` naming ORCH_GIT.
+fn missing_git_defers_then_blocks() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let task = engine.create_task(repo, "no git").unwrap().0;
+    drop(engine);
+    let mut config = h.config.clone();
+    config.worktree.git = "/nonexistent/git".into();
+    let engine = h.engine_with(config);
+    let first = step(&engine);
+    check(
+        matches!(first.end, JobEndKind::Deferred { .. }),
+        format!("{first:?}"),
+    )?;
+    let second = step(&engine);
+    check(
+        blocked_with(&second, "worktree_unavailable"),
+        format!("{second:?}"),
+    )?;
+    let alerts = alerts(&engine, task);
+    check(
+        alerts
+            .iter()
+            .any(|(k, m)| k == "worktree_unavailable" && m.contains("ORCH_GIT")),
+        format!("{alerts:?}"),
+    )?;
+    check(h.seen().is_empty(), "no agent ran")
+}
+
+// --- 6. the start-up sweep ---------------------------------------------------
+
+/// The sweep removes the worktree of a task that does not exist and of a
+/// done task (branches stay), and keeps an active task's.
+fn the_sweep_removes_only_finished_and_orphaned_worktrees() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    // Task 1: done, and its worktree made again by hand on its branch (what
+    // a removal at done that failed leaves behind).
+    let done = engine
+        .create_task_at(repo, "done", Stage::PostDeploy)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 1);
+    check(
+        status(&engine, done) == TaskStatus::Done,
+        format!("{reports:#?}"),
+    )?;
+    let done_wt = h.worktree(done);
+    check(!done_wt.exists(), "removed at done")?;
+    let done_wt_arg = done_wt.to_string_lossy().into_owned();
+    git(
+        &h.checkout,
+        &["worktree", "add", "--quiet", &done_wt_arg, "orch/task-1"],
+    );
+    // Task 2: active, its worktree made by its first job.
+    let active = engine
+        .create_task_at(repo, "active", Stage::Review)
+        .unwrap()
+        .0;
+    step(&engine);
+    // Task 99: no such task.
+    let orphan = h.config.home.join("worktrees").join("99");
+    let orphan_arg = orphan.to_string_lossy().into_owned();
+    git(
+        &h.checkout,
+        &[
+            "worktree",
+            "add",
+            "--quiet",
+            "-b",
+            "orch/task-99",
+            &orphan_arg,
+        ],
+    );
+    // And a folder that is no worktree at all.
+    let stray = h.config.home.join("worktrees").join("98");
+    fs::create_dir_all(&stray).unwrap();
+    fs::write(stray.join("keep.txt"), "not a worktree\n").unwrap();
+
+    let sweep = engine.sweep_worktrees().unwrap();
+    check(
+        !orphan.exists() && !done_wt.exists(),
+        format!("orphan and done removed: {sweep:?}"),
+    )?;
+    check(
+        h.worktree(active).is_dir(),
+        format!("the active one is kept: {sweep:?}"),
+    )?;
+    check(
+        stray.join("keep.txt").is_file(),
+        format!("a folder that is no worktree is kept: {sweep:?}"),
+    )?;
+    check(
+        sweep.removed.len() == 2 && sweep.kept.iter().any(|(p, _)| *p == stray),
+        format!("{sweep:?}"),
+    )?;
+    check(
+        branch_exists(&h.checkout, "orch/task-99") && branch_exists(&h.checkout, "orch/task-1"),
+        "branches stay",
+    )?;
+    let list = git(&h.checkout, &["worktree", "list", "--porcelain"]);
+    check(
+        !list.contains("worktrees/99") && !list.contains("worktrees/1\n"),
+        list,
+    )?;
+    // The active task goes on.
+    drive(&engine, 20);
+    check(
+        status(&engine, active) == TaskStatus::Done,
+        "the active task finishes",
+    )
+}
+
+type TestFn = fn() -> Result<(), Failed>;
+
+fn main() {
+    orch_staging_runner::supervisor::main_if_requested();
+    let args = Arguments::from_args();
+    let tests: Vec<(&'static str, TestFn)> = vec![
+        (
+            "a_task_works_in_its_own_worktree_and_reaches_done",
+            a_task_works_in_its_own_worktree_and_reaches_done,
+        ),
+        (
+            "a_kept_worktree_stays_after_done",
+            a_kept_worktree_stays_after_done,
+        ),
+        (
+            "interleaved_tasks_each_see_only_their_own_change",
+            interleaved_tasks_each_see_only_their_own_change,
+        ),
+        (
+            "an_agent_that_detaches_head_blocks_the_task",
+            an_agent_that_detaches_head_blocks_the_task,
+        ),
+        (
+            "an_llm_deployer_that_resets_the_branch_blocks_the_task",
+            an_llm_deployer_that_resets_the_branch_blocks_the_task,
+        ),
+        (
+            "an_llm_deployer_that_changes_the_tree_gets_no_deploy",
+            an_llm_deployer_that_changes_the_tree_gets_no_deploy,
+        ),
+        (
+            "a_refused_deploy_raises_a_deploy_refused_alert",
+            a_refused_deploy_raises_a_deploy_refused_alert,
+        ),
+        (
+            "a_change_after_staging_refuses_the_deploy",
+            a_change_after_staging_refuses_the_deploy,
+        ),
+        (
+            "a_change_hidden_from_status_after_staging_refuses_the_deploy",
+            a_change_hidden_from_status_after_staging_refuses_the_deploy,
+        ),
+        (
+            "an_agent_that_hides_a_change_from_status_gets_no_deploy",
+            an_agent_that_hides_a_change_from_status_gets_no_deploy,
+        ),
+        (
+            "a_branch_reset_between_jobs_blocks_the_next_job",
+            a_branch_reset_between_jobs_blocks_the_next_job,
+        ),
+        (
+            "a_switched_branch_between_jobs_blocks_the_next_job",
+            a_switched_branch_between_jobs_blocks_the_next_job,
+        ),
+        (
+            "a_staging_suite_that_touches_git_gets_no_deploy",
+            a_staging_suite_that_touches_git_gets_no_deploy,
+        ),
+        (
+            "planted_hooks_never_run_under_orch",
+            planted_hooks_never_run_under_orch,
+        ),
+        (
+            "an_agent_that_repoints_the_worktree_git_file_is_refused",
+            an_agent_that_repoints_the_worktree_git_file_is_refused,
+        ),
+        (
+            "an_unknown_base_ref_creates_no_task",
+            an_unknown_base_ref_creates_no_task,
+        ),
+        (
+            "a_base_ref_names_the_start_commit",
+            a_base_ref_names_the_start_commit,
+        ),
+        (
+            "a_repository_without_a_commit_is_refused",
+            a_repository_without_a_commit_is_refused,
+        ),
+        (
+            "a_folder_inside_a_repository_is_refused",
+            a_folder_inside_a_repository_is_refused,
+        ),
+        (
+            "a_plain_folder_runs_in_its_checkout",
+            a_plain_folder_runs_in_its_checkout,
+        ),
+        (
+            "a_dirty_checkout_starts_from_head_without_its_changes",
+            a_dirty_checkout_starts_from_head_without_its_changes,
+        ),
+        ("a_detached_checkout_is_noted", a_detached_checkout_is_noted),
+        (
+            "a_taken_branch_defers_then_blocks",
+            a_taken_branch_defers_then_blocks,
+        ),
+        (
+            "a_deleted_worktree_is_made_again_from_its_branch",
+            a_deleted_worktree_is_made_again_from_its_branch,
+        ),
+        (
+            "a_folder_in_the_way_is_never_overwritten",
+            a_folder_in_the_way_is_never_overwritten,
+        ),
+        (
+            "missing_git_defers_then_blocks",
+            missing_git_defers_then_blocks,
+        ),
+        (
+            "the_sweep_removes_only_finished_and_orphaned_worktrees",
+            the_sweep_removes_only_finished_and_orphaned_worktrees,
+        ),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| Trial::test(name, test))
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
