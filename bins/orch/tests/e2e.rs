@@ -517,6 +517,8 @@ fn kill_9_of_serve_under_load_loses_nothing() {
     const KILLS: u64 = 6;
     let world = World::new("crash");
     let reaper = Reaper(&world.marker);
+    // A git repository: the kills land in worktree creation and commits too.
+    world.git_init();
     // A suite that takes a moment, so kills land during suites too.
     world.add_repo("calc", "sleep 0.3; sh ./staging.sh");
     for i in 0..TASKS {
@@ -589,6 +591,18 @@ fn kill_9_of_serve_under_load_loses_nothing() {
         match shown["status"].as_str().unwrap() {
             "done" => {
                 assert_eq!(transitions.len(), 8, "{shown}");
+                // Whatever the kills cut short, what was deployed is the
+                // branch's tip, and staging tested exactly that commit.
+                let tip = git(
+                    &world.checkout(),
+                    &["rev-parse", &format!("orch/task-{id}")],
+                );
+                let staging = transitions
+                    .iter()
+                    .find(|t| t["from"] == "deploy-staging")
+                    .unwrap();
+                assert_eq!(staging["gates"][0]["commit"], tip.trim(), "{shown}");
+                assert_eq!(staging["gates"][0]["tree_clean"], true, "{shown}");
                 done += 1;
             }
             "blocked" => poisoned += 1,
@@ -608,6 +622,11 @@ fn kill_9_of_serve_under_load_loses_nothing() {
         "a task blocked without a poison alert: {queue}"
     );
     assert_eq!(queue["counts"]["running"], 0, "{queue}");
+    assert_eq!(
+        git(&world.checkout(), &["status", "--porcelain"]),
+        "",
+        "the checkout was written"
+    );
     let survivors = world.marker.survivors();
     drop(reaper);
     assert!(survivors.is_empty(), "{survivors:#?}");

@@ -662,7 +662,9 @@ impl Git {
         if dir.join(".git").exists() {
             // The task's worktree, as the last job left it (check_start says
             // whether it still is).
-            return self.check_start(task, &dir, &branch, strict);
+            let workspace = self.check_start(task, &dir, &branch, strict)?;
+            clear_stale_locks(repo_dir, &dir, &branch);
+            return Ok(workspace);
         }
         if fs::symlink_metadata(&dir).is_ok() {
             return Err(WorktreeError::FolderInTheWay {
@@ -677,11 +679,35 @@ impl Git {
                 message: error.to_string(),
             })?;
         }
+        // The worktree is made beside its place and moved there once whole:
+        // a crash in `git worktree add` leaves only the `.partial` folder,
+        // which is thrown away here, never a half-written tree that the next
+        // role would work on (and whose missing files orch would commit as
+        // deletions).
+        let partial = partial_dir(&dir);
+        let partial_arg = partial.to_string_lossy().into_owned();
+        if fs::symlink_metadata(&partial).is_ok() {
+            let _ = self.run(
+                repo_dir,
+                &["worktree", "remove", "--force", &partial_arg],
+                None,
+            );
+            if fs::symlink_metadata(&partial).is_ok() {
+                fs::remove_dir_all(&partial).map_err(|error| WorktreeError::Git {
+                    args: "(remove a half-made worktree)".to_owned(),
+                    dir: partial.clone(),
+                    message: error.to_string(),
+                })?;
+            }
+        }
         // A folder deleted by hand leaves git's bookkeeping behind.
         self.call(repo_dir, &["worktree", "prune"])?;
         let dir_arg = dir.to_string_lossy().into_owned();
         if self.branch_exists(repo_dir, &branch)? {
-            self.call(repo_dir, &["worktree", "add", "--quiet", &dir_arg, &branch])?;
+            self.call(
+                repo_dir,
+                &["worktree", "add", "--quiet", &partial_arg, &branch],
+            )?;
         } else {
             let base = task
                 .base_commit
@@ -693,9 +719,18 @@ impl Git {
                 })?;
             self.call(
                 repo_dir,
-                &["worktree", "add", "--quiet", "-b", &branch, &dir_arg, base],
+                &[
+                    "worktree",
+                    "add",
+                    "--quiet",
+                    "-b",
+                    &branch,
+                    &partial_arg,
+                    base,
+                ],
             )?;
         }
+        self.call(repo_dir, &["worktree", "move", &partial_arg, &dir_arg])?;
         self.check_start(task, &dir, &branch, strict)
     }
 
@@ -869,6 +904,7 @@ impl Git {
             let Some(task) = dir
                 .file_name()
                 .and_then(|n| n.to_str())
+                .map(|n| n.strip_suffix(".partial").unwrap_or(n))
                 .and_then(|n| n.parse::<i64>().ok())
                 .map(TaskId::new)
             else {
@@ -898,6 +934,43 @@ impl Git {
         }
         sweep
     }
+}
+
+/// Where a worktree is made before it is moved into place at `dir`.
+fn partial_dir(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().map(OsString::from).unwrap_or_default();
+    name.push(".partial");
+    dir.with_file_name(name)
+}
+
+/// Removes the lock files a killed git leaves in a task's worktree (its
+/// index and `HEAD`) and on its branch. Only the worktree's own git folder
+/// under the repository's `.git/worktrees/` is touched, and only after the
+/// worktree was found on the task's branch: a task runs one job at a time and
+/// no process of an earlier job outlives it, so any such lock is stale.
+fn clear_stale_locks(repo: &Path, dir: &Path, branch: &str) {
+    let Ok(link) = fs::read_to_string(dir.join(".git")) else {
+        return;
+    };
+    let Some(gitdir) = link
+        .strip_prefix("gitdir:")
+        .map(|p| PathBuf::from(p.trim()))
+    else {
+        return;
+    };
+    let (Ok(gitdir), Ok(worktrees)) = (
+        fs::canonicalize(&gitdir),
+        fs::canonicalize(repo.join(".git/worktrees")),
+    ) else {
+        return;
+    };
+    if gitdir.parent() != Some(worktrees.as_path()) {
+        return;
+    }
+    for lock in ["index.lock", "HEAD.lock"] {
+        let _ = fs::remove_file(gitdir.join(lock));
+    }
+    let _ = fs::remove_file(repo.join(".git/refs/heads").join(format!("{branch}.lock")));
 }
 
 /// What [`Git::sweep`] did.

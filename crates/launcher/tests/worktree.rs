@@ -1400,6 +1400,80 @@ fn a_deleted_worktree_is_made_again_from_its_branch() -> Result<(), Failed> {
     )
 }
 
+/// A crash inside `git worktree add` leaves a half-made `<id>.partial`
+/// folder (files missing): the next job throws it away and makes the
+/// worktree whole; no missing file is ever committed as a deletion.
+fn a_half_made_worktree_from_a_crash_is_made_again() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "test -f change-1.txt && test -f src.txt");
+    let task = engine
+        .create_task_at(repo, "crash in add", Stage::Development)
+        .unwrap()
+        .0;
+    // What a killed `git worktree add` leaves: the branch and folder named
+    // on the task (that comes first), the folder half checked out.
+    engine
+        .store()
+        .set_task_worktree(task, "orch/task-1", h.worktree(task).to_str().unwrap())
+        .unwrap();
+    let partial = h.worktree(task).with_file_name("1.partial");
+    git(
+        &h.checkout,
+        &[
+            "worktree",
+            "add",
+            "--quiet",
+            "-b",
+            "orch/task-1",
+            partial.to_str().unwrap(),
+        ],
+    );
+    fs::remove_file(partial.join("src.txt")).unwrap();
+    let reports = drive(&engine, 20);
+    check(
+        status(&engine, task) == TaskStatus::Done,
+        format!("{:?}\n{reports:#?}", stages(&engine, task)),
+    )?;
+    check(!partial.exists(), "the half-made folder is gone")?;
+    check(
+        changed(&h.checkout, &rev(&h.checkout, "main"), "orch/task-1") == ["change-1.txt"],
+        "only the developer's change is on the branch, no deletion",
+    )
+}
+
+/// A git killed while it held the worktree's index lock (a crash of orch
+/// during a commit) leaves `index.lock`: the next job removes it, and the
+/// commit after the next role goes through.
+fn a_stale_index_lock_from_a_crash_is_cleared() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "test -f change-1.txt");
+    let task = engine
+        .create_task_at(repo, "stale lock", Stage::Review)
+        .unwrap()
+        .0;
+    step(&engine);
+    let wt = h.worktree(task);
+    let gitdir = git(&wt, &["rev-parse", "--absolute-git-dir"]);
+    let lock = Path::new(gitdir.trim()).join("index.lock");
+    fs::write(&lock, "").unwrap();
+    // The next stage's agent changes a file, so orch must commit.
+    fs::write(h.state.join("actions"), "tester change\n").unwrap();
+    let report = step(&engine);
+    check(
+        matches!(report.end, JobEndKind::Transition { .. }),
+        format!("{report:?}"),
+    )?;
+    check(!lock.exists(), "the stale lock is gone")?;
+    check(
+        changed(&h.checkout, &rev(&h.checkout, "main"), "orch/task-1") == ["change-1.txt"],
+        "the tester's change was committed",
+    )
+}
+
 /// A folder that is not the task's worktree where the worktree must go:
 /// deferred, then blocked; the folder is untouched.
 fn a_folder_in_the_way_is_never_overwritten() -> Result<(), Failed> {
@@ -1641,6 +1715,14 @@ fn main() {
         (
             "a_folder_in_the_way_is_never_overwritten",
             a_folder_in_the_way_is_never_overwritten,
+        ),
+        (
+            "a_half_made_worktree_from_a_crash_is_made_again",
+            a_half_made_worktree_from_a_crash_is_made_again,
+        ),
+        (
+            "a_stale_index_lock_from_a_crash_is_cleared",
+            a_stale_index_lock_from_a_crash_is_cleared,
         ),
         (
             "missing_git_defers_then_blocks",
