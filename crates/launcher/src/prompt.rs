@@ -5,7 +5,9 @@
 //! into the crate; a file `<orch home>/agents/<role>.md` overrides one.
 //! Placeholders `{{staging_command}}`, `{{repo_path}}` and `{{artifact}}` are
 //! filled from the task (the staging command from the repository's record:
-//! the one source of truth the staging runner uses too).
+//! the one source of truth the staging runner uses too; `{{repo_path}}` is
+//! where the role works, the task's worktree). A worktree task's context
+//! also names its branch and commit, and what the role must not do to them.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -72,6 +74,15 @@ pub fn build(home: &Path, ctx: &JobContext) -> String {
         spec.values.join(", "),
         spec.pass_value,
     );
+    if let (Some(branch), Some(start)) = (&ctx.workspace.branch, &ctx.workspace.start) {
+        let _ = writeln!(
+            prompt,
+            "- you work in this task's own git worktree, on branch `{branch}` at commit {}: \
+             orch commits what you change when you finish (you may commit yourself); \
+             do not switch branches, detach HEAD or reset the branch — that blocks the task",
+            crate::worktree::short(&start.commit),
+        );
+    }
     if !ctx.earlier_artifacts.is_empty() {
         prompt.push_str("\n## Earlier artifacts of this task\n\n");
         for path in &ctx.earlier_artifacts {
