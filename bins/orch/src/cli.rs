@@ -16,9 +16,12 @@ Exit codes:
   1    the work ran and failed (staging run: exit code other than 0, a signal,
        or the timeout; gate check: the gate failed; inventory check: drift)
   2    tool error: the work could not be done (the suite did not execute, a bad
-       ORCH_* value, a database that cannot be opened, an unknown task);
-       nothing false is written (status is null in the JSON)
+       ORCH_* value, a database that cannot be opened, an unknown task, alert
+       or repository); nothing false is written (status is null in the JSON)
   3    usage error: bad or missing arguments
+  4    refused: the task or repository is in the wrong state for the command
+       (retry of a task still running or queued, cancel of one that has ended,
+       remove of a repository with unfinished tasks); nothing was written
   130  interrupted by SIGINT (Ctrl-C): the suite's tree was ended, the log says
        `cancelled` (FAILED), the JSON was printed
   143  terminated by SIGTERM: likewise";
@@ -53,10 +56,15 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: RepoCommand,
     },
-    /// Tasks: add one, show one, list them.
+    /// Tasks: add, show, list, follow their output, retry, cancel.
     Task {
         #[command(subcommand)]
         command: TaskCommand,
+    },
+    /// Alerts: what an operator must see; list them, acknowledge them.
+    Alert {
+        #[command(subcommand)]
+        command: AlertCommand,
     },
     /// Print the queue as JSON: the same document as GET /queue.
     Queue,
@@ -102,8 +110,50 @@ pub(crate) struct WorkArgs {
 pub(crate) enum RepoCommand {
     /// Add a repository; prints its JSON.
     Add(RepoAddArgs),
+    /// Change a repository's path or commands; prints its JSON. Only the
+    /// flags given change; an empty --deploy-cmd or --health-cmd clears it
+    /// (the stage is then skipped, said so), an empty --pass-env clears the
+    /// list. Tasks already running keep what they started with.
+    #[command(after_help = EXIT_CODES)]
+    Update(RepoUpdateArgs),
+    /// Remove a repository with the history of its finished tasks (their
+    /// jobs, runs, transitions and alerts); refused (exit 4) while any task
+    /// on it is unfinished. Prints {"removed": NAME, "tasks": [ids]}.
+    #[command(after_help = EXIT_CODES)]
+    Remove {
+        /// The repository's name.
+        name: String,
+    },
     /// List the repositories as JSON.
     List,
+}
+
+/// Arguments of `orch repo update`.
+#[derive(Debug, Args)]
+pub(crate) struct RepoUpdateArgs {
+    /// The repository's name.
+    pub(crate) name: String,
+    /// Its checkout: where every command and agent runs.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) path: Option<PathBuf>,
+    /// The staging suite, run as `sh -c CMD` in the checkout.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) staging_cmd: Option<String>,
+    /// The deploy command; "" clears it (nothing to deploy).
+    #[arg(long, value_name = "CMD")]
+    pub(crate) deploy_cmd: Option<String>,
+    /// The health-check command; "" clears it (nothing to probe).
+    #[arg(long, value_name = "CMD")]
+    pub(crate) health_cmd: Option<String>,
+    /// Environment variables the repository's commands need although they
+    /// look like secrets (comma-separated; replaces the list; "" clears it).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) pass_env: Option<String>,
+    /// The ref new tasks start from (checked now, resolved when each task is
+    /// created); "" goes back to the checkout's HEAD. Tasks already created
+    /// keep their base.
+    #[arg(long, value_name = "REF")]
+    pub(crate) base: Option<String>,
 }
 
 /// Arguments of `orch repo add`.
@@ -149,11 +199,116 @@ pub(crate) enum TaskCommand {
         /// The task's id.
         id: i64,
     },
-    /// List the newest tasks as JSON.
+    /// List the newest tasks as JSON, optionally only those with a status or
+    /// on a repository.
+    #[command(after_help = EXIT_CODES)]
+    List(TaskListArgs),
+    /// Print the output of the task's latest job's role (its capped
+    /// NAME.output.log; the raw text, not JSON). With --follow, print it as
+    /// it grows while the job runs, and end when the job ends (a job still
+    /// queued is waited for).
+    #[command(after_help = EXIT_CODES)]
+    Log(TaskLogArgs),
+    /// Put a blocked (or done) task back to work, at the stage where it
+    /// stopped or at --stage, with a fresh job (its crash-rescue and infra
+    /// budgets new), its open alerts acknowledged; recorded in its history as
+    /// the operator's transition with --reason. The developer-retry budget
+    /// is kept unless --reset-retries. Refused (exit 4) while the task is
+    /// running or queued. Prints {"id", "stage", "from", "job",
+    /// "developer_retries", "acknowledged_alerts"}.
+    #[command(after_help = EXIT_CODES)]
+    Retry(TaskRetryArgs),
+    /// Stop a task now: a queued job is failed at once; a running job's
+    /// worker (in `orch serve` or `orch work`) sees the request within a
+    /// fraction of a second, ends the run's whole process tree and archives
+    /// what it had half written. The task is blocked with reason
+    /// `cancelled`. Waits until the job has ended (at most --wait seconds;
+    /// exit 1 if it has not: the request stays recorded). Refused (exit 4)
+    /// for a task that has ended. Prints {"id", "job", "was", "status",
+    /// "reason"}.
+    #[command(after_help = EXIT_CODES)]
+    Cancel(TaskCancelArgs),
+}
+
+/// Arguments of `orch task list`.
+#[derive(Debug, Args)]
+pub(crate) struct TaskListArgs {
+    /// Only tasks with this status: active, done or blocked.
+    #[arg(long, value_name = "STATUS")]
+    pub(crate) status: Option<String>,
+    /// Only tasks on this repository (its name).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) repo: Option<String>,
+    /// How many, newest first.
+    #[arg(long, default_value = "50")]
+    pub(crate) limit: u32,
+}
+
+/// Arguments of `orch task log`.
+#[derive(Debug, Args)]
+pub(crate) struct TaskLogArgs {
+    /// The task's id.
+    pub(crate) id: i64,
+    /// Keep printing while the job runs; end when it ends.
+    #[arg(long, short = 'f')]
+    pub(crate) follow: bool,
+    /// The stage whose output to print (default: the latest job's stage);
+    /// a stage that ran before is read from the task's attempt archive.
+    #[arg(long, value_name = "STAGE")]
+    pub(crate) stage: Option<String>,
+}
+
+/// Arguments of `orch task retry`.
+#[derive(Debug, Args)]
+pub(crate) struct TaskRetryArgs {
+    /// The task's id.
+    pub(crate) id: i64,
+    /// The working stage to go back to (default: where it stopped).
+    #[arg(long, value_name = "STAGE")]
+    pub(crate) stage: Option<String>,
+    /// Why, for the task's history.
+    #[arg(long, default_value = "retried by the operator")]
+    pub(crate) reason: String,
+    /// Give the task its whole developer-retry budget again
+    /// (ORCH_DEVELOPER_RETRIES rollbacks).
+    #[arg(long)]
+    pub(crate) reset_retries: bool,
+}
+
+/// Arguments of `orch task cancel`.
+#[derive(Debug, Args)]
+pub(crate) struct TaskCancelArgs {
+    /// The task's id.
+    pub(crate) id: i64,
+    /// Seconds to wait for the worker to end a running job.
+    #[arg(long, value_name = "SECS", default_value = "60")]
+    pub(crate) wait: u64,
+}
+
+/// `orch alert ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AlertCommand {
+    /// List the open alerts as JSON, newest first (--all: acknowledged ones
+    /// too, with the time they were acknowledged).
     List {
+        /// Acknowledged alerts too.
+        #[arg(long)]
+        all: bool,
         /// How many.
         #[arg(long, default_value = "50")]
         limit: u32,
+    },
+    /// Acknowledge an alert (or --all open ones): it no longer shows on GET
+    /// /queue, in `orch queue` or in `orch alert list`, across restarts.
+    /// Prints {"acknowledged": [ids]}.
+    #[command(after_help = EXIT_CODES)]
+    Ack {
+        /// The alert's id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every open alert.
+        #[arg(long)]
+        all: bool,
     },
 }
 

@@ -56,7 +56,7 @@ impl Setup {
     ///
     /// [`CliError::Tool`] with the store's advice, or the permission problem.
     pub(crate) fn open_store(&self) -> Result<Store, CliError> {
-        open_store(&self.db)
+        open_store_with(&self.db, self.config.poison_rescues)
     }
 
     /// An engine on a fresh connection, claiming as `worker` of `boot`.
@@ -79,6 +79,16 @@ impl Setup {
 ///
 /// [`CliError::Tool`] saying what is wrong and what to do.
 pub(crate) fn open_store(db: &Path) -> Result<Store, CliError> {
+    open_store_with(db, orch_store::DEFAULT_POISON_RESCUES)
+}
+
+/// As [`open_store`], with the poison threshold for the rescues this
+/// connection runs (`ORCH_POISON_RESCUES`).
+///
+/// # Errors
+///
+/// [`CliError::Tool`] saying what is wrong and what to do.
+pub(crate) fn open_store_with(db: &Path, poison_rescues: u32) -> Result<Store, CliError> {
     let folder = match db.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -107,7 +117,11 @@ pub(crate) fn open_store(db: &Path) -> Result<Store, CliError> {
             db.display()
         )));
     }
-    Store::open(db).map_err(|error| CliError::Tool(error.to_string()))
+    let options = orch_store::StoreOptions {
+        poison_rescues,
+        ..orch_store::StoreOptions::default()
+    };
+    Store::open_with(db, options).map_err(|error| CliError::Tool(error.to_string()))
 }
 
 /// Prints `value` as one line of JSON on stdout.
@@ -129,7 +143,7 @@ fn store_error(error: impl std::fmt::Display) -> CliError {
     CliError::Tool(error.to_string())
 }
 
-fn repo_json(repo: &orch_store::Repo) -> Value {
+pub(crate) fn repo_json(repo: &orch_store::Repo) -> Value {
     json!({
         "id": repo.id.get(),
         "name": repo.name,
@@ -317,6 +331,8 @@ pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, Cl
                 "from": t.from_stage,
                 "to": t.to_stage,
                 "at": rfc3339(t.at_ms),
+                "actor": t.actor,
+                "reason": t.reason,
                 "gates": t.decisions.iter().map(|d| json!({
                     "gate": d.gate,
                     "passed": d.passed,
@@ -387,26 +403,6 @@ fn shell_word(word: &str) -> String {
 pub(crate) fn task_show(setup: &Setup, id: i64) -> Result<Ending, CliError> {
     let store = setup.open_store()?;
     print_json(&task_json(&store, &setup.home, id)?)?;
-    Ok(Ending::Done)
-}
-
-/// `orch task list`.
-pub(crate) fn task_list(setup: &Setup, limit: u32) -> Result<Ending, CliError> {
-    let store = setup.open_store()?;
-    let mut tasks = Vec::new();
-    for task in store.tasks(limit).map_err(store_error)? {
-        let repo = store.repo(task.repo).map_err(store_error)?;
-        tasks.push(json!({
-            "id": task.id.get(),
-            "repo": repo.name,
-            "title": task.title,
-            "stage": task.stage,
-            "status": task.status.as_str(),
-            "developer_retries": task.developer_retries,
-            "branch": task.branch,
-        }));
-    }
-    print_json(&Value::Array(tasks))?;
     Ok(Ending::Done)
 }
 

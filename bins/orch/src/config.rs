@@ -10,7 +10,7 @@ use orch_staging_runner::SupervisorProgram;
 use serde::Deserialize;
 
 /// Every key this binary reads, with the type a bad value is told to have.
-pub(crate) const KEYS: [(&str, &str); 20] = [
+pub(crate) const KEYS: [(&str, &str); 23] = [
     ("ORCH_HOME", "a folder path"),
     ("ORCH_DB_PATH", "a file path"),
     ("ORCH_HTTP_ADDR", "an address such as 127.0.0.1:7878"),
@@ -49,6 +49,9 @@ pub(crate) const KEYS: [(&str, &str); 20] = [
     ("ORCH_POST_DEPLOY_PROBES", "a whole number from 1 to 1000"),
     ("ORCH_POST_DEPLOY_WINDOW_SECS", "a whole number of seconds"),
     ("ORCH_GIT", "a program name or path"),
+    ("ORCH_POISON_RESCUES", "a whole number from 1 to 1000"),
+    ("ORCH_AGENT_INFRA_RETRIES", "a whole number"),
+    ("ORCH_AGENT_DEFER_SECS", "a whole number of seconds"),
 ];
 
 /// Keys orch sets for the programs it starts; seen in the environment when
@@ -125,6 +128,17 @@ pub(crate) struct Config {
     /// The git program task worktrees are made and committed with.
     #[serde(default = "default_git")]
     pub(crate) git: String,
+    /// Crash rescues (the worker died or its lease expired) after which a
+    /// job is failed as poison and its task blocked.
+    #[serde(default = "default_poison_rescues")]
+    pub(crate) poison_rescues: u32,
+    /// Deferrals allowed when the agent cannot be started before the task is
+    /// blocked.
+    #[serde(default = "default_infra_retries")]
+    pub(crate) agent_infra_retries: u32,
+    /// The base of the backoff between those deferrals.
+    #[serde(default = "default_defer")]
+    pub(crate) agent_defer_secs: u64,
 }
 
 fn default_http_addr() -> String {
@@ -174,6 +188,9 @@ fn default_git() -> String {
 }
 fn default_window() -> u64 {
     60
+}
+fn default_poison_rescues() -> u32 {
+    orch_store::DEFAULT_POISON_RESCUES
 }
 
 /// A configuration value that cannot be used.
@@ -261,6 +278,12 @@ impl Config {
                 format!("{} is out of range", self.post_deploy_probes),
             ));
         }
+        if !(1..=1000).contains(&self.poison_rescues) {
+            return Err(bad(
+                "ORCH_POISON_RESCUES",
+                format!("{} is out of range", self.poison_rescues),
+            ));
+        }
         if self.agent_cmd.trim().is_empty() {
             return Err(bad("ORCH_AGENT_CMD", "it is blank".to_owned()));
         }
@@ -304,6 +327,8 @@ impl Config {
         let mut config = LauncherConfig::new(home);
         config.agent.command.clone_from(&self.agent_cmd);
         config.agent.timeout = Duration::from_secs(self.agent_timeout_secs);
+        config.agent.infra_retries = self.agent_infra_retries;
+        config.agent.defer = Duration::from_secs(self.agent_defer_secs);
         config.developer_retries = self.developer_retries;
         config.task_budget_usd = self.task_budget_usd;
         config.secret_env.clone_from(&self.secret_env);
@@ -426,6 +451,7 @@ mod tests {
             ("ORCH_TASK_BUDGET_USD", "NaN"),
             ("ORCH_HTTP_ADDR", "localhost"),
             ("ORCH_LEASE_SECS", "1"),
+            ("ORCH_POISON_RESCUES", "0"),
         ] {
             let error = Config::from_iter(env(&[(key, value)])).unwrap_err();
             assert_eq!(error.key, key, "{error}");
@@ -481,6 +507,9 @@ mod tests {
             "post_deploy_probes",
             "post_deploy_window_secs",
             "git",
+            "poison_rescues",
+            "agent_infra_retries",
+            "agent_defer_secs",
         ];
         let mut keys: Vec<String> = fields
             .iter()
@@ -501,6 +530,9 @@ mod tests {
             "ORCH_STAGING_RUNNER_DEFER_SECS",
             "ORCH_STAGING_RUNNER_OUTPUT_CAP_BYTES",
             "ORCH_LEASE_SECS",
+            "ORCH_POISON_RESCUES",
+            "ORCH_AGENT_INFRA_RETRIES",
+            "ORCH_AGENT_DEFER_SECS",
         ] {
             let error = Config::from_iter(env(&[(key, "x")])).unwrap_err();
             assert_eq!(error.key, key, "{error}");

@@ -14,6 +14,7 @@
 //! | 1 | the work ran and failed (`staging run`: FAILED) |
 //! | 2 | tool error: the work could not be done (nothing false was written) |
 //! | 3 | usage error: bad arguments (clap's own usage errors included) |
+//! | 4 | refused: the task or repository is in the wrong state for the command (retry of an active task, cancel of an ended one, remove of a repository with unfinished tasks) |
 //! | 130, 143 | `staging run` cancelled by SIGINT or SIGTERM: the suite's tree was ended, the log says `cancelled` |
 //!
 //! ```text
@@ -32,6 +33,7 @@ mod config;
 mod demo;
 mod http;
 mod inventory;
+mod operator;
 mod queue;
 mod serve;
 mod staging;
@@ -74,6 +76,9 @@ pub(crate) enum CliError {
     /// The work could not be done (the database, a missing task, ...); the
     /// message says what to do.
     Tool(String),
+    /// The command does not fit the state of what it names (a retry of a
+    /// running task, a cancel of a finished one); nothing was written.
+    Refused(String),
 }
 
 /// The one map from an ending to the process exit code.
@@ -84,6 +89,7 @@ fn exit_code(result: &Result<Ending, CliError>) -> u8 {
         Ok(Ending::StagingToolError)
         | Err(CliError::Output(_) | CliError::Config(_) | CliError::Tool(_)) => 2,
         Err(CliError::Usage(_) | CliError::BadArgument(_)) => 3,
+        Err(CliError::Refused(_)) => 4,
         // What shells report for a process ended by that signal; a cancel
         // that came from elsewhere (no signal seen) reads as SIGTERM.
         Ok(Ending::StagingCancelled(signal)) => u8::try_from(128 + signal)
@@ -136,6 +142,8 @@ fn dispatch(command: cli::Command) -> Result<Ending, CliError> {
             let setup = commands::Setup::load()?;
             match command {
                 RepoCommand::Add(args) => commands::repo_add(&setup, &args),
+                RepoCommand::Update(args) => operator::repo_update(&setup, &args),
+                RepoCommand::Remove { name } => operator::repo_remove(&setup, &name),
                 RepoCommand::List => commands::repo_list(&setup),
             }
         }
@@ -144,7 +152,17 @@ fn dispatch(command: cli::Command) -> Result<Ending, CliError> {
             match command {
                 TaskCommand::Add(args) => commands::task_add(&setup, &args),
                 TaskCommand::Show { id } => commands::task_show(&setup, id),
-                TaskCommand::List { limit } => commands::task_list(&setup, limit),
+                TaskCommand::List(args) => operator::task_list(&setup, &args),
+                TaskCommand::Log(args) => operator::task_log(&setup, &args),
+                TaskCommand::Retry(args) => operator::task_retry(&setup, &args),
+                TaskCommand::Cancel(args) => operator::task_cancel(&setup, &args),
+            }
+        }
+        Command::Alert { command } => {
+            let setup = commands::Setup::load()?;
+            match command {
+                cli::AlertCommand::List { all, limit } => operator::alert_list(&setup, all, limit),
+                cli::AlertCommand::Ack { id, all } => operator::alert_ack(&setup, id, all),
             }
         }
     }
@@ -178,7 +196,9 @@ fn main() -> ExitCode {
         Err(CliError::Usage(error)) => {
             let _ = error.print();
         }
-        Err(CliError::BadArgument(message) | CliError::Tool(message)) => {
+        Err(
+            CliError::BadArgument(message) | CliError::Tool(message) | CliError::Refused(message),
+        ) => {
             eprintln!("error: {message}");
         }
         Err(CliError::Config(error)) => eprintln!("error: {error}"),
@@ -201,6 +221,7 @@ mod tests {
         assert_eq!(exit_code(&Ok(Ending::StagingToolError)), 2);
         assert_eq!(exit_code(&Err(CliError::Output(io::Error::other("x")))), 2);
         assert_eq!(exit_code(&Err(CliError::BadArgument(String::new()))), 3);
+        assert_eq!(exit_code(&Err(CliError::Refused(String::new()))), 4);
         assert_eq!(exit_code(&Ok(Ending::StagingCancelled(2))), 130);
         assert_eq!(exit_code(&Ok(Ending::StagingCancelled(15))), 143);
         assert_eq!(exit_code(&Ok(Ending::StagingCancelled(0))), 143);

@@ -419,11 +419,12 @@ impl Engine {
         let spent = self.store().task_cost_usd(job.task)?;
         let control = RunControl::default();
         let lease_lost = AtomicBool::new(false);
+        let cancel_asked = AtomicBool::new(false);
         let launched = std::thread::scope(|scope| {
             let (done, beat) = mpsc::channel::<()>();
-            let (control, lease_lost) = (&control, &lease_lost);
+            let (control, lease_lost, asked) = (&control, &lease_lost, &cancel_asked);
             let heartbeat =
-                scope.spawn(move || self.heartbeat(lease, &beat, stop, control, lease_lost));
+                scope.spawn(move || self.heartbeat(lease, &beat, stop, control, lease_lost, asked));
             let launched = launch_job(&ctx, &self.config, &self.intercepts, spent, control);
             drop(done);
             let _ = heartbeat.join();
@@ -449,6 +450,13 @@ impl Engine {
             Launch::Ran { record, .. } | Launch::Defer { record, .. } => Some(record.clone()),
             Launch::Cancelled { record } | Launch::Block { record, .. } => record.clone(),
         };
+        if cancel_asked.load(Ordering::SeqCst) && !lost {
+            // The operator's cancel wins over however the run ended.
+            report.outcome = record.as_ref().map(|r| r.outcome);
+            report.end = self.end_cancelled(lease, &ctx, record.as_ref())?;
+            report.took = t0.elapsed();
+            return Ok(Some(report));
+        }
         let mut recorded = false;
         report.end = match launched.launch {
             Launch::Cancelled { record } => {
@@ -540,7 +548,8 @@ impl Engine {
     }
 
     /// Heartbeats the lease every third of its length until the run ends;
-    /// cancels the run when the lease is lost or a stop is asked.
+    /// cancels the run when the lease is lost, a stop is asked, or an
+    /// operator asked to cancel the job (checked every tick, one read).
     fn heartbeat(
         &self,
         lease: Lease,
@@ -548,6 +557,7 @@ impl Engine {
         stop: &StopSignal,
         control: &RunControl,
         lease_lost: &AtomicBool,
+        cancel_asked: &AtomicBool,
     ) {
         let every = (self.config.lease / 3).max(Duration::from_millis(10));
         let tick = every.min(Duration::from_millis(100));
@@ -558,6 +568,12 @@ impl Engine {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if stop.is_stopped() && !control.is_cancelled() {
+                control.cancel();
+            }
+            if !cancel_asked.load(Ordering::SeqCst)
+                && matches!(self.store().cancel_requested(lease.job), Ok(true))
+            {
+                cancel_asked.store(true, Ordering::SeqCst);
                 control.cancel();
             }
             if Instant::now() >= next_beat {
@@ -936,6 +952,34 @@ impl Engine {
             Ok(_) => Ok(JobEndKind::Blocked { alert: alert.kind }),
             Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
             Err(StoreError::StageMismatch { .. }) => Ok(JobEndKind::Superseded),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Ends a job an operator cancelled: its artifact and sidecars, however
+    /// far they were written, go to the attempt archive (no gate or reader
+    /// takes them for the stage's work), then the job fails and the task is
+    /// blocked with reason `cancelled`, in one transaction with the run.
+    fn end_cancelled(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+        record: Option<&RunRecord>,
+    ) -> Result<JobEndKind, EngineError> {
+        if workspace::archive_previous(&ctx.task_dir, &ctx.artifact).is_err() {
+            let _ = std::fs::remove_file(&ctx.artifact);
+        }
+        let row = record.map(|r| self.run_row(ctx, r));
+        match self.store().end_cancelled(lease, row.as_ref()) {
+            Ok(_) => Ok(JobEndKind::Blocked {
+                alert: orch_store::CANCELLED,
+            }),
+            Err(StoreError::LeaseLost { .. }) => {
+                if let Some(row) = &row {
+                    self.store().record_agent_run(row)?;
+                }
+                Ok(JobEndKind::LeaseLost)
+            }
             Err(error) => Err(error.into()),
         }
     }

@@ -12,6 +12,10 @@
 //! - [`spawn`]: the one function that starts an LLM agent process (the
 //!   configured command, the prompt on stdin, the process machinery's timeout
 //!   and whole-tree kill).
+//! - [`operator`]: the operator's retry of an ended task (the stage it goes
+//!   back to and its role). A cancel is asked through the store
+//!   (`Store::request_cancel`); the engine's heartbeat sees it and ends the
+//!   job's process tree.
 //!
 //! ```no_run
 //! use orch_launcher::{Engine, LauncherConfig, StopSignal};
@@ -36,6 +40,7 @@ mod config;
 mod context;
 mod engine;
 mod launch;
+pub mod operator;
 pub mod prompt;
 pub mod reserved;
 mod spawn;

@@ -98,6 +98,38 @@ pub enum StoreError {
         id: i64,
     },
 
+    /// An operator's command does not fit the task's state: a retry of a
+    /// task that is still active, a cancel of one that has ended.
+    #[error("task {task} is {state}: {advice}")]
+    TaskState {
+        /// The task.
+        task: TaskId,
+        /// Its status, as stored (`active`, `done`, `blocked`).
+        state: String,
+        /// Why the command does not apply, and what to do instead.
+        advice: &'static str,
+    },
+
+    /// No repository has this name.
+    #[error("there is no repository named {name:?}; see `orch repo list`")]
+    UnknownRepo {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// A repository cannot be removed while tasks on it are unfinished.
+    #[error(
+        "repository {name:?} has {active} unfinished task(s) (ids {ids}); let them finish, or cancel them with `orch task cancel ID`, then remove it"
+    )]
+    RepoInUse {
+        /// The repository.
+        name: String,
+        /// How many of its tasks are active.
+        active: usize,
+        /// Their ids, comma-separated.
+        ids: String,
+    },
+
     /// A transition was recorded from a stage the task is no longer at.
     #[error(
         "task {task} is at stage {found:?}, not {expected:?}: another transition won; reload the task before deciding again"

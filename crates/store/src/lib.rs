@@ -63,6 +63,7 @@
 
 mod boots;
 mod error;
+mod operator;
 mod queue;
 mod records;
 mod snapshot;
@@ -71,6 +72,7 @@ mod types;
 
 pub use boots::{BootGuard, MAX_BOOT_ID_LEN};
 pub use error::{Result, StoreError};
+pub use operator::{CANCELLED, CancelRequest, OPERATOR, RemovedRepo, RepoChange, Retried};
 pub use queue::{
     Advanced, Claimed, DEFAULT_MAX_ATTEMPTS, Job, JobCommits, JobEnd, JobLease, NewJob,
     POISON_JOB_ALERT, Rescued,
@@ -85,8 +87,8 @@ pub use snapshot::{
     STAGING_RUNNER_ROLE, StagingRunnerRun, StagingRunnerStats,
 };
 pub use store::{
-    APPLICATION_ID, DEFAULT_BUSY_TIMEOUT, SCHEMA_SQL, SCHEMA_VERSION, Store, StoreOptions,
-    WalCheckpoint,
+    APPLICATION_ID, DEFAULT_BUSY_TIMEOUT, DEFAULT_POISON_RESCUES, SCHEMA_SQL, SCHEMA_VERSION,
+    Store, StoreOptions, WalCheckpoint,
 };
 pub use types::{
     AgentRunId, AlertId, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken, ManualClock,

@@ -85,6 +85,12 @@ pub struct Job {
     /// The commit the stage ended on, after orch committed what the role
     /// changed (`None` without a worktree, or before the job ended).
     pub end_commit: Option<String>,
+    /// Crash rescues so far: claims lost because the boot died or the lease
+    /// expired. A release (a graceful stop) never counts; at the poison
+    /// threshold the job is failed and its task blocked.
+    pub rescues: u32,
+    /// When an operator asked to cancel it (`orch task cancel`), if ever.
+    pub cancel_requested_ms: Option<i64>,
 }
 
 /// The lease of a running job.
@@ -185,12 +191,12 @@ pub struct Advanced {
 
 pub(crate) const JOB_COLUMNS: &str = "id, task_id, stage, role, state, attempts, max_attempts, \
      infra_attempts, run_after_ms, lease_token, lease_owner, lease_boot_id, lease_expires_ms, \
-     last_error, created_ms, updated_ms, start_commit, end_commit";
+     last_error, created_ms, updated_ms, start_commit, end_commit, rescues, cancel_requested_ms";
 
 /// The SET clause that ends a lease.
 const CLEAR_LEASE: &str = "lease_owner = NULL, lease_boot_id = NULL, lease_expires_ms = NULL";
 
-fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     let owner: Option<String> = row.get(10)?;
     let boot_id: Option<String> = row.get(11)?;
     let expires_ms: Option<i64> = row.get(12)?;
@@ -220,6 +226,8 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         updated_ms: row.get(15)?,
         start_commit: row.get(16)?,
         end_commit: row.get(17)?,
+        rescues: row.get(18)?,
+        cancel_requested_ms: row.get(19)?,
     })
 }
 
@@ -287,7 +295,7 @@ pub(crate) fn insert_job(tx: &Transaction<'_>, job: &NewJob, now_ms: i64) -> Res
 
 /// The fenced end of a running job: to `state` (`done` or `failed`), with
 /// `error` as its `last_error` when given. Returns the job's task.
-fn end_job(
+pub(crate) fn end_job(
     tx: &Transaction<'_>,
     op: &'static str,
     lease: Lease,
@@ -315,7 +323,7 @@ fn end_job(
 
 /// Refuses a run recorded for another job than the lease's, or another task
 /// than the job's.
-fn check_run(run: &NewAgentRun, lease: Lease, task: TaskId) -> Result<()> {
+pub(crate) fn check_run(run: &NewAgentRun, lease: Lease, task: TaskId) -> Result<()> {
     if run.job != lease.job || run.task != task {
         return Err(StoreError::InvalidInput {
             what: "agent run",
@@ -364,7 +372,7 @@ fn write_job_end(
     Ok(Advanced {
         transition: end
             .transition
-            .map(|t| insert_transition(tx, t, Some(lease.job), now_ms))
+            .map(|t| insert_transition(tx, t, Some(lease.job), None, now_ms))
             .transpose()?,
         next_job: end
             .next
@@ -422,19 +430,21 @@ fn block_poisoned(
                 decisions: Vec::new(),
             },
             Some(*job),
+            Some(("rescue", "poison")),
             now_ms,
         )?;
         format!(
             "task {task} blocked at stage {task_stage}: job {job} ({role} at stage {stage}) \
              failed as poison, every attempt lost its worker; last error: {last_error}. \
              Find out why its runs never finish (a crash, or a lease that always expires), \
-             fix that, then unblock the task."
+             fix that, then run `orch task retry {task}`."
         )
     } else {
         format!(
             "job {job} ({role} at stage {stage}) of task {task} failed as poison, every \
              attempt lost its worker; the task was already {status}, so it was left as it is; \
-             last error: {last_error}. Find out why its runs never finish."
+             last error: {last_error}. Find out why its runs never finish, then run \
+             `orch task retry {task}` if it should run again."
         )
     };
     let alert = insert_alert(
@@ -699,22 +709,28 @@ impl Store {
         condition_arg: &dyn rusqlite::ToSql,
     ) -> Result<Rescued> {
         let now = self.now_ms();
+        // Every expression of SET reads the row as it was: `rescues + 1` is
+        // this rescue's count. `?4` is the poison threshold, capped by the
+        // job's own max_attempts.
         let query = format!(
             "UPDATE jobs SET \
-                 state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+                 state = CASE WHEN rescues + 1 >= min(max_attempts, ?4) THEN 'failed' \
+                     ELSE 'queued' END, \
+                 rescues = rescues + 1, \
                  last_error = 'rescued: ' || ?2 || ' (worker ' || lease_owner || ', boot ' \
-                     || lease_boot_id || ', lease until ' || lease_expires_ms || ', attempt ' \
-                     || attempts || ' of ' || max_attempts || ')' \
-                     || CASE WHEN attempts >= max_attempts THEN '; attempts spent, failed as poison' \
-                        ELSE '' END, \
+                     || lease_boot_id || ', lease until ' || lease_expires_ms || ', rescue ' \
+                     || (rescues + 1) || ' of ' || min(max_attempts, ?4) || ')' \
+                     || CASE WHEN rescues + 1 >= min(max_attempts, ?4) \
+                        THEN '; crash rescues spent, failed as poison' ELSE '' END, \
                  run_after_ms = ?1, {CLEAR_LEASE}, updated_ms = ?1 \
              WHERE state = 'running' AND {condition} \
              RETURNING id, state, task_id, stage, role, last_error"
         );
+        let threshold = self.poison_rescues;
         self.write("rescue", |tx| {
             let mut rows = {
                 let mut stmt = tx.prepare(&query).map_err(sql("rescue"))?;
-                stmt.query_map(params![now, why, condition_arg], |row| {
+                stmt.query_map(params![now, why, condition_arg, threshold], |row| {
                     Ok((
                         row.get::<_, JobState>(1)?,
                         RescuedJob {
@@ -798,24 +814,5 @@ impl Store {
             .map_err(sql("jobs_in_state"))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("jobs_in_state"))
-    }
-
-    /// Every job of `task`, oldest first: what each stage's run started and
-    /// ended on.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Sqlite`] if SQLite fails.
-    pub fn task_jobs(&self, task: TaskId) -> Result<Vec<Job>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE task_id = ?1 ORDER BY id"
-            ))
-            .map_err(sql("task_jobs"))?;
-        stmt.query_map([task], job_from_row)
-            .map_err(sql("task_jobs"))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(sql("task_jobs"))
     }
 }

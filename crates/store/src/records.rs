@@ -217,6 +217,13 @@ pub struct Transition {
     pub to_stage: String,
     /// When.
     pub at_ms: i64,
+    /// Who moved the task when it was not a job's own end: `operator` (a
+    /// retry or cancel from the command line), `rescue` (a poison block);
+    /// `None` for the engine.
+    pub actor: Option<String>,
+    /// Why, in words, when the gate decisions do not say it (e.g.
+    /// `cancelled`, `poison`, the operator's reason for a retry).
+    pub reason: Option<String>,
     /// The gates that decided it, in the order they ran.
     pub decisions: Vec<GateDecision>,
 }
@@ -404,7 +411,7 @@ pub(crate) fn check_commit(what: &'static str, commit: Option<&str>) -> Result<(
 
 /// Checks a repository's optional commands and its `pass_env` names, and
 /// returns the names as stored: comma-separated.
-fn validate_repo(repo: &NewRepo) -> Result<String> {
+pub(crate) fn validate_repo(repo: &NewRepo) -> Result<String> {
     let blank = |c: &Option<String>| c.as_deref().is_some_and(|c| c.trim().is_empty());
     if blank(&repo.deploy_command) {
         return Err(StoreError::InvalidInput {
@@ -492,10 +499,13 @@ pub(crate) fn insert_alert(tx: &Transaction<'_>, alert: &NewAlert, now_ms: i64) 
 }
 
 /// Records a transition and moves the task, guarded by its current stage.
+/// `by` is the transition's actor and reason, when it was not a job's own end
+/// (see `transitions.actor` in the schema).
 pub(crate) fn insert_transition(
     tx: &Transaction<'_>,
     t: &NewTransition,
     job: Option<JobId>,
+    by: Option<(&str, &str)>,
     now_ms: i64,
 ) -> Result<TransitionId> {
     for d in &t.decisions {
@@ -540,9 +550,17 @@ pub(crate) fn insert_transition(
         });
     }
     tx.execute(
-        "INSERT INTO transitions (task_id, job_id, from_stage, to_stage, at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![t.task, job, t.from_stage, t.to_stage, now_ms],
+        "INSERT INTO transitions (task_id, job_id, from_stage, to_stage, at_ms, actor, reason) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            t.task,
+            job,
+            t.from_stage,
+            t.to_stage,
+            now_ms,
+            by.map(|(actor, _)| actor),
+            by.map(|(_, reason)| reason)
+        ],
     )
     .map_err(sql("record_transition"))?;
     let id = TransitionId::new(tx.last_insert_rowid());
@@ -571,13 +589,13 @@ pub(crate) fn insert_transition(
     Ok(id)
 }
 
-const TASK_COLUMNS: &str = "id, repo_id, title, stage, status, developer_retries, created_ms, \
+pub(crate) const TASK_COLUMNS: &str = "id, repo_id, title, stage, status, developer_retries, created_ms, \
      updated_ms, isolation, base_commit, branch, worktree, head_commit, keep_worktree";
 
-const REPO_COLUMNS: &str = "id, name, path, staging_command, deploy_command, health_command, \
+pub(crate) const REPO_COLUMNS: &str = "id, name, path, staging_command, deploy_command, health_command, \
      pass_env, created_ms, base_ref";
 
-fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
+pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
         id: row.get(0)?,
         repo: row.get(1)?,
@@ -596,7 +614,7 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     })
 }
 
-fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
+pub(crate) fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
     Ok(Repo {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -905,7 +923,7 @@ impl Store {
     pub fn record_transition(&self, transition: &NewTransition) -> Result<TransitionId> {
         let now = self.now_ms();
         self.write("record_transition", |tx| {
-            insert_transition(tx, transition, None, now)
+            insert_transition(tx, transition, None, None, now)
         })
     }
 
@@ -919,8 +937,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, task_id, job_id, from_stage, to_stage, at_ms FROM transitions \
-                 WHERE task_id = ?1 ORDER BY id",
+                "SELECT id, task_id, job_id, from_stage, to_stage, at_ms, actor, reason \
+                 FROM transitions WHERE task_id = ?1 ORDER BY id",
             )
             .map_err(sql("transitions"))?;
         let mut transitions = stmt
@@ -932,6 +950,8 @@ impl Store {
                     from_stage: row.get(3)?,
                     to_stage: row.get(4)?,
                     at_ms: row.get(5)?,
+                    actor: row.get(6)?,
+                    reason: row.get(7)?,
                     decisions: Vec::new(),
                 })
             })

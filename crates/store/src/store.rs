@@ -26,13 +26,17 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// `agent_runs_by_role_outcome`); step 4 adds task isolation and provenance
 /// (`repos.base_ref`; the tasks' isolation, base commit, branch, worktree,
 /// head commit and keep flag; the jobs' start and end commits; the gate
-/// decisions' commit and clean flag; the `tasks_serial` index). A test checks that running every step from an
+/// decisions' commit and clean flag; the `tasks_serial` index); step 5 adds `jobs.rescues` and
+/// `jobs.cancel_requested_ms` and `transitions.actor` and `.reason` (the
+/// operator's retry and cancel, poison counted apart). A test checks that
+/// running every step from an
 /// empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
     include_str!("migrations/0002.sql"),
     include_str!("migrations/0003.sql"),
     include_str!("migrations/0004.sql"),
+    include_str!("migrations/0005.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).
@@ -45,6 +49,10 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// non-zero id, or with tables but no orch schema version, belongs to some
 /// other program and is refused untouched.
 pub const APPLICATION_ID: i32 = 0x6f72_6368;
+
+/// Crash rescues after which a job is failed as poison, unless
+/// [`StoreOptions::poison_rescues`] says otherwise.
+pub const DEFAULT_POISON_RESCUES: u32 = 3;
 
 /// How long a connection waits for another writer before SQLite reports busy.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,6 +72,10 @@ pub struct StoreOptions {
     /// How long to wait for another connection's write before giving up;
     /// [`DEFAULT_BUSY_TIMEOUT`] by default.
     pub busy_timeout: Duration,
+    /// Crash rescues after which a job is failed as poison (its task
+    /// blocked); [`DEFAULT_POISON_RESCUES`] by default, at least 1. A job's
+    /// own `max_attempts` caps it further.
+    pub poison_rescues: u32,
 }
 
 impl Default for StoreOptions {
@@ -71,6 +83,7 @@ impl Default for StoreOptions {
         Self {
             clock: Arc::new(SystemClock),
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            poison_rescues: DEFAULT_POISON_RESCUES,
         }
     }
 }
@@ -80,6 +93,7 @@ impl std::fmt::Debug for StoreOptions {
         f.debug_struct("StoreOptions")
             .field("clock_now_ms", &self.clock.now_ms())
             .field("busy_timeout", &self.busy_timeout)
+            .field("poison_rescues", &self.poison_rescues)
             .finish()
     }
 }
@@ -93,6 +107,8 @@ impl std::fmt::Debug for StoreOptions {
 pub struct Store {
     pub(crate) conn: Connection,
     pub(crate) clock: Arc<dyn Clock>,
+    /// [`StoreOptions::poison_rescues`], at least 1.
+    pub(crate) poison_rescues: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -152,6 +168,7 @@ impl Store {
         Ok(Self {
             conn,
             clock: options.clock,
+            poison_rescues: options.poison_rescues.max(1),
         })
     }
 
@@ -175,6 +192,7 @@ impl Store {
         Ok(Self {
             conn,
             clock: options.clock,
+            poison_rescues: options.poison_rescues.max(1),
         })
     }
 

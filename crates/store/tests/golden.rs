@@ -146,7 +146,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();
     assert_eq!(
@@ -190,6 +190,48 @@ fn a_version_2_file_migrates_to_version_3_and_its_old_claims_have_no_claim_time(
     assert_eq!(snapshot.queued[0].id, orch_store::JobId::new(1));
     drop(store);
 
+    let conn = Connection::open(&path).unwrap();
+    let direct = Connection::open_in_memory().unwrap();
+    direct.execute_batch(SCHEMA_SQL).unwrap();
+    assert_eq!(
+        dump(&conn),
+        dump(&direct),
+        "a migrated file has exactly the schema of a fresh one"
+    );
+}
+
+/// The frozen third step.
+const STEP_3: &str = include_str!("../src/migrations/0003.sql");
+
+#[test]
+fn a_version_3_file_migrates_to_version_5_with_no_rescue_counted_no_actor_and_checkout_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    version_1_file(&path);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(STEP_2).unwrap();
+        conn.execute_batch(STEP_3).unwrap();
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO transitions (id, task_id, job_id, from_stage, to_stage, at_ms) \
+                 VALUES (1, 1, 1, 'development', 'testing', 25);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let job = store.job(orch_store::JobId::new(1)).unwrap();
+    assert_eq!((job.rescues, job.cancel_requested_ms), (0, None));
+    assert_eq!((job.start_commit, job.end_commit), (None, None));
+    let task = store.task(orch_store::TaskId::new(1)).unwrap();
+    assert_eq!(task.isolation, orch_store::TaskIsolation::Checkout);
+    let history = store.transitions(orch_store::TaskId::new(1)).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].actor.as_deref(), history[0].reason.as_deref()),
+        (None, None)
+    );
+    drop(store);
     let conn = Connection::open(&path).unwrap();
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();

@@ -1,4 +1,4 @@
--- The orch database schema, version 4.
+-- The orch database schema, version 5.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -68,6 +68,11 @@ CREATE INDEX tasks_serial ON tasks (repo_id, id) WHERE status = 'active' AND iso
 -- start_commit and end_commit (migration step 4) are the commits of the
 -- task's worktree when the job's role started and when it ended (after orch
 -- committed what the role changed); NULL for a task without a worktree.
+-- rescues counts crash rescues (the lease taken back because the boot died or
+-- the lease expired), apart from attempts; a release (a graceful stop) never
+-- counts; the job is failed as poison when rescues reach the threshold.
+-- cancel_requested_ms is when an operator asked to cancel the running job
+-- (NULL: never). Both are added by migration step 5, after end_commit.
 CREATE TABLE jobs (
     id               INTEGER PRIMARY KEY,
     task_id          INTEGER NOT NULL REFERENCES tasks (id),
@@ -84,7 +89,7 @@ CREATE TABLE jobs (
     lease_expires_ms INTEGER,
     last_error       TEXT,
     created_ms       INTEGER NOT NULL,
-    updated_ms       INTEGER NOT NULL, claimed_ms INTEGER, start_commit TEXT, end_commit TEXT,
+    updated_ms       INTEGER NOT NULL, claimed_ms INTEGER, start_commit TEXT, end_commit TEXT, rescues INTEGER NOT NULL DEFAULT 0 CHECK (rescues >= 0), cancel_requested_ms INTEGER,
     -- A running job always has a whole lease; any other job has none.
     CHECK ((state = 'running') = (lease_owner IS NOT NULL)),
     CHECK ((lease_owner IS NULL) = (lease_boot_id IS NULL)),
@@ -143,7 +148,11 @@ CREATE TABLE alerts (
 
 CREATE INDEX alerts_open ON alerts (created_ms) WHERE acknowledged_ms IS NULL;
 
--- The history of a task's stage changes, one row per transition.
+-- The history of a task's stage changes, one row per transition. actor says
+-- who moved the task when it was not a job's own end ('operator' for a retry
+-- or cancel from the command line, 'rescue' for a poison block; NULL: the
+-- engine), reason why in words (NULL when the gate decisions say it). Both
+-- are added by migration step 5, spelled as ALTER TABLE leaves them.
 CREATE TABLE transitions (
     id         INTEGER PRIMARY KEY,
     task_id    INTEGER NOT NULL REFERENCES tasks (id),
@@ -151,7 +160,7 @@ CREATE TABLE transitions (
     from_stage TEXT    NOT NULL,
     to_stage   TEXT    NOT NULL,
     at_ms      INTEGER NOT NULL
-) STRICT;
+, actor TEXT, reason TEXT) STRICT;
 
 CREATE INDEX transitions_by_task ON transitions (task_id, id);
 

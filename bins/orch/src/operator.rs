@@ -1,0 +1,485 @@
+//! The operator's commands: `task list|log|retry|cancel`, `alert list|ack`,
+//! `repo update|remove`. They parse, wire and print; the logic is the
+//! store's and the launcher's (`orch_launcher::operator`).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use orch_launcher::operator::{self, OperatorError};
+use orch_launcher::workspace;
+use orch_pipeline::Stage;
+use orch_store::{
+    AlertId, CancelRequest, JobState, RepoChange, Store, StoreError, TaskId, TaskStatus,
+};
+use serde_json::{Value, json};
+
+use crate::cli::{RepoUpdateArgs, TaskCancelArgs, TaskListArgs, TaskLogArgs, TaskRetryArgs};
+use crate::commands::{Setup, print_json, repo_json, rfc3339};
+use crate::{CliError, Ending};
+
+/// How often `task log --follow` and `task cancel` look again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The one map from the store's refusals to the CLI's errors: an unknown id
+/// or name is a tool error (2), a wrong state is refused (4), bad input is a
+/// usage error (3).
+fn from_store(error: StoreError) -> CliError {
+    match error {
+        StoreError::NotFound { table: "tasks", id } => {
+            CliError::Tool(format!("there is no task {id}; see `orch task list`"))
+        }
+        StoreError::NotFound {
+            table: "alerts",
+            id,
+        } => CliError::Tool(format!(
+            "there is no alert {id}; see `orch alert list --all`"
+        )),
+        StoreError::TaskState { .. } | StoreError::RepoInUse { .. } => {
+            CliError::Refused(error.to_string())
+        }
+        StoreError::InvalidInput { .. } => CliError::BadArgument(error.to_string()),
+        StoreError::Open { .. }
+        | StoreError::SchemaTooNew { .. }
+        | StoreError::NotOrchDatabase { .. }
+        | StoreError::ForeignDatabase { .. }
+        | StoreError::WalUnavailable { .. }
+        | StoreError::Migration { .. }
+        | StoreError::LeaseLost { .. }
+        | StoreError::NotFound { .. }
+        | StoreError::UnknownRepo { .. }
+        | StoreError::StageMismatch { .. }
+        | StoreError::InvalidSha256 { .. }
+        | StoreError::InvalidBootId { .. }
+        | StoreError::NoDatabaseFile { .. }
+        | StoreError::BootInUse { .. }
+        | StoreError::BootNotRegistered { .. }
+        | StoreError::BootFile { .. }
+        | StoreError::Sqlite { .. } => CliError::Tool(error.to_string()),
+    }
+}
+
+fn parse_stage(text: &str, flag: &str) -> Result<Stage, CliError> {
+    text.parse()
+        .map_err(|error| CliError::BadArgument(format!("{flag}: {error}")))
+}
+
+/// `orch task list`.
+pub(crate) fn task_list(setup: &Setup, args: &TaskListArgs) -> Result<Ending, CliError> {
+    let store = setup.open_store()?;
+    let status = args
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<TaskStatus>().map_err(|_| {
+                CliError::BadArgument(format!(
+                    "--status {s:?} is not a task status; give active, done or blocked"
+                ))
+            })
+        })
+        .transpose()?;
+    let repo = match &args.repo {
+        Some(name) => Some(
+            store
+                .repo_by_name(name)
+                .map_err(from_store)?
+                .ok_or_else(|| {
+                    CliError::Tool(format!(
+                        "there is no repository named {name:?}; see `orch repo list`"
+                    ))
+                })?
+                .id,
+        ),
+        None => None,
+    };
+    let mut tasks = Vec::new();
+    for task in store
+        .tasks_where(status, repo, args.limit)
+        .map_err(from_store)?
+    {
+        let repo = store.repo(task.repo).map_err(from_store)?;
+        tasks.push(json!({
+            "id": task.id.get(),
+            "repo": repo.name,
+            "title": task.title,
+            "stage": task.stage,
+            "status": task.status.as_str(),
+            "developer_retries": task.developer_retries,
+            "branch": task.branch,
+        }));
+    }
+    print_json(&Value::Array(tasks))?;
+    Ok(Ending::Done)
+}
+
+/// `orch task retry`.
+pub(crate) fn task_retry(setup: &Setup, args: &TaskRetryArgs) -> Result<Ending, CliError> {
+    let stage = args
+        .stage
+        .as_deref()
+        .map(|s| parse_stage(s, "--stage"))
+        .transpose()?;
+    if args.reason.trim().is_empty() {
+        return Err(CliError::BadArgument(
+            "--reason is blank; say why the task runs again".to_owned(),
+        ));
+    }
+    let store = setup.open_store()?;
+    let task = TaskId::new(args.id);
+    let (stage, retried) = operator::retry(&store, task, stage, &args.reason, args.reset_retries)
+        .map_err(|error| match error {
+        OperatorError::Store(error) => from_store(error),
+        other @ (OperatorError::NotWorkingStage(_) | OperatorError::UnknownStop(_)) => {
+            CliError::BadArgument(other.to_string())
+        }
+    })?;
+    print_json(&json!({
+        "id": args.id,
+        "stage": stage.as_str(),
+        "from": retried.from_stage,
+        "job": retried.job.get(),
+        "developer_retries": retried.developer_retries,
+        "acknowledged_alerts": retried.acknowledged.iter().map(|a| a.get()).collect::<Vec<_>>(),
+    }))?;
+    Ok(Ending::Done)
+}
+
+/// `orch task cancel`: asks, then waits (bounded) for the job's end.
+pub(crate) fn task_cancel(setup: &Setup, args: &TaskCancelArgs) -> Result<Ending, CliError> {
+    let store = setup.open_store()?;
+    let task = TaskId::new(args.id);
+    // A job still leased by a dead orch process would wait for nobody:
+    // this process registers a boot so that it may rescue dead boots' jobs
+    // (which are then queued, and ended here at once).
+    let boot = crate::serve::boot_id();
+    let _guard = store.register_boot(&boot).map_err(from_store)?;
+    store.rescue_dead_boots(&boot).map_err(from_store)?;
+    let ended = |job: Option<orch_store::JobId>, was: &str, status: &str| {
+        json!({
+            "id": args.id,
+            "job": job.map(orch_store::JobId::get),
+            "was": was,
+            "status": status,
+            "reason": orch_store::CANCELLED,
+        })
+    };
+    let (mut job, owner) = match store.request_cancel(task).map_err(from_store)? {
+        CancelRequest::Ended { job, .. } => {
+            print_json(&ended(job, "queued", "blocked"))?;
+            return Ok(Ending::Done);
+        }
+        CancelRequest::Requested { job, owner } => (job, owner),
+    };
+    let deadline = Instant::now() + Duration::from_secs(args.wait);
+    loop {
+        let current = store.task(task).map_err(from_store)?;
+        if current.status != TaskStatus::Active {
+            print_json(&ended(Some(job), "running", current.status.as_str()))?;
+            return Ok(Ending::Done);
+        }
+        if store.job(job).map_err(from_store)?.state == JobState::Queued {
+            // Given back (a shutdown) or rescued meanwhile: no worker holds
+            // it, so the cancel ends it here.
+            match store.request_cancel(task) {
+                Ok(CancelRequest::Ended { job, .. }) => {
+                    print_json(&ended(job, "queued", "blocked"))?;
+                    return Ok(Ending::Done);
+                }
+                Ok(CancelRequest::Requested { job: next, .. }) => job = next,
+                Err(StoreError::TaskState { .. }) => continue,
+                Err(error) => return Err(from_store(error)),
+            }
+        }
+        if Instant::now() >= deadline {
+            eprintln!(
+                "error: the cancel of task {} is recorded, but its job {job} is still running under {}/{} after {} s; is that orch process alive? It ends the job when it next looks (every 100 ms)",
+                args.id, owner.boot_id, owner.worker, args.wait
+            );
+            print_json(&json!({
+                "id": args.id,
+                "job": job.get(),
+                "was": "running",
+                "status": "active",
+                "reason": orch_store::CANCELLED,
+            }))?;
+            return Ok(Ending::Failed);
+        }
+        std::thread::sleep(POLL);
+        let _ = store.rescue_dead_boots(&boot);
+    }
+}
+
+/// The newest copy of `name` in the task's attempt archive.
+fn archived(task_dir: &Path, name: &std::ffi::OsStr) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(task_dir.join("attempts")).ok()?;
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let n: u64 = e.file_name().to_str()?.parse().ok()?;
+            let path = e.path().join(name);
+            path.is_file().then_some((n, path))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, path)| path)
+}
+
+/// Copies what `file` holds past what was read to stdout.
+fn drain(file: &mut File, out: &mut impl Write) -> Result<(), CliError> {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(|error| {
+            CliError::Tool(format!("cannot read the task's output log: {error}"))
+        })?;
+        if n == 0 {
+            return out.flush().map_err(CliError::Output);
+        }
+        out.write_all(&buf[..n]).map_err(CliError::Output)?;
+    }
+}
+
+/// `orch task log`.
+pub(crate) fn task_log(setup: &Setup, args: &TaskLogArgs) -> Result<Ending, CliError> {
+    let store = setup.open_store()?;
+    let task = store.task(TaskId::new(args.id)).map_err(from_store)?;
+    let jobs = store.task_jobs(task.id).map_err(from_store)?;
+    let wanted = args
+        .stage
+        .as_deref()
+        .map(|s| parse_stage(s, "--stage"))
+        .transpose()?;
+    let job = jobs
+        .iter()
+        .rev()
+        .find(|j| wanted.is_none_or(|w| j.stage == w.as_str()))
+        .cloned();
+    let stage = match (wanted, &job) {
+        (Some(stage), _) => stage,
+        (None, Some(job)) => parse_stage(&job.stage, "the job's stage")?,
+        (None, None) => parse_stage(&task.stage, "the task's stage")?,
+    };
+    let Some(spec) = stage.artifact() else {
+        return Err(CliError::BadArgument(format!(
+            "stage {stage} runs no role, so it has no output; name a working stage with --stage"
+        )));
+    };
+    let task_dir = setup.launcher().task_dir(args.id);
+    let [log, _] = workspace::sidecars(&workspace::artifact_path(&task_dir, spec));
+    let mut out = std::io::stdout().lock();
+    let following = args.follow
+        && job
+            .as_ref()
+            .is_some_and(|j| matches!(j.state, JobState::Queued | JobState::Running));
+    if !following {
+        let path = if log.is_file() {
+            Some(log.clone())
+        } else {
+            log.file_name().and_then(|name| archived(&task_dir, name))
+        };
+        match path {
+            Some(path) => {
+                let mut file = File::open(&path).map_err(|error| {
+                    CliError::Tool(format!("cannot open {}: {error}", path.display()))
+                })?;
+                drain(&mut file, &mut out)?;
+            }
+            None => eprintln!(
+                "task {}: no output of stage {stage} yet ({} does not exist)",
+                args.id,
+                log.display()
+            ),
+        }
+        return Ok(Ending::Done);
+    }
+    let Some(job) = job else {
+        return Ok(Ending::Done);
+    };
+    // Follow: the open file is read to its end every poll; a new run of the
+    // job (after a release or rescue) writes a new file at the path, which
+    // is then opened in its turn.
+    let mut open: Option<(File, u64)> = None;
+    loop {
+        let state = store.job(job.id).map_err(from_store)?.state;
+        let ended = matches!(state, JobState::Done | JobState::Failed);
+        if state == JobState::Running || ended {
+            let now_at_path = std::fs::metadata(&log).ok().map(|m| m.ino());
+            let stale = match (&open, now_at_path) {
+                (Some((_, ino)), Some(at)) => *ino != at,
+                (None, Some(_)) => true,
+                (_, None) => false,
+            };
+            if stale && !ended {
+                if let Some((mut file, _)) = open.take() {
+                    drain(&mut file, &mut out)?;
+                }
+                if let (Ok(file), Some(ino)) = (File::open(&log), now_at_path) {
+                    open = Some((file, ino));
+                }
+            }
+        }
+        if ended && open.is_none() {
+            // It ended before its file was opened here: what it left, where
+            // it is (a cancel archives it).
+            let path = if log.is_file() {
+                Some(log.clone())
+            } else {
+                log.file_name().and_then(|name| archived(&task_dir, name))
+            };
+            if let Some(file) = path.and_then(|p| File::open(p).ok()) {
+                open = Some((file, 0));
+            }
+        }
+        if let Some((file, _)) = open.as_mut() {
+            drain(file, &mut out)?;
+        }
+        if ended {
+            return Ok(Ending::Done);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn alert_json(alert: &orch_store::Alert) -> Value {
+    json!({
+        "id": alert.id.get(),
+        "kind": alert.kind,
+        "message": alert.message,
+        "task": alert.task.map(TaskId::get),
+        "job": alert.job.map(orch_store::JobId::get),
+        "at": rfc3339(alert.created_ms),
+        "acknowledged": alert.acknowledged_ms.map(rfc3339),
+    })
+}
+
+/// `orch alert list`.
+pub(crate) fn alert_list(setup: &Setup, all: bool, limit: u32) -> Result<Ending, CliError> {
+    let store = setup.open_store()?;
+    let alerts = store.alerts(all, limit).map_err(from_store)?;
+    print_json(&Value::Array(alerts.iter().map(alert_json).collect()))?;
+    Ok(Ending::Done)
+}
+
+/// `orch alert ack`.
+pub(crate) fn alert_ack(setup: &Setup, id: Option<i64>, all: bool) -> Result<Ending, CliError> {
+    let store = setup.open_store()?;
+    let acknowledged: Vec<i64> = match (id, all) {
+        (_, true) => store
+            .acknowledge_all_alerts()
+            .map_err(from_store)?
+            .iter()
+            .map(|a| a.get())
+            .collect(),
+        (Some(id), false) => {
+            store
+                .acknowledge_alert(AlertId::new(id))
+                .map_err(from_store)?;
+            vec![id]
+        }
+        (None, false) => {
+            return Err(CliError::BadArgument(
+                "name the alert's id, or give --all".to_owned(),
+            ));
+        }
+    };
+    print_json(&json!({ "acknowledged": acknowledged }))?;
+    Ok(Ending::Done)
+}
+
+/// A blank optional command clears it.
+fn optional(command: Option<&String>) -> Option<Option<String>> {
+    command.map(|c| Some(c.clone()).filter(|c| !c.trim().is_empty()))
+}
+
+/// `orch repo update`.
+pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending, CliError> {
+    let path = match &args.path {
+        Some(path) => {
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            if !path.is_dir() {
+                return Err(CliError::BadArgument(format!(
+                    "--path {} is not a folder; give the repository's checkout",
+                    path.display()
+                )));
+            }
+            Some(path.to_string_lossy().into_owned())
+        }
+        None => None,
+    };
+    if args
+        .staging_cmd
+        .as_deref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
+        return Err(CliError::BadArgument(
+            "--staging-cmd is blank; every repository needs its staging suite".to_owned(),
+        ));
+    }
+    let store = setup.open_store()?;
+    let base_ref = match args.base.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(base) => {
+            // The ref must name a commit in the checkout that will be in
+            // force, as for `repo add --base`.
+            let folder = match &path {
+                Some(path) => PathBuf::from(path),
+                None => store
+                    .repo_by_name(&args.name)
+                    .map_err(from_store)?
+                    .map(|repo| PathBuf::from(repo.path))
+                    .ok_or_else(|| {
+                        CliError::BadArgument(format!(
+                            "no repository named {:?}; see `orch repo list`",
+                            args.name
+                        ))
+                    })?,
+            };
+            let git = orch_launcher::worktree::Git::new(&setup.launcher());
+            git.resolve_base(&folder, Some(base))
+                .map_err(|error| CliError::BadArgument(format!("--base: {error}")))?;
+            Some(Some(base.to_owned()))
+        }
+    };
+    let change = RepoChange {
+        path,
+        base_ref,
+        staging_command: args.staging_cmd.clone(),
+        deploy_command: optional(args.deploy_cmd.as_ref()),
+        health_command: optional(args.health_cmd.as_ref()),
+        pass_env: args.pass_env.as_ref().map(|list| {
+            list.split(',')
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect()
+        }),
+    };
+    let repo = store.update_repo(&args.name, &change).map_err(from_store)?;
+    print_json(&repo_json(&repo))?;
+    Ok(Ending::Done)
+}
+
+/// `orch repo remove`: the rows in one transaction, then the task folders
+/// (a later task could otherwise be given a removed one's id and folder).
+pub(crate) fn repo_remove(setup: &Setup, name: &str) -> Result<Ending, CliError> {
+    let store: Store = setup.open_store()?;
+    let removed = store.remove_repo(name).map_err(from_store)?;
+    let launcher = setup.launcher();
+    for task in &removed.tasks {
+        let dir = launcher.task_dir(task.get());
+        if let Err(error) = std::fs::remove_dir_all(&dir)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!(
+                "warning: cannot remove the folder {} of removed task {task}: {error}; remove it by hand",
+                dir.display()
+            );
+        }
+    }
+    print_json(&json!({
+        "removed": name,
+        "id": removed.repo.get(),
+        "tasks": removed.tasks.iter().map(|t| t.get()).collect::<Vec<_>>(),
+    }))?;
+    Ok(Ending::Done)
+}

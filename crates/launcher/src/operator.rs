@@ -1,0 +1,95 @@
+//! The operator's commands on a task that need the pipeline's knowledge the
+//! store lacks: which stage a retry goes back to, and which role runs it.
+//!
+//! ```no_run
+//! use orch_launcher::operator;
+//! use orch_store::{Store, TaskId};
+//!
+//! let store = Store::open("/srv/orch/orch.db")?;
+//! // Back to work where it stopped, the developer-retry budget kept.
+//! let (stage, retried) = operator::retry(&store, TaskId::new(7), None, "fixed the host", false)?;
+//! println!("task 7 back at {stage}, job {}", retried.job);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use orch_pipeline::Stage;
+use orch_store::{NewJob, Retried, Store, StoreError, Task, TaskId, TaskStatus};
+
+/// Why an operator's command on a task could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// The store refused or failed (an unknown task, a task in the wrong
+    /// state, ...); its message says what to do.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The stage named is not one a task can work at.
+    #[error(
+        "{0} is not a working stage (done and blocked run no job); name one of analysis, architecture, development, review, testing, deploy-staging, deploy, post-deploy"
+    )]
+    NotWorkingStage(Stage),
+    /// The task's history does not say where it stopped.
+    #[error(
+        "task {0}'s history does not say at which stage it stopped; name the stage with --stage"
+    )]
+    UnknownStop(TaskId),
+}
+
+/// The working stage where an ended task stopped: the stage its last
+/// transition left to reach where it is (for a blocked task, the stage it
+/// was blocked at; for a done task, post-deploy).
+///
+/// # Errors
+///
+/// [`OperatorError::UnknownStop`] when no transition led to the task's
+/// stage, or it came from a stage that is not a working one;
+/// [`OperatorError::Store`] when the store fails.
+pub fn stopped_at(store: &Store, task: &Task) -> Result<Stage, OperatorError> {
+    store
+        .transitions(task.id)?
+        .iter()
+        .rev()
+        .find(|t| t.to_stage == task.stage)
+        .and_then(|t| t.from_stage.parse::<Stage>().ok())
+        .filter(|stage| stage.role().is_some())
+        .ok_or(OperatorError::UnknownStop(task.id))
+}
+
+/// `orch task retry`: puts a blocked or done task back to work at `stage`
+/// (default: where it stopped, [`stopped_at`]) with a fresh job, its open
+/// alerts acknowledged, in one transaction recorded as the operator's with
+/// `reason`; its developer-retry budget restarts only with `reset_retries`.
+/// Returns the stage and what was written.
+///
+/// # Errors
+///
+/// [`OperatorError::Store`] with [`StoreError::NotFound`] for an unknown
+/// task or [`StoreError::TaskState`] for an active one;
+/// [`OperatorError::NotWorkingStage`] for `done` or `blocked`;
+/// [`OperatorError::UnknownStop`] when no stage is named and the history
+/// does not tell.
+pub fn retry(
+    store: &Store,
+    task: TaskId,
+    stage: Option<Stage>,
+    reason: &str,
+    reset_retries: bool,
+) -> Result<(Stage, Retried), OperatorError> {
+    let current = store.task(task)?;
+    if current.status == TaskStatus::Active {
+        // Refused by the store too; said here before the history is read.
+        return Err(StoreError::TaskState {
+            task,
+            state: current.status.as_str().to_owned(),
+            advice: "it is still running or queued, so there is nothing to retry; wait for it to end, or stop it with `orch task cancel ID` first",
+        }
+        .into());
+    }
+    let stage = match stage {
+        Some(stage) => stage,
+        None => stopped_at(store, &current)?,
+    };
+    let role = stage.role().ok_or(OperatorError::NotWorkingStage(stage))?;
+    let job = NewJob::new(task, stage.as_str(), role.as_str());
+    let retried = store.retry_task(task, &job, reason, reset_retries)?;
+    Ok((stage, retried))
+}

@@ -1,0 +1,617 @@
+//! The operator's loop: retry a blocked or done task, cancel a task's job,
+//! list and acknowledge alerts, filter tasks, change or remove a repository.
+//! Each write is one transaction, so that no crash can leave a task active
+//! without a job, or with two.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::error::{Result, StoreError, sql};
+use crate::queue::{
+    Advanced, JOB_COLUMNS, Job, NewJob, check_run, end_job, insert_job, job_from_row,
+};
+use crate::records::{
+    Alert, NewAgentRun, NewAlert, NewRepo, NewTransition, REPO_COLUMNS, Repo, TASK_COLUMNS, Task,
+    insert_agent_run, insert_alert, insert_transition, repo_from_row, task_from_row, validate_repo,
+};
+use crate::store::Store;
+use crate::types::{AlertId, JobId, JobState, Lease, LeaseOwner, RepoId, TaskId, TaskStatus};
+
+/// The actor of a transition an operator's command made (`transitions.actor`).
+pub const OPERATOR: &str = "operator";
+
+/// The alert kind, and the transition reason, of a task an operator
+/// cancelled.
+pub const CANCELLED: &str = "cancelled";
+
+/// The `last_error` of a job an operator cancelled.
+const CANCELLED_ERROR: &str = "cancelled by the operator (orch task cancel)";
+
+/// The stage and status a cancelled task moves to (the pipeline's `blocked`).
+const BLOCKED: &str = "blocked";
+
+/// What [`Store::retry_task`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retried {
+    /// The operator's transition, from the stage the task was at.
+    pub transition: crate::types::TransitionId,
+    /// The task's fresh job.
+    pub job: JobId,
+    /// The stage the task was at (`blocked` or `done`).
+    pub from_stage: String,
+    /// Its developer-retry count after the retry.
+    pub developer_retries: u32,
+    /// The task's open alerts, acknowledged by the retry.
+    pub acknowledged: Vec<AlertId>,
+}
+
+/// What [`Store::request_cancel`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelRequest {
+    /// No process was running: the task's queued job (if any) was failed and
+    /// the task blocked with reason `cancelled`, now.
+    Ended {
+        /// The job failed, if the task had one.
+        job: Option<JobId>,
+        /// The blocking transition.
+        transition: crate::types::TransitionId,
+        /// The `cancelled` alert, recorded acknowledged.
+        alert: AlertId,
+    },
+    /// The job is running: the request is recorded on it, and the worker
+    /// holding its lease ends its process tree and blocks the task.
+    Requested {
+        /// The running job.
+        job: JobId,
+        /// Who holds it.
+        owner: LeaseOwner,
+    },
+}
+
+/// A change to a repository for [`Store::update_repo`]: each `Some` replaces
+/// that field; `Some(None)` clears an optional command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoChange {
+    /// The checkout's path.
+    pub path: Option<String>,
+    /// The staging command.
+    pub staging_command: Option<String>,
+    /// The deploy command (`Some(None)`: nothing to deploy).
+    pub deploy_command: Option<Option<String>>,
+    /// The health command (`Some(None)`: nothing to probe).
+    pub health_command: Option<Option<String>>,
+    /// The pass-through names (replaces the whole list).
+    pub pass_env: Option<Vec<String>>,
+    /// The ref new tasks start from (`Some(None)`: the checkout's `HEAD`).
+    pub base_ref: Option<Option<String>>,
+}
+
+/// What [`Store::remove_repo`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedRepo {
+    /// The repository's id.
+    pub repo: RepoId,
+    /// Its finished tasks, removed with their jobs, runs, transitions, gate
+    /// decisions and alerts.
+    pub tasks: Vec<TaskId>,
+}
+
+/// The task's stage, status and developer retries, or `NotFound`.
+fn task_state(tx: &Transaction<'_>, task: TaskId, op: &'static str) -> Result<Task> {
+    tx.query_row(
+        &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
+        [task],
+        task_from_row,
+    )
+    .optional()
+    .map_err(sql(op))?
+    .ok_or(StoreError::NotFound {
+        table: "tasks",
+        id: task.get(),
+    })
+}
+
+/// Acknowledges every open alert of `task`; returns their ids.
+fn acknowledge_task_alerts(
+    tx: &Transaction<'_>,
+    task: TaskId,
+    now_ms: i64,
+) -> Result<Vec<AlertId>> {
+    let mut stmt = tx
+        .prepare(
+            "UPDATE alerts SET acknowledged_ms = ?2 \
+             WHERE task_id = ?1 AND acknowledged_ms IS NULL RETURNING id",
+        )
+        .map_err(sql("acknowledge"))?;
+    let mut ids = stmt
+        .query_map(params![task, now_ms], |row| row.get(0))
+        .map_err(sql("acknowledge"))?
+        .collect::<rusqlite::Result<Vec<AlertId>>>()
+        .map_err(sql("acknowledge"))?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// The transition that blocks a cancelled task, from where it is.
+fn cancel_transition(task: &Task) -> NewTransition {
+    NewTransition {
+        task: task.id,
+        from_stage: task.stage.clone(),
+        to_stage: BLOCKED.to_owned(),
+        status: TaskStatus::Blocked,
+        developer_retries: task.developer_retries,
+        decisions: Vec::new(),
+    }
+}
+
+/// Records the `cancelled` alert, acknowledged at once: the operator asked
+/// for the block, so it is history (`orch alert list --all`), not news.
+fn cancelled_alert(
+    tx: &Transaction<'_>,
+    task: &Task,
+    job: Option<JobId>,
+    running: bool,
+    now_ms: i64,
+) -> Result<AlertId> {
+    let what = if running {
+        "its running job's process tree was ended and its half-written artifact archived"
+    } else {
+        "its job was not running and was failed"
+    };
+    let id = insert_alert(
+        tx,
+        &NewAlert {
+            kind: CANCELLED.to_owned(),
+            message: format!(
+                "task {} ({}) cancelled by the operator at stage {}: {what}; `orch task retry {}` runs it again",
+                task.id, task.title, task.stage, task.id
+            ),
+            task: Some(task.id),
+            job,
+        },
+        now_ms,
+    )?;
+    tx.execute(
+        "UPDATE alerts SET acknowledged_ms = ?2 WHERE id = ?1",
+        params![id, now_ms],
+    )
+    .map_err(sql("cancel"))?;
+    Ok(id)
+}
+
+impl Store {
+    /// Puts a blocked or done task back to work, in one transaction: a
+    /// transition by the operator (`actor` `operator`, `reason` as given)
+    /// from where the task is to `job.stage`, status active, a fresh job
+    /// (attempts, rescues and infra attempts at 0), and the task's open
+    /// alerts acknowledged. Its developer retries are kept, or reset to 0
+    /// with `reset_retries`. The caller names a working stage and its role
+    /// (the store knows no pipeline); `job.task` is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is no such task;
+    /// [`StoreError::TaskState`] if it is still active (running or queued);
+    /// [`StoreError::InvalidInput`] if `job.max_attempts` is 0. Nothing is
+    /// written on an error.
+    pub fn retry_task(
+        &self,
+        task: TaskId,
+        job: &NewJob,
+        reason: &str,
+        reset_retries: bool,
+    ) -> Result<Retried> {
+        let now = self.now_ms();
+        self.write("retry_task", |tx| {
+            let current = task_state(tx, task, "retry_task")?;
+            if current.status == TaskStatus::Active {
+                return Err(StoreError::TaskState {
+                    task,
+                    state: current.status.as_str().to_owned(),
+                    advice: "it is still running or queued, so there is nothing to retry; wait for it to end, or stop it with `orch task cancel ID` first",
+                });
+            }
+            let developer_retries = if reset_retries {
+                0
+            } else {
+                current.developer_retries
+            };
+            let transition = insert_transition(
+                tx,
+                &NewTransition {
+                    task,
+                    from_stage: current.stage.clone(),
+                    to_stage: job.stage.clone(),
+                    status: TaskStatus::Active,
+                    developer_retries,
+                    decisions: Vec::new(),
+                },
+                None,
+                Some((OPERATOR, reason)),
+                now,
+            )?;
+            let job = insert_job(
+                tx,
+                &NewJob {
+                    task,
+                    ..job.clone()
+                },
+                now,
+            )?;
+            let acknowledged = acknowledge_task_alerts(tx, task, now)?;
+            Ok(Retried {
+                transition,
+                job,
+                from_stage: current.stage,
+                developer_retries,
+                acknowledged,
+            })
+        })
+    }
+
+    /// Asks for `task`'s work to stop, in one transaction. If its job is
+    /// running, the request is recorded on the job (`cancel_requested_ms`)
+    /// for the worker holding the lease, which ends the process tree and
+    /// blocks the task ([`Store::end_cancelled`]); asking again keeps the
+    /// first time. Otherwise its queued job is failed and the task blocked
+    /// now: a transition to `blocked` by the operator with reason
+    /// `cancelled`, and a `cancelled` alert recorded acknowledged.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is no such task;
+    /// [`StoreError::TaskState`] if it has ended (done or blocked). Nothing
+    /// is written on an error.
+    pub fn request_cancel(&self, task: TaskId) -> Result<CancelRequest> {
+        let now = self.now_ms();
+        self.write("request_cancel", |tx| {
+            let current = task_state(tx, task, "request_cancel")?;
+            if current.status != TaskStatus::Active {
+                return Err(StoreError::TaskState {
+                    task,
+                    state: current.status.as_str().to_owned(),
+                    advice: "it has ended already, so there is nothing to cancel; `orch task retry ID` runs it again",
+                });
+            }
+            let jobs = {
+                let mut stmt = tx
+                    .prepare(&format!(
+                        "SELECT {JOB_COLUMNS} FROM jobs \
+                         WHERE task_id = ?1 AND state IN ('queued', 'running') ORDER BY id"
+                    ))
+                    .map_err(sql("request_cancel"))?;
+                stmt.query_map([task], job_from_row)
+                    .map_err(sql("request_cancel"))?
+                    .collect::<rusqlite::Result<Vec<Job>>>()
+                    .map_err(sql("request_cancel"))?
+            };
+            if let Some(running) = jobs.iter().find(|j| j.state == JobState::Running) {
+                tx.execute(
+                    "UPDATE jobs SET cancel_requested_ms = coalesce(cancel_requested_ms, ?2) \
+                     WHERE id = ?1",
+                    params![running.id, now],
+                )
+                .map_err(sql("request_cancel"))?;
+                let owner = running
+                    .lease
+                    .as_ref()
+                    .map(|l| l.owner.clone())
+                    .unwrap_or_else(|| LeaseOwner::new("", ""));
+                return Ok(CancelRequest::Requested {
+                    job: running.id,
+                    owner,
+                });
+            }
+            for job in &jobs {
+                tx.execute(
+                    "UPDATE jobs SET state = 'failed', last_error = ?2, \
+                     cancel_requested_ms = coalesce(cancel_requested_ms, ?3), updated_ms = ?3 \
+                     WHERE id = ?1 AND state = 'queued'",
+                    params![job.id, CANCELLED_ERROR, now],
+                )
+                .map_err(sql("request_cancel"))?;
+            }
+            let job = jobs.first().map(|j| j.id);
+            let transition = insert_transition(
+                tx,
+                &cancel_transition(&current),
+                job,
+                Some((OPERATOR, CANCELLED)),
+                now,
+            )?;
+            let alert = cancelled_alert(tx, &current, job, false, now)?;
+            Ok(CancelRequest::Ended {
+                job,
+                transition,
+                alert,
+            })
+        })
+    }
+
+    /// Whether an operator asked to cancel job `job` (what a worker's
+    /// heartbeat checks; one read by primary key).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is no such job.
+    pub fn cancel_requested(&self, job: JobId) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT cancel_requested_ms IS NOT NULL FROM jobs WHERE id = ?1")
+            .map_err(sql("cancel_requested"))?
+            .query_row([job], |row| row.get(0))
+            .optional()
+            .map_err(sql("cancel_requested"))?
+            .ok_or(StoreError::NotFound {
+                table: "jobs",
+                id: job.get(),
+            })
+    }
+
+    /// Ends a running job an operator cancelled, in one transaction fenced
+    /// by its lease: the job `failed`, its task blocked from where it is
+    /// (transition by the operator, reason `cancelled`), the run's
+    /// `agent_runs` row when given, and a `cancelled` alert recorded
+    /// acknowledged.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if the lease no longer holds the job;
+    /// [`StoreError::InvalidInput`] if the run is not the job's;
+    /// [`StoreError::Sqlite`] if SQLite fails. Nothing is written then.
+    pub fn end_cancelled(&self, lease: Lease, run: Option<&NewAgentRun>) -> Result<Advanced> {
+        let now = self.now_ms();
+        self.write("end_cancelled", |tx| {
+            let task = end_job(
+                tx,
+                "end_cancelled",
+                lease,
+                JobState::Failed,
+                Some(CANCELLED_ERROR),
+                now,
+            )?;
+            let current = task_state(tx, task, "end_cancelled")?;
+            let transition = if current.status == TaskStatus::Active {
+                Some(insert_transition(
+                    tx,
+                    &cancel_transition(&current),
+                    Some(lease.job),
+                    Some((OPERATOR, CANCELLED)),
+                    now,
+                )?)
+            } else {
+                None
+            };
+            let run = match run {
+                Some(run) => {
+                    check_run(run, lease, task)?;
+                    Some(insert_agent_run(tx, run)?)
+                }
+                None => None,
+            };
+            let alert = cancelled_alert(tx, &current, Some(lease.job), true, now)?;
+            Ok(Advanced {
+                transition,
+                next_job: None,
+                run,
+                alert: Some(alert),
+            })
+        })
+    }
+
+    /// The jobs of `task`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn task_jobs(&self, task: TaskId) -> Result<Vec<Job>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE task_id = ?1 ORDER BY id"
+            ))
+            .map_err(sql("task_jobs"))?;
+        stmt.query_map([task], job_from_row)
+            .map_err(sql("task_jobs"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("task_jobs"))
+    }
+
+    /// Up to `limit` tasks, newest first, with the given status and on the
+    /// given repository when those are given.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn tasks_where(
+        &self,
+        status: Option<TaskStatus>,
+        repo: Option<RepoId>,
+        limit: u32,
+    ) -> Result<Vec<Task>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks \
+                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR repo_id = ?2) \
+                 ORDER BY id DESC LIMIT ?3"
+            ))
+            .map_err(sql("tasks_where"))?;
+        stmt.query_map(params![status, repo, limit], task_from_row)
+            .map_err(sql("tasks_where"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("tasks_where"))
+    }
+
+    /// Up to `limit` alerts, newest first: the open ones, or every one with
+    /// `include_acknowledged`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn alerts(&self, include_acknowledged: bool, limit: u32) -> Result<Vec<Alert>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, kind, message, task_id, job_id, created_ms, acknowledged_ms \
+                 FROM alerts WHERE ?1 OR acknowledged_ms IS NULL ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(sql("alerts"))?;
+        stmt.query_map(params![include_acknowledged, limit], |row| {
+            Ok(Alert {
+                id: row.get(0)?,
+                kind: row.get(1)?,
+                message: row.get(2)?,
+                task: row.get(3)?,
+                job: row.get(4)?,
+                created_ms: row.get(5)?,
+                acknowledged_ms: row.get(6)?,
+            })
+        })
+        .map_err(sql("alerts"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("alerts"))
+    }
+
+    /// Acknowledges every open alert; returns their ids, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn acknowledge_all_alerts(&self) -> Result<Vec<AlertId>> {
+        let now = self.now_ms();
+        self.write("acknowledge_all_alerts", |tx| {
+            let mut stmt = tx
+                .prepare(
+                    "UPDATE alerts SET acknowledged_ms = ?1 WHERE acknowledged_ms IS NULL \
+                     RETURNING id",
+                )
+                .map_err(sql("acknowledge_all_alerts"))?;
+            let mut ids = stmt
+                .query_map([now], |row| row.get(0))
+                .map_err(sql("acknowledge_all_alerts"))?
+                .collect::<rusqlite::Result<Vec<AlertId>>>()
+                .map_err(sql("acknowledge_all_alerts"))?;
+            ids.sort_unstable();
+            Ok(ids)
+        })
+    }
+
+    /// Changes the repository named `name`; returns it as it now is.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnknownRepo`] if there is none; [`StoreError::InvalidInput`]
+    /// as [`Store::add_repo`] for a blank command or a bad `pass_env` name;
+    /// [`StoreError::Sqlite`] for an empty path or staging command. Nothing is
+    /// written on an error.
+    pub fn update_repo(&self, name: &str, change: &RepoChange) -> Result<Repo> {
+        self.write("update_repo", |tx| {
+            let repo = repo_named(tx, name)?;
+            let merged = NewRepo {
+                name: repo.name.clone(),
+                path: change.path.clone().unwrap_or(repo.path),
+                staging_command: change
+                    .staging_command
+                    .clone()
+                    .unwrap_or(repo.staging_command),
+                deploy_command: change.deploy_command.clone().unwrap_or(repo.deploy_command),
+                health_command: change.health_command.clone().unwrap_or(repo.health_command),
+                pass_env: change.pass_env.clone().unwrap_or(repo.pass_env),
+                base_ref: change.base_ref.clone().unwrap_or(repo.base_ref),
+            };
+            let pass_env = validate_repo(&merged)?;
+            if merged.staging_command.trim().is_empty() {
+                return Err(StoreError::InvalidInput {
+                    what: "staging_command",
+                    why: "it is blank; give the command that runs the repository's staging suite",
+                });
+            }
+            tx.execute(
+                "UPDATE repos SET path = ?2, staging_command = ?3, deploy_command = ?4, \
+                 health_command = ?5, pass_env = ?6, base_ref = ?7 WHERE id = ?1",
+                params![
+                    repo.id,
+                    merged.path,
+                    merged.staging_command,
+                    merged.deploy_command,
+                    merged.health_command,
+                    pass_env,
+                    merged.base_ref
+                ],
+            )
+            .map_err(sql("update_repo"))?;
+            repo_named(tx, name)
+        })
+    }
+
+    /// Removes the repository named `name` with the history of its finished
+    /// tasks (their jobs, runs, transitions, gate decisions and alerts), in
+    /// one transaction; refused while any task on it is active.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnknownRepo`] if there is none; [`StoreError::RepoInUse`]
+    /// if a task on it is active. Nothing is written on an error.
+    pub fn remove_repo(&self, name: &str) -> Result<RemovedRepo> {
+        self.write("remove_repo", |tx| {
+            let repo = repo_named(tx, name)?;
+            let tasks: Vec<(TaskId, TaskStatus)> = {
+                let mut stmt = tx
+                    .prepare("SELECT id, status FROM tasks WHERE repo_id = ?1 ORDER BY id")
+                    .map_err(sql("remove_repo"))?;
+                stmt.query_map([repo.id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .map_err(sql("remove_repo"))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(sql("remove_repo"))?
+            };
+            let active: Vec<String> = tasks
+                .iter()
+                .filter(|(_, status)| *status == TaskStatus::Active)
+                .map(|(id, _)| id.to_string())
+                .collect();
+            if !active.is_empty() {
+                return Err(StoreError::RepoInUse {
+                    name: repo.name,
+                    active: active.len(),
+                    ids: active.join(", "),
+                });
+            }
+            const OF_TASKS: &str = "(SELECT id FROM tasks WHERE repo_id = ?1)";
+            for statement in [
+                format!(
+                    "DELETE FROM gate_decisions WHERE transition_id IN \
+                     (SELECT id FROM transitions WHERE task_id IN {OF_TASKS})"
+                ),
+                format!("DELETE FROM transitions WHERE task_id IN {OF_TASKS}"),
+                format!("DELETE FROM agent_runs WHERE task_id IN {OF_TASKS}"),
+                format!(
+                    "DELETE FROM alerts WHERE task_id IN {OF_TASKS} OR job_id IN \
+                     (SELECT id FROM jobs WHERE task_id IN {OF_TASKS})"
+                ),
+                format!("DELETE FROM jobs WHERE task_id IN {OF_TASKS}"),
+                "DELETE FROM tasks WHERE repo_id = ?1".to_owned(),
+                "DELETE FROM repos WHERE id = ?1".to_owned(),
+            ] {
+                tx.execute(&statement, [repo.id])
+                    .map_err(sql("remove_repo"))?;
+            }
+            Ok(RemovedRepo {
+                repo: repo.id,
+                tasks: tasks.into_iter().map(|(id, _)| id).collect(),
+            })
+        })
+    }
+}
+
+/// The repository named `name`, inside `tx`.
+fn repo_named(tx: &Transaction<'_>, name: &str) -> Result<Repo> {
+    tx.query_row(
+        &format!("SELECT {REPO_COLUMNS} FROM repos WHERE name = ?1"),
+        [name],
+        repo_from_row,
+    )
+    .optional()
+    .map_err(sql("repo"))?
+    .ok_or_else(|| StoreError::UnknownRepo {
+        name: name.to_owned(),
+    })
+}

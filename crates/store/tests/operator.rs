@@ -1,0 +1,413 @@
+//! The operator's loop in the store: poison counted by crash rescues apart
+//! from releases, retry of a blocked or done task, cancel of a queued or
+//! running job, acknowledging alerts, filtering tasks, and changing or
+//! removing a repository. Real SQLite files, a manual clock.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Fixture, T0, options};
+use orch_store::{
+    CANCELLED, CancelRequest, JobState, LeaseOwner, ManualClock, NewJob, NewRepo, OPERATOR,
+    POISON_JOB_ALERT, RepoChange, Store, StoreError, StoreOptions, TaskStatus,
+};
+
+fn owner() -> LeaseOwner {
+    LeaseOwner::new("boot-1", "w")
+}
+
+/// Claims and loses the lease of the fixture's next job `times` times.
+fn crash(fx: &Fixture, times: usize) -> orch_store::Rescued {
+    let mut last = orch_store::Rescued::default();
+    for _ in 0..times {
+        fx.store
+            .claim(&owner(), Duration::from_secs(10))
+            .unwrap()
+            .unwrap();
+        fx.clock.advance(10_000);
+        last = fx.store.rescue_expired().unwrap();
+    }
+    last
+}
+
+#[test]
+fn poison_counts_crash_rescues_and_never_a_release() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    // Released (a graceful stop) ten times: nothing counted.
+    for _ in 0..10 {
+        let c = fx.claim();
+        fx.store.release(c.lease, "stopping").unwrap();
+    }
+    let released = fx.store.job(job).unwrap();
+    assert_eq!((released.rescues, released.attempts), (0, 0));
+    // Two crashes: rescued, counted, still queued.
+    let rescued = crash(&fx, 2);
+    assert_eq!(rescued.requeued, vec![job]);
+    let j = fx.store.job(job).unwrap();
+    assert_eq!((j.state, j.rescues), (JobState::Queued, 2));
+    assert!(j.last_error.unwrap().contains("rescue 2 of 3"));
+    // A release in between still does not count.
+    let c = fx.claim();
+    fx.store.release(c.lease, "stopping").unwrap();
+    assert_eq!(fx.store.job(job).unwrap().rescues, 2);
+    // The third crash is poison; the alert says how to retry.
+    let rescued = crash(&fx, 1);
+    assert_eq!(rescued.failed, vec![job]);
+    let alert = &fx.store.open_alerts().unwrap()[0];
+    assert_eq!(alert.kind, POISON_JOB_ALERT);
+    assert!(
+        alert
+            .message
+            .contains(&format!("orch task retry {}", fx.task)),
+        "{}",
+        alert.message
+    );
+    let history = fx.store.transitions(fx.task).unwrap();
+    assert_eq!(history[0].actor.as_deref(), Some("rescue"));
+    assert_eq!(history[0].reason.as_deref(), Some("poison"));
+}
+
+#[test]
+fn the_poison_threshold_is_the_stores_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open_with(
+        dir.path().join("orch.db"),
+        StoreOptions {
+            poison_rescues: 1,
+            ..options(&clock)
+        },
+    )
+    .unwrap();
+    let repo = store
+        .add_repo(&NewRepo::new("r", "/srv/r", "true"))
+        .unwrap();
+    let (task, job) = store
+        .create_task(
+            repo,
+            "t",
+            &NewJob::new(orch_store::TaskId::new(0), "review", "reviewer"),
+        )
+        .unwrap();
+    store
+        .claim(&owner(), Duration::from_secs(5))
+        .unwrap()
+        .unwrap();
+    clock.advance(5_000);
+    let rescued = store.rescue_expired().unwrap();
+    assert_eq!((rescued.failed, rescued.blocked), (vec![job], vec![task]));
+}
+
+#[test]
+fn a_blocked_task_is_retried_at_a_stage_with_a_fresh_job_in_one_transaction() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    crash(&fx, 3);
+    assert_eq!(fx.store.job(job).unwrap().state, JobState::Failed);
+    assert_eq!(fx.store.open_alerts().unwrap().len(), 1);
+    fx.clock.advance(1_000);
+    let retried = fx
+        .store
+        .retry_task(
+            fx.task,
+            &NewJob::new(fx.task, "deploy-staging", "deployer"),
+            "fixed the host",
+            false,
+        )
+        .unwrap();
+    assert_eq!(retried.from_stage, "blocked");
+    assert_eq!(
+        retried.acknowledged.len(),
+        1,
+        "the task's alert is resolved"
+    );
+    assert!(fx.store.open_alerts().unwrap().is_empty());
+    let task = fx.store.task(fx.task).unwrap();
+    assert_eq!(
+        (task.stage.as_str(), task.status),
+        ("deploy-staging", TaskStatus::Active)
+    );
+    let fresh = fx.store.job(retried.job).unwrap();
+    assert_eq!(
+        (
+            fresh.state,
+            fresh.attempts,
+            fresh.rescues,
+            fresh.infra_attempts
+        ),
+        (JobState::Queued, 0, 0, 0)
+    );
+    let last = fx.store.transitions(fx.task).unwrap().pop().unwrap();
+    assert_eq!(last.id, retried.transition);
+    assert_eq!(
+        (last.from_stage.as_str(), last.to_stage.as_str()),
+        ("blocked", "deploy-staging")
+    );
+    assert_eq!(last.actor.as_deref(), Some(OPERATOR));
+    assert_eq!(last.reason.as_deref(), Some("fixed the host"));
+    assert_eq!(last.job, None);
+    // Now active: a second retry is refused and writes nothing.
+    let before = fx.count("jobs");
+    let error = fx
+        .store
+        .retry_task(
+            fx.task,
+            &NewJob::new(fx.task, "deploy-staging", "deployer"),
+            "again",
+            false,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::TaskState { ref state, .. } if state == "active"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("orch task cancel"), "{error}");
+    assert_eq!(fx.count("jobs"), before);
+    // An unknown task is NotFound.
+    assert!(matches!(
+        fx.store.retry_task(
+            orch_store::TaskId::new(99),
+            &NewJob::new(fx.task, "review", "reviewer"),
+            "x",
+            false
+        ),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn retry_keeps_developer_retries_unless_asked_to_reset_them() {
+    let fx = Fixture::new();
+    let mut to_blocked =
+        common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
+    to_blocked.developer_retries = 3;
+    fx.store.record_transition(&to_blocked).unwrap();
+    let dev = NewJob::new(fx.task, "development", "developer");
+    let kept = fx.store.retry_task(fx.task, &dev, "keep", false).unwrap();
+    assert_eq!(kept.developer_retries, 3);
+    assert_eq!(fx.store.task(fx.task).unwrap().developer_retries, 3);
+    // Cancel the queued job, then retry with a reset.
+    fx.store.request_cancel(fx.task).unwrap();
+    let reset = fx.store.retry_task(fx.task, &dev, "reset", true).unwrap();
+    assert_eq!(reset.developer_retries, 0);
+    assert_eq!(fx.store.task(fx.task).unwrap().developer_retries, 0);
+}
+
+#[test]
+fn cancelling_a_queued_job_blocks_the_task_at_once() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    let ended = fx.store.request_cancel(fx.task).unwrap();
+    let CancelRequest::Ended {
+        job: Some(failed), ..
+    } = ended
+    else {
+        panic!("a queued job is ended at once: {ended:?}");
+    };
+    assert_eq!(failed, job);
+    let j = fx.store.job(job).unwrap();
+    assert_eq!(j.state, JobState::Failed);
+    assert!(j.last_error.unwrap().contains("cancelled"));
+    let task = fx.store.task(fx.task).unwrap();
+    assert_eq!(
+        (task.stage.as_str(), task.status),
+        ("blocked", TaskStatus::Blocked)
+    );
+    let last = fx.store.transitions(fx.task).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.actor.as_deref(), last.reason.as_deref()),
+        (Some(OPERATOR), Some(CANCELLED))
+    );
+    assert_eq!(last.from_stage, "deploy-staging");
+    // Recorded, not open: the operator asked for it.
+    assert!(fx.store.open_alerts().unwrap().is_empty());
+    let all = fx.store.alerts(true, 10).unwrap();
+    assert_eq!(all[0].kind, CANCELLED);
+    assert!(all[0].acknowledged_ms.is_some());
+    // Cancelling an ended task is refused, nothing written.
+    let error = fx.store.request_cancel(fx.task).unwrap_err();
+    assert!(
+        matches!(error, StoreError::TaskState { ref state, .. } if state == "blocked"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("orch task retry"), "{error}");
+}
+
+#[test]
+fn cancelling_a_running_job_asks_its_worker_who_ends_it_fenced() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    let c = fx.claim();
+    assert!(!fx.store.cancel_requested(job).unwrap());
+    let asked = fx.store.request_cancel(fx.task).unwrap();
+    assert!(
+        matches!(&asked, CancelRequest::Requested { job: j, owner } if *j == job && owner.worker == "w"),
+        "{asked:?}"
+    );
+    assert!(fx.store.cancel_requested(job).unwrap());
+    let first = fx.store.job(job).unwrap().cancel_requested_ms;
+    fx.clock.advance(500);
+    fx.store.request_cancel(fx.task).unwrap();
+    assert_eq!(fx.store.job(job).unwrap().cancel_requested_ms, first);
+    // Still running: the task is active until the worker ends the job.
+    assert_eq!(fx.store.task(fx.task).unwrap().status, TaskStatus::Active);
+    let run = common::run_of(&c, Some(0.02));
+    let advanced = fx.store.end_cancelled(c.lease, Some(&run)).unwrap();
+    assert!(advanced.transition.is_some() && advanced.run.is_some());
+    assert_eq!(fx.store.job(job).unwrap().state, JobState::Failed);
+    let task = fx.store.task(fx.task).unwrap();
+    assert_eq!(task.status, TaskStatus::Blocked);
+    assert!((fx.store.task_cost_usd(fx.task).unwrap() - 0.02).abs() < 1e-9);
+    // The lease is spent: a second end is fenced off.
+    assert!(matches!(
+        fx.store.end_cancelled(c.lease, None),
+        Err(StoreError::LeaseLost { .. })
+    ));
+}
+
+#[test]
+fn alerts_are_listed_and_acknowledged_one_or_all_and_it_survives_a_reopen() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    let ids: Vec<_> = (0..3)
+        .map(|i| {
+            fx.store
+                .raise_alert(&common::alert(&format!("kind{i}"), fx.task, job))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(fx.store.alerts(false, 10).unwrap().len(), 3);
+    fx.store.acknowledge_alert(ids[0]).unwrap();
+    let reopened = fx.reopen();
+    assert_eq!(reopened.alerts(false, 10).unwrap().len(), 2);
+    assert_eq!(reopened.queue_snapshot(10).unwrap().open_alerts_total, 2);
+    assert_eq!(
+        reopened.acknowledge_all_alerts().unwrap(),
+        vec![ids[1], ids[2]]
+    );
+    assert!(reopened.alerts(false, 10).unwrap().is_empty());
+    assert_eq!(reopened.alerts(true, 10).unwrap().len(), 3);
+    assert!(reopened.queue_snapshot(10).unwrap().alerts.is_empty());
+}
+
+#[test]
+fn tasks_are_filtered_by_status_and_repo() {
+    let fx = Fixture::new();
+    let other = fx
+        .store
+        .add_repo(&NewRepo::new("other", "/srv/other", "true"))
+        .unwrap();
+    let second = fx.store.add_task(other, "second", "review").unwrap();
+    fx.store
+        .record_transition(&common::transition(
+            second,
+            "review",
+            "done",
+            TaskStatus::Done,
+        ))
+        .unwrap();
+    let done = fx
+        .store
+        .tasks_where(Some(TaskStatus::Done), None, 10)
+        .unwrap();
+    assert_eq!(done.iter().map(|t| t.id).collect::<Vec<_>>(), vec![second]);
+    let on_demo = fx
+        .store
+        .tasks_where(
+            None,
+            Some(fx.store.repo_by_name("demo").unwrap().unwrap().id),
+            10,
+        )
+        .unwrap();
+    assert_eq!(
+        on_demo.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![fx.task]
+    );
+    assert_eq!(fx.store.tasks_where(None, None, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn a_repo_is_updated_and_removed_only_when_no_task_on_it_is_unfinished() {
+    let fx = Fixture::new();
+    let updated = fx
+        .store
+        .update_repo(
+            "demo",
+            &RepoChange {
+                staging_command: Some("make test".into()),
+                deploy_command: Some(Some("make deploy".into())),
+                pass_env: Some(vec!["NPM_TOKEN".into()]),
+                ..RepoChange::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(updated.staging_command, "make test");
+    assert_eq!(updated.deploy_command.as_deref(), Some("make deploy"));
+    assert_eq!(updated.path, "/srv/demo", "untouched fields are kept");
+    let cleared = fx
+        .store
+        .update_repo(
+            "demo",
+            &RepoChange {
+                deploy_command: Some(None),
+                ..RepoChange::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(cleared.deploy_command, None);
+    assert!(matches!(
+        fx.store.update_repo(
+            "demo",
+            &RepoChange {
+                pass_env: Some(vec!["A=B".into()]),
+                ..RepoChange::default()
+            }
+        ),
+        Err(StoreError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        fx.store.update_repo("nope", &RepoChange::default()),
+        Err(StoreError::UnknownRepo { .. })
+    ));
+    // The fixture's task is active: refused, nothing removed.
+    let job = fx.enqueue("deploy-staging", "deployer");
+    let error = fx.store.remove_repo("demo").unwrap_err();
+    assert!(
+        matches!(error, StoreError::RepoInUse { active: 1, .. }),
+        "{error}"
+    );
+    assert_eq!(fx.count("repos"), 1);
+    // Once it has ended, the repo goes with its history.
+    let c = fx.claim();
+    fx.store
+        .raise_alert(&common::alert("kind", fx.task, job))
+        .unwrap();
+    fx.store
+        .record_agent_run(&common::run_of(&c, Some(0.5)))
+        .unwrap();
+    fx.store.end_cancelled(c.lease, None).unwrap();
+    let removed = fx.store.remove_repo("demo").unwrap();
+    assert_eq!(removed.tasks, vec![fx.task]);
+    for table in [
+        "repos",
+        "tasks",
+        "jobs",
+        "agent_runs",
+        "alerts",
+        "transitions",
+    ] {
+        assert_eq!(fx.count(table), 0, "{table}");
+    }
+    assert!(matches!(
+        fx.store.remove_repo("demo"),
+        Err(StoreError::UnknownRepo { .. })
+    ));
+}
