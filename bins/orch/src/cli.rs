@@ -193,8 +193,10 @@ pub(crate) enum TaskCommand {
     /// Add a task at the first stage; prints {"id": N, "job": M, ...} with the
     /// commit and branch it works on.
     Add(TaskAddArgs),
-    /// Show a task as JSON: stage, status, retries, cost, artifacts and every
-    /// transition with its gate decisions.
+    /// Show a task as JSON: stage, status, retries, cost, its worktree (branch,
+    /// base and head commits, the merge command), artifacts, its jobs with the
+    /// commits they started and ended on, and every transition with its gate
+    /// decisions.
     Show {
         /// The task's id.
         id: i64,

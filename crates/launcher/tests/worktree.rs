@@ -693,6 +693,46 @@ fn an_agent_that_detaches_head_blocks_the_task() -> Result<(), Failed> {
     )
 }
 
+/// The operator's way out of a tampering block: put the worktree back on its
+/// branch, `retry` the task, and it goes on to done from the stage where it
+/// stopped; retried without the repair, it is blocked again.
+fn a_repaired_worktree_goes_on_after_a_retry() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\ntester detach\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "test -f change-1.txt");
+    let task = engine
+        .create_task_at(repo, "repair", Stage::Development)
+        .unwrap()
+        .0;
+    drive(&engine, 20);
+    check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
+    // The tester would detach HEAD again: from now on it leaves it alone.
+    h.actions("developer change\n");
+    // Retried as it is (HEAD still detached): blocked again, nothing run.
+    orch_launcher::operator::retry(&engine.store(), task, None, "try as is", false).unwrap();
+    let again = step(&engine);
+    check(
+        blocked_with(&again, "worktree_tampered") && again.outcome.is_none(),
+        format!("{again:?}"),
+    )?;
+    // Repaired and retried: on to done, deploying the developer's commit.
+    let wt = h.worktree(task);
+    git(&wt, &["switch", "--quiet", "orch/task-1"]);
+    let (stage, _) =
+        orch_launcher::operator::retry(&engine.store(), task, None, "repaired", false).unwrap();
+    check(stage == Stage::Testing, format!("retried at {stage}"))?;
+    let reports = drive(&engine, 20);
+    check(
+        status(&engine, task) == TaskStatus::Done,
+        format!("{reports:#?}"),
+    )?;
+    check(
+        fs::read_to_string(&h.deployed).unwrap_or_default() == rev(&h.checkout, "orch/task-1"),
+        "deployed the branch's tip",
+    )
+}
+
 /// The staging runner out of scope: the LLM deployer resets the branch →
 /// blocked `worktree_tampered`, no deploy.
 fn an_llm_deployer_that_resets_the_branch_blocks_the_task() -> Result<(), Failed> {
@@ -1721,6 +1761,10 @@ fn main() {
         (
             "a_folder_in_the_way_is_never_overwritten",
             a_folder_in_the_way_is_never_overwritten,
+        ),
+        (
+            "a_repaired_worktree_goes_on_after_a_retry",
+            a_repaired_worktree_goes_on_after_a_retry,
         ),
         (
             "a_half_made_worktree_from_a_crash_is_made_again",
