@@ -9,8 +9,9 @@
 //!
 //! One sample is one task's whole life as the engine drives it through the
 //! eight stages: `prepare` at the first job (the branch checked, `git
-//! worktree add` from the base, the start state), seven more job starts (one
-//! `git status` each), the post-role step of the five LLM roles (one
+//! worktree prune`, `git worktree add` beside its place and `git worktree
+//! move` into it, the start state), seven more job starts (one `git status`
+//! each; `deploy-staging` and `deploy` also `git ls-files -v`), the post-role step of the five LLM roles (one
 //! `git status` each; the developer's also `git add`, `git commit` and
 //! `git rev-parse HEAD`), the staging runner's end state, and the removal at
 //! `done` (a status, then `git worktree remove`). Beside it, in the same interleaved loop, the same git work done
@@ -166,10 +167,13 @@ fn plain_task(repo: &Path, root: &Path, base: &str, id: i64) -> Duration {
     // command that exits 0 either way.
     git(repo, &["for-each-ref", &format!("refs/heads/{branch}")]);
     git(repo, &["worktree", "prune"]);
+    // Made beside its place and moved in whole, as orch does.
+    let partial = format!("{dir_s}.partial");
     git(
         repo,
-        &["worktree", "add", "--quiet", "-b", &branch, dir_s, base],
+        &["worktree", "add", "--quiet", "-b", &branch, &partial, base],
     );
+    git(repo, &["worktree", "move", &partial, dir_s]);
     for stage in 0..8 {
         git(&dir, &["status", "--porcelain=v2", "--branch", "-z"]);
         if matches!(stage, 5 | 6) {
