@@ -125,6 +125,12 @@ pub(crate) struct RepoAddArgs {
     /// truth for the staging runner and the LLM deployer's prompt.
     #[arg(long, value_name = "CMD")]
     pub(crate) staging_cmd: String,
+    /// The repository's own tests, run as `sh -c CMD` in the task's worktree
+    /// by the test runner (stage testing; ORCH_TEST_RUNNER_MODE says whether
+    /// it decides or runs in shadow beside the LLM tester, whose prompt names
+    /// it too); none: the LLM tester alone.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) test_cmd: Option<String>,
     /// The deploy command (stage deploy); none: the stage is skipped, said so.
     #[arg(long, value_name = "CMD")]
     pub(crate) deploy_cmd: Option<String>,

@@ -24,7 +24,10 @@ pub fn default_prompt(role: Role) -> Option<&'static str> {
         Role::Reviewer => Some(include_str!("../../../agents/reviewer.md")),
         Role::Tester => Some(include_str!("../../../agents/tester.md")),
         Role::Deployer => Some(include_str!("../../../agents/deployer.md")),
-        Role::DeployFinalizer | Role::PostDeployMonitor | Role::StagingRunner => None,
+        Role::DeployFinalizer
+        | Role::PostDeployMonitor
+        | Role::StagingRunner
+        | Role::TestRunner => None,
     }
 }
 
@@ -72,6 +75,19 @@ pub fn build(home: &Path, ctx: &JobContext) -> String {
         spec.values.join(", "),
         spec.pass_value,
     );
+    if ctx.role == Role::Tester
+        && let Some(command) = ctx.repo.test_command.as_deref()
+    {
+        // One source of truth: the command the test runner runs.
+        let _ = write!(
+            prompt,
+            "- the repository's test command (what the test runner runs):\n\n{}\n",
+            command
+                .lines()
+                .map(|line| format!("      {line}\n"))
+                .collect::<String>()
+        );
+    }
     if !ctx.earlier_artifacts.is_empty() {
         prompt.push_str("\n## Earlier artifacts of this task\n\n");
         for path in &ctx.earlier_artifacts {

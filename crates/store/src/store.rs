@@ -26,13 +26,16 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// `agent_runs_by_role_outcome`); step 4 adds task isolation and provenance
 /// (`repos.base_ref`; the tasks' isolation, base commit, branch, worktree,
 /// head commit and keep flag; the jobs' start and end commits; the gate
-/// decisions' commit and clean flag; the `tasks_serial` index). A test checks that running every step from an
+/// decisions' commit and clean flag; the `tasks_serial` index); step 5 adds
+/// the repos' test command and the `shadow_verdicts` table of a suite
+/// runner in shadow mode, with its indexes. A test checks that running every step from an
 /// empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
     include_str!("migrations/0002.sql"),
     include_str!("migrations/0003.sql"),
     include_str!("migrations/0004.sql"),
+    include_str!("migrations/0005.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).
