@@ -234,6 +234,11 @@ pub(crate) struct DemoArgs {
     /// must be empty or missing. Default: a new temporary folder, kept.
     #[arg(long, value_name = "DIR")]
     pub(crate) home: Option<PathBuf>,
+    /// The test runner's mode for the demo (off, shadow or on): with `on`,
+    /// the first task's testing stage is served by its repository's test
+    /// command instead of the stand-in LLM tester.
+    #[arg(long, value_name = "MODE", default_value = "on")]
+    pub(crate) test_runner: orch_launcher::RunnerMode,
 }
 
 /// `orch staging ...`.
