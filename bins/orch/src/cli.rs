@@ -154,6 +154,10 @@ pub(crate) struct RepoUpdateArgs {
     /// keep their base.
     #[arg(long, value_name = "REF")]
     pub(crate) base: Option<String>,
+    /// The repository's own test command (the test runner's, at the testing
+    /// stage); "" clears it (the LLM tester serves).
+    #[arg(long, value_name = "CMD")]
+    pub(crate) test_cmd: Option<String>,
 }
 
 /// Arguments of `orch repo add`.
@@ -175,6 +179,12 @@ pub(crate) struct RepoAddArgs {
     /// truth for the staging runner and the LLM deployer's prompt.
     #[arg(long, value_name = "CMD")]
     pub(crate) staging_cmd: String,
+    /// The repository's own tests, run as `sh -c CMD` in the task's worktree
+    /// by the test runner (stage testing; ORCH_TEST_RUNNER_MODE says whether
+    /// it decides or runs in shadow beside the LLM tester, whose prompt names
+    /// it too); none: the LLM tester alone.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) test_cmd: Option<String>,
     /// The deploy command (stage deploy); none: the stage is skipped, said so.
     #[arg(long, value_name = "CMD")]
     pub(crate) deploy_cmd: Option<String>,
@@ -385,6 +395,11 @@ pub(crate) struct DemoArgs {
     /// must be empty or missing. Default: a new temporary folder, kept.
     #[arg(long, value_name = "DIR")]
     pub(crate) home: Option<PathBuf>,
+    /// The test runner's mode for the demo (off, shadow or on): with `on`,
+    /// the first task's testing stage is served by its repository's test
+    /// command instead of the stand-in LLM tester.
+    #[arg(long, value_name = "MODE", default_value = "on")]
+    pub(crate) test_runner: orch_launcher::RunnerMode,
 }
 
 /// `orch staging ...`.

@@ -149,6 +149,7 @@ pub(crate) fn repo_json(repo: &orch_store::Repo) -> Value {
         "name": repo.name,
         "path": repo.path,
         "staging_cmd": repo.staging_command,
+        "test_cmd": repo.test_command,
         "deploy_cmd": repo.deploy_command,
         "health_cmd": repo.health_command,
         "pass_env": repo.pass_env,
@@ -228,6 +229,7 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
     repo.base_ref.clone_from(&args.base);
     repo.deploy_command.clone_from(&args.deploy_cmd);
     repo.health_command.clone_from(&args.health_cmd);
+    repo.test_command.clone_from(&args.test_cmd);
     repo.pass_env = args
         .pass_env
         .iter()

@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use orch_launcher::{LauncherConfig, RepoScope};
+use orch_launcher::{LauncherConfig, RepoScope, RunnerMode, SuiteRunnerConfig};
 use orch_staging_runner::SupervisorProgram;
 use serde::Deserialize;
 
 /// Every key this binary reads, with the type a bad value is told to have.
-pub(crate) const KEYS: [(&str, &str); 23] = [
+pub(crate) const KEYS: [(&str, &str); 31] = [
     ("ORCH_HOME", "a folder path"),
     ("ORCH_DB_PATH", "a file path"),
     ("ORCH_HTTP_ADDR", "an address such as 127.0.0.1:7878"),
@@ -45,6 +45,20 @@ pub(crate) const KEYS: [(&str, &str); 23] = [
         "ORCH_STAGING_RUNNER_OUTPUT_CAP_BYTES",
         "a whole number of bytes",
     ),
+    ("ORCH_TEST_RUNNER_ENABLED", "true or false"),
+    ("ORCH_TEST_RUNNER_MODE", "off, shadow or on"),
+    (
+        "ORCH_TEST_RUNNER_REPOS",
+        "* or repository names separated by commas",
+    ),
+    ("ORCH_TEST_RUNNER_TIMEOUT_SECS", "a whole number of seconds"),
+    ("ORCH_TEST_RUNNER_GRACE_SECS", "a whole number of seconds"),
+    ("ORCH_TEST_RUNNER_INFRA_RETRIES", "a whole number"),
+    ("ORCH_TEST_RUNNER_DEFER_SECS", "a whole number of seconds"),
+    (
+        "ORCH_TEST_RUNNER_OUTPUT_CAP_BYTES",
+        "a whole number of bytes",
+    ),
     ("ORCH_LEASE_SECS", "a whole number of seconds, at least 3"),
     ("ORCH_POST_DEPLOY_PROBES", "a whole number from 1 to 1000"),
     ("ORCH_POST_DEPLOY_WINDOW_SECS", "a whole number of seconds"),
@@ -67,6 +81,29 @@ const CONTRACT_KEYS: [&str; 9] = [
     "ORCH_RUN_MARKER",
     "ORCH_COMMIT",
 ];
+
+/// One suite runner's configuration from its keys: the mode, the switch, the
+/// repository CSV, `[timeout, grace, defer]` in seconds, the infra retries
+/// and the output cap.
+fn suite_runner(
+    mode: RunnerMode,
+    enabled: bool,
+    repos: &str,
+    [timeout, grace, defer]: [u64; 3],
+    infra_retries: u32,
+    output_cap_bytes: u64,
+) -> SuiteRunnerConfig {
+    SuiteRunnerConfig {
+        enabled,
+        mode,
+        repos: RepoScope::from_csv(repos),
+        timeout: Duration::from_secs(timeout),
+        grace: Duration::from_secs(grace),
+        infra_retries,
+        defer: Duration::from_secs(defer),
+        output_cap_bytes,
+    }
+}
 
 /// The configuration, as `envy` reads it (field `x` is key `ORCH_X`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -116,6 +153,33 @@ pub(crate) struct Config {
     /// The cap of a suite's output file.
     #[serde(default = "default_output_cap")]
     pub(crate) staging_runner_output_cap_bytes: u64,
+    /// The test runner's kill-switch.
+    #[serde(default = "default_true")]
+    pub(crate) test_runner_enabled: bool,
+    /// Who decides the testing stage: `off` (the LLM tester), `shadow` (the
+    /// LLM decides, the runner runs beside it and both verdicts are
+    /// recorded) or `on` (the runner decides).
+    #[serde(default = "default_test_mode")]
+    pub(crate) test_runner_mode: String,
+    /// The repositories the test runner serves (`*`: every one with a test
+    /// command).
+    #[serde(default = "default_repos")]
+    pub(crate) test_runner_repos: String,
+    /// Seconds a test suite may run.
+    #[serde(default = "default_staging_timeout")]
+    pub(crate) test_runner_timeout_secs: u64,
+    /// Seconds between SIGTERM and SIGKILL.
+    #[serde(default = "default_grace")]
+    pub(crate) test_runner_grace_secs: u64,
+    /// Deferrals for tool errors before the stage fails closed (mode `on`).
+    #[serde(default = "default_infra_retries")]
+    pub(crate) test_runner_infra_retries: u32,
+    /// The base of the backoff between deferrals.
+    #[serde(default = "default_defer")]
+    pub(crate) test_runner_defer_secs: u64,
+    /// The cap of a test suite's output file.
+    #[serde(default = "default_output_cap")]
+    pub(crate) test_runner_output_cap_bytes: u64,
     /// Seconds a claimed job's lease lasts (heartbeats every third).
     #[serde(default = "default_lease")]
     pub(crate) lease_secs: u64,
@@ -158,6 +222,9 @@ fn default_developer_retries() -> u32 {
 }
 fn default_true() -> bool {
     true
+}
+fn default_test_mode() -> String {
+    RunnerMode::Shadow.as_str().to_owned()
 }
 fn default_repos() -> String {
     "*".to_owned()
@@ -284,6 +351,9 @@ impl Config {
                 format!("{} is out of range", self.poison_rescues),
             ));
         }
+        if let Err(error) = self.test_runner_mode.parse::<RunnerMode>() {
+            return Err(bad("ORCH_TEST_RUNNER_MODE", error.to_string()));
+        }
         if self.agent_cmd.trim().is_empty() {
             return Err(bad("ORCH_AGENT_CMD", "it is blank".to_owned()));
         }
@@ -332,13 +402,31 @@ impl Config {
         config.developer_retries = self.developer_retries;
         config.task_budget_usd = self.task_budget_usd;
         config.secret_env.clone_from(&self.secret_env);
-        config.staging_runner.enabled = self.staging_runner_enabled;
-        config.staging_runner.repos = RepoScope::from_csv(&self.staging_runner_repos);
-        config.staging_runner.timeout = Duration::from_secs(self.staging_runner_timeout_secs);
-        config.staging_runner.grace = Duration::from_secs(self.staging_runner_grace_secs);
-        config.staging_runner.infra_retries = self.staging_runner_infra_retries;
-        config.staging_runner.defer = Duration::from_secs(self.staging_runner_defer_secs);
-        config.staging_runner.output_cap_bytes = self.staging_runner_output_cap_bytes;
+        config.staging_runner = suite_runner(
+            RunnerMode::On,
+            self.staging_runner_enabled,
+            &self.staging_runner_repos,
+            [
+                self.staging_runner_timeout_secs,
+                self.staging_runner_grace_secs,
+                self.staging_runner_defer_secs,
+            ],
+            self.staging_runner_infra_retries,
+            self.staging_runner_output_cap_bytes,
+        );
+        config.test_runner = suite_runner(
+            // Checked by validate; an unreadable mode would be `off`.
+            self.test_runner_mode.parse().unwrap_or(RunnerMode::Off),
+            self.test_runner_enabled,
+            &self.test_runner_repos,
+            [
+                self.test_runner_timeout_secs,
+                self.test_runner_grace_secs,
+                self.test_runner_defer_secs,
+            ],
+            self.test_runner_infra_retries,
+            self.test_runner_output_cap_bytes,
+        );
         config.lease = Duration::from_secs(self.lease_secs);
         config.post_deploy.probes = self.post_deploy_probes;
         config.post_deploy.window = Duration::from_secs(self.post_deploy_window_secs);
@@ -434,6 +522,33 @@ mod tests {
     }
 
     #[test]
+    fn the_test_runner_defaults_to_shadow_and_reads_its_own_keys() {
+        let launcher = Config::from_iter(env(&[]))
+            .unwrap()
+            .launcher(PathBuf::from("/h"));
+        assert!(launcher.test_runner.enabled);
+        assert_eq!(launcher.test_runner.mode, RunnerMode::Shadow);
+        assert_eq!(launcher.staging_runner.mode, RunnerMode::On);
+        let config = Config::from_iter(env(&[
+            ("ORCH_TEST_RUNNER_MODE", "on"),
+            ("ORCH_TEST_RUNNER_REPOS", "api"),
+            ("ORCH_TEST_RUNNER_TIMEOUT_SECS", "60"),
+            ("ORCH_TEST_RUNNER_INFRA_RETRIES", "1"),
+        ]))
+        .unwrap();
+        let launcher = config.launcher(PathBuf::from("/h"));
+        assert_eq!(launcher.test_runner.mode, RunnerMode::On);
+        assert!(launcher.test_runner.repos.contains("api"));
+        assert!(!launcher.test_runner.repos.contains("web"));
+        assert_eq!(launcher.test_runner.timeout, Duration::from_secs(60));
+        assert_eq!(launcher.test_runner.infra_retries, 1);
+        assert!(launcher.staging_runner.repos.contains("web"), "its own CSV");
+        let error = Config::from_iter(env(&[("ORCH_TEST_RUNNER_MODE", "maybe")])).unwrap_err();
+        assert_eq!(error.key, "ORCH_TEST_RUNNER_MODE");
+        assert!(error.to_string().contains("off, shadow or on"), "{error}");
+    }
+
+    #[test]
     fn a_bad_value_names_the_full_key_and_the_expected_type() {
         let error =
             Config::from_iter(env(&[("ORCH_STAGING_RUNNER_TIMEOUT_SECS", "abc")])).unwrap_err();
@@ -503,6 +618,14 @@ mod tests {
             "staging_runner_infra_retries",
             "staging_runner_defer_secs",
             "staging_runner_output_cap_bytes",
+            "test_runner_enabled",
+            "test_runner_mode",
+            "test_runner_repos",
+            "test_runner_timeout_secs",
+            "test_runner_grace_secs",
+            "test_runner_infra_retries",
+            "test_runner_defer_secs",
+            "test_runner_output_cap_bytes",
             "lease_secs",
             "post_deploy_probes",
             "post_deploy_window_secs",
@@ -529,6 +652,13 @@ mod tests {
             "ORCH_STAGING_RUNNER_INFRA_RETRIES",
             "ORCH_STAGING_RUNNER_DEFER_SECS",
             "ORCH_STAGING_RUNNER_OUTPUT_CAP_BYTES",
+            "ORCH_TEST_RUNNER_ENABLED",
+            "ORCH_TEST_RUNNER_MODE",
+            "ORCH_TEST_RUNNER_TIMEOUT_SECS",
+            "ORCH_TEST_RUNNER_GRACE_SECS",
+            "ORCH_TEST_RUNNER_INFRA_RETRIES",
+            "ORCH_TEST_RUNNER_DEFER_SECS",
+            "ORCH_TEST_RUNNER_OUTPUT_CAP_BYTES",
             "ORCH_LEASE_SECS",
             "ORCH_POISON_RESCUES",
             "ORCH_AGENT_INFRA_RETRIES",

@@ -4,7 +4,11 @@
 //! kept afterwards for `orch task show`), the sample repository of
 //! `examples/sample-repo` checked out three times, and the scripted stand-in
 //! agent of `examples/agents` as `ORCH_AGENT_CMD`. Three tasks:
-//! 1. `calc`: every stage passes; the staging runner runs the real suite;
+//! 1. `calc`: every stage passes; its repository names a test command
+//!    (`sh ./test.sh`), so the test runner serves its testing stage (mode
+//!    `on`, the demo's default; `--test-runner shadow` runs it beside the
+//!    stand-in tester, `off` leaves the tester alone), and the staging
+//!    runner runs the real staging suite;
 //! 2. `calc-buggy`: its `calc.sh` subtracts, so the suite fails, the task
 //!    rolls back to development, the stand-in developer fixes it, and the
 //!    suite passes on the retry;
@@ -20,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use orch_launcher::worktree::Git;
-use orch_launcher::{Engine, LauncherConfig, RepoScope, StopSignal};
+use orch_launcher::{Engine, LauncherConfig, RepoScope, RunnerMode, StopSignal};
 use orch_staging_runner::SupervisorProgram;
 use orch_store::{LeaseOwner, NewRepo, TaskStatus};
 
@@ -29,6 +33,7 @@ use crate::{CliError, Ending, queue};
 
 const CALC: &str = include_str!("../../../examples/sample-repo/calc.sh");
 const STAGING: &str = include_str!("../../../examples/sample-repo/staging.sh");
+const TESTS: &str = include_str!("../../../examples/sample-repo/test.sh");
 const FIX: &str = include_str!("../../../examples/sample-repo/fix-bug.sh");
 const README: &str = include_str!("../../../examples/sample-repo/README.md");
 const AGENT: &str = include_str!("../../../examples/agents/scripted-agent.sh");
@@ -78,6 +83,7 @@ fn checkout(dir: &Path, buggy: bool) -> Result<(), CliError> {
     for (name, text) in [
         ("calc.sh", calc.as_str()),
         ("staging.sh", STAGING),
+        ("test.sh", TESTS),
         ("README.md", README),
         ("fix-bug.sh", FIX),
     ] {
@@ -105,7 +111,7 @@ fn commit_checkout(git: &Git, dir: &Path) -> Result<(), orch_launcher::worktree:
 }
 
 /// `orch demo`.
-pub(crate) fn run(home: Option<&Path>) -> Result<Ending, CliError> {
+pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending, CliError> {
     let t0 = Instant::now();
     let home = fresh_home(home)?;
     let agent = home.join("examples/scripted-agent.sh");
@@ -126,6 +132,9 @@ pub(crate) fn run(home: Option<&Path>) -> Result<Ending, CliError> {
     config.staging_runner.repos = RepoScope::from_csv("calc,calc-buggy");
     config.staging_runner.timeout = Duration::from_secs(60);
     config.staging_runner.grace = Duration::from_secs(1);
+    config.test_runner.mode = test_runner;
+    config.test_runner.timeout = Duration::from_secs(60);
+    config.test_runner.grace = Duration::from_secs(1);
     config.post_deploy.probes = 2;
     config.post_deploy.window = Duration::from_millis(200);
     config.supervisor = SupervisorProgram::CurrentExe;
@@ -149,6 +158,9 @@ pub(crate) fn run(home: Option<&Path>) -> Result<Ending, CliError> {
         let mut repo = NewRepo::new(name, dir.to_string_lossy(), "sh ./staging.sh");
         repo.deploy_command = Some("echo deployed calc".to_owned());
         repo.health_command = Some("sh ./calc.sh 1 1".to_owned());
+        if name == "calc" {
+            repo.test_command = Some("sh ./test.sh".to_owned());
+        }
         let id = engine
             .store()
             .add_repo(&repo)
@@ -161,6 +173,14 @@ pub(crate) fn run(home: Option<&Path>) -> Result<Ending, CliError> {
             task.get(),
             if buggy {
                 " (its calc.sh has a bug)"
+            } else if name == "calc" {
+                match test_runner {
+                    RunnerMode::On => " (test command: the test runner serves testing)",
+                    RunnerMode::Shadow => {
+                        " (test command: the test runner runs beside the LLM tester)"
+                    }
+                    RunnerMode::Off => " (test command, test runner off: the LLM tester)",
+                }
             } else if name == "calc-docs" {
                 " (outside ORCH_STAGING_RUNNER_REPOS: the LLM deployer serves staging)"
             } else {
@@ -205,12 +225,22 @@ pub(crate) fn run(home: Option<&Path>) -> Result<Ending, CliError> {
                 repo.path
             )
         });
+        let runs = store
+            .agent_runs(*task)
+            .map_err(|error| CliError::Tool(error.to_string()))?;
+        let llm: Vec<_> = runs
+            .iter()
+            .filter(|r| r.transport == orch_store::Transport::Llm)
+            .collect();
+        let cost: f64 = llm.iter().filter_map(|r| r.cost_usd).sum();
         println!(
-            "task {}: {} after {} developer retr{} — ORCH_HOME={} orch task show {}{branch}",
+            "task {}: {} after {} developer retr{} — {} LLM calls, ${cost:.3}, {} deterministic runs — ORCH_HOME={} orch task show {}{branch}",
             task.get(),
             t.status.as_str(),
             t.developer_retries,
             if t.developer_retries == 1 { "y" } else { "ies" },
+            llm.len(),
+            runs.len() - llm.len(),
             home.display(),
             task.get()
         );

@@ -126,7 +126,21 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
             failed_cost_usd: row.failed_cost_usd,
         })
         .collect();
-    let roadmap = orch_inventory::roadmap(&built_in()?, &stats);
+    let testing = orch_pipeline::Stage::Testing.as_str();
+    let agreement = store
+        .shadow_agreement(testing)
+        .map_err(|error| CliError::Tool(error.to_string()))?;
+    let shadows = [(
+        testing.to_owned(),
+        orch_inventory::ShadowFigures {
+            runs: agreement.runs,
+            agree: agreement.agree,
+            runner_only_failed: agreement.runner_only_failed,
+            llm_only_failed: agreement.llm_only_failed,
+            runner_no_verdict: agreement.runner_no_verdict,
+        },
+    )];
+    let roadmap = orch_inventory::roadmap_with(&built_in()?, &stats, &shadows);
     if as_json {
         let text = roadmap
             .to_json()

@@ -119,7 +119,7 @@ fn dispatch(command: cli::Command) -> Result<Ending, CliError> {
             commands::Setup::load()?;
             commands::gate_check(&stage, &file)
         }
-        Command::Demo(args) => demo::run(args.home.as_deref()),
+        Command::Demo(args) => demo::run(args.home.as_deref(), args.test_runner),
         Command::Inventory { command } => match command {
             cli::InventoryCommand::Check { root } => inventory::check(&root),
             cli::InventoryCommand::Show { json } => inventory::show(json),

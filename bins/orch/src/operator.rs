@@ -444,6 +444,7 @@ pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending
     let change = RepoChange {
         path,
         base_ref,
+        test_command: optional(args.test_cmd.as_ref()),
         staging_command: args.staging_cmd.clone(),
         deploy_command: optional(args.deploy_cmd.as_ref()),
         health_command: optional(args.health_cmd.as_ref()),

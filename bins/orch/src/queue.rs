@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use orch_launcher::{LauncherConfig, RepoScope};
-use orch_store::{JobState, QueueSnapshot, Store, StoreError};
+use orch_launcher::{LauncherConfig, RepoScope, SuiteRunnerConfig};
+use orch_store::{JobState, QueueSnapshot, Store, StoreError, SuiteRunnerStats};
 use serde_json::{Value, json};
 
 use crate::commands::rfc3339;
@@ -73,8 +73,22 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
             })
         })
         .collect();
-    let stats = &snapshot.staging_runner;
-    let settings = &config.staging_runner;
+    let mut test_runner = runner_block(&config.test_runner, &snapshot.test_runner);
+    if let Value::Object(block) = &mut test_runner {
+        let agreement = &snapshot.test_runner_agreement;
+        block.insert("mode".to_owned(), json!(config.test_runner.mode.as_str()));
+        block.insert(
+            "shadow".to_owned(),
+            json!({
+                "runs": agreement.runs,
+                "agree": agreement.agree,
+                "runner_only_failed": agreement.runner_only_failed,
+                "llm_only_failed": agreement.llm_only_failed,
+                "runner_no_verdict": agreement.runner_no_verdict,
+                "agreement": agreement.rate(),
+            }),
+        );
+    }
     json!({
         "at": rfc3339(snapshot.at_ms),
         "counts": counts,
@@ -84,28 +98,95 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
         "deferred_total": snapshot.deferred_total,
         "alerts": alerts,
         "alerts_total": snapshot.open_alerts_total,
-        "staging_runner": {
-            "enabled": settings.enabled,
-            "repos": repos(&settings.repos),
-            "timeout_secs": settings.timeout.as_secs_f64(),
-            "grace_secs": settings.grace.as_secs_f64(),
-            "infra_retries": settings.infra_retries,
-            "runs": stats.runs,
-            "passed": stats.passed,
-            "failed": stats.failed,
-            "timed_out": stats.timed_out,
-            "tool_errors": stats.tool_errors,
-            "deferred": stats.deferred,
-            "exhausted": stats.exhausted,
-            "fallbacks_to_llm": stats.fallbacks_to_llm,
-            "last_run": stats.last_run.as_ref().map(|run| json!({
-                "task": run.task.get(),
-                "status": run.outcome,
-                "duration_ms": run.duration_ms,
-                "at": rfc3339(run.ended_ms),
-            })),
-        },
+        "staging_runner": runner_block(&config.staging_runner, &snapshot.staging_runner),
+        "test_runner": test_runner,
     })
+}
+
+/// A suite runner's block: its configuration and its counters.
+fn runner_block(settings: &SuiteRunnerConfig, stats: &SuiteRunnerStats) -> Value {
+    json!({
+        "enabled": settings.enabled,
+        "repos": repos(&settings.repos),
+        "timeout_secs": settings.timeout.as_secs_f64(),
+        "grace_secs": settings.grace.as_secs_f64(),
+        "infra_retries": settings.infra_retries,
+        "runs": stats.runs,
+        "passed": stats.passed,
+        "failed": stats.failed,
+        "timed_out": stats.timed_out,
+        "tool_errors": stats.tool_errors,
+        "deferred": stats.deferred,
+        "exhausted": stats.exhausted,
+        "fallbacks_to_llm": stats.fallbacks_to_llm,
+        "last_run": stats.last_run.as_ref().map(|run| json!({
+            "task": run.task.get(),
+            "status": run.outcome,
+            "duration_ms": run.duration_ms,
+            "at": rfc3339(run.ended_ms),
+        })),
+    })
+}
+
+/// One suite runner's metrics: its switch and its counters.
+fn runner_metrics(
+    out: &mut String,
+    name: &str,
+    settings: &SuiteRunnerConfig,
+    stats: &SuiteRunnerStats,
+    llm: &str,
+) {
+    let what = name.replace('_', " ");
+    let _ = writeln!(
+        out,
+        "# HELP orch_{name}_enabled Whether the {what}'s kill-switch is on.\n# TYPE orch_{name}_enabled gauge\norch_{name}_enabled {}",
+        u8::from(settings.enabled)
+    );
+    let fallbacks = format!("Jobs handed to the LLM {llm}.");
+    let runs = format!("{} runs, whatever their outcome.", capitalized(&what));
+    for (counter, value, help) in [
+        ("runs", stats.runs, runs.as_str()),
+        ("passed", stats.passed, "Suites that ran and passed."),
+        ("failed", stats.failed, "Suites that ran and failed."),
+        (
+            "timed_out",
+            stats.timed_out,
+            "Suites ended by their time limit.",
+        ),
+        (
+            "tool_errors",
+            stats.tool_errors,
+            "Suites that could not run.",
+        ),
+        (
+            "deferred",
+            stats.deferred,
+            "Jobs deferred after a tool error.",
+        ),
+        (
+            "exhausted",
+            stats.exhausted,
+            "Stages failed closed after the infra retries.",
+        ),
+        (
+            "fallbacks_to_llm",
+            stats.fallbacks_to_llm,
+            fallbacks.as_str(),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP orch_{name}_{counter}_total {help}\n# TYPE orch_{name}_{counter}_total counter\norch_{name}_{counter}_total {value}"
+        );
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// The `/queue` document, read now.
@@ -140,49 +221,49 @@ pub(crate) fn metrics(store: &Store, config: &LauncherConfig) -> Result<String, 
         "# HELP orch_alerts_open Alerts not yet acknowledged.\n# TYPE orch_alerts_open gauge\norch_alerts_open {}",
         snapshot.open_alerts_total
     );
-    let _ = writeln!(
-        out,
-        "# HELP orch_staging_runner_enabled Whether the staging runner's kill-switch is on.\n# TYPE orch_staging_runner_enabled gauge\norch_staging_runner_enabled {}",
-        u8::from(config.staging_runner.enabled)
-    );
-    let stats = &snapshot.staging_runner;
+    for (name, settings, stats, llm) in [
+        (
+            "staging_runner",
+            &config.staging_runner,
+            &snapshot.staging_runner,
+            "deployer",
+        ),
+        (
+            "test_runner",
+            &config.test_runner,
+            &snapshot.test_runner,
+            "tester",
+        ),
+    ] {
+        runner_metrics(&mut out, name, settings, stats, llm);
+    }
+    let agreement = &snapshot.test_runner_agreement;
     for (name, value, help) in [
         (
             "runs",
-            stats.runs,
-            "Staging runner runs, whatever their outcome.",
+            agreement.runs,
+            "Testing jobs with both verdicts recorded (shadow mode).",
         ),
-        ("passed", stats.passed, "Suites that ran and passed."),
-        ("failed", stats.failed, "Suites that ran and failed."),
+        ("agree", agreement.agree, "Pairs where both said the same."),
         (
-            "timed_out",
-            stats.timed_out,
-            "Suites ended by their time limit.",
-        ),
-        (
-            "tool_errors",
-            stats.tool_errors,
-            "Suites that could not run.",
+            "runner_only_failed",
+            agreement.runner_only_failed,
+            "Pairs where only the test runner said FAILED.",
         ),
         (
-            "deferred",
-            stats.deferred,
-            "Jobs deferred after a tool error.",
+            "llm_only_failed",
+            agreement.llm_only_failed,
+            "Pairs where only the LLM tester said FAILED.",
         ),
         (
-            "exhausted",
-            stats.exhausted,
-            "Stages failed closed after the infra retries.",
-        ),
-        (
-            "fallbacks_to_llm",
-            stats.fallbacks_to_llm,
-            "Jobs handed to the LLM deployer.",
+            "runner_no_verdict",
+            agreement.runner_no_verdict,
+            "Pairs where the test runner produced no verdict.",
         ),
     ] {
         let _ = writeln!(
             out,
-            "# HELP orch_staging_runner_{name}_total {help}\n# TYPE orch_staging_runner_{name}_total counter\norch_staging_runner_{name}_total {value}"
+            "# HELP orch_test_runner_shadow_{name}_total {help}\n# TYPE orch_test_runner_shadow_{name}_total counter\norch_test_runner_shadow_{name}_total {value}"
         );
     }
     Ok(out)
@@ -253,6 +334,26 @@ mod tests {
                 acknowledged_ms: None,
             }],
             open_alerts_total: 1,
+            test_runner: SuiteRunnerStats {
+                runs: 3,
+                passed: 2,
+                failed: 1,
+                last_run: Some(StagingRunnerRun {
+                    id: orch_store::AgentRunId::new(11),
+                    task: TaskId::new(4),
+                    outcome: "passed".into(),
+                    duration_ms: 40,
+                    ended_ms: 1_795_000_000_000,
+                }),
+                ..SuiteRunnerStats::default()
+            },
+            test_runner_agreement: orch_store::ShadowAgreement {
+                runs: 4,
+                agree: 2,
+                runner_only_failed: 1,
+                llm_only_failed: 1,
+                runner_no_verdict: 0,
+            },
             staging_runner: StagingRunnerStats {
                 runs: 4,
                 passed: 1,
@@ -285,6 +386,10 @@ mod tests {
             "UPDATE_GOLDEN=1 cargo test -p orch queue, then update docs/http.md and the CHANGELOG",
         );
         assert_eq!(document["staging_runner"]["repos"], "*");
+        assert_eq!(document["test_runner"]["mode"], "shadow");
+        assert_eq!(document["test_runner"]["shadow"]["agreement"], 0.5);
+        assert_eq!(document["test_runner"]["shadow"]["runner_only_failed"], 1);
+        assert!(document["staging_runner"].get("mode").is_none());
         assert_eq!(document["counts"]["running"], 1);
     }
 
@@ -299,6 +404,9 @@ mod tests {
             "orch_staging_runner_enabled 1",
             "orch_staging_runner_runs_total 0",
             "orch_staging_runner_fallbacks_to_llm_total 0",
+            "orch_test_runner_enabled 1",
+            "orch_test_runner_runs_total 0",
+            "orch_test_runner_shadow_runner_only_failed_total 0",
         ] {
             assert!(text.contains(name), "{name} missing:\n{text}");
         }

@@ -1527,3 +1527,95 @@ fn start_up_removes_the_worktrees_of_tasks_that_no_longer_exist() {
         "its branch stays"
     );
 }
+
+#[test]
+fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_measures_agreement() {
+    let world = World::new("demo");
+    // repo add --test-cmd: stored and shown; a blank one is refused.
+    let checkout = world.checkout();
+    let path = checkout.to_str().unwrap();
+    let added = world.json(&[
+        "repo",
+        "add",
+        "calc",
+        "--path",
+        path,
+        "--staging-cmd",
+        "true",
+        "--test-cmd",
+        "sh ./test.sh",
+    ]);
+    assert_eq!(added["test_cmd"], "sh ./test.sh", "{added}");
+    let blank = world.run(&[
+        "repo",
+        "add",
+        "blank",
+        "--path",
+        path,
+        "--staging-cmd",
+        "true",
+        "--test-cmd",
+        " ",
+    ]);
+    assert_eq!(blank.status.code(), Some(3), "{}", describe(&blank));
+    assert!(
+        String::from_utf8_lossy(&blank.stderr).contains("test_command"),
+        "{}",
+        describe(&blank)
+    );
+    let on = world.dir.path().join("demo-on");
+    let output = world.run(&["demo", "--home", on.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("task 1 · testing → deploy-staging · test-runner · PASSED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("task 2 · testing → deploy-staging · tester · PASSED"),
+        "the other tasks keep the LLM tester: {text}"
+    );
+    // /queue shows both runners' blocks.
+    let start = text.find("GET /queue:\n").unwrap() + "GET /queue:\n".len();
+    let end = start + text[start..].find("\n\n").unwrap();
+    let queue: Value = serde_json::from_str(&text[start..end]).unwrap();
+    assert_eq!(queue["test_runner"]["mode"], "on", "{queue}");
+    assert_eq!(queue["test_runner"]["passed"], 1, "{queue}");
+    assert_eq!(queue["staging_runner"]["runs"], 3, "{queue}");
+    assert_eq!(queue["test_runner"]["shadow"]["runs"], 0, "{queue}");
+
+    // In shadow mode the stand-in tester decides, and orch roadmap reports
+    // the agreement from the database.
+    let shadow = world.dir.path().join("demo-shadow");
+    let output = world.run(&[
+        "demo",
+        "--home",
+        shadow.to_str().unwrap(),
+        "--test-runner",
+        "shadow",
+    ]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("task 1 · testing → deploy-staging · tester · PASSED"),
+        "{text}"
+    );
+    let db = shadow.join("orch.db");
+    let output = world.run(&["roadmap", "--db", db.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains(
+            "shadow agreement: 1 runs, 1 agree (100.0%), 0 runner-only FAILED, 0 LLM-only FAILED"
+        ),
+        "{text}"
+    );
+    // A mode that is none is a bad argument (exit 3), named.
+    let output = world.run(&["demo", "--test-runner", "sometimes"]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("expected off, shadow or on"),
+        "{}",
+        describe(&output)
+    );
+}

@@ -15,6 +15,13 @@ use crate::source::{self, FnInfo};
 /// The one function allowed to start the agent CLI.
 pub const TRANSPORT_LOCATION: &str = "crates/launcher/src/spawn.rs::spawn";
 
+/// The LLM roles a suite runner serves, the runner, and whether it has a
+/// shadow mode there: one type in the launcher, configured per stage.
+const SUITE_RUNNERS: [(Role, Role, bool); 2] = [
+    (Role::Deployer, Role::StagingRunner, false),
+    (Role::Tester, Role::TestRunner, true),
+];
+
 /// The documents the inventory keeps, relative to the root; each must exist.
 pub const DOCUMENTS: [&str; 6] = [
     "docs/architecture/llm-call-sites.md",
@@ -128,11 +135,18 @@ pub enum Drift {
         /// The entry.
         id: String,
     },
-    /// The deployer's site does not say that the staging runner implements
-    /// it with the LLM as fallback.
-    DeployerNotImplementedByRunner {
+    /// The site of a role a suite runner serves (the deployer: the staging
+    /// runner; the tester: the test runner, with shadow mode) does not say
+    /// that the runner implements it with the LLM as fallback.
+    NotImplementedByRunner {
         /// The entry.
         id: String,
+        /// The LLM role.
+        role: Role,
+        /// The suite runner that serves it.
+        runner: Role,
+        /// Whether the runner also runs in shadow mode at this site.
+        shadow: bool,
         /// Its `implemented_by`.
         implemented_by: Option<String>,
         /// Its `fallback`.
@@ -291,13 +305,19 @@ impl fmt::Display for Drift {
                 f,
                 "inventory {id}: deterministic_oracle = true but no oracle is named; say what computes the verdict"
             ),
-            Drift::DeployerNotImplementedByRunner {
+            Drift::NotImplementedByRunner {
                 id,
+                role,
+                runner,
+                shadow,
                 implemented_by,
                 fallback,
             } => write!(
                 f,
-                "inventory {id}: the deployer is implemented by the staging runner with the LLM as fallback; set implemented_by = \"staging-runner\" and fallback = \"llm\" (found {implemented_by:?}, {fallback:?})"
+                "inventory {id}: the {role} is implemented by the {} with the LLM as fallback{}; set implemented_by = \"{runner}\" and fallback = \"llm\"{} (found {implemented_by:?}, {fallback:?})",
+                runner.as_str().replace('-', " "),
+                if *shadow { " and a shadow mode" } else { "" },
+                if *shadow { " and shadow = true" } else { "" },
             ),
             Drift::UnknownImplementer { id, name } => write!(
                 f,
@@ -465,12 +485,16 @@ fn check_call_sites(inventory: &Inventory, out: &mut Vec<Drift>) {
         if site.deterministic_oracle && site.oracle.as_deref().is_none_or(blank) {
             out.push(Drift::MissingOracle { id: id.clone() });
         }
-        if role == Role::Deployer
-            && (site.implemented_by.as_deref() != Some(Role::StagingRunner.as_str())
-                || site.fallback.as_deref() != Some("llm"))
+        if let Some((_, runner, shadow)) = SUITE_RUNNERS.iter().find(|(r, ..)| *r == role)
+            && (site.implemented_by.as_deref() != Some(runner.as_str())
+                || site.fallback.as_deref() != Some("llm")
+                || (*shadow && site.shadow != Some(true)))
         {
-            out.push(Drift::DeployerNotImplementedByRunner {
+            out.push(Drift::NotImplementedByRunner {
                 id: id.clone(),
+                role,
+                runner: *runner,
+                shadow: *shadow,
                 implemented_by: site.implemented_by.clone(),
                 fallback: site.fallback.clone(),
             });

@@ -87,12 +87,17 @@ pub struct CallSite {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
     /// The reserved agent that serves this site in the LLM's place, when
-    /// one does (the deployer: `staging-runner`).
+    /// one does (the deployer: `staging-runner`; the tester: `test-runner`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implemented_by: Option<String>,
     /// What serves the site when that reserved agent cannot (`llm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// Whether that reserved agent can also run beside the LLM, which then
+    /// decides, so that their agreement is measured before the switch (the
+    /// tester: `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<bool>,
 }
 
 impl CallSite {

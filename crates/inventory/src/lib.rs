@@ -97,5 +97,6 @@ pub use inventory::{
     InventoryError, PathKind, TransportEntry,
 };
 pub use roadmap::{
-    Candidate, Figure, ParseTransportError, Roadmap, RoleRunStats, Transport, roadmap,
+    Candidate, Figure, ParseTransportError, Roadmap, RoleRunStats, ShadowFigures, Transport,
+    roadmap, roadmap_with,
 };

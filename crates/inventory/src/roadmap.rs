@@ -87,6 +87,44 @@ pub struct RoleRunStats {
     pub failed_cost_usd: Option<f64>,
 }
 
+/// A stage's shadow-mode agreement between its runner and its LLM role, as
+/// the store counts it (`shadow_verdicts`): the evidence for switching the
+/// runner `on`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShadowFigures {
+    /// Pairs of verdicts recorded.
+    pub runs: u64,
+    /// Both said the same.
+    pub agree: u64,
+    /// Only the runner said FAILED (mode `on` would have sent these back).
+    pub runner_only_failed: u64,
+    /// Only the LLM said FAILED (mode `on` would have let these through).
+    pub llm_only_failed: u64,
+    /// The runner produced no verdict.
+    pub runner_no_verdict: u64,
+}
+
+impl ShadowFigures {
+    /// `12 runs, 11 agree (91.7%), 1 runner-only FAILED, 0 LLM-only FAILED, 0 without a runner verdict`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+        let rate = if self.runs > 0 {
+            format!(" ({:.1}%)", 100.0 * self.agree as f64 / self.runs as f64)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} runs, {} agree{rate}, {} runner-only FAILED, {} LLM-only FAILED, {} without a runner verdict",
+            self.runs,
+            self.agree,
+            self.runner_only_failed,
+            self.llm_only_failed,
+            self.runner_no_verdict
+        )
+    }
+}
+
 /// The roadmap: the figures per role and transport, and the avoidable call
 /// sites ranked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -173,8 +211,17 @@ pub struct Candidate {
     pub failure_cost_usd_per_task: Option<f64>,
     /// The ranking key: saving plus failure cost, per task.
     pub score_usd_per_task: Option<f64>,
+    /// The shadow-mode agreement at its stage, when its runner has a shadow
+    /// mode (`None` otherwise).
+    pub shadow: Option<ShadowFigures>,
     /// Where a figure is missing or partial.
     pub notes: Vec<String>,
+}
+
+/// [`roadmap_with`] without shadow figures.
+#[must_use]
+pub fn roadmap(inventory: &Inventory, stats: &[RoleRunStats]) -> Roadmap {
+    roadmap_with(inventory, stats, &[])
 }
 
 /// Computes the roadmap from the inventory and the recorded runs.
@@ -188,8 +235,16 @@ pub struct Candidate {
 /// higher. Sites are ranked by score; sites without a reported cost after
 /// them, by the time saved per task; sites without LLM runs last, in
 /// inventory order. A missing figure is said in the notes, never invented.
+///
+/// `shadows` are the agreement figures per stage (stage name, figures); a
+/// candidate whose runner has a shadow mode (`shadow = true` in the
+/// inventory) shows its stage's, zeros when none are given.
 #[must_use]
-pub fn roadmap(inventory: &Inventory, stats: &[RoleRunStats]) -> Roadmap {
+pub fn roadmap_with(
+    inventory: &Inventory,
+    stats: &[RoleRunStats],
+    shadows: &[(String, ShadowFigures)],
+) -> Roadmap {
     let rows = merge(stats);
     let reserved: Vec<&str> = inventory
         .deterministic
@@ -219,7 +274,19 @@ pub fn roadmap(inventory: &Inventory, stats: &[RoleRunStats]) -> Roadmap {
         .call_sites
         .iter()
         .filter(|s| s.classification() == Classification::Avoidable)
-        .map(|site| candidate(site, &rows))
+        .map(|site| {
+            let mut c = candidate(site, &rows);
+            if site.shadow == Some(true) {
+                c.shadow = Some(
+                    shadows
+                        .iter()
+                        .find(|(stage, _)| *stage == site.stage)
+                        .map(|(_, figures)| *figures)
+                        .unwrap_or_default(),
+                );
+            }
+            c
+        })
         .collect();
     // Stable sort: equal keys keep the inventory's order.
     candidates.sort_by(|a, b| {
@@ -429,6 +496,7 @@ fn candidate(site: &CallSite, rows: &BTreeMap<Key, RoleRunStats>) -> Candidate {
         saving_ms_per_task: saving_ms,
         failure_cost_usd_per_task: failure_usd,
         score_usd_per_task: saving_usd.map(|s| s + failure_usd.unwrap_or(0.0)),
+        shadow: None,
         notes,
     }
 }
@@ -519,9 +587,14 @@ impl Roadmap {
                 "score/task"
             );
             for c in &self.candidates {
+                let shadow = if c.shadow.is_some() {
+                    "shadow mode, "
+                } else {
+                    ""
+                };
                 let status = match (&c.implemented_by, &c.fallback) {
                     (Some(by), Some(fallback)) => {
-                        format!("implemented: {by} ({fallback} fallback)")
+                        format!("implemented: {by} ({shadow}{fallback} fallback)")
                     }
                     (Some(by), None) => format!("implemented: {by}"),
                     (None, _) => "to do".to_owned(),
@@ -539,6 +612,9 @@ impl Roadmap {
                     usd(c.failure_cost_usd_per_task),
                     usd(c.score_usd_per_task),
                 );
+                if let Some(shadow) = &c.shadow {
+                    let _ = writeln!(out, "       - shadow agreement: {}", shadow.describe());
+                }
                 for note in &c.notes {
                     let _ = writeln!(out, "       - {note}");
                 }

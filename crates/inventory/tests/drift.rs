@@ -294,6 +294,21 @@ fn a_kept_site_without_justification_and_an_unimplemented_deployer_are_reported(
 }
 
 #[test]
+fn a_tester_without_its_runner_or_its_shadow_mode_is_reported() {
+    for cut in ["implemented_by = \"test-runner\"\n", "shadow = true\n"] {
+        let copy = copy_tree();
+        edit_inventory(copy.path(), |t| t.replace(cut, ""));
+        let drift = check(copy.path());
+        let text = lines(&drift);
+        assert_eq!(drift.len(), 1, "{cut}: {text}");
+        assert!(
+            text.contains("inventory C5: the tester is implemented by the test runner with the LLM as fallback and a shadow mode; set implemented_by = \"test-runner\" and fallback = \"llm\" and shadow = true"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn locations_that_name_no_function_or_file_are_reported() {
     let copy = copy_tree();
     edit_inventory(copy.path(), |t| {

@@ -88,8 +88,22 @@ fn the_deployer_is_implemented_by_the_staging_runner_with_the_llm_as_fallback() 
         .collect();
     assert_eq!(
         reserved,
-        BTreeSet::from(["deploy-finalizer", "post-deploy-monitor", "staging-runner"])
+        BTreeSet::from([
+            "deploy-finalizer",
+            "post-deploy-monitor",
+            "staging-runner",
+            "test-runner"
+        ])
     );
+}
+
+#[test]
+fn the_tester_is_implemented_by_the_test_runner_with_a_shadow_mode_and_the_llm_as_fallback() {
+    let inventory = inventory();
+    let tester = inventory.call_site("tester").unwrap();
+    assert_eq!(tester.implemented_by.as_deref(), Some("test-runner"));
+    assert_eq!(tester.fallback.as_deref(), Some("llm"));
+    assert_eq!(tester.shadow, Some(true));
 }
 
 #[test]

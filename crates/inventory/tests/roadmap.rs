@@ -326,10 +326,42 @@ fn the_roadmap_renders_as_a_table_and_as_json() {
         "implemented: staging-runner (llm fallback)",
         "$0.5000",
         "1.0 s",
-        "to do",
+        "implemented: test-runner (shadow mode, llm fallback)",
+        "shadow agreement: 0 runs, 0 agree, 0 runner-only FAILED",
     ] {
         assert!(text.contains(needle), "{needle:?} not in\n{text}");
     }
+    // With the store's agreement figures for the tester's stage.
+    let figures = orch_inventory::ShadowFigures {
+        runs: 4,
+        agree: 3,
+        runner_only_failed: 1,
+        ..Default::default()
+    };
+    let shadowed =
+        orch_inventory::roadmap_with(&inventory(), &stats, &[("testing".into(), figures)]);
+    let tester = shadowed
+        .candidates
+        .iter()
+        .find(|c| c.role == "tester")
+        .unwrap();
+    assert_eq!(tester.shadow, Some(figures));
+    assert!(
+        shadowed.to_text().contains(
+            "shadow agreement: 4 runs, 3 agree (75.0%), 1 runner-only FAILED, 0 LLM-only FAILED"
+        ),
+        "{}",
+        shadowed.to_text()
+    );
+    let deployer = shadowed
+        .candidates
+        .iter()
+        .find(|c| c.role == "deployer")
+        .unwrap();
+    assert_eq!(
+        deployer.shadow, None,
+        "the staging runner has no shadow mode"
+    );
     let json: serde_json::Value = serde_json::from_str(&plan.to_json().unwrap()).unwrap();
     assert_eq!(json["candidates"][0]["role"], "deployer");
     assert_eq!(json["candidates"][0]["rank"], 1);

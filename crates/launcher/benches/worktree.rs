@@ -235,6 +235,7 @@ fn main() {
         health_command: None,
         pass_env: Vec::new(),
         base_ref: None,
+        test_command: None,
         created_ms: 0,
     };
     // Warm the page cache and git's own caches once.

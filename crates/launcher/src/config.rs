@@ -20,8 +20,10 @@ pub struct LauncherConfig {
     pub task_budget_usd: Option<f64>,
     /// More environment variable names that no program orch starts may see.
     pub secret_env: Vec<String>,
-    /// The staging runner (the reserved agent of `deploy-staging`).
-    pub staging_runner: StagingRunnerConfig,
+    /// The staging runner (the suite runner of `deploy-staging`).
+    pub staging_runner: SuiteRunnerConfig,
+    /// The test runner (the suite runner of `testing`), with its mode.
+    pub test_runner: SuiteRunnerConfig,
     /// The deploy finalizer (the reserved agent of `deploy`).
     pub deploy: DeployConfig,
     /// The post-deploy monitor (the reserved agent of `post-deploy`).
@@ -44,7 +46,8 @@ impl LauncherConfig {
             developer_retries: orch_pipeline::DEFAULT_DEVELOPER_RETRIES,
             task_budget_usd: None,
             secret_env: Vec::new(),
-            staging_runner: StagingRunnerConfig::default(),
+            staging_runner: SuiteRunnerConfig::default(),
+            test_runner: SuiteRunnerConfig::test_runner(),
             deploy: DeployConfig::default(),
             post_deploy: PostDeployConfig::default(),
             lease: Duration::from_secs(60),
@@ -126,7 +129,7 @@ impl Default for WorktreeConfig {
     }
 }
 
-/// Which repositories the staging runner serves.
+/// Which repositories a suite runner serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RepoScope {
     /// Every repository (`*`).
@@ -163,11 +166,70 @@ impl RepoScope {
     }
 }
 
-/// The staging runner's switch, scope and limits.
+/// Who decides a stage a suite runner can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunnerMode {
+    /// The LLM role alone; the runner does not run.
+    Off,
+    /// The LLM role decides; the runner runs beside it on the same commit,
+    /// writes a sidecar verdict no gate reads, and both verdicts are
+    /// recorded for the agreement figures.
+    Shadow,
+    /// The runner decides; the LLM role runs only when the runner hands the
+    /// job over (an internal error).
+    On,
+}
+
+impl RunnerMode {
+    /// Every mode, in a fixed order.
+    pub const ALL: [RunnerMode; 3] = [RunnerMode::Off, RunnerMode::Shadow, RunnerMode::On];
+
+    /// Its name in the configuration: `off`, `shadow`, `on`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunnerMode::Off => "off",
+            RunnerMode::Shadow => "shadow",
+            RunnerMode::On => "on",
+        }
+    }
+}
+
+impl std::fmt::Display for RunnerMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not a runner mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown runner mode {0:?}: expected off, shadow or on")]
+pub struct ParseModeError(pub String);
+
+impl std::str::FromStr for RunnerMode {
+    type Err = ParseModeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RunnerMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == s.trim())
+            .ok_or_else(|| ParseModeError(s.to_owned()))
+    }
+}
+
+/// The staging runner's configuration (the name from before the test
+/// runner): a suite runner's.
+pub type StagingRunnerConfig = SuiteRunnerConfig;
+
+/// A suite runner's switch, mode, scope and limits: one type for the staging
+/// runner and the test runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StagingRunnerConfig {
-    /// The kill-switch: off, the `deploy-staging` stage is the LLM path.
+pub struct SuiteRunnerConfig {
+    /// The kill-switch: off, the stage is the LLM path (whatever the mode).
     pub enabled: bool,
+    /// Who decides the stage while the switch is on. The staging runner is
+    /// always `on` (no key sets its mode).
+    pub mode: RunnerMode,
     /// The repositories it serves.
     pub repos: RepoScope,
     /// How long a suite may run.
@@ -182,10 +244,35 @@ pub struct StagingRunnerConfig {
     pub output_cap_bytes: u64,
 }
 
-impl Default for StagingRunnerConfig {
+impl SuiteRunnerConfig {
+    /// The test runner's defaults: the staging runner's, in shadow mode (it
+    /// claims nothing on a repository without a test command, so an
+    /// existing repository is untouched until it names one, and then it
+    /// measures before it decides).
+    #[must_use]
+    pub fn test_runner() -> SuiteRunnerConfig {
+        SuiteRunnerConfig {
+            mode: RunnerMode::Shadow,
+            ..SuiteRunnerConfig::default()
+        }
+    }
+
+    /// The mode in force: `off` when the kill-switch is off.
+    #[must_use]
+    pub fn effective_mode(&self) -> RunnerMode {
+        if self.enabled {
+            self.mode
+        } else {
+            RunnerMode::Off
+        }
+    }
+}
+
+impl Default for SuiteRunnerConfig {
     fn default() -> Self {
-        StagingRunnerConfig {
+        SuiteRunnerConfig {
             enabled: true,
+            mode: RunnerMode::On,
             repos: RepoScope::All,
             timeout: Duration::from_secs(30 * 60),
             grace: Duration::from_secs(5),
@@ -245,5 +332,18 @@ mod tests {
         assert!(only.contains("web"));
         assert!(!only.contains("we"));
         assert!(!RepoScope::from_csv("").contains("api"));
+    }
+
+    #[test]
+    fn modes_round_trip_and_the_switch_wins() {
+        for mode in RunnerMode::ALL {
+            assert_eq!(mode.as_str().parse::<RunnerMode>(), Ok(mode));
+        }
+        assert!("ON".parse::<RunnerMode>().is_err());
+        let mut config = SuiteRunnerConfig::test_runner();
+        assert_eq!(config.effective_mode(), RunnerMode::Shadow);
+        config.enabled = false;
+        assert_eq!(config.effective_mode(), RunnerMode::Off);
+        assert_eq!(SuiteRunnerConfig::default().mode, RunnerMode::On);
     }
 }

@@ -26,14 +26,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use orch_pipeline::{DecisionKind, GateResult, Role, Stage, Verdict, gates_for, next_stage};
 use orch_store::{
-    GateDecision, Job, JobCommits, JobEnd, JobId, Lease, LeaseOwner, NewAgentRun, NewAlert, NewJob,
-    NewTask, NewTransition, RepoId, Store, StoreError, TaskId, TaskIsolation, TaskStatus,
+    AgentRunId, GateDecision, Job, JobCommits, JobEnd, JobId, Lease, LeaseOwner, NewAgentRun,
+    NewAlert, NewJob, NewShadowVerdict, NewTask, NewTransition, RepoId, Store, StoreError, TaskId,
+    TaskIsolation, TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
 };
 use sha2::{Digest, Sha256};
 
 use crate::config::LauncherConfig;
 use crate::context::{JobContext, RunControl};
-use crate::launch::{AlertSpec, Intercept, Launch, RunOutcome, RunRecord, launch_job};
+use crate::launch::{AlertSpec, Intercept, Launch, RunOutcome, RunRecord, ShadowRun, launch_job};
 use crate::reserved::default_intercepts;
 use crate::spawn::backoff;
 use crate::workspace;
@@ -441,6 +442,16 @@ impl Engine {
             self.store()
                 .record_agent_run(&self.run_row(&ctx, fallback))?;
         }
+        // A shadow run too; its pairing with the LLM's verdict is written
+        // with the job's end, when the LLM's verdict moves the task.
+        let shadow = match &launched.shadow {
+            Some(run) => Some((
+                self.store()
+                    .record_agent_run(&self.run_row(&ctx, &run.record))?,
+                run,
+            )),
+            None => None,
+        };
         let lost = lease_lost.load(Ordering::SeqCst);
         // The run as it happened, whatever becomes of the job's end: a run
         // whose end cannot be written (its lease was lost, another
@@ -503,7 +514,8 @@ impl Engine {
                 report.outcome = Some(record.outcome);
                 match self.stage_tree(&ctx, launched.spawned) {
                     Ok(tree) => {
-                        let end = self.decide(lease, &ctx, &record, alert, tree.as_ref())?;
+                        let end =
+                            self.decide(lease, &ctx, &record, alert, tree.as_ref(), shadow)?;
                         if matches!(
                             end,
                             JobEndKind::Transition {
@@ -618,9 +630,9 @@ impl Engine {
                 task_dir.display()
             ))
         })?;
-        // Where a clean tree is evidence (what the suite ran on, what is
+        // Where a clean tree is evidence (what a suite ran on, what is
         // deployed), no path may hide from git status.
-        let strict = matches!(stage, Stage::DeployStaging | Stage::Deploy);
+        let strict = matches!(stage, Stage::Testing | Stage::DeployStaging | Stage::Deploy);
         let tree = match task.isolation {
             TaskIsolation::Checkout => Workspace::checkout(&repo),
             TaskIsolation::Worktree => self
@@ -721,10 +733,11 @@ impl Engine {
 
     /// The tree a stage's verdict is about, for its gate evidence and the
     /// job's row: after an LLM role, orch commits what it changed (and
-    /// refuses a role that moved HEAD or reset the branch); the staging
-    /// suite's verdict is about the commit it ran on, clean only if the tree
-    /// stayed exactly that commit; any other reserved agent leaves the tree
-    /// as it found it. `None` for a checkout task.
+    /// refuses a role that moved HEAD or reset the branch); a suite runner's
+    /// verdict (staging, or tests in mode `on`) is about the commit it ran
+    /// on, clean only if the tree stayed exactly that commit; any other
+    /// reserved agent leaves the tree as it found it. `None` for a checkout
+    /// task.
     fn stage_tree(
         &self,
         ctx: &JobContext,
@@ -740,12 +753,12 @@ impl Engine {
             );
             self.git
                 .commit_role(ctx.task.id, &ctx.workspace, &message)?
-        } else if ctx.stage == Stage::DeployStaging {
+        } else if ran_suite(ctx.stage) {
             self.git.tree_state_strict(&ctx.workspace.dir)?
         } else {
             start.clone()
         };
-        let judged = if ctx.stage == Stage::DeployStaging {
+        let judged = if ran_suite(ctx.stage) {
             TestedTree {
                 commit: start.commit.clone(),
                 clean: start.is_clean() && end.commit == start.commit && end.is_clean(),
@@ -786,6 +799,7 @@ impl Engine {
         record: &RunRecord,
         alert: Option<AlertSpec>,
         tree: Option<&(JobCommits, TestedTree)>,
+        shadow: Option<(AgentRunId, &ShadowRun)>,
     ) -> Result<JobEndKind, EngineError> {
         let bytes = read_artifact(&ctx.artifact);
         let sha = bytes.as_deref().map(sha256_hex);
@@ -891,6 +905,20 @@ impl Engine {
             (one, other) => one.or(other),
         };
         let row = self.run_row(ctx, record);
+        // Shadow mode: the runner's verdict beside the LLM's, as the gate
+        // took it.
+        let shadow_row = shadow.map(|(runner_run, run)| NewShadowVerdict {
+            stage: ctx.stage.as_str().to_owned(),
+            runner_run,
+            commit: run.commit.clone(),
+            runner_verdict: run.verdict.map(str::to_owned),
+            llm_verdict: if verdict == Verdict::Pass {
+                VERDICT_PASSED
+            } else {
+                VERDICT_FAILED
+            }
+            .to_owned(),
+        });
         let alert_row = alert.as_ref().map(|a| NewAlert {
             kind: a.kind.to_owned(),
             message: a.message.clone(),
@@ -903,6 +931,7 @@ impl Engine {
             run: Some(&row),
             alert: alert_row.as_ref(),
             commits: tree.map(|(commits, _)| commits),
+            shadow: shadow_row.as_ref(),
         };
         match self.store().complete_with_transition(lease, &end) {
             Ok(_) => Ok(JobEndKind::Transition {
@@ -947,6 +976,7 @@ impl Engine {
             run: run.as_ref(),
             alert: Some(&alert_row),
             commits: None,
+            shadow: None,
         };
         match store.fail(lease, &alert.message, &end) {
             Ok(_) => Ok(JobEndKind::Blocked { alert: alert.kind }),
@@ -1004,6 +1034,13 @@ impl Engine {
             tokens_out: record.usage.output_tokens,
         }
     }
+}
+
+/// Whether a deterministic run at `stage` was a suite runner's (the staging
+/// suite, or the tests in mode `on`), whose verdict is about the tree it
+/// started on.
+fn ran_suite(stage: Stage) -> bool {
+    matches!(stage, Stage::DeployStaging | Stage::Testing)
 }
 
 /// The artifact's bytes, or `None` when it is missing, not a regular file, or

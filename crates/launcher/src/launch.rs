@@ -141,6 +141,19 @@ pub enum Intercepted {
     Fallback(RunRecord),
 }
 
+/// A reserved agent's run beside the LLM role (shadow mode): it decides
+/// nothing, and its verdict is recorded for the agreement figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowRun {
+    /// The run (its own role, transport `deterministic`).
+    pub record: RunRecord,
+    /// Its verdict, `PASSED` or `FAILED`; `None` when it produced none (the
+    /// suite could not run, the runner failed or was stopped).
+    pub verdict: Option<&'static str>,
+    /// The commit it ran on (`None` without a worktree).
+    pub commit: Option<String>,
+}
+
 /// A reserved agent: deterministic code that `launch_job` runs in the LLM's
 /// place, before `spawn` is ever called.
 pub trait Intercept: Send + Sync {
@@ -154,6 +167,25 @@ pub trait Intercept: Send + Sync {
     /// Serves the job. Must never panic and must register every process it
     /// starts with `control`.
     fn run(&self, ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Intercepted;
+
+    /// Whether it runs beside the LLM on this job (shadow mode), when no
+    /// intercept claims it. None does by default.
+    fn shadows(&self, _ctx: &JobContext, _config: &LauncherConfig) -> bool {
+        false
+    }
+
+    /// Runs beside the LLM, before it, on the same tree: writes no artifact
+    /// a gate reads and decides nothing. Must register every process it
+    /// starts with `control`; a panic is caught by `launch_job` and recorded
+    /// as a run without a verdict.
+    fn shadow(
+        &self,
+        _ctx: &JobContext,
+        _config: &LauncherConfig,
+        _control: &RunControl,
+    ) -> Option<ShadowRun> {
+        None
+    }
 }
 
 /// How a job was launched: by which intercept, or by `spawn`, and with what
@@ -166,6 +198,8 @@ pub struct Launched {
     pub fallback: Option<RunRecord>,
     /// Whether `spawn` ran.
     pub spawned: bool,
+    /// A reserved agent's run beside the LLM (shadow mode), when one ran.
+    pub shadow: Option<ShadowRun>,
     /// The result.
     pub launch: Launch,
 }
@@ -193,6 +227,7 @@ pub fn launch_job(
                     intercepted_by,
                     fallback: None,
                     spawned: false,
+                    shadow: None,
                     launch,
                 };
             }
@@ -206,6 +241,7 @@ pub fn launch_job(
             intercepted_by,
             fallback,
             spawned: false,
+            shadow: None,
             launch: Launch::Block {
                 record: None,
                 alert: AlertSpec {
@@ -218,10 +254,60 @@ pub fn launch_job(
             },
         };
     }
+    // Shadow mode: the runner runs first, on the tree the LLM then gets,
+    // and whatever becomes of it the LLM runs and decides.
+    let shadow = if intercepted_by.is_none() {
+        run_shadow(ctx, config, intercepts, control)
+    } else {
+        None
+    };
     Launched {
         intercepted_by,
         fallback,
         spawned: true,
+        shadow,
         launch: crate::spawn::spawn(ctx, config, control),
+    }
+}
+
+/// The first intercept that shadows the job runs beside the LLM; a panic in
+/// it becomes a run without a verdict, never the job's end.
+fn run_shadow(
+    ctx: &JobContext,
+    config: &LauncherConfig,
+    intercepts: &[Box<dyn Intercept>],
+    control: &RunControl,
+) -> Option<ShadowRun> {
+    let intercept = intercepts.iter().find(|i| i.shadows(ctx, config))?;
+    let started = SystemTime::now();
+    let t0 = std::time::Instant::now();
+    let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        intercept.shadow(ctx, config, control)
+    }));
+    match guarded {
+        Ok(shadow) => shadow,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Some(ShadowRun {
+                record: RunRecord {
+                    role: intercept.name().to_owned(),
+                    transport: Transport::Deterministic,
+                    started,
+                    duration: t0.elapsed(),
+                    exit_code: None,
+                    outcome: RunOutcome::ToolError,
+                    usage: Usage::default(),
+                    detail: format!(
+                        "the shadow runner panicked: {what}; the LLM's verdict decides, this is a bug, please report it"
+                    ),
+                },
+                verdict: None,
+                commit: ctx.workspace.start.as_ref().map(|s| s.commit.clone()),
+            })
+        }
     }
 }

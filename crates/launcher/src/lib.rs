@@ -49,8 +49,8 @@ pub mod workspace;
 pub mod worktree;
 
 pub use config::{
-    AgentConfig, DeployConfig, LauncherConfig, PostDeployConfig, RepoScope, StagingRunnerConfig,
-    WorktreeConfig,
+    AgentConfig, DeployConfig, LauncherConfig, ParseModeError, PostDeployConfig, RepoScope,
+    RunnerMode, StagingRunnerConfig, SuiteRunnerConfig, WorktreeConfig,
 };
 pub use context::{JobContext, RunControl};
 pub use engine::{
@@ -58,6 +58,7 @@ pub use engine::{
     TaskRequest, epoch_ms,
 };
 pub use launch::{
-    AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, launch_job,
+    AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, ShadowRun,
+    launch_job,
 };
 pub use spawn::{agent_env, spawn};

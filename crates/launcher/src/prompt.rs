@@ -26,7 +26,10 @@ pub fn default_prompt(role: Role) -> Option<&'static str> {
         Role::Reviewer => Some(include_str!("../../../agents/reviewer.md")),
         Role::Tester => Some(include_str!("../../../agents/tester.md")),
         Role::Deployer => Some(include_str!("../../../agents/deployer.md")),
-        Role::DeployFinalizer | Role::PostDeployMonitor | Role::StagingRunner => None,
+        Role::DeployFinalizer
+        | Role::PostDeployMonitor
+        | Role::StagingRunner
+        | Role::TestRunner => None,
     }
 }
 
@@ -81,6 +84,19 @@ pub fn build(home: &Path, ctx: &JobContext) -> String {
              orch commits what you change when you finish (you may commit yourself); \
              do not switch branches, detach HEAD or reset the branch — that blocks the task",
             crate::worktree::short(&start.commit),
+        );
+    }
+    if ctx.role == Role::Tester
+        && let Some(command) = ctx.repo.test_command.as_deref()
+    {
+        // One source of truth: the command the test runner runs.
+        let _ = write!(
+            prompt,
+            "- the repository's test command (what the test runner runs):\n\n{}\n",
+            command
+                .lines()
+                .map(|line| format!("      {line}\n"))
+                .collect::<String>()
         );
     }
     if !ctx.earlier_artifacts.is_empty() {

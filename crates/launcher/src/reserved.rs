@@ -1,8 +1,10 @@
 //! The reserved agents: deterministic code that serves a stage in the LLM's
 //! place. [`default_intercepts`] is the registry `launch_job` consults, in
-//! order: `deploy-finalizer`, `post-deploy-monitor`, `staging-runner`.
+//! order: `deploy-finalizer`, `post-deploy-monitor`, `staging-runner`,
+//! `test-runner` (the last two are one type, [`SuiteRunner`], configured per
+//! stage).
 //!
-//! All three have one shape: resolve the command from the repository's record,
+//! All of them have one shape: resolve the command from the repository's record,
 //! run it through the process machinery, write the stage's artifact with the
 //! verdict in the pipeline's grammar, and hand back a [`Launch`] with one
 //! [`RunRecord`] (transport `deterministic`). A repository with no deploy or
@@ -11,20 +13,21 @@
 //! `skipped`.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use orch_pipeline::{Role, Stage, fenced_block, render_verdict_line};
 use orch_self_deploy::ProcessExit;
 use orch_staging_runner::exec::{self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Program, Scrub};
 use orch_staging_runner::{
-    LogState, Outcome, OutputLimits, RunSpec, ToolErrorKind, describe_exit, render_fail_closed_log,
-    start_to_log, write_atomically,
+    Executed, LogLabel, LogState, Outcome, OutputLimits, RunSpec, StagingRun, ToolErrorKind,
+    describe_exit, render_fail_closed_log_as, start_to_log, write_atomically,
 };
 use orch_store::Transport;
 
-use crate::config::LauncherConfig;
+use crate::config::{LauncherConfig, RunnerMode, SuiteRunnerConfig};
 use crate::context::{JobContext, RunControl};
-use crate::launch::{AlertSpec, Intercept, Intercepted, Launch, RunOutcome, RunRecord};
+use crate::launch::{AlertSpec, Intercept, Intercepted, Launch, RunOutcome, RunRecord, ShadowRun};
 use crate::spawn::backoff;
 use crate::usage::Usage;
 
@@ -34,7 +37,8 @@ pub fn default_intercepts() -> Vec<Box<dyn Intercept>> {
     vec![
         Box::new(DeployFinalizer),
         Box::new(PostDeployMonitor),
-        Box::new(StagingRunner),
+        Box::new(SuiteRunner::staging()),
+        Box::new(SuiteRunner::testing()),
     ]
 }
 
@@ -77,10 +81,13 @@ fn command_env(ctx: &JobContext, config: &LauncherConfig) -> EnvPolicy {
 }
 
 /// `ORCH_COMMIT` for a repository's own command: the commit it runs on (for
-/// deploy and health checks, the commit staging tested).
+/// deploy and health checks, the commit staging tested; for a suite, the
+/// commit its stage started on).
 fn commit_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
     let commit = match (&ctx.tested, &ctx.workspace.start) {
-        (Some(tested), _) if ctx.stage != Stage::DeployStaging => Some(&tested.commit),
+        (Some(tested), _) if matches!(ctx.stage, Stage::Deploy | Stage::PostDeploy) => {
+            Some(&tested.commit)
+        }
         (_, Some(start)) => Some(&start.commit),
         (_, None) => None,
     };
@@ -140,49 +147,146 @@ fn untested(ctx: &JobContext) -> Option<String> {
 }
 
 // ---------------------------------------------------------------------------
-// staging-runner
+// the suite runners: staging-runner and test-runner
 
-/// The staging runner: serves role `deployer` at `deploy-staging` when the
-/// kill-switch is on and the repository is in scope. The suite executed →
-/// its exit code through the `self_deploy` contract → `15-staging-log.md`;
-/// a tool error → deferred with backoff, then, with the infra retries spent,
-/// a fail-closed `FAILED` log and an alert; an internal error → the LLM path,
-/// unless the suite ran and failed (a deterministic FAILED is never handed
-/// to an LLM that might say PASSED).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StagingRunner;
+/// Which suite a [`SuiteRunner`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Suite {
+    /// The staging suite, at `deploy-staging`, in the deployer's place.
+    Staging,
+    /// The repository's tests, at `testing`, in the tester's place.
+    Testing,
+}
 
-impl Intercept for StagingRunner {
-    fn name(&self) -> &'static str {
-        Role::StagingRunner.as_str()
-    }
+/// What differs between the suite runners: names and words, nothing of the
+/// machinery.
+struct Profile {
+    /// The reserved agent's role, recorded in `agent_runs`.
+    me: Role,
+    /// The LLM role it serves in place of (or beside).
+    serves: Role,
+    /// The stage.
+    stage: Stage,
+    /// The log's heading.
+    title: &'static str,
+    /// What the repository's command is called.
+    command: &'static str,
+    /// What the suite is called.
+    suite: &'static str,
+    /// The alert raised when the infra retries are spent.
+    exhausted: &'static str,
+}
 
-    fn claims(&self, ctx: &JobContext, config: &LauncherConfig) -> bool {
-        ctx.role == Role::Deployer
-            && ctx.stage == Stage::DeployStaging
-            && config.staging_runner.enabled
-            && config.staging_runner.repos.contains(&ctx.repo.name)
-    }
+const STAGING: Profile = Profile {
+    me: Role::StagingRunner,
+    serves: Role::Deployer,
+    stage: Stage::DeployStaging,
+    title: "Staging log",
+    command: "staging command",
+    suite: "staging suite",
+    exhausted: "staging_runner_exhausted",
+};
 
-    fn run(&self, ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Intercepted {
-        let me = Role::StagingRunner;
-        let started = SystemTime::now();
-        let t0 = Instant::now();
-        let command = ctx.repo.staging_command.trim();
-        if command.is_empty() {
-            return Intercepted::Fallback(record(
-                me,
-                started,
-                t0.elapsed(),
-                None,
-                RunOutcome::Fallback,
-                format!(
-                    "repository {} has no staging command; the LLM deployer serves the stage",
-                    ctx.repo.name
-                ),
-            ));
+const TESTING: Profile = Profile {
+    me: Role::TestRunner,
+    serves: Role::Tester,
+    stage: Stage::Testing,
+    title: "Test report",
+    command: "test command",
+    suite: "test suite",
+    exhausted: "test_runner_exhausted",
+};
+
+/// A suite runner: one type, configured per stage. [`SuiteRunner::staging`]
+/// serves role `deployer` at `deploy-staging` with the repository's staging
+/// command; [`SuiteRunner::testing`] serves role `tester` at `testing` with
+/// its test command (none: it does not claim the job). Either runs the
+/// command through the process machinery, maps its exit code to the
+/// stage's verdict through the `self_deploy` contract (only exit 0 is
+/// `PASSED`) and writes the stage's artifact, so that the unchanged gate
+/// takes it from there; a tool error → deferred with backoff, then, with the
+/// infra retries spent, a fail-closed `FAILED` log and an alert; an internal
+/// error → the LLM path, unless the suite ran and failed (a deterministic
+/// FAILED is never handed to an LLM that might say PASSED).
+///
+/// Its mode ([`RunnerMode`], the kill-switch first): `on` serves the job;
+/// `shadow` runs the suite before the LLM role on the same tree, writes its
+/// verdict to a sidecar no gate reads (`NAME.shadow.md`) and lets the LLM
+/// decide; `off` leaves the LLM alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuiteRunner {
+    suite: Suite,
+}
+
+impl SuiteRunner {
+    /// The staging runner (`staging-runner`, `deploy-staging`).
+    #[must_use]
+    pub const fn staging() -> SuiteRunner {
+        SuiteRunner {
+            suite: Suite::Staging,
         }
-        let settings = &config.staging_runner;
+    }
+
+    /// The test runner (`test-runner`, `testing`).
+    #[must_use]
+    pub const fn testing() -> SuiteRunner {
+        SuiteRunner {
+            suite: Suite::Testing,
+        }
+    }
+
+    /// The stage it serves.
+    #[must_use]
+    pub fn stage(&self) -> Stage {
+        self.profile().stage
+    }
+
+    fn profile(&self) -> &'static Profile {
+        match self.suite {
+            Suite::Staging => &STAGING,
+            Suite::Testing => &TESTING,
+        }
+    }
+
+    /// Its switch, mode, scope and limits.
+    fn settings<'a>(&self, config: &'a LauncherConfig) -> &'a SuiteRunnerConfig {
+        match self.suite {
+            Suite::Staging => &config.staging_runner,
+            Suite::Testing => &config.test_runner,
+        }
+    }
+
+    /// The repository's command for the suite, when it has one (the staging
+    /// command always exists; a blank one is the runner's internal error).
+    fn command<'a>(&self, ctx: &'a JobContext) -> Option<&'a str> {
+        match self.suite {
+            Suite::Staging => Some(&ctx.repo.staging_command),
+            Suite::Testing => ctx.repo.test_command.as_deref(),
+        }
+    }
+
+    /// Its job, in its mode: the stage's role, the switch on, the repository
+    /// in scope and naming the command.
+    fn mine(&self, ctx: &JobContext, config: &LauncherConfig, mode: RunnerMode) -> bool {
+        let me = self.profile();
+        let settings = self.settings(config);
+        ctx.role == me.serves
+            && ctx.stage == me.stage
+            && settings.effective_mode() == mode
+            && settings.repos.contains(&ctx.repo.name)
+            && self.command(ctx).is_some()
+    }
+
+    /// Runs `command` in the task's tree and writes the log to `log`.
+    fn execute(
+        &self,
+        ctx: &JobContext,
+        config: &LauncherConfig,
+        control: &RunControl,
+        command: &str,
+        log: &Path,
+    ) -> StagingRun {
+        let settings = self.settings(config);
         let mut spec = RunSpec::new(command, &ctx.workspace.dir)
             .timeout(Some(settings.timeout))
             .grace(settings.grace)
@@ -190,6 +294,7 @@ impl Intercept for StagingRunner {
                 sidecar_cap: settings.output_cap_bytes,
                 ..OutputLimits::default()
             })
+            .label(self.label(ctx))
             .supervisor(config.supervisor.clone());
         for key in &config.secret_env {
             spec = spec.scrub(key);
@@ -201,25 +306,69 @@ impl Intercept for StagingRunner {
             spec.set_env.push((key, value));
         }
         spec.facts = provenance(ctx);
-        let handle = start_to_log(&spec, &ctx.artifact);
+        let handle = start_to_log(&spec, log);
         control.attach(handle.canceller());
-        let staging = handle.wait();
+        handle.wait()
+    }
+
+    fn label(&self, ctx: &JobContext) -> LogLabel {
+        LogLabel {
+            title: self.profile().title,
+            verdict_key: ctx.spec.verdict_key,
+        }
+    }
+}
+
+/// The run's outcome as `agent_runs` records it, for a suite that executed.
+fn executed_outcome(executed: &Executed) -> RunOutcome {
+    if executed.timed_out {
+        RunOutcome::TimedOut
+    } else if executed.status().is_passed() {
+        RunOutcome::Passed
+    } else {
+        RunOutcome::Failed
+    }
+}
+
+impl Intercept for SuiteRunner {
+    fn name(&self) -> &'static str {
+        self.profile().me.as_str()
+    }
+
+    fn claims(&self, ctx: &JobContext, config: &LauncherConfig) -> bool {
+        self.mine(ctx, config, RunnerMode::On)
+    }
+
+    fn run(&self, ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Intercepted {
+        let profile = self.profile();
+        let me = profile.me;
+        let started = SystemTime::now();
+        let t0 = Instant::now();
+        let command = self.command(ctx).unwrap_or_default().trim();
+        if command.is_empty() {
+            return Intercepted::Fallback(record(
+                me,
+                started,
+                t0.elapsed(),
+                None,
+                RunOutcome::Fallback,
+                format!(
+                    "repository {} has no {}; the LLM {} serves the stage",
+                    ctx.repo.name, profile.command, profile.serves
+                ),
+            ));
+        }
+        let settings = self.settings(config);
+        let staging = self.execute(ctx, config, control, command, &ctx.artifact);
         match (&staging.outcome, &staging.log) {
             (Outcome::Executed(executed), LogState::Written(_)) => {
-                let outcome = if executed.timed_out {
-                    RunOutcome::TimedOut
-                } else if executed.status().is_passed() {
-                    RunOutcome::Passed
-                } else {
-                    RunOutcome::Failed
-                };
                 Intercepted::Served(Launch::Ran {
                     record: record(
                         me,
                         started,
                         executed.duration,
                         exit_code(executed.exit),
-                        outcome,
+                        executed_outcome(executed),
                         executed.reason(),
                     ),
                     alert: None,
@@ -228,7 +377,7 @@ impl Intercept for StagingRunner {
             (Outcome::Executed(executed), LogState::Failed(error)) => {
                 let detail = format!("the suite ran ({}) but {error}", executed.reason());
                 if executed.status().is_passed() {
-                    // Nothing is lost by asking the LLM deployer: the suite
+                    // Nothing is lost by asking the LLM role: the suite
                     // passed, and it will run it again.
                     Intercepted::Fallback(record(
                         me,
@@ -297,11 +446,13 @@ impl Intercept for StagingRunner {
                 // Fail closed: FAILED with the infra reason, an alert, then
                 // the gate as usual.
                 let reason = format!(
-                    "the staging suite could not be run {} times (infra retries spent): {}",
+                    "the {} could not be run {} times (infra retries spent): {}",
+                    profile.suite,
                     spent + 1,
                     error.message
                 );
-                let text = render_fail_closed_log(
+                let text = render_fail_closed_log_as(
+                    self.label(ctx),
                     command,
                     &ctx.workspace.dir,
                     &reason,
@@ -323,15 +474,84 @@ impl Intercept for StagingRunner {
                         detail,
                     ),
                     alert: Some(AlertSpec {
-                        kind: "staging_runner_exhausted",
+                        kind: profile.exhausted,
                         message: format!(
-                            "task {} ({}): {reason}; the stage failed closed (staging_status: FAILED); fix the staging command or the host",
-                            ctx.task.id, ctx.repo.name
+                            "task {} ({}): {reason}; the stage failed closed ({}: FAILED); fix the {} or the host",
+                            ctx.task.id, ctx.repo.name, ctx.spec.verdict_key, profile.command
                         ),
                     }),
                 })
             }
         }
+    }
+
+    fn shadows(&self, ctx: &JobContext, config: &LauncherConfig) -> bool {
+        self.mine(ctx, config, RunnerMode::Shadow)
+    }
+
+    fn shadow(
+        &self,
+        ctx: &JobContext,
+        config: &LauncherConfig,
+        control: &RunControl,
+    ) -> Option<ShadowRun> {
+        let profile = self.profile();
+        let started = SystemTime::now();
+        let t0 = Instant::now();
+        let commit = ctx.workspace.start.as_ref().map(|s| s.commit.clone());
+        let shadow = |outcome, exit, duration, verdict, detail| ShadowRun {
+            record: record(profile.me, started, duration, exit, outcome, detail),
+            verdict,
+            commit: commit.clone(),
+        };
+        let command = self.command(ctx).unwrap_or_default().trim();
+        if command.is_empty() {
+            return Some(shadow(
+                RunOutcome::ToolError,
+                None,
+                t0.elapsed(),
+                None,
+                format!(
+                    "shadow: repository {} has a blank {}; the LLM {} decides",
+                    ctx.repo.name, profile.command, profile.serves
+                ),
+            ));
+        }
+        let log = crate::workspace::shadow_path(&ctx.artifact);
+        let run = self.execute(ctx, config, control, command, &log);
+        Some(match (&run.outcome, &run.log) {
+            (Outcome::Executed(executed), log) => {
+                let verdict = executed.status().as_str();
+                let mut detail = format!("shadow: {}", executed.reason());
+                if let LogState::Failed(error) = log {
+                    detail.push_str(&format!("; {error}"));
+                }
+                shadow(
+                    executed_outcome(executed),
+                    exit_code(executed.exit),
+                    executed.duration,
+                    Some(verdict),
+                    detail,
+                )
+            }
+            (Outcome::Cancelled(_), _) => shadow(
+                RunOutcome::Cancelled,
+                None,
+                t0.elapsed(),
+                None,
+                "shadow: cancelled".to_owned(),
+            ),
+            (Outcome::ToolError(error), _) => shadow(
+                RunOutcome::ToolError,
+                error.exit.and_then(exit_code),
+                error.duration,
+                None,
+                format!(
+                    "shadow: the {} could not be run: {}; the LLM {} decides",
+                    profile.suite, error.message, profile.serves
+                ),
+            ),
+        })
     }
 }
 

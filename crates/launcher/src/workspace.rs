@@ -6,6 +6,7 @@
 //!     01-analysis.md                 the stage's artifact (the gate reads it)
 //!     01-analysis.output.log         what its role printed (capped)
 //!     01-analysis.prompt.md          the prompt an LLM role was given
+//!     10-test-report.shadow.md       a shadow runner's verdict (no gate reads it)
 //!     attempts/1/01-analysis.md      an earlier round's artifact and sidecars
 //! ```
 
@@ -28,6 +29,18 @@ pub fn sidecars(artifact: &Path) -> [PathBuf; 2] {
     ]
 }
 
+/// Where a suite runner in shadow mode writes its verdict beside the stage's
+/// artifact, for no gate to read: `10-test-report.md` →
+/// `10-test-report.shadow.md` (its raw output goes to
+/// `10-test-report.shadow.output.log`).
+#[must_use]
+pub fn shadow_path(artifact: &Path) -> PathBuf {
+    let stem = artifact
+        .file_stem()
+        .map_or_else(|| "artifact".into(), |s| s.to_string_lossy().into_owned());
+    artifact.with_file_name(format!("{stem}.shadow.md"))
+}
+
 /// The artifact path of `spec` in `task_dir`.
 #[must_use]
 pub fn artifact_path(task_dir: &Path, spec: &ArtifactSpec) -> PathBuf {
@@ -45,7 +58,12 @@ pub fn artifact_path(task_dir: &Path, spec: &ArtifactSpec) -> PathBuf {
 pub fn archive_previous(task_dir: &Path, artifact: &Path) -> io::Result<Option<PathBuf>> {
     fs::create_dir_all(task_dir)?;
     let mut present = Vec::new();
-    for path in std::iter::once(artifact.to_path_buf()).chain(sidecars(artifact)) {
+    let shadow = shadow_path(artifact);
+    let shadow_output = orch_staging_runner::sidecar_path_for(&shadow);
+    for path in std::iter::once(artifact.to_path_buf())
+        .chain(sidecars(artifact))
+        .chain([shadow, shadow_output])
+    {
         // symlink_metadata: a planted link is moved away too, never followed.
         if fs::symlink_metadata(&path).is_ok() {
             present.push(path);

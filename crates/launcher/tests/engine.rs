@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Arguments, Failed, Trial};
 use orch_launcher::{
     Engine, Intercept, Intercepted, JobContext, JobEndKind, JobReport, Launch, LauncherConfig,
-    RepoScope, RunControl, RunOutcome, RunRecord, StopSignal, reserved,
+    RepoScope, RunControl, RunOutcome, RunRecord, RunnerMode, ShadowRun, StopSignal,
+    SuiteRunnerConfig, reserved,
 };
 use orch_pipeline::{Role, Stage};
 use orch_store::{
@@ -63,6 +64,12 @@ impl Harness {
         config.staging_runner.timeout = Duration::from_secs(20);
         config.staging_runner.grace = Duration::from_millis(200);
         config.staging_runner.defer = Duration::from_millis(1);
+        // The test runner's twins run in mode `on` unless a case says
+        // otherwise (its default is `shadow`).
+        config.test_runner.mode = RunnerMode::On;
+        config.test_runner.timeout = Duration::from_secs(20);
+        config.test_runner.grace = Duration::from_millis(200);
+        config.test_runner.defer = Duration::from_millis(1);
         config.post_deploy.probes = 2;
         config.post_deploy.window = Duration::from_millis(20);
         config.lease = Duration::from_secs(3);
@@ -161,16 +168,111 @@ fn check(condition: bool, what: impl Into<String>) -> Result<(), Failed> {
     }
 }
 
-// --- the staging runner's slice --------------------------------------------
+// --- the suite runners' slice: every case once per suite -----------------
 
-/// TC-01: with the switch off, deploy-staging is the LLM path.
-fn switch_off_is_the_llm_path() -> Result<(), Failed> {
+/// One suite runner as the tests see it: the staging runner or the test
+/// runner, through the same code.
+#[derive(Debug, Clone, Copy)]
+struct Suite {
+    stage: Stage,
+    runner: &'static str,
+    llm: &'static str,
+    artifact: &'static str,
+    key: &'static str,
+    gate: &'static str,
+    next_stage: &'static str,
+    next_role: &'static str,
+    exhausted: &'static str,
+}
+
+const STAGING: Suite = Suite {
+    stage: Stage::DeployStaging,
+    runner: "staging-runner",
+    llm: "deployer",
+    artifact: "15-staging-log.md",
+    key: "staging_status",
+    gate: "check_staging_status",
+    next_stage: "deploy",
+    next_role: "deploy-finalizer",
+    exhausted: "staging_runner_exhausted",
+};
+
+const TESTING: Suite = Suite {
+    stage: Stage::Testing,
+    runner: "test-runner",
+    llm: "tester",
+    artifact: "10-test-report.md",
+    key: "test_status",
+    gate: "check_test_status",
+    next_stage: "deploy-staging",
+    next_role: "deployer",
+    exhausted: "test_runner_exhausted",
+};
+
+impl Suite {
+    fn settings(self, config: &mut LauncherConfig) -> &mut SuiteRunnerConfig {
+        if self.stage == Stage::Testing {
+            &mut config.test_runner
+        } else {
+            &mut config.staging_runner
+        }
+    }
+
+    /// A repository whose suite for this stage is `command` (the other
+    /// suite passes).
+    fn repo(self, h: &Harness, engine: &Engine, name: &str, command: &str) -> RepoId {
+        if self.stage == Stage::Testing {
+            let mut repo = NewRepo::new(name, h.checkout.to_str().unwrap(), "true");
+            repo.test_command = Some(command.into());
+            repo.deploy_command = Some("true".into());
+            repo.health_command = Some("true".into());
+            engine.store().add_repo(&repo).unwrap()
+        } else {
+            h.repo(engine, name, command)
+        }
+    }
+
+    fn task(self, engine: &Engine, repo: RepoId) -> TaskId {
+        engine
+            .create_task_at(repo, "ship it", self.stage)
+            .unwrap()
+            .0
+    }
+
+    fn log(self, h: &Harness, task: TaskId) -> String {
+        fs::read_to_string(h.config.task_dir(task.get()).join(self.artifact)).unwrap()
+    }
+
+    fn to(self, to: &str) -> Vec<(String, String)> {
+        vec![(self.stage.as_str().to_owned(), to.to_owned())]
+    }
+
+    fn run(self, outcome: &str) -> String {
+        format!("{} deterministic {outcome}", self.runner)
+    }
+}
+
+/// A registered test: its name and its body.
+type Registered = (String, Box<dyn Fn() -> Result<(), Failed> + Send>);
+
+/// A case run once per suite.
+type SuiteCase = fn(Suite) -> Result<(), Failed>;
+
+/// Registers `case` once per suite, `name` with the suite's prefix.
+fn twins(tests: &mut Vec<Registered>, name: &str, case: SuiteCase) {
+    for (prefix, suite) in [("staging", STAGING), ("tester", TESTING)] {
+        tests.push((format!("{prefix}_{name}"), Box::new(move || case(suite))));
+    }
+}
+
+/// TC-01: with the switch off, the stage is the LLM path.
+fn switch_off_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
-    config.staging_runner.enabled = false;
+    suite.settings(&mut config).enabled = false;
     let engine = h.engine_with(config);
-    let repo = h.repo(&engine, "api", "exit 1");
-    let task = staging_task(&engine, repo);
+    let repo = suite.repo(&h, &engine, "api", "exit 1");
+    let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
         reports.len() == 1 && reports[0].spawned,
@@ -179,55 +281,55 @@ fn switch_off_is_the_llm_path() -> Result<(), Failed> {
     check(reports[0].intercepted_by.is_none(), "no intercept")?;
     check(engine.spawn_count() == 1, "spawn called once")?;
     check(
-        stages(&engine, task) == [("deploy-staging".into(), "deploy".into())],
+        stages(&engine, task) == suite.to(suite.next_stage),
         format!(
-            "the scripted deployer wrote PASSED: {:?}",
+            "the scripted LLM role wrote PASSED: {:?}",
             stages(&engine, task)
         ),
     )?;
     check(
-        outcomes(&engine, task) == ["deployer llm passed"],
+        outcomes(&engine, task) == [format!("{} llm passed", suite.llm)],
         format!("{:?}", outcomes(&engine, task)),
     )
 }
 
 /// TC-02: a repository outside the CSV is the LLM path.
-fn repo_outside_the_csv_is_the_llm_path() -> Result<(), Failed> {
+fn repo_outside_the_csv_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
-    config.staging_runner.repos = RepoScope::from_csv("web, docs");
+    suite.settings(&mut config).repos = RepoScope::from_csv("web, docs");
     let engine = h.engine_with(config);
-    let repo = h.repo(&engine, "api", "true");
-    staging_task(&engine, repo);
+    let repo = suite.repo(&h, &engine, "api", "true");
+    suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
         reports[0].spawned && reports[0].intercepted_by.is_none(),
         format!("{reports:?}"),
     )?;
     // And a repository in the CSV is served by the runner.
-    let web = h.repo(&engine, "web", "true");
-    let web_task = staging_task(&engine, web);
+    let web = suite.repo(&h, &engine, "web", "true");
+    let web_task = suite.task(&engine, web);
     let reports = drive(&engine, 10);
     let served = reports
         .iter()
-        .find(|r| r.task == web_task && r.stage == "deploy-staging")
+        .find(|r| r.task == web_task && r.stage == suite.stage.as_str())
         .ok_or("the web task never ran")?;
     check(
-        served.intercepted_by == Some("staging-runner") && !served.spawned,
+        served.intercepted_by == Some(suite.runner) && !served.spawned,
         format!("{served:?}"),
     )
 }
 
-/// TC-03 and TC-04: `*` serves every repository; a passing suite advances to
-/// deploy, and spawn is never called.
-fn star_serves_every_repo_and_passed_advances() -> Result<(), Failed> {
+/// TC-03 and TC-04: `*` serves every repository; a passing suite advances,
+/// and spawn is never called.
+fn star_serves_every_repo_and_passed_advances(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let engine = h.engine();
-    let repo = h.repo(&engine, "api", "echo suite-ran; exit 0");
-    let task = staging_task(&engine, repo);
+    let repo = suite.repo(&h, &engine, "api", "echo suite-ran; exit 0");
+    let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some("staging-runner"),
+        reports[0].intercepted_by == Some(suite.runner),
         format!("{reports:?}"),
     )?;
     check(
@@ -235,50 +337,51 @@ fn star_serves_every_repo_and_passed_advances() -> Result<(), Failed> {
         "spawn was called for a job the runner served",
     )?;
     check(
-        stages(&engine, task) == [("deploy-staging".into(), "deploy".into())],
+        stages(&engine, task) == suite.to(suite.next_stage),
         format!("{:?}", stages(&engine, task)),
     )?;
     let transitions = engine.store().transitions(task).unwrap();
     let gate = &transitions[0].decisions[0];
     check(
-        gate.gate == "check_staging_status" && gate.verdict.as_deref() == Some("PASSED"),
+        gate.gate == suite.gate && gate.verdict.as_deref() == Some("PASSED"),
         format!("{gate:?}"),
     )?;
     check(
         gate.artifact_sha256.as_ref().is_some_and(|s| s.len() == 64),
         "sha256 kept",
     )?;
-    let log = fs::read_to_string(h.config.task_dir(task.get()).join("15-staging-log.md")).unwrap();
+    let log = suite.log(&h, task);
     check(
-        log.contains("staging_status: PASSED") && log.contains("suite-ran"),
+        log.contains(&format!("{}: PASSED", suite.key)) && log.contains("suite-ran"),
         log.clone(),
     )?;
     let runs = runs(&engine, task);
     check(
         runs.len() == 1
-            && runs[0].role == "staging-runner"
+            && runs[0].role == suite.runner
             && runs[0].transport == Transport::Deterministic
             && runs[0].outcome == "passed"
             && runs[0].exit_code == Some(0),
         format!("{runs:?}"),
     )?;
-    // The next job is the deploy finalizer's.
+    // The next job is the next stage's.
     let next = engine.store().jobs_in_state(JobState::Queued, 10).unwrap();
     check(
-        next.len() == 1 && next[0].stage == "deploy" && next[0].role == "deploy-finalizer",
+        next.len() == 1 && next[0].stage == suite.next_stage && next[0].role == suite.next_role,
         format!("{next:?}"),
     )
 }
 
 /// TC-05: a failing suite rolls back to development and spends a retry.
-fn failed_rolls_back_and_spends_a_retry() -> Result<(), Failed> {
+fn failed_rolls_back_and_spends_a_retry(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let engine = h.engine();
-    let repo = h.repo(&engine, "api", "echo 'staging_status: PASSED'; exit 3");
-    let task = staging_task(&engine, repo);
+    let command = format!("echo '{}: PASSED'; exit 3", suite.key);
+    let repo = suite.repo(&h, &engine, "api", &command);
+    let task = suite.task(&engine, repo);
     drive(&engine, 1);
     check(
-        stages(&engine, task) == [("deploy-staging".into(), "development".into())],
+        stages(&engine, task) == suite.to("development"),
         format!("{:?}", stages(&engine, task)),
     )?;
     let t = engine.store().task(task).unwrap();
@@ -291,7 +394,7 @@ fn failed_rolls_back_and_spends_a_retry() -> Result<(), Failed> {
         "a FAILED suite never reaches the LLM",
     )?;
     check(
-        outcomes(&engine, task) == ["staging-runner deterministic failed"],
+        outcomes(&engine, task) == [suite.run("failed")],
         format!("{:?}", outcomes(&engine, task)),
     )?;
     let next = engine.store().jobs_in_state(JobState::Queued, 10).unwrap();
@@ -302,34 +405,34 @@ fn failed_rolls_back_and_spends_a_retry() -> Result<(), Failed> {
 }
 
 /// TC-06: a timeout is FAILED with reason `timeout`.
-fn a_timeout_is_failed() -> Result<(), Failed> {
+fn a_timeout_is_failed(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
-    config.staging_runner.timeout = Duration::from_millis(300);
+    suite.settings(&mut config).timeout = Duration::from_millis(300);
     let engine = h.engine_with(config);
-    let repo = h.repo(&engine, "api", "sleep 30");
-    let task = staging_task(&engine, repo);
+    let repo = suite.repo(&h, &engine, "api", "sleep 30");
+    let task = suite.task(&engine, repo);
     drive(&engine, 1);
     check(
-        stages(&engine, task) == [("deploy-staging".into(), "development".into())],
+        stages(&engine, task) == suite.to("development"),
         format!("{:?}", stages(&engine, task)),
     )?;
     check(
-        outcomes(&engine, task) == ["staging-runner deterministic timed_out"],
+        outcomes(&engine, task) == [suite.run("timed_out")],
         format!("{:?}", outcomes(&engine, task)),
     )?;
-    let log = fs::read_to_string(h.config.task_dir(task.get()).join("15-staging-log.md")).unwrap();
+    let log = suite.log(&h, task);
     check(log.contains("- reason: \"timeout\""), log)
 }
 
 /// TC-07: a tool error defers the job with a run-after time.
-fn a_tool_error_defers_with_a_run_after_time() -> Result<(), Failed> {
+fn a_tool_error_defers_with_a_run_after_time(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
-    config.staging_runner.defer = Duration::from_secs(600);
+    suite.settings(&mut config).defer = Duration::from_secs(600);
     let engine = h.engine_with(config);
-    let repo = h.repo(&engine, "api", "definitely-not-a-program-here");
-    let task = staging_task(&engine, repo);
+    let repo = suite.repo(&h, &engine, "api", "definitely-not-a-program-here");
+    let task = suite.task(&engine, repo);
     let before = engine.store().now_ms();
     let reports = drive(&engine, 1);
     check(
@@ -348,32 +451,32 @@ fn a_tool_error_defers_with_a_run_after_time() -> Result<(), Failed> {
         "no transition for a deferral",
     )?;
     check(
-        outcomes(&engine, task) == ["staging-runner deterministic deferred"],
+        outcomes(&engine, task) == [suite.run("deferred")],
         format!("{:?}", outcomes(&engine, task)),
     )
 }
 
 /// TC-08: spent infra retries fail closed: FAILED with the reason and an
 /// alert, never PASSED.
-fn exhaustion_fails_closed_with_an_alert() -> Result<(), Failed> {
+fn exhaustion_fails_closed_with_an_alert(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
-    config.staging_runner.infra_retries = 2;
+    suite.settings(&mut config).infra_retries = 2;
     let engine = h.engine_with(config);
-    let repo = h.repo(&engine, "api", "definitely-not-a-program-here");
-    let task = staging_task(&engine, repo);
+    let repo = suite.repo(&h, &engine, "api", "definitely-not-a-program-here");
+    let task = suite.task(&engine, repo);
     let reports = drive(&engine, 3);
     check(
         reports.len() == 3 && matches!(reports[2].end, JobEndKind::Transition { .. }),
         format!("2 deferrals then the end: {reports:?}"),
     )?;
     check(
-        stages(&engine, task) == [("deploy-staging".into(), "development".into())],
+        stages(&engine, task) == suite.to("development"),
         format!("{:?}", stages(&engine, task)),
     )?;
-    let log = fs::read_to_string(h.config.task_dir(task.get()).join("15-staging-log.md")).unwrap();
+    let log = suite.log(&h, task);
     check(
-        log.contains("staging_status: FAILED") && !log.contains("PASSED"),
+        log.contains(&format!("{}: FAILED", suite.key)) && !log.contains("PASSED"),
         log.clone(),
     )?;
     check(log.contains("infra retries spent"), log)?;
@@ -381,15 +484,15 @@ fn exhaustion_fails_closed_with_an_alert() -> Result<(), Failed> {
     check(
         alerts
             .iter()
-            .any(|a| a.kind == "staging_runner_exhausted" && a.task == Some(task)),
+            .any(|a| a.kind == suite.exhausted && a.task == Some(task)),
         format!("{alerts:?}"),
     )?;
     check(
         outcomes(&engine, task)
             == [
-                "staging-runner deterministic deferred",
-                "staging-runner deterministic deferred",
-                "staging-runner deterministic exhausted",
+                suite.run("deferred"),
+                suite.run("deferred"),
+                suite.run("exhausted"),
             ],
         format!("{:?}", outcomes(&engine, task)),
     )?;
@@ -421,13 +524,38 @@ fn an_internal_error_falls_back_to_the_llm() -> Result<(), Failed> {
     )
 }
 
-/// TC-10: a suite that ran and failed never falls back, even when the runner
-/// is otherwise unable to serve the job the way it wanted.
-fn a_failed_suite_never_falls_back() -> Result<(), Failed> {
+/// TC-09, both suites: a suite that passed but whose log cannot be written
+/// (the suite put a folder where the log goes) hands the job to the LLM.
+fn an_unwritable_log_after_a_pass_falls_back_to_the_llm(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let engine = h.engine();
-    let repo = h.repo(&engine, "api", "exit 1");
-    let task = staging_task(&engine, repo);
+    // The first task of a fresh database is task 1.
+    let log = h.config.task_dir(1).join(suite.artifact);
+    let command = format!("mkdir -p '{}'/in-the-way; exit 0", log.display());
+    let repo = suite.repo(&h, &engine, "api", &command);
+    let task = suite.task(&engine, repo);
+    check(task.get() == 1, format!("{task:?}"))?;
+    let reports = drive(&engine, 1);
+    check(
+        reports[0].intercepted_by == Some(suite.runner) && reports[0].spawned,
+        format!("{reports:?}"),
+    )?;
+    let outcomes = outcomes(&engine, task);
+    check(
+        outcomes.first() == Some(&suite.run("fallback"))
+            && outcomes.len() == 2
+            && outcomes[1].starts_with(&format!("{} llm", suite.llm)),
+        format!("{outcomes:?}"),
+    )
+}
+
+/// TC-10: a suite that ran and failed never falls back, even when the runner
+/// is otherwise unable to serve the job the way it wanted.
+fn a_failed_suite_never_falls_back(suite: Suite) -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = suite.repo(&h, &engine, "api", "exit 1");
+    let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
         !reports[0].spawned,
@@ -435,20 +563,21 @@ fn a_failed_suite_never_falls_back() -> Result<(), Failed> {
     )?;
     check(h.agent_calls().is_empty(), format!("{:?}", h.agent_calls()))?;
     check(
-        stages(&engine, task) == [("deploy-staging".into(), "development".into())],
+        stages(&engine, task) == suite.to("development"),
         format!("{:?}", stages(&engine, task)),
     )
 }
 
-/// A test intercept: claims deployer jobs and writes FAILED.
-struct FirstInLine;
+/// A test intercept: claims the LLM role's jobs of its suite and writes
+/// FAILED.
+struct FirstInLine(Suite);
 
 impl Intercept for FirstInLine {
     fn name(&self) -> &'static str {
         "first-in-line"
     }
     fn claims(&self, ctx: &JobContext, _config: &LauncherConfig) -> bool {
-        ctx.role == Role::Deployer
+        ctx.role.as_str() == self.0.llm
     }
     fn run(
         &self,
@@ -456,7 +585,7 @@ impl Intercept for FirstInLine {
         _config: &LauncherConfig,
         _control: &RunControl,
     ) -> Intercepted {
-        fs::write(&ctx.artifact, "staging_status: FAILED\n").unwrap();
+        fs::write(&ctx.artifact, format!("{}: FAILED\n", self.0.key)).unwrap();
         Intercepted::Served(Launch::Ran {
             record: RunRecord {
                 role: "first-in-line".into(),
@@ -474,44 +603,53 @@ impl Intercept for FirstInLine {
 }
 
 /// TC-12: intercepts are consulted in order; the first that claims runs.
-fn intercepts_are_consulted_in_order() -> Result<(), Failed> {
+fn intercepts_are_consulted_in_order(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
-    let mut intercepts: Vec<Box<dyn Intercept>> = vec![Box::new(FirstInLine)];
+    let mut intercepts: Vec<Box<dyn Intercept>> = vec![Box::new(FirstInLine(suite))];
     intercepts.extend(reserved::default_intercepts());
     let engine = h.engine().with_intercepts(intercepts);
-    let repo = h.repo(&engine, "api", "exit 0");
-    let task = staging_task(&engine, repo);
+    let repo = suite.repo(&h, &engine, "api", "exit 0");
+    let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
         reports[0].intercepted_by == Some("first-in-line"),
         format!("{reports:?}"),
     )?;
     check(
-        stages(&engine, task) == [("deploy-staging".into(), "development".into())],
+        stages(&engine, task) == suite.to("development"),
         format!("{:?}", stages(&engine, task)),
     )
 }
 
-/// TC-11 (with TC-18): the deployer's prompt and the runner name the same
-/// staging command, the repository's record.
-fn the_prompt_and_the_runner_name_the_same_command() -> Result<(), Failed> {
+/// TC-11 (with TC-18): the LLM role's prompt and the runner name the same
+/// command, the repository's record.
+fn the_prompt_and_the_runner_name_the_same_command(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let command = "make staging-test ARGS='--fast'";
     let mut config = h.config.clone();
-    config.staging_runner.enabled = false;
+    suite.settings(&mut config).enabled = false;
     let engine = h.engine_with(config);
-    let repo = h.repo(&engine, "api", command);
-    staging_task(&engine, repo);
+    let repo = suite.repo(&h, &engine, "api", command);
+    suite.task(&engine, repo);
     drive(&engine, 1);
-    let prompt = fs::read_to_string(h.state.join("deployer.1.prompt")).unwrap();
+    let prompt = fs::read_to_string(h.state.join(format!("{}.1.prompt", suite.llm))).unwrap();
     check(prompt.contains(&format!("    {command}\n")), prompt.clone())?;
-    check(
-        prompt.contains("staging runner"),
-        "deployer.md says the runner normally serves",
-    )?;
+    if suite.stage == Stage::DeployStaging {
+        check(
+            prompt.contains("staging runner"),
+            "deployer.md says the runner normally serves",
+        )?;
+    } else {
+        check(prompt.contains("test runner"), prompt.clone())?;
+    }
     // The runner runs exactly the record's command.
     let repo = engine.store().repo(repo).unwrap();
-    check(repo.staging_command == command, "one source of truth")
+    let recorded = if suite.stage == Stage::Testing {
+        repo.test_command.unwrap_or_default()
+    } else {
+        repo.staging_command
+    };
+    check(recorded == command, "one source of truth")
 }
 
 // --- the LLM transport ------------------------------------------------------
@@ -717,8 +855,8 @@ fn a_poison_job_blocks_its_task() -> Result<(), Failed> {
 }
 
 /// TC-19: with the switch off, the recorded sequence is exactly the plain
-/// LLM path's (an engine without the staging runner at all).
-fn switch_off_records_exactly_the_llm_sequence() -> Result<(), Failed> {
+/// LLM path's (an engine without the suite runner at all).
+fn switch_off_records_exactly_the_llm_sequence(suite: Suite) -> Result<(), Failed> {
     let sequence = |engine: &Engine, task: TaskId| {
         let transitions = stages(engine, task);
         let runs: Vec<String> = runs(engine, task)
@@ -727,26 +865,29 @@ fn switch_off_records_exactly_the_llm_sequence() -> Result<(), Failed> {
             .collect();
         (transitions, runs)
     };
+    let plan = format!("{} FAILED PASSED\n", suite.llm);
     let off = {
         let h = Harness::new();
-        h.plan("deployer FAILED PASSED\n");
+        h.plan(&plan);
         let mut config = h.config.clone();
-        config.staging_runner.enabled = false;
+        suite.settings(&mut config).enabled = false;
         let engine = h.engine_with(config);
-        let repo = h.repo(&engine, "api", "exit 1");
-        let task = staging_task(&engine, repo);
+        let repo = suite.repo(&h, &engine, "api", "exit 1");
+        let task = suite.task(&engine, repo);
         drive(&engine, 20);
         sequence(&engine, task)
     };
     let plain = {
         let h = Harness::new();
-        h.plan("deployer FAILED PASSED\n");
-        let engine = h.engine().with_intercepts(vec![
-            Box::new(reserved::DeployFinalizer),
-            Box::new(reserved::PostDeployMonitor),
-        ]);
-        let repo = h.repo(&engine, "api", "exit 1");
-        let task = staging_task(&engine, repo);
+        h.plan(&plan);
+        // Every reserved agent but this suite's runner.
+        let intercepts: Vec<Box<dyn Intercept>> = reserved::default_intercepts()
+            .into_iter()
+            .filter(|i| i.name() != suite.runner)
+            .collect();
+        let engine = h.engine().with_intercepts(intercepts);
+        let repo = suite.repo(&h, &engine, "api", "exit 1");
+        let task = suite.task(&engine, repo);
         drive(&engine, 20);
         sequence(&engine, task)
     };
@@ -757,9 +898,295 @@ fn switch_off_records_exactly_the_llm_sequence() -> Result<(), Failed> {
     check(
         off.1
             .iter()
-            .any(|r| r.starts_with("deployer deploy-staging llm")),
+            .any(|r| r.starts_with(&format!("{} {} llm", suite.llm, suite.stage))),
         format!("{off:?}"),
     )
+}
+
+// --- the test runner: no command, modes, shadow ------------------------------
+
+/// A repository without a test command is the LLM tester's, in every mode:
+/// the runner claims nothing and records nothing.
+fn no_test_command_is_the_llm_tester() -> Result<(), Failed> {
+    for mode in RunnerMode::ALL {
+        let h = Harness::new();
+        let mut config = h.config.clone();
+        config.test_runner.mode = mode;
+        let engine = h.engine_with(config);
+        let repo = h.repo(&engine, "api", "true");
+        let task = TESTING.task(&engine, repo);
+        let reports = drive(&engine, 1);
+        check(
+            reports[0].spawned && reports[0].intercepted_by.is_none(),
+            format!("{mode}: {reports:?}"),
+        )?;
+        check(
+            outcomes(&engine, task) == ["tester llm passed"],
+            format!("{mode}: {:?}", outcomes(&engine, task)),
+        )?;
+    }
+    Ok(())
+}
+
+/// Mode `off` leaves the LLM tester alone, with a test command and the
+/// switch on.
+fn mode_off_is_the_llm_tester() -> Result<(), Failed> {
+    let h = Harness::new();
+    let mut config = h.config.clone();
+    config.test_runner.mode = RunnerMode::Off;
+    let engine = h.engine_with(config);
+    let repo = TESTING.repo(&h, &engine, "api", "exit 1");
+    let task = TESTING.task(&engine, repo);
+    drive(&engine, 1);
+    check(
+        outcomes(&engine, task) == ["tester llm passed"],
+        format!("{:?}", outcomes(&engine, task)),
+    )?;
+    check(
+        engine.store().shadow_verdicts(task).unwrap().is_empty(),
+        "no shadow pair",
+    )
+}
+
+/// One shadow-mode testing job: the test command, the LLM tester's verdict,
+/// and the config changed by `tune`; returns the harness, engine and task.
+fn shadow_job(
+    command: &str,
+    llm: &str,
+    tune: impl FnOnce(&mut LauncherConfig),
+) -> (Harness, Engine, TaskId) {
+    let h = Harness::new();
+    h.plan(&format!("tester {llm}\n"));
+    let mut config = h.config.clone();
+    config.test_runner.mode = RunnerMode::Shadow;
+    tune(&mut config);
+    let engine = h.engine_with(config);
+    let repo = TESTING.repo(&h, &engine, "api", command);
+    let task = TESTING.task(&engine, repo);
+    drive(&engine, 1);
+    (h, engine, task)
+}
+
+/// Shadow mode: the LLM decides, the runner's verdict is recorded beside it,
+/// and disagreement is counted both ways.
+fn shadow_mode_records_both_verdicts_and_the_llm_decides() -> Result<(), Failed> {
+    for (command, llm, runner_verdict, to, counted) in [
+        ("exit 0", "PASSED", "PASSED", "deploy-staging", "agree"),
+        (
+            "exit 1",
+            "PASSED",
+            "FAILED",
+            "deploy-staging",
+            "runner_only_failed",
+        ),
+        (
+            "exit 0",
+            "FAILED",
+            "PASSED",
+            "development",
+            "llm_only_failed",
+        ),
+        ("exit 1", "FAILED", "FAILED", "development", "agree"),
+    ] {
+        let case = format!("suite `{command}`, LLM {llm}");
+        let (h, engine, task) = shadow_job(command, llm, |_| {});
+        check(
+            stages(&engine, task) == TESTING.to(to),
+            format!("{case}: the LLM decides: {:?}", stages(&engine, task)),
+        )?;
+        // The stand-in exits 0 whatever verdict it writes: its run passed.
+        let runner_outcome = if runner_verdict == "PASSED" {
+            "passed"
+        } else {
+            "failed"
+        };
+        check(
+            outcomes(&engine, task)
+                == [TESTING.run(runner_outcome), "tester llm passed".to_owned()],
+            format!("{case}: {:?}", outcomes(&engine, task)),
+        )?;
+        let pairs = engine.store().shadow_verdicts(task).unwrap();
+        let runs = runs(&engine, task);
+        check(pairs.len() == 1, format!("{case}: {pairs:?}"))?;
+        let pair = &pairs[0];
+        check(
+            pair.runner_verdict.as_deref() == Some(runner_verdict)
+                && pair.llm_verdict == llm
+                && pair.runner_run == runs[0].id
+                && pair.llm_run == Some(runs[1].id)
+                && pair.stage == "testing",
+            format!("{case}: {pair:?}"),
+        )?;
+        // The gate read the LLM's artifact, never the sidecar.
+        let dir = h.config.task_dir(task.get());
+        let sidecar = fs::read_to_string(dir.join("10-test-report.shadow.md")).unwrap();
+        check(
+            sidecar.starts_with(&format!("# Test report\n\ntest_status: {runner_verdict}\n")),
+            format!("{case}: {sidecar}"),
+        )?;
+        let artifact = TESTING.log(&h, task);
+        check(
+            artifact.contains("scripted stand-in")
+                && artifact.contains(&format!("test_status: {llm}")),
+            format!("{case}: {artifact}"),
+        )?;
+        let agreement = engine.store().shadow_agreement("testing").unwrap();
+        let n = match counted {
+            "agree" => agreement.agree,
+            "runner_only_failed" => agreement.runner_only_failed,
+            _ => agreement.llm_only_failed,
+        };
+        check(
+            agreement.runs == 1 && n == 1,
+            format!("{case}: {agreement:?}"),
+        )?;
+        let snapshot = engine.store().queue_snapshot(5).unwrap();
+        check(
+            snapshot.test_runner_agreement == agreement && snapshot.test_runner.runs == 1,
+            format!("{case}: {snapshot:?}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Shadow mode: a broken or hostile test command — missing, hanging past
+/// its timeout, killing its own supervisor, leaving a daemon — never changes
+/// the LLM's outcome: the task moves exactly as with the runner off, no job
+/// is deferred, and the pair records what the runner saw.
+fn a_broken_runner_in_shadow_mode_never_changes_the_llm_outcome() -> Result<(), Failed> {
+    let baseline = {
+        let h = Harness::new();
+        h.plan("tester FAILED\n");
+        let mut config = h.config.clone();
+        config.test_runner.mode = RunnerMode::Off;
+        let engine = h.engine_with(config);
+        let repo = TESTING.repo(&h, &engine, "api", "true");
+        let task = TESTING.task(&engine, repo);
+        drive(&engine, 1);
+        (stages(&engine, task), outcomes(&engine, task))
+    };
+    let (baseline, llm) = baseline;
+    for (command, verdict) in [
+        ("definitely-not-a-program-here", None),
+        ("sleep 30", Some("FAILED")),
+        ("kill -9 $PPID; sleep 5", None),
+        ("(setsid sleep 30 &) ; exit 0", Some("PASSED")),
+    ] {
+        let (_h, engine, task) = shadow_job(command, "FAILED", |config| {
+            config.test_runner.timeout = Duration::from_millis(400);
+        });
+        check(
+            stages(&engine, task) == baseline,
+            format!(
+                "`{command}`: {:?} instead of {baseline:?}",
+                stages(&engine, task)
+            ),
+        )?;
+        let outcomes = outcomes(&engine, task);
+        check(
+            outcomes.len() == 2 && outcomes[1..] == llm[..],
+            format!("`{command}`: {outcomes:?}, with the runner off {llm:?}"),
+        )?;
+        let pairs = engine.store().shadow_verdicts(task).unwrap();
+        check(
+            pairs.len() == 1 && pairs[0].runner_verdict.as_deref() == verdict,
+            format!("`{command}`: {pairs:?} {outcomes:?}"),
+        )?;
+        check(
+            engine
+                .store()
+                .jobs_in_state(JobState::Queued, 5)
+                .unwrap()
+                .iter()
+                .all(|j| j.infra_attempts == 0),
+            format!("`{command}`: a shadow run deferred the job"),
+        )?;
+    }
+    Ok(())
+}
+
+/// A shadow runner that panics: caught, recorded without a verdict, and the
+/// LLM decides.
+struct PanickingShadow;
+
+impl Intercept for PanickingShadow {
+    fn name(&self) -> &'static str {
+        "test-runner"
+    }
+    fn claims(&self, _ctx: &JobContext, _config: &LauncherConfig) -> bool {
+        false
+    }
+    fn run(&self, _: &JobContext, _: &LauncherConfig, _: &RunControl) -> Intercepted {
+        unreachable!("never claims")
+    }
+    fn shadows(&self, ctx: &JobContext, _config: &LauncherConfig) -> bool {
+        ctx.role == Role::Tester
+    }
+    fn shadow(
+        &self,
+        _ctx: &JobContext,
+        _config: &LauncherConfig,
+        _control: &RunControl,
+    ) -> Option<ShadowRun> {
+        #[expect(
+            clippy::panic,
+            reason = "the bug under test: a shadow runner that panics"
+        )]
+        {
+            panic!("a bug in the shadow runner")
+        }
+    }
+}
+
+fn a_panicking_shadow_runner_never_changes_the_llm_outcome() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine().with_intercepts(vec![Box::new(PanickingShadow)]);
+    let repo = h.repo(&engine, "api", "true");
+    let task = TESTING.task(&engine, repo);
+    let reports = drive(&engine, 1);
+    check(reports[0].spawned, format!("{reports:?}"))?;
+    check(
+        stages(&engine, task) == TESTING.to("deploy-staging"),
+        format!("{:?}", stages(&engine, task)),
+    )?;
+    check(
+        outcomes(&engine, task) == ["test-runner deterministic tool_error", "tester llm passed"],
+        format!("{:?}", outcomes(&engine, task)),
+    )?;
+    let pairs = engine.store().shadow_verdicts(task).unwrap();
+    check(
+        pairs.len() == 1 && pairs[0].runner_verdict.is_none() && pairs[0].llm_verdict == "PASSED",
+        format!("{pairs:?}"),
+    )?;
+    let agreement = engine.store().shadow_agreement("testing").unwrap();
+    check(
+        agreement.runner_no_verdict == 1 && agreement.runs == 1,
+        format!("{agreement:?}"),
+    )
+}
+
+/// TC-26: the kill-switch off beats any mode: no run, no shadow.
+fn a_kill_switch_beats_the_mode(suite: Suite) -> Result<(), Failed> {
+    for mode in RunnerMode::ALL {
+        let h = Harness::new();
+        let mut config = h.config.clone();
+        let settings = suite.settings(&mut config);
+        settings.enabled = false;
+        settings.mode = mode;
+        let engine = h.engine_with(config);
+        let repo = suite.repo(&h, &engine, "api", "exit 1");
+        let task = suite.task(&engine, repo);
+        drive(&engine, 1);
+        check(
+            outcomes(&engine, task) == [format!("{} llm passed", suite.llm)],
+            format!("{mode}: {:?}", outcomes(&engine, task)),
+        )?;
+        check(
+            engine.store().shadow_verdicts(task).unwrap().is_empty(),
+            format!("{mode}: a shadow ran"),
+        )?;
+    }
+    Ok(())
 }
 
 /// TC-20: a repository with nothing to deploy or probe passes those stages
@@ -958,7 +1385,9 @@ type TestFn = fn() -> Result<(), Failed>;
 fn main() {
     orch_staging_runner::supervisor::main_if_requested();
     let args = Arguments::from_args();
-    let tests: Vec<(&'static str, TestFn)> = vec![
+    let mut tests: Vec<Registered> = Vec::new();
+    // The suite runners' slice, once per suite through the shared code.
+    let twinned: [(&str, SuiteCase); 13] = [
         (
             "tc01_switch_off_is_the_llm_path",
             switch_off_is_the_llm_path,
@@ -985,8 +1414,8 @@ fn main() {
             exhaustion_fails_closed_with_an_alert,
         ),
         (
-            "tc09_an_internal_error_falls_back_to_the_llm",
-            an_internal_error_falls_back_to_the_llm,
+            "tc09_an_unwritable_log_after_a_pass_falls_back_to_the_llm",
+            an_unwritable_log_after_a_pass_falls_back_to_the_llm,
         ),
         (
             "tc10_a_failed_suite_never_falls_back",
@@ -999,6 +1428,43 @@ fn main() {
         (
             "tc12_intercepts_are_consulted_in_order",
             intercepts_are_consulted_in_order,
+        ),
+        (
+            "tc19_switch_off_records_exactly_the_llm_sequence",
+            switch_off_records_exactly_the_llm_sequence,
+        ),
+        (
+            "tc26_a_kill_switch_beats_the_mode",
+            a_kill_switch_beats_the_mode,
+        ),
+    ];
+    for (name, case) in twinned {
+        twins(&mut tests, name, case);
+    }
+    let single: Vec<(&'static str, TestFn)> = vec![
+        (
+            "tc09_an_internal_error_falls_back_to_the_llm",
+            an_internal_error_falls_back_to_the_llm,
+        ),
+        (
+            "tc27_no_test_command_is_the_llm_tester",
+            no_test_command_is_the_llm_tester,
+        ),
+        (
+            "tc28_mode_off_is_the_llm_tester",
+            mode_off_is_the_llm_tester,
+        ),
+        (
+            "tc29_shadow_mode_records_both_verdicts_and_the_llm_decides",
+            shadow_mode_records_both_verdicts_and_the_llm_decides,
+        ),
+        (
+            "tc30_a_broken_runner_in_shadow_mode_never_changes_the_llm_outcome",
+            a_broken_runner_in_shadow_mode_never_changes_the_llm_outcome,
+        ),
+        (
+            "tc31_a_panicking_shadow_runner_never_changes_the_llm_outcome",
+            a_panicking_shadow_runner_never_changes_the_llm_outcome,
         ),
         (
             "tc13_agent_runs_carry_parsed_cost_and_tokens",
@@ -1019,10 +1485,6 @@ fn main() {
         (
             "tc17_a_poison_job_blocks_its_task",
             a_poison_job_blocks_its_task,
-        ),
-        (
-            "tc19_switch_off_records_exactly_the_llm_sequence",
-            switch_off_records_exactly_the_llm_sequence,
         ),
         (
             "tc20_nothing_to_deploy_is_skipped_explicitly",
@@ -1049,9 +1511,12 @@ fn main() {
             a_stop_cancels_the_run_and_releases_the_job,
         ),
     ];
+    for (name, test) in single {
+        tests.push((name.to_owned(), Box::new(test)));
+    }
     let trials = tests
         .into_iter()
-        .map(|(name, test)| Trial::test(name, test))
+        .map(|(name, test)| Trial::test(name, move || (*test)()))
         .collect();
     libtest_mimic::run(&args, trials).exit();
 }

@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Arguments, Failed, Trial};
 use orch_launcher::worktree::WorktreeError;
 use orch_launcher::{
-    Engine, EngineError, JobEndKind, JobReport, LauncherConfig, RepoScope, StopSignal, TaskRequest,
+    Engine, EngineError, JobEndKind, JobReport, LauncherConfig, RepoScope, RunnerMode, StopSignal,
+    TaskRequest,
 };
 use orch_pipeline::Stage;
 use orch_self_deploy::ProcessExit;
@@ -361,6 +362,85 @@ fn full_pipeline() -> Vec<(String, String)> {
         .iter()
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect()
+}
+
+// --- the test runner on a worktree task --------------------------------------
+
+/// The test runner, `on` and in shadow, runs the tests on the commit the
+/// testing stage started on (the developer's committed change), names it to
+/// the command (`ORCH_COMMIT`) and records it: in the gate decision (mode
+/// `on`, with a clean tree) or in the shadow pair (the LLM tester's verdict
+/// is then about the commit after its own run).
+fn the_test_runner_tests_the_commit_the_stage_started_on() -> Result<(), Failed> {
+    for mode in [RunnerMode::On, RunnerMode::Shadow] {
+        let h = Harness::new();
+        h.actions("developer change\n");
+        let mut config = h.config.clone();
+        config.test_runner.mode = mode;
+        config.test_runner.timeout = Duration::from_secs(20);
+        let engine = h.engine_with(config);
+        let mut repo = NewRepo::new("api", h.checkout.to_str().unwrap(), "true");
+        repo.test_command = Some(
+            "test -f change-1.txt && test \"$ORCH_COMMIT\" = \"$(git rev-parse HEAD)\"".into(),
+        );
+        let repo = engine.store().add_repo(&repo).unwrap();
+        let (task, _) = engine
+            .create_task_at(repo, "tested change", Stage::Development)
+            .unwrap();
+        drive(&engine, 3);
+        let transitions = engine.store().transitions(task).unwrap();
+        let developed = transitions
+            .iter()
+            .find(|t| t.from_stage == "development")
+            .and_then(|t| t.decisions[0].commit_sha.clone())
+            .ok_or(format!("{mode}: no development commit"))?;
+        let tested = transitions
+            .iter()
+            .find(|t| t.from_stage == "testing")
+            .ok_or(format!("{mode}: {:?}", stages(&engine, task)))?;
+        check(
+            tested.to_stage == "deploy-staging",
+            format!("{mode}: {tested:?}"),
+        )?;
+        let runs = engine.store().agent_runs(task).unwrap();
+        let runner = runs
+            .iter()
+            .find(|r| r.role == "test-runner")
+            .ok_or(format!("{mode}: {runs:?}"))?;
+        check(
+            runner.outcome == "passed",
+            format!("{mode}: the tests saw another commit: {runner:?}"),
+        )?;
+        let dir = h.config.task_dir(task.get());
+        if mode == RunnerMode::On {
+            let gate = &tested.decisions[0];
+            check(
+                gate.commit_sha.as_deref() == Some(developed.as_str())
+                    && gate.tree_clean == Some(true),
+                format!("{mode}: {gate:?}, developed {developed}"),
+            )?;
+            let report = fs::read_to_string(dir.join("10-test-report.md")).unwrap();
+            check(
+                report.starts_with("# Test report\n\ntest_status: PASSED\n")
+                    && report.contains(&format!("- commit: \"{developed}\"")),
+                format!("{mode}: {report}"),
+            )?;
+        } else {
+            let pairs = engine.store().shadow_verdicts(task).unwrap();
+            check(
+                pairs.len() == 1
+                    && pairs[0].commit.as_deref() == Some(developed.as_str())
+                    && pairs[0].runner_verdict.as_deref() == Some("PASSED"),
+                format!("{mode}: {pairs:?}, developed {developed}"),
+            )?;
+            let sidecar = fs::read_to_string(dir.join("10-test-report.shadow.md")).unwrap();
+            check(
+                sidecar.contains(&format!("- commit: \"{developed}\"")),
+                format!("{mode}: {sidecar}"),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 // --- 1. a task in its own worktree -------------------------------------------
@@ -1665,6 +1745,10 @@ fn main() {
     orch_staging_runner::supervisor::main_if_requested();
     let args = Arguments::from_args();
     let tests: Vec<(&'static str, TestFn)> = vec![
+        (
+            "the_test_runner_tests_the_commit_the_stage_started_on",
+            the_test_runner_tests_the_commit_the_stage_started_on,
+        ),
         (
             "a_task_works_in_its_own_worktree_and_reaches_done",
             a_task_works_in_its_own_worktree_and_reaches_done,

@@ -149,7 +149,8 @@ pub enum Role {
     Developer,
     /// LLM: reviews the change.
     Reviewer,
-    /// LLM: runs and reports the tests.
+    /// LLM: runs and reports the tests (replaced by the test runner where
+    /// its mode is `on`).
     Tester,
     /// LLM: runs the staging suite (replaced by the staging runner where enabled).
     Deployer,
@@ -159,11 +160,14 @@ pub enum Role {
     PostDeployMonitor,
     /// Reserved: runs the staging suite in the deployer's place.
     StagingRunner,
+    /// Reserved: runs the repository's test command in the tester's place
+    /// (or beside it, in shadow mode).
+    TestRunner,
 }
 
 impl Role {
     /// Every role: the LLM roles first, then the reserved agents.
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 10] = [
         Role::Analyst,
         Role::Architect,
         Role::Developer,
@@ -173,6 +177,7 @@ impl Role {
         Role::DeployFinalizer,
         Role::PostDeployMonitor,
         Role::StagingRunner,
+        Role::TestRunner,
     ];
 
     /// The role's name as it appears in the database, prompts and the API.
@@ -188,6 +193,7 @@ impl Role {
             Role::DeployFinalizer => "deploy-finalizer",
             Role::PostDeployMonitor => "post-deploy-monitor",
             Role::StagingRunner => "staging-runner",
+            Role::TestRunner => "test-runner",
         }
     }
 
@@ -201,9 +207,10 @@ impl Role {
             | Role::Reviewer
             | Role::Tester
             | Role::Deployer => RoleKind::Llm,
-            Role::DeployFinalizer | Role::PostDeployMonitor | Role::StagingRunner => {
-                RoleKind::Reserved
-            }
+            Role::DeployFinalizer
+            | Role::PostDeployMonitor
+            | Role::StagingRunner
+            | Role::TestRunner => RoleKind::Reserved,
         }
     }
 }

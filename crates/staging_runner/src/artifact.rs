@@ -13,11 +13,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use orch_pipeline::{STAGING_STATUS_KEY, fenced_block, render_verdict_line};
+use orch_pipeline::{fenced_block, render_verdict_line};
 use orch_self_deploy::StagingStatus;
 
 use crate::outcome::{CapturedOutput, Outcome, Sidecar, describe_exit};
-use crate::spec::RunSpec;
+use crate::spec::{LogLabel, RunSpec};
 
 /// The sidecar file beside a staging log: `15-staging-log.md` →
 /// `15-staging-log.output.log`.
@@ -52,7 +52,7 @@ pub fn render_staging_log(spec: &RunSpec, outcome: &Outcome) -> Option<String> {
     } else {
         executed.status()
     };
-    let mut out = header(status);
+    let mut out = header(spec.label, status);
     out.push_str(if cancelled {
         "- outcome: cancelled (the run was stopped before the suite ended)\n"
     } else {
@@ -156,7 +156,21 @@ pub fn render_fail_closed_log(
     facts: &[(String, String)],
     at: SystemTime,
 ) -> String {
-    let mut out = header(StagingStatus::Failed);
+    render_fail_closed_log_as(LogLabel::STAGING, command, working_dir, reason, facts, at)
+}
+
+/// [`render_fail_closed_log`] under another heading and verdict key (the
+/// test runner's `# Test report`, `test_status: FAILED`).
+#[must_use]
+pub fn render_fail_closed_log_as(
+    label: LogLabel,
+    command: &str,
+    working_dir: &Path,
+    reason: &str,
+    facts: &[(String, String)],
+    at: SystemTime,
+) -> String {
+    let mut out = header(label, StagingStatus::Failed);
     out.push_str("- outcome: tool error (the suite did not execute)\n");
     out.push_str(&format!("- reason: {}\n", one_line(reason)));
     out.push_str(&format!("- written: {}\n", rfc3339(at)));
@@ -178,9 +192,9 @@ fn push_facts(out: &mut String, facts: &[(String, String)]) {
     }
 }
 
-fn header(status: StagingStatus) -> String {
-    let mut out = String::from("# Staging log\n\n");
-    out.push_str(&render_verdict_line(STAGING_STATUS_KEY, status.as_str()));
+fn header(label: LogLabel, status: StagingStatus) -> String {
+    let mut out = format!("# {}\n\n", label.title.replace(['\n', '\r'], " "));
+    out.push_str(&render_verdict_line(label.verdict_key, status.as_str()));
     out.push('\n');
     out
 }

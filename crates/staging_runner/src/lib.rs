@@ -109,8 +109,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use artifact::{
-    WriteError, WriteStep, render_fail_closed_log, render_staging_log, sidecar_path_for,
-    write_atomically,
+    WriteError, WriteStep, render_fail_closed_log, render_fail_closed_log_as, render_staging_log,
+    sidecar_path_for, write_atomically,
 };
 pub use outcome::{
     CapturedOutput, Executed, Outcome, Sidecar, ToolError, ToolErrorKind, describe_exit,
@@ -118,7 +118,7 @@ pub use outcome::{
 pub use protocol::{KilledProcess, SUPERVISOR_ARG};
 pub use spec::{
     DEFAULT_GRACE, DEFAULT_HEAD_BYTES, DEFAULT_SIDECAR_CAP, DEFAULT_TAIL_BYTES, DEFAULT_TIMEOUT,
-    OutputLimits, RunSpec, SupervisorProgram,
+    LogLabel, OutputLimits, RunSpec, SupervisorProgram,
 };
 
 use exec::{Ending, ExecOutcome};
@@ -202,7 +202,7 @@ fn staging_outcome(outcome: ExecOutcome) -> Outcome {
             Outcome::ToolError(ToolError {
                 kind,
                 message: format!(
-                    "{what} (exit {code}){said}; check the staging command and that its program is installed and executable"
+                    "{what} (exit {code}){said}; check the command (the repository's staging or test command) and that its program is installed and executable"
                 ),
                 exit: Some(finished.ending.exit()),
                 duration: finished.duration,

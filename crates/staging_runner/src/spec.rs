@@ -70,6 +70,33 @@ impl Default for OutputLimits {
     }
 }
 
+/// What a suite's log is called and which verdict key it carries: the
+/// staging log (`# Staging log`, `staging_status`) unless the caller serves
+/// another stage with the same machinery (the test runner's `# Test report`,
+/// `test_status`). The values are the `self_deploy` contract's either way:
+/// `PASSED` only for exit 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLabel {
+    /// The log's heading, e.g. `Staging log`.
+    pub title: &'static str,
+    /// The verdict key of the stage's artifact, e.g. `staging_status`.
+    pub verdict_key: &'static str,
+}
+
+impl LogLabel {
+    /// The staging log's: `# Staging log` with `staging_status`.
+    pub const STAGING: LogLabel = LogLabel {
+        title: "Staging log",
+        verdict_key: orch_pipeline::STAGING_STATUS_KEY,
+    };
+}
+
+impl Default for LogLabel {
+    fn default() -> Self {
+        LogLabel::STAGING
+    }
+}
+
 /// One staging run: the command, where, and under which limits.
 ///
 /// The suite runs as `/bin/sh -c COMMAND` in `working_dir`, with stdin from
@@ -106,6 +133,8 @@ pub struct RunSpec {
     /// `- NAME: VALUE` line each after the working directory (for example
     /// the commit the suite runs on). Written on one line each, verbatim.
     pub facts: Vec<(String, String)>,
+    /// The log's heading and verdict key ([`LogLabel::STAGING`] by default).
+    pub label: LogLabel,
 }
 
 impl RunSpec {
@@ -125,7 +154,15 @@ impl RunSpec {
             set_env: Vec::new(),
             supervisor: SupervisorProgram::CurrentExe,
             facts: Vec::new(),
+            label: LogLabel::STAGING,
         }
+    }
+
+    /// Sets the log's heading and verdict key.
+    #[must_use]
+    pub fn label(mut self, label: LogLabel) -> RunSpec {
+        self.label = label;
+        self
     }
 
     /// Sets the timeout (`None`: no timeout).

@@ -66,6 +66,7 @@ mod error;
 mod operator;
 mod queue;
 mod records;
+mod shadow;
 mod snapshot;
 mod store;
 mod types;
@@ -81,10 +82,14 @@ pub use records::{
     AgentRun, Alert, FAILED_OUTCOMES, GateDecision, NewAgentRun, NewAlert, NewRepo, NewTask,
     NewTransition, Repo, RoleStats, RunStats, Task, Transition,
 };
+pub use shadow::{
+    NewShadowVerdict, ShadowAgreement, ShadowVerdict, VERDICT_FAILED, VERDICT_PASSED,
+};
 pub use snapshot::{
     OUTCOME_DEFERRED, OUTCOME_EXHAUSTED, OUTCOME_FAILED, OUTCOME_FALLBACK, OUTCOME_PASSED,
     OUTCOME_TIMED_OUT, OUTCOME_TOOL_ERROR, QueueSnapshot, QueuedJob, RunningJob,
-    STAGING_RUNNER_ROLE, StagingRunnerRun, StagingRunnerStats,
+    STAGING_RUNNER_ROLE, StagingRunnerRun, StagingRunnerStats, SuiteRunnerRun, SuiteRunnerStats,
+    TEST_RUNNER_ROLE,
 };
 pub use store::{
     APPLICATION_ID, DEFAULT_BUSY_TIMEOUT, DEFAULT_POISON_RESCUES, SCHEMA_SQL, SCHEMA_VERSION,

@@ -83,6 +83,8 @@ pub struct RepoChange {
     pub pass_env: Option<Vec<String>>,
     /// The ref new tasks start from (`Some(None)`: the checkout's `HEAD`).
     pub base_ref: Option<Option<String>>,
+    /// The test command (`Some(None)`: none; the LLM tester serves).
+    pub test_command: Option<Option<String>>,
 }
 
 /// What [`Store::remove_repo`] removed.
@@ -517,6 +519,7 @@ impl Store {
                 health_command: change.health_command.clone().unwrap_or(repo.health_command),
                 pass_env: change.pass_env.clone().unwrap_or(repo.pass_env),
                 base_ref: change.base_ref.clone().unwrap_or(repo.base_ref),
+                test_command: change.test_command.clone().unwrap_or(repo.test_command),
             };
             let pass_env = validate_repo(&merged)?;
             if merged.staging_command.trim().is_empty() {
@@ -527,7 +530,8 @@ impl Store {
             }
             tx.execute(
                 "UPDATE repos SET path = ?2, staging_command = ?3, deploy_command = ?4, \
-                 health_command = ?5, pass_env = ?6, base_ref = ?7 WHERE id = ?1",
+                 health_command = ?5, pass_env = ?6, base_ref = ?7, test_command = ?8 \
+                 WHERE id = ?1",
                 params![
                     repo.id,
                     merged.path,
@@ -535,7 +539,8 @@ impl Store {
                     merged.deploy_command,
                     merged.health_command,
                     pass_env,
-                    merged.base_ref
+                    merged.base_ref,
+                    merged.test_command
                 ],
             )
             .map_err(sql("update_repo"))?;

@@ -164,6 +164,10 @@ pub struct JobEnd<'a> {
     /// The commits the job's role started and ended on, for the job's row;
     /// the end commit also becomes the task's `head_commit`.
     pub commits: Option<&'a JobCommits>,
+    /// A shadow runner's verdict beside this job's (LLM) run, paired with
+    /// `run` in `shadow_verdicts`. Its runner run must be a recorded run of
+    /// the lease's job.
+    pub shadow: Option<&'a crate::shadow::NewShadowVerdict>,
 }
 
 /// The commits of a worktree task's job (see [`JobEnd::commits`]).
@@ -369,6 +373,10 @@ fn write_job_end(
             .map_err(sql("job commits"))?;
         }
     }
+    let run = end.run.map(|run| insert_agent_run(tx, run)).transpose()?;
+    if let Some(shadow) = end.shadow {
+        crate::shadow::insert_shadow(tx, lease.job, task, run, shadow, now_ms)?;
+    }
     Ok(Advanced {
         transition: end
             .transition
@@ -378,7 +386,7 @@ fn write_job_end(
             .next
             .map(|job| insert_job(tx, job, now_ms))
             .transpose()?,
-        run: end.run.map(|run| insert_agent_run(tx, run)).transpose()?,
+        run,
         alert: end
             .alert
             .map(|alert| insert_alert(tx, alert, now_ms))

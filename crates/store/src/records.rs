@@ -32,6 +32,9 @@ pub struct Repo {
     /// The ref its tasks start from; `None`: the checkout's `HEAD` when a
     /// task is created.
     pub base_ref: Option<String>,
+    /// The command that runs its own tests, for the test runner; `None`: no
+    /// test command (the LLM tester serves the testing stage).
+    pub test_command: Option<String>,
     /// When it was added.
     pub created_ms: i64,
 }
@@ -67,6 +70,8 @@ pub struct NewRepo {
     /// The ref its tasks start from (not blank); `None`: the checkout's
     /// `HEAD` when a task is created.
     pub base_ref: Option<String>,
+    /// The command that runs its own tests (not blank); `None`: none.
+    pub test_command: Option<String>,
 }
 
 impl NewRepo {
@@ -86,6 +91,7 @@ impl NewRepo {
             health_command: None,
             pass_env: Vec::new(),
             base_ref: None,
+            test_command: None,
         }
     }
 }
@@ -425,6 +431,12 @@ pub(crate) fn validate_repo(repo: &NewRepo) -> Result<String> {
             why: "it is blank; give None when there is nothing to probe",
         });
     }
+    if blank(&repo.test_command) {
+        return Err(StoreError::InvalidInput {
+            what: "test_command",
+            why: "it is blank; give None when the repository has no test command",
+        });
+    }
     if blank(&repo.base_ref) {
         return Err(StoreError::InvalidInput {
             what: "base_ref",
@@ -593,7 +605,7 @@ pub(crate) const TASK_COLUMNS: &str = "id, repo_id, title, stage, status, develo
      updated_ms, isolation, base_commit, branch, worktree, head_commit, keep_worktree";
 
 pub(crate) const REPO_COLUMNS: &str = "id, name, path, staging_command, deploy_command, health_command, \
-     pass_env, created_ms, base_ref";
+     pass_env, created_ms, base_ref, test_command";
 
 pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -625,6 +637,7 @@ pub(crate) fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
         pass_env: split_pass_env(&row.get::<_, String>(6)?),
         created_ms: row.get(7)?,
         base_ref: row.get(8)?,
+        test_command: row.get(9)?,
     })
 }
 
@@ -643,7 +656,8 @@ impl Store {
         self.write("add_repo", |tx| {
             tx.execute(
                 "INSERT INTO repos (name, path, staging_command, deploy_command, health_command, \
-                 pass_env, created_ms, base_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 pass_env, created_ms, base_ref, test_command) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     repo.name,
                     repo.path,
@@ -652,7 +666,8 @@ impl Store {
                     repo.health_command,
                     pass_env,
                     now,
-                    repo.base_ref
+                    repo.base_ref,
+                    repo.test_command
                 ],
             )
             .map_err(sql("add_repo"))?;

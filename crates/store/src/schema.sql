@@ -1,4 +1,4 @@
--- The orch database schema, version 5.
+-- The orch database schema, version 6.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -17,9 +17,10 @@
 -- needs passed through ('' for none).
 --
 -- base_ref names the ref its tasks start from (NULL: the checkout's HEAD when
--- a task is created).
+-- a task is created). test_command (migration step 6) runs its own tests,
+-- for the test runner (NULL: none; the LLM tester serves the testing stage).
 --
--- The last line holds the columns added by migration steps 2 and 4, spelled exactly
+-- The last line holds the columns added by migration steps 2, 4 and 6, spelled exactly
 -- as ALTER TABLE ... ADD COLUMN leaves them in the stored table text, so that
 -- a migrated file and a fresh one hold the same schema.
 CREATE TABLE repos (
@@ -28,7 +29,7 @@ CREATE TABLE repos (
     path            TEXT    NOT NULL CHECK (path <> ''),
     staging_command TEXT    NOT NULL,
     created_ms      INTEGER NOT NULL
-, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> '')) STRICT;
+, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> ''), test_command TEXT CHECK (test_command IS NULL OR test_command <> '')) STRICT;
 
 -- A unit of work on one repository, moving through the pipeline's stages.
 --
@@ -186,3 +187,27 @@ CREATE TABLE gate_decisions (
     ), commit_sha TEXT, tree_clean INTEGER CHECK (tree_clean IS NULL OR tree_clean IN (0, 1)),
     UNIQUE (transition_id, position)
 ) STRICT;
+
+-- Migration step 6: a suite runner in shadow mode (the test runner) runs
+-- beside the LLM role that decides the transition; each pair of verdicts is
+-- one row. runner_run_id and llm_run_id are the two agent_runs rows;
+-- commit_sha the commit the runner ran on (NULL without a worktree);
+-- runner_verdict PASSED or FAILED, NULL when the runner produced none (the
+-- suite could not run, or the runner failed); llm_verdict the LLM's verdict
+-- as the stage's gate took it (FAILED when the gate failed closed).
+CREATE TABLE shadow_verdicts (
+    id             INTEGER PRIMARY KEY,
+    job_id         INTEGER NOT NULL REFERENCES jobs (id),
+    task_id        INTEGER NOT NULL REFERENCES tasks (id),
+    stage          TEXT    NOT NULL,
+    runner_run_id  INTEGER NOT NULL REFERENCES agent_runs (id),
+    llm_run_id     INTEGER REFERENCES agent_runs (id),
+    commit_sha     TEXT,
+    runner_verdict TEXT CHECK (runner_verdict IS NULL OR runner_verdict IN ('PASSED', 'FAILED')),
+    llm_verdict    TEXT    NOT NULL CHECK (llm_verdict IN ('PASSED', 'FAILED')),
+    created_ms     INTEGER NOT NULL
+) STRICT;
+
+-- The agreement counters on /queue and orch roadmap: one range per stage.
+CREATE INDEX shadow_verdicts_agreement ON shadow_verdicts (stage, runner_verdict, llm_verdict);
+CREATE INDEX shadow_verdicts_by_task ON shadow_verdicts (task_id, id);

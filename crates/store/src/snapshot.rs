@@ -1,10 +1,12 @@
-//! The `/queue` snapshot: the queue, the open alerts and the staging
-//! runner's counters, read in one read transaction.
+//! The `/queue` snapshot: the queue, the open alerts and the suite
+//! runners' counters (the staging runner's; the test runner's, with its
+//! shadow-mode agreement), read in one read transaction.
 
 use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
 
 use crate::error::{Result, sql};
 use crate::records::Alert;
+use crate::shadow::{ShadowAgreement, agreement};
 use crate::store::Store;
 use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, TaskId};
 
@@ -13,6 +15,15 @@ use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, TaskId};
 /// store knows this one role name, and the outcome texts below, for the
 /// counters only; what they mean stays the launcher's business.
 pub const STAGING_RUNNER_ROLE: &str = "staging-runner";
+
+/// The role whose `agent_runs` rows the test runner's counters count: the
+/// reserved agent that runs a repository's test command (mode `on`, or
+/// beside the LLM tester in shadow mode).
+pub const TEST_RUNNER_ROLE: &str = "test-runner";
+
+/// The stage the test runner serves, whose `shadow_verdicts` the agreement
+/// counts.
+const TEST_RUNNER_STAGE: &str = "testing";
 
 /// The outcome of a run that ran and passed.
 pub const OUTCOME_PASSED: &str = "passed";
@@ -54,7 +65,13 @@ pub struct QueueSnapshot {
     /// How many alerts are open, in all.
     pub open_alerts_total: u64,
     /// The staging runner's counters, from `agent_runs`.
-    pub staging_runner: StagingRunnerStats,
+    pub staging_runner: SuiteRunnerStats,
+    /// The test runner's counters, from `agent_runs` (its runs in shadow
+    /// mode included).
+    pub test_runner: SuiteRunnerStats,
+    /// The test runner's agreement with the LLM tester in shadow mode, from
+    /// `shadow_verdicts`.
+    pub test_runner_agreement: ShadowAgreement,
 }
 
 /// A running job on the snapshot.
@@ -109,10 +126,16 @@ pub struct QueuedJob {
     pub last_error: Option<String>,
 }
 
-/// Counters over the `agent_runs` rows of role [`STAGING_RUNNER_ROLE`]. They
-/// come from the database, so they survive a restart.
+/// The staging runner's counters (the name from before the test runner).
+pub type StagingRunnerStats = SuiteRunnerStats;
+/// The staging runner's newest run (the name from before the test runner).
+pub type StagingRunnerRun = SuiteRunnerRun;
+
+/// Counters over the `agent_runs` rows of one suite runner's role
+/// ([`STAGING_RUNNER_ROLE`], [`TEST_RUNNER_ROLE`]). They come from the
+/// database, so they survive a restart.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StagingRunnerStats {
+pub struct SuiteRunnerStats {
     /// Every recorded run, whatever its outcome.
     pub runs: u64,
     /// Outcome [`OUTCOME_PASSED`]: the suite ran and passed.
@@ -129,15 +152,15 @@ pub struct StagingRunnerStats {
     /// failed closed.
     pub exhausted: u64,
     /// Outcome [`OUTCOME_FALLBACK`]: an internal error handed the job to the
-    /// LLM deployer.
+    /// LLM role (the deployer, the tester).
     pub fallbacks_to_llm: u64,
     /// The newest run (highest id), if any.
-    pub last_run: Option<StagingRunnerRun>,
+    pub last_run: Option<SuiteRunnerRun>,
 }
 
-/// The newest run of the staging runner.
+/// The newest run of a suite runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StagingRunnerRun {
+pub struct SuiteRunnerRun {
     /// Its `agent_runs` row.
     pub id: AgentRunId,
     /// The task it ran for.
@@ -328,19 +351,19 @@ fn open_alerts(conn: &Connection, limit: u32) -> Result<Vec<Alert>> {
     .map_err(sql("queue_snapshot"))
 }
 
-fn staging_runner_stats(conn: &Connection) -> Result<StagingRunnerStats> {
+fn runner_stats(conn: &Connection, role: &str) -> Result<SuiteRunnerStats> {
     let outcomes = {
         let mut stmt = conn
             .prepare_cached(OUTCOMES_SQL)
             .map_err(sql("queue_snapshot"))?;
-        stmt.query_map([STAGING_RUNNER_ROLE], |row| {
+        stmt.query_map([role], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
         })
         .map_err(sql("queue_snapshot"))?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql("queue_snapshot"))?
     };
-    let mut stats = StagingRunnerStats::default();
+    let mut stats = SuiteRunnerStats::default();
     let mut newest: Option<AgentRunId> = None;
     let mut newest_of = conn
         .prepare_cached(NEWEST_SQL)
@@ -348,7 +371,7 @@ fn staging_runner_stats(conn: &Connection) -> Result<StagingRunnerStats> {
     for (outcome, n) in outcomes {
         stats.runs += n;
         let last: Option<AgentRunId> = newest_of
-            .query_row([STAGING_RUNNER_ROLE, outcome.as_str()], |row| row.get(0))
+            .query_row([role, outcome.as_str()], |row| row.get(0))
             .map_err(sql("queue_snapshot"))?;
         newest = newest.max(last);
         let counter = match outcome.as_str() {
@@ -370,7 +393,7 @@ fn staging_runner_stats(conn: &Connection) -> Result<StagingRunnerStats> {
             .map_err(sql("queue_snapshot"))?;
         stats.last_run = Some(
             stmt.query_row([id], |row| {
-                Ok(StagingRunnerRun {
+                Ok(SuiteRunnerRun {
                     id: row.get(0)?,
                     task: row.get(1)?,
                     outcome: row.get(2)?,
@@ -390,8 +413,9 @@ impl Store {
     /// running job (with its repository, lease owner, claim time, elapsed
     /// time and lease expiry), the next `limit` queued jobs in claim order,
     /// up to `limit` deferred jobs, up to `limit` open alerts newest first,
-    /// and the staging runner's counters over `agent_runs` (role
-    /// [`STAGING_RUNNER_ROLE`]).
+    /// the staging runner's and the test runner's counters over
+    /// `agent_runs` (roles [`STAGING_RUNNER_ROLE`], [`TEST_RUNNER_ROLE`]),
+    /// and the test runner's shadow agreement over `shadow_verdicts`.
     ///
     /// Every query is an index search or a scan of a partial index, never a
     /// scan of a whole table (a test checks the query plans), so the snapshot
@@ -414,7 +438,9 @@ impl Store {
             deferred_total: count(&tx, DEFERRED_TOTAL_SQL)?,
             alerts: open_alerts(&tx, limit)?,
             open_alerts_total: count(&tx, ALERTS_TOTAL_SQL)?,
-            staging_runner: staging_runner_stats(&tx)?,
+            staging_runner: runner_stats(&tx, STAGING_RUNNER_ROLE)?,
+            test_runner: runner_stats(&tx, TEST_RUNNER_ROLE)?,
+            test_runner_agreement: agreement(&tx, TEST_RUNNER_STAGE, "queue_snapshot")?,
         };
         // Nothing was written: ending the read transaction either way is
         // the same.
@@ -530,6 +556,17 @@ mod tests {
                 .iter()
                 .any(|s| s
                     .contains("COVERING INDEX agent_runs_by_role_outcome (role=? AND outcome=?)")),
+            "{steps:?}"
+        );
+        let steps = assert_no_full_scan(&store, "shadow agreement", crate::shadow::AGREEMENT_SQL);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("COVERING INDEX shadow_verdicts_agreement (stage=?)")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
             "{steps:?}"
         );
         let steps = assert_no_full_scan(&store, "last run", RUN_SQL);

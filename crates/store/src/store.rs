@@ -26,10 +26,12 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// `agent_runs_by_role_outcome`); step 4 adds task isolation and provenance
 /// (`repos.base_ref`; the tasks' isolation, base commit, branch, worktree,
 /// head commit and keep flag; the jobs' start and end commits; the gate
-/// decisions' commit and clean flag; the `tasks_serial` index); step 5 adds `jobs.rescues` and
-/// `jobs.cancel_requested_ms` and `transitions.actor` and `.reason` (the
-/// operator's retry and cancel, poison counted apart). A test checks that
-/// running every step from an
+/// decisions' commit and clean flag; the `tasks_serial` index); step 5 adds
+/// `jobs.rescues` and `jobs.cancel_requested_ms` and `transitions.actor` and
+/// `.reason` (the operator's retry and cancel, poison counted apart); step 6
+/// adds the repos' test command and the `shadow_verdicts` table of a suite
+/// runner in shadow mode, with its indexes. A test checks that running every
+/// step from an
 /// empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
@@ -37,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003.sql"),
     include_str!("migrations/0004.sql"),
     include_str!("migrations/0005.sql"),
+    include_str!("migrations/0006.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

@@ -127,6 +127,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
     );
     assert!(!task.keep_worktree);
     assert_eq!(repo.base_ref, None);
+    assert_eq!(repo.test_command, None, "no test command until told");
     let job = store.job(orch_store::JobId::new(1)).unwrap();
     assert_eq!((job.start_commit, job.end_commit), (None, None));
     assert_eq!((job.task, job.role.as_str()), (task.id, "tester"));
@@ -136,9 +137,23 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         .add_repo(&NewRepo {
             deploy_command: Some("make deploy".into()),
             pass_env: vec!["DATABASE_URL".into()],
+            test_command: Some("make test".into()),
             ..NewRepo::new("second", "/srv/second", "true")
         })
         .unwrap();
+    assert_eq!(
+        store
+            .repo_by_name("second")
+            .unwrap()
+            .unwrap()
+            .test_command
+            .as_deref(),
+        Some("make test")
+    );
+    assert_eq!(
+        store.shadow_agreement("testing").unwrap(),
+        orch_store::ShadowAgreement::default()
+    );
     drop(store);
 
     let conn = Connection::open(&path).unwrap();
@@ -146,7 +161,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();
     assert_eq!(

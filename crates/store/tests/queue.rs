@@ -498,6 +498,7 @@ fn a_job_end_writes_the_transition_next_job_run_and_alert_together() {
                     start: Some(TESTED.to_owned()),
                     end: Some(TESTED.replace('0', "f")),
                 }),
+                shadow: None,
             },
         )
         .unwrap();
@@ -567,6 +568,7 @@ fn a_stale_lease_writes_no_run_no_alert_and_nothing_else() {
         run: Some(&run),
         alert: Some(&raised),
         commits: None,
+        shadow: None,
     };
     let lost = |r: Result<(), StoreError>| {
         assert!(matches!(r, Err(StoreError::LeaseLost { .. })), "{r:?}");

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use common::{Fixture, T0, run_of};
 use orch_store::{
-    GateDecision, JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewAlert, NewJob, NewRepo,
-    NewTransition, RepoId, RoleStats, RunStats, StoreError, TaskId, TaskStatus, Transport,
+    AgentRunId, GateDecision, JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewAlert, NewJob,
+    NewRepo, NewShadowVerdict, NewTransition, RepoId, RoleStats, RunStats, StoreError, TaskId,
+    TaskStatus, Transport,
 };
 
 fn run(
@@ -682,4 +683,86 @@ fn run_stats_group_by_role_stage_and_transport_and_never_invent_a_cost() {
 fn run_stats_of_an_empty_history_is_empty() {
     let fx = Fixture::new();
     assert!(fx.store.run_stats().unwrap().is_empty());
+}
+
+#[test]
+fn a_shadow_pair_is_written_with_the_job_end_and_counted_by_stage() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("testing", "tester");
+    let c = fx.claim();
+    assert_eq!(c.lease.job, job);
+    let mut runner = run_of(&c, None);
+    runner.role = "test-runner".into();
+    runner.transport = Transport::Deterministic;
+    runner.outcome = "failed".into();
+    let runner_run = fx.store.record_agent_run(&runner).unwrap();
+    let pair = |runner_run, runner_verdict: Option<&str>, llm: &str| NewShadowVerdict {
+        stage: "testing".into(),
+        runner_run,
+        commit: Some("a".repeat(40)),
+        runner_verdict: runner_verdict.map(str::to_owned),
+        llm_verdict: llm.to_owned(),
+    };
+    let llm = run_of(&c, Some(0.05));
+    // Refused, nothing written: a verdict outside PASSED/FAILED, and a runner
+    // run of another job.
+    for (bad, why) in [
+        (
+            pair(runner_run, Some("passed"), "PASSED"),
+            "PASSED or FAILED",
+        ),
+        (pair(runner_run, None, "MAYBE"), "PASSED or FAILED"),
+        (
+            pair(AgentRunId::new(999), Some("FAILED"), "PASSED"),
+            "runner run",
+        ),
+    ] {
+        let error = fx
+            .store
+            .complete_with_transition(
+                c.lease,
+                &JobEnd {
+                    run: Some(&llm),
+                    shadow: Some(&bad),
+                    ..JobEnd::default()
+                },
+            )
+            .unwrap_err();
+        assert!(error.to_string().contains(why), "{error}");
+        assert!(fx.store.shadow_verdicts(fx.task).unwrap().is_empty());
+    }
+    let advanced = fx
+        .store
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                run: Some(&llm),
+                shadow: Some(&pair(runner_run, Some("FAILED"), "PASSED")),
+                ..JobEnd::default()
+            },
+        )
+        .unwrap();
+    let pairs = fx.store.shadow_verdicts(fx.task).unwrap();
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(pairs[0].runner_run, runner_run);
+    assert_eq!(pairs[0].llm_run, advanced.run);
+    assert_eq!(pairs[0].job, job);
+    assert_eq!(pairs[0].commit.as_deref(), Some("a".repeat(40).as_str()));
+    let agreement = fx.store.shadow_agreement("testing").unwrap();
+    assert_eq!(
+        (
+            agreement.runs,
+            agreement.runner_only_failed,
+            agreement.agree
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(agreement.rate(), Some(0.0));
+    assert_eq!(
+        fx.store.shadow_agreement("deploy-staging").unwrap(),
+        orch_store::ShadowAgreement::default(),
+        "counted by stage"
+    );
+    // It survives a reopen.
+    assert_eq!(fx.reopen().shadow_agreement("testing").unwrap(), agreement);
 }

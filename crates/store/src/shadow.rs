@@ -1,0 +1,223 @@
+//! A suite runner in shadow mode: the pairs of verdicts, the runner's and the
+//! LLM's, on the same job, and the agreement counted over them.
+//!
+//! The LLM role decides the transition; the runner ran beside it on the same
+//! commit. Each pair is one `shadow_verdicts` row, written in the job end's
+//! own transaction ([`crate::JobEnd::shadow`]), so a pair exists exactly when
+//! the LLM's verdict moved the task.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::error::{Result, StoreError, sql};
+use crate::records::check_commit;
+use crate::store::Store;
+use crate::types::{AgentRunId, JobId, TaskId};
+
+/// The verdict that lets a suite's stage advance.
+pub const VERDICT_PASSED: &str = "PASSED";
+/// The verdict that sends it back.
+pub const VERDICT_FAILED: &str = "FAILED";
+
+/// A pair of verdicts to record with a job's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewShadowVerdict {
+    /// The stage, e.g. `testing`.
+    pub stage: String,
+    /// The runner's `agent_runs` row (recorded before the job's end).
+    pub runner_run: AgentRunId,
+    /// The commit the runner ran on (`None` without a worktree).
+    pub commit: Option<String>,
+    /// `PASSED` or `FAILED`; `None` when the runner produced no verdict (the
+    /// suite could not run, or the runner failed).
+    pub runner_verdict: Option<String>,
+    /// The LLM's verdict as the gate took it: `PASSED` when the gate passed,
+    /// `FAILED` otherwise (a missing or malformed verdict line included).
+    pub llm_verdict: String,
+}
+
+/// A recorded pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowVerdict {
+    /// The job both ran for.
+    pub job: JobId,
+    /// Its task.
+    pub task: TaskId,
+    /// The stage.
+    pub stage: String,
+    /// The runner's run.
+    pub runner_run: AgentRunId,
+    /// The LLM's run (the job end's own).
+    pub llm_run: Option<AgentRunId>,
+    /// The commit the runner ran on.
+    pub commit: Option<String>,
+    /// The runner's verdict, if it produced one.
+    pub runner_verdict: Option<String>,
+    /// The LLM's verdict as the gate took it.
+    pub llm_verdict: String,
+    /// When it was recorded.
+    pub created_ms: i64,
+}
+
+/// Agreement between a shadowed stage's runner and its LLM role, over every
+/// recorded pair: `runs = agree + runner_only_failed + llm_only_failed +
+/// runner_no_verdict`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShadowAgreement {
+    /// Pairs recorded.
+    pub runs: u64,
+    /// Both said the same.
+    pub agree: u64,
+    /// The runner said FAILED, the LLM PASSED: mode `on` would have sent
+    /// these back.
+    pub runner_only_failed: u64,
+    /// The runner said PASSED, the LLM FAILED: mode `on` would have let
+    /// these through.
+    pub llm_only_failed: u64,
+    /// The runner produced no verdict (tool error, crash).
+    pub runner_no_verdict: u64,
+}
+
+impl ShadowAgreement {
+    /// The share of pairs that agree, `None` before the first pair.
+    #[must_use]
+    pub fn rate(&self) -> Option<f64> {
+        #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+        (self.runs > 0).then(|| self.agree as f64 / self.runs as f64)
+    }
+}
+
+/// The pairs of a stage per verdict pair: one range of the covering index
+/// `shadow_verdicts_agreement`.
+pub(crate) const AGREEMENT_SQL: &str = "SELECT runner_verdict, llm_verdict, count(*) \
+     FROM shadow_verdicts WHERE stage = ?1 GROUP BY runner_verdict, llm_verdict";
+
+fn check_verdict(what: &'static str, verdict: Option<&str>) -> Result<()> {
+    match verdict {
+        None | Some(VERDICT_PASSED | VERDICT_FAILED) => Ok(()),
+        Some(_) => Err(StoreError::InvalidInput {
+            what,
+            why: "a shadow verdict is PASSED or FAILED",
+        }),
+    }
+}
+
+/// Inserts a pair inside a job end's transaction.
+pub(crate) fn insert_shadow(
+    tx: &Transaction<'_>,
+    job: JobId,
+    task: TaskId,
+    llm_run: Option<AgentRunId>,
+    shadow: &NewShadowVerdict,
+    now_ms: i64,
+) -> Result<()> {
+    check_commit("shadow commit", shadow.commit.as_deref())?;
+    check_verdict("runner verdict", shadow.runner_verdict.as_deref())?;
+    check_verdict("LLM verdict", Some(&shadow.llm_verdict))?;
+    let runner_job: Option<(JobId, TaskId)> = tx
+        .query_row(
+            "SELECT job_id, task_id FROM agent_runs WHERE id = ?1",
+            [shadow.runner_run],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(sql("record shadow verdict"))?;
+    if runner_job != Some((job, task)) {
+        return Err(StoreError::InvalidInput {
+            what: "shadow verdict",
+            why: "its runner run is not a run of the ending job; record the runner's run of this job first",
+        });
+    }
+    tx.execute(
+        "INSERT INTO shadow_verdicts (job_id, task_id, stage, runner_run_id, llm_run_id, \
+         commit_sha, runner_verdict, llm_verdict, created_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            job,
+            task,
+            shadow.stage,
+            shadow.runner_run,
+            llm_run,
+            shadow.commit,
+            shadow.runner_verdict,
+            shadow.llm_verdict,
+            now_ms
+        ],
+    )
+    .map_err(sql("record shadow verdict"))?;
+    Ok(())
+}
+
+/// The agreement of `stage`'s pairs (see [`ShadowAgreement`]).
+pub(crate) fn agreement(
+    conn: &Connection,
+    stage: &str,
+    op: &'static str,
+) -> Result<ShadowAgreement> {
+    let mut stmt = conn.prepare_cached(AGREEMENT_SQL).map_err(sql(op))?;
+    let rows = stmt
+        .query_map([stage], |row| {
+            Ok((
+                row.get::<_, Option<String>>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, u64>(2)?,
+            ))
+        })
+        .map_err(sql(op))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql(op))?;
+    let mut out = ShadowAgreement::default();
+    for (runner, llm, n) in rows {
+        out.runs += n;
+        match runner.as_deref() {
+            None => out.runner_no_verdict += n,
+            Some(runner) if runner == llm => out.agree += n,
+            Some(VERDICT_FAILED) => out.runner_only_failed += n,
+            Some(_) => out.llm_only_failed += n,
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// The agreement of `stage`'s runner and LLM role over every recorded
+    /// pair (one index range, whatever the history's length).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn shadow_agreement(&self, stage: &str) -> Result<ShadowAgreement> {
+        agreement(&self.conn, stage, "shadow_agreement")
+    }
+
+    /// Every recorded pair of `task`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn shadow_verdicts(&self, task: TaskId) -> Result<Vec<ShadowVerdict>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT job_id, task_id, stage, runner_run_id, llm_run_id, commit_sha, \
+                 runner_verdict, llm_verdict, created_ms \
+                 FROM shadow_verdicts WHERE task_id = ?1 ORDER BY id",
+            )
+            .map_err(sql("shadow_verdicts"))?;
+        stmt.query_map([task], |row| {
+            Ok(ShadowVerdict {
+                job: row.get(0)?,
+                task: row.get(1)?,
+                stage: row.get(2)?,
+                runner_run: row.get(3)?,
+                llm_run: row.get(4)?,
+                commit: row.get(5)?,
+                runner_verdict: row.get(6)?,
+                llm_verdict: row.get(7)?,
+                created_ms: row.get(8)?,
+            })
+        })
+        .map_err(sql("shadow_verdicts"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("shadow_verdicts"))
+    }
+}
