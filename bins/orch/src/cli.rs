@@ -14,7 +14,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0    success (staging run: the suite PASSED; gate check: the gate passed)
   1    the work ran and failed (staging run: exit code other than 0, a signal,
-       or the timeout; gate check: the gate failed; inventory check: drift)
+       or the timeout; gate check: the gate failed; inventory check: drift;
+       task cancel: the job did not end within --wait, the request stays)
   2    tool error: the work could not be done (the suite did not execute, a bad
        ORCH_* value, a database that cannot be opened, an unknown task, alert
        or repository); nothing false is written (status is null in the JSON)
@@ -110,14 +111,17 @@ pub(crate) struct WorkArgs {
 pub(crate) enum RepoCommand {
     /// Add a repository; prints its JSON.
     Add(RepoAddArgs),
-    /// Change a repository's path or commands; prints its JSON. Only the
-    /// flags given change; an empty --deploy-cmd or --health-cmd clears it
+    /// Change a repository's path or commands; prints its JSON.
+    ///
+    /// Only the flags given change; an empty --deploy-cmd or --health-cmd clears it
     /// (the stage is then skipped, said so), an empty --pass-env clears the
     /// list. Tasks already running keep what they started with.
     #[command(after_help = EXIT_CODES)]
     Update(RepoUpdateArgs),
-    /// Remove a repository with the history of its finished tasks (their
-    /// jobs, runs, transitions and alerts); refused (exit 4) while any task
+    /// Remove a repository and the history of its finished tasks.
+    ///
+    /// Its tasks' jobs, runs, transitions, alerts and folders go with it.
+    /// Refused (exit 4) while any task
     /// on it is unfinished. Prints {"removed": NAME, "tasks": [ids]}.
     #[command(after_help = EXIT_CODES)]
     Remove {
@@ -215,14 +219,19 @@ pub(crate) enum TaskCommand {
     /// on a repository.
     #[command(after_help = EXIT_CODES)]
     List(TaskListArgs),
-    /// Print the output of the task's latest job's role (its capped
-    /// NAME.output.log; the raw text, not JSON). With --follow, print it as
+    /// Print the output of the task's running (or latest) role; --follow
+    /// tails it until the job ends.
+    ///
+    /// The capped NAME.output.log of the latest job's stage, as raw text (not
+    /// JSON); a stage whose file was archived is read from the task's
+    /// attempts/ folder. With --follow, print it as
     /// it grows while the job runs, and end when the job ends (a job still
     /// queued is waited for).
     #[command(after_help = EXIT_CODES)]
     Log(TaskLogArgs),
-    /// Put a blocked (or done) task back to work, at the stage where it
-    /// stopped or at --stage, with a fresh job (its crash-rescue and infra
+    /// Put a blocked (or done) task back to work where it stopped.
+    ///
+    /// At the stage where it stopped, or at --stage, with a fresh job (its crash-rescue and infra
     /// budgets new), its open alerts acknowledged; recorded in its history as
     /// the operator's transition with --reason. The developer-retry budget
     /// is kept unless --reset-retries. Refused (exit 4) while the task is
@@ -230,7 +239,9 @@ pub(crate) enum TaskCommand {
     /// "developer_retries", "acknowledged_alerts"}.
     #[command(after_help = EXIT_CODES)]
     Retry(TaskRetryArgs),
-    /// Stop a task now: a queued job is failed at once; a running job's
+    /// Stop a task now: end its job's process tree and block it (cancelled).
+    ///
+    /// A queued job is failed at once; a running job's
     /// worker (in `orch serve` or `orch work`) sees the request within a
     /// fraction of a second, ends the run's whole process tree and archives
     /// what it had half written. The task is blocked with reason
@@ -310,8 +321,9 @@ pub(crate) enum AlertCommand {
         #[arg(long, default_value = "50")]
         limit: u32,
     },
-    /// Acknowledge an alert (or --all open ones): it no longer shows on GET
-    /// /queue, in `orch queue` or in `orch alert list`, across restarts.
+    /// Acknowledge an alert, or --all open ones.
+    ///
+    /// An acknowledged alert no longer shows on GET /queue, in `orch queue` or in `orch alert list`, across restarts.
     /// Prints {"acknowledged": [ids]}.
     #[command(after_help = EXIT_CODES)]
     Ack {

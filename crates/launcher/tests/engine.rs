@@ -1296,6 +1296,122 @@ fn a_stop_cancels_the_run_and_releases_the_job() -> Result<(), Failed> {
     check(stages(&engine, task).is_empty(), "no transition")
 }
 
+/// TC-32: an operator's cancel, asked on another connection (as `orch task
+/// cancel` does from its own process), is seen by the heartbeat: the run's
+/// tree ends, the half-written artifact is archived, and the task is blocked
+/// with reason `cancelled` in one transaction with the run's row.
+fn an_operators_cancel_ends_the_run_and_blocks_the_task() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("analyst HALF\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "api", "true");
+    let (task, job) = engine.create_task(repo, "cancel me").unwrap();
+    let db = h.db.clone();
+    let artifact = h.config.task_dir(task.get()).join("01-analysis.md");
+    let watched = artifact.clone();
+    let asker = std::thread::spawn(move || {
+        let operator = Store::open(&db).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !watched.is_file() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        operator.request_cancel(task).unwrap()
+    });
+    let t0 = Instant::now();
+    let report = engine.run_next(&StopSignal::default()).unwrap().unwrap();
+    let asked = asker.join().unwrap();
+    check(
+        matches!(asked, orch_store::CancelRequest::Requested { job: j, .. } if j == job),
+        format!("{asked:?}"),
+    )?;
+    check(
+        t0.elapsed() < Duration::from_secs(20),
+        "the cancel was not seen",
+    )?;
+    check(
+        report.end
+            == JobEndKind::Blocked {
+                alert: orch_store::CANCELLED,
+            },
+        format!("{report:?}"),
+    )?;
+    check(!artifact.exists(), "the half-written artifact was kept")?;
+    check(
+        h.config
+            .task_dir(task.get())
+            .join("attempts/1/01-analysis.md")
+            .is_file(),
+        "the half-written artifact was not archived",
+    )?;
+    let store = engine.store();
+    let t = store.task(task).unwrap();
+    check(t.status == TaskStatus::Blocked, format!("{t:?}"))?;
+    let last = store.transitions(task).unwrap().pop().unwrap();
+    check(
+        last.actor.as_deref() == Some("operator") && last.reason.as_deref() == Some("cancelled"),
+        format!("{last:?}"),
+    )?;
+    check(
+        store.job(job).unwrap().state == JobState::Failed,
+        "the job ended failed",
+    )?;
+    let runs = store.agent_runs(task).unwrap();
+    check(
+        runs.len() == 1 && runs[0].outcome == "cancelled",
+        format!("{runs:?}"),
+    )
+}
+
+/// TC-33: `operator::retry` puts a blocked task back at the stage it was
+/// blocked at, and it runs on to the end.
+fn a_retried_task_resumes_where_it_stopped() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("tester FAILED PASSED\n");
+    let mut config = h.config.clone();
+    config.developer_retries = 0;
+    let engine = h.engine_with(config);
+    let repo = h.repo(&engine, "api", "true");
+    let (task, _) = engine
+        .create_task_at(repo, "flaky", Stage::Testing)
+        .unwrap();
+    drive(&engine, 5);
+    let status = engine.store().task(task).unwrap().status;
+    check(
+        status == TaskStatus::Blocked,
+        format!("{:?}", stages(&engine, task)),
+    )?;
+    let (stage, retried) = {
+        let store = engine.store();
+        orch_launcher::operator::retry(&store, task, None, "the tester was flaky", false).unwrap()
+    };
+    check(stage == Stage::Testing, format!("{stage}"))?;
+    check(retried.from_stage == "blocked", format!("{retried:?}"))?;
+    drive(&engine, 10);
+    let t = engine.store().task(task).unwrap();
+    check(
+        t.status == TaskStatus::Done,
+        format!("{:?}", stages(&engine, task)),
+    )?;
+    // Retrying a done task needs no stage: it goes back to post-deploy.
+    let (stage, _) = {
+        let store = engine.store();
+        orch_launcher::operator::retry(&store, task, None, "again", false).unwrap()
+    };
+    check(stage == Stage::PostDeploy, format!("{stage}"))?;
+    // Active now: refused.
+    let store = engine.store();
+    let refused = orch_launcher::operator::retry(&store, task, None, "twice", false);
+    check(
+        matches!(
+            refused,
+            Err(orch_launcher::operator::OperatorError::Store(
+                orch_store::StoreError::TaskState { .. }
+            ))
+        ),
+        format!("{refused:?}"),
+    )
+}
+
 /// TC-23: an agent that plants a PASSED staging log for a later stage gains
 /// nothing: the planted file is archived before the deployer runs, so a
 /// deployer that writes nothing fails its gate instead of reading the plant.
@@ -1509,6 +1625,14 @@ fn main() {
         (
             "tc22_a_stop_cancels_the_run_and_releases_the_job",
             a_stop_cancels_the_run_and_releases_the_job,
+        ),
+        (
+            "tc32_an_operators_cancel_ends_the_run_and_blocks_the_task",
+            an_operators_cancel_ends_the_run_and_blocks_the_task,
+        ),
+        (
+            "tc33_a_retried_task_resumes_where_it_stopped",
+            a_retried_task_resumes_where_it_stopped,
         ),
     ];
     for (name, test) in single {

@@ -582,6 +582,7 @@ impl Store {
             }
             const OF_TASKS: &str = "(SELECT id FROM tasks WHERE repo_id = ?1)";
             for statement in [
+                format!("DELETE FROM shadow_verdicts WHERE task_id IN {OF_TASKS}"),
                 format!(
                     "DELETE FROM gate_decisions WHERE transition_id IN \
                      (SELECT id FROM transitions WHERE task_id IN {OF_TASKS})"

@@ -14,8 +14,9 @@ use crate::types::{
     TransitionId,
 };
 
-/// How many times a job may be claimed and lost before it is failed, unless
-/// [`NewJob::max_attempts`] says otherwise.
+/// The per-job cap on crash rescues before a job is failed as poison, unless
+/// [`NewJob::max_attempts`] says otherwise; the store's
+/// `StoreOptions::poison_rescues` applies when it is lower.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 /// A job to put on the queue.
@@ -27,8 +28,9 @@ pub struct NewJob {
     pub stage: String,
     /// The role that runs the stage, as the pipeline names it.
     pub role: String,
-    /// Claims that may be lost (crash, expired lease) before the job is
-    /// failed as poison. At least 1.
+    /// Claims that may be lost (crash, expired lease: crash rescues) before
+    /// the job is failed as poison, at least 1; the store's
+    /// `StoreOptions::poison_rescues` applies when it is lower.
     pub max_attempts: u32,
     /// The earliest time the job may be claimed; `None` means now.
     pub not_before_ms: Option<i64>,
@@ -63,7 +65,8 @@ pub struct Job {
     pub state: JobState,
     /// Claims spent: every claim counts, a deferral gives its claim back.
     pub attempts: u32,
-    /// The poison threshold for `attempts`.
+    /// Its own cap on `rescues` before it is poison (the store's threshold
+    /// applies when lower).
     pub max_attempts: u32,
     /// Deferrals so far (the work could not start).
     pub infra_attempts: u32,
@@ -673,9 +676,11 @@ impl Store {
     }
 
     /// Rescues every running job whose lease has expired: back to `queued`
-    /// (due now), or to `failed` if its attempts are spent. The lost claim
-    /// keeps the attempt it spent, so a job that kills its worker every time
-    /// ends as poison instead of looping forever.
+    /// (due now), its `rescues` one more, or to `failed` once its rescues
+    /// reach the poison threshold (`StoreOptions::poison_rescues`, capped by
+    /// the job's `max_attempts`). A release never counts, so a job that kills
+    /// its worker every time ends as poison instead of looping forever, and
+    /// one stopped gracefully never does.
     ///
     /// In the same transaction, for each job failed as poison: its task, if
     /// still `active`, moves to stage and status `blocked` (a transition from

@@ -225,7 +225,7 @@ text_enum!(
     ///
     /// `queued → running` by a claim; `running → done | failed` by its
     /// claimant; `running → queued` by a deferral or a rescue; `running →
-    /// failed` by a rescue once the attempts are spent.
+    /// failed` by a rescue once its crash rescues reach the poison threshold.
     JobState, "job state", "queued, running, done, failed" {
         /// Waiting for a worker; claimable once `run_after_ms` has passed.
         Queued => "queued",

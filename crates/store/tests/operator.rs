@@ -411,3 +411,39 @@ fn a_repo_is_updated_and_removed_only_when_no_task_on_it_is_unfinished() {
         Err(StoreError::UnknownRepo { .. })
     ));
 }
+
+#[test]
+fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
+    // A finished task whose testing job ran the test runner in shadow mode:
+    // its pair points at its runs, so the pairs must go before the runs.
+    let fx = Fixture::new();
+    fx.enqueue("testing", "tester");
+    let c = fx.claim();
+    let mut runner = common::run_of(&c, None);
+    runner.role = "test-runner".into();
+    runner.transport = orch_store::Transport::Deterministic;
+    let runner_run = fx.store.record_agent_run(&runner).unwrap();
+    let blocked = common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
+    fx.store
+        .complete_with_transition(
+            c.lease,
+            &orch_store::JobEnd {
+                transition: Some(&blocked),
+                run: Some(&common::run_of(&c, Some(0.1))),
+                shadow: Some(&orch_store::NewShadowVerdict {
+                    stage: "testing".into(),
+                    runner_run,
+                    commit: None,
+                    runner_verdict: Some("FAILED".into()),
+                    llm_verdict: "PASSED".into(),
+                }),
+                ..orch_store::JobEnd::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(fx.count("shadow_verdicts"), 1);
+    fx.store.remove_repo("demo").unwrap();
+    for table in ["shadow_verdicts", "agent_runs", "jobs", "tasks", "repos"] {
+        assert_eq!(fx.count(table), 0, "{table}");
+    }
+}
