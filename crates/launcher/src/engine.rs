@@ -758,7 +758,14 @@ impl Engine {
         } else {
             start.clone()
         };
-        let judged = if ran_suite(ctx.stage) {
+        // What the verdict is about: the tree a suite ran on — the staging
+        // suite's, whoever ran it (an LLM deployer that changed the tree
+        // leaves a verdict whose tree is not clean, so the deploy refuses),
+        // and the test runner's; an LLM tester's verdict is about the tree
+        // it leaves, its own new tests included.
+        let judged_by_start =
+            ctx.stage == Stage::DeployStaging || (ran_suite(ctx.stage) && !spawned);
+        let judged = if judged_by_start {
             TestedTree {
                 commit: start.commit.clone(),
                 clean: start.is_clean() && end.commit == start.commit && end.is_clean(),

@@ -773,6 +773,41 @@ fn an_agent_that_detaches_head_blocks_the_task() -> Result<(), Failed> {
     )
 }
 
+/// An LLM tester that adds a test file: its verdict is about the tree it
+/// leaves (its commit, clean), not the one it started on; the staging suite
+/// then tests that commit.
+fn an_llm_testers_verdict_names_the_commit_it_leaves() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("tester change\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "test -f change-1.txt");
+    let task = engine
+        .create_task_at(repo, "new tests", Stage::Testing)
+        .unwrap()
+        .0;
+    let start = rev(&h.checkout, "main");
+    step(&engine);
+    step(&engine);
+    let tip = rev(&h.checkout, "orch/task-1");
+    check(tip != start, "the tester's file was committed")?;
+    let history = engine.store().transitions(task).unwrap();
+    let testing = history.iter().find(|t| t.from_stage == "testing").unwrap();
+    let staging = history
+        .iter()
+        .find(|t| t.from_stage == "deploy-staging")
+        .unwrap();
+    check(
+        testing.decisions[0].commit_sha.as_deref() == Some(tip.as_str())
+            && testing.decisions[0].tree_clean == Some(true),
+        format!("{:?}", testing.decisions),
+    )?;
+    check(
+        staging.decisions[0].commit_sha.as_deref() == Some(tip.as_str())
+            && staging.decisions[0].tree_clean == Some(true),
+        format!("{:?}", staging.decisions),
+    )
+}
+
 /// The operator's way out of a tampering block: put the worktree back on its
 /// branch, `retry` the task, and it goes on to done from the stage where it
 /// stopped; retried without the repair, it is blocked again.
@@ -1849,6 +1884,10 @@ fn main() {
         (
             "a_repaired_worktree_goes_on_after_a_retry",
             a_repaired_worktree_goes_on_after_a_retry,
+        ),
+        (
+            "an_llm_testers_verdict_names_the_commit_it_leaves",
+            an_llm_testers_verdict_names_the_commit_it_leaves,
         ),
         (
             "a_half_made_worktree_from_a_crash_is_made_again",
