@@ -464,8 +464,40 @@ pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending
 /// (a later task could otherwise be given a removed one's id and folder).
 pub(crate) fn repo_remove(setup: &Setup, name: &str) -> Result<Ending, CliError> {
     let store: Store = setup.open_store()?;
+    // The worktrees its finished tasks kept (`--keep-worktree`, or one with
+    // changes left in it): read before the rows go, removed after.
+    let worktrees: Vec<(String, PathBuf)> = match store.repo_by_name(name).map_err(from_store)? {
+        Some(repo) => store
+            .tasks_where(None, Some(repo.id), u32::MAX)
+            .map_err(from_store)?
+            .into_iter()
+            .filter_map(|task| {
+                task.worktree
+                    .map(|dir| (repo.path.clone(), PathBuf::from(dir)))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let removed = store.remove_repo(name).map_err(from_store)?;
     let launcher = setup.launcher();
+    let git = orch_launcher::worktree::Git::new(&launcher);
+    let mut kept_worktrees = Vec::new();
+    for (repo_path, dir) in &worktrees {
+        // A later task may be given a removed one's id, and so its folder;
+        // the branch stays (it holds the work). One with uncommitted changes
+        // is kept, and said.
+        match git.remove(Path::new(repo_path), dir) {
+            Ok(true) => {}
+            Ok(false) => kept_worktrees.push(dir.to_string_lossy().into_owned()),
+            Err(error) => {
+                eprintln!(
+                    "warning: cannot remove the worktree {}: {error}; remove it by hand (git worktree remove)",
+                    dir.display()
+                );
+                kept_worktrees.push(dir.to_string_lossy().into_owned());
+            }
+        }
+    }
     for task in &removed.tasks {
         let dir = launcher.task_dir(task.get());
         if let Err(error) = std::fs::remove_dir_all(&dir)
@@ -481,6 +513,7 @@ pub(crate) fn repo_remove(setup: &Setup, name: &str) -> Result<Ending, CliError>
         "removed": name,
         "id": removed.repo.get(),
         "tasks": removed.tasks.iter().map(|t| t.get()).collect::<Vec<_>>(),
+        "kept_worktrees": kept_worktrees,
     }))?;
     Ok(Ending::Done)
 }

@@ -1530,6 +1530,15 @@ fn start_up_removes_the_worktrees_of_tasks_that_no_longer_exist() {
     assert!(!stray.exists(), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("removed the worktree"));
     assert!(kept.is_dir(), "a kept worktree of a done task stays");
+    // Removing the repository removes its tasks' worktrees (a later task may
+    // get a removed one's id); the branches stay.
+    let removed = world.json(&["repo", "remove", "calc"]);
+    assert_eq!(removed["kept_worktrees"], serde_json::json!([]), "{removed}");
+    assert!(!kept.exists(), "the kept worktree went with its repository");
+    assert_eq!(
+        git(&world.checkout(), &["branch", "--list", "orch/task-1"]).trim(),
+        "orch/task-1"
+    );
     assert_eq!(
         git(&world.checkout(), &["branch", "--list", "stray"]).trim(),
         "stray",
