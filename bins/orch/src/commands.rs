@@ -464,12 +464,23 @@ pub(crate) fn describe(report: &JobReport) -> String {
                         .unwrap_or_else(|| format!("fail-closed: {}", g.reason))
                 })
                 .collect();
-            format!("{from} → {to} · {who} · {}", verdicts.join(", "))
+            // A run that did not pass says how it ended (a timeout, an exit
+            // code), beside what the gates read.
+            let run = match (report.outcome, &report.detail) {
+                (Some(outcome), Some(detail))
+                    if outcome != orch_launcher::RunOutcome::Passed && !detail.is_empty() =>
+                {
+                    format!(" · the run: {detail}")
+                }
+                _ => String::new(),
+            };
+            format!("{from} → {to} · {who} · {}{run}", verdicts.join(", "))
         }
         JobEndKind::Deferred { retry_in } => {
             format!(
-                "{} deferred {retry_in:.1?} · {who} · the work could not start",
-                report.stage
+                "{} deferred {retry_in:.1?} · {who} · the work could not start: {}",
+                report.stage,
+                report.detail.as_deref().unwrap_or("see `orch queue`")
             )
         }
         JobEndKind::Released => format!("{} released · {who} · stopped", report.stage),

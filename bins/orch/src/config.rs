@@ -354,6 +354,12 @@ impl Config {
         if let Err(error) = self.test_runner_mode.parse::<RunnerMode>() {
             return Err(bad("ORCH_TEST_RUNNER_MODE", error.to_string()));
         }
+        if self.agent_timeout_secs == 0 {
+            return Err(bad(
+                "ORCH_AGENT_TIMEOUT_SECS",
+                "0 would end every agent run at once".to_owned(),
+            ));
+        }
         if self.agent_cmd.trim().is_empty() {
             return Err(bad("ORCH_AGENT_CMD", "it is blank".to_owned()));
         }

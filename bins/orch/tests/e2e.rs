@@ -1533,7 +1533,11 @@ fn start_up_removes_the_worktrees_of_tasks_that_no_longer_exist() {
     // Removing the repository removes its tasks' worktrees (a later task may
     // get a removed one's id); the branches stay.
     let removed = world.json(&["repo", "remove", "calc"]);
-    assert_eq!(removed["kept_worktrees"], serde_json::json!([]), "{removed}");
+    assert_eq!(
+        removed["kept_worktrees"],
+        serde_json::json!([]),
+        "{removed}"
+    );
     assert!(!kept.exists(), "the kept worktree went with its repository");
     assert_eq!(
         git(&world.checkout(), &["branch", "--list", "orch/task-1"]).trim(),
@@ -1636,4 +1640,32 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
         "{}",
         describe(&output)
     );
+}
+
+#[test]
+fn an_agent_that_times_out_is_said_to_have_timed_out() {
+    let world = World::new("agent-timeout");
+    world.add_repo("calc", "sh ./staging.sh");
+    world.json(&["task", "add", "--repo", "calc", "--title", "slow"]);
+    let output = world
+        .orch(&["work", "--until-idle"])
+        .env("ORCH_AGENT_CMD", "sleep 30")
+        .env("ORCH_AGENT_TIMEOUT_SECS", "1")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let lines = String::from_utf8_lossy(&output.stdout);
+    assert!(lines.contains("the run: timeout after 1s"), "{lines}");
+    let alerts = world.json(&["alert", "list"]);
+    let message = alerts[0]["message"].as_str().unwrap();
+    assert!(message.contains("timeout after 1s"), "{message}");
+    assert!(message.contains("orch task retry 1"), "{message}");
+    // And a limit of 0, which would end every run at once, is refused.
+    let output = world
+        .orch(&["work", "--until-idle"])
+        .env("ORCH_AGENT_TIMEOUT_SECS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ORCH_AGENT_TIMEOUT_SECS"));
 }

@@ -185,6 +185,10 @@ pub struct JobReport {
     pub spawned: bool,
     /// How its run ended, when it ran.
     pub outcome: Option<RunOutcome>,
+    /// One line on what happened: the run's own account (`exit code 1`,
+    /// `timeout after 30s`, why a suite could not run) or why the work could
+    /// not start; for logs and the command line.
+    pub detail: Option<String>,
     /// How the job ended.
     pub end: JobEndKind,
     /// Wall time from claim to end.
@@ -392,6 +396,7 @@ impl Engine {
             intercepted_by: None,
             spawned: false,
             outcome: None,
+            detail: None,
             end: JobEndKind::LeaseLost,
             took: Duration::ZERO,
         };
@@ -411,6 +416,7 @@ impl Engine {
                 return Ok(Some(report));
             }
             Err(Unresolved::Workspace(error)) => {
+                report.detail = Some(error.to_string());
                 report.end = self.workspace_unready(lease, &job, &error)?;
                 report.took = t0.elapsed();
                 return Ok(Some(report));
@@ -468,6 +474,7 @@ impl Engine {
             report.took = t0.elapsed();
             return Ok(Some(report));
         }
+        report.detail = record.as_ref().map(|r| r.detail.clone());
         let mut recorded = false;
         report.end = match launched.launch {
             Launch::Cancelled { record } => {
@@ -893,10 +900,22 @@ impl Engine {
             AlertSpec {
                 kind,
                 message: format!(
-                    "task {} ({}) is blocked: {why} ({}); look at its artifacts, then unblock it",
+                    "task {} ({}) is blocked: {why} ({}{}); look at its artifacts (`orch task show {}`), then `orch task retry {}`",
                     ctx.task.id,
                     ctx.task.title,
-                    failing.join("; ")
+                    failing.join("; "),
+                    match record.outcome {
+                        RunOutcome::Passed | RunOutcome::Skipped => String::new(),
+                        RunOutcome::Failed
+                        | RunOutcome::TimedOut
+                        | RunOutcome::Deferred
+                        | RunOutcome::Exhausted
+                        | RunOutcome::Fallback
+                        | RunOutcome::ToolError
+                        | RunOutcome::Cancelled => format!("; the {} run: {}", record.role, record.detail),
+                    },
+                    ctx.task.id,
+                    ctx.task.id
                 ),
             }
         });

@@ -112,6 +112,45 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
         usage,
         detail,
     };
+    // The agent could not be run at all (spawn failed, or its shell said
+    // 126/127: not executable, not found): deferred while the retries last,
+    // then the task is blocked — never a stage failure the developer
+    // budget pays for.
+    let unavailable = |message: String, duration: Duration| {
+        let spent = ctx.job.infra_attempts;
+        if spent >= config.agent.infra_retries {
+            Launch::Block {
+                record: Some(record(
+                    RunOutcome::ToolError,
+                    None,
+                    duration,
+                    Usage::default(),
+                    message.clone(),
+                )),
+                alert: AlertSpec {
+                    kind: "agent_unavailable",
+                    message: format!(
+                        "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT_CMD and the repository's checkout, then `orch task retry {}`",
+                        ctx.task.id,
+                        ctx.role.as_str(),
+                        spent + 1,
+                        ctx.task.id,
+                    ),
+                },
+            }
+        } else {
+            Launch::Defer {
+                record: record(
+                    RunOutcome::Deferred,
+                    None,
+                    duration,
+                    Usage::default(),
+                    message,
+                ),
+                retry_in: backoff(config.agent.defer, spent),
+            }
+        }
+    };
     match outcome {
         ExecOutcome::Finished(finished) => {
             let usage = finished
@@ -125,6 +164,22 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                 ProcessExit::Signal(_) => None,
             };
             let detail = orch_staging_runner::describe_exit(exit);
+            if let Ending::Exited(ProcessExit::Code(code @ (126 | 127))) = finished.ending {
+                let said = String::from_utf8_lossy(&finished.output.tail);
+                let said = said.trim().lines().last().unwrap_or("").to_owned();
+                let what = if code == 127 {
+                    "not found"
+                } else {
+                    "not executable"
+                };
+                return unavailable(
+                    format!(
+                        "the agent command {:?} exited {code}: the shell found its program {what} ({said})",
+                        config.agent.command
+                    ),
+                    finished.duration,
+                );
+            }
             let (outcome, detail) = match finished.ending {
                 Ending::Exited(ProcessExit::Code(0)) => (RunOutcome::Passed, detail),
                 Ending::Exited(_) => (RunOutcome::Failed, detail),
@@ -149,42 +204,7 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                 alert: None,
             }
         }
-        ExecOutcome::Failed(error) => {
-            let duration = error.duration;
-            let spent = ctx.job.infra_attempts;
-            if spent >= config.agent.infra_retries {
-                Launch::Block {
-                    record: Some(record(
-                        RunOutcome::ToolError,
-                        None,
-                        duration,
-                        Usage::default(),
-                        error.message.clone(),
-                    )),
-                    alert: AlertSpec {
-                        kind: "agent_unavailable",
-                        message: format!(
-                            "the agent for task {} ({}) could not be started {} times: {}; check ORCH_AGENT_CMD and the repository's checkout, then unblock the task",
-                            ctx.task.id,
-                            ctx.role.as_str(),
-                            spent + 1,
-                            error.message
-                        ),
-                    },
-                }
-            } else {
-                Launch::Defer {
-                    record: record(
-                        RunOutcome::Deferred,
-                        None,
-                        duration,
-                        Usage::default(),
-                        error.message,
-                    ),
-                    retry_in: backoff(config.agent.defer, spent),
-                }
-            }
-        }
+        ExecOutcome::Failed(error) => unavailable(error.message, error.duration),
     }
 }
 

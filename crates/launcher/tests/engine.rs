@@ -1269,6 +1269,52 @@ fn a_task_goes_through_every_stage() -> Result<(), Failed> {
 }
 
 /// A stop cancels a running agent and gives the job back to the queue.
+/// TC-34: an agent CLI that is not installed (its shell exits 127, as with
+/// the default `claude` on a machine without it) is deferred, then the task
+/// is blocked with `agent_unavailable` naming the command; no developer
+/// retry is spent and no stage "fails".
+fn an_agent_cli_that_is_not_installed_is_unavailable_not_a_failure() -> Result<(), Failed> {
+    let h = Harness::new();
+    let mut config = h.config.clone();
+    config.agent.command = "no-such-agent-cli -p".to_owned();
+    config.agent.infra_retries = 1;
+    let engine = h.engine_with(config);
+    let repo = h.repo(&engine, "api", "true");
+    let (task, _) = engine.create_task(repo, "no agent").unwrap();
+    let reports = drive(&engine, 5);
+    check(
+        matches!(
+            reports.first().map(|r| &r.end),
+            Some(JobEndKind::Deferred { .. })
+        ),
+        format!("{reports:#?}"),
+    )?;
+    check(
+        matches!(
+            reports.last().map(|r| &r.end),
+            Some(JobEndKind::Blocked {
+                alert: "agent_unavailable"
+            })
+        ),
+        format!("{reports:#?}"),
+    )?;
+    let t = engine.store().task(task).unwrap();
+    check(
+        t.status == TaskStatus::Blocked && t.developer_retries == 0,
+        format!("{t:?}"),
+    )?;
+    let alerts = engine.store().open_alerts().unwrap();
+    check(
+        alerts.iter().any(|a| {
+            a.kind == "agent_unavailable"
+                && a.message.contains("no-such-agent-cli")
+                && a.message.contains("not found")
+                && a.message.contains(&format!("orch task retry {task}"))
+        }),
+        format!("{alerts:?}"),
+    )
+}
+
 fn a_stop_cancels_the_run_and_releases_the_job() -> Result<(), Failed> {
     let h = Harness::new();
     h.plan("analyst SLEEP\n");
@@ -1633,6 +1679,10 @@ fn main() {
         (
             "tc33_a_retried_task_resumes_where_it_stopped",
             a_retried_task_resumes_where_it_stopped,
+        ),
+        (
+            "tc34_an_agent_cli_that_is_not_installed_is_unavailable_not_a_failure",
+            an_agent_cli_that_is_not_installed_is_unavailable_not_a_failure,
         ),
     ];
     for (name, test) in single {
