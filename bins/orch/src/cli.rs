@@ -120,13 +120,18 @@ pub(crate) enum RepoCommand {
     Update(RepoUpdateArgs),
     /// Remove a repository and the history of its finished tasks.
     ///
-    /// Its tasks' jobs, runs, transitions, alerts and folders go with it.
-    /// Refused (exit 4) while any task
-    /// on it is unfinished. Prints {"removed": NAME, "tasks": [ids]}.
+    /// Its tasks' jobs, runs, transitions, alerts, folders and worktrees go
+    /// with it (their branches stay). Refused (exit 4) while any task on it is
+    /// unfinished: active, or blocked waiting for `orch task retry` (unless
+    /// --blocked-too). Prints {"removed": NAME, "tasks": [ids],
+    /// "kept_worktrees": [...]}.
     #[command(after_help = EXIT_CODES)]
     Remove {
         /// The repository's name.
         name: String,
+        /// Remove its blocked tasks too (an active task still refuses it).
+        #[arg(long)]
+        blocked_too: bool,
     },
     /// List the repositories as JSON.
     List,

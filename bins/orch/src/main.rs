@@ -143,7 +143,9 @@ fn dispatch(command: cli::Command) -> Result<Ending, CliError> {
             match command {
                 RepoCommand::Add(args) => commands::repo_add(&setup, &args),
                 RepoCommand::Update(args) => operator::repo_update(&setup, &args),
-                RepoCommand::Remove { name } => operator::repo_remove(&setup, &name),
+                RepoCommand::Remove { name, blocked_too } => {
+                    operator::repo_remove(&setup, &name, blocked_too)
+                }
                 RepoCommand::List => commands::repo_list(&setup),
             }
         }

@@ -462,7 +462,11 @@ pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending
 
 /// `orch repo remove`: the rows in one transaction, then the task folders
 /// (a later task could otherwise be given a removed one's id and folder).
-pub(crate) fn repo_remove(setup: &Setup, name: &str) -> Result<Ending, CliError> {
+pub(crate) fn repo_remove(
+    setup: &Setup,
+    name: &str,
+    blocked_too: bool,
+) -> Result<Ending, CliError> {
     let store: Store = setup.open_store()?;
     // The worktrees its finished tasks kept (`--keep-worktree`, or one with
     // changes left in it): read before the rows go, removed after.
@@ -478,7 +482,9 @@ pub(crate) fn repo_remove(setup: &Setup, name: &str) -> Result<Ending, CliError>
             .collect(),
         None => Vec::new(),
     };
-    let removed = store.remove_repo(name).map_err(from_store)?;
+    let removed = store
+        .remove_repo_with(name, blocked_too)
+        .map_err(from_store)?;
     let launcher = setup.launcher();
     let git = orch_launcher::worktree::Git::new(&launcher);
     let mut kept_worktrees = Vec::new();

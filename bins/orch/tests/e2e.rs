@@ -1660,6 +1660,13 @@ fn an_agent_that_times_out_is_said_to_have_timed_out() {
     let message = alerts[0]["message"].as_str().unwrap();
     assert!(message.contains("timeout after 1s"), "{message}");
     assert!(message.contains("orch task retry 1"), "{message}");
+    // The blocked task waits for its operator: its repository is not removed
+    // under it, unless blocked tasks may go too.
+    let output = world.run(&["repo", "remove", "calc"]);
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--blocked-too"));
+    let removed = world.json(&["repo", "remove", "calc", "--blocked-too"]);
+    assert_eq!(removed["tasks"], serde_json::json!([1]), "{removed}");
     // And a limit of 0, which would end every run at once, is refused.
     let output = world
         .orch(&["work", "--until-idle"])

@@ -119,12 +119,12 @@ pub enum StoreError {
 
     /// A repository cannot be removed while tasks on it are unfinished.
     #[error(
-        "repository {name:?} has {active} unfinished task(s) (ids {ids}); let them finish, or cancel them with `orch task cancel ID`, then remove it"
+        "repository {name:?} has {active} unfinished task(s) (ids {ids}: active, or blocked waiting for `orch task retry`); let them finish, or cancel them with `orch task cancel ID`; `orch repo remove --blocked-too` also removes blocked ones"
     )]
     RepoInUse {
         /// The repository.
         name: String,
-        /// How many of its tasks are active.
+        /// How many of its tasks are unfinished (active, or blocked).
         active: usize,
         /// Their ids, comma-separated.
         ids: String,

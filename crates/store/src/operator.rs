@@ -557,6 +557,16 @@ impl Store {
     /// [`StoreError::UnknownRepo`] if there is none; [`StoreError::RepoInUse`]
     /// if a task on it is active. Nothing is written on an error.
     pub fn remove_repo(&self, name: &str) -> Result<RemovedRepo> {
+        self.remove_repo_with(name, false)
+    }
+
+    /// [`Store::remove_repo`]; with `blocked_too`, blocked tasks (waiting for
+    /// an operator) go with it as well; an active task still refuses it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::remove_repo`].
+    pub fn remove_repo_with(&self, name: &str, blocked_too: bool) -> Result<RemovedRepo> {
         self.write("remove_repo", |tx| {
             let repo = repo_named(tx, name)?;
             let tasks: Vec<(TaskId, TaskStatus)> = {
@@ -568,9 +578,14 @@ impl Store {
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(sql("remove_repo"))?
             };
+            // A blocked task waits for an operator (`orch task retry`): it is
+            // unfinished too, unless the caller says it may go.
             let active: Vec<String> = tasks
                 .iter()
-                .filter(|(_, status)| *status == TaskStatus::Active)
+                .filter(|(_, status)| {
+                    *status == TaskStatus::Active
+                        || (*status == TaskStatus::Blocked && !blocked_too)
+                })
                 .map(|(id, _)| id.to_string())
                 .collect();
             if !active.is_empty() {

@@ -394,7 +394,14 @@ fn a_repo_is_updated_and_removed_only_when_no_task_on_it_is_unfinished() {
         .record_agent_run(&common::run_of(&c, Some(0.5)))
         .unwrap();
     fx.store.end_cancelled(c.lease, None).unwrap();
-    let removed = fx.store.remove_repo("demo").unwrap();
+    // Blocked (cancelled), it waits for an operator: still refused, unless
+    // blocked tasks may go too.
+    let error = fx.store.remove_repo("demo").unwrap_err();
+    assert!(
+        matches!(error, StoreError::RepoInUse { active: 1, .. }),
+        "{error}"
+    );
+    let removed = fx.store.remove_repo_with("demo", true).unwrap();
     assert_eq!(removed.tasks, vec![fx.task]);
     for table in [
         "repos",
@@ -442,7 +449,7 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
         )
         .unwrap();
     assert_eq!(fx.count("shadow_verdicts"), 1);
-    fx.store.remove_repo("demo").unwrap();
+    fx.store.remove_repo_with("demo", true).unwrap();
     for table in ["shadow_verdicts", "agent_runs", "jobs", "tasks", "repos"] {
         assert_eq!(fx.count(table), 0, "{table}");
     }
