@@ -89,10 +89,12 @@ pub(crate) enum Command {
     /// and failures from agent_runs, and the avoidable roles ranked by what
     /// replacing them saves per task.
     Roadmap(RoadmapArgs),
-    /// The main job, offline: a fresh home with a sample repository and a
-    /// scripted stand-in agent; one task through every stage, and one whose
-    /// staging suite fails first, rolls back to development and passes after
-    /// the retry. Prints each transition, then the /queue JSON.
+    /// The main job, offline: a fresh home with three git repositories of a
+    /// sample project and a scripted stand-in agent; one task through every
+    /// stage, one whose staging suite fails first, rolls back to development
+    /// and passes after the retry, and one whose staging the (stand-in) LLM
+    /// deployer serves, each in its own worktree and branch. Prints each job's
+    /// end, each task's branch, then the /queue JSON.
     #[command(after_help = EXIT_CODES)]
     Demo(DemoArgs),
 }
@@ -145,7 +147,8 @@ pub(crate) struct RepoUpdateArgs {
     /// Its checkout: where every command and agent runs.
     #[arg(long, value_name = "DIR")]
     pub(crate) path: Option<PathBuf>,
-    /// The staging suite, run as `sh -c CMD` in the checkout.
+    /// The staging suite, run as `sh -c CMD` in the task's worktree (or the
+    /// folder itself, when it is not a git repository).
     #[arg(long, value_name = "CMD")]
     pub(crate) staging_cmd: Option<String>,
     /// The deploy command; "" clears it (nothing to deploy).
@@ -184,7 +187,8 @@ pub(crate) struct RepoAddArgs {
     /// each task is created); default: the checkout's HEAD at that moment.
     #[arg(long, value_name = "REF")]
     pub(crate) base: Option<String>,
-    /// The staging suite, run as `sh -c CMD` in the checkout: the one source of
+    /// The staging suite, run as `sh -c CMD` in the task's worktree (or the
+    /// folder itself, when it is not a git repository): the one source of
     /// truth for the staging runner and the LLM deployer's prompt.
     #[arg(long, value_name = "CMD")]
     pub(crate) staging_cmd: String,
@@ -332,7 +336,7 @@ pub(crate) enum AlertCommand {
     /// Prints {"acknowledged": [ids]}.
     #[command(after_help = EXIT_CODES)]
     Ack {
-        /// The alert's id.
+        /// The alert's id (or give --all).
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<i64>,
         /// Every open alert.

@@ -160,7 +160,7 @@ pub(crate) fn repo_json(repo: &orch_store::Repo) -> Value {
 /// A worktree error as the CLI reports it: what the user named wrongly (a
 /// ref, a folder) is a bad argument (exit 3); git that cannot run, or fails,
 /// is a tool error (exit 2).
-fn worktree_error(error: WorktreeError) -> CliError {
+pub(crate) fn worktree_error(error: WorktreeError) -> CliError {
     match error {
         WorktreeError::NotTopLevel { .. }
         | WorktreeError::UnknownRef { .. }
@@ -174,8 +174,56 @@ fn worktree_error(error: WorktreeError) -> CliError {
     }
 }
 
+/// How the repository at `path` will be isolated, as `repo add` and `repo
+/// update` report it; refuses what cannot work (a folder inside a
+/// repository, a base ref that names nothing, a base ref on a folder that is
+/// not a git repository, git that cannot run) before anything is stored.
+///
+/// # Errors
+///
+/// [`CliError::BadArgument`] for what the user named wrongly;
+/// [`CliError::Tool`] when git cannot run.
+pub(crate) fn checked_isolation(
+    setup: &Setup,
+    path: &Path,
+    base: Option<&str>,
+) -> Result<Value, CliError> {
+    let git = Git::new(&setup.launcher());
+    let checkout = git.inspect(path).map_err(worktree_error)?;
+    Ok(match (&checkout, base) {
+        (Checkout::NotGit, Some(_)) => {
+            return Err(CliError::BadArgument(format!(
+                "--base: {} is not a git repository, so its tasks have no base commit; drop --base",
+                path.display()
+            )));
+        }
+        (Checkout::NotGit, None) => json!({
+            "kind": "checkout",
+            "note": "not a git repository: its tasks work in the folder itself, one whole task at a time",
+        }),
+        (Checkout::Unborn, _) => json!({
+            "kind": "worktree",
+            "note": "the repository has no commit yet: commit something before adding a task",
+        }),
+        (Checkout::Git(_), base) => {
+            let base = git.resolve_base(path, base).map_err(worktree_error)?;
+            json!({
+                "kind": "worktree",
+                "base_commit_now": base.commit,
+                "note": "every task works in its own worktree under $ORCH_HOME/worktrees on branch orch/task-ID; the checkout is never written",
+            })
+        }
+    })
+}
+
 /// `orch repo add`.
 pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliError> {
+    if args.name.trim().is_empty() {
+        return Err(CliError::BadArgument(
+            "the repository's name is blank; give it a name (what ORCH_STAGING_RUNNER_REPOS lists)"
+                .to_owned(),
+        ));
+    }
     let path = std::path::absolute(&args.path).unwrap_or_else(|_| args.path.clone());
     if !path.is_dir() {
         return Err(CliError::BadArgument(format!(
@@ -194,37 +242,7 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
             args.name
         )));
     }
-    // What the folder is decides how its tasks are isolated: say so now,
-    // and refuse what cannot work (a folder inside a repository, a base ref
-    // that names nothing) before anything is stored.
-    let git = Git::new(&setup.launcher());
-    let checkout = git.inspect(&path).map_err(worktree_error)?;
-    let isolation = match (&checkout, &args.base) {
-        (Checkout::NotGit, Some(_)) => {
-            return Err(CliError::BadArgument(format!(
-                "--base: {} is not a git repository, so its tasks have no base commit; drop --base",
-                path.display()
-            )));
-        }
-        (Checkout::NotGit, None) => json!({
-            "kind": "checkout",
-            "note": "not a git repository: its tasks work in the folder itself, one whole task at a time",
-        }),
-        (Checkout::Unborn, _) => json!({
-            "kind": "worktree",
-            "note": "the repository has no commit yet: commit something before adding a task",
-        }),
-        (Checkout::Git(_), base) => {
-            let base = git
-                .resolve_base(&path, base.as_deref())
-                .map_err(worktree_error)?;
-            json!({
-                "kind": "worktree",
-                "base_commit_now": base.commit,
-                "note": "every task works in its own worktree under $ORCH_HOME/worktrees on branch orch/task-ID; the checkout is never written",
-            })
-        }
-    };
+    let isolation = checked_isolation(setup, &path, args.base.as_deref())?;
     let mut repo = NewRepo::new(&args.name, path.to_string_lossy(), &args.staging_cmd);
     repo.base_ref.clone_from(&args.base);
     repo.deploy_command.clone_from(&args.deploy_cmd);

@@ -351,8 +351,11 @@ impl Config {
                 format!("{} is out of range", self.poison_rescues),
             ));
         }
-        if let Err(error) = self.test_runner_mode.parse::<RunnerMode>() {
-            return Err(bad("ORCH_TEST_RUNNER_MODE", error.to_string()));
+        if self.test_runner_mode.parse::<RunnerMode>().is_err() {
+            return Err(bad(
+                "ORCH_TEST_RUNNER_MODE",
+                format!("{:?} is not a mode", self.test_runner_mode),
+            ));
         }
         if self.agent_timeout_secs == 0 {
             return Err(bad(

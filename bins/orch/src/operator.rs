@@ -416,30 +416,29 @@ pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending
         ));
     }
     let store = setup.open_store()?;
+    // The folder and base in force after the change are checked as `repo
+    // add` checks them, and the isolation they give is reported.
+    let current = store.repo_by_name(&args.name).map_err(from_store)?;
     let base_ref = match args.base.as_deref().map(str::trim) {
         None => None,
         Some("") => Some(None),
-        Some(base) => {
-            // The ref must name a commit in the checkout that will be in
-            // force, as for `repo add --base`.
-            let folder = match &path {
-                Some(path) => PathBuf::from(path),
-                None => store
-                    .repo_by_name(&args.name)
-                    .map_err(from_store)?
-                    .map(|repo| PathBuf::from(repo.path))
-                    .ok_or_else(|| {
-                        CliError::BadArgument(format!(
-                            "no repository named {:?}; see `orch repo list`",
-                            args.name
-                        ))
-                    })?,
+        Some(base) => Some(Some(base.to_owned())),
+    };
+    let isolation = match &current {
+        Some(repo) if path.is_some() || base_ref.is_some() => {
+            let folder = path.clone().unwrap_or_else(|| repo.path.clone());
+            let base = match &base_ref {
+                Some(base) => base.clone(),
+                None => repo.base_ref.clone(),
             };
-            let git = orch_launcher::worktree::Git::new(&setup.launcher());
-            git.resolve_base(&folder, Some(base))
-                .map_err(|error| CliError::BadArgument(format!("--base: {error}")))?;
-            Some(Some(base.to_owned()))
+            Some(crate::commands::checked_isolation(
+                setup,
+                Path::new(&folder),
+                base.as_deref(),
+            )?)
         }
+        // An unknown repository is the store's to say (exit 2).
+        Some(_) | None => None,
     };
     let change = RepoChange {
         path,
@@ -456,7 +455,11 @@ pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending
         }),
     };
     let repo = store.update_repo(&args.name, &change).map_err(from_store)?;
-    print_json(&repo_json(&repo))?;
+    let mut out = repo_json(&repo);
+    if let Some(isolation) = isolation {
+        out["isolation"] = isolation;
+    }
+    print_json(&out)?;
     Ok(Ending::Done)
 }
 

@@ -1443,6 +1443,29 @@ fn repo_add_says_how_a_folder_is_isolated_and_refuses_what_cannot_work() {
         "{}",
         describe(&output)
     );
+    // repo update checks the folder and base it would leave in force.
+    let output = world.run(&["repo", "update", "plain", "--path", sub.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let output = world.run(&["repo", "update", "plain", "--base", "no-such-branch"]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let output = world.run(&["repo", "update", "nosuch", "--base", "HEAD"]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    // A blank name is told as such, not as SQLite's constraint.
+    let output = world.run(&[
+        "repo",
+        "add",
+        " ",
+        "--path",
+        world.checkout().to_str().unwrap(),
+        "--staging-cmd",
+        "true",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("name is blank"),
+        "{}",
+        describe(&output)
+    );
     // git missing from PATH on a git repository: said, with what to do.
     let output = world
         .orch(&[

@@ -124,7 +124,7 @@ pub enum WorktreeError {
     },
     /// The task's branch exists and is not the task's.
     #[error(
-        "the branch {branch} already exists in {repo} and is not this task's (left by another orch database?); rename or delete it (git -C {repo} branch -m {branch} NEW), then the task goes on"
+        "the branch {branch} already exists in {repo} and is not this task's (left by a removed task, or by another orch home working on this repository?); rename or delete it (git -C {repo} branch -m {branch} NEW), then the task goes on"
     )]
     BranchTaken {
         /// The branch.
