@@ -17,15 +17,18 @@
     reason = "test code: a panic is the failure report"
 )]
 
+mod common;
+
+use common::{check, drive, stages};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use orch_launcher::{
-    Engine, Intercept, Intercepted, JobContext, JobEndKind, JobReport, Launch, LauncherConfig,
-    RepoScope, RunControl, RunOutcome, RunRecord, RunnerMode, ShadowRun, StopSignal,
-    SuiteRunnerConfig, reserved,
+    Engine, Intercept, Intercepted, JobContext, JobEndKind, Launch, LauncherConfig, RepoScope,
+    RunControl, RunOutcome, RunRecord, RunnerMode, ShadowRun, StopSignal, SuiteRunnerConfig,
+    reserved,
 };
 use orch_pipeline::{Role, Stage};
 use orch_store::{
@@ -111,37 +114,6 @@ impl Harness {
     }
 }
 
-/// Runs jobs until none is due, waiting briefly for deferred ones; at most
-/// `limit` jobs, so that a loop in the pipeline fails the test.
-fn drive(engine: &Engine, limit: usize) -> Vec<JobReport> {
-    let stop = StopSignal::default();
-    let mut reports = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while reports.len() < limit && Instant::now() < deadline {
-        match engine.run_next(&stop).unwrap() {
-            Some(report) => reports.push(report),
-            None => {
-                let queued = engine.store().jobs_in_state(JobState::Queued, 1).unwrap();
-                if queued.is_empty() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    }
-    reports
-}
-
-fn stages(engine: &Engine, task: TaskId) -> Vec<(String, String)> {
-    engine
-        .store()
-        .transitions(task)
-        .unwrap()
-        .into_iter()
-        .map(|t| (t.from_stage, t.to_stage))
-        .collect()
-}
-
 fn runs(engine: &Engine, task: TaskId) -> Vec<AgentRun> {
     engine.store().agent_runs(task).unwrap()
 }
@@ -158,14 +130,6 @@ fn staging_task(engine: &Engine, repo: RepoId) -> TaskId {
         .create_task_at(repo, "ship it", Stage::DeployStaging)
         .unwrap()
         .0
-}
-
-fn check(condition: bool, what: impl Into<String>) -> Result<(), Failed> {
-    if condition {
-        Ok(())
-    } else {
-        Err(what.into().into())
-    }
 }
 
 // --- the suite runners' slice: every case once per suite -----------------

@@ -22,11 +22,14 @@
     reason = "test code: a panic is the failure report"
 )]
 
+mod common;
+
+use common::{check, drive, stages};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use orch_launcher::worktree::WorktreeError;
@@ -273,42 +276,11 @@ fn init_repo(dir: &Path) {
     git(dir, &["commit", "--quiet", "-m", "initial"]);
 }
 
-/// Runs jobs until none is due, waiting briefly for deferred ones; at most
-/// `limit` jobs, so that a loop in the pipeline fails the test.
-fn drive(engine: &Engine, limit: usize) -> Vec<JobReport> {
-    let stop = StopSignal::default();
-    let mut reports = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reports.len() < limit && Instant::now() < deadline {
-        match engine.run_next(&stop).unwrap() {
-            Some(report) => reports.push(report),
-            None => {
-                let queued = engine.store().jobs_in_state(JobState::Queued, 1).unwrap();
-                if queued.is_empty() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    }
-    reports
-}
-
 /// Runs exactly one job (waiting for a deferred one to be due).
 fn step(engine: &Engine) -> JobReport {
     let reports = drive(engine, 1);
     assert_eq!(reports.len(), 1, "a job was due");
     reports.into_iter().next().unwrap()
-}
-
-fn stages(engine: &Engine, task: TaskId) -> Vec<(String, String)> {
-    engine
-        .store()
-        .transitions(task)
-        .unwrap()
-        .into_iter()
-        .map(|t| (t.from_stage, t.to_stage))
-        .collect()
 }
 
 fn alerts(engine: &Engine, task: TaskId) -> Vec<(String, String)> {
@@ -320,14 +292,6 @@ fn alerts(engine: &Engine, task: TaskId) -> Vec<(String, String)> {
         .filter(|a| a.task == Some(task))
         .map(|a| (a.kind, a.message))
         .collect()
-}
-
-fn check(condition: bool, what: impl Into<String>) -> Result<(), Failed> {
-    if condition {
-        Ok(())
-    } else {
-        Err(what.into().into())
-    }
 }
 
 fn status(engine: &Engine, task: TaskId) -> TaskStatus {

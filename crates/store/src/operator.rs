@@ -10,8 +10,9 @@ use crate::queue::{
     Advanced, JOB_COLUMNS, Job, NewJob, check_run, end_job, insert_job, job_from_row,
 };
 use crate::records::{
-    Alert, NewAgentRun, NewAlert, NewRepo, NewTransition, REPO_COLUMNS, Repo, TASK_COLUMNS, Task,
-    insert_agent_run, insert_alert, insert_transition, repo_from_row, task_from_row, validate_repo,
+    ALERT_COLUMNS, Alert, NewAgentRun, NewAlert, NewRepo, NewTransition, REPO_COLUMNS, Repo,
+    TASK_COLUMNS, Task, alert_from_row, insert_agent_run, insert_alert, insert_transition,
+    repo_from_row, task_from_row, validate_repo,
 };
 use crate::store::Store;
 use crate::types::{AlertId, JobId, JobState, Lease, LeaseOwner, RepoId, TaskId, TaskStatus};
@@ -452,25 +453,15 @@ impl Store {
     pub fn alerts(&self, include_acknowledged: bool, limit: u32) -> Result<Vec<Alert>> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, kind, message, task_id, job_id, created_ms, acknowledged_ms \
-                 FROM alerts WHERE ?1 OR acknowledged_ms IS NULL ORDER BY id DESC LIMIT ?2",
-            )
+            .prepare(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE ?1 OR acknowledged_ms IS NULL \
+                 ORDER BY id DESC LIMIT ?2"
+            ))
             .map_err(sql("alerts"))?;
-        stmt.query_map(params![include_acknowledged, limit], |row| {
-            Ok(Alert {
-                id: row.get(0)?,
-                kind: row.get(1)?,
-                message: row.get(2)?,
-                task: row.get(3)?,
-                job: row.get(4)?,
-                created_ms: row.get(5)?,
-                acknowledged_ms: row.get(6)?,
-            })
-        })
-        .map_err(sql("alerts"))?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(sql("alerts"))
+        stmt.query_map(params![include_acknowledged, limit], alert_from_row)
+            .map_err(sql("alerts"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("alerts"))
     }
 
     /// Acknowledges every open alert; returns their ids, oldest first.

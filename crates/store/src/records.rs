@@ -1174,26 +1174,33 @@ impl Store {
     pub fn open_alerts(&self) -> Result<Vec<Alert>> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, kind, message, task_id, job_id, created_ms, acknowledged_ms \
-                 FROM alerts WHERE acknowledged_ms IS NULL ORDER BY created_ms, id",
-            )
+            .prepare(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE acknowledged_ms IS NULL \
+                     ORDER BY created_ms, id"
+            ))
             .map_err(sql("open_alerts"))?;
-        stmt.query_map([], |row| {
-            Ok(Alert {
-                id: row.get(0)?,
-                kind: row.get(1)?,
-                message: row.get(2)?,
-                task: row.get(3)?,
-                job: row.get(4)?,
-                created_ms: row.get(5)?,
-                acknowledged_ms: row.get(6)?,
-            })
-        })
-        .map_err(sql("open_alerts"))?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(sql("open_alerts"))
+        stmt.query_map([], alert_from_row)
+            .map_err(sql("open_alerts"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("open_alerts"))
     }
+}
+
+/// The columns [`alert_from_row`] reads, in its order.
+pub(crate) const ALERT_COLUMNS: &str =
+    "id, kind, message, task_id, job_id, created_ms, acknowledged_ms";
+
+/// An alert from a row of [`ALERT_COLUMNS`].
+pub(crate) fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
+    Ok(Alert {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        message: row.get(2)?,
+        task: row.get(3)?,
+        job: row.get(4)?,
+        created_ms: row.get(5)?,
+        acknowledged_ms: row.get(6)?,
+    })
 }
 
 /// Inserts an active task at `stage`.
