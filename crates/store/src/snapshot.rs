@@ -5,7 +5,7 @@
 use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
 
 use crate::error::{Result, sql};
-use crate::records::Alert;
+use crate::records::{Alert, alert_from_row};
 use crate::shadow::{ShadowAgreement, agreement};
 use crate::store::Store;
 use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, TaskId};
@@ -335,20 +335,11 @@ fn open_alerts(conn: &Connection, limit: u32) -> Result<Vec<Alert>> {
     let mut stmt = conn
         .prepare_cached(ALERTS_SQL)
         .map_err(sql("queue_snapshot"))?;
-    stmt.query_map([limit], |row| {
-        Ok(Alert {
-            id: row.get(0)?,
-            kind: row.get(1)?,
-            message: row.get(2)?,
-            task: row.get(3)?,
-            job: row.get(4)?,
-            created_ms: row.get(5)?,
-            acknowledged_ms: row.get(6)?,
-        })
-    })
-    .map_err(sql("queue_snapshot"))?
-    .collect::<rusqlite::Result<Vec<_>>>()
-    .map_err(sql("queue_snapshot"))
+    // ALERTS_SQL selects the columns in alert_from_row's order.
+    stmt.query_map([limit], alert_from_row)
+        .map_err(sql("queue_snapshot"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("queue_snapshot"))
 }
 
 fn runner_stats(conn: &Connection, role: &str) -> Result<SuiteRunnerStats> {
