@@ -177,15 +177,17 @@ fn workspace_dependencies_follow_the_design() {
         ("orch-self-deploy", &[][..]),
         ("orch-pipeline", &[][..]),
         ("orch-store", &[][..]),
+        ("orch-process", &["orch-self-deploy"][..]),
         (
             "orch-staging-runner",
-            &["orch-self-deploy", "orch-pipeline"][..],
+            &["orch-self-deploy", "orch-pipeline", "orch-process"][..],
         ),
         (
             "orch-launcher",
             &[
                 "orch-pipeline",
                 "orch-store",
+                "orch-process",
                 "orch-staging-runner",
                 "orch-self-deploy",
             ][..],

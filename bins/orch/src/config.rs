@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use orch_launcher::{LauncherConfig, RepoScope, RunnerMode, SuiteRunnerConfig};
-use orch_staging_runner::SupervisorProgram;
+use orch_process::exec::SupervisorProgram;
 use serde::Deserialize;
 
 /// Every key this binary reads, with the type a bad value is told to have.
@@ -242,7 +242,7 @@ fn default_defer() -> u64 {
     30
 }
 fn default_output_cap() -> u64 {
-    orch_staging_runner::DEFAULT_SIDECAR_CAP
+    orch_process::exec::DEFAULT_SIDECAR_CAP
 }
 fn default_lease() -> u64 {
     60

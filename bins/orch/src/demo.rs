@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use orch_launcher::worktree::Git;
 use orch_launcher::{Engine, LauncherConfig, RepoScope, RunnerMode, StopSignal};
-use orch_staging_runner::SupervisorProgram;
+use orch_process::exec::SupervisorProgram;
 use orch_store::{LeaseOwner, NewRepo, TaskStatus};
 
 use crate::commands::{describe, open_store, print_json};

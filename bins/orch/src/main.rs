@@ -173,13 +173,13 @@ fn dispatch(command: cli::Command) -> Result<Ending, CliError> {
 fn main() -> ExitCode {
     // When the staging runner re-executes this binary as its supervisor, this
     // runs the supervisor and never returns.
-    orch_staging_runner::supervisor::main_if_requested();
+    orch_process::supervisor::main_if_requested();
     // A process manager may have started us with SIGCHLD ignored; the runner
     // must read its supervisor's exit status.
-    orch_staging_runner::exec::restore_sigchld_default();
+    orch_process::exec::restore_sigchld_default();
     // The suites and agents we start run as our user: without this they
     // could read our environment (API keys) through /proc/PID/environ.
-    if let Err(error) = orch_staging_runner::exec::make_non_dumpable() {
+    if let Err(error) = orch_process::exec::make_non_dumpable() {
         eprintln!(
             "warning: cannot make orch non-dumpable ({error}); the programs it starts may read its environment"
         );

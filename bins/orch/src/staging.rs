@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use orch_staging_runner::{LogState, Outcome, RunSpec, SupervisorProgram, start_to_log};
+use orch_process::exec::SupervisorProgram;
+use orch_staging_runner::{LogState, Outcome, RunSpec, start_to_log};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::flag;
 

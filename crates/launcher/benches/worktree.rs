@@ -219,8 +219,8 @@ fn copy_tree(repo: &Path, root: &Path, id: i64) -> Duration {
 }
 
 fn main() {
-    orch_staging_runner::supervisor::main_if_requested();
-    orch_staging_runner::exec::restore_sigchld_default();
+    orch_process::supervisor::main_if_requested();
+    orch_process::exec::restore_sigchld_default();
     let dir = tempfile::tempdir().unwrap();
     let repo_dir: PathBuf = dir.path().join("repo");
     let base = fixture(&repo_dir);

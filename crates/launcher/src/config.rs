@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use orch_staging_runner::SupervisorProgram;
+use orch_process::exec::SupervisorProgram;
 
 /// Everything the engine needs to know, with documented defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -278,7 +278,7 @@ impl Default for SuiteRunnerConfig {
             grace: Duration::from_secs(5),
             infra_retries: 3,
             defer: Duration::from_secs(30),
-            output_cap_bytes: orch_staging_runner::DEFAULT_SIDECAR_CAP,
+            output_cap_bytes: orch_process::exec::DEFAULT_SIDECAR_CAP,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use orch_pipeline::{ArtifactSpec, Role, Stage};
-use orch_staging_runner::exec::Canceller;
+use orch_process::exec::Canceller;
 use orch_store::{Job, Repo, Task};
 
 use crate::worktree::{TestedTree, Workspace};

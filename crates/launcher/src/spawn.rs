@@ -25,11 +25,9 @@
 use std::ffi::OsString;
 use std::time::{Duration, SystemTime};
 
+use orch_process::exec::OutputLimits;
+use orch_process::exec::{self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Program, Scrub, Streams};
 use orch_self_deploy::ProcessExit;
-use orch_staging_runner::OutputLimits;
-use orch_staging_runner::exec::{
-    self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Program, Scrub, Streams,
-};
 use orch_store::Transport;
 
 use crate::config::LauncherConfig;
@@ -163,7 +161,7 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                 ProcessExit::Code(code) => Some(code),
                 ProcessExit::Signal(_) => None,
             };
-            let detail = orch_staging_runner::describe_exit(exit);
+            let detail = orch_process::describe_exit(exit);
             if let Ending::Exited(ProcessExit::Code(code @ (126 | 127))) = finished.ending {
                 let said = String::from_utf8_lossy(&finished.output.tail);
                 let said = said.trim().lines().last().unwrap_or("").to_owned();

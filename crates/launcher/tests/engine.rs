@@ -5,7 +5,7 @@
 //!
 //! This test binary has its own `main` (libtest-mimic) so that it can serve
 //! as the process supervisor itself: `main` first lets
-//! `orch_staging_runner::supervisor::main_if_requested` take over when the
+//! `orch_process::supervisor::main_if_requested` take over when the
 //! binary was re-executed as one, exactly as the `orch` binary does.
 //!
 //! The agent is `tests/fixtures/scripted-agent.sh`, a scripted stand-in for
@@ -1509,7 +1509,7 @@ fn a_lost_lease_cancels_the_run_and_still_counts_its_cost() -> Result<(), Failed
 type TestFn = fn() -> Result<(), Failed>;
 
 fn main() {
-    orch_staging_runner::supervisor::main_if_requested();
+    orch_process::supervisor::main_if_requested();
     let args = Arguments::from_args();
     let mut tests: Vec<Registered> = Vec::new();
     // The suite runners' slice, once per suite through the shared code.

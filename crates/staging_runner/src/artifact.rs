@@ -16,8 +16,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use orch_pipeline::{fenced_block, render_verdict_line};
 use orch_self_deploy::StagingStatus;
 
-use crate::outcome::{CapturedOutput, Outcome, Sidecar, describe_exit};
+use crate::outcome::Outcome;
 use crate::spec::{LogLabel, RunSpec};
+use orch_process::describe_exit;
+use orch_process::exec::{CapturedOutput, Sidecar};
 
 /// The sidecar file beside a staging log: `15-staging-log.md` →
 /// `15-staging-log.output.log`.

@@ -1,16 +1,13 @@
-//! The staging runner of orch: the process machinery that runs untrusted
-//! programs as supervised process trees, and the staging layer on top of it
-//! that runs a staging suite and writes the staging log that the
-//! `deploy-staging` gate reads.
+//! The staging runner of orch: runs a staging suite through orch's process
+//! machinery (`orch-process`, re-exported here as [`exec`] and
+//! [`supervisor`]) and writes the staging log that the `deploy-staging` gate
+//! reads.
 //!
-//! Two layers:
-//! - [`exec`], the **machinery**, for any program orch starts (a staging
-//!   suite, an LLM agent CLI): [`exec::start`] a shell command or a program
-//!   with arguments, with optional stdin bytes and merged or separate output
-//!   streams, under a timeout; [`exec::RunHandle::wait`] for it, or cancel it
-//!   from another thread with an [`exec::Canceller`]. It reports exits,
-//!   signals, timeouts, cancellations and failures to start, and knows no
-//!   verdicts.
+//! The **machinery** lives in `orch-process`, shared with every other
+//! program orch starts (agent CLIs, git, deploy commands): a supervised
+//! process tree, a timeout, whole-tree kill, bounded output capture, a
+//! scrubbed environment, a kernel sandbox.
+//!
 //! - The **staging layer** (this crate's root): [`run`] takes a [`RunSpec`]
 //!   (`sh -c COMMAND` in a checkout, a timeout, a grace period, output limits,
 //!   secrets to scrub and to pass through) and always returns an [`Outcome`]:
@@ -87,24 +84,15 @@
 //! caller decides), and its only pipeline knowledge is the verdict writer and
 //! the staging key, both taken from `orch-pipeline`. It never sets a
 //! process-wide flag (subreaper, signal handler, dumpability) in the process
-//! that embeds it: those live in the supervisor. Its private `process` module
-//! is the only place in the workspace that creates processes.
+//! that embeds it: those live in `orch-process`'s supervisor. It creates no
+//! process itself: `orch-process` does.
 
 mod artifact;
-mod capture;
-mod env;
-pub mod exec;
 mod outcome;
-mod process;
-mod protocol;
-mod runner;
 mod spec;
-pub mod supervisor;
-mod tree;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -112,53 +100,19 @@ pub use artifact::{
     WriteError, WriteStep, render_fail_closed_log, render_fail_closed_log_as, render_staging_log,
     sidecar_path_for, write_atomically,
 };
-pub use outcome::{
-    CapturedOutput, Executed, Outcome, Sidecar, ToolError, ToolErrorKind, describe_exit,
+pub use orch_process::exec::{
+    CapturedOutput, DEFAULT_GRACE, DEFAULT_HEAD_BYTES, DEFAULT_SIDECAR_CAP, DEFAULT_TAIL_BYTES,
+    DEFAULT_TIMEOUT, KilledProcess, OutputLimits, Sidecar, SupervisorProgram, ToolError,
+    ToolErrorKind,
 };
-pub use protocol::{KilledProcess, SUPERVISOR_ARG};
-pub use spec::{
-    DEFAULT_GRACE, DEFAULT_HEAD_BYTES, DEFAULT_SIDECAR_CAP, DEFAULT_TAIL_BYTES, DEFAULT_TIMEOUT,
-    LogLabel, OutputLimits, RunSpec, SupervisorProgram,
-};
+pub use orch_process::{SUPERVISOR_ARG, describe_exit};
+/// The process machinery this crate runs suites with, re-exported for
+/// callers that only hold this crate: it lives in `orch-process`.
+pub use orch_process::{exec, supervisor};
+pub use outcome::{Executed, Outcome};
+pub use spec::{LogLabel, RunSpec};
 
 use exec::{Ending, ExecOutcome};
-
-/// The message of a caught panic.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned())
-}
-
-fn internal(what: &str, t0: Instant) -> ToolError {
-    ToolError {
-        kind: ToolErrorKind::Internal,
-        message: format!("the process runner panicked: {what}; this is a bug, please report it"),
-        exit: None,
-        duration: t0.elapsed(),
-        output: None,
-    }
-}
-
-/// Runs `f`, turning a panic into an internal tool error. Nothing in the
-/// runner is meant to panic; this is the last line, so that a bug becomes a
-/// tool error instead of unwinding into the caller.
-pub(crate) fn guard(f: impl FnOnce() -> ExecOutcome) -> ExecOutcome {
-    let t0 = Instant::now();
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|panic| ExecOutcome::Failed(internal(&panic_message(&*panic), t0)))
-}
-
-/// [`guard`] for a step that yields a value or a tool error.
-pub(crate) fn guard_result<T>(
-    f: impl FnOnce() -> Result<T, Box<ToolError>>,
-) -> Result<T, Box<ToolError>> {
-    let t0 = Instant::now();
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|panic| Err(Box::new(internal(&panic_message(&*panic), t0))))
-}
 
 /// Applies the staging rules to what the machinery reports: the shell's 126
 /// (found, not executable) and 127 (not found) are tool errors, not

@@ -1,74 +1,13 @@
 //! What to run and under which limits: [`RunSpec`] and its parts.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::env::{EnvPolicy, Scrub};
-use crate::exec::{ExecSpec, Streams};
-use crate::protocol::Program;
-
-/// Default timeout of a suite: 30 minutes.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// Default grace period between SIGTERM and SIGKILL.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-/// Default cap of the sidecar output file: 64 MiB.
-pub const DEFAULT_SIDECAR_CAP: u64 = 64 * 1024 * 1024;
-/// Default number of leading output bytes kept for the staging log: 64 KiB.
-pub const DEFAULT_HEAD_BYTES: usize = 64 * 1024;
-/// Default number of trailing output bytes kept for the staging log: 256 KiB.
-pub const DEFAULT_TAIL_BYTES: usize = 256 * 1024;
-
-/// Which program plays the supervisor (see [`crate::supervisor`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SupervisorProgram {
-    /// Re-execute the running program (`/proc/self/exe`, which still works
-    /// after the binary on disk was replaced by a deploy). The program must
-    /// call [`crate::supervisor::main_if_requested`] first thing in `main`.
-    CurrentExe,
-    /// A program that calls [`crate::supervisor::main_if_requested`], such as
-    /// this crate's `orch-staging-supervisor` binary.
-    Path(PathBuf),
-}
-
-impl SupervisorProgram {
-    /// The path to execute.
-    #[must_use]
-    pub fn resolve(&self) -> PathBuf {
-        match self {
-            SupervisorProgram::Path(path) => path.clone(),
-            SupervisorProgram::CurrentExe => {
-                let proc_exe = Path::new("/proc/self/exe");
-                if proc_exe.exists() {
-                    proc_exe.to_path_buf()
-                } else {
-                    std::env::current_exe().unwrap_or_else(|_| proc_exe.to_path_buf())
-                }
-            }
-        }
-    }
-}
-
-/// Output limits: what the staging log keeps and how much the sidecar holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutputLimits {
-    /// Leading bytes kept for the staging log.
-    pub head_bytes: usize,
-    /// Trailing bytes kept for the staging log.
-    pub tail_bytes: usize,
-    /// Bytes written to the sidecar file before it is cut (a note marks the cut).
-    pub sidecar_cap: u64,
-}
-
-impl Default for OutputLimits {
-    fn default() -> Self {
-        OutputLimits {
-            head_bytes: DEFAULT_HEAD_BYTES,
-            tail_bytes: DEFAULT_TAIL_BYTES,
-            sidecar_cap: DEFAULT_SIDECAR_CAP,
-        }
-    }
-}
+use orch_process::exec::{
+    DEFAULT_GRACE, DEFAULT_TIMEOUT, EnvPolicy, ExecSpec, OutputLimits, Program, Scrub, Streams,
+    SupervisorProgram,
+};
 
 /// What a suite's log is called and which verdict key it carries: the
 /// staging log (`# Staging log`, `staging_status`) unless the caller serves
@@ -101,7 +40,7 @@ impl Default for LogLabel {
 ///
 /// The suite runs as `/bin/sh -c COMMAND` in `working_dir`, with stdin from
 /// `/dev/null`, stdout and stderr merged into one stream, and the runner's
-/// environment minus secrets (the rule of [`crate::exec::is_secret_name`],
+/// environment minus secrets (the rule of [`orch_process::exec::is_secret_name`],
 /// plus the keys added with [`RunSpec::scrub`]), except the keys the
 /// repository passes through ([`RunSpec::pass_env`]), plus the keys set with
 /// [`RunSpec::env`]. [`RunSpec::to_exec`] is the machinery's spec for it.

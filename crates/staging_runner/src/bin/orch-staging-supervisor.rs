@@ -7,7 +7,7 @@
 //! exits with status 2; it never runs anything then.
 
 fn main() {
-    orch_staging_runner::supervisor::main_if_requested();
+    orch_process::supervisor::main_if_requested();
     eprintln!(
         "orch-staging-supervisor is started by the orch staging runner, not by hand; run `orch staging run --help`"
     );

@@ -169,7 +169,7 @@ pub(crate) fn start(spec: &ExecSpec, canceller: &Canceller) -> Result<Running, B
             refuse(
                 ToolErrorKind::SupervisorUnavailable,
                 format!(
-                    "cannot start the supervisor {}: {error}; check that the program exists and calls orch_staging_runner::supervisor::main_if_requested",
+                    "cannot start the supervisor {}: {error}; check that the program exists and calls orch_process::supervisor::main_if_requested",
                     program.display()
                 ),
                 t0,
@@ -650,7 +650,7 @@ impl Running {
                     }
                     None => format!("ended ({status}) without finishing its report"),
                 },
-                (Takeover::Broken, None) => "could not be waited for (is SIGCHLD ignored in this process? call orch_staging_runner::exec::restore_sigchld_default at start-up)".to_owned(),
+                (Takeover::Broken, None) => "could not be waited for (is SIGCHLD ignored in this process? call orch_process::exec::restore_sigchld_default at start-up)".to_owned(),
             };
             return failed(
                 ToolErrorKind::SupervisorFailed,

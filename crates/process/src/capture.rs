@@ -9,8 +9,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::exec::CapturedStdout;
+use crate::limits::OutputLimits;
 use crate::outcome::{CapturedOutput, Sidecar};
-use crate::spec::OutputLimits;
 
 /// Collects a stream into head, tail ring and sidecar.
 #[derive(Debug)]

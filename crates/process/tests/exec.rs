@@ -1,4 +1,4 @@
-//! The process machinery (`orch_staging_runner::exec`) against real
+//! The process machinery (`orch_process::exec`) against real
 //! processes: argv and shell programs, stdin bytes, separate streams, cancel
 //! from another thread, the environment policy, what a child can reach of its
 //! supervisor, and the cross-check of the supervisor's report against its
@@ -10,24 +10,23 @@
     reason = "test helpers: a panic is the failure report"
 )]
 
-#[expect(
-    dead_code,
-    reason = "these tests take only the supervisor from the shared helpers; they build exec specs, not staging specs"
-)]
-mod common;
-
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use orch_self_deploy::ProcessExit;
-use orch_staging_runner::exec::{
+use orch_process::exec::{
     self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Finished, Program, Streams, SupervisorProgram,
     ToolError, ToolErrorKind,
 };
+use orch_self_deploy::ProcessExit;
 use orch_tests::ProcessMarker;
+
+/// The crate's own supervisor binary.
+fn supervisor() -> SupervisorProgram {
+    SupervisorProgram::Path(PathBuf::from(env!("CARGO_BIN_EXE_orch-supervisor")))
+}
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -39,7 +38,7 @@ fn spec(marker: &ProcessMarker, program: Program, dir: &Path) -> ExecSpec {
     env.set
         .push((marker.env_key().into(), marker.token().into()));
     ExecSpec::new(program, dir)
-        .supervisor(common::supervisor())
+        .supervisor(supervisor())
         .env(env)
         .timeout(Some(Duration::from_secs(30)))
         .grace(Duration::from_millis(300))

@@ -1,7 +1,7 @@
 //! The private protocol between the runner and its supervisor.
 //!
 //! The runner starts the supervisor as
-//! `PROGRAM __orch-staging-supervisor v2 TIMEOUT_MS|none GRACE_MS STDIN DIR shell|argv ARG...`
+//! `PROGRAM __orch-supervisor v2 TIMEOUT_MS|none GRACE_MS STDIN DIR shell|argv ARG...`
 //! (`STDIN` is `null` or the number of stdin bytes that follow on the control
 //! pipe) with four descriptors and nothing else:
 //! - fd 0, the **control** pipe: first the child's stdin bytes, if any; then
@@ -30,7 +30,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// The hidden first argument that turns a program into the supervisor.
-pub const SUPERVISOR_ARG: &str = "__orch-staging-supervisor";
+pub const SUPERVISOR_ARG: &str = "__orch-supervisor";
 /// The protocol version argument.
 pub(crate) const PROTOCOL_VERSION: &str = "v2";
 /// The supervisor's descriptor for reports.
@@ -92,7 +92,7 @@ impl SupervisorArgs {
     pub(crate) fn parse(args: &[OsString]) -> Result<SupervisorArgs, String> {
         let [version, timeout, grace, stdin, dir, mode, rest @ ..] = args else {
             return Err(format!(
-                "expected at least 7 arguments after {SUPERVISOR_ARG}, got {}; the supervisor is started by the staging runner, not by hand",
+                "expected at least 7 arguments after {SUPERVISOR_ARG}, got {}; the supervisor is started by orch's process runner, not by hand",
                 args.len()
             ));
         };

@@ -12,9 +12,9 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use orch_staging_runner::exec::{self, EnvPolicy, ExecOutcome, ExecSpec, Program, Streams};
+//! use orch_process::exec::{self, EnvPolicy, ExecOutcome, ExecSpec, Program, Streams};
 //!
-//! orch_staging_runner::supervisor::main_if_requested();
+//! orch_process::supervisor::main_if_requested();
 //! let spec = ExecSpec::new(Program::Argv(vec!["claude".into(), "-p".into()]), "/srv/checkout")
 //!     .stdin(b"Write 05-development.md".to_vec())
 //!     .streams(Streams::Separate { stdout_cap: 1 << 20 })
@@ -37,7 +37,7 @@
 //! docs/staging-runner.md, "Threat model"). What it does not do: it knows no
 //! verdicts — exit codes, signals, timeouts, cancellations and failures to
 //! start are reported as they are, and callers such as the staging layer
-//! ([`crate::run`]) give them meaning.
+//! (`orch_staging_runner::run`) give them meaning.
 
 use std::io::{PipeWriter, Write};
 use std::path::PathBuf;
@@ -50,12 +50,12 @@ use orch_self_deploy::ProcessExit;
 pub use crate::env::{
     EnvPolicy, SECRET_NAMES, SECRET_PREFIXES, SECRET_SUFFIXES, Scrub, is_secret_name,
 };
-pub use crate::outcome::{CapturedOutput, Sidecar, ToolError, ToolErrorKind};
-pub use crate::protocol::{KILLED_COMMAND_MAX, KilledProcess, MAX_STDIN_BYTES, Program};
-pub use crate::spec::{
+pub use crate::limits::{
     DEFAULT_GRACE, DEFAULT_HEAD_BYTES, DEFAULT_SIDECAR_CAP, DEFAULT_TAIL_BYTES, DEFAULT_TIMEOUT,
     OutputLimits, SupervisorProgram,
 };
+pub use crate::outcome::{CapturedOutput, Sidecar, ToolError, ToolErrorKind};
+pub use crate::protocol::{KILLED_COMMAND_MAX, KilledProcess, MAX_STDIN_BYTES, Program};
 
 /// How the child's stdout and stderr are captured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -76,7 +76,7 @@ pub(crate) const KILL_ROUND: Duration = Duration::from_millis(20);
 ///
 /// ```no_run
 /// // First thing in `main`:
-/// orch_staging_runner::supervisor::main_if_requested();
+/// orch_process::supervisor::main_if_requested();
 /// // ... the program's own work ...
 /// ```
 pub fn main_if_requested() {
@@ -123,7 +123,7 @@ fn supervise(args: &[OsString]) -> Class {
     if reporter.0.is_none() {
         let _ = writeln!(
             io::stderr(),
-            "orch-staging-supervisor: descriptor 3 is not open; the supervisor is started by the staging runner, not by hand"
+            "orch-supervisor: descriptor 3 is not open; the supervisor is started by orch's process runner, not by hand"
         );
         return Class::Fatal;
     }
@@ -164,7 +164,7 @@ fn supervise(args: &[OsString]) -> Class {
     if let Err(errno) = nix::sys::prctl::set_child_subreaper(true) {
         reporter.send(&Report::Fatal {
             message: format!(
-                "cannot become a child subreaper ({errno}); the staging runner needs Linux 3.4 or later"
+                "cannot become a child subreaper ({errno}); the process runner needs Linux 3.4 or later"
             ),
         });
         return Class::Fatal;

@@ -67,7 +67,7 @@ pub const SECRET_NAMES: [&str; 1] = ["SSH_AUTH_SOCK"];
 /// documentation for the rule).
 ///
 /// ```
-/// use orch_staging_runner::exec::is_secret_name;
+/// use orch_process::exec::is_secret_name;
 /// assert!(is_secret_name("GITHUB_TOKEN".as_ref()));
 /// assert!(is_secret_name("aws_secret_access_key".as_ref()));
 /// assert!(!is_secret_name("PATH".as_ref()));

@@ -1,0 +1,198 @@
+//! What the machinery reports when a program did not run, and what a run
+//! printed: [`ToolError`] with its [`ToolErrorKind`], [`CapturedOutput`] and
+//! its [`Sidecar`], and [`describe_exit`].
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use orch_self_deploy::ProcessExit;
+
+/// `exit code N`, or `killed by signal N (NAME)`.
+#[must_use]
+pub fn describe_exit(exit: ProcessExit) -> String {
+    match exit {
+        ProcessExit::Code(code) => format!("exit code {code}"),
+        ProcessExit::Signal(signal) => match nix::sys::signal::Signal::try_from(signal) {
+            Ok(name) => format!("killed by signal {signal} ({})", name.as_str()),
+            Err(_) => format!("killed by signal {signal}"),
+        },
+    }
+}
+
+/// A suite that did not execute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolError {
+    /// What went wrong.
+    pub kind: ToolErrorKind,
+    /// What went wrong and what to do, in lower case.
+    pub message: String,
+    /// The shell's exit, when the shell ran (126, 127).
+    pub exit: Option<ProcessExit>,
+    /// Time spent before the error was known.
+    pub duration: Duration,
+    /// What the shell printed, when it ran.
+    pub output: Option<CapturedOutput>,
+}
+
+/// Why a suite did not execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ToolErrorKind {
+    /// The command is empty, blank, or contains a NUL byte.
+    InvalidCommand,
+    /// The working directory does not exist or is not a directory.
+    WorkingDirMissing,
+    /// The supervisor program could not be started.
+    SupervisorUnavailable,
+    /// The shell could not be spawned.
+    SpawnFailed,
+    /// The shell could not find the command (exit 127).
+    CommandNotFound,
+    /// The shell found the command but could not execute it (exit 126).
+    CommandNotExecutable,
+    /// The supervisor broke its protocol, died, was stopped, or could not end
+    /// the suite; the runner then killed every process of the run it found.
+    SupervisorFailed,
+    /// The supervisor's report disagreed with its exit status: something
+    /// wrote into the report pipe. Never a pass.
+    Tampered,
+    /// A bug in the runner (a caught panic).
+    Internal,
+}
+
+impl ToolErrorKind {
+    /// Every variant, in a fixed order.
+    pub const ALL: [ToolErrorKind; 9] = [
+        ToolErrorKind::InvalidCommand,
+        ToolErrorKind::WorkingDirMissing,
+        ToolErrorKind::SupervisorUnavailable,
+        ToolErrorKind::SpawnFailed,
+        ToolErrorKind::CommandNotFound,
+        ToolErrorKind::CommandNotExecutable,
+        ToolErrorKind::SupervisorFailed,
+        ToolErrorKind::Tampered,
+        ToolErrorKind::Internal,
+    ];
+
+    /// A stable kebab-case name, used in JSON and logs.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ToolErrorKind::InvalidCommand => "invalid-command",
+            ToolErrorKind::WorkingDirMissing => "working-dir-missing",
+            ToolErrorKind::SupervisorUnavailable => "supervisor-unavailable",
+            ToolErrorKind::SpawnFailed => "spawn-failed",
+            ToolErrorKind::CommandNotFound => "command-not-found",
+            ToolErrorKind::CommandNotExecutable => "command-not-executable",
+            ToolErrorKind::SupervisorFailed => "supervisor-failed",
+            ToolErrorKind::Tampered => "tampered",
+            ToolErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ToolErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The output a run captured: head and tail kept, the middle counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapturedOutput {
+    /// The first bytes (up to [`crate::OutputLimits::head_bytes`]).
+    pub head: Vec<u8>,
+    /// The last bytes after the head (up to [`crate::OutputLimits::tail_bytes`]).
+    pub tail: Vec<u8>,
+    /// Every byte the suite printed.
+    pub total_bytes: u64,
+    /// Bytes neither in `head` nor in `tail`.
+    pub omitted_bytes: u64,
+    /// The sidecar file.
+    pub sidecar: Sidecar,
+}
+
+impl CapturedOutput {
+    /// The last line with text in it, for error messages (lossy, at most 200
+    /// characters).
+    #[must_use]
+    pub fn last_line(&self) -> String {
+        let mut bytes = self.head.clone();
+        bytes.extend_from_slice(&self.tail);
+        let text = String::from_utf8_lossy(&bytes);
+        text.lines()
+            .rev()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect()
+    }
+}
+
+/// The state of the sidecar file after a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Sidecar {
+    /// No sidecar was asked for.
+    #[default]
+    Disabled,
+    /// The stream was written to `path`: `bytes` of it, and `cut` when the cap
+    /// was reached (a note in the file marks the cut).
+    Written {
+        /// The file.
+        path: PathBuf,
+        /// Output bytes written (the note not counted).
+        bytes: u64,
+        /// Whether the cap cut the stream.
+        cut: bool,
+    },
+    /// The file could not be created or written; the run went on without it.
+    Failed {
+        /// The file.
+        path: PathBuf,
+        /// Why, in lower case.
+        error: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_error_kinds_are_listed_once_with_distinct_names() {
+        let count = ToolErrorKind::ALL
+            .iter()
+            .map(|kind| match kind {
+                ToolErrorKind::InvalidCommand
+                | ToolErrorKind::WorkingDirMissing
+                | ToolErrorKind::SupervisorUnavailable
+                | ToolErrorKind::SpawnFailed
+                | ToolErrorKind::CommandNotFound
+                | ToolErrorKind::CommandNotExecutable
+                | ToolErrorKind::SupervisorFailed
+                | ToolErrorKind::Tampered
+                | ToolErrorKind::Internal => 1,
+            })
+            .sum::<usize>();
+        assert_eq!(count, 9);
+        let mut names: Vec<_> = ToolErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 9);
+    }
+
+    #[test]
+    fn exits_are_described_with_signal_names() {
+        assert_eq!(describe_exit(ProcessExit::Code(42)), "exit code 42");
+        assert_eq!(
+            describe_exit(ProcessExit::Signal(11)),
+            "killed by signal 11 (SIGSEGV)"
+        );
+        assert_eq!(
+            describe_exit(ProcessExit::Signal(40)),
+            "killed by signal 40"
+        );
+    }
+}
