@@ -56,6 +56,9 @@ pub use crate::limits::{
 };
 pub use crate::outcome::{CapturedOutput, Sidecar, ToolError, ToolErrorKind};
 pub use crate::protocol::{KILLED_COMMAND_MAX, KilledProcess, MAX_STDIN_BYTES, Program};
+pub use crate::sandbox::{
+    Enforcement, Network, NetworkLevel, SandboxLevel, SandboxMode, SandboxPolicy,
+};
 
 /// How the child's stdout and stderr are captured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +100,8 @@ pub struct ExecSpec {
     pub env: EnvPolicy,
     /// The supervisor program.
     pub supervisor: SupervisorProgram,
+    /// The kernel sandbox the program and its descendants run in.
+    pub sandbox: SandboxPolicy,
 }
 
 impl ExecSpec {
@@ -117,6 +122,7 @@ impl ExecSpec {
             limits: OutputLimits::default(),
             env: EnvPolicy::scrubbed(),
             supervisor: SupervisorProgram::CurrentExe,
+            sandbox: SandboxPolicy::off(),
         }
     }
 
@@ -173,6 +179,13 @@ impl ExecSpec {
     #[must_use]
     pub fn supervisor(mut self, program: SupervisorProgram) -> ExecSpec {
         self.supervisor = program;
+        self
+    }
+
+    /// Puts the program and its descendants in this sandbox.
+    #[must_use]
+    pub fn sandbox(mut self, policy: SandboxPolicy) -> ExecSpec {
+        self.sandbox = policy;
         self
     }
 }
@@ -246,6 +259,9 @@ pub struct Finished {
     pub stdout: Option<CapturedStdout>,
     /// What was left behind and killed.
     pub cleanup: Cleanup,
+    /// What the kernel enforced ([`SandboxLevel::unconfined`] without a
+    /// sandbox).
+    pub sandbox: SandboxLevel,
 }
 
 /// The result of a run: it finished, or it could not be run or supervised.

@@ -60,6 +60,7 @@ mod outcome;
 mod process;
 mod protocol;
 mod runner;
+pub mod sandbox;
 pub mod supervisor;
 mod tree;
 

@@ -58,11 +58,15 @@ pub enum ToolErrorKind {
     Tampered,
     /// A bug in the runner (a caught panic).
     Internal,
+    /// The sandbox the run asked for could not be set up, or (in mode
+    /// `required`) the kernel could not enforce all of it; the program was
+    /// not started.
+    SandboxUnavailable,
 }
 
 impl ToolErrorKind {
     /// Every variant, in a fixed order.
-    pub const ALL: [ToolErrorKind; 9] = [
+    pub const ALL: [ToolErrorKind; 10] = [
         ToolErrorKind::InvalidCommand,
         ToolErrorKind::WorkingDirMissing,
         ToolErrorKind::SupervisorUnavailable,
@@ -72,6 +76,7 @@ impl ToolErrorKind {
         ToolErrorKind::SupervisorFailed,
         ToolErrorKind::Tampered,
         ToolErrorKind::Internal,
+        ToolErrorKind::SandboxUnavailable,
     ];
 
     /// A stable kebab-case name, used in JSON and logs.
@@ -87,6 +92,7 @@ impl ToolErrorKind {
             ToolErrorKind::SupervisorFailed => "supervisor-failed",
             ToolErrorKind::Tampered => "tampered",
             ToolErrorKind::Internal => "internal",
+            ToolErrorKind::SandboxUnavailable => "sandbox-unavailable",
         }
     }
 }
@@ -173,14 +179,15 @@ mod tests {
                 | ToolErrorKind::CommandNotExecutable
                 | ToolErrorKind::SupervisorFailed
                 | ToolErrorKind::Tampered
-                | ToolErrorKind::Internal => 1,
+                | ToolErrorKind::Internal
+                | ToolErrorKind::SandboxUnavailable => 1,
             })
             .sum::<usize>();
-        assert_eq!(count, 9);
+        assert_eq!(count, 10);
         let mut names: Vec<_> = ToolErrorKind::ALL.iter().map(|k| k.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 9);
+        assert_eq!(names.len(), 10);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The private protocol between the runner and its supervisor.
 //!
 //! The runner starts the supervisor as
-//! `PROGRAM __orch-supervisor v2 TIMEOUT_MS|none GRACE_MS STDIN DIR shell|argv ARG...`
+//! `PROGRAM __orch-supervisor v3 TIMEOUT_MS|none GRACE_MS STDIN DIR SANDBOX shell|argv ARG...`
 //! (`STDIN` is `null` or the number of stdin bytes that follow on the control
-//! pipe) with four descriptors and nothing else:
+//! pipe, `SANDBOX` is `none` or the [`SandboxPolicy`] as JSON) with four
+//! descriptors and nothing else:
 //! - fd 0, the **control** pipe: first the child's stdin bytes, if any; then
 //!   nothing. End-of-file — the runner cancelled, or died, even by SIGKILL —
 //!   asks the supervisor to end the run;
@@ -21,7 +22,7 @@
 //! failed run pass. For each kind of report only the first one counts.
 //!
 //! Both sides are this crate, built together, so the protocol is versioned
-//! only to catch a stale binary (`v2`).
+//! only to catch a stale binary (`v3`).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -29,10 +30,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sandbox::{SandboxLevel, SandboxPolicy};
+
 /// The hidden first argument that turns a program into the supervisor.
 pub const SUPERVISOR_ARG: &str = "__orch-supervisor";
 /// The protocol version argument.
-pub(crate) const PROTOCOL_VERSION: &str = "v2";
+pub(crate) const PROTOCOL_VERSION: &str = "v3";
 /// The supervisor's descriptor for reports.
 pub(crate) const REPORT_FD: i32 = 3;
 /// The most stdin bytes a run may be given (an agent's prompt, say).
@@ -56,6 +59,7 @@ pub(crate) struct SupervisorArgs {
     /// Bytes of stdin that follow on the control pipe; `None`: `/dev/null`.
     pub(crate) stdin_bytes: Option<usize>,
     pub(crate) dir: PathBuf,
+    pub(crate) sandbox: SandboxPolicy,
     pub(crate) program: Program,
 }
 
@@ -74,6 +78,15 @@ impl SupervisorArgs {
                 .map_or_else(|| "null".to_owned(), |n| n.to_string())
                 .into(),
             self.dir.clone().into_os_string(),
+            if self.sandbox.is_on() {
+                // A policy that cannot be encoded becomes `null`, which the
+                // supervisor refuses: never a run without the sandbox asked.
+                serde_json::to_string(&self.sandbox)
+                    .unwrap_or_else(|_| "null".to_owned())
+                    .into()
+            } else {
+                "none".into()
+            },
         ];
         match &self.program {
             Program::Shell(command) => {
@@ -90,9 +103,19 @@ impl SupervisorArgs {
 
     /// Parses the arguments after [`SUPERVISOR_ARG`].
     pub(crate) fn parse(args: &[OsString]) -> Result<SupervisorArgs, String> {
-        let [version, timeout, grace, stdin, dir, mode, rest @ ..] = args else {
+        let [
+            version,
+            timeout,
+            grace,
+            stdin,
+            dir,
+            sandbox,
+            mode,
+            rest @ ..,
+        ] = args
+        else {
             return Err(format!(
-                "expected at least 7 arguments after {SUPERVISOR_ARG}, got {}; the supervisor is started by orch's process runner, not by hand",
+                "expected at least 8 arguments after {SUPERVISOR_ARG}, got {}; the supervisor is started by orch's process runner, not by hand",
                 args.len()
             ));
         };
@@ -135,11 +158,21 @@ impl SupervisorArgs {
                 ));
             }
         };
+        let sandbox = if sandbox.as_os_str() == "none" {
+            SandboxPolicy::off()
+        } else {
+            sandbox
+                .to_str()
+                .and_then(|text| serde_json::from_str::<SandboxPolicy>(text).ok())
+                .filter(SandboxPolicy::is_on)
+                .ok_or_else(|| format!("the sandbox policy {sandbox:?} cannot be read"))?
+        };
         Ok(SupervisorArgs {
             timeout,
             grace: Duration::from_millis(number(grace, "grace")?),
             stdin_bytes,
             dir: PathBuf::from(dir),
+            sandbox,
             program,
         })
     }
@@ -157,6 +190,8 @@ pub(crate) enum SpawnFailure {
     PermissionDenied,
     /// Anything else (the shell is missing, out of processes, ...).
     Other,
+    /// The sandbox could not be set up, or not wholly in mode `required`.
+    Sandbox,
 }
 
 /// A process that was still running when the child ended or was ended, and
@@ -179,6 +214,8 @@ pub const KILLED_COMMAND_MAX: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub(crate) enum Report {
+    /// The supervisor entered the sandbox (before the child starts).
+    Sandboxed { level: SandboxLevel },
     /// The child is running as the leader of process group `pid`.
     Started { pid: i32 },
     /// The child could not be spawned.
@@ -294,6 +331,13 @@ mod tests {
                         grace: Duration::from_millis(250),
                         stdin_bytes,
                         dir: PathBuf::from("/tmp/a b"),
+                        sandbox: if stdin_bytes == Some(12) {
+                            SandboxPolicy::new(crate::sandbox::SandboxMode::Required)
+                                .writable("/tmp/a b")
+                                .hidden("/home/x/.orch")
+                        } else {
+                            SandboxPolicy::off()
+                        },
                         program,
                     };
                     let argv = args.to_argv();
@@ -308,13 +352,20 @@ mod tests {
             grace: Duration::ZERO,
             stdin_bytes: None,
             dir: PathBuf::from("/"),
+            sandbox: SandboxPolicy::off(),
             program: Program::Argv(vec!["x".into()]),
         }
         .to_argv();
         argv[4] = (MAX_STDIN_BYTES + 1).to_string().into();
         assert!(SupervisorArgs::parse(&argv[1..]).is_err());
         argv[4] = "null".into();
-        argv.truncate(6);
+        argv[6] = "{not json".into();
+        assert!(
+            SupervisorArgs::parse(&argv[1..]).is_err(),
+            "an unreadable policy is refused, never read as no sandbox"
+        );
+        argv[6] = "none".into();
+        argv.truncate(7);
         argv.push("argv".into());
         assert!(
             SupervisorArgs::parse(&argv[1..]).is_err(),

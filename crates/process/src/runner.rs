@@ -24,6 +24,7 @@ use crate::protocol::{
     Class, KILLED_COMMAND_MAX, KILLED_LISTED_MAX, KilledProcess, MAX_STDIN_BYTES, Program, Report,
     SpawnFailure, SupervisorArgs,
 };
+use crate::sandbox::SandboxLevel;
 use crate::supervisor::KILL_ROUND;
 use crate::tree;
 
@@ -64,6 +65,8 @@ pub(crate) struct Running {
     grace: Duration,
     /// `ORCH_RUN_MARKER=...`, as it stands in the run's environment.
     marker: Vec<u8>,
+    /// Whether a sandbox was asked for (then the supervisor must confirm it).
+    sandboxed: bool,
 }
 
 fn refuse(kind: ToolErrorKind, message: String, t0: Instant) -> Box<ToolError> {
@@ -113,6 +116,15 @@ pub(crate) fn start(spec: &ExecSpec, canceller: &Canceller) -> Result<Running, B
             "the stdin bytes are over {MAX_STDIN_BYTES} bytes; send less, or pass a file path instead"
         )));
     }
+    if spec.sandbox.is_on()
+        && let Err(message) = spec.sandbox.validate()
+    {
+        return Err(refuse(
+            ToolErrorKind::SandboxUnavailable,
+            format!("{message}; the program was not started"),
+            t0,
+        ));
+    }
     if !spec.working_dir.is_dir() {
         return Err(refuse(
             ToolErrorKind::WorkingDirMissing,
@@ -148,6 +160,7 @@ pub(crate) fn start(spec: &ExecSpec, canceller: &Canceller) -> Result<Running, B
         grace: spec.grace,
         stdin_bytes: spec.stdin.as_ref().map(Vec::len),
         dir: spec.working_dir.clone(),
+        sandbox: spec.sandbox.clone(),
         program: spec.program.clone(),
     };
     let marker_value = new_marker();
@@ -197,6 +210,7 @@ pub(crate) fn start(spec: &ExecSpec, canceller: &Canceller) -> Result<Running, B
         timeout: spec.timeout,
         grace: spec.grace,
         marker,
+        sandboxed: spec.sandbox.is_on(),
     })
 }
 
@@ -294,6 +308,7 @@ impl Session {
                 cancelled: *cancelled,
             }),
             Report::Started { .. }
+            | Report::Sandboxed { .. }
             | Report::SpawnFailed { .. }
             | Report::Fatal { .. }
             | Report::Warning { .. }
@@ -313,6 +328,7 @@ impl Session {
                 survivors: *survivors,
             }),
             Report::Started { .. }
+            | Report::Sandboxed { .. }
             | Report::SpawnFailed { .. }
             | Report::Fatal { .. }
             | Report::Warning { .. }
@@ -590,6 +606,7 @@ impl Running {
             stdout,
             started_at,
             t0,
+            sandboxed,
             ..
         } = self;
         let output = capture.finish();
@@ -682,6 +699,7 @@ impl Running {
                     .first(|r| match r {
                         Report::Fatal { message } => Some(message.clone()),
                         Report::Started { .. }
+                        | Report::Sandboxed { .. }
                         | Report::SpawnFailed { .. }
                         | Report::Warning { .. }
                         | Report::Exited { .. }
@@ -699,6 +717,7 @@ impl Running {
                 let spawn = session.first(|r| match r {
                     Report::SpawnFailed { kind, message } => Some((*kind, message.clone())),
                     Report::Started { .. }
+                    | Report::Sandboxed { .. }
                     | Report::Fatal { .. }
                     | Report::Warning { .. }
                     | Report::Exited { .. }
@@ -729,6 +748,10 @@ impl Running {
                     SpawnFailure::Other => (
                         ToolErrorKind::SpawnFailed,
                         "check the repository's checkout and the host",
+                    ),
+                    SpawnFailure::Sandbox => (
+                        ToolErrorKind::SandboxUnavailable,
+                        "run on a kernel with Landlock (ABI 6, Linux 6.12 or later), or set ORCH_SANDBOX=best-effort to run with what this kernel enforces (recorded with every run), or ORCH_SANDBOX=off",
                     ),
                 };
                 failed(kind, format!("{message}; {advice}"))
@@ -776,6 +799,28 @@ impl Running {
                         ),
                     );
                 };
+                let sandbox = session.first(|r| match r {
+                    Report::Sandboxed { level } => Some(*level),
+                    Report::Started { .. }
+                    | Report::SpawnFailed { .. }
+                    | Report::Fatal { .. }
+                    | Report::Warning { .. }
+                    | Report::Exited { .. }
+                    | Report::Done { .. } => None,
+                });
+                let sandbox = match (sandboxed, sandbox) {
+                    (true, Some(level)) => level,
+                    (false, _) => SandboxLevel::unconfined(),
+                    (true, None) => {
+                        return failed(
+                            ToolErrorKind::SupervisorFailed,
+                            format!(
+                                "the supervisor ran the program without confirming its sandbox{}; the run is not trusted: check that the supervisor binary was built with this runner",
+                                said()
+                            ),
+                        );
+                    }
+                };
                 let ending = if cancelled {
                     Ending::Cancelled(exit)
                 } else if timed_out {
@@ -790,6 +835,7 @@ impl Running {
                     output,
                     stdout: stdout.map(StdoutCapture::finish),
                     cleanup: session.done().unwrap_or_default(),
+                    sandbox,
                 })
             }
         }

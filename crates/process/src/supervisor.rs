@@ -170,6 +170,21 @@ fn supervise(args: &[OsString]) -> Class {
         return Class::Fatal;
     }
 
+    // The sandbox binds this process and so everything it starts, never the
+    // runner: entered here, single-threaded, just before the child exists.
+    if args.sandbox.is_on() {
+        match crate::sandbox::enter(&args.sandbox) {
+            Ok(level) => reporter.send(&Report::Sandboxed { level }),
+            Err(message) => {
+                reporter.send(&Report::SpawnFailed {
+                    kind: SpawnFailure::Sandbox,
+                    message,
+                });
+                return Class::SpawnFailed;
+            }
+        }
+    }
+
     let stdin_mode = if args.stdin_bytes.is_some() {
         ChildStdinMode::Piped
     } else {

@@ -76,6 +76,7 @@ pub fn render_staging_log(spec: &RunSpec, outcome: &Outcome) -> Option<String> {
         "- working directory: {}\n",
         one_line(&spec.working_dir.to_string_lossy())
     ));
+    out.push_str(&format!("- sandbox: {}\n", executed.sandbox));
     push_facts(&mut out, &spec.facts);
     if executed.killed > 0 {
         out.push_str(&format!(

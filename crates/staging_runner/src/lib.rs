@@ -72,6 +72,7 @@
 //!     killed: 0,
 //!     killed_processes: Vec::new(),
 //!     survivors: 0,
+//!     sandbox: orch_process::exec::SandboxLevel::unconfined(),
 //! };
 //! let spec = RunSpec::new("make test", "/srv/checkout");
 //! let log = render_staging_log(&spec, &Outcome::Executed(executed)).unwrap();
@@ -131,6 +132,7 @@ fn staging_outcome(outcome: ExecOutcome) -> Outcome {
         killed: finished.cleanup.killed,
         killed_processes: finished.cleanup.listed,
         survivors: finished.cleanup.survivors,
+        sandbox: finished.sandbox,
     };
     match finished.ending {
         Ending::TimedOut(_) => Outcome::Executed(executed(finished, true)),

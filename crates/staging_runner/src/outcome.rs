@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use orch_self_deploy::{ProcessExit, StagingStatus, map_exit_code_to_status};
 
 use orch_process::describe_exit;
-use orch_process::exec::{CapturedOutput, KilledProcess, ToolError};
+use orch_process::exec::{CapturedOutput, KilledProcess, SandboxLevel, ToolError};
 
 /// The result of [`crate::run`]: the suite executed, was cancelled, or did
 /// not execute.
@@ -72,6 +72,8 @@ pub struct Executed {
     /// Processes the suite left behind that could not be killed (for example
     /// stuck in uninterruptible sleep); 0 in every ordinary case.
     pub survivors: u32,
+    /// What the kernel sandbox enforced.
+    pub sandbox: SandboxLevel,
 }
 
 impl Executed {

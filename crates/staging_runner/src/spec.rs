@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use orch_process::exec::{
-    DEFAULT_GRACE, DEFAULT_TIMEOUT, EnvPolicy, ExecSpec, OutputLimits, Program, Scrub, Streams,
-    SupervisorProgram,
+    DEFAULT_GRACE, DEFAULT_TIMEOUT, EnvPolicy, ExecSpec, OutputLimits, Program, SandboxPolicy,
+    Scrub, Streams, SupervisorProgram,
 };
 
 /// What a suite's log is called and which verdict key it carries: the
@@ -74,6 +74,8 @@ pub struct RunSpec {
     pub facts: Vec<(String, String)>,
     /// The log's heading and verdict key ([`LogLabel::STAGING`] by default).
     pub label: LogLabel,
+    /// The kernel sandbox the suite runs in (none by default).
+    pub sandbox: SandboxPolicy,
 }
 
 impl RunSpec {
@@ -94,6 +96,7 @@ impl RunSpec {
             supervisor: SupervisorProgram::CurrentExe,
             facts: Vec::new(),
             label: LogLabel::STAGING,
+            sandbox: SandboxPolicy::off(),
         }
     }
 
@@ -187,7 +190,15 @@ impl RunSpec {
             limits: self.limits,
             env: self.env_policy(),
             supervisor: self.supervisor.clone(),
+            sandbox: self.sandbox.clone(),
         }
+    }
+
+    /// Puts the suite in this sandbox.
+    #[must_use]
+    pub fn sandbox(mut self, policy: SandboxPolicy) -> RunSpec {
+        self.sandbox = policy;
+        self
     }
 }
 

@@ -264,6 +264,7 @@ proptest! {
                 command: String::from_utf8_lossy(&killed_command).into_owned(),
             }],
             survivors: 0,
+            sandbox: orch_process::exec::SandboxLevel::unconfined(),
         };
         let command = String::from_utf8_lossy(&command).into_owned();
         let dir = String::from_utf8_lossy(&dir).into_owned();
