@@ -233,6 +233,14 @@ impl Engine {
         }
     }
 
+    /// Runs git through `git` instead of the one made from the config (a
+    /// test's smaller stdout cap, say).
+    #[must_use]
+    pub fn with_git(mut self, git: Git) -> Engine {
+        self.git = git;
+        self
+    }
+
     /// Replaces the registry of intercepts (consulted in this order).
     #[must_use]
     pub fn with_intercepts(mut self, intercepts: Vec<Box<dyn Intercept>>) -> Engine {

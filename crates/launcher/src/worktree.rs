@@ -276,6 +276,7 @@ pub struct Git {
     timeout: Duration,
     extra_secrets: Vec<OsString>,
     supervisor: orch_staging_runner::SupervisorProgram,
+    stdout_cap: usize,
 }
 
 impl Git {
@@ -292,7 +293,16 @@ impl Git {
                 .chain(GIT_LOCATION_VARS.iter().map(OsString::from))
                 .collect(),
             supervisor: config.supervisor.clone(),
+            stdout_cap: STDOUT_CAP,
         }
+    }
+
+    /// The same git, keeping at most `cap` bytes of a call's stdout (16 MiB
+    /// by default). For tests of what happens when a listing is cut.
+    #[must_use]
+    pub fn with_stdout_cap(mut self, cap: usize) -> Git {
+        self.stdout_cap = cap;
+        self
     }
 
     /// Runs `git ARGS` in `dir`; its stdout when it exits 0.
@@ -322,7 +332,7 @@ impl Git {
         };
         let mut spec = ExecSpec::new(Program::Argv(argv), dir)
             .streams(Streams::Separate {
-                stdout_cap: STDOUT_CAP,
+                stdout_cap: self.stdout_cap,
             })
             .limits(OutputLimits::default())
             .env(env)
