@@ -769,7 +769,7 @@ impl Engine {
             self.git
                 .commit_role(ctx.task.id, &ctx.workspace, &message)?
         } else if ran_suite(ctx.stage) {
-            self.git.tree_state_strict(&ctx.workspace.dir)?
+            self.git.workspace_state(&ctx.workspace)?
         } else {
             start.clone()
         };
