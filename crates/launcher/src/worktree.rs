@@ -18,10 +18,27 @@
 //!
 //! git is run like every other program orch starts: through the process
 //! machinery, with the secrets scrubbed from its environment, no inherited
-//! descriptor, and a timeout. Hooks and the fsmonitor are switched off on
-//! every call, so a hook planted in the repository by an agent never runs
-//! with orch's rights; what repository configuration can still run (a clean
-//! filter, say) runs supervised, without orch's secrets.
+//! descriptor, and a timeout. Every worktree shares the repository's `.git`
+//! (config, attributes, objects, refs), which an agent may have written, so
+//! orch's git trusts none of it to steer what it reads:
+//!
+//! - it is told which git folder and work tree to use (`--git-dir`,
+//!   `--work-tree`), found from orch's own record of the worktree's folder
+//!   and the registered repository, never from the worktree's `.git` file or
+//!   a `core.worktree` (a `.git` naming another folder is still refused as
+//!   tampering);
+//! - hooks, the fsmonitor, signing and every configured filter driver are
+//!   switched off, so nothing planted runs with orch's rights or changes
+//!   what is committed;
+//! - replace refs are ignored, so a sha names its own content;
+//! - `git status` lists every untracked file and compares the whole stat of
+//!   every file, whatever the repository's config says;
+//! - output cut at the cap is an error, never a shorter listing;
+//! - a gitlink that `.gitmodules` does not declare (what `git add` makes of
+//!   a repository nested in the tree) is refused.
+//!
+//! This is the second of two layers: the sandbox keeps agents from writing
+//! the shared `.git` at all; this layer holds when it does not.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -610,10 +627,7 @@ impl Git {
     /// [`WorktreeError::Git`] when no such folder of `repo` belongs to `dir`.
     pub fn task_worktree(&self, repo: &GitPaths, dir: &Path) -> Result<GitPaths, WorktreeError> {
         let worktrees = repo.common_dir.join("worktrees");
-        let link = dir.join(".git");
-        let Ok(link) =
-            fs::canonicalize(&link).or_else(|_| fs::canonicalize(dir).map(|d| d.join(".git")))
-        else {
+        let Some(link) = real_link(&dir.join(".git")) else {
             return Err(WorktreeError::Git {
                 args: "(find the worktree's git folder)".to_owned(),
                 dir: dir.to_path_buf(),
@@ -626,8 +640,8 @@ impl Git {
         let belongs = |admin: &Path| {
             admin.join("HEAD").is_file()
                 && fs::read_to_string(admin.join("gitdir")).is_ok_and(|recorded| {
-                    fs::canonicalize(admin.join(recorded.trim_end_matches(['\n', '\r'])))
-                        .is_ok_and(|recorded| recorded == link)
+                    real_link(&admin.join(recorded.trim_end_matches(['\n', '\r'])))
+                        .is_some_and(|recorded| recorded == link)
                 })
         };
         let name = dir.file_name().map(OsString::from).unwrap_or_default();
@@ -1408,6 +1422,13 @@ fn linked_to(paths: &GitPaths) -> Result<(), String> {
             paths.git_dir.display()
         ))
     }
+}
+
+/// `path` with its folder's symbolic links resolved, but not its own: the
+/// `.git` of a worktree, wherever a symbolic link there would lead.
+fn real_link(path: &Path) -> Option<PathBuf> {
+    let folder = fs::canonicalize(path.parent()?).ok()?;
+    Some(folder.join(path.file_name()?))
 }
 
 /// `gitlink a, b` for messages.
