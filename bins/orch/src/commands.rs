@@ -170,6 +170,7 @@ pub(crate) fn worktree_error(error: WorktreeError) -> CliError {
         | WorktreeError::BranchTaken { .. }
         | WorktreeError::FolderInTheWay { .. }
         | WorktreeError::Tampered { .. }
+        | WorktreeError::OutputCut { .. }
         | WorktreeError::Cancelled => CliError::Tool(error.to_string()),
     }
 }

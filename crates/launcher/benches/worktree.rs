@@ -139,7 +139,7 @@ fn orch_task(git: &Git, config: &LauncherConfig, repo: &Repo, base: &str, id: i6
             }
             // deploy-staging: the suite's end state.
             5 => {
-                git.tree_state_strict(&ws.dir).unwrap();
+                git.workspace_state(&ws).unwrap();
             }
             // deploy, post-deploy: nothing after the role.
             _ => {}

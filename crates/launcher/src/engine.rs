@@ -233,6 +233,14 @@ impl Engine {
         }
     }
 
+    /// Runs git through `git` instead of the one made from the config (a
+    /// test's smaller stdout cap, say).
+    #[must_use]
+    pub fn with_git(mut self, git: Git) -> Engine {
+        self.git = git;
+        self
+    }
+
     /// Replaces the registry of intercepts (consulted in this order).
     #[must_use]
     pub fn with_intercepts(mut self, intercepts: Vec<Box<dyn Intercept>>) -> Engine {
@@ -761,7 +769,7 @@ impl Engine {
             self.git
                 .commit_role(ctx.task.id, &ctx.workspace, &message)?
         } else if ran_suite(ctx.stage) {
-            self.git.tree_state_strict(&ctx.workspace.dir)?
+            self.git.workspace_state(&ctx.workspace)?
         } else {
             start.clone()
         };

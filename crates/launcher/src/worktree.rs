@@ -18,11 +18,29 @@
 //!
 //! git is run like every other program orch starts: through the process
 //! machinery, with the secrets scrubbed from its environment, no inherited
-//! descriptor, and a timeout. Hooks and the fsmonitor are switched off on
-//! every call, so a hook planted in the repository by an agent never runs
-//! with orch's rights; what repository configuration can still run (a clean
-//! filter, say) runs supervised, without orch's secrets.
+//! descriptor, and a timeout. Every worktree shares the repository's `.git`
+//! (config, attributes, objects, refs), which an agent may have written, so
+//! orch's git trusts none of it to steer what it reads:
+//!
+//! - it is told which git folder and work tree to use (`--git-dir`,
+//!   `--work-tree`), found from orch's own record of the worktree's folder
+//!   and the registered repository, never from the worktree's `.git` file or
+//!   a `core.worktree` (a `.git` naming another folder is still refused as
+//!   tampering);
+//! - hooks, the fsmonitor, signing and every configured filter driver are
+//!   switched off, so nothing planted runs with orch's rights or changes
+//!   what is committed;
+//! - replace refs are ignored, so a sha names its own content;
+//! - `git status` lists every untracked file and compares the whole stat of
+//!   every file, whatever the repository's config says;
+//! - output cut at the cap is an error, never a shorter listing;
+//! - a gitlink that `.gitmodules` does not declare (what `git add` makes of
+//!   a repository nested in the tree) is refused.
+//!
+//! This is the second of two layers: the sandbox keeps agents from writing
+//! the shared `.git` at all; this layer holds when it does not.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,20 +55,31 @@ use orch_store::{Repo, Task, TaskId};
 
 use crate::config::LauncherConfig;
 
-/// Settings passed to git on every call (`-c KEY=VALUE`): no hook, no
-/// fsmonitor, no signing prompt, no background maintenance, no pager.
-const SAFE_CONFIG: [&str; 6] = [
+/// Settings passed to git on every call (`-c KEY=VALUE`, which wins over
+/// every config file): no hook, no fsmonitor, no signing prompt, no
+/// background maintenance, no pager; no replace ref; and nothing that hides
+/// a change from `git status` — every untracked file listed, no cached
+/// listing of them, the whole stat of a file compared (so a change of as
+/// many bytes with its mtime put back is still seen by its ctime).
+const SAFE_CONFIG: [&str; 12] = [
     "core.hooksPath=/dev/null",
     "core.fsmonitor=false",
     "commit.gpgSign=false",
     "gc.auto=0",
     "maintenance.auto=false",
     "core.pager=cat",
+    "core.useReplaceRefs=false",
+    "status.showUntrackedFiles=all",
+    "core.untrackedCache=false",
+    "core.checkStat=default",
+    "core.trustctime=true",
+    "core.ignoreStat=false",
 ];
 
-/// Variables that would point git at another repository than the one named:
-/// never passed to it.
-const GIT_LOCATION_VARS: [&str; 7] = [
+/// Variables that would point git at another repository than the one named,
+/// or set its configuration from orch's own environment: never passed to it
+/// (orch sets `GIT_CONFIG_COUNT` itself).
+const GIT_LOCATION_VARS: [&str; 11] = [
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",
@@ -58,6 +87,21 @@ const GIT_LOCATION_VARS: [&str; 7] = [
     "GIT_OBJECT_DIRECTORY",
     "GIT_ALTERNATE_OBJECT_DIRECTORIES",
     "GIT_CEILING_DIRECTORIES",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_REPLACE_REF_BASE",
+    "GIT_ATTR_SOURCE",
+    "GIT_SHALLOW_FILE",
+];
+
+/// The git commands orch runs that never convert a file's content (no
+/// filter driver can run in them), so no driver needs switching off.
+const CONTENT_FREE: [&str; 6] = [
+    "config",
+    "rev-parse",
+    "merge-base",
+    "ls-files",
+    "diff-tree",
+    "diff-index",
 ];
 
 /// The most of git's stdout kept (a status of a very large tree).
@@ -152,6 +196,19 @@ pub enum WorktreeError {
         /// What is wrong, and what to do.
         what: String,
     },
+    /// git printed more than orch keeps of its output, so what orch read
+    /// is not all git said.
+    #[error(
+        "`git {args}` in {dir} printed more than {cap} bytes, all orch keeps of its output; orch judges no tree from a cut listing, so nothing was committed or called clean. A folder of generated files that .gitignore does not cover makes such a listing: ignore or delete it in the worktree, then retry the task"
+    )]
+    OutputCut {
+        /// Its arguments.
+        args: String,
+        /// Where it ran.
+        dir: PathBuf,
+        /// The bytes kept.
+        cap: usize,
+    },
     /// The run was cancelled (a shutdown) while git ran.
     #[error("cancelled while git ran")]
     Cancelled,
@@ -171,6 +228,7 @@ impl WorktreeError {
             | WorktreeError::NoCommit { .. }
             | WorktreeError::BranchTaken { .. }
             | WorktreeError::FolderInTheWay { .. }
+            | WorktreeError::OutputCut { .. }
             | WorktreeError::Cancelled => true,
         }
     }
@@ -226,6 +284,22 @@ pub struct Workspace {
     pub branch: Option<String>,
     /// The tree when the job started (worktree tasks).
     pub start: Option<TreeState>,
+    /// The worktree's git folders, as orch found them (worktree tasks).
+    pub git: Option<GitPaths>,
+}
+
+/// The folders a git call names on its command line (`--git-dir`,
+/// `--work-tree`), so that nothing in the work tree — its `.git` file, a
+/// `core.worktree` — decides which repository and tree git works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitPaths {
+    /// The git folder: a repository's own, or a worktree's under
+    /// `<common>/worktrees/`.
+    pub git_dir: PathBuf,
+    /// The work tree.
+    pub work_tree: PathBuf,
+    /// The repository's common git folder (its refs, objects and config).
+    pub common_dir: PathBuf,
 }
 
 impl Workspace {
@@ -236,6 +310,7 @@ impl Workspace {
             dir: PathBuf::from(&repo.path),
             branch: None,
             start: None,
+            git: None,
         }
     }
 
@@ -276,6 +351,7 @@ pub struct Git {
     timeout: Duration,
     extra_secrets: Vec<OsString>,
     supervisor: orch_staging_runner::SupervisorProgram,
+    stdout_cap: usize,
 }
 
 impl Git {
@@ -292,37 +368,130 @@ impl Git {
                 .chain(GIT_LOCATION_VARS.iter().map(OsString::from))
                 .collect(),
             supervisor: config.supervisor.clone(),
+            stdout_cap: STDOUT_CAP,
         }
     }
 
-    /// Runs `git ARGS` in `dir`; its stdout when it exits 0.
-    fn run(&self, dir: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> Result<String, Failure> {
+    /// The same git, keeping at most `cap` bytes of a call's stdout (16 MiB
+    /// by default); a call that prints more fails
+    /// ([`WorktreeError::OutputCut`]). For tests of a cut listing.
+    #[must_use]
+    pub fn with_stdout_cap(mut self, cap: usize) -> Git {
+        self.stdout_cap = cap;
+        self
+    }
+
+    /// Runs `git ARGS` at `at`; its stdout when it exits 0. Every filter
+    /// driver configured anywhere is switched off for the call, except for
+    /// the commands that never convert file content (where asking for the
+    /// drivers would only cost one more git call).
+    fn run(&self, at: At<'_>, args: &[&str], stdin: Option<Vec<u8>>) -> Result<String, Failure> {
+        let drivers = if args.first().is_some_and(|a| CONTENT_FREE.contains(a)) {
+            Vec::new()
+        } else {
+            self.filter_drivers(at)?
+        };
+        self.exec(at, args, stdin, &drivers)
+    }
+
+    /// The names of the filter drivers configured for the repository at
+    /// `at` (`filter.<name>.*` in any config file git reads there).
+    fn filter_drivers(&self, at: At<'_>) -> Result<Vec<String>, Failure> {
+        let args = [
+            "config",
+            "--null",
+            "--name-only",
+            "--get-regexp",
+            r"^filter\.",
+        ];
+        let out = match self.exec(at, &args, None, &[]) {
+            Ok(out) => out,
+            // Exit 1: no such key.
+            Err(Failure::Exit(1, _)) => return Ok(Vec::new()),
+            Err(failure) => return Err(failure),
+        };
+        let names: BTreeSet<String> = out
+            .split('\0')
+            .filter_map(|key| key.strip_prefix("filter.")?.rsplit_once('.'))
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        Ok(names.into_iter().collect())
+    }
+
+    /// One git process: `git -c SAFE... [--git-dir --work-tree] ARGS`, with
+    /// every driver in `drivers` switched off.
+    fn exec(
+        &self,
+        at: At<'_>,
+        args: &[&str],
+        stdin: Option<Vec<u8>>,
+        drivers: &[String],
+    ) -> Result<String, Failure> {
         let mut argv: Vec<OsString> = vec![OsString::from(&self.program)];
         for setting in SAFE_CONFIG {
             argv.push("-c".into());
             argv.push(setting.into());
         }
+        let cwd = match at {
+            At::Discover(dir) => dir,
+            At::Named(paths) => {
+                let mut git_dir = OsString::from("--git-dir=");
+                git_dir.push(&paths.git_dir);
+                let mut work_tree = OsString::from("--work-tree=");
+                work_tree.push(&paths.work_tree);
+                argv.push(git_dir);
+                argv.push(work_tree);
+                paths.work_tree.as_path()
+            }
+        };
         argv.extend(args.iter().map(OsString::from));
+        let mut set: Vec<(OsString, OsString)> = [
+            ("GIT_AUTHOR_NAME", "orch"),
+            ("GIT_AUTHOR_EMAIL", "orch@localhost"),
+            ("GIT_COMMITTER_NAME", "orch"),
+            ("GIT_COMMITTER_EMAIL", "orch@localhost"),
+            ("GIT_TERMINAL_PROMPT", "0"),
+            ("GIT_OPTIONAL_LOCKS", "0"),
+            // A replace ref (`git replace`) would make a sha name other
+            // content than its own: orch reads every object as it is.
+            ("GIT_NO_REPLACE_OBJECTS", "1"),
+            ("LC_ALL", "C"),
+        ]
+        .iter()
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .collect();
+        // A driver is switched off by empty commands, and not `required`
+        // (git refuses a path whose required filter did not run). In the
+        // environment rather than `-c`, where a name holding `=` would be
+        // cut; a child git (the checkout of `worktree add`) inherits it.
+        let overrides: Vec<(String, &str)> = drivers
+            .iter()
+            .flat_map(|name| {
+                [
+                    (format!("filter.{name}.clean"), ""),
+                    (format!("filter.{name}.smudge"), ""),
+                    (format!("filter.{name}.process"), ""),
+                    (format!("filter.{name}.required"), "false"),
+                ]
+            })
+            .collect();
+        set.push((
+            "GIT_CONFIG_COUNT".into(),
+            overrides.len().to_string().into(),
+        ));
+        for (i, (key, value)) in overrides.into_iter().enumerate() {
+            set.push((format!("GIT_CONFIG_KEY_{i}").into(), key.into()));
+            set.push((format!("GIT_CONFIG_VALUE_{i}").into(), value.into()));
+        }
         let env = EnvPolicy {
             scrub: Scrub::Secrets,
             extra_secrets: self.extra_secrets.clone(),
             pass_through: Vec::new(),
-            set: [
-                ("GIT_AUTHOR_NAME", "orch"),
-                ("GIT_AUTHOR_EMAIL", "orch@localhost"),
-                ("GIT_COMMITTER_NAME", "orch"),
-                ("GIT_COMMITTER_EMAIL", "orch@localhost"),
-                ("GIT_TERMINAL_PROMPT", "0"),
-                ("GIT_OPTIONAL_LOCKS", "0"),
-                ("LC_ALL", "C"),
-            ]
-            .iter()
-            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
-            .collect(),
+            set,
         };
-        let mut spec = ExecSpec::new(Program::Argv(argv), dir)
+        let mut spec = ExecSpec::new(Program::Argv(argv), cwd)
             .streams(Streams::Separate {
-                stdout_cap: STDOUT_CAP,
+                stdout_cap: self.stdout_cap,
             })
             .limits(OutputLimits::default())
             .env(env)
@@ -340,11 +509,13 @@ impl Git {
                     text.trim().replace('\n', "; ")
                 };
                 match finished.ending {
-                    Ending::Exited(ProcessExit::Code(0)) => Ok(finished
-                        .stdout
-                        .as_ref()
-                        .map(|s| String::from_utf8_lossy(&s.bytes).into_owned())
-                        .unwrap_or_default()),
+                    Ending::Exited(ProcessExit::Code(0)) => match &finished.stdout {
+                        // Part of a listing is a wrong listing (a status
+                        // cut short counts fewer paths): it fails closed.
+                        Some(stdout) if stdout.truncated() => Err(Failure::Cut),
+                        Some(stdout) => Ok(String::from_utf8_lossy(&stdout.bytes).into_owned()),
+                        None => Ok(String::new()),
+                    },
                     Ending::Exited(ProcessExit::Code(code)) => Err(Failure::Exit(code, said())),
                     Ending::Exited(ProcessExit::Signal(signal)) => Err(Failure::Exit(
                         -1,
@@ -362,18 +533,18 @@ impl Git {
     }
 
     /// [`Git::run`], with a failure turned into a [`WorktreeError`].
-    fn call(&self, dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
-        self.call_with(dir, args, None)
+    fn call(&self, at: At<'_>, args: &[&str]) -> Result<String, WorktreeError> {
+        self.call_with(at, args, None)
     }
 
     fn call_with(
         &self,
-        dir: &Path,
+        at: At<'_>,
         args: &[&str],
         stdin: Option<Vec<u8>>,
     ) -> Result<String, WorktreeError> {
-        self.run(dir, args, stdin)
-            .map_err(|failure| self.error(dir, args, failure))
+        self.run(at, args, stdin)
+            .map_err(|failure| self.error(at.dir(), args, failure))
     }
 
     fn error(&self, dir: &Path, args: &[&str], failure: Failure) -> WorktreeError {
@@ -383,6 +554,11 @@ impl Git {
                 message,
             },
             Failure::Cancelled => WorktreeError::Cancelled,
+            Failure::Cut => WorktreeError::OutputCut {
+                args: args.join(" "),
+                dir: dir.to_path_buf(),
+                cap: self.stdout_cap,
+            },
             Failure::Exit(code, message) => WorktreeError::Git {
                 args: args.join(" "),
                 dir: dir.to_path_buf(),
@@ -396,24 +572,121 @@ impl Git {
     }
 
     /// Runs `git ARGS` in `dir` the way orch runs git (supervised, secrets
-    /// scrubbed, hooks off, author `orch`) and returns its stdout: for
-    /// callers that set up a repository, such as `orch demo`.
+    /// scrubbed, hooks and filters off, author `orch`) and returns its
+    /// stdout: for callers that set up a repository, such as `orch demo`.
+    /// git finds the repository from `dir` itself.
     ///
     /// # Errors
     ///
     /// [`WorktreeError::GitUnavailable`] when git cannot be started;
     /// [`WorktreeError::Git`] when it exits non-zero.
     pub fn git(&self, dir: &Path, args: &[&str]) -> Result<String, WorktreeError> {
-        self.call(dir, args)
+        self.call(At::Discover(dir), args)
     }
 
-    /// The state of the tree at `dir` (one `git status`).
+    /// The git folders of the repository whose top folder is `repo` (a
+    /// folder registered with orch): its own git folder and the common one
+    /// its worktrees' folders are under. Asked from the folder itself; no
+    /// worktree of a task is ever asked where its repository is.
     ///
     /// # Errors
     ///
-    /// [`WorktreeError`] when git cannot run there or has no commit.
-    pub fn tree_state(&self, dir: &Path) -> Result<TreeState, WorktreeError> {
-        let out = self.call(dir, &["status", "--porcelain=v2", "--branch", "-z"])?;
+    /// [`WorktreeError`] when git cannot run there, or it is no repository.
+    pub fn repository(&self, repo: &Path) -> Result<GitPaths, WorktreeError> {
+        let args = [
+            "rev-parse",
+            "--path-format=absolute",
+            "--absolute-git-dir",
+            "--git-common-dir",
+        ];
+        let out = self.call(At::Discover(repo), &args)?;
+        let mut lines = out.lines();
+        let (Some(git_dir), Some(common_dir)) = (lines.next(), lines.next()) else {
+            return Err(WorktreeError::Git {
+                args: args.join(" "),
+                dir: repo.to_path_buf(),
+                message: format!("git named no git folder ({out:?})"),
+            });
+        };
+        Ok(GitPaths {
+            git_dir: PathBuf::from(git_dir),
+            work_tree: repo.to_path_buf(),
+            common_dir: PathBuf::from(common_dir),
+        })
+    }
+
+    /// The git folders of the worktree at `dir` of the repository `repo`:
+    /// git's own folder for it under `<common>/worktrees/`, found from
+    /// orch's record of the folder — `<name>.partial`, the name orch's
+    /// `worktree add` gave it (or `<name>`, a worktree made by hand) — and
+    /// checked against git's record of where that worktree is. The
+    /// worktree's `.git` file is never read here.
+    ///
+    /// # Errors
+    ///
+    /// [`WorktreeError::Git`] when no such folder of `repo` belongs to `dir`.
+    pub fn task_worktree(&self, repo: &GitPaths, dir: &Path) -> Result<GitPaths, WorktreeError> {
+        let worktrees = repo.common_dir.join("worktrees");
+        let Some(link) = real_link(&dir.join(".git")) else {
+            return Err(WorktreeError::Git {
+                args: "(find the worktree's git folder)".to_owned(),
+                dir: dir.to_path_buf(),
+                message: "the folder does not exist".to_owned(),
+            });
+        };
+        // git's record of the worktree: `gitdir` in its folder names the
+        // worktree's `.git` (relative to the folder since git 2.48's
+        // worktree.useRelativePaths).
+        let belongs = |admin: &Path| {
+            admin.join("HEAD").is_file()
+                && fs::read_to_string(admin.join("gitdir")).is_ok_and(|recorded| {
+                    real_link(&admin.join(recorded.trim_end_matches(['\n', '\r'])))
+                        .is_some_and(|recorded| recorded == link)
+                })
+        };
+        let name = dir.file_name().map(OsString::from).unwrap_or_default();
+        let partial = partial_dir(dir).file_name().map(OsString::from);
+        for candidate in partial.into_iter().chain([name]) {
+            let admin = worktrees.join(&candidate);
+            if belongs(&admin) {
+                return Ok(GitPaths {
+                    git_dir: admin,
+                    work_tree: dir.to_path_buf(),
+                    common_dir: repo.common_dir.clone(),
+                });
+            }
+        }
+        Err(WorktreeError::Git {
+            args: "(find the worktree's git folder)".to_owned(),
+            dir: dir.to_path_buf(),
+            message: format!(
+                "no folder under {} records this worktree (it is not a worktree of {}, or git's record of it was removed); move the folder away, then retry the task",
+                worktrees.display(),
+                repo.work_tree.display()
+            ),
+        })
+    }
+
+    /// The state of the tree at `at` (one `git status`, listing every
+    /// untracked file and every changed submodule, whatever the
+    /// repository's configuration says).
+    ///
+    /// # Errors
+    ///
+    /// [`WorktreeError`] when git cannot run there or has no commit;
+    /// [`WorktreeError::OutputCut`] when the status is longer than the cap.
+    pub fn tree_state(&self, at: &GitPaths) -> Result<TreeState, WorktreeError> {
+        let out = self.call(
+            At::Named(at),
+            &[
+                "status",
+                "--porcelain=v2",
+                "--branch",
+                "-z",
+                "--untracked-files=all",
+                "--ignore-submodules=none",
+            ],
+        )?;
         let mut commit = None;
         let mut branch = None;
         let mut changed = 0;
@@ -437,7 +710,7 @@ impl Git {
             Some(commit) if commit != "(initial)" => commit,
             _ => {
                 return Err(WorktreeError::NoCommit {
-                    repo: dir.to_path_buf(),
+                    repo: at.work_tree.clone(),
                 });
             }
         };
@@ -457,9 +730,9 @@ impl Git {
     /// # Errors
     ///
     /// As [`Git::tree_state`].
-    pub fn tree_state_strict(&self, dir: &Path) -> Result<TreeState, WorktreeError> {
-        let mut state = self.tree_state(dir)?;
-        let index = self.call(dir, &["ls-files", "-v", "-z"])?;
+    pub fn tree_state_strict(&self, at: &GitPaths) -> Result<TreeState, WorktreeError> {
+        let mut state = self.tree_state(at)?;
+        let index = self.call(At::Named(at), &["ls-files", "-v", "-z"])?;
         state.changed += index
             .split('\0')
             .filter(|e| {
@@ -469,6 +742,15 @@ impl Git {
             })
             .count();
         Ok(state)
+    }
+
+    /// [`Git::tree_state_strict`] of a task's worktree, as its job found it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Git::tree_state`]; [`WorktreeError::Git`] for a checkout task.
+    pub fn workspace_state(&self, workspace: &Workspace) -> Result<TreeState, WorktreeError> {
+        self.tree_state_strict(workspace_paths(workspace)?)
     }
 
     /// What the folder at `path` is: a git repository's top folder (and its
@@ -481,7 +763,7 @@ impl Git {
     /// git cannot be run.
     pub fn inspect(&self, path: &Path) -> Result<Checkout, WorktreeError> {
         let args = ["rev-parse", "--show-toplevel"];
-        let top = match self.run(path, &args, None) {
+        let top = match self.run(At::Discover(path), &args, None) {
             Ok(top) => PathBuf::from(top.trim_end_matches('\n')),
             Err(Failure::Exit(_, message)) if message.contains("not a git repository") => {
                 return Ok(Checkout::NotGit);
@@ -507,7 +789,7 @@ impl Git {
                 top,
             });
         }
-        match self.tree_state(path) {
+        match self.tree_state(&self.repository(path)?) {
             Ok(state) => Ok(Checkout::Git(state)),
             Err(WorktreeError::NoCommit { .. }) => Ok(Checkout::Unborn),
             Err(error) => Err(error),
@@ -526,11 +808,12 @@ impl Git {
         repo: &Path,
         reference: Option<&str>,
     ) -> Result<Base, WorktreeError> {
+        let paths = self.repository(repo)?;
         let mut notes = Vec::new();
         let named = match reference {
             Some(reference) if reference != "HEAD" => reference.to_owned(),
             _ => {
-                let state = self.tree_state(repo)?;
+                let state = self.tree_state(&paths)?;
                 if !state.is_clean() {
                     notes.push(format!(
                         "the checkout has {} uncommitted paths; the task starts from HEAD ({}) without them",
@@ -555,7 +838,7 @@ impl Git {
             "--end-of-options",
             &spec,
         ];
-        match self.run(repo, &args, None) {
+        match self.run(At::Named(&paths), &args, None) {
             Ok(out) => Ok(Base {
                 commit: out.trim().to_owned(),
                 reference: named,
@@ -570,20 +853,20 @@ impl Git {
     }
 
     /// Whether branch `name` exists in the repository at `repo`.
-    fn branch_exists(&self, repo: &Path, name: &str) -> Result<bool, WorktreeError> {
+    fn branch_exists(&self, repo: &GitPaths, name: &str) -> Result<bool, WorktreeError> {
         let reference = format!("refs/heads/{name}");
         let args = ["rev-parse", "--verify", "--quiet", &reference];
-        match self.run(repo, &args, None) {
+        match self.run(At::Named(repo), &args, None) {
             Ok(_) => Ok(true),
             Err(Failure::Exit(1, _)) => Ok(false),
-            Err(failure) => Err(self.error(repo, &args, failure)),
+            Err(failure) => Err(self.error(&repo.work_tree, &args, failure)),
         }
     }
 
     /// Whether `ancestor` is `descendant` or one of its ancestors.
     fn is_ancestor(
         &self,
-        dir: &Path,
+        at: &GitPaths,
         ancestor: &str,
         descendant: &str,
     ) -> Result<bool, WorktreeError> {
@@ -591,29 +874,94 @@ impl Git {
             return Ok(true);
         }
         let args = ["merge-base", "--is-ancestor", ancestor, descendant];
-        match self.run(dir, &args, None) {
+        match self.run(At::Named(at), &args, None) {
             Ok(_) => Ok(true),
             Err(Failure::Exit(1, _)) => Ok(false),
-            Err(failure) => Err(self.error(dir, &args, failure)),
+            Err(failure) => Err(self.error(&at.work_tree, &args, failure)),
         }
     }
 
-    /// Whether `dir` is the top of a worktree on branch `branch`.
-    fn is_worktree_on(&self, dir: &Path, branch: &str) -> bool {
+    /// Whether `dir` is a worktree of `repo` on branch `branch`.
+    fn is_worktree_on(&self, repo: &GitPaths, dir: &Path, branch: &str) -> bool {
         dir.join(".git").exists()
-            && self
-                .tree_state(dir)
-                .is_ok_and(|s| s.branch.as_deref() == Some(branch))
-            && self
-                .run(dir, &["rev-parse", "--show-toplevel"], None)
-                .ok()
-                .and_then(|top| fs::canonicalize(top.trim_end_matches('\n')).ok())
-                == fs::canonicalize(dir).ok()
+            && self.task_worktree(repo, dir).is_ok_and(|paths| {
+                linked_to(&paths).is_ok()
+                    && self
+                        .tree_state(&paths)
+                        .is_ok_and(|s| s.branch.as_deref() == Some(branch))
+            })
+    }
+
+    /// The gitlinks (mode 160000: a commit of another repository) that
+    /// differ between commit `from` and `to` (a commit, or the index when
+    /// `None`) and whose paths `to`'s `.gitmodules` does not declare. Such a
+    /// gitlink is what `git add` makes of a repository nested in the tree:
+    /// the commit then names a sha whose files are in no repository orch
+    /// knows, while the tree a suite ran on held them.
+    fn undeclared_gitlinks(
+        &self,
+        at: &GitPaths,
+        from: &str,
+        to: Option<&str>,
+    ) -> Result<Vec<String>, WorktreeError> {
+        let mut args = match to {
+            Some(to) => vec!["diff-tree", "-r", from, to],
+            None => vec!["diff-index", "--cached", from],
+        };
+        args.extend([
+            "-z",
+            "--raw",
+            "--no-abbrev",
+            "--no-renames",
+            "--ignore-submodules=none",
+        ]);
+        let out = self.call(At::Named(at), &args)?;
+        let mut gitlinks = Vec::new();
+        let mut fields = out.split('\0');
+        while let Some(meta) = fields.next() {
+            let Some(path) = fields.next() else { break };
+            // `:OLDMODE NEWMODE OLDSHA NEWSHA STATUS`
+            let mut meta = meta.trim_start_matches(':').split(' ');
+            let new_mode = meta.nth(1);
+            let status = meta.nth(2);
+            if new_mode == Some("160000") && status != Some("D") {
+                gitlinks.push(path.to_owned());
+            }
+        }
+        if gitlinks.is_empty() {
+            return Ok(gitlinks);
+        }
+        let blob = format!("{}:.gitmodules", to.unwrap_or(""));
+        let declared: Vec<String> = match self.run(
+            At::Named(at),
+            &[
+                "config",
+                "--blob",
+                &blob,
+                "--null",
+                "--get-regexp",
+                r"^submodule\..*\.path$",
+            ],
+            None,
+        ) {
+            Ok(out) => out
+                .split('\0')
+                .filter_map(|entry| entry.split_once('\n'))
+                .map(|(_, path)| path.to_owned())
+                .collect(),
+            // No `.gitmodules`, or none that git can read: nothing is
+            // declared.
+            Err(Failure::Exit(..)) => Vec::new(),
+            Err(failure) => return Err(self.error(&at.work_tree, &["config", "--blob"], failure)),
+        };
+        gitlinks.retain(|path| !declared.contains(path));
+        Ok(gitlinks)
     }
 
     /// Makes sure the worktree of `task` exists and is where the task's own
     /// work left it, and returns it with its state (`strict`: also counting
-    /// paths hidden from `git status`, see [`Git::tree_state_strict`]).
+    /// paths hidden from `git status`, see [`Git::tree_state_strict`], and
+    /// refusing a gitlink `.gitmodules` does not declare).
     ///
     /// At the first job the branch is named on the task (`record`, before
     /// anything is created, so that a crash in between finds it again), then
@@ -626,8 +974,9 @@ impl Git {
     /// [`WorktreeError::BranchTaken`], [`WorktreeError::FolderInTheWay`],
     /// [`WorktreeError::GitUnavailable`] and [`WorktreeError::Git`] are
     /// transient (the job is deferred); [`WorktreeError::Tampered`] when
-    /// `HEAD` is off the task's branch, or the branch no longer holds the
-    /// commit the task's latest stage ended on.
+    /// `HEAD` is off the task's branch, the branch no longer holds the
+    /// commit the task's latest stage ended on, or the worktree's `.git`
+    /// names another git folder than its own.
     pub fn prepare(
         &self,
         config: &LauncherConfig,
@@ -637,6 +986,8 @@ impl Git {
         record: impl FnOnce(&str, &Path) -> Result<(), String>,
     ) -> Result<Workspace, WorktreeError> {
         let repo_dir = Path::new(&repo.path);
+        let repository = self.repository(repo_dir)?;
+        let at_repo = At::Named(&repository);
         let dir = task
             .worktree
             .as_ref()
@@ -645,7 +996,9 @@ impl Git {
             Some(branch) => branch.clone(),
             None => {
                 let branch = branch_name(task.id);
-                if self.branch_exists(repo_dir, &branch)? && !self.is_worktree_on(&dir, &branch) {
+                if self.branch_exists(&repository, &branch)?
+                    && !self.is_worktree_on(&repository, &dir, &branch)
+                {
                     return Err(WorktreeError::BranchTaken {
                         branch,
                         repo: repo_dir.to_path_buf(),
@@ -662,8 +1015,9 @@ impl Git {
         if dir.join(".git").exists() {
             // The task's worktree, as the last job left it (check_start says
             // whether it still is).
-            let workspace = self.check_start(task, &dir, &branch, strict)?;
-            clear_stale_locks(repo_dir, &dir, &branch);
+            let paths = self.task_worktree(&repository, &dir)?;
+            let workspace = self.check_start(task, &paths, &branch, strict)?;
+            clear_stale_locks(&paths, &branch);
             return Ok(workspace);
         }
         if fs::symlink_metadata(&dir).is_ok() {
@@ -688,7 +1042,7 @@ impl Git {
         let partial_arg = partial.to_string_lossy().into_owned();
         if fs::symlink_metadata(&partial).is_ok() {
             let _ = self.run(
-                repo_dir,
+                at_repo,
                 &["worktree", "remove", "--force", &partial_arg],
                 None,
             );
@@ -701,11 +1055,24 @@ impl Git {
             }
         }
         // A folder deleted by hand leaves git's bookkeeping behind.
-        self.call(repo_dir, &["worktree", "prune"])?;
+        self.call(at_repo, &["worktree", "prune"])?;
+        // git names the worktree's own folder after the folder it is added
+        // at (`<id>.partial`), with a number appended when that name is
+        // taken; orch finds it again by that name, so it must be free.
+        let admin = repository
+            .common_dir
+            .join("worktrees")
+            .join(partial.file_name().unwrap_or_default());
+        if fs::symlink_metadata(&admin).is_ok() {
+            return Err(WorktreeError::FolderInTheWay {
+                path: admin,
+                task: task.id,
+            });
+        }
         let dir_arg = dir.to_string_lossy().into_owned();
-        if self.branch_exists(repo_dir, &branch)? {
+        if self.branch_exists(&repository, &branch)? {
             self.call(
-                repo_dir,
+                at_repo,
                 &["worktree", "add", "--quiet", &partial_arg, &branch],
             )?;
         } else {
@@ -718,7 +1085,7 @@ impl Git {
                     message: "the task has no base commit recorded".to_owned(),
                 })?;
             self.call(
-                repo_dir,
+                at_repo,
                 &[
                     "worktree",
                     "add",
@@ -730,28 +1097,33 @@ impl Git {
                 ],
             )?;
         }
-        self.call(repo_dir, &["worktree", "move", &partial_arg, &dir_arg])?;
-        self.check_start(task, &dir, &branch, strict)
+        self.call(at_repo, &["worktree", "move", &partial_arg, &dir_arg])?;
+        let paths = self.task_worktree(&repository, &dir)?;
+        self.check_start(task, &paths, &branch, strict)
     }
 
     /// The worktree's state at a job's start, checked against the task's
-    /// record: on the task's branch, at (or past) its latest commit.
+    /// record: linked to its own git folder, on the task's branch, at (or
+    /// past) its latest commit; when `strict`, with no gitlink since the
+    /// task's base that `.gitmodules` does not declare.
     fn check_start(
         &self,
         task: &Task,
-        dir: &Path,
+        paths: &GitPaths,
         branch: &str,
         strict: bool,
     ) -> Result<Workspace, WorktreeError> {
-        let state = if strict {
-            self.tree_state_strict(dir)?
-        } else {
-            self.tree_state(dir)?
-        };
+        let dir = &paths.work_tree;
         let tampered = |what: String| WorktreeError::Tampered {
             task: task.id,
-            path: dir.to_path_buf(),
+            path: dir.clone(),
             what,
+        };
+        linked_to(paths).map_err(|what| tampered(format!("{what}, then retry the task")))?;
+        let state = if strict {
+            self.tree_state_strict(paths)?
+        } else {
+            self.tree_state(paths)?
         };
         if state.branch.as_deref() != Some(branch) {
             return Err(tampered(format!(
@@ -764,7 +1136,7 @@ impl Git {
             )));
         }
         if let Some(head) = &task.head_commit
-            && !self.is_ancestor(dir, head, &state.commit)?
+            && !self.is_ancestor(paths, head, &state.commit)?
         {
             return Err(tampered(format!(
                 "branch {branch} is at {} and no longer holds {}, the commit the task's latest stage ended on; restore it (git -C {} reset --hard {head}), then retry the task",
@@ -773,28 +1145,52 @@ impl Git {
                 dir.display()
             )));
         }
+        if strict && let Some(base) = &task.base_commit {
+            let gitlinks = self.undeclared_gitlinks(paths, base, Some(&state.commit))?;
+            if !gitlinks.is_empty() {
+                return Err(tampered(format!(
+                    "branch {branch} holds {} (commits of another repository) that .gitmodules does not declare, so its commits do not hold the files tested there; remove them from the branch (git -C {} rm --cached PATH, then commit), or declare them as submodules, then retry the task",
+                    gitlinks_named(&gitlinks),
+                    dir.display()
+                )));
+            }
+        }
         Ok(Workspace {
-            dir: dir.to_path_buf(),
+            dir: dir.clone(),
             branch: Some(branch.to_owned()),
             start: Some(state),
+            git: Some(paths.clone()),
         })
     }
 
-    /// After an LLM role: checks that it left `HEAD` on the task's branch at
-    /// (or past) the commit it started on, commits what it changed unless
-    /// nothing is left uncommitted, and returns the tree as the stage ends.
+    /// After an LLM role: checks that it left the worktree linked to its own
+    /// git folder and `HEAD` on the task's branch at (or past) the commit it
+    /// started on, commits what it changed unless nothing is left
+    /// uncommitted, and returns the tree as the stage ends.
+    ///
+    /// A repository nested in the tree (which `git add` would record as a
+    /// gitlink `.gitmodules` does not declare) blocks the task as tampering,
+    /// like a moved `HEAD`, rather than failing only this commit: the role's
+    /// run cannot be recorded faithfully (its files would be in no commit),
+    /// running the role again would meet the same folder, and only a person
+    /// can tell a vendored repository from an attempt to hide code, so the
+    /// task waits for one, with the alert saying what to remove.
     ///
     /// # Errors
     ///
-    /// [`WorktreeError::Tampered`] when the role moved `HEAD` off the branch
-    /// or reset the branch; another [`WorktreeError`] when git fails.
+    /// [`WorktreeError::Tampered`] when the role moved `HEAD` off the branch,
+    /// reset the branch, repointed the worktree's `.git`, or left a nested
+    /// repository; another [`WorktreeError`] when git fails (nothing is
+    /// committed then).
     pub fn commit_role(
         &self,
         task: TaskId,
         workspace: &Workspace,
         message: &str,
     ) -> Result<TreeState, WorktreeError> {
-        let (Some(branch), Some(start)) = (&workspace.branch, &workspace.start) else {
+        let (Some(branch), Some(start), Some(paths)) =
+            (&workspace.branch, &workspace.start, &workspace.git)
+        else {
             return Err(WorktreeError::Git {
                 args: "commit".to_owned(),
                 dir: workspace.dir.clone(),
@@ -802,12 +1198,17 @@ impl Git {
             });
         };
         let dir = &workspace.dir;
-        let state = self.tree_state(dir)?;
         let tampered = |what: String| WorktreeError::Tampered {
             task,
             path: dir.clone(),
             what,
         };
+        linked_to(paths).map_err(|what| {
+            tampered(format!(
+                "after its role, {what}; nothing of that run is committed"
+            ))
+        })?;
+        let state = self.tree_state(paths)?;
         if state.branch.as_deref() != Some(branch.as_str()) {
             return Err(tampered(format!(
                 "its role moved HEAD off branch {branch} (to {}); nothing of that run is committed",
@@ -817,19 +1218,35 @@ impl Git {
                 )
             )));
         }
-        if !self.is_ancestor(dir, &start.commit, &state.commit)? {
+        if !self.is_ancestor(paths, &start.commit, &state.commit)? {
             return Err(tampered(format!(
                 "its role reset branch {branch} from {} to {}, which does not hold it",
                 short(&start.commit),
                 short(&state.commit)
             )));
         }
+        if state.is_clean() && state.commit == start.commit {
+            return Ok(state);
+        }
+        if !state.is_clean() {
+            self.call(At::Named(paths), &["add", "--all"])?;
+        }
+        // What is about to be committed, and what the role committed
+        // itself: the index against the commit the role started on.
+        let gitlinks = self.undeclared_gitlinks(paths, &start.commit, None)?;
+        if !gitlinks.is_empty() {
+            return Err(tampered(format!(
+                "its role left {} (a repository of its own inside the worktree, or a commit of one) that .gitmodules does not declare: a commit would name only its sha, not its files; nothing of that run is committed. Remove its .git folder (or the folder) in {}, or declare it as a submodule, reset the index (git -C {} reset), then retry the task",
+                gitlinks_named(&gitlinks),
+                dir.display(),
+                dir.display()
+            )));
+        }
         if state.is_clean() {
             return Ok(state);
         }
-        self.call(dir, &["add", "--all"])?;
         self.call_with(
-            dir,
+            At::Named(paths),
             &[
                 "commit",
                 "--quiet",
@@ -843,7 +1260,7 @@ impl Git {
         // Everything was added and committed, and no process of the role is
         // left to write more: the tree is the new commit (a `rev-parse`
         // costs less than another status of the whole tree).
-        let commit = self.call(dir, &["rev-parse", "--verify", "HEAD"])?;
+        let commit = self.call(At::Named(paths), &["rev-parse", "--verify", "HEAD"])?;
         Ok(TreeState {
             commit: commit.trim().to_owned(),
             branch: state.branch,
@@ -856,36 +1273,36 @@ impl Git {
     ///
     /// # Errors
     ///
-    /// [`WorktreeError`] when git cannot remove it.
+    /// [`WorktreeError`] when git cannot remove it, or `dir` is not a
+    /// worktree of `repo` linked to its own git folder.
     pub fn remove(&self, repo: &Path, dir: &Path) -> Result<bool, WorktreeError> {
+        let repository = self.repository(repo)?;
+        self.remove_from(&repository, dir)
+    }
+
+    fn remove_from(&self, repo: &GitPaths, dir: &Path) -> Result<bool, WorktreeError> {
         if fs::symlink_metadata(dir).is_err() {
-            self.call(repo, &["worktree", "prune"])?;
+            self.call(At::Named(repo), &["worktree", "prune"])?;
             return Ok(true);
         }
-        if !self.tree_state(dir)?.is_clean() {
+        let paths = self.task_worktree(repo, dir)?;
+        linked_to(&paths).map_err(|what| WorktreeError::Git {
+            args: "(check the worktree before removing it)".to_owned(),
+            dir: dir.to_path_buf(),
+            message: format!("{what}, then remove it"),
+        })?;
+        if !self.tree_state(&paths)?.is_clean() {
             return Ok(false);
         }
         let dir_arg = dir.to_string_lossy().into_owned();
-        self.call(repo, &["worktree", "remove", &dir_arg])?;
+        self.call(At::Named(repo), &["worktree", "remove", &dir_arg])?;
         Ok(true)
     }
 
-    /// The repository a worktree folder belongs to (its main checkout).
-    fn main_checkout(&self, dir: &Path) -> Option<PathBuf> {
-        let common = self
-            .run(
-                dir,
-                &["rev-parse", "--path-format=absolute", "--git-common-dir"],
-                None,
-            )
-            .ok()?;
-        let common = PathBuf::from(common.trim_end_matches('\n'));
-        common.parent().map(Path::to_path_buf)
-    }
-
     /// The start-up clean-up of the worktrees folder: every folder whose task
-    /// `keep` says is gone or finished is removed from its repository (its
-    /// branch stays); folders with uncommitted changes are kept. Then `git
+    /// `keep` says is gone or finished is removed from the one of `repos`
+    /// whose worktree it is (its branch stays); folders with uncommitted
+    /// changes, or of no repository in `repos`, are kept. Then `git
     /// worktree prune` in each of `repos`, for folders deleted by hand.
     #[must_use]
     pub fn sweep(
@@ -896,6 +1313,11 @@ impl Git {
     ) -> Sweep {
         let mut sweep = Sweep::default();
         let root = config.worktree.root(&config.home);
+        let repos: Vec<GitPaths> = repos
+            .iter()
+            .filter(|repo| repo.join(".git").exists())
+            .filter_map(|repo| self.repository(repo).ok())
+            .collect();
         let mut entries: Vec<PathBuf> = fs::read_dir(&root)
             .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
@@ -913,8 +1335,13 @@ impl Git {
             if keep(task) {
                 continue;
             }
-            let removed = match self.main_checkout(&dir) {
-                Some(repo) => self.remove(&repo, &dir),
+            // The repository is the one that records the folder as its
+            // worktree, never the one its `.git` file names.
+            let owner = repos
+                .iter()
+                .find(|repo| self.task_worktree(repo, &dir).is_ok());
+            let removed = match owner {
+                Some(repo) => self.remove_from(repo, &dir),
                 None => Ok(false),
             };
             match removed {
@@ -927,13 +1354,91 @@ impl Git {
                 Err(error) => sweep.kept.push((dir, error.to_string())),
             }
         }
-        for repo in repos {
-            if repo.join(".git").exists() {
-                let _ = self.run(repo, &["worktree", "prune"], None);
-            }
+        for repo in &repos {
+            let _ = self.run(At::Named(repo), &["worktree", "prune"], None);
         }
         sweep
     }
+}
+
+/// Where a git call runs.
+#[derive(Debug, Clone, Copy)]
+enum At<'a> {
+    /// In this folder, git finding the repository itself: only for a folder
+    /// given by the user (`repo add`, the repository's own top folder) or a
+    /// caller's set-up ([`Git::git`]).
+    Discover(&'a Path),
+    /// In these folders, named on git's command line.
+    Named(&'a GitPaths),
+}
+
+impl At<'_> {
+    fn dir(&self) -> &Path {
+        match self {
+            At::Discover(dir) => dir,
+            At::Named(paths) => &paths.work_tree,
+        }
+    }
+}
+
+/// The git folders of a workspace.
+fn workspace_paths(workspace: &Workspace) -> Result<&GitPaths, WorktreeError> {
+    workspace.git.as_ref().ok_or_else(|| WorktreeError::Git {
+        args: "status".to_owned(),
+        dir: workspace.dir.clone(),
+        message: "the task has no worktree".to_owned(),
+    })
+}
+
+/// Checks that the worktree's `.git` file names its own git folder: git
+/// itself would follow the file, and one that names another folder (the
+/// user's checkout's, another task's) is tampering even though orch never
+/// follows it. `Err` says what is wrong and how to mend it.
+fn linked_to(paths: &GitPaths) -> Result<(), String> {
+    let link = paths.work_tree.join(".git");
+    let restore = format!(
+        "restore it (printf 'gitdir: {}\\n' > {})",
+        paths.git_dir.display(),
+        link.display()
+    );
+    let text = fs::read_to_string(&link)
+        .map_err(|error| format!("its .git is not git's link file ({error}); {restore}"))?;
+    let named = text
+        .strip_prefix("gitdir:")
+        .map(|p| p.trim_end_matches(['\n', '\r']).trim())
+        .ok_or_else(|| format!("its .git does not name a git folder; {restore}"))?;
+    let same = match (
+        fs::canonicalize(paths.work_tree.join(named)),
+        fs::canonicalize(&paths.git_dir),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(format!(
+            "its .git names {named} instead of its own git folder {}; {restore}",
+            paths.git_dir.display()
+        ))
+    }
+}
+
+/// `path` with its folder's symbolic links resolved, but not its own: the
+/// `.git` of a worktree, wherever a symbolic link there would lead.
+fn real_link(path: &Path) -> Option<PathBuf> {
+    let folder = fs::canonicalize(path.parent()?).ok()?;
+    Some(folder.join(path.file_name()?))
+}
+
+/// `gitlink a, b` for messages.
+fn gitlinks_named(paths: &[String]) -> String {
+    let word = if paths.len() == 1 {
+        "gitlink"
+    } else {
+        "gitlinks"
+    };
+    format!("{word} {}", paths.join(", "))
 }
 
 /// Where a worktree is made before it is moved into place at `dir`.
@@ -945,32 +1450,19 @@ fn partial_dir(dir: &Path) -> PathBuf {
 
 /// Removes the lock files a killed git leaves in a task's worktree (its
 /// index and `HEAD`) and on its branch. Only the worktree's own git folder
-/// under the repository's `.git/worktrees/` is touched, and only after the
+/// (found by orch, see [`Git::task_worktree`]) is touched, and only after the
 /// worktree was found on the task's branch: a task runs one job at a time and
 /// no process of an earlier job outlives it, so any such lock is stale.
-fn clear_stale_locks(repo: &Path, dir: &Path, branch: &str) {
-    let Ok(link) = fs::read_to_string(dir.join(".git")) else {
-        return;
-    };
-    let Some(gitdir) = link
-        .strip_prefix("gitdir:")
-        .map(|p| PathBuf::from(p.trim()))
-    else {
-        return;
-    };
-    let (Ok(gitdir), Ok(worktrees)) = (
-        fs::canonicalize(&gitdir),
-        fs::canonicalize(repo.join(".git/worktrees")),
-    ) else {
-        return;
-    };
-    if gitdir.parent() != Some(worktrees.as_path()) {
-        return;
-    }
+fn clear_stale_locks(paths: &GitPaths, branch: &str) {
     for lock in ["index.lock", "HEAD.lock"] {
-        let _ = fs::remove_file(gitdir.join(lock));
+        let _ = fs::remove_file(paths.git_dir.join(lock));
     }
-    let _ = fs::remove_file(repo.join(".git/refs/heads").join(format!("{branch}.lock")));
+    let _ = fs::remove_file(
+        paths
+            .common_dir
+            .join("refs/heads")
+            .join(format!("{branch}.lock")),
+    );
 }
 
 /// What [`Git::sweep`] did.
@@ -991,6 +1483,8 @@ enum Failure {
     Exit(i32, String),
     /// The run was cancelled.
     Cancelled,
+    /// It printed more on stdout than the cap keeps.
+    Cut,
 }
 
 /// The first 12 hex digits of a commit, for messages.

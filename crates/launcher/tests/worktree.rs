@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use orch_launcher::worktree::WorktreeError;
+use orch_launcher::worktree::{Git, WorktreeError};
 use orch_launcher::{
     Engine, EngineError, JobEndKind, JobReport, LauncherConfig, RepoScope, RunnerMode, StopSignal,
     TaskRequest,
@@ -1214,7 +1214,399 @@ fn an_agent_that_repoints_the_worktree_git_file_is_refused() -> Result<(), Faile
     )
 }
 
-// --- 5. bad input and broken state -------------------------------------------
+// --- 5. orch's own git is never steered by the repository ----------------------
+//
+// Each test plants what an agent could write into the shared `.git` (or has
+// the stand-in agent plant it), runs the task, and checks that no verdict is
+// turned into a lie: whatever staging called clean is a commit that really
+// holds the tree it tested. Then an honest task on the same repository, with
+// the planted state still there, reaches done.
+
+/// The blob at `path` in `commit`, read past any replace ref.
+fn blob(repo: &Path, commit: &str, path: &str) -> Option<String> {
+    try_git(
+        repo,
+        &[
+            "--no-replace-objects",
+            "cat-file",
+            "blob",
+            &format!("{commit}:{path}"),
+        ],
+    )
+    .ok()
+}
+
+/// What the staging log says it tested: the commit, and whether the tree
+/// was clean.
+fn tested(h: &Harness, task: TaskId) -> Option<(String, bool)> {
+    let log = h.staging_log(task);
+    let commit = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("- commit: \""))?
+        .trim_end_matches('"')
+        .to_owned();
+    Some((commit, log.contains("- tree: \"clean\"")))
+}
+
+/// The attack left no lie: if staging passed on a clean tree, the commit it
+/// names holds `path` as `content` (the tree the suite really ran on), and
+/// the deploy, if any, deployed that commit.
+fn no_lie(h: &Harness, task: TaskId, path: &str, content: &str) -> Result<(), Failed> {
+    let log = h.staging_log(task);
+    if let Some((commit, true)) = tested(h, task)
+        && log.contains("staging_status: PASSED")
+    {
+        let held = blob(&h.checkout, &commit, path);
+        check(
+            held.as_deref() == Some(content),
+            format!(
+                "staging called commit {commit} clean, but its {path} is {held:?}, while the tree it tested held {content:?}:\n{log}"
+            ),
+        )?;
+    }
+    if let Ok(deployed) = fs::read_to_string(&h.deployed) {
+        let held = blob(&h.checkout, &deployed, path);
+        check(
+            held.as_deref() == Some(content),
+            format!("the deploy named {deployed}, whose {path} is {held:?}, not {content:?}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// The honest control: with what the attack left in the repository, a new
+/// task whose developer writes its change reaches done, its change
+/// committed byte for byte, and nothing planted ran.
+fn an_honest_task_still_reaches_done(
+    h: &Harness,
+    engine: &Engine,
+    repo: RepoId,
+) -> Result<(), Failed> {
+    h.actions("developer change\n");
+    let task = engine
+        .create_task_at(repo, "honest control", Stage::Development)
+        .unwrap()
+        .0;
+    let reports = drive(engine, 20);
+    check(
+        status(engine, task) == TaskStatus::Done,
+        format!(
+            "the honest task did not reach done: {:?}\n{reports:#?}",
+            stages(engine, task)
+        ),
+    )?;
+    let branch = format!("orch/task-{task}");
+    let held = blob(&h.checkout, &branch, &format!("change-{task}.txt"));
+    check(
+        held == Some(format!("task {task} by developer\n")),
+        format!("the honest task's change was committed as {held:?}"),
+    )?;
+    check(
+        blob(&h.checkout, &branch, "src.txt").as_deref() == Some("source\n"),
+        "the honest task's worktree was checked out as the commit holds it",
+    )?;
+    check(
+        h.marker().is_none(),
+        format!("something planted ran: {:?}", h.marker()),
+    )
+}
+
+/// One task plants a clean/smudge filter for every path (info/attributes
+/// and filter.evil.* in .git/config, `required`) that would turn its
+/// backdoored src.txt back into the committed content: orch never runs it,
+/// the backdoor is committed as written, and a later honest task's
+/// `worktree add` and `add` run no filter either.
+fn a_planted_filter_never_runs_and_hides_nothing() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer plant-filter backdoor\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let task = engine
+        .create_task_at(repo, "filter", Stage::Development)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 20);
+    // Planted, really.
+    let config = fs::read_to_string(h.checkout.join(".git/config")).unwrap();
+    check(
+        config.contains("filter.sh clean")
+            && fs::read_to_string(h.checkout.join(".git/info/attributes"))
+                .unwrap_or_default()
+                .contains("filter=evil"),
+        "the filter was planted",
+    )?;
+    check(
+        h.marker().is_none(),
+        format!("the planted filter ran under orch: {:?}", h.marker()),
+    )?;
+    let branch = format!("orch/task-{task}");
+    check(
+        blob(&h.checkout, &branch, "src.txt").as_deref() == Some("BACKDOOR\n"),
+        format!(
+            "the branch does not hold src.txt as the agent wrote it: {:?}\n{reports:#?}",
+            blob(&h.checkout, &branch, "src.txt")
+        ),
+    )?;
+    no_lie(&h, task, "src.txt", "BACKDOOR\n")?;
+    an_honest_task_still_reaches_done(&h, &engine, repo)
+}
+
+/// The agent stages a backdoor and plants a replace ref that makes HEAD's
+/// sha name a commit holding it: orch reads objects as they are, sees the
+/// change, and commits it; no verdict names a sha whose real content was
+/// not what was tested.
+fn a_replace_ref_never_names_other_content() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer replace\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let head = rev(&h.checkout, "HEAD");
+    let task = engine
+        .create_task_at(repo, "replace", Stage::Development)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 20);
+    check(
+        try_git(
+            &h.checkout,
+            &["rev-parse", "--verify", &format!("refs/replace/{head}")],
+        )
+        .is_ok(),
+        "the replace ref was planted",
+    )?;
+    let branch = format!("orch/task-{task}");
+    check(
+        blob(&h.checkout, &branch, "src.txt").as_deref() == Some("BACKDOOR\n"),
+        format!(
+            "the branch does not really hold the backdoor: {:?}\n{reports:#?}",
+            blob(&h.checkout, &branch, "src.txt")
+        ),
+    )?;
+    no_lie(&h, task, "src.txt", "BACKDOOR\n")?;
+    an_honest_task_still_reaches_done(&h, &engine, repo)
+}
+
+/// `status.showUntrackedFiles=no` in the repository's config: the
+/// developer's new file is still seen, and committed.
+fn a_planted_show_untracked_files_no_hides_nothing() -> Result<(), Failed> {
+    let h = Harness::new();
+    git(&h.checkout, &["config", "status.showUntrackedFiles", "no"]);
+    h.actions("developer change\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let head = rev(&h.checkout, "HEAD");
+    let task = engine
+        .create_task_at(repo, "untracked hidden", Stage::Development)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 20);
+    let branch = format!("orch/task-{task}");
+    check(
+        changed(&h.checkout, &head, &branch) == ["change-1.txt"],
+        format!(
+            "the new file was not committed: {:?}\n{reports:#?}",
+            changed(&h.checkout, &head, &branch)
+        ),
+    )?;
+    no_lie(&h, task, "change-1.txt", "task 1 by developer\n")?;
+    an_honest_task_still_reaches_done(&h, &engine, repo)
+}
+
+/// `core.checkStat=minimal` (or `core.trustctime=false`) in the
+/// repository's config, and a change of as many bytes with its mtime put
+/// back: only ctime tells, and orch still sees it and commits it.
+fn a_planted_lax_stat_setting_hides_nothing() -> Result<(), Failed> {
+    for (key, value) in [("core.checkStat", "minimal"), ("core.trustctime", "false")] {
+        let h = Harness::new();
+        git(&h.checkout, &["config", key, value]);
+        h.actions("developer same-size\n");
+        let engine = h.engine();
+        let repo = h.repo(&engine, "true");
+        let task = engine
+            .create_task_at(repo, "same size", Stage::Development)
+            .unwrap()
+            .0;
+        let reports = drive(&engine, 20);
+        let branch = format!("orch/task-{task}");
+        check(
+            blob(&h.checkout, &branch, "src.txt").as_deref() == Some("SOURCE\n"),
+            format!(
+                "{key}={value}: the same-size change was not committed: {:?}\n{reports:#?}",
+                blob(&h.checkout, &branch, "src.txt")
+            ),
+        )?;
+        no_lie(&h, task, "src.txt", "SOURCE\n")?;
+        an_honest_task_still_reaches_done(&h, &engine, repo)?;
+    }
+    Ok(())
+}
+
+/// The agent turns on `extensions.worktreeConfig` and sets `core.worktree`
+/// of its worktree to a decoy folder holding an untouched copy of HEAD:
+/// orch names the worktree itself, sees the backdoor, and commits it.
+fn a_core_worktree_decoy_never_steers_orch() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer decoy\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let task = engine
+        .create_task_at(repo, "decoy", Stage::Development)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 20);
+    check(
+        h.state.join("decoy/src.txt").is_file(),
+        "the decoy was planted",
+    )?;
+    let branch = format!("orch/task-{task}");
+    check(
+        blob(&h.checkout, &branch, "src.txt").as_deref() == Some("BACKDOOR\n"),
+        format!(
+            "orch judged the decoy, not the worktree: {:?}\n{reports:#?}",
+            blob(&h.checkout, &branch, "src.txt")
+        ),
+    )?;
+    no_lie(&h, task, "src.txt", "BACKDOOR\n")?;
+    an_honest_task_still_reaches_done(&h, &engine, repo)
+}
+
+/// The developer commits code in a repository of its own inside the
+/// worktree (`git init nested`): `git add` would record only a gitlink to
+/// a commit the repository does not hold. orch refuses to commit it (the
+/// task is blocked, `worktree_tampered`); a gitlink that `.gitmodules` does
+/// not declare, committed by hand, blocks the testing stage; a declared one
+/// goes through.
+fn a_nested_repository_is_refused_not_committed_as_a_gitlink() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change nested-repo\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let head = rev(&h.checkout, "HEAD");
+    let task = engine
+        .create_task_at(repo, "nested", Stage::Development)
+        .unwrap()
+        .0;
+    let dev = step(&engine);
+    check(
+        blocked_with(&dev, "worktree_tampered"),
+        format!("the nested repository was not refused: {dev:?}"),
+    )?;
+    check(
+        rev(&h.checkout, &format!("orch/task-{task}")) == head,
+        "nothing of that run was committed",
+    )?;
+    let alerts = alerts(&engine, task);
+    check(
+        alerts
+            .iter()
+            .any(|(k, m)| k == "worktree_tampered" && m.contains("nested")),
+        format!("the alert names the nested repository: {alerts:?}"),
+    )?;
+    check(!h.deployed.exists(), "nothing deployed")?;
+
+    // A gitlink committed by hand between jobs, not declared: the testing
+    // stage (where the tree is evidence) refuses to start on it.
+    h.actions("");
+    let by_hand = engine
+        .create_task_at(repo, "gitlink by hand", Stage::Review)
+        .unwrap()
+        .0;
+    step(&engine);
+    let wt = h.worktree(by_hand);
+    let gitlink = format!("160000,{head},vendor/lib");
+    git(&wt, &["update-index", "--add", "--cacheinfo", &gitlink]);
+    git(
+        &wt,
+        &[
+            "-c",
+            "user.name=u",
+            "-c",
+            "user.email=u@u",
+            "commit",
+            "-q",
+            "-m",
+            "gitlink",
+        ],
+    );
+    let testing = step(&engine);
+    check(
+        blocked_with(&testing, "worktree_tampered") && !testing.spawned,
+        format!("an undeclared gitlink went to testing: {testing:?}"),
+    )?;
+
+    // Declared in .gitmodules: a submodule, and no reason to stop.
+    let declared = engine
+        .create_task_at(repo, "declared submodule", Stage::Review)
+        .unwrap()
+        .0;
+    step(&engine);
+    let wt = h.worktree(declared);
+    fs::write(
+        wt.join(".gitmodules"),
+        "[submodule \"lib\"]\n\tpath = vendor/lib\n\turl = ./lib\n",
+    )
+    .unwrap();
+    git(&wt, &["add", ".gitmodules"]);
+    git(&wt, &["update-index", "--add", "--cacheinfo", &gitlink]);
+    git(
+        &wt,
+        &[
+            "-c",
+            "user.name=u",
+            "-c",
+            "user.email=u@u",
+            "commit",
+            "-q",
+            "-m",
+            "submodule",
+        ],
+    );
+    let reports = drive(&engine, 20);
+    check(
+        status(&engine, declared) == TaskStatus::Done,
+        format!("a declared submodule was refused: {reports:#?}"),
+    )?;
+    an_honest_task_still_reaches_done(&h, &engine, repo)
+}
+
+/// git's stdout is cut at the cap (here 4 KiB, and 300 new files make the
+/// status longer): orch judges no tree from a partial listing. The commit
+/// after the role fails closed — nothing committed, no verdict — and the
+/// task is blocked; a task with a short listing is unaffected.
+fn a_truncated_git_listing_fails_closed() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer many\n");
+    let engine = h
+        .engine()
+        .with_git(Git::new(&h.config).with_stdout_cap(4096));
+    let repo = h.repo(&engine, "true");
+    let head = rev(&h.checkout, "HEAD");
+    let task = engine
+        .create_task_at(repo, "many files", Stage::Development)
+        .unwrap()
+        .0;
+    let reports = drive(&engine, 20);
+    check(
+        status(&engine, task) == TaskStatus::Blocked,
+        format!(
+            "a cut listing was judged: {:?}\n{reports:#?}",
+            stages(&engine, task)
+        ),
+    )?;
+    check(
+        rev(&h.checkout, &format!("orch/task-{task}")) == head,
+        "nothing was committed from a cut listing",
+    )?;
+    check(h.staging_log(task).is_empty(), "no staging verdict")?;
+    let alerts = alerts(&engine, task);
+    check(
+        alerts.iter().any(|(_, m)| m.contains("4096")),
+        format!("the alert says what was cut: {alerts:?}"),
+    )?;
+    an_honest_task_still_reaches_done(&h, &engine, repo)
+}
+
+// --- 6. bad input and broken state -------------------------------------------
 
 /// A base ref that names no commit (or looks like an option): no task.
 fn an_unknown_base_ref_creates_no_task() -> Result<(), Failed> {
@@ -1653,7 +2045,7 @@ fn missing_git_defers_then_blocks() -> Result<(), Failed> {
     check(h.seen().is_empty(), "no agent ran")
 }
 
-// --- 6. the start-up sweep ---------------------------------------------------
+// --- 7. the start-up sweep ---------------------------------------------------
 
 /// The sweep removes the worktree of a task that does not exist and of a
 /// done task (branches stay), and keeps an active task's.
@@ -1868,6 +2260,34 @@ fn main() {
         (
             "the_sweep_removes_only_finished_and_orphaned_worktrees",
             the_sweep_removes_only_finished_and_orphaned_worktrees,
+        ),
+        (
+            "a_planted_filter_never_runs_and_hides_nothing",
+            a_planted_filter_never_runs_and_hides_nothing,
+        ),
+        (
+            "a_replace_ref_never_names_other_content",
+            a_replace_ref_never_names_other_content,
+        ),
+        (
+            "a_planted_show_untracked_files_no_hides_nothing",
+            a_planted_show_untracked_files_no_hides_nothing,
+        ),
+        (
+            "a_planted_lax_stat_setting_hides_nothing",
+            a_planted_lax_stat_setting_hides_nothing,
+        ),
+        (
+            "a_core_worktree_decoy_never_steers_orch",
+            a_core_worktree_decoy_never_steers_orch,
+        ),
+        (
+            "a_nested_repository_is_refused_not_committed_as_a_gitlink",
+            a_nested_repository_is_refused_not_committed_as_a_gitlink,
+        ),
+        (
+            "a_truncated_git_listing_fails_closed",
+            a_truncated_git_listing_fails_closed,
         ),
     ];
     let trials = tests
