@@ -48,7 +48,9 @@ pub fn stopped_at(store: &Store, task: &Task) -> Result<Stage, OperatorError> {
         .transitions(task.id)?
         .iter()
         .rev()
-        .find(|t| t.to_stage == task.stage)
+        // An approval of the task's suite moves nothing (from = to): it is
+        // not where the task stopped.
+        .find(|t| t.to_stage == task.stage && t.from_stage != t.to_stage)
         .and_then(|t| t.from_stage.parse::<Stage>().ok())
         .filter(|stage| stage.role().is_some())
         .ok_or(OperatorError::UnknownStop(task.id))
