@@ -1007,6 +1007,7 @@ impl Engine {
             | Stage::Deploy
             | Stage::PostDeploy => TaskStatus::Active,
         };
+        let suite_note = self.suite_note(ctx, record, tree);
         let transition = NewTransition {
             task: ctx.task.id,
             from_stage: ctx.stage.as_str().to_owned(),
@@ -1019,7 +1020,10 @@ impl Engine {
                     gate: g.gate.name().to_owned(),
                     passed: g.passed,
                     verdict: g.verdict.clone(),
-                    reason: g.reason.clone(),
+                    reason: match &suite_note {
+                        Some(note) => format!("{}; {note}", g.reason),
+                        None => g.reason.clone(),
+                    },
                     artifact_sha256: sha.clone(),
                     commit_sha: tree.map(|(_, judged)| judged.commit.clone()),
                     tree_clean: tree.map(|(_, judged)| judged.clean),
@@ -1121,6 +1125,40 @@ impl Engine {
             Err(StoreError::StageMismatch { .. }) => Ok(JobEndKind::Superseded),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// For the gate evidence of a verdict a suite runner gave in a judge tree
+    /// with the suite pinned: what the task changed under suite paths since
+    /// the version the suite was restored to. `None` otherwise; a git
+    /// failure here is said in the note, never a reason to fail the job.
+    fn suite_note(
+        &self,
+        ctx: &JobContext,
+        record: &RunRecord,
+        tree: Option<&(JobCommits, TestedTree)>,
+    ) -> Option<String> {
+        let suite_runner = record.transport == orch_store::Transport::Deterministic
+            && ran_suite(ctx.stage)
+            && record.outcome != RunOutcome::Skipped;
+        if !suite_runner || ctx.repo.suite_paths.is_empty() {
+            return None;
+        }
+        let (pin, (_, judged)) = (judge::Pin::of(&ctx.task)?, tree?);
+        let changes = judge::suite_changes(
+            &self.git,
+            &ctx.workspace.dir,
+            &pin.commit,
+            &judged.commit,
+            &ctx.repo.suite_paths,
+        );
+        Some(match changes {
+            Ok(changes) => format!(
+                "suite paths changed by the task since {}: {}",
+                pin.describe(),
+                judge::describe_changes(&changes)
+            ),
+            Err(error) => format!("the suite's changes could not be read: {error}"),
+        })
     }
 
     /// Fails the job and blocks its task with an alert, in one transaction.
