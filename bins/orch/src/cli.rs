@@ -170,6 +170,14 @@ pub(crate) struct RepoUpdateArgs {
     /// stage); "" clears it (the LLM tester serves).
     #[arg(long, value_name = "CMD")]
     pub(crate) test_cmd: Option<String>,
+    /// The suite's files, as comma-separated git glob patterns (replaces
+    /// the list; "" clears it: the suite is unpinned). See `repo add --help`.
+    #[arg(long, value_name = "GLOBS")]
+    pub(crate) suite: Option<String>,
+    /// The command that prepares each new task worktree and judge tree; ""
+    /// clears it. See `repo add --help`.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) setup_cmd: Option<String>,
 }
 
 /// Arguments of `orch repo add`.
@@ -208,6 +216,26 @@ pub(crate) struct RepoAddArgs {
     /// look like secrets (comma-separated or repeated).
     #[arg(long, value_name = "VAR", value_delimiter = ',')]
     pub(crate) pass_env: Vec<String>,
+    /// Pin the suite: its files, as comma-separated git glob patterns from
+    /// the repository's top folder, e.g. 'tests/**,staging.sh,Makefile'
+    /// (`*` stays in one folder, `**` crosses folders, a plain name is that
+    /// file or everything under that folder). The staging and test runners
+    /// then judge a scratch worktree at the task's commit in which every
+    /// suite file the task deleted or modified is restored to its base
+    /// version (files it added stay): a task cannot pass by deleting or
+    /// weakening a test. `orch task approve-suite ID` accepts a task's own
+    /// change to its suite. Without it the suite is unpinned, and the logs
+    /// say so.
+    #[arg(long, value_name = "GLOBS")]
+    pub(crate) suite: Option<String>,
+    /// Prepare each new task worktree and each judge tree with this command
+    /// (`sh -c CMD`, e.g. "npm ci", or "python -m venv .venv && .venv/bin/pip
+    /// install -e ."), before the first role and before the suite; limit:
+    /// ORCH_SETUP_TIMEOUT_SECS. Its files must be ignored by the repository
+    /// (.gitignore), or the first role's commit takes them. A failing setup
+    /// is deferred, then blocks the task with a setup_failed alert.
+    #[arg(long, value_name = "CMD")]
+    pub(crate) setup_cmd: Option<String>,
 }
 
 /// `orch task ...`.
@@ -260,6 +288,25 @@ pub(crate) enum TaskCommand {
     /// "reason"}.
     #[command(after_help = EXIT_CODES)]
     Cancel(TaskCancelArgs),
+    /// Accept a task's own change to its pinned suite (`repo add --suite`).
+    ///
+    /// The judge tree then restores the suite paths to the task's version
+    /// as of its current head commit, instead of its base's; a later change
+    /// by an agent is reverted again. Recorded in the task's history as the
+    /// operator's transition with the sha256 of the suite's diff from the
+    /// base. Refused (exit 4) for a task that is not a git task, whose
+    /// repository pins no suite, or that changed nothing under its suite
+    /// paths. Look at the change first (`git -C REPO diff BASE HEAD --
+    /// 'tests/**'`; `orch task show ID` names both commits). Prints {"id",
+    /// "approved_commit", "previous", "diff_sha256", "changes"}.
+    #[command(after_help = EXIT_CODES)]
+    ApproveSuite {
+        /// The task's id.
+        id: i64,
+        /// Why, for the task's history.
+        #[arg(long, default_value = "the operator approved the task's suite change")]
+        reason: String,
+    },
 }
 
 /// Arguments of `orch task list`.
@@ -516,6 +563,10 @@ fn parse_grace(text: &str) -> Result<Duration, String> {
 
 /// What the command line asked for.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per process and matched at once; a box buys nothing"
+)]
 pub(crate) enum Parsed {
     /// Help or version: print this and exit 0.
     Informational(clap::Error),

@@ -154,6 +154,8 @@ pub(crate) fn repo_json(repo: &orch_store::Repo) -> Value {
         "health_cmd": repo.health_command,
         "pass_env": repo.pass_env,
         "base": repo.base_ref,
+        "suite": repo.suite_paths,
+        "setup_cmd": repo.setup_command,
     })
 }
 
@@ -249,6 +251,8 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
     repo.deploy_command.clone_from(&args.deploy_cmd);
     repo.health_command.clone_from(&args.health_cmd);
     repo.test_command.clone_from(&args.test_cmd);
+    repo.setup_command.clone_from(&args.setup_cmd);
+    repo.suite_paths = suite_patterns(args.suite.as_deref())?;
     repo.pass_env = args
         .pass_env
         .iter()
@@ -263,6 +267,16 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
     out["isolation"] = isolation;
     print_json(&out)?;
     Ok(Ending::Done)
+}
+
+/// `--suite`'s patterns, checked (a bad one is a usage error, exit 3).
+///
+/// # Errors
+///
+/// [`CliError::BadArgument`] naming the pattern and what is wrong.
+pub(crate) fn suite_patterns(text: Option<&str>) -> Result<Vec<String>, CliError> {
+    orch_launcher::judge::parse_suite(text.unwrap_or_default())
+        .map_err(|error| CliError::BadArgument(format!("--suite: {error}")))
 }
 
 /// `orch repo list`.
@@ -386,6 +400,8 @@ pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, Cl
         "base_commit": task.base_commit,
         "branch": task.branch,
         "head_commit": task.head_commit,
+        "approved_suite_commit": task.suite_commit,
+        "approved_suite_diff_sha256": task.suite_diff_sha256,
         "path": task.worktree,
         "kept_when_done": task.keep_worktree,
         "merge": task.branch.as_ref().map(|branch| {

@@ -10,7 +10,7 @@ use orch_process::exec::SupervisorProgram;
 use serde::Deserialize;
 
 /// Every key this binary reads, with the type a bad value is told to have.
-pub(crate) const KEYS: [(&str, &str); 31] = [
+pub(crate) const KEYS: [(&str, &str); 32] = [
     ("ORCH_HOME", "a folder path"),
     ("ORCH_DB_PATH", "a file path"),
     ("ORCH_HTTP_ADDR", "an address such as 127.0.0.1:7878"),
@@ -66,6 +66,10 @@ pub(crate) const KEYS: [(&str, &str); 31] = [
     ("ORCH_POISON_RESCUES", "a whole number from 1 to 1000"),
     ("ORCH_AGENT_INFRA_RETRIES", "a whole number"),
     ("ORCH_AGENT_DEFER_SECS", "a whole number of seconds"),
+    (
+        "ORCH_SETUP_TIMEOUT_SECS",
+        "a whole number of seconds, at least 1",
+    ),
 ];
 
 /// Keys orch sets for the programs it starts; seen in the environment when
@@ -203,6 +207,14 @@ pub(crate) struct Config {
     /// The base of the backoff between those deferrals.
     #[serde(default = "default_defer")]
     pub(crate) agent_defer_secs: u64,
+    /// Seconds a repository's setup command (`repo add --setup-cmd`) may run
+    /// in a new worktree or judge tree.
+    #[serde(default = "default_setup_timeout")]
+    pub(crate) setup_timeout_secs: u64,
+}
+
+fn default_setup_timeout() -> u64 {
+    900
 }
 
 fn default_http_addr() -> String {
@@ -363,6 +375,12 @@ impl Config {
                 "0 would end every agent run at once".to_owned(),
             ));
         }
+        if self.setup_timeout_secs == 0 {
+            return Err(bad(
+                "ORCH_SETUP_TIMEOUT_SECS",
+                "0 would end every setup at once".to_owned(),
+            ));
+        }
         if self.agent_cmd.trim().is_empty() {
             return Err(bad("ORCH_AGENT_CMD", "it is blank".to_owned()));
         }
@@ -441,6 +459,7 @@ impl Config {
         config.post_deploy.window = Duration::from_secs(self.post_deploy_window_secs);
         config.supervisor = SupervisorProgram::CurrentExe;
         config.worktree.git.clone_from(&self.git);
+        config.setup.timeout = Duration::from_secs(self.setup_timeout_secs);
         config
     }
 
@@ -642,6 +661,7 @@ mod tests {
             "poison_rescues",
             "agent_infra_retries",
             "agent_defer_secs",
+            "setup_timeout_secs",
         ];
         let mut keys: Vec<String> = fields
             .iter()
@@ -672,6 +692,7 @@ mod tests {
             "ORCH_POISON_RESCUES",
             "ORCH_AGENT_INFRA_RETRIES",
             "ORCH_AGENT_DEFER_SECS",
+            "ORCH_SETUP_TIMEOUT_SECS",
         ] {
             let error = Config::from_iter(env(&[(key, "x")])).unwrap_err();
             assert_eq!(error.key, key, "{error}");

@@ -138,6 +138,7 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
             runner_only_failed: agreement.runner_only_failed,
             llm_only_failed: agreement.llm_only_failed,
             runner_no_verdict: agreement.runner_no_verdict,
+            other_commit: agreement.other_commit,
         },
     )];
     let roadmap = orch_inventory::roadmap_with(&built_in()?, &stats, &shadows);

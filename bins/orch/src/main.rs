@@ -158,6 +158,9 @@ fn dispatch(command: cli::Command) -> Result<Ending, CliError> {
                 TaskCommand::Log(args) => operator::task_log(&setup, &args),
                 TaskCommand::Retry(args) => operator::task_retry(&setup, &args),
                 TaskCommand::Cancel(args) => operator::task_cancel(&setup, &args),
+                TaskCommand::ApproveSuite { id, reason } => {
+                    operator::task_approve_suite(&setup, id, &reason)
+                }
             }
         }
         Command::Alert { command } => {

@@ -134,6 +134,8 @@ pub(crate) fn task_retry(setup: &Setup, args: &TaskRetryArgs) -> Result<Ending, 
         other @ (OperatorError::NotWorkingStage(_) | OperatorError::UnknownStop(_)) => {
             CliError::BadArgument(other.to_string())
         }
+        other @ OperatorError::Refused(_) => CliError::Refused(other.to_string()),
+        other @ OperatorError::Git(_) => CliError::Tool(other.to_string()),
     })?;
     print_json(&json!({
         "id": args.id,
@@ -142,6 +144,38 @@ pub(crate) fn task_retry(setup: &Setup, args: &TaskRetryArgs) -> Result<Ending, 
         "job": retried.job.get(),
         "developer_retries": retried.developer_retries,
         "acknowledged_alerts": retried.acknowledged.iter().map(|a| a.get()).collect::<Vec<_>>(),
+    }))?;
+    Ok(Ending::Done)
+}
+
+/// `orch task approve-suite`.
+pub(crate) fn task_approve_suite(setup: &Setup, id: i64, reason: &str) -> Result<Ending, CliError> {
+    if reason.trim().is_empty() {
+        return Err(CliError::BadArgument(
+            "--reason is blank; say why the task's suite change is accepted".to_owned(),
+        ));
+    }
+    let store = setup.open_store()?;
+    let git = orch_launcher::worktree::Git::new(&setup.launcher());
+    let approval = operator::approve_suite(&store, &git, TaskId::new(id), reason).map_err(
+        |error| match error {
+            OperatorError::Store(error) => from_store(error),
+            other @ OperatorError::Refused(_) => CliError::Refused(other.to_string()),
+            other @ (OperatorError::Git(_)
+            | OperatorError::NotWorkingStage(_)
+            | OperatorError::UnknownStop(_)) => CliError::Tool(other.to_string()),
+        },
+    )?;
+    print_json(&json!({
+        "id": id,
+        "approved_commit": approval.commit,
+        "previous": approval.previous,
+        "diff_sha256": approval.diff_sha256,
+        "transition": approval.transition.get(),
+        "changes": approval.changes.iter().map(|c| json!({
+            "change": c.kind.as_str(),
+            "path": c.path,
+        })).collect::<Vec<_>>(),
     }))?;
     Ok(Ending::Done)
 }
@@ -440,7 +474,13 @@ pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending
         // An unknown repository is the store's to say (exit 2).
         Some(_) | None => None,
     };
+    let suite_paths = match &args.suite {
+        Some(text) => Some(crate::commands::suite_patterns(Some(text))?),
+        None => None,
+    };
     let change = RepoChange {
+        suite_paths,
+        setup_command: optional(args.setup_cmd.as_ref()),
         path,
         base_ref,
         test_command: optional(args.test_cmd.as_ref()),

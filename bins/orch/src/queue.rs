@@ -85,6 +85,7 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
                 "runner_only_failed": agreement.runner_only_failed,
                 "llm_only_failed": agreement.llm_only_failed,
                 "runner_no_verdict": agreement.runner_no_verdict,
+                "other_commit": agreement.other_commit,
                 "agreement": agreement.rate(),
             }),
         );
@@ -260,6 +261,11 @@ pub(crate) fn metrics(store: &Store, config: &LauncherConfig) -> Result<String, 
             agreement.runner_no_verdict,
             "Pairs where the test runner produced no verdict.",
         ),
+        (
+            "other_commit",
+            agreement.other_commit,
+            "Pairs whose two verdicts are about different commits: kept, not compared.",
+        ),
     ] {
         let _ = writeln!(
             out,
@@ -353,6 +359,7 @@ mod tests {
                 runner_only_failed: 1,
                 llm_only_failed: 1,
                 runner_no_verdict: 0,
+                other_commit: 0,
             },
             staging_runner: StagingRunnerStats {
                 runs: 4,

@@ -1699,3 +1699,115 @@ fn an_agent_that_times_out_is_said_to_have_timed_out() {
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("ORCH_AGENT_TIMEOUT_SECS"));
 }
+
+/// `repo add --suite --setup-cmd`, `repo update --suite ''`, and `task
+/// approve-suite`'s refusals, with the binary: bad globs are usage errors
+/// (3), a task that changed nothing under its suite paths or is not a git
+/// task is refused (4), an unknown task is a tool error (2).
+#[test]
+fn suite_and_setup_flags_and_approve_suite_refusals() {
+    let world = World::new("suite-flags");
+    let plain = world.dir.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let checkout = world.checkout();
+    git(&checkout, &["init", "--quiet", "-b", "main"]);
+    git(&checkout, &["add", "--all"]);
+    git(&checkout, &["commit", "--quiet", "-m", "sample"]);
+    for bad in ["/etc/*", "../x", ":(exclude)tests", "**", "tests/[a"] {
+        let output = world.run(&[
+            "repo",
+            "add",
+            "api",
+            "--path",
+            checkout.to_str().unwrap(),
+            "--staging-cmd",
+            "true",
+            "--suite",
+            bad,
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "{bad}: {}",
+            describe(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("--suite"),
+            "{}",
+            describe(&output)
+        );
+    }
+    let added = world.json(&[
+        "repo",
+        "add",
+        "api",
+        "--path",
+        checkout.to_str().unwrap(),
+        "--staging-cmd",
+        "test -f .setup-done",
+        "--suite",
+        "tests/**, staging.sh",
+        "--setup-cmd",
+        "true",
+    ]);
+    assert_eq!(
+        added["suite"],
+        serde_json::json!(["tests/**", "staging.sh"]),
+        "{added}"
+    );
+    // The setup's file must be ignored: say so in the repository.
+    std::fs::write(checkout.join(".gitignore"), ".setup-done\n").unwrap();
+    git(&checkout, &["add", ".gitignore"]);
+    git(
+        &checkout,
+        &["commit", "--quiet", "-m", "ignore the setup's file"],
+    );
+    world.json(&["repo", "update", "api", "--setup-cmd", "touch .setup-done"]);
+    let listed = world.json(&["repo", "list"]);
+    assert_eq!(listed[0]["setup_cmd"], "touch .setup-done", "{listed}");
+    world.json(&["task", "add", "--repo", "api", "--title", "no suite change"]);
+    world.json(&[
+        "repo",
+        "add",
+        "plain",
+        "--path",
+        plain.to_str().unwrap(),
+        "--staging-cmd",
+        "true",
+    ]);
+    world.json(&["task", "add", "--repo", "plain", "--title", "not git"]);
+    let output = world.run(&["work", "--until-idle"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let shown = world.json(&["task", "show", "1"]);
+    assert_eq!(shown["status"], "done", "{shown}");
+    // The staging log names the pinned suite and the judge tree.
+    let log = std::fs::read_to_string(world.home().join("tasks/1/15-staging-log.md")).unwrap();
+    assert!(
+        log.contains("- suite: \"pinned (tests/**,staging.sh)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("- suite changed by the task: \"none\""),
+        "{log}"
+    );
+    let refused = world.run(&["task", "approve-suite", "1"]);
+    assert_eq!(refused.status.code(), Some(4), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("changed nothing"),
+        "{}",
+        describe(&refused)
+    );
+    let refused = world.run(&["task", "approve-suite", "2"]);
+    assert_eq!(refused.status.code(), Some(4), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not a git task"),
+        "{}",
+        describe(&refused)
+    );
+    assert_eq!(code(&world.run(&["task", "approve-suite", "99"])), Some(2));
+    // --suite '' unpins: the next log says so.
+    let updated = world.json(&["repo", "update", "api", "--suite", ""]);
+    assert_eq!(updated["suite"], serde_json::json!([]), "{updated}");
+    let help = world.run(&["repo", "add", "--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("approve-suite"));
+}

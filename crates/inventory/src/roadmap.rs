@@ -102,26 +102,39 @@ pub struct ShadowFigures {
     pub llm_only_failed: u64,
     /// The runner produced no verdict.
     pub runner_no_verdict: u64,
+    /// The two verdicts are about different commits (or were recorded
+    /// before both commits were): kept, but not compared.
+    #[serde(default)]
+    pub other_commit: u64,
 }
 
 impl ShadowFigures {
     /// `12 runs, 11 agree (91.7%), 1 runner-only FAILED, 0 LLM-only FAILED, 0 without a runner verdict`.
     #[must_use]
     pub fn describe(&self) -> String {
+        let compared = self.runs.saturating_sub(self.other_commit);
         #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
-        let rate = if self.runs > 0 {
-            format!(" ({:.1}%)", 100.0 * self.agree as f64 / self.runs as f64)
+        let rate = if compared > 0 {
+            format!(" ({:.1}%)", 100.0 * self.agree as f64 / compared as f64)
         } else {
             String::new()
         };
-        format!(
+        let mut text = format!(
             "{} runs, {} agree{rate}, {} runner-only FAILED, {} LLM-only FAILED, {} without a runner verdict",
             self.runs,
             self.agree,
             self.runner_only_failed,
             self.llm_only_failed,
             self.runner_no_verdict
-        )
+        );
+        // Only pairs on one commit are compared; say how many were not.
+        if self.other_commit > 0 {
+            text.push_str(&format!(
+                ", {} on different commits (not compared)",
+                self.other_commit
+            ));
+        }
+        text
     }
 }
 

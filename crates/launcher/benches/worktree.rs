@@ -93,6 +93,8 @@ fn task(id: i64, base: &str) -> Task {
         worktree: None,
         head_commit: None,
         keep_worktree: false,
+        suite_commit: None,
+        suite_diff_sha256: None,
     }
 }
 
@@ -236,6 +238,8 @@ fn main() {
         pass_env: Vec::new(),
         base_ref: None,
         test_command: None,
+        suite_paths: Vec::new(),
+        setup_command: None,
         created_ms: 0,
     };
     // Warm the page cache and git's own caches once.

@@ -34,6 +34,31 @@ pub struct LauncherConfig {
     pub supervisor: SupervisorProgram,
     /// Task isolation: git and the worktrees.
     pub worktree: WorktreeConfig,
+    /// The repositories' setup commands (`repo add --setup-cmd`): their
+    /// limits.
+    pub setup: SetupConfig,
+}
+
+/// The limits of a repository's setup command, run in each new task
+/// worktree and each judge tree (`ORCH_SETUP_TIMEOUT_SECS`). A failing setup
+/// is deferred within the budget of what it prepares (the worktree's, or
+/// the suite runner's infra retries), then the task is blocked with a
+/// `setup_failed` alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupConfig {
+    /// How long one setup may run (`ORCH_SETUP_TIMEOUT_SECS`, default 900).
+    pub timeout: Duration,
+    /// SIGTERM → SIGKILL.
+    pub grace: Duration,
+}
+
+impl Default for SetupConfig {
+    fn default() -> Self {
+        SetupConfig {
+            timeout: Duration::from_secs(15 * 60),
+            grace: Duration::from_secs(5),
+        }
+    }
 }
 
 impl LauncherConfig {
@@ -53,6 +78,7 @@ impl LauncherConfig {
             lease: Duration::from_secs(60),
             supervisor: SupervisorProgram::CurrentExe,
             worktree: WorktreeConfig::default(),
+            setup: SetupConfig::default(),
         }
     }
 

@@ -34,11 +34,14 @@ use sha2::{Digest, Sha256};
 
 use crate::config::LauncherConfig;
 use crate::context::{JobContext, RunControl};
-use crate::launch::{AlertSpec, Intercept, Launch, RunOutcome, RunRecord, ShadowRun, launch_job};
+use crate::judge::{self, SetupFailure};
+use crate::launch::{
+    AlertSpec, Intercept, Launch, RunOutcome, RunRecord, ShadowRun, launch_job, run_shadow,
+};
 use crate::reserved::default_intercepts;
 use crate::spawn::backoff;
 use crate::workspace;
-use crate::worktree::{Base, Checkout, Git, TestedTree, Workspace, WorktreeError};
+use crate::worktree::{Base, Checkout, Git, TestedTree, TreeState, Workspace, WorktreeError};
 
 /// The most bytes of an artifact a gate reads; a larger artifact fails
 /// closed (no reader of markdown reads a gigabyte either).
@@ -370,14 +373,24 @@ impl Engine {
             .into_iter()
             .map(|r| r.path.into())
             .collect();
-        Ok(self.git.sweep(&self.config, &repos, |task| {
+        let mut sweep = self.git.sweep(&self.config, &repos, |task| {
             match self.store().task(task) {
                 Ok(task) => task.status != TaskStatus::Done || task.keep_worktree,
                 // Gone, or unreadable: an unreadable one is kept.
                 Err(StoreError::NotFound { .. }) => false,
                 Err(_) => true,
             }
-        }))
+        });
+        // Judge trees live for one run; what a crash left is thrown away,
+        // unless its job is running (another orch process on this home).
+        sweep
+            .removed
+            .extend(judge::sweep(&self.git, &self.config, &repos, |job| {
+                self.store()
+                    .job(job)
+                    .is_ok_and(|job| job.state == orch_store::JobState::Running)
+            }));
+        Ok(sweep)
     }
 
     /// Claims the next due job, runs it and records its end. `Ok(None)` when
@@ -435,16 +448,46 @@ impl Engine {
         let control = RunControl::default();
         let lease_lost = AtomicBool::new(false);
         let cancel_asked = AtomicBool::new(false);
-        let launched = std::thread::scope(|scope| {
+        let ran = std::thread::scope(|scope| {
             let (done, beat) = mpsc::channel::<()>();
             let (control, lease_lost, asked) = (&control, &lease_lost, &cancel_asked);
             let heartbeat =
                 scope.spawn(move || self.heartbeat(lease, &beat, stop, control, lease_lost, asked));
-            let launched = launch_job(&ctx, &self.config, &self.intercepts, spent, control);
+            let ran = self.setup_worktree(&ctx, control).map(|()| {
+                let launched = launch_job(&ctx, &self.config, &self.intercepts, spent, control);
+                // The tree the verdict is about (orch commits what an LLM
+                // role changed), then, in shadow mode, the runner: after
+                // the LLM role has ended, so it cannot read the runner's
+                // verdict, and on the commit it ended on, so both verdicts
+                // are about one tree.
+                let tree = matches!(launched.launch, Launch::Ran { .. })
+                    .then(|| self.stage_tree(&ctx, launched.spawned));
+                let shadow = match &tree {
+                    Some(Ok(tree)) if launched.spawned && launched.intercepted_by.is_none() => {
+                        self.shadow_after(&ctx, tree.as_ref(), control)
+                    }
+                    _ => None,
+                };
+                (launched, tree, shadow)
+            });
             drop(done);
             let _ = heartbeat.join();
-            launched
+            ran
         });
+        let (launched, tree, shadow) = match ran {
+            Ok(ran) => ran,
+            Err(failure) => {
+                report.end = self.setup_unready(
+                    lease,
+                    &ctx,
+                    failure,
+                    lease_lost.load(Ordering::SeqCst),
+                    cancel_asked.load(Ordering::SeqCst),
+                )?;
+                report.took = t0.elapsed();
+                return Ok(Some(report));
+            }
+        };
         if launched.spawned {
             self.spawns.fetch_add(1, Ordering::SeqCst);
         }
@@ -458,7 +501,7 @@ impl Engine {
         }
         // A shadow run too; its pairing with the LLM's verdict is written
         // with the job's end, when the LLM's verdict moves the task.
-        let shadow = match &launched.shadow {
+        let shadow = match &shadow {
             Some(run) => Some((
                 self.store()
                     .record_agent_run(&self.run_row(&ctx, &run.record))?,
@@ -527,7 +570,7 @@ impl Engine {
             }
             Launch::Ran { record, alert } => {
                 report.outcome = Some(record.outcome);
-                match self.stage_tree(&ctx, launched.spawned) {
+                match tree.unwrap_or_else(|| self.stage_tree(&ctx, launched.spawned)) {
                     Ok(tree) => {
                         let end =
                             self.decide(lease, &ctx, &record, alert, tree.as_ref(), shadow)?;
@@ -572,6 +615,113 @@ impl Engine {
         }
         report.took = t0.elapsed();
         Ok(Some(report))
+    }
+
+    /// Runs the repository's setup command in the task's worktree when it
+    /// is new (no mark of a finished setup in its git folder), before the
+    /// first role; marks it when it passed.
+    fn setup_worktree(&self, ctx: &JobContext, control: &RunControl) -> Result<(), SetupFailure> {
+        if ctx.repo.setup_command.is_none() || !ctx.workspace.is_isolated() {
+            return Ok(());
+        }
+        let marker = judge::setup_marker(&ctx.workspace.dir);
+        if marker.as_ref().is_some_and(|m| m.exists()) {
+            return Ok(());
+        }
+        judge::run_setup(
+            &ctx.repo,
+            &self.config,
+            &ctx.workspace.dir,
+            ctx.workspace.start.as_ref().map(|s| s.commit.as_str()),
+            control,
+            &ctx.task_dir.join("setup").join("worktree.output.log"),
+        )?;
+        if let Some(marker) = marker {
+            // Without the mark the setup runs again at the next job: slower,
+            // never wrong.
+            let _ = std::fs::write(&marker, format!("job {}\n", ctx.job.id));
+        }
+        Ok(())
+    }
+
+    /// A job whose worktree's setup did not pass: a stop or a cancel ends it
+    /// as any stopped run ends; a failure is deferred within the worktree's
+    /// infra retries, then blocks the task with a `setup_failed` alert that
+    /// quotes the setup's output. Never a rollback, never a developer retry.
+    fn setup_unready(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+        failure: SetupFailure,
+        lost: bool,
+        cancel_asked: bool,
+    ) -> Result<JobEndKind, EngineError> {
+        let why = match failure {
+            SetupFailure::Cancelled if lost => return Ok(JobEndKind::LeaseLost),
+            SetupFailure::Cancelled if cancel_asked => {
+                return self.end_cancelled(lease, ctx, None);
+            }
+            SetupFailure::Cancelled => {
+                return match self
+                    .store()
+                    .release(lease, "cancelled: the worker is stopping")
+                {
+                    Ok(()) => Ok(JobEndKind::Released),
+                    Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+                    Err(error) => Err(error.into()),
+                };
+            }
+            SetupFailure::Failed(why) => why,
+        };
+        let job = &ctx.job;
+        let settings = &self.config.worktree;
+        if job.infra_attempts < settings.infra_retries {
+            let retry_in = backoff(settings.defer, job.infra_attempts);
+            return match self.store().defer(lease, retry_in, &why, None) {
+                Ok(_) => Ok(JobEndKind::Deferred { retry_in }),
+                Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+                Err(error) => Err(error.into()),
+            };
+        }
+        self.block(
+            lease,
+            job,
+            None,
+            &AlertSpec {
+                kind: crate::reserved::SETUP_FAILED,
+                message: format!(
+                    "task {} ({}) is blocked at {}: its worktree's setup failed {} times: {why}. Fix the setup (orch repo update {} --setup-cmd ...) or the host, then `orch task retry {}`",
+                    ctx.task.id,
+                    ctx.repo.name,
+                    ctx.stage,
+                    job.infra_attempts + 1,
+                    ctx.repo.name,
+                    ctx.task.id
+                ),
+            },
+        )
+    }
+
+    /// The shadow runner, after the LLM role: given the job as it ended
+    /// (`workspace.start` names the commit the role ended on, which orch has
+    /// just committed, so the tree is clean).
+    fn shadow_after(
+        &self,
+        ctx: &JobContext,
+        tree: Option<&(JobCommits, TestedTree)>,
+        control: &RunControl,
+    ) -> Option<ShadowRun> {
+        let mut ended = ctx.clone();
+        if let (Some((commits, _)), Some(start)) = (tree, &ctx.workspace.start)
+            && let Some(end) = &commits.end
+        {
+            ended.workspace.start = Some(TreeState {
+                commit: end.clone(),
+                branch: start.branch.clone(),
+                changed: 0,
+            });
+        }
+        run_shadow(&ended, &self.config, &self.intercepts, control)
     }
 
     /// Heartbeats the lease every third of its length until the run ends;
@@ -865,6 +1015,7 @@ impl Engine {
             | Stage::Deploy
             | Stage::PostDeploy => TaskStatus::Active,
         };
+        let suite_note = self.suite_note(ctx, record, tree);
         let transition = NewTransition {
             task: ctx.task.id,
             from_stage: ctx.stage.as_str().to_owned(),
@@ -877,7 +1028,10 @@ impl Engine {
                     gate: g.gate.name().to_owned(),
                     passed: g.passed,
                     verdict: g.verdict.clone(),
-                    reason: g.reason.clone(),
+                    reason: match &suite_note {
+                        Some(note) => format!("{}; {note}", g.reason),
+                        None => g.reason.clone(),
+                    },
                     artifact_sha256: sha.clone(),
                     commit_sha: tree.map(|(_, judged)| judged.commit.clone()),
                     tree_clean: tree.map(|(_, judged)| judged.clean),
@@ -945,6 +1099,7 @@ impl Engine {
             stage: ctx.stage.as_str().to_owned(),
             runner_run,
             commit: run.commit.clone(),
+            llm_commit: tree.map(|(_, judged)| judged.commit.clone()),
             runner_verdict: run.verdict.map(str::to_owned),
             llm_verdict: if verdict == Verdict::Pass {
                 VERDICT_PASSED
@@ -978,6 +1133,40 @@ impl Engine {
             Err(StoreError::StageMismatch { .. }) => Ok(JobEndKind::Superseded),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// For the gate evidence of a verdict a suite runner gave in a judge tree
+    /// with the suite pinned: what the task changed under suite paths since
+    /// the version the suite was restored to. `None` otherwise; a git
+    /// failure here is said in the note, never a reason to fail the job.
+    fn suite_note(
+        &self,
+        ctx: &JobContext,
+        record: &RunRecord,
+        tree: Option<&(JobCommits, TestedTree)>,
+    ) -> Option<String> {
+        let suite_runner = record.transport == orch_store::Transport::Deterministic
+            && ran_suite(ctx.stage)
+            && record.outcome != RunOutcome::Skipped;
+        if !suite_runner || ctx.repo.suite_paths.is_empty() {
+            return None;
+        }
+        let (pin, (_, judged)) = (judge::Pin::of(&ctx.task)?, tree?);
+        let changes = judge::suite_changes(
+            &self.git,
+            &ctx.workspace.dir,
+            &pin.commit,
+            &judged.commit,
+            &ctx.repo.suite_paths,
+        );
+        Some(match changes {
+            Ok(changes) => format!(
+                "suite paths changed by the task since {}: {}",
+                pin.describe(),
+                judge::describe_changes(&changes)
+            ),
+            Err(error) => format!("the suite's changes could not be read: {error}"),
+        })
     }
 
     /// Fails the job and blocks its task with an alert, in one transaction.

@@ -174,8 +174,9 @@ pub trait Intercept: Send + Sync {
         false
     }
 
-    /// Runs beside the LLM, before it, on the same tree: writes no artifact
-    /// a gate reads and decides nothing. Must register every process it
+    /// Runs beside the LLM, after it has ended, on the commit it ended on
+    /// (`ctx.workspace.start`, in a tree of the runner's own): writes no
+    /// artifact a gate reads and decides nothing. Must register every process it
     /// starts with `control`; a panic is caught by `launch_job` and recorded
     /// as a run without a verdict.
     fn shadow(
@@ -198,8 +199,6 @@ pub struct Launched {
     pub fallback: Option<RunRecord>,
     /// Whether `spawn` ran.
     pub spawned: bool,
-    /// A reserved agent's run beside the LLM (shadow mode), when one ran.
-    pub shadow: Option<ShadowRun>,
     /// The result.
     pub launch: Launch,
 }
@@ -227,7 +226,6 @@ pub fn launch_job(
                     intercepted_by,
                     fallback: None,
                     spawned: false,
-                    shadow: None,
                     launch,
                 };
             }
@@ -241,7 +239,6 @@ pub fn launch_job(
             intercepted_by,
             fallback,
             spawned: false,
-            shadow: None,
             launch: Launch::Block {
                 record: None,
                 alert: AlertSpec {
@@ -254,25 +251,23 @@ pub fn launch_job(
             },
         };
     }
-    // Shadow mode: the runner runs first, on the tree the LLM then gets,
-    // and whatever becomes of it the LLM runs and decides.
-    let shadow = if intercepted_by.is_none() {
-        run_shadow(ctx, config, intercepts, control)
-    } else {
-        None
-    };
+    // Shadow mode is not run here: the engine runs the shadow runner after
+    // the LLM role has ended and its changes are committed (`run_shadow`),
+    // so that the role can never read the runner's verdict, and both
+    // verdicts are about the commit the role ended on.
     Launched {
         intercepted_by,
         fallback,
         spawned: true,
-        shadow,
         launch: crate::spawn::spawn(ctx, config, control),
     }
 }
 
-/// The first intercept that shadows the job runs beside the LLM; a panic in
+/// The first intercept that shadows the job runs beside the LLM, after it:
+/// `ctx.workspace.start` names the commit the LLM role ended on. A panic in
 /// it becomes a run without a verdict, never the job's end.
-fn run_shadow(
+#[must_use]
+pub fn run_shadow(
     ctx: &JobContext,
     config: &LauncherConfig,
     intercepts: &[Box<dyn Intercept>],

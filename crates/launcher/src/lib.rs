@@ -39,6 +39,7 @@
 mod config;
 mod context;
 mod engine;
+pub mod judge;
 mod launch;
 pub mod operator;
 pub mod prompt;
@@ -50,7 +51,7 @@ pub mod worktree;
 
 pub use config::{
     AgentConfig, DeployConfig, LauncherConfig, ParseModeError, PostDeployConfig, RepoScope,
-    RunnerMode, StagingRunnerConfig, SuiteRunnerConfig, WorktreeConfig,
+    RunnerMode, SetupConfig, StagingRunnerConfig, SuiteRunnerConfig, WorktreeConfig,
 };
 pub use context::{JobContext, RunControl};
 pub use engine::{
@@ -59,6 +60,6 @@ pub use engine::{
 };
 pub use launch::{
     AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, ShadowRun,
-    launch_job,
+    launch_job, run_shadow,
 };
 pub use spawn::{agent_env, spawn};

@@ -13,7 +13,12 @@
 //! ```
 
 use orch_pipeline::Stage;
-use orch_store::{NewJob, Retried, Store, StoreError, Task, TaskId, TaskStatus};
+use orch_store::{
+    NewJob, Retried, Store, StoreError, Task, TaskId, TaskIsolation, TaskStatus, TransitionId,
+};
+
+use crate::judge::{self, ChangeKind, SuiteChange};
+use crate::worktree::{Git, WorktreeError, short};
 
 /// Why an operator's command on a task could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +37,103 @@ pub enum OperatorError {
         "task {0}'s history does not say at which stage it stopped; name the stage with --stage"
     )]
     UnknownStop(TaskId),
+    /// The task's state does not allow the command; nothing was written.
+    #[error("{0}")]
+    Refused(String),
+    /// git could not tell what the task changed.
+    #[error("{0}")]
+    Git(#[from] WorktreeError),
+}
+
+/// What [`approve_suite`] recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteApproval {
+    /// The operator's transition in the task's history.
+    pub transition: TransitionId,
+    /// The commit whose suite paths the judge tree now restores.
+    pub commit: String,
+    /// The commit the suite was pinned to before (the base, or an earlier
+    /// approval).
+    pub previous: String,
+    /// The sha256 of the suite's diff from the task's base to `commit`.
+    pub diff_sha256: String,
+    /// What the task changed under suite paths since its base.
+    pub changes: Vec<SuiteChange>,
+}
+
+/// `orch task approve-suite`: pins the task's own suite version — the
+/// suite paths as of its current head commit — so that the judge tree
+/// restores them to that version instead of the base's (a later change by
+/// an agent is reverted again). Recorded as the operator's transition with
+/// the sha256 of the suite's diff from the base to the approved commit.
+///
+/// # Errors
+///
+/// [`OperatorError::Refused`] for a task that is not a git task, whose
+/// repository pins no suite, that has no head commit yet, that changed
+/// nothing under suite paths, or whose head is approved already;
+/// [`OperatorError::Git`] when git fails; [`OperatorError::Store`] for an
+/// unknown task or a store failure.
+pub fn approve_suite(
+    store: &Store,
+    git: &Git,
+    task: TaskId,
+    reason: &str,
+) -> Result<SuiteApproval, OperatorError> {
+    let current = store.task(task)?;
+    let repo = store.repo(current.repo)?;
+    let refused = |why: String| Err(OperatorError::Refused(format!("task {task}: {why}")));
+    let Some(base) = current
+        .base_commit
+        .clone()
+        .filter(|_| current.isolation == TaskIsolation::Worktree)
+    else {
+        return refused(
+            "it is not a git task (it works in its repository's folder), so there is no base suite to approve a change against".to_owned(),
+        );
+    };
+    if repo.suite_paths.is_empty() {
+        return refused(format!(
+            "repository {} pins no suite (orch repo update {} --suite 'tests/**,...'), so nothing is restored and there is nothing to approve",
+            repo.name, repo.name
+        ));
+    }
+    let Some(head) = current.head_commit.clone() else {
+        return refused(
+            "no stage of it has ended yet, so it has no commit whose suite could be approved"
+                .to_owned(),
+        );
+    };
+    if current.suite_commit.as_deref() == Some(head.as_str()) {
+        return refused(format!("its suite at {} is approved already", short(&head)));
+    }
+    let dir = std::path::Path::new(&repo.path);
+    let changes = judge::suite_changes(git, dir, &base, &head, &repo.suite_paths)?;
+    if changes.is_empty() {
+        return refused(format!(
+            "it changed nothing under the suite paths ({}) since its base {}; there is nothing to approve",
+            repo.suite_paths.join(","),
+            short(&base)
+        ));
+    }
+    let diff_sha256 = judge::suite_diff_sha256(git, dir, &base, &head, &repo.suite_paths)?;
+    let previous = current.suite_commit.clone().unwrap_or_else(|| base.clone());
+    let restored = changes
+        .iter()
+        .filter(|c| c.kind != ChangeKind::Added)
+        .count();
+    let text = format!(
+        "suite approved at {head} (suite diff from base {base}: sha256 {diff_sha256}; {} paths changed, {restored} of them no longer restored to the base): {reason}",
+        changes.len()
+    );
+    let transition = store.approve_suite(task, &head, &diff_sha256, &text)?;
+    Ok(SuiteApproval {
+        transition,
+        commit: head,
+        previous,
+        diff_sha256,
+        changes,
+    })
 }
 
 /// The working stage where an ended task stopped: the stage its last
@@ -48,7 +150,9 @@ pub fn stopped_at(store: &Store, task: &Task) -> Result<Stage, OperatorError> {
         .transitions(task.id)?
         .iter()
         .rev()
-        .find(|t| t.to_stage == task.stage)
+        // An approval of the task's suite moves nothing (from = to): it is
+        // not where the task stopped.
+        .find(|t| t.to_stage == task.stage && t.from_stage != t.to_stage)
         .and_then(|t| t.from_stage.parse::<Stage>().ok())
         .filter(|stage| stage.role().is_some())
         .ok_or(OperatorError::UnknownStop(task.id))

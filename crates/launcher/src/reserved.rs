@@ -13,7 +13,7 @@
 //! `skipped`.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use orch_pipeline::{Role, Stage, fenced_block, render_verdict_line};
@@ -27,9 +27,15 @@ use orch_store::Transport;
 
 use crate::config::{LauncherConfig, RunnerMode, SuiteRunnerConfig};
 use crate::context::{JobContext, RunControl};
+use crate::judge::{self, JudgeTree, Pin, SetupFailure};
 use crate::launch::{AlertSpec, Intercept, Intercepted, Launch, RunOutcome, RunRecord, ShadowRun};
 use crate::spawn::backoff;
 use crate::usage::Usage;
+use crate::worktree::{Git, WorktreeError};
+
+/// The alert kind of a repository's setup command that kept failing (in a
+/// new task worktree, or in a judge tree before the suite).
+pub const SETUP_FAILED: &str = "setup_failed";
 
 /// The registry of reserved agents, in the order `launch_job` consults them.
 #[must_use]
@@ -277,17 +283,88 @@ impl SuiteRunner {
             && self.command(ctx).is_some()
     }
 
-    /// Runs `command` in the task's tree and writes the log to `log`.
+    /// Where the suite judges the task: a judge tree at the candidate commit
+    /// (the commit `ctx.workspace.start` names) when the repository pins its
+    /// suite, and always in shadow mode (never the LLM tester's worktree);
+    /// otherwise the task's own tree. In a judge tree the pinned suite paths
+    /// are restored and the repository's setup command runs first.
+    fn prepare(
+        &self,
+        ctx: &JobContext,
+        config: &LauncherConfig,
+        control: &RunControl,
+        shadow: bool,
+    ) -> Result<Bench, Unready> {
+        let patterns = &ctx.repo.suite_paths;
+        let mut facts = provenance(ctx);
+        let candidate = ctx
+            .workspace
+            .start
+            .as_ref()
+            .filter(|_| ctx.workspace.is_isolated())
+            .map(|start| start.commit.clone());
+        let Some(candidate) = candidate.filter(|_| shadow || !patterns.is_empty()) else {
+            facts.push(("suite".to_owned(), suite_fact(ctx, None)));
+            return Ok(Bench {
+                dir: ctx.workspace.dir.clone(),
+                facts,
+                _tree: None,
+            });
+        };
+        let git = Git::new(config);
+        let dir = judge::judge_dir(config, ctx.task.id, ctx.job.id);
+        let tree = JudgeTree::make(&git, Path::new(&ctx.repo.path), dir, &candidate)
+            .map_err(Unready::Tree)?;
+        facts.push((
+            "judge tree".to_owned(),
+            format!(
+                "{} (a scratch worktree at the commit, out of the agents' reach)",
+                tree.dir().display()
+            ),
+        ));
+        let pin = Pin::of(&ctx.task).filter(|_| !patterns.is_empty());
+        facts.push(("suite".to_owned(), suite_fact(ctx, pin.as_ref())));
+        if let Some(pin) = &pin {
+            let changes = tree
+                .restore_suite(&pin.commit, &candidate, patterns)
+                .map_err(Unready::Tree)?;
+            facts.push((
+                "suite changed by the task".to_owned(),
+                judge::describe_changes(&changes),
+            ));
+        }
+        let output = ctx
+            .task_dir
+            .join("setup")
+            .join(format!("judge-{}.output.log", ctx.job.id));
+        judge::run_setup(
+            &ctx.repo,
+            config,
+            tree.dir(),
+            Some(&candidate),
+            control,
+            &output,
+        )
+        .map_err(Unready::Setup)?;
+        Ok(Bench {
+            dir: tree.dir().to_path_buf(),
+            facts,
+            _tree: Some(tree),
+        })
+    }
+
+    /// Runs `command` in `bench` and writes the log to `log`.
     fn execute(
         &self,
         ctx: &JobContext,
         config: &LauncherConfig,
         control: &RunControl,
         command: &str,
+        bench: &Bench,
         log: &Path,
     ) -> StagingRun {
         let settings = self.settings(config);
-        let mut spec = RunSpec::new(command, &ctx.workspace.dir)
+        let mut spec = RunSpec::new(command, &bench.dir)
             .timeout(Some(settings.timeout))
             .grace(settings.grace)
             .limits(OutputLimits {
@@ -305,10 +382,103 @@ impl SuiteRunner {
         for (key, value) in commit_env(ctx) {
             spec.set_env.push((key, value));
         }
-        spec.facts = provenance(ctx);
+        spec.facts.clone_from(&bench.facts);
         let handle = start_to_log(&spec, log);
         control.attach(handle.canceller());
         handle.wait()
+    }
+
+    /// The judge tree could not be made ready. git's failure is the suite's
+    /// tool error: deferred, then the stage fails closed with the runner's
+    /// alert. A setup that failed is deferred within the runner's infra
+    /// retries, then blocks the task with `setup_failed` quoting its output:
+    /// never a rollback, since nothing of the task's work was judged.
+    fn unready(
+        &self,
+        ctx: &JobContext,
+        config: &LauncherConfig,
+        command: &str,
+        started: SystemTime,
+        duration: Duration,
+        unready: Unready,
+    ) -> Intercepted {
+        let profile = self.profile();
+        let me = profile.me;
+        let settings = self.settings(config);
+        let spent = ctx.job.infra_attempts;
+        let (why, setup) = match unready {
+            Unready::Tree(WorktreeError::Cancelled) | Unready::Setup(SetupFailure::Cancelled) => {
+                return Intercepted::Served(Launch::Cancelled {
+                    record: Some(record(
+                        me,
+                        started,
+                        duration,
+                        None,
+                        RunOutcome::Cancelled,
+                        "cancelled".to_owned(),
+                    )),
+                });
+            }
+            Unready::Tree(error) => (format!("its judge tree could not be made: {error}"), false),
+            Unready::Setup(SetupFailure::Failed(why)) => (why, true),
+        };
+        if spent < settings.infra_retries {
+            return Intercepted::Served(Launch::Defer {
+                record: record(me, started, duration, None, RunOutcome::Deferred, why),
+                retry_in: backoff(settings.defer, spent),
+            });
+        }
+        if setup {
+            return Intercepted::Served(Launch::Block {
+                record: Some(record(
+                    me,
+                    started,
+                    duration,
+                    None,
+                    RunOutcome::ToolError,
+                    why.clone(),
+                )),
+                alert: AlertSpec {
+                    kind: SETUP_FAILED,
+                    message: format!(
+                        "task {} ({}) is blocked at {}: {why}; it failed {} times. Fix the setup (orch repo update {} --setup-cmd ...) or the host, then `orch task retry {}`",
+                        ctx.task.id,
+                        ctx.repo.name,
+                        ctx.stage,
+                        spent + 1,
+                        ctx.repo.name,
+                        ctx.task.id
+                    ),
+                },
+            });
+        }
+        let reason = format!(
+            "the {} could not be run {} times (infra retries spent): {why}",
+            profile.suite,
+            spent + 1
+        );
+        let text = render_fail_closed_log_as(
+            self.label(ctx),
+            command,
+            &ctx.workspace.dir,
+            &reason,
+            &provenance(ctx),
+            SystemTime::now(),
+        );
+        let detail = match write_atomically(&ctx.artifact, text.as_bytes()) {
+            Ok(()) => reason.clone(),
+            Err(write) => format!("{reason}; and the log could not be written: {write}"),
+        };
+        Intercepted::Served(Launch::Ran {
+            record: record(me, started, duration, None, RunOutcome::Exhausted, detail),
+            alert: Some(AlertSpec {
+                kind: profile.exhausted,
+                message: format!(
+                    "task {} ({}): {reason}; the stage failed closed ({}: FAILED); fix the {} or the host",
+                    ctx.task.id, ctx.repo.name, ctx.spec.verdict_key, profile.command
+                ),
+            }),
+        })
     }
 
     fn label(&self, ctx: &JobContext) -> LogLabel {
@@ -316,6 +486,40 @@ impl SuiteRunner {
             title: self.profile().title,
             verdict_key: ctx.spec.verdict_key,
         }
+    }
+}
+
+/// Where a suite runs, and what its log says about that tree.
+struct Bench {
+    dir: PathBuf,
+    facts: Vec<(String, String)>,
+    /// The judge tree, removed when the bench is dropped.
+    _tree: Option<JudgeTree>,
+}
+
+/// Why the judge tree could not be made ready.
+enum Unready {
+    /// git failed (or was cancelled) making it.
+    Tree(WorktreeError),
+    /// The repository's setup command failed in it.
+    Setup(SetupFailure),
+}
+
+/// The staging log's `suite` line: pinned (to what), or plainly unpinned.
+fn suite_fact(ctx: &JobContext, pin: Option<&Pin>) -> String {
+    let patterns = ctx.repo.suite_paths.join(",");
+    match pin {
+        Some(pin) => format!(
+            "pinned ({patterns}): paths the task deleted or modified were restored to {}; paths it added were kept",
+            pin.describe()
+        ),
+        None if patterns.is_empty() => format!(
+            "unpinned: repository {} names no suite paths, so the suite ran as the task left it (pin it: orch repo update {} --suite 'tests/**,...')",
+            ctx.repo.name, ctx.repo.name
+        ),
+        None => format!(
+            "not pinned for this task ({patterns}): it works in the repository's folder, not a git worktree, so there is no base commit to restore the suite from"
+        ),
     }
 }
 
@@ -359,7 +563,13 @@ impl Intercept for SuiteRunner {
             ));
         }
         let settings = self.settings(config);
-        let staging = self.execute(ctx, config, control, command, &ctx.artifact);
+        let bench = match self.prepare(ctx, config, control, false) {
+            Ok(bench) => bench,
+            Err(unready) => {
+                return self.unready(ctx, config, command, started, t0.elapsed(), unready);
+            }
+        };
+        let staging = self.execute(ctx, config, control, command, &bench, &ctx.artifact);
         match (&staging.outcome, &staging.log) {
             (Outcome::Executed(executed), LogState::Written(_)) => {
                 Intercepted::Served(Launch::Ran {
@@ -454,9 +664,9 @@ impl Intercept for SuiteRunner {
                 let text = render_fail_closed_log_as(
                     self.label(ctx),
                     command,
-                    &ctx.workspace.dir,
+                    &bench.dir,
                     &reason,
-                    &provenance(ctx),
+                    &bench.facts,
                     SystemTime::now(),
                 );
                 let written = write_atomically(&ctx.artifact, text.as_bytes());
@@ -517,8 +727,43 @@ impl Intercept for SuiteRunner {
                 ),
             ));
         }
+        let bench = match self.prepare(ctx, config, control, true) {
+            Ok(bench) => bench,
+            Err(
+                Unready::Tree(WorktreeError::Cancelled) | Unready::Setup(SetupFailure::Cancelled),
+            ) => {
+                return Some(shadow(
+                    RunOutcome::Cancelled,
+                    None,
+                    t0.elapsed(),
+                    None,
+                    "shadow: cancelled".to_owned(),
+                ));
+            }
+            Err(Unready::Tree(error)) => {
+                return Some(shadow(
+                    RunOutcome::ToolError,
+                    None,
+                    t0.elapsed(),
+                    None,
+                    format!(
+                        "shadow: its judge tree could not be made: {error}; the LLM {} decides",
+                        profile.serves
+                    ),
+                ));
+            }
+            Err(Unready::Setup(SetupFailure::Failed(why))) => {
+                return Some(shadow(
+                    RunOutcome::ToolError,
+                    None,
+                    t0.elapsed(),
+                    None,
+                    format!("shadow: {why}; the LLM {} decides", profile.serves),
+                ));
+            }
+        };
         let log = crate::workspace::shadow_path(&ctx.artifact);
-        let run = self.execute(ctx, config, control, command, &log);
+        let run = self.execute(ctx, config, control, command, &bench, &log);
         Some(match (&run.outcome, &run.log) {
             (Outcome::Executed(executed), log) => {
                 let verdict = executed.status().as_str();

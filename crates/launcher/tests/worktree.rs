@@ -407,6 +407,447 @@ fn the_test_runner_tests_the_commit_the_stage_started_on() -> Result<(), Failed>
     Ok(())
 }
 
+// --- the pinned suite, the setup, the blind shadow (issue 18) ---------------
+
+/// A repository whose tests fail until `src.txt` reads `fixed`: staging.sh
+/// runs every tests/*.sh; `.setup-done` (what a setup writes) is ignored.
+fn init_suite_repo(dir: &Path) {
+    git(dir, &["init", "--quiet", "-b", "main"]);
+    git(dir, &["config", "user.name", "Test User"]);
+    git(dir, &["config", "user.email", "test@example.invalid"]);
+    fs::create_dir_all(dir.join("tests")).unwrap();
+    fs::write(dir.join("src.txt"), "broken\n").unwrap();
+    fs::write(dir.join("tests/test_src.sh"), "grep -qx fixed src.txt\n").unwrap();
+    fs::write(
+        dir.join("staging.sh"),
+        "for t in tests/*.sh; do sh \"$t\" || { echo \"FAIL $t\"; exit 1; }; done\necho all passed\n",
+    )
+    .unwrap();
+    fs::write(dir.join(".gitignore"), ".setup-done\n").unwrap();
+    git(dir, &["add", "--all"]);
+    git(dir, &["commit", "--quiet", "-m", "a failing test"]);
+}
+
+/// A harness on the suite repository, with the suite pinned (or not).
+fn suite_harness(pinned: bool, setup: Option<&str>) -> (Harness, Engine, RepoId) {
+    let h = Harness::bare();
+    init_suite_repo(&h.checkout);
+    let engine = h.engine();
+    let mut repo = NewRepo::new("api", h.checkout.to_str().unwrap(), "sh staging.sh");
+    if pinned {
+        repo.suite_paths = vec!["tests/**".into(), "staging.sh".into()];
+    }
+    repo.setup_command = setup.map(str::to_owned);
+    let repo = engine.store().add_repo(&repo).unwrap();
+    (h, engine, repo)
+}
+
+fn reached(engine: &Engine, task: TaskId, stage: &str) -> bool {
+    stages(engine, task).iter().any(|(_, to)| to == stage)
+}
+
+/// ImpossibleBench's move: a developer agent deletes the failing test and
+/// makes staging.sh `exit 0` (or weakens the assertion). With the suite
+/// pinned the staging runner restores both in its judge tree and says
+/// FAILED; the log and the gate evidence list what the task changed; the
+/// task never deploys. An honest task on the same repository reaches done,
+/// and one that adds a new test passes with its new test run.
+fn a_task_that_deletes_or_weakens_its_failing_test_never_deploys() -> Result<(), Failed> {
+    for (cheat, changed) in [
+        (
+            "cheat",
+            "modified (restored): staging.sh; deleted (restored): tests/test_src.sh",
+        ),
+        ("weaken", "modified (restored): tests/test_src.sh"),
+    ] {
+        let (h, engine, repo) = suite_harness(true, None);
+        h.actions(&format!("developer {cheat}\n"));
+        let (task, _) = engine
+            .create_task_at(repo, "make the test pass", Stage::Development)
+            .unwrap();
+        drive(&engine, 40);
+        check(
+            !reached(&engine, task, "deploy") && !h.deployed.exists(),
+            format!("{cheat}: deployed: {:?}", stages(&engine, task)),
+        )?;
+        check(
+            status(&engine, task) == TaskStatus::Blocked,
+            format!("{cheat}: not blocked"),
+        )?;
+        let log = h.staging_log(task);
+        check(
+            log.contains("staging_status: FAILED")
+                && log.contains(&format!("- suite changed by the task: \"{changed}\""))
+                && log.contains("- suite: \"pinned (tests/**,staging.sh)")
+                && log.contains("- judge tree: "),
+            format!("{cheat}: {log}"),
+        )?;
+        let staged = engine
+            .store()
+            .transitions(task)
+            .unwrap()
+            .into_iter()
+            .find(|t| t.from_stage == "deploy-staging")
+            .ok_or("no staging transition")?;
+        check(
+            staged.decisions[0].reason.contains(changed),
+            format!("{cheat}: gate evidence: {:?}", staged.decisions),
+        )?;
+        // The judge tree is gone; the task's own branch keeps the cheat.
+        let judge = h.config.home.join("judge");
+        check(
+            fs::read_dir(&judge).map_or(true, |mut d| d.next().is_none()),
+            format!("{cheat}: judge trees left in {}", judge.display()),
+        )?;
+    }
+    // The honest control and a task that adds a test, on one repository.
+    let (h, engine, repo) = suite_harness(true, None);
+    h.actions("developer fix add-test\n");
+    let (task, _) = engine
+        .create_task_at(repo, "fix it honestly", Stage::Development)
+        .unwrap();
+    drive(&engine, 20);
+    check(
+        status(&engine, task) == TaskStatus::Done,
+        format!("honest: {:?}", stages(&engine, task)),
+    )?;
+    let log = fs::read_to_string(
+        h.config
+            .task_dir(task.get())
+            .join("attempts/1/15-staging-log.output.log"),
+    )
+    .or_else(|_| {
+        fs::read_to_string(
+            h.config
+                .task_dir(task.get())
+                .join("15-staging-log.output.log"),
+        )
+    })
+    .unwrap_or_default();
+    let staging = h.staging_log(task);
+    check(
+        staging.contains("added (kept): tests/test_new_developer.sh")
+            && (log.is_empty() || log.contains("all passed")),
+        format!("{staging}\n{log}"),
+    )?;
+    Ok(())
+}
+
+/// Without `--suite` the staging log says plainly, in one line, that the
+/// suite is unpinned, and the suite runs in the task's worktree.
+fn an_unpinned_suite_is_said_in_the_log() -> Result<(), Failed> {
+    let (h, engine, repo) = suite_harness(false, None);
+    h.actions("developer cheat\n");
+    let (task, _) = engine
+        .create_task_at(repo, "unpinned", Stage::Development)
+        .unwrap();
+    drive(&engine, 20);
+    let log = h.staging_log(task);
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("- suite")).collect();
+    check(
+        lines.len() == 1
+            && lines[0].starts_with("- suite: \"unpinned: repository api names no suite paths"),
+        log.clone(),
+    )?;
+    // Unpinned, the cheat passes: what --suite is for.
+    check(
+        reached(&engine, task, "deploy"),
+        format!("{:?}", stages(&engine, task)),
+    )
+}
+
+/// A task that truly needs a changed test passes only once the operator
+/// approves it: the approval is the operator's transition with the sha256
+/// of the suite's diff; the approved test is then used; a later weakening
+/// is reverted again. Refused: a task that changed nothing under suite
+/// paths, a task that is not a git task.
+fn an_approved_suite_change_is_used_and_a_later_weakening_is_reverted() -> Result<(), Failed> {
+    let (mut h, _, _) = suite_harness(true, None);
+    h.config.developer_retries = 0;
+    let engine = h.engine();
+    let repo = engine.store().repo_by_name("api").unwrap().unwrap().id;
+    h.actions("developer retest\n");
+    let (task, _) = engine
+        .create_task_at(repo, "rename the state", Stage::Development)
+        .unwrap();
+    drive(&engine, 10);
+    check(
+        status(&engine, task) == TaskStatus::Blocked && !reached(&engine, task, "deploy"),
+        format!("before approval: {:?}", stages(&engine, task)),
+    )?;
+    let git_ = orch_launcher::worktree::Git::new(&h.config);
+    let approval = {
+        let store = engine.store();
+        orch_launcher::operator::approve_suite(&store, &git_, task, "the state was renamed")
+            .map_err(|e| format!("{e}"))?
+    };
+    let head = engine.store().task(task).unwrap().head_commit.unwrap();
+    let expected = git(
+        &h.checkout,
+        &[
+            "diff",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-renames",
+            "--binary",
+            "--full-index",
+            &engine.store().task(task).unwrap().base_commit.unwrap(),
+            &head,
+            "--",
+            ":(glob)tests/**",
+            ":(glob)staging.sh",
+        ],
+    );
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(expected.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    check(
+        approval.commit == head && approval.diff_sha256 == sha,
+        format!("{approval:?} vs {head} {sha}"),
+    )?;
+    let history = engine.store().transitions(task).unwrap();
+    let approved = history.last().ok_or("no history")?;
+    check(
+        approved.actor.as_deref() == Some("operator")
+            && approved.from_stage == approved.to_stage
+            && approved
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains(&sha) && r.contains(&head)),
+        format!("{approved:?}"),
+    )?;
+    // Back to staging: the approved test is used, and the task passes.
+    {
+        let store = engine.store();
+        orch_launcher::operator::retry(&store, task, Some(Stage::DeployStaging), "approved", true)
+            .map_err(|e| format!("{e}"))?;
+    }
+    drive(&engine, 10);
+    check(
+        status(&engine, task) == TaskStatus::Done,
+        format!(
+            "after approval: {:?}\n{}",
+            stages(&engine, task),
+            h.staging_log(task)
+        ),
+    )?;
+    // A second task: approved, then weakened by a later agent run.
+    h.actions("developer retest\n");
+    let (second, _) = engine
+        .create_task_at(repo, "rename again", Stage::Development)
+        .unwrap();
+    drive(&engine, 10);
+    {
+        let store = engine.store();
+        orch_launcher::operator::approve_suite(&store, &git_, second, "ok")
+            .map_err(|e| format!("{e}"))?;
+        // Refused: approved already at this head.
+        check(
+            matches!(
+                orch_launcher::operator::approve_suite(&store, &git_, second, "again"),
+                Err(orch_launcher::operator::OperatorError::Refused(_))
+            ),
+            "a second approval of the same head",
+        )?;
+    }
+    // The weakening also breaks the code: only the approved test sees it.
+    fs::write(h.state.join("actions"), "developer weaken fix\n").unwrap();
+    {
+        let store = engine.store();
+        orch_launcher::operator::retry(&store, second, Some(Stage::Development), "again", true)
+            .map_err(|e| format!("{e}"))?;
+    }
+    drive(&engine, 10);
+    let log = h.staging_log(second);
+    check(
+        !reached_after_approval(&engine, second)
+            && log.contains("staging_status: FAILED")
+            && log.contains("the version the operator approved at"),
+        format!(
+            "weakened after approval: {:?}\n{log}",
+            stages(&engine, second)
+        ),
+    )?;
+    // Refused: a task that changed nothing under suite paths.
+    h.actions("developer fix\n");
+    let (third, _) = engine
+        .create_task_at(repo, "no suite change", Stage::Development)
+        .unwrap();
+    drive(&engine, 1);
+    let store = engine.store();
+    match orch_launcher::operator::approve_suite(&store, &git_, third, "nothing") {
+        Err(orch_launcher::operator::OperatorError::Refused(why)) => {
+            check(why.contains("changed nothing"), why)?;
+        }
+        other => return Err(format!("{other:?}").into()),
+    }
+    Ok(())
+}
+
+/// Whether the task reached deploy after its latest operator transition.
+fn reached_after_approval(engine: &Engine, task: TaskId) -> bool {
+    let history = engine.store().transitions(task).unwrap();
+    let from = history.iter().rposition(|t| t.actor.is_some()).unwrap_or(0);
+    history[from..].iter().any(|t| t.to_stage == "deploy")
+}
+
+/// The setup runs in the task's worktree before the first role and in the
+/// judge tree before the suite: the suite checks the file it writes (ignored
+/// by the repository, so never committed).
+fn the_setup_runs_in_the_worktree_and_the_judge_tree() -> Result<(), Failed> {
+    let (h, engine, repo) = suite_harness(
+        true,
+        Some("echo \"$ORCH_COMMIT\" > .setup-done; echo ran >> \"$SETUP_LOG\""),
+    );
+    // The setup's own record, outside any tree.
+    let setup_log = h.state.join("setup-runs");
+    // The staging suite passes only where the setup ran.
+    engine
+        .store()
+        .update_repo(
+            "api",
+            &orch_store::RepoChange {
+                staging_command: Some("test -f .setup-done && sh staging.sh".into()),
+                setup_command: Some(Some(format!(
+                    "echo \"$ORCH_COMMIT\" > .setup-done; echo \"$PWD\" >> '{}'",
+                    setup_log.display()
+                ))),
+                ..orch_store::RepoChange::default()
+            },
+        )
+        .unwrap();
+    h.actions("developer fix\n");
+    let (task, _) = engine
+        .create_task_at(repo, "with setup", Stage::Development)
+        .unwrap();
+    drive(&engine, 20);
+    check(
+        status(&engine, task) == TaskStatus::Done,
+        format!("{:?}\n{}", stages(&engine, task), h.staging_log(task)),
+    )?;
+    let runs = fs::read_to_string(&setup_log).unwrap_or_default();
+    let worktree = h.worktree(task);
+    check(
+        runs.lines().count() == 2
+            && runs
+                .lines()
+                .next()
+                .is_some_and(|l| Path::new(l) == worktree)
+            && runs.lines().nth(1).is_some_and(|l| l.contains("/judge/")),
+        format!("setup runs: {runs}"),
+    )?;
+    // Never committed: the branch holds no .setup-done.
+    let files = git(
+        &h.checkout,
+        &["ls-tree", "-r", "--name-only", "orch/task-1"],
+    );
+    check(!files.contains(".setup-done"), files)
+}
+
+/// A failing setup is deferred, then blocks the task with a setup_failed
+/// alert quoting its output; no rollback, no developer retry spent.
+fn a_failing_setup_is_deferred_then_blocks_with_its_output() -> Result<(), Failed> {
+    let (h, engine, repo) = suite_harness(
+        true,
+        Some("echo 'npm ERR! missing: left-pad@1.3.0'; exit 3"),
+    );
+    h.actions("developer fix\n");
+    let (task, _) = engine
+        .create_task_at(repo, "setup fails", Stage::Development)
+        .unwrap();
+    let first = step(&engine);
+    check(
+        matches!(first.end, JobEndKind::Deferred { .. }),
+        format!("{first:?}"),
+    )?;
+    let second = step(&engine);
+    check(blocked_with(&second, "setup_failed"), format!("{second:?}"))?;
+    let alerts = alerts(&engine, task);
+    check(
+        alerts.iter().any(|(kind, message)| {
+            kind == "setup_failed"
+                && message.contains("npm ERR! missing: left-pad@1.3.0")
+                && message.contains("exit code 3")
+        }),
+        format!("{alerts:?}"),
+    )?;
+    let t = engine.store().task(task).unwrap();
+    check(
+        t.developer_retries == 0 && !reached(&engine, task, "review") && h.seen().is_empty(),
+        format!("{t:?} {:?}", stages(&engine, task)),
+    )
+}
+
+/// Shadow mode, blind and fair: the stand-in tester that looks for the
+/// runner's verdict finds none (it runs after the tester); the pair names
+/// both commits, the same one; a tester that commits a failing new test
+/// gets a runner that ran it (on the tester's end commit).
+fn the_shadow_runner_runs_after_the_tester_on_its_end_commit() -> Result<(), Failed> {
+    let (h, _, _) = suite_harness(true, None);
+    let mut config = h.config.clone();
+    config.test_runner.mode = RunnerMode::Shadow;
+    config.test_runner.timeout = Duration::from_secs(20);
+    let engine = h.engine_with(config);
+    engine
+        .store()
+        .update_repo(
+            "api",
+            &orch_store::RepoChange {
+                test_command: Some(Some("sh staging.sh".into())),
+                ..orch_store::RepoChange::default()
+            },
+        )
+        .unwrap();
+    let repo = engine.store().repo_by_name("api").unwrap().unwrap().id;
+    h.actions("developer fix\ntester read-shadow add-failing-test\n");
+    let (task, _) = engine
+        .create_task_at(repo, "shadowed", Stage::Development)
+        .unwrap();
+    drive(&engine, 3);
+    let seen = fs::read_to_string(h.state.join("shadow-seen")).unwrap_or_default();
+    check(
+        !seen.is_empty() && !seen.contains("shadow") && !seen.contains("test_status"),
+        format!("the tester saw: {seen}"),
+    )?;
+    let pairs = engine.store().shadow_verdicts(task).unwrap();
+    let jobs = engine.store().task_jobs(task).unwrap();
+    let testing = jobs
+        .iter()
+        .find(|j| j.stage == "testing")
+        .ok_or("no testing job")?;
+    let end = testing.end_commit.clone().ok_or("no end commit")?;
+    check(
+        testing.start_commit.as_deref() != Some(end.as_str()),
+        "the tester committed its test",
+    )?;
+    check(
+        pairs.len() == 1
+            && pairs[0].commit.as_deref() == Some(end.as_str())
+            && pairs[0].llm_commit.as_deref() == Some(end.as_str())
+            && pairs[0].runner_verdict.as_deref() == Some("FAILED")
+            && pairs[0].llm_verdict == "PASSED",
+        format!("{pairs:?}, tester ended on {end}"),
+    )?;
+    let agreement = engine.store().shadow_agreement("testing").unwrap();
+    check(
+        agreement.runs == 1 && agreement.runner_only_failed == 1 && agreement.other_commit == 0,
+        format!("{agreement:?}"),
+    )?;
+    let sidecar = fs::read_to_string(
+        h.config
+            .task_dir(task.get())
+            .join("10-test-report.shadow.md"),
+    )
+    .unwrap_or_default();
+    check(
+        sidecar.contains(&format!("- commit: \"{end}\""))
+            && sidecar.contains("added (kept): tests/test_new_tester.sh"),
+        sidecar,
+    )
+}
+
 // --- 1. a task in its own worktree -------------------------------------------
 
 /// A task on a git repository works in `home/worktrees/<id>` on
@@ -2136,6 +2577,30 @@ fn main() {
     orch_staging_runner::supervisor::main_if_requested();
     let args = Arguments::from_args();
     let tests: Vec<(&'static str, TestFn)> = vec![
+        (
+            "a_task_that_deletes_or_weakens_its_failing_test_never_deploys",
+            a_task_that_deletes_or_weakens_its_failing_test_never_deploys,
+        ),
+        (
+            "an_unpinned_suite_is_said_in_the_log",
+            an_unpinned_suite_is_said_in_the_log,
+        ),
+        (
+            "an_approved_suite_change_is_used_and_a_later_weakening_is_reverted",
+            an_approved_suite_change_is_used_and_a_later_weakening_is_reverted,
+        ),
+        (
+            "the_setup_runs_in_the_worktree_and_the_judge_tree",
+            the_setup_runs_in_the_worktree_and_the_judge_tree,
+        ),
+        (
+            "a_failing_setup_is_deferred_then_blocks_with_its_output",
+            a_failing_setup_is_deferred_then_blocks_with_its_output,
+        ),
+        (
+            "the_shadow_runner_runs_after_the_tester_on_its_end_commit",
+            the_shadow_runner_runs_after_the_tester_on_its_end_commit,
+        ),
         (
             "the_test_runner_tests_the_commit_the_stage_started_on",
             the_test_runner_tests_the_commit_the_stage_started_on,

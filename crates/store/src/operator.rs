@@ -11,11 +11,14 @@ use crate::queue::{
 };
 use crate::records::{
     ALERT_COLUMNS, Alert, NewAgentRun, NewAlert, NewRepo, NewTransition, REPO_COLUMNS, Repo,
-    TASK_COLUMNS, Task, alert_from_row, insert_agent_run, insert_alert, insert_transition,
-    repo_from_row, task_from_row, validate_repo,
+    TASK_COLUMNS, Task, alert_from_row, check_commit, insert_agent_run, insert_alert,
+    insert_transition, is_sha256_hex, repo_from_row, task_from_row, validate_repo,
 };
 use crate::store::Store;
-use crate::types::{AlertId, JobId, JobState, Lease, LeaseOwner, RepoId, TaskId, TaskStatus};
+use crate::types::{
+    AlertId, JobId, JobState, Lease, LeaseOwner, RepoId, TaskId, TaskIsolation, TaskStatus,
+    TransitionId,
+};
 
 /// The actor of a transition an operator's command made (`transitions.actor`).
 pub const OPERATOR: &str = "operator";
@@ -86,6 +89,10 @@ pub struct RepoChange {
     pub base_ref: Option<Option<String>>,
     /// The test command (`Some(None)`: none; the LLM tester serves).
     pub test_command: Option<Option<String>>,
+    /// The suite's files (replaces the whole list; empty: unpinned).
+    pub suite_paths: Option<Vec<String>>,
+    /// The setup command (`Some(None)`: none).
+    pub setup_command: Option<Option<String>>,
 }
 
 /// What [`Store::remove_repo`] removed.
@@ -182,6 +189,65 @@ fn cancelled_alert(
 }
 
 impl Store {
+    /// Records the suite version an operator approved for a worktree task
+    /// (`orch task approve-suite`), in one transaction: the task's
+    /// `suite_commit` and `suite_diff_sha256`, and a transition by the
+    /// operator from the task's stage to the same stage (status and
+    /// developer retries kept: nothing else moves) whose reason names both.
+    /// The caller (the launcher) computes the commit and the digest with git.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is no such task;
+    /// [`StoreError::InvalidInput`] for a commit that is not a full object
+    /// name, a digest that is not 64 lower-case hex digits, or a task that
+    /// works in its repository's checkout (it has no base commit to pin the
+    /// suite against). Nothing is written on an error.
+    pub fn approve_suite(
+        &self,
+        task: TaskId,
+        commit: &str,
+        diff_sha256: &str,
+        reason: &str,
+    ) -> Result<TransitionId> {
+        check_commit("suite commit", Some(commit))?;
+        if !is_sha256_hex(diff_sha256) {
+            return Err(StoreError::InvalidSha256 {
+                found: diff_sha256.to_owned(),
+            });
+        }
+        let now = self.now_ms();
+        self.write("approve_suite", |tx| {
+            let current = task_state(tx, task, "approve_suite")?;
+            if current.isolation != TaskIsolation::Worktree {
+                return Err(StoreError::InvalidInput {
+                    what: "approve suite",
+                    why: "the task works in its repository's checkout, not a git worktree; it has no base commit to pin a suite against",
+                });
+            }
+            let transition = insert_transition(
+                tx,
+                &NewTransition {
+                    task,
+                    from_stage: current.stage.clone(),
+                    to_stage: current.stage.clone(),
+                    status: current.status,
+                    developer_retries: current.developer_retries,
+                    decisions: Vec::new(),
+                },
+                None,
+                Some((OPERATOR, reason)),
+                now,
+            )?;
+            tx.execute(
+                "UPDATE tasks SET suite_commit = ?2, suite_diff_sha256 = ?3 WHERE id = ?1",
+                params![task, commit, diff_sha256],
+            )
+            .map_err(sql("approve_suite"))?;
+            Ok(transition)
+        })
+    }
+
     /// Puts a blocked or done task back to work, in one transaction: a
     /// transition by the operator (`actor` `operator`, `reason` as given)
     /// from where the task is to `job.stage`, status active, a fresh job
@@ -511,6 +577,8 @@ impl Store {
                 pass_env: change.pass_env.clone().unwrap_or(repo.pass_env),
                 base_ref: change.base_ref.clone().unwrap_or(repo.base_ref),
                 test_command: change.test_command.clone().unwrap_or(repo.test_command),
+                suite_paths: change.suite_paths.clone().unwrap_or(repo.suite_paths),
+                setup_command: change.setup_command.clone().unwrap_or(repo.setup_command),
             };
             let pass_env = validate_repo(&merged)?;
             if merged.staging_command.trim().is_empty() {
@@ -521,8 +589,8 @@ impl Store {
             }
             tx.execute(
                 "UPDATE repos SET path = ?2, staging_command = ?3, deploy_command = ?4, \
-                 health_command = ?5, pass_env = ?6, base_ref = ?7, test_command = ?8 \
-                 WHERE id = ?1",
+                 health_command = ?5, pass_env = ?6, base_ref = ?7, test_command = ?8, \
+                 suite_paths = ?9, setup_command = ?10 WHERE id = ?1",
                 params![
                     repo.id,
                     merged.path,
@@ -531,7 +599,9 @@ impl Store {
                     merged.health_command,
                     pass_env,
                     merged.base_ref,
-                    merged.test_command
+                    merged.test_command,
+                    merged.suite_paths.join(","),
+                    merged.setup_command
                 ],
             )
             .map_err(sql("update_repo"))?;

@@ -35,6 +35,13 @@ pub struct Repo {
     /// The command that runs its own tests, for the test runner; `None`: no
     /// test command (the LLM tester serves the testing stage).
     pub test_command: Option<String>,
+    /// The suite's files, as git glob patterns (`tests/**`, `staging.sh`),
+    /// in the order given; empty: the suite is unpinned (the runners judge
+    /// the task's tree as it left it).
+    pub suite_paths: Vec<String>,
+    /// The command that prepares each new task worktree and each judge tree
+    /// (`npm ci`); `None`: nothing to prepare.
+    pub setup_command: Option<String>,
     /// When it was added.
     pub created_ms: i64,
 }
@@ -72,6 +79,11 @@ pub struct NewRepo {
     pub base_ref: Option<String>,
     /// The command that runs its own tests (not blank); `None`: none.
     pub test_command: Option<String>,
+    /// The suite's files as glob patterns: each non-empty, without `,` or
+    /// NUL (the launcher checks their syntax); empty: unpinned.
+    pub suite_paths: Vec<String>,
+    /// The command that prepares each worktree (not blank); `None`: none.
+    pub setup_command: Option<String>,
 }
 
 impl NewRepo {
@@ -92,6 +104,8 @@ impl NewRepo {
             pass_env: Vec::new(),
             base_ref: None,
             test_command: None,
+            suite_paths: Vec::new(),
+            setup_command: None,
         }
     }
 }
@@ -127,6 +141,12 @@ pub struct Task {
     pub head_commit: Option<String>,
     /// Whether its worktree is kept when it is done.
     pub keep_worktree: bool,
+    /// The suite version an operator approved for it: the commit whose suite
+    /// paths the judge tree restores instead of the base commit's.
+    pub suite_commit: Option<String>,
+    /// The sha256 of the suite's diff from the base commit to
+    /// `suite_commit`.
+    pub suite_diff_sha256: Option<String>,
 }
 
 /// How a new task works: given to [`Store::create_task_with`].
@@ -394,7 +414,7 @@ pub struct Alert {
     pub acknowledged_ms: Option<i64>,
 }
 
-fn is_sha256_hex(s: &str) -> bool {
+pub(crate) fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && is_lower_hex(s)
 }
 
@@ -435,6 +455,27 @@ pub(crate) fn validate_repo(repo: &NewRepo) -> Result<String> {
         return Err(StoreError::InvalidInput {
             what: "test_command",
             why: "it is blank; give None when the repository has no test command",
+        });
+    }
+    if blank(&repo.setup_command) {
+        return Err(StoreError::InvalidInput {
+            what: "setup_command",
+            why: "it is blank; give None when the repository's worktrees need no setup",
+        });
+    }
+    for pattern in &repo.suite_paths {
+        let why = if pattern.trim().is_empty() {
+            "a suite path is empty; remove the empty entry"
+        } else if pattern.contains(',') {
+            "a suite path contains ','; give each pattern as its own entry"
+        } else if pattern.contains('\0') {
+            "a suite path contains a NUL byte; no path can hold it"
+        } else {
+            continue;
+        };
+        return Err(StoreError::InvalidInput {
+            what: "suite_paths",
+            why,
         });
     }
     if blank(&repo.base_ref) {
@@ -602,10 +643,11 @@ pub(crate) fn insert_transition(
 }
 
 pub(crate) const TASK_COLUMNS: &str = "id, repo_id, title, stage, status, developer_retries, created_ms, \
-     updated_ms, isolation, base_commit, branch, worktree, head_commit, keep_worktree";
+     updated_ms, isolation, base_commit, branch, worktree, head_commit, keep_worktree, \
+     suite_commit, suite_diff_sha256";
 
 pub(crate) const REPO_COLUMNS: &str = "id, name, path, staging_command, deploy_command, health_command, \
-     pass_env, created_ms, base_ref, test_command";
+     pass_env, created_ms, base_ref, test_command, suite_paths, setup_command";
 
 pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -623,6 +665,8 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         worktree: row.get(11)?,
         head_commit: row.get(12)?,
         keep_worktree: row.get(13)?,
+        suite_commit: row.get(14)?,
+        suite_diff_sha256: row.get(15)?,
     })
 }
 
@@ -638,6 +682,8 @@ pub(crate) fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
         created_ms: row.get(7)?,
         base_ref: row.get(8)?,
         test_command: row.get(9)?,
+        suite_paths: split_pass_env(&row.get::<_, String>(10)?),
+        setup_command: row.get(11)?,
     })
 }
 
@@ -656,8 +702,8 @@ impl Store {
         self.write("add_repo", |tx| {
             tx.execute(
                 "INSERT INTO repos (name, path, staging_command, deploy_command, health_command, \
-                 pass_env, created_ms, base_ref, test_command) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 pass_env, created_ms, base_ref, test_command, suite_paths, setup_command) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     repo.name,
                     repo.path,
@@ -667,7 +713,9 @@ impl Store {
                     pass_env,
                     now,
                     repo.base_ref,
-                    repo.test_command
+                    repo.test_command,
+                    repo.suite_paths.join(","),
+                    repo.setup_command
                 ],
             )
             .map_err(sql("add_repo"))?;

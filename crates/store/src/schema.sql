@@ -1,4 +1,4 @@
--- The orch database schema, version 6.
+-- The orch database schema, version 7.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -19,8 +19,13 @@
 -- base_ref names the ref its tasks start from (NULL: the checkout's HEAD when
 -- a task is created). test_command (migration step 6) runs its own tests,
 -- for the test runner (NULL: none; the LLM tester serves the testing stage).
+-- suite_paths (migration step 7) names the suite's files as comma-separated
+-- git glob patterns ('' for none: the suite is unpinned); the suite runners
+-- judge a tree in which those paths are restored to the task's base (or
+-- approved) version. setup_command runs in each new task worktree and each
+-- judge tree before the first role or the suite (NULL: none).
 --
--- The last line holds the columns added by migration steps 2, 4 and 6, spelled exactly
+-- The last line holds the columns added by migration steps 2, 4, 6 and 7, spelled exactly
 -- as ALTER TABLE ... ADD COLUMN leaves them in the stored table text, so that
 -- a migrated file and a fresh one hold the same schema.
 CREATE TABLE repos (
@@ -29,7 +34,7 @@ CREATE TABLE repos (
     path            TEXT    NOT NULL CHECK (path <> ''),
     staging_command TEXT    NOT NULL,
     created_ms      INTEGER NOT NULL
-, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> ''), test_command TEXT CHECK (test_command IS NULL OR test_command <> '')) STRICT;
+, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> ''), test_command TEXT CHECK (test_command IS NULL OR test_command <> ''), suite_paths TEXT NOT NULL DEFAULT '', setup_command TEXT CHECK (setup_command IS NULL OR setup_command <> '')) STRICT;
 
 -- A unit of work on one repository, moving through the pipeline's stages.
 --
@@ -39,7 +44,10 @@ CREATE TABLE repos (
 -- repository's own folder, and the queue runs one such task of a repository
 -- at a time: a folder that is not a git repository, and every task created
 -- before schema version 4). head_commit is the commit its latest stage ended
--- on; keep_worktree keeps the worktree when the task is done.
+-- on; keep_worktree keeps the worktree when the task is done. suite_commit
+-- and suite_diff_sha256 (migration step 7): the suite version an operator
+-- approved for the task (orch task approve-suite) and the sha256 of the
+-- suite's diff from the base commit to it; NULL: the base commit's suite.
 CREATE TABLE tasks (
     id                INTEGER PRIMARY KEY,
     repo_id           INTEGER NOT NULL REFERENCES repos (id),
@@ -49,7 +57,7 @@ CREATE TABLE tasks (
     developer_retries INTEGER NOT NULL DEFAULT 0 CHECK (developer_retries >= 0),
     created_ms        INTEGER NOT NULL,
     updated_ms        INTEGER NOT NULL
-, isolation TEXT NOT NULL DEFAULT 'checkout' CHECK (isolation IN ('worktree', 'checkout')), base_commit TEXT, branch TEXT, worktree TEXT, head_commit TEXT, keep_worktree INTEGER NOT NULL DEFAULT 0 CHECK (keep_worktree IN (0, 1))) STRICT;
+, isolation TEXT NOT NULL DEFAULT 'checkout' CHECK (isolation IN ('worktree', 'checkout')), base_commit TEXT, branch TEXT, worktree TEXT, head_commit TEXT, keep_worktree INTEGER NOT NULL DEFAULT 0 CHECK (keep_worktree IN (0, 1)), suite_commit TEXT, suite_diff_sha256 TEXT CHECK (suite_diff_sha256 IS NULL OR (length(suite_diff_sha256) = 64 AND suite_diff_sha256 NOT GLOB '*[^0-9a-f]*'))) STRICT;
 
 CREATE INDEX tasks_by_repo ON tasks (repo_id);
 -- The claim's rule that a repository's 'checkout' tasks run one at a time.
@@ -195,6 +203,10 @@ CREATE TABLE gate_decisions (
 -- runner_verdict PASSED or FAILED, NULL when the runner produced none (the
 -- suite could not run, or the runner failed); llm_verdict the LLM's verdict
 -- as the stage's gate took it (FAILED when the gate failed closed).
+-- llm_commit_sha (migration step 7): the commit the LLM's verdict is about;
+-- same_commit: 1 when both verdicts are about the same tree (the same
+-- commit, or both without a worktree); only those pairs count towards
+-- agreement. Pairs recorded before step 7 keep 0 and are counted apart.
 CREATE TABLE shadow_verdicts (
     id             INTEGER PRIMARY KEY,
     job_id         INTEGER NOT NULL REFERENCES jobs (id),
@@ -206,8 +218,9 @@ CREATE TABLE shadow_verdicts (
     runner_verdict TEXT CHECK (runner_verdict IS NULL OR runner_verdict IN ('PASSED', 'FAILED')),
     llm_verdict    TEXT    NOT NULL CHECK (llm_verdict IN ('PASSED', 'FAILED')),
     created_ms     INTEGER NOT NULL
-) STRICT;
+, llm_commit_sha TEXT, same_commit INTEGER NOT NULL DEFAULT 0 CHECK (same_commit IN (0, 1))) STRICT;
 
--- The agreement counters on /queue and orch roadmap: one range per stage.
-CREATE INDEX shadow_verdicts_agreement ON shadow_verdicts (stage, runner_verdict, llm_verdict);
+-- The agreement counters on /queue and orch roadmap: one range per stage,
+-- same_commit first after the stage (step 7 made it anew).
+CREATE INDEX shadow_verdicts_agreement ON shadow_verdicts (stage, same_commit, runner_verdict, llm_verdict);
 CREATE INDEX shadow_verdicts_by_task ON shadow_verdicts (task_id, id);

@@ -27,6 +27,9 @@ pub struct NewShadowVerdict {
     pub runner_run: AgentRunId,
     /// The commit the runner ran on (`None` without a worktree).
     pub commit: Option<String>,
+    /// The commit the LLM's verdict is about (`None` without a worktree).
+    /// The pair counts towards agreement only when it is `commit`.
+    pub llm_commit: Option<String>,
     /// `PASSED` or `FAILED`; `None` when the runner produced no verdict (the
     /// suite could not run, or the runner failed).
     pub runner_verdict: Option<String>,
@@ -50,6 +53,9 @@ pub struct ShadowVerdict {
     pub llm_run: Option<AgentRunId>,
     /// The commit the runner ran on.
     pub commit: Option<String>,
+    /// The commit the LLM's verdict is about (`None` without a worktree,
+    /// and for pairs recorded before schema version 7).
+    pub llm_commit: Option<String>,
     /// The runner's verdict, if it produced one.
     pub runner_verdict: Option<String>,
     /// The LLM's verdict as the gate took it.
@@ -60,7 +66,8 @@ pub struct ShadowVerdict {
 
 /// Agreement between a shadowed stage's runner and its LLM role, over every
 /// recorded pair: `runs = agree + runner_only_failed + llm_only_failed +
-/// runner_no_verdict`.
+/// runner_no_verdict + other_commit`. Only pairs whose two verdicts are
+/// about the same commit are compared; the others are `other_commit`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShadowAgreement {
     /// Pairs recorded.
@@ -73,23 +80,36 @@ pub struct ShadowAgreement {
     /// The runner said PASSED, the LLM FAILED: mode `on` would have let
     /// these through.
     pub llm_only_failed: u64,
-    /// The runner produced no verdict (tool error, crash).
+    /// The runner produced no verdict (tool error, crash), on the LLM's
+    /// commit.
     pub runner_no_verdict: u64,
+    /// The two verdicts are about different commits (or the pair was
+    /// recorded before schema version 7, without the LLM's commit): kept,
+    /// but neither agreement nor disagreement.
+    pub other_commit: u64,
 }
 
 impl ShadowAgreement {
-    /// The share of pairs that agree, `None` before the first pair.
+    /// The pairs on one commit: the ones compared.
+    #[must_use]
+    pub fn compared(&self) -> u64 {
+        self.runs - self.other_commit
+    }
+
+    /// The share of compared pairs (same commit) that agree, `None` before
+    /// the first.
     #[must_use]
     pub fn rate(&self) -> Option<f64> {
+        let compared = self.compared();
         #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
-        (self.runs > 0).then(|| self.agree as f64 / self.runs as f64)
+        (compared > 0).then(|| self.agree as f64 / compared as f64)
     }
 }
 
 /// The pairs of a stage per verdict pair: one range of the covering index
 /// `shadow_verdicts_agreement`.
-pub(crate) const AGREEMENT_SQL: &str = "SELECT runner_verdict, llm_verdict, count(*) \
-     FROM shadow_verdicts WHERE stage = ?1 GROUP BY runner_verdict, llm_verdict";
+pub(crate) const AGREEMENT_SQL: &str = "SELECT same_commit, runner_verdict, llm_verdict, count(*) \
+     FROM shadow_verdicts WHERE stage = ?1 GROUP BY same_commit, runner_verdict, llm_verdict";
 
 fn check_verdict(what: &'static str, verdict: Option<&str>) -> Result<()> {
     match verdict {
@@ -111,6 +131,10 @@ pub(crate) fn insert_shadow(
     now_ms: i64,
 ) -> Result<()> {
     check_commit("shadow commit", shadow.commit.as_deref())?;
+    check_commit("shadow LLM commit", shadow.llm_commit.as_deref())?;
+    // Both without a worktree: the runner ran in the same folder after the
+    // LLM ended, so the trees are the same one.
+    let same_commit = shadow.commit == shadow.llm_commit;
     check_verdict("runner verdict", shadow.runner_verdict.as_deref())?;
     check_verdict("LLM verdict", Some(&shadow.llm_verdict))?;
     let runner_job: Option<(JobId, TaskId)> = tx
@@ -129,8 +153,8 @@ pub(crate) fn insert_shadow(
     }
     tx.execute(
         "INSERT INTO shadow_verdicts (job_id, task_id, stage, runner_run_id, llm_run_id, \
-         commit_sha, runner_verdict, llm_verdict, created_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         commit_sha, runner_verdict, llm_verdict, created_ms, llm_commit_sha, same_commit) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             job,
             task,
@@ -140,7 +164,9 @@ pub(crate) fn insert_shadow(
             shadow.commit,
             shadow.runner_verdict,
             shadow.llm_verdict,
-            now_ms
+            now_ms,
+            shadow.llm_commit,
+            same_commit
         ],
     )
     .map_err(sql("record shadow verdict"))?;
@@ -157,18 +183,20 @@ pub(crate) fn agreement(
     let rows = stmt
         .query_map([stage], |row| {
             Ok((
-                row.get::<_, Option<String>>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, u64>(2)?,
+                row.get::<_, bool>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, u64>(3)?,
             ))
         })
         .map_err(sql(op))?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql(op))?;
     let mut out = ShadowAgreement::default();
-    for (runner, llm, n) in rows {
+    for (same_commit, runner, llm, n) in rows {
         out.runs += n;
         match runner.as_deref() {
+            _ if !same_commit => out.other_commit += n,
             None => out.runner_no_verdict += n,
             Some(runner) if runner == llm => out.agree += n,
             Some(VERDICT_FAILED) => out.runner_only_failed += n,
@@ -199,7 +227,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT job_id, task_id, stage, runner_run_id, llm_run_id, commit_sha, \
-                 runner_verdict, llm_verdict, created_ms \
+                 runner_verdict, llm_verdict, created_ms, llm_commit_sha \
                  FROM shadow_verdicts WHERE task_id = ?1 ORDER BY id",
             )
             .map_err(sql("shadow_verdicts"))?;
@@ -214,6 +242,7 @@ impl Store {
                 runner_verdict: row.get(6)?,
                 llm_verdict: row.get(7)?,
                 created_ms: row.get(8)?,
+                llm_commit: row.get(9)?,
             })
         })
         .map_err(sql("shadow_verdicts"))?

@@ -30,7 +30,9 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// `jobs.rescues` and `jobs.cancel_requested_ms` and `transitions.actor` and
 /// `.reason` (the operator's retry and cancel, poison counted apart); step 6
 /// adds the repos' test command and the `shadow_verdicts` table of a suite
-/// runner in shadow mode, with its indexes. A test checks that running every
+/// runner in shadow mode, with its indexes; step 7 adds the repos' suite
+/// paths and setup command, the tasks' approved suite, the shadow pairs' LLM
+/// commit and remakes the agreement index with both commits. A test checks that running every
 /// step from an
 /// empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
@@ -40,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004.sql"),
     include_str!("migrations/0005.sql"),
     include_str!("migrations/0006.sql"),
+    include_str!("migrations/0007.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

@@ -128,6 +128,18 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
     assert!(!task.keep_worktree);
     assert_eq!(repo.base_ref, None);
     assert_eq!(repo.test_command, None, "no test command until told");
+    assert!(
+        repo.suite_paths.is_empty(),
+        "the suite is unpinned until told"
+    );
+    assert_eq!(repo.setup_command, None, "no setup until told");
+    assert_eq!(
+        (
+            task.suite_commit.as_deref(),
+            task.suite_diff_sha256.as_deref()
+        ),
+        (None, None)
+    );
     let job = store.job(orch_store::JobId::new(1)).unwrap();
     assert_eq!((job.start_commit, job.end_commit), (None, None));
     assert_eq!((job.task, job.role.as_str()), (task.id, "tester"));
@@ -161,7 +173,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();
     assert_eq!(
@@ -213,6 +225,58 @@ fn a_version_2_file_migrates_to_version_3_and_its_old_claims_have_no_claim_time(
         dump(&direct),
         "a migrated file has exactly the schema of a fresh one"
     );
+}
+
+/// The frozen steps 3 to 6.
+const STEPS_3_TO_6: [&str; 4] = [
+    include_str!("../src/migrations/0003.sql"),
+    include_str!("../src/migrations/0004.sql"),
+    include_str!("../src/migrations/0005.sql"),
+    include_str!("../src/migrations/0006.sql"),
+];
+
+/// A shadow pair recorded by a version-6 orch compared the runner on the
+/// stage's start commit with the LLM on its end commit: after step 7 it is
+/// kept but counted apart (`other_commit`), never as agreement.
+#[test]
+fn a_version_6_shadow_pair_is_kept_but_not_counted_as_agreement() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    version_1_file(&path);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(STEP_2).unwrap();
+        for step in STEPS_3_TO_6 {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO agent_runs (id, job_id, task_id, role, stage, transport, started_ms, \
+                 ended_ms, duration_ms, outcome) VALUES (7, 1, 1, 'test-runner', 'testing', \
+                 'deterministic', 1, 2, 1, 'passed'); \
+             INSERT INTO shadow_verdicts (job_id, task_id, stage, runner_run_id, commit_sha, \
+                 runner_verdict, llm_verdict, created_ms) \
+                 VALUES (1, 1, 'testing', 7, '{}', 'PASSED', 'PASSED', 3);",
+            "a".repeat(40)
+        ))
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let agreement = store.shadow_agreement("testing").unwrap();
+    assert_eq!(
+        (agreement.runs, agreement.agree, agreement.other_commit),
+        (1, 0, 1),
+        "{agreement:?}"
+    );
+    assert_eq!(agreement.compared(), 0);
+    assert_eq!(agreement.rate(), None);
+    let pairs = store.shadow_verdicts(orch_store::TaskId::new(1)).unwrap();
+    assert_eq!(pairs[0].llm_commit, None);
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    let direct = Connection::open_in_memory().unwrap();
+    direct.execute_batch(SCHEMA_SQL).unwrap();
+    assert_eq!(dump(&conn), dump(&direct));
 }
 
 /// The frozen third step.

@@ -441,6 +441,7 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
                     stage: "testing".into(),
                     runner_run,
                     commit: None,
+                    llm_commit: None,
                     runner_verdict: Some("FAILED".into()),
                     llm_verdict: "PASSED".into(),
                 }),

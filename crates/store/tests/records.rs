@@ -700,6 +700,7 @@ fn a_shadow_pair_is_written_with_the_job_end_and_counted_by_stage() {
         stage: "testing".into(),
         runner_run,
         commit: Some("a".repeat(40)),
+        llm_commit: Some("a".repeat(40)),
         runner_verdict: runner_verdict.map(str::to_owned),
         llm_verdict: llm.to_owned(),
     };
