@@ -479,6 +479,8 @@ pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending
         None => None,
     };
     let change = RepoChange {
+        suite_network: None,
+        cache_dirs: None,
         suite_paths,
         setup_command: optional(args.setup_cmd.as_ref()),
         path,

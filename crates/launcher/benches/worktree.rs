@@ -240,6 +240,8 @@ fn main() {
         test_command: None,
         suite_paths: Vec::new(),
         setup_command: None,
+        suite_network: orch_store::SuiteNetwork::Off,
+        cache_dirs: Vec::new(),
         created_ms: 0,
     };
     // Warm the page cache and git's own caches once.

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use orch_process::exec::SupervisorProgram;
 
+use crate::sandbox::SandboxConfig;
+
 /// Everything the engine needs to know, with documented defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LauncherConfig {
@@ -37,6 +39,8 @@ pub struct LauncherConfig {
     /// The repositories' setup commands (`repo add --setup-cmd`): their
     /// limits.
     pub setup: SetupConfig,
+    /// The kernel sandbox of every program started for a task.
+    pub sandbox: SandboxConfig,
 }
 
 /// The limits of a repository's setup command, run in each new task
@@ -79,6 +83,7 @@ impl LauncherConfig {
             supervisor: SupervisorProgram::CurrentExe,
             worktree: WorktreeConfig::default(),
             setup: SetupConfig::default(),
+            sandbox: SandboxConfig::new(crate::sandbox::default_mode()),
         }
     }
 

@@ -1035,6 +1035,7 @@ impl Engine {
                     artifact_sha256: sha.clone(),
                     commit_sha: tree.map(|(_, judged)| judged.commit.clone()),
                     tree_clean: tree.map(|(_, judged)| judged.clean),
+                    sandbox: record.sandbox.map(|level| level.to_string()),
                 })
                 .collect(),
         };
@@ -1255,6 +1256,7 @@ impl Engine {
             cost_usd: record.usage.cost_usd,
             tokens_in: record.usage.input_tokens,
             tokens_out: record.usage.output_tokens,
+            sandbox: record.sandbox.map(|level| level.to_string()),
         }
     }
 }

@@ -34,6 +34,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::LauncherConfig;
 use crate::context::RunControl;
+use crate::sandbox::{RunKind, RunRoom};
 use crate::worktree::{Git, WorktreeError, short};
 
 /// Why a suite pattern cannot be used.
@@ -597,6 +598,23 @@ pub fn run_setup(
     if let Some(parent) = output.parent() {
         let _ = fs::create_dir_all(parent);
     }
+    let room = RunRoom::fresh(&config.home, "setup").map_err(|error| {
+        SetupFailure::Failed(format!(
+            "the setup command `{command}` could not be given its folders under {}: {error}",
+            config.home.display()
+        ))
+    })?;
+    for (key, value) in room.env() {
+        spec.set_env.push((key, value));
+    }
+    spec = spec.sandbox(crate::sandbox::policy(
+        config,
+        RunKind::Setup,
+        repo,
+        dir,
+        None,
+        Some(&room),
+    ));
     let handle = orch_staging_runner::start(&spec);
     control.attach(handle.canceller());
     let run = handle.wait();

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use orch_process::exec::SandboxLevel;
+
 use orch_store::Transport;
 
 use crate::config::LauncherConfig;
@@ -86,6 +88,9 @@ pub struct RunRecord {
     pub usage: Usage,
     /// One line on what happened, for logs and alerts.
     pub detail: String,
+    /// What the kernel sandbox enforced for its process; `None` when no
+    /// process ran (a refusal, a tool error before the start).
+    pub sandbox: Option<SandboxLevel>,
 }
 
 /// An alert to raise with the job's end.
@@ -131,6 +136,16 @@ pub enum Launch {
     },
 }
 
+impl Launch {
+    /// The run's record, when there is one.
+    pub fn record_mut(&mut self) -> Option<&mut RunRecord> {
+        match self {
+            Launch::Ran { record, .. } | Launch::Defer { record, .. } => Some(record),
+            Launch::Cancelled { record } | Launch::Block { record, .. } => record.as_mut(),
+        }
+    }
+}
+
 /// What an intercept did with a job it claimed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intercepted {
@@ -139,6 +154,16 @@ pub enum Intercepted {
     /// It hit an internal error and hands the job to the LLM path; the record
     /// (outcome [`RunOutcome::Fallback`]) is written, then `spawn` runs.
     Fallback(RunRecord),
+}
+
+impl Intercepted {
+    /// The run's record, when there is one.
+    pub fn record_mut(&mut self) -> Option<&mut RunRecord> {
+        match self {
+            Intercepted::Served(launch) => launch.record_mut(),
+            Intercepted::Fallback(record) => Some(record),
+        }
+    }
 }
 
 /// A reserved agent's run beside the LLM role (shadow mode): it decides
@@ -299,6 +324,7 @@ pub fn run_shadow(
                     detail: format!(
                         "the shadow runner panicked: {what}; the LLM's verdict decides, this is a bug, please report it"
                     ),
+                    sandbox: None,
                 },
                 verdict: None,
                 commit: ctx.workspace.start.as_ref().map(|s| s.commit.clone()),

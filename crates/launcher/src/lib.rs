@@ -44,6 +44,7 @@ mod launch;
 pub mod operator;
 pub mod prompt;
 pub mod reserved;
+pub mod sandbox;
 mod spawn;
 pub mod usage;
 pub mod workspace;

@@ -29,6 +29,7 @@ use crate::config::{LauncherConfig, RunnerMode, SuiteRunnerConfig};
 use crate::context::{JobContext, RunControl};
 use crate::judge::{self, JudgeTree, Pin, SetupFailure};
 use crate::launch::{AlertSpec, Intercept, Intercepted, Launch, RunOutcome, RunRecord, ShadowRun};
+use crate::sandbox::{self, RunKind, RunRoom};
 use crate::spawn::backoff;
 use crate::usage::Usage;
 use crate::worktree::{Git, WorktreeError};
@@ -65,6 +66,7 @@ fn record(
         outcome,
         usage: Usage::default(),
         detail,
+        sandbox: None,
     }
 }
 
@@ -383,6 +385,20 @@ impl SuiteRunner {
             spec.set_env.push((key, value));
         }
         spec.facts.clone_from(&bench.facts);
+        // Its private TMPDIR; a room that cannot be made leaves the suite
+        // with the shared one (the sandbox still confines it).
+        let room = RunRoom::fresh(&config.home, "suite").ok();
+        if let Some(room) = &room {
+            spec.set_env.extend(room.env());
+        }
+        spec = spec.sandbox(sandbox::policy(
+            config,
+            RunKind::Suite,
+            &ctx.repo,
+            &bench.dir,
+            None,
+            room.as_ref(),
+        ));
         let handle = start_to_log(&spec, log);
         control.attach(handle.canceller());
         handle.wait()
@@ -534,16 +550,23 @@ fn executed_outcome(executed: &Executed) -> RunOutcome {
     }
 }
 
-impl Intercept for SuiteRunner {
-    fn name(&self) -> &'static str {
+impl SuiteRunner {
+    fn name_str(&self) -> &'static str {
         self.profile().me.as_str()
     }
 
-    fn claims(&self, ctx: &JobContext, config: &LauncherConfig) -> bool {
+    fn claims_on(&self, ctx: &JobContext, config: &LauncherConfig) -> bool {
         self.mine(ctx, config, RunnerMode::On)
     }
 
-    fn run(&self, ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Intercepted {
+    /// Serves the job in mode `on`: prepares the bench, runs the suite,
+    /// and records what the sandbox enforced with the run.
+    fn run_on(
+        &self,
+        ctx: &JobContext,
+        config: &LauncherConfig,
+        control: &RunControl,
+    ) -> Intercepted {
         let profile = self.profile();
         let me = profile.me;
         let started = SystemTime::now();
@@ -562,7 +585,6 @@ impl Intercept for SuiteRunner {
                 ),
             ));
         }
-        let settings = self.settings(config);
         let bench = match self.prepare(ctx, config, control, false) {
             Ok(bench) => bench,
             Err(unready) => {
@@ -570,6 +592,38 @@ impl Intercept for SuiteRunner {
             }
         };
         let staging = self.execute(ctx, config, control, command, &bench, &ctx.artifact);
+        let mut served = self.served(ctx, config, started, t0, &bench, &staging);
+        if let Some(record) = served.record_mut() {
+            record.sandbox = suite_sandbox(&staging.outcome);
+        }
+        served
+    }
+}
+
+/// What the sandbox enforced for a suite that started.
+fn suite_sandbox(outcome: &Outcome) -> Option<orch_process::exec::SandboxLevel> {
+    match outcome {
+        Outcome::Executed(executed) | Outcome::Cancelled(executed) => Some(executed.sandbox),
+        Outcome::ToolError(_) => None,
+    }
+}
+
+impl SuiteRunner {
+    /// What a suite run in mode `on` yields: the job served, deferred,
+    /// blocked, or handed to the LLM.
+    fn served(
+        &self,
+        ctx: &JobContext,
+        config: &LauncherConfig,
+        started: SystemTime,
+        t0: Instant,
+        bench: &Bench,
+        staging: &StagingRun,
+    ) -> Intercepted {
+        let command = self.command(ctx).unwrap_or_default().trim();
+        let profile = self.profile();
+        let me = profile.me;
+        let settings = self.settings(config);
         match (&staging.outcome, &staging.log) {
             (Outcome::Executed(executed), LogState::Written(_)) => {
                 Intercepted::Served(Launch::Ran {
@@ -694,6 +748,20 @@ impl Intercept for SuiteRunner {
             }
         }
     }
+}
+
+impl Intercept for SuiteRunner {
+    fn name(&self) -> &'static str {
+        self.name_str()
+    }
+
+    fn claims(&self, ctx: &JobContext, config: &LauncherConfig) -> bool {
+        self.claims_on(ctx, config)
+    }
+
+    fn run(&self, ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Intercepted {
+        self.run_on(ctx, config, control)
+    }
 
     fn shadows(&self, ctx: &JobContext, config: &LauncherConfig) -> bool {
         self.mine(ctx, config, RunnerMode::Shadow)
@@ -764,7 +832,8 @@ impl Intercept for SuiteRunner {
         };
         let log = crate::workspace::shadow_path(&ctx.artifact);
         let run = self.execute(ctx, config, control, command, &bench, &log);
-        Some(match (&run.outcome, &run.log) {
+        let sandbox = suite_sandbox(&run.outcome);
+        let mut shadow_run = match (&run.outcome, &run.log) {
             (Outcome::Executed(executed), log) => {
                 let verdict = executed.status().as_str();
                 let mut detail = format!("shadow: {}", executed.reason());
@@ -796,7 +865,9 @@ impl Intercept for SuiteRunner {
                     profile.suite, error.message, profile.serves
                 ),
             ),
-        })
+        };
+        shadow_run.record.sandbox = sandbox;
+        Some(shadow_run)
     }
 }
 
@@ -814,6 +885,8 @@ struct CommandRun {
     duration: Duration,
     /// Its output, as kept (head and tail).
     output: String,
+    /// What the sandbox enforced, when it started.
+    sandbox: Option<orch_process::exec::SandboxLevel>,
 }
 
 /// Runs `command` once in the repository; `None` when cancelled.
@@ -824,10 +897,23 @@ fn run_command(
     command: &str,
     timeout: Duration,
 ) -> Option<CommandRun> {
+    let room = RunRoom::fresh(&config.home, "deploy").ok();
+    let mut env = command_env(ctx, config);
+    if let Some(room) = &room {
+        env.set.extend(room.env());
+    }
     let spec = ExecSpec::new(Program::Shell(command.to_owned()), &ctx.workspace.dir)
-        .env(command_env(ctx, config))
+        .env(env)
         .timeout(Some(timeout))
-        .supervisor(config.supervisor.clone());
+        .supervisor(config.supervisor.clone())
+        .sandbox(sandbox::policy(
+            config,
+            RunKind::Deploy,
+            &ctx.repo,
+            &ctx.workspace.dir,
+            None,
+            room.as_ref(),
+        ));
     let handle = exec::start(&spec);
     control.attach(handle.canceller());
     Some(match handle.wait() {
@@ -853,6 +939,7 @@ fn run_command(
                 exit_code: exit_code(exit),
                 duration: finished.duration,
                 output,
+                sandbox: Some(finished.sandbox),
             }
         }
         ExecOutcome::Failed(error) => CommandRun {
@@ -861,6 +948,7 @@ fn run_command(
             exit_code: None,
             duration: error.duration,
             output: String::new(),
+            sandbox: None,
         },
     })
 }
@@ -892,6 +980,9 @@ fn render_log(
             run.what.replace('\n', " "),
             run.duration.as_secs_f64()
         ));
+        if let Some(level) = run.sandbox {
+            out.push_str(&format!("- sandbox: {level}\n\n"));
+        }
         out.push_str(&fenced_block("text", &run.output));
     }
     out
@@ -1022,7 +1113,10 @@ impl Intercept for DeployFinalizer {
             Err(error) => format!("{}; the artifact could not be written: {error}", run.what),
         };
         Intercepted::Served(Launch::Ran {
-            record: record(me, started, run.duration, run.exit_code, outcome, detail),
+            record: RunRecord {
+                sandbox: run.sandbox,
+                ..record(me, started, run.duration, run.exit_code, outcome, detail)
+            },
             alert: None,
         })
     }
@@ -1107,7 +1201,10 @@ impl Intercept for PostDeployMonitor {
         };
         let last_exit = runs.last().and_then(|run| run.exit_code);
         Intercepted::Served(Launch::Ran {
-            record: record(me, started, t0.elapsed(), last_exit, outcome, detail),
+            record: RunRecord {
+                sandbox: runs.last().and_then(|run| run.sandbox),
+                ..record(me, started, t0.elapsed(), last_exit, outcome, detail)
+            },
             alert: None,
         })
     }

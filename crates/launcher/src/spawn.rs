@@ -26,13 +26,16 @@ use std::ffi::OsString;
 use std::time::{Duration, SystemTime};
 
 use orch_process::exec::OutputLimits;
-use orch_process::exec::{self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Program, Scrub, Streams};
+use orch_process::exec::{
+    self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Program, SandboxLevel, Scrub, Streams,
+};
 use orch_self_deploy::ProcessExit;
 use orch_store::Transport;
 
 use crate::config::LauncherConfig;
 use crate::context::{JobContext, RunControl};
 use crate::launch::{AlertSpec, Launch, RunOutcome, RunRecord};
+use crate::sandbox::{self, RunKind, RunRoom};
 use crate::usage::{Usage, parse_usage};
 use crate::{prompt, workspace};
 
@@ -71,17 +74,69 @@ pub fn agent_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
 /// that starts an agent process. Never panics; every ending is a [`Launch`].
 #[must_use]
 pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Launch {
-    let prompt = prompt::build(&config.home, ctx);
+    let started = SystemTime::now();
+    let record = |outcome: RunOutcome,
+                  exit_code,
+                  duration,
+                  usage,
+                  detail: String,
+                  sandbox: Option<SandboxLevel>| RunRecord {
+        role: ctx.role.as_str().to_owned(),
+        transport: Transport::Llm,
+        started,
+        duration,
+        exit_code,
+        outcome,
+        usage,
+        detail,
+        sandbox,
+    };
+    // The run's own folders: a private TMPDIR, and the output folder the
+    // agent writes its artifact to (the task folder is read-only to it in
+    // the sandbox); orch takes the artifact from there when it ends.
+    let room = match RunRoom::new(&config.home, &format!("job-{}", ctx.job.id)) {
+        Ok(room) => room,
+        Err(error) => {
+            return unavailable(
+                ctx,
+                config,
+                format!(
+                    "cannot make the run's folders under {}: {error}",
+                    config.home.display()
+                ),
+                Duration::ZERO,
+                &record,
+            );
+        }
+    };
+    let written = room.out().join(
+        ctx.artifact
+            .file_name()
+            .unwrap_or_else(|| std::ffi::OsStr::new("artifact.md")),
+    );
+    let mut agent_ctx = ctx.clone();
+    agent_ctx.artifact.clone_from(&written);
+    let prompt = prompt::build(&config.home, &agent_ctx);
     let [output_log, prompt_file] = workspace::sidecars(&ctx.artifact);
     // Kept for the operator; a prompt that cannot be written does not stop
     // the run.
     let _ = std::fs::write(&prompt_file, &prompt);
+    let mut set = agent_env(&agent_ctx);
+    set.extend(room.env());
     let env = EnvPolicy {
         scrub: Scrub::OrchConfig,
         extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
         pass_through: Vec::new(),
-        set: agent_env(ctx),
+        set,
     };
+    let policy = sandbox::policy(
+        config,
+        RunKind::Agent,
+        &ctx.repo,
+        &ctx.workspace.dir,
+        Some(&ctx.task_dir),
+        Some(&room),
+    );
     let spec = ExecSpec::new(
         Program::Shell(config.agent.command.clone()),
         &ctx.workspace.dir,
@@ -95,60 +150,11 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
     .env(env)
     .timeout(Some(config.agent.timeout))
     .grace(config.agent.grace)
-    .supervisor(config.supervisor.clone());
-    let started = SystemTime::now();
+    .supervisor(config.supervisor.clone())
+    .sandbox(policy);
     let handle = exec::start(&spec);
     control.attach(handle.canceller());
     let outcome = handle.wait();
-    let record = |outcome: RunOutcome, exit_code, duration, usage, detail: String| RunRecord {
-        role: ctx.role.as_str().to_owned(),
-        transport: Transport::Llm,
-        started,
-        duration,
-        exit_code,
-        outcome,
-        usage,
-        detail,
-    };
-    // The agent could not be run at all (spawn failed, or its shell said
-    // 126/127: not executable, not found): deferred while the retries last,
-    // then the task is blocked — never a stage failure the developer
-    // budget pays for.
-    let unavailable = |message: String, duration: Duration| {
-        let spent = ctx.job.infra_attempts;
-        if spent >= config.agent.infra_retries {
-            Launch::Block {
-                record: Some(record(
-                    RunOutcome::ToolError,
-                    None,
-                    duration,
-                    Usage::default(),
-                    message.clone(),
-                )),
-                alert: AlertSpec {
-                    kind: "agent_unavailable",
-                    message: format!(
-                        "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT_CMD and the repository's checkout, then `orch task retry {}`",
-                        ctx.task.id,
-                        ctx.role.as_str(),
-                        spent + 1,
-                        ctx.task.id,
-                    ),
-                },
-            }
-        } else {
-            Launch::Defer {
-                record: record(
-                    RunOutcome::Deferred,
-                    None,
-                    duration,
-                    Usage::default(),
-                    message,
-                ),
-                retry_in: backoff(config.agent.defer, spent),
-            }
-        }
-    };
     match outcome {
         ExecOutcome::Finished(finished) => {
             let usage = finished
@@ -162,6 +168,7 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                 ProcessExit::Signal(_) => None,
             };
             let detail = orch_process::describe_exit(exit);
+            let sandbox = Some(finished.sandbox);
             if let Ending::Exited(ProcessExit::Code(code @ (126 | 127))) = finished.ending {
                 let said = String::from_utf8_lossy(&finished.output.tail);
                 let said = said.trim().lines().last().unwrap_or("").to_owned();
@@ -171,13 +178,25 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                     "not executable"
                 };
                 return unavailable(
+                    ctx,
+                    config,
                     format!(
                         "the agent command {:?} exited {code}: the shell found its program {what} ({said})",
                         config.agent.command
                     ),
                     finished.duration,
+                    &record,
                 );
             }
+            // The artifact, from the agent's output folder into the task
+            // folder; a link or a non-file there is refused (the gate then
+            // fails closed on the missing artifact). A cancelled run's half
+            // is taken too: the engine moves it to the attempt archive.
+            let taken = sandbox::take_artifact(&written, &ctx.artifact);
+            let refused = taken
+                .err()
+                .map(|why| format!("; {why}"))
+                .unwrap_or_default();
             let (outcome, detail) = match finished.ending {
                 Ending::Exited(ProcessExit::Code(0)) => (RunOutcome::Passed, detail),
                 Ending::Exited(_) => (RunOutcome::Failed, detail),
@@ -193,16 +212,81 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                             finished.duration,
                             usage,
                             "cancelled".to_owned(),
+                            sandbox,
                         )),
                     };
                 }
             };
             Launch::Ran {
-                record: record(outcome, exit_code, finished.duration, usage, detail),
+                record: record(
+                    outcome,
+                    exit_code,
+                    finished.duration,
+                    usage,
+                    format!("{detail}{refused}"),
+                    sandbox,
+                ),
                 alert: None,
             }
         }
-        ExecOutcome::Failed(error) => unavailable(error.message, error.duration),
+        ExecOutcome::Failed(error) => {
+            unavailable(ctx, config, error.message, error.duration, &record)
+        }
+    }
+}
+
+/// The agent could not be run at all (spawn failed, its shell said 126/127:
+/// not executable, not found, or its sandbox could not be set up): deferred
+/// while the retries last, then the task is blocked — never a stage failure
+/// the developer budget pays for.
+fn unavailable(
+    ctx: &JobContext,
+    config: &LauncherConfig,
+    message: String,
+    duration: Duration,
+    record: &dyn Fn(
+        RunOutcome,
+        Option<i32>,
+        Duration,
+        Usage,
+        String,
+        Option<SandboxLevel>,
+    ) -> RunRecord,
+) -> Launch {
+    let spent = ctx.job.infra_attempts;
+    if spent >= config.agent.infra_retries {
+        Launch::Block {
+            record: Some(record(
+                RunOutcome::ToolError,
+                None,
+                duration,
+                Usage::default(),
+                message.clone(),
+                None,
+            )),
+            alert: AlertSpec {
+                kind: "agent_unavailable",
+                message: format!(
+                    "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT_CMD, ORCH_SANDBOX and the repository's checkout, then `orch task retry {}`",
+                    ctx.task.id,
+                    ctx.role.as_str(),
+                    spent + 1,
+                    ctx.task.id,
+                ),
+            },
+        }
+    } else {
+        Launch::Defer {
+            record: record(
+                RunOutcome::Deferred,
+                None,
+                duration,
+                Usage::default(),
+                message,
+                None,
+            ),
+            retry_in: backoff(config.agent.defer, spent),
+        }
     }
 }
 

@@ -31,6 +31,7 @@ use orch_launcher::{
     reserved,
 };
 use orch_pipeline::{Role, Stage};
+use orch_process::exec::SandboxMode;
 use orch_store::{
     AgentRun, JobState, LeaseOwner, NewRepo, RepoId, Store, TaskId, TaskStatus, Transport,
 };
@@ -61,6 +62,9 @@ impl Harness {
         }
         let mut config = LauncherConfig::new(&home);
         config.agent.command = format!("sh {AGENT} {}", state.display());
+        // The stand-in agent keeps its state there, as a real CLI keeps
+        // ~/.claude: declared writable for agents in the sandbox.
+        config.sandbox.agent_dirs.push(state.clone());
         config.agent.timeout = Duration::from_secs(30);
         config.agent.grace = Duration::from_millis(200);
         config.agent.defer = Duration::from_millis(1);
@@ -492,10 +496,28 @@ fn an_internal_error_falls_back_to_the_llm() -> Result<(), Failed> {
 /// (the suite put a folder where the log goes) hands the job to the LLM.
 fn an_unwritable_log_after_a_pass_falls_back_to_the_llm(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
-    let engine = h.engine();
     // The first task of a fresh database is task 1.
     let log = h.config.task_dir(1).join(suite.artifact);
     let command = format!("mkdir -p '{}'/in-the-way; exit 0", log.display());
+    // In the sandbox the suite cannot reach orch's task folder at all: its
+    // sabotage fails and the runner serves the job.
+    let engine = h.engine();
+    let repo = suite.repo(&h, &engine, "api", &command);
+    let task = suite.task(&engine, repo);
+    check(task.get() == 1, format!("{task:?}"))?;
+    let reports = drive(&engine, 1);
+    check(
+        reports[0].intercepted_by == Some(suite.runner) && !reports[0].spawned && log.is_file(),
+        format!("{reports:?}"),
+    )?;
+    // Without it (an older kernel, ORCH_SANDBOX=off) the suite can block the
+    // log, and the runner falls back to the LLM.
+    let h = Harness::new();
+    let log = h.config.task_dir(1).join(suite.artifact);
+    let command = format!("mkdir -p '{}'/in-the-way; exit 0", log.display());
+    let mut config = h.config.clone();
+    config.sandbox.mode = SandboxMode::Off;
+    let engine = h.engine_with(config);
     let repo = suite.repo(&h, &engine, "api", &command);
     let task = suite.task(&engine, repo);
     check(task.get() == 1, format!("{task:?}"))?;
@@ -560,6 +582,7 @@ impl Intercept for FirstInLine {
                 outcome: RunOutcome::Failed,
                 usage: orch_launcher::usage::Usage::default(),
                 detail: "test".into(),
+                sandbox: None,
             },
             alert: None,
         })
@@ -1318,7 +1341,12 @@ fn an_operators_cancel_ends_the_run_and_blocks_the_task() -> Result<(), Failed> 
     let (task, job) = engine.create_task(repo, "cancel me").unwrap();
     let db = h.db.clone();
     let artifact = h.config.task_dir(task.get()).join("01-analysis.md");
-    let watched = artifact.clone();
+    // The agent writes its artifact in its run's output folder; orch takes
+    // it into the task folder when the run ends.
+    let watched = h
+        .config
+        .home
+        .join(format!("runs/job-{}/out/01-analysis.md", job.get()));
     let asker = std::thread::spawn(move || {
         let operator = Store::open(&db).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);

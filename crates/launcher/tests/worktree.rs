@@ -13,7 +13,7 @@
 //! `scripted-agent.sh`, which writes the artifact and the result.
 //!
 //! git is run by the tests through the same process machinery as orch
-//! (`orch_staging_runner::exec`), always with hooks and the fsmonitor off, so
+//! (`orch_process::exec`), always with hooks and the fsmonitor off, so
 //! that a hook an agent planted can only ever be set off by orch.
 
 #![expect(
@@ -38,8 +38,8 @@ use orch_launcher::{
     TaskRequest,
 };
 use orch_pipeline::Stage;
+use orch_process::exec::{self, Ending, ExecOutcome, ExecSpec, Program, SandboxMode, Streams};
 use orch_self_deploy::ProcessExit;
-use orch_staging_runner::exec::{self, Ending, ExecOutcome, ExecSpec, Program, Streams};
 use orch_store::{JobState, LeaseOwner, NewRepo, RepoId, Store, TaskId, TaskIsolation, TaskStatus};
 
 const GIT_AGENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/git-agent.sh");
@@ -176,6 +176,9 @@ impl Harness {
         }
         let mut config = LauncherConfig::new(&home);
         config.agent.command = format!("sh {GIT_AGENT} {}", state.display());
+        // The stand-in agent keeps its state there, as a real CLI keeps
+        // ~/.claude: declared writable for agents in the sandbox.
+        config.sandbox.agent_dirs.push(state.clone());
         config.agent.timeout = Duration::from_secs(30);
         config.agent.grace = Duration::from_millis(200);
         config.agent.defer = Duration::from_millis(1);
@@ -190,7 +193,7 @@ impl Harness {
         config.worktree.infra_retries = 1;
         Harness {
             db: dir.path().join("orch.db"),
-            deployed: dir.path().join("deployed"),
+            deployed: dir.path().join("deploy-target/deployed"),
             _dir: dir,
             state,
             checkout,
@@ -200,6 +203,15 @@ impl Harness {
 
     fn engine(&self) -> Engine {
         self.engine_with(self.config.clone())
+    }
+
+    /// The same harness with the kernel sandbox off: for the tests of orch's
+    /// second layer, which must hold even where the sandbox cannot (an older
+    /// kernel, `ORCH_SANDBOX=off`): there the agent does reach the shared git
+    /// state, and orch must still not be fooled by it.
+    fn unconfined(mut self) -> Harness {
+        self.config.sandbox.mode = SandboxMode::Off;
+        self
     }
 
     fn engine_with(&self, config: LauncherConfig) -> Engine {
@@ -232,6 +244,11 @@ impl Harness {
         ));
         repo.health_command = Some("true".into());
         repo.base_ref = base_ref.map(str::to_owned);
+        // The deploy target is outside the worktree: declared writable for
+        // the repository's runs, as a user declares theirs.
+        let target = self.deployed.parent().unwrap();
+        fs::create_dir_all(target).unwrap();
+        repo.cache_dirs = vec![target.to_str().unwrap().to_owned()];
         engine.store().add_repo(&repo).unwrap()
     }
 
@@ -714,6 +731,9 @@ fn the_setup_runs_in_the_worktree_and_the_judge_tree() -> Result<(), Failed> {
                     "echo \"$ORCH_COMMIT\" > .setup-done; echo \"$PWD\" >> '{}'",
                     setup_log.display()
                 ))),
+                // The record is outside every tree: declared writable, as a
+                // cache would be.
+                cache_dirs: Some(vec![h.state.to_str().unwrap().to_owned()]),
                 ..orch_store::RepoChange::default()
             },
         )
@@ -1136,7 +1156,7 @@ fn interleaved_tasks_each_see_only_their_own_change() -> Result<(), Failed> {
 /// An agent at testing moves HEAD off the branch: the task is blocked
 /// (`worktree_tampered`), nothing is committed for it, no deploy runs.
 fn an_agent_that_detaches_head_blocks_the_task() -> Result<(), Failed> {
-    let h = Harness::new();
+    let h = Harness::new().unconfined();
     h.actions("developer change\ntester change detach\n");
     let engine = h.engine();
     let repo = h.repo(&engine, "true");
@@ -1217,7 +1237,7 @@ fn an_llm_testers_verdict_names_the_commit_it_leaves() -> Result<(), Failed> {
 /// branch, `retry` the task, and it goes on to done from the stage where it
 /// stopped; retried without the repair, it is blocked again.
 fn a_repaired_worktree_goes_on_after_a_retry() -> Result<(), Failed> {
-    let h = Harness::new();
+    let h = Harness::new().unconfined();
     h.actions("developer change\ntester detach\n");
     let engine = h.engine();
     let repo = h.repo(&engine, "test -f change-1.txt");
@@ -1256,7 +1276,7 @@ fn a_repaired_worktree_goes_on_after_a_retry() -> Result<(), Failed> {
 /// The staging runner out of scope: the LLM deployer resets the branch →
 /// blocked `worktree_tampered`, no deploy.
 fn an_llm_deployer_that_resets_the_branch_blocks_the_task() -> Result<(), Failed> {
-    let h = Harness::new();
+    let h = Harness::new().unconfined();
     h.actions("developer change\ndeployer reset-back\n");
     let mut config = h.config.clone();
     config.staging_runner.repos = RepoScope::Only(vec![]);
@@ -1433,7 +1453,7 @@ fn a_change_hidden_from_status_after_staging_refuses_the_deploy() -> Result<(), 
 /// (`--skip-worktree`): no stage may call that tree clean, so the staging
 /// log says dirty and the deploy refuses.
 fn an_agent_that_hides_a_change_from_status_gets_no_deploy() -> Result<(), Failed> {
-    let h = Harness::new();
+    let h = Harness::new().unconfined();
     h.actions("developer hide\n");
     let engine = h.engine();
     let repo = h.repo(&engine, "true");
@@ -1522,7 +1542,7 @@ fn a_staging_suite_that_touches_git_gets_no_deploy() -> Result<(), Failed> {
         ("echo built > output.txt", "deploy_refused"),
         ("git checkout --quiet --detach", "worktree_tampered"),
     ] {
-        let h = Harness::new();
+        let h = Harness::new().unconfined();
         let engine = h.engine();
         let repo = h.repo(&engine, suite);
         let task = engine
@@ -1564,7 +1584,7 @@ fn a_staging_suite_that_touches_git_gets_no_deploy() -> Result<(), Failed> {
 /// core.hooksPath, core.fsmonitor and a gpg program: orch's commit after the
 /// role still happens, and none of them ever runs.
 fn planted_hooks_never_run_under_orch() -> Result<(), Failed> {
-    let h = Harness::new();
+    let h = Harness::new().unconfined();
     h.actions(
         "architect plant-hook hooks-path fsmonitor gpg\n\
          developer change\n\
@@ -1758,7 +1778,7 @@ fn an_honest_task_still_reaches_done(
 /// the backdoor is committed as written, and a later honest task's
 /// `worktree add` and `add` run no filter either.
 fn a_planted_filter_never_runs_and_hides_nothing() -> Result<(), Failed> {
-    let h = Harness::new();
+    let h = Harness::new().unconfined();
     h.actions("developer plant-filter backdoor\n");
     let engine = h.engine();
     let repo = h.repo(&engine, "true");
@@ -1797,7 +1817,7 @@ fn a_planted_filter_never_runs_and_hides_nothing() -> Result<(), Failed> {
 /// change, and commits it; no verdict names a sha whose real content was
 /// not what was tested.
 fn a_replace_ref_never_names_other_content() -> Result<(), Failed> {
-    let h = Harness::new();
+    let h = Harness::new().unconfined();
     h.actions("developer replace\n");
     let engine = h.engine();
     let repo = h.repo(&engine, "true");
@@ -1830,7 +1850,7 @@ fn a_replace_ref_never_names_other_content() -> Result<(), Failed> {
 /// `status.showUntrackedFiles=no` in the repository's config: the
 /// developer's new file is still seen, and committed.
 fn a_planted_show_untracked_files_no_hides_nothing() -> Result<(), Failed> {
-    let h = Harness::new();
+    let h = Harness::new().unconfined();
     git(&h.checkout, &["config", "status.showUntrackedFiles", "no"]);
     h.actions("developer change\n");
     let engine = h.engine();
@@ -1858,7 +1878,7 @@ fn a_planted_show_untracked_files_no_hides_nothing() -> Result<(), Failed> {
 /// back: only ctime tells, and orch still sees it and commits it.
 fn a_planted_lax_stat_setting_hides_nothing() -> Result<(), Failed> {
     for (key, value) in [("core.checkStat", "minimal"), ("core.trustctime", "false")] {
-        let h = Harness::new();
+        let h = Harness::new().unconfined();
         git(&h.checkout, &["config", key, value]);
         h.actions("developer same-size\n");
         let engine = h.engine();
@@ -1886,7 +1906,7 @@ fn a_planted_lax_stat_setting_hides_nothing() -> Result<(), Failed> {
 /// of its worktree to a decoy folder holding an untouched copy of HEAD:
 /// orch names the worktree itself, sees the backdoor, and commits it.
 fn a_core_worktree_decoy_never_steers_orch() -> Result<(), Failed> {
-    let h = Harness::new();
+    let h = Harness::new().unconfined();
     h.actions("developer decoy\n");
     let engine = h.engine();
     let repo = h.repo(&engine, "true");
@@ -2574,7 +2594,7 @@ fn the_sweep_removes_only_finished_and_orphaned_worktrees() -> Result<(), Failed
 type TestFn = fn() -> Result<(), Failed>;
 
 fn main() {
-    orch_staging_runner::supervisor::main_if_requested();
+    orch_process::supervisor::main_if_requested();
     let args = Arguments::from_args();
     let tests: Vec<(&'static str, TestFn)> = vec![
         (

@@ -80,7 +80,7 @@ pub use queue::{
 };
 pub use records::{
     AgentRun, Alert, FAILED_OUTCOMES, GateDecision, NewAgentRun, NewAlert, NewRepo, NewTask,
-    NewTransition, Repo, RoleStats, RunStats, Task, Transition,
+    NewTransition, Repo, RoleStats, RunStats, SuiteNetwork, Task, Transition,
 };
 pub use shadow::{
     NewShadowVerdict, ShadowAgreement, ShadowVerdict, VERDICT_FAILED, VERDICT_PASSED,

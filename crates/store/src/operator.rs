@@ -11,7 +11,7 @@ use crate::queue::{
 };
 use crate::records::{
     ALERT_COLUMNS, Alert, NewAgentRun, NewAlert, NewRepo, NewTransition, REPO_COLUMNS, Repo,
-    TASK_COLUMNS, Task, alert_from_row, check_commit, insert_agent_run, insert_alert,
+    SuiteNetwork, TASK_COLUMNS, Task, alert_from_row, check_commit, insert_agent_run, insert_alert,
     insert_transition, is_sha256_hex, repo_from_row, task_from_row, validate_repo,
 };
 use crate::store::Store;
@@ -93,6 +93,10 @@ pub struct RepoChange {
     pub suite_paths: Option<Vec<String>>,
     /// The setup command (`Some(None)`: none).
     pub setup_command: Option<Option<String>>,
+    /// Whether its suites may use the network.
+    pub suite_network: Option<SuiteNetwork>,
+    /// The extra writable folders (replaces the whole list).
+    pub cache_dirs: Option<Vec<String>>,
 }
 
 /// What [`Store::remove_repo`] removed.
@@ -579,6 +583,8 @@ impl Store {
                 test_command: change.test_command.clone().unwrap_or(repo.test_command),
                 suite_paths: change.suite_paths.clone().unwrap_or(repo.suite_paths),
                 setup_command: change.setup_command.clone().unwrap_or(repo.setup_command),
+                suite_network: change.suite_network.unwrap_or(repo.suite_network),
+                cache_dirs: change.cache_dirs.clone().unwrap_or(repo.cache_dirs),
             };
             let pass_env = validate_repo(&merged)?;
             if merged.staging_command.trim().is_empty() {
@@ -590,7 +596,8 @@ impl Store {
             tx.execute(
                 "UPDATE repos SET path = ?2, staging_command = ?3, deploy_command = ?4, \
                  health_command = ?5, pass_env = ?6, base_ref = ?7, test_command = ?8, \
-                 suite_paths = ?9, setup_command = ?10 WHERE id = ?1",
+                 suite_paths = ?9, setup_command = ?10, suite_network = ?11, cache_dirs = ?12 \
+                 WHERE id = ?1",
                 params![
                     repo.id,
                     merged.path,
@@ -601,7 +608,9 @@ impl Store {
                     merged.base_ref,
                     merged.test_command,
                     merged.suite_paths.join(","),
-                    merged.setup_command
+                    merged.setup_command,
+                    merged.suite_network.as_str(),
+                    merged.cache_dirs.join(",")
                 ],
             )
             .map_err(sql("update_repo"))?;

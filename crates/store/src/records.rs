@@ -42,6 +42,11 @@ pub struct Repo {
     /// The command that prepares each new task worktree and each judge tree
     /// (`npm ci`); `None`: nothing to prepare.
     pub setup_command: Option<String>,
+    /// Whether its staging and test suites may use the network.
+    pub suite_network: SuiteNetwork,
+    /// Extra absolute folders its sandboxed runs may write (build caches, a
+    /// deploy target), in the order given.
+    pub cache_dirs: Vec<String>,
     /// When it was added.
     pub created_ms: i64,
 }
@@ -84,6 +89,12 @@ pub struct NewRepo {
     pub suite_paths: Vec<String>,
     /// The command that prepares each worktree (not blank); `None`: none.
     pub setup_command: Option<String>,
+    /// Whether its suites may use the network ([`SuiteNetwork::Off`] by
+    /// default).
+    pub suite_network: SuiteNetwork,
+    /// Extra folders its sandboxed runs may write: absolute paths, without
+    /// `,` or NUL.
+    pub cache_dirs: Vec<String>,
 }
 
 impl NewRepo {
@@ -106,7 +117,50 @@ impl NewRepo {
             test_command: None,
             suite_paths: Vec::new(),
             setup_command: None,
+            suite_network: SuiteNetwork::Off,
+            cache_dirs: Vec::new(),
         }
+    }
+}
+
+/// Whether a repository's staging and test suites may use the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum SuiteNetwork {
+    /// None: a network namespace of their own with only loopback (where the
+    /// kernel allows one; see the launcher's sandbox).
+    #[default]
+    Off,
+    /// The host's network.
+    On,
+}
+
+impl SuiteNetwork {
+    /// `off` or `on`, as stored.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SuiteNetwork::Off => "off",
+            SuiteNetwork::On => "on",
+        }
+    }
+
+    /// Reads `off` or `on`.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<SuiteNetwork> {
+        match text {
+            "off" => Some(SuiteNetwork::Off),
+            "on" => Some(SuiteNetwork::On),
+            _ => None,
+        }
+    }
+}
+
+impl rusqlite::types::FromSql for SuiteNetwork {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        SuiteNetwork::parse(text).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown suite network {text:?}").into())
+        })
     }
 }
 
@@ -209,6 +263,9 @@ pub struct GateDecision {
     /// for `deploy-staging`, unchanged for the whole run). `None` without a
     /// worktree.
     pub tree_clean: Option<bool>,
+    /// What the kernel sandbox enforced for the run whose verdict the gate
+    /// read, in words; `None` when unknown (before schema step 8, or no run).
+    pub sandbox: Option<String>,
 }
 
 /// A stage change to record, with the task's state after it.
@@ -283,6 +340,9 @@ pub struct NewAgentRun {
     pub tokens_in: Option<u64>,
     /// Output tokens, when reported.
     pub tokens_out: Option<u64>,
+    /// What the kernel sandbox enforced, in words; `None` when no process
+    /// ran.
+    pub sandbox: Option<String>,
 }
 
 /// A recorded run of a role, as stored in `agent_runs`.
@@ -316,6 +376,8 @@ pub struct AgentRun {
     pub tokens_in: Option<u64>,
     /// Output tokens, when reported.
     pub tokens_out: Option<u64>,
+    /// What the kernel sandbox enforced, in words; `None` when unknown.
+    pub sandbox: Option<String>,
 }
 
 /// Totals of `agent_runs` for one role and transport.
@@ -463,6 +525,23 @@ pub(crate) fn validate_repo(repo: &NewRepo) -> Result<String> {
             why: "it is blank; give None when the repository's worktrees need no setup",
         });
     }
+    for dir in &repo.cache_dirs {
+        let why = if !dir.starts_with('/') {
+            Some(
+                "a cache folder is not an absolute path; give it from the root, e.g. /home/me/.cache/pip",
+            )
+        } else if dir.contains(',') || dir.contains('\0') {
+            Some("a cache folder contains ',' or NUL; give each folder as its own entry")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(StoreError::InvalidInput {
+                what: "cache_dirs",
+                why,
+            });
+        }
+    }
     for pattern in &repo.suite_paths {
         let why = if pattern.trim().is_empty() {
             "a suite path is empty; remove the empty entry"
@@ -518,8 +597,8 @@ fn split_pass_env(stored: &str) -> Vec<String> {
 pub(crate) fn insert_agent_run(tx: &Transaction<'_>, run: &NewAgentRun) -> Result<AgentRunId> {
     tx.execute(
         "INSERT INTO agent_runs (job_id, task_id, role, stage, transport, started_ms, \
-         ended_ms, duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         ended_ms, duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out, sandbox) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             run.job,
             run.task,
@@ -533,7 +612,8 @@ pub(crate) fn insert_agent_run(tx: &Transaction<'_>, run: &NewAgentRun) -> Resul
             run.outcome,
             run.cost_usd,
             run.tokens_in,
-            run.tokens_out
+            run.tokens_out,
+            run.sandbox
         ],
     )
     .map_err(sql("record_agent_run"))?;
@@ -621,8 +701,8 @@ pub(crate) fn insert_transition(
         .prepare(
             "INSERT INTO gate_decisions \
              (transition_id, position, gate, passed, verdict, reason, artifact_sha256, \
-              commit_sha, tree_clean) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+              commit_sha, tree_clean, sandbox) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .map_err(sql("record_transition"))?;
     for (position, d) in (0_i64..).zip(&t.decisions) {
@@ -635,7 +715,8 @@ pub(crate) fn insert_transition(
             d.reason,
             d.artifact_sha256,
             d.commit_sha,
-            d.tree_clean
+            d.tree_clean,
+            d.sandbox
         ])
         .map_err(sql("record_transition"))?;
     }
@@ -647,7 +728,8 @@ pub(crate) const TASK_COLUMNS: &str = "id, repo_id, title, stage, status, develo
      suite_commit, suite_diff_sha256";
 
 pub(crate) const REPO_COLUMNS: &str = "id, name, path, staging_command, deploy_command, health_command, \
-     pass_env, created_ms, base_ref, test_command, suite_paths, setup_command";
+     pass_env, created_ms, base_ref, test_command, suite_paths, setup_command, suite_network, \
+     cache_dirs";
 
 pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -684,6 +766,8 @@ pub(crate) fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
         test_command: row.get(9)?,
         suite_paths: split_pass_env(&row.get::<_, String>(10)?),
         setup_command: row.get(11)?,
+        suite_network: row.get(12)?,
+        cache_dirs: split_pass_env(&row.get::<_, String>(13)?),
     })
 }
 
@@ -702,8 +786,9 @@ impl Store {
         self.write("add_repo", |tx| {
             tx.execute(
                 "INSERT INTO repos (name, path, staging_command, deploy_command, health_command, \
-                 pass_env, created_ms, base_ref, test_command, suite_paths, setup_command) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 pass_env, created_ms, base_ref, test_command, suite_paths, setup_command, \
+                 suite_network, cache_dirs) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     repo.name,
                     repo.path,
@@ -715,7 +800,9 @@ impl Store {
                     repo.base_ref,
                     repo.test_command,
                     repo.suite_paths.join(","),
-                    repo.setup_command
+                    repo.setup_command,
+                    repo.suite_network.as_str(),
+                    repo.cache_dirs.join(",")
                 ],
             )
             .map_err(sql("add_repo"))?;
@@ -1024,8 +1111,8 @@ impl Store {
         let mut decisions = self
             .conn
             .prepare(
-                "SELECT gate, passed, verdict, reason, artifact_sha256, commit_sha, tree_clean \
-                 FROM gate_decisions \
+                "SELECT gate, passed, verdict, reason, artifact_sha256, commit_sha, tree_clean, \
+                 sandbox FROM gate_decisions \
                  WHERE transition_id = ?1 ORDER BY position",
             )
             .map_err(sql("transitions"))?;
@@ -1040,6 +1127,7 @@ impl Store {
                         artifact_sha256: row.get(4)?,
                         commit_sha: row.get(5)?,
                         tree_clean: row.get(6)?,
+                        sandbox: row.get(7)?,
                     })
                 })
                 .map_err(sql("transitions"))?
@@ -1070,7 +1158,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT id, job_id, task_id, role, stage, transport, started_ms, ended_ms, \
-                 duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out \
+                 duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out, sandbox \
                  FROM agent_runs WHERE task_id = ?1 ORDER BY id",
             )
             .map_err(sql("agent_runs"))?;
@@ -1090,6 +1178,7 @@ impl Store {
                 cost_usd: row.get(11)?,
                 tokens_in: row.get(12)?,
                 tokens_out: row.get(13)?,
+                sandbox: row.get(14)?,
             })
         })
         .map_err(sql("agent_runs"))?

@@ -386,6 +386,9 @@ fn staging_decision(verdict: &str, sha: Option<&str>) -> GateDecision {
         artifact_sha256: sha.map(str::to_owned),
         commit_sha: Some(TESTED.to_owned()),
         tree_clean: Some(true),
+        sandbox: Some(
+            "required: landlock abi 7, filesystem full, network namespace, signals scoped".into(),
+        ),
     }
 }
 

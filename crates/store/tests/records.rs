@@ -34,6 +34,9 @@ fn run(
         cost_usd,
         tokens_in: cost_usd.map(|_| 1_000),
         tokens_out: cost_usd.map(|_| 200),
+        sandbox: Some(
+            "required: landlock abi 7, filesystem full, network host, signals scoped".into(),
+        ),
     }
 }
 
@@ -123,6 +126,10 @@ fn decision(gate: &str, verdict: Option<&str>, reason: &str, sha: Option<String>
         artifact_sha256: sha,
         commit_sha: None,
         tree_clean: None,
+        sandbox: Some(
+            "best-effort: landlock abi 7, filesystem full, network namespace, signals scoped"
+                .into(),
+        ),
     }
 }
 

@@ -35,6 +35,7 @@ fn run(job: JobId, task: TaskId, role: &str, outcome: &str, ended_ms: i64) -> Ne
         cost_usd: None,
         tokens_in: None,
         tokens_out: None,
+        sandbox: None,
     }
 }
 

@@ -91,6 +91,7 @@ pub(crate) fn run_of(claimed: &Claimed, cost_usd: Option<f64>) -> NewAgentRun {
         cost_usd,
         tokens_in: None,
         tokens_out: None,
+        sandbox: None,
     }
 }
 

@@ -1,0 +1,311 @@
+//! The sandbox of every program orch starts for a task: which folders each
+//! kind of run may write, what it may not even read, and its network.
+//!
+//! The kernel enforces it (`orch-process`'s Landlock sandbox, entered by the
+//! supervisor just before the program starts); this module only decides the
+//! policy, from the task and the configuration:
+//!
+//! | run | writable | network |
+//! |---|---|---|
+//! | an LLM agent | the task's worktree, its private `TMPDIR`, its output folder (where it writes its artifact), the agent CLIs' state folders, caches | on (the model API) |
+//! | a staging or test suite | the judge tree or worktree it runs in, its `TMPDIR`, caches | the repository's `--network` (off by default) |
+//! | a setup command | the tree it prepares, its `TMPDIR`, caches | on (installs download) |
+//! | a deploy or health command | the worktree, its `TMPDIR`, caches | on |
+//!
+//! For every kind, orch's home is hidden (its database, other tasks' folders,
+//! worktrees and runs), except the run's own folders and, for an agent, its
+//! task's folder (read-only: the earlier artifacts it is told to read).
+//! Everything else is read-only: the user's checkout and its `.git` (so no
+//! agent writes shared git state: orch commits for it), the rest of `$HOME`,
+//! the system.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use orch_process::exec::{Network, SandboxMode, SandboxPolicy};
+use orch_process::sandbox;
+use orch_store::{Repo, SuiteNetwork};
+
+use crate::config::LauncherConfig;
+
+/// The sandbox settings (`ORCH_SANDBOX`, `ORCH_SANDBOX_AGENT_DIRS`,
+/// `ORCH_SANDBOX_CACHE_DIRS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// How strictly runs are confined.
+    pub mode: SandboxMode,
+    /// Folders and files the agent CLIs write their own state to (Claude
+    /// Code's `~/.claude` and `~/.claude.json`, Codex's `~/.codex`, Gemini's
+    /// `~/.gemini`): writable for agents only.
+    pub agent_dirs: Vec<PathBuf>,
+    /// Caches every kind of run may write (cargo, npm, pip, go), besides the
+    /// repository's own `--cache-dir`s.
+    pub cache_dirs: Vec<PathBuf>,
+    /// More paths no run may read: the database and its files when they live
+    /// outside orch's home.
+    pub hidden: Vec<PathBuf>,
+}
+
+impl SandboxConfig {
+    /// `mode`, with no agent state, cache or extra hidden folder (the
+    /// launcher reads no environment: the binary adds the user's).
+    #[must_use]
+    pub fn new(mode: SandboxMode) -> SandboxConfig {
+        SandboxConfig {
+            mode,
+            agent_dirs: Vec::new(),
+            cache_dirs: Vec::new(),
+            hidden: Vec::new(),
+        }
+    }
+
+    /// The well-known agent state ([`DEFAULT_AGENT_DIRS`]) and cache
+    /// ([`DEFAULT_CACHE_DIRS`]) folders of a user whose home folder is
+    /// `home_dir`, added.
+    #[must_use]
+    pub fn with_user_defaults(mut self, home_dir: &Path) -> SandboxConfig {
+        self.agent_dirs
+            .extend(DEFAULT_AGENT_DIRS.iter().map(|d| home_dir.join(d)));
+        self.cache_dirs
+            .extend(DEFAULT_CACHE_DIRS.iter().map(|d| home_dir.join(d)));
+        self
+    }
+}
+
+/// The agent CLIs' state, relative to the user's home folder.
+pub const DEFAULT_AGENT_DIRS: [&str; 4] = [".claude", ".claude.json", ".codex", ".gemini"];
+
+/// The common build caches, relative to the user's home folder.
+pub const DEFAULT_CACHE_DIRS: [&str; 7] = [
+    ".cargo/registry",
+    ".cargo/git",
+    ".cargo/.package-cache",
+    ".npm",
+    ".cache/pip",
+    "go/pkg/mod",
+    ".cache/go-build",
+];
+
+/// `required` where the kernel can enforce the whole sandbox, else
+/// `best-effort` (which runs, and records with every run what was
+/// enforced: never a silent downgrade).
+#[must_use]
+pub fn default_mode() -> SandboxMode {
+    if sandbox::check_required().is_ok() {
+        SandboxMode::Required
+    } else {
+        SandboxMode::BestEffort
+    }
+}
+
+/// What kind of program a run starts: it decides what the run may write and
+/// whether it has the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// An LLM agent CLI.
+    Agent,
+    /// A staging or test suite (the runners, the shadow).
+    Suite,
+    /// A repository's setup command.
+    Setup,
+    /// A deploy or health command.
+    Deploy,
+}
+
+/// A run's own folders under orch's home, removed when it is dropped: a
+/// private temporary folder (its `TMPDIR`) and, for an agent, an output
+/// folder its artifact is written to and taken from.
+#[derive(Debug)]
+pub struct RunRoom {
+    root: PathBuf,
+    tmp: PathBuf,
+    out: PathBuf,
+}
+
+impl RunRoom {
+    /// Makes `<home>/runs/<name>/{tmp,out}`, emptied first if a crashed run
+    /// left it behind.
+    ///
+    /// # Errors
+    ///
+    /// The folder could not be made.
+    pub fn new(home: &Path, name: &str) -> io::Result<RunRoom> {
+        let root = home.join("runs").join(name);
+        if root.exists() {
+            fs::remove_dir_all(&root)?;
+        }
+        let tmp = root.join("tmp");
+        let out = root.join("out");
+        fs::create_dir_all(&tmp)?;
+        fs::create_dir_all(&out)?;
+        Ok(RunRoom { root, tmp, out })
+    }
+
+    /// A room named after `kind`, this process and a counter, so that no
+    /// two live runs share one.
+    ///
+    /// # Errors
+    ///
+    /// The folder could not be made.
+    pub fn fresh(home: &Path, kind: &str) -> io::Result<RunRoom> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RunRoom::new(home, &format!("{kind}-{}-{n}", std::process::id()))
+    }
+
+    /// The run's private temporary folder.
+    #[must_use]
+    pub fn tmp(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The folder the run writes its output file to.
+    #[must_use]
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// `TMPDIR`, `TMP` and `TEMP` set to the private folder.
+    #[must_use]
+    pub fn env(&self) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        ["TMPDIR", "TMP", "TEMP"]
+            .into_iter()
+            .map(|key| (key.into(), self.tmp.clone().into_os_string()))
+            .collect()
+    }
+}
+
+impl Drop for RunRoom {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Removes what crashed runs left under `<home>/runs` (at start-up, when no
+/// run of this home is alive... or of another process: only folders older
+/// than `min_age` are removed).
+pub fn sweep_rooms(home: &Path, min_age: std::time::Duration) {
+    let Ok(entries) = fs::read_dir(home.join("runs")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= min_age);
+        if old {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The policy for a run of `kind` for a task of `repo` working in `dir`,
+/// with the run's own folders in `room` (none: it writes no private
+/// folder). `task_dir` is readable for agents (their earlier artifacts).
+#[must_use]
+pub fn policy(
+    config: &LauncherConfig,
+    kind: RunKind,
+    repo: &Repo,
+    dir: &Path,
+    task_dir: Option<&Path>,
+    room: Option<&RunRoom>,
+) -> SandboxPolicy {
+    let settings = &config.sandbox;
+    if settings.mode == SandboxMode::Off {
+        return SandboxPolicy::off();
+    }
+    let network = match kind {
+        RunKind::Agent | RunKind::Setup | RunKind::Deploy => Network::On,
+        RunKind::Suite => match repo.suite_network {
+            SuiteNetwork::Off => Network::Off,
+            SuiteNetwork::On => Network::On,
+        },
+    };
+    let mut policy = SandboxPolicy::new(settings.mode)
+        .network(network)
+        .writable(dir)
+        .hidden(&config.home);
+    if let Some(room) = room {
+        policy = policy.writable(room.tmp());
+    }
+    for hidden in &settings.hidden {
+        policy = policy.hidden(hidden);
+    }
+    for cache in settings.cache_dirs.iter().chain(
+        repo.cache_dirs
+            .iter()
+            .map(PathBuf::from)
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
+        policy = policy.writable(cache);
+    }
+    if kind == RunKind::Agent {
+        if let Some(room) = room {
+            policy = policy.writable(room.out());
+        }
+        for state in &settings.agent_dirs {
+            policy = policy.writable(state);
+        }
+        if let Some(task_dir) = task_dir {
+            policy = policy.readable(task_dir);
+        }
+    }
+    policy
+}
+
+/// Takes the file an agent wrote into its output folder and puts it at
+/// `artifact`, atomically. Only a regular file counts: a link an agent
+/// planted there (to another task's artifact, say) is refused, never
+/// followed. No file there leaves `artifact` absent, and the gate fails
+/// closed on it as for any missing artifact.
+///
+/// # Errors
+///
+/// What was wrong with the file, or why it could not be moved.
+pub fn take_artifact(written: &Path, artifact: &Path) -> Result<bool, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(written)
+    {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => {
+            return Err(format!(
+                "the artifact {} is not a regular file the agent wrote ({error}); a link is never followed",
+                written.display()
+            ));
+        }
+    };
+    let metadata = file
+        .metadata()
+        .map_err(|error| format!("cannot read {}: {error}", written.display()))?;
+    if !metadata.is_file() {
+        return Err(format!(
+            "the artifact {} is not a regular file",
+            written.display()
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.by_ref()
+        .take(crate::engine::MAX_ARTIFACT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("cannot read {}: {error}", written.display()))?;
+    if bytes.len() as u64 > crate::engine::MAX_ARTIFACT_BYTES {
+        return Err(format!(
+            "the artifact {} is over {} bytes",
+            written.display(),
+            crate::engine::MAX_ARTIFACT_BYTES
+        ));
+    }
+    orch_staging_runner::write_atomically(artifact, &bytes)
+        .map_err(|error| format!("cannot put the artifact in place: {error}"))?;
+    Ok(true)
+}
