@@ -81,8 +81,9 @@ pub fn build(home: &Path, ctx: &JobContext) -> String {
         let _ = writeln!(
             prompt,
             "- you work in this task's own git worktree, on branch `{branch}` at commit {}: \
-             orch commits what you change when you finish (you may commit yourself); \
-             do not switch branches, detach HEAD or reset the branch — that blocks the task",
+             orch commits what you change when you finish; do not commit, switch branches, \
+             detach HEAD or reset the branch yourself (the repository's git data is read-only \
+             in orch's sandbox, and moving HEAD blocks the task)",
             crate::worktree::short(&start.commit),
         );
     }

@@ -1580,6 +1580,129 @@ fn a_staging_suite_that_touches_git_gets_no_deploy() -> Result<(), Failed> {
 
 // --- 4. hostile git configuration --------------------------------------------
 
+/// The first layer, the kernel's: with the sandbox on (this machine's and
+/// CI's kernel have Landlock), an agent's every write to the shared git
+/// state is denied — hooks, a filter in the repository's config, a replace
+/// ref, a detached HEAD, a reset branch, its own commit — and so is a write
+/// to the user's checkout or orch's database. None of it becomes a verdict:
+/// the role fails closed and the task never deploys. An honest task on the
+/// same repository reaches done.
+fn the_sandbox_keeps_agents_out_of_the_shared_git_state() -> Result<(), Failed> {
+    let h = Harness::new();
+    check(
+        h.config.sandbox.mode == SandboxMode::Required,
+        format!(
+            "this kernel cannot enforce the sandbox ({:?}); the test needs Landlock ABI 6",
+            orch_process::sandbox::check_required()
+        ),
+    )?;
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let common = h.checkout.join(".git");
+    let config_before = fs::read_to_string(common.join("config")).unwrap();
+    let head_before = rev(&h.checkout, "HEAD");
+    let db = h.db.display().to_string();
+    let checkout = h.checkout.display().to_string();
+    let mut hostile = Vec::new();
+    for action in [
+        "plant-hook",
+        "plant-filter",
+        "replace",
+        "detach",
+        "reset-back",
+        "change commit",
+    ] {
+        h.actions(&format!("developer {action}\n"));
+        let task = engine
+            .create_task_at(repo, action, Stage::Development)
+            .unwrap()
+            .0;
+        drive(&engine, 6);
+        check(
+            !reached(&engine, task, "review") && !reached(&engine, task, "deploy"),
+            format!("{action}: {:?}", stages(&engine, task)),
+        )?;
+        // Only orch committed (what the role left in its worktree): the
+        // agent's own commit and reset were denied.
+        let branch = format!("orch/task-{task}");
+        let log = git(
+            &h.checkout,
+            &["log", "--format=%s", &format!("{head_before}..{branch}")],
+        );
+        check(
+            log.lines().all(|subject| subject.starts_with("orch: ")),
+            format!("{action}: commits not orch's: {log}"),
+        )?;
+        check(
+            git(
+                &h.checkout,
+                &["merge-base", "--is-ancestor", &head_before, &branch],
+            )
+            .is_empty(),
+            format!("{action}: the branch lost its base"),
+        )?;
+        hostile.push(task);
+    }
+    // Nothing the agents tried landed in the shared git state.
+    check(
+        !common.join("hooks/pre-commit").exists(),
+        "a hook was planted",
+    )?;
+    check(
+        fs::read_to_string(common.join("config")).unwrap() == config_before,
+        "the repository's config changed",
+    )?;
+    check(
+        !common.join("refs/replace").exists()
+            && git(&h.checkout, &["replace", "-l"]).trim().is_empty(),
+        "a replace ref was made",
+    )?;
+    check(
+        rev(&h.checkout, "HEAD") == head_before,
+        "the checkout's HEAD moved",
+    )?;
+    check(h.marker().is_none(), format!("{:?}", h.marker()))?;
+    // Writes outside the worktree: the user's checkout and orch's database.
+    h.actions("developer change escape\nreviewer change\n");
+    fs::write(
+        h.state.join("escape.sh"),
+        format!(
+            "echo x >> '{checkout}/escaped' 2>/dev/null && echo CHECKOUT >> '{state}/escapes'\n\
+             echo x >> '{db}' 2>/dev/null && echo DB >> '{state}/escapes'\n\
+             exit 0\n",
+            state = h.state.display()
+        ),
+    )
+    .unwrap();
+    let honest = engine
+        .create_task_at(repo, "honest", Stage::Development)
+        .unwrap()
+        .0;
+    drive(&engine, 20);
+    check(
+        status(&engine, honest) == TaskStatus::Done,
+        format!("{:?}", stages(&engine, honest)),
+    )?;
+    check(
+        !h.state.join("escapes").exists() && !h.checkout.join("escaped").exists(),
+        format!(
+            "a write outside the worktree went through: {:?}",
+            fs::read_to_string(h.state.join("escapes"))
+        ),
+    )?;
+    check(
+        Store::open(&h.db).is_ok(),
+        "the database is still a database",
+    )?;
+    for task in hostile {
+        check(
+            status(&engine, task) != TaskStatus::Done,
+            format!("hostile task {task} is done"),
+        )?;
+    }
+    Ok(())
+}
+
 /// An agent plants hooks in the repository's .git/hooks, sets
 /// core.hooksPath, core.fsmonitor and a gpg program: orch's commit after the
 /// role still happens, and none of them ever runs.
@@ -2773,6 +2896,10 @@ fn main() {
         (
             "a_truncated_git_listing_fails_closed",
             a_truncated_git_listing_fails_closed,
+        ),
+        (
+            "the_sandbox_keeps_agents_out_of_the_shared_git_state",
+            the_sandbox_keeps_agents_out_of_the_shared_git_state,
         ),
     ];
     let trials = tests

@@ -134,6 +134,17 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
     );
     assert_eq!(repo.setup_command, None, "no setup until told");
     assert_eq!(
+        repo.suite_network,
+        orch_store::SuiteNetwork::Off,
+        "a migrated repository's suites lose the network: the sandbox's default"
+    );
+    assert!(repo.cache_dirs.is_empty());
+    assert_eq!(
+        store.agent_runs(task.id).unwrap()[0].sandbox,
+        None,
+        "a run from before the sandbox has no recorded level"
+    );
+    assert_eq!(
         (
             task.suite_commit.as_deref(),
             task.suite_diff_sha256.as_deref()
@@ -150,9 +161,16 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
             deploy_command: Some("make deploy".into()),
             pass_env: vec!["DATABASE_URL".into()],
             test_command: Some("make test".into()),
+            suite_network: orch_store::SuiteNetwork::On,
+            cache_dirs: vec!["/srv/cache".into()],
             ..NewRepo::new("second", "/srv/second", "true")
         })
         .unwrap();
+    let second = store.repo_by_name("second").unwrap().unwrap();
+    assert_eq!(
+        (second.suite_network, second.cache_dirs.as_slice()),
+        (orch_store::SuiteNetwork::On, &["/srv/cache".to_owned()][..])
+    );
     assert_eq!(
         store
             .repo_by_name("second")
@@ -173,7 +191,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();
     assert_eq!(

@@ -385,6 +385,22 @@ fn invalid_pass_env_names_and_blank_commands_are_refused_and_nothing_is_written(
             "{err:?}"
         );
     }
+    for (dirs, hint) in [
+        (vec!["relative/cache".to_owned()], "absolute"),
+        (vec!["/a,b".to_owned()], "','"),
+    ] {
+        let err = fx
+            .store
+            .add_repo(&NewRepo {
+                cache_dirs: dirs.clone(),
+                ..NewRepo::new("bad", "/srv/bad", "true")
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::InvalidInput { what: "cache_dirs", why } if why.contains(hint)),
+            "{dirs:?}: {err:?}"
+        );
+    }
     assert!(fx.store.repo_by_name("bad").unwrap().is_none());
     assert_eq!(fx.store.repos().unwrap().len(), 1);
 }
