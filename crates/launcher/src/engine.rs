@@ -362,6 +362,8 @@ impl Engine {
     /// The start-up clean-up of `home/worktrees`: the worktree of every task
     /// that no longer exists, or is done and not kept, is removed (its
     /// branch stays); then `git worktree prune` runs in every repository.
+    /// Judge trees and the runs' private folders (`home/runs`) a crash left
+    /// behind go too, unless their run is alive.
     ///
     /// # Errors
     ///
@@ -388,6 +390,14 @@ impl Engine {
             .extend(judge::sweep(&self.git, &self.config, &repos, |job| {
                 self.store()
                     .job(job)
+                    .is_ok_and(|job| job.state == orch_store::JobState::Running)
+            }));
+        // The runs' private folders a crash left behind.
+        sweep
+            .removed
+            .extend(crate::sandbox::sweep_rooms(&self.config.home, |job| {
+                self.store()
+                    .job(orch_store::JobId::new(job))
                     .is_ok_and(|job| job.state == orch_store::JobState::Running)
             }));
         Ok(sweep)

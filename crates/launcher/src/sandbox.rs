@@ -182,24 +182,30 @@ impl Drop for RunRoom {
     }
 }
 
-/// Removes what crashed runs left under `<home>/runs` (at start-up, when no
-/// run of this home is alive... or of another process: only folders older
-/// than `min_age` are removed).
-pub fn sweep_rooms(home: &Path, min_age: std::time::Duration) {
+/// Removes what crashed runs left under `<home>/runs`: an agent's room
+/// (`job-<id>`) unless `job_running(id)` says its job still runs (in another
+/// orch process on this home), and any other room (`<kind>-<pid>-<n>`)
+/// unless its process is alive. Returns the folders removed.
+pub fn sweep_rooms(home: &Path, job_running: impl Fn(i64) -> bool) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(home.join("runs")) else {
-        return;
+        return Vec::new();
     };
+    let mut removed = Vec::new();
     for entry in entries.flatten() {
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age >= min_age);
-        if old {
-            let _ = fs::remove_dir_all(entry.path());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let live = if let Some(job) = name.strip_prefix("job-") {
+            job.parse().is_ok_and(&job_running)
+        } else {
+            name.split('-')
+                .nth(1)
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        };
+        if !live && fs::remove_dir_all(entry.path()).is_ok() {
+            removed.push(entry.path());
         }
     }
+    removed
 }
 
 /// The policy for a run of `kind` for a task of `repo` working in `dir`,
@@ -308,4 +314,173 @@ pub fn take_artifact(written: &Path, artifact: &Path) -> Result<bool, String> {
     orch_staging_runner::write_atomically(artifact, &bytes)
         .map_err(|error| format!("cannot put the artifact in place: {error}"))?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orch_store::RepoId;
+
+    fn repo(network: SuiteNetwork, cache: &[&str]) -> Repo {
+        Repo {
+            id: RepoId::new(1),
+            name: "api".into(),
+            path: "/srv/api".into(),
+            staging_command: "make staging".into(),
+            deploy_command: None,
+            health_command: None,
+            pass_env: Vec::new(),
+            base_ref: None,
+            test_command: None,
+            suite_paths: Vec::new(),
+            setup_command: None,
+            suite_network: network,
+            cache_dirs: cache.iter().map(|c| (*c).to_owned()).collect(),
+            created_ms: 0,
+        }
+    }
+
+    #[test]
+    fn each_kind_of_run_gets_its_own_writes_and_network() {
+        let home = tempfile::tempdir().unwrap();
+        let mut config = LauncherConfig::new(home.path());
+        config.sandbox =
+            SandboxConfig::new(SandboxMode::Required).with_user_defaults(Path::new("/home/me"));
+        config
+            .sandbox
+            .hidden
+            .push(PathBuf::from("/var/lib/orch.db"));
+        let room = RunRoom::fresh(home.path(), "test").unwrap();
+        let repo = repo(SuiteNetwork::Off, &["/srv/deploy-target"]);
+        let dir = Path::new("/work/tree");
+        let task = home.path().join("tasks/1");
+
+        let agent = policy(
+            &config,
+            RunKind::Agent,
+            &repo,
+            dir,
+            Some(&task),
+            Some(&room),
+        );
+        assert_eq!(agent.network, Network::On);
+        for path in [
+            dir,
+            room.tmp(),
+            room.out(),
+            Path::new("/home/me/.claude"),
+            Path::new("/srv/deploy-target"),
+            Path::new("/home/me/.npm"),
+        ] {
+            assert!(
+                agent.writable.iter().any(|w| w == path),
+                "{}",
+                path.display()
+            );
+        }
+        assert_eq!(agent.readable, vec![task.clone()]);
+        assert!(agent.hidden.contains(&home.path().to_path_buf()));
+        assert!(agent.hidden.contains(&PathBuf::from("/var/lib/orch.db")));
+
+        let suite = policy(&config, RunKind::Suite, &repo, dir, None, Some(&room));
+        assert_eq!(
+            suite.network,
+            Network::Off,
+            "a suite's network is the repository's"
+        );
+        assert!(
+            !suite.writable.iter().any(|w| w.ends_with(".claude")),
+            "agent state is the agent's"
+        );
+        assert!(!suite.writable.iter().any(|w| w == room.out()));
+        assert!(suite.readable.is_empty());
+        let open = policy(&config, RunKind::Suite, &repo_on(), dir, None, None);
+        assert_eq!(open.network, Network::On);
+        for kind in [RunKind::Setup, RunKind::Deploy] {
+            assert_eq!(
+                policy(&config, kind, &repo, dir, None, None).network,
+                Network::On
+            );
+        }
+
+        config.sandbox.mode = SandboxMode::Off;
+        assert_eq!(
+            policy(
+                &config,
+                RunKind::Agent,
+                &repo,
+                dir,
+                Some(&task),
+                Some(&room)
+            ),
+            SandboxPolicy::off()
+        );
+    }
+
+    fn repo_on() -> Repo {
+        repo(SuiteNetwork::On, &[])
+    }
+
+    #[test]
+    fn the_sweep_keeps_the_rooms_of_live_runs_only() {
+        let home = tempfile::tempdir().unwrap();
+        let runs = home.path().join("runs");
+        let me = std::process::id();
+        for name in [
+            "job-5",
+            "job-6",
+            "suite-999999999-0",
+            &format!("suite-{me}-1"),
+        ] {
+            fs::create_dir_all(runs.join(name).join("tmp")).unwrap();
+        }
+        let mut removed = sweep_rooms(home.path(), |job| job == 5);
+        removed.sort();
+        assert_eq!(
+            removed,
+            vec![runs.join("job-6"), runs.join("suite-999999999-0")]
+        );
+        assert!(runs.join("job-5").is_dir() && runs.join(format!("suite-{me}-1")).is_dir());
+    }
+
+    #[test]
+    fn a_room_is_removed_when_its_run_ends() {
+        let home = tempfile::tempdir().unwrap();
+        let room = RunRoom::fresh(home.path(), "agent").unwrap();
+        let tmp = room.tmp().to_path_buf();
+        fs::write(tmp.join("scratch"), "x").unwrap();
+        assert!(
+            room.env()
+                .iter()
+                .any(|(k, v)| k == "TMPDIR" && Path::new(v) == tmp)
+        );
+        drop(room);
+        assert!(!tmp.exists());
+    }
+
+    #[test]
+    fn an_artifact_is_taken_only_as_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = dir.path().join("out.md");
+        let artifact = dir.path().join("task/01-analysis.md");
+        fs::create_dir_all(artifact.parent().unwrap()).unwrap();
+        assert_eq!(
+            take_artifact(&written, &artifact),
+            Ok(false),
+            "nothing written"
+        );
+        let elsewhere = dir.path().join("other-task-verdict.md");
+        fs::write(&elsewhere, "analysis_status: PASSED\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &written).unwrap();
+        let refused = take_artifact(&written, &artifact).unwrap_err();
+        assert!(refused.contains("link"), "{refused}");
+        assert!(!artifact.exists(), "a link is never followed");
+        fs::remove_file(&written).unwrap();
+        fs::write(&written, "analysis_status: PASSED\n").unwrap();
+        assert_eq!(take_artifact(&written, &artifact), Ok(true));
+        assert_eq!(
+            fs::read_to_string(&artifact).unwrap(),
+            "analysis_status: PASSED\n"
+        );
+    }
 }

@@ -54,7 +54,13 @@ impl Room {
         let checkout = root.join("checkout");
         let home = root.join("home");
         let task = root.join("home/tasks/1");
-        for dir in [&worktree, &checkout, &task, &home.join("tasks/2")] {
+        for dir in [
+            &worktree,
+            &checkout,
+            &task,
+            &home.join("tasks/2"),
+            &home.join("worktrees/2"),
+        ] {
             fs::create_dir_all(dir).unwrap();
         }
         fs::write(checkout.join("README"), "the user's").unwrap();
@@ -134,6 +140,7 @@ fn a_sandboxed_program_writes_its_worktree_and_nothing_else() {
              rm -f {checkout}/README 2>/dev/null && echo REMOVED-CHECKOUT
              echo x > {home}/orch.db 2>/dev/null && echo WROTE-DB
              echo x > {home}/tasks/2/10-test-report.md 2>/dev/null && echo WROTE-OTHER-TASK
+             echo x > {home}/worktrees/2/src.rs 2>/dev/null && echo WROTE-OTHER-WORKTREE
              echo x > $HOME/orch-sandbox-escape-{token} 2>/dev/null && echo WROTE-HOME
              echo x > /dev/null && echo ok-dev-null
              exit 0",
@@ -153,6 +160,7 @@ fn a_sandboxed_program_writes_its_worktree_and_nothing_else() {
         "REMOVED-CHECKOUT",
         "WROTE-DB",
         "WROTE-OTHER-TASK",
+        "WROTE-OTHER-WORKTREE",
         "WROTE-HOME",
     ] {
         assert!(!out.contains(forbidden), "{forbidden}: {out}");
