@@ -73,6 +73,24 @@ impl Setup {
     }
 }
 
+/// Checks, before `serve`, `work` or `demo` starts any run, that the sandbox
+/// `mode` can be had on this kernel (see [`crate::config::sandbox_start`]);
+/// prints the best-effort warning, if any, on stderr.
+///
+/// # Errors
+///
+/// [`CliError::Tool`] (exit 2) when a required sandbox cannot be enforced.
+pub(crate) fn check_sandbox(mode: orch_process::exec::SandboxMode) -> Result<(), CliError> {
+    match crate::config::sandbox_start(mode, orch_process::sandbox::check_required()) {
+        Ok(Some(warning)) => {
+            eprintln!("{warning}");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(refusal) => Err(CliError::Tool(refusal)),
+    }
+}
+
 /// Opens (creating) the database at `db` and checks it can be written.
 ///
 /// # Errors
@@ -534,6 +552,7 @@ pub(crate) fn describe(report: &JobReport) -> String {
 
 /// `orch work`: one worker in the foreground.
 pub(crate) fn work(setup: &Setup, until_idle: bool) -> Result<Ending, CliError> {
+    check_sandbox(setup.config.sandbox_mode())?;
     let boot = crate::serve::boot_id();
     let engine = setup.engine(&boot, "work-0")?;
     let _guard = crate::serve::take_boot(&engine, &boot)?;

@@ -61,6 +61,11 @@ impl World {
         self.dir.path().join("checkout")
     }
 
+    /// The planned stand-in agent's state folder (see `planned_agent`).
+    fn agent_state(&self) -> PathBuf {
+        self.dir.path().join("agent-state")
+    }
+
     fn orch(&self, args: &[&str]) -> Command {
         let mut command = Command::new(ORCH);
         command
@@ -73,6 +78,10 @@ impl World {
             .env("ORCH_LEASE_SECS", "5")
             .env("ORCH_POST_DEPLOY_PROBES", "1")
             .env("ORCH_POST_DEPLOY_WINDOW_SECS", "0")
+            // The planned stand-in agent keeps its plan and run counts in
+            // this folder, read-only to agents unless declared as their
+            // state (a real agent CLI's ~/.claude is declared by default).
+            .env("ORCH_SANDBOX_AGENT_DIRS", self.agent_state())
             .env(self.marker.env_key(), self.marker.token())
             .stdin(Stdio::null());
         command
@@ -726,7 +735,7 @@ impl World {
     /// A state folder for the planned agent with `plan`, and the
     /// ORCH_AGENT_CMD that runs it.
     fn planned_agent(&self, plan: &str) -> String {
-        let state = self.dir.path().join("agent-state");
+        let state = self.agent_state();
         std::fs::create_dir_all(&state).unwrap();
         std::fs::write(state.join("plan"), plan).unwrap();
         format!("sh {PLANNED_AGENT} {}", state.display())
@@ -1017,7 +1026,10 @@ fn cancel_ends_the_running_tree_keeps_no_half_artifact_and_log_follows_the_run()
         world.json(&["queue"])["running"].as_array().unwrap().len() == 1,
         "the output was shown while the agent ran"
     );
-    assert!(world.home().join("tasks/1/01-analysis.md").is_file());
+    // The agent writes its artifact in its run's output folder (the task
+    // folder is read-only to it); orch takes it only when the run ends.
+    assert!(world.home().join("runs/job-1/out/01-analysis.md").is_file());
+    assert!(!world.home().join("tasks/1/01-analysis.md").exists());
     // ... and the cancel ends the run's tree, then the job, then the follow.
     let cancelled = world.json(&["task", "cancel", "1"]);
     assert_eq!(cancelled["was"], "running", "{cancelled}");
