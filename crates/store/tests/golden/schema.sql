@@ -1,4 +1,4 @@
--- The orch database schema, version 7.
+-- The orch database schema, version 8.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -24,8 +24,12 @@
 -- judge a tree in which those paths are restored to the task's base (or
 -- approved) version. setup_command runs in each new task worktree and each
 -- judge tree before the first role or the suite (NULL: none).
+-- suite_network (migration step 8) says whether its staging and test suites
+-- may use the network ('off', the default: a network namespace of their own
+-- with only loopback); cache_dirs lists, comma-separated, extra absolute
+-- folders its sandboxed runs may write ('' for none beyond orch's defaults).
 --
--- The last line holds the columns added by migration steps 2, 4, 6 and 7, spelled exactly
+-- The last line holds the columns added by migration steps 2, 4, 6, 7 and 8, spelled exactly
 -- as ALTER TABLE ... ADD COLUMN leaves them in the stored table text, so that
 -- a migrated file and a fresh one hold the same schema.
 CREATE TABLE repos (
@@ -34,7 +38,7 @@ CREATE TABLE repos (
     path            TEXT    NOT NULL CHECK (path <> ''),
     staging_command TEXT    NOT NULL,
     created_ms      INTEGER NOT NULL
-, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> ''), test_command TEXT CHECK (test_command IS NULL OR test_command <> ''), suite_paths TEXT NOT NULL DEFAULT '', setup_command TEXT CHECK (setup_command IS NULL OR setup_command <> '')) STRICT;
+, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> ''), test_command TEXT CHECK (test_command IS NULL OR test_command <> ''), suite_paths TEXT NOT NULL DEFAULT '', setup_command TEXT CHECK (setup_command IS NULL OR setup_command <> ''), suite_network TEXT NOT NULL DEFAULT 'off' CHECK (suite_network IN ('on', 'off')), cache_dirs TEXT NOT NULL DEFAULT '') STRICT;
 
 -- A unit of work on one repository, moving through the pipeline's stages.
 --
@@ -118,7 +122,8 @@ CREATE INDEX jobs_failed ON jobs (task_id) WHERE state = 'failed';
 CREATE INDEX jobs_deferred ON jobs (run_after_ms, id) WHERE state = 'queued' AND infra_attempts > 0;
 
 -- One row per finished run of a role, LLM or deterministic, for cost reports
--- and the determinization roadmap.
+-- and the determinization roadmap. sandbox (migration step 8): what the
+-- kernel sandbox enforced for the run, in words (NULL before step 8).
 CREATE TABLE agent_runs (
     id          INTEGER PRIMARY KEY,
     job_id      INTEGER NOT NULL REFERENCES jobs (id),
@@ -134,7 +139,7 @@ CREATE TABLE agent_runs (
     cost_usd    REAL CHECK (cost_usd IS NULL OR cost_usd >= 0),
     tokens_in   INTEGER CHECK (tokens_in IS NULL OR tokens_in >= 0),
     tokens_out  INTEGER CHECK (tokens_out IS NULL OR tokens_out >= 0)
-) STRICT;
+, sandbox TEXT) STRICT;
 
 CREATE INDEX agent_runs_by_role ON agent_runs (role, transport);
 CREATE INDEX agent_runs_by_job ON agent_runs (job_id);
@@ -181,6 +186,8 @@ CREATE INDEX transitions_by_task ON transitions (task_id, id);
 -- deploy-staging: the commit the suite ran on), and tree_clean, whether that
 -- tree was exactly the commit (nothing uncommitted, and for deploy-staging
 -- unchanged for the whole run); both NULL for a task without a worktree.
+-- sandbox (migration step 8): what the kernel sandbox enforced for the run
+-- whose verdict the gate read, in words (NULL before step 8).
 CREATE TABLE gate_decisions (
     id              INTEGER PRIMARY KEY,
     transition_id   INTEGER NOT NULL REFERENCES transitions (id),
@@ -192,7 +199,7 @@ CREATE TABLE gate_decisions (
     artifact_sha256 TEXT CHECK (
         artifact_sha256 IS NULL
         OR (length(artifact_sha256) = 64 AND artifact_sha256 NOT GLOB '*[^0-9a-f]*')
-    ), commit_sha TEXT, tree_clean INTEGER CHECK (tree_clean IS NULL OR tree_clean IN (0, 1)),
+    ), commit_sha TEXT, tree_clean INTEGER CHECK (tree_clean IS NULL OR tree_clean IN (0, 1)), sandbox TEXT,
     UNIQUE (transition_id, position)
 ) STRICT;
 
