@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
+use orch_store::SuiteNetwork;
+
 use crate::CliError;
 
 const EXIT_CODES: &str = "\
@@ -113,11 +115,12 @@ pub(crate) struct WorkArgs {
 pub(crate) enum RepoCommand {
     /// Add a repository; prints its JSON.
     Add(RepoAddArgs),
-    /// Change a repository's path or commands; prints its JSON.
+    /// Change a repository's path, commands or sandbox; prints its JSON.
     ///
     /// Only the flags given change; an empty --deploy-cmd or --health-cmd clears it
-    /// (the stage is then skipped, said so), an empty --pass-env clears the
-    /// list. Tasks already running keep what they started with.
+    /// (the stage is then skipped, said so), an empty --pass-env or
+    /// --cache-dir clears the list. --network and --cache-dir apply from the
+    /// next run on.
     #[command(after_help = EXIT_CODES)]
     Update(RepoUpdateArgs),
     /// Remove a repository and the history of its finished tasks.
@@ -178,6 +181,15 @@ pub(crate) struct RepoUpdateArgs {
     /// clears it. See `repo add --help`.
     #[arg(long, value_name = "CMD")]
     pub(crate) setup_cmd: Option<String>,
+    /// Whether its staging and test suites may use the network (on or off).
+    /// See `repo add --help`.
+    #[arg(long, value_name = "on|off", value_parser = parse_network)]
+    pub(crate) network: Option<SuiteNetwork>,
+    /// The folders, outside the task's worktree, its runs may write
+    /// (comma-separated absolute paths of existing folders; replaces the
+    /// list; "" clears it). See `repo add --help`.
+    #[arg(long, value_name = "DIR[,DIR...]")]
+    pub(crate) cache_dir: Option<String>,
 }
 
 /// Arguments of `orch repo add`.
@@ -236,6 +248,25 @@ pub(crate) struct RepoAddArgs {
     /// is deferred, then blocks the task with a setup_failed alert.
     #[arg(long, value_name = "CMD")]
     pub(crate) setup_cmd: Option<String>,
+    /// Whether its staging and test suites may use the network. Every
+    /// program orch starts for a task runs in a kernel sandbox (ORCH_SANDBOX);
+    /// with off, the default, a suite gets a network of its own with only a
+    /// loopback: it reaches no service, no other machine and no port of this
+    /// one, so a test cannot talk to production or leak what it reads. Give
+    /// on for suites that need the network (integration tests against a real
+    /// service, downloads at test time). Agents, setup, deploy and health
+    /// commands always have the network.
+    #[arg(long, value_name = "on|off", default_value = "off", value_parser = parse_network)]
+    pub(crate) network: SuiteNetwork,
+    /// Folders its runs may write besides the task's worktree, their private
+    /// TMPDIR and the usual caches (~/.cargo/registry, ~/.npm, ~/.cache/pip,
+    /// ...; ORCH_SANDBOX_CACHE_DIRS adds more for every repository): absolute
+    /// paths of existing folders, comma-separated or repeated. Everything
+    /// else is read-only to the sandboxed runs, so a deploy command that
+    /// writes /srv/app needs --cache-dir /srv/app, and a build cache of its
+    /// own (say /var/cache/ccache) needs to be named too.
+    #[arg(long, value_name = "DIR[,DIR...]", value_delimiter = ',')]
+    pub(crate) cache_dir: Vec<PathBuf>,
 }
 
 /// `orch task ...`.
@@ -246,8 +277,9 @@ pub(crate) enum TaskCommand {
     Add(TaskAddArgs),
     /// Show a task as JSON: stage, status, retries, cost, its worktree (branch,
     /// base and head commits, the merge command), artifacts, its jobs with the
-    /// commits they started and ended on, and every transition with its gate
-    /// decisions.
+    /// commits they started and ended on, every run (agent or deterministic)
+    /// with what the kernel sandbox enforced for it, and every transition with
+    /// its gate decisions (each with the sandbox of the run it read).
     Show {
         /// The task's id.
         id: i64,
@@ -547,6 +579,12 @@ pub(crate) struct RunArgs {
     /// patterns say, e.g. --pass-env NPM_TOKEN.
     #[arg(long = "pass-env", value_name = "KEY", value_delimiter = ',')]
     pub(crate) pass_env: Vec<String>,
+}
+
+/// `on` or `off`, for `--network`.
+fn parse_network(text: &str) -> Result<SuiteNetwork, String> {
+    SuiteNetwork::parse(text.trim())
+        .ok_or_else(|| format!("{text:?} is not a network setting; use on or off"))
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {

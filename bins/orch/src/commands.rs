@@ -73,6 +73,24 @@ impl Setup {
     }
 }
 
+/// Checks, before `serve`, `work` or `demo` starts any run, that the sandbox
+/// `mode` can be had on this kernel (see [`crate::config::sandbox_start`]);
+/// prints the best-effort warning, if any, on stderr.
+///
+/// # Errors
+///
+/// [`CliError::Tool`] (exit 2) when a required sandbox cannot be enforced.
+pub(crate) fn check_sandbox(mode: orch_process::exec::SandboxMode) -> Result<(), CliError> {
+    match crate::config::sandbox_start(mode, orch_process::sandbox::check_required()) {
+        Ok(Some(warning)) => {
+            eprintln!("{warning}");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(refusal) => Err(CliError::Tool(refusal)),
+    }
+}
+
 /// Opens (creating) the database at `db` and checks it can be written.
 ///
 /// # Errors
@@ -156,6 +174,8 @@ pub(crate) fn repo_json(repo: &orch_store::Repo) -> Value {
         "base": repo.base_ref,
         "suite": repo.suite_paths,
         "setup_cmd": repo.setup_command,
+        "suite_network": repo.suite_network.as_str(),
+        "cache_dirs": repo.cache_dirs,
     })
 }
 
@@ -253,6 +273,8 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
     repo.test_command.clone_from(&args.test_cmd);
     repo.setup_command.clone_from(&args.setup_cmd);
     repo.suite_paths = suite_patterns(args.suite.as_deref())?;
+    repo.suite_network = args.network;
+    repo.cache_dirs = cache_dirs(&args.cache_dir, &setup.home)?;
     repo.pass_env = args
         .pass_env
         .iter()
@@ -277,6 +299,48 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
 pub(crate) fn suite_patterns(text: Option<&str>) -> Result<Vec<String>, CliError> {
     orch_launcher::judge::parse_suite(text.unwrap_or_default())
         .map_err(|error| CliError::BadArgument(format!("--suite: {error}")))
+}
+
+/// `--cache-dir`'s folders, checked: each must be an absolute path of an
+/// existing folder (the kernel's rules name folders that exist when a run
+/// starts), and none may hold orch's home or lie inside it (the home is
+/// hidden from every run; a writable folder around it would open it up).
+/// Empty entries are skipped.
+///
+/// # Errors
+///
+/// [`CliError::BadArgument`] (exit 3) naming the folder and what to do.
+pub(crate) fn cache_dirs(dirs: &[PathBuf], home: &Path) -> Result<Vec<String>, CliError> {
+    let canonical = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let home = canonical(home);
+    let mut checked = Vec::new();
+    for dir in dirs.iter().filter(|d| !d.as_os_str().is_empty()) {
+        let bad =
+            |why: String| CliError::BadArgument(format!("--cache-dir {}: {why}", dir.display()));
+        if !dir.is_absolute() {
+            return Err(bad(
+                "not an absolute path; give it from the root, e.g. /srv/app".to_owned(),
+            ));
+        }
+        if !dir.is_dir() {
+            return Err(bad(
+                "no such folder; create it first (the sandbox can grant only a folder that exists)"
+                    .to_owned(),
+            ));
+        }
+        let real = canonical(dir);
+        if home.starts_with(&real) || real.starts_with(&home) {
+            return Err(bad(format!(
+                "it holds or lies in orch's home {}, which every run is denied; give a folder outside it",
+                home.display()
+            )));
+        }
+        let text = dir
+            .to_str()
+            .ok_or_else(|| bad("the path is not UTF-8; give one that is".to_owned()))?;
+        checked.push(text.to_owned());
+    }
+    Ok(checked)
 }
 
 /// `orch repo list`.
@@ -376,6 +440,9 @@ pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, Cl
                     "artifact_sha256": d.artifact_sha256,
                     "commit": d.commit_sha,
                     "tree_clean": d.tree_clean,
+                    // What the kernel enforced for the run whose verdict
+                    // this gate read: evidence beside the verdict.
+                    "sandbox": d.sandbox,
                 })).collect::<Vec<_>>(),
             })
         })
@@ -392,6 +459,25 @@ pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, Cl
                 "state": j.state.as_str(),
                 "start_commit": j.start_commit,
                 "end_commit": j.end_commit,
+            })
+        })
+        .collect();
+    let runs: Vec<Value> = store
+        .agent_runs(task_id)
+        .map_err(store_error)?
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id.get(),
+                "job": r.job.get(),
+                "stage": r.stage,
+                "role": r.role,
+                "transport": r.transport.as_str(),
+                "outcome": r.outcome,
+                "exit_code": r.exit_code,
+                "duration_ms": r.duration_ms,
+                "cost_usd": r.cost_usd,
+                "sandbox": r.sandbox,
             })
         })
         .collect();
@@ -419,6 +505,7 @@ pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, Cl
         "worktree": worktree,
         "artifacts": artifacts,
         "jobs": jobs,
+        "runs": runs,
         "transitions": transitions,
     }))
 }
@@ -534,6 +621,7 @@ pub(crate) fn describe(report: &JobReport) -> String {
 
 /// `orch work`: one worker in the foreground.
 pub(crate) fn work(setup: &Setup, until_idle: bool) -> Result<Ending, CliError> {
+    check_sandbox(setup.config.sandbox_mode())?;
     let boot = crate::serve::boot_id();
     let engine = setup.engine(&boot, "work-0")?;
     let _guard = crate::serve::take_boot(&engine, &boot)?;

@@ -2,15 +2,16 @@
 //! typed struct with defaults. `.env.example` lists the same keys (a test
 //! checks it), each with its default and one line of meaning.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use orch_launcher::sandbox::SandboxConfig;
 use orch_launcher::{LauncherConfig, RepoScope, RunnerMode, SuiteRunnerConfig};
-use orch_process::exec::SupervisorProgram;
+use orch_process::exec::{SandboxMode, SupervisorProgram};
 use serde::Deserialize;
 
 /// Every key this binary reads, with the type a bad value is told to have.
-pub(crate) const KEYS: [(&str, &str); 32] = [
+pub(crate) const KEYS: [(&str, &str); 35] = [
     ("ORCH_HOME", "a folder path"),
     ("ORCH_DB_PATH", "a file path"),
     ("ORCH_HTTP_ADDR", "an address such as 127.0.0.1:7878"),
@@ -69,6 +70,15 @@ pub(crate) const KEYS: [(&str, &str); 32] = [
     (
         "ORCH_SETUP_TIMEOUT_SECS",
         "a whole number of seconds, at least 1",
+    ),
+    ("ORCH_SANDBOX", "required, best-effort or off"),
+    (
+        "ORCH_SANDBOX_AGENT_DIRS",
+        "absolute paths separated by commas",
+    ),
+    (
+        "ORCH_SANDBOX_CACHE_DIRS",
+        "absolute paths separated by commas",
     ),
 ];
 
@@ -211,6 +221,19 @@ pub(crate) struct Config {
     /// in a new worktree or judge tree.
     #[serde(default = "default_setup_timeout")]
     pub(crate) setup_timeout_secs: u64,
+    /// How strictly every program started for a task is confined (`required`,
+    /// `best-effort` or `off`); unset: what the kernel can enforce
+    /// ([`orch_launcher::sandbox::default_mode`]). Kept as text so that a bad
+    /// value is reported by [`Config::validate`] with the modes to choose from.
+    pub(crate) sandbox: Option<String>,
+    /// More folders and files agents may write (their CLI's state), beside
+    /// the well-known ones under `$HOME`.
+    #[serde(default)]
+    pub(crate) sandbox_agent_dirs: Vec<String>,
+    /// More caches every run may write, beside the well-known ones under
+    /// `$HOME`.
+    #[serde(default)]
+    pub(crate) sandbox_cache_dirs: Vec<String>,
 }
 
 fn default_setup_timeout() -> u64 {
@@ -387,6 +410,28 @@ impl Config {
         if self.git.trim().is_empty() {
             return Err(bad("ORCH_GIT", "it is blank".to_owned()));
         }
+        if let Some(mode) = &self.sandbox
+            && SandboxMode::parse(mode).is_err()
+        {
+            return Err(bad(
+                "ORCH_SANDBOX",
+                format!("{mode:?} is not a sandbox mode"),
+            ));
+        }
+        for (key, dirs) in [
+            ("ORCH_SANDBOX_AGENT_DIRS", &self.sandbox_agent_dirs),
+            ("ORCH_SANDBOX_CACHE_DIRS", &self.sandbox_cache_dirs),
+        ] {
+            // The kernel's rules name absolute paths; a relative one would
+            // depend on the folder orch was started in.
+            if let Some(dir) = dirs
+                .iter()
+                .map(|d| d.trim())
+                .find(|d| !d.is_empty() && !Path::new(d).is_absolute())
+            {
+                return Err(bad(key, format!("{dir:?} is not an absolute path")));
+            }
+        }
         if self.http_addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(bad(
                 "ORCH_HTTP_ADDR",
@@ -419,9 +464,61 @@ impl Config {
             .or_else(|| self.home().map(|home| home.join("orch.db")))
     }
 
+    /// The sandbox mode in force: `ORCH_SANDBOX`, else what the kernel can
+    /// enforce.
+    pub(crate) fn sandbox_mode(&self) -> SandboxMode {
+        self.sandbox
+            .as_deref()
+            .and_then(|mode| SandboxMode::parse(mode).ok())
+            .unwrap_or_else(orch_launcher::sandbox::default_mode)
+    }
+
+    /// The sandbox settings for orch's `home`, with the user's well-known
+    /// agent state and cache folders under `user_home` (`$HOME`; none: only
+    /// the configured ones).
+    pub(crate) fn sandbox_config(&self, home: &Path, user_home: Option<&Path>) -> SandboxConfig {
+        let mut sandbox = SandboxConfig::new(self.sandbox_mode());
+        if let Some(user_home) = user_home {
+            sandbox = sandbox.with_user_defaults(user_home);
+        }
+        let paths = |dirs: &[String]| -> Vec<PathBuf> {
+            dirs.iter()
+                .map(|d| d.trim())
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        };
+        sandbox.agent_dirs.extend(paths(&self.sandbox_agent_dirs));
+        sandbox.cache_dirs.extend(paths(&self.sandbox_cache_dirs));
+        // orch's home is hidden from every run; a database kept elsewhere
+        // must be too, with the files SQLite and the boot locks keep beside it.
+        if let Some(db) = self.db_path.as_deref() {
+            let db = std::path::absolute(db).unwrap_or_else(|_| db.to_path_buf());
+            if !db.starts_with(home) {
+                let beside = |suffix: &str| {
+                    let mut name = db.clone().into_os_string();
+                    name.push(suffix);
+                    PathBuf::from(name)
+                };
+                sandbox.hidden.extend([
+                    db.clone(),
+                    beside("-wal"),
+                    beside("-shm"),
+                    beside(".boots"),
+                ]);
+            }
+        }
+        sandbox
+    }
+
     /// The launcher's configuration for `home`.
     pub(crate) fn launcher(&self, home: PathBuf) -> LauncherConfig {
+        let user_home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute());
+        let sandbox = self.sandbox_config(&home, user_home.as_deref());
         let mut config = LauncherConfig::new(home);
+        config.sandbox = sandbox;
         config.agent.command.clone_from(&self.agent_cmd);
         config.agent.timeout = Duration::from_secs(self.agent_timeout_secs);
         config.agent.infra_retries = self.agent_infra_retries;
@@ -472,6 +569,32 @@ impl Config {
             .filter(|k| !KEYS.iter().any(|(known, _)| known == k))
             .filter(|k| !CONTRACT_KEYS.contains(&k.as_str()))
             .collect()
+    }
+}
+
+/// Whether `serve`, `work` and `demo` may start with the sandbox `mode` on a
+/// kernel that answered `kernel` (`orch_process::sandbox::check_required`:
+/// its Landlock ABI, or why it falls short): `Ok` with the warning to print,
+/// if any, or `Err` with the one-line refusal. A required sandbox the kernel
+/// cannot enforce is refused here, at start, rather than failing every run
+/// later; a best-effort one runs and says once what it lacks. Never a
+/// silent downgrade.
+///
+/// # Errors
+///
+/// The refusal, naming the kernel and the key that lets orch run anyway.
+pub(crate) fn sandbox_start(
+    mode: SandboxMode,
+    kernel: Result<u8, String>,
+) -> Result<Option<String>, String> {
+    match (mode, kernel) {
+        (SandboxMode::Required, Err(why)) => Err(format!(
+            "ORCH_SANDBOX=required, but {why}; run on a kernel with Landlock, or set ORCH_SANDBOX=best-effort (confine what the kernel can, and record it with every run) or ORCH_SANDBOX=off to run anyway"
+        )),
+        (SandboxMode::BestEffort, Err(why)) => Ok(Some(format!(
+            "warning: the sandbox is best-effort and {why}: runs are confined only as far as the kernel allows (each run records what was enforced)"
+        ))),
+        (SandboxMode::Required | SandboxMode::BestEffort | SandboxMode::Off, _) => Ok(None),
     }
 }
 
@@ -602,6 +725,103 @@ mod tests {
     }
 
     #[test]
+    fn the_sandbox_keys_are_read_into_the_launcher_s_settings() {
+        let config = Config::from_iter(env(&[
+            ("ORCH_SANDBOX", "best-effort"),
+            (
+                "ORCH_SANDBOX_AGENT_DIRS",
+                "/opt/agent-state, /home/me/.aider",
+            ),
+            ("ORCH_SANDBOX_CACHE_DIRS", "/srv/cache"),
+        ]))
+        .unwrap();
+        assert_eq!(config.sandbox_mode(), SandboxMode::BestEffort);
+        let sandbox = config.sandbox_config(Path::new("/srv/orch"), Some(Path::new("/home/me")));
+        assert_eq!(sandbox.mode, SandboxMode::BestEffort);
+        for dir in ["/home/me/.claude", "/opt/agent-state", "/home/me/.aider"] {
+            assert!(sandbox.agent_dirs.contains(&PathBuf::from(dir)), "{dir}");
+        }
+        for dir in ["/home/me/.cargo/registry", "/srv/cache"] {
+            assert!(sandbox.cache_dirs.contains(&PathBuf::from(dir)), "{dir}");
+        }
+        assert!(sandbox.hidden.is_empty(), "the database is in the home");
+        // Unset: the kernel decides, required or best-effort, never off.
+        let config = Config::from_iter(env(&[])).unwrap();
+        assert_ne!(config.sandbox_mode(), SandboxMode::Off);
+        assert_eq!(
+            config.sandbox_config(Path::new("/h"), None).agent_dirs,
+            Vec::<PathBuf>::new()
+        );
+        let config = Config::from_iter(env(&[("ORCH_SANDBOX", "off")])).unwrap();
+        assert_eq!(
+            config.launcher(PathBuf::from("/h")).sandbox.mode,
+            SandboxMode::Off
+        );
+    }
+
+    #[test]
+    fn a_database_outside_the_home_is_hidden_with_its_side_files() {
+        let config = Config::from_iter(env(&[("ORCH_DB_PATH", "/var/lib/orch/orch.db")])).unwrap();
+        let hidden = config.sandbox_config(Path::new("/srv/orch"), None).hidden;
+        assert_eq!(
+            hidden,
+            [
+                "/var/lib/orch/orch.db",
+                "/var/lib/orch/orch.db-wal",
+                "/var/lib/orch/orch.db-shm",
+                "/var/lib/orch/orch.db.boots",
+            ]
+            .map(PathBuf::from)
+        );
+        let config = Config::from_iter(env(&[("ORCH_DB_PATH", "/srv/orch/x.db")])).unwrap();
+        assert!(
+            config
+                .sandbox_config(Path::new("/srv/orch"), None)
+                .hidden
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn bad_sandbox_values_name_their_key() {
+        for (key, value, said) in [
+            ("ORCH_SANDBOX", "strict", "required, best-effort or off"),
+            (
+                "ORCH_SANDBOX_AGENT_DIRS",
+                "/ok,relative/dir",
+                "\"relative/dir\"",
+            ),
+            ("ORCH_SANDBOX_CACHE_DIRS", "cache", "absolute"),
+        ] {
+            let error = Config::from_iter(env(&[(key, value)])).unwrap_err();
+            assert_eq!(error.key, key, "{error}");
+            assert!(error.to_string().contains(said), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_required_sandbox_on_a_kernel_that_cannot_is_refused_never_downgraded() {
+        let kernel = || {
+            Err("this kernel (5.15.0) has Landlock ABI 1; a required sandbox needs ABI 6 (Linux 6.12 or later)".to_owned())
+        };
+        let refusal = sandbox_start(SandboxMode::Required, kernel()).unwrap_err();
+        assert!(refusal.contains("this kernel (5.15.0)"), "{refusal}");
+        assert!(refusal.contains("ORCH_SANDBOX=best-effort"), "{refusal}");
+        assert!(refusal.contains("ORCH_SANDBOX=off"), "{refusal}");
+        assert!(!refusal.contains('\n'), "one line: {refusal}");
+        let warning = sandbox_start(SandboxMode::BestEffort, kernel())
+            .unwrap()
+            .unwrap();
+        assert!(warning.starts_with("warning: "), "{warning}");
+        assert!(warning.contains("5.15.0"), "{warning}");
+        assert!(!warning.contains('\n'), "one line: {warning}");
+        assert_eq!(sandbox_start(SandboxMode::Off, kernel()), Ok(None));
+        for mode in SandboxMode::ALL {
+            assert_eq!(sandbox_start(mode, Ok(7)), Ok(None), "{mode}");
+        }
+    }
+
+    #[test]
     fn the_env_example_lists_exactly_the_keys_the_binary_reads() {
         let example = include_str!("../../../.env.example");
         let mut listed: Vec<&str> = example
@@ -662,6 +882,9 @@ mod tests {
             "agent_infra_retries",
             "agent_defer_secs",
             "setup_timeout_secs",
+            "sandbox",
+            "sandbox_agent_dirs",
+            "sandbox_cache_dirs",
         ];
         let mut keys: Vec<String> = fields
             .iter()

@@ -113,6 +113,12 @@ fn commit_checkout(git: &Git, dir: &Path) -> Result<(), orch_launcher::worktree:
 /// `orch demo`.
 pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending, CliError> {
     let t0 = Instant::now();
+    // The demo takes its settings from its own flags, except the sandbox
+    // (ORCH_SANDBOX, ORCH_SANDBOX_*): it shows orch as it runs here, confined
+    // as serve and work would be, and refuses a required sandbox the kernel
+    // cannot enforce as they do.
+    let settings = crate::config::Config::from_env().map_err(CliError::Config)?;
+    crate::commands::check_sandbox(settings.sandbox_mode())?;
     let home = fresh_home(home)?;
     let agent = home.join("examples/scripted-agent.sh");
     std::fs::create_dir_all(home.join("examples"))
@@ -124,6 +130,11 @@ pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending
     println!(
         "  agent      {} — a scripted stand-in for an LLM agent CLI (no model, no network)",
         agent.display()
+    );
+    println!(
+        "  sandbox    {} (landlock abi {}; ORCH_SANDBOX=required|best-effort|off)",
+        settings.sandbox_mode(),
+        orch_process::sandbox::landlock_abi()
     );
 
     let mut config = LauncherConfig::new(&home);
@@ -138,6 +149,14 @@ pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending
     config.post_deploy.probes = 2;
     config.post_deploy.window = Duration::from_millis(200);
     config.supervisor = SupervisorProgram::CurrentExe;
+    let user_home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|path| path.is_absolute());
+    config.sandbox = settings.sandbox_config(&home, user_home.as_deref());
+    // The stand-in agent lives in the demo's home, which every run is denied
+    // (orch's home is hidden); declared as an agent folder, the agents may
+    // read it again, as a real agent CLI its own state folder.
+    config.sandbox.agent_dirs.push(home.join("examples"));
     let git = Git::new(&config);
     let store = open_store(&db)?;
     let engine = Engine::new(store, config, LeaseOwner::new("demo", "worker-0"));

@@ -478,9 +478,20 @@ pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending
         Some(text) => Some(crate::commands::suite_patterns(Some(text))?),
         None => None,
     };
+    // "" clears the list: the runs write only the worktree and the defaults.
+    let cache_dirs = match &args.cache_dir {
+        Some(text) => Some(crate::commands::cache_dirs(
+            &text
+                .split(',')
+                .map(|d| PathBuf::from(d.trim()))
+                .collect::<Vec<_>>(),
+            &setup.home,
+        )?),
+        None => None,
+    };
     let change = RepoChange {
-        suite_network: None,
-        cache_dirs: None,
+        suite_network: args.network,
+        cache_dirs,
         suite_paths,
         setup_command: optional(args.setup_cmd.as_ref()),
         path,

@@ -101,6 +101,13 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
         "alerts_total": snapshot.open_alerts_total,
         "staging_runner": runner_block(&config.staging_runner, &snapshot.staging_runner),
         "test_runner": test_runner,
+        // The mode in force and what this kernel offers, so that an operator
+        // sees at a glance whether runs are confined and how far.
+        "sandbox": {
+            "mode": config.sandbox.mode.as_str(),
+            "landlock_abi": orch_process::sandbox::landlock_abi(),
+            "required_abi": orch_process::sandbox::REQUIRED_ABI,
+        },
     })
 }
 
@@ -398,6 +405,12 @@ mod tests {
         assert_eq!(document["test_runner"]["shadow"]["runner_only_failed"], 1);
         assert!(document["staging_runner"].get("mode").is_none());
         assert_eq!(document["counts"]["running"], 1);
+        assert_eq!(
+            document["sandbox"]["mode"],
+            config.sandbox.mode.as_str(),
+            "the mode in force"
+        );
+        assert_eq!(document["sandbox"]["required_abi"], 6);
     }
 
     #[test]

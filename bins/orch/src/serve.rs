@@ -85,6 +85,7 @@ pub(crate) fn watch_signals() -> Result<Arc<AtomicBool>, CliError> {
 
 /// `orch serve`.
 pub(crate) fn serve(setup: &Setup) -> Result<Ending, CliError> {
+    crate::commands::check_sandbox(setup.config.sandbox_mode())?;
     let boot = boot_id();
     let first = setup.engine(&boot, "worker-0")?;
     let _guard = take_boot(&first, &boot)?;
@@ -92,9 +93,10 @@ pub(crate) fn serve(setup: &Setup) -> Result<Ending, CliError> {
     let stopping = watch_signals()?;
     let server = http::Http::bind(setup)?;
     eprintln!(
-        "orch serve: {} workers, HTTP on http://{} (GET /queue, /healthz, /metrics), boot {boot}",
+        "orch serve: {} workers, HTTP on http://{} (GET /queue, /healthz, /metrics), boot {boot}, sandbox {}",
         setup.config.workers,
-        server.addr()
+        server.addr(),
+        setup.config.sandbox_mode()
     );
 
     let mut engines = vec![first];

@@ -61,6 +61,11 @@ impl World {
         self.dir.path().join("checkout")
     }
 
+    /// The planned stand-in agent's state folder (see `planned_agent`).
+    fn agent_state(&self) -> PathBuf {
+        self.dir.path().join("agent-state")
+    }
+
     fn orch(&self, args: &[&str]) -> Command {
         let mut command = Command::new(ORCH);
         command
@@ -73,6 +78,10 @@ impl World {
             .env("ORCH_LEASE_SECS", "5")
             .env("ORCH_POST_DEPLOY_PROBES", "1")
             .env("ORCH_POST_DEPLOY_WINDOW_SECS", "0")
+            // The planned stand-in agent keeps its plan and run counts in
+            // this folder, read-only to agents unless declared as their
+            // state (a real agent CLI's ~/.claude is declared by default).
+            .env("ORCH_SANDBOX_AGENT_DIRS", self.agent_state())
             .env(self.marker.env_key(), self.marker.token())
             .stdin(Stdio::null());
         command
@@ -726,7 +735,7 @@ impl World {
     /// A state folder for the planned agent with `plan`, and the
     /// ORCH_AGENT_CMD that runs it.
     fn planned_agent(&self, plan: &str) -> String {
-        let state = self.dir.path().join("agent-state");
+        let state = self.agent_state();
         std::fs::create_dir_all(&state).unwrap();
         std::fs::write(state.join("plan"), plan).unwrap();
         format!("sh {PLANNED_AGENT} {}", state.display())
@@ -1017,7 +1026,10 @@ fn cancel_ends_the_running_tree_keeps_no_half_artifact_and_log_follows_the_run()
         world.json(&["queue"])["running"].as_array().unwrap().len() == 1,
         "the output was shown while the agent ran"
     );
-    assert!(world.home().join("tasks/1/01-analysis.md").is_file());
+    // The agent writes its artifact in its run's output folder (the task
+    // folder is read-only to it); orch takes it only when the run ends.
+    assert!(world.home().join("runs/job-1/out/01-analysis.md").is_file());
+    assert!(!world.home().join("tasks/1/01-analysis.md").exists());
     // ... and the cancel ends the run's tree, then the job, then the follow.
     let cancelled = world.json(&["task", "cancel", "1"]);
     assert_eq!(cancelled["was"], "running", "{cancelled}");
@@ -1810,4 +1822,218 @@ fn suite_and_setup_flags_and_approve_suite_refusals() {
     assert_eq!(updated["suite"], serde_json::json!([]), "{updated}");
     let help = world.run(&["repo", "add", "--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("approve-suite"));
+}
+
+// ---------------------------------------------------------------------------
+// The kernel sandbox.
+
+#[test]
+fn sandbox_settings_are_checked_and_shown() {
+    let world = World::new("sandbox-flags");
+    // A bad mode stops every command that runs work, naming the key (exit 2).
+    for args in [
+        &["work", "--until-idle"][..],
+        &["serve"],
+        &["demo", "--home", "/nonexistent/never-made"],
+    ] {
+        let output = world
+            .orch(args)
+            .env("ORCH_SANDBOX", "strict")
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("ORCH_SANDBOX"), "{stderr}");
+        assert!(stderr.contains("required, best-effort or off"), "{stderr}");
+    }
+    let output = world
+        .orch(&["work", "--until-idle"])
+        .env("ORCH_SANDBOX_CACHE_DIRS", "relative/cache")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ORCH_SANDBOX_CACHE_DIRS"));
+
+    // --network and --cache-dir are stored and shown.
+    let target = world.dir.path().join("srv-app");
+    std::fs::create_dir_all(&target).unwrap();
+    let checkout = world.checkout();
+    let path = checkout.to_str().unwrap();
+    let added = world.json(&[
+        "repo",
+        "add",
+        "calc",
+        "--path",
+        path,
+        "--staging-cmd",
+        "true",
+        "--network",
+        "on",
+        "--cache-dir",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(added["suite_network"], "on", "{added}");
+    assert_eq!(added["cache_dirs"][0], target.to_str().unwrap(), "{added}");
+    let listed = world.json(&["repo", "list"]);
+    assert_eq!(listed[0]["suite_network"], "on", "{listed}");
+    let defaults = world.json(&[
+        "repo",
+        "add",
+        "plain",
+        "--path",
+        path,
+        "--staging-cmd",
+        "true",
+    ]);
+    assert_eq!(defaults["suite_network"], "off", "the default: {defaults}");
+    assert_eq!(defaults["cache_dirs"], serde_json::json!([]), "{defaults}");
+    // Refused, exit 3, each with the folder named: relative, missing, orch's
+    // home or a folder holding it, and a network that is neither.
+    let home = world.home();
+    std::fs::create_dir_all(&home).unwrap();
+    for (flag, value, said) in [
+        ("--cache-dir", "srv-app".to_owned(), "absolute"),
+        (
+            "--cache-dir",
+            world.dir.path().join("missing").display().to_string(),
+            "no such folder",
+        ),
+        ("--cache-dir", home.display().to_string(), "orch's home"),
+        (
+            "--cache-dir",
+            world.dir.path().display().to_string(),
+            "orch's home",
+        ),
+        ("--network", "sometimes".to_owned(), "on or off"),
+    ] {
+        let output = world.run(&["repo", "update", "calc", flag, &value]);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "{flag} {value}: {}",
+            describe(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(said),
+            "{flag} {value}: {}",
+            describe(&output)
+        );
+    }
+    // An empty --cache-dir clears the list; --network off turns it off.
+    let updated = world.json(&[
+        "repo",
+        "update",
+        "calc",
+        "--cache-dir",
+        "",
+        "--network",
+        "off",
+    ]);
+    assert_eq!(updated["cache_dirs"], serde_json::json!([]), "{updated}");
+    assert_eq!(updated["suite_network"], "off", "{updated}");
+    // /queue says the mode in force and the kernel's ABI.
+    let queue = world.json(&["queue"]);
+    assert_eq!(queue["sandbox"]["required_abi"], 6, "{queue}");
+    assert!(queue["sandbox"]["landlock_abi"].is_u64(), "{queue}");
+    let queue = world.run_with(&["queue"], &[("ORCH_SANDBOX", "off")]);
+    let queue: Value = serde_json::from_slice(&queue.stdout).unwrap();
+    assert_eq!(queue["sandbox"]["mode"], "off", "{queue}");
+}
+
+/// A staging suite that tries to write the user's checkout and to connect to
+/// `port` on 127.0.0.1, and says how each attempt went, then runs the real
+/// suite.
+const PROBE: &str = r#"#!/bin/sh
+# Hostile on purpose (tests): what a staging suite must not be able to do.
+if echo pwned > "$1/pwned" 2>/dev/null; then echo "write: succeeded"; else echo "write: denied"; fi
+if perl -MIO::Socket::INET -e 'exit(IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $ARGV[0], Proto => "tcp", Timeout => 5) ? 0 : 1)' "$2"; then
+    echo "connect: succeeded"
+else
+    echo "connect: failed"
+fi
+sh ./staging.sh
+"#;
+
+#[test]
+fn a_staging_suite_cannot_write_the_checkout_or_reach_the_network_unless_allowed() {
+    // A test of the sandbox that cannot run is a failure, never a skip:
+    // this project's machines and CI have Landlock ABI 7.
+    if let Err(why) = orch_process::sandbox::check_required() {
+        panic!("this test needs a kernel that enforces the sandbox: {why}");
+    }
+    let world = World::new("sandbox-suite");
+    let checkout = world.checkout();
+    std::fs::write(checkout.join("probe.sh"), PROBE).unwrap();
+    world.git_init();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    world.add_repo(
+        "calc",
+        &format!("sh ./probe.sh {} {port}", checkout.display()),
+    );
+    let run_task = |title: &str| -> (i64, String) {
+        let id = world.json(&["task", "add", "--repo", "calc", "--title", title])["id"]
+            .as_i64()
+            .unwrap();
+        let output = world.run_with(&["work", "--until-idle"], &[("ORCH_SANDBOX", "required")]);
+        assert!(output.status.success(), "{}", describe(&output));
+        let log =
+            std::fs::read_to_string(world.home().join(format!("tasks/{id}/15-staging-log.md")))
+                .unwrap();
+        (id, log)
+    };
+
+    // Network off (the default): both attempts fail, and say why.
+    let (id, log) = run_task("confined");
+    assert!(log.contains("staging_status: PASSED"), "{log}");
+    assert!(
+        log.contains("- sandbox: required: landlock abi ")
+            && log.contains("filesystem full, network namespace"),
+        "{log}"
+    );
+    assert!(log.contains("write: denied"), "{log}");
+    assert!(log.contains("connect: failed"), "{log}");
+    assert!(!checkout.join("pwned").exists(), "the checkout was written");
+    assert_eq!(
+        listener.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "a connection arrived from a suite without network"
+    );
+    let shown = world.task(id);
+    assert_eq!(shown["status"], "done", "{shown}");
+    let staging = shown["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["from"] == "deploy-staging")
+        .unwrap();
+    let evidence = staging["gates"][0]["sandbox"].as_str().unwrap_or_default();
+    assert!(
+        evidence.starts_with("required: landlock abi ") && evidence.contains("network namespace"),
+        "the gate's evidence: {shown}"
+    );
+    for run in shown["runs"].as_array().unwrap() {
+        let level = run["sandbox"].as_str().unwrap_or_default();
+        assert!(
+            level.starts_with("required: "),
+            "every run is confined: {run}"
+        );
+    }
+
+    // --network on: the connection goes through; the checkout stays closed.
+    world.json(&["repo", "update", "calc", "--network", "on"]);
+    let (_, log) = run_task("networked");
+    assert!(log.contains("connect: succeeded"), "{log}");
+    assert!(log.contains("network host"), "{log}");
+    assert!(log.contains("write: denied"), "{log}");
+    assert!(!checkout.join("pwned").exists(), "the checkout was written");
+    listener.set_nonblocking(false).unwrap();
+    let accepted = std::thread::spawn(move || listener.accept().is_ok());
+    assert!(accepted.join().unwrap(), "no connection arrived");
 }
