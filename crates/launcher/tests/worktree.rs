@@ -1033,7 +1033,7 @@ fn a_task_works_in_its_own_worktree_and_reaches_done() -> Result<(), Failed> {
     // The prompt tells the agent where it works and what it must not do.
     let prompt = fs::read_to_string(h.state.join("developer.1.prompt")).unwrap_or_default();
     check(
-        prompt.contains("on branch `orch/task-1`") && prompt.contains("do not switch branches"),
+        prompt.contains("on branch `orch/task-1`") && prompt.contains("do not commit, switch branches"),
         format!("the prompt names the branch: {prompt}"),
     )?;
     check(
