@@ -1063,6 +1063,13 @@ impl Git {
             .common_dir
             .join("worktrees")
             .join(partial.file_name().unwrap_or_default());
+        // A crash inside `git worktree add` can leave that folder behind
+        // with its `locked` file ("initializing"), which `prune` respects.
+        // Its worktree — our `.partial` folder — is gone (removed above), so
+        // the folder is our own leftover: remove it, as prune would.
+        if fs::symlink_metadata(&admin).is_ok() && fs::symlink_metadata(&partial).is_err() {
+            let _ = fs::remove_dir_all(&admin);
+        }
         if fs::symlink_metadata(&admin).is_ok() {
             return Err(WorktreeError::FolderInTheWay {
                 path: admin,

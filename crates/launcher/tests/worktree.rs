@@ -1033,7 +1033,8 @@ fn a_task_works_in_its_own_worktree_and_reaches_done() -> Result<(), Failed> {
     // The prompt tells the agent where it works and what it must not do.
     let prompt = fs::read_to_string(h.state.join("developer.1.prompt")).unwrap_or_default();
     check(
-        prompt.contains("on branch `orch/task-1`") && prompt.contains("do not commit, switch branches"),
+        prompt.contains("on branch `orch/task-1`")
+            && prompt.contains("do not commit, switch branches"),
         format!("the prompt names the branch: {prompt}"),
     )?;
     check(
@@ -2544,6 +2545,37 @@ fn a_half_made_worktree_from_a_crash_is_made_again() -> Result<(), Failed> {
     )
 }
 
+/// A `git worktree add` killed before it finished leaves git's folder for the
+/// worktree locked ("initializing"), which `git worktree prune` keeps; found
+/// with no worktree behind it, it is orch's own leftover and is removed, and
+/// the task goes on (the crash soak met this as a task deferred for ever).
+fn a_locked_leftover_of_a_killed_worktree_add_is_cleared() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.actions("developer change\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "test -f change-1.txt && test -f src.txt");
+    let task = engine
+        .create_task_at(repo, "crash in add", Stage::Development)
+        .unwrap()
+        .0;
+    let admin = h.checkout.join(".git/worktrees/1.partial");
+    fs::create_dir_all(&admin).unwrap();
+    fs::write(admin.join("locked"), "initializing").unwrap();
+    fs::write(
+        admin.join("gitdir"),
+        format!(
+            "{}/.git\n",
+            h.worktree(task).with_file_name("1.partial").display()
+        ),
+    )
+    .unwrap();
+    let reports = drive(&engine, 20);
+    check(
+        status(&engine, task) == TaskStatus::Done,
+        format!("{:?}\n{reports:#?}", stages(&engine, task)),
+    )
+}
+
 /// A git killed while it held the worktree's index lock (a crash of orch
 /// during a commit) leaves `index.lock`: the next job removes it, and the
 /// commit after the next role goes through.
@@ -2900,6 +2932,10 @@ fn main() {
         (
             "the_sandbox_keeps_agents_out_of_the_shared_git_state",
             the_sandbox_keeps_agents_out_of_the_shared_git_state,
+        ),
+        (
+            "a_locked_leftover_of_a_killed_worktree_add_is_cleared",
+            a_locked_leftover_of_a_killed_worktree_add_is_cleared,
         ),
     ];
     let trials = tests
