@@ -67,7 +67,6 @@ struct Case {
     _dir: tempfile::TempDir,
     db: PathBuf,
     checkout: PathBuf,
-    cli_home: PathBuf,
     config: LauncherConfig,
 }
 
@@ -97,7 +96,6 @@ impl Case {
             db: dir.path().join("orch.db"),
             _dir: dir,
             checkout,
-            cli_home,
             config,
         })
     }
@@ -204,9 +202,9 @@ fn served(server: &ModelServer) -> (u64, u64, u64, u64) {
 fn claude_reported_cost(output: &str) -> Option<f64> {
     output
         .lines()
+        .rev()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|v| v.get("type").and_then(|t| t.as_str()) == Some("result"))
-        .last()
+        .find(|v| v.get("type").and_then(|t| t.as_str()) == Some("result"))
         .and_then(|v| v.get("total_cost_usd").and_then(serde_json::Value::as_f64))
 }
 
@@ -316,7 +314,6 @@ fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
         took < Duration::from_secs(60),
         format!("{cli:?} took {took:?}"),
     )?;
-    let _ = &case.cli_home;
     Ok(())
 }
 
