@@ -8,7 +8,10 @@
 //!   the file deliberately (`UPDATE_GOLDEN=1`);
 //! - [`ProcessMarker`]: a token unique to one test that the processes it
 //!   starts carry in their environment, and [`ProcessMarker::survivors`], the
-//!   scan of `/proc` that proves none of them outlived the test.
+//!   scan of `/proc` that proves none of them outlived the test;
+//! - [`model_server`]: a scripted stand-in for the Anthropic, OpenAI and
+//!   Gemini model APIs on loopback, so that the real agent CLIs can run in
+//!   tests (also as the binary `orch-model-server`, for running them by hand).
 //!
 //! Its `tests/` folder checks the codebase itself (every crate documented, no
 //! `todo!` or `dbg!` left behind, the dependency graph of the design, docs
@@ -24,6 +27,8 @@
 //!
 //! What it never does: it depends on no other orch crate (any crate may take
 //! it as a dev-dependency), and nothing but tests uses it.
+
+pub mod model_server;
 
 use std::fs;
 use std::path::{Path, PathBuf};

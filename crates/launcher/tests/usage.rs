@@ -795,3 +795,88 @@ fn random_json_never_panics_and_sets_nothing_unfounded() {
     // proves nothing beyond "no panic".
     assert!(recognised > 100, "only {recognised} inputs recognised");
 }
+
+// --- recordings of the real CLIs against the scripted model server ---------
+//
+// Each was printed by the pinned CLI (tests/agents) for the two scripted
+// turns of `orch_tests::model_server` (tool turn: 1200 in, 80 out, 300 cache
+// read, 150 cache write; final turn: 1500 in, 40 out, 400 cache read), so
+// every number below is what the server reported (docs/agents.md).
+
+#[test]
+fn real_claude_stream_json_gives_the_served_tokens_and_its_cost() {
+    let usage = parse_usage(&fixture("real-claude-2.1.332-stream-json.jsonl"));
+    assert_cost(usage.cost_usd, 0.01409);
+    assert_eq!(usage.format, Some(UsageFormat::ClaudeStreamJson));
+    assert_eq!(
+        (
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_creation_tokens,
+            usage.turns,
+            usage.reported_error,
+        ),
+        (Some(2700), Some(120), Some(700), Some(150), Some(2), None)
+    );
+}
+
+#[test]
+fn real_claude_killed_while_retrying_reports_nothing() {
+    // 529 on every request: api_retry lines and no result before the kill.
+    let usage = parse_usage(&fixture("real-claude-2.1.332-stream-json-529-killed.jsonl"));
+    assert_eq!(usage.cost_usd, None);
+    assert_eq!(usage.input_tokens, None);
+}
+
+#[test]
+fn real_codex_exec_gives_the_served_tokens() {
+    let usage = parse_usage(&fixture("real-codex-0.171.0-exec.jsonl"));
+    assert_eq!(usage.format, Some(UsageFormat::CodexJsonl));
+    assert_eq!(
+        (
+            usage.cost_usd,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.turns,
+            usage.reported_error,
+        ),
+        (None, Some(2700), Some(120), Some(700), Some(1), None)
+    );
+}
+
+#[test]
+fn real_codex_failures_report_the_turn_failed_message() {
+    for (name, said) in [
+        ("real-codex-0.171.0-exec-401.jsonl", "401 Unauthorized"),
+        ("real-codex-0.171.0-exec-503.jsonl", "at capacity"),
+        ("real-codex-0.171.0-exec-500.jsonl", "high demand"),
+    ] {
+        let usage = parse_usage(&fixture(name));
+        assert_eq!(usage.input_tokens, None, "{name}");
+        assert!(
+            usage
+                .reported_error
+                .as_deref()
+                .is_some_and(|e| e.contains(said)),
+            "{name}: {usage:?}"
+        );
+    }
+}
+
+#[test]
+fn real_gemini_json_gives_the_served_tokens_of_both_models() {
+    // The router's side call (7 in, 3 out) and the two turns.
+    let usage = parse_usage(&fixture("real-gemini-0.61.0-json.json"));
+    assert_eq!(usage.format, Some(UsageFormat::GeminiJson));
+    assert_eq!(
+        (
+            usage.cost_usd,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+        ),
+        (None, Some(2707), Some(123), Some(700))
+    );
+}
