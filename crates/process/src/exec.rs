@@ -127,7 +127,10 @@ pub enum LineAction {
 /// passed (memory stays bounded); the observer is told nothing of them. It
 /// runs on the waiting thread and must return quickly.
 #[derive(Clone)]
-pub struct LineObserver(Arc<dyn Fn(&[u8]) -> LineAction + Send + Sync>);
+pub struct LineObserver(Arc<ObserveFn>);
+
+/// The function behind a [`LineObserver`].
+type ObserveFn = dyn Fn(&[u8]) -> LineAction + Send + Sync;
 
 /// The longest stdout line a [`LineObserver`] is shown.
 pub const OBSERVED_LINE_MAX: usize = 4 * 1024 * 1024;
