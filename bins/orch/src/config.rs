@@ -11,7 +11,7 @@ use orch_process::exec::{SandboxMode, SupervisorProgram};
 use serde::Deserialize;
 
 /// Every key this binary reads, with the type a bad value is told to have.
-pub(crate) const KEYS: [(&str, &str); 35] = [
+pub(crate) const KEYS: [(&str, &str); 39] = [
     ("ORCH_HOME", "a folder path"),
     ("ORCH_DB_PATH", "a file path"),
     ("ORCH_HTTP_ADDR", "an address such as 127.0.0.1:7878"),
@@ -67,6 +67,20 @@ pub(crate) const KEYS: [(&str, &str); 35] = [
     ("ORCH_POISON_RESCUES", "a whole number from 1 to 1000"),
     ("ORCH_AGENT_INFRA_RETRIES", "a whole number"),
     ("ORCH_AGENT_DEFER_SECS", "a whole number of seconds"),
+    // The agent stream's clocks and prices (issue 19).
+    ("ORCH_AGENT_LINGER_SECS", "a whole number of seconds"),
+    (
+        "ORCH_AGENT_FIRST_OUTPUT_SECS",
+        "a whole number of seconds, 0 for no limit",
+    ),
+    (
+        "ORCH_AGENT_STALL_SECS",
+        "a whole number of seconds, 0 for no limit",
+    ),
+    (
+        "ORCH_AGENT_PRICES",
+        "model=in:out[:cache_read] dollars per million tokens, separated by commas",
+    ),
     (
         "ORCH_SETUP_TIMEOUT_SECS",
         "a whole number of seconds, at least 1",
@@ -217,6 +231,18 @@ pub(crate) struct Config {
     /// The base of the backoff between those deferrals.
     #[serde(default = "default_defer")]
     pub(crate) agent_defer_secs: u64,
+    /// After the CLI's terminal event, the seconds it may take to exit.
+    #[serde(default = "default_linger")]
+    pub(crate) agent_linger_secs: u64,
+    /// No first output within this is a stall (0: no limit).
+    #[serde(default = "default_first_output")]
+    pub(crate) agent_first_output_secs: u64,
+    /// No output for this long is a stall (0: no limit).
+    #[serde(default = "default_stall")]
+    pub(crate) agent_stall_secs: u64,
+    /// Prices per million tokens, for CLIs that report no dollars.
+    #[serde(default)]
+    pub(crate) agent_prices: String,
     /// Seconds a repository's setup command (`repo add --setup-cmd`) may run
     /// in a new worktree or judge tree.
     #[serde(default = "default_setup_timeout")]
@@ -234,6 +260,48 @@ pub(crate) struct Config {
     /// `$HOME`.
     #[serde(default)]
     pub(crate) sandbox_cache_dirs: Vec<String>,
+}
+
+fn default_linger() -> u64 {
+    10
+}
+fn default_first_output() -> u64 {
+    120
+}
+fn default_stall() -> u64 {
+    300
+}
+
+/// `model=in:out[:cache_read],...` into prices; `None` for a bad entry.
+fn parse_prices(text: &str) -> Option<Vec<orch_launcher::ModelPrice>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (model, rates) = entry.split_once('=')?;
+            let rates = rates
+                .split(':')
+                .map(|r| {
+                    r.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|r| r.is_finite() && *r >= 0.0)
+                })
+                .collect::<Option<Vec<f64>>>()?;
+            let (input, output, cache_read) = match rates.as_slice() {
+                [input, output] => (*input, *output, None),
+                [input, output, cache] => (*input, *output, Some(*cache)),
+                _ => return None,
+            };
+            let model = model.trim();
+            (!model.is_empty()).then(|| orch_launcher::ModelPrice {
+                model: model.to_owned(),
+                input,
+                output,
+                cache_read,
+            })
+        })
+        .collect()
 }
 
 fn default_setup_timeout() -> u64 {
@@ -398,6 +466,12 @@ impl Config {
                 "0 would end every agent run at once".to_owned(),
             ));
         }
+        if parse_prices(&self.agent_prices).is_none() {
+            return Err(bad(
+                "ORCH_AGENT_PRICES",
+                format!("{:?} is not a price list", self.agent_prices),
+            ));
+        }
         if self.setup_timeout_secs == 0 {
             return Err(bad(
                 "ORCH_SETUP_TIMEOUT_SECS",
@@ -523,6 +597,11 @@ impl Config {
         config.agent.timeout = Duration::from_secs(self.agent_timeout_secs);
         config.agent.infra_retries = self.agent_infra_retries;
         config.agent.defer = Duration::from_secs(self.agent_defer_secs);
+        config.agent.linger = Duration::from_secs(self.agent_linger_secs);
+        let limit = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        config.agent.first_output = limit(self.agent_first_output_secs);
+        config.agent.stall = limit(self.agent_stall_secs);
+        config.agent.prices = parse_prices(&self.agent_prices).unwrap_or_default();
         config.developer_retries = self.developer_retries;
         config.task_budget_usd = self.task_budget_usd;
         config.secret_env.clone_from(&self.secret_env);
@@ -881,6 +960,10 @@ mod tests {
             "poison_rescues",
             "agent_infra_retries",
             "agent_defer_secs",
+            "agent_linger_secs",
+            "agent_first_output_secs",
+            "agent_stall_secs",
+            "agent_prices",
             "setup_timeout_secs",
             "sandbox",
             "sandbox_agent_dirs",
@@ -899,6 +982,9 @@ mod tests {
         for key in [
             "ORCH_WORKERS",
             "ORCH_AGENT_TIMEOUT_SECS",
+            "ORCH_AGENT_LINGER_SECS",
+            "ORCH_AGENT_STALL_SECS",
+            "ORCH_AGENT_PRICES",
             "ORCH_DEVELOPER_RETRIES",
             "ORCH_STAGING_RUNNER_GRACE_SECS",
             "ORCH_STAGING_RUNNER_INFRA_RETRIES",

@@ -111,7 +111,34 @@ pub struct AgentConfig {
     pub infra_retries: u32,
     /// The base of the backoff between those deferrals (doubled each time).
     pub defer: Duration,
+    /// After the CLI printed its terminal event, how long it may take to
+    /// exit before orch ends it (a normal end that says it lingered).
+    pub linger: Duration,
+    /// No first output within this is a stall (`None`: no limit). Armed only
+    /// for a streaming output format (see `spawn`).
+    pub first_output: Option<Duration>,
+    /// No output for this long is a stall (`None`: no limit). Armed only
+    /// for a streaming output format.
+    pub stall: Option<Duration>,
+    /// Prices per million tokens by model, for CLIs that report tokens but
+    /// no dollars: the run's cost is then estimated from them.
+    pub prices: Vec<ModelPrice>,
 }
+
+/// A model's list price, US dollars per million tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelPrice {
+    /// The model's name as the CLI reports it (`*`: any model).
+    pub model: String,
+    /// Input tokens (cache reads excluded when priced on their own).
+    pub input: f64,
+    /// Output tokens.
+    pub output: f64,
+    /// Cache-read tokens; `None`: priced as input.
+    pub cache_read: Option<f64>,
+}
+
+impl Eq for ModelPrice {}
 
 impl Default for AgentConfig {
     fn default() -> Self {
@@ -122,6 +149,10 @@ impl Default for AgentConfig {
             stdout_cap: 4 * 1024 * 1024,
             infra_retries: 3,
             defer: Duration::from_secs(30),
+            linger: Duration::from_secs(10),
+            first_output: Some(Duration::from_secs(120)),
+            stall: Some(Duration::from_secs(300)),
+            prices: Vec::new(),
         }
     }
 }

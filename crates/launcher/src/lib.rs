@@ -46,13 +46,14 @@ pub mod prompt;
 pub mod reserved;
 pub mod sandbox;
 mod spawn;
+pub mod stream;
 pub mod usage;
 pub mod workspace;
 pub mod worktree;
 
 pub use config::{
-    AgentConfig, DeployConfig, LauncherConfig, ParseModeError, PostDeployConfig, RepoScope,
-    RunnerMode, SetupConfig, StagingRunnerConfig, SuiteRunnerConfig, WorktreeConfig,
+    AgentConfig, DeployConfig, LauncherConfig, ModelPrice, ParseModeError, PostDeployConfig,
+    RepoScope, RunnerMode, SetupConfig, StagingRunnerConfig, SuiteRunnerConfig, WorktreeConfig,
 };
 pub use context::{JobContext, RunControl};
 pub use engine::{
@@ -63,4 +64,4 @@ pub use launch::{
     AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, ShadowRun,
     launch_job, run_shadow,
 };
-pub use spawn::{agent_env, spawn};
+pub use spawn::{CLI_RETRY_ENV, agent_env, spawn};

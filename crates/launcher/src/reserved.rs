@@ -931,6 +931,9 @@ fn run_command(
                 Ending::Exited(ProcessExit::Code(0)) => (describe_exit(exit), true),
                 Ending::Exited(_) => (describe_exit(exit), false),
                 Ending::TimedOut(_) => ("timeout".to_owned(), false),
+                // No observer or output clock is set on these commands; were
+                // one ever set, a run ended early fails closed.
+                Ending::Dismissed(_) | Ending::Stalled(..) => ("ended early".to_owned(), false),
                 Ending::Cancelled(_) => return None,
             };
             CommandRun {

@@ -23,11 +23,12 @@
 //! and tokens whatever its exit code ([`crate::usage`]).
 
 use std::ffi::OsString;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use orch_process::exec::OutputLimits;
 use orch_process::exec::{
-    self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Program, SandboxLevel, Scrub, Streams,
+    self, Ending, EnvPolicy, ExecOutcome, ExecSpec, LineAction, LineObserver, OutputClocks,
+    OutputLimits, Program, SandboxLevel, Scrub, Stall, Streams,
 };
 use orch_self_deploy::ProcessExit;
 use orch_store::Transport;
@@ -36,7 +37,25 @@ use crate::config::LauncherConfig;
 use crate::context::{JobContext, RunControl};
 use crate::launch::{AlertSpec, Launch, RunOutcome, RunRecord};
 use crate::sandbox::{self, RunKind, RunRoom};
+use crate::stream::{AgentStream, Fault, RunEnd, classify};
 use crate::usage::{Usage, parse_usage};
+
+/// Bounds on the CLIs' own retries, set in every agent's environment (a
+/// command line may set its own first: `sh -c` lets it override): without
+/// them Claude Code retries even a 401 ten times over minutes, hiding a
+/// failure orch sorts and retries with its own backoff. Codex reads its
+/// retry counts from its provider table (`request_max_retries`,
+/// `stream_max_retries` in `config.toml`), Gemini CLI from no documented
+/// setting: see docs/agents.md.
+pub const CLI_RETRY_ENV: [(&str, &str); 1] = [("CLAUDE_CODE_MAX_RETRIES", "2")];
+
+/// Whether the agent command asks for a streaming output format, one event
+/// per line as the run goes (Claude Code and Gemini `stream-json`, Codex
+/// `exec --json`). Only then are the output clocks armed: a CLI that prints
+/// one document at its end is silent by design until then.
+fn streams_events(command: &str) -> bool {
+    command.contains("stream-json") || (command.contains("codex") && command.contains("--json"))
+}
 use crate::{prompt, workspace};
 
 /// The longest backoff between deferrals.
@@ -121,13 +140,36 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
     // Kept for the operator; a prompt that cannot be written does not stop
     // the run.
     let _ = std::fs::write(&prompt_file, &prompt);
-    let mut set = agent_env(&agent_ctx);
+    let mut set: Vec<(OsString, OsString)> = CLI_RETRY_ENV
+        .iter()
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .collect();
+    set.extend(agent_env(&agent_ctx));
     set.extend(room.env());
     let env = EnvPolicy {
         scrub: Scrub::OrchConfig,
         extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
         pass_through: Vec::new(),
         set,
+    };
+    // The stream as it arrives: usage (so a killed run still records what it
+    // spent) and the terminal event, after which the CLI gets the linger to
+    // exit.
+    let stream = Arc::new(Mutex::new(AgentStream::default()));
+    let observer = {
+        let stream = Arc::clone(&stream);
+        let linger = config.agent.linger;
+        LineObserver::new(move |line| {
+            let terminal = stream
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .line(line);
+            if terminal {
+                LineAction::EndAfter(linger)
+            } else {
+                LineAction::Continue
+            }
+        })
     };
     let policy = sandbox::policy(
         config,
@@ -151,17 +193,34 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
     .timeout(Some(config.agent.timeout))
     .grace(config.agent.grace)
     .supervisor(config.supervisor.clone())
-    .sandbox(policy);
+    .sandbox(policy)
+    .observer(observer)
+    .clocks(if streams_events(&config.agent.command) {
+        OutputClocks {
+            first_output: config.agent.first_output,
+            idle: config.agent.stall,
+        }
+    } else {
+        OutputClocks::default()
+    });
     let handle = exec::start(&spec);
     control.attach(handle.canceller());
     let outcome = handle.wait();
     match outcome {
         ExecOutcome::Finished(finished) => {
-            let usage = finished
-                .stdout
-                .as_ref()
-                .map(|stdout| parse_usage(&stdout.bytes))
-                .unwrap_or_default();
+            let report = stream
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .report();
+            let usage = merge_usage(
+                finished
+                    .stdout
+                    .as_ref()
+                    .map(|stdout| parse_usage(&stdout.bytes))
+                    .unwrap_or_default(),
+                report.usage.clone(),
+                &config.agent.prices,
+            );
             let exit = finished.ending.exit();
             let exit_code = match exit {
                 ProcessExit::Code(code) => Some(code),
@@ -188,23 +247,14 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                     &record,
                 );
             }
-            // The artifact, from the agent's output folder into the task
-            // folder; a link or a non-file there is refused (the gate then
-            // fails closed on the missing artifact). A cancelled run's half
-            // is taken too: the engine moves it to the attempt archive.
-            let taken = sandbox::take_artifact(&written, &ctx.artifact);
-            let refused = taken
-                .err()
-                .map(|why| format!("; {why}"))
-                .unwrap_or_default();
-            let (outcome, detail) = match finished.ending {
-                Ending::Exited(ProcessExit::Code(0)) => (RunOutcome::Passed, detail),
-                Ending::Exited(_) => (RunOutcome::Failed, detail),
-                Ending::TimedOut(_) => (
-                    RunOutcome::TimedOut,
-                    format!("timeout after {:?}", config.agent.timeout),
-                ),
+            let end = match finished.ending {
+                Ending::Exited(ProcessExit::Code(code)) => RunEnd::Exit(code),
+                Ending::Exited(ProcessExit::Signal(_)) => RunEnd::Signal,
+                Ending::Dismissed(_) => RunEnd::Lingered,
+                Ending::TimedOut(_) => RunEnd::TimedOut,
+                Ending::Stalled(..) => RunEnd::Stalled,
                 Ending::Cancelled(_) => {
+                    let _ = sandbox::take_artifact(&written, &ctx.artifact);
                     return Launch::Cancelled {
                         record: Some(record(
                             RunOutcome::Cancelled,
@@ -216,6 +266,120 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                         )),
                     };
                 }
+            };
+            let stderr = String::from_utf8_lossy(&finished.output.tail);
+            let fault = classify(end, &report, &stderr);
+            let stall_detail = match finished.ending {
+                Ending::Stalled(_, Stall::NoFirstOutput(limit)) => format!(
+                    "stall: no output within {}s of the start (ORCH_AGENT_FIRST_OUTPUT_SECS)",
+                    limit.as_secs()
+                ),
+                Ending::Stalled(_, Stall::Silent(limit)) => format!(
+                    "stall: no output for {}s (ORCH_AGENT_STALL_SECS)",
+                    limit.as_secs()
+                ),
+                Ending::Exited(_)
+                | Ending::TimedOut(_)
+                | Ending::Cancelled(_)
+                | Ending::Dismissed(_) => String::new(),
+            };
+            match fault {
+                Fault::Role => {}
+                Fault::Authentication(said) => {
+                    return infra_fault(
+                        ctx,
+                        config,
+                        &InfraFault {
+                            what: format!("the agent CLI could not authenticate: {said:?}"),
+                            fix: "fix the CLI's API key or login (e.g. ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY in the agent's environment, or ORCH_AGENT_CMD)",
+                            transient: false,
+                        },
+                        record(
+                            RunOutcome::ToolError,
+                            exit_code,
+                            finished.duration,
+                            usage,
+                            String::new(),
+                            sandbox,
+                        ),
+                    );
+                }
+                Fault::Overloaded(said) | Fault::ServerError(said) | Fault::Network(said) => {
+                    let what = if stall_detail.is_empty() {
+                        format!("the model API failed the agent CLI: {said:?} ({detail})")
+                    } else {
+                        format!("the model API failed the agent CLI: {said:?} ({stall_detail})")
+                    };
+                    return infra_fault(
+                        ctx,
+                        config,
+                        &InfraFault {
+                            what,
+                            fix: "check the model provider's status and the network, or raise ORCH_AGENT_INFRA_RETRIES",
+                            transient: true,
+                        },
+                        record(
+                            RunOutcome::Deferred,
+                            exit_code,
+                            finished.duration,
+                            usage,
+                            String::new(),
+                            sandbox,
+                        ),
+                    );
+                }
+                Fault::Stall => {
+                    return infra_fault(
+                        ctx,
+                        config,
+                        &InfraFault {
+                            what: format!("the agent CLI stalled ({stall_detail})"),
+                            fix: "check the model provider and the network, or raise ORCH_AGENT_STALL_SECS / ORCH_AGENT_FIRST_OUTPUT_SECS",
+                            transient: true,
+                        },
+                        record(
+                            RunOutcome::Deferred,
+                            exit_code,
+                            finished.duration,
+                            usage,
+                            String::new(),
+                            sandbox,
+                        ),
+                    );
+                }
+            }
+            // The artifact, from the agent's output folder into the task
+            // folder; a link or a non-file there is refused (the gate then
+            // fails closed on the missing artifact). A run the wall clock or
+            // a stall ended is never taken unless the CLI had printed its
+            // terminal event: half an artifact is no verdict.
+            let accepted = report.terminal || !matches!(end, RunEnd::TimedOut | RunEnd::Stalled);
+            let refused = if accepted {
+                sandbox::take_artifact(&written, &ctx.artifact)
+                    .err()
+                    .map(|why| format!("; {why}"))
+                    .unwrap_or_default()
+            } else {
+                "; its artifact was not taken (killed before its result)".to_owned()
+            };
+            let (outcome, detail) = match end {
+                RunEnd::Exit(0) => (RunOutcome::Passed, detail),
+                RunEnd::Exit(_) | RunEnd::Signal | RunEnd::Stalled => (RunOutcome::Failed, detail),
+                RunEnd::Lingered => (
+                    if report.succeeded == Some(true) {
+                        RunOutcome::Passed
+                    } else {
+                        RunOutcome::Failed
+                    },
+                    format!(
+                        "the CLI printed its result but did not exit: ended after the {}s linger (ORCH_AGENT_LINGER_SECS)",
+                        config.agent.linger.as_secs()
+                    ),
+                ),
+                RunEnd::TimedOut => (
+                    RunOutcome::TimedOut,
+                    format!("timeout after {:?}", config.agent.timeout),
+                ),
             };
             Launch::Ran {
                 record: record(
@@ -233,6 +397,93 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
             unavailable(ctx, config, error.message, error.duration, &record)
         }
     }
+}
+
+/// An infrastructure fault of a run that happened: the words for its alert.
+struct InfraFault {
+    /// What happened, quoting the CLI.
+    what: String,
+    /// The setting or action that fixes it.
+    fix: &'static str,
+    /// Whether waiting may help (deferred within the infra retries) or not
+    /// (blocked at once).
+    transient: bool,
+}
+
+/// A run whose failure was the infrastructure's, not the role's: never a
+/// rollback, never a developer retry. A transient fault is deferred with
+/// backoff within `ORCH_AGENT_INFRA_RETRIES`, then blocks; authentication
+/// blocks at once. The run's usage is recorded either way.
+fn infra_fault(
+    ctx: &JobContext,
+    config: &LauncherConfig,
+    fault: &InfraFault,
+    mut run: RunRecord,
+) -> Launch {
+    let spent = ctx.job.infra_attempts;
+    run.detail.clone_from(&fault.what);
+    if fault.transient && spent < config.agent.infra_retries {
+        run.outcome = RunOutcome::Deferred;
+        return Launch::Defer {
+            record: run,
+            retry_in: backoff(config.agent.defer, spent),
+        };
+    }
+    run.outcome = RunOutcome::ToolError;
+    let tries = if fault.transient {
+        format!(" ({} attempts)", spent + 1)
+    } else {
+        String::new()
+    };
+    Launch::Block {
+        record: Some(run),
+        alert: AlertSpec {
+            kind: "agent_unavailable",
+            message: format!(
+                "the agent for task {} ({}) cannot work{tries}: {}; {}, then `orch task retry {}`",
+                ctx.task.id,
+                ctx.role.as_str(),
+                fault.what,
+                fault.fix,
+                ctx.task.id,
+            ),
+        },
+    }
+}
+
+/// The run's usage: what the whole stdout gave (the terminal event's
+/// totals), completed from what the stream gave as it arrived (a killed
+/// run, or stdout cut at its cap), and a cost estimated from `prices` when
+/// the CLI reported tokens but no dollars.
+fn merge_usage(parsed: Usage, streamed: Usage, prices: &[crate::config::ModelPrice]) -> Usage {
+    let mut usage = if parsed.input_tokens.is_some() || parsed.cost_usd.is_some() {
+        parsed
+    } else {
+        Usage {
+            reported_error: parsed.reported_error.or(streamed.reported_error.clone()),
+            ..streamed
+        }
+    };
+    if usage.cost_usd.is_none() {
+        usage.cost_usd = estimate_cost(&usage, prices);
+    }
+    usage
+}
+
+/// A cost from the price of `*` (the CLIs that report no dollars do not say
+/// one model per run in a form the price could follow; see docs).
+fn estimate_cost(usage: &Usage, prices: &[crate::config::ModelPrice]) -> Option<f64> {
+    let price = prices.iter().find(|p| p.model == "*")?;
+    let input = usage.input_tokens? as f64;
+    let output = usage.output_tokens.unwrap_or(0) as f64;
+    let cached = usage.cache_read_tokens.unwrap_or(0) as f64;
+    let (input, cached_price) = match price.cache_read {
+        // Codex's and Gemini's input counts include the cached part.
+        Some(rate) => ((input - cached).max(0.0), rate),
+        None => (input, 0.0),
+    };
+    let cost = (input * price.input + output * price.output + cached * cached_price) / 1e6;
+    cost.is_finite().then_some(cost)
 }
 
 /// The agent could not be run at all (spawn failed, its shell said 126/127:

@@ -376,11 +376,20 @@ fn gemini_usage(object: &Map<String, Value>) -> Option<Usage> {
             .find_map(|key| error.get(*key).and_then(Value::as_str).and_then(one_line))
             .unwrap_or_else(|| "error".to_owned())
     });
+    // Gemini stream-json's `result` event: flat totals beside the models
+    // (`stats.input_tokens`, `output_tokens`, `cached`), which sum them.
+    let stats = object.get("stats");
+    let flat = |key: &str| stats.and_then(|s| s.get(key)).and_then(token_count);
+    let (input, output, cached) = if object.get("type").and_then(Value::as_str) == Some("result") {
+        (flat("input_tokens"), flat("output_tokens"), flat("cached"))
+    } else {
+        (sum("prompt"), sum("candidates"), sum("cached"))
+    };
     Some(Usage {
         cost_usd: None,
-        input_tokens: sum("prompt"),
-        output_tokens: sum("candidates"),
-        cache_read_tokens: sum("cached"),
+        input_tokens: input,
+        output_tokens: output,
+        cache_read_tokens: cached,
         cache_creation_tokens: None,
         turns: None,
         reported_error,

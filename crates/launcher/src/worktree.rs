@@ -526,6 +526,11 @@ impl Git {
                         format!("no answer within {:?}", self.timeout),
                     )),
                     Ending::Cancelled(_) => Err(Failure::Cancelled),
+                    // git runs without an observer or output clocks; were one
+                    // set, an early end is no answer.
+                    Ending::Dismissed(_) | Ending::Stalled(..) => {
+                        Err(Failure::Exit(-1, "ended before it finished".to_owned()))
+                    }
                 }
             }
             ExecOutcome::Failed(error) => Err(Failure::Unavailable(error.message)),

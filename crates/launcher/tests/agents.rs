@@ -169,7 +169,7 @@ fn command(cli: Cli, cli_home: &Path, server: &ModelServer) -> Result<String, Fa
         }
         Cli::Gemini => format!(
             "HOME={home} GEMINI_API_KEY=scripted-key GOOGLE_GEMINI_BASE_URL={url} \
-             {} --output-format json --yolo --skip-trust \
+             {} --output-format stream-json --yolo --skip-trust \
              --include-directories \"$(dirname \"$ORCH_ARTIFACT\")\"",
             installed("gemini")?.display()
         ),
@@ -317,10 +317,104 @@ fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
     Ok(())
 }
 
+/// A failure script through `spawn`: sorted by whose fault it was, never a
+/// rollback, never a developer retry. Short clocks keep each case fast.
+fn a_failure_is_the_infrastructures(cli: Cli, script: Script) -> Result<(), Failed> {
+    let server = ModelServer::start(script).unwrap();
+    let mut case = Case::new(cli, &server)?;
+    case.config.agent.infra_retries = 1;
+    case.config.agent.linger = Duration::from_secs(1);
+    case.config.agent.first_output = Some(Duration::from_secs(30));
+    case.config.agent.stall = Some(Duration::from_secs(6));
+    let engine = case.engine();
+    let repo = engine
+        .store()
+        .add_repo(&NewRepo::new(
+            "api",
+            case.checkout.to_str().unwrap(),
+            "true",
+        ))
+        .unwrap();
+    let (task, _) = engine.create_task(repo, "describe the API").unwrap();
+    let started = Instant::now();
+    let reports = drive(&engine, 3);
+    let took = started.elapsed();
+    let task_dir = case.config.task_dir(task.get());
+    let output = fs::read_to_string(task_dir.join("01-analysis.output.log")).unwrap_or_default();
+    let runs = engine.store().agent_runs(task).unwrap();
+    let alerts = engine.store().alerts(true, 10).unwrap();
+    let context = format!(
+        "{cli:?} {script:?} in {took:?}; runs: {runs:?}; alerts: {alerts:?}; reports: {reports:?}\noutput:\n{}",
+        output.chars().take(3000).collect::<String>()
+    );
+    eprintln!(
+        "FIGURE {cli:?} {}: {:.1}s, runs {:?}",
+        script.name(),
+        took.as_secs_f64(),
+        runs.iter()
+            .map(|r| format!("{} {}ms {:?}", r.outcome, r.duration_ms, r.tokens_in))
+            .collect::<Vec<_>>()
+    );
+    let moved = stages(&engine, task);
+    if script == Script::HangAfterEnd {
+        // The CLI either printed its result and lingered (ended after the
+        // linger, artifact taken, the task moves on), or waited for the
+        // body before printing anything (a stall: deferred, then blocked).
+        // (`drive` goes on to the next stages when it passed.)
+        let passed = moved.first() == Some(&("analysis".to_owned(), "architecture".to_owned()));
+        if passed {
+            check(
+                runs.first().is_some_and(|r| r.outcome == "passed"),
+                &context,
+            )?;
+            check(runs[0].tokens_in.is_some(), format!("no tokens: {context}"))?;
+            return Ok(());
+        }
+    }
+    let task_row = engine.store().task(task).unwrap();
+    check(
+        moved == [("analysis".to_owned(), "blocked".to_owned())],
+        format!("not blocked straight from analysis: {moved:?}; {context}"),
+    )?;
+    check(
+        task_row.developer_retries == 0,
+        format!("a developer retry was spent: {context}"),
+    )?;
+    check(
+        alerts.iter().any(|a| a.kind == "agent_unavailable"),
+        format!("no agent_unavailable alert: {context}"),
+    )?;
+    let expected: &[&str] = if script == Script::Unauthorized {
+        &["tool_error"]
+    } else {
+        &["deferred", "tool_error"]
+    };
+    let outcomes: Vec<&str> = runs.iter().map(|r| r.outcome.as_str()).collect();
+    check(
+        outcomes == expected,
+        format!("outcomes {outcomes:?}: {context}"),
+    )?;
+    if script == Script::Unauthorized {
+        let alert = alerts
+            .iter()
+            .find(|a| a.kind == "agent_unavailable")
+            .unwrap();
+        check(
+            alert.message.contains("authenticate") && alert.message.contains("API key"),
+            format!("the alert does not say what to fix: {context}"),
+        )?;
+    }
+    check(
+        took < Duration::from_secs(120),
+        format!("{cli:?} took {took:?}"),
+    )?;
+    Ok(())
+}
+
 fn main() {
     orch_process::supervisor::main_if_requested();
     let args = Arguments::from_args();
-    let trials = [
+    let mut trials: Vec<Trial> = [
         ("claude_code_takes_a_task_through_analysis", Cli::Claude),
         ("codex_takes_a_task_through_analysis", Cli::Codex),
         ("gemini_takes_a_task_through_analysis", Cli::Gemini),
@@ -328,5 +422,23 @@ fn main() {
     .into_iter()
     .map(|(name, cli)| Trial::test(name, move || a_task_passes_analysis(cli)))
     .collect();
+    for cli in [Cli::Claude, Cli::Codex, Cli::Gemini] {
+        for script in [
+            Script::Unauthorized,
+            Script::Overloaded,
+            Script::ServerError,
+            Script::StallMidStream,
+            Script::HangAfterEnd,
+        ] {
+            let name = format!(
+                "{}_{}_is_sorted_as_infrastructure",
+                format!("{cli:?}").to_lowercase(),
+                script.name().replace('-', "_")
+            );
+            trials.push(Trial::test(name, move || {
+                a_failure_is_the_infrastructures(cli, script)
+            }));
+        }
+    }
     libtest_mimic::run(&args, trials).exit();
 }

@@ -102,6 +102,84 @@ pub struct ExecSpec {
     pub supervisor: SupervisorProgram,
     /// The kernel sandbox the program and its descendants run in.
     pub sandbox: SandboxPolicy,
+    /// Watches stdout line by line as it arrives ([`Streams::Separate`]
+    /// only); it may ask the runner to end the run ([`Ending::Dismissed`]).
+    pub observer: Option<LineObserver>,
+    /// Clocks on the output (either stream), beside the wall clock; a run
+    /// that breaks one is ended as [`Ending::Stalled`].
+    pub clocks: OutputClocks,
+}
+
+/// What a [`LineObserver`] wants after a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineAction {
+    /// Go on.
+    Continue,
+    /// End the run (SIGTERM to the tree, the grace, SIGKILL) once this much
+    /// time has passed, unless it ends by itself first; reported as
+    /// [`Ending::Dismissed`]. The earliest request made wins.
+    EndAfter(Duration),
+}
+
+/// A caller's view of stdout as it arrives: called from the runner's event
+/// loop with each complete line (without its `\n`; a last line without one
+/// when stdout closes). Lines longer than [`OBSERVED_LINE_MAX`] are not
+/// passed (memory stays bounded); the observer is told nothing of them. It
+/// runs on the waiting thread and must return quickly.
+#[derive(Clone)]
+pub struct LineObserver(Arc<ObserveFn>);
+
+/// The function behind a [`LineObserver`].
+type ObserveFn = dyn Fn(&[u8]) -> LineAction + Send + Sync;
+
+/// The longest stdout line a [`LineObserver`] is shown.
+pub const OBSERVED_LINE_MAX: usize = 4 * 1024 * 1024;
+
+impl LineObserver {
+    /// An observer calling `f` with each line.
+    pub fn new(f: impl Fn(&[u8]) -> LineAction + Send + Sync + 'static) -> LineObserver {
+        LineObserver(Arc::new(f))
+    }
+
+    pub(crate) fn see(&self, line: &[u8]) -> LineAction {
+        (self.0)(line)
+    }
+}
+
+impl std::fmt::Debug for LineObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineObserver")
+    }
+}
+
+impl PartialEq for LineObserver {
+    fn eq(&self, other: &LineObserver) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for LineObserver {}
+
+/// Limits on silence, measured by the runner from the start of the run:
+/// a program whose first output byte (stdout or stderr) does not come within
+/// `first_output`, or that prints nothing for `idle` after that, is ended
+/// as [`Ending::Stalled`]. `None`: no such limit. Both stop counting once
+/// the main process has ended or a [`LineObserver`] asked for the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputClocks {
+    /// The longest wait for the first byte of output.
+    pub first_output: Option<Duration>,
+    /// The longest silence after output has begun.
+    pub idle: Option<Duration>,
+}
+
+/// Which output clock ended a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Nothing was printed within [`OutputClocks::first_output`].
+    NoFirstOutput(Duration),
+    /// Nothing was printed for [`OutputClocks::idle`].
+    Silent(Duration),
 }
 
 impl ExecSpec {
@@ -123,7 +201,23 @@ impl ExecSpec {
             env: EnvPolicy::scrubbed(),
             supervisor: SupervisorProgram::CurrentExe,
             sandbox: SandboxPolicy::off(),
+            observer: None,
+            clocks: OutputClocks::default(),
         }
+    }
+
+    /// Shows stdout, line by line, to `observer` as it arrives.
+    #[must_use]
+    pub fn observer(mut self, observer: LineObserver) -> ExecSpec {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Sets the output clocks.
+    #[must_use]
+    pub fn clocks(mut self, clocks: OutputClocks) -> ExecSpec {
+        self.clocks = clocks;
+        self
     }
 
     /// Sets the timeout (`None`: no timeout).
@@ -199,6 +293,12 @@ pub enum Ending {
     TimedOut(ProcessExit),
     /// [`Canceller::cancel`] ended it; how the main process died.
     Cancelled(ProcessExit),
+    /// The [`LineObserver`] asked for the end and the time it gave ran out
+    /// with the program still running; how the main process died.
+    Dismissed(ProcessExit),
+    /// An [`OutputClocks`] limit ended it; which one, and how the main
+    /// process died.
+    Stalled(ProcessExit, Stall),
 }
 
 impl Ending {
@@ -206,7 +306,11 @@ impl Ending {
     #[must_use]
     pub const fn exit(self) -> ProcessExit {
         match self {
-            Ending::Exited(exit) | Ending::TimedOut(exit) | Ending::Cancelled(exit) => exit,
+            Ending::Exited(exit)
+            | Ending::TimedOut(exit)
+            | Ending::Cancelled(exit)
+            | Ending::Dismissed(exit)
+            | Ending::Stalled(exit, _) => exit,
         }
     }
 }

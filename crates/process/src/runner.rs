@@ -17,7 +17,10 @@ use nix::sys::signal::Signal;
 use orch_self_deploy::ProcessExit;
 
 use crate::capture::{Capture, StdoutCapture};
-use crate::exec::{Canceller, Cleanup, Ending, ExecOutcome, ExecSpec, Finished, Streams};
+use crate::exec::{
+    Canceller, Cleanup, Ending, ExecOutcome, ExecSpec, Finished, LineAction, LineObserver,
+    OBSERVED_LINE_MAX, OutputClocks, Stall, Streams,
+};
 use crate::outcome::{ToolError, ToolErrorKind};
 use crate::process::{self, SupervisorFds, SupervisorProcess};
 use crate::protocol::{
@@ -67,6 +70,10 @@ pub(crate) struct Running {
     marker: Vec<u8>,
     /// Whether a sandbox was asked for (then the supervisor must confirm it).
     sandboxed: bool,
+    /// Shown stdout line by line (separate streams only).
+    observer: Option<LineObserver>,
+    /// The limits on silence.
+    clocks: OutputClocks,
 }
 
 fn refuse(kind: ToolErrorKind, message: String, t0: Instant) -> Box<ToolError> {
@@ -211,6 +218,11 @@ pub(crate) fn start(spec: &ExecSpec, canceller: &Canceller) -> Result<Running, B
         grace: spec.grace,
         marker,
         sandboxed: spec.sandbox.is_on(),
+        observer: match spec.streams {
+            Streams::Merged => None,
+            Streams::Separate { .. } => spec.observer.clone(),
+        },
+        clocks: spec.clocks,
     })
 }
 
@@ -239,6 +251,74 @@ enum Takeover {
     Broken,
 }
 
+/// Why the runner itself ended the run (through the control pipe, as a
+/// cancel is made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunnerEnd {
+    /// The caller's [`Canceller`].
+    Caller,
+    /// The line observer's time ran out.
+    Observer,
+    /// An output clock.
+    Stall(Stall),
+}
+
+/// Stdout cut into lines for the observer, in bounded memory.
+#[derive(Debug, Default)]
+struct Lines {
+    line: Vec<u8>,
+    /// The current line grew past [`OBSERVED_LINE_MAX`]: it is skipped.
+    overlong: bool,
+}
+
+impl Lines {
+    /// Feeds `chunk`, calling `see` with each complete line; returns the
+    /// earliest end any line asked for.
+    fn push(&mut self, chunk: &[u8], see: &dyn Fn(&[u8]) -> LineAction) -> Option<Duration> {
+        let mut asked: Option<Duration> = None;
+        for piece in chunk.split_inclusive(|&b| b == b'\n') {
+            let (body, complete) = match piece.split_last() {
+                Some((b'\n', body)) => (body, true),
+                Some(_) | None => (piece, false),
+            };
+            if !self.overlong {
+                if self.line.len().saturating_add(body.len()) > OBSERVED_LINE_MAX {
+                    self.overlong = true;
+                    self.line = Vec::new();
+                } else {
+                    self.line.extend_from_slice(body);
+                }
+            }
+            if complete {
+                asked = earliest(asked, self.flush(see));
+            }
+        }
+        asked
+    }
+
+    /// Hands over the line in progress (stdout closed without a last `\n`).
+    fn flush(&mut self, see: &dyn Fn(&[u8]) -> LineAction) -> Option<Duration> {
+        let action = if self.overlong || self.line.is_empty() {
+            LineAction::Continue
+        } else {
+            see(&self.line)
+        };
+        self.line.clear();
+        self.overlong = false;
+        match action {
+            LineAction::Continue => None,
+            LineAction::EndAfter(after) => Some(after),
+        }
+    }
+}
+
+fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The fields of the first `exited` report.
 #[derive(Debug, Clone, Copy)]
 struct ExitReport {
@@ -257,6 +337,8 @@ struct Session {
     diagnostics: String,
     /// Whether the runner cancelled the run (closed the control pipe).
     cancelled: bool,
+    /// Why it did.
+    ended_by: Option<RunnerEnd>,
     takeover: Option<Takeover>,
     /// The supervisor's own exit status, read by `waitpid`.
     status: Option<ExitStatus>,
@@ -366,6 +448,11 @@ impl Running {
                 .checked_add(CLEANUP_SLACK)
         });
         let mut next_stop_check = Instant::now() + STOP_CHECK;
+        let mut lines = Lines::default();
+        // When the observer wants the run ended.
+        let mut end_at: Option<Instant> = None;
+        // The last output byte's arrival (`None`: none yet).
+        let mut last_output: Option<Instant> = None;
 
         loop {
             if canceller.is_cancelled() && !session.cancelled {
@@ -373,6 +460,39 @@ impl Running {
                 // to end the run.
                 self.control = None;
                 session.cancelled = true;
+                session.ended_by = Some(RunnerEnd::Caller);
+            }
+            // The runner's own reasons to end the run: they count only while
+            // the main process runs and nothing else has ended it.
+            let clock_due = if session.cancelled
+                || session.takeover.is_some()
+                || drain_until.is_some()
+                || session.exited().is_some()
+            {
+                None
+            } else if end_at.is_some() {
+                // The program said it is done: silence is expected now, the
+                // observer's time alone counts.
+                end_at.map(|at| (at, RunnerEnd::Observer))
+            } else {
+                let stall = match last_output {
+                    None => self.clocks.first_output.and_then(|limit| {
+                        Some((self.t0.checked_add(limit)?, Stall::NoFirstOutput(limit)))
+                    }),
+                    Some(last) => self
+                        .clocks
+                        .idle
+                        .and_then(|limit| Some((last.checked_add(limit)?, Stall::Silent(limit)))),
+                };
+                stall.map(|(at, why)| (at, RunnerEnd::Stall(why)))
+            };
+            if let Some((at, why)) = clock_due
+                && Instant::now() >= at
+            {
+                self.control = None;
+                session.cancelled = true;
+                session.ended_by = Some(why);
+                continue;
             }
             if !output_open && !errors_open && !reports_open {
                 break;
@@ -401,6 +521,9 @@ impl Running {
             if drain_until.is_none()
                 && let Some(at) = backstop
             {
+                wake_at = wake_at.min(at);
+            }
+            if let Some((at, _)) = clock_due {
                 wake_at = wake_at.min(at);
             }
             let timeout = PollTimeout::try_from(wake_at.saturating_duration_since(now))
@@ -464,11 +587,24 @@ impl Running {
 
             if output_ready {
                 match self.output.read(&mut buf) {
-                    Ok(0) => output_open = false,
+                    Ok(0) => {
+                        output_open = false;
+                        if let Some(observer) = &self.observer
+                            && let Some(after) = lines.flush(&|l| observer.see(l))
+                        {
+                            end_at = earliest_at(end_at, after);
+                        }
+                    }
                     Ok(n) => {
+                        last_output = Some(Instant::now());
                         self.capture.push(&buf[..n]);
                         if let Some(stdout) = &mut self.stdout {
                             stdout.push(&buf[..n]);
+                        }
+                        if let Some(observer) = &self.observer
+                            && let Some(after) = lines.push(&buf[..n], &|l| observer.see(l))
+                        {
+                            end_at = earliest_at(end_at, after);
                         }
                     }
                     Err(error) if error.kind() == ErrorKind::Interrupted => {}
@@ -478,7 +614,10 @@ impl Running {
             if errors_ready && let Some(errors) = &mut self.errors {
                 match errors.read(&mut buf) {
                     Ok(0) => errors_open = false,
-                    Ok(n) => self.capture.push(&buf[..n]),
+                    Ok(n) => {
+                        last_output = Some(Instant::now());
+                        self.capture.push(&buf[..n]);
+                    }
                     Err(error) if error.kind() == ErrorKind::Interrupted => {}
                     Err(_) => errors_open = false,
                 }
@@ -822,7 +961,11 @@ impl Running {
                     }
                 };
                 let ending = if cancelled {
-                    Ending::Cancelled(exit)
+                    match session.ended_by {
+                        Some(RunnerEnd::Caller) | None => Ending::Cancelled(exit),
+                        Some(RunnerEnd::Observer) => Ending::Dismissed(exit),
+                        Some(RunnerEnd::Stall(stall)) => Ending::Stalled(exit, stall),
+                    }
                 } else if timed_out {
                     Ending::TimedOut(exit)
                 } else {
@@ -839,6 +982,15 @@ impl Running {
                 })
             }
         }
+    }
+}
+
+/// The earlier of an end already asked for and one `after` from now.
+fn earliest_at(at: Option<Instant>, after: Duration) -> Option<Instant> {
+    let asked = Instant::now().checked_add(after);
+    match (at, asked) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use orch_process::exec::{
-    self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Finished, Program, Streams, SupervisorProgram,
-    ToolError, ToolErrorKind,
+    self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Finished, LineAction, LineObserver,
+    OutputClocks, Program, Stall, Streams, SupervisorProgram, ToolError, ToolErrorKind,
 };
 use orch_self_deploy::ProcessExit;
 use orch_tests::ProcessMarker;
@@ -417,6 +417,142 @@ fn a_report_that_disagrees_with_the_exit_status_is_never_trusted() {
     let script = lying_supervisor(dir.path(), "honest", &[STARTED, &pass, DONE], 0);
     let run = finished(exec::run(
         &spec(&marker, shell("true"), dir.path()).supervisor(SupervisorProgram::Path(script)),
+    ));
+    assert_eq!(run.ending, Ending::Exited(ProcessExit::Code(0)));
+    marker.assert_no_survivors();
+}
+
+/// A spec with separate streams and an observer that records each line and
+/// asks for the end `linger` after a line reading `DONE`.
+fn observed(
+    marker: &ProcessMarker,
+    program: Program,
+    dir: &Path,
+    linger: Duration,
+) -> (ExecSpec, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    let observer = LineObserver::new(move |line: &[u8]| {
+        let text = String::from_utf8_lossy(line).into_owned();
+        let done = text == "DONE";
+        log.lock().unwrap().push(text);
+        if done {
+            LineAction::EndAfter(linger)
+        } else {
+            LineAction::Continue
+        }
+    });
+    let spec = spec(marker, program, dir)
+        .streams(Streams::Separate {
+            stdout_cap: 1 << 16,
+        })
+        .observer(observer);
+    (spec, seen)
+}
+
+#[test]
+fn the_observer_sees_stdout_lines_as_they_arrive_and_ends_a_program_that_lingers() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("observer-linger");
+    // The program says it is done, then does not exit (as a CLI waiting on
+    // a connection kept open), and leaves a child behind.
+    let (spec, seen) = observed(
+        &marker,
+        shell(
+            "printf 'one\\ntw'; sleep 0.2; printf 'o\\nDONE\\n'; echo noise >&2; sleep 300 & sleep 300",
+        ),
+        dir.path(),
+        Duration::from_millis(500),
+    );
+    let t0 = Instant::now();
+    let run = finished(exec::run(&spec.timeout(Some(Duration::from_secs(60)))));
+    let took = t0.elapsed();
+    assert!(
+        matches!(run.ending, Ending::Dismissed(_)),
+        "{:?}",
+        run.ending
+    );
+    // The linger, the grace, and no more: not the 60 s timeout.
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // Lines whole, as split across writes; stderr is not shown to it.
+    assert_eq!(*seen.lock().unwrap(), ["one", "two", "DONE"]);
+    assert!(run.cleanup.killed >= 1, "{:?}", run.cleanup);
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn a_program_that_exits_within_its_linger_ends_as_it_exited() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("observer-exit");
+    // The last line has no newline: it is still shown when stdout closes.
+    let (spec, seen) = observed(
+        &marker,
+        shell("echo start; printf DONE; exit 3"),
+        dir.path(),
+        Duration::from_secs(30),
+    );
+    let t0 = Instant::now();
+    let run = finished(exec::run(&spec));
+    assert_eq!(run.ending, Ending::Exited(ProcessExit::Code(3)));
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert_eq!(*seen.lock().unwrap(), ["start", "DONE"]);
+    assert_eq!(run.stdout.unwrap().bytes, b"start\nDONE");
+}
+
+#[test]
+fn no_first_output_within_its_clock_is_a_stall() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("clock-first");
+    let limit = Duration::from_millis(400);
+    let t0 = Instant::now();
+    let run = finished(exec::run(
+        &spec(&marker, shell("sleep 300"), dir.path())
+            .streams(Streams::Separate { stdout_cap: 1024 })
+            .clocks(OutputClocks {
+                first_output: Some(limit),
+                idle: Some(Duration::from_secs(60)),
+            }),
+    ));
+    assert!(
+        matches!(run.ending, Ending::Stalled(_, Stall::NoFirstOutput(l)) if l == limit),
+        "{:?}",
+        run.ending
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn silence_after_output_is_a_stall_and_steady_output_is_not() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("clock-idle");
+    let clocks = OutputClocks {
+        first_output: Some(Duration::from_secs(60)),
+        idle: Some(Duration::from_millis(700)),
+    };
+    // Merged streams: stderr counts as output too.
+    let t0 = Instant::now();
+    let run = finished(exec::run(
+        &spec(&marker, shell("echo hello >&2; sleep 300"), dir.path()).clocks(clocks),
+    ));
+    assert!(
+        matches!(run.ending, Ending::Stalled(_, Stall::Silent(_))),
+        "{:?}",
+        run.ending
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert!(printed(&run).contains("hello"));
+
+    // A line every 0.2 s for 2 s: longer than the idle limit in all, never
+    // silent that long.
+    let run = finished(exec::run(
+        &spec(
+            &marker,
+            shell("i=0; while [ $i -lt 10 ]; do echo $i; sleep 0.2; i=$((i+1)); done"),
+            dir.path(),
+        )
+        .clocks(clocks),
     ));
     assert_eq!(run.ending, Ending::Exited(ProcessExit::Code(0)));
     marker.assert_no_survivors();

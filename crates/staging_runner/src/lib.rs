@@ -135,7 +135,11 @@ fn staging_outcome(outcome: ExecOutcome) -> Outcome {
         sandbox: finished.sandbox,
     };
     match finished.ending {
-        Ending::TimedOut(_) => Outcome::Executed(executed(finished, true)),
+        // A suite runs without an observer or output clocks; were one set,
+        // a run ended early is recorded as a timeout: never a pass.
+        Ending::TimedOut(_) | Ending::Dismissed(_) | Ending::Stalled(..) => {
+            Outcome::Executed(executed(finished, true))
+        }
         Ending::Cancelled(_) => Outcome::Cancelled(executed(finished, false)),
         Ending::Exited(orch_self_deploy::ProcessExit::Code(code @ (126 | 127))) => {
             let (kind, what) = if code == 127 {

@@ -191,6 +191,10 @@ impl RunSpec {
             env: self.env_policy(),
             supervisor: self.supervisor.clone(),
             sandbox: self.sandbox.clone(),
+            // A suite may be silent for long (a build, a slow test): only
+            // the wall clock bounds it.
+            observer: None,
+            clocks: orch_process::exec::OutputClocks::default(),
         }
     }
 
