@@ -42,6 +42,7 @@ mod engine;
 pub mod judge;
 mod launch;
 pub mod operator;
+pub mod preset;
 pub mod prompt;
 pub mod reserved;
 pub mod sandbox;
@@ -54,6 +55,7 @@ pub use config::{
     AgentConfig, DeployConfig, LauncherConfig, ParseModeError, PostDeployConfig, RepoScope,
     RunnerMode, SetupConfig, StagingRunnerConfig, SuiteRunnerConfig, WorktreeConfig,
 };
+pub use preset::{AgentKind, ParseAgentError, Preset};
 pub use context::{JobContext, RunControl};
 pub use engine::{
     CreatedTask, Engine, EngineError, JobEndKind, JobReport, MAX_ARTIFACT_BYTES, StopSignal,

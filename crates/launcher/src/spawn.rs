@@ -4,9 +4,9 @@
 //! `claude -p --output-format json`) in the task's worktree through the
 //! process machinery of `orch-staging-runner` — timeout, whole-tree kill, no
 //! inherited descriptor, no second copy of any of it — with the prompt on
-//! stdin, then stdin closed. The agent's environment is orch's, minus orch's
-//! own configuration (`ORCH_*`) and the configured secret names, plus the
-//! task contract:
+//! stdin, then stdin closed. The agent's environment is an allow-list
+//! ([`crate::preset::env_policy`]: `PATH`, `HOME`, locale, terminal, its
+//! preset's credentials, `ORCH_AGENT_PASS_ENV`), plus the task contract:
 //!
 //! | variable | value |
 //! |---|---|
@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use orch_process::exec::OutputLimits;
 use orch_process::exec::{
-    self, Ending, EnvPolicy, ExecOutcome, ExecSpec, Program, SandboxLevel, Scrub, Streams,
+    self, Ending, ExecOutcome, ExecSpec, Program, SandboxLevel, Streams,
 };
 use orch_self_deploy::ProcessExit;
 use orch_store::Transport;
@@ -123,12 +123,8 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
     let _ = std::fs::write(&prompt_file, &prompt);
     let mut set = agent_env(&agent_ctx);
     set.extend(room.env());
-    let env = EnvPolicy {
-        scrub: Scrub::OrchConfig,
-        extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
-        pass_through: Vec::new(),
-        set,
-    };
+    // Only what the agent needs: an allow-list, its preset's credentials.
+    let env = crate::preset::prepare(config, set);
     let policy = sandbox::policy(
         config,
         RunKind::Agent,
