@@ -788,7 +788,10 @@ mod tests {
         let launcher = config.launcher(PathBuf::from("/h"));
         assert_eq!(launcher.agent.preset, AgentKind::Codex);
         assert!(launcher.agent.command.starts_with("codex exec --json"));
-        assert_eq!(launcher.agent.pass_env, ["HTTPS_PROXY", "NODE_EXTRA_CA_CERTS"]);
+        assert_eq!(
+            launcher.agent.pass_env,
+            ["HTTPS_PROXY", "NODE_EXTRA_CA_CERTS"]
+        );
         let sandbox = config.sandbox_config(Path::new("/h"), Some(Path::new("/home/me")));
         assert_eq!(sandbox.agent_dirs, [PathBuf::from("/home/me/.codex")]);
         // ORCH_AGENT_CMD replaces a preset's command line, keeps the rest.
@@ -804,13 +807,20 @@ mod tests {
         let error = Config::from_iter(env(&[("ORCH_AGENT", "custom")])).unwrap_err();
         assert_eq!(error.key, "ORCH_AGENT_CMD");
         assert!(error.to_string().contains("ORCH_AGENT=custom"), "{error}");
-        let config =
-            Config::from_iter(env(&[("ORCH_AGENT", "custom"), ("ORCH_AGENT_CMD", "aider")]))
-                .unwrap();
+        let config = Config::from_iter(env(&[
+            ("ORCH_AGENT", "custom"),
+            ("ORCH_AGENT_CMD", "aider"),
+        ]))
+        .unwrap();
         assert_eq!(config.launcher(PathBuf::from("/h")).agent.command, "aider");
         let error = Config::from_iter(env(&[("ORCH_AGENT", "cursor")])).unwrap_err();
         assert_eq!(error.key, "ORCH_AGENT");
-        assert!(error.to_string().contains("claude, codex, gemini or custom"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("claude, codex, gemini or custom"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -55,7 +55,6 @@ pub use config::{
     AgentConfig, DeployConfig, LauncherConfig, ParseModeError, PostDeployConfig, RepoScope,
     RunnerMode, SetupConfig, StagingRunnerConfig, SuiteRunnerConfig, WorktreeConfig,
 };
-pub use preset::{AgentKind, ParseAgentError, Preset};
 pub use context::{JobContext, RunControl};
 pub use engine::{
     CreatedTask, Engine, EngineError, JobEndKind, JobReport, MAX_ARTIFACT_BYTES, StopSignal,
@@ -65,4 +64,5 @@ pub use launch::{
     AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, ShadowRun,
     launch_job, run_shadow,
 };
+pub use preset::{AgentKind, ParseAgentError, Preset};
 pub use spawn::{agent_env, spawn};

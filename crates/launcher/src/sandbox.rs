@@ -66,8 +66,7 @@ impl SandboxConfig {
     /// there ([`crate::preset::Preset::state`]: only that CLI's), added.
     #[must_use]
     pub fn with_user_defaults(mut self, home_dir: &Path, agent: AgentKind) -> SandboxConfig {
-        self.agent_dirs
-            .extend(agent.preset().state_paths(home_dir));
+        self.agent_dirs.extend(agent.preset().state_paths(home_dir));
         self.cache_dirs
             .extend(DEFAULT_CACHE_DIRS.iter().map(|d| home_dir.join(d)));
         self
@@ -342,9 +341,8 @@ mod tests {
     fn each_kind_of_run_gets_its_own_writes_and_network() {
         let home = tempfile::tempdir().unwrap();
         let mut config = LauncherConfig::new(home.path());
-        config.sandbox =
-            SandboxConfig::new(SandboxMode::Required)
-                .with_user_defaults(Path::new("/home/me"), AgentKind::Claude);
+        config.sandbox = SandboxConfig::new(SandboxMode::Required)
+            .with_user_defaults(Path::new("/home/me"), AgentKind::Claude);
         config
             .sandbox
             .hidden

@@ -26,9 +26,7 @@ use std::ffi::OsString;
 use std::time::{Duration, SystemTime};
 
 use orch_process::exec::OutputLimits;
-use orch_process::exec::{
-    self, Ending, ExecOutcome, ExecSpec, Program, SandboxLevel, Streams,
-};
+use orch_process::exec::{self, Ending, ExecOutcome, ExecSpec, Program, SandboxLevel, Streams};
 use orch_self_deploy::ProcessExit;
 use orch_store::Transport;
 
