@@ -4,6 +4,12 @@
 //! stand-in; the CLIs are the pinned npm packages of `tests/agents`, run as
 //! they are). docs/agents.md has what each CLI needs and what was found.
 //!
+//! Each case runs a **preset** (`ORCH_AGENT=claude|codex|gemini`) as the
+//! binary would: the preset's command, the CLI found on `PATH`, nothing
+//! added but the key and base URL in orch's environment (and the settings
+//! file two CLIs need for a server not their vendor's), through the
+//! allow-listed agent environment.
+//!
 //! Each case drives one task through `analysis`: the scripted model asks the
 //! CLI's own write or shell tool to write the artifact at `$ORCH_ARTIFACT`
 //! (the path orch's prompt names), then ends the turn. The case checks that
@@ -30,7 +36,8 @@ use std::time::{Duration, Instant};
 
 use common::{check, drive, stages};
 use libtest_mimic::{Arguments, Failed, Trial};
-use orch_launcher::{Engine, LauncherConfig};
+use orch_launcher::sandbox::SandboxConfig;
+use orch_launcher::{AgentKind, Engine, LauncherConfig};
 use orch_store::{LeaseOwner, NewRepo, Store};
 use orch_tests::model_server::{Answer, FINAL_TURN, ModelServer, SIDE_TURN, Script, TOOL_TURN};
 
@@ -54,15 +61,14 @@ fn installed(name: &str) -> Result<PathBuf, Failed> {
     }
 }
 
-/// The three CLIs under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cli {
-    Claude,
-    Codex,
-    Gemini,
-}
+/// The three CLIs under test, by their preset.
+const CLIS: [AgentKind; 3] = [AgentKind::Claude, AgentKind::Codex, AgentKind::Gemini];
 
-/// One CLI's run: orch's home, the checkout, the CLI's own home folder.
+/// Set in the run of this binary whose environment is orch's as an operator
+/// would set it up; holds the three servers' ports, in [`CLIS`]' order.
+const PORTS: &str = "AGENTS_TEST_PORTS";
+
+/// One CLI's run: orch's home, the checkout.
 struct Case {
     _dir: tempfile::TempDir,
     db: PathBuf,
@@ -71,27 +77,29 @@ struct Case {
 }
 
 impl Case {
-    fn new(cli: Cli, server: &ModelServer) -> Result<Case, Failed> {
+    fn new(cli: AgentKind) -> Result<Case, Failed> {
+        installed(cli.preset().program)?;
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("orch-home");
         let checkout = dir.path().join("checkout");
-        let cli_home = dir.path().join("cli-home");
-        for folder in [&home, &checkout, &cli_home] {
+        for folder in [&home, &checkout] {
             fs::create_dir_all(folder).unwrap();
         }
         fs::write(checkout.join("README.md"), "# api\n").unwrap();
+        // What the binary makes of ORCH_AGENT=<cli> and nothing else: the
+        // preset's command (its CLI found on PATH), its state under HOME.
+        let user_home = PathBuf::from(std::env::var_os("HOME").unwrap());
         let mut config = LauncherConfig::new(&home);
-        config.agent.command = command(cli, &cli_home, server)?;
+        config.agent.preset = cli;
+        config.agent.command = cli.preset().command.to_owned();
+        config.agent.home_dir = Some(user_home.clone());
+        config.sandbox =
+            SandboxConfig::new(config.sandbox.mode).with_user_defaults(&user_home, cli);
         // Each CLI run takes seconds; a hang fails the case, never the suite.
         config.agent.timeout = Duration::from_secs(90);
         config.agent.grace = Duration::from_millis(500);
         config.agent.defer = Duration::from_millis(1);
         config.agent.infra_retries = 0;
-        // The CLI's state folders, made before the run (the sandbox names
-        // existing files only), declared writable as orch declares the
-        // user's: `.claude`, `.claude.json`, `.codex`, `.gemini`.
-        let state = state_paths(cli, &cli_home);
-        config.sandbox.agent_dirs.extend(state.iter().cloned());
         Ok(Case {
             db: dir.path().join("orch.db"),
             _dir: dir,
@@ -110,70 +118,61 @@ impl Case {
     }
 }
 
-/// The state a CLI writes in its home folder, made ready as a user's would
-/// be (the settings each needs to run unattended against the server).
-fn state_paths(cli: Cli, cli_home: &Path) -> Vec<PathBuf> {
-    match cli {
-        Cli::Claude => {
-            let dir = cli_home.join(".claude");
-            fs::create_dir_all(&dir).unwrap();
-            let file = cli_home.join(".claude.json");
-            fs::write(&file, "{}\n").unwrap();
-            vec![dir, file]
-        }
-        Cli::Codex => {
-            let dir = cli_home.join(".codex");
-            fs::create_dir_all(&dir).unwrap();
-            vec![dir]
-        }
-        Cli::Gemini => {
-            let dir = cli_home.join(".gemini");
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(
-                dir.join("settings.json"),
-                r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
-            )
-            .unwrap();
-            vec![dir]
-        }
-    }
+/// orch's environment as an operator sets it up for the three presets,
+/// pointed at servers on `ports`: the CLIs on `PATH`, a `HOME` of their
+/// own, each one's key and base URL. Two CLIs also need a settings file
+/// to talk to a server that is not their vendor's (docs/agents.md): Codex
+/// a provider in `~/.codex/config.toml` (it ignored `OPENAI_BASE_URL`),
+/// Gemini its auth type in `~/.gemini/settings.json` ("Invalid auth method
+/// selected" without it).
+fn operator_env(user_home: &Path, ports: [u16; 3]) -> Vec<(String, String)> {
+    let url = |port: u16| format!("http://127.0.0.1:{port}");
+    let codex = user_home.join(".codex");
+    fs::create_dir_all(&codex).unwrap();
+    fs::write(
+        codex.join("config.toml"),
+        format!(
+            "model = \"gpt-5-codex\"\nmodel_provider = \"scripted\"\n\n\
+             [model_providers.scripted]\nname = \"scripted model server\"\n\
+             base_url = \"{}/v1\"\nenv_key = \"OPENAI_API_KEY\"\nwire_api = \"responses\"\n",
+            url(ports[1])
+        ),
+    )
+    .unwrap();
+    let gemini = user_home.join(".gemini");
+    fs::create_dir_all(&gemini).unwrap();
+    fs::write(
+        gemini.join("settings.json"),
+        r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
+    )
+    .unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    vec![
+        ("PATH".into(), format!("{}:{path}", clis().display())),
+        ("HOME".into(), user_home.display().to_string()),
+        ("ANTHROPIC_BASE_URL".into(), url(ports[0])),
+        ("ANTHROPIC_API_KEY".into(), "sk-ant-scripted".into()),
+        ("OPENAI_API_KEY".into(), "sk-scripted".into()),
+        ("GEMINI_API_KEY".into(), "scripted-key".into()),
+        ("GOOGLE_GEMINI_BASE_URL".into(), url(ports[2])),
+        (PORTS.into(), ports.map(|p| p.to_string()).join(",")),
+    ]
 }
 
-/// The unattended command line of `cli`, pointed at `server` (docs/agents.md).
-fn command(cli: Cli, cli_home: &Path, server: &ModelServer) -> Result<String, Failed> {
-    let home = cli_home.display();
-    let url = server.url();
-    Ok(match cli {
-        Cli::Claude => format!(
-            "HOME={home} ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY=sk-ant-scripted IS_SANDBOX=1 \
-             {} -p --output-format stream-json --verbose --dangerously-skip-permissions",
-            installed("claude")?.display()
-        ),
-        Cli::Codex => {
-            let codex_home = cli_home.join(".codex");
-            fs::create_dir_all(&codex_home).unwrap();
-            fs::write(
-                codex_home.join("config.toml"),
-                format!(
-                    "model = \"gpt-5-codex\"\nmodel_provider = \"scripted\"\n\n\
-                     [model_providers.scripted]\nname = \"scripted model server\"\n\
-                     base_url = \"{url}/v1\"\nenv_key = \"OPENAI_API_KEY\"\nwire_api = \"responses\"\n"
-                ),
-            )
-            .unwrap();
-            format!(
-                "HOME={home} OPENAI_API_KEY=sk-scripted {} exec --json --skip-git-repo-check \
-                 --dangerously-bypass-approvals-and-sandbox -",
-                installed("codex")?.display()
-            )
-        }
-        Cli::Gemini => format!(
-            "HOME={home} GEMINI_API_KEY=scripted-key GOOGLE_GEMINI_BASE_URL={url} \
-             {} --output-format json --yolo --skip-trust \
-             --include-directories \"$(dirname \"$ORCH_ARTIFACT\")\"",
-            installed("gemini")?.display()
-        ),
-    })
+/// A free loopback port (bound, then let go for the server to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// This run's server port for `cli`.
+fn port(cli: AgentKind) -> u16 {
+    let ports = std::env::var(PORTS).unwrap();
+    let at = CLIS.iter().position(|c| *c == cli).unwrap();
+    ports.split(',').nth(at).unwrap().parse().unwrap()
 }
 
 /// The usage the server reported, summed over the requests it answered
@@ -222,9 +221,9 @@ fn last_request_tail(server: &ModelServer) -> String {
 }
 
 /// One task through analysis with the real `cli`.
-fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
-    let server = ModelServer::start(Script::WriteArtifact).unwrap();
-    let case = Case::new(cli, &server)?;
+fn a_task_passes_analysis(cli: AgentKind) -> Result<(), Failed> {
+    let server = ModelServer::start_on(Script::WriteArtifact, port(cli), None).unwrap();
+    let case = Case::new(cli)?;
     let engine = case.engine();
     let repo = engine
         .store()
@@ -279,7 +278,7 @@ fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
     )?;
     let (input, output_tokens, _cache_read, _cache_write) = served(&server);
     match cli {
-        Cli::Claude => {
+        AgentKind::Claude => {
             // Claude's input_tokens exclude the cache: the server's `input`.
             check(
                 run.tokens_in == Some(TOOL_TURN.input + FINAL_TURN.input)
@@ -293,13 +292,13 @@ fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
                 format!("cost {:?} vs reported {reported:?}", run.cost_usd),
             )?;
         }
-        Cli::Codex => check(
+        AgentKind::Codex => check(
             run.tokens_in == Some(input)
                 && run.tokens_out == Some(output_tokens)
                 && run.cost_usd.is_none(),
             format!("tokens: {run:?}; {}", context()),
         )?,
-        Cli::Gemini => check(
+        AgentKind::Gemini => check(
             // Summed over its models: the router's side call included.
             run.tokens_in == Some(input)
                 && run.tokens_out == Some(output_tokens)
@@ -309,6 +308,7 @@ fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
                 context()
             ),
         )?,
+        AgentKind::Custom => return Err("no custom CLI under test".into()),
     }
     check(
         took < Duration::from_secs(60),
@@ -319,11 +319,26 @@ fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
 
 fn main() {
     orch_process::supervisor::main_if_requested();
+    // orch's environment is what the operator set: this binary runs itself
+    // again with it (the workspace allows no `unsafe` `set_var`).
+    if std::env::var_os(PORTS).is_none() {
+        let user_home = tempfile::tempdir().unwrap();
+        let ports = [free_port(), free_port(), free_port()];
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(std::env::args_os().skip(1))
+            .envs(operator_env(user_home.path(), ports))
+            .status()
+            .unwrap();
+        std::process::exit(status.code().unwrap_or(1));
+    }
     let args = Arguments::from_args();
     let trials = [
-        ("claude_code_takes_a_task_through_analysis", Cli::Claude),
-        ("codex_takes_a_task_through_analysis", Cli::Codex),
-        ("gemini_takes_a_task_through_analysis", Cli::Gemini),
+        (
+            "claude_code_takes_a_task_through_analysis",
+            AgentKind::Claude,
+        ),
+        ("codex_takes_a_task_through_analysis", AgentKind::Codex),
+        ("gemini_takes_a_task_through_analysis", AgentKind::Gemini),
     ]
     .into_iter()
     .map(|(name, cli)| Trial::test(name, move || a_task_passes_analysis(cli)))
