@@ -137,6 +137,10 @@ fn main() {
     // orch's environment, seeded: this binary runs itself again with the
     // variables set (the workspace allows no `unsafe` `set_var`).
     if std::env::var_os(SEEDED).is_none() {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the test re-runs itself with orch's environment; no agent starts here"
+        )]
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .args(std::env::args_os().skip(1))
             .envs(SECRETS.iter().chain(KEPT.iter()).copied())

@@ -324,6 +324,10 @@ fn main() {
     if std::env::var_os(PORTS).is_none() {
         let user_home = tempfile::tempdir().unwrap();
         let ports = [free_port(), free_port(), free_port()];
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the test re-runs itself with orch's environment; no agent starts here"
+        )]
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .args(std::env::args_os().skip(1))
             .envs(operator_env(user_home.path(), ports))
