@@ -36,6 +36,7 @@
 //! no process except through `orch-staging-runner`'s machinery. Only
 //! [`spawn`] starts an agent.
 
+pub mod check;
 mod config;
 mod context;
 mod engine;

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use common::{check, drive, stages};
 use libtest_mimic::{Arguments, Failed, Trial};
+use orch_launcher::check::FindingKind;
 use orch_launcher::sandbox::SandboxConfig;
 use orch_launcher::{AgentKind, Engine, LauncherConfig};
 use orch_store::{LeaseOwner, NewRepo, Store};
@@ -79,6 +80,11 @@ struct Case {
 impl Case {
     fn new(cli: AgentKind) -> Result<Case, Failed> {
         installed(cli.preset().program)?;
+        Ok(Case::new_unchecked(cli))
+    }
+
+    /// The case, whether or not the CLI is installed.
+    fn new_unchecked(cli: AgentKind) -> Case {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("orch-home");
         let checkout = dir.path().join("checkout");
@@ -100,12 +106,12 @@ impl Case {
         config.agent.grace = Duration::from_millis(500);
         config.agent.defer = Duration::from_millis(1);
         config.agent.infra_retries = 0;
-        Ok(Case {
+        Case {
             db: dir.path().join("orch.db"),
             _dir: dir,
             checkout,
             config,
-        })
+        }
     }
 
     fn engine(&self) -> Engine {
@@ -125,7 +131,7 @@ impl Case {
 /// a provider in `~/.codex/config.toml` (it ignored `OPENAI_BASE_URL`),
 /// Gemini its auth type in `~/.gemini/settings.json` ("Invalid auth method
 /// selected" without it).
-fn operator_env(user_home: &Path, ports: [u16; 3]) -> Vec<(String, String)> {
+fn operator_env(user_home: &Path, ports: [u16; 3], with_clis: bool) -> Vec<(String, String)> {
     let url = |port: u16| format!("http://127.0.0.1:{port}");
     let codex = user_home.join(".codex");
     fs::create_dir_all(&codex).unwrap();
@@ -147,8 +153,13 @@ fn operator_env(user_home: &Path, ports: [u16; 3]) -> Vec<(String, String)> {
     )
     .unwrap();
     let path = std::env::var("PATH").unwrap_or_default();
+    let path = if with_clis {
+        format!("{}:{path}", clis().display())
+    } else {
+        path
+    };
     vec![
-        ("PATH".into(), format!("{}:{path}", clis().display())),
+        ("PATH".into(), path),
         ("HOME".into(), user_home.display().to_string()),
         ("ANTHROPIC_BASE_URL".into(), url(ports[0])),
         ("ANTHROPIC_API_KEY".into(), "sk-ant-scripted".into()),
@@ -317,35 +328,139 @@ fn a_task_passes_analysis(cli: AgentKind) -> Result<(), Failed> {
     Ok(())
 }
 
+/// A group of cases that share orch's environment: the script the servers
+/// play, and whether the CLIs are on `PATH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// Each preset takes a task through analysis.
+    Analysis,
+    /// `orch agent check` passes with each preset.
+    CheckPasses,
+    /// The servers answer 401: the check says the key was refused.
+    CheckUnauthorized,
+    /// The CLIs are not on `PATH`: the check says which package to install.
+    CheckNotInstalled,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 4] = [
+        Scenario::Analysis,
+        Scenario::CheckPasses,
+        Scenario::CheckUnauthorized,
+        Scenario::CheckNotInstalled,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Analysis => "analysis",
+            Scenario::CheckPasses => "check_passes",
+            Scenario::CheckUnauthorized => "check_unauthorized",
+            Scenario::CheckNotInstalled => "check_not_installed",
+        }
+    }
+
+    fn script(self) -> Script {
+        match self {
+            Scenario::CheckUnauthorized => Script::Unauthorized,
+            Scenario::Analysis | Scenario::CheckPasses | Scenario::CheckNotInstalled => {
+                Script::WriteArtifact
+            }
+        }
+    }
+}
+
+/// Set in the run of this binary that plays one scenario.
+const SCENARIO: &str = "AGENTS_TEST_SCENARIO";
+
+/// `orch agent check` with `cli`, in `scenario`'s environment.
+fn the_check_says_what_is_wrong(cli: AgentKind, scenario: Scenario) -> Result<(), Failed> {
+    let server = ModelServer::start_on(scenario.script(), port(cli), None).unwrap();
+    let case = Case::new_unchecked(cli);
+    let scratch = tempfile::tempdir().unwrap();
+    // Claude Code retries a 401 for minutes: the check's timeout ends it.
+    let report =
+        orch_launcher::check::check_agent(&case.config, scratch.path(), Duration::from_secs(25))
+            .map_err(|error| Failed::from(error.to_string()))?;
+    let context = || {
+        format!(
+            "{report:#?}\nrequests: {:?}",
+            server
+                .requests()
+                .iter()
+                .map(|r| format!("{} {} -> {:?}", r.method, r.url, r.answer))
+                .collect::<Vec<_>>()
+        )
+    };
+    let kinds: Vec<FindingKind> = report.findings.iter().map(|f| f.kind).collect();
+    match scenario {
+        Scenario::CheckPasses => check(
+            report.artifact_written && report.findings.is_empty(),
+            format!("the check did not pass: {}", context()),
+        )?,
+        Scenario::CheckUnauthorized => check(
+            !report.artifact_written
+                && kinds.first() == Some(&FindingKind::NotAuthenticated)
+                && report.findings[0].message.contains(cli.preset().keys[0]),
+            format!("the refused key was not named: {}", context()),
+        )?,
+        Scenario::CheckNotInstalled => check(
+            kinds == [FindingKind::NotInstalled]
+                && report.findings[0]
+                    .message
+                    .contains(&format!("npm install -g {}", cli.preset().npm_package)),
+            format!("the missing CLI was not named: {}", context()),
+        )?,
+        Scenario::Analysis => unreachable!("not a check"),
+    }
+    check(
+        scratch.path().read_dir().unwrap().next().is_none(),
+        "the check left its throwaway folders behind",
+    )
+}
+
 fn main() {
     orch_process::supervisor::main_if_requested();
     // orch's environment is what the operator set: this binary runs itself
-    // again with it (the workspace allows no `unsafe` `set_var`).
-    if std::env::var_os(PORTS).is_none() {
-        let user_home = tempfile::tempdir().unwrap();
-        let ports = [free_port(), free_port(), free_port()];
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the test re-runs itself with orch's environment; no agent starts here"
-        )]
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(std::env::args_os().skip(1))
-            .envs(operator_env(user_home.path(), ports))
-            .status()
-            .unwrap();
-        std::process::exit(status.code().unwrap_or(1));
-    }
+    // again with it, once per scenario (the workspace allows no `unsafe`
+    // `set_var`).
+    let Some(scenario) = std::env::var(SCENARIO)
+        .ok()
+        .and_then(|name| Scenario::ALL.into_iter().find(|s| s.name() == name))
+    else {
+        let mut code = 0;
+        for scenario in Scenario::ALL {
+            let user_home = tempfile::tempdir().unwrap();
+            let ports = [free_port(), free_port(), free_port()];
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the test re-runs itself with orch's environment; no agent starts here"
+            )]
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(std::env::args_os().skip(1))
+                .envs(operator_env(
+                    user_home.path(),
+                    ports,
+                    scenario != Scenario::CheckNotInstalled,
+                ))
+                .env(SCENARIO, scenario.name())
+                .status()
+                .unwrap();
+            if !status.success() {
+                code = status.code().unwrap_or(1);
+            }
+        }
+        std::process::exit(code);
+    };
     let args = Arguments::from_args();
-    let trials = [
-        (
-            "claude_code_takes_a_task_through_analysis",
-            AgentKind::Claude,
-        ),
-        ("codex_takes_a_task_through_analysis", AgentKind::Codex),
-        ("gemini_takes_a_task_through_analysis", AgentKind::Gemini),
-    ]
-    .into_iter()
-    .map(|(name, cli)| Trial::test(name, move || a_task_passes_analysis(cli)))
-    .collect();
+    let trials = CLIS
+        .into_iter()
+        .map(|cli| {
+            let name = format!("{}_{}", cli.as_str(), scenario.name());
+            match scenario {
+                Scenario::Analysis => Trial::test(name, move || a_task_passes_analysis(cli)),
+                _ => Trial::test(name, move || the_check_says_what_is_wrong(cli, scenario)),
+            }
+        })
+        .collect();
     libtest_mimic::run(&args, trials).exit();
 }
