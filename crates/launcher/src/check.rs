@@ -42,6 +42,8 @@ pub enum FindingKind {
     NotAuthenticated,
     /// The CLI refused to run unattended as root.
     RefusedAsRoot,
+    /// The CLI could not reach its model API.
+    Unreachable,
     /// The run did not end within the check's timeout.
     TimedOut,
     /// The run ended without its artifact.
@@ -262,6 +264,16 @@ const AUTH_MARKERS: [&str; 12] = [
     "\"code\":401",
 ];
 
+/// What the CLIs print when the model API cannot be reached.
+const NETWORK_MARKERS: [&str; 6] = [
+    "Name does not resolve",
+    "failed to lookup address",
+    "Connection failed",
+    "ECONNREFUSED",
+    "ENOTFOUND",
+    "Connection refused",
+];
+
 /// What Claude Code prints when it refuses its bypass as root.
 const ROOT_MARKERS: [&str; 2] = ["root/sudo", "with root"];
 
@@ -311,6 +323,21 @@ pub fn diagnose(preset: &Preset, command: &str, seen: &Seen<'_>) -> Vec<Finding>
             FindingKind::NotAuthenticated,
             format!(
                 "not logged in, or the key was refused: {line}; set {keys} in orch's environment (or log in with the CLI as orch's user){extra}"
+            ),
+        ));
+    }
+    if findings.is_empty()
+        && let Some(line) = last_line_with(seen.output, &NETWORK_MARKERS)
+    {
+        findings.push(finding(
+            FindingKind::Unreachable,
+            format!(
+                "cannot reach the model API: {line}; check the network, the CLI's base URL ({}) and a proxy (name HTTPS_PROXY in ORCH_AGENT_PASS_ENV)",
+                if preset.credentials.is_empty() {
+                    "its own settings".to_owned()
+                } else {
+                    preset.credentials.join(", ")
+                }
             ),
         ));
     }
@@ -422,6 +449,12 @@ mod tests {
             ),
         );
         assert!(found[0].message.contains("settings.json"), "{found:?}");
+
+        let offline = "{\"type\":\"error\",\"message\":\"Reconnecting... waiting for network (Connection failed: error sending request)\"}";
+        let codex = AgentKind::Codex.preset();
+        let found = diagnose(codex, codex.command, &seen(offline, "timed_out", None));
+        let kinds: Vec<_> = found.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, [FindingKind::Unreachable, FindingKind::TimedOut]);
 
         let mut ok = seen("", "passed", Some(0));
         ok.artifact_written = true;
