@@ -33,7 +33,8 @@ Exit codes:
 ///
 /// A task moves through analysis, architecture, development, review, testing,
 /// deploy-staging, deploy and post-deploy. LLM roles are started through one
-/// transport (ORCH_AGENT_CMD); roles whose verdict can be computed (the staging
+/// transport (the ORCH_AGENT preset: claude, codex, gemini or custom; `orch
+/// agent check` tries it); roles whose verdict can be computed (the staging
 /// suite, the deploy, the health checks) are run by deterministic code.
 /// Configuration comes from ORCH_* environment variables (see .env.example);
 /// `orch demo` shows a whole run offline.

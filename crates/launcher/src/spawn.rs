@@ -261,7 +261,7 @@ fn unavailable(
             alert: AlertSpec {
                 kind: "agent_unavailable",
                 message: format!(
-                    "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT_CMD, ORCH_SANDBOX and the repository's checkout, then `orch task retry {}`",
+                    "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT (or ORCH_AGENT_CMD) with `orch agent check`, ORCH_SANDBOX and the repository's checkout, then `orch task retry {}`",
                     ctx.task.id,
                     ctx.role.as_str(),
                     spent + 1,
