@@ -422,6 +422,19 @@ impl Config {
             .agent
             .parse::<AgentKind>()
             .map_err(|error| bad("ORCH_AGENT", error.to_string()))?;
+        // A bare `*` would hand agents orch's whole environment, secrets and
+        // all: the allow-list exists to prevent exactly that.
+        if let Some(name) = self
+            .agent_pass_env
+            .iter()
+            .map(|name| name.trim())
+            .find(|name| name.starts_with('*') || name.contains(['=', ' ']))
+        {
+            return Err(bad(
+                "ORCH_AGENT_PASS_ENV",
+                format!("{name:?} names no variable (a prefix needs letters before its *)"),
+            ));
+        }
         match (&self.agent_cmd, agent) {
             (Some(command), _) if command.trim().is_empty() => {
                 return Err(bad("ORCH_AGENT_CMD", "it is blank".to_owned()));
@@ -813,6 +826,10 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.launcher(PathBuf::from("/h")).agent.command, "aider");
+        for everything in ["*", "HTTPS_PROXY,*"] {
+            let error = Config::from_iter(env(&[("ORCH_AGENT_PASS_ENV", everything)])).unwrap_err();
+            assert_eq!(error.key, "ORCH_AGENT_PASS_ENV", "{error}");
+        }
         let error = Config::from_iter(env(&[("ORCH_AGENT", "cursor")])).unwrap_err();
         assert_eq!(error.key, "ORCH_AGENT");
         assert!(
