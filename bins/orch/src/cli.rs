@@ -33,7 +33,8 @@ Exit codes:
 ///
 /// A task moves through analysis, architecture, development, review, testing,
 /// deploy-staging, deploy and post-deploy. LLM roles are started through one
-/// transport (ORCH_AGENT_CMD); roles whose verdict can be computed (the staging
+/// transport (the ORCH_AGENT preset: claude, codex, gemini or custom; `orch
+/// agent check` tries it); roles whose verdict can be computed (the staging
 /// suite, the deploy, the health checks) are run by deterministic code.
 /// Configuration comes from ORCH_* environment variables (see .env.example);
 /// `orch demo` shows a whole run offline.
@@ -91,6 +92,11 @@ pub(crate) enum Command {
     /// and failures from agent_runs, and the avoidable roles ranked by what
     /// replacing them saves per task.
     Roadmap(RoadmapArgs),
+    /// The agent CLI orch runs (ORCH_AGENT): try it before giving it tasks.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
     /// The main job, offline: a fresh home with three git repositories of a
     /// sample project and a scripted stand-in agent; one task through every
     /// stage, one whose staging suite fails first, rolls back to development
@@ -475,6 +481,35 @@ pub(crate) enum InventoryCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `orch agent ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgentCommand {
+    /// Run the configured agent once on a throwaway task and say what is wrong.
+    ///
+    /// Makes a temporary orch home with a git repository of one commit, and
+    /// runs its analysis job exactly as `orch work` would: the task's own
+    /// worktree, the kernel sandbox (ORCH_SANDBOX), the preset's command and
+    /// environment (ORCH_AGENT, ORCH_AGENT_CMD, ORCH_AGENT_PASS_ENV) and a
+    /// real call to the model API (it costs one small request). Then prints
+    /// one line per problem with its fix — the CLI not installed (with the
+    /// npm package to install), no key or a refused key, the CLI refusing to
+    /// run as root, no artifact written, a timeout — and the agent's last
+    /// output. Exit 0 when the agent wrote its artifact, 1 when it did not,
+    /// 2 when the check itself could not run. Your orch home and database are
+    /// not touched.
+    #[command(after_help = EXIT_CODES)]
+    Check(AgentCheckArgs),
+}
+
+/// Arguments of `orch agent check`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentCheckArgs {
+    /// Seconds the agent may take (a CLI that retries a refused key, as
+    /// Claude Code does for minutes, is ended then).
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) timeout: u64,
 }
 
 /// Arguments of `orch roadmap`.

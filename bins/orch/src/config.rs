@@ -6,17 +6,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use orch_launcher::sandbox::SandboxConfig;
-use orch_launcher::{LauncherConfig, RepoScope, RunnerMode, SuiteRunnerConfig};
+use orch_launcher::{AgentKind, LauncherConfig, RepoScope, RunnerMode, SuiteRunnerConfig};
 use orch_process::exec::{SandboxMode, SupervisorProgram};
 use serde::Deserialize;
 
 /// Every key this binary reads, with the type a bad value is told to have.
-pub(crate) const KEYS: [(&str, &str); 39] = [
+pub(crate) const KEYS: [(&str, &str); 41] = [
     ("ORCH_HOME", "a folder path"),
     ("ORCH_DB_PATH", "a file path"),
     ("ORCH_HTTP_ADDR", "an address such as 127.0.0.1:7878"),
     ("ORCH_WORKERS", "a whole number from 1 to 64"),
+    ("ORCH_AGENT", "claude, codex, gemini or custom"),
     ("ORCH_AGENT_CMD", "a shell command"),
+    (
+        "ORCH_AGENT_PASS_ENV",
+        "variable names (or PREFIX*) separated by commas",
+    ),
     ("ORCH_AGENT_TIMEOUT_SECS", "a whole number of seconds"),
     ("ORCH_DEVELOPER_RETRIES", "a whole number"),
     (
@@ -146,9 +151,18 @@ pub(crate) struct Config {
     /// Worker threads of `serve`.
     #[serde(default = "default_workers")]
     pub(crate) workers: usize,
-    /// The LLM agent command.
-    #[serde(default = "default_agent_cmd")]
-    pub(crate) agent_cmd: String,
+    /// The agent preset (`claude`, `codex`, `gemini`, `custom`); kept as
+    /// text so that a bad value is reported with the presets to choose from.
+    #[serde(default = "default_agent")]
+    pub(crate) agent: String,
+    /// The LLM agent command: required for `custom`, else it replaces the
+    /// preset's command line (the preset still decides the environment and
+    /// the state folders).
+    pub(crate) agent_cmd: Option<String>,
+    /// More variable names agents get from orch's environment, besides their
+    /// preset's credentials.
+    #[serde(default)]
+    pub(crate) agent_pass_env: Vec<String>,
     /// Seconds an agent run may take.
     #[serde(default = "default_agent_timeout")]
     pub(crate) agent_timeout_secs: u64,
@@ -314,8 +328,8 @@ fn default_http_addr() -> String {
 fn default_workers() -> usize {
     2
 }
-fn default_agent_cmd() -> String {
-    "claude -p --output-format json".to_owned()
+fn default_agent() -> String {
+    AgentKind::Claude.as_str().to_owned()
 }
 fn default_agent_timeout() -> u64 {
     1800
@@ -478,8 +492,34 @@ impl Config {
                 "0 would end every setup at once".to_owned(),
             ));
         }
-        if self.agent_cmd.trim().is_empty() {
-            return Err(bad("ORCH_AGENT_CMD", "it is blank".to_owned()));
+        let agent = self
+            .agent
+            .parse::<AgentKind>()
+            .map_err(|error| bad("ORCH_AGENT", error.to_string()))?;
+        // A bare `*` would hand agents orch's whole environment, secrets and
+        // all: the allow-list exists to prevent exactly that.
+        if let Some(name) = self
+            .agent_pass_env
+            .iter()
+            .map(|name| name.trim())
+            .find(|name| name.starts_with('*') || name.contains(['=', ' ']))
+        {
+            return Err(bad(
+                "ORCH_AGENT_PASS_ENV",
+                format!("{name:?} names no variable (a prefix needs letters before its *)"),
+            ));
+        }
+        match (&self.agent_cmd, agent) {
+            (Some(command), _) if command.trim().is_empty() => {
+                return Err(bad("ORCH_AGENT_CMD", "it is blank".to_owned()));
+            }
+            (None, AgentKind::Custom) => {
+                return Err(bad(
+                    "ORCH_AGENT_CMD",
+                    "ORCH_AGENT=custom needs the command to run; set ORCH_AGENT_CMD, or choose ORCH_AGENT=claude, codex or gemini".to_owned(),
+                ));
+            }
+            _ => {}
         }
         if self.git.trim().is_empty() {
             return Err(bad("ORCH_GIT", "it is blank".to_owned()));
@@ -538,6 +578,19 @@ impl Config {
             .or_else(|| self.home().map(|home| home.join("orch.db")))
     }
 
+    /// The agent preset (checked by `validate`; an unreadable one would be
+    /// `custom`, which runs nothing without a command).
+    pub(crate) fn agent_kind(&self) -> AgentKind {
+        self.agent.parse().unwrap_or(AgentKind::Custom)
+    }
+
+    /// The agent command: `ORCH_AGENT_CMD`, else the preset's.
+    pub(crate) fn agent_command(&self) -> String {
+        self.agent_cmd
+            .clone()
+            .unwrap_or_else(|| self.agent_kind().preset().command.to_owned())
+    }
+
     /// The sandbox mode in force: `ORCH_SANDBOX`, else what the kernel can
     /// enforce.
     pub(crate) fn sandbox_mode(&self) -> SandboxMode {
@@ -553,7 +606,7 @@ impl Config {
     pub(crate) fn sandbox_config(&self, home: &Path, user_home: Option<&Path>) -> SandboxConfig {
         let mut sandbox = SandboxConfig::new(self.sandbox_mode());
         if let Some(user_home) = user_home {
-            sandbox = sandbox.with_user_defaults(user_home);
+            sandbox = sandbox.with_user_defaults(user_home, self.agent_kind());
         }
         let paths = |dirs: &[String]| -> Vec<PathBuf> {
             dirs.iter()
@@ -593,7 +646,16 @@ impl Config {
         let sandbox = self.sandbox_config(&home, user_home.as_deref());
         let mut config = LauncherConfig::new(home);
         config.sandbox = sandbox;
-        config.agent.command.clone_from(&self.agent_cmd);
+        config.agent.preset = self.agent_kind();
+        config.agent.command = self.agent_command();
+        config.agent.pass_env = self
+            .agent_pass_env
+            .iter()
+            .map(|name| name.trim())
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect();
+        config.agent.home_dir = user_home;
         config.agent.timeout = Duration::from_secs(self.agent_timeout_secs);
         config.agent.infra_retries = self.agent_infra_retries;
         config.agent.defer = Duration::from_secs(self.agent_defer_secs);
@@ -804,6 +866,60 @@ mod tests {
     }
 
     #[test]
+    fn the_agent_preset_decides_the_command_the_state_and_the_credentials() {
+        let launcher = Config::from_iter(env(&[]))
+            .unwrap()
+            .launcher(PathBuf::from("/h"));
+        assert_eq!(launcher.agent.preset, AgentKind::Claude);
+        assert_eq!(launcher.agent.command, AgentKind::Claude.preset().command);
+        let config = Config::from_iter(env(&[
+            ("ORCH_AGENT", "codex"),
+            ("ORCH_AGENT_PASS_ENV", "HTTPS_PROXY, NODE_EXTRA_CA_CERTS"),
+        ]))
+        .unwrap();
+        let launcher = config.launcher(PathBuf::from("/h"));
+        assert_eq!(launcher.agent.preset, AgentKind::Codex);
+        assert!(launcher.agent.command.starts_with("codex exec --json"));
+        assert_eq!(
+            launcher.agent.pass_env,
+            ["HTTPS_PROXY", "NODE_EXTRA_CA_CERTS"]
+        );
+        let sandbox = config.sandbox_config(Path::new("/h"), Some(Path::new("/home/me")));
+        assert_eq!(sandbox.agent_dirs, [PathBuf::from("/home/me/.codex")]);
+        // ORCH_AGENT_CMD replaces a preset's command line, keeps the rest.
+        let config = Config::from_iter(env(&[
+            ("ORCH_AGENT", "gemini"),
+            ("ORCH_AGENT_CMD", "gemini -m pro --yolo"),
+        ]))
+        .unwrap();
+        let launcher = config.launcher(PathBuf::from("/h"));
+        assert_eq!(launcher.agent.preset, AgentKind::Gemini);
+        assert_eq!(launcher.agent.command, "gemini -m pro --yolo");
+        // custom needs its command; an unknown preset is refused.
+        let error = Config::from_iter(env(&[("ORCH_AGENT", "custom")])).unwrap_err();
+        assert_eq!(error.key, "ORCH_AGENT_CMD");
+        assert!(error.to_string().contains("ORCH_AGENT=custom"), "{error}");
+        let config = Config::from_iter(env(&[
+            ("ORCH_AGENT", "custom"),
+            ("ORCH_AGENT_CMD", "aider"),
+        ]))
+        .unwrap();
+        assert_eq!(config.launcher(PathBuf::from("/h")).agent.command, "aider");
+        for everything in ["*", "HTTPS_PROXY,*"] {
+            let error = Config::from_iter(env(&[("ORCH_AGENT_PASS_ENV", everything)])).unwrap_err();
+            assert_eq!(error.key, "ORCH_AGENT_PASS_ENV", "{error}");
+        }
+        let error = Config::from_iter(env(&[("ORCH_AGENT", "cursor")])).unwrap_err();
+        assert_eq!(error.key, "ORCH_AGENT");
+        assert!(
+            error
+                .to_string()
+                .contains("claude, codex, gemini or custom"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn the_sandbox_keys_are_read_into_the_launcher_s_settings() {
         let config = Config::from_iter(env(&[
             ("ORCH_SANDBOX", "best-effort"),
@@ -933,7 +1049,9 @@ mod tests {
             "db_path",
             "http_addr",
             "workers",
+            "agent",
             "agent_cmd",
+            "agent_pass_env",
             "agent_timeout_secs",
             "developer_retries",
             "task_budget_usd",

@@ -27,6 +27,7 @@
 //! `main` first calls `supervisor::main_if_requested`), and it holds no
 //! pipeline or process logic of its own.
 
+mod agent;
 mod cli;
 mod commands;
 mod config;
@@ -128,6 +129,9 @@ fn dispatch(command: cli::Command) -> Result<Ending, CliError> {
             let setup = commands::Setup::load()?;
             inventory::roadmap(&setup, args.db.as_deref(), args.json)
         }
+        Command::Agent {
+            command: cli::AgentCommand::Check(args),
+        } => agent::check(&commands::Setup::load()?, &args),
         Command::Serve => serve::serve(&commands::Setup::load()?),
         Command::Work(args) => commands::work(&commands::Setup::load()?, args.until_idle),
         Command::Queue => {

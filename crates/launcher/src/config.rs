@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use orch_process::exec::SupervisorProgram;
 
+use crate::preset::AgentKind;
 use crate::sandbox::SandboxConfig;
 
 /// Everything the engine needs to know, with documented defaults.
@@ -97,9 +98,18 @@ impl LauncherConfig {
 /// How LLM agents are started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
-    /// The agent command, run as `sh -c COMMAND` with the prompt on stdin,
-    /// e.g. `claude -p --output-format json`.
+    /// The agent CLI (`ORCH_AGENT`): its credentials, the variables it needs
+    /// and its state ([`crate::preset`]).
+    pub preset: AgentKind,
+    /// The resolved agent command, run as `sh -c COMMAND` with the prompt on
+    /// stdin: the preset's, or `ORCH_AGENT_CMD` when set.
     pub command: String,
+    /// More variable names (or `PREFIX*`) agents get from orch's environment
+    /// (`ORCH_AGENT_PASS_ENV`), besides the preset's credentials.
+    pub pass_env: Vec<String>,
+    /// The user's home folder, where the preset's state is made ready before
+    /// a run (`None`: not touched).
+    pub home_dir: Option<PathBuf>,
     /// How long one agent run may take.
     pub timeout: Duration,
     /// Between SIGTERM and SIGKILL when it must be ended.
@@ -143,7 +153,10 @@ impl Eq for ModelPrice {}
 impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
-            command: "claude -p --output-format json".to_owned(),
+            preset: AgentKind::Claude,
+            command: AgentKind::Claude.preset().command.to_owned(),
+            pass_env: Vec::new(),
+            home_dir: None,
             timeout: Duration::from_secs(30 * 60),
             grace: Duration::from_secs(10),
             stdout_cap: 4 * 1024 * 1024,

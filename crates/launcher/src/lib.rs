@@ -36,12 +36,14 @@
 //! no process except through `orch-staging-runner`'s machinery. Only
 //! [`spawn`] starts an agent.
 
+pub mod check;
 mod config;
 mod context;
 mod engine;
 pub mod judge;
 mod launch;
 pub mod operator;
+pub mod preset;
 pub mod prompt;
 pub mod reserved;
 pub mod sandbox;
@@ -64,4 +66,5 @@ pub use launch::{
     AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, ShadowRun,
     launch_job, run_shadow,
 };
+pub use preset::{AgentKind, ParseAgentError, Preset};
 pub use spawn::{CLI_RETRY_ENV, agent_env, spawn};

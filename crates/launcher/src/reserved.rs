@@ -85,6 +85,7 @@ fn command_env(ctx: &JobContext, config: &LauncherConfig) -> EnvPolicy {
         extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
         pass_through: ctx.repo.pass_env.iter().map(OsString::from).collect(),
         set: commit_env(ctx),
+        allow: Vec::new(),
     }
 }
 

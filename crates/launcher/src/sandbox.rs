@@ -7,7 +7,7 @@
 //!
 //! | run | writable | network |
 //! |---|---|---|
-//! | an LLM agent | the task's worktree, its private `TMPDIR`, its output folder (where it writes its artifact), the agent CLIs' state folders, caches | on (the model API) |
+//! | an LLM agent | the task's worktree, its private `TMPDIR`, its output folder (where it writes its artifact), the agent preset's state folders, caches | on (the model API) |
 //! | a staging or test suite | the judge tree or worktree it runs in, its `TMPDIR`, caches | the repository's `--network` (off by default) |
 //! | a setup command | the tree it prepares, its `TMPDIR`, caches | on (installs download) |
 //! | a deploy or health command | the worktree, its `TMPDIR`, caches | on |
@@ -28,6 +28,7 @@ use orch_process::sandbox;
 use orch_store::{Repo, SuiteNetwork};
 
 use crate::config::LauncherConfig;
+use crate::preset::AgentKind;
 
 /// The sandbox settings (`ORCH_SANDBOX`, `ORCH_SANDBOX_AGENT_DIRS`,
 /// `ORCH_SANDBOX_CACHE_DIRS`).
@@ -35,9 +36,9 @@ use crate::config::LauncherConfig;
 pub struct SandboxConfig {
     /// How strictly runs are confined.
     pub mode: SandboxMode,
-    /// Folders and files the agent CLIs write their own state to (Claude
-    /// Code's `~/.claude` and `~/.claude.json`, Codex's `~/.codex`, Gemini's
-    /// `~/.gemini`): writable for agents only.
+    /// Folders and files the agent CLI writes its own state to (its
+    /// preset's, e.g. Claude Code's `~/.claude` and `~/.claude.json`, and
+    /// `ORCH_SANDBOX_AGENT_DIRS`): writable for agents only.
     pub agent_dirs: Vec<PathBuf>,
     /// Caches every kind of run may write (cargo, npm, pip, go), besides the
     /// repository's own `--cache-dir`s.
@@ -60,21 +61,17 @@ impl SandboxConfig {
         }
     }
 
-    /// The well-known agent state ([`DEFAULT_AGENT_DIRS`]) and cache
-    /// ([`DEFAULT_CACHE_DIRS`]) folders of a user whose home folder is
-    /// `home_dir`, added.
+    /// The common caches ([`DEFAULT_CACHE_DIRS`]) of a user whose home
+    /// folder is `home_dir`, and the state the agent preset `agent` writes
+    /// there ([`crate::preset::Preset::state`]: only that CLI's), added.
     #[must_use]
-    pub fn with_user_defaults(mut self, home_dir: &Path) -> SandboxConfig {
-        self.agent_dirs
-            .extend(DEFAULT_AGENT_DIRS.iter().map(|d| home_dir.join(d)));
+    pub fn with_user_defaults(mut self, home_dir: &Path, agent: AgentKind) -> SandboxConfig {
+        self.agent_dirs.extend(agent.preset().state_paths(home_dir));
         self.cache_dirs
             .extend(DEFAULT_CACHE_DIRS.iter().map(|d| home_dir.join(d)));
         self
     }
 }
-
-/// The agent CLIs' state, relative to the user's home folder.
-pub const DEFAULT_AGENT_DIRS: [&str; 4] = [".claude", ".claude.json", ".codex", ".gemini"];
 
 /// The common build caches, relative to the user's home folder.
 pub const DEFAULT_CACHE_DIRS: [&str; 7] = [
@@ -344,8 +341,8 @@ mod tests {
     fn each_kind_of_run_gets_its_own_writes_and_network() {
         let home = tempfile::tempdir().unwrap();
         let mut config = LauncherConfig::new(home.path());
-        config.sandbox =
-            SandboxConfig::new(SandboxMode::Required).with_user_defaults(Path::new("/home/me"));
+        config.sandbox = SandboxConfig::new(SandboxMode::Required)
+            .with_user_defaults(Path::new("/home/me"), AgentKind::Claude);
         config
             .sandbox
             .hidden
@@ -391,6 +388,10 @@ mod tests {
         assert!(
             !suite.writable.iter().any(|w| w.ends_with(".claude")),
             "agent state is the agent's"
+        );
+        assert!(
+            !agent.writable.iter().any(|w| w.ends_with(".codex")),
+            "only the configured preset's state"
         );
         assert!(!suite.writable.iter().any(|w| w == room.out()));
         assert!(suite.readable.is_empty());

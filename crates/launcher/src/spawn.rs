@@ -4,9 +4,9 @@
 //! `claude -p --output-format json`) in the task's worktree through the
 //! process machinery of `orch-staging-runner` — timeout, whole-tree kill, no
 //! inherited descriptor, no second copy of any of it — with the prompt on
-//! stdin, then stdin closed. The agent's environment is orch's, minus orch's
-//! own configuration (`ORCH_*`) and the configured secret names, plus the
-//! task contract:
+//! stdin, then stdin closed. The agent's environment is an allow-list
+//! ([`crate::preset::env_policy`]: `PATH`, `HOME`, locale, terminal, its
+//! preset's credentials, `ORCH_AGENT_PASS_ENV`), plus the task contract:
 //!
 //! | variable | value |
 //! |---|---|
@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use orch_process::exec::{
-    self, Ending, EnvPolicy, ExecOutcome, ExecSpec, LineAction, LineObserver, OutputClocks,
-    OutputLimits, Program, SandboxLevel, Scrub, Stall, Streams,
+    self, Ending, ExecOutcome, ExecSpec, LineAction, LineObserver, OutputClocks, OutputLimits,
+    Program, SandboxLevel, Stall, Streams,
 };
 use orch_self_deploy::ProcessExit;
 use orch_store::Transport;
@@ -146,12 +146,8 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
         .collect();
     set.extend(agent_env(&agent_ctx));
     set.extend(room.env());
-    let env = EnvPolicy {
-        scrub: Scrub::OrchConfig,
-        extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
-        pass_through: Vec::new(),
-        set,
-    };
+    // Only what the agent needs: an allow-list, its preset's credentials.
+    let env = crate::preset::prepare(config, set);
     // The stream as it arrives: usage (so a killed run still records what it
     // spent) and the terminal event, after which the CLI gets the linger to
     // exit.
@@ -518,7 +514,7 @@ fn unavailable(
             alert: AlertSpec {
                 kind: "agent_unavailable",
                 message: format!(
-                    "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT_CMD, ORCH_SANDBOX and the repository's checkout, then `orch task retry {}`",
+                    "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT (or ORCH_AGENT_CMD) with `orch agent check`, ORCH_SANDBOX and the repository's checkout, then `orch task retry {}`",
                     ctx.task.id,
                     ctx.role.as_str(),
                     spent + 1,

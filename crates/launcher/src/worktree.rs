@@ -488,6 +488,7 @@ impl Git {
             extra_secrets: self.extra_secrets.clone(),
             pass_through: Vec::new(),
             set,
+            allow: Vec::new(),
         };
         let mut spec = ExecSpec::new(Program::Argv(argv), cwd)
             .streams(Streams::Separate {

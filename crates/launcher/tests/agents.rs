@@ -4,6 +4,12 @@
 //! stand-in; the CLIs are the pinned npm packages of `tests/agents`, run as
 //! they are). docs/agents.md has what each CLI needs and what was found.
 //!
+//! Each case runs a **preset** (`ORCH_AGENT=claude|codex|gemini`) as the
+//! binary would: the preset's command, the CLI found on `PATH`, nothing
+//! added but the key and base URL in orch's environment (and the settings
+//! file two CLIs need for a server not their vendor's), through the
+//! allow-listed agent environment.
+//!
 //! Each case drives one task through `analysis`: the scripted model asks the
 //! CLI's own write or shell tool to write the artifact at `$ORCH_ARTIFACT`
 //! (the path orch's prompt names), then ends the turn. The case checks that
@@ -30,7 +36,9 @@ use std::time::{Duration, Instant};
 
 use common::{check, drive, stages};
 use libtest_mimic::{Arguments, Failed, Trial};
-use orch_launcher::{Engine, LauncherConfig};
+use orch_launcher::check::FindingKind;
+use orch_launcher::sandbox::SandboxConfig;
+use orch_launcher::{AgentKind, Engine, LauncherConfig};
 use orch_store::{LeaseOwner, NewRepo, Store};
 use orch_tests::model_server::{Answer, FINAL_TURN, ModelServer, SIDE_TURN, Script, TOOL_TURN};
 
@@ -54,15 +62,14 @@ fn installed(name: &str) -> Result<PathBuf, Failed> {
     }
 }
 
-/// The three CLIs under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cli {
-    Claude,
-    Codex,
-    Gemini,
-}
+/// The three CLIs under test, by their preset.
+const CLIS: [AgentKind; 3] = [AgentKind::Claude, AgentKind::Codex, AgentKind::Gemini];
 
-/// One CLI's run: orch's home, the checkout, the CLI's own home folder.
+/// Set in the run of this binary whose environment is orch's as an operator
+/// would set it up; holds the three servers' ports, in [`CLIS`]' order.
+const PORTS: &str = "AGENTS_TEST_PORTS";
+
+/// One CLI's run: orch's home, the checkout.
 struct Case {
     _dir: tempfile::TempDir,
     db: PathBuf,
@@ -71,33 +78,40 @@ struct Case {
 }
 
 impl Case {
-    fn new(cli: Cli, server: &ModelServer) -> Result<Case, Failed> {
+    fn new(cli: AgentKind) -> Result<Case, Failed> {
+        installed(cli.preset().program)?;
+        Ok(Case::new_unchecked(cli))
+    }
+
+    /// The case, whether or not the CLI is installed.
+    fn new_unchecked(cli: AgentKind) -> Case {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("orch-home");
         let checkout = dir.path().join("checkout");
-        let cli_home = dir.path().join("cli-home");
-        for folder in [&home, &checkout, &cli_home] {
+        for folder in [&home, &checkout] {
             fs::create_dir_all(folder).unwrap();
         }
         fs::write(checkout.join("README.md"), "# api\n").unwrap();
+        // What the binary makes of ORCH_AGENT=<cli> and nothing else: the
+        // preset's command (its CLI found on PATH), its state under HOME.
+        let user_home = PathBuf::from(std::env::var_os("HOME").unwrap());
         let mut config = LauncherConfig::new(&home);
-        config.agent.command = command(cli, &cli_home, server)?;
+        config.agent.preset = cli;
+        config.agent.command = cli.preset().command.to_owned();
+        config.agent.home_dir = Some(user_home.clone());
+        config.sandbox =
+            SandboxConfig::new(config.sandbox.mode).with_user_defaults(&user_home, cli);
         // Each CLI run takes seconds; a hang fails the case, never the suite.
         config.agent.timeout = Duration::from_secs(90);
         config.agent.grace = Duration::from_millis(500);
         config.agent.defer = Duration::from_millis(1);
         config.agent.infra_retries = 0;
-        // The CLI's state folders, made before the run (the sandbox names
-        // existing files only), declared writable as orch declares the
-        // user's: `.claude`, `.claude.json`, `.codex`, `.gemini`.
-        let state = state_paths(cli, &cli_home);
-        config.sandbox.agent_dirs.extend(state.iter().cloned());
-        Ok(Case {
+        Case {
             db: dir.path().join("orch.db"),
             _dir: dir,
             checkout,
             config,
-        })
+        }
     }
 
     fn engine(&self) -> Engine {
@@ -110,70 +124,66 @@ impl Case {
     }
 }
 
-/// The state a CLI writes in its home folder, made ready as a user's would
-/// be (the settings each needs to run unattended against the server).
-fn state_paths(cli: Cli, cli_home: &Path) -> Vec<PathBuf> {
-    match cli {
-        Cli::Claude => {
-            let dir = cli_home.join(".claude");
-            fs::create_dir_all(&dir).unwrap();
-            let file = cli_home.join(".claude.json");
-            fs::write(&file, "{}\n").unwrap();
-            vec![dir, file]
-        }
-        Cli::Codex => {
-            let dir = cli_home.join(".codex");
-            fs::create_dir_all(&dir).unwrap();
-            vec![dir]
-        }
-        Cli::Gemini => {
-            let dir = cli_home.join(".gemini");
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(
-                dir.join("settings.json"),
-                r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
-            )
-            .unwrap();
-            vec![dir]
-        }
-    }
+/// orch's environment as an operator sets it up for the three presets,
+/// pointed at servers on `ports`: the CLIs on `PATH`, a `HOME` of their
+/// own, each one's key and base URL. Two CLIs also need a settings file
+/// to talk to a server that is not their vendor's (docs/agents.md): Codex
+/// a provider in `~/.codex/config.toml` (it ignored `OPENAI_BASE_URL`),
+/// Gemini its auth type in `~/.gemini/settings.json` ("Invalid auth method
+/// selected" without it).
+fn operator_env(user_home: &Path, ports: [u16; 3], with_clis: bool) -> Vec<(String, String)> {
+    let url = |port: u16| format!("http://127.0.0.1:{port}");
+    let codex = user_home.join(".codex");
+    fs::create_dir_all(&codex).unwrap();
+    fs::write(
+        codex.join("config.toml"),
+        format!(
+            "model = \"gpt-5-codex\"\nmodel_provider = \"scripted\"\n\n\
+             [model_providers.scripted]\nname = \"scripted model server\"\n\
+             base_url = \"{}/v1\"\nenv_key = \"OPENAI_API_KEY\"\nwire_api = \"responses\"\n",
+            url(ports[1])
+        ),
+    )
+    .unwrap();
+    let gemini = user_home.join(".gemini");
+    fs::create_dir_all(&gemini).unwrap();
+    fs::write(
+        gemini.join("settings.json"),
+        r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
+    )
+    .unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let path = if with_clis {
+        format!("{}:{path}", clis().display())
+    } else {
+        path
+    };
+    vec![
+        ("PATH".into(), path),
+        ("HOME".into(), user_home.display().to_string()),
+        ("ANTHROPIC_BASE_URL".into(), url(ports[0])),
+        ("ANTHROPIC_API_KEY".into(), "sk-ant-scripted".into()),
+        ("OPENAI_API_KEY".into(), "sk-scripted".into()),
+        ("GEMINI_API_KEY".into(), "scripted-key".into()),
+        ("GOOGLE_GEMINI_BASE_URL".into(), url(ports[2])),
+        (PORTS.into(), ports.map(|p| p.to_string()).join(",")),
+    ]
 }
 
-/// The unattended command line of `cli`, pointed at `server` (docs/agents.md).
-fn command(cli: Cli, cli_home: &Path, server: &ModelServer) -> Result<String, Failed> {
-    let home = cli_home.display();
-    let url = server.url();
-    Ok(match cli {
-        Cli::Claude => format!(
-            "HOME={home} ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY=sk-ant-scripted IS_SANDBOX=1 \
-             {} -p --output-format stream-json --verbose --dangerously-skip-permissions",
-            installed("claude")?.display()
-        ),
-        Cli::Codex => {
-            let codex_home = cli_home.join(".codex");
-            fs::create_dir_all(&codex_home).unwrap();
-            fs::write(
-                codex_home.join("config.toml"),
-                format!(
-                    "model = \"gpt-5-codex\"\nmodel_provider = \"scripted\"\n\n\
-                     [model_providers.scripted]\nname = \"scripted model server\"\n\
-                     base_url = \"{url}/v1\"\nenv_key = \"OPENAI_API_KEY\"\nwire_api = \"responses\"\n"
-                ),
-            )
-            .unwrap();
-            format!(
-                "HOME={home} OPENAI_API_KEY=sk-scripted {} exec --json --skip-git-repo-check \
-                 --dangerously-bypass-approvals-and-sandbox -",
-                installed("codex")?.display()
-            )
-        }
-        Cli::Gemini => format!(
-            "HOME={home} GEMINI_API_KEY=scripted-key GOOGLE_GEMINI_BASE_URL={url} \
-             {} --output-format stream-json --yolo --skip-trust \
-             --include-directories \"$(dirname \"$ORCH_ARTIFACT\")\"",
-            installed("gemini")?.display()
-        ),
-    })
+/// A free loopback port (bound, then let go for the server to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// This run's server port for `cli`.
+fn port(cli: AgentKind) -> u16 {
+    let ports = std::env::var(PORTS).unwrap();
+    let at = CLIS.iter().position(|c| *c == cli).unwrap();
+    ports.split(',').nth(at).unwrap().parse().unwrap()
 }
 
 /// The usage the server reported, summed over the requests it answered
@@ -222,9 +232,9 @@ fn last_request_tail(server: &ModelServer) -> String {
 }
 
 /// One task through analysis with the real `cli`.
-fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
-    let server = ModelServer::start(Script::WriteArtifact).unwrap();
-    let case = Case::new(cli, &server)?;
+fn a_task_passes_analysis(cli: AgentKind) -> Result<(), Failed> {
+    let server = ModelServer::start_on(Script::WriteArtifact, port(cli), None).unwrap();
+    let case = Case::new(cli)?;
     let engine = case.engine();
     let repo = engine
         .store()
@@ -279,7 +289,7 @@ fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
     )?;
     let (input, output_tokens, _cache_read, _cache_write) = served(&server);
     match cli {
-        Cli::Claude => {
+        AgentKind::Claude => {
             // Claude's input_tokens exclude the cache: the server's `input`.
             check(
                 run.tokens_in == Some(TOOL_TURN.input + FINAL_TURN.input)
@@ -293,13 +303,13 @@ fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
                 format!("cost {:?} vs reported {reported:?}", run.cost_usd),
             )?;
         }
-        Cli::Codex => check(
+        AgentKind::Codex => check(
             run.tokens_in == Some(input)
                 && run.tokens_out == Some(output_tokens)
                 && run.cost_usd.is_none(),
             format!("tokens: {run:?}; {}", context()),
         )?,
-        Cli::Gemini => check(
+        AgentKind::Gemini => check(
             // Summed over its models: the router's side call included.
             run.tokens_in == Some(input)
                 && run.tokens_out == Some(output_tokens)
@@ -309,6 +319,7 @@ fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
                 context()
             ),
         )?,
+        AgentKind::Custom => return Err("no custom CLI under test".into()),
     }
     check(
         took < Duration::from_secs(60),
@@ -317,11 +328,65 @@ fn a_task_passes_analysis(cli: Cli) -> Result<(), Failed> {
     Ok(())
 }
 
+/// A group of cases that share orch's environment: the script the servers
+/// play, and whether the CLIs are on `PATH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// Each preset takes a task through analysis.
+    Analysis,
+    /// `orch agent check` passes with each preset.
+    CheckPasses,
+    /// The servers answer 401: the check says the key was refused.
+    CheckUnauthorized,
+    /// The CLIs are not on `PATH`: the check says which package to install.
+    CheckNotInstalled,
+    /// A failure of the model API (or a stall): sorted as the
+    /// infrastructure's, never the role's.
+    Failure(Script),
+}
+
+impl Scenario {
+    const ALL: [Scenario; 9] = [
+        Scenario::Analysis,
+        Scenario::CheckPasses,
+        Scenario::CheckUnauthorized,
+        Scenario::CheckNotInstalled,
+        Scenario::Failure(Script::Unauthorized),
+        Scenario::Failure(Script::Overloaded),
+        Scenario::Failure(Script::ServerError),
+        Scenario::Failure(Script::StallMidStream),
+        Scenario::Failure(Script::HangAfterEnd),
+    ];
+
+    fn name(self) -> String {
+        match self {
+            Scenario::Analysis => "analysis".to_owned(),
+            Scenario::CheckPasses => "check_passes".to_owned(),
+            Scenario::CheckUnauthorized => "check_unauthorized".to_owned(),
+            Scenario::CheckNotInstalled => "check_not_installed".to_owned(),
+            Scenario::Failure(script) => format!(
+                "{}_is_sorted_as_infrastructure",
+                script.name().replace('-', "_")
+            ),
+        }
+    }
+
+    fn script(self) -> Script {
+        match self {
+            Scenario::CheckUnauthorized => Script::Unauthorized,
+            Scenario::Failure(script) => script,
+            Scenario::Analysis | Scenario::CheckPasses | Scenario::CheckNotInstalled => {
+                Script::WriteArtifact
+            }
+        }
+    }
+}
+
 /// A failure script through `spawn`: sorted by whose fault it was, never a
 /// rollback, never a developer retry. Short clocks keep each case fast.
-fn a_failure_is_the_infrastructures(cli: Cli, script: Script) -> Result<(), Failed> {
-    let server = ModelServer::start(script).unwrap();
-    let mut case = Case::new(cli, &server)?;
+fn a_failure_is_the_infrastructures(cli: AgentKind, script: Script) -> Result<(), Failed> {
+    let _server = ModelServer::start_on(script, port(cli), None).unwrap();
+    let mut case = Case::new(cli)?;
     case.config.agent.infra_retries = 1;
     case.config.agent.linger = Duration::from_secs(1);
     case.config.agent.first_output = Some(Duration::from_secs(30));
@@ -411,34 +476,105 @@ fn a_failure_is_the_infrastructures(cli: Cli, script: Script) -> Result<(), Fail
     Ok(())
 }
 
+/// Set in the run of this binary that plays one scenario.
+const SCENARIO: &str = "AGENTS_TEST_SCENARIO";
+
+/// `orch agent check` with `cli`, in `scenario`'s environment.
+fn the_check_says_what_is_wrong(cli: AgentKind, scenario: Scenario) -> Result<(), Failed> {
+    let server = ModelServer::start_on(scenario.script(), port(cli), None).unwrap();
+    let case = Case::new_unchecked(cli);
+    let scratch = tempfile::tempdir().unwrap();
+    // Claude Code retries a 401 for minutes: the check's timeout ends it.
+    let report =
+        orch_launcher::check::check_agent(&case.config, scratch.path(), Duration::from_secs(25))
+            .map_err(|error| Failed::from(error.to_string()))?;
+    let context = || {
+        format!(
+            "{report:#?}\nrequests: {:?}",
+            server
+                .requests()
+                .iter()
+                .map(|r| format!("{} {} -> {:?}", r.method, r.url, r.answer))
+                .collect::<Vec<_>>()
+        )
+    };
+    let kinds: Vec<FindingKind> = report.findings.iter().map(|f| f.kind).collect();
+    match scenario {
+        Scenario::CheckPasses => check(
+            report.artifact_written && report.findings.is_empty(),
+            format!("the check did not pass: {}", context()),
+        )?,
+        Scenario::CheckUnauthorized => check(
+            !report.artifact_written
+                && kinds.first() == Some(&FindingKind::NotAuthenticated)
+                && report.findings[0].message.contains(cli.preset().keys[0]),
+            format!("the refused key was not named: {}", context()),
+        )?,
+        Scenario::CheckNotInstalled => check(
+            kinds == [FindingKind::NotInstalled]
+                && report.findings[0]
+                    .message
+                    .contains(&format!("npm install -g {}", cli.preset().npm_package)),
+            format!("the missing CLI was not named: {}", context()),
+        )?,
+        Scenario::Analysis | Scenario::Failure(_) => unreachable!("not a check"),
+    }
+    check(
+        scratch.path().read_dir().unwrap().next().is_none(),
+        "the check left its throwaway folders behind",
+    )
+}
+
 fn main() {
     orch_process::supervisor::main_if_requested();
-    let args = Arguments::from_args();
-    let mut trials: Vec<Trial> = [
-        ("claude_code_takes_a_task_through_analysis", Cli::Claude),
-        ("codex_takes_a_task_through_analysis", Cli::Codex),
-        ("gemini_takes_a_task_through_analysis", Cli::Gemini),
-    ]
-    .into_iter()
-    .map(|(name, cli)| Trial::test(name, move || a_task_passes_analysis(cli)))
-    .collect();
-    for cli in [Cli::Claude, Cli::Codex, Cli::Gemini] {
-        for script in [
-            Script::Unauthorized,
-            Script::Overloaded,
-            Script::ServerError,
-            Script::StallMidStream,
-            Script::HangAfterEnd,
-        ] {
-            let name = format!(
-                "{}_{}_is_sorted_as_infrastructure",
-                format!("{cli:?}").to_lowercase(),
-                script.name().replace('-', "_")
-            );
-            trials.push(Trial::test(name, move || {
-                a_failure_is_the_infrastructures(cli, script)
-            }));
+    // orch's environment is what the operator set: this binary runs itself
+    // again with it, once per scenario (the workspace allows no `unsafe`
+    // `set_var`).
+    let Some(scenario) = std::env::var(SCENARIO)
+        .ok()
+        .and_then(|name| Scenario::ALL.into_iter().find(|s| s.name() == name))
+    else {
+        let mut code = 0;
+        for scenario in Scenario::ALL {
+            let user_home = tempfile::tempdir().unwrap();
+            let ports = [free_port(), free_port(), free_port()];
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the test re-runs itself with orch's environment; no agent starts here"
+            )]
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(std::env::args_os().skip(1))
+                .envs(operator_env(
+                    user_home.path(),
+                    ports,
+                    scenario != Scenario::CheckNotInstalled,
+                ))
+                .env(SCENARIO, scenario.name())
+                .status()
+                .unwrap();
+            if !status.success() {
+                code = status.code().unwrap_or(1);
+            }
         }
-    }
+        std::process::exit(code);
+    };
+    let args = Arguments::from_args();
+    let trials = CLIS
+        .into_iter()
+        .map(|cli| {
+            let name = format!("{}_{}", cli.as_str(), scenario.name());
+            match scenario {
+                Scenario::Analysis => Trial::test(name, move || a_task_passes_analysis(cli)),
+                Scenario::Failure(script) => {
+                    Trial::test(name, move || a_failure_is_the_infrastructures(cli, script))
+                }
+                Scenario::CheckPasses
+                | Scenario::CheckUnauthorized
+                | Scenario::CheckNotInstalled => {
+                    Trial::test(name, move || the_check_says_what_is_wrong(cli, scenario))
+                }
+            }
+        })
+        .collect();
     libtest_mimic::run(&args, trials).exit();
 }

@@ -13,9 +13,16 @@
 //!   the user's SSH keys);
 //! - or is one of the policy's extra names ([`EnvPolicy::extra_secrets`]).
 //!
-//! An LLM agent needs its own API key, so it runs with [`Scrub::OrchConfig`]:
-//! only `ORCH_*` and the extra names are dropped. [`Scrub::Nothing`] keeps
-//! the whole environment.
+//! [`Scrub::OrchConfig`] drops only `ORCH_*` and the extra names.
+//! [`Scrub::Nothing`] keeps the whole environment.
+//!
+//! [`Scrub::AllowList`] (an LLM agent's) inverts the rule: a variable is
+//! kept only when its name is in [`EnvPolicy::allow`] (a name, or a prefix
+//! written `PREFIX*`, without regard to ASCII case) **and** is not a secret
+//! by the rule above, or when it is in [`EnvPolicy::pass_through`] (which,
+//! in this mode, takes `PREFIX*` patterns too). So an allow-listed name that
+//! looks like a secret still needs to be named as a credential: the secret
+//! patterns stay a second layer.
 //!
 //! A name in [`EnvPolicy::pass_through`] is kept whatever the patterns say:
 //! that is how a repository names the credentials its suite really needs.
@@ -98,6 +105,10 @@ pub enum Scrub {
     /// Every secret by [`is_secret_name`], and the extra names; for a staging
     /// suite or any other program that needs no credential.
     Secrets,
+    /// Everything but [`EnvPolicy::allow`] (minus secrets and the extra
+    /// names) and [`EnvPolicy::pass_through`]; for an LLM agent, which gets
+    /// only what it needs.
+    AllowList,
 }
 
 /// The environment of a supervised child: the parent's environment, minus
@@ -110,8 +121,12 @@ pub struct EnvPolicy {
     /// policy scrubs nothing.
     pub extra_secrets: Vec<OsString>,
     /// Names kept whatever the scrub says (exact, without regard to ASCII
-    /// case). Wins over every pattern and over `extra_secrets`.
+    /// case; with [`Scrub::AllowList`], `PREFIX*` is a prefix). Wins over
+    /// every pattern and over `extra_secrets`.
     pub pass_through: Vec<OsString>,
+    /// With [`Scrub::AllowList`]: the names (or `PREFIX*` prefixes) kept
+    /// when they are not secrets; ignored otherwise.
+    pub allow: Vec<OsString>,
     /// Variables set for the child after everything else; they win.
     pub set: Vec<(OsString, OsString)>,
 }
@@ -133,6 +148,24 @@ impl EnvPolicy {
             a.as_encoded_bytes()
                 .eq_ignore_ascii_case(name.as_encoded_bytes())
         };
+        if self.scrub == Scrub::AllowList {
+            let matches = |pattern: &OsString| {
+                let pattern = pattern.as_encoded_bytes();
+                let name = name.as_encoded_bytes();
+                match pattern.strip_suffix(b"*") {
+                    Some(prefix) => name
+                        .get(..prefix.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(prefix)),
+                    None => name.eq_ignore_ascii_case(pattern),
+                }
+            };
+            if self.pass_through.iter().any(matches) {
+                return false;
+            }
+            return !self.allow.iter().any(matches)
+                || is_secret_name(name)
+                || self.extra_secrets.iter().any(same);
+        }
         if self.pass_through.iter().any(same) {
             return false;
         }
@@ -145,6 +178,8 @@ impl EnvPolicy {
                     || self.extra_secrets.iter().any(same)
             }
             Scrub::Secrets => is_secret_name(name) || self.extra_secrets.iter().any(same),
+            // Handled above.
+            Scrub::AllowList => true,
         }
     }
 
@@ -236,6 +271,7 @@ mod tests {
                 ("ORCH_TASK_ID".into(), "7".into()),
                 ("PATH".into(), "/bin".into()),
             ],
+            allow: Vec::new(),
         };
         let env = policy.apply(pairs(&[
             ("PATH", "/usr/bin"),
@@ -273,6 +309,48 @@ mod tests {
             ("PATH", "/bin"),
         ]));
         assert_eq!(env, pairs(&[("ANTHROPIC_API_KEY", "sk"), ("PATH", "/bin")]));
+    }
+
+    #[test]
+    fn an_allow_list_keeps_only_what_is_named_and_never_an_unnamed_secret() {
+        let policy = EnvPolicy {
+            scrub: Scrub::AllowList,
+            extra_secrets: vec!["LANG_SECRETISH".into()],
+            pass_through: vec!["ANTHROPIC_*".into(), "HTTPS_PROXY".into()],
+            allow: vec![
+                "PATH".into(),
+                "LC_*".into(),
+                "LANG*".into(),
+                "MY_SERVICE_TOKEN".into(),
+            ],
+            set: vec![("ORCH_TASK_ID".into(), "7".into())],
+        };
+        let env = policy.apply(pairs(&[
+            ("PATH", "/bin"),
+            ("lc_all", "C"),
+            ("LANG_SECRETISH", "dropped: an extra secret"),
+            ("ANTHROPIC_API_KEY", "sk"),
+            ("anthropic_base_url", "http://x"),
+            ("HTTPS_PROXY", "http://proxy"),
+            ("MY_SERVICE_TOKEN", "dropped: allowed but a secret"),
+            ("AWS_SECRET_ACCESS_KEY", "a"),
+            ("GITHUB_TOKEN", "g"),
+            ("SSH_AUTH_SOCK", "/s"),
+            ("ORCH_DB_PATH", "/db"),
+            ("EDITOR", "vi"),
+            ("LC", "dropped: not the prefix LC_"),
+        ]));
+        assert_eq!(
+            env,
+            pairs(&[
+                ("PATH", "/bin"),
+                ("lc_all", "C"),
+                ("ANTHROPIC_API_KEY", "sk"),
+                ("anthropic_base_url", "http://x"),
+                ("HTTPS_PROXY", "http://proxy"),
+                ("ORCH_TASK_ID", "7"),
+            ])
+        );
     }
 
     #[test]

@@ -172,6 +172,7 @@ impl RunSpec {
             extra_secrets: self.scrub_keys.clone(),
             pass_through: self.pass_env.clone(),
             set: self.set_env.clone(),
+            allow: Vec::new(),
         }
     }
 
