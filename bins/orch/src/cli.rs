@@ -26,7 +26,8 @@ Exit codes:
        (retry of a task still running or queued, cancel of one that has ended,
        remove of a repository with unfinished tasks); nothing was written
   130  interrupted by SIGINT (Ctrl-C): the suite's tree was ended, the log says
-       `cancelled` (FAILED), the JSON was printed
+       `cancelled` (FAILED), the JSON was printed (staging run); the running
+       job's tree was ended and the job given back to the queue (work)
   143  terminated by SIGTERM: likewise";
 
 /// orch: a self-hosting orchestrator for LLM coding agents.
@@ -52,7 +53,9 @@ pub(crate) enum Command {
     /// /queue, /healthz, /metrics) until SIGINT or SIGTERM.
     #[command(after_help = EXIT_CODES)]
     Serve,
-    /// Process jobs in the foreground.
+    /// Process jobs in the foreground. SIGINT or SIGTERM ends the running
+    /// job's process tree at once, gives the job back to the queue (never a
+    /// crash rescue: it does not count towards poison) and exits 130 or 143.
     #[command(after_help = EXIT_CODES)]
     Work(WorkArgs),
     /// Repositories orch works on.

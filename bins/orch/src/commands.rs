@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use orch_launcher::worktree::{Checkout, Git, WorktreeError};
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{RepoAddArgs, TaskAddArgs};
 use crate::config::Config;
+use crate::shutdown::Shutdown;
 use crate::{CliError, Ending};
 
 /// The configuration, orch's home and the database path.
@@ -620,27 +622,64 @@ pub(crate) fn describe(report: &JobReport) -> String {
 }
 
 /// `orch work`: one worker in the foreground.
+///
+/// SIGINT or SIGTERM stops it as it stops `serve`, without the grace: no new
+/// claim, the running job's tree is cancelled at once (a foreground worker's
+/// operator asked for it to end now) and the job is given back to the queue
+/// (a release, not a rescue: it never counts towards poison); then it ends
+/// with the signal's shell code.
 pub(crate) fn work(setup: &Setup, until_idle: bool) -> Result<Ending, CliError> {
     check_sandbox(setup.config.sandbox_mode())?;
     let boot = crate::serve::boot_id();
     let engine = setup.engine(&boot, "work-0")?;
     let _guard = crate::serve::take_boot(&engine, &boot)?;
     let stop = StopSignal::default();
-    let stopping = crate::serve::watch_signals()?;
-    loop {
-        if stopping.load(std::sync::atomic::Ordering::SeqCst) {
-            break;
+    let shutdown = Shutdown::watch()?;
+    // The run blocks this thread while the agent works; the watcher beside it
+    // turns the signal into the engine's stop.
+    let done = AtomicBool::new(false);
+    let worked = std::thread::scope(|scope| {
+        scope.spawn(|| shutdown.cancel_on_signal(&stop, &done));
+        let worked = work_loop(&engine, &stop, &shutdown, until_idle);
+        done.store(true, Ordering::SeqCst);
+        worked
+    });
+    worked?;
+    Ok(match shutdown.signal() {
+        Some(signal) => {
+            eprintln!(
+                "orch work: stopped by signal {signal}; the running job, if any, was given back to the queue"
+            );
+            Ending::Stopped(signal)
         }
-        match engine.run_next(&stop).map_err(store_error)? {
+        // Idle with --until-idle.
+        None => Ending::Done,
+    })
+}
+
+/// Claims and runs jobs until a shutdown is asked (or, `until_idle`, none is
+/// due).
+fn work_loop(
+    engine: &Engine,
+    stop: &StopSignal,
+    shutdown: &Shutdown,
+    until_idle: bool,
+) -> Result<(), CliError> {
+    while !shutdown.asked() {
+        match engine.run_next(stop).map_err(store_error)? {
             Some(report) => println!("{}", describe(&report)),
             None if until_idle => break,
             None => {
                 let _ = engine.store().rescue_expired();
-                std::thread::sleep(Duration::from_millis(500));
+                // Short naps, so a signal while idle ends `work` at once.
+                let until = std::time::Instant::now() + Duration::from_millis(500);
+                while !shutdown.asked() && std::time::Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
             }
         }
     }
-    Ok(Ending::Done)
+    Ok(())
 }
 
 /// Milliseconds since the epoch as RFC 3339 with milliseconds.

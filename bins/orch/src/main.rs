@@ -15,7 +15,7 @@
 //! | 2 | tool error: the work could not be done (nothing false was written) |
 //! | 3 | usage error: bad arguments (clap's own usage errors included) |
 //! | 4 | refused: the task or repository is in the wrong state for the command (retry of an active task, cancel of an ended one, remove of a repository with unfinished tasks) |
-//! | 130, 143 | `staging run` cancelled by SIGINT or SIGTERM: the suite's tree was ended, the log says `cancelled` |
+//! | 130, 143 | `staging run` cancelled by SIGINT or SIGTERM: the suite's tree was ended, the log says `cancelled`; `work` stopped by SIGINT or SIGTERM: the running job's tree was ended and the job given back to the queue |
 //!
 //! ```text
 //! $ orch staging run --repo . --cmd 'cargo test' --timeout 600
@@ -37,6 +37,7 @@ mod inventory;
 mod operator;
 mod queue;
 mod serve;
+mod shutdown;
 mod staging;
 
 use std::io;
@@ -61,6 +62,9 @@ pub(crate) enum Ending {
     /// `staging run`: this signal (SIGINT, SIGTERM) cancelled the suite; the
     /// log says `cancelled`.
     StagingCancelled(i32),
+    /// `work`: this signal (SIGINT, SIGTERM) stopped it; the running job was
+    /// cancelled and given back to the queue.
+    Stopped(i32),
 }
 
 /// Why a command could not do its job.
@@ -93,10 +97,12 @@ fn exit_code(result: &Result<Ending, CliError>) -> u8 {
         Err(CliError::Refused(_)) => 4,
         // What shells report for a process ended by that signal; a cancel
         // that came from elsewhere (no signal seen) reads as SIGTERM.
-        Ok(Ending::StagingCancelled(signal)) => u8::try_from(128 + signal)
-            .ok()
-            .filter(|_| *signal > 0)
-            .unwrap_or(143),
+        Ok(Ending::StagingCancelled(signal) | Ending::Stopped(signal)) => {
+            u8::try_from(128 + signal)
+                .ok()
+                .filter(|_| *signal > 0)
+                .unwrap_or(143)
+        }
     }
 }
 
@@ -234,5 +240,7 @@ mod tests {
         assert_eq!(exit_code(&Ok(Ending::StagingCancelled(2))), 130);
         assert_eq!(exit_code(&Ok(Ending::StagingCancelled(15))), 143);
         assert_eq!(exit_code(&Ok(Ending::StagingCancelled(0))), 143);
+        assert_eq!(exit_code(&Ok(Ending::Stopped(2))), 130);
+        assert_eq!(exit_code(&Ok(Ending::Stopped(15))), 143);
     }
 }

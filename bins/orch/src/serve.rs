@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use orch_launcher::{Engine, StopSignal};
 use orch_store::BootGuard;
-use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::commands::{Setup, describe};
+use crate::shutdown::Shutdown;
 use crate::{CliError, Ending, http};
 
 /// How long running jobs may go on after a shutdown was asked.
@@ -68,21 +68,6 @@ pub(crate) fn take_boot(engine: &Engine, boot: &str) -> Result<BootGuard, CliErr
     Ok(guard)
 }
 
-/// Sets a flag on SIGINT or SIGTERM (no thread, no lock); the flag is the
-/// shutdown request.
-///
-/// # Errors
-///
-/// [`CliError::Tool`] when the handlers cannot be installed.
-pub(crate) fn watch_signals() -> Result<Arc<AtomicBool>, CliError> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&flag))
-            .map_err(|error| CliError::Tool(format!("cannot watch signal {signal}: {error}")))?;
-    }
-    Ok(flag)
-}
-
 /// `orch serve`.
 pub(crate) fn serve(setup: &Setup) -> Result<Ending, CliError> {
     crate::commands::check_sandbox(setup.config.sandbox_mode())?;
@@ -90,7 +75,7 @@ pub(crate) fn serve(setup: &Setup) -> Result<Ending, CliError> {
     let first = setup.engine(&boot, "worker-0")?;
     let _guard = take_boot(&first, &boot)?;
     let stop = StopSignal::default();
-    let stopping = watch_signals()?;
+    let shutdown = Shutdown::watch()?;
     let server = http::Http::bind(setup)?;
     eprintln!(
         "orch serve: {} workers, HTTP on http://{} (GET /queue, /healthz, /metrics), boot {boot}, sandbox {}",
@@ -117,9 +102,9 @@ pub(crate) fn serve(setup: &Setup) -> Result<Ending, CliError> {
         })
         .collect::<Result<_, _>>()
         .map_err(|error| CliError::Tool(format!("cannot start a worker thread: {error}")))?;
-    let http_threads = server.start(&stopping)?;
+    let http_threads = server.start(shutdown.flag())?;
 
-    while !stopping.load(Ordering::SeqCst) {
+    while !shutdown.asked() {
         thread::sleep(Duration::from_millis(50));
     }
     eprintln!(

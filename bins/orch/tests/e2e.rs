@@ -2052,3 +2052,83 @@ fn a_staging_suite_cannot_write_the_checkout_or_reach_the_network_unless_allowed
     let accepted = std::thread::spawn(move || listener.accept().is_ok());
     assert!(accepted.join().unwrap(), "no connection arrived");
 }
+
+/// `orch work` stopped by `signal` while its agent runs: it exits with the
+/// shell's code for the signal within a few seconds, ends the run's tree,
+/// gives the job back (no rescue, no poison), and a later `work` finishes it.
+fn work_stops_on(signal: Signal, expected: i32) {
+    let world = World::new(&format!("work-{signal}"));
+    let reaper = Reaper(&world.marker);
+    world.add_repo("calc", "sh ./staging.sh");
+    // The analyst's first run hangs (after reporting spend); its second passes.
+    let agent = world.planned_agent("analyst SLEEP COMPLETE\n");
+    world.json(&["task", "add", "--repo", "calc", "--title", "stopped"]);
+    let mut child = world
+        .orch(&["work"])
+        .env("ORCH_AGENT_CMD", &agent)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = world.agent_state().join("analyst.count");
+    wait_for("the analyst running", || {
+        std::fs::read_to_string(&count).is_ok_and(|n| n.trim() == "1")
+    });
+    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), signal).unwrap();
+    let t0 = Instant::now();
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(expected), "after {signal}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "work took {:?} to stop",
+        t0.elapsed()
+    );
+    let survivors = world.marker.survivors();
+    assert!(
+        survivors.is_empty(),
+        "processes outlived work: {survivors:#?}"
+    );
+    // Given back: queued at analysis, neither failed nor poisoned.
+    let queue = world.json(&["queue"]);
+    assert_eq!(queue["counts"]["queued"], 1, "{queue}");
+    assert_eq!(queue["counts"]["running"], 0, "{queue}");
+    let shown = world.task(1);
+    assert_eq!(
+        (shown["stage"].as_str(), shown["status"].as_str()),
+        (Some("analysis"), Some("active")),
+        "{shown}"
+    );
+    assert!(
+        shown["transitions"].as_array().unwrap().is_empty(),
+        "{shown}"
+    );
+    assert!(
+        world
+            .json(&["alert", "list", "--all"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // A later worker finishes it from where it stopped.
+    let output = world.run_with(
+        &["work", "--until-idle"],
+        &[("ORCH_AGENT_CMD", agent.as_str())],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(world.task(1)["status"], "done");
+    // Straight from analysis to done: the stop left no transition behind.
+    assert_eq!(chain(&world.task(1)).len(), 9);
+    let survivors = world.marker.survivors();
+    drop(reaper);
+    assert!(survivors.is_empty(), "{survivors:#?}");
+}
+
+#[test]
+fn work_stops_on_sigterm_gives_the_job_back_and_exits_143() {
+    work_stops_on(Signal::SIGTERM, 143);
+}
+
+#[test]
+fn work_stops_on_sigint_gives_the_job_back_and_exits_130() {
+    work_stops_on(Signal::SIGINT, 130);
+}

@@ -34,12 +34,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{check, drive, stages};
+use common::{check, drive, drive_for, stages};
 use libtest_mimic::{Arguments, Failed, Trial};
 use orch_launcher::check::FindingKind;
 use orch_launcher::sandbox::SandboxConfig;
 use orch_launcher::{AgentKind, Engine, LauncherConfig};
-use orch_store::{LeaseOwner, NewRepo, Store};
+use orch_store::{LeaseOwner, NewRepo, Store, TaskStatus, Transport};
 use orch_tests::model_server::{Answer, FINAL_TURN, ModelServer, SIDE_TURN, Script, TOOL_TURN};
 
 /// Where `npm ci` installs the pinned CLIs.
@@ -328,12 +328,152 @@ fn a_task_passes_analysis(cli: AgentKind) -> Result<(), Failed> {
     Ok(())
 }
 
+/// The stages every task passes through, in order.
+const EVERY_STAGE: [&str; 9] = [
+    "analysis",
+    "architecture",
+    "development",
+    "review",
+    "testing",
+    "deploy-staging",
+    "deploy",
+    "post-deploy",
+    "done",
+];
+
+/// Two tasks through every stage to `done` with the real `cli`: the LLM
+/// roles serve analysis to deploy-staging (no test command, so the tester
+/// is the LLM; the staging runner off, so the LLM deployer serves staging),
+/// the reserved agents deploy and post-deploy (no deploy or health command:
+/// they pass, saying so). What orch recorded over all twelve LLM runs must be
+/// what the server reported.
+fn two_tasks_reach_done(cli: AgentKind) -> Result<(), Failed> {
+    let server = ModelServer::start_on(Script::WriteArtifact, port(cli), None).unwrap();
+    let mut case = Case::new(cli)?;
+    case.config.staging_runner.enabled = false;
+    let engine = case.engine();
+    let repo = engine
+        .store()
+        .add_repo(&NewRepo::new(
+            "api",
+            case.checkout.to_str().unwrap(),
+            "true",
+        ))
+        .unwrap();
+    let tasks = [
+        engine.create_task(repo, "describe the API").unwrap().0,
+        engine.create_task(repo, "document the errors").unwrap().0,
+    ];
+    let started = Instant::now();
+    // Eight jobs a task, and room for a deferral or two before the bound.
+    let reports = drive_for(&engine, 2 * 8 + 4, Duration::from_secs(300));
+    let took = started.elapsed();
+    let context = |what: &str| {
+        format!(
+            "{cli:?} in {took:?}: {what}\nrequests: {:?}\nlast request: {}\nreports: {reports:?}",
+            server
+                .requests()
+                .iter()
+                .map(|r| format!("{} {} -> {:?}", r.method, r.url, r.answer))
+                .collect::<Vec<_>>(),
+            last_request_tail(&server),
+        )
+    };
+    let expected: Vec<(String, String)> = EVERY_STAGE
+        .windows(2)
+        .map(|pair| (pair[0].to_owned(), pair[1].to_owned()))
+        .collect();
+    let mut llm_runs = Vec::new();
+    let mut reported_cost = 0.0;
+    for task in tasks {
+        let row = engine.store().task(task).unwrap();
+        let moved = stages(&engine, task);
+        check(
+            row.status == TaskStatus::Done && moved == expected,
+            context(&format!(
+                "task {task} ended {:?} after {moved:?}",
+                row.status
+            )),
+        )?;
+        let runs = engine.store().agent_runs(task).unwrap();
+        let (llm, reserved): (Vec<_>, Vec<_>) = runs
+            .into_iter()
+            .partition(|r| r.transport == Transport::Llm);
+        let llm_stages: Vec<&str> = llm.iter().map(|r| r.stage.as_str()).collect();
+        check(
+            llm_stages == EVERY_STAGE[..6]
+                && llm
+                    .iter()
+                    .all(|r| r.outcome == "passed" && r.exit_code == Some(0)),
+            context(&format!("task {task}'s LLM runs: {llm:?}")),
+        )?;
+        check(
+            reserved
+                .iter()
+                .all(|r| r.tokens_in.is_none() && r.cost_usd.is_none()),
+            context(&format!("a reserved agent with spend: {reserved:?}")),
+        )?;
+        // Claude prints the cost of each run in its result line.
+        let task_dir = case.config.task_dir(task.get());
+        for stage in EVERY_STAGE[..6].iter() {
+            let spec = stage
+                .parse::<orch_pipeline::Stage>()
+                .ok()
+                .and_then(|s| s.artifact())
+                .unwrap();
+            let log = task_dir.join(spec.file_name.replace(".md", ".output.log"));
+            let output = fs::read_to_string(&log).unwrap_or_default();
+            reported_cost += claude_reported_cost(&output).unwrap_or(0.0);
+        }
+        llm_runs.extend(llm);
+    }
+    let sum = |field: fn(&orch_store::AgentRun) -> Option<u64>| -> Option<u64> {
+        llm_runs.iter().map(field).sum()
+    };
+    let (input, output_tokens, _cache_read, _cache_write) = served(&server);
+    check(
+        sum(|r| r.tokens_in) == Some(input) && sum(|r| r.tokens_out) == Some(output_tokens),
+        context(&format!(
+            "tokens recorded {:?} in, {:?} out; served {input} in, {output_tokens} out",
+            sum(|r| r.tokens_in),
+            sum(|r| r.tokens_out)
+        )),
+    )?;
+    let recorded_cost: Option<f64> = llm_runs.iter().map(|r| r.cost_usd).sum();
+    match cli {
+        AgentKind::Claude => check(
+            reported_cost > 0.0 && recorded_cost.is_some_and(|c| (c - reported_cost).abs() < 1e-9),
+            context(&format!(
+                "cost recorded {recorded_cost:?} vs reported {reported_cost}"
+            )),
+        )?,
+        // They report tokens only; no price was configured.
+        AgentKind::Codex | AgentKind::Gemini => check(
+            llm_runs.iter().all(|r| r.cost_usd.is_none()),
+            context("a cost with no price"),
+        )?,
+        AgentKind::Custom => return Err("no custom CLI under test".into()),
+    }
+    eprintln!(
+        "FIGURE {cli:?} two tasks to done: {:.1}s for {} jobs, LLM runs {:?} ms",
+        took.as_secs_f64(),
+        reports.len(),
+        llm_runs.iter().map(|r| r.duration_ms).collect::<Vec<_>>()
+    );
+    check(
+        took < Duration::from_secs(240),
+        format!("{cli:?} took {took:?}"),
+    )
+}
+
 /// A group of cases that share orch's environment: the script the servers
 /// play, and whether the CLIs are on `PATH`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scenario {
     /// Each preset takes a task through analysis.
     Analysis,
+    /// Each preset takes two tasks through every stage to `done`.
+    TwoTasksToDone,
     /// `orch agent check` passes with each preset.
     CheckPasses,
     /// The servers answer 401: the check says the key was refused.
@@ -346,8 +486,9 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Scenario; 9] = [
+    const ALL: [Scenario; 10] = [
         Scenario::Analysis,
+        Scenario::TwoTasksToDone,
         Scenario::CheckPasses,
         Scenario::CheckUnauthorized,
         Scenario::CheckNotInstalled,
@@ -361,6 +502,7 @@ impl Scenario {
     fn name(self) -> String {
         match self {
             Scenario::Analysis => "analysis".to_owned(),
+            Scenario::TwoTasksToDone => "two_tasks_to_done".to_owned(),
             Scenario::CheckPasses => "check_passes".to_owned(),
             Scenario::CheckUnauthorized => "check_unauthorized".to_owned(),
             Scenario::CheckNotInstalled => "check_not_installed".to_owned(),
@@ -375,9 +517,10 @@ impl Scenario {
         match self {
             Scenario::CheckUnauthorized => Script::Unauthorized,
             Scenario::Failure(script) => script,
-            Scenario::Analysis | Scenario::CheckPasses | Scenario::CheckNotInstalled => {
-                Script::WriteArtifact
-            }
+            Scenario::Analysis
+            | Scenario::TwoTasksToDone
+            | Scenario::CheckPasses
+            | Scenario::CheckNotInstalled => Script::WriteArtifact,
         }
     }
 }
@@ -517,7 +660,9 @@ fn the_check_says_what_is_wrong(cli: AgentKind, scenario: Scenario) -> Result<()
                     .contains(&format!("npm install -g {}", cli.preset().npm_package)),
             format!("the missing CLI was not named: {}", context()),
         )?,
-        Scenario::Analysis | Scenario::Failure(_) => unreachable!("not a check"),
+        Scenario::Analysis | Scenario::TwoTasksToDone | Scenario::Failure(_) => {
+            unreachable!("not a check")
+        }
     }
     check(
         scratch.path().read_dir().unwrap().next().is_none(),
@@ -565,6 +710,7 @@ fn main() {
             let name = format!("{}_{}", cli.as_str(), scenario.name());
             match scenario {
                 Scenario::Analysis => Trial::test(name, move || a_task_passes_analysis(cli)),
+                Scenario::TwoTasksToDone => Trial::test(name, move || two_tasks_reach_done(cli)),
                 Scenario::Failure(script) => {
                     Trial::test(name, move || a_failure_is_the_infrastructures(cli, script))
                 }

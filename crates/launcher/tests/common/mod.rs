@@ -16,9 +16,15 @@ use orch_store::{JobState, TaskId};
 /// Runs jobs until none is due, waiting briefly for deferred ones; at most
 /// `limit` jobs, so that a loop in the pipeline fails the test.
 pub(crate) fn drive(engine: &Engine, limit: usize) -> Vec<JobReport> {
+    drive_for(engine, limit, Duration::from_secs(120))
+}
+
+/// As [`drive`], giving up after `bound` (many real agent runs in a row take
+/// longer than [`drive`]'s two minutes on a loaded machine).
+pub(crate) fn drive_for(engine: &Engine, limit: usize, bound: Duration) -> Vec<JobReport> {
     let stop = StopSignal::default();
     let mut reports = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + bound;
     while reports.len() < limit && Instant::now() < deadline {
         match engine.run_next(&stop).unwrap() {
             Some(report) => reports.push(report),
