@@ -1269,7 +1269,7 @@ impl Engine {
             sandbox: record.sandbox.map(|level| level.to_string()),
             cache_read_tokens: record.usage.cache_read_tokens,
             cache_write_tokens: record.usage.cache_creation_tokens,
-            model: None,
+            model: record.usage.model.clone(),
         }
     }
 }

@@ -108,8 +108,15 @@ fn an_agent_run_keeps_its_cache_tokens_and_model_or_their_absence() {
     let fx = Fixture::new();
     let job = fx.enqueue("testing", "tester");
     let s = &fx.store;
-    s.record_agent_run(&run(job, fx.task, "tester", Transport::Llm, 1_000, Some(0.5)))
-        .unwrap();
+    s.record_agent_run(&run(
+        job,
+        fx.task,
+        "tester",
+        Transport::Llm,
+        1_000,
+        Some(0.5),
+    ))
+    .unwrap();
     s.record_agent_run(&run(job, fx.task, "tester", Transport::Llm, 1_000, None))
         .unwrap();
     let runs = s.agent_runs(fx.task).unwrap();
