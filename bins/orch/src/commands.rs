@@ -479,6 +479,14 @@ pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, Cl
                 "exit_code": r.exit_code,
                 "duration_ms": r.duration_ms,
                 "cost_usd": r.cost_usd,
+                // Each CLI's own meaning of input: Claude's excludes the
+                // cache reads and writes, Codex's and Gemini's include the
+                // cached part (docs/store.md).
+                "tokens_in": r.tokens_in,
+                "tokens_out": r.tokens_out,
+                "cache_read_tokens": r.cache_read_tokens,
+                "cache_write_tokens": r.cache_write_tokens,
+                "model": r.model,
                 "sandbox": r.sandbox,
             })
         })

@@ -180,6 +180,16 @@ fn a_task_goes_through_every_stage_from_the_command_line() {
     assert_eq!(shown["repo"], "calc");
     assert_eq!(shown["developer_retries"], 0);
     assert!(shown["cost_usd"].as_f64().unwrap() > 0.0, "{shown}");
+    // Each run shows its tokens, prompt-cache tokens and model; the
+    // stand-in reports tokens but no cache and names no model: null, not 0.
+    let llm_run = &shown["runs"][0];
+    assert!(llm_run["tokens_in"].is_u64(), "{llm_run}");
+    for unreported in ["cache_read_tokens", "cache_write_tokens", "model"] {
+        assert!(
+            llm_run.get(unreported).is_some_and(Value::is_null),
+            "{unreported}: {llm_run}"
+        );
+    }
     let transitions = shown["transitions"].as_array().unwrap();
     assert_eq!(transitions.len(), 8);
     assert_eq!(transitions[0]["from"], "analysis");

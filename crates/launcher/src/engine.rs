@@ -1267,6 +1267,9 @@ impl Engine {
             tokens_in: record.usage.input_tokens,
             tokens_out: record.usage.output_tokens,
             sandbox: record.sandbox.map(|level| level.to_string()),
+            cache_read_tokens: record.usage.cache_read_tokens,
+            cache_write_tokens: record.usage.cache_creation_tokens,
+            model: record.usage.model.clone(),
         }
     }
 }

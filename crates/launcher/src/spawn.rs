@@ -38,7 +38,7 @@ use crate::context::{JobContext, RunControl};
 use crate::launch::{AlertSpec, Launch, RunOutcome, RunRecord};
 use crate::sandbox::{self, RunKind, RunRoom};
 use crate::stream::{AgentStream, Fault, RunEnd, classify};
-use crate::usage::{Usage, parse_usage};
+use crate::usage::{Usage, estimate_cost, parse_usage};
 
 /// Bounds on the CLIs' own retries, set in every agent's environment (a
 /// command line may set its own first: `sh -c` lets it override): without
@@ -450,36 +450,23 @@ fn infra_fault(
 /// The run's usage: what the whole stdout gave (the terminal event's
 /// totals), completed from what the stream gave as it arrived (a killed
 /// run, or stdout cut at its cap), and a cost estimated from `prices` when
-/// the CLI reported tokens but no dollars.
+/// the CLI reported tokens but no dollars (see [`estimate_cost`]).
 fn merge_usage(parsed: Usage, streamed: Usage, prices: &[crate::config::ModelPrice]) -> Usage {
     let mut usage = if parsed.input_tokens.is_some() || parsed.cost_usd.is_some() {
-        parsed
+        Usage {
+            // stdout cut at its cap may have lost the init event that named
+            // the model; the stream saw it.
+            model: parsed.model.or(streamed.model),
+            ..parsed
+        }
     } else {
         Usage {
             reported_error: parsed.reported_error.or(streamed.reported_error.clone()),
             ..streamed
         }
     };
-    if usage.cost_usd.is_none() {
-        usage.cost_usd = estimate_cost(&usage, prices);
-    }
+    usage.cost_usd = estimate_cost(&usage, prices);
     usage
-}
-
-/// A cost from the price of `*` (the CLIs that report no dollars do not say
-/// one model per run in a form the price could follow; see docs).
-fn estimate_cost(usage: &Usage, prices: &[crate::config::ModelPrice]) -> Option<f64> {
-    let price = prices.iter().find(|p| p.model == "*")?;
-    let input = usage.input_tokens? as f64;
-    let output = usage.output_tokens.unwrap_or(0) as f64;
-    let cached = usage.cache_read_tokens.unwrap_or(0) as f64;
-    let (input, cached_price) = match price.cache_read {
-        // Codex's and Gemini's input counts include the cached part.
-        Some(rate) => ((input - cached).max(0.0), rate),
-        None => (input, 0.0),
-    };
-    let cost = (input * price.input + output * price.output + cached * cached_price) / 1e6;
-    cost.is_finite().then_some(cost)
 }
 
 /// The agent could not be run at all (spawn failed, its shell said 126/127:

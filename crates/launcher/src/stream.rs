@@ -12,6 +12,9 @@
 //!   each id counts once (its last report). The terminal event's totals
 //!   replace these sums. Codex and Gemini report usage only in their
 //!   terminal event: a run killed before it records none.
+//! - **The model**: Claude's `system/init` event (or first `assistant`
+//!   message) names it; otherwise the terminal event's usage does (Claude's
+//!   `modelUsage`, Gemini's stats). Codex names none.
 //! - **Errors the CLI reported**: Claude's `system/api_retry` (status and
 //!   error name) and its result's `is_error`, `api_error_status`,
 //!   `terminal_reason`; Codex's `error` events and `turn.failed` message;
@@ -21,7 +24,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::usage::{Usage, parse_usage};
+use crate::usage::{Usage, claude_stream_model, parse_usage};
 
 /// The most distinct Claude message ids counted (bounds memory against a
 /// CLI printing endless ids; a real run has one per turn).
@@ -58,6 +61,9 @@ pub struct AgentStream {
     message: Option<String>,
     /// A multi-line document in progress (Gemini `json`).
     document: Option<Vec<u8>>,
+    /// Claude: the model its `system/init` event (or first `assistant`
+    /// message) named.
+    model: Option<String>,
 }
 
 /// What [`AgentStream`] learned, for the run's record and its classification.
@@ -108,6 +114,9 @@ impl AgentStream {
     }
 
     fn object(&mut self, object: &Map<String, Value>, raw: &[u8]) -> bool {
+        if self.model.is_none() {
+            self.model = claude_stream_model(object);
+        }
         let kind = object.get("type").and_then(Value::as_str);
         match kind {
             Some("assistant") => {
@@ -215,7 +224,7 @@ impl AgentStream {
     /// What the stream said, as far as it went.
     #[must_use]
     pub fn report(&self) -> StreamReport {
-        let usage = match &self.final_usage {
+        let mut usage = match &self.final_usage {
             Some(usage) => usage.clone(),
             None if !self.messages.is_empty() => {
                 let sum = self
@@ -238,6 +247,12 @@ impl AgentStream {
             }
             None => Usage::default(),
         };
+        // The init event's model is the run's, as `parse_usage` reads it
+        // from the whole stdout; the terminal event alone names it only in
+        // Claude's `modelUsage` and Gemini's stats.
+        if let Some(model) = &self.model {
+            usage.model = Some(model.clone());
+        }
         StreamReport {
             terminal: self.terminal,
             succeeded: self.succeeded,

@@ -31,6 +31,18 @@
 //!   no turn count. An `error` object beside the stats is reported in
 //!   `reported_error`.
 //!
+//! **The model** ([`Usage::model`]) is the one the CLI named: Claude Code's
+//! stream-json `system/init` event (`model`), else its first `assistant`
+//! message's `message.model`, else the result's `modelUsage` entry with the
+//! most tokens (the only place `--output-format json` names it); Gemini's
+//! `stats.models` entry with the most tokens (the main model: a run also
+//! spends a few tokens on its router's); Codex names none. Its `init` event's
+//! `model` is not read: Gemini says `auto` there.
+//!
+//! **Prices**: [`estimate_cost`] prices a run that reported tokens but no
+//! dollars from `ORCH_AGENT_PRICES`, by its exact model, else the `*` entry;
+//! a cost the CLI reported itself (Claude Code) is never replaced.
+//!
 //! The token fields keep each agent's own meaning of "input": Claude's
 //! `input_tokens` excludes the tokens read from or written to the prompt
 //! cache, while Codex's `input_tokens` and Gemini's `prompt` include the
@@ -49,6 +61,8 @@
 //! bounded number of failed attempts.
 
 use serde_json::{Map, Value};
+
+use crate::config::ModelPrice;
 
 /// Cost and tokens an agent run reported; every field optional.
 ///
@@ -84,6 +98,10 @@ pub struct Usage {
     pub reported_error: Option<String>,
     /// Which format was recognised; `None` for unknown output.
     pub format: Option<UsageFormat>,
+    /// The model the run used, as the CLI named it (see the
+    /// [module documentation](self)); `None` when it named none (Codex).
+    /// One line, not empty, at most 200 characters.
+    pub model: Option<String>,
 }
 
 /// The agent output formats [`parse_usage`] recognises.
@@ -194,6 +212,9 @@ struct Scan {
     codex_seen: bool,
     /// The last Gemini stats document seen.
     gemini: Option<Usage>,
+    /// Claude stream-json: the model its `system/init` event or, failing
+    /// that, its first `assistant` message named.
+    claude_model: Option<String>,
 }
 
 /// The three counts of a Codex `turn.completed` event.
@@ -215,6 +236,11 @@ impl Scan {
                     }
                     if matches!(kind, "system" | "assistant" | "user" | "stream_event") {
                         self.claude_stream_evidence = true;
+                    }
+                    if let Some(model) = claude_stream_model(object) {
+                        // The init event comes first and names the model
+                        // the run was started with: the first name wins.
+                        self.claude_model.get_or_insert(model);
                     }
                 }
                 self.observe_object(object);
@@ -268,6 +294,9 @@ impl Scan {
     /// Codex, then Gemini (an output mixing them is not one any CLI prints).
     fn finish(self) -> Option<Usage> {
         if let Some(mut usage) = self.claude {
+            if let Some(model) = self.claude_model {
+                usage.model = Some(model);
+            }
             let stream = self.claude_stream_evidence || self.claude_result_documents > 1;
             usage.format = Some(if stream {
                 UsageFormat::ClaudeStreamJson
@@ -287,6 +316,8 @@ impl Scan {
                 turns: (self.codex_turns > 0).then_some(self.codex_turns),
                 reported_error: self.codex_failure,
                 format: Some(UsageFormat::CodexJsonl),
+                // Codex's events name no model (docs/agents.md).
+                model: None,
             });
         }
         self.gemini
@@ -327,7 +358,47 @@ fn claude_usage(object: &Map<String, Value>) -> Usage {
         turns: object.get("num_turns").and_then(token_count),
         reported_error: claude_reported_error(object),
         format: None,
+        model: object
+            .get("modelUsage")
+            .and_then(Value::as_object)
+            .and_then(|models| {
+                main_model(models, |usage| {
+                    [
+                        "inputTokens",
+                        "outputTokens",
+                        "cacheReadInputTokens",
+                        "cacheCreationInputTokens",
+                    ]
+                    .iter()
+                    .filter_map(|key| usage.get(*key).and_then(token_count))
+                    .fold(0u64, u64::saturating_add)
+                })
+            }),
     }
+}
+
+/// The model a Claude Code stream-json event names: `system/init`'s `model`,
+/// or an `assistant` event's `message.model`.
+pub(crate) fn claude_stream_model(object: &Map<String, Value>) -> Option<String> {
+    let named = match object.get("type").and_then(Value::as_str) {
+        Some("system") if object.get("subtype").and_then(Value::as_str) == Some("init") => {
+            object.get("model")
+        }
+        Some("assistant") => object.get("message").and_then(|m| m.get("model")),
+        _ => None,
+    };
+    named.and_then(Value::as_str).and_then(one_line)
+}
+
+/// The name of the entry of `models` that spent the most tokens (as
+/// `tokens` counts them): the run's main model. A tie goes to the name that
+/// sorts first, so the answer does not depend on the map's order.
+fn main_model(models: &Map<String, Value>, tokens: impl Fn(&Value) -> u64) -> Option<String> {
+    models
+        .iter()
+        .filter_map(|(name, usage)| one_line(name).map(|name| (name, tokens(usage))))
+        .max_by(|(a, a_tokens), (b, b_tokens)| a_tokens.cmp(b_tokens).then_with(|| b.cmp(a)))
+        .map(|(name, _)| name)
 }
 
 /// Claude Code's own word that the run failed: `is_error: true`, or (when
@@ -385,6 +456,16 @@ fn gemini_usage(object: &Map<String, Value>) -> Option<Usage> {
     } else {
         (sum("prompt"), sum("candidates"), sum("cached"))
     };
+    // `json` counts a model's tokens in `tokens.total`, `stream-json` in
+    // `total_tokens`.
+    let model = main_model(models, |usage| {
+        usage
+            .get("tokens")
+            .and_then(|t| t.get("total"))
+            .or_else(|| usage.get("total_tokens"))
+            .and_then(token_count)
+            .unwrap_or(0)
+    });
     Some(Usage {
         cost_usd: None,
         input_tokens: input,
@@ -394,7 +475,52 @@ fn gemini_usage(object: &Map<String, Value>) -> Option<Usage> {
         turns: None,
         reported_error,
         format: Some(UsageFormat::GeminiJson),
+        model,
     })
+}
+
+/// The estimated cost of a run that reported tokens but no dollars, from
+/// `prices` (US dollars per million tokens): the entry of the run's exact
+/// model, else the `*` entry, else none (`None`). A run whose CLI reported
+/// its cost (Claude Code) keeps it: a list price is never better than the
+/// CLI's own bill, so such a run is never re-priced. `None` also when no
+/// input tokens were reported, or the figure is not finite.
+///
+/// Input is priced by each CLI's meaning of it: Claude's `input_tokens`
+/// excludes the cache reads and writes, Codex's and Gemini's include the
+/// cache reads. Cache reads are priced at the entry's cache rate, or as
+/// input without one; cache writes as input (no CLI that needs an estimate
+/// reports them, and the list has no rate for them).
+#[must_use]
+pub fn estimate_cost(usage: &Usage, prices: &[ModelPrice]) -> Option<f64> {
+    if usage.cost_usd.is_some() {
+        return usage.cost_usd;
+    }
+    let price = usage
+        .model
+        .as_deref()
+        .and_then(|model| prices.iter().find(|p| p.model == model))
+        .or_else(|| prices.iter().find(|p| p.model == "*"))?;
+    let input = usage.input_tokens?;
+    let cached = usage.cache_read_tokens.unwrap_or(0);
+    let written = usage.cache_creation_tokens.unwrap_or(0);
+    let uncached = match usage.format {
+        Some(UsageFormat::ClaudeJson | UsageFormat::ClaudeStreamJson) => {
+            input.saturating_add(written)
+        }
+        Some(UsageFormat::CodexJsonl | UsageFormat::GeminiJson) | None => {
+            input.saturating_sub(cached).saturating_add(written)
+        }
+    };
+    let output = usage.output_tokens.unwrap_or(0);
+    let cached_rate = price.cache_read.unwrap_or(price.input);
+    // Token counts stay far below 2^53: the f64 products are exact enough
+    // for an estimate in dollars.
+    let cost = (uncached as f64 * price.input
+        + cached as f64 * cached_rate
+        + output as f64 * price.output)
+        / 1e6;
+    (cost.is_finite() && cost >= 0.0).then_some(cost)
 }
 
 /// Sums the counts present: an absent or `null` one is skipped, but one that

@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use orch_launcher::{
-    Engine, Intercept, Intercepted, JobContext, JobEndKind, Launch, LauncherConfig, RepoScope,
-    RunControl, RunOutcome, RunRecord, RunnerMode, ShadowRun, StopSignal, SuiteRunnerConfig,
-    reserved,
+    Engine, Intercept, Intercepted, JobContext, JobEndKind, Launch, LauncherConfig, ModelPrice,
+    RepoScope, RunControl, RunOutcome, RunRecord, RunnerMode, ShadowRun, StopSignal,
+    SuiteRunnerConfig, reserved,
 };
 use orch_pipeline::{Role, Stage};
 use orch_process::exec::SandboxMode;
@@ -641,17 +641,71 @@ fn the_prompt_and_the_runner_name_the_same_command(suite: Suite) -> Result<(), F
 
 // --- the LLM transport ------------------------------------------------------
 
-/// TC-13: one agent_runs row per run, with cost and tokens parsed from the
-/// recorded outputs of Claude Code, Codex and Gemini.
+/// TC-13: one agent_runs row per run, with cost, tokens, prompt-cache tokens
+/// and model parsed from the recorded outputs of Claude Code, Codex and
+/// Gemini; a CLI without dollars is priced by its exact model, and Claude's
+/// own cost is never re-priced.
 fn agent_runs_carry_parsed_cost_and_tokens() -> Result<(), Failed> {
-    for (fixture, cost, tokens_in, tokens_out) in [
-        ("claude-json-success.json", Some(true), true, true),
-        ("codex-exec.jsonl", None, true, true),
-        ("gemini-json.json", None, true, true),
-    ] {
+    /// What one fixture's run must record.
+    struct Expected {
+        fixture: &'static str,
+        cost: Option<f64>,
+        cache_read: Option<u64>,
+        cache_write: Option<u64>,
+        model: Option<&'static str>,
+    }
+    let cases = [
+        Expected {
+            fixture: "claude-json-success.json",
+            cost: Some(0.139_887_75),
+            cache_read: Some(184_220),
+            cache_write: Some(12_873),
+            model: Some("claude-sonnet-4-5-20250929"),
+        },
+        // No model named and no `*` price: no estimate.
+        Expected {
+            fixture: "codex-exec.jsonl",
+            cost: None,
+            cache_read: Some(41_216),
+            cache_write: None,
+            model: None,
+        },
+        Expected {
+            fixture: "gemini-json.json",
+            // (51333 - 31040) * 1 + 31040 * 0.1 + 1880 * 10, per million.
+            cost: Some((20_293.0 + 3_104.0 + 18_800.0) / 1e6),
+            cache_read: Some(31_040),
+            cache_write: None,
+            model: Some("gemini-2.5-pro"),
+        },
+    ];
+    for Expected {
+        fixture,
+        cost,
+        cache_read,
+        cache_write,
+        model,
+    } in cases
+    {
         let h = Harness::new();
         fs::copy(Path::new(OUTPUTS).join(fixture), h.state.join("stdout")).unwrap();
-        let engine = h.engine();
+        let mut config = h.config.clone();
+        config.agent.prices = vec![
+            ModelPrice {
+                model: "gemini-2.5-pro".into(),
+                input: 1.0,
+                output: 10.0,
+                cache_read: Some(0.1),
+            },
+            // Claude reported its cost: this price must not replace it.
+            ModelPrice {
+                model: "claude-sonnet-4-5-20250929".into(),
+                input: 1000.0,
+                output: 1000.0,
+                cache_read: None,
+            },
+        ];
+        let engine = h.engine_with(config);
         let repo = h.repo(&engine, "api", "true");
         let (task, _) = engine.create_task(repo, "analyse").unwrap();
         drive(&engine, 1);
@@ -663,12 +717,24 @@ fn agent_runs_carry_parsed_cost_and_tokens() -> Result<(), Failed> {
             format!("{fixture}: {run:?}"),
         )?;
         check(
-            run.cost_usd.is_some() == cost.is_some(),
-            format!("{fixture}: cost {run:?}"),
+            match (run.cost_usd, cost) {
+                (Some(got), Some(want)) => (got - want).abs() < 1e-9,
+                (None, None) => true,
+                (Some(_), None) | (None, Some(_)) => false,
+            },
+            format!("{fixture}: cost {run:?}, want {cost:?}"),
         )?;
         check(
-            run.tokens_in.is_some() == tokens_in && run.tokens_out.is_some() == tokens_out,
+            run.tokens_in.is_some() && run.tokens_out.is_some(),
             format!("{fixture}: tokens {run:?}"),
+        )?;
+        check(
+            (
+                run.cache_read_tokens,
+                run.cache_write_tokens,
+                run.model.as_deref(),
+            ) == (cache_read, cache_write, model),
+            format!("{fixture}: cache tokens and model {run:?}"),
         )?;
     }
     Ok(())

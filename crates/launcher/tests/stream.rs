@@ -103,3 +103,43 @@ fn a_stall_without_an_error_is_a_stall_and_a_plain_failure_is_the_roles() {
     );
     assert_eq!(classify(RunEnd::TimedOut, &silent, ""), Fault::Role);
 }
+
+#[test]
+fn the_stream_names_the_model_of_each_real_cli() {
+    for (name, model) in [
+        (
+            "real-claude-2.1.332-stream-json.jsonl",
+            Some("claude-opus-5-5"),
+        ),
+        // Killed before its result: the init event named it.
+        (
+            "real-claude-2.1.332-stream-json-529-killed.jsonl",
+            Some("claude-opus-5-5"),
+        ),
+        ("real-codex-0.171.0-exec.jsonl", None),
+        ("real-gemini-0.61.0-json.json", Some("gemini-3.8-flash")),
+        (
+            "real-gemini-0.61.0-stream-json.jsonl",
+            Some("gemini-3.8-flash"),
+        ),
+    ] {
+        let (report, _) = fed(name);
+        assert_eq!(report.usage.model.as_deref(), model, "{name}");
+    }
+}
+
+#[test]
+fn the_stream_keeps_claudes_cache_tokens() {
+    let (report, _) = fed("real-claude-2.1.332-stream-json.jsonl");
+    assert_eq!(
+        (
+            report.usage.cache_read_tokens,
+            report.usage.cache_creation_tokens
+        ),
+        (Some(700), Some(150))
+    );
+    let (report, _) = fed("real-codex-0.171.0-exec.jsonl");
+    assert_eq!(report.usage.cache_read_tokens, Some(700));
+    let (report, _) = fed("real-gemini-0.61.0-stream-json.jsonl");
+    assert_eq!(report.usage.cache_read_tokens, Some(700));
+}

@@ -10,7 +10,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use orch_launcher::usage::{Usage, UsageFormat, parse_usage};
+use orch_launcher::ModelPrice;
+use orch_launcher::usage::{Usage, UsageFormat, estimate_cost, parse_usage};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -58,6 +59,7 @@ fn claude_json_success_gives_cost_tokens_and_turns() {
             turns: Some(7),
             reported_error: None,
             format: Some(UsageFormat::ClaudeJson),
+            model: Some("claude-sonnet-4-5-20250929".to_owned()),
         }
     );
 }
@@ -77,6 +79,7 @@ fn claude_json_error_max_turns_still_gives_its_cost_and_reports_the_error() {
             turns: Some(11),
             reported_error: Some("error_max_turns".to_owned()),
             format: Some(UsageFormat::ClaudeJson),
+            model: Some("claude-sonnet-4-5-20250929".to_owned()),
         }
     );
 }
@@ -172,6 +175,7 @@ fn claude_stream_json_reads_the_result_line_not_the_assistant_usage() {
             turns: Some(3),
             reported_error: None,
             format: Some(UsageFormat::ClaudeStreamJson),
+            model: Some("claude-sonnet-4-5-20250929".to_owned()),
         }
     );
 }
@@ -199,6 +203,7 @@ fn claude_stream_json_takes_the_last_result() {
             turns: Some(9),
             reported_error: Some("error_max_turns".to_owned()),
             format: Some(UsageFormat::ClaudeStreamJson),
+            model: Some("claude-sonnet-4-5-20250929".to_owned()),
         }
     );
 }
@@ -230,6 +235,7 @@ fn codex_exec_gives_tokens_and_no_cost() {
             turns: Some(1),
             reported_error: None,
             format: Some(UsageFormat::CodexJsonl),
+            model: None,
         }
     );
 }
@@ -264,6 +270,7 @@ fn codex_takes_the_last_turn_completed_because_usage_is_cumulative() {
             turns: Some(2),
             reported_error: None,
             format: Some(UsageFormat::CodexJsonl),
+            model: None,
         }
     );
 }
@@ -287,6 +294,7 @@ fn codex_turn_failed_is_reported() {
                 "stream disconnected before completion: Transport error".to_owned()
             ),
             format: Some(UsageFormat::CodexJsonl),
+            model: None,
             ..Usage::default()
         }
     );
@@ -312,6 +320,7 @@ fn gemini_json_sums_tokens_over_its_two_models() {
             turns: None,
             reported_error: None,
             format: Some(UsageFormat::GeminiJson),
+            model: Some("gemini-2.5-pro".to_owned()),
         }
     );
 }
@@ -424,6 +433,7 @@ fn codex_bad_counts_stay_empty_and_u64_max_fits() {
             cache_read_tokens: Some(u64::MAX),
             turns: Some(1),
             format: Some(UsageFormat::CodexJsonl),
+            model: None,
             ..Usage::default()
         }
     );
@@ -878,5 +888,146 @@ fn real_gemini_json_gives_the_served_tokens_of_both_models() {
             usage.cache_read_tokens,
         ),
         (None, Some(2707), Some(123), Some(700))
+    );
+}
+
+// --- the model, and prices per model -----------------------------------------
+
+#[test]
+fn the_model_is_read_from_each_real_cli_output() {
+    for (name, model) in [
+        // system/init's `model` (and every assistant message's).
+        (
+            "real-claude-2.1.332-stream-json.jsonl",
+            Some("claude-opus-5-5"),
+        ),
+        // Codex's events name no model.
+        ("real-codex-0.171.0-exec.jsonl", None),
+        // The main model, not the router's (7 + 3 tokens).
+        ("real-gemini-0.61.0-json.json", Some("gemini-3.8-flash")),
+        // Its init event says `auto`; the result's stats name the models.
+        (
+            "real-gemini-0.61.0-stream-json.jsonl",
+            Some("gemini-3.8-flash"),
+        ),
+    ] {
+        assert_eq!(
+            parse_usage(&fixture(name)).model.as_deref(),
+            model,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn claudes_json_names_its_model_only_in_model_usage_and_the_biggest_wins() {
+    let text = r#"{"type":"result","subtype":"success","is_error":false,"total_cost_usd":0.5,"modelUsage":{"claude-haiku-4-5":{"inputTokens":900,"outputTokens":10},"claude-opus-5-5":{"inputTokens":100,"outputTokens":2000,"cacheReadInputTokens":5000}}}"#;
+    assert_eq!(parse_str(text).model.as_deref(), Some("claude-opus-5-5"));
+    // The init event, when there is one, names the model the run asked for.
+    let stream = format!(
+        "{}\n{text}\n",
+        r#"{"type":"system","subtype":"init","model":"claude-sonnet-4-5"}"#
+    );
+    assert_eq!(
+        parse_str(&stream).model.as_deref(),
+        Some("claude-sonnet-4-5")
+    );
+    // A name that is blank is no name.
+    let blank = r#"{"type":"result","subtype":"success","modelUsage":{" ":{"inputTokens":9}}}"#;
+    assert_eq!(parse_str(blank).model, None);
+}
+
+fn price(model: &str, input: f64, output: f64, cache_read: Option<f64>) -> ModelPrice {
+    ModelPrice {
+        model: model.to_owned(),
+        input,
+        output,
+        cache_read,
+    }
+}
+
+#[test]
+fn a_run_is_priced_by_its_exact_model_first() {
+    // Gemini: 2707 in of which 700 cached, 123 out, main model gemini-3.8-flash.
+    let usage = parse_usage(&fixture("real-gemini-0.61.0-json.json"));
+    let prices = [
+        price("*", 100.0, 100.0, None),
+        price("gemini-3.8-flash", 0.3, 2.5, Some(0.03)),
+    ];
+    let expected = (2007.0 * 0.3 + 700.0 * 0.03 + 123.0 * 2.5) / 1e6;
+    assert_cost(estimate_cost(&usage, &prices), expected);
+}
+
+#[test]
+fn a_run_of_another_or_no_model_falls_back_to_the_star_entry() {
+    // Codex names no model; its input includes the 700 cached tokens, priced
+    // as input when the entry has no cache rate.
+    let codex = parse_usage(&fixture("real-codex-0.171.0-exec.jsonl"));
+    let (input, output) = (codex.input_tokens.unwrap(), codex.output_tokens.unwrap());
+    let prices = [
+        price("gemini-3.8-flash", 100.0, 100.0, None),
+        price("*", 1.25, 10.0, None),
+    ];
+    assert_cost(
+        estimate_cost(&codex, &prices),
+        (input as f64 * 1.25 + output as f64 * 10.0) / 1e6,
+    );
+    let gemini = Usage {
+        model: Some("gemini-unknown".to_owned()),
+        ..parse_usage(&fixture("real-gemini-0.61.0-json.json"))
+    };
+    assert_cost(
+        estimate_cost(&gemini, &prices),
+        (2707.0 * 1.25 + 123.0 * 10.0) / 1e6,
+    );
+}
+
+#[test]
+fn without_a_matching_entry_or_tokens_there_is_no_estimate() {
+    let gemini = parse_usage(&fixture("real-gemini-0.61.0-json.json"));
+    assert_eq!(estimate_cost(&gemini, &[]), None);
+    assert_eq!(
+        estimate_cost(&gemini, &[price("gemini-2.5-pro", 1.0, 1.0, None)]),
+        None,
+        "another model's price is not this run's"
+    );
+    let no_tokens = Usage {
+        input_tokens: None,
+        ..gemini
+    };
+    assert_eq!(
+        estimate_cost(&no_tokens, &[price("*", 1.0, 1.0, None)]),
+        None
+    );
+}
+
+#[test]
+fn a_cost_claude_reported_is_never_re_priced() {
+    let usage = parse_usage(&fixture("real-claude-2.1.332-stream-json.jsonl"));
+    assert_eq!(usage.cost_usd, Some(0.01409));
+    let prices = [
+        price("claude-opus-5-5", 1000.0, 1000.0, Some(1000.0)),
+        price("*", 1000.0, 1000.0, None),
+    ];
+    assert_eq!(estimate_cost(&usage, &prices), Some(0.01409));
+}
+
+#[test]
+fn a_claude_run_without_its_cost_is_priced_with_its_cache_apart() {
+    // A run killed before its result: the stream's sums, no dollars. Claude's
+    // input excludes the cache reads and writes; writes are priced as input.
+    let usage = Usage {
+        input_tokens: Some(100),
+        output_tokens: Some(10),
+        cache_read_tokens: Some(1000),
+        cache_creation_tokens: Some(200),
+        format: Some(UsageFormat::ClaudeStreamJson),
+        model: Some("claude-opus-5-5".to_owned()),
+        ..Usage::default()
+    };
+    let prices = [price("claude-opus-5-5", 3.0, 15.0, Some(0.3))];
+    assert_cost(
+        estimate_cost(&usage, &prices),
+        (300.0 * 3.0 + 1000.0 * 0.3 + 10.0 * 15.0) / 1e6,
     );
 }

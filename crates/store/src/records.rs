@@ -343,6 +343,15 @@ pub struct NewAgentRun {
     /// What the kernel sandbox enforced, in words; `None` when no process
     /// ran.
     pub sandbox: Option<String>,
+    /// Input tokens read from the prompt cache, when reported (in the CLI's
+    /// meaning: Claude's `tokens_in` excludes them, Codex's and Gemini's
+    /// includes them).
+    pub cache_read_tokens: Option<u64>,
+    /// Input tokens written to the prompt cache, when reported (Claude).
+    pub cache_write_tokens: Option<u64>,
+    /// The model the run used, as its CLI named it; `None` when it did not
+    /// say. Never empty.
+    pub model: Option<String>,
 }
 
 /// A recorded run of a role, as stored in `agent_runs`.
@@ -378,6 +387,12 @@ pub struct AgentRun {
     pub tokens_out: Option<u64>,
     /// What the kernel sandbox enforced, in words; `None` when unknown.
     pub sandbox: Option<String>,
+    /// Input tokens read from the prompt cache, when reported.
+    pub cache_read_tokens: Option<u64>,
+    /// Input tokens written to the prompt cache, when reported.
+    pub cache_write_tokens: Option<u64>,
+    /// The model the CLI named; `None` when it did not say.
+    pub model: Option<String>,
 }
 
 /// Totals of `agent_runs` for one role and transport.
@@ -399,6 +414,10 @@ pub struct RoleStats {
     pub tokens_in: u64,
     /// Their summed output tokens.
     pub tokens_out: u64,
+    /// Their summed prompt-cache reads (runs that reported none count 0).
+    pub cache_read_tokens: u64,
+    /// Their summed prompt-cache writes (runs that reported none count 0).
+    pub cache_write_tokens: u64,
 }
 
 /// The outcomes [`Store::run_stats`] counts as failed runs: `failed`,
@@ -597,8 +616,9 @@ fn split_pass_env(stored: &str) -> Vec<String> {
 pub(crate) fn insert_agent_run(tx: &Transaction<'_>, run: &NewAgentRun) -> Result<AgentRunId> {
     tx.execute(
         "INSERT INTO agent_runs (job_id, task_id, role, stage, transport, started_ms, \
-         ended_ms, duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out, sandbox) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         ended_ms, duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out, sandbox, \
+         cache_read_tokens, cache_write_tokens, model) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             run.job,
             run.task,
@@ -613,7 +633,10 @@ pub(crate) fn insert_agent_run(tx: &Transaction<'_>, run: &NewAgentRun) -> Resul
             run.cost_usd,
             run.tokens_in,
             run.tokens_out,
-            run.sandbox
+            run.sandbox,
+            run.cache_read_tokens,
+            run.cache_write_tokens,
+            run.model
         ],
     )
     .map_err(sql("record_agent_run"))?;
@@ -1158,7 +1181,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT id, job_id, task_id, role, stage, transport, started_ms, ended_ms, \
-                 duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out, sandbox \
+                 duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out, sandbox, \
+                 cache_read_tokens, cache_write_tokens, model \
                  FROM agent_runs WHERE task_id = ?1 ORDER BY id",
             )
             .map_err(sql("agent_runs"))?;
@@ -1179,6 +1203,9 @@ impl Store {
                 tokens_in: row.get(12)?,
                 tokens_out: row.get(13)?,
                 sandbox: row.get(14)?,
+                cache_read_tokens: row.get(15)?,
+                cache_write_tokens: row.get(16)?,
+                model: row.get(17)?,
             })
         })
         .map_err(sql("agent_runs"))?
@@ -1197,7 +1224,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT role, transport, count(*), sum(duration_ms), avg(duration_ms), \
-                 total(cost_usd), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0) \
+                 total(cost_usd), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), \
+                 coalesce(sum(cache_read_tokens), 0), coalesce(sum(cache_write_tokens), 0) \
                  FROM agent_runs GROUP BY role, transport ORDER BY role, transport",
             )
             .map_err(sql("role_stats"))?;
@@ -1211,6 +1239,8 @@ impl Store {
                 total_cost_usd: row.get(5)?,
                 tokens_in: row.get(6)?,
                 tokens_out: row.get(7)?,
+                cache_read_tokens: row.get(8)?,
+                cache_write_tokens: row.get(9)?,
             })
         })
         .map_err(sql("role_stats"))?

@@ -32,9 +32,11 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// adds the repos' test command and the `shadow_verdicts` table of a suite
 /// runner in shadow mode, with its indexes; step 7 adds the repos' suite
 /// paths and setup command, the tasks' approved suite, the shadow pairs' LLM
-/// commit and remakes the agreement index with both commits. A test checks that running every
-/// step from an
-/// empty file yields exactly the schema of [`SCHEMA_SQL`].
+/// commit and remakes the agreement index with both commits; step 8 adds the
+/// sandbox (the repos' suite network and cache folders, what the kernel
+/// enforced for a run and a gate's verdict); step 9 adds the agent runs'
+/// prompt-cache tokens and model. A test checks that running every step from
+/// an empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
     include_str!("migrations/0002.sql"),
@@ -44,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006.sql"),
     include_str!("migrations/0007.sql"),
     include_str!("migrations/0008.sql"),
+    include_str!("migrations/0009.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

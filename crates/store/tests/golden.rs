@@ -144,6 +144,22 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         None,
         "a run from before the sandbox has no recorded level"
     );
+    let old_run = &store.agent_runs(task.id).unwrap()[0];
+    assert_eq!(
+        (
+            old_run.cache_read_tokens,
+            old_run.cache_write_tokens,
+            old_run.model.as_deref(),
+            old_run.cost_usd
+        ),
+        (None, None, None, Some(0.5)),
+        "a run from before step 9 keeps its cost, with no cache tokens or model"
+    );
+    assert_eq!(
+        store.role_stats().unwrap()[0].cache_read_tokens,
+        0,
+        "NULL cache tokens sum to 0"
+    );
     assert_eq!(
         (
             task.suite_commit.as_deref(),
@@ -191,7 +207,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 8);
+    assert_eq!(SCHEMA_VERSION, 9);
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();
     assert_eq!(
@@ -252,6 +268,56 @@ const STEPS_3_TO_6: [&str; 4] = [
     include_str!("../src/migrations/0005.sql"),
     include_str!("../src/migrations/0006.sql"),
 ];
+
+/// A run recorded by a version-8 orch (with its sandbox, before cache tokens
+/// and models were stored) migrates to step 9 untouched, its new columns
+/// NULL: unknown, never 0.
+#[test]
+fn a_version_8_run_keeps_its_figures_with_null_cache_tokens_and_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    version_1_file(&path);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(STEP_2).unwrap();
+        for step in STEPS_3_TO_6 {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute_batch(include_str!("../src/migrations/0007.sql"))
+            .unwrap();
+        conn.execute_batch(include_str!("../src/migrations/0008.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        conn.execute_batch(
+            "INSERT INTO agent_runs (id, job_id, task_id, role, stage, transport, started_ms, \
+                 ended_ms, duration_ms, outcome, cost_usd, tokens_in, tokens_out, sandbox) \
+                 VALUES (8, 1, 1, 'tester', 'testing', 'llm', 70, 90, 20, 'passed', 0.25, \
+                 1200, 80, 'off (no sandbox)');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let runs = store.agent_runs(orch_store::TaskId::new(1)).unwrap();
+    assert_eq!(runs.len(), 2, "both runs are kept");
+    let run = runs.iter().find(|r| r.id.get() == 8).unwrap();
+    assert_eq!(
+        (
+            run.cost_usd,
+            run.tokens_in,
+            run.tokens_out,
+            run.sandbox.as_deref()
+        ),
+        (Some(0.25), Some(1200), Some(80), Some("off (no sandbox)"))
+    );
+    assert_eq!(
+        (
+            run.cache_read_tokens,
+            run.cache_write_tokens,
+            run.model.as_deref()
+        ),
+        (None, None, None)
+    );
+}
 
 /// A shadow pair recorded by a version-6 orch compared the runner on the
 /// stage's start commit with the LLM on its end commit: after step 7 it is

@@ -37,6 +37,9 @@ fn run(
         sandbox: Some(
             "required: landlock abi 7, filesystem full, network host, signals scoped".into(),
         ),
+        cache_read_tokens: cost_usd.map(|_| 300),
+        cache_write_tokens: cost_usd.map(|_| 50),
+        model: cost_usd.map(|_| "claude-opus-5-5".into()),
     }
 }
 
@@ -81,6 +84,8 @@ fn agent_runs_aggregate_per_role_and_transport() {
                 total_cost_usd: 0.0,
                 tokens_in: 1_000,
                 tokens_out: 200,
+                cache_read_tokens: 300,
+                cache_write_tokens: 50,
             },
             RoleStats {
                 role: "tester".into(),
@@ -91,9 +96,66 @@ fn agent_runs_aggregate_per_role_and_transport() {
                 total_cost_usd: 0.75,
                 tokens_in: 2_000,
                 tokens_out: 400,
+                cache_read_tokens: 600,
+                cache_write_tokens: 100,
             },
         ]
     );
+}
+
+#[test]
+fn an_agent_run_keeps_its_cache_tokens_and_model_or_their_absence() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("testing", "tester");
+    let s = &fx.store;
+    s.record_agent_run(&run(
+        job,
+        fx.task,
+        "tester",
+        Transport::Llm,
+        1_000,
+        Some(0.5),
+    ))
+    .unwrap();
+    s.record_agent_run(&run(job, fx.task, "tester", Transport::Llm, 1_000, None))
+        .unwrap();
+    let runs = s.agent_runs(fx.task).unwrap();
+    let reported = runs.first().unwrap();
+    assert_eq!(
+        (
+            reported.cache_read_tokens,
+            reported.cache_write_tokens,
+            reported.model.as_deref()
+        ),
+        (Some(300), Some(50), Some("claude-opus-5-5"))
+    );
+    let unreported = runs.get(1).unwrap();
+    assert_eq!(
+        (
+            unreported.cache_read_tokens,
+            unreported.cache_write_tokens,
+            unreported.model.as_deref()
+        ),
+        (None, None, None),
+        "a CLI that reports no cache tokens and no model leaves them NULL, not 0"
+    );
+    // An empty model name is not a name: the schema refuses it.
+    let err = s
+        .record_agent_run(&NewAgentRun {
+            model: Some(String::new()),
+            ..run(job, fx.task, "tester", Transport::Llm, 1_000, None)
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+    // A count SQLite cannot hold (past i64::MAX) is refused, not wrapped.
+    let err = s
+        .record_agent_run(&NewAgentRun {
+            cache_read_tokens: Some(u64::MAX),
+            ..run(job, fx.task, "tester", Transport::Llm, 1_000, None)
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+    assert_eq!(s.agent_runs(fx.task).unwrap().len(), 2);
 }
 
 #[test]

@@ -36,6 +36,9 @@ fn run(job: JobId, task: TaskId, role: &str, outcome: &str, ended_ms: i64) -> Ne
         tokens_in: None,
         tokens_out: None,
         sandbox: None,
+        cache_read_tokens: None,
+        cache_write_tokens: None,
+        model: None,
     }
 }
 

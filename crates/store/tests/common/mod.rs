@@ -92,6 +92,9 @@ pub(crate) fn run_of(claimed: &Claimed, cost_usd: Option<f64>) -> NewAgentRun {
         tokens_in: None,
         tokens_out: None,
         sandbox: None,
+        cache_read_tokens: None,
+        cache_write_tokens: None,
+        model: None,
     }
 }
 

@@ -1,4 +1,4 @@
--- The orch database schema, version 8.
+-- The orch database schema, version 9.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -124,6 +124,12 @@ CREATE INDEX jobs_deferred ON jobs (run_after_ms, id) WHERE state = 'queued' AND
 -- One row per finished run of a role, LLM or deterministic, for cost reports
 -- and the determinization roadmap. sandbox (migration step 8): what the
 -- kernel sandbox enforced for the run, in words (NULL before step 8).
+-- cache_read_tokens and cache_write_tokens (migration step 9): input tokens
+-- read from and written to the prompt cache, each in its CLI's meaning
+-- (Claude's tokens_in excludes both; Codex's and Gemini's includes the cached
+-- part); model: the model the CLI named. All three NULL when not reported
+-- and before step 9. The last line holds the columns of steps 8 and 9,
+-- spelled as ALTER TABLE ... ADD COLUMN leaves them.
 CREATE TABLE agent_runs (
     id          INTEGER PRIMARY KEY,
     job_id      INTEGER NOT NULL REFERENCES jobs (id),
@@ -139,7 +145,7 @@ CREATE TABLE agent_runs (
     cost_usd    REAL CHECK (cost_usd IS NULL OR cost_usd >= 0),
     tokens_in   INTEGER CHECK (tokens_in IS NULL OR tokens_in >= 0),
     tokens_out  INTEGER CHECK (tokens_out IS NULL OR tokens_out >= 0)
-, sandbox TEXT) STRICT;
+, sandbox TEXT, cache_read_tokens INTEGER CHECK (cache_read_tokens IS NULL OR cache_read_tokens >= 0), cache_write_tokens INTEGER CHECK (cache_write_tokens IS NULL OR cache_write_tokens >= 0), model TEXT CHECK (model IS NULL OR model <> '')) STRICT;
 
 CREATE INDEX agent_runs_by_role ON agent_runs (role, transport);
 CREATE INDEX agent_runs_by_job ON agent_runs (job_id);
