@@ -287,7 +287,23 @@ fn a_task_passes_analysis(cli: AgentKind) -> Result<(), Failed> {
             .is_some_and(|s| s.starts_with("required")),
         format!("not in the required sandbox: {run:?}"),
     )?;
-    let (input, output_tokens, _cache_read, _cache_write) = served(&server);
+    let (input, output_tokens, cache_read, cache_write) = served(&server);
+    // Cache tokens in their own columns, as the server reported them (only
+    // Claude reports cache writes), and the model where the CLI names it.
+    let (writes, named) = match cli {
+        AgentKind::Claude => (Some(cache_write), true),
+        AgentKind::Gemini => (None, true),
+        AgentKind::Codex | AgentKind::Custom => (None, false),
+    };
+    check(
+        run.cache_read_tokens == Some(cache_read)
+            && run.cache_write_tokens == writes
+            && run.model.is_some() == named,
+        format!(
+            "cache (served {cache_read} read, {cache_write} written) or model: {run:?}; {}",
+            context()
+        ),
+    )?;
     match cli {
         AgentKind::Claude => {
             // Claude's input_tokens exclude the cache: the server's `input`.
