@@ -209,23 +209,7 @@ pub fn suite_changes(
     if patterns.is_empty() || from == to {
         return Ok(Vec::new());
     }
-    let mut args: Vec<String> = [
-        "diff",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--no-renames",
-        "--name-status",
-        "-z",
-        from,
-        to,
-        "--",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    args.extend(pathspecs(patterns));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = git.git(dir, &args)?;
+    let out = suite_diff(git, dir, &["--name-status", "-z"], from, to, patterns)?;
     let mut fields = out.split('\0').filter(|f| !f.is_empty());
     let mut changes = Vec::new();
     while let (Some(status), Some(path)) = (fields.next(), fields.next()) {
@@ -242,6 +226,25 @@ pub fn suite_changes(
     Ok(changes)
 }
 
+/// `git diff` of the suite paths from `from` to `to`, with `flags`: no
+/// external diff, no textconv, no renames (a file moved out of a suite path
+/// is a deletion there).
+fn suite_diff(
+    git: &Git,
+    dir: &Path,
+    flags: &[&str],
+    from: &str,
+    to: &str,
+    patterns: &[String],
+) -> Result<String, WorktreeError> {
+    let specs = pathspecs(patterns);
+    let mut args = vec!["diff", "--no-ext-diff", "--no-textconv", "--no-renames"];
+    args.extend_from_slice(flags);
+    args.extend([from, to, "--"]);
+    args.extend(specs.iter().map(String::as_str));
+    git.git(dir, &args)
+}
+
 /// The sha256 of the suite's diff from `from` to `to` under `patterns`
 /// (`git diff --binary --full-index --no-renames`, as text), for the record
 /// of an approval.
@@ -256,23 +259,7 @@ pub fn suite_diff_sha256(
     to: &str,
     patterns: &[String],
 ) -> Result<String, WorktreeError> {
-    let mut args: Vec<String> = [
-        "diff",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--no-renames",
-        "--binary",
-        "--full-index",
-        from,
-        to,
-        "--",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    args.extend(pathspecs(patterns));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let diff = git.git(dir, &args)?;
+    let diff = suite_diff(git, dir, &["--binary", "--full-index"], from, to, patterns)?;
     Ok(Sha256::digest(diff.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -279,70 +279,56 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                 | Ending::Cancelled(_)
                 | Ending::Dismissed(_) => String::new(),
             };
-            match fault {
-                Fault::Role => {}
-                Fault::Authentication(said) => {
-                    return infra_fault(
-                        ctx,
-                        config,
-                        &InfraFault {
-                            what: format!("the agent CLI could not authenticate: {said:?}"),
-                            fix: "fix the CLI's API key or login (e.g. ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY in the agent's environment, or ORCH_AGENT_CMD)",
-                            transient: false,
-                        },
-                        record(
-                            RunOutcome::ToolError,
-                            exit_code,
-                            finished.duration,
-                            usage,
-                            String::new(),
-                            sandbox,
-                        ),
-                    );
-                }
+            // A fault of the model API, the CLI's login or the network is
+            // the infrastructure's: deferred or blocked, never a verdict.
+            let infra = match fault {
+                Fault::Role => None,
+                Fault::Authentication(said) => Some((
+                    InfraFault {
+                        what: format!("the agent CLI could not authenticate: {said:?}"),
+                        fix: "fix the CLI's API key or login (e.g. ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY in the agent's environment, or ORCH_AGENT_CMD)",
+                        transient: false,
+                    },
+                    RunOutcome::ToolError,
+                )),
                 Fault::Overloaded(said) | Fault::ServerError(said) | Fault::Network(said) => {
-                    let what = if stall_detail.is_empty() {
-                        format!("the model API failed the agent CLI: {said:?} ({detail})")
+                    let why = if stall_detail.is_empty() {
+                        &detail
                     } else {
-                        format!("the model API failed the agent CLI: {said:?} ({stall_detail})")
+                        &stall_detail
                     };
-                    return infra_fault(
-                        ctx,
-                        config,
-                        &InfraFault {
-                            what,
+                    Some((
+                        InfraFault {
+                            what: format!("the model API failed the agent CLI: {said:?} ({why})"),
                             fix: "check the model provider's status and the network, or raise ORCH_AGENT_INFRA_RETRIES",
                             transient: true,
                         },
-                        record(
-                            RunOutcome::Deferred,
-                            exit_code,
-                            finished.duration,
-                            usage,
-                            String::new(),
-                            sandbox,
-                        ),
-                    );
+                        RunOutcome::Deferred,
+                    ))
                 }
-                Fault::Stall => {
-                    return infra_fault(
-                        ctx,
-                        config,
-                        &InfraFault {
-                            what: format!("the agent CLI stalled ({stall_detail})"),
-                            fix: "check the model provider and the network, or raise ORCH_AGENT_STALL_SECS / ORCH_AGENT_FIRST_OUTPUT_SECS",
-                            transient: true,
-                        },
-                        record(
-                            RunOutcome::Deferred,
-                            exit_code,
-                            finished.duration,
-                            usage,
-                            String::new(),
-                            sandbox,
-                        ),
-                    );
-                }
+                Fault::Stall => Some((
+                    InfraFault {
+                        what: format!("the agent CLI stalled ({stall_detail})"),
+                        fix: "check the model provider and the network, or raise ORCH_AGENT_STALL_SECS / ORCH_AGENT_FIRST_OUTPUT_SECS",
+                        transient: true,
+                    },
+                    RunOutcome::Deferred,
+                )),
+            };
+            if let Some((fault, outcome)) = infra {
+                return infra_fault(
+                    ctx,
+                    config,
+                    &fault,
+                    record(
+                        outcome,
+                        exit_code,
+                        finished.duration,
+                        usage,
+                        String::new(),
+                        sandbox,
+                    ),
+                );
             }
             // The artifact, from the agent's output folder into the task
             // folder; a link or a non-file there is refused (the gate then
