@@ -46,10 +46,12 @@ pub mod operator;
 pub mod preset;
 pub mod prompt;
 pub mod reserved;
+mod run_lock;
 pub mod sandbox;
 mod spawn;
 pub mod stream;
 pub mod usage;
+mod workers;
 pub mod workspace;
 pub mod worktree;
 
@@ -68,3 +70,6 @@ pub use launch::{
 };
 pub use preset::{AgentKind, ParseAgentError, Preset};
 pub use spawn::{CLI_RETRY_ENV, agent_env, spawn};
+pub use workers::{
+    Event, Health, Monitor, RESCUE_EVERY, Workers, WorkersBuilder, WorkersError, boot_id,
+};
