@@ -240,3 +240,41 @@ fn handle(
     }
     let _ = writer.flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(live: usize, panics: u64) -> Health {
+        Health {
+            workers: 2,
+            live,
+            panics,
+            writable: Ok(()),
+            same_file: Ok(()),
+        }
+    }
+
+    #[test]
+    fn healthz_names_each_check_and_a_dead_worker_is_unhealthy() {
+        assert_eq!(
+            healthz(&health(2, 1)),
+            "ok\nworkers: 2 of 2 live\npanics: 1\ndatabase writable: yes\ndatabase file: the one opened at start\n"
+        );
+        let dead = health(1, 0);
+        assert!(!dead.is_ok());
+        assert!(healthz(&dead).starts_with("unhealthy\nworkers: 1 of 2 live\n"));
+        let locked = Health {
+            writable: Err("database is locked".to_owned()),
+            ..health(2, 0)
+        };
+        assert!(!locked.is_ok());
+        assert!(
+            healthz(&locked).contains("database writable: FAILED: database is locked\n"),
+            "{}",
+            healthz(&locked)
+        );
+        assert!(worker_metrics(&locked).contains("orch_database_writable 0\n"));
+        assert!(worker_metrics(&dead).contains("orch_workers_live 1\n"));
+    }
+}

@@ -462,7 +462,13 @@ impl Engine {
     ///
     /// [`EngineError::Store`] when the store fails to claim or to write the
     /// job's end for another reason than a lost lease or a superseded
-    /// transition (those are reported in the [`JobReport`]).
+    /// transition (those are reported in the [`JobReport`]);
+    /// [`EngineError::Panicked`] when running the job panicked (caught; the
+    /// job was given back, or its task blocked once it kept panicking).
+    ///
+    /// A job whose task's run lock another live run holds (a process
+    /// stopped past its lease) is given back for a moment and reported as
+    /// deferred; nothing else of it happens.
     pub fn run_next(&self, stop: &StopSignal) -> Result<Option<JobReport>, EngineError> {
         let claimed = self.store().claim(&self.owner, self.config.lease)?;
         let Some(claimed) = claimed else {
