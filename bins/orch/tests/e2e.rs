@@ -2394,3 +2394,34 @@ fn healthz_says_503_when_the_database_file_is_replaced() {
         Some(0)
     );
 }
+
+/// Issue 20, "busy disk": while another process holds the database
+/// write-locked past the busy timeout, `/healthz` answers 503 saying the
+/// database cannot be written; once the lock is given back, 200 again.
+#[test]
+fn healthz_says_503_while_the_database_is_write_locked() {
+    let world = World::new("healthz-locked");
+    let _reaper = Reaper(&world.marker);
+    let (mut child, addr) = serve(&world, &[]);
+    assert_eq!(http(&addr, "GET", "/healthz").0, 200);
+    let db = rusqlite::Connection::open(world.home().join("orch.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (status, _, body) = http(&addr, "GET", "/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with("unhealthy\n") && body.contains("database writable: FAILED: "),
+        "{body}"
+    );
+    db.execute_batch("ROLLBACK").unwrap();
+    let (status, _, body) = http(&addr, "GET", "/healthz");
+    assert_eq!(status, 200, "{body}");
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(30)).code(),
+        Some(0)
+    );
+}

@@ -77,7 +77,8 @@ pub enum Event<'a> {
         report: &'a JobReport,
     },
     /// A worker's engine failed: the store failed (the worker tries again
-    /// after a pause), or a job panicked ([`EngineError::Panicked`], counted;
+    /// after a pause; in until-idle mode the worker ends with the error
+    /// instead, and no event is sent), or a job panicked ([`EngineError::Panicked`], counted;
     /// the job was given back or its task blocked).
     Failed {
         /// The worker's name.
@@ -480,14 +481,14 @@ impl WorkerCtx {
                     let panicked = matches!(error, EngineError::Panicked { .. });
                     if panicked {
                         self.shared.panics.fetch_add(1, Ordering::SeqCst);
+                    } else if self.until_idle {
+                        // Returned, not retried: the caller reports it.
+                        return Err(error);
                     }
                     (self.observer)(&Event::Failed {
                         worker: &self.name,
                         error: &error,
                     });
-                    if self.until_idle && !panicked {
-                        return Err(error);
-                    }
                     if !panicked {
                         self.nap(ERROR_PAUSE);
                     }

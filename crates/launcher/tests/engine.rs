@@ -1752,6 +1752,68 @@ fn workers_catch_a_panic_and_stay_alive() -> Result<(), Failed> {
     Ok(())
 }
 
+/// TC-38: the rescue timer of `Workers` runs on its own thread: a job whose
+/// lease expired (its process is gone, with no boot file to say so) is
+/// rescued while the only worker is busy with a hanging agent; a shutdown
+/// then gives the busy worker's job back.
+fn workers_rescue_expired_leases_while_every_worker_is_busy() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("analyst SLEEP\n");
+    let mut config = h.config.clone();
+    config.lease = Duration::from_secs(600);
+    let engine = h.engine();
+    let repo = h.repo(&engine, "api", "true");
+    let (busy, busy_job) = engine.create_task(repo, "busy").unwrap();
+    let workers = orch_launcher::Workers::builder(&h.db, config)
+        .boot("boot-busy")
+        .start()
+        .unwrap();
+    let store = Store::open(&h.db).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.job(busy_job).unwrap().state != JobState::Running {
+        check(Instant::now() < deadline, "the worker never claimed")?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Another task's job (on another folder: folder tasks of one
+    // repository run one at a time), claimed by a process that is gone,
+    // with a short lease.
+    let folder = h.checkout.with_file_name("other");
+    fs::create_dir_all(&folder).unwrap();
+    let mut other_repo = NewRepo::new("other", folder.to_str().unwrap(), "true");
+    other_repo.deploy_command = Some("true".into());
+    let other_repo = engine.store().add_repo(&other_repo).unwrap();
+    let (other, _) = engine
+        .create_task_at(other_repo, "orphan", Stage::Deploy)
+        .unwrap();
+    let orphan = store
+        .claim(
+            &LeaseOwner::new("boot-gone", "w"),
+            Duration::from_millis(50),
+        )
+        .unwrap()
+        .unwrap();
+    check(orphan.job.task == other, format!("{orphan:?}"))?;
+    while store.job(orphan.job.id).unwrap().state == JobState::Running {
+        check(
+            Instant::now() < deadline,
+            "the expired lease was never rescued",
+        )?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rescued = store.job(orphan.job.id).unwrap();
+    check(
+        rescued.rescues == 1 && store.job(busy_job).unwrap().state == JobState::Running,
+        format!("{rescued:?}"),
+    )?;
+    workers.shutdown(Duration::ZERO).unwrap();
+    let given_back = store.job(busy_job).unwrap();
+    check(
+        given_back.state == JobState::Queued && given_back.rescues == 0,
+        format!("{given_back:?}"),
+    )?;
+    check(stages(&engine, busy).is_empty(), "no transition")
+}
+
 /// A test case of this file.
 type TestFn = fn() -> Result<(), Failed>;
 
@@ -1890,6 +1952,10 @@ fn main() {
         (
             "tc37_workers_catch_a_panic_and_stay_alive",
             workers_catch_a_panic_and_stay_alive,
+        ),
+        (
+            "tc38_workers_rescue_expired_leases_while_every_worker_is_busy",
+            workers_rescue_expired_leases_while_every_worker_is_busy,
         ),
         (
             "tc22_a_stop_cancels_the_run_and_releases_the_job",
