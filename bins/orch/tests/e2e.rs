@@ -2242,7 +2242,9 @@ fn a_process_stopped_past_its_lease_never_has_its_job_run_twice_at_once() {
     world.add_repo("calc", "sh ./staging.sh");
     let state = world.agent_state();
     std::fs::create_dir_all(&state).unwrap();
-    let ledger = state.join("ledger");
+    // The analyst writes a ledger in the task's worktree, a line every
+    // 0.1 s for 10 s; orch commits it with the analysis.
+    let ledger = world.home().join("worktrees").join("1").join("ledger.txt");
     let script = state.join("ledger-agent.sh");
     std::fs::write(
         &script,
@@ -2250,10 +2252,9 @@ fn a_process_stopped_past_its_lease_never_has_its_job_run_twice_at_once() {
             "#!/bin/sh\n# SCRIPTED STAND-IN FOR AN LLM AGENT (tests): the analyst writes a ledger line every 0.1 s for 10 s.\n\
              if [ \"$ORCH_STAGE\" = analysis ]; then\n\
              \ti=0\n\
-             \twhile [ $i -lt 100 ]; do echo \"$$ $i\" >> {ledger}; i=$((i + 1)); sleep 0.1; done\n\
+             \twhile [ $i -lt 100 ]; do echo \"$$ $i\" >> \"$ORCH_REPO_PATH/ledger.txt\"; i=$((i + 1)); sleep 0.1; done\n\
              fi\n\
-             exec sh {AGENT}\n",
-            ledger = ledger.display()
+             exec sh {AGENT}\n"
         ),
     )
     .unwrap();
@@ -2320,9 +2321,9 @@ fn a_process_stopped_past_its_lease_never_has_its_job_run_twice_at_once() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // One writer at a time: each agent's lines are one unbroken block, and
-    // the first (stopped) process's agent was not the last.
-    let lines = std::fs::read_to_string(&ledger).unwrap();
+    // One writer at a time in the worktree: each agent's lines are one
+    // unbroken block (the ledger as the task's branch holds it).
+    let lines = git(&world.checkout(), &["show", "orch/task-1:ledger.txt"]);
     let mut blocks: Vec<&str> = Vec::new();
     for line in lines.lines() {
         let pid = line.split(' ').next().unwrap();
