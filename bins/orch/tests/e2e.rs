@@ -2309,18 +2309,17 @@ fn a_process_stopped_past_its_lease_never_has_its_job_run_twice_at_once() {
     }
     kill(first_pid, Signal::SIGCONT).unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    let shown = loop {
         let shown = world.task(1);
-        if shown["status"] == "done" {
-            assert_eq!(chain(&shown).len(), 9, "{shown}");
-            break;
+        if shown["status"] != "active" {
+            break shown;
         }
         assert!(
             Instant::now() < deadline,
             "the task never finished: {shown}"
         );
         std::thread::sleep(Duration::from_millis(200));
-    }
+    };
     // One writer at a time in the worktree: each agent's lines are one
     // unbroken block (the ledger as the task's branch holds it).
     let lines = git(&world.checkout(), &["show", "orch/task-1:ledger.txt"]);
@@ -2335,6 +2334,8 @@ fn a_process_stopped_past_its_lease_never_has_its_job_run_twice_at_once() {
             blocks.push(pid);
         }
     }
+    assert_eq!(shown["status"], "done", "{shown}");
+    assert_eq!(chain(&shown).len(), 9, "{shown}");
     assert_eq!(blocks.len(), 2, "{lines}");
     for (child, code) in [(&mut first, 0), (&mut second, 143)] {
         kill(
