@@ -3,11 +3,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use orch_launcher::worktree::{Checkout, Git, WorktreeError};
-use orch_launcher::{Engine, JobEndKind, JobReport, LauncherConfig, StopSignal, TaskRequest};
+use orch_launcher::{Engine, JobEndKind, JobReport, LauncherConfig, TaskRequest};
 use orch_pipeline::{Stage, gates_for};
 use orch_store::{LeaseOwner, NewRepo, Store};
 use serde_json::{Value, json};
@@ -382,6 +381,9 @@ pub(crate) fn task_add(setup: &Setup, args: &TaskAddArgs) -> Result<Ending, CliE
         .map_err(|error| match error {
             orch_launcher::EngineError::Store(error) => store_error(error),
             orch_launcher::EngineError::Workspace(error) => worktree_error(error),
+            other @ orch_launcher::EngineError::Panicked { .. } => {
+                CliError::Tool(other.to_string())
+            }
             other @ (orch_launcher::EngineError::TerminalStage(_)
             | orch_launcher::EngineError::BaseWithoutGit { .. }) => {
                 CliError::BadArgument(other.to_string())
@@ -638,21 +640,16 @@ pub(crate) fn describe(report: &JobReport) -> String {
 /// with the signal's shell code.
 pub(crate) fn work(setup: &Setup, until_idle: bool) -> Result<Ending, CliError> {
     check_sandbox(setup.config.sandbox_mode())?;
-    let boot = crate::serve::boot_id();
-    let engine = setup.engine(&boot, "work-0")?;
-    let _guard = crate::serve::take_boot(&engine, &boot)?;
-    let stop = StopSignal::default();
+    let workers = crate::serve::start_workers(setup, "work", "work", 1, until_idle)?;
     let shutdown = Shutdown::watch()?;
-    // The run blocks this thread while the agent works; the watcher beside it
-    // turns the signal into the engine's stop.
-    let done = AtomicBool::new(false);
-    let worked = std::thread::scope(|scope| {
-        scope.spawn(|| shutdown.cancel_on_signal(&stop, &done));
-        let worked = work_loop(&engine, &stop, &shutdown, until_idle);
-        done.store(true, Ordering::SeqCst);
-        worked
-    });
-    worked?;
+    // Short naps, so a signal ends `work` at once.
+    while !shutdown.asked() && !workers.is_finished() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // No grace: a foreground worker's operator asked for it to end now.
+    workers
+        .shutdown(Duration::ZERO)
+        .map_err(|error| CliError::Tool(error.to_string()))?;
     Ok(match shutdown.signal() {
         Some(signal) => {
             eprintln!(
@@ -663,31 +660,6 @@ pub(crate) fn work(setup: &Setup, until_idle: bool) -> Result<Ending, CliError> 
         // Idle with --until-idle.
         None => Ending::Done,
     })
-}
-
-/// Claims and runs jobs until a shutdown is asked (or, `until_idle`, none is
-/// due).
-fn work_loop(
-    engine: &Engine,
-    stop: &StopSignal,
-    shutdown: &Shutdown,
-    until_idle: bool,
-) -> Result<(), CliError> {
-    while !shutdown.asked() {
-        match engine.run_next(stop).map_err(store_error)? {
-            Some(report) => println!("{}", describe(&report)),
-            None if until_idle => break,
-            None => {
-                let _ = engine.store().rescue_expired();
-                // Short naps, so a signal while idle ends `work` at once.
-                let until = std::time::Instant::now() + Duration::from_millis(500);
-                while !shutdown.asked() && std::time::Instant::now() < until {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Milliseconds since the epoch as RFC 3339 with milliseconds.

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use orch_launcher::LauncherConfig;
+use orch_launcher::{Health, LauncherConfig, Monitor};
 use orch_store::Store;
 
 use crate::commands::Setup;
@@ -67,6 +67,7 @@ impl Http {
     pub(crate) fn start(
         &self,
         stopping: &Arc<AtomicBool>,
+        monitor: &Monitor,
     ) -> Result<Vec<JoinHandle<()>>, CliError> {
         let mut threads = Vec::with_capacity(HANDLERS);
         for i in 0..HANDLERS {
@@ -74,12 +75,13 @@ impl Http {
             let store = crate::commands::open_store(&self.db)?;
             let launcher = self.launcher.clone();
             let stopping = Arc::clone(stopping);
+            let monitor = monitor.clone();
             let thread = thread::Builder::new()
                 .name(format!("http-{i}"))
                 .spawn(move || {
                     while !stopping.load(Ordering::SeqCst) {
                         match server.recv_timeout(Duration::from_millis(200)) {
-                            Ok(Some(request)) => handle(request, &store, &launcher),
+                            Ok(Some(request)) => handle(request, &store, &launcher, &monitor),
                             Ok(None) => {}
                             Err(_) => break,
                         }
@@ -122,6 +124,7 @@ fn route(
     url: &str,
     store: &Store,
     launcher: &LauncherConfig,
+    monitor: &Monitor,
 ) -> Answer {
     let path = url.split('?').next().unwrap_or(url);
     let known = matches!(path, "/queue" | "/healthz" | "/metrics");
@@ -142,14 +145,11 @@ fn route(
         return refused;
     }
     match path {
-        "/healthz" => match store.job_counts() {
-            Ok(_) => answer(200, "text/plain; charset=utf-8", "ok\n".to_owned()),
-            Err(error) => answer(
-                503,
-                "text/plain; charset=utf-8",
-                format!("the database does not answer: {error}\n"),
-            ),
-        },
+        "/healthz" => {
+            let health = monitor.health(store);
+            let status = if health.is_ok() { 200 } else { 503 };
+            answer(status, "text/plain; charset=utf-8", healthz(&health))
+        }
         "/queue" => match queue::queue_json(store, launcher) {
             Ok(value) => answer(200, "application/json", format!("{value}\n")),
             Err(error) => answer(
@@ -159,7 +159,11 @@ fn route(
             ),
         },
         _ => match queue::metrics(store, launcher) {
-            Ok(text) => answer(200, "text/plain; version=0.0.4; charset=utf-8", text),
+            Ok(text) => answer(
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text + &worker_metrics(&monitor.health(store)),
+            ),
             Err(error) => answer(
                 503,
                 "text/plain; charset=utf-8",
@@ -167,6 +171,36 @@ fn route(
             ),
         },
     }
+}
+
+/// The body of `/healthz`: `ok` or `unhealthy`, then one line per check
+/// (docs/http.md).
+fn healthz(health: &Health) -> String {
+    let check = |result: &Result<(), String>, good: &str| match result {
+        Ok(()) => good.to_owned(),
+        Err(why) => format!("FAILED: {why}"),
+    };
+    format!(
+        "{}\nworkers: {} of {} live\npanics: {}\ndatabase writable: {}\ndatabase file: {}\n",
+        if health.is_ok() { "ok" } else { "unhealthy" },
+        health.live,
+        health.workers,
+        health.panics,
+        check(&health.writable, "yes"),
+        check(&health.same_file, "the one opened at start"),
+    )
+}
+
+/// The workers' lines of `/metrics`.
+fn worker_metrics(health: &Health) -> String {
+    format!(
+        "orch_workers {}\norch_workers_live {}\norch_worker_panics_total {}\norch_database_writable {}\norch_database_replaced {}\n",
+        health.workers,
+        health.live,
+        health.panics,
+        u8::from(health.writable.is_ok()),
+        u8::from(health.same_file.is_err()),
+    )
 }
 
 fn reason(status: u16) -> &'static str {
@@ -180,9 +214,14 @@ fn reason(status: u16) -> &'static str {
 
 /// Answers with `Connection: close`, written by hand: tiny_http would keep
 /// the connection open.
-fn handle(request: tiny_http::Request, store: &Store, launcher: &LauncherConfig) {
+fn handle(
+    request: tiny_http::Request,
+    store: &Store,
+    launcher: &LauncherConfig,
+    monitor: &Monitor,
+) {
     let head_only = *request.method() == tiny_http::Method::Head;
-    let reply = route(request.method(), request.url(), store, launcher);
+    let reply = route(request.method(), request.url(), store, launcher, monitor);
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
         reply.status,
@@ -200,4 +239,42 @@ fn handle(request: tiny_http::Request, store: &Store, launcher: &LauncherConfig)
         let _ = writer.write_all(reply.body.as_bytes());
     }
     let _ = writer.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(live: usize, panics: u64) -> Health {
+        Health {
+            workers: 2,
+            live,
+            panics,
+            writable: Ok(()),
+            same_file: Ok(()),
+        }
+    }
+
+    #[test]
+    fn healthz_names_each_check_and_a_dead_worker_is_unhealthy() {
+        assert_eq!(
+            healthz(&health(2, 1)),
+            "ok\nworkers: 2 of 2 live\npanics: 1\ndatabase writable: yes\ndatabase file: the one opened at start\n"
+        );
+        let dead = health(1, 0);
+        assert!(!dead.is_ok());
+        assert!(healthz(&dead).starts_with("unhealthy\nworkers: 1 of 2 live\n"));
+        let locked = Health {
+            writable: Err("database is locked".to_owned()),
+            ..health(2, 0)
+        };
+        assert!(!locked.is_ok());
+        assert!(
+            healthz(&locked).contains("database writable: FAILED: database is locked\n"),
+            "{}",
+            healthz(&locked)
+        );
+        assert!(worker_metrics(&locked).contains("orch_database_writable 0\n"));
+        assert!(worker_metrics(&dead).contains("orch_workers_live 1\n"));
+    }
 }

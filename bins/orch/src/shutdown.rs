@@ -4,17 +4,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread;
-use std::time::Duration;
 
-use orch_launcher::StopSignal;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::CliError;
-
-/// How often a watcher looks at the flag: well under the engine's own 100 ms
-/// tick, so a stop reaches the run at once.
-const WATCH_EVERY: Duration = Duration::from_millis(20);
 
 /// A shutdown request, set by the first SIGINT or SIGTERM (a second one sets
 /// it again, which changes nothing).
@@ -67,20 +60,6 @@ impl Shutdown {
         match self.signal.load(Ordering::SeqCst) {
             0 => None,
             n => i32::try_from(n).ok(),
-        }
-    }
-
-    /// Stops `stop` (the engine then cancels the running job's tree and gives
-    /// the job back) as soon as a shutdown is asked; returns without stopping
-    /// once `done` is set. Meant for a thread beside the one running jobs,
-    /// which is blocked in the run while the agent works.
-    pub(crate) fn cancel_on_signal(&self, stop: &StopSignal, done: &AtomicBool) {
-        while !done.load(Ordering::SeqCst) {
-            if self.asked() {
-                stop.stop();
-                return;
-            }
-            thread::sleep(WATCH_EVERY);
         }
     }
 }

@@ -380,7 +380,8 @@ fn serve_answers_real_http_and_stops_on_sigterm() {
         "{queue}"
     );
     let (status, _, body) = http(&addr, "GET", "/healthz");
-    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("ok\nworkers: 2 of 2 live\n"), "{body}");
     let (status, _, body) = http(&addr, "GET", "/metrics");
     assert_eq!(status, 200);
     assert!(body.contains("orch_staging_runner_runs_total 1"), "{body}");
@@ -2141,4 +2142,288 @@ fn work_stops_on_sigterm_gives_the_job_back_and_exits_143() {
 #[test]
 fn work_stops_on_sigint_gives_the_job_back_and_exits_130() {
     work_stops_on(Signal::SIGINT, 130);
+}
+
+/// The running jobs of `queue` as (task, worker).
+fn running(queue: &Value) -> Vec<(i64, String)> {
+    queue["running"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["task"].as_i64().unwrap(),
+                r["worker"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 20, "rescue starves": the rescue of dead boots runs on a timer of
+/// its own, not on an idle worker. A `work` process dies (kill -9) holding a
+/// job while `serve`'s only worker is busy with a hanging agent; the dead
+/// process's job is rescued (queued again) all the same. Leases are long, so
+/// only the dead-boot rescue can do it.
+#[test]
+fn a_dead_processs_job_is_rescued_while_every_worker_is_busy() {
+    let world = World::new("rescue-busy");
+    let _reaper = Reaper(&world.marker);
+    // A git repository: its tasks run side by side, each in its worktree.
+    world.git_init();
+    world.add_repo("calc", "sh ./staging.sh");
+    let agent = world.planned_agent("analyst SLEEP\n");
+    world.json(&["task", "add", "--repo", "calc", "--title", "victim"]);
+    let mut victim = world.orch(&["work"]);
+    victim
+        .env("ORCH_AGENT_CMD", &agent)
+        .env("ORCH_LEASE_SECS", "600")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut victim = victim.spawn().unwrap();
+    wait_for("the victim runs task 1", || {
+        running(&world.json(&["queue"]))
+            .iter()
+            .any(|(t, _)| *t == 1)
+    });
+    world.json(&["task", "add", "--repo", "calc", "--title", "busy"]);
+    let (mut child, _addr) = serve(
+        &world,
+        &[
+            ("ORCH_WORKERS", "1"),
+            ("ORCH_AGENT_CMD", &agent),
+            ("ORCH_LEASE_SECS", "600"),
+        ],
+    );
+    let serve_boot = format!("boot-{}-", child.id());
+    wait_for("serve's only worker runs task 2", || {
+        running(&world.json(&["queue"]))
+            .iter()
+            .any(|(t, w)| *t == 2 && w.contains(&serve_boot))
+    });
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+    wait_for("the dead process's job is rescued", || {
+        let queue = world.json(&["queue"]);
+        let now = running(&queue);
+        now.len() == 1 && now[0].0 == 2 && queue["counts"]["queued"] == 1
+    });
+    // serve's worker is still busy with task 2 all along.
+    let queue = world.json(&["queue"]);
+    assert!(
+        running(&queue)
+            .iter()
+            .any(|(t, w)| *t == 2 && w.contains(&serve_boot)),
+        "{queue}"
+    );
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(60)).code(),
+        Some(0)
+    );
+}
+
+/// Issue 20, "stopped process": `serve` is stopped (SIGSTOP) past its lease
+/// while its agent goes on writing in the task's worktree; a second orch
+/// process rescues the job by lease expiry but must not run it in the same
+/// worktree while the first lives: it finds the run lock held and gives the
+/// job back, spending no retry. SIGCONT: the first process sees its lease
+/// lost at its next tick, cancels its run and writes nothing; the second
+/// then runs the job. The agents' ledger shows no two runs at once, and the
+/// task's history is one unbroken chain.
+#[test]
+fn a_process_stopped_past_its_lease_never_has_its_job_run_twice_at_once() {
+    let world = World::new("sigstop");
+    let reaper = Reaper(&world.marker);
+    world.git_init();
+    world.add_repo("calc", "sh ./staging.sh");
+    let state = world.agent_state();
+    std::fs::create_dir_all(&state).unwrap();
+    // The analyst writes a ledger in the task's worktree, a line every
+    // 0.1 s for 10 s; orch commits it with the analysis.
+    let ledger = world.home().join("worktrees").join("1").join("ledger.txt");
+    let script = state.join("ledger-agent.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# SCRIPTED STAND-IN FOR AN LLM AGENT (tests): the analyst writes a ledger line every 0.1 s for 10 s.\n\
+             if [ \"$ORCH_STAGE\" = analysis ]; then\n\
+             \ti=0\n\
+             \twhile [ $i -lt 100 ]; do echo \"$$ $i\" >> \"$ORCH_REPO_PATH/ledger.txt\"; i=$((i + 1)); sleep 0.1; done\n\
+             fi\n\
+             exec sh {AGENT}\n"
+        ),
+    )
+    .unwrap();
+    let agent = format!("sh {}", script.display());
+    world.json(&["task", "add", "--repo", "calc", "--title", "stopped"]);
+    let (mut first, _addr) = serve(
+        &world,
+        &[
+            ("ORCH_WORKERS", "1"),
+            ("ORCH_AGENT_CMD", &agent),
+            ("ORCH_LEASE_SECS", "3"),
+        ],
+    );
+    wait_for("the first agent writes", || {
+        std::fs::read_to_string(&ledger).is_ok_and(|l| !l.is_empty())
+    });
+    let first_pid = Pid::from_raw(i32::try_from(first.id()).unwrap());
+    kill(first_pid, Signal::SIGSTOP).unwrap();
+    let mut second = world.orch(&["work"]);
+    second
+        .env("ORCH_AGENT_CMD", &agent)
+        .env("ORCH_LEASE_SECS", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut second = second.spawn().unwrap();
+    // The second process rescues the job (its lease expired) and takes it
+    // up: it must find the worktree locked by the stopped one's live run
+    // (without the lock it would run the job beside the first agent).
+    let first_boot = format!("boot-{}-", first.id());
+    let locked = |queue: &Value| {
+        queue["queued"].as_array().unwrap().iter().any(|j| {
+            j["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("in use by a run that still lives"))
+        })
+    };
+    wait_for("the second process takes the job up", || {
+        let queue = world.json(&["queue"]);
+        locked(&queue)
+            || running(&queue)
+                .iter()
+                .any(|(t, w)| *t == 1 && !w.contains(&first_boot))
+    });
+    // Time for a second agent, had one started, to write beside the first.
+    std::thread::sleep(Duration::from_secs(1));
+    let queue = world.json(&["queue"]);
+    if locked(&queue) {
+        assert_eq!(
+            queue["queued"][0]["infra_attempts"], 0,
+            "a retry was spent: {queue}"
+        );
+    }
+    kill(first_pid, Signal::SIGCONT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let shown = loop {
+        let shown = world.task(1);
+        if shown["status"] != "active" {
+            break shown;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the task never finished: {shown}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // One writer at a time in the worktree: each agent's lines are one
+    // unbroken block (the ledger as the task's branch holds it).
+    let lines = git(&world.checkout(), &["show", "orch/task-1:ledger.txt"]);
+    let mut blocks: Vec<&str> = Vec::new();
+    for line in lines.lines() {
+        let pid = line.split(' ').next().unwrap();
+        if blocks.last() != Some(&pid) {
+            assert!(
+                !blocks.contains(&pid),
+                "two agents wrote the worktree's ledger at once:\n{lines}"
+            );
+            blocks.push(pid);
+        }
+    }
+    assert_eq!(shown["status"], "done", "{shown}");
+    assert_eq!(chain(&shown).len(), 9, "{shown}");
+    assert_eq!(blocks.len(), 2, "{lines}");
+    for (child, code) in [(&mut first, 0), (&mut second, 143)] {
+        kill(
+            Pid::from_raw(i32::try_from(child.id()).unwrap()),
+            Signal::SIGTERM,
+        )
+        .unwrap();
+        assert_eq!(wait_exit(child, Duration::from_secs(60)).code(), Some(code));
+    }
+    let survivors = world.marker.survivors();
+    drop(reaper);
+    assert!(survivors.is_empty(), "{survivors:#?}");
+}
+
+/// Issue 20, "replaced database": `/healthz` answers 503 once the database
+/// file at the path is not the one `serve` opened (a backup restored with
+/// `mv`), and says so; the workers and the writable database are reported.
+#[test]
+fn healthz_says_503_when_the_database_file_is_replaced() {
+    let world = World::new("healthz-replaced");
+    let _reaper = Reaper(&world.marker);
+    let (mut child, addr) = serve(&world, &[]);
+    let (status, _, body) = http(&addr, "GET", "/healthz");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        "ok\nworkers: 2 of 2 live\npanics: 0\ndatabase writable: yes\ndatabase file: the one opened at start\n"
+    );
+    let (_, _, metrics) = http(&addr, "GET", "/metrics");
+    assert!(metrics.contains("orch_workers_live 2\n"), "{metrics}");
+    assert!(
+        metrics.contains("orch_worker_panics_total 0\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("orch_database_replaced 0\n"), "{metrics}");
+    // A backup restored over the path.
+    let db = world.home().join("orch.db");
+    let backup = world.dir.path().join("backup.db");
+    std::fs::copy(&db, &backup).unwrap();
+    std::fs::rename(&backup, &db).unwrap();
+    let (status, _, body) = http(&addr, "GET", "/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.starts_with("unhealthy\n"), "{body}");
+    assert!(
+        body.contains("database file: FAILED:")
+            && body.contains("no longer the file opened at start"),
+        "{body}"
+    );
+    let (_, _, metrics) = http(&addr, "GET", "/metrics");
+    assert!(metrics.contains("orch_database_replaced 1\n"), "{metrics}");
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(30)).code(),
+        Some(0)
+    );
+}
+
+/// Issue 20, "busy disk": while another process holds the database
+/// write-locked past the busy timeout, `/healthz` answers 503 saying the
+/// database cannot be written; once the lock is given back, 200 again.
+#[test]
+fn healthz_says_503_while_the_database_is_write_locked() {
+    let world = World::new("healthz-locked");
+    let _reaper = Reaper(&world.marker);
+    let (mut child, addr) = serve(&world, &[]);
+    assert_eq!(http(&addr, "GET", "/healthz").0, 200);
+    let db = rusqlite::Connection::open(world.home().join("orch.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (status, _, body) = http(&addr, "GET", "/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with("unhealthy\n") && body.contains("database writable: FAILED: "),
+        "{body}"
+    );
+    db.execute_batch("ROLLBACK").unwrap();
+    let (status, _, body) = http(&addr, "GET", "/healthz");
+    assert_eq!(status, 200, "{body}");
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(30)).code(),
+        Some(0)
+    );
 }

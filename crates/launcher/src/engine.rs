@@ -18,6 +18,7 @@
 //! cannot be started, an internal error) blocks the task and raises an alert
 //! in the same transaction: no task is ever left `active` without a job.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -26,9 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use orch_pipeline::{DecisionKind, GateResult, Role, Stage, Verdict, gates_for, next_stage};
 use orch_store::{
-    AgentRunId, GateDecision, Job, JobCommits, JobEnd, JobId, Lease, LeaseOwner, NewAgentRun,
-    NewAlert, NewJob, NewShadowVerdict, NewTask, NewTransition, RepoId, Store, StoreError, TaskId,
-    TaskIsolation, TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
+    AgentRunId, Claimed, GateDecision, Job, JobCommits, JobEnd, JobId, Lease, LeaseOwner,
+    NewAgentRun, NewAlert, NewJob, NewShadowVerdict, NewTask, NewTransition, RepoId, Store,
+    StoreError, TaskId, TaskIsolation, TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
 };
 use sha2::{Digest, Sha256};
 
@@ -39,6 +40,7 @@ use crate::launch::{
     AlertSpec, Intercept, Launch, RunOutcome, RunRecord, ShadowRun, launch_job, run_shadow,
 };
 use crate::reserved::default_intercepts;
+use crate::run_lock::{self, Locked};
 use crate::spawn::backoff;
 use crate::workspace;
 use crate::worktree::{Base, Checkout, Git, TestedTree, TreeState, Workspace, WorktreeError};
@@ -54,6 +56,19 @@ pub enum EngineError {
     /// The store failed.
     #[error("the job queue failed: {0}")]
     Store(#[from] StoreError),
+    /// Running the job panicked (a bug in orch or an intercept); the panic
+    /// was caught and the job given back or its task blocked (`then`).
+    #[error("job {job} of task {task} panicked: {message}; {then}")]
+    Panicked {
+        /// The job.
+        job: JobId,
+        /// Its task.
+        task: TaskId,
+        /// The panic's message.
+        message: String,
+        /// What became of the job.
+        then: String,
+    },
     /// A task cannot start at a terminal state.
     #[error("a task cannot start at {0}: it is a terminal state; name a working stage")]
     TerminalStage(Stage),
@@ -196,6 +211,37 @@ pub struct JobReport {
     pub end: JobEndKind,
     /// Wall time from claim to end.
     pub took: Duration,
+}
+
+impl JobReport {
+    /// The report of a job just claimed, before anything happened to it.
+    fn claimed(job: &Job) -> JobReport {
+        JobReport {
+            job: job.id,
+            task: job.task,
+            stage: job.stage.clone(),
+            role: job.role.clone(),
+            intercepted_by: None,
+            spawned: false,
+            outcome: None,
+            detail: None,
+            end: JobEndKind::LeaseLost,
+            took: Duration::ZERO,
+        }
+    }
+}
+
+/// How long a job whose task's worktree is locked by a live run waits
+/// before it is claimed again.
+const LOCKED_RETRY: Duration = Duration::from_secs(2);
+
+/// The message of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// A worker's engine: one store connection, the configuration, and the
@@ -388,19 +434,25 @@ impl Engine {
         sweep
             .removed
             .extend(judge::sweep(&self.git, &self.config, &repos, |job| {
-                self.store()
-                    .job(job)
-                    .is_ok_and(|job| job.state == orch_store::JobState::Running)
+                self.run_lives(job)
             }));
         // The runs' private folders a crash left behind.
         sweep
             .removed
             .extend(crate::sandbox::sweep_rooms(&self.config.home, |job| {
-                self.store()
-                    .job(orch_store::JobId::new(job))
-                    .is_ok_and(|job| job.state == orch_store::JobState::Running)
+                self.run_lives(orch_store::JobId::new(job))
             }));
         Ok(sweep)
+    }
+
+    /// Whether a run of `job` may still be alive: the job is running, or a
+    /// process (maybe stopped past its lease, its job rescued) holds its
+    /// task's run lock.
+    fn run_lives(&self, job: JobId) -> bool {
+        self.store().job(job).is_ok_and(|job| {
+            job.state == orch_store::JobState::Running
+                || run_lock::is_held(&self.config.home, job.task.get())
+        })
     }
 
     /// Claims the next due job, runs it and records its end. `Ok(None)` when
@@ -410,27 +462,139 @@ impl Engine {
     ///
     /// [`EngineError::Store`] when the store fails to claim or to write the
     /// job's end for another reason than a lost lease or a superseded
-    /// transition (those are reported in the [`JobReport`]).
+    /// transition (those are reported in the [`JobReport`]);
+    /// [`EngineError::Panicked`] when running the job panicked (caught; the
+    /// job was given back, or its task blocked once it kept panicking).
+    ///
+    /// A job whose task's run lock another live run holds (a process
+    /// stopped past its lease) is given back for a moment and reported as
+    /// deferred; nothing else of it happens.
     pub fn run_next(&self, stop: &StopSignal) -> Result<Option<JobReport>, EngineError> {
         let claimed = self.store().claim(&self.owner, self.config.lease)?;
         let Some(claimed) = claimed else {
             return Ok(None);
         };
         let t0 = Instant::now();
+        let (lease, job) = (claimed.lease, claimed.job.clone());
+        // The run lock first: nothing of the job — not even the archive of
+        // its stage's previous artifact — happens while another process's
+        // run of it still lives (run_lock.rs).
+        let _lock = match run_lock::try_lock(&self.config.home, job.task.get(), job.id.get()) {
+            Ok(Locked::Held(lock)) => lock,
+            Ok(Locked::Busy { path, holder }) => {
+                let why = format!(
+                    "its task's worktree is in use by a run that still lives ({holder}; lock {}): not run twice, tried again in {}s",
+                    path.display(),
+                    LOCKED_RETRY.as_secs()
+                );
+                let end = match self.store().release_for(lease, LOCKED_RETRY, &why) {
+                    Ok(()) => JobEndKind::Deferred {
+                        retry_in: LOCKED_RETRY,
+                    },
+                    Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
+                    Err(error) => return Err(error.into()),
+                };
+                return Ok(Some(JobReport {
+                    detail: Some(why),
+                    end,
+                    took: t0.elapsed(),
+                    ..JobReport::claimed(&job)
+                }));
+            }
+            Err(error) => {
+                let end = self.block(
+                    lease,
+                    &job,
+                    None,
+                    &AlertSpec {
+                        kind: "internal_error",
+                        message: format!(
+                            "job {} of task {} cannot take its run lock {}: {error}; check that orch's home is writable, then `orch task retry {}`",
+                            job.id,
+                            job.task,
+                            run_lock::lock_path(&self.config.home, job.task.get()).display(),
+                            job.task
+                        ),
+                    },
+                )?;
+                return Ok(Some(JobReport {
+                    end,
+                    took: t0.elapsed(),
+                    ..JobReport::claimed(&job)
+                }));
+            }
+        };
+        // A panic anywhere in the run is caught here, where the lease is
+        // known: the job is given back (or its task blocked once it keeps
+        // panicking), and the caller learns of it as an error.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.run_claimed(claimed, stop, t0))) {
+            Ok(result) => result,
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                let then = self.after_panic(lease, &job, &message)?;
+                Err(EngineError::Panicked {
+                    job: job.id,
+                    task: job.task,
+                    message,
+                    then,
+                })
+            }
+        }
+    }
+
+    /// What a job that panicked becomes: given back to the queue after a
+    /// backoff within the worktree's infra retries (a panic may be a
+    /// moment's state), then its task blocked with an `internal_error`
+    /// alert (a panic every time is a bug, and must not loop).
+    fn after_panic(&self, lease: Lease, job: &Job, message: &str) -> Result<String, EngineError> {
+        let settings = &self.config.worktree;
+        if job.infra_attempts < settings.infra_retries {
+            let retry_in = backoff(settings.defer, job.infra_attempts);
+            let why = format!("the worker panicked: {message}");
+            return match self.store().defer(lease, retry_in, &why, None) {
+                Ok(_) => Ok(format!(
+                    "the job was given back to the queue, due in {}s",
+                    retry_in.as_secs()
+                )),
+                Err(StoreError::LeaseLost { .. }) => {
+                    Ok("the job's lease was lost already; nothing was written".to_owned())
+                }
+                Err(error) => Err(error.into()),
+            };
+        }
+        let end = self.block(
+            lease,
+            job,
+            None,
+            &AlertSpec {
+                kind: "internal_error",
+                message: format!(
+                    "task {} is blocked at {}: its job {} made orch panic {} times ({message}); this is a bug in orch: report it, then `orch task retry {}`",
+                    job.task,
+                    job.stage,
+                    job.id,
+                    job.infra_attempts + 1,
+                    job.task
+                ),
+            },
+        )?;
+        Ok(if matches!(end, JobEndKind::Blocked { .. }) {
+            "its task was blocked (internal_error)".to_owned()
+        } else {
+            "the job's lease was lost already; nothing was written".to_owned()
+        })
+    }
+
+    /// [`Engine::run_next`] once the job is claimed and its run lock held.
+    fn run_claimed(
+        &self,
+        claimed: Claimed,
+        stop: &StopSignal,
+        t0: Instant,
+    ) -> Result<Option<JobReport>, EngineError> {
         let lease = claimed.lease;
         let job = claimed.job;
-        let mut report = JobReport {
-            job: job.id,
-            task: job.task,
-            stage: job.stage.clone(),
-            role: job.role.clone(),
-            intercepted_by: None,
-            spawned: false,
-            outcome: None,
-            detail: None,
-            end: JobEndKind::LeaseLost,
-            took: Duration::ZERO,
-        };
+        let mut report = JobReport::claimed(&job);
         let ctx = match self.resolve(&job) {
             Ok(ctx) => ctx,
             Err(Unresolved::Internal(why)) => {
@@ -734,9 +898,14 @@ impl Engine {
         run_shadow(&ended, &self.config, &self.intercepts, control)
     }
 
-    /// Heartbeats the lease every third of its length until the run ends;
-    /// cancels the run when the lease is lost, a stop is asked, or an
-    /// operator asked to cancel the job (checked every tick, one read).
+    /// Watches the lease every tick (at most 100 ms apart) until the run
+    /// ends, and extends it every third of its length. Each tick reads the
+    /// job by primary key: the run is cancelled at once when the lease is
+    /// lost (the job is no longer running under this lease's token: it was
+    /// rescued, maybe claimed by another worker) or has lapsed unrenewed
+    /// (its expiry passed, say while the database was write-locked or this
+    /// process was stopped: a rescuer may take it any moment), when a stop
+    /// is asked, or when an operator asked to cancel the job.
     fn heartbeat(
         &self,
         lease: Lease,
@@ -749,6 +918,10 @@ impl Engine {
         let every = (self.config.lease / 3).max(Duration::from_millis(10));
         let tick = every.min(Duration::from_millis(100));
         let mut next_beat = Instant::now() + every;
+        let lose = || {
+            lease_lost.store(true, Ordering::SeqCst);
+            control.cancel();
+        };
         loop {
             match done.recv_timeout(tick) {
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
@@ -757,20 +930,42 @@ impl Engine {
             if stop.is_stopped() && !control.is_cancelled() {
                 control.cancel();
             }
-            if !cancel_asked.load(Ordering::SeqCst)
-                && matches!(self.store().cancel_requested(lease.job), Ok(true))
-            {
-                cancel_asked.store(true, Ordering::SeqCst);
-                control.cancel();
+            if lease_lost.load(Ordering::SeqCst) {
+                continue;
+            }
+            // One read by primary key: the lease and the operator's cancel.
+            let seen = {
+                let store = self.store();
+                store.job(lease.job).map(|job| (job, store.now_ms()))
+            };
+            match seen {
+                Ok((job, now)) => {
+                    let held = job.state == orch_store::JobState::Running
+                        && job.lease_token == lease.token
+                        && job.lease.as_ref().is_some_and(|l| l.expires_ms > now);
+                    if !held {
+                        lose();
+                        continue;
+                    }
+                    if job.cancel_requested_ms.is_some() && !cancel_asked.load(Ordering::SeqCst) {
+                        cancel_asked.store(true, Ordering::SeqCst);
+                        control.cancel();
+                    }
+                }
+                // Gone: it cannot be ours any more.
+                Err(StoreError::NotFound { .. }) => {
+                    lose();
+                    continue;
+                }
+                // A transient failure: the next tick reads again; a lease
+                // that lapses meanwhile is lost at the first read that works.
+                Err(_) => {}
             }
             if Instant::now() >= next_beat {
                 next_beat = Instant::now() + every;
                 match self.store().heartbeat(lease, self.config.lease) {
                     Ok(_) => {}
-                    Err(StoreError::LeaseLost { .. }) => {
-                        lease_lost.store(true, Ordering::SeqCst);
-                        control.cancel();
-                    }
+                    Err(StoreError::LeaseLost { .. }) => lose(),
                     // A transient failure: the next beat tries again, and the
                     // lease is three beats long.
                     Err(_) => {}

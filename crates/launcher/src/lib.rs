@@ -1,6 +1,11 @@
 //! The launcher of orch: where a claimed job becomes deterministic work or an
 //! LLM agent run, and where its end moves the task.
 //!
+//! - [`Workers`]: the worker loop of an orch process — worker threads each
+//!   with its own engine, a rescue timer for dead boots and expired leases,
+//!   the worktree sweep, WAL checkpoints, caught panics, health
+//!   ([`Monitor`]) and the two-phase shutdown. `orch serve` and `orch work`
+//!   are this, configured; an embedder gets the same crash rescue.
 //! - [`Engine::run_next`]: claim the next due job, run it while heartbeating
 //!   its lease, run the stage's gates, and write the job's end — transition
 //!   with its gate evidence, next job, `agent_runs` row, alert — in one
@@ -46,10 +51,12 @@ pub mod operator;
 pub mod preset;
 pub mod prompt;
 pub mod reserved;
+mod run_lock;
 pub mod sandbox;
 mod spawn;
 pub mod stream;
 pub mod usage;
+mod workers;
 pub mod workspace;
 pub mod worktree;
 
@@ -68,3 +75,6 @@ pub use launch::{
 };
 pub use preset::{AgentKind, ParseAgentError, Preset};
 pub use spawn::{CLI_RETRY_ENV, agent_env, spawn};
+pub use workers::{
+    Event, Health, Monitor, RESCUE_EVERY, Workers, WorkersBuilder, WorkersError, boot_id,
+};

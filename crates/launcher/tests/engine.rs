@@ -1599,6 +1599,221 @@ fn a_lost_lease_cancels_the_run_and_still_counts_its_cost() -> Result<(), Failed
     )
 }
 
+/// TC-35: the heartbeat reads the lease at every tick, not only at its
+/// beats: with a lease of ten minutes (a beat every 200 s), a rescue under
+/// the run still cancels it at once, and nothing of it is written.
+fn a_lost_lease_is_seen_at_the_next_tick() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("analyst SLEEP\n");
+    let mut config = h.config.clone();
+    config.lease = Duration::from_secs(600);
+    config.agent.timeout = Duration::from_secs(20);
+    let engine = h.engine_with(config);
+    let repo = h.repo(&engine, "api", "true");
+    let (task, job) = engine.create_task(repo, "rescued").unwrap();
+    let db = h.db.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        Store::open(&db)
+            .unwrap()
+            .rescue_other_boots("boot-other")
+            .unwrap();
+    });
+    let report = engine.run_next(&StopSignal::default()).unwrap().unwrap();
+    // Seen at a tick, the run was cancelled; seen only at its end (the
+    // agent's timeout), it would have run its course.
+    check(
+        report.end == JobEndKind::LeaseLost && report.outcome == Some(RunOutcome::Cancelled),
+        format!("{report:?}"),
+    )?;
+    check(stages(&engine, task).is_empty(), "no transition")?;
+    let job = engine.store().job(job).unwrap();
+    check(job.state == JobState::Queued, format!("{job:?}"))
+}
+
+/// TC-36: a job whose task's run lock is held (a live run of another
+/// process, maybe stopped past its lease) is given back for a moment: its
+/// role never starts, nothing of the task is touched, no retry is spent.
+fn a_locked_worktree_gives_the_job_back_without_spending_a_retry() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "api", "true");
+    let (task, job) = engine.create_task(repo, "locked").unwrap();
+    let path = h
+        .config
+        .home
+        .join("locks")
+        .join(format!("task-{task}.lock"));
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = fs::File::create(&path).unwrap();
+    let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let report = engine.run_next(&StopSignal::default()).unwrap().unwrap();
+    check(
+        matches!(report.end, JobEndKind::Deferred { .. })
+            && report
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("in use by a run that still lives")),
+        format!("{report:?}"),
+    )?;
+    check(h.agent_calls().is_empty(), "the role ran")?;
+    let stored = engine.store().job(job).unwrap();
+    check(
+        stored.state == JobState::Queued
+            && stored.attempts == 0
+            && stored.infra_attempts == 0
+            && stored.rescues == 0,
+        format!("{stored:?}"),
+    )?;
+    check(
+        engine.run_next(&StopSignal::default()).unwrap().is_none(),
+        "due again at once",
+    )?;
+    drop(held);
+    check(stages(&engine, task).is_empty(), "no transition")
+}
+
+/// An intercept with a bug: it panics on the analyst's job.
+struct PanickingAnalyst;
+
+impl Intercept for PanickingAnalyst {
+    fn name(&self) -> &'static str {
+        "panicking-analyst"
+    }
+    fn claims(&self, ctx: &JobContext, _config: &LauncherConfig) -> bool {
+        ctx.role == Role::Analyst
+    }
+    fn run(&self, _: &JobContext, _: &LauncherConfig, _: &RunControl) -> Intercepted {
+        #[expect(clippy::panic, reason = "the bug under test: a job that panics")]
+        {
+            panic!("a bug in an intercept")
+        }
+    }
+}
+
+/// TC-37: `Workers` catch a job's panic: the job is given back (deferred),
+/// the panic counted and reported; the second panic blocks the task with an
+/// `internal_error` alert; every worker is still alive and serving.
+fn workers_catch_a_panic_and_stay_alive() -> Result<(), Failed> {
+    use std::sync::{Arc, Mutex};
+    let h = Harness::new();
+    let mut config = h.config.clone();
+    config.worktree.infra_retries = 1;
+    config.worktree.defer = Duration::from_millis(1);
+    let engine = h.engine();
+    let repo = h.repo(&engine, "api", "true");
+    let (task, _) = engine.create_task(repo, "panics").unwrap();
+    let (other, _) = engine.create_task_at(repo, "fine", Stage::Deploy).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let events = Arc::clone(&seen);
+    let workers = orch_launcher::Workers::builder(&h.db, config)
+        .workers(2)
+        .boot("boot-panics")
+        .intercepts(|| vec![Box::new(PanickingAnalyst)])
+        .observer(move |event| {
+            if let orch_launcher::Event::Failed { error, .. } = event {
+                events.lock().unwrap().push(error.to_string());
+            }
+        })
+        .start()
+        .unwrap();
+    let monitor = workers.monitor();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let store = Store::open(&h.db).unwrap();
+    while store.task(task).unwrap().status != TaskStatus::Blocked
+        || store.task(other).unwrap().status != TaskStatus::Done
+    {
+        check(Instant::now() < deadline, "the tasks never ended")?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let health = monitor.health(&store);
+    check(
+        health.panics == 2 && health.live == 2 && health.is_ok(),
+        format!("{health:?}"),
+    )?;
+    let events = seen.lock().unwrap().clone();
+    check(
+        events.len() == 2
+            && events[0].contains("panicked: a bug in an intercept")
+            && events[0].contains("given back")
+            && events[1].contains("blocked"),
+        format!("{events:?}"),
+    )?;
+    let alerts = store.open_alerts().unwrap();
+    check(
+        alerts
+            .iter()
+            .any(|a| a.kind == "internal_error" && a.message.contains("panic 2 times")),
+        format!("{alerts:?}"),
+    )?;
+    workers.shutdown(Duration::ZERO).unwrap();
+    Ok(())
+}
+
+/// TC-38: the rescue timer of `Workers` runs on its own thread: a job whose
+/// lease expired (its process is gone, with no boot file to say so) is
+/// rescued while the only worker is busy with a hanging agent; a shutdown
+/// then gives the busy worker's job back.
+fn workers_rescue_expired_leases_while_every_worker_is_busy() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("analyst SLEEP\n");
+    let mut config = h.config.clone();
+    config.lease = Duration::from_secs(600);
+    let engine = h.engine();
+    let repo = h.repo(&engine, "api", "true");
+    let (busy, busy_job) = engine.create_task(repo, "busy").unwrap();
+    let workers = orch_launcher::Workers::builder(&h.db, config)
+        .boot("boot-busy")
+        .start()
+        .unwrap();
+    let store = Store::open(&h.db).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.job(busy_job).unwrap().state != JobState::Running {
+        check(Instant::now() < deadline, "the worker never claimed")?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Another task's job (on another folder: folder tasks of one
+    // repository run one at a time), claimed by a process that is gone,
+    // with a short lease.
+    let folder = h.checkout.with_file_name("other");
+    fs::create_dir_all(&folder).unwrap();
+    let mut other_repo = NewRepo::new("other", folder.to_str().unwrap(), "true");
+    other_repo.deploy_command = Some("true".into());
+    let other_repo = engine.store().add_repo(&other_repo).unwrap();
+    let (other, _) = engine
+        .create_task_at(other_repo, "orphan", Stage::Deploy)
+        .unwrap();
+    let orphan = store
+        .claim(
+            &LeaseOwner::new("boot-gone", "w"),
+            Duration::from_millis(50),
+        )
+        .unwrap()
+        .unwrap();
+    check(orphan.job.task == other, format!("{orphan:?}"))?;
+    while store.job(orphan.job.id).unwrap().state == JobState::Running {
+        check(
+            Instant::now() < deadline,
+            "the expired lease was never rescued",
+        )?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rescued = store.job(orphan.job.id).unwrap();
+    check(
+        rescued.rescues == 1 && store.job(busy_job).unwrap().state == JobState::Running,
+        format!("{rescued:?}"),
+    )?;
+    workers.shutdown(Duration::ZERO).unwrap();
+    let given_back = store.job(busy_job).unwrap();
+    check(
+        given_back.state == JobState::Queued && given_back.rescues == 0,
+        format!("{given_back:?}"),
+    )?;
+    check(stages(&engine, busy).is_empty(), "no transition")
+}
+
 /// A test case of this file.
 type TestFn = fn() -> Result<(), Failed>;
 
@@ -1725,6 +1940,22 @@ fn main() {
         (
             "tc25_a_lost_lease_cancels_the_run_and_still_counts_its_cost",
             a_lost_lease_cancels_the_run_and_still_counts_its_cost,
+        ),
+        (
+            "tc35_a_lost_lease_is_seen_at_the_next_tick",
+            a_lost_lease_is_seen_at_the_next_tick,
+        ),
+        (
+            "tc36_a_locked_worktree_gives_the_job_back_without_spending_a_retry",
+            a_locked_worktree_gives_the_job_back_without_spending_a_retry,
+        ),
+        (
+            "tc37_workers_catch_a_panic_and_stay_alive",
+            workers_catch_a_panic_and_stay_alive,
+        ),
+        (
+            "tc38_workers_rescue_expired_leases_while_every_worker_is_busy",
+            workers_rescue_expired_leases_while_every_worker_is_busy,
         ),
         (
             "tc22_a_stop_cancels_the_run_and_releases_the_job",

@@ -655,6 +655,34 @@ impl Store {
         })
     }
 
+    /// As [`Store::release`], but the job is due again only after
+    /// `retry_in`: for a job its worker must not run now and that is no
+    /// fault of the job's (its worktree is locked by a live run of another
+    /// process). The attempt is given back; neither `infra_attempts` nor
+    /// `rescues` grows, so no retry budget is spent.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job
+    /// (nothing is written then).
+    pub fn release_for(&self, lease: Lease, retry_in: Duration, why: &str) -> Result<()> {
+        let now = self.now_ms();
+        let run_after = now.saturating_add(millis(retry_in));
+        self.write("release_for", |tx| {
+            let changed = tx
+                .execute(
+                    &format!(
+                        "UPDATE jobs SET state = 'queued', attempts = attempts - 1, \
+                         run_after_ms = ?3, last_error = ?4, {CLEAR_LEASE}, updated_ms = ?5 \
+                         WHERE id = ?1 AND lease_token = ?2 AND state = 'running'"
+                    ),
+                    params![lease.job, lease.token.get(), run_after, why, now],
+                )
+                .map_err(sql("release_for"))?;
+            fenced(changed, lease)
+        })
+    }
+
     /// In one transaction: marks a claimed job `failed` with `error` as its
     /// `last_error`, and writes every part of `end` that is given, as
     /// [`Store::complete_with_transition`] does. This is how a job that

@@ -228,6 +228,18 @@ impl Store {
             .map_err(sql("checkpoint"))
     }
 
+    /// Whether this connection can write now: takes the write lock
+    /// (`BEGIN IMMEDIATE`, waiting up to the busy timeout) and commits
+    /// nothing. For health checks: a database another process holds
+    /// write-locked, or one on a read-only or full file system, fails here.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if the write lock cannot be had.
+    pub fn probe_write(&self) -> Result<()> {
+        self.write("probe_write", |_| Ok(()))
+    }
+
     /// The current time from the store's clock, in milliseconds since the
     /// Unix epoch.
     #[must_use]
