@@ -205,6 +205,7 @@ fn pipelined_requests_that_are_never_read_do_not_grow_the_server_or_stall_health
         streams.push(stream);
     }
     peak = peak.max(serve.rss_kib());
+    eprintln!("serve RSS: {before} KiB before, {peak} KiB at the peak; {sent} bytes pipelined");
     // /healthz answered throughout, on its own connections.
     assert!(!healthz.is_empty());
     assert!(healthz.iter().all(|s| *s == 200), "{healthz:?}");
