@@ -257,7 +257,6 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
         )));
     }
     let store = setup.open_store()?;
-    let path = registered_once(&store, &path, None)?;
     if store
         .repo_by_name(&args.name)
         .map_err(store_error)?
@@ -269,6 +268,8 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
         )));
     }
     let isolation = checked_isolation(setup, &path, args.base.as_deref())?;
+    // After the checks of what was given, so each says what is wrong with it.
+    let path = registered_once(&store, &path, None)?;
     let mut repo = NewRepo::new(&args.name, path.to_string_lossy(), &args.staging_cmd);
     repo.base_ref.clone_from(&args.base);
     repo.deploy_command.clone_from(&args.deploy_cmd);
