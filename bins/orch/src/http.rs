@@ -464,18 +464,17 @@ struct Connection {
 
 impl Connection {
     fn serve(&self, stream: TcpStream) {
-        let Ok(mut writer) = stream.try_clone() else {
-            return;
-        };
+        // One descriptor per connection here (and one in the registry):
+        // answers are written through the reader's own socket.
         let mut reader = BufReader::with_capacity(MAX_HEAD_BYTES, stream);
-        if self.exchange(&mut reader, &mut writer) {
-            close_gently(&mut reader, &writer);
+        if self.exchange(&mut reader) {
+            close_gently(&mut reader);
         }
     }
 
     /// Answers requests one at a time until the connection is to be closed;
     /// whether it should be closed gently (an answer was written).
-    fn exchange(&self, reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) -> bool {
+    fn exchange(&self, reader: &mut BufReader<TcpStream>) -> bool {
         for served in 1..=MAX_REQUESTS_PER_CONNECTION {
             self.connections.set_waiting(self.id, true);
             let head = read_head(reader);
@@ -492,7 +491,7 @@ impl Connection {
                     let reply = self.answer(&head);
                     let keep = keep && reply.status < 500 && reply.status != 400;
                     let head_only = head.method == Method::Head;
-                    if write_answer(writer, &reply, head_only, keep).is_err() {
+                    if write_answer(reader.get_mut(), &reply, head_only, keep).is_err() {
                         return false;
                     }
                     if keep {
@@ -515,7 +514,7 @@ impl Connection {
                     format!("{version:?} is not served; use HTTP/1.1 or HTTP/1.0\n"),
                 ),
             };
-            return write_answer(writer, &refusal, false, false).is_ok();
+            return write_answer(reader.get_mut(), &refusal, false, false).is_ok();
         }
         true
     }
@@ -566,10 +565,10 @@ fn stopping_answer() -> Answer {
 /// requests, the rest of a refused head) is read and dropped for a short
 /// bounded while, so that the kernel does not reset the connection and
 /// discard the answer before the client has read it.
-fn close_gently(reader: &mut BufReader<TcpStream>, writer: &TcpStream) {
+fn close_gently(reader: &mut BufReader<TcpStream>) {
     const LINGER: Duration = Duration::from_millis(500);
     const DRAIN_BYTES: usize = 256 * 1024;
-    let _ = writer.shutdown(Shutdown::Write);
+    let _ = reader.get_ref().shutdown(Shutdown::Write);
     let until = Instant::now().checked_add(LINGER);
     let mut drained = reader.buffer().len();
     reader.consume(drained);

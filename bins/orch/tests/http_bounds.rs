@@ -280,6 +280,14 @@ fn connection_close_is_honoured_and_kept_connections_answer_in_order() {
         reader.read_exact(&mut body).unwrap();
         assert_eq!(&body, b"ok\n");
     }
+    // A body is never read: the answer comes, then the connection closes,
+    // so the body cannot be taken for the next request.
+    let answer = serve.raw(
+        b"POST /queue HTTP/1.1\r\nHost: localhost\r\nContent-Length: 44\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(statuses(&answer), [405], "{answer}");
+    assert!(answer.contains("Allow: GET, HEAD"), "{answer}");
     // HTTP/1.0 is answered once and closed.
     let answer = serve.raw(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n");
     assert_eq!(statuses(&answer), [200], "{answer}");
