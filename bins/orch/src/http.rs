@@ -341,10 +341,9 @@ impl Acceptor {
     }
 
     fn run(&self) {
-        // A shutdown asked by signal sets `stopping` without waking accept();
-        // a short accept timeout is had by polling a non-blocking listener
-        // only when the blocking one cannot be woken, so: blocking accept, and
-        // `Http::stop` connects to wake it.
+        // A blocking accept: `Http::stop` wakes it with a connection of its
+        // own; a stop asked by signal (`stopping`) is seen at the next
+        // connection, and the handlers end on it by themselves.
         loop {
             let accepted = self.listener.accept();
             if self.stop_asked() {
