@@ -395,13 +395,16 @@ pub(crate) struct TaskRetryArgs {
     pub(crate) reset_retries: bool,
 }
 
+/// The longest `task cancel --wait`: a day.
+pub(crate) const MAX_WAIT_SECS: u64 = 24 * 3600;
+
 /// Arguments of `orch task cancel`.
 #[derive(Debug, Args)]
 pub(crate) struct TaskCancelArgs {
     /// The task's id.
     pub(crate) id: i64,
-    /// Seconds to wait for the worker to end a running job.
-    #[arg(long, value_name = "SECS", default_value = "60")]
+    /// Seconds to wait for the worker to end a running job (0 to 86400).
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_SECS))]
     pub(crate) wait: u64,
 }
 

@@ -267,6 +267,8 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
         )));
     }
     let isolation = checked_isolation(setup, &path, args.base.as_deref())?;
+    // After the checks of what was given, so each says what is wrong with it.
+    let path = registered_once(&store, &path, None)?;
     let mut repo = NewRepo::new(&args.name, path.to_string_lossy(), &args.staging_cmd);
     repo.base_ref.clone_from(&args.base);
     repo.deploy_command.clone_from(&args.deploy_cmd);
@@ -290,6 +292,46 @@ pub(crate) fn repo_add(setup: &Setup, args: &RepoAddArgs) -> Result<Ending, CliE
     out["isolation"] = isolation;
     print_json(&out)?;
     Ok(Ending::Done)
+}
+
+/// The canonical form of `path` (links and `..` resolved), refused when
+/// another repository than `except` is registered at the same folder: a
+/// folder is registered once, else two tasks of two names would run in it at
+/// once.
+///
+/// # Errors
+///
+/// [`CliError::BadArgument`] (exit 3) naming the repository that has the
+/// folder, or saying why the folder cannot be resolved.
+pub(crate) fn registered_once(
+    store: &Store,
+    path: &Path,
+    except: Option<&str>,
+) -> Result<PathBuf, CliError> {
+    let canonical = path.canonicalize().map_err(|error| {
+        CliError::BadArgument(format!(
+            "--path {}: cannot resolve the folder ({error}); give the repository's checkout",
+            path.display()
+        ))
+    })?;
+    let repos = store.repos().map_err(store_error)?;
+    if let Some(owner) = repos.iter().find(|repo| {
+        Some(repo.name.as_str()) != except
+            && Path::new(&repo.path)
+                .canonicalize()
+                .unwrap_or_else(|_| PathBuf::from(&repo.path))
+                == canonical
+    }) {
+        return Err(CliError::BadArgument(format!(
+            "--path {}: the folder {} is registered already, as repository {:?}; a folder is registered once (use {:?}, or `orch repo remove {}` first)",
+            path.display(),
+            canonical.display(),
+            owner.name,
+            owner.name,
+            owner.name
+        )));
+    }
+    Ok(canonical)
 }
 
 /// `--suite`'s patterns, checked (a bad one is a usage error, exit 3).
@@ -664,6 +706,8 @@ pub(crate) fn work(setup: &Setup, until_idle: bool) -> Result<Ending, CliError> 
 
 /// Milliseconds since the epoch as RFC 3339 with milliseconds.
 pub(crate) fn rfc3339(ms: i64) -> String {
-    let at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    let at = std::time::UNIX_EPOCH
+        .checked_add(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+        .unwrap_or(std::time::UNIX_EPOCH);
     humantime::format_rfc3339_millis(at).to_string()
 }

@@ -11,10 +11,14 @@ use orch_process::exec::{SandboxMode, SupervisorProgram};
 use serde::Deserialize;
 
 /// Every key this binary reads, with the type a bad value is told to have.
-pub(crate) const KEYS: [(&str, &str); 41] = [
+pub(crate) const KEYS: [(&str, &str); 42] = [
     ("ORCH_HOME", "a folder path"),
     ("ORCH_DB_PATH", "a file path"),
     ("ORCH_HTTP_ADDR", "an address such as 127.0.0.1:7878"),
+    (
+        "ORCH_HTTP_ALLOWED_HOSTS",
+        "host names (each optionally with :port) separated by commas",
+    ),
     ("ORCH_WORKERS", "a whole number from 1 to 64"),
     ("ORCH_AGENT", "claude, codex, gemini or custom"),
     ("ORCH_AGENT_CMD", "a shell command"),
@@ -22,7 +26,10 @@ pub(crate) const KEYS: [(&str, &str); 41] = [
         "ORCH_AGENT_PASS_ENV",
         "variable names (or PREFIX*) separated by commas",
     ),
-    ("ORCH_AGENT_TIMEOUT_SECS", "a whole number of seconds"),
+    (
+        "ORCH_AGENT_TIMEOUT_SECS",
+        "a whole number of seconds from 1 to 604800 (7 days)",
+    ),
     ("ORCH_DEVELOPER_RETRIES", "a whole number"),
     (
         "ORCH_TASK_BUDGET_USD",
@@ -36,16 +43,16 @@ pub(crate) const KEYS: [(&str, &str); 41] = [
     ),
     (
         "ORCH_STAGING_RUNNER_TIMEOUT_SECS",
-        "a whole number of seconds",
+        "a whole number of seconds from 0 to 604800 (7 days)",
     ),
     (
         "ORCH_STAGING_RUNNER_GRACE_SECS",
-        "a whole number of seconds",
+        "a whole number of seconds from 0 to 604800 (7 days)",
     ),
     ("ORCH_STAGING_RUNNER_INFRA_RETRIES", "a whole number"),
     (
         "ORCH_STAGING_RUNNER_DEFER_SECS",
-        "a whole number of seconds",
+        "a whole number of seconds from 0 to 604800 (7 days)",
     ),
     (
         "ORCH_STAGING_RUNNER_OUTPUT_CAP_BYTES",
@@ -57,30 +64,51 @@ pub(crate) const KEYS: [(&str, &str); 41] = [
         "ORCH_TEST_RUNNER_REPOS",
         "* or repository names separated by commas",
     ),
-    ("ORCH_TEST_RUNNER_TIMEOUT_SECS", "a whole number of seconds"),
-    ("ORCH_TEST_RUNNER_GRACE_SECS", "a whole number of seconds"),
+    (
+        "ORCH_TEST_RUNNER_TIMEOUT_SECS",
+        "a whole number of seconds from 0 to 604800 (7 days)",
+    ),
+    (
+        "ORCH_TEST_RUNNER_GRACE_SECS",
+        "a whole number of seconds from 0 to 604800 (7 days)",
+    ),
     ("ORCH_TEST_RUNNER_INFRA_RETRIES", "a whole number"),
-    ("ORCH_TEST_RUNNER_DEFER_SECS", "a whole number of seconds"),
+    (
+        "ORCH_TEST_RUNNER_DEFER_SECS",
+        "a whole number of seconds from 0 to 604800 (7 days)",
+    ),
     (
         "ORCH_TEST_RUNNER_OUTPUT_CAP_BYTES",
         "a whole number of bytes",
     ),
-    ("ORCH_LEASE_SECS", "a whole number of seconds, at least 3"),
+    (
+        "ORCH_LEASE_SECS",
+        "a whole number of seconds from 3 to 604800 (7 days)",
+    ),
     ("ORCH_POST_DEPLOY_PROBES", "a whole number from 1 to 1000"),
-    ("ORCH_POST_DEPLOY_WINDOW_SECS", "a whole number of seconds"),
+    (
+        "ORCH_POST_DEPLOY_WINDOW_SECS",
+        "a whole number of seconds from 0 to 604800 (7 days)",
+    ),
     ("ORCH_GIT", "a program name or path"),
     ("ORCH_POISON_RESCUES", "a whole number from 1 to 1000"),
     ("ORCH_AGENT_INFRA_RETRIES", "a whole number"),
-    ("ORCH_AGENT_DEFER_SECS", "a whole number of seconds"),
+    (
+        "ORCH_AGENT_DEFER_SECS",
+        "a whole number of seconds from 0 to 604800 (7 days)",
+    ),
     // The agent stream's clocks and prices (issue 19).
-    ("ORCH_AGENT_LINGER_SECS", "a whole number of seconds"),
+    (
+        "ORCH_AGENT_LINGER_SECS",
+        "a whole number of seconds from 0 to 604800 (7 days)",
+    ),
     (
         "ORCH_AGENT_FIRST_OUTPUT_SECS",
-        "a whole number of seconds, 0 for no limit",
+        "a whole number of seconds from 0 (no limit) to 604800 (7 days)",
     ),
     (
         "ORCH_AGENT_STALL_SECS",
-        "a whole number of seconds, 0 for no limit",
+        "a whole number of seconds from 0 (no limit) to 604800 (7 days)",
     ),
     (
         "ORCH_AGENT_PRICES",
@@ -88,7 +116,7 @@ pub(crate) const KEYS: [(&str, &str); 41] = [
     ),
     (
         "ORCH_SETUP_TIMEOUT_SECS",
-        "a whole number of seconds, at least 1",
+        "a whole number of seconds from 1 to 604800 (7 days)",
     ),
     ("ORCH_SANDBOX", "required, best-effort or off"),
     (
@@ -148,6 +176,10 @@ pub(crate) struct Config {
     /// Where `serve` listens.
     #[serde(default = "default_http_addr")]
     pub(crate) http_addr: String,
+    /// More `Host` names `serve` answers besides loopback ones (DNS
+    /// rebinding protection; docs/http.md).
+    #[serde(default)]
+    pub(crate) http_allowed_hosts: Vec<String>,
     /// Worker threads of `serve`.
     #[serde(default = "default_workers")]
     pub(crate) workers: usize,
@@ -377,6 +409,10 @@ fn default_poison_rescues() -> u32 {
     orch_store::DEFAULT_POISON_RESCUES
 }
 
+/// The largest number of seconds any `*_SECS` key takes: 7 days. A longer
+/// time is a mistake, and a huge one would overflow the clock arithmetic.
+pub(crate) const MAX_SECS: u64 = 7 * 24 * 3600;
+
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -404,10 +440,98 @@ impl Config {
     ///
     /// [`ConfigError`] naming the full key and the expected type.
     pub(crate) fn from_env() -> Result<Config, ConfigError> {
-        Config::from_iter(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
+        Config::from_os(std::env::vars_os())
+    }
+
+    /// Reads `vars` as the environment gives them: a configuration key whose
+    /// value is not UTF-8 is refused, never dropped (dropping `ORCH_HOME`
+    /// would send the work to the default home).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the full key and the expected type.
+    pub(crate) fn from_os(
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<Config, ConfigError> {
+        let mut text = Vec::new();
+        for (key, value) in vars {
+            let Ok(key) = key.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => text.push((key, value)),
+                Err(value) if KEYS.iter().any(|(known, _)| *known == key) => {
+                    return Err(ConfigError {
+                        expected: expected(&key),
+                        problem: format!("{value:?} is not UTF-8 text"),
+                        key,
+                    });
+                }
+                Err(_) => {}
+            }
+        }
+        Config::from_iter(text)
+    }
+
+    /// Every `*_SECS` key with its value and its allowed range.
+    fn seconds(&self) -> [(&'static str, u64, u64); 14] {
+        [
+            ("ORCH_AGENT_TIMEOUT_SECS", self.agent_timeout_secs, 1),
+            (
+                "ORCH_STAGING_RUNNER_TIMEOUT_SECS",
+                self.staging_runner_timeout_secs,
+                0,
+            ),
+            (
+                "ORCH_STAGING_RUNNER_GRACE_SECS",
+                self.staging_runner_grace_secs,
+                0,
+            ),
+            (
+                "ORCH_STAGING_RUNNER_DEFER_SECS",
+                self.staging_runner_defer_secs,
+                0,
+            ),
+            (
+                "ORCH_TEST_RUNNER_TIMEOUT_SECS",
+                self.test_runner_timeout_secs,
+                0,
+            ),
+            (
+                "ORCH_TEST_RUNNER_GRACE_SECS",
+                self.test_runner_grace_secs,
+                0,
+            ),
+            (
+                "ORCH_TEST_RUNNER_DEFER_SECS",
+                self.test_runner_defer_secs,
+                0,
+            ),
+            ("ORCH_LEASE_SECS", self.lease_secs, 3),
+            (
+                "ORCH_POST_DEPLOY_WINDOW_SECS",
+                self.post_deploy_window_secs,
+                0,
+            ),
+            ("ORCH_AGENT_DEFER_SECS", self.agent_defer_secs, 0),
+            ("ORCH_AGENT_LINGER_SECS", self.agent_linger_secs, 0),
+            (
+                "ORCH_AGENT_FIRST_OUTPUT_SECS",
+                self.agent_first_output_secs,
+                0,
+            ),
+            ("ORCH_AGENT_STALL_SECS", self.agent_stall_secs, 0),
+            ("ORCH_SETUP_TIMEOUT_SECS", self.setup_timeout_secs, 1),
+        ]
+    }
+
+    /// The `Host` names `ORCH_HTTP_ALLOWED_HOSTS` lists, in lower case.
+    pub(crate) fn http_allowed_hosts(&self) -> Vec<String> {
+        self.http_allowed_hosts
+            .iter()
+            .map(|host| host.trim().to_ascii_lowercase())
+            .filter(|host| !host.is_empty())
+            .collect()
     }
 
     /// Reads `vars` (for tests).
@@ -545,6 +669,24 @@ impl Config {
             {
                 return Err(bad(key, format!("{dir:?} is not an absolute path")));
             }
+        }
+        for (key, secs, min) in self.seconds() {
+            if !(min..=MAX_SECS).contains(&secs) {
+                return Err(bad(
+                    key,
+                    format!("{secs} is out of range (from {min} to {MAX_SECS})"),
+                ));
+            }
+        }
+        if let Some(host) = self
+            .http_allowed_hosts()
+            .iter()
+            .find(|host| !crate::http::valid_host_entry(host))
+        {
+            return Err(bad(
+                "ORCH_HTTP_ALLOWED_HOSTS",
+                format!("{host:?} is not a host name"),
+            ));
         }
         if self.http_addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(bad(
@@ -1048,6 +1190,7 @@ mod tests {
             "home",
             "db_path",
             "http_addr",
+            "http_allowed_hosts",
             "workers",
             "agent",
             "agent_cmd",
@@ -1124,5 +1267,69 @@ mod tests {
             let error = Config::from_iter(env(&[(key, "x")])).unwrap_err();
             assert_eq!(error.key, key, "{error}");
         }
+    }
+
+    #[test]
+    fn every_seconds_key_is_range_checked_and_named() {
+        // Every *_SECS key of the table is in `seconds()`, and a huge value
+        // for each is refused under its own key with the range it takes.
+        let config = Config::from_iter(Vec::new()).unwrap();
+        let checked: Vec<&str> = config.seconds().iter().map(|(k, _, _)| *k).collect();
+        let secs_keys: Vec<&str> = KEYS
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| k.ends_with("_SECS"))
+            .collect();
+        assert_eq!(checked.len(), secs_keys.len());
+        for key in secs_keys {
+            assert!(checked.contains(&key), "{key} is not range-checked");
+            for huge in ["18446744073709551615", "604801"] {
+                let error = Config::from_iter(env(&[(key, huge)])).unwrap_err();
+                assert_eq!(error.key, key, "{error}");
+                let text = error.to_string();
+                assert!(text.contains("to 604800"), "{text}");
+            }
+            assert!(Config::from_iter(env(&[(key, "604800")])).is_ok(), "{key}");
+        }
+        // The launcher's settings from the largest values still work out.
+        let all: Vec<(&str, &str)> = KEYS
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| k.ends_with("_SECS"))
+            .map(|k| (k, "604800"))
+            .collect();
+        let launcher = Config::from_iter(env(&all))
+            .unwrap()
+            .launcher(PathBuf::from("/tmp/orch"));
+        assert_eq!(launcher.post_deploy.window, Duration::from_secs(MAX_SECS));
+    }
+
+    #[test]
+    fn a_non_utf8_value_is_refused_naming_its_key() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        let error = Config::from_os([(
+            OsString::from("ORCH_HOME"),
+            OsString::from_vec(vec![b'/', 0xff]),
+        )])
+        .unwrap_err();
+        assert_eq!(error.key, "ORCH_HOME");
+        assert!(error.to_string().contains("not UTF-8"), "{error}");
+        // Outside the configuration keys it is none of ours.
+        let config =
+            Config::from_os([(OsString::from("HOME"), OsString::from_vec(vec![b'/', 0xff]))])
+                .unwrap();
+        assert_eq!(config.home, None);
+    }
+
+    #[test]
+    fn allowed_hosts_are_read_and_checked() {
+        let config =
+            Config::from_iter(env(&[("ORCH_HTTP_ALLOWED_HOSTS", "Orch.Example, ci:8080")]))
+                .unwrap();
+        assert_eq!(config.http_allowed_hosts(), ["orch.example", "ci:8080"]);
+        let error =
+            Config::from_iter(env(&[("ORCH_HTTP_ALLOWED_HOSTS", "http://x/")])).unwrap_err();
+        assert_eq!(error.key, "ORCH_HTTP_ALLOWED_HOSTS");
     }
 }

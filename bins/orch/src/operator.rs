@@ -206,7 +206,17 @@ pub(crate) fn task_cancel(setup: &Setup, args: &TaskCancelArgs) -> Result<Ending
         }
         CancelRequest::Requested { job, owner } => (job, owner),
     };
-    let deadline = Instant::now() + Duration::from_secs(args.wait);
+    // --wait is at most a day (clap checks it), so the sum cannot overflow;
+    // it is checked all the same.
+    let deadline = Instant::now()
+        .checked_add(Duration::from_secs(args.wait))
+        .ok_or_else(|| {
+            CliError::BadArgument(format!(
+                "--wait {} is too long; give at most {} seconds",
+                args.wait,
+                crate::cli::MAX_WAIT_SECS
+            ))
+        })?;
     loop {
         let current = store.task(task).map_err(from_store)?;
         if current.status != TaskStatus::Active {
@@ -253,10 +263,90 @@ fn archived(task_dir: &Path, name: &std::ffi::OsStr) -> Option<PathBuf> {
         .filter_map(|e| {
             let n: u64 = e.file_name().to_str()?.parse().ok()?;
             let path = e.path().join(name);
-            path.is_file().then_some((n, path))
+            // Not followed: a link planted there is refused when opened.
+            std::fs::symlink_metadata(&path)
+                .is_ok()
+                .then_some((n, path))
         })
         .max_by_key(|(n, _)| *n)
         .map(|(_, path)| path)
+}
+
+/// Opens `path`, a file under `task_dir`, for reading without following a
+/// symbolic link anywhere below `task_dir`: every component is opened with
+/// `O_NOFOLLOW` relative to the one before (agents write in the task folder
+/// and could plant a link to a secret there), and only a regular file is
+/// read. `None` when it does not exist.
+///
+/// # Errors
+///
+/// [`CliError::Tool`] naming the path when it is a link, not a regular file,
+/// or cannot be opened.
+pub(crate) fn open_task_file(task_dir: &Path, path: &Path) -> Result<Option<File>, CliError> {
+    use nix::errno::Errno;
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::Mode;
+    let refuse = |why: &str| {
+        CliError::Tool(format!(
+            "refusing to read {}: {why}; orch reads only regular files in a task folder (was a link planted there?)",
+            path.display()
+        ))
+    };
+    let Ok(below) = path.strip_prefix(task_dir) else {
+        return Err(refuse("it is outside the task folder"));
+    };
+    let mut names = Vec::new();
+    for component in below.components() {
+        match component {
+            std::path::Component::Normal(name) => names.push(name),
+            std::path::Component::Prefix(_)
+            | std::path::Component::RootDir
+            | std::path::Component::CurDir
+            | std::path::Component::ParentDir => {
+                return Err(refuse("its path leaves the task folder"));
+            }
+        }
+    }
+    let mut fd: std::os::fd::OwnedFd = match File::open(task_dir) {
+        Ok(dir) => dir.into(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(CliError::Tool(format!(
+                "cannot open the task folder {}: {error}",
+                task_dir.display()
+            )));
+        }
+    };
+    for (i, name) in names.iter().enumerate() {
+        let last = i + 1 == names.len();
+        // O_NONBLOCK: opening a planted FIFO must not hang; it is refused below.
+        let kind = if last {
+            OFlag::O_NONBLOCK
+        } else {
+            OFlag::O_DIRECTORY
+        };
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | kind;
+        fd = match openat(&fd, *name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => return Err(refuse("it is a symbolic link")),
+            Err(Errno::ENOTDIR) => return Err(refuse("a folder on its path is not a folder")),
+            Err(error) => {
+                return Err(CliError::Tool(format!(
+                    "cannot open {}: {error}",
+                    path.display()
+                )));
+            }
+        };
+    }
+    let file = File::from(fd);
+    let metadata = file
+        .metadata()
+        .map_err(|error| CliError::Tool(format!("cannot read {}: {error}", path.display())))?;
+    if !metadata.file_type().is_file() {
+        return Err(refuse("it is not a regular file"));
+    }
+    Ok(Some(file))
 }
 
 /// Copies what `file` holds past what was read to stdout.
@@ -306,16 +396,19 @@ pub(crate) fn task_log(setup: &Setup, args: &TaskLogArgs) -> Result<Ending, CliE
             .as_ref()
             .is_some_and(|j| matches!(j.state, JobState::Queued | JobState::Running));
     if !following {
-        let path = if log.is_file() {
+        let path = if std::fs::symlink_metadata(&log).is_ok() {
             Some(log.clone())
         } else {
             log.file_name().and_then(|name| archived(&task_dir, name))
         };
         match path {
             Some(path) => {
-                let mut file = File::open(&path).map_err(|error| {
-                    CliError::Tool(format!("cannot open {}: {error}", path.display()))
-                })?;
+                let Some(mut file) = open_task_file(&task_dir, &path)? else {
+                    return Err(CliError::Tool(format!(
+                        "{} went away while it was opened; try again",
+                        path.display()
+                    )));
+                };
                 drain(&mut file, &mut out)?;
             }
             None => eprintln!(
@@ -337,7 +430,7 @@ pub(crate) fn task_log(setup: &Setup, args: &TaskLogArgs) -> Result<Ending, CliE
         let state = store.job(job.id).map_err(from_store)?.state;
         let ended = matches!(state, JobState::Done | JobState::Failed);
         if state == JobState::Running || ended {
-            let now_at_path = std::fs::metadata(&log).ok().map(|m| m.ino());
+            let now_at_path = std::fs::symlink_metadata(&log).ok().map(|m| m.ino());
             let stale = match (&open, now_at_path) {
                 (Some((_, ino)), Some(at)) => *ino != at,
                 (None, Some(_)) => true,
@@ -347,7 +440,7 @@ pub(crate) fn task_log(setup: &Setup, args: &TaskLogArgs) -> Result<Ending, CliE
                 if let Some((mut file, _)) = open.take() {
                     drain(&mut file, &mut out)?;
                 }
-                if let (Ok(file), Some(ino)) = (File::open(&log), now_at_path) {
+                if let (Some(file), Some(ino)) = (open_task_file(&task_dir, &log)?, now_at_path) {
                     open = Some((file, ino));
                 }
             }
@@ -355,12 +448,14 @@ pub(crate) fn task_log(setup: &Setup, args: &TaskLogArgs) -> Result<Ending, CliE
         if ended && open.is_none() {
             // It ended before its file was opened here: what it left, where
             // it is (a cancel archives it).
-            let path = if log.is_file() {
+            let path = if std::fs::symlink_metadata(&log).is_ok() {
                 Some(log.clone())
             } else {
                 log.file_name().and_then(|name| archived(&task_dir, name))
             };
-            if let Some(file) = path.and_then(|p| File::open(p).ok()) {
+            if let Some(path) = path
+                && let Some(file) = open_task_file(&task_dir, &path)?
+            {
                 open = Some((file, 0));
             }
         }
@@ -450,6 +545,14 @@ pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending
         ));
     }
     let store = setup.open_store()?;
+    let path = match path {
+        Some(path) => Some(
+            crate::commands::registered_once(&store, Path::new(&path), Some(&args.name))?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        None => None,
+    };
     // The folder and base in force after the change are checked as `repo
     // add` checks them, and the isolation they give is reported.
     let current = store.repo_by_name(&args.name).map_err(from_store)?;

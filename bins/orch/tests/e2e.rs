@@ -103,14 +103,28 @@ impl World {
         })
     }
 
+    /// Another copy of the sample repository, in `<dir>/<name>`: a folder is
+    /// registered under one name only.
+    fn sample_copy(&self, name: &str) -> PathBuf {
+        let copy = self.dir.path().join(name);
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(SAMPLE).unwrap().flatten() {
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+        copy
+    }
+
     fn add_repo(&self, name: &str, staging: &str) {
-        let checkout = self.checkout();
+        self.add_repo_in(name, staging, &self.checkout());
+    }
+
+    fn add_repo_in(&self, name: &str, staging: &str, folder: &std::path::Path) {
         self.json(&[
             "repo",
             "add",
             name,
             "--path",
-            checkout.to_str().unwrap(),
+            folder.to_str().unwrap(),
             "--staging-cmd",
             staging,
             "--deploy-cmd",
@@ -312,7 +326,11 @@ fn http(addr: &str, method: &str, path: &str) -> (u16, String, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut reader = BufReader::new(stream);
     let mut head = String::new();
     loop {
@@ -818,7 +836,11 @@ fn retry_after_each_kind_of_block_ends_done_and_ack_hides_alerts_across_a_restar
     // 2: its suite cannot run, with no infra retry (infra exhaustion);
     // 3: its checkout is gone, so the agent cannot start (agent unavailable).
     world.add_repo("failing", "exit 1");
-    world.add_repo("no-tool", "no-such-command-anywhere");
+    world.add_repo_in(
+        "no-tool",
+        "no-such-command-anywhere",
+        &world.sample_copy("no-tool"),
+    );
     let gone = world.dir.path().join("gone");
     std::fs::create_dir_all(&gone).unwrap();
     world.json(&[
@@ -943,7 +965,8 @@ fn retry_after_each_kind_of_block_ends_done_and_ack_hides_alerts_across_a_restar
         "--staging-cmd",
         "sh ./staging.sh",
     ]);
-    let checkout = world.checkout();
+    // A folder of its own: the checkout is registered as "failing".
+    let checkout = world.sample_copy("found-again");
     let updated = world.json(&[
         "repo",
         "update",
@@ -1429,7 +1452,7 @@ fn repo_add_says_how_a_folder_is_isolated_and_refuses_what_cannot_work() {
         "add",
         "plain",
         "--path",
-        world.checkout().to_str().unwrap(),
+        world.sample_copy("plain").to_str().unwrap(),
         "--staging-cmd",
         "true",
     ]);
@@ -1629,12 +1652,13 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
         "sh ./test.sh",
     ]);
     assert_eq!(added["test_cmd"], "sh ./test.sh", "{added}");
+    let elsewhere = world.sample_copy("blank");
     let blank = world.run(&[
         "repo",
         "add",
         "blank",
         "--path",
-        path,
+        elsewhere.to_str().unwrap(),
         "--staging-cmd",
         "true",
         "--test-cmd",
@@ -1907,12 +1931,13 @@ fn sandbox_settings_are_checked_and_shown() {
     assert_eq!(added["cache_dirs"][0], target.to_str().unwrap(), "{added}");
     let listed = world.json(&["repo", "list"]);
     assert_eq!(listed[0]["suite_network"], "on", "{listed}");
+    let plain = world.sample_copy("plain");
     let defaults = world.json(&[
         "repo",
         "add",
         "plain",
         "--path",
-        path,
+        plain.to_str().unwrap(),
         "--staging-cmd",
         "true",
     ]);

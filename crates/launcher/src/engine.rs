@@ -917,7 +917,10 @@ impl Engine {
     ) {
         let every = (self.config.lease / 3).max(Duration::from_millis(10));
         let tick = every.min(Duration::from_millis(100));
-        let mut next_beat = Instant::now() + every;
+        // Checked: a lease too long for the clock beats every tick instead
+        // of panicking (the binary refuses one past 7 days).
+        let beat_after = |now: Instant| now.checked_add(every).unwrap_or(now);
+        let mut next_beat = beat_after(Instant::now());
         let lose = || {
             lease_lost.store(true, Ordering::SeqCst);
             control.cancel();
@@ -962,7 +965,7 @@ impl Engine {
                 Err(_) => {}
             }
             if Instant::now() >= next_beat {
-                next_beat = Instant::now() + every;
+                next_beat = beat_after(Instant::now());
                 match self.store().heartbeat(lease, self.config.lease) {
                     Ok(_) => {}
                     Err(StoreError::LeaseLost { .. }) => lose(),

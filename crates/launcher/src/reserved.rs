@@ -1160,14 +1160,20 @@ impl Intercept for PostDeployMonitor {
         let mut runs = Vec::new();
         for i in 0..probes {
             if i > 0 {
-                let due = t0 + interval * i;
-                while Instant::now() < due {
+                // Checked: a window too long for the clock is never due (the
+                // binary refuses one past 7 days; an embedder may not).
+                let due = interval
+                    .checked_mul(i)
+                    .and_then(|offset| t0.checked_add(offset));
+                while due.is_none_or(|due| Instant::now() < due) {
                     if control.is_cancelled() {
                         return Intercepted::Served(Launch::Cancelled { record: None });
                     }
                     std::thread::sleep(
-                        due.saturating_duration_since(Instant::now())
-                            .min(Duration::from_millis(100)),
+                        due.map_or(Duration::MAX, |due| {
+                            due.saturating_duration_since(Instant::now())
+                        })
+                        .min(Duration::from_millis(100)),
                     );
                 }
             }

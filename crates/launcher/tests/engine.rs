@@ -1395,6 +1395,34 @@ fn a_stop_cancels_the_run_and_releases_the_job() -> Result<(), Failed> {
     check(stages(&engine, task).is_empty(), "no transition")
 }
 
+/// Issue 20: durations too long for the clock (an embedder's settings; the
+/// binary refuses them) neither panic nor kill the worker: the probes of a
+/// post-deploy window that never ends wait, the heartbeat of a lease that
+/// never ends still beats, and a stop ends the run.
+fn durations_past_the_clock_wait_and_stop_without_a_panic() -> Result<(), Failed> {
+    let h = Harness::new();
+    let mut config = h.config.clone();
+    config.post_deploy.window = Duration::MAX;
+    config.post_deploy.probes = 2;
+    config.lease = Duration::MAX;
+    let engine = h.engine_with(config);
+    let repo = h.repo(&engine, "api", "true");
+    let (task, job) = engine
+        .create_task_at(repo, "watch forever", Stage::PostDeploy)
+        .unwrap();
+    let stop = StopSignal::default();
+    let stopper = stop.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        stopper.stop();
+    });
+    let report = engine.run_next(&stop).unwrap().unwrap();
+    check(report.end == JobEndKind::Released, format!("{report:?}"))?;
+    let job = engine.store().job(job).unwrap();
+    check(job.state == JobState::Queued, format!("{job:?}"))?;
+    check(stages(&engine, task).is_empty(), "no transition")
+}
+
 /// TC-32: an operator's cancel, asked on another connection (as `orch task
 /// cancel` does from its own process), is seen by the heartbeat: the run's
 /// tree ends, the half-written artifact is archived, and the task is blocked
@@ -1960,6 +1988,10 @@ fn main() {
         (
             "tc22_a_stop_cancels_the_run_and_releases_the_job",
             a_stop_cancels_the_run_and_releases_the_job,
+        ),
+        (
+            "durations_past_the_clock_wait_and_stop_without_a_panic",
+            durations_past_the_clock_wait_and_stop_without_a_panic,
         ),
         (
             "tc32_an_operators_cancel_ends_the_run_and_blocks_the_task",
