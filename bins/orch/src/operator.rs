@@ -48,6 +48,7 @@ fn from_store(error: StoreError) -> CliError {
         | StoreError::WalUnavailable { .. }
         | StoreError::Migration { .. }
         | StoreError::LeaseLost { .. }
+        | StoreError::CancelRequested { .. }
         | StoreError::NotFound { .. }
         | StoreError::UnknownRepo { .. }
         | StoreError::StageMismatch { .. }
