@@ -77,7 +77,11 @@ fn a_started_deploy_whose_end_was_never_written_is_found_by_the_next_claim() {
             false,
         )
         .unwrap();
-    assert!(fx.store.effects(fx.task).unwrap()[0].acknowledged_ms.is_some());
+    assert!(
+        fx.store.effects(fx.task).unwrap()[0]
+            .acknowledged_ms
+            .is_some()
+    );
     let fresh = fx.claim();
     assert_eq!(fresh.job.id, retried.job);
     assert_eq!(fx.store.interrupted_effect(fresh.lease).unwrap(), None);
@@ -126,7 +130,10 @@ fn an_effect_starts_only_under_a_live_uncancelled_lease() {
         .unwrap();
     fx.reopen().request_cancel(fx.task).unwrap();
     let error = fx.store.begin_effect(c.lease, &deploy()).unwrap_err();
-    assert!(matches!(error, StoreError::CancelRequested { .. }), "{error}");
+    assert!(
+        matches!(error, StoreError::CancelRequested { .. }),
+        "{error}"
+    );
     assert!(fx.store.effects(fx.task).unwrap().is_empty());
     let bad = NewEffect {
         commit: Some("HEAD".into()),

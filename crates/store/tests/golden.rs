@@ -674,5 +674,9 @@ fn a_version_9_file_is_rebuilt_with_its_rows_and_ids_and_never_reuses_an_id() {
             &orch_store::NewJob::new(orch_store::TaskId::new(0), "analysis", "analyst"),
         )
         .unwrap();
-    assert_eq!((task.get(), job.get()), (8, 10), "ids 7 and 9 are not reused");
+    assert_eq!(
+        (task.get(), job.get()),
+        (8, 10),
+        "ids 7 and 9 are not reused"
+    );
 }

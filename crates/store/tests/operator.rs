@@ -488,13 +488,22 @@ fn ids_freed_by_a_removed_repository_are_never_handed_out_again() {
     let task = fx.store.add_task(other, "a new task", "analysis").unwrap();
     assert_ne!(task, fx.task, "task id {} was handed out again", fx.task);
     assert!(task.get() > fx.task.get());
-    let new_job = fx.store.enqueue(&NewJob::new(task, "analysis", "analyst")).unwrap();
-    assert!(new_job.get() > job.get(), "job id {job} was handed out again");
+    let new_job = fx
+        .store
+        .enqueue(&NewJob::new(task, "analysis", "analyst"))
+        .unwrap();
+    assert!(
+        new_job.get() > job.get(),
+        "job id {job} was handed out again"
+    );
     let new_alert = fx
         .store
         .raise_alert(&common::alert("stage_failed", task, new_job))
         .unwrap();
-    assert!(new_alert.get() > old_alert.get(), "alert id {old_alert} was handed out again");
+    assert!(
+        new_alert.get() > old_alert.get(),
+        "alert id {old_alert} was handed out again"
+    );
 }
 
 /// The lost cancel, as a deterministic interleaving on two connections: the
@@ -539,7 +548,10 @@ fn a_cancel_between_the_runs_end_and_its_job_end_is_never_lost() {
     // The cancelled end is written.
     fx.store.end_cancelled(c.lease, None).unwrap();
     let task = fx.store.task(fx.task).unwrap();
-    assert_eq!((task.stage.as_str(), task.status), ("blocked", TaskStatus::Blocked));
+    assert_eq!(
+        (task.stage.as_str(), task.status),
+        ("blocked", TaskStatus::Blocked)
+    );
     let history = fx.store.transitions(fx.task).unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].reason.as_deref(), Some(CANCELLED));
@@ -556,7 +568,10 @@ fn a_rescue_ends_a_cancelled_job_cancelled_instead_of_queueing_it() {
     fx.clock.advance(61_000);
     let rescued = fx.store.rescue_expired().unwrap();
     assert_eq!(rescued.requeued, vec![]);
-    assert_eq!((rescued.failed, rescued.blocked), (vec![job], vec![fx.task]));
+    assert_eq!(
+        (rescued.failed, rescued.blocked),
+        (vec![job], vec![fx.task])
+    );
     assert_eq!(fx.store.job(job).unwrap().state, JobState::Failed);
     let task = fx.store.task(fx.task).unwrap();
     assert_eq!(task.status, TaskStatus::Blocked);
@@ -565,5 +580,10 @@ fn a_rescue_ends_a_cancelled_job_cancelled_instead_of_queueing_it() {
         (history[0].actor.as_deref(), history[0].reason.as_deref()),
         (Some(OPERATOR), Some(CANCELLED))
     );
-    assert!(fx.store.claim(&owner(), Duration::from_secs(60)).unwrap().is_none());
+    assert!(
+        fx.store
+            .claim(&owner(), Duration::from_secs(60))
+            .unwrap()
+            .is_none()
+    );
 }
