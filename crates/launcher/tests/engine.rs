@@ -1812,7 +1812,7 @@ fn deploy_needs_the_latest_staging_verdict_passed() -> Result<(), Failed> {
     let mut repo = NewRepo::new(
         "api",
         h.checkout.to_str().unwrap(),
-        &format!("test -e {}", pass.display()),
+        format!("test -e {}", pass.display()),
     );
     repo.deploy_command = Some(format!("echo deployed >> {}; exit 1", ledger.display()));
     let repo = engine.store().add_repo(&repo).unwrap();

@@ -2,11 +2,6 @@
 //! the lease, before its command runs; a later claim finds an unended one;
 //! an operator's retry acknowledges it. Real SQLite files, a manual clock.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test code: a panic is the failure report"
-)]
-
 mod common;
 
 use std::time::Duration;
