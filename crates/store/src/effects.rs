@@ -130,8 +130,9 @@ impl Store {
                     "INSERT INTO effects (job_id, task_id, kind, commit_sha, lease_token, \
                          repeatable, started_ms) \
                      SELECT id, task_id, ?3, ?4, lease_token, ?5, ?6 FROM jobs \
-                     WHERE id = ?1 AND lease_token = ?2 AND state = 'running' \
-                     AND cancel_requested_ms IS NULL AND lease_expires_ms > ?6 \
+                     WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?7 \
+                     AND state = 'running' AND cancel_requested_ms IS NULL \
+                     AND lease_expires_ms > ?6 \
                      RETURNING id",
                     params![
                         lease.job,
@@ -139,7 +140,8 @@ impl Store {
                         effect.kind,
                         effect.commit,
                         effect.repeatable,
-                        now
+                        now,
+                        lease.boot_id()
                     ],
                     |row| row.get(0),
                 )

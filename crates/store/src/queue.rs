@@ -332,7 +332,7 @@ pub(crate) fn end_job(
             &format!(
                 "UPDATE jobs SET state = ?3, last_error = coalesce(?4, last_error), {CLEAR_LEASE}, \
                  updated_ms = ?5 \
-                 WHERE id = ?1 AND lease_token = ?2 AND state = 'running' \
+                 WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?7 AND state = 'running' \
                  AND (?6 OR cancel_requested_ms IS NULL) \
                  RETURNING task_id"
             ),
@@ -342,7 +342,8 @@ pub(crate) fn end_job(
                 state,
                 error,
                 now_ms,
-                cancel == Cancel::IsThisEnd
+                cancel == Cancel::IsThisEnd,
+                lease.boot_id()
             ],
             |row| row.get(0),
         )
@@ -363,8 +364,8 @@ pub(crate) fn refusal(tx: &Transaction<'_>, op: &'static str, lease: Lease) -> R
     let cancelled: Option<bool> = tx
         .query_row(
             "SELECT cancel_requested_ms IS NOT NULL FROM jobs \
-             WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
-            params![lease.job, lease.token.get()],
+             WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?3 AND state = 'running'",
+            params![lease.job, lease.token.get(), lease.boot_id()],
             |row| row.get(0),
         )
         .optional()
@@ -544,9 +545,17 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Sqlite`] if SQLite fails (a busy database is waited for
-    /// up to the busy timeout first).
+    /// [`StoreError::InvalidBootId`] if the owner's boot id is longer than
+    /// 64 bytes (a lease holds it inline, and every write of the claim
+    /// checks it); [`StoreError::Sqlite`] if SQLite fails (a busy database
+    /// is waited for up to the busy timeout first).
     pub fn claim(&self, owner: &LeaseOwner, lease_for: Duration) -> Result<Option<Claimed>> {
+        if owner.boot_id.len() > crate::boots::MAX_BOOT_ID_LEN {
+            return Err(StoreError::InvalidBootId {
+                boot_id: owner.boot_id.clone(),
+                why: "it is longer than 64 characters",
+            });
+        }
         let now = self.now_ms();
         let expires = now.saturating_add(millis(lease_for));
         self.write("claim", |tx| {
@@ -558,9 +567,11 @@ impl Store {
                 )
                 .optional()
                 .map_err(sql("claim"))?;
-            Ok(job.map(|job| Claimed {
-                lease: Lease::new(job.id, job.lease_token),
-                job,
+            Ok(job.and_then(|job| {
+                Some(Claimed {
+                    lease: Lease::new(job.id, job.lease_token, &owner.boot_id)?,
+                    job,
+                })
             }))
         })
     }
@@ -578,8 +589,9 @@ impl Store {
             let changed = tx
                 .execute(
                     "UPDATE jobs SET lease_expires_ms = ?3, updated_ms = ?4 \
-                     WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
-                    params![lease.job, lease.token.get(), expires, now],
+                     WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?5 \
+                     AND state = 'running'",
+                    params![lease.job, lease.token.get(), expires, now, lease.boot_id()],
                 )
                 .map_err(sql("heartbeat"))?;
             fenced(changed, lease).map(|()| expires)
@@ -676,11 +688,18 @@ impl Store {
                         "UPDATE jobs SET state = 'queued', attempts = attempts - 1, \
                          infra_attempts = infra_attempts + 1, run_after_ms = ?3, last_error = ?4, \
                          {CLEAR_LEASE}, updated_ms = ?5 \
-                         WHERE id = ?1 AND lease_token = ?2 AND state = 'running' \
-                         AND cancel_requested_ms IS NULL \
+                         WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?6 \
+                         AND state = 'running' AND cancel_requested_ms IS NULL \
                          RETURNING infra_attempts, task_id"
                     ),
-                    params![lease.job, lease.token.get(), run_after, error, now],
+                    params![
+                        lease.job,
+                        lease.token.get(),
+                        run_after,
+                        error,
+                        now,
+                        lease.boot_id()
+                    ],
                     |row| Ok((row.get::<_, u32>(0)?, row.get::<_, TaskId>(1)?)),
                 )
                 .optional()
@@ -716,10 +735,10 @@ impl Store {
                     &format!(
                         "UPDATE jobs SET state = 'queued', attempts = attempts - 1, \
                          run_after_ms = ?3, last_error = ?4, {CLEAR_LEASE}, updated_ms = ?3 \
-                         WHERE id = ?1 AND lease_token = ?2 AND state = 'running' \
-                         AND cancel_requested_ms IS NULL"
+                         WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?5 \
+                         AND state = 'running' AND cancel_requested_ms IS NULL"
                     ),
-                    params![lease.job, lease.token.get(), now, why],
+                    params![lease.job, lease.token.get(), now, why, lease.boot_id()],
                 )
                 .map_err(sql("release"))?;
             if changed == 1 {
