@@ -1127,7 +1127,10 @@ fn effect_refused(
 /// The deploy finalizer: serves stage `deploy`. Runs the repository's deploy
 /// command once and writes `17-deploy-log.md`: `DEPLOYED` when it exited 0,
 /// `FAILED` otherwise. No deploy command: `skipped`, `DEPLOYED` with the
-/// reason.
+/// reason. It deploys only when the task's latest staging verdict passed
+/// (and, with a worktree, the tree is exactly the tested commit), and only
+/// once: its start is recorded, with the commit, through
+/// [`RunControl::begin_effect`] before the command runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DeployFinalizer;
 
