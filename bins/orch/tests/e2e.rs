@@ -632,11 +632,12 @@ fn kill_9_of_serve_under_load_loses_nothing() {
                 done += 1;
             }
             "blocked" => {
-                let alert = alerts
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|a| a["kind"] == "poison_job" && a["task"] == id);
+                // Poison, or a kill between a deploy's recorded start and
+                // its end: that deploy is never run again by itself.
+                let alert = alerts.as_array().unwrap().iter().find(|a| {
+                    (a["kind"] == "poison_job" || a["kind"] == "deploy_interrupted")
+                        && a["task"] == id
+                });
                 let message = alert
                     .and_then(|a| a["message"].as_str())
                     .unwrap_or_else(|| {
