@@ -1262,6 +1262,85 @@ fn a_retry_into_deploy_without_a_staging_pass_is_refused() {
     assert_eq!(retried["stage"], "deploy-staging");
 }
 
+/// Issue 20, a deploy at most once through the binary: `orch work` is
+/// killed (-9) while its deploy command runs, after the command appended to
+/// a ledger. The next process rescues the dead boot's job at once and does
+/// not run the deploy again: the task is blocked `deploy_interrupted`,
+/// naming what to check, and the ledger has one line. The operator's retry
+/// deploys again.
+#[test]
+fn a_deploy_killed_mid_run_is_never_run_again_by_itself() {
+    let world = World::new("deploy-once");
+    let _reaper = Reaper(&world.marker);
+    let flags = world.dir.path().join("flags");
+    std::fs::create_dir_all(&flags).unwrap();
+    let (ledger, hang) = (flags.join("ledger"), flags.join("hang"));
+    std::fs::write(&hang, "").unwrap();
+    let deploy = format!(
+        "echo deployed >> {ledger}; if [ -e {hang} ]; then sleep 60; fi",
+        ledger = ledger.display(),
+        hang = hang.display()
+    );
+    let checkout = world.checkout();
+    world.json(&[
+        "repo",
+        "add",
+        "calc",
+        "--path",
+        checkout.to_str().unwrap(),
+        "--staging-cmd",
+        "sh ./staging.sh",
+        "--deploy-cmd",
+        &deploy,
+    ]);
+    world.json(&["task", "add", "--repo", "calc", "--title", "deploy once"]);
+    let mut work = world
+        .orch(&["work", "--until-idle"])
+        .env("ORCH_SANDBOX", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = || {
+        std::fs::read_to_string(&ledger)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    wait_for("the deploy command running", || lines() == 1);
+    work.kill().unwrap(); // SIGKILL
+    work.wait().unwrap();
+    wait_for("the dead run's processes gone", || {
+        world.marker.survivors().is_empty()
+    });
+    assert_eq!(lines(), 1);
+    let output = world.run_with(&["work", "--until-idle"], &[("ORCH_SANDBOX", "off")]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(lines(), 1, "the interrupted deploy ran again");
+    let shown = world.task(1);
+    assert_eq!(shown["status"], "blocked", "{shown}");
+    let alerts = world.json(&["alert", "list"]);
+    let alert = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "deploy_interrupted")
+        .unwrap_or_else(|| panic!("no deploy_interrupted alert: {alerts}"));
+    let message = alert["message"].as_str().unwrap();
+    assert!(
+        message.contains("not run again") && message.contains("orch task retry 1"),
+        "{message}"
+    );
+    // The operator checked the target and decides to deploy again.
+    std::fs::remove_file(&hang).unwrap();
+    let retried = world.json(&["task", "retry", "1", "--reason", "not live: deploy again"]);
+    assert_eq!(retried["stage"], "deploy", "{retried}");
+    let output = world.run_with(&["work", "--until-idle"], &[("ORCH_SANDBOX", "off")]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(lines(), 2, "the operator's retry did not deploy");
+    assert_eq!(world.task(1)["status"], "done");
+}
+
 #[test]
 fn a_job_that_loses_its_worker_three_times_is_poison_and_retry_finishes_it() {
     let world = World::new("poison");
