@@ -788,6 +788,9 @@ impl Store {
     /// still `active`, moves to stage and status `blocked` (a transition from
     /// its current stage, caused by the job, with no gate decisions), and a
     /// [`POISON_JOB_ALERT`] alert names the task, the job and its last error.
+    /// A job an operator asked to cancel is never queued again: it is failed
+    /// and its task blocked with reason `cancelled` (actor `operator`) and
+    /// the acknowledged `cancelled` alert, whatever its rescue count.
     ///
     /// # Errors
     ///
