@@ -152,7 +152,12 @@ enum Probe {
 }
 
 fn probe(path: &Path) -> Probe {
-    let Ok(file) = File::open(path) else {
+    // Never blocks (a FIFO planted there) and never follows a link.
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
+        .open(path)
+    else {
         return Probe::Unknown;
     };
     // Only a regular file is a boot file; anything else (a folder) is not

@@ -567,12 +567,17 @@ impl Store {
                 )
                 .optional()
                 .map_err(sql("claim"))?;
-            Ok(job.and_then(|job| {
-                Some(Claimed {
-                    lease: Lease::new(job.id, job.lease_token, &owner.boot_id)?,
-                    job,
-                })
-            }))
+            let Some(job) = job else {
+                return Ok(None);
+            };
+            // Checked above; were it not, the claim rolls back.
+            let lease = Lease::new(job.id, job.lease_token, &owner.boot_id).ok_or_else(|| {
+                StoreError::InvalidBootId {
+                    boot_id: owner.boot_id.clone(),
+                    why: "it is longer than 64 characters",
+                }
+            })?;
+            Ok(Some(Claimed { lease, job }))
         })
     }
 

@@ -178,6 +178,24 @@ fn an_unreadable_boot_file_is_unknown_and_the_dead_are_still_rescued() {
     assert_eq!(fx.store.job(odd).unwrap().state, JobState::Running);
 }
 
+/// A link planted where a boot file goes is never followed: an unlocked
+/// file it points at does not make a live boot look dead.
+#[test]
+fn a_link_at_a_boot_files_place_is_unknown_not_dead() {
+    let fx = Fixture::new();
+    let _me = fx.store.register_boot("boot-me").unwrap();
+    fx.enqueue("testing", "tester");
+    let job = claim_as(&fx.store, "boot-linked");
+    let decoy = fx.dir.path().join("decoy");
+    fs::write(&decoy, "pid 1\n").unwrap();
+    std::os::unix::fs::symlink(&decoy, fx.store.boot_file("boot-linked").unwrap()).unwrap();
+
+    let rescued = fx.store.rescue_dead_boots("boot-me").unwrap();
+    assert_eq!(rescued, orch_store::Rescued::default());
+    assert_eq!(fx.store.job(job).unwrap().state, JobState::Running);
+    assert!(decoy.exists());
+}
+
 #[test]
 fn a_poison_job_of_a_dead_boot_still_blocks_its_task() {
     let fx = Fixture::new();
