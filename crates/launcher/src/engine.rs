@@ -570,10 +570,12 @@ impl Engine {
             Launch::Defer { record, retry_in } => {
                 report.outcome = Some(record.outcome);
                 let row = self.run_row(&ctx, &record);
-                match self
+                // Bound first: the store's guard must be dropped before a
+                // cancelled end takes it again.
+                let deferred = self
                     .store()
-                    .defer(lease, retry_in, &record.detail, Some(&row))
-                {
+                    .defer(lease, retry_in, &record.detail, Some(&row));
+                match deferred {
                     Ok(_) => JobEndKind::Deferred { retry_in },
                     Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
                     Err(StoreError::CancelRequested { .. }) => {
@@ -1324,7 +1326,10 @@ impl Engine {
             let _ = std::fs::remove_file(&ctx.artifact);
         }
         let row = record.map(|r| self.run_row(ctx, r));
-        match self.store().end_cancelled(lease, row.as_ref()) {
+        // Bound first: the guard must be dropped before the lost-lease arm
+        // takes the store again to record the run.
+        let ended = self.store().end_cancelled(lease, row.as_ref());
+        match ended {
             Ok(_) => Ok(JobEndKind::Blocked {
                 alert: orch_store::CANCELLED,
             }),

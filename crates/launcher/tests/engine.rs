@@ -1726,8 +1726,9 @@ fn a_deploy_whose_end_cannot_be_written_runs_once() -> Result<(), Failed> {
 }
 
 /// A reserved agent that stands in for a role whose process has just ended:
-/// before it returns a passing verdict, an operator's cancel arrives.
-struct CancelledAtTheEnd(PathBuf);
+/// before it returns a passing verdict (or, with `defer`, a tool error), an
+/// operator's cancel arrives.
+struct CancelledAtTheEnd(PathBuf, bool);
 
 impl Intercept for CancelledAtTheEnd {
     fn name(&self) -> &'static str {
@@ -1742,19 +1743,27 @@ impl Intercept for CancelledAtTheEnd {
             .unwrap()
             .request_cancel(ctx.task.id)
             .unwrap();
-        Intercepted::Served(Launch::Ran {
-            record: RunRecord {
-                role: "cancelled-at-the-end".into(),
-                transport: Transport::Deterministic,
-                started: std::time::SystemTime::now(),
-                duration: Duration::ZERO,
-                exit_code: Some(0),
-                outcome: RunOutcome::Passed,
-                usage: orch_launcher::usage::Usage::default(),
-                detail: "test".into(),
-                sandbox: None,
-            },
-            alert: None,
+        let record = RunRecord {
+            role: "cancelled-at-the-end".into(),
+            transport: Transport::Deterministic,
+            started: std::time::SystemTime::now(),
+            duration: Duration::ZERO,
+            exit_code: Some(0),
+            outcome: RunOutcome::Passed,
+            usage: orch_launcher::usage::Usage::default(),
+            detail: "test".into(),
+            sandbox: None,
+        };
+        Intercepted::Served(if self.1 {
+            Launch::Defer {
+                record,
+                retry_in: Duration::from_millis(1),
+            }
+        } else {
+            Launch::Ran {
+                record,
+                alert: None,
+            }
         })
     }
 }
@@ -1763,10 +1772,18 @@ impl Intercept for CancelledAtTheEnd {
 /// but before the job's end is written, is never lost: the task ends
 /// cancelled, never at the next stage.
 fn a_cancel_after_the_run_ended_is_never_lost() -> Result<(), Failed> {
+    for defer in [false, true] {
+        cancelled_at_the_end(defer)?;
+    }
+    Ok(())
+}
+
+/// TC-36 for a run that passed, or (`defer`) that met a tool error.
+fn cancelled_at_the_end(defer: bool) -> Result<(), Failed> {
     let h = Harness::new();
     let engine = h
         .engine()
-        .with_intercepts(vec![Box::new(CancelledAtTheEnd(h.db.clone()))]);
+        .with_intercepts(vec![Box::new(CancelledAtTheEnd(h.db.clone(), defer))]);
     let repo = h.repo(&engine, "api", "true");
     let (task, job) = engine.create_task(repo, "cancelled late").unwrap();
     let report = engine.run_next(&StopSignal::default()).unwrap().unwrap();
