@@ -17,14 +17,16 @@ Exit codes:
   0    success (staging run: the suite PASSED; gate check: the gate passed)
   1    the work ran and failed (staging run: exit code other than 0, a signal,
        or the timeout; gate check: the gate failed; inventory check: drift;
-       task cancel: the job did not end within --wait, the request stays)
+       task cancel: the job did not end within --wait, the request stays, or
+       the task ended otherwise before the cancel took effect)
   2    tool error: the work could not be done (the suite did not execute, a bad
        ORCH_* value, a database that cannot be opened, an unknown task, alert
        or repository); nothing false is written (status is null in the JSON)
   3    usage error: bad or missing arguments
   4    refused: the task or repository is in the wrong state for the command
-       (retry of a task still running or queued, cancel of one that has ended,
-       remove of a repository with unfinished tasks); nothing was written
+       (retry of a task still running or queued, retry into deploy without a
+       passing latest staging verdict, cancel of one that has ended, remove
+       of a repository with unfinished tasks); nothing was written
   130  interrupted by SIGINT (Ctrl-C): the suite's tree was ended, the log says
        `cancelled` (FAILED), the JSON was printed (staging run); the running
        job's tree was ended and the job given back to the queue (work)

@@ -14,7 +14,7 @@
 //! | 1 | the work ran and failed (`staging run`: FAILED) |
 //! | 2 | tool error: the work could not be done (nothing false was written) |
 //! | 3 | usage error: bad arguments (clap's own usage errors included) |
-//! | 4 | refused: the task or repository is in the wrong state for the command (retry of an active task, cancel of an ended one, remove of a repository with unfinished tasks) |
+//! | 4 | refused: the task or repository is in the wrong state for the command (retry of an active task, retry into deploy without a passing latest staging verdict, cancel of an ended one, remove of a repository with unfinished tasks) |
 //! | 130, 143 | `staging run` cancelled by SIGINT or SIGTERM: the suite's tree was ended, the log says `cancelled`; `work` stopped by SIGINT or SIGTERM: the running job's tree was ended and the job given back to the queue |
 //!
 //! ```text

@@ -48,6 +48,7 @@ fn from_store(error: StoreError) -> CliError {
         | StoreError::WalUnavailable { .. }
         | StoreError::Migration { .. }
         | StoreError::LeaseLost { .. }
+        | StoreError::CancelRequested { .. }
         | StoreError::NotFound { .. }
         | StoreError::UnknownRepo { .. }
         | StoreError::StageMismatch { .. }
@@ -220,8 +221,32 @@ pub(crate) fn task_cancel(setup: &Setup, args: &TaskCancelArgs) -> Result<Ending
     loop {
         let current = store.task(task).map_err(from_store)?;
         if current.status != TaskStatus::Active {
-            print_json(&ended(Some(job), "running", current.status.as_str()))?;
-            return Ok(Ending::Done);
+            // Said as it is: only a task the cancel blocked is "cancelled".
+            // The store refuses any other end of a job whose cancel is
+            // recorded, so this is never expected; if it happens, the
+            // command failed and says so.
+            let last = store.transitions(task).map_err(from_store)?.pop();
+            if last
+                .as_ref()
+                .is_some_and(|t| t.reason.as_deref() == Some(orch_store::CANCELLED))
+            {
+                print_json(&ended(Some(job), "running", current.status.as_str()))?;
+                return Ok(Ending::Done);
+            }
+            eprintln!(
+                "error: task {} ended {} at stage {} before the cancel took effect; it was not cancelled",
+                args.id,
+                current.status.as_str(),
+                current.stage
+            );
+            print_json(&json!({
+                "id": args.id,
+                "job": job.get(),
+                "was": "running",
+                "status": current.status.as_str(),
+                "reason": last.and_then(|t| t.reason),
+            }))?;
+            return Ok(Ending::Failed);
         }
         if store.job(job).map_err(from_store)?.state == JobState::Queued {
             // Given back (a shutdown) or rescued meanwhile: no worker holds

@@ -651,11 +651,12 @@ fn kill_9_of_serve_under_load_loses_nothing() {
                 done += 1;
             }
             "blocked" => {
-                let alert = alerts
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|a| a["kind"] == "poison_job" && a["task"] == id);
+                // Poison, or a kill between a deploy's recorded start and
+                // its end: that deploy is never run again by itself.
+                let alert = alerts.as_array().unwrap().iter().find(|a| {
+                    (a["kind"] == "poison_job" || a["kind"] == "deploy_interrupted")
+                        && a["task"] == id
+                });
                 let message = alert
                     .and_then(|a| a["message"].as_str())
                     .unwrap_or_else(|| {
@@ -1165,6 +1166,203 @@ fn cancel_ends_the_running_tree_keeps_no_half_artifact_and_log_follows_the_run()
     let survivors = world.marker.survivors();
     drop(reaper);
     assert!(survivors.is_empty(), "{survivors:#?}");
+}
+
+/// Issue 20, the lost cancel: the cancel arrives after the staging suite
+/// has ended, while its worker waits to write the job's end (the database
+/// is write-locked by another connection at that moment, which records the
+/// cancel as `orch task cancel` does). The task must end cancelled, never
+/// go on to deploy, and `task cancel` never reports it done.
+#[test]
+fn a_cancel_that_arrives_before_the_job_end_is_written_is_not_lost() {
+    let world = World::new("late-cancel");
+    let _reaper = Reaper(&world.marker);
+    let flags = world.dir.path().join("flags");
+    std::fs::create_dir_all(&flags).unwrap();
+    let (ready, go, ended, ledger) = (
+        flags.join("ready"),
+        flags.join("go"),
+        flags.join("ended"),
+        flags.join("ledger"),
+    );
+    let staging = format!(
+        "touch {ready}; while [ ! -e {go} ]; do sleep 0.01; done; touch {ended}",
+        ready = ready.display(),
+        go = go.display(),
+        ended = ended.display()
+    );
+    let deploy = format!("echo deployed >> {}", ledger.display());
+    let checkout = world.checkout();
+    world.json(&[
+        "repo",
+        "add",
+        "calc",
+        "--path",
+        checkout.to_str().unwrap(),
+        "--staging-cmd",
+        &staging,
+        "--deploy-cmd",
+        &deploy,
+    ]);
+    world.json(&["task", "add", "--repo", "calc", "--title", "cancelled late"]);
+    let mut work = world
+        .orch(&["work", "--until-idle"])
+        .env("ORCH_SANDBOX", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the staging suite running", || ready.exists());
+    let db = rusqlite::Connection::open(world.home().join("orch.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(30)).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::fs::write(&go, "").unwrap();
+    wait_for("the staging suite ended", || ended.exists());
+    // The worker now waits for the lock to write the job's end (its
+    // heartbeat stopped with the run).
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = db
+        .execute(
+            "UPDATE jobs SET cancel_requested_ms = 1 WHERE task_id = 1 AND state = 'running'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(asked, 1, "the staging job was not running");
+    db.execute_batch("COMMIT").unwrap();
+    let status = wait_exit(&mut work, Duration::from_secs(60));
+    let mut stderr = String::new();
+    work.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    let shown = world.task(1);
+    assert_eq!(shown["status"], "blocked", "{shown}");
+    let last = shown["transitions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["from"].as_str(), last["reason"].as_str()),
+        (Some("deploy-staging"), Some("cancelled")),
+        "{shown}"
+    );
+    assert!(!ledger.exists(), "a cancelled task was deployed");
+    let again = world.run(&["task", "cancel", "1"]);
+    assert_eq!(code(&again), Some(4), "{}", describe(&again));
+    assert!(
+        !String::from_utf8_lossy(&again.stdout).contains("\"done\""),
+        "{}",
+        describe(&again)
+    );
+}
+
+/// Issue 20, the deploy guard for a folder that is not a git repository: a
+/// task that never passed staging cannot be retried into deploy (exit 4,
+/// saying why, nothing written); into staging it can.
+#[test]
+fn a_retry_into_deploy_without_a_staging_pass_is_refused() {
+    let world = World::new("deploy-guard");
+    world.add_repo("calc", "sh ./staging.sh");
+    world.json(&["task", "add", "--repo", "calc", "--title", "not tested"]);
+    let cancelled = world.json(&["task", "cancel", "1"]);
+    assert_eq!(cancelled["status"], "blocked", "{cancelled}");
+    let before = world.task(1);
+    let refused = world.run(&[
+        "task", "retry", "1", "--stage", "deploy", "--reason", "ship",
+    ]);
+    assert_eq!(code(&refused), Some(4), "{}", describe(&refused));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("staging never judged it") && said.contains("--stage deploy-staging"),
+        "{}",
+        describe(&refused)
+    );
+    assert_eq!(world.task(1), before, "the refused retry wrote something");
+    let retried = world.json(&["task", "retry", "1", "--stage", "deploy-staging"]);
+    assert_eq!(retried["stage"], "deploy-staging");
+}
+
+/// Issue 20, a deploy at most once through the binary: `orch work` is
+/// killed (-9) while its deploy command runs, after the command appended to
+/// a ledger. The next process rescues the dead boot's job at once and does
+/// not run the deploy again: the task is blocked `deploy_interrupted`,
+/// naming what to check, and the ledger has one line. The operator's retry
+/// deploys again.
+#[test]
+fn a_deploy_killed_mid_run_is_never_run_again_by_itself() {
+    let world = World::new("deploy-once");
+    let _reaper = Reaper(&world.marker);
+    let flags = world.dir.path().join("flags");
+    std::fs::create_dir_all(&flags).unwrap();
+    let (ledger, hang) = (flags.join("ledger"), flags.join("hang"));
+    std::fs::write(&hang, "").unwrap();
+    let deploy = format!(
+        "echo deployed >> {ledger}; if [ -e {hang} ]; then sleep 60; fi",
+        ledger = ledger.display(),
+        hang = hang.display()
+    );
+    let checkout = world.checkout();
+    world.json(&[
+        "repo",
+        "add",
+        "calc",
+        "--path",
+        checkout.to_str().unwrap(),
+        "--staging-cmd",
+        "sh ./staging.sh",
+        "--deploy-cmd",
+        &deploy,
+    ]);
+    world.json(&["task", "add", "--repo", "calc", "--title", "deploy once"]);
+    let mut work = world
+        .orch(&["work", "--until-idle"])
+        .env("ORCH_SANDBOX", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = || {
+        std::fs::read_to_string(&ledger)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    wait_for("the deploy command running", || lines() == 1);
+    work.kill().unwrap(); // SIGKILL
+    work.wait().unwrap();
+    wait_for("the dead run's processes gone", || {
+        world.marker.survivors().is_empty()
+    });
+    assert_eq!(lines(), 1);
+    let output = world.run_with(&["work", "--until-idle"], &[("ORCH_SANDBOX", "off")]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(lines(), 1, "the interrupted deploy ran again");
+    let shown = world.task(1);
+    assert_eq!(shown["status"], "blocked", "{shown}");
+    let alerts = world.json(&["alert", "list"]);
+    let alert = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "deploy_interrupted")
+        .unwrap_or_else(|| panic!("no deploy_interrupted alert: {alerts}"));
+    let message = alert["message"].as_str().unwrap();
+    assert!(
+        message.contains("not run again") && message.contains("orch task retry 1"),
+        "{message}"
+    );
+    // The operator checked the target and decides to deploy again.
+    std::fs::remove_file(&hang).unwrap();
+    let retried = world.json(&["task", "retry", "1", "--reason", "not live: deploy again"]);
+    assert_eq!(retried["stage"], "deploy", "{retried}");
+    let output = world.run_with(&["work", "--until-idle"], &[("ORCH_SANDBOX", "off")]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(lines(), 2, "the operator's retry did not deploy");
+    assert_eq!(world.task(1)["status"], "done");
 }
 
 #[test]

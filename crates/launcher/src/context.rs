@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use orch_pipeline::{ArtifactSpec, Role, Stage};
 use orch_process::exec::Canceller;
-use orch_store::{Job, Repo, Task};
+use orch_store::{Job, Repo, Task, Transition};
 
 use crate::worktree::{TestedTree, Workspace};
 
@@ -38,15 +38,102 @@ pub struct JobContext {
     /// Where the role works: the task's worktree (with its state when the
     /// job started), or the repository's checkout.
     pub workspace: Workspace,
-    /// The tree the task's latest passing `deploy-staging` verdict is about,
-    /// when one names a commit: what `deploy` may deploy.
+    /// The tree the task's latest `deploy-staging` verdict is about, when
+    /// that verdict passed and names a commit: what `deploy` may deploy.
     pub tested: Option<TestedTree>,
+    /// The task's latest `deploy-staging` verdict, passed or not (`None`:
+    /// staging never judged it). Deploy requires that it passed, with or
+    /// without a worktree.
+    pub latest_staging: Option<StagingVerdict>,
 }
 
-#[derive(Debug, Default)]
+/// A task's latest `deploy-staging` verdict ([`JobContext::latest_staging`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagingVerdict {
+    /// Whether its gates passed (the task went on to `deploy`).
+    pub passed: bool,
+    /// The commit the suite ran on; `None` without a worktree.
+    pub commit: Option<String>,
+    /// Whether that tree was exactly the commit for the whole run.
+    pub clean: Option<bool>,
+}
+
+impl StagingVerdict {
+    /// The latest `deploy-staging` verdict in a task's history (its
+    /// transitions, oldest first): the last transition out of
+    /// `deploy-staging` that gates decided. An operator's or a rescue's
+    /// block carries no gate decision and is no verdict.
+    #[must_use]
+    pub fn latest(history: &[Transition]) -> Option<StagingVerdict> {
+        let t = history
+            .iter()
+            .rev()
+            .find(|t| t.from_stage == Stage::DeployStaging.as_str() && !t.decisions.is_empty())?;
+        let first = t.decisions.first();
+        Some(StagingVerdict {
+            passed: t.to_stage == Stage::Deploy.as_str() && t.decisions.iter().all(|d| d.passed),
+            commit: first.and_then(|d| d.commit_sha.clone()),
+            clean: first.and_then(|d| d.tree_clean),
+        })
+    }
+
+    /// The tree it passed, when it passed and names a commit: what deploy
+    /// may deploy.
+    #[must_use]
+    pub fn tested(&self) -> Option<TestedTree> {
+        if !self.passed {
+            return None;
+        }
+        Some(TestedTree {
+            commit: self.commit.clone()?,
+            clean: self.clean?,
+        })
+    }
+}
+
+/// A side effect outside orch that a reserved agent is about to start (the
+/// deploy command, the post-deploy probes), for [`RunControl::begin_effect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectStart {
+    /// What it is: `deploy`, `post-deploy`.
+    pub kind: &'static str,
+    /// The commit it is about; `None` without a worktree.
+    pub commit: Option<String>,
+    /// Whether it may run again after an interruption (read-only probes).
+    pub repeatable: bool,
+}
+
+/// Why a side effect must not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EffectRefused {
+    /// The job is no longer the worker's (its lease was lost or expired) or
+    /// an operator asked to cancel it: the run ends as cancelled.
+    #[error("{0}")]
+    Fenced(String),
+    /// The start could not be recorded (the database is busy): the work is
+    /// deferred, the command not run.
+    #[error("{0}")]
+    Unrecorded(String),
+}
+
+/// Records the start of a side effect before its command runs; the engine
+/// installs one that writes it to the store, fenced by the job's lease.
+pub type EffectGate = Arc<dyn Fn(&EffectStart) -> Result<(), EffectRefused> + Send + Sync>;
+
+#[derive(Default)]
 struct ControlState {
     cancelled: AtomicBool,
     current: Mutex<Option<Canceller>>,
+    gate: Mutex<Option<EffectGate>>,
+}
+
+impl std::fmt::Debug for ControlState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlState")
+            .field("cancelled", &self.cancelled)
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Stops the run of a job from another thread (a heartbeat that lost its
@@ -75,6 +162,37 @@ impl RunControl {
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Installs the gate every side effect of the run must pass
+    /// ([`RunControl::begin_effect`]).
+    pub fn set_effect_gate(&self, gate: EffectGate) {
+        *self.0.gate.lock().unwrap_or_else(PoisonError::into_inner) = Some(gate);
+    }
+
+    /// Records that the run starts `effect` now; the caller runs its command
+    /// only on `Ok`. Without a gate (a reserved agent run outside the
+    /// engine), nothing is recorded. A cancelled run starts nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`EffectRefused::Fenced`] when the run was cancelled or the job is no
+    /// longer its worker's; [`EffectRefused::Unrecorded`] when the start
+    /// could not be written.
+    pub fn begin_effect(&self, effect: &EffectStart) -> Result<(), EffectRefused> {
+        if self.is_cancelled() {
+            return Err(EffectRefused::Fenced("the run was cancelled".to_owned()));
+        }
+        let gate = self
+            .0
+            .gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match gate {
+            Some(gate) => gate(effect),
+            None => Ok(()),
+        }
     }
 
     /// Registers the canceller of a process just started; cancels it at once

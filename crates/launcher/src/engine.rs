@@ -247,7 +247,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// A worker's engine: one store connection, the configuration, and the
 /// registry of reserved agents.
 pub struct Engine {
-    store: Mutex<Store>,
+    store: Arc<Mutex<Store>>,
     config: LauncherConfig,
     intercepts: Vec<Box<dyn Intercept>>,
     owner: LeaseOwner,
@@ -273,7 +273,7 @@ impl Engine {
     #[must_use]
     pub fn new(store: Store, config: LauncherConfig, owner: LeaseOwner) -> Engine {
         Engine {
-            store: Mutex::new(store),
+            store: Arc::new(Mutex::new(store)),
             git: Git::new(&config),
             config,
             intercepts: default_intercepts(),
@@ -595,6 +595,11 @@ impl Engine {
         let lease = claimed.lease;
         let job = claimed.job;
         let mut report = JobReport::claimed(&job);
+        if let Some(end) = self.interrupted(lease, &job)? {
+            report.end = end;
+            report.took = t0.elapsed();
+            return Ok(Some(report));
+        }
         let ctx = match self.resolve(&job) {
             Ok(ctx) => ctx,
             Err(Unresolved::Internal(why)) => {
@@ -620,6 +625,7 @@ impl Engine {
 
         let spent = self.store().task_cost_usd(job.task)?;
         let control = RunControl::default();
+        control.set_effect_gate(self.effect_gate(lease));
         let lease_lost = AtomicBool::new(false);
         let cancel_asked = AtomicBool::new(false);
         let ran = std::thread::scope(|scope| {
@@ -711,12 +717,16 @@ impl Engine {
                         self.store().record_agent_run(&self.run_row(&ctx, record))?;
                         recorded = true;
                     }
-                    match self
+                    let released = self
                         .store()
-                        .release(lease, "cancelled: the worker is stopping")
-                    {
+                        .release(lease, "cancelled: the worker is stopping");
+                    match released {
                         Ok(()) => JobEndKind::Released,
                         Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
+                        // The run is recorded above.
+                        Err(StoreError::CancelRequested { .. }) => {
+                            self.end_cancelled(lease, &ctx, None)?
+                        }
                         Err(error) => return Err(error.into()),
                     }
                 }
@@ -724,12 +734,17 @@ impl Engine {
             Launch::Defer { record, retry_in } => {
                 report.outcome = Some(record.outcome);
                 let row = self.run_row(&ctx, &record);
-                match self
+                // Bound first: the store's guard must be dropped before a
+                // cancelled end takes it again.
+                let deferred = self
                     .store()
-                    .defer(lease, retry_in, &record.detail, Some(&row))
-                {
+                    .defer(lease, retry_in, &record.detail, Some(&row));
+                match deferred {
                     Ok(_) => JobEndKind::Deferred { retry_in },
                     Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
+                    Err(StoreError::CancelRequested { .. }) => {
+                        self.end_cancelled(lease, &ctx, Some(&record))?
+                    }
                     Err(error) => return Err(error.into()),
                 }
             }
@@ -836,12 +851,13 @@ impl Engine {
                 return self.end_cancelled(lease, ctx, None);
             }
             SetupFailure::Cancelled => {
-                return match self
+                let released = self
                     .store()
-                    .release(lease, "cancelled: the worker is stopping")
-                {
+                    .release(lease, "cancelled: the worker is stopping");
+                return match released {
                     Ok(()) => Ok(JobEndKind::Released),
                     Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+                    Err(StoreError::CancelRequested { .. }) => self.end_cancelled(lease, ctx, None),
                     Err(error) => Err(error.into()),
                 };
             }
@@ -851,9 +867,11 @@ impl Engine {
         let settings = &self.config.worktree;
         if job.infra_attempts < settings.infra_retries {
             let retry_in = backoff(settings.defer, job.infra_attempts);
-            return match self.store().defer(lease, retry_in, &why, None) {
+            let deferred = self.store().defer(lease, retry_in, &why, None);
+            return match deferred {
                 Ok(_) => Ok(JobEndKind::Deferred { retry_in }),
                 Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+                Err(StoreError::CancelRequested { .. }) => self.end_cancelled(lease, ctx, None),
                 Err(error) => Err(error.into()),
             };
         }
@@ -1017,22 +1035,13 @@ impl Engine {
                 })
                 .map_err(Unresolved::Workspace)?,
         };
-        // What deploy may deploy: the tree of the latest passing
-        // deploy-staging verdict.
-        let tested = history
-            .iter()
-            .rev()
-            .find(|t| {
-                t.from_stage == Stage::DeployStaging.as_str()
-                    && t.to_stage == Stage::Deploy.as_str()
-            })
-            .and_then(|t| t.decisions.first())
-            .and_then(|d| {
-                Some(TestedTree {
-                    commit: d.commit_sha.clone()?,
-                    clean: d.tree_clean?,
-                })
-            });
+        // What deploy may deploy: the tree of the latest deploy-staging
+        // verdict, and only if that one passed. A later failing run of
+        // staging outweighs an earlier pass, of the same commit or not.
+        let latest_staging = crate::context::StagingVerdict::latest(&history);
+        let tested = latest_staging
+            .as_ref()
+            .and_then(crate::context::StagingVerdict::tested);
         // On a rollback, the reasons of the gates that sent the task back.
         let rollback_reasons = history
             .last()
@@ -1058,6 +1067,7 @@ impl Engine {
             rollback_reasons,
             workspace: tree,
             tested,
+            latest_staging,
         })
     }
 
@@ -1073,12 +1083,13 @@ impl Engine {
         let settings = &self.config.worktree;
         if error.is_transient() && job.infra_attempts < settings.infra_retries {
             let retry_in = backoff(settings.defer, job.infra_attempts);
-            return match self
+            let deferred = self
                 .store()
-                .defer(lease, retry_in, &error.to_string(), None)
-            {
+                .defer(lease, retry_in, &error.to_string(), None);
+            return match deferred {
                 Ok(_) => Ok(JobEndKind::Deferred { retry_in }),
                 Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+                Err(StoreError::CancelRequested { .. }) => self.cancelled_without_run(lease),
                 Err(error) => Err(error.into()),
             };
         }
@@ -1331,7 +1342,8 @@ impl Engine {
             commits: tree.map(|(commits, _)| commits),
             shadow: shadow_row.as_ref(),
         };
-        match self.store().complete_with_transition(lease, &end) {
+        let completed = self.store().complete_with_transition(lease, &end);
+        match completed {
             Ok(_) => Ok(JobEndKind::Transition {
                 from: ctx.stage,
                 to: decision.to,
@@ -1340,6 +1352,9 @@ impl Engine {
             }),
             Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
             Err(StoreError::StageMismatch { .. }) => Ok(JobEndKind::Superseded),
+            // The operator's cancel arrived after the run ended, before this
+            // end: it wins, whatever the gates decided.
+            Err(StoreError::CancelRequested { .. }) => self.end_cancelled(lease, ctx, Some(record)),
             Err(error) => Err(error.into()),
         }
     }
@@ -1414,8 +1429,85 @@ impl Engine {
             Ok(_) => Ok(JobEndKind::Blocked { alert: alert.kind }),
             Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
             Err(StoreError::StageMismatch { .. }) => Ok(JobEndKind::Superseded),
+            Err(StoreError::CancelRequested { .. }) => {
+                match store.end_cancelled(lease, run.as_ref()) {
+                    Ok(_) => Ok(JobEndKind::Blocked {
+                        alert: orch_store::CANCELLED,
+                    }),
+                    Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+                    Err(error) => Err(error.into()),
+                }
+            }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Ends a cancelled job that has no resolved context (nothing ran).
+    fn cancelled_without_run(&self, lease: Lease) -> Result<JobEndKind, EngineError> {
+        match self.store().end_cancelled(lease, None) {
+            Ok(_) => Ok(JobEndKind::Blocked {
+                alert: orch_store::CANCELLED,
+            }),
+            Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A job whose earlier claim started an at-most-once side effect (a
+    /// deploy) and never wrote its end: the outcome is unknown, so the
+    /// command is not run again; the task is blocked with a
+    /// `deploy_interrupted` alert naming the commit and what to check.
+    /// `None` when there is no such effect.
+    fn interrupted(&self, lease: Lease, job: &Job) -> Result<Option<JobEndKind>, EngineError> {
+        let Some(effect) = self.store().interrupted_effect(lease)? else {
+            return Ok(None);
+        };
+        let what = effect.commit.as_deref().map_or_else(
+            || "the repository's folder (not a git repository: no commit names it)".to_owned(),
+            |c| format!("commit {c}"),
+        );
+        let message = format!(
+            "task {task}: its {kind} of {what} started (job {job}, claim {token}, at {at} ms since the epoch) but that claim's end was never written: its worker died, was stopped, or could not write to the database, so whether the {kind} finished is unknown, and it was not run again. Check the deploy target: which version is live, whether the deploy command's own log shows it finished, whether the service is healthy. Then decide: `orch task retry {task} --stage deploy --reason '...'` runs the {kind} again; `orch task retry {task} --stage post-deploy --reason '...'` goes on if it is live",
+            task = job.task,
+            kind = effect.kind,
+            job = job.id,
+            token = effect.lease_token,
+            at = effect.started_ms,
+        );
+        self.block(
+            lease,
+            job,
+            None,
+            &AlertSpec {
+                kind: crate::reserved::DEPLOY_INTERRUPTED,
+                message,
+            },
+        )
+        .map(Some)
+    }
+
+    /// The gate a run's side effects pass ([`RunControl::begin_effect`]):
+    /// their start written to the store, fenced by `lease`.
+    fn effect_gate(&self, lease: Lease) -> crate::context::EffectGate {
+        let store = Arc::clone(&self.store);
+        Arc::new(move |effect: &crate::context::EffectStart| {
+            let start = orch_store::NewEffect {
+                kind: effect.kind.to_owned(),
+                commit: effect.commit.clone(),
+                repeatable: effect.repeatable,
+            };
+            let begun = store
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .begin_effect(lease, &start);
+            match begun {
+                Ok(_) => Ok(()),
+                Err(
+                    error @ (StoreError::LeaseLost { .. } | StoreError::CancelRequested { .. }),
+                ) => Err(crate::context::EffectRefused::Fenced(error.to_string())),
+                Err(error) => Err(crate::context::EffectRefused::Unrecorded(error.to_string())),
+            }
+        })
     }
 
     /// Ends a job an operator cancelled: its artifact and sidecars, however
@@ -1432,7 +1524,10 @@ impl Engine {
             let _ = std::fs::remove_file(&ctx.artifact);
         }
         let row = record.map(|r| self.run_row(ctx, r));
-        match self.store().end_cancelled(lease, row.as_ref()) {
+        // Bound first: the guard must be dropped before the lost-lease arm
+        // takes the store again to record the run.
+        let ended = self.store().end_cancelled(lease, row.as_ref());
+        match ended {
             Ok(_) => Ok(JobEndKind::Blocked {
                 alert: orch_store::CANCELLED,
             }),

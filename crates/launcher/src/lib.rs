@@ -64,7 +64,7 @@ pub use config::{
     AgentConfig, DeployConfig, LauncherConfig, ModelPrice, ParseModeError, PostDeployConfig,
     RepoScope, RunnerMode, SetupConfig, StagingRunnerConfig, SuiteRunnerConfig, WorktreeConfig,
 };
-pub use context::{JobContext, RunControl};
+pub use context::{EffectGate, EffectRefused, EffectStart, JobContext, RunControl, StagingVerdict};
 pub use engine::{
     CreatedTask, Engine, EngineError, JobEndKind, JobReport, MAX_ARTIFACT_BYTES, StopSignal,
     TaskRequest, epoch_ms,

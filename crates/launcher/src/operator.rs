@@ -17,6 +17,7 @@ use orch_store::{
     NewJob, Retried, Store, StoreError, Task, TaskId, TaskIsolation, TaskStatus, TransitionId,
 };
 
+use crate::context::StagingVerdict;
 use crate::judge::{self, ChangeKind, SuiteChange};
 use crate::worktree::{Git, WorktreeError, short};
 
@@ -158,6 +159,28 @@ pub fn stopped_at(store: &Store, task: &Task) -> Result<Stage, OperatorError> {
         .ok_or(OperatorError::UnknownStop(task.id))
 }
 
+/// Refuses a retry into `deploy` unless the task's latest `deploy-staging`
+/// verdict passed, for a task in a worktree or in its repository's folder
+/// alike: nothing reaches deploy without a staging pass.
+fn deployable(store: &Store, task: TaskId) -> Result<(), OperatorError> {
+    let history = store.transitions(task)?;
+    let why = match StagingVerdict::latest(&history) {
+        Some(latest) if latest.passed => return Ok(()),
+        Some(latest) => format!(
+            "its latest deploy-staging verdict{} is not PASSED, and a later failing staging run outweighs any earlier pass",
+            latest
+                .commit
+                .as_deref()
+                .map(|c| format!(" (on commit {})", short(c)))
+                .unwrap_or_default()
+        ),
+        None => "staging never judged it (no deploy-staging verdict is recorded)".to_owned(),
+    };
+    Err(OperatorError::Refused(format!(
+        "task {task} cannot be retried into deploy: {why}; retry it at staging instead (`orch task retry {task} --stage deploy-staging --reason ...`)"
+    )))
+}
+
 /// `orch task retry`: puts a blocked or done task back to work at `stage`
 /// (default: where it stopped, [`stopped_at`]) with a fresh job, its open
 /// alerts acknowledged, in one transaction recorded as the operator's with
@@ -170,7 +193,8 @@ pub fn stopped_at(store: &Store, task: &Task) -> Result<Stage, OperatorError> {
 /// task or [`StoreError::TaskState`] for an active one;
 /// [`OperatorError::NotWorkingStage`] for `done` or `blocked`;
 /// [`OperatorError::UnknownStop`] when no stage is named and the history
-/// does not tell.
+/// does not tell; [`OperatorError::Refused`] for `deploy` when the task's
+/// latest `deploy-staging` verdict did not pass.
 pub fn retry(
     store: &Store,
     task: TaskId,
@@ -193,6 +217,9 @@ pub fn retry(
         None => stopped_at(store, &current)?,
     };
     let role = stage.role().ok_or(OperatorError::NotWorkingStage(stage))?;
+    if stage == Stage::Deploy {
+        deployable(store, task)?;
+    }
     let job = NewJob::new(task, stage.as_str(), role.as_str());
     let retried = store.retry_task(task, &job, reason, reset_retries)?;
     Ok((stage, retried))

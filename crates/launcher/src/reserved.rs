@@ -26,7 +26,7 @@ use orch_staging_runner::{
 use orch_store::Transport;
 
 use crate::config::{LauncherConfig, RunnerMode, SuiteRunnerConfig};
-use crate::context::{JobContext, RunControl};
+use crate::context::{EffectRefused, EffectStart, JobContext, RunControl};
 use crate::judge::{self, JudgeTree, Pin, SetupFailure};
 use crate::launch::{AlertSpec, Intercept, Intercepted, Launch, RunOutcome, RunRecord, ShadowRun};
 use crate::sandbox::{self, RunKind, RunRoom};
@@ -122,8 +122,31 @@ fn provenance(ctx: &JobContext) -> Vec<(String, String)> {
 }
 
 /// Why deploying the worktree as it is now would deploy a tree that staging
-/// did not pass; `None` when it is exactly the tested commit.
+/// did not pass; `None` when the task's latest staging verdict passed and,
+/// with a worktree, the tree is exactly the commit it tested.
 fn untested(ctx: &JobContext) -> Option<String> {
+    let short = crate::worktree::short;
+    match &ctx.latest_staging {
+        None => {
+            return Some(
+                "staging never judged this task: no deploy-staging verdict is recorded, so nothing tested is there to deploy"
+                    .to_owned(),
+            );
+        }
+        Some(latest) if !latest.passed => {
+            return Some(format!(
+                "the task's latest deploy-staging verdict{} is not PASSED; a later failing staging run outweighs any earlier pass",
+                latest
+                    .commit
+                    .as_deref()
+                    .map(|c| format!(" (on commit {})", short(c)))
+                    .unwrap_or_default()
+            ));
+        }
+        Some(_) => {}
+    }
+    // Without a worktree (a folder that is not a git repository) the latest
+    // verdict passing is all there is to check.
     let start = ctx.workspace.start.as_ref()?;
     let Some(tested) = &ctx.tested else {
         return Some(
@@ -131,7 +154,6 @@ fn untested(ctx: &JobContext) -> Option<String> {
                 .to_owned(),
         );
     };
-    let short = crate::worktree::short;
     if !tested.clean {
         return Some(format!(
             "the staging suite ran on commit {} with uncommitted changes, or the tree changed while it ran, so no commit names what it tested",
@@ -1031,10 +1053,84 @@ fn skipped(ctx: &JobContext, role: Role, title: &str, why: &str) -> Intercepted 
     })
 }
 
+/// The kind of side effect the deploy command is ([`EffectStart::kind`]).
+pub const DEPLOY_EFFECT: &str = "deploy";
+
+/// The kind of side effect the post-deploy probes are.
+pub const POST_DEPLOY_EFFECT: &str = "post-deploy";
+
+/// The alert kind of a deploy whose start is recorded but whose end never
+/// was: its outcome is unknown, so it is not run again.
+pub const DEPLOY_INTERRUPTED: &str = "deploy_interrupted";
+
+/// Records the start of `effect` ([`RunControl::begin_effect`]); `None` when
+/// the command may run, otherwise how the run ends without it: cancelled
+/// when the job is no longer the worker's (or was cancelled), deferred when
+/// the start could not be written (within the worktree's infra retries,
+/// then the task is blocked).
+fn effect_refused(
+    ctx: &JobContext,
+    config: &LauncherConfig,
+    control: &RunControl,
+    me: Role,
+    started: SystemTime,
+    effect: &EffectStart,
+) -> Option<Intercepted> {
+    let why = match control.begin_effect(effect) {
+        Ok(()) => return None,
+        Err(EffectRefused::Fenced(_)) => {
+            return Some(Intercepted::Served(Launch::Cancelled { record: None }));
+        }
+        Err(EffectRefused::Unrecorded(why)) => why,
+    };
+    let detail = format!(
+        "the start of the {} could not be recorded, so its command was not run: {why}",
+        effect.kind
+    );
+    let run = record(
+        me,
+        started,
+        Duration::ZERO,
+        None,
+        RunOutcome::ToolError,
+        detail.clone(),
+    );
+    let settings = &config.worktree;
+    Some(Intercepted::Served(
+        if ctx.job.infra_attempts < settings.infra_retries {
+            Launch::Defer {
+                record: RunRecord {
+                    outcome: RunOutcome::Deferred,
+                    ..run
+                },
+                retry_in: backoff(settings.defer, ctx.job.infra_attempts),
+            }
+        } else {
+            Launch::Block {
+                record: Some(run),
+                alert: AlertSpec {
+                    kind: "effect_unrecorded",
+                    message: format!(
+                        "task {} ({}) is blocked at {}: {detail} ({} tries); check the database (disk, locks), then `orch task retry {}`",
+                        ctx.task.id,
+                        ctx.repo.name,
+                        ctx.stage,
+                        ctx.job.infra_attempts + 1,
+                        ctx.task.id
+                    ),
+                },
+            }
+        },
+    ))
+}
+
 /// The deploy finalizer: serves stage `deploy`. Runs the repository's deploy
 /// command once and writes `17-deploy-log.md`: `DEPLOYED` when it exited 0,
 /// `FAILED` otherwise. No deploy command: `skipped`, `DEPLOYED` with the
-/// reason.
+/// reason. It deploys only when the task's latest staging verdict passed
+/// (and, with a worktree, the tree is exactly the tested commit), and only
+/// once: its start is recorded, with the commit, through
+/// [`RunControl::begin_effect`] before the command runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DeployFinalizer;
 
@@ -1095,6 +1191,18 @@ impl Intercept for DeployFinalizer {
                 }),
             });
         }
+        // At most once: the start is recorded, with the commit, before the
+        // command runs. A later claim of this job that finds it unended
+        // never runs the command again (the engine blocks the task with
+        // deploy_interrupted).
+        let effect = EffectStart {
+            kind: DEPLOY_EFFECT,
+            commit: ctx.tested.as_ref().map(|t| t.commit.clone()),
+            repeatable: false,
+        };
+        if let Some(refused) = effect_refused(ctx, config, control, me, started, &effect) {
+            return refused;
+        }
         let Some(run) = run_command(ctx, config, control, command, config.deploy.timeout) else {
             return Intercepted::Served(Launch::Cancelled { record: None });
         };
@@ -1152,6 +1260,18 @@ impl Intercept for PostDeployMonitor {
                 "the repository has no health-check command, so nothing was probed",
             );
         };
+        // Recorded for the history, with the commit probed; repeatable: the
+        // probes only read the deployed service's health, so a probe run
+        // cut short is run again whole after a rescue.
+        let effect = EffectStart {
+            kind: POST_DEPLOY_EFFECT,
+            commit: ctx.tested.as_ref().map(|t| t.commit.clone()),
+            repeatable: true,
+        };
+        if let Some(refused) = effect_refused(ctx, config, control, me, SystemTime::now(), &effect)
+        {
+            return refused;
+        }
         let plan = &config.post_deploy;
         let probes = plan.probes.max(1);
         let interval = plan.window / probes.saturating_sub(1).max(1);

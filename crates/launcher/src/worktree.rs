@@ -887,14 +887,26 @@ impl Git {
         }
     }
 
-    /// Whether `dir` is a worktree of `repo` on branch `branch`.
-    fn is_worktree_on(&self, repo: &GitPaths, dir: &Path, branch: &str) -> bool {
+    /// Whether `dir` is a worktree of `repo` (its common git folder is the
+    /// repository's) on branch `branch`, whose `HEAD` descends from `base`
+    /// (the task's base commit): only such a worktree is the task's own.
+    fn is_worktree_on(
+        &self,
+        repo: &GitPaths,
+        dir: &Path,
+        branch: &str,
+        base: Option<&str>,
+    ) -> bool {
         dir.join(".git").exists()
+            && foreign_worktree(repo, dir).is_none()
             && self.task_worktree(repo, dir).is_ok_and(|paths| {
                 linked_to(&paths).is_ok()
-                    && self
-                        .tree_state(&paths)
-                        .is_ok_and(|s| s.branch.as_deref() == Some(branch))
+                    && self.tree_state(&paths).is_ok_and(|s| {
+                        s.branch.as_deref() == Some(branch)
+                            && base.is_none_or(|base| {
+                                self.is_ancestor(&paths, base, &s.commit).unwrap_or(false)
+                            })
+                    })
             })
     }
 
@@ -1003,7 +1015,7 @@ impl Git {
             None => {
                 let branch = branch_name(task.id);
                 if self.branch_exists(&repository, &branch)?
-                    && !self.is_worktree_on(&repository, &dir, &branch)
+                    && !self.is_worktree_on(&repository, &dir, &branch, task.base_commit.as_deref())
                 {
                     return Err(WorktreeError::BranchTaken {
                         branch,
@@ -1020,7 +1032,17 @@ impl Git {
         };
         if dir.join(".git").exists() {
             // The task's worktree, as the last job left it (check_start says
-            // whether it still is).
+            // whether it still is), and never another repository's, whatever
+            // its branch is called.
+            if let Some(what) = foreign_worktree(&repository, &dir) {
+                return Err(WorktreeError::Tampered {
+                    task: task.id,
+                    path: dir,
+                    what: format!(
+                        "{what}; it was not adopted and nothing in it was touched. Move it away, then retry the task"
+                    ),
+                });
+            }
             let paths = self.task_worktree(&repository, &dir)?;
             let workspace = self.check_start(task, &paths, &branch, strict)?;
             clear_stale_locks(&paths, &branch);
@@ -1145,6 +1167,21 @@ impl Git {
                     || format!("detached at {}", short(&state.commit)),
                     str::to_owned
                 ),
+                dir.display()
+            )));
+        }
+        // Before the task's first stage has ended, its branch must start from
+        // its base: a branch of the same name left by other work is not
+        // adopted.
+        if task.head_commit.is_none()
+            && let Some(base) = &task.base_commit
+            && !self.is_ancestor(paths, base, &state.commit)?
+        {
+            return Err(tampered(format!(
+                "branch {branch} is at {}, which does not descend from the task's base {}: it holds other work than this task's and was not adopted; move the worktree away (git -C {} worktree remove {}) and rename the branch, then retry the task",
+                short(&state.commit),
+                short(base),
+                paths.common_dir.display(),
                 dir.display()
             )));
         }
@@ -1435,6 +1472,44 @@ fn linked_to(paths: &GitPaths) -> Result<(), String> {
             paths.git_dir.display()
         ))
     }
+}
+
+/// Why the folder at `dir` is not a worktree of `repo`, when its `.git` says
+/// so: a `.git` folder (a repository of its own), or a link to a git folder
+/// whose common git folder is another repository's. `None` when it is one of
+/// `repo`'s, or when its `.git` cannot be read (the caller's checks decide
+/// then). Files only: git is never run in a folder orch did not make.
+fn foreign_worktree(repo: &GitPaths, dir: &Path) -> Option<String> {
+    let link = dir.join(".git");
+    let meta = fs::symlink_metadata(&link).ok()?;
+    if meta.is_dir() {
+        return Some(format!(
+            "{} is a git repository of its own, not a worktree of {}",
+            dir.display(),
+            repo.work_tree.display()
+        ));
+    }
+    let text = fs::read_to_string(&link).ok()?;
+    let named = text
+        .strip_prefix("gitdir:")?
+        .trim_end_matches(['\n', '\r'])
+        .trim();
+    let admin = fs::canonicalize(dir.join(named)).ok()?;
+    let common = match fs::read_to_string(admin.join("commondir")) {
+        Ok(common) => fs::canonicalize(admin.join(common.trim_end_matches(['\n', '\r']))).ok()?,
+        // No commondir: the folder it names is a repository's own git folder.
+        Err(_) => admin,
+    };
+    let ours = fs::canonicalize(&repo.common_dir).ok()?;
+    (common != ours).then(|| {
+        format!(
+            "{} is a worktree of the repository whose git folder is {}, not of {} ({})",
+            dir.display(),
+            common.display(),
+            repo.work_tree.display(),
+            ours.display()
+        )
+    })
 }
 
 /// `path` with its folder's symbolic links resolved, but not its own: the

@@ -1845,6 +1845,299 @@ fn workers_rescue_expired_leases_while_every_worker_is_busy() -> Result<(), Fail
 /// A test case of this file.
 type TestFn = fn() -> Result<(), Failed>;
 
+/// An engine on the harness's database with a manual clock (leases expire
+/// only when the test says) and a short busy timeout (a write lock held
+/// elsewhere fails a write quickly).
+fn manual_engine(h: &Harness) -> (Engine, std::sync::Arc<orch_store::ManualClock>) {
+    let clock = std::sync::Arc::new(orch_store::ManualClock::new(1_767_225_600_000));
+    let options = orch_store::StoreOptions {
+        clock: clock.clone(),
+        busy_timeout: Duration::from_millis(300),
+        ..orch_store::StoreOptions::default()
+    };
+    let store = Store::open_with(&h.db, options).unwrap();
+    let engine = Engine::new(
+        store,
+        h.config.clone(),
+        LeaseOwner::new("boot-test", "worker-0"),
+    );
+    (engine, clock)
+}
+
+fn lines(path: &Path) -> usize {
+    fs::read_to_string(path).map_or(0, |text| text.lines().count())
+}
+
+/// TC-39 (issue 20): a deploy command runs at most once. It appends to a
+/// ledger and waits; meanwhile another connection holds the database's
+/// write lock, so the job's end cannot be written. The lease expires and
+/// the job is rescued; its next claim finds the deploy's start recorded and
+/// never ended, so it does not run the command again: the task is blocked
+/// with `deploy_interrupted`, naming what to check. The operator's retry is
+/// the explicit decision that runs it again.
+fn a_deploy_whose_end_cannot_be_written_runs_once() -> Result<(), Failed> {
+    let h = Harness::new();
+    let (engine, clock) = manual_engine(&h);
+    let ledger = h.checkout.join("ledger");
+    let go = h.checkout.join("go");
+    let mut repo = NewRepo::new("api", h.checkout.to_str().unwrap(), "true");
+    repo.deploy_command = Some(format!(
+        "echo deployed >> {}; while [ ! -e {} ]; do sleep 0.02; done",
+        ledger.display(),
+        go.display()
+    ));
+    repo.health_command = Some("true".into());
+    let repo = engine.store().add_repo(&repo).unwrap();
+    let task = staging_task(&engine, repo);
+    drive(&engine, 1);
+    check(
+        stages(&engine, task).last() == Some(&("deploy-staging".into(), "deploy".into())),
+        format!("{:?}", stages(&engine, task)),
+    )?;
+    // The lock holder: once the deploy has written its line, it takes the
+    // write lock, lets the deploy end, and holds the lock until the
+    // engine's attempt to end the job has failed.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let db = h.db.clone();
+    let (watched, release) = (ledger.clone(), go.clone());
+    let holder = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while lines(&watched) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        fs::write(&release, "").unwrap();
+        let _ = done_rx.recv_timeout(Duration::from_secs(60));
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    let ended = engine.run_next(&StopSignal::default());
+    drop(done_tx);
+    holder.join().unwrap();
+    check(
+        matches!(ended, Err(orch_launcher::EngineError::Store(_))),
+        format!("the end was written: {ended:?}"),
+    )?;
+    check(lines(&ledger) == 1, "the deploy ran once")?;
+    let effects = engine.store().effects(task).unwrap();
+    check(
+        effects.len() == 1 && effects[0].ended_ms.is_none() && effects[0].kind == "deploy",
+        format!("{effects:?}"),
+    )?;
+    // The worker's lease expires; a rescue puts the job back.
+    clock.advance(h.config.lease.as_millis() as i64 + 1);
+    let rescued = engine.store().rescue_expired().unwrap();
+    check(rescued.requeued.len() == 1, format!("{rescued:?}"))?;
+    let report = engine.run_next(&StopSignal::default()).unwrap().unwrap();
+    check(
+        report.end
+            == JobEndKind::Blocked {
+                alert: reserved::DEPLOY_INTERRUPTED,
+            },
+        format!("{report:?}"),
+    )?;
+    check(lines(&ledger) == 1, "the deploy ran again after its rescue")?;
+    let t = engine.store().task(task).unwrap();
+    check(t.status == TaskStatus::Blocked, format!("{t:?}"))?;
+    let alert = engine.store().open_alerts().unwrap().pop().unwrap();
+    check(
+        alert.kind == "deploy_interrupted"
+            && alert.message.contains("not run again")
+            && alert.message.contains("orch task retry"),
+        alert.message.clone(),
+    )?;
+    // The operator checked and decides to deploy again.
+    let (stage, _) = orch_launcher::operator::retry(
+        &engine.store(),
+        task,
+        None,
+        "the target shows no deploy: run it again",
+        false,
+    )
+    .unwrap();
+    check(stage == Stage::Deploy, format!("{stage}"))?;
+    drive(&engine, 2);
+    check(lines(&ledger) == 2, "the operator's retry deployed again")?;
+    let t = engine.store().task(task).unwrap();
+    check(t.status == TaskStatus::Done, format!("{t:?}"))?;
+    let effects = engine.store().effects(task).unwrap();
+    check(
+        effects[0].acknowledged_ms.is_some() && effects[1].ended_ms.is_some(),
+        format!("{effects:?}"),
+    )
+}
+
+/// A reserved agent that stands in for a role whose process has just ended:
+/// before it returns a passing verdict (or, with `defer`, a tool error), an
+/// operator's cancel arrives.
+struct CancelledAtTheEnd(PathBuf, bool);
+
+impl Intercept for CancelledAtTheEnd {
+    fn name(&self) -> &'static str {
+        "cancelled-at-the-end"
+    }
+    fn claims(&self, ctx: &JobContext, _config: &LauncherConfig) -> bool {
+        ctx.stage == Stage::Analysis
+    }
+    fn run(&self, ctx: &JobContext, _: &LauncherConfig, _: &RunControl) -> Intercepted {
+        fs::write(&ctx.artifact, "# Analysis\n\nanalysis_status: COMPLETE\n").unwrap();
+        Store::open(&self.0)
+            .unwrap()
+            .request_cancel(ctx.task.id)
+            .unwrap();
+        let record = RunRecord {
+            role: "cancelled-at-the-end".into(),
+            transport: Transport::Deterministic,
+            started: std::time::SystemTime::now(),
+            duration: Duration::ZERO,
+            exit_code: Some(0),
+            outcome: RunOutcome::Passed,
+            usage: orch_launcher::usage::Usage::default(),
+            detail: "test".into(),
+            sandbox: None,
+        };
+        Intercepted::Served(if self.1 {
+            Launch::Defer {
+                record,
+                retry_in: Duration::from_millis(1),
+            }
+        } else {
+            Launch::Ran {
+                record,
+                alert: None,
+            }
+        })
+    }
+}
+
+/// TC-40 (issue 20): a cancel that arrives after the role's process ended,
+/// but before the job's end is written, is never lost: the task ends
+/// cancelled, never at the next stage.
+fn a_cancel_after_the_run_ended_is_never_lost() -> Result<(), Failed> {
+    for defer in [false, true] {
+        cancelled_at_the_end(defer)?;
+    }
+    Ok(())
+}
+
+/// TC-40 for a run that passed, or (`defer`) that met a tool error.
+fn cancelled_at_the_end(defer: bool) -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h
+        .engine()
+        .with_intercepts(vec![Box::new(CancelledAtTheEnd(h.db.clone(), defer))]);
+    let repo = h.repo(&engine, "api", "true");
+    let (task, job) = engine.create_task(repo, "cancelled late").unwrap();
+    let report = engine.run_next(&StopSignal::default()).unwrap().unwrap();
+    check(
+        report.end
+            == JobEndKind::Blocked {
+                alert: orch_store::CANCELLED,
+            },
+        format!("{report:?}"),
+    )?;
+    let store = engine.store();
+    let t = store.task(task).unwrap();
+    check(
+        t.status == TaskStatus::Blocked && t.stage == "blocked",
+        format!("{t:?}"),
+    )?;
+    let last = store.transitions(task).unwrap().pop().unwrap();
+    check(
+        last.from_stage == "analysis" && last.reason.as_deref() == Some("cancelled"),
+        format!("{last:?}"),
+    )?;
+    check(
+        store.task_jobs(task).unwrap().len() == 1
+            && store.job(job).unwrap().state == JobState::Failed,
+        "a next job was queued",
+    )?;
+    check(
+        store.agent_runs(task).unwrap().len() == 1,
+        "the run was not recorded once",
+    )
+}
+
+/// TC-41 (issue 20): deploy needs the task's latest staging verdict to be
+/// PASSED, in a folder that is not a git repository too. Staging passed
+/// once, then failed; a retry into deploy is refused, saying why, and a
+/// deploy job put on the queue behind the operator's back deploys nothing.
+fn deploy_needs_the_latest_staging_verdict_passed() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let ledger = h.checkout.join("ledger");
+    let pass = h.checkout.join("pass");
+    fs::write(&pass, "").unwrap();
+    let mut repo = NewRepo::new(
+        "api",
+        h.checkout.to_str().unwrap(),
+        format!("test -e {}", pass.display()),
+    );
+    repo.deploy_command = Some(format!("echo deployed >> {}; exit 1", ledger.display()));
+    let repo = engine.store().add_repo(&repo).unwrap();
+    let task = staging_task(&engine, repo);
+    drive(&engine, 2);
+    check(lines(&ledger) == 1, "the first deploy did not run")?;
+    check(
+        engine.store().task(task).unwrap().status == TaskStatus::Blocked,
+        "the failed deploy did not block",
+    )?;
+    // Staging is run again and fails this time; the task goes back to
+    // development, and the operator stops it there.
+    fs::remove_file(&pass).unwrap();
+    orch_launcher::operator::retry(
+        &engine.store(),
+        task,
+        Some(Stage::DeployStaging),
+        "again",
+        false,
+    )
+    .unwrap();
+    drive(&engine, 1);
+    engine.store().request_cancel(task).unwrap();
+    let refused = orch_launcher::operator::retry(
+        &engine.store(),
+        task,
+        Some(Stage::Deploy),
+        "ship the old pass",
+        false,
+    );
+    check(
+        matches!(&refused, Err(orch_launcher::operator::OperatorError::Refused(why))
+            if why.contains("latest deploy-staging verdict")),
+        format!("{refused:?}"),
+    )?;
+    // Behind the operator's back, straight into the store: the deploy
+    // refuses at run time as well.
+    engine
+        .store()
+        .retry_task(
+            task,
+            &orch_store::NewJob::new(task, "deploy", "deploy-finalizer"),
+            "forced",
+            false,
+        )
+        .unwrap();
+    let report = engine.run_next(&StopSignal::default()).unwrap().unwrap();
+    check(
+        matches!(
+            report.end,
+            JobEndKind::Transition {
+                to: Stage::Blocked,
+                ..
+            }
+        ) && report
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("latest deploy-staging verdict is not PASSED")),
+        format!("{report:?}"),
+    )?;
+    let alert = engine.store().open_alerts().unwrap().pop().unwrap();
+    check(alert.kind == "deploy_refused", format!("{alert:?}"))?;
+    check(lines(&ledger) == 1, "a deploy ran without a staging pass")
+}
+
 fn main() {
     orch_process::supervisor::main_if_requested();
     let args = Arguments::from_args();
@@ -1990,7 +2283,7 @@ fn main() {
             a_stop_cancels_the_run_and_releases_the_job,
         ),
         (
-            "durations_past_the_clock_wait_and_stop_without_a_panic",
+            "tc42_durations_past_the_clock_wait_and_stop_without_a_panic",
             durations_past_the_clock_wait_and_stop_without_a_panic,
         ),
         (
@@ -2004,6 +2297,18 @@ fn main() {
         (
             "tc34_an_agent_cli_that_is_not_installed_is_unavailable_not_a_failure",
             an_agent_cli_that_is_not_installed_is_unavailable_not_a_failure,
+        ),
+        (
+            "tc39_a_deploy_whose_end_cannot_be_written_runs_once",
+            a_deploy_whose_end_cannot_be_written_runs_once,
+        ),
+        (
+            "tc40_a_cancel_after_the_run_ended_is_never_lost",
+            a_cancel_after_the_run_ended_is_never_lost,
+        ),
+        (
+            "tc41_deploy_needs_the_latest_staging_verdict_passed",
+            deploy_needs_the_latest_staging_verdict_passed,
         ),
     ];
     for (name, test) in single {

@@ -2748,6 +2748,104 @@ fn the_sweep_removes_only_finished_and_orphaned_worktrees() -> Result<(), Failed
 
 type TestFn = fn() -> Result<(), Failed>;
 
+/// Issue 20: a worktree of another repository planted at the task's
+/// worktree path, on a branch named as the task's, is never adopted: the
+/// task is blocked `worktree_tampered` at once, saying whose worktree it is,
+/// and nothing in it, nor its repository, is touched.
+fn a_planted_worktree_of_another_repository_is_not_adopted() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let task = engine.create_task(repo, "mine").unwrap().0;
+    let other = h.checkout.parent().unwrap().join("other");
+    fs::create_dir_all(&other).unwrap();
+    init_repo(&other);
+    let wt = h.worktree(task);
+    fs::create_dir_all(wt.parent().unwrap()).unwrap();
+    let branch = format!("orch/task-{task}");
+    git(
+        &other,
+        &[
+            "worktree",
+            "add",
+            "--quiet",
+            "-b",
+            &branch,
+            wt.to_str().unwrap(),
+        ],
+    );
+    let theirs = rev(&other, &branch);
+    let report = step(&engine);
+    check(
+        blocked_with(&report, "worktree_tampered"),
+        format!("{report:?}"),
+    )?;
+    let alerts = alerts(&engine, task);
+    check(
+        alerts
+            .iter()
+            .any(|(k, m)| k == "worktree_tampered" && m.contains("not adopted")),
+        format!("{alerts:?}"),
+    )?;
+    check(h.seen().is_empty(), "an agent ran in it")?;
+    check(rev(&other, &branch) == theirs, "their branch moved")?;
+    check(
+        git(&wt, &["status", "--porcelain"]).is_empty(),
+        "their worktree was changed",
+    )?;
+    check(
+        !branch_exists(&h.checkout, &branch),
+        "the task made its branch",
+    )
+}
+
+/// Issue 20: a worktree of the task's own repository, on a branch named as
+/// the task's but not started from the task's base (other work left there),
+/// is not adopted either: the branch is taken, deferred then blocked, and no
+/// role runs on it.
+fn a_worktree_on_the_tasks_branch_from_another_base_is_not_adopted() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let old = rev(&h.checkout, "HEAD");
+    fs::write(h.checkout.join("later.txt"), "later\n").unwrap();
+    git(&h.checkout, &["add", "later.txt"]);
+    git(&h.checkout, &["commit", "--quiet", "-m", "later"]);
+    let task = engine.create_task(repo, "mine").unwrap().0;
+    let wt = h.worktree(task);
+    fs::create_dir_all(wt.parent().unwrap()).unwrap();
+    let branch = format!("orch/task-{task}");
+    git(
+        &h.checkout,
+        &[
+            "worktree",
+            "add",
+            "--quiet",
+            "-b",
+            &branch,
+            wt.to_str().unwrap(),
+            &old,
+        ],
+    );
+    let first = step(&engine);
+    check(
+        matches!(first.end, JobEndKind::Deferred { .. }),
+        format!("{first:?}"),
+    )?;
+    let second = step(&engine);
+    check(
+        blocked_with(&second, "worktree_unavailable"),
+        format!("{second:?}"),
+    )?;
+    check(h.seen().is_empty(), "an agent ran on the other work")?;
+    check(rev(&h.checkout, &branch) == old, "the branch moved")?;
+    let t = engine.store().task(task).unwrap();
+    check(
+        t.branch.is_none(),
+        format!("the task took the branch: {t:?}"),
+    )
+}
+
 fn main() {
     orch_process::supervisor::main_if_requested();
     let args = Arguments::from_args();
@@ -2868,6 +2966,14 @@ fn main() {
         (
             "a_taken_branch_defers_then_blocks",
             a_taken_branch_defers_then_blocks,
+        ),
+        (
+            "a_planted_worktree_of_another_repository_is_not_adopted",
+            a_planted_worktree_of_another_repository_is_not_adopted,
+        ),
+        (
+            "a_worktree_on_the_tasks_branch_from_another_base_is_not_adopted",
+            a_worktree_on_the_tasks_branch_from_another_base_is_not_adopted,
         ),
         (
             "a_deleted_worktree_is_made_again_from_its_branch",

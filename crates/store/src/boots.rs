@@ -48,12 +48,12 @@ const REGISTER_PATIENCE: Duration = Duration::from_millis(250);
 /// Proof that this process holds its boot: the open, exclusively locked
 /// boot file, returned by [`Store::register_boot`].
 ///
-/// Keep it for the whole process run. Dropping it removes the boot file and
-/// releases the lock, so other processes take the boot for dead and rescue
-/// whatever it still holds; give every job back first
-/// ([`Store::release`]). If the process dies instead, the kernel releases
-/// the lock and the file is left behind until a
-/// [`Store::rescue_dead_boots`] removes it.
+/// Keep it for the whole process run. Dropping it releases the lock and
+/// leaves the file, unlocked, so other processes take the boot for dead and
+/// rescue whatever it still holds (then remove the file); give every job
+/// back first ([`Store::release`]). If the process dies instead, the kernel
+/// releases the lock the same way. The file is never removed by its owner:
+/// a missing file reads as "unknown", and only lease expiry rescues then.
 ///
 /// The file is opened close-on-exec, so a process the run starts (a staging
 /// suite, an agent) never inherits the lock and cannot keep a dead boot
@@ -62,6 +62,8 @@ const REGISTER_PATIENCE: Duration = Duration::from_millis(250);
 pub struct BootGuard {
     boot_id: String,
     path: PathBuf,
+    /// Held, never read: the lock lives as long as the guard.
+    #[expect(dead_code, reason = "held for its lock, released when dropped")]
     lock: Flock<File>,
 }
 
@@ -79,14 +81,10 @@ impl BootGuard {
     }
 }
 
-impl Drop for BootGuard {
-    fn drop(&mut self) {
-        // The file goes first, while the lock is still held; the lock goes
-        // with the file descriptor when the fields drop. A failure leaves a
-        // stale file, which the next rescue_dead_boots removes.
-        let _ = remove_if_locked_here(&self.path, &self.lock);
-    }
-}
+// Dropping a guard only closes the file, which releases the lock: the file
+// stays, unlocked, so that every other process reads the boot as dead (a
+// missing file would read as unknown, see `Probe::Unknown`) and the next
+// `rescue_dead_boots` rescues what it still holds and removes the file.
 
 /// Refuses a boot id that is not a safe file name.
 pub(crate) fn validate_boot_id(boot_id: &str) -> Result<()> {
@@ -146,20 +144,31 @@ enum Probe {
     Alive,
     /// We took the lock: the boot is dead. Hold it until done with the boot.
     Dead(Flock<File>),
-    /// There is no boot file: the boot is dead (or never registered).
-    Missing,
+    /// There is no boot file, or it cannot be opened or locked: liveness is
+    /// unknown. A missing file proves nothing (an operator's clean-up, a
+    /// restored folder may have removed a live boot's file), so only the
+    /// lease's expiry rescues the boot's jobs.
+    Unknown,
 }
 
-fn probe(path: &Path) -> Result<Probe> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Probe::Missing),
-        Err(error) => return Err(boot_file_error(path, "open")(error)),
+fn probe(path: &Path) -> Probe {
+    // Never blocks (a FIFO planted there) and never follows a link.
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
+        .open(path)
+    else {
+        return Probe::Unknown;
     };
+    // Only a regular file is a boot file; anything else (a folder) is not
+    // read as one.
+    if !file.metadata().is_ok_and(|meta| meta.is_file()) {
+        return Probe::Unknown;
+    }
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => Ok(Probe::Dead(lock)),
-        Err((_, Errno::EWOULDBLOCK)) => Ok(Probe::Alive),
-        Err((_, errno)) => Err(boot_file_error(path, "lock")(io::Error::from(errno))),
+        Ok(lock) => Probe::Dead(lock),
+        Err((_, Errno::EWOULDBLOCK)) => Probe::Alive,
+        Err(_) => Probe::Unknown,
     }
 }
 
@@ -269,11 +278,14 @@ impl Store {
     ///
     /// For every distinct boot holding a running job, other than
     /// `current_boot_id`, it tries that boot's file lock without blocking:
-    /// taken, or no boot file at all, means the boot is dead, so exactly its
-    /// jobs are rescued (as [`Store::rescue_expired`] rescues: back to
-    /// `queued` due now, or failed as poison with its task blocked and an
-    /// alert), then its boot file is removed; held means it is alive, and its
-    /// jobs are left alone whatever their age. Boot files of dead boots that
+    /// taken means the boot is dead, so exactly its jobs are rescued (as
+    /// [`Store::rescue_expired`] rescues: back to `queued` due now, or failed
+    /// as poison with its task blocked and an alert), then its boot file is
+    /// removed; held means it is alive, and its jobs are left alone whatever
+    /// their age. No boot file, a file that cannot be opened or locked, or a
+    /// boot id that names no file means liveness is unknown, never dead: a
+    /// live process whose file was deleted keeps its jobs, and only their
+    /// lease's expiry ([`Store::rescue_expired`]) rescues them. Boot files of dead boots that
     /// hold no job (stale files) are removed too; files in the boot folder
     /// that are not boot files are never touched. Each dead boot is rescued
     /// in its own transaction, under its boot file's lock.
@@ -288,16 +300,16 @@ impl Store {
     /// id; [`StoreError::NoDatabaseFile`] for an in-memory store;
     /// [`StoreError::BootNotRegistered`] if no process holds
     /// `current_boot_id`'s boot file (register first, or the other processes
-    /// will rescue this one's jobs); [`StoreError::BootFile`] if a boot file
-    /// cannot be opened, locked or removed; [`StoreError::Sqlite`] if SQLite
+    /// will rescue this one's jobs); [`StoreError::BootFile`] if a dead boot's
+    /// file cannot be removed, or the boot folder cannot be listed; [`StoreError::Sqlite`] if SQLite
     /// fails. Boots rescued before an error stay rescued.
     pub fn rescue_dead_boots(&self, current_boot_id: &str) -> Result<Rescued> {
         let own = self.boot_path("rescue_dead_boots", current_boot_id)?;
         let dir = self.boots_dir("rescue_dead_boots")?;
-        match probe(&own)? {
+        match probe(&own) {
             Probe::Alive => {}
             // Not ours to remove: whoever registers this boot will lock it.
-            Probe::Dead(_) | Probe::Missing => {
+            Probe::Dead(_) | Probe::Unknown => {
                 return Err(StoreError::BootNotRegistered {
                     boot_id: current_boot_id.to_owned(),
                     path: own,
@@ -308,25 +320,26 @@ impl Store {
         let boots = self.leasing_boots(current_boot_id)?;
         let mut rescued = Rescued::default();
         for boot in &boots {
-            // A boot id that cannot name a file has no boot file: dead.
+            // Only a lock taken proves a boot dead. A boot id that cannot
+            // name a file, a missing or unreadable file: unknown, left to
+            // lease expiry.
+            if validate_boot_id(boot).is_err() {
+                continue;
+            }
             let path = dir.join(format!("{boot}{LOCK_SUFFIX}"));
-            let (why, lock) = if validate_boot_id(boot).is_err() {
-                ("its boot is dead (its id names no boot file)", None)
-            } else {
-                match probe(&path)? {
-                    Probe::Alive => continue,
-                    Probe::Dead(lock) => ("its boot is dead (boot file unlocked)", Some(lock)),
-                    Probe::Missing => ("its boot is dead (no boot file)", None),
-                }
+            let Probe::Dead(lock) = probe(&path) else {
+                continue;
             };
-            let one = self.rescue("lease_boot_id = ?3", why, boot)?;
+            let one = self.rescue(
+                "lease_boot_id = ?3",
+                "its boot is dead (boot file unlocked)",
+                boot,
+            )?;
             rescued.requeued.extend(one.requeued);
             rescued.failed.extend(one.failed);
             rescued.blocked.extend(one.blocked);
             rescued.alerts.extend(one.alerts);
-            if let Some(lock) = lock {
-                bury(&path, &lock)?;
-            }
+            bury(&path, &lock)?;
         }
 
         self.remove_stale_boot_files(&dir, current_boot_id, &boots)?;
@@ -376,7 +389,7 @@ impl Store {
                 continue;
             }
             let path = entry.path();
-            if let Probe::Dead(lock) = probe(&path)? {
+            if let Probe::Dead(lock) = probe(&path) {
                 bury(&path, &lock)?;
             }
         }

@@ -89,6 +89,22 @@ pub enum StoreError {
         token: LeaseToken,
     },
 
+    /// An operator asked to cancel the job (`orch task cancel`), so an end
+    /// other than the cancelled one is refused; nothing was written.
+    ///
+    /// The worker still holds the lease: it ends the job with
+    /// `Store::end_cancelled`, which blocks the task with reason
+    /// `cancelled`. The check sits in the end's own transaction, so a cancel
+    /// that arrives after the role's process ended, but before its end is
+    /// written, is never lost.
+    #[error(
+        "job {job} was cancelled by the operator: its end is not written; end it with end_cancelled"
+    )]
+    CancelRequested {
+        /// The job.
+        job: JobId,
+    },
+
     /// A row that was asked for by id does not exist.
     #[error("{table} row {id} not found; check the id")]
     NotFound {

@@ -62,6 +62,7 @@
 //! SQLite connection must not cross a `fork`).
 
 mod boots;
+mod effects;
 mod error;
 mod operator;
 mod queue;
@@ -72,6 +73,7 @@ mod store;
 mod types;
 
 pub use boots::{BootGuard, MAX_BOOT_ID_LEN};
+pub use effects::{Effect, NewEffect};
 pub use error::{Result, StoreError};
 pub use operator::{CANCELLED, CancelRequest, OPERATOR, RemovedRepo, RepoChange, Retried};
 pub use queue::{

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::error::{Result, StoreError, sql};
 use crate::queue::{
-    Advanced, JOB_COLUMNS, Job, NewJob, check_run, end_job, insert_job, job_from_row,
+    Advanced, Cancel, JOB_COLUMNS, Job, NewJob, check_run, end_job, insert_job, job_from_row,
 };
 use crate::records::{
     ALERT_COLUMNS, Alert, NewAgentRun, NewAlert, NewRepo, NewTransition, REPO_COLUMNS, Repo,
@@ -157,19 +157,34 @@ fn cancel_transition(task: &Task) -> NewTransition {
     }
 }
 
+/// What became of a cancelled task's job, for the `cancelled` alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CancelledJob {
+    /// It was running; its worker ended it.
+    Running,
+    /// It was queued; the cancel failed it.
+    Queued,
+    /// Its worker was gone (boot dead, lease expired); a rescue failed it.
+    Rescued,
+}
+
 /// Records the `cancelled` alert, acknowledged at once: the operator asked
 /// for the block, so it is history (`orch alert list --all`), not news.
 fn cancelled_alert(
     tx: &Transaction<'_>,
     task: &Task,
     job: Option<JobId>,
-    running: bool,
+    how: CancelledJob,
     now_ms: i64,
 ) -> Result<AlertId> {
-    let what = if running {
-        "its running job's process tree was ended and its half-written artifact archived"
-    } else {
-        "its job was not running and was failed"
+    let what = match how {
+        CancelledJob::Running => {
+            "its running job's process tree was ended and its half-written artifact archived"
+        }
+        CancelledJob::Queued => "its job was not running and was failed",
+        CancelledJob::Rescued => {
+            "its job's worker was gone (its boot died or its lease expired), so a rescue failed the job instead of running it again"
+        }
     };
     let id = insert_alert(
         tx,
@@ -190,6 +205,31 @@ fn cancelled_alert(
     )
     .map_err(sql("cancel"))?;
     Ok(id)
+}
+
+/// Blocks the task of job `job`, which a rescue failed because an operator
+/// had asked to cancel it: a transition by the operator with reason
+/// `cancelled` if the task is still active, and the acknowledged `cancelled`
+/// alert. Returns the task if it was blocked, and the alert.
+pub(crate) fn block_cancelled(
+    tx: &Transaction<'_>,
+    task: TaskId,
+    job: JobId,
+    now_ms: i64,
+) -> Result<(Option<TaskId>, AlertId)> {
+    let current = task_state(tx, task, "rescue")?;
+    let blocked = current.status == TaskStatus::Active;
+    if blocked {
+        insert_transition(
+            tx,
+            &cancel_transition(&current),
+            Some(job),
+            Some((OPERATOR, CANCELLED)),
+            now_ms,
+        )?;
+    }
+    let alert = cancelled_alert(tx, &current, Some(job), CancelledJob::Rescued, now_ms)?;
+    Ok((blocked.then_some(task), alert))
 }
 
 impl Store {
@@ -256,7 +296,9 @@ impl Store {
     /// transition by the operator (`actor` `operator`, `reason` as given)
     /// from where the task is to `job.stage`, status active, a fresh job
     /// (attempts, rescues and infra attempts at 0), and the task's open
-    /// alerts acknowledged. Its developer retries are kept, or reset to 0
+    /// alerts and unended side effects ([`Store::begin_effect`])
+    /// acknowledged: the operator's decision to run an interrupted deploy
+    /// again. Its developer retries are kept, or reset to 0
     /// with `reset_retries`. The caller names a working stage and its role
     /// (the store knows no pipeline); `job.task` is ignored.
     ///
@@ -311,6 +353,9 @@ impl Store {
                 now,
             )?;
             let acknowledged = acknowledge_task_alerts(tx, task, now)?;
+            // The operator's decision covers a side effect whose outcome is
+            // unknown (an interrupted deploy): the fresh job may run it again.
+            crate::effects::acknowledge_task_effects(tx, task, now)?;
             Ok(Retried {
                 transition,
                 job,
@@ -391,7 +436,7 @@ impl Store {
                 Some((OPERATOR, CANCELLED)),
                 now,
             )?;
-            let alert = cancelled_alert(tx, &current, job, false, now)?;
+            let alert = cancelled_alert(tx, &current, job, CancelledJob::Queued, now)?;
             Ok(CancelRequest::Ended {
                 job,
                 transition,
@@ -440,6 +485,7 @@ impl Store {
                 JobState::Failed,
                 Some(CANCELLED_ERROR),
                 now,
+                Cancel::IsThisEnd,
             )?;
             let current = task_state(tx, task, "end_cancelled")?;
             let transition = if current.status == TaskStatus::Active {
@@ -460,7 +506,7 @@ impl Store {
                 }
                 None => None,
             };
-            let alert = cancelled_alert(tx, &current, Some(lease.job), true, now)?;
+            let alert = cancelled_alert(tx, &current, Some(lease.job), CancelledJob::Running, now)?;
             Ok(Advanced {
                 transition,
                 next_job: None,
@@ -667,6 +713,7 @@ impl Store {
             }
             const OF_TASKS: &str = "(SELECT id FROM tasks WHERE repo_id = ?1)";
             for statement in [
+                format!("DELETE FROM effects WHERE task_id IN {OF_TASKS}"),
                 format!("DELETE FROM shadow_verdicts WHERE task_id IN {OF_TASKS}"),
                 format!(
                     "DELETE FROM gate_decisions WHERE transition_id IN \

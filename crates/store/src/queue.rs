@@ -119,12 +119,14 @@ pub struct Claimed {
 pub struct Rescued {
     /// Jobs put back on the queue, due at once.
     pub requeued: Vec<JobId>,
-    /// Jobs failed because their attempts were spent (poison).
+    /// Jobs failed: their attempts were spent (poison), or an operator had
+    /// asked to cancel them (their task blocked with reason `cancelled`).
     pub failed: Vec<JobId>,
-    /// Tasks that a poison job moved from `active` to `blocked`, in the
-    /// order of the jobs that blocked them.
+    /// Tasks that a poison or cancelled job moved from `active` to
+    /// `blocked`, in the order of the jobs that blocked them.
     pub blocked: Vec<TaskId>,
-    /// The `poison_job` alerts raised, one per failed job, in the order of
+    /// The `poison_job` (or, for a cancelled job, the acknowledged
+    /// `cancelled`) alerts raised, one per failed job, in the order of
     /// [`Rescued::failed`].
     pub alerts: Vec<AlertId>,
 }
@@ -300,8 +302,22 @@ pub(crate) fn insert_job(tx: &Transaction<'_>, job: &NewJob, now_ms: i64) -> Res
     Ok(JobId::new(tx.last_insert_rowid()))
 }
 
+/// Whether a fenced end honours an operator's cancel request (every end but
+/// the cancelled one does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// Refuse the end when a cancel was asked: [`StoreError::CancelRequested`].
+    Honour,
+    /// This is the cancelled end itself.
+    IsThisEnd,
+}
+
 /// The fenced end of a running job: to `state` (`done` or `failed`), with
-/// `error` as its `last_error` when given. Returns the job's task.
+/// `error` as its `last_error` when given. Returns the job's task. The end is
+/// written only while the lease's token still holds the job and, unless
+/// `cancel` says this is the cancelled end, no operator asked to cancel it;
+/// the side effects its claim started ([`Store::begin_effect`]) are marked
+/// ended with it.
 pub(crate) fn end_job(
     tx: &Transaction<'_>,
     op: &'static str,
@@ -309,22 +325,58 @@ pub(crate) fn end_job(
     state: JobState,
     error: Option<&str>,
     now_ms: i64,
+    cancel: Cancel,
 ) -> Result<TaskId> {
-    tx.query_row(
-        &format!(
-            "UPDATE jobs SET state = ?3, last_error = coalesce(?4, last_error), {CLEAR_LEASE}, \
-             updated_ms = ?5 \
-             WHERE id = ?1 AND lease_token = ?2 AND state = 'running' \
-             RETURNING task_id"
-        ),
-        params![lease.job, lease.token.get(), state, error, now_ms],
-        |row| row.get(0),
-    )
-    .optional()
-    .map_err(sql(op))?
-    .ok_or(StoreError::LeaseLost {
-        job: lease.job,
-        token: lease.token,
+    let task = tx
+        .query_row(
+            &format!(
+                "UPDATE jobs SET state = ?3, last_error = coalesce(?4, last_error), {CLEAR_LEASE}, \
+                 updated_ms = ?5 \
+                 WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?7 AND state = 'running' \
+                 AND (?6 OR cancel_requested_ms IS NULL) \
+                 RETURNING task_id"
+            ),
+            params![
+                lease.job,
+                lease.token.get(),
+                state,
+                error,
+                now_ms,
+                cancel == Cancel::IsThisEnd,
+                lease.boot_id()
+            ],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sql(op))?;
+    match task {
+        Some(task) => {
+            crate::effects::end_effects(tx, lease, now_ms)?;
+            Ok(task)
+        }
+        None => Err(refusal(tx, op, lease)?),
+    }
+}
+
+/// Why a fenced write of `lease` changed no row: the job is still the
+/// lease's but an operator asked to cancel it, or the lease is lost.
+pub(crate) fn refusal(tx: &Transaction<'_>, op: &'static str, lease: Lease) -> Result<StoreError> {
+    let cancelled: Option<bool> = tx
+        .query_row(
+            "SELECT cancel_requested_ms IS NOT NULL FROM jobs \
+             WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?3 AND state = 'running'",
+            params![lease.job, lease.token.get(), lease.boot_id()],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sql(op))?;
+    Ok(if cancelled == Some(true) {
+        StoreError::CancelRequested { job: lease.job }
+    } else {
+        StoreError::LeaseLost {
+            job: lease.job,
+            token: lease.token,
+        }
     })
 }
 
@@ -493,9 +545,17 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Sqlite`] if SQLite fails (a busy database is waited for
-    /// up to the busy timeout first).
+    /// [`StoreError::InvalidBootId`] if the owner's boot id is longer than
+    /// 64 bytes (a lease holds it inline, and every write of the claim
+    /// checks it); [`StoreError::Sqlite`] if SQLite fails (a busy database
+    /// is waited for up to the busy timeout first).
     pub fn claim(&self, owner: &LeaseOwner, lease_for: Duration) -> Result<Option<Claimed>> {
+        if owner.boot_id.len() > crate::boots::MAX_BOOT_ID_LEN {
+            return Err(StoreError::InvalidBootId {
+                boot_id: owner.boot_id.clone(),
+                why: "it is longer than 64 characters",
+            });
+        }
         let now = self.now_ms();
         let expires = now.saturating_add(millis(lease_for));
         self.write("claim", |tx| {
@@ -507,10 +567,17 @@ impl Store {
                 )
                 .optional()
                 .map_err(sql("claim"))?;
-            Ok(job.map(|job| Claimed {
-                lease: Lease::new(job.id, job.lease_token),
-                job,
-            }))
+            let Some(job) = job else {
+                return Ok(None);
+            };
+            // Checked above; were it not, the claim rolls back.
+            let lease = Lease::new(job.id, job.lease_token, &owner.boot_id).ok_or_else(|| {
+                StoreError::InvalidBootId {
+                    boot_id: owner.boot_id.clone(),
+                    why: "it is longer than 64 characters",
+                }
+            })?;
+            Ok(Some(Claimed { lease, job }))
         })
     }
 
@@ -527,8 +594,9 @@ impl Store {
             let changed = tx
                 .execute(
                     "UPDATE jobs SET lease_expires_ms = ?3, updated_ms = ?4 \
-                     WHERE id = ?1 AND lease_token = ?2 AND state = 'running'",
-                    params![lease.job, lease.token.get(), expires, now],
+                     WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?5 \
+                     AND state = 'running'",
+                    params![lease.job, lease.token.get(), expires, now, lease.boot_id()],
                 )
                 .map_err(sql("heartbeat"))?;
             fenced(changed, lease).map(|()| expires)
@@ -542,11 +610,22 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job.
+    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job;
+    /// [`StoreError::CancelRequested`] if an operator asked to cancel the job
+    /// (end it with [`Store::end_cancelled`]).
     pub fn complete(&self, lease: Lease) -> Result<()> {
         let now = self.now_ms();
         self.write("complete", |tx| {
-            end_job(tx, "complete", lease, JobState::Done, None, now).map(drop)
+            end_job(
+                tx,
+                "complete",
+                lease,
+                JobState::Done,
+                None,
+                now,
+                Cancel::Honour,
+            )
+            .map(drop)
         })
     }
 
@@ -558,6 +637,8 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job;
+    /// [`StoreError::CancelRequested`] if an operator asked to cancel the job
+    /// (end it with [`Store::end_cancelled`]);
     /// [`StoreError::StageMismatch`] if the task has left the transition's
     /// `from_stage`; [`StoreError::InvalidSha256`] if a digest is malformed;
     /// [`StoreError::InvalidInput`] if the transition or run is not of the
@@ -575,6 +656,7 @@ impl Store {
                 JobState::Done,
                 None,
                 now,
+                Cancel::Honour,
             )?;
             write_job_end(tx, lease, task, end, now)
         })
@@ -590,6 +672,8 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job;
+    /// [`StoreError::CancelRequested`] if an operator asked to cancel the job
+    /// (end it with [`Store::end_cancelled`]);
     /// [`StoreError::InvalidInput`] if the run is not of the lease's job and
     /// its task; [`StoreError::Sqlite`] if the run breaks a constraint or
     /// SQLite fails. Nothing at all is written in any of these cases.
@@ -603,24 +687,32 @@ impl Store {
         let now = self.now_ms();
         let run_after = now.saturating_add(millis(retry_in));
         self.write("defer", |tx| {
-            let (infra, task) = tx
+            let deferred = tx
                 .query_row(
                     &format!(
                         "UPDATE jobs SET state = 'queued', attempts = attempts - 1, \
                          infra_attempts = infra_attempts + 1, run_after_ms = ?3, last_error = ?4, \
                          {CLEAR_LEASE}, updated_ms = ?5 \
-                         WHERE id = ?1 AND lease_token = ?2 AND state = 'running' \
+                         WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?6 \
+                         AND state = 'running' AND cancel_requested_ms IS NULL \
                          RETURNING infra_attempts, task_id"
                     ),
-                    params![lease.job, lease.token.get(), run_after, error, now],
+                    params![
+                        lease.job,
+                        lease.token.get(),
+                        run_after,
+                        error,
+                        now,
+                        lease.boot_id()
+                    ],
                     |row| Ok((row.get::<_, u32>(0)?, row.get::<_, TaskId>(1)?)),
                 )
                 .optional()
-                .map_err(sql("defer"))?
-                .ok_or(StoreError::LeaseLost {
-                    job: lease.job,
-                    token: lease.token,
-                })?;
+                .map_err(sql("defer"))?;
+            let Some((infra, task)) = deferred else {
+                return Err(refusal(tx, "defer", lease)?);
+            };
+            crate::effects::end_effects(tx, lease, now)?;
             if let Some(run) = run {
                 check_run(run, lease, task)?;
                 insert_agent_run(tx, run)?;
@@ -636,8 +728,10 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job
-    /// (nothing is written then).
+    /// [`StoreError::LeaseLost`] if the lease's token no longer holds the job;
+    /// [`StoreError::CancelRequested`] if an operator asked to cancel the job
+    /// (end it with [`Store::end_cancelled`]). Nothing is written then. A side
+    /// effect the claim started stays unended: its outcome is unknown.
     pub fn release(&self, lease: Lease, why: &str) -> Result<()> {
         let now = self.now_ms();
         self.write("release", |tx| {
@@ -646,12 +740,17 @@ impl Store {
                     &format!(
                         "UPDATE jobs SET state = 'queued', attempts = attempts - 1, \
                          run_after_ms = ?3, last_error = ?4, {CLEAR_LEASE}, updated_ms = ?3 \
-                         WHERE id = ?1 AND lease_token = ?2 AND state = 'running'"
+                         WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?5 \
+                         AND state = 'running' AND cancel_requested_ms IS NULL"
                     ),
-                    params![lease.job, lease.token.get(), now, why],
+                    params![lease.job, lease.token.get(), now, why, lease.boot_id()],
                 )
                 .map_err(sql("release"))?;
-            fenced(changed, lease)
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(refusal(tx, "release", lease)?)
+            }
         })
     }
 
@@ -692,13 +791,21 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::complete_with_transition`]: [`StoreError::LeaseLost`],
-    /// [`StoreError::StageMismatch`], [`StoreError::InvalidSha256`],
+    /// [`StoreError::CancelRequested`], [`StoreError::StageMismatch`], [`StoreError::InvalidSha256`],
     /// [`StoreError::InvalidInput`], [`StoreError::Sqlite`]. Nothing at all is
     /// written in any of these cases.
     pub fn fail(&self, lease: Lease, error: &str, end: &JobEnd<'_>) -> Result<Advanced> {
         let now = self.now_ms();
         self.write("fail", |tx| {
-            let task = end_job(tx, "fail", lease, JobState::Failed, Some(error), now)?;
+            let task = end_job(
+                tx,
+                "fail",
+                lease,
+                JobState::Failed,
+                Some(error),
+                now,
+                Cancel::Honour,
+            )?;
             write_job_end(tx, lease, task, end, now)
         })
     }
@@ -714,6 +821,9 @@ impl Store {
     /// still `active`, moves to stage and status `blocked` (a transition from
     /// its current stage, caused by the job, with no gate decisions), and a
     /// [`POISON_JOB_ALERT`] alert names the task, the job and its last error.
+    /// A job an operator asked to cancel is never queued again: it is failed
+    /// and its task blocked with reason `cancelled` (actor `operator`) and
+    /// the acknowledged `cancelled` alert, whatever its rescue count.
     ///
     /// # Errors
     ///
@@ -755,17 +865,21 @@ impl Store {
         // job's own max_attempts.
         let query = format!(
             "UPDATE jobs SET \
-                 state = CASE WHEN rescues + 1 >= min(max_attempts, ?4) THEN 'failed' \
+                 state = CASE WHEN cancel_requested_ms IS NOT NULL THEN 'failed' \
+                     WHEN rescues + 1 >= min(max_attempts, ?4) THEN 'failed' \
                      ELSE 'queued' END, \
                  rescues = rescues + 1, \
                  last_error = 'rescued: ' || ?2 || ' (worker ' || lease_owner || ', boot ' \
                      || lease_boot_id || ', lease until ' || lease_expires_ms || ', rescue ' \
                      || (rescues + 1) || ' of ' || min(max_attempts, ?4) || ')' \
-                     || CASE WHEN rescues + 1 >= min(max_attempts, ?4) \
+                     || CASE WHEN cancel_requested_ms IS NOT NULL \
+                        THEN '; cancelled by the operator (orch task cancel), not run again' \
+                        WHEN rescues + 1 >= min(max_attempts, ?4) \
                         THEN '; crash rescues spent, failed as poison' ELSE '' END, \
                  run_after_ms = ?1, {CLEAR_LEASE}, updated_ms = ?1 \
              WHERE state = 'running' AND {condition} \
-             RETURNING id, state, task_id, stage, role, last_error"
+             RETURNING id, state, task_id, stage, role, last_error, \
+                 cancel_requested_ms IS NOT NULL"
         );
         let threshold = self.poison_rescues;
         self.write("rescue", |tx| {
@@ -773,7 +887,7 @@ impl Store {
                 let mut stmt = tx.prepare(&query).map_err(sql("rescue"))?;
                 stmt.query_map(params![now, why, condition_arg, threshold], |row| {
                     Ok((
-                        row.get::<_, JobState>(1)?,
+                        (row.get::<_, JobState>(1)?, row.get::<_, bool>(6)?),
                         RescuedJob {
                             job: row.get(0)?,
                             task: row.get(2)?,
@@ -789,13 +903,19 @@ impl Store {
             };
             rows.sort_unstable_by_key(|(_, p)| p.job);
             let mut rescued = Rescued::default();
-            for (state, job) in rows {
+            for ((state, cancelled), job) in rows {
                 if state != JobState::Failed {
                     rescued.requeued.push(job.job);
                     continue;
                 }
                 rescued.failed.push(job.job);
-                let (blocked, alert) = block_poisoned(tx, &job, now)?;
+                let (blocked, alert) = if cancelled {
+                    // The operator's cancel is not lost with the worker: the
+                    // job is not run again, and the task ends cancelled.
+                    crate::operator::block_cancelled(tx, job.task, job.job, now)?
+                } else {
+                    block_poisoned(tx, &job, now)?
+                };
                 rescued.blocked.extend(blocked);
                 rescued.alerts.push(alert);
             }

@@ -35,7 +35,9 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// commit and remakes the agreement index with both commits; step 8 adds the
 /// sandbox (the repos' suite network and cache folders, what the kernel
 /// enforced for a run and a gate's verdict); step 9 adds the agent runs'
-/// prompt-cache tokens and model. A test checks that running every step from
+/// prompt-cache tokens and model; step 10 rebuilds tasks, jobs and alerts
+/// with AUTOINCREMENT (an id is never handed out twice) and adds the
+/// `effects` table (side effects started, at most once). A test checks that running every step from
 /// an empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
@@ -47,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007.sql"),
     include_str!("migrations/0008.sql"),
     include_str!("migrations/0009.sql"),
+    include_str!("migrations/0010.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).
@@ -397,6 +400,31 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             source,
         }
     };
+    // A step that rebuilds a table (step 10) renames the old one aside and
+    // drops it: with foreign keys enforced, SQLite would rewrite the other
+    // tables' REFERENCES clauses to the old name, and the drop would delete
+    // through them. So, as SQLite's documented table rebuild says, foreign
+    // keys are off while the steps run (the pragma is a no-op inside a
+    // transaction, hence here), every reference is checked before the
+    // commit, and they are on again afterwards, whatever happened.
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(migration_err(before + 1))?;
+    let migrated = run_steps(conn, path, before);
+    let restored = conn.pragma_update(None, "foreign_keys", true);
+    migrated?;
+    restored.map_err(migration_err(SCHEMA_VERSION))
+}
+
+/// The missing steps, in one `BEGIN IMMEDIATE` transaction that checks every
+/// foreign key before it commits.
+fn run_steps(conn: &Connection, path: &Path, before: i64) -> Result<()> {
+    let migration_err = |version| {
+        move |source| StoreError::Migration {
+            path: path.to_path_buf(),
+            version,
+            source,
+        }
+    };
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
         .map_err(migration_err(before + 1))?;
     // Another connection may have migrated while we waited for the lock.
@@ -413,6 +441,24 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
         tx.execute_batch(step).map_err(migration_err(version))?;
         tx.pragma_update(None, "user_version", version)
             .map_err(migration_err(version))?;
+    }
+    // No step may leave a row whose reference names nothing.
+    let dangling: i64 = tx
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+            row.get(0)
+        })
+        .map_err(migration_err(SCHEMA_VERSION))?;
+    if dangling > 0 {
+        return Err(StoreError::Migration {
+            path: path.to_path_buf(),
+            version: SCHEMA_VERSION,
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!(
+                    "{dangling} rows reference a row that does not exist after the migration"
+                )),
+            ),
+        });
     }
     tx.commit().map_err(migration_err(SCHEMA_VERSION))
 }

@@ -101,21 +101,64 @@ impl FromSql for LeaseToken {
     }
 }
 
-/// The right to write to one claimed job: its id and the claim's token.
+/// The right to write to one claimed job: its id, the claim's token and the
+/// boot that claimed it.
 ///
 /// Returned by [`Store::claim`](crate::Store::claim) and required by every
-/// write that finishes or extends the claim.
+/// write that finishes or extends the claim. Every such write checks all
+/// three: the token alone could name another claim after a database was
+/// restored from a backup (the token counts up again from the backup's), the
+/// boot id could not, since every process run draws a fresh one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Lease {
     /// The claimed job.
     pub job: JobId,
     /// The fencing token of this claim.
     pub token: LeaseToken,
+    /// The boot id of the claim's owner, inline so that a lease stays `Copy`.
+    boot: BootKey,
+}
+
+/// A boot id of at most [`MAX_BOOT_ID_LEN`](crate::MAX_BOOT_ID_LEN) bytes,
+/// held inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct BootKey {
+    len: u8,
+    bytes: [u8; crate::boots::MAX_BOOT_ID_LEN],
+}
+
+impl fmt::Debug for BootKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl BootKey {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
 }
 
 impl Lease {
-    pub(crate) const fn new(job: JobId, token: LeaseToken) -> Self {
-        Self { job, token }
+    /// `None` when `boot_id` is longer than
+    /// [`MAX_BOOT_ID_LEN`](crate::MAX_BOOT_ID_LEN) bytes.
+    pub(crate) fn new(job: JobId, token: LeaseToken, boot_id: &str) -> Option<Self> {
+        let len = u8::try_from(boot_id.len())
+            .ok()
+            .filter(|&len| usize::from(len) <= crate::boots::MAX_BOOT_ID_LEN)?;
+        let mut bytes = [0; crate::boots::MAX_BOOT_ID_LEN];
+        bytes[..boot_id.len()].copy_from_slice(boot_id.as_bytes());
+        Some(Self {
+            job,
+            token,
+            boot: BootKey { len, bytes },
+        })
+    }
+
+    /// The boot id of the process run that claimed the job.
+    #[must_use]
+    pub fn boot_id(&self) -> &str {
+        self.boot.as_str()
     }
 }
 

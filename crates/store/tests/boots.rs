@@ -66,7 +66,10 @@ fn a_live_boot_keeps_its_jobs_and_a_dropped_one_is_rescued_at_once() {
     // clock has not moved), and boot-b's job is left alone.
     let a_path = a.path().to_path_buf();
     drop(a);
-    assert!(!a_path.exists(), "dropping the guard removes the boot file");
+    assert!(
+        a_path.exists(),
+        "dropping the guard leaves the file, unlocked: dead to every prober"
+    );
     let rescued = other.rescue_dead_boots("boot-b").unwrap();
     assert_eq!(rescued.requeued, vec![a_job]);
     assert!(rescued.failed.is_empty());
@@ -76,6 +79,7 @@ fn a_live_boot_keeps_its_jobs_and_a_dropped_one_is_rescued_at_once() {
     let why = job.last_error.unwrap();
     assert!(why.contains("boot boot-a") && why.contains("dead"), "{why}");
     assert_eq!(fx.store.job(b_job).unwrap().state, JobState::Running);
+    assert!(!a_path.exists(), "the rescuer removes the dead boot's file");
 
     // Lease expiry stays the backstop, live boot or not.
     fx.clock.advance(HOUR.as_millis() as i64);
@@ -102,7 +106,7 @@ fn a_boot_file_left_unlocked_is_dead_its_jobs_rescued_and_the_file_removed() {
 }
 
 #[test]
-fn a_boot_without_a_boot_file_is_dead() {
+fn a_boot_without_a_boot_file_is_unknown_and_only_its_lease_expiry_rescues() {
     let fx = Fixture::new();
     let _me = fx.store.register_boot("boot-new").unwrap();
     fx.enqueue("testing", "tester");
@@ -111,14 +115,85 @@ fn a_boot_without_a_boot_file_is_dead() {
     // A boot id that cannot even name a file has no boot file either.
     let unnamable = claim_as(&fx.store, "boot 1/old");
 
-    let rescued = fx.store.rescue_dead_boots("boot-new").unwrap();
-    let mut requeued = rescued.requeued.clone();
+    // No file proves nothing: both jobs are left alone, however often.
+    for _ in 0..3 {
+        let rescued = fx.store.rescue_dead_boots("boot-new").unwrap();
+        assert_eq!(rescued, orch_store::Rescued::default());
+    }
+    assert_eq!(
+        fx.store.job(never_registered).unwrap().state,
+        JobState::Running
+    );
+    assert_eq!(fx.store.job(unnamable).unwrap().state, JobState::Running);
+    // Their leases' expiry does rescue them.
+    fx.clock.advance(HOUR.as_millis() as i64);
+    let mut requeued = fx.store.rescue_expired().unwrap().requeued;
     requeued.sort();
     assert_eq!(requeued, vec![never_registered, unnamable]);
-    let why = fx.store.job(never_registered).unwrap().last_error.unwrap();
-    assert!(why.contains("no boot file"), "{why}");
-    let why = fx.store.job(unnamable).unwrap().last_error.unwrap();
-    assert!(why.contains("names no boot file"), "{why}");
+}
+
+/// Hostile: a live process's boot file is deleted (an operator's clean-up, a
+/// restored folder). Its lock is still held by the live process, on a file
+/// no path names; another process's rescue must not take its running job.
+#[test]
+fn a_live_boot_whose_file_was_deleted_keeps_its_running_job() {
+    let fx = Fixture::new();
+    let _me = fx.store.register_boot("boot-me").unwrap();
+    let file = fx.store.boot_file("boot-live").unwrap();
+    let holder = Holder::start(&file);
+    fx.enqueue("testing", "tester");
+    let job = claim_as(&fx.store, "boot-live");
+    fs::remove_file(&file).unwrap();
+
+    let rescuer = fx.reopen();
+    let _other = rescuer.register_boot("boot-rescuer").unwrap();
+    for _ in 0..3 {
+        let rescued = rescuer.rescue_dead_boots("boot-rescuer").unwrap();
+        assert_eq!(rescued, orch_store::Rescued::default());
+        let rescued = fx.store.rescue_dead_boots("boot-me").unwrap();
+        assert_eq!(rescued, orch_store::Rescued::default());
+    }
+    let running = fx.store.job(job).unwrap();
+    assert_eq!(running.state, JobState::Running, "{:?}", running.last_error);
+    assert_eq!(running.rescues, 0);
+    drop(holder);
+}
+
+/// A boot file that cannot be read (here: a folder where the file should
+/// be, which cannot be locked as one) is unknown too, and does not stop the
+/// rescue of the boots that are provably dead.
+#[test]
+fn an_unreadable_boot_file_is_unknown_and_the_dead_are_still_rescued() {
+    let fx = Fixture::new();
+    let _me = fx.store.register_boot("boot-me").unwrap();
+    fx.enqueue("testing", "tester");
+    fx.enqueue("testing", "tester");
+    let odd = claim_as(&fx.store, "boot-odd");
+    let dead = claim_as(&fx.store, "boot-dead");
+    fs::create_dir(fx.store.boot_file("boot-odd").unwrap()).unwrap();
+    fs::write(fx.store.boot_file("boot-dead").unwrap(), "pid 1\n").unwrap();
+
+    let rescued = fx.store.rescue_dead_boots("boot-me").unwrap();
+    assert_eq!(rescued.requeued, vec![dead]);
+    assert_eq!(fx.store.job(odd).unwrap().state, JobState::Running);
+}
+
+/// A link planted where a boot file goes is never followed: an unlocked
+/// file it points at does not make a live boot look dead.
+#[test]
+fn a_link_at_a_boot_files_place_is_unknown_not_dead() {
+    let fx = Fixture::new();
+    let _me = fx.store.register_boot("boot-me").unwrap();
+    fx.enqueue("testing", "tester");
+    let job = claim_as(&fx.store, "boot-linked");
+    let decoy = fx.dir.path().join("decoy");
+    fs::write(&decoy, "pid 1\n").unwrap();
+    std::os::unix::fs::symlink(&decoy, fx.store.boot_file("boot-linked").unwrap()).unwrap();
+
+    let rescued = fx.store.rescue_dead_boots("boot-me").unwrap();
+    assert_eq!(rescued, orch_store::Rescued::default());
+    assert_eq!(fx.store.job(job).unwrap().state, JobState::Running);
+    assert!(decoy.exists());
 }
 
 #[test]

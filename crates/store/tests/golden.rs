@@ -207,7 +207,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 9);
+    assert_eq!(SCHEMA_VERSION, 10);
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();
     assert_eq!(
@@ -599,4 +599,84 @@ fn the_advice_for_a_file_that_cannot_be_opened_fits_the_error() {
     let text = err.to_string();
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
     assert!(text.contains("folder exists"), "{text}");
+}
+
+/// A version-9 file (steps 1 to 9) with two tasks, their jobs, runs,
+/// transitions and alerts migrates to step 10 with every row and id kept and
+/// every reference still naming its row; from then on, an id freed by a
+/// removed task is never handed out again.
+#[test]
+fn a_version_9_file_is_rebuilt_with_its_rows_and_ids_and_never_reuses_an_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    version_1_file(&path);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(STEP_2).unwrap();
+        for step in STEPS_3_TO_6 {
+            conn.execute_batch(step).unwrap();
+        }
+        for step in [
+            include_str!("../src/migrations/0007.sql"),
+            include_str!("../src/migrations/0008.sql"),
+            include_str!("../src/migrations/0009.sql"),
+        ] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 9).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tasks (id, repo_id, title, stage, status, created_ms, updated_ms, \
+                 isolation, branch) VALUES (7, 1, 'seventh', 'done', 'done', 70, 80, 'worktree', \
+                 'orch/task-7'); \
+             INSERT INTO jobs (id, task_id, stage, role, state, attempts, max_attempts, \
+                 run_after_ms, created_ms, updated_ms, rescues, cancel_requested_ms) \
+                 VALUES (9, 7, 'analysis', 'analyst', 'done', 1, 3, 70, 70, 75, 1, 74); \
+             INSERT INTO transitions (id, task_id, job_id, from_stage, to_stage, at_ms, actor) \
+                 VALUES (4, 7, 9, 'analysis', 'done', 76, 'operator'); \
+             INSERT INTO alerts (id, kind, message, task_id, job_id, created_ms) \
+                 VALUES (5, 'poison_job', 'look', 7, 9, 77);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let task = store.task(orch_store::TaskId::new(7)).unwrap();
+    assert_eq!(
+        (task.title.as_str(), task.branch.as_deref(), task.created_ms),
+        ("seventh", Some("orch/task-7"), 70)
+    );
+    let job = store.job(orch_store::JobId::new(9)).unwrap();
+    assert_eq!(
+        (job.task.get(), job.rescues, job.cancel_requested_ms),
+        (7, 1, Some(74))
+    );
+    assert_eq!(store.transitions(task.id).unwrap().len(), 1);
+    assert_eq!(store.alerts(true, 10).unwrap()[0].id.get(), 5);
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    let dangling: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(dangling, 0, "every reference still names its row");
+    // The highest task is removed; the next task gets a new id all the same.
+    conn.execute_batch(
+        "DELETE FROM alerts WHERE task_id = 7; DELETE FROM transitions WHERE task_id = 7; \
+         DELETE FROM jobs WHERE task_id = 7; DELETE FROM tasks WHERE id = 7;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    let (task, job) = store
+        .create_task_with(
+            orch_store::RepoId::new(1),
+            &orch_store::NewTask::in_checkout("next"),
+            &orch_store::NewJob::new(orch_store::TaskId::new(0), "analysis", "analyst"),
+        )
+        .unwrap();
+    assert_eq!(
+        (task.get(), job.get()),
+        (8, 10),
+        "ids 7 and 9 are not reused"
+    );
 }

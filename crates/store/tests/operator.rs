@@ -455,3 +455,135 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
         assert_eq!(fx.count(table), 0, "{table}");
     }
 }
+
+/// A task id freed by `repo remove --blocked-too` is never handed to a new
+/// task on another repository (its folder, worktree and branch are named
+/// after it), and neither are its jobs' and alerts' ids.
+#[test]
+fn ids_freed_by_a_removed_repository_are_never_handed_out_again() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    let c = fx.claim();
+    let blocked = common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
+    let alert = common::alert("stage_failed", fx.task, job);
+    let ended = fx
+        .store
+        .fail(
+            c.lease,
+            "failed",
+            &orch_store::JobEnd {
+                transition: Some(&blocked),
+                alert: Some(&alert),
+                ..orch_store::JobEnd::default()
+            },
+        )
+        .unwrap();
+    let old_alert = ended.alert.unwrap();
+    fx.store.remove_repo_with("demo", true).unwrap();
+
+    let other = fx
+        .store
+        .add_repo(&NewRepo::new("other", "/srv/other", "make staging"))
+        .unwrap();
+    let task = fx.store.add_task(other, "a new task", "analysis").unwrap();
+    assert_ne!(task, fx.task, "task id {} was handed out again", fx.task);
+    assert!(task.get() > fx.task.get());
+    let new_job = fx
+        .store
+        .enqueue(&NewJob::new(task, "analysis", "analyst"))
+        .unwrap();
+    assert!(
+        new_job.get() > job.get(),
+        "job id {job} was handed out again"
+    );
+    let new_alert = fx
+        .store
+        .raise_alert(&common::alert("stage_failed", task, new_job))
+        .unwrap();
+    assert!(
+        new_alert.get() > old_alert.get(),
+        "alert id {old_alert} was handed out again"
+    );
+}
+
+/// The lost cancel, as a deterministic interleaving on two connections: the
+/// role's process has ended and its worker is about to write the end when
+/// the operator's cancel arrives. Every end but the cancelled one is refused
+/// (nothing written), and the worker ends the job cancelled.
+#[test]
+fn a_cancel_between_the_runs_end_and_its_job_end_is_never_lost() {
+    let fx = Fixture::new();
+    fx.enqueue("deploy-staging", "deployer");
+    let c = fx.claim();
+    // The operator, on another connection, after the process ended.
+    let operator = fx.reopen();
+    assert!(matches!(
+        operator.request_cancel(fx.task).unwrap(),
+        CancelRequest::Requested { .. }
+    ));
+    // The worker now writes the end its gates decided: refused.
+    let done = common::transition(fx.task, "deploy-staging", "done", TaskStatus::Done);
+    let end = orch_store::JobEnd {
+        transition: Some(&done),
+        ..orch_store::JobEnd::default()
+    };
+    for refused in [
+        fx.store.complete_with_transition(c.lease, &end).map(drop),
+        fx.store.fail(c.lease, "failed", &end).map(drop),
+        fx.store
+            .defer(c.lease, Duration::from_secs(1), "tool error", None)
+            .map(drop),
+        fx.store.release(c.lease, "stopping"),
+        fx.store.complete(c.lease),
+    ] {
+        let error = refused.unwrap_err();
+        assert!(
+            matches!(error, StoreError::CancelRequested { job } if job == c.job.id),
+            "{error}"
+        );
+    }
+    assert_eq!(fx.store.task(fx.task).unwrap().status, TaskStatus::Active);
+    assert!(fx.store.transitions(fx.task).unwrap().is_empty());
+    assert_eq!(fx.store.job(c.job.id).unwrap().state, JobState::Running);
+    // The cancelled end is written.
+    fx.store.end_cancelled(c.lease, None).unwrap();
+    let task = fx.store.task(fx.task).unwrap();
+    assert_eq!(
+        (task.stage.as_str(), task.status),
+        ("blocked", TaskStatus::Blocked)
+    );
+    let history = fx.store.transitions(fx.task).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].reason.as_deref(), Some(CANCELLED));
+}
+
+/// A cancelled job whose worker is gone (its lease expired) is not run
+/// again: the rescue fails it and blocks its task cancelled.
+#[test]
+fn a_rescue_ends_a_cancelled_job_cancelled_instead_of_queueing_it() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    fx.claim();
+    fx.reopen().request_cancel(fx.task).unwrap();
+    fx.clock.advance(61_000);
+    let rescued = fx.store.rescue_expired().unwrap();
+    assert_eq!(rescued.requeued, vec![]);
+    assert_eq!(
+        (rescued.failed, rescued.blocked),
+        (vec![job], vec![fx.task])
+    );
+    assert_eq!(fx.store.job(job).unwrap().state, JobState::Failed);
+    let task = fx.store.task(fx.task).unwrap();
+    assert_eq!(task.status, TaskStatus::Blocked);
+    let history = fx.store.transitions(fx.task).unwrap();
+    assert_eq!(
+        (history[0].actor.as_deref(), history[0].reason.as_deref()),
+        (Some(OPERATOR), Some(CANCELLED))
+    );
+    assert!(
+        fx.store
+            .claim(&owner(), Duration::from_secs(60))
+            .unwrap()
+            .is_none()
+    );
+}

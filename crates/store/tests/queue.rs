@@ -957,3 +957,55 @@ fn poison_jobs_of_a_task_that_is_not_active_only_alert() {
     );
     assert_eq!(fx.store.transitions(done_task).unwrap().len(), 1);
 }
+
+/// A database restored from a backup counts a job's tokens up again from
+/// the backup's: a new claim can carry the very token an older claim of the
+/// same job still holds. The lease's boot id tells the two apart, so the
+/// older claimant's writes are refused.
+#[test]
+fn a_token_reissued_after_a_restore_does_not_fence_in_the_old_claimant() {
+    let fx = Fixture::new();
+    fx.enqueue("testing", "tester");
+    let old = fx
+        .store
+        .claim(
+            &orch_store::LeaseOwner::new("boot-old", "w"),
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap()
+        .unwrap();
+    // The backup, restored: the job as it was before that claim.
+    rusqlite::Connection::open(&fx.path)
+        .unwrap()
+        .execute_batch(
+            "UPDATE jobs SET state = 'queued', lease_token = 0, attempts = 0, lease_owner = NULL, \
+             lease_boot_id = NULL, lease_expires_ms = NULL",
+        )
+        .unwrap();
+    let new = fx
+        .store
+        .claim(
+            &orch_store::LeaseOwner::new("boot-new", "w"),
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (new.lease.job, new.lease.token),
+        (old.lease.job, old.lease.token)
+    );
+    assert_eq!(new.lease.boot_id(), "boot-new");
+    for refused in [
+        fx.store
+            .heartbeat(old.lease, std::time::Duration::from_secs(60))
+            .map(drop),
+        fx.store.release(old.lease, "stopping"),
+        fx.store.complete(old.lease),
+    ] {
+        assert!(
+            matches!(refused, Err(orch_store::StoreError::LeaseLost { .. })),
+            "{refused:?}"
+        );
+    }
+    fx.store.complete(new.lease).unwrap();
+}

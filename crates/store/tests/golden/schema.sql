@@ -1,4 +1,4 @@
--- The orch database schema, version 9.
+-- The orch database schema, version 10.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -42,7 +42,9 @@ CREATE TABLE repos (
 
 -- A unit of work on one repository, moving through the pipeline's stages.
 --
--- The last line holds the columns added by migration step 4. isolation is
+-- Migration step 10 rebuilt the table with AUTOINCREMENT, so that an id is
+-- never handed out twice, not even after its task was removed (its folder,
+-- worktree and branch are named after it). isolation (step 4) is
 -- 'worktree' (the task works in its own git worktree, folder worktree, on its
 -- own branch, started from base_commit) or 'checkout' (it works in the
 -- repository's own folder, and the queue runs one such task of a repository
@@ -53,15 +55,23 @@ CREATE TABLE repos (
 -- approved for the task (orch task approve-suite) and the sha256 of the
 -- suite's diff from the base commit to it; NULL: the base commit's suite.
 CREATE TABLE tasks (
-    id                INTEGER PRIMARY KEY,
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
     repo_id           INTEGER NOT NULL REFERENCES repos (id),
     title             TEXT    NOT NULL,
     stage             TEXT    NOT NULL,
     status            TEXT    NOT NULL CHECK (status IN ('active', 'done', 'blocked')),
     developer_retries INTEGER NOT NULL DEFAULT 0 CHECK (developer_retries >= 0),
     created_ms        INTEGER NOT NULL,
-    updated_ms        INTEGER NOT NULL
-, isolation TEXT NOT NULL DEFAULT 'checkout' CHECK (isolation IN ('worktree', 'checkout')), base_commit TEXT, branch TEXT, worktree TEXT, head_commit TEXT, keep_worktree INTEGER NOT NULL DEFAULT 0 CHECK (keep_worktree IN (0, 1)), suite_commit TEXT, suite_diff_sha256 TEXT CHECK (suite_diff_sha256 IS NULL OR (length(suite_diff_sha256) = 64 AND suite_diff_sha256 NOT GLOB '*[^0-9a-f]*'))) STRICT;
+    updated_ms        INTEGER NOT NULL,
+    isolation         TEXT    NOT NULL DEFAULT 'checkout' CHECK (isolation IN ('worktree', 'checkout')),
+    base_commit       TEXT,
+    branch            TEXT,
+    worktree          TEXT,
+    head_commit       TEXT,
+    keep_worktree     INTEGER NOT NULL DEFAULT 0 CHECK (keep_worktree IN (0, 1)),
+    suite_commit      TEXT,
+    suite_diff_sha256 TEXT CHECK (suite_diff_sha256 IS NULL OR (length(suite_diff_sha256) = 64 AND suite_diff_sha256 NOT GLOB '*[^0-9a-f]*'))
+) STRICT;
 
 CREATE INDEX tasks_by_repo ON tasks (repo_id);
 -- The claim's rule that a repository's 'checkout' tasks run one at a time.
@@ -76,8 +86,7 @@ CREATE INDEX tasks_serial ON tasks (repo_id, id) WHERE status = 'active' AND iso
 -- (the work could not start: a tool error), which the launcher bounds.
 -- claimed_ms is when the latest claim was taken (a heartbeat moves
 -- updated_ms, not claimed_ms); NULL for a job never claimed since schema
--- version 3. It is added by migration step 3, so it sits where ALTER TABLE
--- ... ADD COLUMN puts it: after the last column, before the table constraints.
+-- version 3 (migration step 3).
 -- start_commit and end_commit (migration step 4) are the commits of the
 -- task's worktree when the job's role started and when it ended (after orch
 -- committed what the role changed); NULL for a task without a worktree.
@@ -85,24 +94,32 @@ CREATE INDEX tasks_serial ON tasks (repo_id, id) WHERE status = 'active' AND iso
 -- the lease expired), apart from attempts; a release (a graceful stop) never
 -- counts; the job is failed as poison when rescues reach the threshold.
 -- cancel_requested_ms is when an operator asked to cancel the running job
--- (NULL: never). Both are added by migration step 5, after end_commit.
+-- (NULL: never); every end of the job refuses to be written once it is set,
+-- except the cancelled end (migration step 5). Migration step 10 rebuilt the
+-- table with AUTOINCREMENT: a job id names a lease's fence, judge trees and
+-- run folders, so it is never handed out twice.
 CREATE TABLE jobs (
-    id               INTEGER PRIMARY KEY,
-    task_id          INTEGER NOT NULL REFERENCES tasks (id),
-    stage            TEXT    NOT NULL,
-    role             TEXT    NOT NULL,
-    state            TEXT    NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
-    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-    max_attempts     INTEGER NOT NULL CHECK (max_attempts >= 1),
-    infra_attempts   INTEGER NOT NULL DEFAULT 0 CHECK (infra_attempts >= 0),
-    run_after_ms     INTEGER NOT NULL,
-    lease_token      INTEGER NOT NULL DEFAULT 0,
-    lease_owner      TEXT,
-    lease_boot_id    TEXT,
-    lease_expires_ms INTEGER,
-    last_error       TEXT,
-    created_ms       INTEGER NOT NULL,
-    updated_ms       INTEGER NOT NULL, claimed_ms INTEGER, start_commit TEXT, end_commit TEXT, rescues INTEGER NOT NULL DEFAULT 0 CHECK (rescues >= 0), cancel_requested_ms INTEGER,
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id             INTEGER NOT NULL REFERENCES tasks (id),
+    stage               TEXT    NOT NULL,
+    role                TEXT    NOT NULL,
+    state               TEXT    NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    attempts            INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts        INTEGER NOT NULL CHECK (max_attempts >= 1),
+    infra_attempts      INTEGER NOT NULL DEFAULT 0 CHECK (infra_attempts >= 0),
+    run_after_ms        INTEGER NOT NULL,
+    lease_token         INTEGER NOT NULL DEFAULT 0,
+    lease_owner         TEXT,
+    lease_boot_id       TEXT,
+    lease_expires_ms    INTEGER,
+    last_error          TEXT,
+    created_ms          INTEGER NOT NULL,
+    updated_ms          INTEGER NOT NULL,
+    claimed_ms          INTEGER,
+    start_commit        TEXT,
+    end_commit          TEXT,
+    rescues             INTEGER NOT NULL DEFAULT 0 CHECK (rescues >= 0),
+    cancel_requested_ms INTEGER,
     -- A running job always has a whole lease; any other job has none.
     CHECK ((state = 'running') = (lease_owner IS NOT NULL)),
     CHECK ((lease_owner IS NULL) = (lease_boot_id IS NULL)),
@@ -155,9 +172,10 @@ CREATE INDEX agent_runs_by_task ON agent_runs (task_id);
 CREATE INDEX agent_runs_by_role_outcome ON agent_runs (role, outcome);
 
 -- Things an operator must see: stored, logged and shown on GET /queue until
--- acknowledged.
+-- acknowledged (by id: migration step 10 rebuilt the table with
+-- AUTOINCREMENT, so an id an operator read never names another alert).
 CREATE TABLE alerts (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     kind            TEXT    NOT NULL CHECK (kind <> ''),
     message         TEXT    NOT NULL,
     task_id         INTEGER REFERENCES tasks (id),
@@ -237,3 +255,28 @@ CREATE TABLE shadow_verdicts (
 -- same_commit first after the stage (step 7 made it anew).
 CREATE INDEX shadow_verdicts_agreement ON shadow_verdicts (stage, same_commit, runner_verdict, llm_verdict);
 CREATE INDEX shadow_verdicts_by_task ON shadow_verdicts (task_id, id);
+
+-- Migration step 10: a side effect outside orch that a job's run started (the
+-- deploy command, the post-deploy probes), recorded with the commit it is
+-- about (NULL without a worktree) in a transaction fenced by the job's lease
+-- (lease_token) before the command runs. ended_ms: the job's end of that
+-- same claim was written, so the outcome is known (NULL: it is not; the
+-- claim was lost or its end could not be written). repeatable: 1 when the
+-- command may run again after an interruption (read-only probes); 0 when it
+-- runs at most once: a later claim of the job finding it started and not
+-- ended blocks the task instead of running it again. acknowledged_ms: an
+-- operator's retry took the unknown outcome into account.
+CREATE TABLE effects (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id          INTEGER NOT NULL REFERENCES jobs (id),
+    task_id         INTEGER NOT NULL REFERENCES tasks (id),
+    kind            TEXT    NOT NULL CHECK (kind <> ''),
+    commit_sha      TEXT,
+    lease_token     INTEGER NOT NULL,
+    repeatable      INTEGER NOT NULL CHECK (repeatable IN (0, 1)),
+    started_ms      INTEGER NOT NULL,
+    ended_ms        INTEGER,
+    acknowledged_ms INTEGER
+) STRICT;
+
+CREATE INDEX effects_by_job ON effects (job_id, id);
