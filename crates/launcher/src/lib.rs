@@ -67,4 +67,4 @@ pub use launch::{
     launch_job, run_shadow,
 };
 pub use preset::{AgentKind, ParseAgentError, Preset};
-pub use spawn::{CLI_RETRY_ENV, agent_env, spawn};
+pub use spawn::{agent_env, spawn};
