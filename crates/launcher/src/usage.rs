@@ -36,7 +36,8 @@
 //! message's `message.model`, else the result's `modelUsage` entry with the
 //! most tokens (the only place `--output-format json` names it); Gemini's
 //! `stats.models` entry with the most tokens (the main model: a run also
-//! spends a few tokens on its router's); Codex names none. Its `init` event's
+//! spends a few tokens on its router's); Codex names none (`spawn` then
+//! takes it from Codex's command line or `config.toml`). Its `init` event's
 //! `model` is not read: Gemini says `auto` there.
 //!
 //! **Prices**: [`estimate_cost`] prices a run that reported tokens but no
