@@ -755,6 +755,8 @@ fn processes_with(needle: &str) -> Vec<String> {
 /// lingered; no process of its tree survives, whichever way it ended.
 fn a_lingering_cli_is_ended(cli: AgentKind) -> Result<(), Failed> {
     let server = ModelServer::start_on(Script::BackgroundThenEnd, port(cli), None).unwrap();
+    // The server's clock, near enough: its log says when each request came.
+    let server_started = Instant::now();
     let mut case = Case::new(cli)?;
     case.config.agent.linger = Duration::from_secs(2);
     case.config.agent.first_output = Some(Duration::from_secs(60));
@@ -772,6 +774,13 @@ fn a_lingering_cli_is_ended(cli: AgentKind) -> Result<(), Failed> {
     let started = Instant::now();
     let reports = drive(&engine, 1);
     let took = started.elapsed();
+    // From the request of the final turn (the terminal event follows its
+    // answer within milliseconds) to the end of the run.
+    let after_final_turn = server
+        .requests()
+        .iter()
+        .find(|r| r.answer == Answer::FinalTurn)
+        .map(|r| (server_started + r.at).elapsed());
     let background = format!("{BACKGROUND_SECS}.0{BACKGROUND_MARK}{}", port(cli));
     let survivors = processes_with(&background);
     let task_dir = case.config.task_dir(task.get());
@@ -792,7 +801,7 @@ fn a_lingering_cli_is_ended(cli: AgentKind) -> Result<(), Failed> {
         output.chars().take(4000).collect::<String>()
     );
     eprintln!(
-        "FIGURE {cli:?} background-then-end: {:.1}s, lingered {lingered}, run {:?}",
+        "FIGURE {cli:?} background-then-end: {:.1}s, lingered {lingered}, ended {after_final_turn:?} after the final turn, run {:?}",
         took.as_secs_f64(),
         runs.iter()
             .map(|r| format!("{} {}ms exit {:?}", r.outcome, r.duration_ms, r.exit_code))
@@ -817,9 +826,14 @@ fn a_lingering_cli_is_ended(cli: AgentKind) -> Result<(), Failed> {
     if cli == AgentKind::Claude {
         // Claude Code waits for its background job after its result
         // (docs/agents.md): ended after the linger, not at its timeout.
+        // Ended by the linger clock: after the 2 s linger, long before the
+        // 60 s stall clock, the 90 s timeout or the 150 s background job.
         check(
-            lingered && detail.contains("ORCH_AGENT_LINGER_SECS"),
-            format!("Claude did not linger: {context}"),
+            lingered
+                && detail.contains("ended after the 2s linger (ORCH_AGENT_LINGER_SECS)")
+                && after_final_turn
+                    .is_some_and(|d| d >= Duration::from_secs(2) && d < Duration::from_secs(30)),
+            format!("Claude did not linger: {after_final_turn:?}; {context}"),
         )?;
     }
     check(
