@@ -20,7 +20,9 @@
 //! routing) get a short text answer with the usage of [`SIDE_TURN`].
 //! The failure scripts answer every model request with 401, 529/503, 500, a
 //! stream that stalls after its first event, or a complete stream whose
-//! connection is then kept open.
+//! connection is then kept open; [`Script::BackgroundThenEnd`] also starts a
+//! background process through the CLI's shell tool before ending the turn,
+//! and [`Script::NoArtifact`] ends the turn at once without writing.
 //!
 //! Every request is logged ([`ModelServer::requests`]); an unknown one gets
 //! a 404 and is logged as such, which is how one finds what a CLI needs.
