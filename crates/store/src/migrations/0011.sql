@@ -1,4 +1,4 @@
--- Migration step 10: schema version 9 -> 10. Frozen: databases in the field
+-- Migration step 11: schema version 10 -> 11. Frozen: databases in the field
 -- have run it; never edit it, append a new step instead (docs/store.md).
 --
 -- Where an agent run's cost came from (issue 19). agent_runs.cost_source:
