@@ -20,7 +20,9 @@
 //! routing) get a short text answer with the usage of [`SIDE_TURN`].
 //! The failure scripts answer every model request with 401, 529/503, 500, a
 //! stream that stalls after its first event, or a complete stream whose
-//! connection is then kept open.
+//! connection is then kept open; [`Script::BackgroundThenEnd`] also starts a
+//! background process through the CLI's shell tool before ending the turn,
+//! and [`Script::NoArtifact`] ends the turn at once without writing.
 //!
 //! Every request is logged ([`ModelServer::requests`]); an unknown one gets
 //! a 404 and is logged as such, which is how one finds what a CLI needs.
@@ -57,21 +59,39 @@ pub enum Script {
     /// The [`Script::WriteArtifact`] streams, complete, but the HTTP body is
     /// never ended (no last chunk) and the connection is kept open.
     HangAfterEnd,
+    /// As [`Script::WriteArtifact`], but the tool call also starts a
+    /// background process (`sleep` for [`BACKGROUND_SECS`], its argument
+    /// ending in [`BACKGROUND_MARK`] and the server's port so that a test can
+    /// find it) through the CLI's shell tool, then the turn ends: a CLI that
+    /// waits for its shell's children prints its result and stays alive.
+    BackgroundThenEnd,
+    /// The model ends its turn with text at once: no tool call, no artifact.
+    NoArtifact,
 }
+
+/// How long the background process of [`Script::BackgroundThenEnd`] sleeps.
+pub const BACKGROUND_SECS: u32 = 150;
+
+/// What the background process's `sleep` argument ends in, before the
+/// server's port: `sleep 150.0<MARK><PORT>`, a valid duration that names it.
+pub const BACKGROUND_MARK: &str = "0707";
 
 impl Script {
     /// Every script, for listings.
-    pub const ALL: [Script; 6] = [
+    pub const ALL: [Script; 8] = [
         Script::WriteArtifact,
         Script::Unauthorized,
         Script::Overloaded,
         Script::ServerError,
         Script::StallMidStream,
         Script::HangAfterEnd,
+        Script::BackgroundThenEnd,
+        Script::NoArtifact,
     ];
 
     /// The script's name: `write-artifact`, `unauthorized`, `overloaded`,
-    /// `server-error`, `stall`, `hang-after-end`.
+    /// `server-error`, `stall`, `hang-after-end`, `background-then-end`,
+    /// `no-artifact`.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -81,6 +101,8 @@ impl Script {
             Script::ServerError => "server-error",
             Script::StallMidStream => "stall",
             Script::HangAfterEnd => "hang-after-end",
+            Script::BackgroundThenEnd => "background-then-end",
+            Script::NoArtifact => "no-artifact",
         }
     }
 
@@ -193,6 +215,8 @@ struct Shared {
     ids: AtomicU64,
     /// Every request, one JSON line each, when set.
     log_file: Option<PathBuf>,
+    /// The port it listens on.
+    port: u16,
 }
 
 /// The running server; stopped (and its held streams released) on drop.
@@ -237,6 +261,7 @@ impl ModelServer {
             stop: AtomicBool::new(false),
             ids: AtomicU64::new(1),
             log_file,
+            port: addr.port(),
         });
         let accept = {
             let server = Arc::clone(&server);
@@ -422,7 +447,14 @@ fn decide(script: Script, api: Api, endpoint: Endpoint, body: &Value) -> Answer 
         Script::Overloaded => return Answer::Failure(status_overloaded),
         Script::ServerError => return Answer::Failure(500),
         Script::StallMidStream => return Answer::Stalled,
-        Script::WriteArtifact | Script::HangAfterEnd => {}
+        Script::WriteArtifact | Script::HangAfterEnd | Script::BackgroundThenEnd => {}
+        Script::NoArtifact => {
+            return if has_tools(api, body) && collect(body).contains(ARTIFACT_MARKER) {
+                Answer::FinalTurn
+            } else {
+                Answer::SideTurn
+            };
+        }
     }
     let mut text = String::new();
     collect_text(body, &mut text);
@@ -436,6 +468,13 @@ fn decide(script: Script, api: Api, endpoint: Endpoint, body: &Value) -> Answer 
 }
 
 const ARTIFACT_MARKER: &str = "write your artifact to: ";
+
+/// Every string in `value`, each followed by a newline.
+fn collect(value: &Value) -> String {
+    let mut text = String::new();
+    collect_text(value, &mut text);
+    text
+}
 
 /// Every string in `value`, each followed by a newline.
 fn collect_text(value: &Value, out: &mut String) {
@@ -553,19 +592,40 @@ fn sh_quote(s: &str) -> String {
 
 /// The tool call that writes the artifact: (tool name, arguments), from the
 /// tools the request offers.
-fn tool_call(api: Api, body: &Value) -> (String, Value) {
+///
+/// With `background` (a shell command), the call is always to the shell
+/// tool, which writes the artifact and then starts `background` with `&`.
+fn tool_call(api: Api, body: &Value, background: Option<&str>) -> (String, Value) {
     let (path, verdict) = artifact_and_verdict(body);
     let content = artifact_text(&verdict);
     let shell = format!("printf '%s' {} > {}", sh_quote(&content), sh_quote(&path));
+    let (shell, in_background) = match background {
+        // Claude Code waits for its own background jobs (its Bash tool's
+        // `run_in_background`), not for a plain `&`.
+        Some(background) if api == Api::Anthropic => (format!("{shell}; {background}"), true),
+        // Elsewhere as one would start a daemon: its output away from the
+        // tool's pipe, so that the tool call itself returns.
+        Some(background) => (
+            format!("{shell}; nohup {background} > /dev/null 2>&1 &"),
+            false,
+        ),
+        None => (shell, false),
+    };
     let names = tool_names(api, body);
     let offered = |name: &str| names.iter().any(|n| n == name);
+    // A write tool cannot start the background process.
+    let write_offered = |name: &str| background.is_none() && offered(name);
     match api {
-        Api::Anthropic if offered("Write") => (
+        Api::Anthropic if write_offered("Write") => (
             "Write".into(),
             json!({"file_path": path, "content": content}),
         ),
+        Api::Anthropic if in_background => (
+            "Bash".into(),
+            json!({"command": shell, "run_in_background": true}),
+        ),
         Api::Anthropic => ("Bash".into(), json!({"command": shell})),
-        Api::Gemini if offered("write_file") => (
+        Api::Gemini if write_offered("write_file") => (
             "write_file".into(),
             json!({"file_path": path, "content": content}),
         ),
@@ -718,7 +778,9 @@ fn respond(
             return Ok(());
         }
         Answer::ToolTurn => {
-            let (name, input) = tool_call(api, body);
+            let background = (shared.script == Script::BackgroundThenEnd)
+                .then(|| format!("sleep {BACKGROUND_SECS}.0{BACKGROUND_MARK}{}", shared.port));
+            let (name, input) = tool_call(api, body, background.as_deref());
             Content::Tool(name, input)
         }
         Answer::FinalTurn => Content::Text(FINAL_TEXT.to_owned()),

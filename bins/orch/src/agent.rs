@@ -41,13 +41,20 @@ pub(crate) fn check(setup: &Setup, args: &AgentCheckArgs) -> Result<Ending, CliE
 /// The report as the operator reads it.
 fn render(report: &CheckReport) -> String {
     let mut text = String::new();
+    let notes: String = report
+        .notes
+        .iter()
+        .map(|note| format!("note: {note}\n"))
+        .collect();
     if report.artifact_written {
         text.push_str(&format!(
             "ok: the agent wrote its artifact in {:.1}s; it is ready for tasks\n",
             report.took.as_secs_f64()
         ));
+        text.push_str(&notes);
         return text;
     }
+    text.push_str(&notes);
     for finding in &report.findings {
         text.push_str(&format!("problem: {}\n", finding.message));
     }
@@ -78,6 +85,7 @@ mod tests {
                 kind: FindingKind::NotAuthenticated,
                 message: "not logged in: 401; set OPENAI_API_KEY".to_owned(),
             }],
+            notes: Vec::new(),
             output_tail: "turn.failed".to_owned(),
             took: Duration::from_secs(8),
         };
@@ -87,5 +95,7 @@ mod tests {
         );
         report.artifact_written = true;
         assert!(render(&report).starts_with("ok: "));
+        report.notes = vec!["bound its retries".to_owned()];
+        assert!(render(&report).ends_with("\nnote: bound its retries\n"));
     }
 }

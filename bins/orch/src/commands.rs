@@ -523,6 +523,9 @@ pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, Cl
                 "exit_code": r.exit_code,
                 "duration_ms": r.duration_ms,
                 "cost_usd": r.cost_usd,
+                // `reported` by the CLI, or `estimated` by orch from
+                // ORCH_AGENT_PRICES; null without a cost.
+                "cost_source": r.cost_source,
                 // Each CLI's own meaning of input: Claude's excludes the
                 // cache reads and writes, Codex's and Gemini's include the
                 // cached part (docs/store.md).

@@ -131,7 +131,7 @@ pub(crate) const KEYS: [(&str, &str); 42] = [
 
 /// Keys orch sets for the programs it starts; seen in the environment when
 /// orch itself runs under one, and never configuration.
-const CONTRACT_KEYS: [&str; 9] = [
+const CONTRACT_KEYS: [&str; 10] = [
     "ORCH_TASK_ID",
     "ORCH_ROLE",
     "ORCH_STAGE",
@@ -141,6 +141,8 @@ const CONTRACT_KEYS: [&str; 9] = [
     "ORCH_VERDICT_PASS",
     "ORCH_RUN_MARKER",
     "ORCH_COMMIT",
+    // The codex preset's retry bounds (orch_launcher::preset::retry_env).
+    "ORCH_CODEX_ARGS",
 ];
 
 /// One suite runner's configuration from its keys: the mode, the switch, the

@@ -204,6 +204,18 @@ fn a_task_goes_through_every_stage_from_the_command_line() {
             "{unreported}: {llm_run}"
         );
     }
+    // The stand-in prints its cost: every cost shown is the CLI's own
+    // (`reported`), and a run without a cost has no source.
+    let runs = shown["runs"].as_array().unwrap();
+    assert!(runs.iter().any(|r| r["cost_usd"].is_f64()), "{shown}");
+    for run in runs {
+        let expected = if run["cost_usd"].is_f64() {
+            Value::from("reported")
+        } else {
+            Value::Null
+        };
+        assert_eq!(run["cost_source"], expected, "{run}");
+    }
     let transitions = shown["transitions"].as_array().unwrap();
     assert_eq!(transitions.len(), 8);
     assert_eq!(transitions[0]["from"], "analysis");

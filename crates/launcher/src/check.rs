@@ -68,6 +68,9 @@ pub struct CheckReport {
     pub exit_code: Option<i32>,
     /// What was wrong; empty when the artifact was written.
     pub findings: Vec<Finding>,
+    /// Advice that does not fail the check: a CLI whose own retries orch
+    /// cannot bound as configured ([`retry_notes`]).
+    pub notes: Vec<String>,
     /// The last lines of the agent's output, for the operator.
     pub output_tail: String,
     /// How long the check took.
@@ -187,6 +190,20 @@ pub fn check_agent(
         timeout,
     };
     let findings = diagnose(config.agent.preset.preset(), &config.agent.command, &seen);
+    let codex_home = std::env::var_os("CODEX_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            config
+                .agent
+                .home_dir
+                .as_ref()
+                .map(|home| home.join(".codex"))
+        });
+    let notes = retry_notes(
+        config.agent.preset,
+        config.agent.home_dir.as_deref(),
+        codex_home.as_deref(),
+    );
     drop(scratch);
     Ok(CheckReport {
         preset: config.agent.preset,
@@ -195,6 +212,7 @@ pub fn check_agent(
         outcome: seen.outcome,
         exit_code: seen.exit_code,
         findings,
+        notes,
         output_tail: tail(&output, 20),
         took: started.elapsed(),
     })
@@ -373,6 +391,43 @@ pub fn diagnose(preset: &Preset, command: &str, seen: &Seen<'_>) -> Vec<Finding>
     findings
 }
 
+/// Advice on the CLI's own retries of a failed model request, which orch
+/// bounds where it can ([`crate::preset::retry_env`]): none for Claude
+/// (bounded by a variable); for Codex when `config.toml` selects a built-in
+/// provider (its table cannot be amended); for Gemini when
+/// `~/.gemini/settings.json` (under `home_dir`) sets no
+/// `general.maxAttempts` (no settings file orch could write is read).
+#[must_use]
+pub fn retry_notes(
+    preset: AgentKind,
+    home_dir: Option<&Path>,
+    codex_home: Option<&Path>,
+) -> Vec<String> {
+    match preset {
+        AgentKind::Codex => {
+            let bounded = crate::preset::retry_env(preset, codex_home)
+                .iter()
+                .any(|(_, args)| !args.is_empty());
+            if bounded {
+                Vec::new()
+            } else {
+                vec!["Codex's own retries are not bounded by orch: `model_provider` in ~/.codex/config.toml is a built-in provider (or none), whose table Codex does not let a user amend; its defaults apply (4 request and 5 stream retries). Define your provider in config.toml ([model_providers.ID]) to have orch bound them".to_owned()]
+            }
+        }
+        AgentKind::Gemini => {
+            let settings = home_dir
+                .and_then(|home| std::fs::read_to_string(home.join(".gemini/settings.json")).ok())
+                .unwrap_or_default();
+            if settings.contains("\"maxAttempts\"") {
+                Vec::new()
+            } else {
+                vec!["Gemini CLI retries a failed model request up to 10 times over minutes before orch can sort the failure, and orch cannot bound it: add \"general\": {\"maxAttempts\": 3} to ~/.gemini/settings.json (and a \"model\": {\"name\": …} to skip its model router's own 5 attempts)".to_owned()]
+            }
+        }
+        AgentKind::Claude | AgentKind::Custom => Vec::new(),
+    }
+}
+
 /// The last non-blank line of `output` containing any of `markers`,
 /// trimmed and shortened.
 fn last_line_with(output: &str, markers: &[&str]) -> Option<String> {
@@ -459,5 +514,32 @@ mod tests {
         let mut ok = seen("", "passed", Some(0));
         ok.artifact_written = true;
         assert!(diagnose(claude, claude.command, &ok).is_empty());
+    }
+
+    #[test]
+    fn retries_orch_cannot_bound_are_noted() {
+        let home = tempfile::tempdir().unwrap();
+        let codex = home.path().join(".codex");
+        std::fs::create_dir_all(&codex).unwrap();
+        std::fs::write(codex.join("config.toml"), "model = \"o3\"\n").unwrap();
+        let notes = retry_notes(AgentKind::Codex, Some(home.path()), Some(&codex));
+        assert!(notes[0].contains("built-in provider"), "{notes:?}");
+        std::fs::write(
+            codex.join("config.toml"),
+            "model_provider = \"mine\"\n[model_providers.mine]\nname = \"m\"\n",
+        )
+        .unwrap();
+        assert!(retry_notes(AgentKind::Codex, Some(home.path()), Some(&codex)).is_empty());
+
+        let notes = retry_notes(AgentKind::Gemini, Some(home.path()), None);
+        assert!(notes[0].contains("maxAttempts"), "{notes:?}");
+        std::fs::create_dir_all(home.path().join(".gemini")).unwrap();
+        std::fs::write(
+            home.path().join(".gemini/settings.json"),
+            "{\"general\": {\"maxAttempts\": 3}}",
+        )
+        .unwrap();
+        assert!(retry_notes(AgentKind::Gemini, Some(home.path()), None).is_empty());
+        assert!(retry_notes(AgentKind::Claude, None, None).is_empty());
     }
 }

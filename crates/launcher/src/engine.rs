@@ -1563,6 +1563,7 @@ impl Engine {
             cache_read_tokens: record.usage.cache_read_tokens,
             cache_write_tokens: record.usage.cache_creation_tokens,
             model: record.usage.model.clone(),
+            cost_source: record.usage.cost_source().map(str::to_owned),
         }
     }
 }

@@ -74,7 +74,7 @@ pub use launch::{
     launch_job, run_shadow,
 };
 pub use preset::{AgentKind, ParseAgentError, Preset};
-pub use spawn::{CLI_RETRY_ENV, agent_env, spawn};
+pub use spawn::{agent_env, spawn};
 pub use workers::{
     Event, Health, Monitor, RESCUE_EVERY, Workers, WorkersBuilder, WorkersError, boot_id,
 };

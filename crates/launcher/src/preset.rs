@@ -6,7 +6,7 @@
 //!
 //! - its **command line**, run as `sh -c` with the prompt on stdin, the CLI
 //!   found on `PATH`;
-//! - the **variables it sets** (`IS_SANDBOX=1` for Claude Code);
+//! - the **variables it sets** (`IS_SANDBOX=1` for Claude Code run by root);
 //! - the **state** it writes under `$HOME` (made writable in the sandbox;
 //!   its `/tmp` use goes to the run's private `TMPDIR`);
 //! - the **credentials** it may read from orch's environment;
@@ -15,7 +15,7 @@
 //! | preset | command | credentials | state |
 //! |---|---|---|---|
 //! | `claude` | `claude -p --output-format stream-json --verbose --dangerously-skip-permissions` | `ANTHROPIC_*`, `CLAUDE_CODE_*` | `~/.claude`, `~/.claude.json` |
-//! | `codex` | `codex exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox -` | `OPENAI_*`, `CODEX_*` | `~/.codex` |
+//! | `codex` | `codex exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox $ORCH_CODEX_ARGS -` | `OPENAI_*`, `CODEX_*` | `~/.codex` |
 //! | `gemini` | `gemini --output-format stream-json --yolo --skip-trust --include-directories "$(dirname "$ORCH_ARTIFACT")"` | `GEMINI_*`, `GOOGLE_*` | `~/.gemini` |
 //! | `custom` | `ORCH_AGENT_CMD` | none (`ORCH_AGENT_PASS_ENV`) | none (`ORCH_SANDBOX_AGENT_DIRS`) |
 //!
@@ -23,11 +23,12 @@
 //!
 //! - **Claude**: `-p` without a permission mode cannot write the artifact
 //!   (it is outside the worktree) unattended, so the bypass; as root Claude
-//!   refuses the bypass unless `IS_SANDBOX=1`. orch sets `IS_SANDBOX=1`
-//!   whenever its own kernel sandbox is on (`required` or `best-effort`):
-//!   that sandbox is what confines the agent, for root and non-root alike.
-//!   With `ORCH_SANDBOX=off` it is not set, and Claude as root refuses to
-//!   run: no sandbox, no bypass as root.
+//!   refuses the bypass unless `IS_SANDBOX=1`. orch running as root sets
+//!   `IS_SANDBOX=1` whenever its own kernel sandbox is on (`required` or
+//!   `best-effort`): that sandbox is what confines the agent. With
+//!   `ORCH_SANDBOX=off` it is not set, and Claude as root refuses to run: no
+//!   sandbox, no bypass as root. As any other user Claude takes the bypass
+//!   without it (measured), so it is not set.
 //! - **Codex**: its own sandbox (bubblewrap) needs a user namespace, which
 //!   orch's Landlock run (`no_new_privs`) does not give: inside orch, every
 //!   command Codex runs fails *silently* (exit 0, no artifact). So Codex's
@@ -36,9 +37,10 @@
 //!   directly.
 //! - **Gemini**: `write_file` refuses paths outside its workspace, and the
 //!   artifact is in orch's run folder: `--include-directories` names it.
-//!   `--output-format json`, not `stream-json`: the stream's `result` line
-//!   carries its tokens in a shape orch's usage parser does not read yet
-//!   (docs/agents.md, "Parser gaps"), while `json` gives the tokens per model.
+//!   `--output-format stream-json`: its lines arrive as they happen (the
+//!   stall clocks apply), and its `result` line carries the run's totals.
+//! - **Retries**: each CLI's own retries of a failed model request are
+//!   bounded ([`retry_env`]): orch sorts the failure and retries it itself.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -156,7 +158,7 @@ pub const PRESETS: [Preset; 4] = [
         name: "codex",
         program: "codex",
         npm_package: "@openai/codex",
-        command: "codex exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox -",
+        command: "codex exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox $ORCH_CODEX_ARGS -",
         set: &[],
         credentials: &["OPENAI_*", "CODEX_*"],
         keys: &["OPENAI_API_KEY", "CODEX_API_KEY"],
@@ -218,16 +220,34 @@ impl Preset {
             .collect()
     }
 
-    /// The variables set for a run in the sandbox `mode`: `IS_SANDBOX` only
-    /// where orch's sandbox confines the agent.
+    /// The variables set for a run in the sandbox `mode` by orch running as
+    /// `root` or not: `IS_SANDBOX` only where it is needed — for root (Claude
+    /// Code refuses its bypass as root without it; as any other user it runs
+    /// without it, measured: docs/agents.md) — and allowed: where orch's
+    /// sandbox confines the agent.
     #[must_use]
-    pub fn set_env(&self, mode: SandboxMode) -> Vec<(OsString, OsString)> {
+    pub fn set_env(&self, mode: SandboxMode, root: bool) -> Vec<(OsString, OsString)> {
         self.set
             .iter()
-            .filter(|(key, _)| *key != "IS_SANDBOX" || mode != SandboxMode::Off)
+            .filter(|(key, _)| *key != "IS_SANDBOX" || (root && mode != SandboxMode::Off))
             .map(|(key, value)| (OsString::from(key), OsString::from(value)))
             .collect()
     }
+}
+
+/// Whether orch runs with the effective user id 0 (`/proc/self/status`'s
+/// second `Uid:` field); `false` when that cannot be read.
+#[must_use]
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|id| id == "0"))
+        })
+        .unwrap_or(false)
 }
 
 /// Makes the preset's missing state folders under `home_dir` (and a
@@ -271,7 +291,7 @@ pub fn prepare(config: &LauncherConfig, set: Vec<(OsString, OsString)>) -> EnvPo
 #[must_use]
 pub fn env_policy(config: &LauncherConfig, set: Vec<(OsString, OsString)>) -> EnvPolicy {
     let preset = config.agent.preset.preset();
-    let mut all = preset.set_env(config.sandbox.mode);
+    let mut all = preset.set_env(config.sandbox.mode, running_as_root());
     all.extend(set);
     EnvPolicy {
         scrub: Scrub::AllowList,
@@ -285,6 +305,129 @@ pub fn env_policy(config: &LauncherConfig, set: Vec<(OsString, OsString)>) -> En
         allow: BASE_ALLOW.iter().map(OsString::from).collect(),
         set: all,
     }
+}
+
+/// How many times each CLI may retry a failed model request by itself
+/// (after the first attempt): orch sorts the failure and retries with its own
+/// backoff (`ORCH_AGENT_INFRA_RETRIES`), so the CLI's own retries only hide
+/// it. Unbounded, Claude Code retries even a 401 ten times over minutes, and
+/// Gemini CLI a 503 ten times (docs/agents.md).
+pub const CLI_RETRIES: u32 = 2;
+
+/// The built-in Codex providers, whose table `config.toml` cannot amend
+/// (Codex ignores a `[model_providers.openai]` of the user's).
+const CODEX_BUILT_IN: [&str; 3] = ["openai", "ollama", "lmstudio"];
+
+/// The retry bounds of a run, as variables for the agent.
+///
+/// - Claude Code: `CLAUDE_CODE_MAX_RETRIES`.
+/// - Codex: its retry counts are fields of the provider's table in
+///   `$CODEX_HOME/config.toml` (`request_max_retries`,
+///   `stream_max_retries`), with no variable: `ORCH_CODEX_ARGS`, which the
+///   preset's command line expands, holds the `-c` overrides for the
+///   provider that `config.toml` selects and defines. Empty for a built-in
+///   provider (OpenAI's own: its defaults apply, 4 request and 5 stream
+///   retries) or a `config.toml` orch cannot read.
+/// - Gemini CLI: none. Its bound is `general.maxAttempts` in its settings
+///   (at most 10, counting the first), and the only settings orch could
+///   supply, system settings or defaults (`GEMINI_CLI_SYSTEM_DEFAULTS_PATH`),
+///   are skipped unless the file and every folder above it are root's and
+///   writable by no one else (measured: "Skipping system defaults file …
+///   Parent directory '/tmp' is insecure"), so never for a non-root orch.
+///   The operator sets it in `~/.gemini/settings.json`, beside the auth
+///   type Gemini already needs there (docs/agents.md).
+///
+/// A variable the operator set for the agent (`CLAUDE_CODE_MAX_RETRIES`
+/// among the preset's credentials) is overridden: the bound is orch's.
+#[must_use]
+pub fn retry_env(kind: AgentKind, codex_home: Option<&Path>) -> Vec<(OsString, OsString)> {
+    let pair = |key: &str, value: String| (OsString::from(key), OsString::from(value));
+    match kind {
+        AgentKind::Claude => vec![pair("CLAUDE_CODE_MAX_RETRIES", CLI_RETRIES.to_string())],
+        AgentKind::Codex => {
+            let args = codex_home
+                .and_then(|home| std::fs::read_to_string(home.join("config.toml")).ok())
+                .and_then(|text| codex_provider(&text))
+                .map(|id| {
+                    format!(
+                        "-c model_providers.{id}.request_max_retries={CLI_RETRIES} -c model_providers.{id}.stream_max_retries={CLI_RETRIES}"
+                    )
+                })
+                .unwrap_or_default();
+            vec![pair("ORCH_CODEX_ARGS", args)]
+        }
+        AgentKind::Gemini | AgentKind::Custom => Vec::new(),
+    }
+}
+
+/// The model a Codex run uses, which none of its `exec --json` events
+/// names: the command line's `-m` / `--model` (or `-c model=…`), else the
+/// top-level `model` of `$CODEX_HOME/config.toml`; `None` when neither says
+/// (Codex's own default, which orch does not guess). A profile's model is
+/// not read.
+#[must_use]
+pub fn codex_model(command: &str, codex_home: Option<&Path>) -> Option<String> {
+    let unquote = |word: &str| word.trim_matches(|c| c == '"' || c == '\'').to_owned();
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let mut named = None;
+    for (i, word) in words.iter().enumerate() {
+        let next = words.get(i + 1).copied();
+        if let Some(value) = word.strip_prefix("--model=") {
+            named = Some(unquote(value));
+        } else if matches!(*word, "-m" | "--model") {
+            named = next.map(unquote);
+        } else if matches!(*word, "-c" | "--config")
+            && let Some(value) =
+                next.and_then(|n| unquote(n).strip_prefix("model=").map(str::to_owned))
+        {
+            named = Some(unquote(&value));
+        }
+    }
+    let from_config = || {
+        let text = std::fs::read_to_string(codex_home?.join("config.toml")).ok()?;
+        text.lines()
+            .map(str::trim)
+            .take_while(|line| !line.starts_with('['))
+            .filter_map(|line| line.split_once('='))
+            .filter(|(key, _)| key.trim() == "model")
+            .map(|(_, value)| unquote(value.split('#').next().unwrap_or("").trim()))
+            .last()
+    };
+    named.or_else(from_config).filter(|model| {
+        !model.is_empty() && !model.contains(char::is_whitespace) && model.len() <= 200
+    })
+}
+
+/// The provider a Codex `config.toml` selects at its top level
+/// (`model_provider = "ID"`) when it is not built in and the file defines
+/// its table (`[model_providers.ID]`), and its name is a plain TOML key
+/// (letters, digits, `-`, `_`): safe in an unquoted shell word.
+fn codex_provider(config: &str) -> Option<String> {
+    let mut id = None;
+    for line in config.lines().map(str::trim) {
+        if line.starts_with('[') {
+            break;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if key.trim() == "model_provider" {
+            let value = value.split('#').next().unwrap_or("").trim();
+            id = Some(value.trim_matches(|c| c == '"' || c == '\'').to_owned());
+        }
+    }
+    let id = id.filter(|id| {
+        !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !CODEX_BUILT_IN.contains(&id.as_str())
+    })?;
+    let header = format!("[model_providers.{id}]");
+    config
+        .lines()
+        .any(|line| line.trim() == header)
+        .then_some(id)
 }
 
 #[cfg(test)]
@@ -308,10 +451,12 @@ mod tests {
     fn is_sandbox_is_set_only_where_orch_s_sandbox_confines_claude() {
         let claude = AgentKind::Claude.preset();
         assert_eq!(
-            claude.set_env(SandboxMode::Required),
+            claude.set_env(SandboxMode::Required, true),
             [("IS_SANDBOX".into(), "1".into())]
         );
-        assert!(claude.set_env(SandboxMode::Off).is_empty());
+        assert!(claude.set_env(SandboxMode::Off, true).is_empty());
+        // Not needed as another user: not set.
+        assert!(claude.set_env(SandboxMode::Required, false).is_empty());
     }
 
     #[test]
@@ -330,5 +475,61 @@ mod tests {
             std::fs::read_to_string(fresh.path().join(".claude.json")).unwrap(),
             "{}\n"
         );
+    }
+
+    #[test]
+    fn codex_retries_are_bounded_only_for_a_provider_config_toml_defines() {
+        let defined = "model = \"m\"\nmodel_provider = \"scripted\" # mine\n\n[model_providers.scripted]\nname = \"x\"\n";
+        assert_eq!(codex_provider(defined).as_deref(), Some("scripted"));
+        assert_eq!(codex_provider("model_provider = \"openai\"\n"), None);
+        assert_eq!(codex_provider("model_provider = \"gone\"\n"), None);
+        assert_eq!(
+            codex_provider("model_provider = \"a b\"\n[model_providers.\"a b\"]\n"),
+            None
+        );
+        // A key inside a table is not the top-level selection.
+        assert_eq!(
+            codex_provider("[profiles.x]\nmodel_provider = \"p\"\n[model_providers.p]\n"),
+            None
+        );
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("config.toml"), defined).unwrap();
+        let env = retry_env(AgentKind::Codex, Some(home.path()));
+        assert_eq!(
+            env,
+            [(
+                "ORCH_CODEX_ARGS".into(),
+                "-c model_providers.scripted.request_max_retries=2 -c model_providers.scripted.stream_max_retries=2".into()
+            )]
+        );
+        assert!(retry_env(AgentKind::Gemini, Some(home.path())).is_empty());
+    }
+
+    #[test]
+    fn codex_s_model_comes_from_its_command_line_else_its_config() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join("config.toml"),
+            "model = \"gpt-5-codex\" # default\n[profiles.x]\nmodel = \"other\"\n",
+        )
+        .unwrap();
+        let preset = AgentKind::Codex.preset().command;
+        assert_eq!(
+            codex_model(preset, Some(home.path())).as_deref(),
+            Some("gpt-5-codex")
+        );
+        assert_eq!(
+            codex_model("codex exec -m o4-mini --json -", Some(home.path())).as_deref(),
+            Some("o4-mini")
+        );
+        assert_eq!(
+            codex_model("codex exec --model=o3 -", None).as_deref(),
+            Some("o3")
+        );
+        assert_eq!(
+            codex_model("codex exec -c 'model=\"gpt-5\"' -", None).as_deref(),
+            Some("gpt-5")
+        );
+        assert_eq!(codex_model(preset, None), None);
     }
 }

@@ -40,15 +40,6 @@ use crate::sandbox::{self, RunKind, RunRoom};
 use crate::stream::{AgentStream, Fault, RunEnd, classify};
 use crate::usage::{Usage, estimate_cost, parse_usage};
 
-/// Bounds on the CLIs' own retries, set in every agent's environment (a
-/// command line may set its own first: `sh -c` lets it override): without
-/// them Claude Code retries even a 401 ten times over minutes, hiding a
-/// failure orch sorts and retries with its own backoff. Codex reads its
-/// retry counts from its provider table (`request_max_retries`,
-/// `stream_max_retries` in `config.toml`), Gemini CLI from no documented
-/// setting: see docs/agents.md.
-pub const CLI_RETRY_ENV: [(&str, &str); 1] = [("CLAUDE_CODE_MAX_RETRIES", "2")];
-
 /// Whether the agent command asks for a streaming output format, one event
 /// per line as the run goes (Claude Code and Gemini `stream-json`, Codex
 /// `exec --json`). Only then are the output clocks armed: a CLI that prints
@@ -140,10 +131,17 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
     // Kept for the operator; a prompt that cannot be written does not stop
     // the run.
     let _ = std::fs::write(&prompt_file, &prompt);
-    let mut set: Vec<(OsString, OsString)> = CLI_RETRY_ENV
-        .iter()
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
-        .collect();
+    // Bounds on the CLI's own retries ([`crate::preset::retry_env`]).
+    let codex_home = std::env::var_os("CODEX_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            config
+                .agent
+                .home_dir
+                .as_ref()
+                .map(|home| home.join(".codex"))
+        });
+    let mut set = crate::preset::retry_env(config.agent.preset, codex_home.as_deref());
     set.extend(agent_env(&agent_ctx));
     set.extend(room.env());
     // Only what the agent needs: an allow-list, its preset's credentials.
@@ -216,6 +214,12 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                     .unwrap_or_default(),
                 report.usage.clone(),
                 &config.agent.prices,
+                // Codex's events name no model: its command line or config.
+                (config.agent.preset == crate::preset::AgentKind::Codex)
+                    .then(|| {
+                        crate::preset::codex_model(&config.agent.command, codex_home.as_deref())
+                    })
+                    .flatten(),
             );
             let exit = finished.ending.exit();
             let exit_code = match exit {
@@ -437,7 +441,15 @@ fn infra_fault(
 /// totals), completed from what the stream gave as it arrived (a killed
 /// run, or stdout cut at its cap), and a cost estimated from `prices` when
 /// the CLI reported tokens but no dollars (see [`estimate_cost`]).
-fn merge_usage(parsed: Usage, streamed: Usage, prices: &[crate::config::ModelPrice]) -> Usage {
+///
+/// `model` is the run's model when the CLI's output cannot name it (Codex):
+/// taken when the output named none and the run reported tokens.
+fn merge_usage(
+    parsed: Usage,
+    streamed: Usage,
+    prices: &[crate::config::ModelPrice],
+    model: Option<String>,
+) -> Usage {
     let mut usage = if parsed.input_tokens.is_some() || parsed.cost_usd.is_some() {
         Usage {
             // stdout cut at its cap may have lost the init event that named
@@ -451,7 +463,12 @@ fn merge_usage(parsed: Usage, streamed: Usage, prices: &[crate::config::ModelPri
             ..streamed
         }
     };
+    if usage.model.is_none() && usage.input_tokens.is_some() {
+        usage.model = model;
+    }
+    let reported = usage.cost_usd.is_some();
     usage.cost_usd = estimate_cost(&usage, prices);
+    usage.cost_estimated = !reported && usage.cost_usd.is_some();
     usage
 }
 

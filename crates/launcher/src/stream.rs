@@ -14,7 +14,8 @@
 //!   terminal event: a run killed before it records none.
 //! - **The model**: Claude's `system/init` event (or first `assistant`
 //!   message) names it; otherwise the terminal event's usage does (Claude's
-//!   `modelUsage`, Gemini's stats). Codex names none.
+//!   `modelUsage`, Gemini's stats). Codex names none (`spawn` takes it from
+//!   its command line or `config.toml`: `preset::codex_model`).
 //! - **Errors the CLI reported**: Claude's `system/api_retry` (status and
 //!   error name) and its result's `is_error`, `api_error_status`,
 //!   `terminal_reason`; Codex's `error` events and `turn.failed` message;

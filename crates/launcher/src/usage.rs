@@ -36,7 +36,8 @@
 //! message's `message.model`, else the result's `modelUsage` entry with the
 //! most tokens (the only place `--output-format json` names it); Gemini's
 //! `stats.models` entry with the most tokens (the main model: a run also
-//! spends a few tokens on its router's); Codex names none. Its `init` event's
+//! spends a few tokens on its router's); Codex names none (`spawn` then
+//! takes it from Codex's command line or `config.toml`). Its `init` event's
 //! `model` is not read: Gemini says `auto` there.
 //!
 //! **Prices**: [`estimate_cost`] prices a run that reported tokens but no
@@ -102,6 +103,26 @@ pub struct Usage {
     /// [module documentation](self)); `None` when it named none (Codex).
     /// One line, not empty, at most 200 characters.
     pub model: Option<String>,
+    /// Whether `cost_usd` is orch's estimate from `ORCH_AGENT_PRICES`
+    /// ([`estimate_cost`]) rather than the CLI's own figure; `false` when
+    /// there is no cost. [`Usage::cost_source`] names it for the record.
+    pub cost_estimated: bool,
+}
+
+impl Usage {
+    /// Where `cost_usd` came from, as `agent_runs.cost_source` records it:
+    /// `reported` (the CLI's own figure), `estimated` (orch's, from its
+    /// price table), or `None` without a cost.
+    #[must_use]
+    pub fn cost_source(&self) -> Option<&'static str> {
+        self.cost_usd.map(|_| {
+            if self.cost_estimated {
+                "estimated"
+            } else {
+                "reported"
+            }
+        })
+    }
 }
 
 /// The agent output formats [`parse_usage`] recognises.
@@ -318,6 +339,7 @@ impl Scan {
                 format: Some(UsageFormat::CodexJsonl),
                 // Codex's events name no model (docs/agents.md).
                 model: None,
+                cost_estimated: false,
             });
         }
         self.gemini
@@ -374,6 +396,7 @@ fn claude_usage(object: &Map<String, Value>) -> Usage {
                     .fold(0u64, u64::saturating_add)
                 })
             }),
+        cost_estimated: false,
     }
 }
 
@@ -476,6 +499,7 @@ fn gemini_usage(object: &Map<String, Value>) -> Option<Usage> {
         reported_error,
         format: Some(UsageFormat::GeminiJson),
         model,
+        cost_estimated: false,
     })
 }
 

@@ -38,9 +38,11 @@ use common::{check, drive, drive_for, stages};
 use libtest_mimic::{Arguments, Failed, Trial};
 use orch_launcher::check::FindingKind;
 use orch_launcher::sandbox::SandboxConfig;
-use orch_launcher::{AgentKind, Engine, LauncherConfig};
+use orch_launcher::{AgentKind, Engine, LauncherConfig, ModelPrice};
 use orch_store::{LeaseOwner, NewRepo, Store, TaskStatus, Transport};
-use orch_tests::model_server::{Answer, FINAL_TURN, ModelServer, SIDE_TURN, Script, TOOL_TURN};
+use orch_tests::model_server::{
+    Answer, BACKGROUND_MARK, BACKGROUND_SECS, FINAL_TURN, ModelServer, SIDE_TURN, Script, TOOL_TURN,
+};
 
 /// Where `npm ci` installs the pinned CLIs.
 fn clis() -> PathBuf {
@@ -130,8 +132,17 @@ impl Case {
 /// to talk to a server that is not their vendor's (docs/agents.md): Codex
 /// a provider in `~/.codex/config.toml` (it ignored `OPENAI_BASE_URL`),
 /// Gemini its auth type in `~/.gemini/settings.json` ("Invalid auth method
-/// selected" without it).
-fn operator_env(user_home: &Path, ports: [u16; 3], with_clis: bool) -> Vec<(String, String)> {
+/// selected" without it), where the operator also bounds its retries.
+///
+/// With `gemini_model`, Gemini's settings name its model: no `auto` model,
+/// so no router call before each turn (whose own 5 attempts no setting
+/// bounds: docs/agents.md).
+fn operator_env(
+    user_home: &Path,
+    ports: [u16; 3],
+    with_clis: bool,
+    gemini_model: Option<&str>,
+) -> Vec<(String, String)> {
     let url = |port: u16| format!("http://127.0.0.1:{port}");
     let codex = user_home.join(".codex");
     fs::create_dir_all(&codex).unwrap();
@@ -147,9 +158,16 @@ fn operator_env(user_home: &Path, ports: [u16; 3], with_clis: bool) -> Vec<(Stri
     .unwrap();
     let gemini = user_home.join(".gemini");
     fs::create_dir_all(&gemini).unwrap();
+    // maxAttempts: the operator's bound on Gemini's own retries of a turn
+    // (orch cannot set it: docs/agents.md), 1 + orch's 2.
+    let model = gemini_model
+        .map(|name| format!(r#", "model": {{"name": "{name}"}}"#))
+        .unwrap_or_default();
     fs::write(
         gemini.join("settings.json"),
-        r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
+        format!(
+            r#"{{"security": {{"auth": {{"selectedType": "gemini-api-key"}}}}, "general": {{"maxAttempts": 3}}{model}}}"#
+        ),
     )
     .unwrap();
     let path = std::env::var("PATH").unwrap_or_default();
@@ -234,7 +252,17 @@ fn last_request_tail(server: &ModelServer) -> String {
 /// One task through analysis with the real `cli`.
 fn a_task_passes_analysis(cli: AgentKind) -> Result<(), Failed> {
     let server = ModelServer::start_on(Script::WriteArtifact, port(cli), None).unwrap();
-    let case = Case::new(cli)?;
+    let mut case = Case::new(cli)?;
+    // Codex is priced by the model its config.toml names (its events name
+    // none): orch's estimate, recorded as such.
+    if cli == AgentKind::Codex {
+        case.config.agent.prices = vec![ModelPrice {
+            model: "gpt-5-codex".into(),
+            input: 1.25,
+            output: 10.0,
+            cache_read: Some(0.125),
+        }];
+    }
     let engine = case.engine();
     let repo = engine
         .store()
@@ -290,15 +318,26 @@ fn a_task_passes_analysis(cli: AgentKind) -> Result<(), Failed> {
     let (input, output_tokens, cache_read, cache_write) = served(&server);
     // Cache tokens in their own columns, as the server reported them (only
     // Claude reports cache writes), and the model where the CLI names it.
+    // Codex's events name no model: orch takes it from its config.toml.
     let (writes, named) = match cli {
         AgentKind::Claude => (Some(cache_write), true),
         AgentKind::Gemini => (None, true),
-        AgentKind::Codex | AgentKind::Custom => (None, false),
+        AgentKind::Codex => (None, run.model.as_deref() == Some("gpt-5-codex")),
+        AgentKind::Custom => (None, false),
+    };
+    // Claude prints its cost; Codex's is orch's estimate; Gemini reports
+    // tokens only and has no price: no cost, no source.
+    let source = match cli {
+        AgentKind::Claude => Some("reported"),
+        AgentKind::Codex => Some("estimated"),
+        AgentKind::Gemini | AgentKind::Custom => None,
     };
     check(
         run.cache_read_tokens == Some(cache_read)
             && run.cache_write_tokens == writes
-            && run.model.is_some() == named,
+            && run.model.is_some()
+            && named
+            && run.cost_source.as_deref() == source,
         format!(
             "cache (served {cache_read} read, {cache_write} written) or model: {run:?}; {}",
             context()
@@ -319,12 +358,19 @@ fn a_task_passes_analysis(cli: AgentKind) -> Result<(), Failed> {
                 format!("cost {:?} vs reported {reported:?}", run.cost_usd),
             )?;
         }
-        AgentKind::Codex => check(
-            run.tokens_in == Some(input)
-                && run.tokens_out == Some(output_tokens)
-                && run.cost_usd.is_none(),
-            format!("tokens: {run:?}; {}", context()),
-        )?,
+        AgentKind::Codex => {
+            // Its input includes the cached part, priced at the cache rate.
+            let estimate = ((input - cache_read) as f64 * 1.25
+                + cache_read as f64 * 0.125
+                + output_tokens as f64 * 10.0)
+                / 1e6;
+            check(
+                run.tokens_in == Some(input)
+                    && run.tokens_out == Some(output_tokens)
+                    && run.cost_usd.is_some_and(|c| (c - estimate).abs() < 1e-12),
+                format!("tokens or estimate {estimate}: {run:?}; {}", context()),
+            )?;
+        }
         AgentKind::Gemini => check(
             // Summed over its models: the router's side call included.
             run.tokens_in == Some(input)
@@ -499,11 +545,31 @@ enum Scenario {
     /// A failure of the model API (or a stall): sorted as the
     /// infrastructure's, never the role's.
     Failure(Script),
+    /// The model starts a background process and ends its turn: a CLI that
+    /// waits for it is ended after the linger, its whole tree with it.
+    Lingers,
+    /// The model ends its turn without writing the artifact: the role's
+    /// failure.
+    NoArtifact,
+    /// The same through `orch agent check`: it says no artifact was written.
+    CheckNoArtifact,
+    /// The model API answers 529/503 to everything: each CLI gives up by
+    /// itself after a bounded number of requests.
+    RetriesBounded,
+    /// orch (this binary) runs as an unprivileged user (`nobody`, through
+    /// `setpriv`), with a home of that user's: each preset takes a task
+    /// through analysis.
+    NonRoot,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 10] = [
+    const ALL: [Scenario; 15] = [
         Scenario::Analysis,
+        Scenario::Lingers,
+        Scenario::NoArtifact,
+        Scenario::CheckNoArtifact,
+        Scenario::RetriesBounded,
+        Scenario::NonRoot,
         Scenario::TwoTasksToDone,
         Scenario::CheckPasses,
         Scenario::CheckUnauthorized,
@@ -526,6 +592,11 @@ impl Scenario {
                 "{}_is_sorted_as_infrastructure",
                 script.name().replace('-', "_")
             ),
+            Scenario::Lingers => "result_then_alive_is_ended_after_the_linger".to_owned(),
+            Scenario::NoArtifact => "no_artifact_is_the_roles_failure".to_owned(),
+            Scenario::CheckNoArtifact => "check_no_artifact".to_owned(),
+            Scenario::RetriesBounded => "overloaded_ends_within_bounded_requests".to_owned(),
+            Scenario::NonRoot => "analysis_as_non_root".to_owned(),
         }
     }
 
@@ -533,10 +604,14 @@ impl Scenario {
         match self {
             Scenario::CheckUnauthorized => Script::Unauthorized,
             Scenario::Failure(script) => script,
+            Scenario::Lingers => Script::BackgroundThenEnd,
+            Scenario::NoArtifact | Scenario::CheckNoArtifact => Script::NoArtifact,
+            Scenario::RetriesBounded => Script::Overloaded,
             Scenario::Analysis
             | Scenario::TwoTasksToDone
             | Scenario::CheckPasses
-            | Scenario::CheckNotInstalled => Script::WriteArtifact,
+            | Scenario::CheckNotInstalled
+            | Scenario::NonRoot => Script::WriteArtifact,
         }
     }
 }
@@ -635,6 +710,260 @@ fn a_failure_is_the_infrastructures(cli: AgentKind, script: Script) -> Result<()
     Ok(())
 }
 
+/// The unprivileged user of [`Scenario::NonRoot`]: `nobody`.
+const NOBODY: u32 = 65534;
+
+/// Gives `dir` and everything under it to `uid` (and its group).
+fn chown_all(dir: &Path, uid: u32) {
+    std::os::unix::fs::chown(dir, Some(uid), Some(uid)).unwrap();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && !path.is_symlink() {
+            chown_all(&path, uid);
+        } else {
+            std::os::unix::fs::lchown(&path, Some(uid), Some(uid)).unwrap();
+        }
+    }
+}
+
+/// The processes alive whose command line contains `needle`: `pid args`.
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(raw) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if args.contains(needle) {
+            found.push(format!("{pid} {}", args.trim()));
+        }
+    }
+    found
+}
+
+/// A task through analysis while the model makes the CLI start a
+/// background process and ends its turn: a CLI that prints its result and
+/// stays alive (waiting for that process) is ended after the linger, its
+/// artifact taken and the run recorded as a normal end that says it
+/// lingered; no process of its tree survives, whichever way it ended.
+fn a_lingering_cli_is_ended(cli: AgentKind) -> Result<(), Failed> {
+    let server = ModelServer::start_on(Script::BackgroundThenEnd, port(cli), None).unwrap();
+    // The server's clock, near enough: its log says when each request came.
+    let server_started = Instant::now();
+    let mut case = Case::new(cli)?;
+    case.config.agent.linger = Duration::from_secs(2);
+    case.config.agent.first_output = Some(Duration::from_secs(60));
+    case.config.agent.stall = Some(Duration::from_secs(60));
+    let engine = case.engine();
+    let repo = engine
+        .store()
+        .add_repo(&NewRepo::new(
+            "api",
+            case.checkout.to_str().unwrap(),
+            "true",
+        ))
+        .unwrap();
+    let (task, _) = engine.create_task(repo, "describe the API").unwrap();
+    let started = Instant::now();
+    let reports = drive(&engine, 1);
+    let took = started.elapsed();
+    // From the request of the final turn (the terminal event follows its
+    // answer within milliseconds) to the end of the run.
+    let after_final_turn = server
+        .requests()
+        .iter()
+        .find(|r| r.answer == Answer::FinalTurn)
+        .map(|r| (server_started + r.at).elapsed());
+    let background = format!("{BACKGROUND_SECS}.0{BACKGROUND_MARK}{}", port(cli));
+    let survivors = processes_with(&background);
+    let task_dir = case.config.task_dir(task.get());
+    let output = fs::read_to_string(task_dir.join("01-analysis.output.log")).unwrap_or_default();
+    let runs = engine.store().agent_runs(task).unwrap();
+    let detail = reports
+        .first()
+        .and_then(|r| r.detail.clone())
+        .unwrap_or_default();
+    let lingered = detail.contains("did not exit");
+    let context = format!(
+        "{cli:?} in {took:?}: {detail}; runs: {runs:?}; survivors: {survivors:?}\nrequests: {:?}\noutput:\n{}",
+        server
+            .requests()
+            .iter()
+            .map(|r| format!("{} {} -> {:?}", r.method, r.url, r.answer))
+            .collect::<Vec<_>>(),
+        output.chars().take(4000).collect::<String>()
+    );
+    eprintln!(
+        "FIGURE {cli:?} background-then-end: {:.1}s, lingered {lingered}, ended {after_final_turn:?} after the final turn, run {:?}",
+        took.as_secs_f64(),
+        runs.iter()
+            .map(|r| format!("{} {}ms exit {:?}", r.outcome, r.duration_ms, r.exit_code))
+            .collect::<Vec<_>>()
+    );
+    check(
+        survivors.is_empty(),
+        format!("a process of the tree survived: {context}"),
+    )?;
+    let artifact = fs::read_to_string(task_dir.join("01-analysis.md")).unwrap_or_default();
+    check(
+        artifact.contains("analysis_status: COMPLETE"),
+        format!("the artifact was not taken: {context}"),
+    )?;
+    check(
+        stages(&engine, task) == [("analysis".to_owned(), "architecture".to_owned())]
+            && runs.len() == 1
+            && runs[0].outcome == "passed"
+            && runs[0].tokens_in.is_some(),
+        format!("not a normal, passed end: {context}"),
+    )?;
+    if cli == AgentKind::Claude {
+        // Claude Code waits for its background job after its result
+        // (docs/agents.md): ended after the linger, not at its timeout.
+        // Ended by the linger clock: after the 2 s linger, long before the
+        // 60 s stall clock, the 90 s timeout or the 150 s background job.
+        check(
+            lingered
+                && detail.contains("ended after the 2s linger (ORCH_AGENT_LINGER_SECS)")
+                && after_final_turn
+                    .is_some_and(|d| d >= Duration::from_secs(2) && d < Duration::from_secs(30)),
+            format!("Claude did not linger: {after_final_turn:?}; {context}"),
+        )?;
+    }
+    check(
+        took < Duration::from_secs(60),
+        format!("{cli:?} waited for its background process: {context}"),
+    )
+}
+
+/// A task through analysis while the model ends its turn without writing
+/// the artifact: a normal end (exit 0) with no artifact is the role's
+/// failure — the gate fails closed, the alert says the artifact was not
+/// written — and never an infrastructure fault or a developer retry.
+fn no_artifact_is_the_roles_failure(cli: AgentKind) -> Result<(), Failed> {
+    let _server = ModelServer::start_on(Script::NoArtifact, port(cli), None).unwrap();
+    let case = Case::new(cli)?;
+    let engine = case.engine();
+    let repo = engine
+        .store()
+        .add_repo(&NewRepo::new(
+            "api",
+            case.checkout.to_str().unwrap(),
+            "true",
+        ))
+        .unwrap();
+    let (task, _) = engine.create_task(repo, "describe the API").unwrap();
+    let started = Instant::now();
+    let reports = drive(&engine, 3);
+    let took = started.elapsed();
+    let runs = engine.store().agent_runs(task).unwrap();
+    let alerts = engine.store().alerts(true, 10).unwrap();
+    let moved = stages(&engine, task);
+    let context = format!(
+        "{cli:?} in {took:?}: moved {moved:?}; runs: {runs:?}; alerts: {alerts:?}; reports: {reports:?}"
+    );
+    eprintln!(
+        "FIGURE {cli:?} no-artifact: {:.1}s, runs {:?}",
+        took.as_secs_f64(),
+        runs.iter()
+            .map(|r| format!("{} {}ms exit {:?}", r.outcome, r.duration_ms, r.exit_code))
+            .collect::<Vec<_>>()
+    );
+    check(
+        moved == [("analysis".to_owned(), "blocked".to_owned())],
+        format!("not blocked at analysis: {context}"),
+    )?;
+    check(
+        runs.len() == 1 && runs[0].outcome == "passed" && runs[0].exit_code == Some(0),
+        format!("not a normal end: {context}"),
+    )?;
+    check(
+        alerts.iter().any(|a| {
+            a.kind == "stage_failed" && a.message.contains("01-analysis.md was not written")
+        }) && !alerts.iter().any(|a| a.kind == "agent_unavailable"),
+        format!("the alert does not say the artifact was not written: {context}"),
+    )?;
+    check(
+        engine.store().task(task).unwrap().developer_retries == 0,
+        format!("a developer retry was spent: {context}"),
+    )
+}
+
+/// Most model requests one run of each CLI may make against a model API
+/// that answers 529/503 to everything, with orch's retry bounds
+/// ([`orch_launcher::preset::retry_env`]: 2 retries after the first
+/// attempt).
+fn request_bound(cli: AgentKind) -> usize {
+    match cli {
+        // CLAUDE_CODE_MAX_RETRIES=2: 1 + 2.
+        AgentKind::Claude => 3,
+        // request_max_retries=2: 1 + 2 (a 503 is not retried as a stream).
+        AgentKind::Codex => 3,
+        // general.maxAttempts=3 in its settings (the operator's: orch
+        // cannot set it), its model named (no router call, whose own 5
+        // attempts no setting bounds).
+        AgentKind::Gemini | AgentKind::Custom => 3,
+    }
+}
+
+/// A model API overloaded for good: each CLI gives up by itself after a
+/// bounded number of requests (counted at the server), well before orch's
+/// stall clock and timeout, and the run is sorted as overloaded.
+fn the_cli_s_retries_are_bounded(cli: AgentKind) -> Result<(), Failed> {
+    let server = ModelServer::start_on(Script::Overloaded, port(cli), None).unwrap();
+    let mut case = Case::new(cli)?;
+    case.config.agent.first_output = Some(Duration::from_secs(80));
+    case.config.agent.stall = Some(Duration::from_secs(80));
+    let engine = case.engine();
+    let repo = engine
+        .store()
+        .add_repo(&NewRepo::new(
+            "api",
+            case.checkout.to_str().unwrap(),
+            "true",
+        ))
+        .unwrap();
+    let (task, _) = engine.create_task(repo, "describe the API").unwrap();
+    let started = Instant::now();
+    let reports = drive(&engine, 1);
+    let took = started.elapsed();
+    let requests = server.requests();
+    let failed: Vec<String> = requests
+        .iter()
+        .filter(|r| matches!(r.answer, Answer::Failure(_)))
+        .map(|r| format!("{:.1}s {}", r.at.as_secs_f64(), r.url))
+        .collect();
+    let runs = engine.store().agent_runs(task).unwrap();
+    let detail = reports
+        .first()
+        .and_then(|r| r.detail.clone())
+        .unwrap_or_default();
+    let context =
+        format!("{cli:?} in {took:?}: {detail}; runs: {runs:?}; failed requests: {failed:?}");
+    eprintln!(
+        "FIGURE {cli:?} overloaded, bounded retries: {:.1}s, {} failed requests {failed:?}",
+        took.as_secs_f64(),
+        failed.len()
+    );
+    check(
+        !failed.is_empty() && failed.len() <= request_bound(cli),
+        format!("more than {} requests: {context}", request_bound(cli)),
+    )?;
+    check(
+        runs.len() == 1
+            && runs[0].outcome == "tool_error"
+            && detail.contains("the model API failed the agent CLI")
+            && !detail.contains("stall"),
+        format!("not ended by the CLI itself as overloaded: {context}"),
+    )
+}
+
 /// Set in the run of this binary that plays one scenario.
 const SCENARIO: &str = "AGENTS_TEST_SCENARIO";
 
@@ -659,8 +988,10 @@ fn the_check_says_what_is_wrong(cli: AgentKind, scenario: Scenario) -> Result<()
     };
     let kinds: Vec<FindingKind> = report.findings.iter().map(|f| f.kind).collect();
     match scenario {
+        // The operator's settings let orch's retry bounds apply (Codex's
+        // provider is the user's; Gemini's maxAttempts is set): no note.
         Scenario::CheckPasses => check(
-            report.artifact_written && report.findings.is_empty(),
+            report.artifact_written && report.findings.is_empty() && report.notes.is_empty(),
             format!("the check did not pass: {}", context()),
         )?,
         Scenario::CheckUnauthorized => check(
@@ -676,7 +1007,22 @@ fn the_check_says_what_is_wrong(cli: AgentKind, scenario: Scenario) -> Result<()
                     .contains(&format!("npm install -g {}", cli.preset().npm_package)),
             format!("the missing CLI was not named: {}", context()),
         )?,
-        Scenario::Analysis | Scenario::TwoTasksToDone | Scenario::Failure(_) => {
+        Scenario::CheckNoArtifact => check(
+            !report.artifact_written
+                && kinds == [FindingKind::NoArtifact]
+                && report.findings[0]
+                    .message
+                    .starts_with("no artifact written")
+                && report.outcome.as_deref() == Some("passed"),
+            format!("the missing artifact was not named: {}", context()),
+        )?,
+        Scenario::Analysis
+        | Scenario::TwoTasksToDone
+        | Scenario::Failure(_)
+        | Scenario::Lingers
+        | Scenario::NoArtifact
+        | Scenario::RetriesBounded
+        | Scenario::NonRoot => {
             unreachable!("not a check")
         }
     }
@@ -699,17 +1045,37 @@ fn main() {
         for scenario in Scenario::ALL {
             let user_home = tempfile::tempdir().unwrap();
             let ports = [free_port(), free_port(), free_port()];
-            #[expect(
-                clippy::disallowed_methods,
-                reason = "the test re-runs itself with orch's environment; no agent starts here"
-            )]
-            let status = std::process::Command::new(std::env::current_exe().unwrap())
+            let env = operator_env(
+                user_home.path(),
+                ports,
+                scenario != Scenario::CheckNotInstalled,
+                (scenario == Scenario::RetriesBounded).then_some("gemini-3.8-flash"),
+            );
+            // As `nobody`, through setpriv: its home is its own.
+            let mut command = if scenario == Scenario::NonRoot {
+                chown_all(user_home.path(), NOBODY);
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "the test re-runs itself as another user; no agent starts here"
+                )]
+                let mut setpriv = std::process::Command::new("setpriv");
+                setpriv
+                    .arg(format!("--reuid={NOBODY}"))
+                    .arg(format!("--regid={NOBODY}"))
+                    .arg("--clear-groups")
+                    .arg(std::env::current_exe().unwrap());
+                setpriv
+            } else {
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "the test re-runs itself with orch's environment; no agent starts here"
+                )]
+                let itself = std::process::Command::new(std::env::current_exe().unwrap());
+                itself
+            };
+            let status = command
                 .args(std::env::args_os().skip(1))
-                .envs(operator_env(
-                    user_home.path(),
-                    ports,
-                    scenario != Scenario::CheckNotInstalled,
-                ))
+                .envs(env)
                 .env(SCENARIO, scenario.name())
                 .status()
                 .unwrap();
@@ -719,20 +1085,38 @@ fn main() {
         }
         std::process::exit(code);
     };
+    // The unprivileged run is one: orch, and so its agents, are not root
+    // (and orch does not set IS_SANDBOX for Claude).
+    if scenario == Scenario::NonRoot {
+        assert!(
+            !orch_launcher::preset::running_as_root(),
+            "the non-root scenario runs as root"
+        );
+    }
     let args = Arguments::from_args();
     let trials = CLIS
         .into_iter()
         .map(|cli| {
             let name = format!("{}_{}", cli.as_str(), scenario.name());
             match scenario {
-                Scenario::Analysis => Trial::test(name, move || a_task_passes_analysis(cli)),
+                Scenario::Analysis | Scenario::NonRoot => {
+                    Trial::test(name, move || a_task_passes_analysis(cli))
+                }
+                Scenario::Lingers => Trial::test(name, move || a_lingering_cli_is_ended(cli)),
+                Scenario::NoArtifact => {
+                    Trial::test(name, move || no_artifact_is_the_roles_failure(cli))
+                }
+                Scenario::RetriesBounded => {
+                    Trial::test(name, move || the_cli_s_retries_are_bounded(cli))
+                }
                 Scenario::TwoTasksToDone => Trial::test(name, move || two_tasks_reach_done(cli)),
                 Scenario::Failure(script) => {
                     Trial::test(name, move || a_failure_is_the_infrastructures(cli, script))
                 }
                 Scenario::CheckPasses
                 | Scenario::CheckUnauthorized
-                | Scenario::CheckNotInstalled => {
+                | Scenario::CheckNotInstalled
+                | Scenario::CheckNoArtifact => {
                     Trial::test(name, move || the_check_says_what_is_wrong(cli, scenario))
                 }
             }

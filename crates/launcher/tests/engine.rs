@@ -653,6 +653,8 @@ fn agent_runs_carry_parsed_cost_and_tokens() -> Result<(), Failed> {
         cache_read: Option<u64>,
         cache_write: Option<u64>,
         model: Option<&'static str>,
+        /// `agent_runs.cost_source`: the CLI's figure or orch's estimate.
+        source: Option<&'static str>,
     }
     let cases = [
         Expected {
@@ -661,6 +663,7 @@ fn agent_runs_carry_parsed_cost_and_tokens() -> Result<(), Failed> {
             cache_read: Some(184_220),
             cache_write: Some(12_873),
             model: Some("claude-sonnet-4-5-20250929"),
+            source: Some("reported"),
         },
         // No model named and no `*` price: no estimate.
         Expected {
@@ -669,6 +672,7 @@ fn agent_runs_carry_parsed_cost_and_tokens() -> Result<(), Failed> {
             cache_read: Some(41_216),
             cache_write: None,
             model: None,
+            source: None,
         },
         Expected {
             fixture: "gemini-json.json",
@@ -677,6 +681,7 @@ fn agent_runs_carry_parsed_cost_and_tokens() -> Result<(), Failed> {
             cache_read: Some(31_040),
             cache_write: None,
             model: Some("gemini-2.5-pro"),
+            source: Some("estimated"),
         },
     ];
     for Expected {
@@ -685,6 +690,7 @@ fn agent_runs_carry_parsed_cost_and_tokens() -> Result<(), Failed> {
         cache_read,
         cache_write,
         model,
+        source,
     } in cases
     {
         let h = Harness::new();
@@ -735,6 +741,10 @@ fn agent_runs_carry_parsed_cost_and_tokens() -> Result<(), Failed> {
                 run.model.as_deref(),
             ) == (cache_read, cache_write, model),
             format!("{fixture}: cache tokens and model {run:?}"),
+        )?;
+        check(
+            run.cost_source.as_deref() == source,
+            format!("{fixture}: cost source {run:?}, want {source:?}"),
         )?;
     }
     Ok(())

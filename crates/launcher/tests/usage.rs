@@ -60,6 +60,7 @@ fn claude_json_success_gives_cost_tokens_and_turns() {
             reported_error: None,
             format: Some(UsageFormat::ClaudeJson),
             model: Some("claude-sonnet-4-5-20250929".to_owned()),
+            cost_estimated: false,
         }
     );
 }
@@ -80,6 +81,7 @@ fn claude_json_error_max_turns_still_gives_its_cost_and_reports_the_error() {
             reported_error: Some("error_max_turns".to_owned()),
             format: Some(UsageFormat::ClaudeJson),
             model: Some("claude-sonnet-4-5-20250929".to_owned()),
+            cost_estimated: false,
         }
     );
 }
@@ -176,6 +178,7 @@ fn claude_stream_json_reads_the_result_line_not_the_assistant_usage() {
             reported_error: None,
             format: Some(UsageFormat::ClaudeStreamJson),
             model: Some("claude-sonnet-4-5-20250929".to_owned()),
+            cost_estimated: false,
         }
     );
 }
@@ -204,6 +207,7 @@ fn claude_stream_json_takes_the_last_result() {
             reported_error: Some("error_max_turns".to_owned()),
             format: Some(UsageFormat::ClaudeStreamJson),
             model: Some("claude-sonnet-4-5-20250929".to_owned()),
+            cost_estimated: false,
         }
     );
 }
@@ -236,6 +240,7 @@ fn codex_exec_gives_tokens_and_no_cost() {
             reported_error: None,
             format: Some(UsageFormat::CodexJsonl),
             model: None,
+            cost_estimated: false,
         }
     );
 }
@@ -271,6 +276,7 @@ fn codex_takes_the_last_turn_completed_because_usage_is_cumulative() {
             reported_error: None,
             format: Some(UsageFormat::CodexJsonl),
             model: None,
+            cost_estimated: false,
         }
     );
 }
@@ -321,6 +327,7 @@ fn gemini_json_sums_tokens_over_its_two_models() {
             reported_error: None,
             format: Some(UsageFormat::GeminiJson),
             model: Some("gemini-2.5-pro".to_owned()),
+            cost_estimated: false,
         }
     );
 }

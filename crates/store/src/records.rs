@@ -352,6 +352,9 @@ pub struct NewAgentRun {
     /// The model the run used, as its CLI named it; `None` when it did not
     /// say. Never empty.
     pub model: Option<String>,
+    /// Where `cost_usd` came from: `reported` (the CLI's own figure) or
+    /// `estimated` (orch's, from its price table); `None` without a cost.
+    pub cost_source: Option<String>,
 }
 
 /// A recorded run of a role, as stored in `agent_runs`.
@@ -393,6 +396,9 @@ pub struct AgentRun {
     pub cache_write_tokens: Option<u64>,
     /// The model the CLI named; `None` when it did not say.
     pub model: Option<String>,
+    /// `reported` or `estimated` (see [`NewAgentRun::cost_source`]); `None`
+    /// without a cost and for runs recorded before schema version 11.
+    pub cost_source: Option<String>,
 }
 
 /// Totals of `agent_runs` for one role and transport.
@@ -617,8 +623,8 @@ pub(crate) fn insert_agent_run(tx: &Transaction<'_>, run: &NewAgentRun) -> Resul
     tx.execute(
         "INSERT INTO agent_runs (job_id, task_id, role, stage, transport, started_ms, \
          ended_ms, duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out, sandbox, \
-         cache_read_tokens, cache_write_tokens, model) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         cache_read_tokens, cache_write_tokens, model, cost_source) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         params![
             run.job,
             run.task,
@@ -636,7 +642,8 @@ pub(crate) fn insert_agent_run(tx: &Transaction<'_>, run: &NewAgentRun) -> Resul
             run.sandbox,
             run.cache_read_tokens,
             run.cache_write_tokens,
-            run.model
+            run.model,
+            run.cost_source
         ],
     )
     .map_err(sql("record_agent_run"))?;
@@ -1182,7 +1189,7 @@ impl Store {
             .prepare(
                 "SELECT id, job_id, task_id, role, stage, transport, started_ms, ended_ms, \
                  duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out, sandbox, \
-                 cache_read_tokens, cache_write_tokens, model \
+                 cache_read_tokens, cache_write_tokens, model, cost_source \
                  FROM agent_runs WHERE task_id = ?1 ORDER BY id",
             )
             .map_err(sql("agent_runs"))?;
@@ -1206,6 +1213,7 @@ impl Store {
                 cache_read_tokens: row.get(15)?,
                 cache_write_tokens: row.get(16)?,
                 model: row.get(17)?,
+                cost_source: row.get(18)?,
             })
         })
         .map_err(sql("agent_runs"))?

@@ -37,7 +37,9 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// enforced for a run and a gate's verdict); step 9 adds the agent runs'
 /// prompt-cache tokens and model; step 10 rebuilds tasks, jobs and alerts
 /// with AUTOINCREMENT (an id is never handed out twice) and adds the
-/// `effects` table (side effects started, at most once). A test checks that running every step from
+/// `effects` table (side effects started, at most once); step 11 says where
+/// a run's cost came from (`cost_source`: reported by the CLI or estimated
+/// by orch). A test checks that running every step from
 /// an empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
@@ -50,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008.sql"),
     include_str!("migrations/0009.sql"),
     include_str!("migrations/0010.sql"),
+    include_str!("migrations/0011.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

@@ -40,6 +40,7 @@ fn run(
         cache_read_tokens: cost_usd.map(|_| 300),
         cache_write_tokens: cost_usd.map(|_| 50),
         model: cost_usd.map(|_| "claude-opus-5-5".into()),
+        cost_source: None,
     }
 }
 
@@ -143,6 +144,7 @@ fn an_agent_run_keeps_its_cache_tokens_and_model_or_their_absence() {
     let err = s
         .record_agent_run(&NewAgentRun {
             model: Some(String::new()),
+            cost_source: None,
             ..run(job, fx.task, "tester", Transport::Llm, 1_000, None)
         })
         .unwrap_err();
@@ -177,6 +179,46 @@ fn an_agent_run_with_a_negative_duration_is_refused() {
         "{err:?}"
     );
     assert!(fx.store.role_stats().unwrap().is_empty());
+}
+
+#[test]
+fn a_run_s_cost_source_is_kept_and_only_beside_a_cost() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("testing", "tester");
+    let s = &fx.store;
+    for source in ["reported", "estimated"] {
+        s.record_agent_run(&NewAgentRun {
+            cost_source: Some(source.into()),
+            ..run(job, fx.task, "tester", Transport::Llm, 1_000, Some(0.01))
+        })
+        .unwrap();
+    }
+    s.record_agent_run(&run(job, fx.task, "tester", Transport::Llm, 1_000, None))
+        .unwrap();
+    let sources: Vec<Option<String>> = s
+        .agent_runs(fx.task)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.cost_source)
+        .collect();
+    assert_eq!(
+        sources,
+        [Some("reported".into()), Some("estimated".into()), None]
+    );
+    // No other word, and no source without a cost: the schema refuses both.
+    for (source, cost) in [("guessed", Some(0.01)), ("estimated", None)] {
+        let err = s
+            .record_agent_run(&NewAgentRun {
+                cost_source: Some(source.into()),
+                ..run(job, fx.task, "tester", Transport::Llm, 1_000, cost)
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Sqlite { .. }),
+            "{source}: {err:?}"
+        );
+    }
+    assert_eq!(s.agent_runs(fx.task).unwrap().len(), 3);
 }
 
 fn decision(gate: &str, verdict: Option<&str>, reason: &str, sha: Option<String>) -> GateDecision {

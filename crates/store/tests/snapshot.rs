@@ -39,6 +39,7 @@ fn run(job: JobId, task: TaskId, role: &str, outcome: &str, ended_ms: i64) -> Ne
         cache_read_tokens: None,
         cache_write_tokens: None,
         model: None,
+        cost_source: None,
     }
 }
 

@@ -3,7 +3,7 @@
 //! against it by hand (docs/agents.md).
 //!
 //! ```text
-//! orch-model-server [--script write-artifact|unauthorized|overloaded|server-error|stall|hang-after-end]
+//! orch-model-server [--script write-artifact|unauthorized|overloaded|server-error|stall|hang-after-end|background-then-end|no-artifact]
 //!                   [--port 0] [--log requests.jsonl]
 //! ```
 //!

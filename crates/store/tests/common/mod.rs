@@ -95,6 +95,7 @@ pub(crate) fn run_of(claimed: &Claimed, cost_usd: Option<f64>) -> NewAgentRun {
         cache_read_tokens: None,
         cache_write_tokens: None,
         model: None,
+        cost_source: None,
     }
 }
 

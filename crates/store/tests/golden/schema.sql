@@ -1,4 +1,4 @@
--- The orch database schema, version 10.
+-- The orch database schema, version 11.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -145,8 +145,11 @@ CREATE INDEX jobs_deferred ON jobs (run_after_ms, id) WHERE state = 'queued' AND
 -- read from and written to the prompt cache, each in its CLI's meaning
 -- (Claude's tokens_in excludes both; Codex's and Gemini's includes the cached
 -- part); model: the model the CLI named. All three NULL when not reported
--- and before step 9. The last line holds the columns of steps 8 and 9,
--- spelled as ALTER TABLE ... ADD COLUMN leaves them.
+-- and before step 9. cost_source (migration step 11): 'reported' when the
+-- CLI printed the cost itself, 'estimated' when orch priced its tokens
+-- (ORCH_AGENT_PRICES); NULL without a cost and before step 11. The last line
+-- holds the columns of steps 8, 9 and 11, spelled as ALTER TABLE ... ADD COLUMN
+-- leaves them.
 CREATE TABLE agent_runs (
     id          INTEGER PRIMARY KEY,
     job_id      INTEGER NOT NULL REFERENCES jobs (id),
@@ -162,7 +165,7 @@ CREATE TABLE agent_runs (
     cost_usd    REAL CHECK (cost_usd IS NULL OR cost_usd >= 0),
     tokens_in   INTEGER CHECK (tokens_in IS NULL OR tokens_in >= 0),
     tokens_out  INTEGER CHECK (tokens_out IS NULL OR tokens_out >= 0)
-, sandbox TEXT, cache_read_tokens INTEGER CHECK (cache_read_tokens IS NULL OR cache_read_tokens >= 0), cache_write_tokens INTEGER CHECK (cache_write_tokens IS NULL OR cache_write_tokens >= 0), model TEXT CHECK (model IS NULL OR model <> '')) STRICT;
+, sandbox TEXT, cache_read_tokens INTEGER CHECK (cache_read_tokens IS NULL OR cache_read_tokens >= 0), cache_write_tokens INTEGER CHECK (cache_write_tokens IS NULL OR cache_write_tokens >= 0), model TEXT CHECK (model IS NULL OR model <> ''), cost_source TEXT CHECK (cost_source IS NULL OR (cost_source IN ('reported', 'estimated') AND cost_usd IS NOT NULL))) STRICT;
 
 CREATE INDEX agent_runs_by_role ON agent_runs (role, transport);
 CREATE INDEX agent_runs_by_job ON agent_runs (job_id);
