@@ -99,7 +99,10 @@ const STOPS: usize = 10;
 const LEASE_SECS: u64 = 3;
 /// The pipeline's stages, from the first to `done`.
 const PIPELINE_STAGES: usize = 9;
-/// How long the drain may take before the tasks still active count as lost.
+/// How long the drains together may take before the tasks still active
+/// count as lost. A job deferred after a tool error is due again after a
+/// backoff (1 s for agents and suites here; a worktree's is 30 s, doubled,
+/// and no key sets it), so a few deferrals fit.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
 /// xorshift64*: the schedule's only source of chance.
@@ -198,6 +201,10 @@ impl Soak {
             .env("ORCH_WORKERS", "2")
             .env("ORCH_POST_DEPLOY_PROBES", "1")
             .env("ORCH_POST_DEPLOY_WINDOW_SECS", "0")
+            // A run that could not start (a kill in the middle of its
+            // start) is tried again soon.
+            .env("ORCH_AGENT_DEFER_SECS", "1")
+            .env("ORCH_STAGING_RUNNER_DEFER_SECS", "1")
             .env(self.marker.env_key(), self.marker.token())
             .stdin(Stdio::null());
         command
@@ -447,14 +454,15 @@ fn jobs_done(conn: &Connection) -> i64 {
     .unwrap()
 }
 
-/// Lets `serve` work until no job is queued or running, or `DRAIN_LIMIT`.
-fn drain(soak: &Soak) -> Duration {
+/// Lets `serve` work until no job is queued or running, or `limit` has
+/// passed; returns how long it took.
+fn drain(soak: &Soak, limit: Duration) -> Duration {
     let t0 = Instant::now();
     let conn = soak.db_read();
     // Two looks in a row: a job end and its next job are one transaction,
     // but a look can fall between a deferral's release and its re-claim.
     let mut quiet = 0;
-    while t0.elapsed() < DRAIN_LIMIT {
+    while t0.elapsed() < limit {
         let (_, queued, running) = load(&conn);
         quiet = if queued + running == 0 { quiet + 1 } else { 0 };
         if quiet == 2 {
@@ -707,7 +715,7 @@ fn kill_9_and_stops_past_the_lease_deploy_at_most_once_and_lose_nothing() {
 
     // Drain with the last serve; retry the poison blocks once, as an
     // operator would; drain again.
-    let mut t_drain = drain(&soak);
+    let mut t_drain = drain(&soak, DRAIN_LIMIT);
     let mut retried = Vec::new();
     for task in tasks(&conn) {
         if task.status == "blocked"
@@ -725,7 +733,7 @@ fn kill_9_and_stops_past_the_lease_deploy_at_most_once_and_lose_nothing() {
         }
     }
     if !retried.is_empty() {
-        t_drain += drain(&soak);
+        t_drain += drain(&soak, DRAIN_LIMIT.saturating_sub(t_drain));
     }
     let queue_json = soak.json(&["queue"]);
     kill(pid(&serve), Signal::SIGTERM).unwrap();
