@@ -369,6 +369,26 @@ fn pid(child: &Child) -> Pid {
     Pid::from_raw(i32::try_from(child.id()).unwrap())
 }
 
+/// Waits until `child` is stopped (state `T` in `/proc/PID/stat`).
+fn wait_stopped(child: &Child) {
+    let stat = format!("/proc/{}/stat", child.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&stat).unwrap_or_default();
+        let state = text
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        if state == Some("T") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve never stopped after SIGSTOP: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Waits for `child` to exit, up to `limit`; `None` (and a SIGKILL) if it
 /// did not.
 fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
@@ -671,9 +691,11 @@ fn kill_9_and_stops_past_the_lease_deploy_at_most_once_and_lose_nothing() {
                 serve = soak.serve();
             }
             Event::Stop => {
-                // Only `serve` runs now: every running job is its own.
-                let held = running_jobs(&conn);
                 kill(pid(&serve), Signal::SIGSTOP).unwrap();
+                wait_stopped(&serve);
+                // Every running job is the stopped serve's, and stays as it
+                // is unless another process takes it.
+                let held = running_jobs(&conn);
                 let second_kind = if figures.stops % 2 == 0 {
                     "work"
                 } else {
