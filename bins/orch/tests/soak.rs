@@ -16,7 +16,7 @@
 //!   stopped process's jobs and run them; then SIGCONT, both processes run
 //!   side by side for a moment, and the second one is stopped with SIGTERM.
 //!
-//! The stand-in agent takes 0.8 s a run and the deploy 0.3 s after its line,
+//! The stand-in agent takes 1 s a run and the deploy 0.3 s after its line,
 //! so that the 24 tasks keep both workers busy for the whole schedule and
 //! the events land in agent runs, suites and deploys alike.
 //!
@@ -159,7 +159,7 @@ impl Soak {
                  if [ \"$ORCH_ROLE\" = developer ]; then\n\
                  \techo \"$ORCH_TASK_ID\" > \"$ORCH_REPO_PATH/task-id\"\n\
                  fi\n\
-                 sleep 0.8\n\
+                 sleep 1\n\
                  exec sh {AGENT}\n"
             ),
         )
