@@ -45,9 +45,12 @@
 //!   `job_id` (whichever attempt or process wrote them: an end written by a
 //!   process whose lease was taken over must be refused). Besides, every
 //!   task's rows, in id order, form one unbroken chain from `analysis` (each
-//!   row's `from_stage` is the previous row's `to_stage`), and a `done`
-//!   task's chain is the 9 stages of the pipeline plus two rows per block
-//!   (into `blocked`, and the operator's retry out of it).
+//!   row's `from_stage` is the previous row's `to_stage`), every move is one
+//!   step forward along the pipeline or into or out of `blocked` (the
+//!   stand-in agent and the suites always pass, so a move back means a gate
+//!   read what they did not write), and a `done` task's chain is the 9
+//!   stages of the pipeline plus two rows per block (into `blocked`, and the
+//!   operator's retry out of it).
 //! - **Stops bite.** At least one job the stopped `serve` held is taken
 //!   (rescued, or claimed again) by the second process before SIGCONT, over
 //!   all stops that found `serve` running jobs: a stop lasts 2 to 3 s past
@@ -98,7 +101,17 @@ const STOPS: usize = 10;
 /// `ORCH_LEASE_SECS`: the shortest lease the configuration accepts.
 const LEASE_SECS: u64 = 3;
 /// The pipeline's stages, from the first to `done`.
-const PIPELINE_STAGES: usize = 9;
+const PIPELINE: [&str; 9] = [
+    "analysis",
+    "architecture",
+    "development",
+    "review",
+    "testing",
+    "deploy-staging",
+    "deploy",
+    "post-deploy",
+    "done",
+];
 /// How long the drains together may take before the tasks still active
 /// count as lost. A job deferred after a tool error is due again after a
 /// backoff (1 s for agents and suites here; a worktree's is 30 s, doubled,
@@ -577,6 +590,28 @@ fn tasks(conn: &Connection) -> Vec<TaskState> {
     out
 }
 
+/// The gate decisions of a transition, as `gate passed=.. verdict=..: reason`.
+fn gates(conn: &Connection, transition: i64) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT gate, passed, verdict, reason FROM gate_decisions \
+             WHERE transition_id = ?1 ORDER BY position",
+        )
+        .unwrap();
+    stmt.query_map([transition], |row| {
+        Ok(format!(
+            "{} passed={} verdict={:?}: {}",
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, Option<String>>(2)?,
+            row.get::<_, String>(3)?
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
 /// The ledger's lines, by task id: (repo, commit) per line. A line that is
 /// not `task=ID repo=NAME commit=SHA` is a violation.
 fn ledger(path: &Path, violations: &mut Vec<String>) -> BTreeMap<i64, Vec<(String, String)>> {
@@ -825,13 +860,32 @@ fn kill_9_and_stops_past_the_lease_deploy_at_most_once_and_lose_nothing() {
                 task.stage, task.alerts
             )),
         }
-        // The chain, and each job's one move.
+        // The chain, and each move one step forward: the stand-in agent
+        // and the suites always pass, so a move back means a gate read
+        // something they did not write (say, an artifact a second run of the
+        // job replaced while the first still wrote).
         let mut at = "analysis";
         for t in &task.transitions {
             if t.from != at {
                 violations.push(format!(
                     "task {id}: transition {} moves it from {}, but it was at {at}",
                     t.id, t.from
+                ));
+            }
+            let step = |stage: &str| PIPELINE.iter().position(|s| *s == stage);
+            let forward = t.from == "blocked"
+                || t.to == "blocked"
+                || step(&t.from)
+                    .zip(step(&t.to))
+                    .is_some_and(|(a, b)| b == a + 1);
+            if !forward {
+                violations.push(format!(
+                    "task {id}: transition {} {}->{} (job {:?}) is not a step forward, though nothing fails: gates {:?}",
+                    t.id,
+                    t.from,
+                    t.to,
+                    t.job,
+                    gates(&conn, t.id)
                 ));
             }
             at = &t.to;
@@ -842,7 +896,7 @@ fn kill_9_and_stops_past_the_lease_deploy_at_most_once_and_lose_nothing() {
                 .iter()
                 .filter(|t| t.to == "blocked")
                 .count();
-            let expected = PIPELINE_STAGES - 1 + 2 * blocks;
+            let expected = PIPELINE.len() - 1 + 2 * blocks;
             if task.transitions.len() != expected {
                 violations.push(format!(
                     "task {id}: {} transitions, {expected} expected for a done task with {blocks} blocks",
