@@ -41,7 +41,7 @@
 //! the shared `.git` at all; this layer holds when it does not.
 
 use std::collections::BTreeSet;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -1030,6 +1030,7 @@ impl Git {
                 branch
             }
         };
+        finish_interrupted_move(&repository.common_dir, &dir)?;
         if dir.join(".git").exists() {
             // The task's worktree, as the last job left it (check_start says
             // whether it still is), and never another repository's, whatever
@@ -1527,6 +1528,58 @@ fn gitlinks_named(paths: &[String]) -> String {
         "gitlinks"
     };
     format!("{word} {}", paths.join(", "))
+}
+
+/// Completes a `git worktree move` from `<dir>.partial` to `dir` that a
+/// crash cut short between its two steps: git renames the folder first,
+/// then writes the new place into its record (`<common>/worktrees/<name>/
+/// gitdir`). Cut in between, the folder is at `dir` while the record still
+/// names the `.partial` folder, which no longer exists, and every later job
+/// would find "no folder records this worktree". Only that exact state is
+/// repaired — a record of orch's own `.partial` name, naming the `.partial`
+/// folder beside `dir`, which is gone — by writing the record git would
+/// have written; anything else is left for `task_worktree` to judge. Only
+/// orch's git writes under the common git folder (agents and suites cannot:
+/// docs/sandbox.md), so the state is orch's own leftover.
+fn finish_interrupted_move(common_dir: &Path, dir: &Path) -> Result<(), WorktreeError> {
+    let partial = partial_dir(dir);
+    if fs::symlink_metadata(&partial).is_ok() || fs::symlink_metadata(dir.join(".git")).is_err() {
+        return Ok(());
+    }
+    let Some(name) = partial.file_name() else {
+        return Ok(());
+    };
+    let admin = common_dir.join("worktrees").join(name);
+    let Ok(recorded) = fs::read_to_string(admin.join("gitdir")) else {
+        return Ok(());
+    };
+    // Absolute, or relative to the record's folder (worktree.useRelativePaths).
+    let recorded = admin.join(recorded.trim_end_matches(['\n', '\r']));
+    let names_partial = recorded.file_name() == Some(OsStr::new(".git"))
+        && recorded.parent().and_then(Path::file_name) == Some(name);
+    let beside = recorded
+        .parent()
+        .and_then(Path::parent)
+        .and_then(|parent| fs::canonicalize(parent).ok());
+    let here = dir
+        .parent()
+        .and_then(|parent| fs::canonicalize(parent).ok());
+    if !names_partial || beside.is_none() || beside != here {
+        return Ok(());
+    }
+    let Some(link) = real_link(&dir.join(".git")) else {
+        return Ok(());
+    };
+    let failed = |error: std::io::Error| WorktreeError::Git {
+        args: "(finish an interrupted worktree move)".to_owned(),
+        dir: admin.clone(),
+        message: error.to_string(),
+    };
+    let fresh = admin.join("gitdir.orch-new");
+    let mut text = link.into_os_string();
+    text.push("\n");
+    fs::write(&fresh, text.as_encoded_bytes()).map_err(failed)?;
+    fs::rename(&fresh, admin.join("gitdir")).map_err(failed)
 }
 
 /// Where a worktree is made before it is moved into place at `dir`.

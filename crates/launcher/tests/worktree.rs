@@ -2846,6 +2846,50 @@ fn a_worktree_on_the_tasks_branch_from_another_base_is_not_adopted() -> Result<(
     )
 }
 
+/// A kill inside orch's `git worktree move` (`<id>.partial` → `<id>`),
+/// between git's rename of the folder and its record of the new place,
+/// leaves the folder in place and git's record naming the `.partial`
+/// folder. The next job finishes the move and runs; before, every job of
+/// the task was deferred with "no folder records this worktree" until the
+/// task blocked.
+fn a_worktree_move_cut_short_by_a_kill_is_finished() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let repo = h.repo(&engine, "true");
+    let task = engine.create_task(repo, "moved").unwrap().0;
+    let first = step(&engine);
+    check(first.outcome.is_some(), format!("{first:?}"))?;
+    let wt = h.worktree(task);
+    let record = h
+        .checkout
+        .join(".git/worktrees")
+        .join(format!("{task}.partial"))
+        .join("gitdir");
+    let moved = fs::read_to_string(&record).unwrap();
+    check(
+        moved.trim_end() == wt.join(".git").to_str().unwrap(),
+        format!("git's record after the move: {moved}"),
+    )?;
+    // The state a kill between git's rename and its record leaves.
+    let partial = wt.with_file_name(format!("{task}.partial"));
+    fs::write(&record, format!("{}\n", partial.join(".git").display())).unwrap();
+    let second = step(&engine);
+    check(
+        second.outcome.is_some() && second.stage == "architecture",
+        format!("{second:?}"),
+    )?;
+    check(h.seen().len() == 2, format!("roles run: {:?}", h.seen()))?;
+    let repaired = fs::read_to_string(&record).unwrap();
+    check(
+        repaired.trim_end() == wt.join(".git").to_str().unwrap(),
+        format!("git's record after the repair: {repaired}"),
+    )?;
+    check(
+        git(&wt, &["rev-parse", "--abbrev-ref", "HEAD"]).trim() == format!("orch/task-{task}"),
+        "git sees the worktree on its branch",
+    )
+}
+
 fn main() {
     orch_process::supervisor::main_if_requested();
     let args = Arguments::from_args();
@@ -2974,6 +3018,10 @@ fn main() {
         (
             "a_worktree_on_the_tasks_branch_from_another_base_is_not_adopted",
             a_worktree_on_the_tasks_branch_from_another_base_is_not_adopted,
+        ),
+        (
+            "a_worktree_move_cut_short_by_a_kill_is_finished",
+            a_worktree_move_cut_short_by_a_kill_is_finished,
         ),
         (
             "a_deleted_worktree_is_made_again_from_its_branch",
