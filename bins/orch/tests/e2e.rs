@@ -1272,6 +1272,129 @@ fn a_cancel_that_arrives_before_the_job_end_is_written_is_not_lost() {
     );
 }
 
+/// Issue 20, a lost cancel through a slow `ORCH_GIT`: the real `orch task
+/// cancel` arrives after the role's process ended, while orch's git is
+/// still reading the tree the role left (before the job's end is written).
+/// The cancel is not lost: the task ends blocked `cancelled`, the CLI says
+/// so and exits 0, and nothing runs after it. (The code before issue 20
+/// passed this one too — it read the request after git; the window it lost
+/// is pinned by `a_cancel_that_arrives_before_the_job_end_is_written_is_not_lost`,
+/// which holds the database's write lock instead.)
+#[test]
+fn a_cancel_during_a_slow_git_after_the_role_is_not_lost() {
+    let world = World::new("slow-git-cancel");
+    let _reaper = Reaper(&world.marker);
+    world.git_init();
+    let flags = world.agent_state();
+    std::fs::create_dir_all(&flags).unwrap();
+    let (armed, waiting, go) = (flags.join("armed"), flags.join("waiting"), flags.join("go"));
+    // The stand-in agent arms the slow git as its last act.
+    let agent = world.dir.path().join("arming-agent.sh");
+    std::fs::write(
+        &agent,
+        format!(
+            "#!/bin/sh\n# SCRIPTED STAND-IN FOR AN LLM AGENT (tests): the demo's, then arms the slow git.\n\
+             sh {AGENT} \"$@\"; code=$?\ntouch {armed}\nexit $code\n",
+            armed = armed.display()
+        ),
+    )
+    .unwrap();
+    // orch's git: once armed, its first `status` (orch reading what the
+    // role changed) waits until the test says go.
+    let slow_git = world.dir.path().join("slow-git.sh");
+    std::fs::write(
+        &slow_git,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" status \"*)\n\
+             \tif [ -e {armed} ] && [ ! -e {go} ]; then touch {waiting}; while [ ! -e {go} ]; do sleep 0.01; done; fi;;\n\
+             esac\nexec git \"$@\"\n",
+            armed = armed.display(),
+            go = go.display(),
+            waiting = waiting.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &slow_git,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    let checkout = world.checkout();
+    world.json(&[
+        "repo",
+        "add",
+        "calc",
+        "--path",
+        checkout.to_str().unwrap(),
+        "--staging-cmd",
+        "true",
+    ]);
+    world.json(&[
+        "task",
+        "add",
+        "--repo",
+        "calc",
+        "--title",
+        "cancelled in git",
+    ]);
+    let mut work = world
+        .orch(&["work", "--until-idle"])
+        .env("ORCH_AGENT_CMD", format!("sh {}", agent.display()))
+        .env("ORCH_GIT", format!("{}", slow_git.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("orch's git reading the analyst's tree", || waiting.exists());
+    let cancel = world
+        .orch(&["task", "cancel", "1", "--wait", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The request is recorded before git goes on.
+    wait_for("the cancel recorded", || {
+        let db = rusqlite::Connection::open(world.home().join("orch.db")).unwrap();
+        db.query_row(
+            "SELECT count(*) FROM jobs WHERE task_id = 1 AND cancel_requested_ms IS NOT NULL",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .unwrap()
+            == 1
+    });
+    std::fs::write(&go, "").unwrap();
+    let said = cancel.wait_with_output().unwrap();
+    let status = wait_exit(&mut work, Duration::from_secs(60));
+    let mut stderr = String::new();
+    work.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert_eq!(code(&said), Some(0), "{}", describe(&said));
+    let printed: Value = serde_json::from_slice(&said.stdout).unwrap();
+    assert_eq!(
+        (printed["status"].as_str(), printed["reason"].as_str()),
+        (Some("blocked"), Some("cancelled")),
+        "{printed}"
+    );
+    let shown = world.task(1);
+    assert_eq!(shown["status"], "blocked", "{shown}");
+    let last = shown["transitions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["from"].as_str(), last["reason"].as_str()),
+        (Some("analysis"), Some("cancelled")),
+        "{shown}"
+    );
+}
+
 /// Issue 20, the deploy guard for a folder that is not a git repository: a
 /// task that never passed staging cannot be retried into deploy (exit 4,
 /// saying why, nothing written); into staging it can.
