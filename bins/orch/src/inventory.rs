@@ -21,7 +21,8 @@ fn built_in() -> Result<Inventory, CliError> {
     })
 }
 
-/// `orch inventory check --root DIR`.
+/// `orch inventory check --root DIR`: refused (exit code of a refusal) when
+/// the tree's pipeline tables differ from this binary's.
 pub(crate) fn check(root: &Path) -> Result<Ending, CliError> {
     if !root.join(orch_inventory::INVENTORY_DOC).is_file() {
         return Err(CliError::BadArgument(format!(
@@ -31,6 +32,21 @@ pub(crate) fn check(root: &Path) -> Result<Ending, CliError> {
         )));
     }
     let drift = orch_inventory::check(root);
+    // The checks compare the tree with the pipeline tables compiled into
+    // this binary: for a tree whose tables differ, the answer would be
+    // about the wrong tables, so there is none.
+    let differ: Vec<String> = drift
+        .iter()
+        .filter(|d| matches!(d, orch_inventory::Drift::TablesDiffer { .. }))
+        .map(ToString::to_string)
+        .collect();
+    if !differ.is_empty() {
+        return Err(CliError::Refused(format!(
+            "{} has other pipeline tables than this binary, so it cannot be checked against them: {}",
+            root.display(),
+            differ.join("; ")
+        )));
+    }
     for line in &drift {
         println!("{line}");
     }
