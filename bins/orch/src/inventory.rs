@@ -157,7 +157,56 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
             other_commit: agreement.other_commit,
         },
     )];
-    let roadmap = orch_inventory::roadmap_with(&built_in()?, &stats, &shadows);
+    let tool = |error: orch_store::StoreError| CliError::Tool(error.to_string());
+    let pairs: Vec<orch_inventory::ShadowPairs> = store
+        .shadow_evidence(testing)
+        .map_err(tool)?
+        .into_iter()
+        .map(|e| orch_inventory::ShadowPairs {
+            repo: e.repo,
+            command_sha: e.command_sha,
+            both_passed: e.both_passed,
+            both_failed: e.both_failed,
+            runner_only_failed: e.runner_only_failed,
+            llm_only_failed: e.llm_only_failed,
+            runner_no_verdict: e.runner_no_verdict,
+            other_commit: e.other_commit,
+        })
+        .collect();
+    let launcher = setup.config.launcher(setup.home.clone());
+    let mut runners = Vec::new();
+    for repo in store.repos().map_err(tool)? {
+        let suites = [
+            (
+                orch_pipeline::Stage::Testing,
+                &launcher.test_runner,
+                repo.test_command.as_deref(),
+            ),
+            (
+                orch_pipeline::Stage::DeployStaging,
+                &launcher.staging_runner,
+                Some(repo.staging_command.as_str()),
+            ),
+        ];
+        for (stage, settings, command) in suites {
+            runners.push(orch_inventory::RepoRunner {
+                repo: repo.name.clone(),
+                stage: stage.as_str().to_owned(),
+                state: runner_state(settings, &repo.name, command),
+                command_sha: command
+                    .filter(|c| !c.trim().is_empty())
+                    .map(orch_store::command_sha256),
+            });
+        }
+    }
+    let input = orch_inventory::RoadmapInput {
+        stats,
+        shadows: shadows.to_vec(),
+        pairs: vec![(testing.to_owned(), pairs)],
+        runners,
+        policy: orch_inventory::SwitchPolicy::default(),
+    };
+    let roadmap = orch_inventory::roadmap_from(&built_in()?, &input);
     if as_json {
         let text = roadmap
             .to_json()
@@ -167,4 +216,25 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
         print!("{}", roadmap.to_text());
     }
     Ok(Ending::Done)
+}
+
+/// How a suite runner stands for a repository under the configuration in
+/// force, in the order its `claims` tests it: a command, the mode (the
+/// kill-switch first), the scope.
+fn runner_state(
+    settings: &orch_launcher::SuiteRunnerConfig,
+    repo: &str,
+    command: Option<&str>,
+) -> orch_inventory::RunnerState {
+    use orch_inventory::RunnerState;
+    use orch_launcher::RunnerMode;
+    if command.is_none_or(|c| c.trim().is_empty()) {
+        return RunnerState::NoCommand;
+    }
+    match settings.effective_mode() {
+        RunnerMode::Off => RunnerState::Off,
+        _ if !settings.repos.contains(repo) => RunnerState::NotEnabled,
+        RunnerMode::Shadow => RunnerState::Shadow,
+        RunnerMode::On => RunnerState::On,
+    }
 }

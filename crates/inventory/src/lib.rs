@@ -94,6 +94,7 @@
 
 mod code;
 mod drift;
+mod evidence;
 mod inventory;
 mod prose;
 mod roadmap;
@@ -101,11 +102,12 @@ mod scan;
 mod tables;
 
 pub use drift::{DOCUMENTS, Drift, LAUNCH_LOCATION, REGISTRY_LOCATION, TRANSPORT_LOCATION, check};
+pub use evidence::{Recommendation, RepoDecision, ShadowPairs, SwitchPolicy, upper_bound};
 pub use inventory::{
     BLOCK_BEGIN, BLOCK_END, CallSite, Classification, Consumption, DeterministicPath,
     INVENTORY_DOC, Inventory, InventoryError, PathKind, ProcessStart, Scan, TransportEntry,
 };
 pub use roadmap::{
-    Candidate, Figure, ParseTransportError, Roadmap, RoleRunStats, ShadowFigures, Transport,
-    roadmap, roadmap_with,
+    Candidate, Figure, ParseTransportError, RepoRunner, RepoStatus, Roadmap, RoadmapInput,
+    RoleRunStats, RunnerState, ShadowFigures, Transport, roadmap, roadmap_from, roadmap_with,
 };

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::evidence::{RepoDecision, ShadowPairs, SwitchPolicy};
 use crate::inventory::{CallSite, Classification, Inventory, PathKind};
 
 /// How a run was served.
@@ -138,6 +139,102 @@ impl ShadowFigures {
     }
 }
 
+/// How a stage's runner stands for one repository under the configuration
+/// in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunnerState {
+    /// The runner decides.
+    On,
+    /// The LLM decides; the runner runs beside it.
+    Shadow,
+    /// The runner's mode is `off`, or its switch is off: the LLM alone.
+    Off,
+    /// The repository is not in the runner's scope: the LLM alone.
+    NotEnabled,
+    /// The repository names no command for the runner: the LLM alone.
+    NoCommand,
+}
+
+impl RunnerState {
+    /// Every state, in a fixed order.
+    pub const ALL: [RunnerState; 5] = [
+        RunnerState::On,
+        RunnerState::Shadow,
+        RunnerState::Off,
+        RunnerState::NotEnabled,
+        RunnerState::NoCommand,
+    ];
+
+    /// `on`, `shadow`, `off`, `not enabled`, `no command`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunnerState::On => "on",
+            RunnerState::Shadow => "shadow",
+            RunnerState::Off => "off",
+            RunnerState::NotEnabled => "not enabled",
+            RunnerState::NoCommand => "no command",
+        }
+    }
+
+    /// Why the LLM still runs at the site for a repository in this state.
+    #[must_use]
+    pub const fn why_llm(self) -> &'static str {
+        match self {
+            RunnerState::On => "only on a fallback (the runner's internal error)",
+            RunnerState::Shadow => "shadow mode: the LLM decides, the runner measures",
+            RunnerState::Off => "the runner is off",
+            RunnerState::NotEnabled => "the repository is not in the runner's scope",
+            RunnerState::NoCommand => "the repository names no command for the runner",
+        }
+    }
+}
+
+/// One repository's runner at one stage, as the configuration in force sets
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepoRunner {
+    /// The repository.
+    pub repo: String,
+    /// The stage the runner serves.
+    pub stage: String,
+    /// Its state there.
+    pub state: RunnerState,
+    /// The digest of the command it would run (the evidence is per command).
+    pub command_sha: Option<String>,
+}
+
+/// Everything the roadmap is computed from; the binary fills it from the
+/// store and the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RoadmapInput {
+    /// Run figures per role, stage and transport.
+    pub stats: Vec<RoleRunStats>,
+    /// Shadow agreement per stage (all repositories, all time).
+    pub shadows: Vec<(String, ShadowFigures)>,
+    /// Shadow pairs per stage, per repository and command.
+    pub pairs: Vec<(String, Vec<ShadowPairs>)>,
+    /// The runners per repository and stage (empty: configuration unknown).
+    pub runners: Vec<RepoRunner>,
+    /// When shadow evidence is enough.
+    pub policy: SwitchPolicy,
+}
+
+/// One repository at an avoidable site: its runner's state and, for a
+/// runner with a shadow mode, the evidence for switching it on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepoStatus {
+    /// The repository.
+    pub repo: String,
+    /// The runner's state for it.
+    pub state: RunnerState,
+    /// Why the LLM still runs there.
+    pub why_llm: &'static str,
+    /// The shadow evidence and decision (sites with a shadow mode).
+    pub evidence: Option<RepoDecision>,
+}
+
 /// The roadmap: the figures per role and transport, and the avoidable call
 /// sites ranked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -150,6 +247,8 @@ pub struct Roadmap {
     pub candidates: Vec<Candidate>,
     /// What the input held that the inventory does not know.
     pub notes: Vec<String>,
+    /// When shadow evidence is enough to switch a runner on.
+    pub policy: SwitchPolicy,
 }
 
 /// The figures of one role at one stage by one transport.
@@ -227,6 +326,11 @@ pub struct Candidate {
     /// The shadow-mode agreement at its stage, when its runner has a shadow
     /// mode (`None` otherwise).
     pub shadow: Option<ShadowFigures>,
+    /// Its status under the configuration in force.
+    pub status: String,
+    /// Per repository: the runner's state, why the LLM still runs, and the
+    /// shadow evidence.
+    pub repos: Vec<RepoStatus>,
     /// Where a figure is missing or partial.
     pub notes: Vec<String>,
 }
@@ -258,6 +362,24 @@ pub fn roadmap_with(
     stats: &[RoleRunStats],
     shadows: &[(String, ShadowFigures)],
 ) -> Roadmap {
+    roadmap_from(
+        inventory,
+        &RoadmapInput {
+            stats: stats.to_vec(),
+            shadows: shadows.to_vec(),
+            ..RoadmapInput::default()
+        },
+    )
+}
+
+/// [`roadmap_with`], with the shadow evidence per repository and command
+/// and the runners' states from the configuration in force: each candidate
+/// says, per repository, why the LLM still runs there and, where its runner
+/// has a shadow mode, whether the evidence is enough to switch it on.
+#[must_use]
+pub fn roadmap_from(inventory: &Inventory, input: &RoadmapInput) -> Roadmap {
+    let stats = &input.stats;
+    let shadows = &input.shadows;
     let rows = merge(stats);
     let reserved: Vec<&str> = inventory
         .deterministic
@@ -289,6 +411,35 @@ pub fn roadmap_with(
         .filter(|s| s.classification() == Classification::Avoidable)
         .map(|site| {
             let mut c = candidate(site, &rows);
+            let runners: Vec<&RepoRunner> = input
+                .runners
+                .iter()
+                .filter(|r| r.stage == site.stage)
+                .collect();
+            let pairs: &[ShadowPairs] = input
+                .pairs
+                .iter()
+                .find(|(stage, _)| *stage == site.stage)
+                .map_or(&[], |(_, p)| p.as_slice());
+            let decisions = if site.shadow == Some(true) {
+                let repos: Vec<(String, Option<String>)> = runners
+                    .iter()
+                    .map(|r| (r.repo.clone(), r.command_sha.clone()))
+                    .collect();
+                input.policy.decisions(&repos, pairs)
+            } else {
+                Vec::new()
+            };
+            c.repos = runners
+                .iter()
+                .map(|r| RepoStatus {
+                    repo: r.repo.clone(),
+                    state: r.state,
+                    why_llm: r.state.why_llm(),
+                    evidence: decisions.iter().find(|d| d.repo == r.repo).cloned(),
+                })
+                .collect();
+            c.status = status(site, &runners);
             if site.shadow == Some(true) {
                 c.shadow = Some(
                     shadows
@@ -325,6 +476,7 @@ pub fn roadmap_with(
         figures,
         candidates,
         notes,
+        policy: input.policy,
     }
 }
 
@@ -510,8 +662,37 @@ fn candidate(site: &CallSite, rows: &BTreeMap<Key, RoleRunStats>) -> Candidate {
         failure_cost_usd_per_task: failure_usd,
         score_usd_per_task: saving_usd.map(|s| s + failure_usd.unwrap_or(0.0)),
         shadow: None,
+        status: String::new(),
+        repos: Vec::new(),
         notes,
     }
+}
+
+/// The candidate's status: who serves it, and, from the configuration in
+/// force, in how many repositories the runner is in each state.
+fn status(site: &CallSite, runners: &[&RepoRunner]) -> String {
+    let Some(by) = &site.implemented_by else {
+        return "to do".to_owned();
+    };
+    let fallback = site
+        .fallback
+        .as_ref()
+        .map(|f| format!(", {f} fallback"))
+        .unwrap_or_default();
+    if runners.is_empty() {
+        return format!("implemented: {by}{fallback} (configuration not given)");
+    }
+    let counts: Vec<String> = RunnerState::ALL
+        .iter()
+        .filter_map(|state| {
+            let n = runners.iter().filter(|r| r.state == *state).count();
+            (n > 0).then(|| format!("{} {n}", state.as_str()))
+        })
+        .collect();
+    format!(
+        "implemented: {by}{fallback}; repositories: {}",
+        counts.join(", ")
+    )
 }
 
 fn usd(value: Option<f64>) -> String {
@@ -600,18 +781,7 @@ impl Roadmap {
                 "score/task"
             );
             for c in &self.candidates {
-                let shadow = if c.shadow.is_some() {
-                    "shadow mode, "
-                } else {
-                    ""
-                };
-                let status = match (&c.implemented_by, &c.fallback) {
-                    (Some(by), Some(fallback)) => {
-                        format!("implemented: {by} ({shadow}{fallback} fallback)")
-                    }
-                    (Some(by), None) => format!("implemented: {by}"),
-                    (None, _) => "to do".to_owned(),
-                };
+                let status = &c.status;
                 let _ = writeln!(
                     out,
                     "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>13} {:>13} {:>13} {:>13}  {status}",
@@ -626,12 +796,42 @@ impl Roadmap {
                     usd(c.score_usd_per_task),
                 );
                 if let Some(shadow) = &c.shadow {
-                    let _ = writeln!(out, "       - shadow agreement: {}", shadow.describe());
+                    let _ = writeln!(
+                        out,
+                        "       - shadow agreement (all repositories, all commands): {}",
+                        shadow.describe()
+                    );
+                }
+                for repo in &c.repos {
+                    let _ = writeln!(
+                        out,
+                        "       - {}: runner {}; the LLM runs because {}",
+                        repo.repo,
+                        repo.state.as_str(),
+                        repo.why_llm
+                    );
+                    if let Some(evidence) = &repo.evidence {
+                        let _ = writeln!(out, "           {}", evidence.describe());
+                    }
                 }
                 for note in &c.notes {
                     let _ = writeln!(out, "       - {note}");
                 }
             }
+        }
+        if self
+            .candidates
+            .iter()
+            .any(|c| c.repos.iter().any(|r| r.evidence.is_some()))
+        {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "Shadow evidence: pairs on the same commit with a runner verdict, of the repository's current test command; \"let through\" = the runner PASSED where the LLM FAILED (what mode on would let through), bounded by the exact one-sided {:.0}% Clopper-Pearson upper bound (0 in n: about 3/n); ready to switch at {} pairs or more with the bound at most {}%.",
+                100.0 * self.policy.confidence,
+                self.policy.min_pairs,
+                100.0 * self.policy.max_rate
+            );
         }
         if !self.notes.is_empty() {
             let _ = writeln!(out);

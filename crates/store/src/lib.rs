@@ -83,7 +83,8 @@ pub use records::{
     NewTransition, Repo, RoleStats, RunStats, SuiteNetwork, Task, Transition,
 };
 pub use shadow::{
-    NewShadowVerdict, ShadowAgreement, ShadowVerdict, VERDICT_FAILED, VERDICT_PASSED,
+    NewShadowVerdict, ShadowAgreement, ShadowEvidence, ShadowVerdict, VERDICT_FAILED,
+    VERDICT_PASSED, command_sha256,
 };
 pub use snapshot::{
     OUTCOME_DEFERRED, OUTCOME_EXHAUSTED, OUTCOME_FAILED, OUTCOME_FALLBACK, OUTCOME_PASSED,

@@ -220,6 +220,8 @@ CREATE TABLE gate_decisions (
 -- same_commit: 1 when both verdicts are about the same tree (the same
 -- commit, or both without a worktree); only those pairs count towards
 -- agreement. Pairs recorded before step 7 keep 0 and are counted apart.
+-- command_sha (migration step 10): the sha256 of the trimmed test command
+-- the runner ran (lowercase hex); NULL for pairs recorded before step 10.
 CREATE TABLE shadow_verdicts (
     id             INTEGER PRIMARY KEY,
     job_id         INTEGER NOT NULL REFERENCES jobs (id),
@@ -231,7 +233,7 @@ CREATE TABLE shadow_verdicts (
     runner_verdict TEXT CHECK (runner_verdict IS NULL OR runner_verdict IN ('PASSED', 'FAILED')),
     llm_verdict    TEXT    NOT NULL CHECK (llm_verdict IN ('PASSED', 'FAILED')),
     created_ms     INTEGER NOT NULL
-, llm_commit_sha TEXT, same_commit INTEGER NOT NULL DEFAULT 0 CHECK (same_commit IN (0, 1))) STRICT;
+, llm_commit_sha TEXT, same_commit INTEGER NOT NULL DEFAULT 0 CHECK (same_commit IN (0, 1)), command_sha TEXT CHECK (command_sha IS NULL OR length(command_sha) = 64)) STRICT;
 
 -- The agreement counters on /queue and orch roadmap: one range per stage,
 -- same_commit first after the stage (step 7 made it anew).

@@ -35,7 +35,8 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// commit and remakes the agreement index with both commits; step 8 adds the
 /// sandbox (the repos' suite network and cache folders, what the kernel
 /// enforced for a run and a gate's verdict); step 9 adds the agent runs'
-/// prompt-cache tokens and model. A test checks that running every step from
+/// prompt-cache tokens and model; step 10 adds the shadow pairs' test
+/// command digest. A test checks that running every step from
 /// an empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007.sql"),
     include_str!("migrations/0008.sql"),
     include_str!("migrations/0009.sql"),
+    include_str!("migrations/0010.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

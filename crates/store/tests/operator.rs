@@ -444,6 +444,7 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
                     llm_commit: None,
                     runner_verdict: Some("FAILED".into()),
                     llm_verdict: "PASSED".into(),
+                    command_sha: None,
                 }),
                 ..orch_store::JobEnd::default()
             },
