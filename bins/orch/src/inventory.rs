@@ -199,12 +199,39 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
             });
         }
     }
+    let history = store.verdict_history().map_err(tool)?;
+    let verdicts = history
+        .verdicts
+        .into_iter()
+        .map(|v| orch_inventory::VerdictRecord {
+            task: v.task.get(),
+            repo: v.repo,
+            stage: v.stage,
+            role: v.role,
+            passed: v.passed,
+            commit: v.commit,
+            llm: v.llm,
+            cost_usd: v.cost_usd,
+            last_run: v.last_run.map(|r| r.get()),
+        })
+        .collect();
+    let runs = history
+        .runs
+        .into_iter()
+        .map(|r| orch_inventory::RunCostRecord {
+            task: r.task.get(),
+            run: r.run.get(),
+            cost_usd: r.cost_usd,
+        })
+        .collect();
     let input = orch_inventory::RoadmapInput {
         stats,
         shadows: shadows.to_vec(),
         pairs: vec![(testing.to_owned(), pairs)],
         runners,
         policy: orch_inventory::SwitchPolicy::default(),
+        verdicts,
+        runs,
     };
     let roadmap = orch_inventory::roadmap_from(&built_in()?, &input);
     if as_json {

@@ -314,6 +314,16 @@ impl RepoDecision {
     /// kappa 1.00, 0 let through (bound 0.99%), 0 sent back; ready to switch…`.
     #[must_use]
     pub fn describe(&self) -> String {
+        if self.recommendation == Recommendation::NoTestCommand {
+            let mut line = format!("repo {}: {}", self.repo, self.recommendation);
+            if self.other_commands > 0 {
+                line.push_str(&format!(
+                    "; {} pairs of an earlier test command not counted",
+                    self.other_commands
+                ));
+            }
+            return line;
+        }
         let sha = self
             .command_sha
             .as_deref()

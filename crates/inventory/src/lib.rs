@@ -100,6 +100,7 @@ mod prose;
 mod roadmap;
 mod scan;
 mod tables;
+mod verdicts;
 
 pub use drift::{DOCUMENTS, Drift, LAUNCH_LOCATION, REGISTRY_LOCATION, TRANSPORT_LOCATION, check};
 pub use evidence::{Recommendation, RepoDecision, ShadowPairs, SwitchPolicy, upper_bound};
@@ -111,3 +112,4 @@ pub use roadmap::{
     Candidate, Figure, ParseTransportError, RepoRunner, RepoStatus, Roadmap, RoadmapInput,
     RoleRunStats, RunnerState, ShadowFigures, Transport, roadmap, roadmap_from, roadmap_with,
 };
+pub use verdicts::{RunCostRecord, VerdictCosts, VerdictRecord, verdict_costs};

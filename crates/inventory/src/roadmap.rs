@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::evidence::{RepoDecision, ShadowPairs, SwitchPolicy};
 use crate::inventory::{CallSite, Classification, Inventory, PathKind};
+use crate::verdicts::{RunCostRecord, VerdictCosts, VerdictRecord, verdict_costs};
 
 /// How a run was served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -219,6 +220,11 @@ pub struct RoadmapInput {
     pub runners: Vec<RepoRunner>,
     /// When shadow evidence is enough.
     pub policy: SwitchPolicy,
+    /// The gate-decided transitions, by task then time (empty: costs by
+    /// verdict unknown, the figures fall back to run outcomes).
+    pub verdicts: Vec<VerdictRecord>,
+    /// Every run's cost, by task then id.
+    pub runs: Vec<RunCostRecord>,
 }
 
 /// One repository at an avoidable site: its runner's state and, for a
@@ -233,6 +239,10 @@ pub struct RepoStatus {
     pub why_llm: &'static str,
     /// The shadow evidence and decision (sites with a shadow mode).
     pub evidence: Option<RepoDecision>,
+    /// LLM verdicts at the site for this repository.
+    pub llm_verdicts: u64,
+    /// What their jobs cost.
+    pub llm_verdict_spend_usd: f64,
 }
 
 /// The roadmap: the figures per role and transport, and the avoidable call
@@ -276,6 +286,11 @@ pub struct Figure {
     pub failed_runs: u64,
     /// What the failed runs cost.
     pub failed_cost_usd: Option<f64>,
+    /// Gate-decided verdicts of its jobs (`None` when verdicts were not
+    /// given).
+    pub verdicts: Option<u64>,
+    /// Of those, FAILED ones (a verdict, not a non-zero exit).
+    pub failed_verdicts: Option<u64>,
     /// Where a figure is missing or partial.
     pub notes: Vec<String>,
 }
@@ -331,6 +346,13 @@ pub struct Candidate {
     /// Per repository: the runner's state, why the LLM still runs, and the
     /// shadow evidence.
     pub repos: Vec<RepoStatus>,
+    /// What its LLM verdicts set off (`None` when no verdicts were given).
+    pub verdicts: Option<VerdictCosts>,
+    /// Everything the LLM cost at the site (every run, failures included).
+    pub llm_spend_usd: Option<f64>,
+    /// The ranking key: the LLM's spend at the site plus the loops its false
+    /// PASSes let happen — what replacing it addresses.
+    pub addressable_usd: Option<f64>,
     /// Where a figure is missing or partial.
     pub notes: Vec<String>,
 }
@@ -402,7 +424,22 @@ pub fn roadmap_from(inventory: &Inventory, input: &RoadmapInput) -> Roadmap {
                     "unknown".to_owned()
                 }
             };
-            figure(row, class)
+            let mut f = figure(row, class);
+            if !input.verdicts.is_empty() {
+                // A reserved agent's verdicts are its jobs' (the role it
+                // serves): matched by stage and transport.
+                let mine = input.verdicts.iter().filter(|v| {
+                    v.stage == row.stage
+                        && match row.transport {
+                            Transport::Llm => v.llm && v.role == row.role,
+                            Transport::Deterministic => !v.llm,
+                        }
+                });
+                let (all, failed) = mine.fold((0, 0), |(a, b), v| (a + 1, b + u64::from(!v.passed)));
+                f.verdicts = Some(all);
+                f.failed_verdicts = Some(failed);
+            }
+            f
         })
         .collect();
     let mut candidates: Vec<Candidate> = inventory
@@ -430,15 +467,39 @@ pub fn roadmap_from(inventory: &Inventory, input: &RoadmapInput) -> Roadmap {
             } else {
                 Vec::new()
             };
+            let costs = (!input.verdicts.is_empty())
+                .then(|| verdict_costs(&site.role, &site.stage, &input.verdicts, &input.runs));
             c.repos = runners
                 .iter()
-                .map(|r| RepoStatus {
-                    repo: r.repo.clone(),
-                    state: r.state,
-                    why_llm: r.state.why_llm(),
-                    evidence: decisions.iter().find(|d| d.repo == r.repo).cloned(),
+                .map(|r| {
+                    let (llm_verdicts, llm_verdict_spend_usd) = costs
+                        .as_ref()
+                        .and_then(|v| v.per_repo.get(&r.repo).copied())
+                        .unwrap_or_default();
+                    RepoStatus {
+                        repo: r.repo.clone(),
+                        state: r.state,
+                        why_llm: r.state.why_llm(),
+                        evidence: decisions.iter().find(|d| d.repo == r.repo).cloned(),
+                        llm_verdicts,
+                        llm_verdict_spend_usd,
+                    }
                 })
                 .collect();
+            if let Some(v) = &costs {
+                // With verdicts, a failure is a FAILED verdict, not a
+                // non-zero exit: its cost per task is its jobs' cost.
+                let tasks = c.llm_tasks.max(1);
+                #[expect(clippy::cast_precision_loss, reason = "task counts far below 2^52")]
+                let per_task = v.failed_spend_usd / tasks as f64;
+                if c.llm_runs > 0 {
+                    c.failure_cost_usd_per_task = Some(per_task);
+                    c.score_usd_per_task = c.saving_usd_per_task.map(|s| s + per_task);
+                }
+                c.addressable_usd =
+                    Some(c.llm_spend_usd.unwrap_or(v.verdict_spend_usd) + v.false_pass_loops_usd);
+            }
+            c.verdicts = costs;
             c.status = status(site, &runners);
             if site.shadow == Some(true) {
                 c.shadow = Some(
@@ -480,10 +541,12 @@ pub fn roadmap_from(inventory: &Inventory, input: &RoadmapInput) -> Roadmap {
     }
 }
 
-/// (has LLM runs, score, time saving), compared largest first.
-fn rank_key(c: &Candidate) -> (bool, bool, f64, f64) {
+/// (has LLM runs, total addressable spend, score, time saving), compared
+/// largest first.
+fn rank_key(c: &Candidate) -> (bool, f64, bool, f64, f64) {
     (
         c.llm_runs > 0,
+        c.addressable_usd.unwrap_or(0.0),
         c.score_usd_per_task.is_some(),
         c.score_usd_per_task.unwrap_or(0.0),
         c.saving_ms_per_task.unwrap_or(f64::NEG_INFINITY),
@@ -572,6 +635,8 @@ fn figure(row: &RoleRunStats, class: String) -> Figure {
         cost_runs: row.cost_runs,
         failed_runs: row.failed_runs,
         failed_cost_usd: row.failed_cost_usd,
+        verdicts: None,
+        failed_verdicts: None,
         notes: cost_notes(row),
     }
 }
@@ -664,6 +729,11 @@ fn candidate(site: &CallSite, rows: &BTreeMap<Key, RoleRunStats>) -> Candidate {
         shadow: None,
         status: String::new(),
         repos: Vec::new(),
+        verdicts: None,
+        llm_spend_usd: llm
+            .and_then(|r| r.total_cost_usd)
+            .filter(|_| llm.is_some_and(|r| r.cost_runs > 0)),
+        addressable_usd: None,
         notes,
     }
 }
@@ -728,7 +798,7 @@ impl Roadmap {
         } else {
             let _ = writeln!(
                 out,
-                "  {:<20} {:<15} {:<13} {:<17} {:>6} {:>6} {:>10} {:>10} {:>7} {:>11}",
+                "  {:<20} {:<15} {:<13} {:<17} {:>6} {:>6} {:>10} {:>10} {:>8} {:>7} {:>7} {:>11}",
                 "role",
                 "stage",
                 "transport",
@@ -737,13 +807,15 @@ impl Roadmap {
                 "tasks",
                 "mean time",
                 "mean cost",
-                "failed",
-                "failed cost"
+                "verdicts",
+                "FAILED",
+                "exit≠0",
+                "exit≠0 cost"
             );
             for f in &self.figures {
                 let _ = writeln!(
                     out,
-                    "  {:<20} {:<15} {:<13} {:<17} {:>6} {:>6} {:>10} {:>10} {:>7} {:>11}{}",
+                    "  {:<20} {:<15} {:<13} {:<17} {:>6} {:>6} {:>10} {:>10} {:>8} {:>7} {:>7} {:>11}{}",
                     f.role,
                     f.stage,
                     f.transport.as_str(),
@@ -752,6 +824,9 @@ impl Roadmap {
                     f.tasks,
                     secs(Some(f.mean_duration_ms)),
                     usd(f.mean_cost_usd),
+                    f.verdicts.map_or_else(|| "—".to_owned(), |v| v.to_string()),
+                    f.failed_verdicts
+                        .map_or_else(|| "—".to_owned(), |v| v.to_string()),
                     f.failed_runs,
                     usd(f.failed_cost_usd),
                     if f.notes.is_empty() {
@@ -769,12 +844,13 @@ impl Roadmap {
         } else {
             let _ = writeln!(
                 out,
-                "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>13} {:>13} {:>13} {:>13}  status",
+                "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>10} {:>13} {:>13} {:>13} {:>13}  status",
                 "#",
                 "site",
                 "role",
                 "stage",
                 "LLM runs",
+                "total $",
                 "saving/task",
                 "time/task",
                 "fail $/task",
@@ -784,17 +860,51 @@ impl Roadmap {
                 let status = &c.status;
                 let _ = writeln!(
                     out,
-                    "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>13} {:>13} {:>13} {:>13}  {status}",
+                    "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>10} {:>13} {:>13} {:>13} {:>13}  {status}",
                     c.rank,
                     c.id,
                     c.role,
                     c.stage,
                     c.llm_runs,
+                    usd(c.addressable_usd),
                     usd(c.saving_usd_per_task),
                     secs(c.saving_ms_per_task),
                     usd(c.failure_cost_usd_per_task),
                     usd(c.score_usd_per_task),
                 );
+                if let Some(v) = &c.verdicts {
+                    let _ = writeln!(
+                        out,
+                        "       - LLM verdicts: {} PASSED, {} FAILED (their jobs cost {}, the FAILED ones {}); the rollback loops its FAILED verdicts started cost {}{}",
+                        v.passed,
+                        v.failed,
+                        usd(Some(v.verdict_spend_usd)),
+                        usd(Some(v.failed_spend_usd)),
+                        usd(Some(v.failed_loops_usd)),
+                        if v.open_loops > 0 {
+                            format!(" ({} still open)", v.open_loops)
+                        } else {
+                            String::new()
+                        }
+                    );
+                    let caught: Vec<String> = v
+                        .caught_at
+                        .iter()
+                        .map(|(stage, n)| format!("{n} at {stage}"))
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "       - false PASSes (the next deterministic verdict on the same commit FAILED): {}{}; the loops they let happen cost {}; {} PASSED not checked by a deterministic verdict on their commit",
+                        v.false_passes,
+                        if caught.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", caught {}", caught.join(", "))
+                        },
+                        usd(Some(v.false_pass_loops_usd)),
+                        v.unchecked_passes
+                    );
+                }
                 if let Some(shadow) = &c.shadow {
                     let _ = writeln!(
                         out,
@@ -803,9 +913,18 @@ impl Roadmap {
                     );
                 }
                 for repo in &c.repos {
+                    let spent = if c.verdicts.is_some() {
+                        format!(
+                            "{} LLM verdicts ({}); ",
+                            repo.llm_verdicts,
+                            usd(Some(repo.llm_verdict_spend_usd))
+                        )
+                    } else {
+                        String::new()
+                    };
                     let _ = writeln!(
                         out,
-                        "       - {}: runner {}; the LLM runs because {}",
+                        "       - {}: {spent}runner {}; the LLM runs because {}",
                         repo.repo,
                         repo.state.as_str(),
                         repo.why_llm

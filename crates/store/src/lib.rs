@@ -80,7 +80,8 @@ pub use queue::{
 };
 pub use records::{
     AgentRun, Alert, FAILED_OUTCOMES, GateDecision, NewAgentRun, NewAlert, NewRepo, NewTask,
-    NewTransition, Repo, RoleStats, RunStats, SuiteNetwork, Task, Transition,
+    NewTransition, Repo, RoleStats, RunCost, RunStats, SuiteNetwork, Task, Transition,
+    VerdictEvent, VerdictHistory,
 };
 pub use shadow::{
     NewShadowVerdict, ShadowAgreement, ShadowEvidence, ShadowVerdict, VERDICT_FAILED,
