@@ -176,23 +176,29 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
     let launcher = setup.config.launcher(setup.home.clone());
     let mut runners = Vec::new();
     for repo in store.repos().map_err(tool)? {
+        let own = repo
+            .test_runner_mode
+            .as_deref()
+            .and_then(|m| m.parse::<orch_launcher::RunnerMode>().ok());
         let suites = [
             (
                 orch_pipeline::Stage::Testing,
                 &launcher.test_runner,
                 repo.test_command.as_deref(),
+                own,
             ),
             (
                 orch_pipeline::Stage::DeployStaging,
                 &launcher.staging_runner,
                 Some(repo.staging_command.as_str()),
+                None,
             ),
         ];
-        for (stage, settings, command) in suites {
+        for (stage, settings, command, own) in suites {
             runners.push(orch_inventory::RepoRunner {
                 repo: repo.name.clone(),
                 stage: stage.as_str().to_owned(),
-                state: runner_state(settings, &repo.name, command),
+                state: runner_state(settings, &repo.name, command, own),
                 command_sha: command
                     .filter(|c| !c.trim().is_empty())
                     .map(orch_store::command_sha256),
@@ -252,16 +258,17 @@ fn runner_state(
     settings: &orch_launcher::SuiteRunnerConfig,
     repo: &str,
     command: Option<&str>,
+    own: Option<orch_launcher::RunnerMode>,
 ) -> orch_inventory::RunnerState {
     use orch_inventory::RunnerState;
     use orch_launcher::RunnerMode;
     if command.is_none_or(|c| c.trim().is_empty()) {
         return RunnerState::NoCommand;
     }
-    match settings.effective_mode() {
-        RunnerMode::Off => RunnerState::Off,
-        _ if !settings.repos.contains(repo) => RunnerState::NotEnabled,
-        RunnerMode::Shadow => RunnerState::Shadow,
-        RunnerMode::On => RunnerState::On,
+    match settings.mode_for(repo, own) {
+        None => RunnerState::NotEnabled,
+        Some(RunnerMode::Off) => RunnerState::Off,
+        Some(RunnerMode::Shadow) => RunnerState::Shadow,
+        Some(RunnerMode::On) => RunnerState::On,
     }
 }

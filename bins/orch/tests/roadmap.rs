@@ -265,3 +265,69 @@ fn the_roadmap_of_a_scripted_history_counts_verdicts_loops_and_false_passes() {
         assert!(text.contains(needle), "{needle:?} not in\n{text}");
     }
 }
+
+/// `orch repo update --test-runner` sets the repository's own mode, which
+/// `orch roadmap` then reports as the one in force; `default` clears it.
+#[test]
+fn repo_update_sets_the_test_runner_per_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkout = dir.path().join("checkout");
+    std::fs::create_dir_all(&checkout).unwrap();
+    let orch = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_orch"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("ORCH_HOME", dir.path().join("home"))
+            .env("ORCH_TEST_RUNNER_MODE", "shadow")
+            .output()
+            .unwrap()
+    };
+    let json = |args: &[&str]| {
+        let output = orch(args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let path = checkout.to_str().unwrap();
+    let added = json(&[
+        "repo",
+        "add",
+        "calc",
+        "--path",
+        path,
+        "--staging-cmd",
+        "true",
+        "--test-cmd",
+        "true",
+    ]);
+    assert_eq!(added["test_runner"], serde_json::Value::Null);
+    let on = json(&["repo", "update", "calc", "--test-runner", "on"]);
+    assert_eq!(on["test_runner"], "on");
+    let roadmap = String::from_utf8(orch(&["roadmap"]).stdout).unwrap();
+    assert!(
+        roadmap.contains(
+            "- calc: runner on; the LLM runs because only on a fallback (the runner's internal error)\n           repo calc (test command"
+        ),
+        "{roadmap}"
+    );
+    let refused = orch(&["repo", "update", "calc", "--test-runner", "maybe"]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("on, shadow, off, or default"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let cleared = json(&["repo", "update", "calc", "--test-runner", "default"]);
+    assert_eq!(cleared["test_runner"], serde_json::Value::Null);
+    let roadmap = String::from_utf8(orch(&["roadmap"]).stdout).unwrap();
+    assert!(
+        roadmap.contains("- calc: runner shadow;"),
+        "{roadmap}"
+    );
+}

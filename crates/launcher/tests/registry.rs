@@ -136,3 +136,53 @@ fn every_implementer_in_the_inventory_claims_its_role_and_stage_in_the_default_r
         );
     }
 }
+
+/// A repository's own test-runner mode (`repo update --test-runner`)
+/// replaces the configuration's mode and list for it; the kill-switch still
+/// wins.
+#[test]
+fn a_repositorys_own_test_runner_mode_replaces_the_configurations() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = default_intercepts();
+    let decide = |own: Option<&str>, mode: RunnerMode, in_list: bool, enabled: bool| {
+        let mut ctx = context(dir.path(), Role::Tester, Stage::Testing);
+        ctx.repo.test_runner_mode = own.map(str::to_owned);
+        let mut config = config(dir.path(), mode);
+        if !in_list {
+            config.test_runner.repos = RepoScope::Only(vec!["elsewhere".into()]);
+        }
+        config.test_runner.enabled = enabled;
+        let claimed = registry.iter().any(|i| i.claims(&ctx, &config));
+        let shadowed = registry.iter().any(|i| i.shadows(&ctx, &config));
+        (claimed, shadowed)
+    };
+    // (own, configured mode, in the list, switch on) → (claims, shadows)
+    assert_eq!(decide(None, RunnerMode::Shadow, true, true), (false, true));
+    assert_eq!(
+        decide(Some("on"), RunnerMode::Shadow, true, true),
+        (true, false)
+    );
+    assert_eq!(
+        decide(Some("on"), RunnerMode::Off, false, true),
+        (true, false),
+        "outside the list"
+    );
+    assert_eq!(
+        decide(Some("off"), RunnerMode::On, true, true),
+        (false, false)
+    );
+    assert_eq!(
+        decide(Some("shadow"), RunnerMode::On, true, true),
+        (false, true)
+    );
+    assert_eq!(
+        decide(None, RunnerMode::On, false, true),
+        (false, false),
+        "outside the list"
+    );
+    assert_eq!(
+        decide(Some("on"), RunnerMode::On, true, false),
+        (false, false),
+        "the kill-switch wins"
+    );
+}

@@ -47,6 +47,10 @@ pub struct Repo {
     /// Extra absolute folders its sandboxed runs may write (build caches, a
     /// deploy target), in the order given.
     pub cache_dirs: Vec<String>,
+    /// The test runner's mode for this repository (`on`, `shadow`, `off`),
+    /// which replaces the configuration's mode and repository list for it;
+    /// `None`: the configuration decides (schema version 10).
+    pub test_runner_mode: Option<String>,
     /// When it was added.
     pub created_ms: i64,
 }
@@ -752,7 +756,7 @@ pub(crate) const TASK_COLUMNS: &str = "id, repo_id, title, stage, status, develo
 
 pub(crate) const REPO_COLUMNS: &str = "id, name, path, staging_command, deploy_command, health_command, \
      pass_env, created_ms, base_ref, test_command, suite_paths, setup_command, suite_network, \
-     cache_dirs";
+     cache_dirs, test_runner_mode";
 
 pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -791,6 +795,7 @@ pub(crate) fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
         setup_command: row.get(11)?,
         suite_network: row.get(12)?,
         cache_dirs: split_pass_env(&row.get::<_, String>(13)?),
+        test_runner_mode: row.get(14)?,
     })
 }
 

@@ -38,7 +38,7 @@ CREATE TABLE repos (
     path            TEXT    NOT NULL CHECK (path <> ''),
     staging_command TEXT    NOT NULL,
     created_ms      INTEGER NOT NULL
-, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> ''), test_command TEXT CHECK (test_command IS NULL OR test_command <> ''), suite_paths TEXT NOT NULL DEFAULT '', setup_command TEXT CHECK (setup_command IS NULL OR setup_command <> ''), suite_network TEXT NOT NULL DEFAULT 'off' CHECK (suite_network IN ('on', 'off')), cache_dirs TEXT NOT NULL DEFAULT '') STRICT;
+, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> ''), test_command TEXT CHECK (test_command IS NULL OR test_command <> ''), suite_paths TEXT NOT NULL DEFAULT '', setup_command TEXT CHECK (setup_command IS NULL OR setup_command <> ''), suite_network TEXT NOT NULL DEFAULT 'off' CHECK (suite_network IN ('on', 'off')), cache_dirs TEXT NOT NULL DEFAULT '', test_runner_mode TEXT CHECK (test_runner_mode IS NULL OR test_runner_mode IN ('on', 'shadow', 'off'))) STRICT;
 
 -- A unit of work on one repository, moving through the pipeline's stages.
 --

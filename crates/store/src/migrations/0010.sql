@@ -1,7 +1,7 @@
 -- Migration step 10: schema version 9 -> 10. Frozen: databases in the field
 -- have run it; never edit it, append a new step instead (docs/store.md).
 --
--- The test command a shadow pair was judged with (issue 22): the sha256 of
+-- Two columns (issue 22). The test command a shadow pair was judged with (issue 22): the sha256 of
 -- the repository's test command, trimmed, as lowercase hex
 -- (orch_store::command_sha256), so that the evidence for switching a test
 -- runner on counts only the pairs of the command that would then decide.
@@ -12,3 +12,11 @@
 -- schema.sql spells the tables exactly that way (a test compares them).
 
 ALTER TABLE shadow_verdicts ADD COLUMN command_sha TEXT CHECK (command_sha IS NULL OR length(command_sha) = 64);
+
+-- repos.test_runner_mode: the test runner's mode for this repository
+-- (orch repo update --test-runner on|shadow|off), which replaces the
+-- configuration's mode and repository list for it (the kill-switch
+-- ORCH_TEST_RUNNER_ENABLED still wins); NULL: the configuration decides, as
+-- for every repository before this step.
+
+ALTER TABLE repos ADD COLUMN test_runner_mode TEXT CHECK (test_runner_mode IS NULL OR test_runner_mode IN ('on', 'shadow', 'off'));
