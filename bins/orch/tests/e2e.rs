@@ -1713,8 +1713,13 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         text.contains(
-            "shadow agreement: 1 runs, 1 agree (100.0%), 0 runner-only FAILED, 0 LLM-only FAILED"
+            "shadow agreement (all repositories, all commands): 1 runs, 1 agree (100.0%), 0 runner-only FAILED, 0 LLM-only FAILED"
         ),
+        "{text}"
+    );
+    // One agreeing pair is not evidence enough to switch.
+    assert!(
+        text.contains("1 pairs, 1 agree (100.0%), kappa undefined, 0 let through by the runner (bound 95%), 0 sent back by the runner; need 299 more pairs (bound now 95%)"),
         "{text}"
     );
     // A mode that is none is a bad argument (exit 3), named.

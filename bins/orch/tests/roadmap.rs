@@ -326,8 +326,5 @@ fn repo_update_sets_the_test_runner_per_repository() {
     let cleared = json(&["repo", "update", "calc", "--test-runner", "default"]);
     assert_eq!(cleared["test_runner"], serde_json::Value::Null);
     let roadmap = String::from_utf8(orch(&["roadmap"]).stdout).unwrap();
-    assert!(
-        roadmap.contains("- calc: runner shadow;"),
-        "{roadmap}"
-    );
+    assert!(roadmap.contains("- calc: runner shadow;"), "{roadmap}");
 }

@@ -791,7 +791,7 @@ impl Workspace {
             {
                 let end = matching_close(&toks, i + 2);
                 let inner = &toks[i + 3..end];
-                match eval_str(inner, &here.dir, &cx.crate_dir)
+                match eval_str(inner, &cx.crate_dir)
                     .map(|p| here.dir.join(p))
                     .filter(|_| depth < MAX_DEPTH)
                 {
@@ -1160,14 +1160,13 @@ fn use_tree(tree: &UseTree, prefix: &mut Vec<String>, out: &mut BTreeMap<String,
 fn include_path(tokens: &TokenStream, dir: &Path, crate_dir: &Path) -> Option<PathBuf> {
     let mut toks = Vec::new();
     flatten(tokens.clone(), &mut toks);
-    eval_str(&toks, dir, crate_dir).map(|p| dir.join(p))
+    eval_str(&toks, crate_dir).map(|p| dir.join(p))
 }
 
 /// A string literal, or `concat!` of string literals and
 /// `env!("CARGO_MANIFEST_DIR")`; `None` for anything else (`env!("OUT_DIR")`:
 /// generated code this check cannot see).
-fn eval_str(toks: &[Tok], dir: &Path, crate_dir: &Path) -> Option<String> {
-    let _ = dir;
+fn eval_str(toks: &[Tok], crate_dir: &Path) -> Option<String> {
     let mut out = String::new();
     let mut i = 0;
     let mut parts = 0;
@@ -1186,7 +1185,7 @@ fn eval_str(toks: &[Tok], dir: &Path, crate_dir: &Path) -> Option<String> {
                 let end = matching_close(toks, i + 2);
                 let inner = &toks[i + 3..end];
                 match name.as_str() {
-                    "concat" => out.push_str(&eval_str(inner, dir, crate_dir)?),
+                    "concat" => out.push_str(&eval_str(inner, crate_dir)?),
                     "env" => match inner {
                         [Tok::Lit(key)] if unquote(key)? == "CARGO_MANIFEST_DIR" => {
                             out.push_str(&crate_dir.to_string_lossy());
@@ -1521,7 +1520,7 @@ mod tests {
             &mut toks,
         );
         assert_eq!(
-            eval_str(&toks, Path::new("/d"), Path::new("/crate")).as_deref(),
+            eval_str(&toks, Path::new("/crate")).as_deref(),
             Some("/crate/x.rs")
         );
         let mut toks = Vec::new();
@@ -1529,6 +1528,6 @@ mod tests {
             TokenStream::from_str("concat!(env!(\"OUT_DIR\"), \"/x.rs\")").unwrap(),
             &mut toks,
         );
-        assert_eq!(eval_str(&toks, Path::new("/d"), Path::new("/crate")), None);
+        assert_eq!(eval_str(&toks, Path::new("/crate")), None);
     }
 }
