@@ -32,9 +32,13 @@
 //! *Limits*: resolution is by path, not by type: a method call
 //! (`x.run()`) is not followed, nor a function reached through a trait
 //! object or a closure stored elsewhere; a glob import (`use m::*`) names
-//! nothing. The process-start allow-list does not depend on resolution
-//! (a primitive is seen where it is written), and clippy's
-//! `disallowed-methods` backs it at build time.
+//! nothing, except that a bare `system` or `clone` under a `libc` or `nix`
+//! glob is that crate's. A process crate the workspace does not contain
+//! (`duct`, `subprocess`) is seen only where it reaches `Command::new` in
+//! code the scan reads, which is never: a new dependency is for review. The
+//! process-start allow-list does not depend on resolution (a primitive is
+//! seen where it is written), and clippy's `disallowed-methods` backs it at
+//! build time.
 
 #![allow(
     clippy::wildcard_enum_match_arm,
@@ -751,6 +755,8 @@ impl Workspace {
             .map(|segs: Vec<String>| {
                 let written = if let Some(alias) = segs.first().and_then(|f| local.get(f)) {
                     alias.iter().chain(&segs[1..]).cloned().collect()
+                } else if let Some(glob) = libc_glob(&segs, local) {
+                    glob
                 } else {
                     segs
                 };
@@ -842,10 +848,12 @@ impl Workspace {
                 .iter()
                 .map(|(segs, shown)| {
                     // Shown as written, a `use` alias of the module expanded.
+                    let globbed = self.aliases.get(module).and_then(|a| libc_glob(segs, a));
                     let shown = match segs
                         .first()
                         .and_then(|f| self.aliases.get(module).and_then(|a| a.get(f)))
                     {
+                        _ if globbed.is_some() => globbed.unwrap_or_default().join("::"),
                         Some(target) => target
                             .iter()
                             .chain(&segs[1..])
@@ -1021,6 +1029,27 @@ impl Scope {
     }
 }
 
+/// `libc::system` for a bare `system` under `use libc::*` (or `nix`): the
+/// names that start a process only from those crates.
+fn libc_glob(segs: &[String], aliases: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    let [name] = segs else { return None };
+    if !LIBC_ONLY.contains(&name.as_str()) {
+        return None;
+    }
+    aliases
+        .iter()
+        .find(|(key, target)| {
+            key.starts_with('*') && target.iter().any(|s| s == "libc" || s == "nix")
+        })
+        .map(|(_, target)| {
+            target
+                .iter()
+                .chain(std::iter::once(name))
+                .cloned()
+                .collect()
+        })
+}
+
 /// A direct process start, when `path` is one.
 fn primitive(path: &[String]) -> Option<String> {
     let last = path.last()?;
@@ -1151,8 +1180,12 @@ fn use_tree(tree: &UseTree, prefix: &mut Vec<String>, out: &mut BTreeMap<String,
                 use_tree(inner, prefix, out);
             }
         }
-        // A glob names nothing (see the module's limits).
-        UseTree::Glob(_) => {}
+        // A glob names nothing by itself; it is kept under a key no
+        // identifier can be (`*libc`), so that a bare `system(..)` under
+        // `use libc::*` is still seen as `libc::system`.
+        UseTree::Glob(_) => {
+            out.insert(format!("*{}", prefix.join("::")), prefix.clone());
+        }
     }
 }
 

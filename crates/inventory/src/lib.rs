@@ -43,7 +43,8 @@
 //! the block names (checked to be dev-dependencies only) are left out.
 //! *Limits:* calls are resolved by path, not by type: a method call
 //! (`x.run()`), a trait object or a closure stored elsewhere is not
-//! followed, and a glob import names nothing; `include!` of generated code
+//! followed, and a glob import names nothing (but a bare `system` under
+//! `use libc::*` is `libc::system`); `include!` of generated code
 //! (`OUT_DIR`) is reported as not followable. The clippy `disallowed-methods`
 //! list backs the allow-list at build time.
 //!

@@ -565,7 +565,12 @@ fn a_deleted_function_left_as_a_test_stub_is_reported() {
 /// none is on the allow-list, whatever the command's source.
 #[test]
 fn every_second_way_to_start_a_process_is_reported() {
-    let cases: [(&str, &str, &str); 8] = [
+    let cases: [(&str, &str, &str); 9] = [
+        (
+            "use libc::*;\npub(crate) fn go(c: &std::ffi::CStr) { unsafe { system(c.as_ptr()); } }\n",
+            "go",
+            "libc::system",
+        ),
         (
             "type Sh = std::process::Command;\npub(crate) fn go(c: &str) { let _ = Sh::new(\"sh\").arg(c).status(); }\n",
             "go",
