@@ -99,6 +99,6 @@ pub use store::{
 };
 pub use types::{
     AgentRunId, AlertId, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken, ManualClock,
-    ParseEnumError, RepoId, SystemClock, TaskId, TaskIsolation, TaskStatus, TransitionId,
-    Transport,
+    ParseEnumError, RepoId, RunOutcome, SystemClock, TaskId, TaskIsolation, TaskStatus,
+    TransitionId, Transport,
 };

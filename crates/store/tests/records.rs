@@ -960,3 +960,22 @@ fn shadow_evidence_is_counted_per_repository_and_command() {
             .is_empty()
     );
 }
+
+/// The failed-run count of `run_stats` is the store's own exhaustive
+/// classification of outcomes, so a new outcome cannot slip past it.
+#[test]
+fn failed_outcomes_are_the_outcomes_that_are_failures() {
+    let failures: Vec<&str> = orch_store::RunOutcome::ALL
+        .iter()
+        .filter(|o| o.is_failure())
+        .map(|o| o.as_str())
+        .collect();
+    assert_eq!(failures, orch_store::FAILED_OUTCOMES);
+    for outcome in orch_store::RunOutcome::ALL {
+        assert_eq!(
+            outcome.as_str().parse::<orch_store::RunOutcome>().unwrap(),
+            *outcome
+        );
+    }
+    assert_eq!(orch_store::RunOutcome::ALL.len(), 9);
+}
