@@ -738,10 +738,9 @@ impl Workspace {
         flatten(tokens, &mut toks);
         let mut toks = self.expand_includes(cx, here, toks, 0);
         toks.shrink_to_fit();
-        let mut primitives = Vec::new();
         let mut reads = Vec::new();
         let mut refs = Vec::new();
-        describe(&toks, &mut primitives, &mut reads, &mut refs);
+        describe(&toks, &mut reads, &mut refs);
         let text = toks.iter().map(Tok::text).collect::<Vec<_>>().join(" ");
         let mut qualified = scope.qualifiers.clone();
         qualified.push(name.clone());
@@ -773,7 +772,7 @@ impl Workspace {
             path,
             kind,
             test: scope.test || test,
-            primitives,
+            primitives: Vec::new(),
             reads,
             refs,
             text,
@@ -1307,13 +1306,9 @@ fn is_path_sep(toks: &[Tok], at: usize) -> bool {
         && matches!(toks.get(at + 1), Some(Tok::Punct(':', _)))
 }
 
-/// Reads, primitives-by-text and the paths a unit's tokens name.
-fn describe(
-    toks: &[Tok],
-    _primitives: &mut Vec<String>,
-    reads: &mut Vec<String>,
-    refs: &mut Vec<Vec<String>>,
-) {
+/// What a unit's tokens read of the agent command, and the paths they name
+/// (primitives are recognised on those paths once aliases are resolved).
+fn describe(toks: &[Tok], reads: &mut Vec<String>, refs: &mut Vec<Vec<String>>) {
     let mut i = 0;
     while i < toks.len() {
         match &toks[i] {
