@@ -3,7 +3,8 @@
 //! `default_intercepts` that claims that role at that stage (mode `on`), and
 //! shadows it where the inventory says it has a shadow mode; every reserved
 //! agent of the inventory claims its own role at its stage. The drift check
-//! reads the registry's source; this runs it.
+//! reads the registry's source; this runs it. It lives with the binary, the
+//! one crate that may depend on both the launcher and the inventory.
 
 #![expect(
     clippy::unwrap_used,
