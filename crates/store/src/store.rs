@@ -48,7 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007.sql"),
     include_str!("migrations/0008.sql"),
     include_str!("migrations/0009.sql"),
-    include_str!("migrations/0010.sql"),
+    include_str!("migrations/0012.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

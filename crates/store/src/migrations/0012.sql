@@ -1,4 +1,4 @@
--- Migration step 10: schema version 9 -> 10. Frozen: databases in the field
+-- Migration step 12: schema version 11 -> 12. Frozen: databases in the field
 -- have run it; never edit it, append a new step instead (docs/store.md).
 --
 -- Two columns (issue 22). The test command a shadow pair was judged with (issue 22): the sha256 of
