@@ -196,6 +196,15 @@ pub(crate) struct RepoUpdateArgs {
     /// See `repo add --help`.
     #[arg(long, value_name = "on|off", value_parser = parse_network)]
     pub(crate) network: Option<SuiteNetwork>,
+    /// The test runner's mode for this repository: on (the runner decides
+    /// testing), shadow (the LLM tester decides, the runner measures), off
+    /// (the LLM tester alone); it replaces ORCH_TEST_RUNNER_MODE and
+    /// ORCH_TEST_RUNNER_REPOS for this repository (ORCH_TEST_RUNNER_ENABLED set
+    /// to false still switches it off). "default" goes back to the
+    /// configuration.
+    /// `orch roadmap` says when the shadow evidence is enough for on.
+    #[arg(long, value_name = "on|shadow|off|default", value_parser = parse_test_runner)]
+    pub(crate) test_runner: Option<TestRunnerSetting>,
     /// The folders, outside the task's worktree, its runs may write
     /// (comma-separated absolute paths of existing folders; replaces the
     /// list; "" clears it). See `repo add --help`.
@@ -625,6 +634,20 @@ pub(crate) struct RunArgs {
 }
 
 /// `on` or `off`, for `--network`.
+/// `repo update --test-runner`: a mode, or `None` for the configuration's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TestRunnerSetting(pub(crate) Option<String>);
+
+fn parse_test_runner(text: &str) -> Result<TestRunnerSetting, String> {
+    match text.trim() {
+        "default" => Ok(TestRunnerSetting(None)),
+        mode @ ("on" | "shadow" | "off") => Ok(TestRunnerSetting(Some(mode.to_owned()))),
+        other => Err(format!(
+            "{other:?} is not a test-runner mode: give on, shadow, off, or default (the configuration's)"
+        )),
+    }
+}
+
 fn parse_network(text: &str) -> Result<SuiteNetwork, String> {
     SuiteNetwork::parse(text.trim())
         .ok_or_else(|| format!("{text:?} is not a network setting; use on or off"))

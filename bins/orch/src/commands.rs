@@ -177,6 +177,7 @@ pub(crate) fn repo_json(repo: &orch_store::Repo) -> Value {
         "setup_cmd": repo.setup_command,
         "suite_network": repo.suite_network.as_str(),
         "cache_dirs": repo.cache_dirs,
+        "test_runner": repo.test_runner_mode,
     })
 }
 

@@ -21,7 +21,8 @@ fn built_in() -> Result<Inventory, CliError> {
     })
 }
 
-/// `orch inventory check --root DIR`.
+/// `orch inventory check --root DIR`: refused (exit code of a refusal) when
+/// the tree's pipeline tables differ from this binary's.
 pub(crate) fn check(root: &Path) -> Result<Ending, CliError> {
     if !root.join(orch_inventory::INVENTORY_DOC).is_file() {
         return Err(CliError::BadArgument(format!(
@@ -31,6 +32,21 @@ pub(crate) fn check(root: &Path) -> Result<Ending, CliError> {
         )));
     }
     let drift = orch_inventory::check(root);
+    // The checks compare the tree with the pipeline tables compiled into
+    // this binary: for a tree whose tables differ, the answer would be
+    // about the wrong tables, so there is none.
+    let differ: Vec<String> = drift
+        .iter()
+        .filter(|d| matches!(d, orch_inventory::Drift::TablesDiffer { .. }))
+        .map(ToString::to_string)
+        .collect();
+    if !differ.is_empty() {
+        return Err(CliError::Refused(format!(
+            "{} has other pipeline tables than this binary, so it cannot be checked against them: {}",
+            root.display(),
+            differ.join("; ")
+        )));
+    }
     for line in &drift {
         println!("{line}");
     }
@@ -141,7 +157,89 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
             other_commit: agreement.other_commit,
         },
     )];
-    let roadmap = orch_inventory::roadmap_with(&built_in()?, &stats, &shadows);
+    let tool = |error: orch_store::StoreError| CliError::Tool(error.to_string());
+    let pairs: Vec<orch_inventory::ShadowPairs> = store
+        .shadow_evidence(testing)
+        .map_err(tool)?
+        .into_iter()
+        .map(|e| orch_inventory::ShadowPairs {
+            repo: e.repo,
+            command_sha: e.command_sha,
+            both_passed: e.both_passed,
+            both_failed: e.both_failed,
+            runner_only_failed: e.runner_only_failed,
+            llm_only_failed: e.llm_only_failed,
+            runner_no_verdict: e.runner_no_verdict,
+            other_commit: e.other_commit,
+        })
+        .collect();
+    let launcher = setup.config.launcher(setup.home.clone());
+    let mut runners = Vec::new();
+    for repo in store.repos().map_err(tool)? {
+        let own = repo
+            .test_runner_mode
+            .as_deref()
+            .and_then(|m| m.parse::<orch_launcher::RunnerMode>().ok());
+        let suites = [
+            (
+                orch_pipeline::Stage::Testing,
+                &launcher.test_runner,
+                repo.test_command.as_deref(),
+                own,
+            ),
+            (
+                orch_pipeline::Stage::DeployStaging,
+                &launcher.staging_runner,
+                Some(repo.staging_command.as_str()),
+                None,
+            ),
+        ];
+        for (stage, settings, command, own) in suites {
+            runners.push(orch_inventory::RepoRunner {
+                repo: repo.name.clone(),
+                stage: stage.as_str().to_owned(),
+                state: runner_state(settings, &repo.name, command, own),
+                command_sha: command
+                    .filter(|c| !c.trim().is_empty())
+                    .map(orch_store::command_sha256),
+            });
+        }
+    }
+    let history = store.verdict_history().map_err(tool)?;
+    let verdicts = history
+        .verdicts
+        .into_iter()
+        .map(|v| orch_inventory::VerdictRecord {
+            task: v.task.get(),
+            repo: v.repo,
+            stage: v.stage,
+            role: v.role,
+            passed: v.passed,
+            commit: v.commit,
+            llm: v.llm,
+            cost_usd: v.cost_usd,
+            last_run: v.last_run.map(|r| r.get()),
+        })
+        .collect();
+    let runs = history
+        .runs
+        .into_iter()
+        .map(|r| orch_inventory::RunCostRecord {
+            task: r.task.get(),
+            run: r.run.get(),
+            cost_usd: r.cost_usd,
+        })
+        .collect();
+    let input = orch_inventory::RoadmapInput {
+        stats,
+        shadows: shadows.to_vec(),
+        pairs: vec![(testing.to_owned(), pairs)],
+        runners,
+        policy: orch_inventory::SwitchPolicy::default(),
+        verdicts,
+        runs,
+    };
+    let roadmap = orch_inventory::roadmap_from(&built_in()?, &input);
     if as_json {
         let text = roadmap
             .to_json()
@@ -151,4 +249,26 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
         print!("{}", roadmap.to_text());
     }
     Ok(Ending::Done)
+}
+
+/// How a suite runner stands for a repository under the configuration in
+/// force, in the order its `claims` tests it: a command, the mode (the
+/// kill-switch first), the scope.
+fn runner_state(
+    settings: &orch_launcher::SuiteRunnerConfig,
+    repo: &str,
+    command: Option<&str>,
+    own: Option<orch_launcher::RunnerMode>,
+) -> orch_inventory::RunnerState {
+    use orch_inventory::RunnerState;
+    use orch_launcher::RunnerMode;
+    if command.is_none_or(|c| c.trim().is_empty()) {
+        return RunnerState::NoCommand;
+    }
+    match settings.mode_for(repo, own) {
+        None => RunnerState::NotEnabled,
+        Some(RunnerMode::Off) => RunnerState::Off,
+        Some(RunnerMode::Shadow) => RunnerState::Shadow,
+        Some(RunnerMode::On) => RunnerState::On,
+    }
 }

@@ -618,6 +618,7 @@ pub(crate) fn repo_update(setup: &Setup, args: &RepoUpdateArgs) -> Result<Ending
         None => None,
     };
     let change = RepoChange {
+        test_runner_mode: args.test_runner.clone().map(|setting| setting.0),
         suite_network: args.network,
         cache_dirs,
         suite_paths,

@@ -765,6 +765,31 @@ fn the_inventory_commands_check_show_and_rank() {
         world.dir.path().to_str().unwrap(),
     ]);
     assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    // A tree whose pipeline tables differ from the binary's is refused, not
+    // checked against the binary's tables.
+    let other = world.dir.path().join("other-tree");
+    for file in [
+        "docs/architecture/llm-call-sites.md",
+        "crates/pipeline/src/stage.rs",
+        "crates/pipeline/src/artifact.rs",
+        "crates/pipeline/src/gate.rs",
+        "crates/pipeline/src/transition.rs",
+    ] {
+        let to = other.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let text = std::fs::read_to_string(std::path::Path::new(root).join(file)).unwrap();
+        std::fs::write(to, text.replace("\"10-test-report.md\"", "\"10-tests.md\"")).unwrap();
+    }
+    let output = world.run(&["inventory", "check", "--root", other.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("other pipeline tables than this binary")
+            && said.contains(
+                "crates/pipeline/src/artifact.rs: the pipeline tables (const ARTIFACTS) differ"
+            ),
+        "{said}"
+    );
     // The roadmap on an empty database says so and exits 0.
     world.json(&["task", "list"]);
     let output = world.run(&["roadmap"]);
@@ -2046,8 +2071,13 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         text.contains(
-            "shadow agreement: 1 runs, 1 agree (100.0%), 0 runner-only FAILED, 0 LLM-only FAILED"
+            "shadow agreement (all repositories, all commands): 1 runs, 1 agree (100.0%), 0 runner-only FAILED, 0 LLM-only FAILED"
         ),
+        "{text}"
+    );
+    // One agreeing pair is not evidence enough to switch.
+    assert!(
+        text.contains("1 pairs, 1 agree (100.0%), kappa undefined, 0 let through by the runner (bound 95%), 0 sent back by the runner; need 299 more pairs (bound now 95%)"),
         "{text}"
     );
     // A mode that is none is a bad argument (exit 3), named.

@@ -4,16 +4,25 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use orch_pipeline::{ARTIFACTS, Role, RoleKind, Stage, gates_for};
 
+use crate::code::{Problem, Workspace};
 use crate::inventory::{Classification, Inventory, InventoryError, PathKind};
-use crate::source::{self, FnInfo};
+use crate::scan::{
+    check_consumption, check_locations, check_registry, check_test_support, check_transports,
+};
 
 /// The one function allowed to start the agent CLI.
 pub const TRANSPORT_LOCATION: &str = "crates/launcher/src/spawn.rs::spawn";
+
+/// The one function allowed to call the transport.
+pub const LAUNCH_LOCATION: &str = "crates/launcher/src/launch.rs::launch_job";
+
+/// The default registry of reserved agents.
+pub const REGISTRY_LOCATION: &str = "crates/launcher/src/reserved.rs::default_intercepts";
 
 /// The LLM roles a suite runner serves, the runner, and whether it has a
 /// shadow mode there: one type in the launcher, configured per stage.
@@ -31,11 +40,6 @@ pub const DOCUMENTS: [&str; 6] = [
     "docs/overview/agents.md",
     "docs/overview/quality-and-security.md",
 ];
-
-/// Folders the second-transport scan does not enter: build output, hidden
-/// folders, and test code (`tests/`, `benches/`), whose harnesses start the
-/// binary or a scripted agent on purpose.
-const SKIPPED_DIRS: [&str; 3] = ["target", "tests", "benches"];
 
 /// One disagreement between the inventory, the pipeline and the code; each
 /// displays as one line that says what to fix.
@@ -224,6 +228,94 @@ pub enum Drift {
     /// The transport itself no longer looks like one to the scan (it starts
     /// no process, or reads no agent command, or is gone).
     TransportNotRecognised,
+    /// A `mod x;` of a crate names a file that does not exist.
+    MissingModule {
+        /// The file looked for, relative to the root.
+        file: String,
+        /// The module.
+        module: String,
+    },
+    /// An `include!` whose file cannot be computed or read.
+    UnresolvedInclude {
+        /// The including file.
+        file: String,
+        /// The macro's argument, or what went wrong.
+        what: String,
+    },
+    /// A `Cargo.toml` that cannot be read.
+    BadManifest {
+        /// The manifest.
+        file: String,
+        /// The error.
+        error: String,
+    },
+    /// A function starts a process (directly, or through another crate's
+    /// process machinery) and is not on the allow-list.
+    ProcessStartNotAllowed {
+        /// `file.rs::function`.
+        location: String,
+        /// What starts the process.
+        starts: String,
+    },
+    /// An allow-list entry starts no process (any more).
+    StaleProcessStart {
+        /// The entry's location.
+        location: String,
+    },
+    /// A function other than `launch_job` calls the transport.
+    SpawnCaller {
+        /// `file.rs::function`.
+        location: String,
+    },
+    /// A reserved agent of the inventory is not in the default registry.
+    NotRegistered {
+        /// The entry.
+        id: String,
+        /// The reserved agent.
+        name: String,
+        /// Its `intercept`, if the entry gives one.
+        intercept: Option<String>,
+        /// What the registry holds.
+        registry: Vec<String>,
+    },
+    /// A call site's `implemented_by` names a reserved agent that the
+    /// default registry does not hold, or that serves another stage.
+    ImplementerNotRegistered {
+        /// The call site.
+        id: String,
+        /// The reserved agent.
+        name: String,
+        /// Why.
+        why: String,
+    },
+    /// The tree's pipeline tables differ from the ones this check was built
+    /// with, so checking the tree against them would be wrong.
+    TablesDiffer {
+        /// The file.
+        file: String,
+        /// The items that differ.
+        items: Vec<String>,
+    },
+    /// A prose table of the inventory document disagrees with the block.
+    ProseMismatch {
+        /// The entry.
+        id: String,
+        /// What disagrees.
+        what: String,
+    },
+    /// A consumption point without a mitigation.
+    MissingMitigation {
+        /// The entry.
+        id: String,
+    },
+    /// A test-support package is a normal dependency of another member, so
+    /// its code (which the scan leaves out) would ship.
+    TestSupportDependency {
+        /// The test-support package.
+        package: String,
+        /// The member that depends on it.
+        dependent: String,
+    },
 }
 
 impl fmt::Display for Drift {
@@ -368,6 +460,68 @@ impl fmt::Display for Drift {
                 f,
                 "{TRANSPORT_LOCATION}: the scan no longer sees it start a process with the agent command; if the transport moved, update TRANSPORT_LOCATION and the inventory"
             ),
+            Drift::MissingModule { file, module } => write!(
+                f,
+                "{file}: module {module} is declared but its file does not exist; add the file or remove the `mod`"
+            ),
+            Drift::UnresolvedInclude { file, what } => write!(
+                f,
+                "{file}: include!({what}) cannot be followed, so the code it pulls in cannot be checked; include a path relative to the file (or concat!(env!(\"CARGO_MANIFEST_DIR\"), …))"
+            ),
+            Drift::BadManifest { file, error } => {
+                write!(f, "{file}: cannot be read ({error}); fix the manifest")
+            }
+            Drift::ProcessStartNotAllowed { location, starts } => write!(
+                f,
+                "{location}: starts a process ({starts}) but is not on the allow-list of process-start sites; start processes through an allowed site, or add a [[process_start]] entry saying why"
+            ),
+            Drift::StaleProcessStart { location } => write!(
+                f,
+                "inventory: [[process_start]] {location} starts no process; remove the entry"
+            ),
+            Drift::SpawnCaller { location } => write!(
+                f,
+                "{location}: calls the transport (orch_launcher::spawn) directly, skipping the reserved agents and the spend ceiling; only {LAUNCH_LOCATION} may call it: call launch_job"
+            ),
+            Drift::NotRegistered {
+                id,
+                name,
+                intercept,
+                registry,
+            } => match intercept {
+                None => write!(
+                    f,
+                    "inventory {id}: reserved agent {name} gives no intercept; set intercept to its entry in {REGISTRY_LOCATION} (one of: {})",
+                    registry.join(", ")
+                ),
+                Some(intercept) => write!(
+                    f,
+                    "inventory {id}: reserved agent {name} is {intercept}, which {REGISTRY_LOCATION} does not register (it holds: {}); register it, or its stage falls to the LLM",
+                    registry.join(", ")
+                ),
+            },
+            Drift::ImplementerNotRegistered { id, name, why } => write!(
+                f,
+                "inventory {id}: implemented_by = {name:?}, but {why}; register the intercept or fix the inventory"
+            ),
+            Drift::TablesDiffer { file, items } => write!(
+                f,
+                "{file}: the pipeline tables ({}) differ from the ones this check was built with; build the check from this tree (cargo run -p orch -- inventory check --root .) and run it again",
+                items.join(", ")
+            ),
+            Drift::ProseMismatch { id, what } => write!(
+                f,
+                "{}: the prose table row {id} disagrees with the inventory block: {what}; make them agree",
+                crate::INVENTORY_DOC
+            ),
+            Drift::MissingMitigation { id } => write!(
+                f,
+                "inventory {id}: a consumption point needs a mitigation; say what bounds it"
+            ),
+            Drift::TestSupportDependency { package, dependent } => write!(
+                f,
+                "{dependent}: depends on the test-support package {package}, whose code the scan leaves out; make it a dev-dependency"
+            ),
         }
     }
 }
@@ -380,17 +534,44 @@ impl fmt::Display for Drift {
 pub fn check(root: &Path) -> Vec<Drift> {
     let mut out = Vec::new();
     check_documents(root, &mut out);
-    let mut sources = Sources::new(root);
-    match Inventory::load(root) {
-        Ok(inventory) => {
-            check_call_sites(&inventory, &mut out);
-            check_deterministic(&inventory, &mut out);
-            check_locations(&inventory, &mut sources, &mut out);
+    crate::tables::check_tables(root, &mut out);
+    let inventory = match Inventory::load(root) {
+        Ok(inventory) => Some(inventory),
+        Err(error) => {
+            out.push(Drift::Inventory(error));
+            None
         }
-        Err(error) => out.push(Drift::Inventory(error)),
+    };
+    let test_support = inventory
+        .as_ref()
+        .map(|i| i.scan.test_support.clone())
+        .unwrap_or_default();
+    let ws = Workspace::load(root, &test_support);
+    problems(&ws, &mut out);
+    if let Some(inventory) = &inventory {
+        check_call_sites(inventory, &mut out);
+        check_deterministic(inventory, &mut out);
+        check_locations(root, inventory, &ws, &mut out);
+        check_registry(inventory, &ws, &mut out);
+        check_consumption(inventory, &mut out);
+        if let Ok(text) = fs::read_to_string(root.join(crate::INVENTORY_DOC)) {
+            crate::prose::check_prose(&text, inventory, &mut out);
+        }
+        check_test_support(inventory, &ws, &mut out);
     }
-    check_transports(root, &mut sources, &mut out);
+    check_transports(inventory.as_ref(), &ws, &mut out);
     out
+}
+
+fn problems(ws: &Workspace, out: &mut Vec<Drift>) {
+    for problem in &ws.problems {
+        out.push(match problem.clone() {
+            Problem::Manifest { file, error } => Drift::BadManifest { file, error },
+            Problem::Unparsable { file, error } => Drift::UnparsableSource { file, error },
+            Problem::MissingModule { file, module } => Drift::MissingModule { file, module },
+            Problem::Include { file, what } => Drift::UnresolvedInclude { file, what },
+        });
+    }
 }
 
 fn check_documents(root: &Path, out: &mut Vec<Drift>) {
@@ -609,12 +790,12 @@ fn check_deterministic(inventory: &Inventory, out: &mut Vec<Drift>) {
 }
 
 /// A code location: a file and the qualified name of a function in it.
-struct Location<'a> {
-    file: &'a str,
-    item: Vec<&'a str>,
+pub(crate) struct Location<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) item: Vec<&'a str>,
 }
 
-fn parse_location(location: &str) -> Option<Location<'_>> {
+pub(crate) fn parse_location(location: &str) -> Option<Location<'_>> {
     let at = location.find(".rs::")?;
     let file = &location[..at + 3];
     let item: Vec<&str> = location[at + 5..].split("::").collect();
@@ -626,176 +807,6 @@ fn parse_location(location: &str) -> Option<Location<'_>> {
         return None;
     }
     Some(Location { file, item })
-}
-
-fn check_locations(inventory: &Inventory, sources: &mut Sources, out: &mut Vec<Drift>) {
-    let entries = std::iter::once((&inventory.transport.id, &inventory.transport.locations))
-        .chain(inventory.call_sites.iter().map(|s| (&s.id, &s.locations)))
-        .chain(
-            inventory
-                .deterministic
-                .iter()
-                .map(|d| (&d.id, &d.locations)),
-        );
-    for (id, locations) in entries {
-        for location in locations {
-            let Some(parsed) = parse_location(location) else {
-                out.push(Drift::BadLocation {
-                    id: id.clone(),
-                    location: location.clone(),
-                });
-                continue;
-            };
-            let drift = match sources.functions(parsed.file) {
-                Parsed::Missing => Some(Drift::MissingFile {
-                    id: id.clone(),
-                    location: location.clone(),
-                }),
-                // Reported once by the transport scan (or here, for a file
-                // the scan skips).
-                Parsed::Unparsable(error) => Some(Drift::UnparsableSource {
-                    file: parsed.file.to_owned(),
-                    error,
-                }),
-                Parsed::Functions(fns) => {
-                    let found = fns.iter().any(|f| {
-                        f.qualified.len() >= parsed.item.len()
-                            && f.qualified[f.qualified.len() - parsed.item.len()..]
-                                .iter()
-                                .zip(&parsed.item)
-                                .all(|(a, b)| a == b)
-                    });
-                    (!found).then(|| Drift::MissingFunction {
-                        id: id.clone(),
-                        location: location.clone(),
-                    })
-                }
-            };
-            if let Some(drift) = drift
-                && !out.iter().any(|d| same_unparsable(d, &drift))
-            {
-                out.push(drift);
-            }
-        }
-    }
-}
-
-fn same_unparsable(a: &Drift, b: &Drift) -> bool {
-    matches!((a, b), (Drift::UnparsableSource { file: x, .. }, Drift::UnparsableSource { file: y, .. }) if x == y)
-}
-
-fn check_transports(root: &Path, sources: &mut Sources, out: &mut Vec<Drift>) {
-    let mut files = Vec::new();
-    rust_files(root, root, &mut files);
-    let (allowed_file, allowed_fn) = TRANSPORT_LOCATION
-        .split_once(".rs::")
-        .map(|(f, n)| (format!("{f}.rs"), n))
-        .unwrap_or_default();
-    let mut transport_seen = false;
-    for file in files {
-        match sources.functions(&file) {
-            Parsed::Missing => {}
-            Parsed::Unparsable(error) => {
-                let drift = Drift::UnparsableSource {
-                    file: file.clone(),
-                    error,
-                };
-                if !out.iter().any(|d| same_unparsable(d, &drift)) {
-                    out.push(drift);
-                }
-            }
-            Parsed::Functions(fns) => {
-                for f in fns.iter().filter(|f| !f.test) {
-                    let (Some(starts), Some(reads)) = (f.starts.first(), f.reads.first()) else {
-                        continue;
-                    };
-                    if file == allowed_file && f.name() == allowed_fn {
-                        transport_seen = true;
-                        continue;
-                    }
-                    out.push(Drift::SecondTransport {
-                        file: file.clone(),
-                        function: f.name(),
-                        starts: starts.clone(),
-                        reads: reads.clone(),
-                    });
-                }
-            }
-        }
-    }
-    if !transport_seen {
-        out.push(Drift::TransportNotRecognised);
-    }
-}
-
-/// Every `.rs` file under `dir`, relative to `root` with `/` separators,
-/// sorted; skips [`SKIPPED_DIRS`], hidden folders and symbolic links.
-fn rust_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().collect();
-    entries.sort_by_key(fs::DirEntry::file_name);
-    for entry in entries {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let path = entry.path();
-        if kind.is_dir() {
-            if !name.starts_with('.') && !SKIPPED_DIRS.contains(&name.as_ref()) {
-                rust_files(root, &path, out);
-            }
-        } else if kind.is_file()
-            && name.ends_with(".rs")
-            && let Ok(relative) = path.strip_prefix(root)
-        {
-            let parts: Vec<String> = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            out.push(parts.join("/"));
-        }
-    }
-}
-
-/// A file as the checks see it.
-#[derive(Clone)]
-enum Parsed {
-    Missing,
-    Unparsable(String),
-    Functions(Vec<FnInfo>),
-}
-
-/// Parsed files, each parsed once.
-struct Sources {
-    root: PathBuf,
-    cache: BTreeMap<String, Parsed>,
-}
-
-impl Sources {
-    fn new(root: &Path) -> Sources {
-        Sources {
-            root: root.to_owned(),
-            cache: BTreeMap::new(),
-        }
-    }
-
-    fn functions(&mut self, file: &str) -> Parsed {
-        if let Some(parsed) = self.cache.get(file) {
-            return parsed.clone();
-        }
-        let parsed = match fs::read_to_string(self.root.join(file)) {
-            Err(_) => Parsed::Missing,
-            Ok(text) => match source::functions(&text) {
-                Ok(fns) => Parsed::Functions(fns),
-                Err(error) => Parsed::Unparsable(error.to_string()),
-            },
-        };
-        self.cache.insert(file.to_owned(), parsed.clone());
-        parsed
-    }
 }
 
 #[cfg(test)]

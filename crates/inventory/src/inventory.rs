@@ -35,6 +35,54 @@ pub struct Inventory {
     /// transitions, the dispatch that consults the reserved agents.
     #[serde(rename = "deterministic", default)]
     pub deterministic: Vec<DeterministicPath>,
+    /// The places where agent output steers the task outside its verdict
+    /// key (K1 …), each with its mitigation.
+    #[serde(rename = "consumption", default)]
+    pub consumption: Vec<Consumption>,
+    /// The allow-list of process-start sites: every function that starts a
+    /// process directly, or calls the process machinery of another crate.
+    #[serde(rename = "process_start", default)]
+    pub process_starts: Vec<ProcessStart>,
+    /// What the code scan leaves out.
+    #[serde(default)]
+    pub scan: Scan,
+}
+
+/// A place where agent output, other than the verdict line, steers the task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consumption {
+    /// `K1` ….
+    pub id: String,
+    /// What the agent produces (an exit code, a cost line, a git action).
+    pub output: String,
+    /// What orch does with it.
+    pub effect: String,
+    /// Code locations, `path/to/file.rs::function`.
+    pub locations: Vec<String>,
+    /// Why that is acceptable, or what bounds it.
+    pub mitigation: String,
+}
+
+/// One allowed process-start site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessStart {
+    /// `path/to/file.rs::function`.
+    pub location: String,
+    /// What it starts and why there.
+    pub why: String,
+}
+
+/// What the code scan leaves out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scan {
+    /// Packages that are test support: never a dependency of another
+    /// member (only a dev-dependency, which the check verifies), so their
+    /// process starts never ship.
+    #[serde(default)]
+    pub test_support: Vec<String>,
 }
 
 /// S0: the one function that starts an LLM agent.
@@ -124,6 +172,10 @@ pub struct DeterministicPath {
     pub stage: Option<String>,
     /// Code locations, `path/to/file.rs::function`.
     pub locations: Vec<String>,
+    /// For a reserved agent: its entry in the launcher's default registry
+    /// (`default_intercepts`), as written there, e.g. `SuiteRunner::testing()`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intercept: Option<String>,
 }
 
 /// The kinds of deterministic path.

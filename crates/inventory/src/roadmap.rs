@@ -9,7 +9,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::evidence::{RepoDecision, ShadowPairs, SwitchPolicy};
 use crate::inventory::{CallSite, Classification, Inventory, PathKind};
+use crate::verdicts::{RunCostRecord, VerdictCosts, VerdictRecord, verdict_costs};
 
 /// How a run was served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -138,6 +140,111 @@ impl ShadowFigures {
     }
 }
 
+/// How a stage's runner stands for one repository under the configuration
+/// in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunnerState {
+    /// The runner decides.
+    On,
+    /// The LLM decides; the runner runs beside it.
+    Shadow,
+    /// The runner's mode is `off`, or its switch is off: the LLM alone.
+    Off,
+    /// The repository is not in the runner's scope: the LLM alone.
+    NotEnabled,
+    /// The repository names no command for the runner: the LLM alone.
+    NoCommand,
+}
+
+impl RunnerState {
+    /// Every state, in a fixed order.
+    pub const ALL: [RunnerState; 5] = [
+        RunnerState::On,
+        RunnerState::Shadow,
+        RunnerState::Off,
+        RunnerState::NotEnabled,
+        RunnerState::NoCommand,
+    ];
+
+    /// `on`, `shadow`, `off`, `not enabled`, `no command`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunnerState::On => "on",
+            RunnerState::Shadow => "shadow",
+            RunnerState::Off => "off",
+            RunnerState::NotEnabled => "not enabled",
+            RunnerState::NoCommand => "no command",
+        }
+    }
+
+    /// Why the LLM still runs at the site for a repository in this state.
+    #[must_use]
+    pub const fn why_llm(self) -> &'static str {
+        match self {
+            RunnerState::On => "only on a fallback (the runner's internal error)",
+            RunnerState::Shadow => "shadow mode: the LLM decides, the runner measures",
+            RunnerState::Off => "the runner is off",
+            RunnerState::NotEnabled => "the repository is not in the runner's scope",
+            RunnerState::NoCommand => "the repository names no command for the runner",
+        }
+    }
+}
+
+/// One repository's runner at one stage, as the configuration in force sets
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepoRunner {
+    /// The repository.
+    pub repo: String,
+    /// The stage the runner serves.
+    pub stage: String,
+    /// Its state there.
+    pub state: RunnerState,
+    /// The digest of the command it would run (the evidence is per command).
+    pub command_sha: Option<String>,
+}
+
+/// Everything the roadmap is computed from; the binary fills it from the
+/// store and the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RoadmapInput {
+    /// Run figures per role, stage and transport.
+    pub stats: Vec<RoleRunStats>,
+    /// Shadow agreement per stage (all repositories, all time).
+    pub shadows: Vec<(String, ShadowFigures)>,
+    /// Shadow pairs per stage, per repository and command.
+    pub pairs: Vec<(String, Vec<ShadowPairs>)>,
+    /// The runners per repository and stage (empty: configuration unknown).
+    pub runners: Vec<RepoRunner>,
+    /// When shadow evidence is enough.
+    pub policy: SwitchPolicy,
+    /// The gate-decided transitions, by task then time (empty: costs by
+    /// verdict unknown, the figures fall back to run outcomes).
+    pub verdicts: Vec<VerdictRecord>,
+    /// Every run's cost, by task then id.
+    pub runs: Vec<RunCostRecord>,
+}
+
+/// One repository at an avoidable site: its runner's state and, for a
+/// runner with a shadow mode, the evidence for switching it on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepoStatus {
+    /// The repository.
+    pub repo: String,
+    /// The runner's state for it.
+    pub state: RunnerState,
+    /// Why the LLM still runs there.
+    pub why_llm: &'static str,
+    /// The shadow evidence and decision (sites with a shadow mode).
+    pub evidence: Option<RepoDecision>,
+    /// LLM verdicts at the site for this repository.
+    pub llm_verdicts: u64,
+    /// What their jobs cost.
+    pub llm_verdict_spend_usd: f64,
+}
+
 /// The roadmap: the figures per role and transport, and the avoidable call
 /// sites ranked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -150,6 +257,8 @@ pub struct Roadmap {
     pub candidates: Vec<Candidate>,
     /// What the input held that the inventory does not know.
     pub notes: Vec<String>,
+    /// When shadow evidence is enough to switch a runner on.
+    pub policy: SwitchPolicy,
 }
 
 /// The figures of one role at one stage by one transport.
@@ -177,6 +286,11 @@ pub struct Figure {
     pub failed_runs: u64,
     /// What the failed runs cost.
     pub failed_cost_usd: Option<f64>,
+    /// Gate-decided verdicts of its jobs (`None` when verdicts were not
+    /// given).
+    pub verdicts: Option<u64>,
+    /// Of those, FAILED ones (a verdict, not a non-zero exit).
+    pub failed_verdicts: Option<u64>,
     /// Where a figure is missing or partial.
     pub notes: Vec<String>,
 }
@@ -227,6 +341,18 @@ pub struct Candidate {
     /// The shadow-mode agreement at its stage, when its runner has a shadow
     /// mode (`None` otherwise).
     pub shadow: Option<ShadowFigures>,
+    /// Its status under the configuration in force.
+    pub status: String,
+    /// Per repository: the runner's state, why the LLM still runs, and the
+    /// shadow evidence.
+    pub repos: Vec<RepoStatus>,
+    /// What its LLM verdicts set off (`None` when no verdicts were given).
+    pub verdicts: Option<VerdictCosts>,
+    /// Everything the LLM cost at the site (every run, failures included).
+    pub llm_spend_usd: Option<f64>,
+    /// The ranking key: the LLM's spend at the site plus the loops its false
+    /// PASSes let happen — what replacing it addresses.
+    pub addressable_usd: Option<f64>,
     /// Where a figure is missing or partial.
     pub notes: Vec<String>,
 }
@@ -258,6 +384,24 @@ pub fn roadmap_with(
     stats: &[RoleRunStats],
     shadows: &[(String, ShadowFigures)],
 ) -> Roadmap {
+    roadmap_from(
+        inventory,
+        &RoadmapInput {
+            stats: stats.to_vec(),
+            shadows: shadows.to_vec(),
+            ..RoadmapInput::default()
+        },
+    )
+}
+
+/// [`roadmap_with`], with the shadow evidence per repository and command
+/// and the runners' states from the configuration in force: each candidate
+/// says, per repository, why the LLM still runs there and, where its runner
+/// has a shadow mode, whether the evidence is enough to switch it on.
+#[must_use]
+pub fn roadmap_from(inventory: &Inventory, input: &RoadmapInput) -> Roadmap {
+    let stats = &input.stats;
+    let shadows = &input.shadows;
     let rows = merge(stats);
     let reserved: Vec<&str> = inventory
         .deterministic
@@ -280,7 +424,22 @@ pub fn roadmap_with(
                     "unknown".to_owned()
                 }
             };
-            figure(row, class)
+            let mut f = figure(row, class);
+            if !input.verdicts.is_empty() {
+                // A reserved agent's verdicts are its jobs' (the role it
+                // serves): matched by stage and transport.
+                let mine = input.verdicts.iter().filter(|v| {
+                    v.stage == row.stage
+                        && match row.transport {
+                            Transport::Llm => v.llm && v.role == row.role,
+                            Transport::Deterministic => !v.llm,
+                        }
+                });
+                let (all, failed) = mine.fold((0, 0), |(a, b), v| (a + 1, b + u64::from(!v.passed)));
+                f.verdicts = Some(all);
+                f.failed_verdicts = Some(failed);
+            }
+            f
         })
         .collect();
     let mut candidates: Vec<Candidate> = inventory
@@ -289,6 +448,59 @@ pub fn roadmap_with(
         .filter(|s| s.classification() == Classification::Avoidable)
         .map(|site| {
             let mut c = candidate(site, &rows);
+            let runners: Vec<&RepoRunner> = input
+                .runners
+                .iter()
+                .filter(|r| r.stage == site.stage)
+                .collect();
+            let pairs: &[ShadowPairs] = input
+                .pairs
+                .iter()
+                .find(|(stage, _)| *stage == site.stage)
+                .map_or(&[], |(_, p)| p.as_slice());
+            let decisions = if site.shadow == Some(true) {
+                let repos: Vec<(String, Option<String>)> = runners
+                    .iter()
+                    .map(|r| (r.repo.clone(), r.command_sha.clone()))
+                    .collect();
+                input.policy.decisions(&repos, pairs)
+            } else {
+                Vec::new()
+            };
+            let costs = (!input.verdicts.is_empty())
+                .then(|| verdict_costs(&site.role, &site.stage, &input.verdicts, &input.runs));
+            c.repos = runners
+                .iter()
+                .map(|r| {
+                    let (llm_verdicts, llm_verdict_spend_usd) = costs
+                        .as_ref()
+                        .and_then(|v| v.per_repo.get(&r.repo).copied())
+                        .unwrap_or_default();
+                    RepoStatus {
+                        repo: r.repo.clone(),
+                        state: r.state,
+                        why_llm: r.state.why_llm(),
+                        evidence: decisions.iter().find(|d| d.repo == r.repo).cloned(),
+                        llm_verdicts,
+                        llm_verdict_spend_usd,
+                    }
+                })
+                .collect();
+            if let Some(v) = &costs {
+                // With verdicts, a failure is a FAILED verdict, not a
+                // non-zero exit: its cost per task is its jobs' cost.
+                let tasks = c.llm_tasks.max(1);
+                #[expect(clippy::cast_precision_loss, reason = "task counts far below 2^52")]
+                let per_task = v.failed_spend_usd / tasks as f64;
+                if c.llm_runs > 0 {
+                    c.failure_cost_usd_per_task = Some(per_task);
+                    c.score_usd_per_task = c.saving_usd_per_task.map(|s| s + per_task);
+                }
+                c.addressable_usd =
+                    Some(c.llm_spend_usd.unwrap_or(v.verdict_spend_usd) + v.false_pass_loops_usd);
+            }
+            c.verdicts = costs;
+            c.status = status(site, &runners);
             if site.shadow == Some(true) {
                 c.shadow = Some(
                     shadows
@@ -325,13 +537,16 @@ pub fn roadmap_with(
         figures,
         candidates,
         notes,
+        policy: input.policy,
     }
 }
 
-/// (has LLM runs, score, time saving), compared largest first.
-fn rank_key(c: &Candidate) -> (bool, bool, f64, f64) {
+/// (has LLM runs, total addressable spend, score, time saving), compared
+/// largest first.
+fn rank_key(c: &Candidate) -> (bool, f64, bool, f64, f64) {
     (
         c.llm_runs > 0,
+        c.addressable_usd.unwrap_or(0.0),
         c.score_usd_per_task.is_some(),
         c.score_usd_per_task.unwrap_or(0.0),
         c.saving_ms_per_task.unwrap_or(f64::NEG_INFINITY),
@@ -420,6 +635,8 @@ fn figure(row: &RoleRunStats, class: String) -> Figure {
         cost_runs: row.cost_runs,
         failed_runs: row.failed_runs,
         failed_cost_usd: row.failed_cost_usd,
+        verdicts: None,
+        failed_verdicts: None,
         notes: cost_notes(row),
     }
 }
@@ -510,8 +727,42 @@ fn candidate(site: &CallSite, rows: &BTreeMap<Key, RoleRunStats>) -> Candidate {
         failure_cost_usd_per_task: failure_usd,
         score_usd_per_task: saving_usd.map(|s| s + failure_usd.unwrap_or(0.0)),
         shadow: None,
+        status: String::new(),
+        repos: Vec::new(),
+        verdicts: None,
+        llm_spend_usd: llm
+            .and_then(|r| r.total_cost_usd)
+            .filter(|_| llm.is_some_and(|r| r.cost_runs > 0)),
+        addressable_usd: None,
         notes,
     }
+}
+
+/// The candidate's status: who serves it, and, from the configuration in
+/// force, in how many repositories the runner is in each state.
+fn status(site: &CallSite, runners: &[&RepoRunner]) -> String {
+    let Some(by) = &site.implemented_by else {
+        return "to do".to_owned();
+    };
+    let fallback = site
+        .fallback
+        .as_ref()
+        .map(|f| format!(", {f} fallback"))
+        .unwrap_or_default();
+    if runners.is_empty() {
+        return format!("implemented: {by}{fallback} (configuration not given)");
+    }
+    let counts: Vec<String> = RunnerState::ALL
+        .iter()
+        .filter_map(|state| {
+            let n = runners.iter().filter(|r| r.state == *state).count();
+            (n > 0).then(|| format!("{} {n}", state.as_str()))
+        })
+        .collect();
+    format!(
+        "implemented: {by}{fallback}; repositories: {}",
+        counts.join(", ")
+    )
 }
 
 fn usd(value: Option<f64>) -> String {
@@ -547,7 +798,7 @@ impl Roadmap {
         } else {
             let _ = writeln!(
                 out,
-                "  {:<20} {:<15} {:<13} {:<17} {:>6} {:>6} {:>10} {:>10} {:>7} {:>11}",
+                "  {:<20} {:<15} {:<13} {:<17} {:>6} {:>6} {:>10} {:>10} {:>8} {:>7} {:>7} {:>11}",
                 "role",
                 "stage",
                 "transport",
@@ -556,13 +807,15 @@ impl Roadmap {
                 "tasks",
                 "mean time",
                 "mean cost",
-                "failed",
-                "failed cost"
+                "verdicts",
+                "FAILED",
+                "exit≠0",
+                "exit≠0 cost"
             );
             for f in &self.figures {
                 let _ = writeln!(
                     out,
-                    "  {:<20} {:<15} {:<13} {:<17} {:>6} {:>6} {:>10} {:>10} {:>7} {:>11}{}",
+                    "  {:<20} {:<15} {:<13} {:<17} {:>6} {:>6} {:>10} {:>10} {:>8} {:>7} {:>7} {:>11}{}",
                     f.role,
                     f.stage,
                     f.transport.as_str(),
@@ -571,6 +824,9 @@ impl Roadmap {
                     f.tasks,
                     secs(Some(f.mean_duration_ms)),
                     usd(f.mean_cost_usd),
+                    f.verdicts.map_or_else(|| "—".to_owned(), |v| v.to_string()),
+                    f.failed_verdicts
+                        .map_or_else(|| "—".to_owned(), |v| v.to_string()),
                     f.failed_runs,
                     usd(f.failed_cost_usd),
                     if f.notes.is_empty() {
@@ -588,50 +844,113 @@ impl Roadmap {
         } else {
             let _ = writeln!(
                 out,
-                "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>13} {:>13} {:>13} {:>13}  status",
+                "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>10} {:>13} {:>13} {:>13} {:>13}  status",
                 "#",
                 "site",
                 "role",
                 "stage",
                 "LLM runs",
+                "total $",
                 "saving/task",
                 "time/task",
                 "fail $/task",
                 "score/task"
             );
             for c in &self.candidates {
-                let shadow = if c.shadow.is_some() {
-                    "shadow mode, "
-                } else {
-                    ""
-                };
-                let status = match (&c.implemented_by, &c.fallback) {
-                    (Some(by), Some(fallback)) => {
-                        format!("implemented: {by} ({shadow}{fallback} fallback)")
-                    }
-                    (Some(by), None) => format!("implemented: {by}"),
-                    (None, _) => "to do".to_owned(),
-                };
+                let status = &c.status;
                 let _ = writeln!(
                     out,
-                    "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>13} {:>13} {:>13} {:>13}  {status}",
+                    "  {:<2} {:<4} {:<10} {:<15} {:>8} {:>10} {:>13} {:>13} {:>13} {:>13}  {status}",
                     c.rank,
                     c.id,
                     c.role,
                     c.stage,
                     c.llm_runs,
+                    usd(c.addressable_usd),
                     usd(c.saving_usd_per_task),
                     secs(c.saving_ms_per_task),
                     usd(c.failure_cost_usd_per_task),
                     usd(c.score_usd_per_task),
                 );
+                if let Some(v) = &c.verdicts {
+                    let _ = writeln!(
+                        out,
+                        "       - LLM verdicts: {} PASSED, {} FAILED (their jobs cost {}, the FAILED ones {}); the rollback loops its FAILED verdicts started cost {}{}",
+                        v.passed,
+                        v.failed,
+                        usd(Some(v.verdict_spend_usd)),
+                        usd(Some(v.failed_spend_usd)),
+                        usd(Some(v.failed_loops_usd)),
+                        if v.open_loops > 0 {
+                            format!(" ({} still open)", v.open_loops)
+                        } else {
+                            String::new()
+                        }
+                    );
+                    let caught: Vec<String> = v
+                        .caught_at
+                        .iter()
+                        .map(|(stage, n)| format!("{n} at {stage}"))
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "       - false PASSes (the next deterministic verdict on the same commit FAILED): {}{}; the loops they let happen cost {}; {} PASSED not checked by a deterministic verdict on their commit",
+                        v.false_passes,
+                        if caught.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", caught {}", caught.join(", "))
+                        },
+                        usd(Some(v.false_pass_loops_usd)),
+                        v.unchecked_passes
+                    );
+                }
                 if let Some(shadow) = &c.shadow {
-                    let _ = writeln!(out, "       - shadow agreement: {}", shadow.describe());
+                    let _ = writeln!(
+                        out,
+                        "       - shadow agreement (all repositories, all commands): {}",
+                        shadow.describe()
+                    );
+                }
+                for repo in &c.repos {
+                    let spent = if c.verdicts.is_some() {
+                        format!(
+                            "{} LLM verdicts ({}); ",
+                            repo.llm_verdicts,
+                            usd(Some(repo.llm_verdict_spend_usd))
+                        )
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "       - {}: {spent}runner {}; the LLM runs because {}",
+                        repo.repo,
+                        repo.state.as_str(),
+                        repo.why_llm
+                    );
+                    if let Some(evidence) = &repo.evidence {
+                        let _ = writeln!(out, "           {}", evidence.describe());
+                    }
                 }
                 for note in &c.notes {
                     let _ = writeln!(out, "       - {note}");
                 }
             }
+        }
+        if self
+            .candidates
+            .iter()
+            .any(|c| c.repos.iter().any(|r| r.evidence.is_some()))
+        {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "Shadow evidence: pairs on the same commit with a runner verdict, of the repository's current test command; \"let through\" = the runner PASSED where the LLM FAILED (what mode on would let through), bounded by the exact one-sided {:.0}% Clopper-Pearson upper bound (0 in n: about 3/n); ready to switch at {} pairs or more with the bound at most {}%.",
+                100.0 * self.policy.confidence,
+                self.policy.min_pairs,
+                100.0 * self.policy.max_rate
+            );
         }
         if !self.notes.is_empty() {
             let _ = writeln!(out);

@@ -323,11 +323,12 @@ fn the_roadmap_renders_as_a_table_and_as_json() {
     for needle in [
         "Figures per role and transport",
         "Candidates (avoidable LLM control paths), best first",
-        "implemented: staging-runner (llm fallback)",
+        "implemented: staging-runner, llm fallback (configuration not given)",
         "$0.5000",
         "1.0 s",
-        "implemented: test-runner (shadow mode, llm fallback)",
-        "shadow agreement: 0 runs, 0 agree, 0 runner-only FAILED",
+        // No "shadow mode" without the configuration that says so.
+        "implemented: test-runner, llm fallback (configuration not given)",
+        "shadow agreement (all repositories, all commands): 0 runs, 0 agree, 0 runner-only FAILED",
     ] {
         assert!(text.contains(needle), "{needle:?} not in\n{text}");
     }
@@ -348,7 +349,7 @@ fn the_roadmap_renders_as_a_table_and_as_json() {
     assert_eq!(tester.shadow, Some(figures));
     assert!(
         shadowed.to_text().contains(
-            "shadow agreement: 4 runs, 3 agree (75.0%), 1 runner-only FAILED, 0 LLM-only FAILED"
+            "shadow agreement (all repositories, all commands): 4 runs, 3 agree (75.0%), 1 runner-only FAILED, 0 LLM-only FAILED"
         ),
         "{}",
         shadowed.to_text()
@@ -383,4 +384,104 @@ fn transports_parse_and_display_as_the_store_writes_them() {
         error.to_string(),
         "unknown transport \"LLM\": expected llm or deterministic"
     );
+}
+
+/// Per repository: the runner's state from the configuration in force, why
+/// the LLM still runs there, and the shadow evidence of its current command
+/// with its decision.
+#[test]
+fn each_repository_says_why_the_llm_runs_and_whether_the_evidence_decides() {
+    use orch_inventory::{RepoRunner, RoadmapInput, RunnerState, ShadowPairs};
+    let sha = |c: char| Some(c.to_string().repeat(64));
+    let runner = |repo: &str, stage: &str, state, command_sha| RepoRunner {
+        repo: repo.into(),
+        stage: stage.into(),
+        state,
+        command_sha,
+    };
+    let input = RoadmapInput {
+        stats: vec![row(
+            "tester",
+            "testing",
+            Transport::Llm,
+            4,
+            4,
+            1000.0,
+            Some(0.1),
+            (0, None),
+        )],
+        pairs: vec![(
+            "testing".into(),
+            vec![
+                ShadowPairs {
+                    repo: "ready".into(),
+                    command_sha: sha('a'),
+                    both_passed: 250,
+                    both_failed: 50,
+                    runner_no_verdict: 4,
+                    ..ShadowPairs::default()
+                },
+                ShadowPairs {
+                    repo: "young".into(),
+                    command_sha: sha('b'),
+                    llm_only_failed: 1,
+                    ..ShadowPairs::default()
+                },
+                ShadowPairs {
+                    repo: "young".into(),
+                    command_sha: sha('z'),
+                    both_passed: 900,
+                    ..ShadowPairs::default()
+                },
+            ],
+        )],
+        runners: vec![
+            runner("ready", "testing", RunnerState::Shadow, sha('a')),
+            runner("young", "testing", RunnerState::Shadow, sha('b')),
+            runner("lib", "testing", RunnerState::NoCommand, None),
+            runner("ready", "deploy-staging", RunnerState::On, sha('s')),
+            runner("young", "deploy-staging", RunnerState::NotEnabled, sha('t')),
+        ],
+        ..RoadmapInput::default()
+    };
+    let plan = orch_inventory::roadmap_from(&inventory(), &input);
+    let tester = plan.candidates.iter().find(|c| c.role == "tester").unwrap();
+    assert_eq!(
+        tester.status,
+        "implemented: test-runner, llm fallback; repositories: shadow 2, no command 1"
+    );
+    let deployer = plan
+        .candidates
+        .iter()
+        .find(|c| c.role == "deployer")
+        .unwrap();
+    assert_eq!(
+        deployer.status,
+        "implemented: staging-runner, llm fallback; repositories: on 1, not enabled 1"
+    );
+    assert!(
+        deployer.repos.iter().all(|r| r.evidence.is_none()),
+        "no shadow mode"
+    );
+    let text = plan.to_text();
+    for needle in [
+        "- ready: runner shadow; the LLM runs because shadow mode: the LLM decides, the runner measures",
+        "repo ready (test command aaaaaaaa): 300 pairs, 300 agree (100.0%), kappa 1.00, 0 let through by the runner (bound 0.99%), 0 sent back by the runner, 4 not compared (no runner verdict or another commit); ready to switch: 300 pairs, bound 0.99%",
+        "repo young (test command bbbbbbbb): 1 pairs, 0 agree (0.0%), kappa 0.00, 1 let through by the runner (bound 100%), 0 sent back by the runner, 900 of another test command not counted; need 472 more pairs (bound now 100%)",
+        "- lib: runner no command; the LLM runs because the repository names no command for the runner",
+        "no test command: the LLM tester serves it",
+        "- young: runner not enabled; the LLM runs because the repository is not in the runner's scope",
+        "Clopper-Pearson upper bound (0 in n: about 3/n); ready to switch at 300 pairs or more with the bound at most 1%",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in\n{text}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&plan.to_json().unwrap()).unwrap();
+    let ready = &json["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["role"] == "tester")
+        .unwrap()["repos"][0];
+    assert_eq!(ready["evidence"]["recommendation"]["decision"], "ready");
+    assert_eq!(ready["evidence"]["compared"], 300);
 }

@@ -242,6 +242,7 @@ fn main() {
         setup_command: None,
         suite_network: orch_store::SuiteNetwork::Off,
         cache_dirs: Vec::new(),
+        test_runner_mode: None,
         created_ms: 0,
     };
     // Warm the page cache and git's own caches once.

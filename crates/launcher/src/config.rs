@@ -341,6 +341,22 @@ impl SuiteRunnerConfig {
             RunnerMode::Off
         }
     }
+
+    /// The mode in force for repository `repo`: the kill-switch first (off:
+    /// [`RunnerMode::Off`]); then the repository's own mode when it sets one
+    /// (`orch repo update --test-runner`), which replaces the configuration's
+    /// mode and repository list for it; then the configuration's mode for a
+    /// repository in its list. `None`: outside the list, so not served.
+    #[must_use]
+    pub fn mode_for(&self, repo: &str, own: Option<RunnerMode>) -> Option<RunnerMode> {
+        if !self.enabled {
+            return Some(RunnerMode::Off);
+        }
+        match own {
+            Some(mode) => Some(mode),
+            None => self.repos.contains(repo).then_some(self.mode),
+        }
+    }
 }
 
 impl Default for SuiteRunnerConfig {

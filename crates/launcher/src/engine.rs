@@ -1327,6 +1327,13 @@ impl Engine {
                 VERDICT_FAILED
             }
             .to_owned(),
+            // Only the test runner has a shadow mode: its command is the
+            // repository's test command.
+            command_sha: ctx
+                .repo
+                .test_command
+                .as_deref()
+                .map(orch_store::command_sha256),
         });
         let alert_row = alert.as_ref().map(|a| NewAlert {
             kind: a.kind.to_owned(),

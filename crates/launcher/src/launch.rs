@@ -11,63 +11,9 @@ use crate::config::LauncherConfig;
 use crate::context::{JobContext, RunControl};
 use crate::usage::Usage;
 
-/// How a run ended, as `agent_runs.outcome` records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RunOutcome {
-    /// It ran and its own verdict is the passing one (a suite exited 0, an
-    /// agent exited 0, a deploy succeeded).
-    Passed,
-    /// It ran and failed (a non-zero exit, a signal).
-    Failed,
-    /// Its time limit ended it.
-    TimedOut,
-    /// It could not run (a tool error) and the job was deferred.
-    Deferred,
-    /// It could not run, and the retries for that are spent: the stage failed
-    /// closed.
-    Exhausted,
-    /// The reserved agent hit an internal error and handed the job to the LLM
-    /// path.
-    Fallback,
-    /// There was nothing to do (a repository with no deploy or health-check
-    /// command); the artifact says so.
-    Skipped,
-    /// It could not run, and nothing more will be tried (the task is blocked).
-    ToolError,
-    /// The worker stopped it (shutdown, lost lease).
-    Cancelled,
-}
-
-impl RunOutcome {
-    /// Every outcome, in a fixed order.
-    pub const ALL: [RunOutcome; 9] = [
-        RunOutcome::Passed,
-        RunOutcome::Failed,
-        RunOutcome::TimedOut,
-        RunOutcome::Deferred,
-        RunOutcome::Exhausted,
-        RunOutcome::Fallback,
-        RunOutcome::Skipped,
-        RunOutcome::ToolError,
-        RunOutcome::Cancelled,
-    ];
-
-    /// The text stored in `agent_runs.outcome`.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RunOutcome::Passed => "passed",
-            RunOutcome::Failed => "failed",
-            RunOutcome::TimedOut => "timed_out",
-            RunOutcome::Deferred => "deferred",
-            RunOutcome::Exhausted => "exhausted",
-            RunOutcome::Fallback => "fallback",
-            RunOutcome::Skipped => "skipped",
-            RunOutcome::ToolError => "tool_error",
-            RunOutcome::Cancelled => "cancelled",
-        }
-    }
-}
+/// How a run ended, as `agent_runs.outcome` records it: the store's type
+/// (it counts by it), re-exported here where runs are recorded.
+pub use orch_store::RunOutcome;
 
 /// One run of a role, for its `agent_runs` row.
 #[derive(Debug, Clone, PartialEq)]

@@ -301,10 +301,18 @@ impl SuiteRunner {
     fn mine(&self, ctx: &JobContext, config: &LauncherConfig, mode: RunnerMode) -> bool {
         let me = self.profile();
         let settings = self.settings(config);
+        // Only the test runner's mode can be set per repository.
+        let own = match self.suite {
+            Suite::Testing => ctx
+                .repo
+                .test_runner_mode
+                .as_deref()
+                .and_then(|m| m.parse().ok()),
+            Suite::Staging => None,
+        };
         ctx.role == me.serves
             && ctx.stage == me.stage
-            && settings.effective_mode() == mode
-            && settings.repos.contains(&ctx.repo.name)
+            && settings.mode_for(&ctx.repo.name, own) == Some(mode)
             && self.command(ctx).is_some()
     }
 

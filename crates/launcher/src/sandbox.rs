@@ -333,6 +333,7 @@ mod tests {
             setup_command: None,
             suite_network: network,
             cache_dirs: cache.iter().map(|c| (*c).to_owned()).collect(),
+            test_runner_mode: None,
             created_ms: 0,
         }
     }

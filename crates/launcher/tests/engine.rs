@@ -1077,7 +1077,8 @@ fn shadow_mode_records_both_verdicts_and_the_llm_decides() -> Result<(), Failed>
                 && pair.llm_verdict == llm
                 && pair.runner_run == runs[0].id
                 && pair.llm_run == Some(runs[1].id)
-                && pair.stage == "testing",
+                && pair.stage == "testing"
+                && pair.command_sha == Some(orch_store::command_sha256(command)),
             format!("{case}: {pair:?}"),
         )?;
         // The gate read the LLM's artifact, never the sidecar.

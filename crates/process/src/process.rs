@@ -144,6 +144,10 @@ pub(crate) struct SupervisorFds {
 ///
 /// The error of the spawn (program missing, not executable, ...), or of
 /// preparing it (an argument or variable with a NUL byte).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the process module is the one place allowed to create processes"
+)]
 pub(crate) fn spawn_supervisor(
     program: &Path,
     argv: &[OsString],

@@ -82,10 +82,12 @@ pub use queue::{
 };
 pub use records::{
     AgentRun, Alert, FAILED_OUTCOMES, GateDecision, NewAgentRun, NewAlert, NewRepo, NewTask,
-    NewTransition, Repo, RoleStats, RunStats, SuiteNetwork, Task, Transition,
+    NewTransition, Repo, RoleStats, RunCost, RunStats, SuiteNetwork, Task, Transition,
+    VerdictEvent, VerdictHistory,
 };
 pub use shadow::{
-    NewShadowVerdict, ShadowAgreement, ShadowVerdict, VERDICT_FAILED, VERDICT_PASSED,
+    NewShadowVerdict, ShadowAgreement, ShadowEvidence, ShadowVerdict, VERDICT_FAILED,
+    VERDICT_PASSED, command_sha256,
 };
 pub use snapshot::{
     OUTCOME_DEFERRED, OUTCOME_EXHAUSTED, OUTCOME_FAILED, OUTCOME_FALLBACK, OUTCOME_PASSED,
@@ -99,6 +101,6 @@ pub use store::{
 };
 pub use types::{
     AgentRunId, AlertId, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken, ManualClock,
-    ParseEnumError, RepoId, SystemClock, TaskId, TaskIsolation, TaskStatus, TransitionId,
-    Transport,
+    ParseEnumError, RepoId, RunOutcome, SystemClock, TaskId, TaskIsolation, TaskStatus,
+    TransitionId, Transport,
 };

@@ -97,6 +97,9 @@ pub struct RepoChange {
     pub suite_network: Option<SuiteNetwork>,
     /// The extra writable folders (replaces the whole list).
     pub cache_dirs: Option<Vec<String>>,
+    /// The test runner's mode for it, `on`, `shadow` or `off` (`Some(None)`:
+    /// the configuration's again).
+    pub test_runner_mode: Option<Option<String>>,
 }
 
 /// What [`Store::remove_repo`] removed.
@@ -660,6 +663,22 @@ impl Store {
                 ],
             )
             .map_err(sql("update_repo"))?;
+            if let Some(mode) = &change.test_runner_mode {
+                if mode
+                    .as_deref()
+                    .is_some_and(|m| !matches!(m, "on" | "shadow" | "off"))
+                {
+                    return Err(StoreError::InvalidInput {
+                        what: "test_runner_mode",
+                        why: "it is on, shadow or off",
+                    });
+                }
+                tx.execute(
+                    "UPDATE repos SET test_runner_mode = ?2 WHERE id = ?1",
+                    params![repo.id, mode],
+                )
+                .map_err(sql("update_repo"))?;
+            }
             repo_named(tx, name)
         })
     }

@@ -47,6 +47,10 @@ pub struct Repo {
     /// Extra absolute folders its sandboxed runs may write (build caches, a
     /// deploy target), in the order given.
     pub cache_dirs: Vec<String>,
+    /// The test runner's mode for this repository (`on`, `shadow`, `off`),
+    /// which replaces the configuration's mode and repository list for it;
+    /// `None`: the configuration decides (schema version 12).
+    pub test_runner_mode: Option<String>,
     /// When it was added.
     pub created_ms: i64,
 }
@@ -759,7 +763,7 @@ pub(crate) const TASK_COLUMNS: &str = "id, repo_id, title, stage, status, develo
 
 pub(crate) const REPO_COLUMNS: &str = "id, name, path, staging_command, deploy_command, health_command, \
      pass_env, created_ms, base_ref, test_command, suite_paths, setup_command, suite_network, \
-     cache_dirs";
+     cache_dirs, test_runner_mode";
 
 pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -798,6 +802,7 @@ pub(crate) fn repo_from_row(row: &Row<'_>) -> rusqlite::Result<Repo> {
         setup_command: row.get(11)?,
         suite_network: row.get(12)?,
         cache_dirs: split_pass_env(&row.get::<_, String>(13)?),
+        test_runner_mode: row.get(14)?,
     })
 }
 
@@ -1393,4 +1398,119 @@ fn insert_task(
     )
     .map_err(sql("add_task"))?;
     Ok(TaskId::new(tx.last_insert_rowid()))
+}
+
+/// A verdict that moved a task: a transition decided by gates at the end of
+/// a job, for the roadmap's costs by verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictEvent {
+    /// The task.
+    pub task: TaskId,
+    /// Its repository's name.
+    pub repo: String,
+    /// The transition.
+    pub transition: TransitionId,
+    /// The job whose end it was.
+    pub job: JobId,
+    /// The stage decided.
+    pub stage: String,
+    /// Where the task went.
+    pub to_stage: String,
+    /// The job's role.
+    pub role: String,
+    /// Every gate passed: the stage's verdict was the passing one.
+    pub passed: bool,
+    /// The commit the gates judged (`None` without a worktree).
+    pub commit: Option<String>,
+    /// An LLM run of the job decided it (otherwise a reserved agent did).
+    pub llm: bool,
+    /// The summed reported cost of the job's runs.
+    pub cost_usd: f64,
+    /// The job's last run (its id), `None` when it recorded none: runs
+    /// after it came after the verdict.
+    pub last_run: Option<AgentRunId>,
+}
+
+/// One run's place and cost in its task's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunCost {
+    /// The task.
+    pub task: TaskId,
+    /// The run (ids grow with time).
+    pub run: AgentRunId,
+    /// Its reported cost.
+    pub cost_usd: Option<f64>,
+}
+
+/// Every verdict and every run's cost, per task in order: what the roadmap
+/// attributes rollback loops from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VerdictHistory {
+    /// The gate-decided transitions, by task then time.
+    pub verdicts: Vec<VerdictEvent>,
+    /// The runs, by task then time.
+    pub runs: Vec<RunCost>,
+}
+
+impl Store {
+    /// Every gate-decided transition with its verdict, commit and the cost
+    /// of its job, and every run's cost, each by task then time (a read of
+    /// the whole history: for the roadmap, not for a hot path).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn verdict_history(&self) -> Result<VerdictHistory> {
+        const OP: &str = "verdict_history";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT tr.task_id, r.name, tr.id, tr.job_id, tr.from_stage, tr.to_stage, j.role, \
+                 min(g.passed), max(g.commit_sha), \
+                 (SELECT count(*) FROM agent_runs a WHERE a.job_id = tr.job_id AND a.transport = 'llm'), \
+                 (SELECT coalesce(sum(a.cost_usd), 0.0) FROM agent_runs a WHERE a.job_id = tr.job_id), \
+                 (SELECT max(a.id) FROM agent_runs a WHERE a.job_id = tr.job_id) \
+                 FROM transitions tr JOIN gate_decisions g ON g.transition_id = tr.id \
+                 JOIN jobs j ON j.id = tr.job_id JOIN tasks t ON t.id = tr.task_id \
+                 JOIN repos r ON r.id = t.repo_id \
+                 GROUP BY tr.id ORDER BY tr.task_id, tr.id",
+            )
+            .map_err(sql(OP))?;
+        let verdicts = stmt
+            .query_map([], |row| {
+                Ok(VerdictEvent {
+                    task: row.get(0)?,
+                    repo: row.get(1)?,
+                    transition: row.get(2)?,
+                    job: row.get(3)?,
+                    stage: row.get(4)?,
+                    to_stage: row.get(5)?,
+                    role: row.get(6)?,
+                    passed: row.get(7)?,
+                    commit: row.get(8)?,
+                    llm: row.get::<_, i64>(9)? > 0,
+                    cost_usd: row.get(10)?,
+                    last_run: row.get(11)?,
+                })
+            })
+            .map_err(sql(OP))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql(OP))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT task_id, id, cost_usd FROM agent_runs ORDER BY task_id, id")
+            .map_err(sql(OP))?;
+        let runs = stmt
+            .query_map([], |row| {
+                Ok(RunCost {
+                    task: row.get(0)?,
+                    run: row.get(1)?,
+                    cost_usd: row.get(2)?,
+                })
+            })
+            .map_err(sql(OP))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql(OP))?;
+        Ok(VerdictHistory { verdicts, runs })
+    }
 }

@@ -1,4 +1,4 @@
--- The orch database schema, version 11.
+-- The orch database schema, version 12.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -38,7 +38,7 @@ CREATE TABLE repos (
     path            TEXT    NOT NULL CHECK (path <> ''),
     staging_command TEXT    NOT NULL,
     created_ms      INTEGER NOT NULL
-, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> ''), test_command TEXT CHECK (test_command IS NULL OR test_command <> ''), suite_paths TEXT NOT NULL DEFAULT '', setup_command TEXT CHECK (setup_command IS NULL OR setup_command <> ''), suite_network TEXT NOT NULL DEFAULT 'off' CHECK (suite_network IN ('on', 'off')), cache_dirs TEXT NOT NULL DEFAULT '') STRICT;
+, deploy_command TEXT, health_command TEXT, pass_env TEXT NOT NULL DEFAULT '', base_ref TEXT CHECK (base_ref IS NULL OR base_ref <> ''), test_command TEXT CHECK (test_command IS NULL OR test_command <> ''), suite_paths TEXT NOT NULL DEFAULT '', setup_command TEXT CHECK (setup_command IS NULL OR setup_command <> ''), suite_network TEXT NOT NULL DEFAULT 'off' CHECK (suite_network IN ('on', 'off')), cache_dirs TEXT NOT NULL DEFAULT '', test_runner_mode TEXT CHECK (test_runner_mode IS NULL OR test_runner_mode IN ('on', 'shadow', 'off'))) STRICT;
 
 -- A unit of work on one repository, moving through the pipeline's stages.
 --
@@ -241,6 +241,8 @@ CREATE TABLE gate_decisions (
 -- same_commit: 1 when both verdicts are about the same tree (the same
 -- commit, or both without a worktree); only those pairs count towards
 -- agreement. Pairs recorded before step 7 keep 0 and are counted apart.
+-- command_sha (migration step 12): the sha256 of the trimmed test command
+-- the runner ran (lowercase hex); NULL for pairs recorded before step 12.
 CREATE TABLE shadow_verdicts (
     id             INTEGER PRIMARY KEY,
     job_id         INTEGER NOT NULL REFERENCES jobs (id),
@@ -252,7 +254,7 @@ CREATE TABLE shadow_verdicts (
     runner_verdict TEXT CHECK (runner_verdict IS NULL OR runner_verdict IN ('PASSED', 'FAILED')),
     llm_verdict    TEXT    NOT NULL CHECK (llm_verdict IN ('PASSED', 'FAILED')),
     created_ms     INTEGER NOT NULL
-, llm_commit_sha TEXT, same_commit INTEGER NOT NULL DEFAULT 0 CHECK (same_commit IN (0, 1))) STRICT;
+, llm_commit_sha TEXT, same_commit INTEGER NOT NULL DEFAULT 0 CHECK (same_commit IN (0, 1)), command_sha TEXT CHECK (command_sha IS NULL OR length(command_sha) = 64)) STRICT;
 
 -- The agreement counters on /queue and orch roadmap: one range per stage,
 -- same_commit first after the stage (step 7 made it anew).

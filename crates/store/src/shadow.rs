@@ -36,6 +36,43 @@ pub struct NewShadowVerdict {
     /// The LLM's verdict as the gate took it: `PASSED` when the gate passed,
     /// `FAILED` otherwise (a missing or malformed verdict line included).
     pub llm_verdict: String,
+    /// The runner's command as [`command_sha256`] digests it; `None` when
+    /// unknown.
+    pub command_sha: Option<String>,
+}
+
+/// The sha256 of a test command, trimmed, as 64 lowercase hex digits: what
+/// `shadow_verdicts.command_sha` holds, so that the evidence for a
+/// repository counts only the pairs of the command it runs now.
+#[must_use]
+pub fn command_sha256(command: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(command.trim().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The shadow pairs of one repository and one test command, counted per
+/// verdict pair: the input of the decision to switch its runner on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowEvidence {
+    /// The repository's name.
+    pub repo: String,
+    /// The command's digest; `None` for pairs recorded before it was kept.
+    pub command_sha: Option<String>,
+    /// Same commit, both PASSED.
+    pub both_passed: u64,
+    /// Same commit, both FAILED.
+    pub both_failed: u64,
+    /// Same commit, the runner FAILED and the LLM PASSED (mode `on` would
+    /// send these back).
+    pub runner_only_failed: u64,
+    /// Same commit, the runner PASSED and the LLM FAILED (mode `on` would
+    /// let these through).
+    pub llm_only_failed: u64,
+    /// Same commit, the runner produced no verdict: not a pair to compare.
+    pub runner_no_verdict: u64,
+    /// The verdicts are about different commits: not compared.
+    pub other_commit: u64,
 }
 
 /// A recorded pair.
@@ -62,6 +99,8 @@ pub struct ShadowVerdict {
     pub llm_verdict: String,
     /// When it was recorded.
     pub created_ms: i64,
+    /// The digest of the runner's command (`None` before schema version 12).
+    pub command_sha: Option<String>,
 }
 
 /// Agreement between a shadowed stage's runner and its LLM role, over every
@@ -136,6 +175,17 @@ pub(crate) fn insert_shadow(
     // LLM ended, so the trees are the same one.
     let same_commit = shadow.commit == shadow.llm_commit;
     check_verdict("runner verdict", shadow.runner_verdict.as_deref())?;
+    if let Some(sha) = &shadow.command_sha
+        && (sha.len() != 64
+            || !sha
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        return Err(StoreError::InvalidInput {
+            what: "shadow command digest",
+            why: "it is 64 lowercase hex digits (orch_store::command_sha256)",
+        });
+    }
     check_verdict("LLM verdict", Some(&shadow.llm_verdict))?;
     let runner_job: Option<(JobId, TaskId)> = tx
         .query_row(
@@ -153,8 +203,8 @@ pub(crate) fn insert_shadow(
     }
     tx.execute(
         "INSERT INTO shadow_verdicts (job_id, task_id, stage, runner_run_id, llm_run_id, \
-         commit_sha, runner_verdict, llm_verdict, created_ms, llm_commit_sha, same_commit) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         commit_sha, runner_verdict, llm_verdict, created_ms, llm_commit_sha, same_commit, \
+         command_sha) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             job,
             task,
@@ -166,7 +216,8 @@ pub(crate) fn insert_shadow(
             shadow.llm_verdict,
             now_ms,
             shadow.llm_commit,
-            same_commit
+            same_commit,
+            shadow.command_sha
         ],
     )
     .map_err(sql("record shadow verdict"))?;
@@ -217,6 +268,74 @@ impl Store {
         agreement(&self.conn, stage, "shadow_agreement")
     }
 
+    /// The pairs of `stage` per repository and test command, counted per
+    /// verdict pair, ordered by repository name then command digest (`None`
+    /// first). A read of the stage's pairs joined to their tasks: for the
+    /// roadmap, not for a hot path.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn shadow_evidence(&self, stage: &str) -> Result<Vec<ShadowEvidence>> {
+        const OP: &str = "shadow_evidence";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.name, s.command_sha, s.same_commit, s.runner_verdict, s.llm_verdict, \
+                 count(*) FROM shadow_verdicts s JOIN tasks t ON t.id = s.task_id \
+                 JOIN repos r ON r.id = t.repo_id WHERE s.stage = ?1 \
+                 GROUP BY r.name, s.command_sha, s.same_commit, s.runner_verdict, s.llm_verdict \
+                 ORDER BY r.name, s.command_sha",
+            )
+            .map_err(sql(OP))?;
+        let rows = stmt
+            .query_map([stage], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, bool>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, u64>(5)?,
+                ))
+            })
+            .map_err(sql(OP))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql(OP))?;
+        let mut out: Vec<ShadowEvidence> = Vec::new();
+        for (repo, command_sha, same_commit, runner, llm, n) in rows {
+            let at = match out
+                .iter()
+                .position(|e| e.repo == repo && e.command_sha == command_sha)
+            {
+                Some(at) => at,
+                None => {
+                    out.push(ShadowEvidence {
+                        repo,
+                        command_sha,
+                        both_passed: 0,
+                        both_failed: 0,
+                        runner_only_failed: 0,
+                        llm_only_failed: 0,
+                        runner_no_verdict: 0,
+                        other_commit: 0,
+                    });
+                    out.len() - 1
+                }
+            };
+            let e = &mut out[at];
+            match (runner.as_deref(), llm.as_str()) {
+                _ if !same_commit => e.other_commit += n,
+                (None, _) => e.runner_no_verdict += n,
+                (Some(VERDICT_PASSED), VERDICT_PASSED) => e.both_passed += n,
+                (Some(VERDICT_FAILED), VERDICT_PASSED) => e.runner_only_failed += n,
+                (Some(VERDICT_PASSED), _) => e.llm_only_failed += n,
+                (Some(_), _) => e.both_failed += n,
+            }
+        }
+        Ok(out)
+    }
+
     /// Every recorded pair of `task`, oldest first.
     ///
     /// # Errors
@@ -227,7 +346,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT job_id, task_id, stage, runner_run_id, llm_run_id, commit_sha, \
-                 runner_verdict, llm_verdict, created_ms, llm_commit_sha \
+                 runner_verdict, llm_verdict, created_ms, llm_commit_sha, command_sha \
                  FROM shadow_verdicts WHERE task_id = ?1 ORDER BY id",
             )
             .map_err(sql("shadow_verdicts"))?;
@@ -243,6 +362,7 @@ impl Store {
                 llm_verdict: row.get(7)?,
                 created_ms: row.get(8)?,
                 llm_commit: row.get(9)?,
+                command_sha: row.get(10)?,
             })
         })
         .map_err(sql("shadow_verdicts"))?

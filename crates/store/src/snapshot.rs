@@ -8,7 +8,7 @@ use crate::error::{Result, sql};
 use crate::records::{Alert, alert_from_row};
 use crate::shadow::{ShadowAgreement, agreement};
 use crate::store::Store;
-use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, TaskId};
+use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, RunOutcome, TaskId};
 
 /// The role whose `agent_runs` rows the snapshot's staging-runner counters
 /// count: the reserved agent that runs a repository's staging suite. The
@@ -26,19 +26,19 @@ pub const TEST_RUNNER_ROLE: &str = "test-runner";
 const TEST_RUNNER_STAGE: &str = "testing";
 
 /// The outcome of a run that ran and passed.
-pub const OUTCOME_PASSED: &str = "passed";
+pub const OUTCOME_PASSED: &str = RunOutcome::Passed.as_str();
 /// The outcome of a run that ran and failed.
-pub const OUTCOME_FAILED: &str = "failed";
+pub const OUTCOME_FAILED: &str = RunOutcome::Failed.as_str();
 /// The outcome of a run that its time limit ended.
-pub const OUTCOME_TIMED_OUT: &str = "timed_out";
+pub const OUTCOME_TIMED_OUT: &str = RunOutcome::TimedOut.as_str();
 /// The outcome of a run that could not start; its job was deferred.
-pub const OUTCOME_DEFERRED: &str = "deferred";
+pub const OUTCOME_DEFERRED: &str = RunOutcome::Deferred.as_str();
 /// The outcome of a run that could not start with its retries spent.
-pub const OUTCOME_EXHAUSTED: &str = "exhausted";
+pub const OUTCOME_EXHAUSTED: &str = RunOutcome::Exhausted.as_str();
 /// The outcome of a reserved agent that handed its job to the LLM path.
-pub const OUTCOME_FALLBACK: &str = "fallback";
+pub const OUTCOME_FALLBACK: &str = RunOutcome::Fallback.as_str();
 /// The outcome of a run that could not start, with nothing more tried.
-pub const OUTCOME_TOOL_ERROR: &str = "tool_error";
+pub const OUTCOME_TOOL_ERROR: &str = RunOutcome::ToolError.as_str();
 
 /// A consistent picture of the queue for `GET /queue`, read by
 /// [`Store::queue_snapshot`] in one read transaction: every figure in it
@@ -365,15 +365,18 @@ fn runner_stats(conn: &Connection, role: &str) -> Result<SuiteRunnerStats> {
             .query_row([role, outcome.as_str()], |row| row.get(0))
             .map_err(sql("queue_snapshot"))?;
         newest = newest.max(last);
-        let counter = match outcome.as_str() {
-            OUTCOME_PASSED => &mut stats.passed,
-            OUTCOME_FAILED => &mut stats.failed,
-            OUTCOME_TIMED_OUT => &mut stats.timed_out,
-            OUTCOME_DEFERRED => &mut stats.deferred,
-            OUTCOME_EXHAUSTED => &mut stats.exhausted,
-            OUTCOME_FALLBACK => &mut stats.fallbacks_to_llm,
-            // Other outcomes (skipped, cancelled, ...) count in `runs` only.
-            _ => continue,
+        // Every outcome is matched: a new one must be given its counter
+        // (or none) here. Text no outcome has counts in `runs` only.
+        let counter = match outcome.parse::<RunOutcome>() {
+            Ok(RunOutcome::Passed) => &mut stats.passed,
+            Ok(RunOutcome::Failed) => &mut stats.failed,
+            Ok(RunOutcome::TimedOut) => &mut stats.timed_out,
+            Ok(RunOutcome::Deferred) => &mut stats.deferred,
+            Ok(RunOutcome::Exhausted) => &mut stats.exhausted,
+            Ok(RunOutcome::Fallback) => &mut stats.fallbacks_to_llm,
+            Ok(RunOutcome::Skipped | RunOutcome::ToolError | RunOutcome::Cancelled) | Err(_) => {
+                continue;
+            }
         };
         *counter += n;
     }

@@ -39,7 +39,8 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// with AUTOINCREMENT (an id is never handed out twice) and adds the
 /// `effects` table (side effects started, at most once); step 11 says where
 /// a run's cost came from (`cost_source`: reported by the CLI or estimated
-/// by orch). A test checks that running every step from
+/// by orch); step 12 adds the shadow pairs' test command digest and a
+/// repository's own test-runner mode. A test checks that running every step from
 /// an empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009.sql"),
     include_str!("migrations/0010.sql"),
     include_str!("migrations/0011.sql"),
+    include_str!("migrations/0012.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

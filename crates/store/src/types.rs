@@ -316,6 +316,57 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// How a run ended, as `agent_runs.outcome` records it. Owned by the
+    /// store, which counts by it: [`RunOutcome::is_failure`] is an
+    /// exhaustive match, so a new outcome cannot be left out of a count
+    /// silently.
+    RunOutcome, "run outcome", "passed, failed, timed_out, deferred, exhausted, fallback, skipped, tool_error, cancelled" {
+        /// It ran and its own verdict is the passing one (a suite exited 0,
+        /// an agent exited 0, a deploy succeeded).
+        Passed => "passed",
+        /// It ran and failed (a non-zero exit, a signal).
+        Failed => "failed",
+        /// Its time limit ended it.
+        TimedOut => "timed_out",
+        /// It could not run (a tool error) and the job was deferred.
+        Deferred => "deferred",
+        /// It could not run, and the retries for that are spent: the stage
+        /// failed closed.
+        Exhausted => "exhausted",
+        /// The reserved agent hit an internal error and handed the job to
+        /// the LLM path.
+        Fallback => "fallback",
+        /// There was nothing to do (a repository with no deploy or
+        /// health-check command); the artifact says so.
+        Skipped => "skipped",
+        /// It could not run, and nothing more will be tried (the task is
+        /// blocked).
+        ToolError => "tool_error",
+        /// The worker stopped it (shutdown, lost lease).
+        Cancelled => "cancelled",
+    }
+);
+
+impl RunOutcome {
+    /// Whether the run failed (it ran and failed, timed out, or could not
+    /// run at all in the end): what `run_stats` counts as failed runs.
+    #[must_use]
+    pub const fn is_failure(self) -> bool {
+        match self {
+            RunOutcome::Failed
+            | RunOutcome::TimedOut
+            | RunOutcome::Exhausted
+            | RunOutcome::ToolError => true,
+            RunOutcome::Passed
+            | RunOutcome::Deferred
+            | RunOutcome::Fallback
+            | RunOutcome::Skipped
+            | RunOutcome::Cancelled => false,
+        }
+    }
+}
+
 /// The source of "now" for every timestamp the store writes and compares.
 ///
 /// Times are `i64` milliseconds since the Unix epoch. Tests use a

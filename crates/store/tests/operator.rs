@@ -444,6 +444,7 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
                     llm_commit: None,
                     runner_verdict: Some("FAILED".into()),
                     llm_verdict: "PASSED".into(),
+                    command_sha: None,
                 }),
                 ..orch_store::JobEnd::default()
             },
@@ -586,4 +587,38 @@ fn a_rescue_ends_a_cancelled_job_cancelled_instead_of_queueing_it() {
             .unwrap()
             .is_none()
     );
+}
+
+/// `repo update --test-runner`: set, kept by other changes, cleared, and
+/// refused when it is not a mode.
+#[test]
+fn a_repositorys_test_runner_mode_is_set_kept_and_cleared() {
+    let fx = Fixture::new();
+    let name = fx.store.repos().unwrap()[0].name.clone();
+    assert_eq!(fx.store.repos().unwrap()[0].test_runner_mode, None);
+    let set = |mode: Option<Option<&str>>| {
+        fx.store.update_repo(
+            &name,
+            &RepoChange {
+                test_runner_mode: mode.map(|m| m.map(str::to_owned)),
+                ..RepoChange::default()
+            },
+        )
+    };
+    assert_eq!(
+        set(Some(Some("on"))).unwrap().test_runner_mode.as_deref(),
+        Some("on")
+    );
+    assert_eq!(
+        set(None).unwrap().test_runner_mode.as_deref(),
+        Some("on"),
+        "kept"
+    );
+    let error = set(Some(Some("maybe"))).unwrap_err();
+    assert!(error.to_string().contains("on, shadow or off"), "{error}");
+    assert_eq!(
+        fx.reopen().repos().unwrap()[0].test_runner_mode.as_deref(),
+        Some("on")
+    );
+    assert_eq!(set(Some(None)).unwrap().test_runner_mode, None);
 }

@@ -830,6 +830,7 @@ fn a_shadow_pair_is_written_with_the_job_end_and_counted_by_stage() {
         llm_commit: Some("a".repeat(40)),
         runner_verdict: runner_verdict.map(str::to_owned),
         llm_verdict: llm.to_owned(),
+        command_sha: None,
     };
     let llm = run_of(&c, Some(0.05));
     // Refused, nothing written: a verdict outside PASSED/FAILED, and a runner
@@ -893,4 +894,130 @@ fn a_shadow_pair_is_written_with_the_job_end_and_counted_by_stage() {
     );
     // It survives a reopen.
     assert_eq!(fx.reopen().shadow_agreement("testing").unwrap(), agreement);
+}
+
+/// The shadow evidence is split per repository and per test command, each
+/// verdict pair in its cell, pairs without a runner verdict or on another
+/// commit apart; a digest that is not one is refused.
+#[test]
+fn shadow_evidence_is_counted_per_repository_and_command() {
+    let fx = Fixture::new();
+    let other_repo = fx
+        .store
+        .add_repo(&NewRepo::new("other", "/srv/other", "make staging"))
+        .unwrap();
+    let other_task = fx.store.add_task(other_repo, "b task", "testing").unwrap();
+    let old = orch_store::command_sha256("make test");
+    let new = orch_store::command_sha256("  cargo test\n");
+    assert_eq!(new, orch_store::command_sha256("cargo test"), "trimmed");
+    assert_eq!(new.len(), 64);
+    // (task, command, runner, llm, same commit)
+    type Case<'a> = (TaskId, Option<&'a String>, Option<&'a str>, &'a str, bool);
+    let cases: [Case<'_>; 7] = [
+        (fx.task, Some(&new), Some("PASSED"), "PASSED", true),
+        (fx.task, Some(&new), Some("PASSED"), "PASSED", true),
+        (fx.task, Some(&new), Some("FAILED"), "FAILED", true),
+        (fx.task, Some(&new), Some("PASSED"), "FAILED", true),
+        (fx.task, Some(&new), None, "PASSED", true),
+        (fx.task, Some(&old), Some("FAILED"), "PASSED", false),
+        (other_task, None, Some("FAILED"), "PASSED", true),
+    ];
+    for (task, command, runner_verdict, llm, same) in cases {
+        fx.store
+            .enqueue(&orch_store::NewJob::new(task, "testing", "tester"))
+            .unwrap();
+        let c = fx.claim();
+        let mut runner = run_of(&c, None);
+        runner.role = "test-runner".into();
+        runner.transport = Transport::Deterministic;
+        let runner_run = fx.store.record_agent_run(&runner).unwrap();
+        let pair = NewShadowVerdict {
+            stage: "testing".into(),
+            runner_run,
+            commit: Some("a".repeat(40)),
+            llm_commit: Some(if same { "a" } else { "b" }.repeat(40)),
+            runner_verdict: runner_verdict.map(str::to_owned),
+            llm_verdict: llm.to_owned(),
+            command_sha: command.cloned(),
+        };
+        let bad = NewShadowVerdict {
+            command_sha: Some("not a digest".into()),
+            ..pair.clone()
+        };
+        let error = fx
+            .store
+            .complete_with_transition(
+                c.lease,
+                &JobEnd {
+                    run: Some(&run_of(&c, Some(0.01))),
+                    shadow: Some(&bad),
+                    ..JobEnd::default()
+                },
+            )
+            .unwrap_err();
+        assert!(error.to_string().contains("64 lowercase hex"), "{error}");
+        fx.store
+            .complete_with_transition(
+                c.lease,
+                &JobEnd {
+                    run: Some(&run_of(&c, Some(0.01))),
+                    shadow: Some(&pair),
+                    ..JobEnd::default()
+                },
+            )
+            .unwrap();
+    }
+    let evidence = fx.store.shadow_evidence("testing").unwrap();
+    let cells: Vec<_> = evidence
+        .iter()
+        .map(|e| {
+            (
+                e.repo.as_str(),
+                e.command_sha.clone(),
+                [
+                    e.both_passed,
+                    e.both_failed,
+                    e.runner_only_failed,
+                    e.llm_only_failed,
+                    e.runner_no_verdict,
+                    e.other_commit,
+                ],
+            )
+        })
+        .collect();
+    let mut expected = vec![
+        ("demo", Some(new.clone()), [2, 1, 0, 1, 1, 0]),
+        ("demo", Some(old.clone()), [0, 0, 0, 0, 0, 1]),
+        ("other", None, [0, 0, 1, 0, 0, 0]),
+    ];
+    // Ordered by repository, then digest.
+    if old < new {
+        expected.swap(0, 1);
+    }
+    assert_eq!(cells, expected);
+    assert!(
+        fx.store
+            .shadow_evidence("deploy-staging")
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The failed-run count of `run_stats` is the store's own exhaustive
+/// classification of outcomes, so a new outcome cannot slip past it.
+#[test]
+fn failed_outcomes_are_the_outcomes_that_are_failures() {
+    let failures: Vec<&str> = orch_store::RunOutcome::ALL
+        .iter()
+        .filter(|o| o.is_failure())
+        .map(|o| o.as_str())
+        .collect();
+    assert_eq!(failures, orch_store::FAILED_OUTCOMES);
+    for outcome in orch_store::RunOutcome::ALL {
+        assert_eq!(
+            outcome.as_str().parse::<orch_store::RunOutcome>().unwrap(),
+            *outcome
+        );
+    }
+    assert_eq!(orch_store::RunOutcome::ALL.len(), 9);
 }
