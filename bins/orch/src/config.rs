@@ -1,6 +1,8 @@
 //! The binary's configuration: every `ORCH_*` key, read by `envy` into one
-//! typed struct with defaults. `.env.example` lists the same keys (a test
-//! checks it), each with its default and one line of meaning.
+//! typed struct. Each key is declared once, in [`defs::SETTINGS`] (name,
+//! expected type, default, README line, range of a `*_SECS` key); the
+//! defaults are fed to the parser from there, and tests check `.env.example`
+//! and README's configuration table against it, naming the key that drifted.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,124 +12,10 @@ use orch_launcher::{AgentKind, LauncherConfig, RepoScope, RunnerMode, SuiteRunne
 use orch_process::exec::{SandboxMode, SupervisorProgram};
 use serde::Deserialize;
 
-/// Every key this binary reads, with the type a bad value is told to have.
-pub(crate) const KEYS: [(&str, &str); 42] = [
-    ("ORCH_HOME", "a folder path"),
-    ("ORCH_DB_PATH", "a file path"),
-    ("ORCH_HTTP_ADDR", "an address such as 127.0.0.1:7878"),
-    (
-        "ORCH_HTTP_ALLOWED_HOSTS",
-        "host names (each optionally with :port) separated by commas",
-    ),
-    ("ORCH_WORKERS", "a whole number from 1 to 64"),
-    ("ORCH_AGENT", "claude, codex, gemini or custom"),
-    ("ORCH_AGENT_CMD", "a shell command"),
-    (
-        "ORCH_AGENT_PASS_ENV",
-        "variable names (or PREFIX*) separated by commas",
-    ),
-    (
-        "ORCH_AGENT_TIMEOUT_SECS",
-        "a whole number of seconds from 1 to 604800 (7 days)",
-    ),
-    ("ORCH_DEVELOPER_RETRIES", "a whole number"),
-    (
-        "ORCH_TASK_BUDGET_USD",
-        "a number of US dollars such as 2.50",
-    ),
-    ("ORCH_SECRET_ENV", "variable names separated by commas"),
-    ("ORCH_STAGING_RUNNER_ENABLED", "true or false"),
-    (
-        "ORCH_STAGING_RUNNER_REPOS",
-        "* or repository names separated by commas",
-    ),
-    (
-        "ORCH_STAGING_RUNNER_TIMEOUT_SECS",
-        "a whole number of seconds from 0 to 604800 (7 days)",
-    ),
-    (
-        "ORCH_STAGING_RUNNER_GRACE_SECS",
-        "a whole number of seconds from 0 to 604800 (7 days)",
-    ),
-    ("ORCH_STAGING_RUNNER_INFRA_RETRIES", "a whole number"),
-    (
-        "ORCH_STAGING_RUNNER_DEFER_SECS",
-        "a whole number of seconds from 0 to 604800 (7 days)",
-    ),
-    (
-        "ORCH_STAGING_RUNNER_OUTPUT_CAP_BYTES",
-        "a whole number of bytes",
-    ),
-    ("ORCH_TEST_RUNNER_ENABLED", "true or false"),
-    ("ORCH_TEST_RUNNER_MODE", "off, shadow or on"),
-    (
-        "ORCH_TEST_RUNNER_REPOS",
-        "* or repository names separated by commas",
-    ),
-    (
-        "ORCH_TEST_RUNNER_TIMEOUT_SECS",
-        "a whole number of seconds from 0 to 604800 (7 days)",
-    ),
-    (
-        "ORCH_TEST_RUNNER_GRACE_SECS",
-        "a whole number of seconds from 0 to 604800 (7 days)",
-    ),
-    ("ORCH_TEST_RUNNER_INFRA_RETRIES", "a whole number"),
-    (
-        "ORCH_TEST_RUNNER_DEFER_SECS",
-        "a whole number of seconds from 0 to 604800 (7 days)",
-    ),
-    (
-        "ORCH_TEST_RUNNER_OUTPUT_CAP_BYTES",
-        "a whole number of bytes",
-    ),
-    (
-        "ORCH_LEASE_SECS",
-        "a whole number of seconds from 3 to 604800 (7 days)",
-    ),
-    ("ORCH_POST_DEPLOY_PROBES", "a whole number from 1 to 1000"),
-    (
-        "ORCH_POST_DEPLOY_WINDOW_SECS",
-        "a whole number of seconds from 0 to 604800 (7 days)",
-    ),
-    ("ORCH_GIT", "a program name or path"),
-    ("ORCH_POISON_RESCUES", "a whole number from 1 to 1000"),
-    ("ORCH_AGENT_INFRA_RETRIES", "a whole number"),
-    (
-        "ORCH_AGENT_DEFER_SECS",
-        "a whole number of seconds from 0 to 604800 (7 days)",
-    ),
-    // The agent stream's clocks and prices (issue 19).
-    (
-        "ORCH_AGENT_LINGER_SECS",
-        "a whole number of seconds from 0 to 604800 (7 days)",
-    ),
-    (
-        "ORCH_AGENT_FIRST_OUTPUT_SECS",
-        "a whole number of seconds from 0 (no limit) to 604800 (7 days)",
-    ),
-    (
-        "ORCH_AGENT_STALL_SECS",
-        "a whole number of seconds from 0 (no limit) to 604800 (7 days)",
-    ),
-    (
-        "ORCH_AGENT_PRICES",
-        "model=in:out[:cache_read] dollars per million tokens, separated by commas",
-    ),
-    (
-        "ORCH_SETUP_TIMEOUT_SECS",
-        "a whole number of seconds from 1 to 604800 (7 days)",
-    ),
-    ("ORCH_SANDBOX", "required, best-effort or off"),
-    (
-        "ORCH_SANDBOX_AGENT_DIRS",
-        "absolute paths separated by commas",
-    ),
-    (
-        "ORCH_SANDBOX_CACHE_DIRS",
-        "absolute paths separated by commas",
-    ),
-];
+mod defs;
+
+pub(crate) use defs::MAX_SECS;
+use defs::{SETTINGS, setting};
 
 /// Keys orch sets for the programs it starts; seen in the environment when
 /// orch itself runs under one, and never configuration.
@@ -168,7 +56,8 @@ fn suite_runner(
     }
 }
 
-/// The configuration, as `envy` reads it (field `x` is key `ORCH_X`).
+/// The configuration, as `envy` reads it (field `x` is key `ORCH_X`,
+/// declared in [`defs::SETTINGS`] with its default).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub(crate) struct Config {
     /// orch's home: database, task folders, prompt overrides, staging logs.
@@ -176,18 +65,15 @@ pub(crate) struct Config {
     /// The SQLite database; default `$ORCH_HOME/orch.db`.
     pub(crate) db_path: Option<PathBuf>,
     /// Where `serve` listens.
-    #[serde(default = "default_http_addr")]
     pub(crate) http_addr: String,
     /// More `Host` names `serve` answers besides loopback ones (DNS
     /// rebinding protection; docs/http.md).
     #[serde(default)]
     pub(crate) http_allowed_hosts: Vec<String>,
     /// Worker threads of `serve`.
-    #[serde(default = "default_workers")]
     pub(crate) workers: usize,
     /// The agent preset (`claude`, `codex`, `gemini`, `custom`); kept as
     /// text so that a bad value is reported with the presets to choose from.
-    #[serde(default = "default_agent")]
     pub(crate) agent: String,
     /// The LLM agent command: required for `custom`, else it replaces the
     /// preset's command line (the preset still decides the environment and
@@ -198,10 +84,8 @@ pub(crate) struct Config {
     #[serde(default)]
     pub(crate) agent_pass_env: Vec<String>,
     /// Seconds an agent run may take.
-    #[serde(default = "default_agent_timeout")]
     pub(crate) agent_timeout_secs: u64,
     /// Rollbacks to development before a task is blocked.
-    #[serde(default = "default_developer_retries")]
     pub(crate) developer_retries: u32,
     /// The spend ceiling per task.
     pub(crate) task_budget_usd: Option<f64>,
@@ -209,91 +93,65 @@ pub(crate) struct Config {
     #[serde(default)]
     pub(crate) secret_env: Vec<String>,
     /// The staging runner's kill-switch.
-    #[serde(default = "default_true")]
     pub(crate) staging_runner_enabled: bool,
     /// The repositories the staging runner serves (`*`: every one).
-    #[serde(default = "default_repos")]
     pub(crate) staging_runner_repos: String,
     /// Seconds a staging suite may run.
-    #[serde(default = "default_staging_timeout")]
     pub(crate) staging_runner_timeout_secs: u64,
     /// Seconds between SIGTERM and SIGKILL.
-    #[serde(default = "default_grace")]
     pub(crate) staging_runner_grace_secs: u64,
     /// Deferrals for tool errors before the stage fails closed.
-    #[serde(default = "default_infra_retries")]
     pub(crate) staging_runner_infra_retries: u32,
     /// The base of the backoff between deferrals.
-    #[serde(default = "default_defer")]
     pub(crate) staging_runner_defer_secs: u64,
     /// The cap of a suite's output file.
-    #[serde(default = "default_output_cap")]
     pub(crate) staging_runner_output_cap_bytes: u64,
     /// The test runner's kill-switch.
-    #[serde(default = "default_true")]
     pub(crate) test_runner_enabled: bool,
     /// Who decides the testing stage: `off` (the LLM tester), `shadow` (the
     /// LLM decides, the runner runs beside it and both verdicts are
     /// recorded) or `on` (the runner decides).
-    #[serde(default = "default_test_mode")]
     pub(crate) test_runner_mode: String,
     /// The repositories the test runner serves (`*`: every one with a test
     /// command).
-    #[serde(default = "default_repos")]
     pub(crate) test_runner_repos: String,
     /// Seconds a test suite may run.
-    #[serde(default = "default_staging_timeout")]
     pub(crate) test_runner_timeout_secs: u64,
     /// Seconds between SIGTERM and SIGKILL.
-    #[serde(default = "default_grace")]
     pub(crate) test_runner_grace_secs: u64,
     /// Deferrals for tool errors before the stage fails closed (mode `on`).
-    #[serde(default = "default_infra_retries")]
     pub(crate) test_runner_infra_retries: u32,
     /// The base of the backoff between deferrals.
-    #[serde(default = "default_defer")]
     pub(crate) test_runner_defer_secs: u64,
     /// The cap of a test suite's output file.
-    #[serde(default = "default_output_cap")]
     pub(crate) test_runner_output_cap_bytes: u64,
     /// Seconds a claimed job's lease lasts (heartbeats every third).
-    #[serde(default = "default_lease")]
     pub(crate) lease_secs: u64,
     /// Health-check probes after a deploy.
-    #[serde(default = "default_probes")]
     pub(crate) post_deploy_probes: u32,
     /// The window the probes are spread over.
-    #[serde(default = "default_window")]
     pub(crate) post_deploy_window_secs: u64,
     /// The git program task worktrees are made and committed with.
-    #[serde(default = "default_git")]
     pub(crate) git: String,
     /// Crash rescues (the worker died or its lease expired) after which a
     /// job is failed as poison and its task blocked.
-    #[serde(default = "default_poison_rescues")]
     pub(crate) poison_rescues: u32,
     /// Deferrals allowed when the agent cannot be started before the task is
     /// blocked.
-    #[serde(default = "default_infra_retries")]
     pub(crate) agent_infra_retries: u32,
     /// The base of the backoff between those deferrals.
-    #[serde(default = "default_defer")]
     pub(crate) agent_defer_secs: u64,
     /// After the CLI's terminal event, the seconds it may take to exit.
-    #[serde(default = "default_linger")]
     pub(crate) agent_linger_secs: u64,
     /// No first output within this is a stall (0: no limit).
-    #[serde(default = "default_first_output")]
     pub(crate) agent_first_output_secs: u64,
     /// No output for this long is a stall (0: no limit).
-    #[serde(default = "default_stall")]
     pub(crate) agent_stall_secs: u64,
     /// Prices per million tokens, for CLIs that report no dollars.
     #[serde(default)]
     pub(crate) agent_prices: String,
     /// Seconds a repository's setup command (`repo add --setup-cmd`) may run
     /// in a new worktree or judge tree.
-    #[serde(default = "default_setup_timeout")]
     pub(crate) setup_timeout_secs: u64,
     /// How strictly every program started for a task is confined (`required`,
     /// `best-effort` or `off`); unset: what the kernel can enforce
@@ -308,16 +166,6 @@ pub(crate) struct Config {
     /// `$HOME`.
     #[serde(default)]
     pub(crate) sandbox_cache_dirs: Vec<String>,
-}
-
-fn default_linger() -> u64 {
-    10
-}
-fn default_first_output() -> u64 {
-    120
-}
-fn default_stall() -> u64 {
-    300
 }
 
 /// `model=in:out[:cache_read],...` into prices; `None` for a bad entry.
@@ -352,69 +200,6 @@ fn parse_prices(text: &str) -> Option<Vec<orch_launcher::ModelPrice>> {
         .collect()
 }
 
-fn default_setup_timeout() -> u64 {
-    900
-}
-
-fn default_http_addr() -> String {
-    "127.0.0.1:7878".to_owned()
-}
-fn default_workers() -> usize {
-    2
-}
-fn default_agent() -> String {
-    AgentKind::Claude.as_str().to_owned()
-}
-fn default_agent_timeout() -> u64 {
-    1800
-}
-fn default_developer_retries() -> u32 {
-    orch_pipeline::DEFAULT_DEVELOPER_RETRIES
-}
-fn default_true() -> bool {
-    true
-}
-fn default_test_mode() -> String {
-    RunnerMode::Shadow.as_str().to_owned()
-}
-fn default_repos() -> String {
-    "*".to_owned()
-}
-fn default_staging_timeout() -> u64 {
-    1800
-}
-fn default_grace() -> u64 {
-    5
-}
-fn default_infra_retries() -> u32 {
-    3
-}
-fn default_defer() -> u64 {
-    30
-}
-fn default_output_cap() -> u64 {
-    orch_process::exec::DEFAULT_SIDECAR_CAP
-}
-fn default_lease() -> u64 {
-    60
-}
-fn default_probes() -> u32 {
-    3
-}
-fn default_git() -> String {
-    "git".to_owned()
-}
-fn default_window() -> u64 {
-    60
-}
-fn default_poison_rescues() -> u32 {
-    orch_store::DEFAULT_POISON_RESCUES
-}
-
-/// The largest number of seconds any `*_SECS` key takes: 7 days. A longer
-/// time is a mistake, and a huge one would overflow the clock arithmetic.
-pub(crate) const MAX_SECS: u64 = 7 * 24 * 3600;
-
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -430,9 +215,7 @@ pub(crate) struct ConfigError {
 }
 
 fn expected(key: &str) -> &'static str {
-    KEYS.iter()
-        .find(|(k, _)| *k == key)
-        .map_or("a valid value", |(_, what)| what)
+    setting(key).map_or("a valid value", |setting| setting.expected)
 }
 
 impl Config {
@@ -462,7 +245,7 @@ impl Config {
             };
             match value.into_string() {
                 Ok(value) => text.push((key, value)),
-                Err(value) if KEYS.iter().any(|(known, _)| *known == key) => {
+                Err(value) if setting(&key).is_some() => {
                     return Err(ConfigError {
                         expected: expected(&key),
                         problem: format!("{value:?} is not UTF-8 text"),
@@ -473,58 +256,6 @@ impl Config {
             }
         }
         Config::from_iter(text)
-    }
-
-    /// Every `*_SECS` key with its value and its allowed range.
-    fn seconds(&self) -> [(&'static str, u64, u64); 14] {
-        [
-            ("ORCH_AGENT_TIMEOUT_SECS", self.agent_timeout_secs, 1),
-            (
-                "ORCH_STAGING_RUNNER_TIMEOUT_SECS",
-                self.staging_runner_timeout_secs,
-                0,
-            ),
-            (
-                "ORCH_STAGING_RUNNER_GRACE_SECS",
-                self.staging_runner_grace_secs,
-                0,
-            ),
-            (
-                "ORCH_STAGING_RUNNER_DEFER_SECS",
-                self.staging_runner_defer_secs,
-                0,
-            ),
-            (
-                "ORCH_TEST_RUNNER_TIMEOUT_SECS",
-                self.test_runner_timeout_secs,
-                0,
-            ),
-            (
-                "ORCH_TEST_RUNNER_GRACE_SECS",
-                self.test_runner_grace_secs,
-                0,
-            ),
-            (
-                "ORCH_TEST_RUNNER_DEFER_SECS",
-                self.test_runner_defer_secs,
-                0,
-            ),
-            ("ORCH_LEASE_SECS", self.lease_secs, 3),
-            (
-                "ORCH_POST_DEPLOY_WINDOW_SECS",
-                self.post_deploy_window_secs,
-                0,
-            ),
-            ("ORCH_AGENT_DEFER_SECS", self.agent_defer_secs, 0),
-            ("ORCH_AGENT_LINGER_SECS", self.agent_linger_secs, 0),
-            (
-                "ORCH_AGENT_FIRST_OUTPUT_SECS",
-                self.agent_first_output_secs,
-                0,
-            ),
-            ("ORCH_AGENT_STALL_SECS", self.agent_stall_secs, 0),
-            ("ORCH_SETUP_TIMEOUT_SECS", self.setup_timeout_secs, 1),
-        ]
     }
 
     /// The `Host` names `ORCH_HTTP_ALLOWED_HOSTS` lists, in lower case.
@@ -545,18 +276,28 @@ impl Config {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
         // An empty value means "unset": `ORCH_TASK_BUDGET_USD=` in a .env file.
-        let vars: Vec<(String, String)> = vars
+        let mut vars: Vec<(String, String)> = vars
             .into_iter()
             .filter(|(k, v)| k.starts_with("ORCH_") && !v.is_empty())
             .collect();
+        // An unset key takes its declared default, parsed like a set one.
+        for setting in &SETTINGS {
+            if let Some(default) = setting.default
+                && !vars.iter().any(|(key, _)| key == setting.key)
+            {
+                vars.push((setting.key.to_owned(), default.to_owned()));
+            }
+        }
         let config: Config = envy::prefixed("ORCH_")
             .from_iter(vars.clone())
             .map_err(|error| wrap(&error, &vars))?;
-        config.validate()?;
+        config.validate(&vars)?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks what the types alone do not; `vars` are the values read,
+    /// defaults included.
+    fn validate(&self, vars: &[(String, String)]) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| ConfigError {
             key: key.to_owned(),
             problem,
@@ -672,10 +413,20 @@ impl Config {
                 return Err(bad(key, format!("{dir:?} is not an absolute path")));
             }
         }
-        for (key, secs, min) in self.seconds() {
-            if !(min..=MAX_SECS).contains(&secs) {
+        // Every `*_SECS` key, by its declaration (envy read each already).
+        for setting in &SETTINGS {
+            let Some(min) = setting.secs_min else {
+                continue;
+            };
+            let secs = vars
+                .iter()
+                .find(|(key, _)| key == setting.key)
+                .and_then(|(_, value)| value.parse::<u64>().ok());
+            if let Some(secs) = secs
+                && !(min..=MAX_SECS).contains(&secs)
+            {
                 return Err(bad(
-                    key,
+                    setting.key,
                     format!("{secs} is out of range (from {min} to {MAX_SECS})"),
                 ));
             }
@@ -851,7 +602,7 @@ impl Config {
         std::env::vars_os()
             .filter_map(|(k, _)| k.into_string().ok())
             .filter(|k| k.starts_with("ORCH_"))
-            .filter(|k| !KEYS.iter().any(|(known, _)| known == k))
+            .filter(|k| setting(k).is_none())
             .filter(|k| !CONTRACT_KEYS.contains(&k.as_str()))
             .collect()
     }
@@ -1160,86 +911,183 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_env_example_lists_exactly_the_keys_the_binary_reads() {
-        let example = include_str!("../../../.env.example");
-        let mut listed: Vec<&str> = example
+    /// The `# ORCH_KEY=value` lines of `.env.example`: key and value.
+    fn env_example_lines(example: &str) -> Vec<(&str, &str)> {
+        example
             .lines()
             .map(|line| line.trim_start_matches('#').trim())
-            .filter_map(|line| line.split_once('=').map(|(key, _)| key))
-            .filter(|key| {
+            .filter_map(|line| line.split_once('='))
+            .filter(|(key, _)| {
                 key.starts_with("ORCH_")
                     && key
                         .bytes()
                         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
             })
+            .collect()
+    }
+
+    /// Where `.env.example` and the declarations disagree, one line per key.
+    fn env_example_drift(example: &str) -> Vec<String> {
+        let lines = env_example_lines(example);
+        let mut drift = Vec::new();
+        for setting in &SETTINGS {
+            let values: Vec<&str> = lines
+                .iter()
+                .filter(|(key, _)| *key == setting.key)
+                .map(|(_, value)| *value)
+                .collect();
+            match values.as_slice() {
+                [] => drift.push(format!(
+                    "{}: missing from .env.example; add `# {}={}` with its meaning",
+                    setting.key,
+                    setting.key,
+                    setting.env_example_value()
+                )),
+                [value] if *value == setting.env_example_value() => {}
+                [value] => drift.push(format!(
+                    "{}: .env.example shows {value:?}, the declaration {:?}",
+                    setting.key,
+                    setting.env_example_value()
+                )),
+                _ => drift.push(format!("{}: listed more than once", setting.key)),
+            }
+        }
+        for (key, _) in &lines {
+            if setting(key).is_none() {
+                drift.push(format!("{key}: in .env.example but not a declared key"));
+            }
+        }
+        drift
+    }
+
+    /// Where README's configuration table and the declarations disagree.
+    fn readme_drift(readme: &str) -> Vec<String> {
+        let rows: Vec<&str> = readme
+            .lines()
+            .filter(|line| line.starts_with("| `ORCH_"))
+            .filter(|line| !line.contains(" | install | "))
             .collect();
-        listed.sort_unstable();
-        listed.dedup();
-        let mut keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
-        keys.sort_unstable();
-        assert_eq!(
-            listed, keys,
-            ".env.example and the config struct name different keys"
-        );
+        let mut drift = Vec::new();
+        for setting in &SETTINGS {
+            let prefix = format!("| `{}` |", setting.key);
+            let row = setting.readme_row();
+            match rows.iter().find(|line| line.starts_with(&prefix)) {
+                None => drift.push(format!(
+                    "{}: missing from README's configuration table; add:\n{row}",
+                    setting.key
+                )),
+                Some(line) if *line == row => {}
+                Some(line) => drift.push(format!(
+                    "{}: README's row differs from the declaration\n  README: {line}\n  wanted: {row}",
+                    setting.key
+                )),
+            }
+        }
+        for line in &rows {
+            let key = line.split('`').nth(1).unwrap_or(line);
+            if setting(key).is_none() {
+                drift.push(format!("{key}: in README's table but not a declared key"));
+            }
+        }
+        if drift.is_empty() && !readme.contains(&defs::readme_table()) {
+            drift.push(format!(
+                "README's configuration table is out of the declarations' order; wanted:\n{}",
+                defs::readme_table()
+            ));
+        }
+        drift
     }
 
     #[test]
-    fn the_keys_table_names_every_field() {
-        // envy maps field `x` to `ORCH_X`; a field without a KEYS row would
-        // get no expected-type message and no .env.example line.
-        let fields = [
-            "home",
-            "db_path",
-            "http_addr",
-            "http_allowed_hosts",
-            "workers",
-            "agent",
-            "agent_cmd",
-            "agent_pass_env",
-            "agent_timeout_secs",
-            "developer_retries",
-            "task_budget_usd",
-            "secret_env",
-            "staging_runner_enabled",
-            "staging_runner_repos",
-            "staging_runner_timeout_secs",
-            "staging_runner_grace_secs",
-            "staging_runner_infra_retries",
-            "staging_runner_defer_secs",
-            "staging_runner_output_cap_bytes",
-            "test_runner_enabled",
-            "test_runner_mode",
-            "test_runner_repos",
-            "test_runner_timeout_secs",
-            "test_runner_grace_secs",
-            "test_runner_infra_retries",
-            "test_runner_defer_secs",
-            "test_runner_output_cap_bytes",
-            "lease_secs",
-            "post_deploy_probes",
-            "post_deploy_window_secs",
-            "git",
-            "poison_rescues",
-            "agent_infra_retries",
-            "agent_defer_secs",
-            "agent_linger_secs",
-            "agent_first_output_secs",
-            "agent_stall_secs",
-            "agent_prices",
-            "setup_timeout_secs",
-            "sandbox",
-            "sandbox_agent_dirs",
-            "sandbox_cache_dirs",
-        ];
-        let mut keys: Vec<String> = fields
+    fn the_env_example_shows_every_declared_key_with_its_default() {
+        let drift = env_example_drift(include_str!("../../../.env.example"));
+        assert!(drift.is_empty(), "{}", drift.join("\n"));
+        // A drift is named by its key.
+        let example = include_str!("../../../.env.example")
+            .replace("# ORCH_WORKERS=2", "# ORCH_WORKERS=3")
+            .replace("# ORCH_GIT=git", "");
+        let drift = env_example_drift(&format!("{example}\n# ORCH_TYPO=1\n"));
+        assert_eq!(drift.len(), 3, "{drift:?}");
+        assert!(drift[0].starts_with("ORCH_WORKERS: "), "{drift:?}");
+        assert!(drift[1].starts_with("ORCH_GIT: missing"), "{drift:?}");
+        assert!(drift[2].starts_with("ORCH_TYPO: "), "{drift:?}");
+    }
+
+    #[test]
+    fn the_readme_table_is_the_declarations() {
+        let readme = include_str!("../../../README.md");
+        let drift = readme_drift(readme);
+        assert!(drift.is_empty(), "{}", drift.join("\n"));
+        let edited = readme.replace("| `ORCH_WORKERS` | `2` |", "| `ORCH_WORKERS` | `4` |");
+        let drift = readme_drift(&edited);
+        assert_eq!(drift.len(), 1, "{drift:?}");
+        assert!(drift[0].starts_with("ORCH_WORKERS: "), "{drift:?}");
+    }
+
+    /// The field names of [`Config`], as serde declares them.
+    fn config_fields() -> Vec<&'static str> {
+        use serde::de::{self, Visitor};
+        struct Fields(Vec<&'static str>);
+        struct Lister<'a>(&'a mut Fields);
+        impl<'de> de::Deserializer<'de> for Lister<'_> {
+            type Error = de::value::Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(de::Error::custom("not a struct"))
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0.0.extend_from_slice(fields);
+                Err(de::Error::custom("listed"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        let mut fields = Fields(Vec::new());
+        let _ = Config::deserialize(Lister(&mut fields));
+        fields.0
+    }
+
+    #[test]
+    fn every_field_is_declared_and_every_declaration_is_a_field() {
+        // envy maps field `x` to `ORCH_X`; a field without a declaration
+        // would get no default, no expected-type message, no .env.example
+        // line and no README row.
+        let mut fields: Vec<String> = config_fields()
             .iter()
             .map(|f| format!("ORCH_{}", f.to_ascii_uppercase()))
             .collect();
-        keys.sort();
-        let mut table: Vec<String> = KEYS.iter().map(|(k, _)| (*k).to_owned()).collect();
-        table.sort();
-        assert_eq!(keys, table);
+        assert_eq!(fields.len(), 42, "{fields:?}");
+        fields.sort();
+        let mut declared: Vec<String> = SETTINGS.iter().map(|s| s.key.to_owned()).collect();
+        declared.sort();
+        assert_eq!(fields, declared);
+        // Each declaration in one place: no key twice.
+        declared.dedup();
+        assert_eq!(declared.len(), SETTINGS.len());
+        // A `*_SECS` key has a range, and only such a key; its expected
+        // type says the range.
+        for setting in &SETTINGS {
+            assert_eq!(
+                setting.secs_min.is_some(),
+                setting.key.ends_with("_SECS"),
+                "{}",
+                setting.key
+            );
+            if let Some(min) = setting.secs_min {
+                assert!(
+                    setting.expected.contains(&format!("from {min}")),
+                    "{}",
+                    setting.key
+                );
+            }
+        }
         // And every key is read: a value that cannot parse for each typed
         // key is refused under that key.
         for key in [
@@ -1272,19 +1120,36 @@ mod tests {
     }
 
     #[test]
+    fn the_declared_defaults_are_the_libraries_defaults() {
+        // The launcher's own defaults (an embedder's) and the binary's are
+        // the same numbers: one is not changed without the other.
+        let home = PathBuf::from("/h");
+        let config = Config::from_iter(env(&[])).unwrap();
+        let mut read = config.launcher(home.clone());
+        let mut library = LauncherConfig::new(home);
+        // What comes from the machine rather than from a key.
+        read.agent.home_dir = None;
+        read.sandbox = library.sandbox.clone();
+        library.supervisor = SupervisorProgram::CurrentExe;
+        assert_eq!(read, library);
+        assert_eq!(config.poison_rescues, orch_store::DEFAULT_POISON_RESCUES);
+        assert_eq!(
+            config.developer_retries,
+            orch_pipeline::DEFAULT_DEVELOPER_RETRIES
+        );
+    }
+
+    #[test]
     fn every_seconds_key_is_range_checked_and_named() {
         // Every *_SECS key of the table is in `seconds()`, and a huge value
         // for each is refused under its own key with the range it takes.
-        let config = Config::from_iter(Vec::new()).unwrap();
-        let checked: Vec<&str> = config.seconds().iter().map(|(k, _, _)| *k).collect();
-        let secs_keys: Vec<&str> = KEYS
+        let secs_keys: Vec<&str> = SETTINGS
             .iter()
-            .map(|(k, _)| *k)
-            .filter(|k| k.ends_with("_SECS"))
+            .filter(|s| s.secs_min.is_some())
+            .map(|s| s.key)
             .collect();
-        assert_eq!(checked.len(), secs_keys.len());
+        assert_eq!(secs_keys.len(), 14);
         for key in secs_keys {
-            assert!(checked.contains(&key), "{key} is not range-checked");
             for huge in ["18446744073709551615", "604801"] {
                 let error = Config::from_iter(env(&[(key, huge)])).unwrap_err();
                 assert_eq!(error.key, key, "{error}");
@@ -1294,9 +1159,9 @@ mod tests {
             assert!(Config::from_iter(env(&[(key, "604800")])).is_ok(), "{key}");
         }
         // The launcher's settings from the largest values still work out.
-        let all: Vec<(&str, &str)> = KEYS
+        let all: Vec<(&str, &str)> = SETTINGS
             .iter()
-            .map(|(k, _)| *k)
+            .map(|s| s.key)
             .filter(|k| k.ends_with("_SECS"))
             .map(|k| (k, "604800"))
             .collect();
