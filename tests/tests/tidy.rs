@@ -264,3 +264,94 @@ fn the_code_map_names_every_crate() {
         );
     }
 }
+
+/// The paths `include_str!`/`include_bytes!` name in `text`.
+fn included_paths(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for macro_name in ["include_str!(\"", "include_bytes!(\""] {
+        let mut rest = text;
+        while let Some(at) = rest.find(macro_name) {
+            rest = &rest[at + macro_name.len()..];
+            if let Some(end) = rest.find('"') {
+                out.push(rest[..end].to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_library_crate_includes_a_file_from_outside_its_package() {
+    // A packaged or vendored crate holds only its own folder: a file
+    // included from beside it (the role prompts once were, from the
+    // repository's `agents/`) makes it fail to build there. Test code may
+    // read the repository; the library code may not.
+    // Known exception, with its reason: the inventory's drift check reads
+    // the pipeline's own sources (`tables.rs`) to compare them with the
+    // inventory document.
+    let allowed = ["crates/inventory/src/tables.rs"];
+    let root = workspace_root();
+    let mut outside = Vec::new();
+    for member in members()
+        .into_iter()
+        .filter(|member| member.starts_with("crates"))
+    {
+        let package = root.join(&member);
+        for file in rust_files(&[&member.join("src").to_string_lossy()]) {
+            let relative = file
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if allowed.contains(&relative.as_str()) {
+                continue;
+            }
+            let text = fs::read_to_string(&file).unwrap();
+            for included in included_paths(&text) {
+                let target = file.parent().unwrap().join(&included);
+                let target = std::path::absolute(&target).unwrap();
+                // Resolve `..` by the components, without touching the disk.
+                let mut clean = PathBuf::new();
+                for part in target.components() {
+                    if part == std::path::Component::ParentDir {
+                        clean.pop();
+                    } else {
+                        clean.push(part);
+                    }
+                }
+                if !clean.starts_with(&package) {
+                    outside.push(format!("{relative}: include of {included:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        outside.is_empty(),
+        "library code includes files from outside its package (move them into the crate):\n{}",
+        outside.join("\n")
+    );
+}
+
+#[test]
+fn the_store_s_public_api_names_no_sqlite_binding_type() {
+    // An embedder may use another rusqlite (or a system SQLite) beside
+    // orch-store: no rusqlite type in a public item, error sources included
+    // (they are wrapped in `orch_store::SqliteError`).
+    let mut found = Vec::new();
+    for file in rust_files(&["crates/store/src"]) {
+        let text = fs::read_to_string(&file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            let public = code.starts_with("pub ") || code.starts_with("pub use");
+            let error_field = file.ends_with("error.rs") && code.starts_with("source: rusqlite");
+            if (public && code.contains("rusqlite")) || error_field {
+                found.push(format!("{}:{}: {code}", file.display(), number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "rusqlite in orch-store's public API:\n{}",
+        found.join("\n")
+    );
+}

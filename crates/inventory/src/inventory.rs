@@ -117,7 +117,7 @@ pub struct CallSite {
     pub verdict_key: String,
     /// The gate that reads it (`orch_pipeline::QG_CHECKS`).
     pub gate: String,
-    /// The role's prompt file, relative to the root (`agents/<role>.md`).
+    /// The role's prompt file, relative to the root (`crates/launcher/prompts/<role>.md`).
     pub prompt: String,
     /// Code locations on the call path, `path/to/file.rs::function`.
     pub locations: Vec<String>,

@@ -1,8 +1,8 @@
 //! The prompt an LLM role gets on stdin: its role's prompt file, then the
 //! task context.
 //!
-//! The default prompt files are the repository's `agents/<role>.md`, built
-//! into the crate; a file `<orch home>/agents/<role>.md` overrides one.
+//! The default prompt files are this crate's `prompts/<role>.md`, built
+//! into it (inside the package, so a packaged or vendored crate builds); a file `<orch home>/agents/<role>.md` overrides one.
 //! Placeholders `{{staging_command}}`, `{{repo_path}}` and `{{artifact}}` are
 //! filled from the task (the staging command from the repository's record:
 //! the one source of truth the staging runner uses too; `{{repo_path}}` is
@@ -20,12 +20,12 @@ use crate::context::JobContext;
 #[must_use]
 pub fn default_prompt(role: Role) -> Option<&'static str> {
     match role {
-        Role::Analyst => Some(include_str!("../../../agents/analyst.md")),
-        Role::Architect => Some(include_str!("../../../agents/architect.md")),
-        Role::Developer => Some(include_str!("../../../agents/developer.md")),
-        Role::Reviewer => Some(include_str!("../../../agents/reviewer.md")),
-        Role::Tester => Some(include_str!("../../../agents/tester.md")),
-        Role::Deployer => Some(include_str!("../../../agents/deployer.md")),
+        Role::Analyst => Some(include_str!("../prompts/analyst.md")),
+        Role::Architect => Some(include_str!("../prompts/architect.md")),
+        Role::Developer => Some(include_str!("../prompts/developer.md")),
+        Role::Reviewer => Some(include_str!("../prompts/reviewer.md")),
+        Role::Tester => Some(include_str!("../prompts/tester.md")),
+        Role::Deployer => Some(include_str!("../prompts/deployer.md")),
         Role::DeployFinalizer
         | Role::PostDeployMonitor
         | Role::StagingRunner

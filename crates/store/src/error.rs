@@ -13,7 +13,7 @@ pub enum StoreError {
         /// The file that was being opened.
         path: PathBuf,
         /// What SQLite said.
-        source: rusqlite::Error,
+        source: SqliteError,
     },
 
     /// The file was written by a newer orch; it was left untouched.
@@ -72,7 +72,7 @@ pub enum StoreError {
         /// The version the failed step would have produced.
         version: i64,
         /// What SQLite said.
-        source: rusqlite::Error,
+        source: SqliteError,
     },
 
     /// A write carried a lease token that no longer holds the job.
@@ -237,17 +237,67 @@ pub enum StoreError {
         /// The store operation, for example `claim`.
         op: &'static str,
         /// What SQLite said.
-        source: rusqlite::Error,
+        source: SqliteError,
     },
+}
+
+/// What SQLite (or the layer over it) said: its message and, when SQLite
+/// answered, its result code. Opaque, so that no type of the SQLite binding
+/// is part of the store's API: an embedder may use another rusqlite version,
+/// or none, beside this crate.
+#[derive(Debug)]
+pub struct SqliteError {
+    inner: rusqlite::Error,
+}
+
+impl SqliteError {
+    /// Wraps the binding's error.
+    pub(crate) fn new(inner: rusqlite::Error) -> SqliteError {
+        SqliteError { inner }
+    }
+
+    /// SQLite's extended result code (for example 2067,
+    /// `SQLITE_CONSTRAINT_UNIQUE`), when the error is an answer from SQLite;
+    /// `None` for an error of the binding itself (a wrong column type, no
+    /// row where one was expected).
+    #[must_use]
+    pub fn code(&self) -> Option<i32> {
+        self.inner.sqlite_error().map(|error| error.extended_code)
+    }
+
+    /// SQLite's primary result code: the low byte of [`SqliteError::code`]
+    /// (for example 19, `SQLITE_CONSTRAINT`).
+    #[must_use]
+    pub fn primary_code(&self) -> Option<i32> {
+        self.code().map(|code| code & 0xff)
+    }
+
+    /// The message, as [`std::fmt::Display`] writes it.
+    #[must_use]
+    pub fn message(&self) -> String {
+        self.inner.to_string()
+    }
+}
+
+impl std::fmt::Display for SqliteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl std::error::Error for SqliteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
+    }
 }
 
 /// What to do about an error SQLite gave while opening or configuring a
 /// database file: the advice must fit the error (a malformed file is not a
 /// missing folder).
-fn open_advice(error: &rusqlite::Error) -> &'static str {
+fn open_advice(error: &SqliteError) -> &'static str {
     use rusqlite::ErrorCode;
     // Every other variant is not an answer from SQLite's file layer.
-    let code = error.sqlite_error_code();
+    let code = error.inner.sqlite_error_code();
     match code {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
             "the file is not a SQLite database or is damaged; point orch at its own database file, or move this one aside and restore a backup"
@@ -271,5 +321,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Wraps a SQLite error with the operation it interrupted.
 pub(crate) fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { op, source }
+    move |source| StoreError::Sqlite {
+        op,
+        source: SqliteError::new(source),
+    }
 }

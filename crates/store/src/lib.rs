@@ -74,7 +74,7 @@ mod types;
 
 pub use boots::{BootGuard, MAX_BOOT_ID_LEN};
 pub use effects::{Effect, NewEffect};
-pub use error::{Result, StoreError};
+pub use error::{Result, SqliteError, StoreError};
 pub use operator::{CANCELLED, CancelRequest, OPERATOR, RemovedRepo, RepoChange, Retried};
 pub use queue::{
     Advanced, Claimed, DEFAULT_MAX_ATTEMPTS, Job, JobCommits, JobEnd, JobLease, NewJob,

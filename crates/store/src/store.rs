@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use crate::error::{Result, StoreError, sql};
+use crate::error::{Result, SqliteError, StoreError, sql};
 use crate::types::{Clock, SystemClock};
 
 /// The whole schema of the current version, as one SQL text.
@@ -166,7 +166,7 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let open_err = |source| StoreError::Open {
             path: path.clone(),
-            source,
+            source: SqliteError::new(source),
         };
         let conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
@@ -201,7 +201,7 @@ impl Store {
         let path = PathBuf::from(":memory:");
         let open_err = |source| StoreError::Open {
             path: path.clone(),
-            source,
+            source: SqliteError::new(source),
         };
         let conn = Connection::open_in_memory().map_err(open_err)?;
         conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
@@ -392,7 +392,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     // The common case, an up-to-date file, takes no write lock.
     let before = user_version(conn).map_err(|source| StoreError::Open {
         path: path.to_path_buf(),
-        source,
+        source: SqliteError::new(source),
     })?;
     check_version(path, before)?;
     if before == SCHEMA_VERSION {
@@ -402,7 +402,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
         move |source| StoreError::Migration {
             path: path.to_path_buf(),
             version,
-            source,
+            source: SqliteError::new(source),
         }
     };
     // A step that rebuilds a table (step 10) renames the old one aside and
@@ -427,7 +427,7 @@ fn run_steps(conn: &Connection, path: &Path, before: i64) -> Result<()> {
         move |source| StoreError::Migration {
             path: path.to_path_buf(),
             version,
-            source,
+            source: SqliteError::new(source),
         }
     };
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
@@ -457,12 +457,12 @@ fn run_steps(conn: &Connection, path: &Path, before: i64) -> Result<()> {
         return Err(StoreError::Migration {
             path: path.to_path_buf(),
             version: SCHEMA_VERSION,
-            source: rusqlite::Error::SqliteFailure(
+            source: SqliteError::new(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
                 Some(format!(
                     "{dangling} rows reference a row that does not exist after the migration"
                 )),
-            ),
+            )),
         });
     }
     tx.commit().map_err(migration_err(SCHEMA_VERSION))

@@ -148,7 +148,20 @@ fn an_agent_run_keeps_its_cache_tokens_and_model_or_their_absence() {
             ..run(job, fx.task, "tester", Transport::Llm, 1_000, None)
         })
         .unwrap_err();
-    assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+    // SQLite's answer is told by its own result code, through the store's
+    // opaque error (no type of the SQLite binding in the store's API): a
+    // CHECK constraint (275, SQLITE_CONSTRAINT_CHECK; primary 19).
+    let StoreError::Sqlite { op, source } = &err else {
+        panic!("not a SQLite error: {err:?}");
+    };
+    assert_eq!(*op, "record_agent_run");
+    assert_eq!(source.code(), Some(275), "{err}");
+    assert_eq!(source.primary_code(), Some(19), "{err}");
+    assert!(
+        source.message().contains("CHECK constraint failed"),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&source.message()), "{err}");
     // A count SQLite cannot hold (past i64::MAX) is refused, not wrapped.
     let err = s
         .record_agent_run(&NewAgentRun {
@@ -156,7 +169,11 @@ fn an_agent_run_keeps_its_cache_tokens_and_model_or_their_absence() {
             ..run(job, fx.task, "tester", Transport::Llm, 1_000, None)
         })
         .unwrap_err();
-    assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+    // Refused by the binding, not by SQLite: no result code.
+    let StoreError::Sqlite { source, .. } = &err else {
+        panic!("not a SQLite error: {err:?}");
+    };
+    assert_eq!(source.code(), None, "{err}");
     assert_eq!(s.agent_runs(fx.task).unwrap().len(), 2);
 }
 
