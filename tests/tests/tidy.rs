@@ -355,3 +355,77 @@ fn the_store_s_public_api_names_no_sqlite_binding_type() {
         found.join("\n")
     );
 }
+
+/// `1.89.0` or `1.89` as comparable numbers (a missing part is 0).
+fn version_numbers(text: &str) -> [u64; 3] {
+    let mut parts = text.split('.').map(|n| n.parse().unwrap_or(0));
+    [(); 3].map(|()| parts.next().unwrap_or(0))
+}
+
+#[test]
+fn the_declared_msrv_is_at_least_every_dependency_s() {
+    // The workspace's `rust-version` must be true: no dependency in the lock
+    // file may declare a higher one (rusqlite 0.41 needs 1.89). Read from
+    // the sources cargo already downloaded, so it runs offline; a package
+    // whose source is not there (never built here) is skipped.
+    let root = workspace_root();
+    let workspace = manifest(Path::new("."));
+    let declared = workspace["workspace"]["package"]["rust-version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lock: toml::Table = fs::read_to_string(root.join("Cargo.lock"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cargo_home = std::env::var_os("CARGO_HOME").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"),
+        PathBuf::from,
+    );
+    let registries: Vec<PathBuf> = fs::read_dir(cargo_home.join("registry/src"))
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let mut checked = 0;
+    let mut higher = Vec::new();
+    for package in lock["package"].as_array().unwrap() {
+        let (Some(name), Some(version)) = (package["name"].as_str(), package["version"].as_str())
+        else {
+            continue;
+        };
+        if package.get("source").is_none() {
+            continue;
+        }
+        let Some(source) = registries
+            .iter()
+            .map(|registry| registry.join(format!("{name}-{version}/Cargo.toml")))
+            .find(|path| path.is_file())
+        else {
+            continue;
+        };
+        let Ok(theirs) = fs::read_to_string(&source).unwrap().parse::<toml::Table>() else {
+            continue;
+        };
+        checked += 1;
+        if let Some(needed) = theirs
+            .get("package")
+            .and_then(|p| p.get("rust-version"))
+            .and_then(toml::Value::as_str)
+            && version_numbers(needed) > version_numbers(&declared)
+        {
+            higher.push(format!("{name} {version} needs Rust {needed}"));
+        }
+    }
+    assert!(
+        higher.is_empty(),
+        "Cargo.toml declares rust-version {declared}, but:\n{}\nraise [workspace.package] rust-version",
+        higher.join("\n")
+    );
+    // The check read something (a machine that built the workspace has the
+    // sources); without them it proves nothing, and says so.
+    if checked == 0 {
+        eprintln!(
+            "no dependency sources under {}; the MSRV was not checked",
+            cargo_home.display()
+        );
+    }
+}

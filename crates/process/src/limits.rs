@@ -20,10 +20,14 @@ pub const DEFAULT_TAIL_BYTES: usize = 256 * 1024;
 pub enum SupervisorProgram {
     /// Re-execute the running program (`/proc/self/exe`, which still works
     /// after the binary on disk was replaced by a deploy). The program must
-    /// call [`crate::supervisor::main_if_requested`] first thing in `main`.
+    /// call [`crate::supervisor::main_if_requested`] first thing in `main`;
+    /// one that does not fails the run fast with the handshake error (see
+    /// [`crate::supervisor`]). Not for a plain `#[test]`, whose `main` is
+    /// libtest's: use [`SupervisorProgram::Path`] there.
     CurrentExe,
     /// A program that calls [`crate::supervisor::main_if_requested`], such as
-    /// this crate's `orch-staging-supervisor` binary.
+    /// this crate's `orch-supervisor` binary (in this crate's tests:
+    /// `env!("CARGO_BIN_EXE_orch-supervisor")`).
     Path(PathBuf),
 }
 

@@ -1,7 +1,7 @@
 //! The private protocol between the runner and its supervisor.
 //!
 //! The runner starts the supervisor as
-//! `PROGRAM __orch-supervisor v3 TIMEOUT_MS|none GRACE_MS STDIN DIR SANDBOX shell|argv ARG...`
+//! `PROGRAM __orch-supervisor v4 TIMEOUT_MS|none GRACE_MS STDIN DIR SANDBOX shell|argv ARG...`
 //! (`STDIN` is `null` or the number of stdin bytes that follow on the control
 //! pipe, `SANDBOX` is `none` or the [`SandboxPolicy`] as JSON) with four
 //! descriptors and nothing else:
@@ -22,7 +22,9 @@
 //! failed run pass. For each kind of report only the first one counts.
 //!
 //! Both sides are this crate, built together, so the protocol is versioned
-//! only to catch a stale binary (`v3`).
+//! only to catch a stale binary (`v4`: `v3` with the `hello` handshake, the
+//! supervisor's first report, which tells a supervisor from a program that
+//! forgot to call [`crate::supervisor::main_if_requested`]).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -35,7 +37,7 @@ use crate::sandbox::{SandboxLevel, SandboxPolicy};
 /// The hidden first argument that turns a program into the supervisor.
 pub const SUPERVISOR_ARG: &str = "__orch-supervisor";
 /// The protocol version argument.
-pub(crate) const PROTOCOL_VERSION: &str = "v3";
+pub(crate) const PROTOCOL_VERSION: &str = "v4";
 /// The supervisor's descriptor for reports.
 pub(crate) const REPORT_FD: i32 = 3;
 /// The most stdin bytes a run may be given (an agent's prompt, say).
@@ -214,6 +216,11 @@ pub const KILLED_COMMAND_MAX: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub(crate) enum Report {
+    /// The handshake: the supervisor's first report, written before anything
+    /// else it does. A program started as the supervisor that never says it
+    /// did not call [`crate::supervisor::main_if_requested`]; the runner
+    /// then ends it and says so.
+    Hello,
     /// The supervisor entered the sandbox (before the child starts).
     Sandboxed { level: SandboxLevel },
     /// The child is running as the leader of process group `pid`.

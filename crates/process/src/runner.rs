@@ -8,6 +8,7 @@ use std::io::PipeWriter;
 use std::io::{self, ErrorKind, PipeReader, Read, Write as _};
 use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,9 +26,10 @@ use crate::outcome::{ToolError, ToolErrorKind};
 use crate::process::{self, SupervisorFds, SupervisorProcess};
 use crate::protocol::{
     Class, KILLED_COMMAND_MAX, KILLED_LISTED_MAX, KilledProcess, MAX_STDIN_BYTES, Program, Report,
-    SpawnFailure, SupervisorArgs,
+    SUPERVISOR_ARG, SpawnFailure, SupervisorArgs,
 };
 use crate::sandbox::SandboxLevel;
+use crate::supervisor::HANDSHAKE_BOUND;
 use crate::supervisor::KILL_ROUND;
 use crate::tree;
 
@@ -74,6 +76,21 @@ pub(crate) struct Running {
     observer: Option<LineObserver>,
     /// The limits on silence.
     clocks: OutputClocks,
+    /// The program started as the supervisor, for the handshake's error.
+    supervisor: PathBuf,
+}
+
+/// What a program that forgot the supervisor's entry point must do.
+const CALL_FIRST: &str = "call orch_process::supervisor::main_if_requested() first in main";
+
+/// Whether this process was started as a supervisor (its first argument is
+/// [`SUPERVISOR_ARG`]). A supervisor never starts runs: when this one does,
+/// its `main` did not call `main_if_requested`, which would have supervised
+/// and exited.
+fn started_as_supervisor() -> bool {
+    std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == SUPERVISOR_ARG)
 }
 
 fn refuse(kind: ToolErrorKind, message: String, t0: Instant) -> Box<ToolError> {
@@ -90,6 +107,15 @@ fn refuse(kind: ToolErrorKind, message: String, t0: Instant) -> Box<ToolError> {
 pub(crate) fn start(spec: &ExecSpec, canceller: &Canceller) -> Result<Running, Box<ToolError>> {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
+    if started_as_supervisor() {
+        return Err(refuse(
+            ToolErrorKind::SupervisorUnavailable,
+            format!(
+                "this program was started as orch's process supervisor ({SUPERVISOR_ARG}) but runs its own main, which starts a run in turn: {CALL_FIRST}; the run was refused, so the program cannot re-execute itself recursively"
+            ),
+            t0,
+        ));
+    }
     let invalid = |message: &str| refuse(ToolErrorKind::InvalidCommand, message.to_owned(), t0);
     match &spec.program {
         Program::Shell(command) if command.trim().is_empty() => {
@@ -223,6 +249,7 @@ pub(crate) fn start(spec: &ExecSpec, canceller: &Canceller) -> Result<Running, B
             Streams::Separate { .. } => spec.observer.clone(),
         },
         clocks: spec.clocks,
+        supervisor: program,
     })
 }
 
@@ -249,6 +276,9 @@ enum Takeover {
     Stopped,
     /// It ended without finishing its work (killed, crashed, no `done`).
     Broken,
+    /// It did not answer the handshake within [`HANDSHAKE_BOUND`]: a program
+    /// running its own `main`, not the supervisor.
+    NoHandshake,
 }
 
 /// Why the runner itself ended the run (through the control pipe, as a
@@ -374,6 +404,11 @@ impl Session {
         self.reports.iter().find_map(pick)
     }
 
+    /// Whether the supervisor answered the handshake.
+    fn said_hello(&self) -> bool {
+        self.reports.iter().any(|r| matches!(r, Report::Hello))
+    }
+
     fn exited(&self) -> Option<ExitReport> {
         self.first(|r| match r {
             Report::Exited {
@@ -389,7 +424,8 @@ impl Session {
                 timed_out: *timed_out,
                 cancelled: *cancelled,
             }),
-            Report::Started { .. }
+            Report::Hello
+            | Report::Started { .. }
             | Report::Sandboxed { .. }
             | Report::SpawnFailed { .. }
             | Report::Fatal { .. }
@@ -409,7 +445,8 @@ impl Session {
                 listed: listed.clone(),
                 survivors: *survivors,
             }),
-            Report::Started { .. }
+            Report::Hello
+            | Report::Started { .. }
             | Report::Sandboxed { .. }
             | Report::SpawnFailed { .. }
             | Report::Fatal { .. }
@@ -448,6 +485,7 @@ impl Running {
                 .checked_add(CLEANUP_SLACK)
         });
         let mut next_stop_check = Instant::now() + STOP_CHECK;
+        let handshake_due = Instant::now() + HANDSHAKE_BOUND;
         let mut lines = Lines::default();
         // When the observer wants the run ended.
         let mut end_at: Option<Instant> = None;
@@ -502,6 +540,11 @@ impl Running {
                 break;
             }
             if session.takeover.is_none() {
+                if now >= handshake_due && !session.said_hello() {
+                    self.take_over(&mut session, Takeover::NoHandshake);
+                    drain_until = Some(Instant::now() + DRAIN_BOUND);
+                    continue;
+                }
                 if backstop.is_some_and(|at| now >= at) {
                     self.take_over(&mut session, Takeover::Overdue);
                     drain_until = Some(Instant::now() + DRAIN_BOUND);
@@ -525,6 +568,9 @@ impl Running {
             }
             if let Some((at, _)) = clock_due {
                 wake_at = wake_at.min(at);
+            }
+            if drain_until.is_none() && !session.said_hello() {
+                wake_at = wake_at.min(handshake_due);
             }
             let timeout = PollTimeout::try_from(wake_at.saturating_duration_since(now))
                 .unwrap_or(PollTimeout::MAX);
@@ -746,6 +792,7 @@ impl Running {
             started_at,
             t0,
             sandboxed,
+            supervisor,
             ..
         } = self;
         let output = capture.finish();
@@ -786,6 +833,34 @@ impl Running {
             }
         };
 
+        if !session.said_hello() {
+            // Not a supervisor: a program that runs its own `main`. Nothing
+            // it did is a run's result.
+            let how = match (session.takeover, session.status) {
+                (Some(Takeover::NoHandshake), _) => format!(
+                    "did not answer within {} s and was ended",
+                    HANDSHAKE_BOUND.as_secs()
+                ),
+                (_, Some(status)) => match status.signal() {
+                    Some(signal) => format!(
+                        "was killed by {} before it answered",
+                        crate::outcome::describe_exit(ProcessExit::Signal(signal))
+                            .trim_start_matches("killed by ")
+                    ),
+                    None => format!("ended ({status}) without answering"),
+                },
+                (_, None) => "could not be waited for".to_owned(),
+            };
+            return failed(
+                ToolErrorKind::SupervisorUnavailable,
+                format!(
+                    "the supervisor program {} did not answer orch's handshake: it {how}{}{}. Its main does not start the supervisor: {CALL_FIRST} (inside a plain #[test], name a supervisor program instead, SupervisorProgram::Path to the orch-supervisor binary; see orch_process::supervisor)",
+                    supervisor.display(),
+                    killed_note(),
+                    said()
+                ),
+            );
+        }
         let started = session
             .first(|r| matches!(r, Report::Started { .. }).then_some(()))
             .is_some();
@@ -806,6 +881,8 @@ impl Running {
                     }
                     None => format!("ended ({status}) without finishing its report"),
                 },
+                // Concluded above (no handshake); kept for the match.
+                (Takeover::NoHandshake, _) => "did not answer orch's handshake".to_owned(),
                 (Takeover::Broken, None) => "could not be waited for (is SIGCHLD ignored in this process? call orch_process::exec::restore_sigchld_default at start-up)".to_owned(),
             };
             return failed(
@@ -837,7 +914,8 @@ impl Running {
                 let message = session
                     .first(|r| match r {
                         Report::Fatal { message } => Some(message.clone()),
-                        Report::Started { .. }
+                        Report::Hello
+                        | Report::Started { .. }
                         | Report::Sandboxed { .. }
                         | Report::SpawnFailed { .. }
                         | Report::Warning { .. }
@@ -855,7 +933,8 @@ impl Running {
             Class::SpawnFailed => {
                 let spawn = session.first(|r| match r {
                     Report::SpawnFailed { kind, message } => Some((*kind, message.clone())),
-                    Report::Started { .. }
+                    Report::Hello
+                    | Report::Started { .. }
                     | Report::Sandboxed { .. }
                     | Report::Fatal { .. }
                     | Report::Warning { .. }
@@ -940,7 +1019,8 @@ impl Running {
                 };
                 let sandbox = session.first(|r| match r {
                     Report::Sandboxed { level } => Some(*level),
-                    Report::Started { .. }
+                    Report::Hello
+                    | Report::Started { .. }
                     | Report::SpawnFailed { .. }
                     | Report::Fatal { .. }
                     | Report::Warning { .. }

@@ -42,6 +42,36 @@
 //!
 //! An embedding binary calls [`main_if_requested`] first thing in `main`;
 //! [`crate::SupervisorProgram`] says which program to start.
+//!
+//! # The handshake: a forgotten `main_if_requested`
+//!
+//! The supervisor's first report is a handshake (`hello`), written before it
+//! does anything else. A program started as the supervisor that forgot to call
+//! [`main_if_requested`] runs its own `main` instead, and never says it:
+//!
+//! - the runner gives it [`HANDSHAKE_BOUND`] to answer, or until it exits,
+//!   then ends it (and anything it started) and fails the run with
+//!   [`ToolErrorKind::SupervisorUnavailable`](crate::exec::ToolErrorKind)
+//!   and a message that says "call
+//!   `orch_process::supervisor::main_if_requested()` first in main";
+//! - and if that `main` starts a run in turn, the runner refuses it at once
+//!   (the process was started with [`crate::SUPERVISOR_ARG`] but is not
+//!   supervising), so the program cannot re-execute itself recursively.
+//!
+//! # From a `#[test]`
+//!
+//! A test binary built by libtest has a `main` of its own, which does not
+//! call [`main_if_requested`]: [`crate::SupervisorProgram::CurrentExe`]
+//! cannot work there (the handshake error above says so). Either:
+//!
+//! - name a program that is a supervisor: this crate's `orch-supervisor`
+//!   binary, `SupervisorProgram::Path(env!("CARGO_BIN_EXE_orch-supervisor").into())`
+//!   in this crate's own tests, or its installed path elsewhere
+//!   (`cargo install --path crates/process --bin orch-supervisor`); or
+//! - give the test target its own `main` (`harness = false`, with
+//!   [libtest-mimic](https://docs.rs/libtest-mimic) to keep `cargo test`'s
+//!   interface) that calls [`main_if_requested`] first, as orch-launcher's
+//!   engine tests do; `CurrentExe` then works.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, PipeWriter, Read, Write};
@@ -59,6 +89,12 @@ use crate::protocol::{
     SpawnFailure, SupervisorArgs,
 };
 use crate::tree::{self, Descendant};
+
+/// How long the runner waits for a supervisor's handshake before it ends the
+/// program as one that forgot [`main_if_requested`]. A real supervisor
+/// answers before it does anything else, in far less than this on any
+/// machine; the bound only stops a program that is running its own `main`.
+pub const HANDSHAKE_BOUND: Duration = Duration::from_secs(10);
 
 /// How long SIGKILL rounds go on before the supervisor gives up on processes
 /// that will not die (uninterruptible sleep) and reports them as survivors.
@@ -127,6 +163,9 @@ fn supervise(args: &[OsString]) -> Class {
         );
         return Class::Fatal;
     }
+    // The handshake, first of all: the runner knows it started a supervisor,
+    // not a program that forgot to call `main_if_requested`.
+    reporter.send(&Report::Hello);
     if let Err(errno) = process::make_non_dumpable() {
         reporter.send(&Report::Fatal {
             message: format!("cannot make the supervisor non-dumpable ({errno})"),

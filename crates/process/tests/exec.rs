@@ -333,7 +333,8 @@ fn the_child_cannot_open_its_supervisor_and_holds_no_ptrace_capability() {
 /// supervisor's exit status agrees.
 fn lying_supervisor(dir: &Path, name: &str, reports: &[&str], exit: i32) -> PathBuf {
     let script = dir.join(name);
-    let mut text = String::from("#!/bin/sh\n");
+    // The handshake first, as the real supervisor does.
+    let mut text = String::from("#!/bin/sh\nprintf '%s\\n' '{\"event\":\"hello\"}' >&3\n");
     for report in reports {
         text.push_str(&format!("printf '%s\\n' '{report}' >&3\n"));
     }
@@ -555,5 +556,97 @@ fn silence_after_output_is_a_stall_and_steady_output_is_not() {
         .clocks(clocks),
     ));
     assert_eq!(run.ending, Ending::Exited(ProcessExit::Code(0)));
+    marker.assert_no_survivors();
+}
+
+/// The example program that embeds this crate but forgets
+/// `main_if_requested` (`examples/forgets_main_if_requested.rs`); `cargo
+/// test` builds the package's examples beside the test binaries.
+fn forgetful_program() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile = exe.parent().and_then(Path::parent).unwrap();
+    let program = profile.join("examples/forgets_main_if_requested");
+    assert!(
+        program.is_file(),
+        "{} is missing: build it with `cargo build -p orch-process --examples` (`cargo test -p orch-process` does; `--test exec` alone does not)",
+        program.display()
+    );
+    program
+}
+
+#[test]
+fn a_program_that_forgets_main_if_requested_gets_the_handshake_error_not_a_fork_loop() {
+    let dir = tmp();
+    let marker = ProcessMarker::new("forgetful");
+    let count = dir.path().join("starts");
+    let mut spec = spec(&marker, shell("true"), dir.path())
+        .supervisor(SupervisorProgram::Path(forgetful_program()));
+    spec.env
+        .set
+        .push(("FORGETFUL_COUNT".into(), count.clone().into()));
+    let error = failed(exec::run(&spec));
+    assert_eq!(
+        error.kind,
+        ToolErrorKind::SupervisorUnavailable,
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("did not answer orch's handshake"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error
+            .message
+            .contains("call orch_process::supervisor::main_if_requested() first in main"),
+        "{}",
+        error.message
+    );
+    // Started once as the supervisor; the run its own main started in turn
+    // was refused, so it never re-executed itself.
+    let starts = fs::read_to_string(&count).unwrap();
+    assert_eq!(starts.lines().count(), 1, "started {starts:?}");
+    // Its own main said why (it prints the refusal on stdout, which is the
+    // run's output).
+    let output = error
+        .output
+        .map(|o| String::from_utf8_lossy(&o.head).into_owned());
+    assert!(
+        output
+            .as_deref()
+            .is_some_and(|o| o.contains("runs its own main") && o.contains("first in main")),
+        "{output:?}"
+    );
+    marker.assert_no_survivors();
+}
+
+#[test]
+fn a_supervisor_that_never_answers_the_handshake_is_ended_with_the_error() {
+    // A program that runs on (a server's main, say) instead of supervising:
+    // the runner does not wait for its timeout, it ends it after the
+    // handshake bound, with what it started.
+    let dir = tmp();
+    let marker = ProcessMarker::new("silent-supervisor");
+    let script = dir.path().join("silent");
+    fs::write(&script, "#!/bin/sh\nsleep 600 &\nsleep 600\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let error = failed(exec::run(
+        &spec(&marker, shell("true"), dir.path())
+            .timeout(Some(Duration::from_secs(3600)))
+            .supervisor(SupervisorProgram::Path(script)),
+    ));
+    assert_eq!(
+        error.kind,
+        ToolErrorKind::SupervisorUnavailable,
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("did not answer within"),
+        "{}",
+        error.message
+    );
+    assert!(error.message.contains("first in main"), "{}", error.message);
     marker.assert_no_survivors();
 }

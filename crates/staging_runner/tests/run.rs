@@ -261,13 +261,16 @@ fn a_broken_supervisor_is_a_tool_error_never_a_panic() {
         tool_error(run(&missing)).kind,
         ToolErrorKind::SupervisorUnavailable
     );
-    // A program that is not a supervisor at all: it ends without a report.
+    // A program that is not a supervisor at all: it ends without answering
+    // the handshake.
     let impostor =
         RunSpec::new("true", dir.path()).supervisor(SupervisorProgram::Path("/bin/true".into()));
     let error = tool_error(run(&impostor));
-    assert_eq!(error.kind, ToolErrorKind::SupervisorFailed);
+    assert_eq!(error.kind, ToolErrorKind::SupervisorUnavailable);
     assert!(
-        error.message.contains("without starting the program"),
+        error
+            .message
+            .contains("call orch_process::supervisor::main_if_requested() first in main"),
         "{}",
         error.message
     );
