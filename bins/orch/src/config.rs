@@ -44,16 +44,16 @@ fn suite_runner(
     infra_retries: u32,
     output_cap_bytes: u64,
 ) -> SuiteRunnerConfig {
-    SuiteRunnerConfig {
-        enabled,
-        mode,
-        repos: RepoScope::from_csv(repos),
-        timeout: Duration::from_secs(timeout),
-        grace: Duration::from_secs(grace),
-        infra_retries,
-        defer: Duration::from_secs(defer),
-        output_cap_bytes,
-    }
+    let mut runner = SuiteRunnerConfig::default();
+    runner.enabled = enabled;
+    runner.mode = mode;
+    runner.repos = RepoScope::from_csv(repos);
+    runner.timeout = Duration::from_secs(timeout);
+    runner.grace = Duration::from_secs(grace);
+    runner.infra_retries = infra_retries;
+    runner.defer = Duration::from_secs(defer);
+    runner.output_cap_bytes = output_cap_bytes;
+    runner
 }
 
 /// The configuration, as `envy` reads it (field `x` is key `ORCH_X`,
@@ -190,12 +190,8 @@ fn parse_prices(text: &str) -> Option<Vec<orch_launcher::ModelPrice>> {
                 _ => return None,
             };
             let model = model.trim();
-            (!model.is_empty()).then(|| orch_launcher::ModelPrice {
-                model: model.to_owned(),
-                input,
-                output,
-                cache_read,
-            })
+            (!model.is_empty())
+                .then(|| orch_launcher::ModelPrice::new(model, input, output, cache_read))
         })
         .collect()
 }

@@ -10,7 +10,12 @@ use crate::preset::AgentKind;
 use crate::sandbox::SandboxConfig;
 
 /// Everything the engine needs to know, with documented defaults.
+///
+/// `#[non_exhaustive]`: made by [`LauncherConfig::new`], then set field by
+/// field or with the `with_*` builders, so a new setting is not a breaking
+/// change for an embedder. Its parts are too (each has `Default`).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct LauncherConfig {
     /// orch's home: task folders live in `home/tasks/<task id>/`, prompt
     /// overrides in `home/agents/<role>.md`.
@@ -50,6 +55,7 @@ pub struct LauncherConfig {
 /// the suite runner's infra retries), then the task is blocked with a
 /// `setup_failed` alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SetupConfig {
     /// How long one setup may run (`ORCH_SETUP_TIMEOUT_SECS`, default 900).
     pub timeout: Duration,
@@ -88,6 +94,71 @@ impl LauncherConfig {
         }
     }
 
+    /// With `agent` as the LLM agent transport.
+    #[must_use]
+    pub fn with_agent(mut self, agent: AgentConfig) -> LauncherConfig {
+        self.agent = agent;
+        self
+    }
+
+    /// With `retries` rollbacks to `development` before a task is blocked.
+    #[must_use]
+    pub fn with_developer_retries(mut self, retries: u32) -> LauncherConfig {
+        self.developer_retries = retries;
+        self
+    }
+
+    /// With a spend ceiling per task (`None`: none).
+    #[must_use]
+    pub fn with_task_budget_usd(mut self, budget: Option<f64>) -> LauncherConfig {
+        self.task_budget_usd = budget;
+        self
+    }
+
+    /// With the staging runner's settings.
+    #[must_use]
+    pub fn with_staging_runner(mut self, runner: SuiteRunnerConfig) -> LauncherConfig {
+        self.staging_runner = runner;
+        self
+    }
+
+    /// With the test runner's settings.
+    #[must_use]
+    pub fn with_test_runner(mut self, runner: SuiteRunnerConfig) -> LauncherConfig {
+        self.test_runner = runner;
+        self
+    }
+
+    /// With a claim's lease of `lease`.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> LauncherConfig {
+        self.lease = lease;
+        self
+    }
+
+    /// With `supervisor` as the process supervisor program (a `#[test]`
+    /// names `SupervisorProgram::Path` to `orch-supervisor`; see
+    /// `orch_process::supervisor`).
+    #[must_use]
+    pub fn with_supervisor(mut self, supervisor: SupervisorProgram) -> LauncherConfig {
+        self.supervisor = supervisor;
+        self
+    }
+
+    /// With the worktree settings (the git program, its limits).
+    #[must_use]
+    pub fn with_worktree(mut self, worktree: WorktreeConfig) -> LauncherConfig {
+        self.worktree = worktree;
+        self
+    }
+
+    /// With the kernel sandbox settings.
+    #[must_use]
+    pub fn with_sandbox(mut self, sandbox: SandboxConfig) -> LauncherConfig {
+        self.sandbox = sandbox;
+        self
+    }
+
     /// The folder of a task.
     #[must_use]
     pub fn task_dir(&self, task: i64) -> PathBuf {
@@ -97,6 +168,7 @@ impl LauncherConfig {
 
 /// How LLM agents are started.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AgentConfig {
     /// The agent CLI (`ORCH_AGENT`): its credentials, the variables it needs
     /// and its state ([`crate::preset`]).
@@ -137,6 +209,7 @@ pub struct AgentConfig {
 
 /// A model's list price, US dollars per million tokens.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ModelPrice {
     /// The model's name as the CLI reports it (`*`: any model).
     pub model: String,
@@ -149,6 +222,20 @@ pub struct ModelPrice {
 }
 
 impl Eq for ModelPrice {}
+
+impl ModelPrice {
+    /// `model`'s prices per million tokens: `input`, `output`, and
+    /// `cache_read` (`None`: priced as input).
+    #[must_use]
+    pub fn new(model: impl Into<String>, input: f64, output: f64, cache_read: Option<f64>) -> Self {
+        ModelPrice {
+            model: model.into(),
+            input,
+            output,
+            cache_read,
+        }
+    }
+}
 
 impl Default for AgentConfig {
     fn default() -> Self {
@@ -173,6 +260,7 @@ impl Default for AgentConfig {
 /// Task isolation: how git is run, and how long a worktree that cannot be
 /// made is waited for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorktreeConfig {
     /// The git program (a name looked up in `PATH`, or a path).
     pub git: String,
@@ -299,6 +387,7 @@ pub type StagingRunnerConfig = SuiteRunnerConfig;
 /// A suite runner's switch, mode, scope and limits: one type for the staging
 /// runner and the test runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SuiteRunnerConfig {
     /// The kill-switch: off, the stage is the LLM path (whatever the mode).
     pub enabled: bool,
@@ -376,6 +465,7 @@ impl Default for SuiteRunnerConfig {
 
 /// The deploy finalizer's limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeployConfig {
     /// How long the deploy command may run.
     pub timeout: Duration,
@@ -391,6 +481,7 @@ impl Default for DeployConfig {
 
 /// The post-deploy monitor's probing plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PostDeployConfig {
     /// How many times the health-check command runs; every probe must pass.
     pub probes: u32,

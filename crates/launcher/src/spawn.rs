@@ -190,10 +190,7 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
     .sandbox(policy)
     .observer(observer)
     .clocks(if streams_events(&config.agent.command) {
-        OutputClocks {
-            first_output: config.agent.first_output,
-            idle: config.agent.stall,
-        }
+        OutputClocks::new(config.agent.first_output, config.agent.stall)
     } else {
         OutputClocks::default()
     });

@@ -256,12 +256,7 @@ fn a_task_passes_analysis(cli: AgentKind) -> Result<(), Failed> {
     // Codex is priced by the model its config.toml names (its events name
     // none): orch's estimate, recorded as such.
     if cli == AgentKind::Codex {
-        case.config.agent.prices = vec![ModelPrice {
-            model: "gpt-5-codex".into(),
-            input: 1.25,
-            output: 10.0,
-            cache_read: Some(0.125),
-        }];
+        case.config.agent.prices = vec![ModelPrice::new("gpt-5-codex", 1.25, 10.0, Some(0.125))];
     }
     let engine = case.engine();
     let repo = engine

@@ -697,19 +697,9 @@ fn agent_runs_carry_parsed_cost_and_tokens() -> Result<(), Failed> {
         fs::copy(Path::new(OUTPUTS).join(fixture), h.state.join("stdout")).unwrap();
         let mut config = h.config.clone();
         config.agent.prices = vec![
-            ModelPrice {
-                model: "gemini-2.5-pro".into(),
-                input: 1.0,
-                output: 10.0,
-                cache_read: Some(0.1),
-            },
+            ModelPrice::new("gemini-2.5-pro", 1.0, 10.0, Some(0.1)),
             // Claude reported its cost: this price must not replace it.
-            ModelPrice {
-                model: "claude-sonnet-4-5-20250929".into(),
-                input: 1000.0,
-                output: 1000.0,
-                cache_read: None,
-            },
+            ModelPrice::new("claude-sonnet-4-5-20250929", 1000.0, 1000.0, None),
         ];
         let engine = h.engine_with(config);
         let repo = h.repo(&engine, "api", "true");

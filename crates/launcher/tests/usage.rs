@@ -945,12 +945,7 @@ fn claudes_json_names_its_model_only_in_model_usage_and_the_biggest_wins() {
 }
 
 fn price(model: &str, input: f64, output: f64, cache_read: Option<f64>) -> ModelPrice {
-    ModelPrice {
-        model: model.to_owned(),
-        input,
-        output,
-        cache_read,
-    }
+    ModelPrice::new(model, input, output, cache_read)
 }
 
 #[test]

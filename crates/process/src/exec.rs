@@ -77,6 +77,7 @@ pub enum Streams {
 
 /// One supervised run: what, where, and under which limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExecSpec {
     /// The program.
     pub program: Program,
@@ -166,11 +167,21 @@ impl Eq for LineObserver {}
 /// as [`Ending::Stalled`]. `None`: no such limit. Both stop counting once
 /// the main process has ended or a [`LineObserver`] asked for the end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OutputClocks {
     /// The longest wait for the first byte of output.
     pub first_output: Option<Duration>,
     /// The longest silence after output has begun.
     pub idle: Option<Duration>,
+}
+
+impl OutputClocks {
+    /// Both limits: `first_output` for the first byte, `idle` for silence
+    /// after it (`None`: no such limit).
+    #[must_use]
+    pub const fn new(first_output: Option<Duration>, idle: Option<Duration>) -> OutputClocks {
+        OutputClocks { first_output, idle }
+    }
 }
 
 /// Which output clock ended a run.
@@ -317,6 +328,7 @@ impl Ending {
 
 /// What happened to the processes the main process left behind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Cleanup {
     /// Processes besides the main process that were still running when it
     /// ended (or at the timeout, or on cancel); all of them were signalled.
@@ -331,6 +343,7 @@ pub struct Cleanup {
 
 /// Stdout kept whole, up to a cap ([`Streams::Separate`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CapturedStdout {
     /// The bytes, at most the cap.
     pub bytes: Vec<u8>,
@@ -348,6 +361,7 @@ impl CapturedStdout {
 
 /// A run that started and ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Finished {
     /// How it ended.
     pub ending: Ending,

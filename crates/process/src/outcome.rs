@@ -22,6 +22,7 @@ pub fn describe_exit(exit: ProcessExit) -> String {
 
 /// A suite that did not execute.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ToolError {
     /// What went wrong.
     pub kind: ToolErrorKind,
@@ -33,6 +34,36 @@ pub struct ToolError {
     pub duration: Duration,
     /// What the shell printed, when it ran.
     pub output: Option<CapturedOutput>,
+}
+
+impl ToolError {
+    /// An error of `kind`, known after `duration`, with no exit and no
+    /// output (add them with [`ToolError::with_exit`] and
+    /// [`ToolError::with_output`]).
+    #[must_use]
+    pub fn new(kind: ToolErrorKind, message: impl Into<String>, duration: Duration) -> ToolError {
+        ToolError {
+            kind,
+            message: message.into(),
+            exit: None,
+            duration,
+            output: None,
+        }
+    }
+
+    /// With the shell's exit.
+    #[must_use]
+    pub fn with_exit(mut self, exit: ProcessExit) -> ToolError {
+        self.exit = Some(exit);
+        self
+    }
+
+    /// With what the shell printed.
+    #[must_use]
+    pub fn with_output(mut self, output: CapturedOutput) -> ToolError {
+        self.output = Some(output);
+        self
+    }
 }
 
 /// Why a suite did not execute.

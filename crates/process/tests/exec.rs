@@ -510,10 +510,10 @@ fn no_first_output_within_its_clock_is_a_stall() {
     let run = finished(exec::run(
         &spec(&marker, shell("sleep 300"), dir.path())
             .streams(Streams::Separate { stdout_cap: 1024 })
-            .clocks(OutputClocks {
-                first_output: Some(limit),
-                idle: Some(Duration::from_secs(60)),
-            }),
+            .clocks(OutputClocks::new(
+                Some(limit),
+                Some(Duration::from_secs(60)),
+            )),
     ));
     assert!(
         matches!(run.ending, Ending::Stalled(_, Stall::NoFirstOutput(l)) if l == limit),
@@ -528,10 +528,10 @@ fn no_first_output_within_its_clock_is_a_stall() {
 fn silence_after_output_is_a_stall_and_steady_output_is_not() {
     let dir = tmp();
     let marker = ProcessMarker::new("clock-idle");
-    let clocks = OutputClocks {
-        first_output: Some(Duration::from_secs(60)),
-        idle: Some(Duration::from_millis(700)),
-    };
+    let clocks = OutputClocks::new(
+        Some(Duration::from_secs(60)),
+        Some(Duration::from_millis(700)),
+    );
     // Merged streams: stderr counts as output too.
     let t0 = Instant::now();
     let run = finished(exec::run(

@@ -159,15 +159,17 @@ fn staging_outcome(outcome: ExecOutcome) -> Outcome {
             } else {
                 format!(": {last}")
             };
-            Outcome::ToolError(ToolError {
-                kind,
-                message: format!(
-                    "{what} (exit {code}){said}; check the command (the repository's staging or test command) and that its program is installed and executable"
-                ),
-                exit: Some(finished.ending.exit()),
-                duration: finished.duration,
-                output: Some(finished.output),
-            })
+            Outcome::ToolError(
+                ToolError::new(
+                    kind,
+                    format!(
+                        "{what} (exit {code}){said}; check the command (the repository's staging or test command) and that its program is installed and executable"
+                    ),
+                    finished.duration,
+                )
+                .with_exit(finished.ending.exit())
+                .with_output(finished.output),
+            )
         }
         Ending::Exited(_) => Outcome::Executed(executed(finished, false)),
     }

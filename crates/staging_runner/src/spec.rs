@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use orch_process::exec::{
     DEFAULT_GRACE, DEFAULT_TIMEOUT, EnvPolicy, ExecSpec, OutputLimits, Program, SandboxPolicy,
-    Scrub, Streams, SupervisorProgram,
+    Scrub, SupervisorProgram,
 };
 
 /// What a suite's log is called and which verdict key it carries: the
@@ -180,23 +180,21 @@ impl RunSpec {
     /// merged streams, secrets scrubbed.
     #[must_use]
     pub fn to_exec(&self) -> ExecSpec {
-        ExecSpec {
-            program: Program::Shell(self.command.clone()),
-            working_dir: self.working_dir.clone(),
-            timeout: self.timeout,
-            grace: self.grace,
-            stdin: None,
-            streams: Streams::Merged,
-            sidecar: self.sidecar.clone(),
-            limits: self.limits,
-            env: self.env_policy(),
-            supervisor: self.supervisor.clone(),
-            sandbox: self.sandbox.clone(),
-            // A suite may be silent for long (a build, a slow test): only
-            // the wall clock bounds it.
-            observer: None,
-            clocks: orch_process::exec::OutputClocks::default(),
-        }
+        // Merged streams, no stdin; a suite may be silent for long (a build,
+        // a slow test): no observer and no output clocks, only the wall
+        // clock bounds it.
+        let mut spec = ExecSpec::new(
+            Program::Shell(self.command.clone()),
+            self.working_dir.clone(),
+        )
+        .timeout(self.timeout)
+        .grace(self.grace)
+        .limits(self.limits)
+        .env(self.env_policy())
+        .supervisor(self.supervisor.clone())
+        .sandbox(self.sandbox.clone());
+        spec.sidecar.clone_from(&self.sidecar);
+        spec
     }
 
     /// Puts the suite in this sandbox.
@@ -220,7 +218,7 @@ mod tests {
             .env("ORCH_TASK_ID", "7");
         let exec = spec.to_exec();
         assert_eq!(exec.program, Program::Shell("make test".into()));
-        assert_eq!(exec.streams, Streams::Merged);
+        assert_eq!(exec.streams, orch_process::exec::Streams::Merged);
         assert_eq!(exec.stdin, None);
         assert!(exec.env.drops(OsStr::new("MY_CONFIG")));
         assert!(exec.env.drops(OsStr::new("GITHUB_TOKEN")));
