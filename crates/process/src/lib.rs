@@ -31,6 +31,13 @@
 //! }
 //! ```
 //!
+//! A program that forgets that call does not re-execute itself recursively:
+//! a handshake fails its runs fast with "call
+//! orch_process::supervisor::main_if_requested() first in main". From a plain
+//! `#[test]` (libtest's `main`), name the `orch-supervisor` binary with
+//! [`exec::ExecSpec::supervisor`] and [`exec::SupervisorProgram::Path`]; see
+//! [`supervisor`] and `examples/forgets_main_if_requested.rs`.
+//!
 //! Failures to start are values, never panics:
 //!
 //! ```

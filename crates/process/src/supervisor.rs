@@ -41,7 +41,7 @@
 //!    the ending as its status, which only the runner can read.
 //!
 //! An embedding binary calls [`main_if_requested`] first thing in `main`;
-//! [`crate::SupervisorProgram`] says which program to start.
+//! [`crate::exec::SupervisorProgram`] says which program to start.
 //!
 //! # The handshake: a forgotten `main_if_requested`
 //!
@@ -61,7 +61,7 @@
 //! # From a `#[test]`
 //!
 //! A test binary built by libtest has a `main` of its own, which does not
-//! call [`main_if_requested`]: [`crate::SupervisorProgram::CurrentExe`]
+//! call [`main_if_requested`]: [`crate::exec::SupervisorProgram::CurrentExe`]
 //! cannot work there (the handshake error above says so). Either:
 //!
 //! - name a program that is a supervisor: this crate's `orch-supervisor`
@@ -108,7 +108,7 @@ pub(crate) const KILL_ROUND: Duration = Duration::from_millis(20);
 /// otherwise.
 ///
 /// Call it first thing in `main` of any program used as
-/// [`crate::SupervisorProgram`], before parsing arguments:
+/// [`crate::exec::SupervisorProgram`], before parsing arguments:
 ///
 /// ```no_run
 /// // First thing in `main`:

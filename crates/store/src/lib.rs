@@ -56,6 +56,10 @@
 //! `/queue` snapshot and [`Store::run_stats`]. It depends on no other orch
 //! crate.
 //!
+//! Features: `bundled` (default) builds SQLite in; turn it off to link the
+//! system's, for a program that already uses rusqlite without it. No rusqlite
+//! type is in this crate's API: SQLite's failures are [`SqliteError`]s.
+//!
 //! Two deployment rules follow from SQLite itself: keep the database on a
 //! local file system (WAL needs shared memory that network file systems do
 //! not provide), and never fork a process while a [`Store`] is open (a
