@@ -985,6 +985,29 @@ mod tests {
                 drift.push(format!("{key}: in README's table but not a declared key"));
             }
         }
+        // The paragraph above the table states the `*_SECS` ranges.
+        let ranges = readme
+            .split("**Configuration**")
+            .nth(1)
+            .and_then(|rest| rest.split("| key |").next())
+            .unwrap_or_default();
+        if !ranges.contains(&MAX_SECS.to_string()) {
+            drift.push(format!(
+                "README's configuration paragraph does not say the *_SECS maximum, {MAX_SECS}"
+            ));
+        }
+        for setting in SETTINGS
+            .iter()
+            .filter(|s| s.secs_min.is_some_and(|m| m > 0))
+        {
+            let least = format!("at least {}", setting.secs_min.unwrap_or_default());
+            if !ranges.contains(&format!("`{}`", setting.key)) || !ranges.contains(&least) {
+                drift.push(format!(
+                    "{}: README's configuration paragraph does not say it takes {least}",
+                    setting.key
+                ));
+            }
+        }
         if drift.is_empty() && !readme.contains(&defs::readme_table()) {
             drift.push(format!(
                 "README's configuration table is out of the declarations' order; wanted:\n{}",
