@@ -74,6 +74,10 @@ fn report(command: &str, event: &Event<'_>) {
             eprintln!("orch {command}: rescue of {what} failed: {error}");
         }
         Event::DatabaseReplaced(why) => eprintln!("orch {command}: {why}"),
+        Event::BootFileRestored(path) => eprintln!(
+            "orch {command}: this process's boot file {} was gone; made and locked again",
+            path.display()
+        ),
         _ => {}
     }
 }
