@@ -2,108 +2,22 @@
 
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError, sql};
-use crate::records::{
-    NewAgentRun, NewAlert, NewTransition, insert_agent_run, insert_alert, insert_transition,
-};
+use crate::records::agent_runs::NewAgentRun;
+use crate::records::alerts::NewAlert;
+use crate::records::jobs::{Job, NewJob};
+use crate::records::transitions::NewTransition;
+use crate::rows::{JOB_COLUMNS, job_from_row};
 use crate::store::Store;
+use crate::tables::agent_runs::insert_agent_run;
+use crate::tables::alerts::insert_alert;
+use crate::tables::jobs::{insert_job, refusal};
+use crate::tables::transitions::insert_transition;
 use crate::types::{
-    AgentRunId, AlertId, JobId, JobState, Lease, LeaseOwner, LeaseToken, TaskId, TaskStatus,
-    TransitionId,
+    AgentRunId, AlertId, JobId, JobState, Lease, LeaseOwner, TaskId, TaskStatus, TransitionId,
 };
-
-/// The per-job cap on crash rescues before a job is failed as poison, unless
-/// [`NewJob::max_attempts`] says otherwise; the store's
-/// `StoreOptions::poison_rescues` applies when it is lower.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-
-/// A job to put on the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewJob {
-    /// The task the job works on.
-    pub task: TaskId,
-    /// The pipeline stage, as the pipeline names it.
-    pub stage: String,
-    /// The role that runs the stage, as the pipeline names it.
-    pub role: String,
-    /// Claims that may be lost (crash, expired lease: crash rescues) before
-    /// the job is failed as poison, at least 1; the store's
-    /// `StoreOptions::poison_rescues` applies when it is lower.
-    pub max_attempts: u32,
-    /// The earliest time the job may be claimed; `None` means now.
-    pub not_before_ms: Option<i64>,
-}
-
-impl NewJob {
-    /// A job due now, with [`DEFAULT_MAX_ATTEMPTS`].
-    #[must_use]
-    pub fn new(task: TaskId, stage: impl Into<String>, role: impl Into<String>) -> Self {
-        Self {
-            task,
-            stage: stage.into(),
-            role: role.into(),
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-            not_before_ms: None,
-        }
-    }
-}
-
-/// A job as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    /// Its id.
-    pub id: JobId,
-    /// The task it works on.
-    pub task: TaskId,
-    /// The pipeline stage.
-    pub stage: String,
-    /// The role.
-    pub role: String,
-    /// Where it is in the state machine.
-    pub state: JobState,
-    /// Claims spent: every claim counts, a deferral gives its claim back.
-    pub attempts: u32,
-    /// Its own cap on `rescues` before it is poison (the store's threshold
-    /// applies when lower).
-    pub max_attempts: u32,
-    /// Deferrals so far (the work could not start).
-    pub infra_attempts: u32,
-    /// The earliest time the job may be claimed.
-    pub run_after_ms: i64,
-    /// The token of the latest claim (0 if never claimed).
-    pub lease_token: LeaseToken,
-    /// The current lease; `Some` exactly when the job is running.
-    pub lease: Option<JobLease>,
-    /// Why the latest deferral, failure or rescue happened.
-    pub last_error: Option<String>,
-    /// When it was enqueued.
-    pub created_ms: i64,
-    /// When it last changed.
-    pub updated_ms: i64,
-    /// The commit of the task's worktree when its role started (recorded
-    /// with its end; `None` without a worktree).
-    pub start_commit: Option<String>,
-    /// The commit the stage ended on, after orch committed what the role
-    /// changed (`None` without a worktree, or before the job ended).
-    pub end_commit: Option<String>,
-    /// Crash rescues so far: claims lost because the boot died or the lease
-    /// expired. A release (a graceful stop) never counts; at the poison
-    /// threshold the job is failed and its task blocked.
-    pub rescues: u32,
-    /// When an operator asked to cancel it (`orch task cancel`), if ever.
-    pub cancel_requested_ms: Option<i64>,
-}
-
-/// The lease of a running job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobLease {
-    /// Who holds it.
-    pub owner: LeaseOwner,
-    /// When it expires unless extended by [`Store::heartbeat`].
-    pub expires_ms: i64,
-}
 
 /// A job that [`Store::claim`] leased to the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,47 +112,8 @@ pub struct Advanced {
     pub alert: Option<AlertId>,
 }
 
-pub(crate) const JOB_COLUMNS: &str = "id, task_id, stage, role, state, attempts, max_attempts, \
-     infra_attempts, run_after_ms, lease_token, lease_owner, lease_boot_id, lease_expires_ms, \
-     last_error, created_ms, updated_ms, start_commit, end_commit, rescues, cancel_requested_ms";
-
 /// The SET clause that ends a lease.
 const CLEAR_LEASE: &str = "lease_owner = NULL, lease_boot_id = NULL, lease_expires_ms = NULL";
-
-pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
-    let owner: Option<String> = row.get(10)?;
-    let boot_id: Option<String> = row.get(11)?;
-    let expires_ms: Option<i64> = row.get(12)?;
-    let lease =
-        if let (Some(worker), Some(boot_id), Some(expires_ms)) = (owner, boot_id, expires_ms) {
-            Some(JobLease {
-                owner: LeaseOwner { boot_id, worker },
-                expires_ms,
-            })
-        } else {
-            None
-        };
-    Ok(Job {
-        id: row.get(0)?,
-        task: row.get(1)?,
-        stage: row.get(2)?,
-        role: row.get(3)?,
-        state: row.get(4)?,
-        attempts: row.get(5)?,
-        max_attempts: row.get(6)?,
-        infra_attempts: row.get(7)?,
-        run_after_ms: row.get(8)?,
-        lease_token: row.get(9)?,
-        lease,
-        last_error: row.get(13)?,
-        created_ms: row.get(14)?,
-        updated_ms: row.get(15)?,
-        start_commit: row.get(16)?,
-        end_commit: row.get(17)?,
-        rescues: row.get(18)?,
-        cancel_requested_ms: row.get(19)?,
-    })
-}
 
 /// The claim: one guarded statement (see [`Store::claim`]). `?1` worker,
 /// `?2` boot id, `?3` lease expiry, `?4` now. A job of a `checkout` task is
@@ -277,29 +152,6 @@ fn fenced(changed: usize, lease: Lease) -> Result<()> {
             token: lease.token,
         })
     }
-}
-
-pub(crate) fn insert_job(tx: &Transaction<'_>, job: &NewJob, now_ms: i64) -> Result<JobId> {
-    if job.max_attempts == 0 {
-        return Err(StoreError::InvalidInput {
-            what: "max_attempts",
-            why: "a job needs at least one attempt",
-        });
-    }
-    tx.execute(
-        "INSERT INTO jobs (task_id, stage, role, state, max_attempts, run_after_ms, created_ms, updated_ms) \
-         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?6)",
-        params![
-            job.task,
-            job.stage,
-            job.role,
-            job.max_attempts,
-            job.not_before_ms.unwrap_or(now_ms),
-            now_ms
-        ],
-    )
-    .map_err(sql("enqueue"))?;
-    Ok(JobId::new(tx.last_insert_rowid()))
 }
 
 /// Whether a fenced end honours an operator's cancel request (every end but
@@ -351,33 +203,11 @@ pub(crate) fn end_job(
         .map_err(sql(op))?;
     match task {
         Some(task) => {
-            crate::effects::end_effects(tx, lease, now_ms)?;
+            crate::tables::effects::end_effects(tx, lease, now_ms)?;
             Ok(task)
         }
         None => Err(refusal(tx, op, lease)?),
     }
-}
-
-/// Why a fenced write of `lease` changed no row: the job is still the
-/// lease's but an operator asked to cancel it, or the lease is lost.
-pub(crate) fn refusal(tx: &Transaction<'_>, op: &'static str, lease: Lease) -> Result<StoreError> {
-    let cancelled: Option<bool> = tx
-        .query_row(
-            "SELECT cancel_requested_ms IS NOT NULL FROM jobs \
-             WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?3 AND state = 'running'",
-            params![lease.job, lease.token.get(), lease.boot_id()],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(sql(op))?;
-    Ok(if cancelled == Some(true) {
-        StoreError::CancelRequested { job: lease.job }
-    } else {
-        StoreError::LeaseLost {
-            job: lease.job,
-            token: lease.token,
-        }
-    })
 }
 
 /// Refuses a run recorded for another job than the lease's, or another task
@@ -413,8 +243,8 @@ fn write_job_end(
         check_run(run, lease, task)?;
     }
     if let Some(commits) = end.commits {
-        crate::records::check_commit("job start commit", commits.start.as_deref())?;
-        crate::records::check_commit("job end commit", commits.end.as_deref())?;
+        crate::checks::check_commit("job start commit", commits.start.as_deref())?;
+        crate::checks::check_commit("job end commit", commits.end.as_deref())?;
         tx.execute(
             "UPDATE jobs SET start_commit = ?2, end_commit = ?3 WHERE id = ?1",
             params![lease.job, commits.start, commits.end],
@@ -712,7 +542,7 @@ impl Store {
             let Some((infra, task)) = deferred else {
                 return Err(refusal(tx, "defer", lease)?);
             };
-            crate::effects::end_effects(tx, lease, now)?;
+            crate::tables::effects::end_effects(tx, lease, now)?;
             if let Some(run) = run {
                 check_run(run, lease, task)?;
                 insert_agent_run(tx, run)?;
@@ -912,7 +742,7 @@ impl Store {
                 let (blocked, alert) = if cancelled {
                     // The operator's cancel is not lost with the worker: the
                     // job is not run again, and the task ends cancelled.
-                    crate::operator::block_cancelled(tx, job.task, job.job, now)?
+                    crate::cancel::block_cancelled(tx, job.task, job.job, now)?
                 } else {
                     block_poisoned(tx, &job, now)?
                 };
