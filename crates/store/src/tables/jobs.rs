@@ -2,11 +2,13 @@
 //! write changed nothing. The queue's state machine over these rows is
 //! `crate::queue`.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError, sql};
-use crate::records::jobs::NewJob;
-use crate::types::{JobId, Lease};
+use crate::records::jobs::{Job, NewJob};
+use crate::rows::{JOB_COLUMNS, job_from_row};
+use crate::store::Store;
+use crate::types::{JobId, JobState, Lease};
 
 pub(crate) fn insert_job(tx: &Transaction<'_>, job: &NewJob, now_ms: i64) -> Result<JobId> {
     if job.max_attempts == 0 {
@@ -51,4 +53,60 @@ pub(crate) fn refusal(tx: &Transaction<'_>, op: &'static str, lease: Lease) -> R
             token: lease.token,
         }
     })
+}
+
+impl Store {
+    /// The job with id `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is none.
+    pub fn job(&self, id: JobId) -> Result<Job> {
+        self.conn
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                job_from_row,
+            )
+            .optional()
+            .map_err(sql("job"))?
+            .ok_or(StoreError::NotFound {
+                table: "jobs",
+                id: id.get(),
+            })
+    }
+
+    /// How many jobs are in each state, for every state in [`JobState::ALL`]
+    /// order (zero counts included).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn job_counts(&self) -> Result<Vec<(JobState, u64)>> {
+        // One read transaction: `done` is derived from the other counts.
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
+            .map_err(sql("job_counts"))?;
+        let counts = crate::snapshot::job_counts(&tx, "job_counts")?;
+        tx.commit().map_err(sql("job_counts"))?;
+        Ok(counts)
+    }
+
+    /// Up to `limit` jobs in `state`, oldest due first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn jobs_in_state(&self, state: JobState, limit: u32) -> Result<Vec<Job>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE state = ?1 \
+                 ORDER BY run_after_ms, id LIMIT ?2"
+            ))
+            .map_err(sql("jobs_in_state"))?;
+        stmt.query_map(params![state, limit], job_from_row)
+            .map_err(sql("jobs_in_state"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("jobs_in_state"))
+    }
 }
