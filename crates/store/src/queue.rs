@@ -51,7 +51,7 @@ pub struct Rescued {
 pub const POISON_JOB_ALERT: &str = "poison_job";
 
 /// The stage and status a poison job's task moves to. It is the pipeline's
-/// terminal stage `blocked` and the [`TaskStatus::Blocked`] status text.
+/// terminal stage `blocked` and the [`TaskStatus::Blocked`](crate::TaskStatus::Blocked) status text.
 const BLOCKED: &str = "blocked";
 
 /// Everything written together with the end of a job, in the same
@@ -544,7 +544,7 @@ impl Store {
     /// `last_error`, and writes every part of `end` that is given, as
     /// [`Store::complete_with_transition`] does. This is how a job that
     /// cannot end otherwise blocks its task: a transition to the blocked
-    /// stage with status [`TaskStatus::Blocked`], plus an alert.
+    /// stage with status [`TaskStatus::Blocked`](crate::TaskStatus::Blocked), plus an alert.
     ///
     /// # Errors
     ///

@@ -105,7 +105,7 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Sqlite`] if SQLite fails.
+    /// [`StoreError::Sqlite`](crate::StoreError::Sqlite) if SQLite fails.
     pub fn rescue_expired(&self) -> Result<Rescued> {
         let now = self.now_ms();
         self.rescue("lease_expires_ms <= ?3", "its lease expired", &now)
@@ -124,7 +124,7 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Sqlite`] if SQLite fails.
+    /// [`StoreError::Sqlite`](crate::StoreError::Sqlite) if SQLite fails.
     pub fn rescue_other_boots(&self, current_boot_id: &str) -> Result<Rescued> {
         self.rescue("lease_boot_id <> ?3", "its boot is gone", &current_boot_id)
     }

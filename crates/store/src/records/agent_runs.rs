@@ -144,7 +144,7 @@ pub struct RunStats {
     pub total_cost_usd: Option<f64>,
     /// The mean cost of the runs that reported one; `None` when none did.
     pub mean_cost_usd: Option<f64>,
-    /// Runs whose outcome is one of [`FAILED_OUTCOMES`].
+    /// Runs whose outcome is one of [`FAILED_OUTCOMES`](crate::FAILED_OUTCOMES).
     pub failed_runs: u64,
     /// The summed cost of the failed runs that reported one; `None` when
     /// none did.

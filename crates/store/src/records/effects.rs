@@ -2,7 +2,7 @@
 
 use crate::types::{JobId, LeaseToken, TaskId};
 
-/// A side effect a job's run is about to start ([`Store::begin_effect`]).
+/// A side effect a job's run is about to start ([`Store::begin_effect`](crate::Store::begin_effect)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEffect {
     /// What it is, e.g. `deploy` (the store knows no names; the launcher's).

@@ -89,6 +89,6 @@ pub struct Job {
 pub struct JobLease {
     /// Who holds it.
     pub owner: LeaseOwner,
-    /// When it expires unless extended by [`Store::heartbeat`].
+    /// When it expires unless extended by [`Store::heartbeat`](crate::Store::heartbeat).
     pub expires_ms: i64,
 }

@@ -47,7 +47,7 @@ pub struct Repo {
     pub created_ms: i64,
 }
 
-/// A repository to add with [`Store::add_repo`].
+/// A repository to add with [`Store::add_repo`](crate::Store::add_repo).
 ///
 /// ```
 /// use orch_store::NewRepo;

@@ -41,7 +41,7 @@ pub struct Task {
     pub suite_diff_sha256: Option<String>,
 }
 
-/// How a new task works: given to [`Store::create_task_with`].
+/// How a new task works: given to [`Store::create_task_with`](crate::Store::create_task_with).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTask {
     /// Its title.

@@ -54,7 +54,7 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Sqlite`] if the job or task does not exist, a number is
+    /// [`StoreError::Sqlite`](crate::StoreError::Sqlite) if the job or task does not exist, a number is
     /// out of range (negative duration, cost or tokens), or SQLite fails.
     pub fn record_agent_run(&self, run: &NewAgentRun) -> Result<AgentRunId> {
         self.write("record_agent_run", |tx| insert_agent_run(tx, run))
@@ -65,7 +65,7 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Sqlite`] if SQLite fails.
+    /// [`StoreError::Sqlite`](crate::StoreError::Sqlite) if SQLite fails.
     pub fn agent_runs(&self, task: TaskId) -> Result<Vec<AgentRun>> {
         let mut stmt = self
             .conn
@@ -109,7 +109,7 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Sqlite`] if SQLite fails.
+    /// [`StoreError::Sqlite`](crate::StoreError::Sqlite) if SQLite fails.
     pub fn role_stats(&self) -> Result<Vec<RoleStats>> {
         let mut stmt = self
             .conn
@@ -147,7 +147,7 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Sqlite`] if SQLite fails (for example a summed duration
+    /// [`StoreError::Sqlite`](crate::StoreError::Sqlite) if SQLite fails (for example a summed duration
     /// that overflows 64 bits).
     pub fn run_stats(&self) -> Result<Vec<RunStats>> {
         let failed = FAILED_OUTCOMES
