@@ -3,11 +3,13 @@
 
 use rusqlite::Row;
 
+use crate::records::agent_runs::AgentRun;
 use crate::records::alerts::Alert;
 use crate::records::effects::Effect;
 use crate::records::jobs::{Job, JobLease};
 use crate::records::repos::Repo;
 use crate::records::tasks::Task;
+use crate::records::transitions::{GateDecision, Transition};
 use crate::types::LeaseOwner;
 
 pub(crate) const REPO_COLUMNS: &str = "id, name, path, staging_command, deploy_command, health_command, \
@@ -140,5 +142,73 @@ pub(crate) fn effect_from_row(row: &Row<'_>) -> rusqlite::Result<Effect> {
         started_ms: row.get(7)?,
         ended_ms: row.get(8)?,
         acknowledged_ms: row.get(9)?,
+    })
+}
+
+/// The columns [`agent_run_from_row`] reads, in its order.
+pub(crate) const AGENT_RUN_COLUMNS: &str = "id, job_id, task_id, role, stage, transport, started_ms, \
+     ended_ms, duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out, sandbox, \
+     cache_read_tokens, cache_write_tokens, model, cost_source";
+
+/// A run from a row of [`AGENT_RUN_COLUMNS`].
+pub(crate) fn agent_run_from_row(row: &Row<'_>) -> rusqlite::Result<AgentRun> {
+    Ok(AgentRun {
+        id: row.get(0)?,
+        job: row.get(1)?,
+        task: row.get(2)?,
+        role: row.get(3)?,
+        stage: row.get(4)?,
+        transport: row.get(5)?,
+        started_ms: row.get(6)?,
+        ended_ms: row.get(7)?,
+        duration_ms: row.get(8)?,
+        exit_code: row.get(9)?,
+        outcome: row.get(10)?,
+        cost_usd: row.get(11)?,
+        tokens_in: row.get(12)?,
+        tokens_out: row.get(13)?,
+        sandbox: row.get(14)?,
+        cache_read_tokens: row.get(15)?,
+        cache_write_tokens: row.get(16)?,
+        model: row.get(17)?,
+        cost_source: row.get(18)?,
+    })
+}
+
+/// The columns [`transition_from_row`] reads, in its order.
+pub(crate) const TRANSITION_COLUMNS: &str =
+    "id, task_id, job_id, from_stage, to_stage, at_ms, actor, reason";
+
+/// A transition from a row of [`TRANSITION_COLUMNS`], without its decisions
+/// (read from `gate_decisions` apart).
+pub(crate) fn transition_from_row(row: &Row<'_>) -> rusqlite::Result<Transition> {
+    Ok(Transition {
+        id: row.get(0)?,
+        task: row.get(1)?,
+        job: row.get(2)?,
+        from_stage: row.get(3)?,
+        to_stage: row.get(4)?,
+        at_ms: row.get(5)?,
+        actor: row.get(6)?,
+        reason: row.get(7)?,
+        decisions: Vec::new(),
+    })
+}
+
+/// The columns [`gate_decision_from_row`] reads, in its order.
+pub(crate) const GATE_DECISION_COLUMNS: &str =
+    "gate, passed, verdict, reason, artifact_sha256, commit_sha, tree_clean, sandbox";
+
+/// A gate decision from a row of [`GATE_DECISION_COLUMNS`].
+pub(crate) fn gate_decision_from_row(row: &Row<'_>) -> rusqlite::Result<GateDecision> {
+    Ok(GateDecision {
+        gate: row.get(0)?,
+        passed: row.get(1)?,
+        verdict: row.get(2)?,
+        reason: row.get(3)?,
+        artifact_sha256: row.get(4)?,
+        commit_sha: row.get(5)?,
+        tree_clean: row.get(6)?,
+        sandbox: row.get(7)?,
     })
 }

@@ -4,6 +4,7 @@ use rusqlite::{Transaction, params};
 
 use crate::error::{Result, sql};
 use crate::records::agent_runs::{AgentRun, NewAgentRun, RoleStats, RunStats};
+use crate::rows::{AGENT_RUN_COLUMNS, agent_run_from_row};
 use crate::snapshot::{OUTCOME_EXHAUSTED, OUTCOME_FAILED, OUTCOME_TIMED_OUT, OUTCOME_TOOL_ERROR};
 use crate::store::Store;
 use crate::types::{AgentRunId, TaskId};
@@ -69,39 +70,14 @@ impl Store {
     pub fn agent_runs(&self, task: TaskId) -> Result<Vec<AgentRun>> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, job_id, task_id, role, stage, transport, started_ms, ended_ms, \
-                 duration_ms, exit_code, outcome, cost_usd, tokens_in, tokens_out, sandbox, \
-                 cache_read_tokens, cache_write_tokens, model, cost_source \
-                 FROM agent_runs WHERE task_id = ?1 ORDER BY id",
-            )
+            .prepare(&format!(
+                "SELECT {AGENT_RUN_COLUMNS} FROM agent_runs WHERE task_id = ?1 ORDER BY id"
+            ))
             .map_err(sql("agent_runs"))?;
-        stmt.query_map([task], |row| {
-            Ok(AgentRun {
-                id: row.get(0)?,
-                job: row.get(1)?,
-                task: row.get(2)?,
-                role: row.get(3)?,
-                stage: row.get(4)?,
-                transport: row.get(5)?,
-                started_ms: row.get(6)?,
-                ended_ms: row.get(7)?,
-                duration_ms: row.get(8)?,
-                exit_code: row.get(9)?,
-                outcome: row.get(10)?,
-                cost_usd: row.get(11)?,
-                tokens_in: row.get(12)?,
-                tokens_out: row.get(13)?,
-                sandbox: row.get(14)?,
-                cache_read_tokens: row.get(15)?,
-                cache_write_tokens: row.get(16)?,
-                model: row.get(17)?,
-                cost_source: row.get(18)?,
-            })
-        })
-        .map_err(sql("agent_runs"))?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(sql("agent_runs"))
+        stmt.query_map([task], agent_run_from_row)
+            .map_err(sql("agent_runs"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("agent_runs"))
     }
 
     /// Totals of `agent_runs` per role and transport, ordered by role then

@@ -6,7 +6,10 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use crate::checks::{check_commit, is_sha256_hex};
 use crate::error::{Result, StoreError, sql};
 use crate::records::transitions::{
-    GateDecision, NewTransition, RunCost, Transition, VerdictEvent, VerdictHistory,
+    NewTransition, RunCost, Transition, VerdictEvent, VerdictHistory,
+};
+use crate::rows::{
+    GATE_DECISION_COLUMNS, TRANSITION_COLUMNS, gate_decision_from_row, transition_from_row,
 };
 use crate::store::Store;
 use crate::types::{JobId, TaskId, TransitionId};
@@ -128,50 +131,25 @@ impl Store {
     pub fn transitions(&self, task: TaskId) -> Result<Vec<Transition>> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, task_id, job_id, from_stage, to_stage, at_ms, actor, reason \
-                 FROM transitions WHERE task_id = ?1 ORDER BY id",
-            )
+            .prepare(&format!(
+                "SELECT {TRANSITION_COLUMNS} FROM transitions WHERE task_id = ?1 ORDER BY id"
+            ))
             .map_err(sql("transitions"))?;
         let mut transitions = stmt
-            .query_map([task], |row| {
-                Ok(Transition {
-                    id: row.get(0)?,
-                    task: row.get(1)?,
-                    job: row.get(2)?,
-                    from_stage: row.get(3)?,
-                    to_stage: row.get(4)?,
-                    at_ms: row.get(5)?,
-                    actor: row.get(6)?,
-                    reason: row.get(7)?,
-                    decisions: Vec::new(),
-                })
-            })
+            .query_map([task], transition_from_row)
             .map_err(sql("transitions"))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("transitions"))?;
         let mut decisions = self
             .conn
-            .prepare(
-                "SELECT gate, passed, verdict, reason, artifact_sha256, commit_sha, tree_clean, \
-                 sandbox FROM gate_decisions \
-                 WHERE transition_id = ?1 ORDER BY position",
-            )
+            .prepare(&format!(
+                "SELECT {GATE_DECISION_COLUMNS} FROM gate_decisions \
+                 WHERE transition_id = ?1 ORDER BY position"
+            ))
             .map_err(sql("transitions"))?;
         for t in &mut transitions {
             t.decisions = decisions
-                .query_map([t.id], |row| {
-                    Ok(GateDecision {
-                        gate: row.get(0)?,
-                        passed: row.get(1)?,
-                        verdict: row.get(2)?,
-                        reason: row.get(3)?,
-                        artifact_sha256: row.get(4)?,
-                        commit_sha: row.get(5)?,
-                        tree_clean: row.get(6)?,
-                        sandbox: row.get(7)?,
-                    })
-                })
+                .query_map([t.id], gate_decision_from_row)
                 .map_err(sql("transitions"))?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(sql("transitions"))?;
