@@ -28,7 +28,6 @@ use crate::worktree::{Checkout, Git, WorktreeError};
 /// Why a repository cannot be registered or changed as asked. Every message
 /// says what was wrong and what to do.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum RepoError {
     /// The name is blank.
     #[error(

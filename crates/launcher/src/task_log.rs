@@ -22,7 +22,6 @@ pub const POLL: Duration = Duration::from_millis(100);
 
 /// Why a task's log could not be read or written out.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum TaskLogError {
     /// The file is not a regular file below the task folder (a link, a FIFO,
     /// a path that leaves the folder); nothing was read.
@@ -44,11 +43,17 @@ pub enum TaskLogError {
         /// Why.
         error: std::io::Error,
     },
-    /// The file cannot be opened or its kind read.
-    #[error("cannot {what} {}: {error}", path.display())]
+    /// The file cannot be opened.
+    #[error("cannot open {}: {error}", path.display())]
     Open {
-        /// `open` or `read`.
-        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: nix::errno::Errno,
+    },
+    /// The opened file's kind cannot be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Metadata {
         /// The file.
         path: PathBuf,
         /// Why.
@@ -105,8 +110,8 @@ pub fn current_or_archived(task_dir: &Path, log: &Path) -> Option<PathBuf> {
 /// # Errors
 ///
 /// [`TaskLogError::Refused`] when it is a link, not a regular file, or
-/// outside the folder; [`TaskLogError::Folder`] or [`TaskLogError::Open`]
-/// when it cannot be opened.
+/// outside the folder; [`TaskLogError::Folder`], [`TaskLogError::Open`] or
+/// [`TaskLogError::Metadata`] when it cannot be opened.
 pub fn open_task_file(task_dir: &Path, path: &Path) -> Result<Option<File>, TaskLogError> {
     use nix::errno::Errno;
     use nix::fcntl::{OFlag, openat};
@@ -156,16 +161,14 @@ pub fn open_task_file(task_dir: &Path, path: &Path) -> Result<Option<File>, Task
             Err(Errno::ENOTDIR) => return Err(refuse("a folder on its path is not a folder")),
             Err(error) => {
                 return Err(TaskLogError::Open {
-                    what: "open",
                     path: path.to_path_buf(),
-                    error: error.into(),
+                    error,
                 });
             }
         };
     }
     let file = File::from(fd);
-    let metadata = file.metadata().map_err(|error| TaskLogError::Open {
-        what: "read",
+    let metadata = file.metadata().map_err(|error| TaskLogError::Metadata {
         path: path.to_path_buf(),
         error,
     })?;

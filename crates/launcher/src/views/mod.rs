@@ -20,7 +20,7 @@ pub mod task;
 
 pub use alert::AlertView;
 pub use repo::{IsolationView, RepoView};
-pub use task::{CreatedTaskView, TaskView, TaskSummary};
+pub use task::{CreatedTaskView, TaskSummary, TaskView};
 
 use std::time::{Duration, UNIX_EPOCH};
 

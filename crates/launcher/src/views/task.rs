@@ -67,7 +67,11 @@ impl TaskView {
             id,
             jobs: store.task_jobs(task_id)?.iter().map(JobView::new).collect(),
             repo: repo.name.clone(),
-            runs: store.agent_runs(task_id)?.iter().map(RunView::new).collect(),
+            runs: store
+                .agent_runs(task_id)?
+                .iter()
+                .map(RunView::new)
+                .collect(),
             stage: task.stage.to_string(),
             status: task.status.as_str().to_owned(),
             title: task.title.clone(),
