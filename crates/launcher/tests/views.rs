@@ -44,7 +44,7 @@ fn fixture() -> Fixture {
     std::fs::create_dir_all(&checkout).unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     let store = Store::open_with(
-        &dir.path().join("orch.db"),
+        dir.path().join("orch.db"),
         StoreOptions {
             clock: clock.clone(),
             ..StoreOptions::default()
