@@ -2,7 +2,7 @@
 //! views`), pinned byte for byte on a fixed store: a manual clock, a plain
 //! folder, one task with an artifact, a gate-checked transition, an agent
 //! run, and an operator's cancel (its transition and its alert). The golden
-//! files are `tests/golden/{task,repo,alert}.json`; `UPDATE_GOLDEN=1`
+//! files are `tests/golden/{task,repo,alert,operator}.json`; `UPDATE_GOLDEN=1`
 //! rewrites them, deliberately (and CHANGELOG.md says why).
 //!
 //! The views declare their fields in alphabetical order so that their JSON
@@ -17,7 +17,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use orch_launcher::views::{AlertView, CreatedTaskView, RepoView, TaskSummary, TaskView};
+use orch_launcher::views::{
+    AlertView, CancelView, CreatedTaskView, RemovedRepoView, RepoView, RetriedView,
+    SuiteApprovalView, TaskSummary, TaskView,
+};
 use orch_store::{
     GateDecision, ManualClock, NewAgentRun, NewJob, NewRepo, NewTransition, Store, StoreOptions,
     TaskId, TaskStatus, Transport,
@@ -236,4 +239,46 @@ fn every_view_declares_its_fields_in_alphabetical_order() {
         serde_json::to_string(&CreatedTaskView::new(&plain)).unwrap(),
         r#"{"id":1,"isolation":"checkout","job":1}"#
     );
+}
+
+#[test]
+fn the_operator_views_are_pinned() {
+    let fx = fixture();
+    let (stage, retried) =
+        orch_launcher::operator::retry(&fx.store, TaskId::new(1), None, "again", false).unwrap();
+    let retried = RetriedView::new(1, stage, &retried);
+    let cancel = CancelView::new(
+        1,
+        Some(orch_store::JobId::new(2)),
+        "queued",
+        "blocked",
+        Some(orch_store::CANCELLED),
+    );
+    let approval = SuiteApprovalView::new(
+        1,
+        &orch_launcher::operator::SuiteApproval {
+            transition: orch_store::TransitionId::new(3),
+            commit: "c".repeat(40),
+            previous: "b".repeat(40),
+            diff_sha256: "d".repeat(64),
+            changes: vec![orch_launcher::judge::SuiteChange {
+                kind: orch_launcher::judge::ChangeKind::Modified,
+                path: "tests/cli.rs".to_owned(),
+            }],
+        },
+    );
+    let other = fixture();
+    let removed = other.store.remove_repo_with("app", true).unwrap();
+    let removed = RemovedRepoView::new("app", &removed, vec!["/kept".to_owned()]);
+    assert_sorted(&retried);
+    assert_sorted(&cancel);
+    assert_sorted(&approval);
+    assert_sorted(&removed);
+    let all = serde_json::json!({
+        "task approve-suite": approval,
+        "task cancel": cancel,
+        "task retry": retried,
+        "repo remove": removed,
+    });
+    orch_tests::assert_golden(&golden("operator.json"), &json(&fx, &all), UPDATE);
 }

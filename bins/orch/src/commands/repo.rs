@@ -5,10 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use orch_launcher::repos::{self, RepoError, RepoRequest};
-use orch_launcher::views::RepoView;
+use orch_launcher::views::{RemovedRepoView, RepoView};
 use orch_launcher::worktree::Git;
 use orch_store::{RepoChange, Store};
-use serde_json::json;
 
 use super::{Setup, print_json};
 use crate::cli::{RepoAddArgs, RepoCommand, RepoUpdateArgs};
@@ -193,11 +192,6 @@ fn remove(setup: &Setup, name: &str, blocked_too: bool) -> Result<Ending, CliErr
             );
         }
     }
-    print_json(&json!({
-        "removed": name,
-        "id": removed.repo.get(),
-        "tasks": removed.tasks.iter().map(|t| t.get()).collect::<Vec<_>>(),
-        "kept_worktrees": kept_worktrees,
-    }))?;
+    print_json(&RemovedRepoView::new(name, &removed, kept_worktrees))?;
     Ok(Ending::Done)
 }

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use orch_launcher::operator;
 use orch_launcher::task_log::{self, POLL};
-use orch_launcher::views::{CreatedTaskView, TaskSummary, TaskView};
+use orch_launcher::views::{
+    CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary, TaskView,
+};
 use orch_launcher::{TaskRequest, workspace};
 use orch_pipeline::Stage;
 use orch_store::{CancelRequest, JobState, StoreError, TaskId, TaskStatus};
-use serde_json::json;
 
 use super::{Setup, print_json};
 use crate::cli::{
@@ -167,14 +168,7 @@ fn retry(setup: &Setup, args: &TaskRetryArgs) -> Result<Ending, CliError> {
     let store = setup.open_store()?;
     let task = TaskId::new(args.id);
     let (stage, retried) = operator::retry(&store, task, stage, &args.reason, args.reset_retries)?;
-    print_json(&json!({
-        "id": args.id,
-        "stage": stage.as_str(),
-        "from": retried.from_stage,
-        "job": retried.job.get(),
-        "developer_retries": retried.developer_retries,
-        "acknowledged_alerts": retried.acknowledged.iter().map(|a| a.get()).collect::<Vec<_>>(),
-    }))?;
+    print_json(&RetriedView::new(args.id, stage, &retried))?;
     Ok(Ending::Done)
 }
 
@@ -188,17 +182,7 @@ fn approve_suite(setup: &Setup, id: i64, reason: &str) -> Result<Ending, CliErro
     let store = setup.open_store()?;
     let git = orch_launcher::worktree::Git::new(&setup.launcher());
     let approval = operator::approve_suite(&store, &git, TaskId::new(id), reason)?;
-    print_json(&json!({
-        "id": id,
-        "approved_commit": approval.commit,
-        "previous": approval.previous,
-        "diff_sha256": approval.diff_sha256,
-        "transition": approval.transition.get(),
-        "changes": approval.changes.iter().map(|c| json!({
-            "change": c.kind.as_str(),
-            "path": c.path,
-        })).collect::<Vec<_>>(),
-    }))?;
+    print_json(&SuiteApprovalView::new(id, &approval))?;
     Ok(Ending::Done)
 }
 
@@ -213,13 +197,7 @@ fn cancel(setup: &Setup, args: &TaskCancelArgs) -> Result<Ending, CliError> {
     let _guard = store.register_boot(&boot)?;
     store.rescue_dead_boots(&boot)?;
     let ended = |job: Option<orch_store::JobId>, was: &str, status: &str| {
-        json!({
-            "id": args.id,
-            "job": job.map(orch_store::JobId::get),
-            "was": was,
-            "status": status,
-            "reason": orch_store::CANCELLED,
-        })
+        CancelView::new(args.id, job, was, status, Some(orch_store::CANCELLED))
     };
     let (mut job, owner) = match store.request_cancel(task)? {
         CancelRequest::Ended { job, .. } => {
@@ -260,13 +238,13 @@ fn cancel(setup: &Setup, args: &TaskCancelArgs) -> Result<Ending, CliError> {
                 current.status.as_str(),
                 current.stage
             );
-            print_json(&json!({
-                "id": args.id,
-                "job": job.get(),
-                "was": "running",
-                "status": current.status.as_str(),
-                "reason": last.and_then(|t| t.reason),
-            }))?;
+            print_json(&CancelView::new(
+                args.id,
+                Some(job),
+                "running",
+                current.status.as_str(),
+                last.and_then(|t| t.reason).as_deref(),
+            ))?;
             return Ok(Ending::Failed);
         }
         if store.job(job)?.state == JobState::Queued {
@@ -287,13 +265,7 @@ fn cancel(setup: &Setup, args: &TaskCancelArgs) -> Result<Ending, CliError> {
                 "error: the cancel of task {} is recorded, but its job {job} is still running under {}/{} after {} s; is that orch process alive? It ends the job when it next looks (every 100 ms)",
                 args.id, owner.boot_id, owner.worker, args.wait
             );
-            print_json(&json!({
-                "id": args.id,
-                "job": job.get(),
-                "was": "running",
-                "status": "active",
-                "reason": orch_store::CANCELLED,
-            }))?;
+            print_json(&ended(Some(job), "running", "active"))?;
             return Ok(Ending::Failed);
         }
         std::thread::sleep(POLL);

@@ -7,9 +7,11 @@
 //!
 //! - [`task`]: one task with its jobs, runs, transitions and worktree
 //!   ([`TaskView`]); a row of the task list ([`TaskSummary`]); a created task
-//!   ([`CreatedTaskView`]).
+//!   ([`CreatedTaskView`]); what the operator's retry, suite approval and
+//!   cancel did ([`RetriedView`], [`SuiteApprovalView`], [`CancelView`]).
 //! - [`repo`]: a registered repository ([`RepoView`]) and how its tasks are
-//!   isolated ([`IsolationView`]).
+//!   isolated ([`IsolationView`]); a removed repository
+//!   ([`RemovedRepoView`]).
 //! - [`alert`]: one alert ([`AlertView`]).
 //!
 //! Times are RFC 3339 with milliseconds, in UTC ([`rfc3339`]).
@@ -19,8 +21,10 @@ pub mod repo;
 pub mod task;
 
 pub use alert::AlertView;
-pub use repo::{IsolationView, RepoView};
-pub use task::{CreatedTaskView, TaskSummary, TaskView};
+pub use repo::{IsolationView, RemovedRepoView, RepoView};
+pub use task::{
+    CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary, TaskView,
+};
 
 use std::time::{Duration, UNIX_EPOCH};
 

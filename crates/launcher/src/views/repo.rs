@@ -85,3 +85,36 @@ pub struct IsolationView {
     /// What it means for its tasks.
     pub note: &'static str,
 }
+
+/// A removed repository (`orch repo remove`): its id, its tasks removed
+/// with it, and the worktrees that were kept (with changes in them, or that
+/// could not be removed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RemovedRepoView {
+    /// The repository's id.
+    pub id: i64,
+    /// The worktrees left in place.
+    pub kept_worktrees: Vec<String>,
+    /// Its name.
+    pub removed: String,
+    /// Its tasks, removed with it.
+    pub tasks: Vec<i64>,
+}
+
+impl RemovedRepoView {
+    /// The view of repository `name`'s removal.
+    #[must_use]
+    pub fn new(
+        name: &str,
+        removed: &orch_store::RemovedRepo,
+        kept_worktrees: Vec<String>,
+    ) -> RemovedRepoView {
+        RemovedRepoView {
+            id: removed.repo.get(),
+            kept_worktrees,
+            removed: name.to_owned(),
+            tasks: removed.tasks.iter().map(|t| t.get()).collect(),
+        }
+    }
+}

@@ -378,6 +378,126 @@ impl CreatedTaskView {
     }
 }
 
+/// A task the operator sent back to work (`orch task retry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RetriedView {
+    /// The task's alerts the retry acknowledged.
+    pub acknowledged_alerts: Vec<i64>,
+    /// The developer-retry count after the retry.
+    pub developer_retries: u32,
+    /// The stage the task was at.
+    pub from: String,
+    /// The task's id.
+    pub id: i64,
+    /// Its fresh job.
+    pub job: i64,
+    /// The stage it works at again.
+    pub stage: String,
+}
+
+impl RetriedView {
+    /// The view of task `id`'s retry at `stage` ([`crate::operator::retry`]).
+    #[must_use]
+    pub fn new(id: i64, stage: orch_pipeline::Stage, retried: &orch_store::Retried) -> RetriedView {
+        RetriedView {
+            acknowledged_alerts: retried.acknowledged.iter().map(|a| a.get()).collect(),
+            developer_retries: retried.developer_retries,
+            from: retried.from_stage.to_string(),
+            id,
+            job: retried.job.get(),
+            stage: stage.as_str().to_owned(),
+        }
+    }
+}
+
+/// A task's suite change the operator accepted (`orch task
+/// approve-suite`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SuiteApprovalView {
+    /// The commit whose suite paths the judge tree now restores.
+    pub approved_commit: String,
+    /// What changed in the suite, path by path.
+    pub changes: Vec<SuiteChangeView>,
+    /// The sha256 of the suite's diff.
+    pub diff_sha256: String,
+    /// The task's id.
+    pub id: i64,
+    /// The commit the suite was pinned to before.
+    pub previous: String,
+    /// The operator's transition in the task's history.
+    pub transition: i64,
+}
+
+/// One path of an approved suite change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SuiteChangeView {
+    /// `added`, `modified`, `deleted`, ...
+    pub change: String,
+    /// The path.
+    pub path: String,
+}
+
+impl SuiteApprovalView {
+    /// The view of task `id`'s approval ([`crate::operator::approve_suite`]).
+    #[must_use]
+    pub fn new(id: i64, approval: &crate::operator::SuiteApproval) -> SuiteApprovalView {
+        SuiteApprovalView {
+            approved_commit: approval.commit.clone(),
+            changes: approval
+                .changes
+                .iter()
+                .map(|c| SuiteChangeView {
+                    change: c.kind.as_str().to_owned(),
+                    path: c.path.clone(),
+                })
+                .collect(),
+            diff_sha256: approval.diff_sha256.clone(),
+            id,
+            previous: approval.previous.clone(),
+            transition: approval.transition.get(),
+        }
+    }
+}
+
+/// Where an operator's cancel left a task (`orch task cancel`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CancelView {
+    /// The task's id.
+    pub id: i64,
+    /// The job the cancel ended or asked to end, if any.
+    pub job: Option<i64>,
+    /// Why the task ended as it did (`cancelled`, or what ended it first).
+    pub reason: Option<String>,
+    /// The task's status now (`blocked`; `active` while the job still runs).
+    pub status: String,
+    /// What the job was doing when the cancel came: `queued` or `running`.
+    pub was: String,
+}
+
+impl CancelView {
+    /// The view of a cancel of task `id`.
+    #[must_use]
+    pub fn new(
+        id: i64,
+        job: Option<orch_store::JobId>,
+        was: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> CancelView {
+        CancelView {
+            id,
+            job: job.map(orch_store::JobId::get),
+            reason: reason.map(str::to_owned),
+            status: status.to_owned(),
+            was: was.to_owned(),
+        }
+    }
+}
+
 /// `word` quoted for a POSIX shell when it needs it.
 fn shell_word(word: &str) -> String {
     if !word.is_empty()
