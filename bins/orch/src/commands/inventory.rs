@@ -11,7 +11,7 @@ use crate::{CliError, Ending};
 
 /// The inventory as built into this binary (the document of the sources it
 /// was built from), so that `show` and `roadmap` work anywhere.
-const DOCUMENT: &str = include_str!("../../../docs/architecture/llm-call-sites.md");
+const DOCUMENT: &str = include_str!("../../../../docs/architecture/llm-call-sites.md");
 
 fn built_in() -> Result<Inventory, CliError> {
     Inventory::parse(DOCUMENT).map_err(|error| {

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-pub(crate) use orch_launcher::boot_id;
+use orch_launcher::boot_id;
 use orch_launcher::{EngineError, Event, Workers, WorkersError};
 
 use crate::commands::{Setup, describe};
