@@ -477,7 +477,7 @@ pub(crate) fn task_json(store: &Store, home: &Path, id: i64) -> Result<Value, Cl
                 "from": t.from_stage,
                 "to": t.to_stage,
                 "at": rfc3339(t.at_ms),
-                "actor": t.actor,
+                "actor": t.actor.map(orch_store::Actor::as_str),
                 "reason": t.reason,
                 "gates": t.decisions.iter().map(|d| json!({
                     "gate": d.gate,

@@ -497,7 +497,7 @@ pub(crate) fn task_log(setup: &Setup, args: &TaskLogArgs) -> Result<Ending, CliE
 fn alert_json(alert: &orch_store::Alert) -> Value {
     json!({
         "id": alert.id.get(),
-        "kind": alert.kind,
+        "kind": alert.kind.as_str(),
         "message": alert.message,
         "task": alert.task.map(TaskId::get),
         "job": alert.job.map(orch_store::JobId::get),

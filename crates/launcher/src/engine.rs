@@ -27,9 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use orch_pipeline::{DecisionKind, GateResult, Role, Stage, Verdict, gates_for, next_stage};
 use orch_store::{
-    AgentRunId, Claimed, GateDecision, Job, JobCommits, JobEnd, JobId, Lease, LeaseOwner,
-    NewAgentRun, NewAlert, NewJob, NewShadowVerdict, NewTask, NewTransition, RepoId, Store,
-    StoreError, TaskId, TaskIsolation, TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
+    AgentRunId, AlertKind, Claimed, GateDecision, Job, JobCommits, JobEnd, JobId, Lease,
+    LeaseOwner, NewAgentRun, NewAlert, NewJob, NewShadowVerdict, NewTask, NewTransition, RepoId,
+    Store, StoreError, TaskId, TaskIsolation, TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
 };
 use sha2::{Digest, Sha256};
 
@@ -178,7 +178,7 @@ pub enum JobEndKind {
     /// It could not end by a transition: the task is blocked with an alert.
     Blocked {
         /// The alert's kind.
-        alert: &'static str,
+        alert: AlertKind,
     },
     /// Its lease was lost (the job was rescued); nothing was written.
     LeaseLost,
@@ -507,7 +507,7 @@ impl Engine {
                     &job,
                     None,
                     &AlertSpec {
-                        kind: "internal_error",
+                        kind: AlertKind::InternalError,
                         message: format!(
                             "job {} of task {} cannot take its run lock {}: {error}; check that orch's home is writable, then `orch task retry {}`",
                             job.id,
@@ -567,7 +567,7 @@ impl Engine {
             job,
             None,
             &AlertSpec {
-                kind: "internal_error",
+                kind: AlertKind::InternalError,
                 message: format!(
                     "task {} is blocked at {}: its job {} made orch panic {} times ({message}); this is a bug in orch: report it, then `orch task retry {}`",
                     job.task,
@@ -608,7 +608,7 @@ impl Engine {
                     &job,
                     None,
                     &AlertSpec {
-                        kind: "internal_error",
+                        kind: AlertKind::InternalError,
                         message: format!("job {} of task {} cannot run: {why}", job.id, job.task),
                     },
                 )?;
@@ -776,9 +776,9 @@ impl Engine {
                     }
                     Err(error) => {
                         let kind = if error.is_transient() {
-                            "worktree_unavailable"
+                            AlertKind::WorktreeUnavailable
                         } else {
-                            "worktree_tampered"
+                            AlertKind::WorktreeTampered
                         };
                         self.block(
                             lease,
@@ -1095,14 +1095,14 @@ impl Engine {
         }
         let (kind, why) = if error.is_transient() {
             (
-                "worktree_unavailable",
+                AlertKind::WorktreeUnavailable,
                 format!(
                     "its worktree could not be made {} times: {error}",
                     job.infra_attempts + 1
                 ),
             )
         } else {
-            ("worktree_tampered", error.to_string())
+            (AlertKind::WorktreeTampered, error.to_string())
         };
         self.block(
             lease,
@@ -1216,7 +1216,7 @@ impl Engine {
                     &ctx.job,
                     Some(self.run_row(ctx, record)),
                     &AlertSpec {
-                        kind: "internal_error",
+                        kind: AlertKind::InternalError,
                         message: format!("task {}: {error}", ctx.task.id),
                     },
                 );
@@ -1270,14 +1270,14 @@ impl Engine {
         let blocked_alert = (decision.to == Stage::Blocked).then(|| {
             let (kind, why) = if decision.kind == DecisionKind::RetryBudgetSpent {
                 (
-                    "retry_budget_spent",
+                    AlertKind::RetryBudgetSpent,
                     format!(
                         "its developer-retry budget ({}) is spent",
                         self.config.developer_retries
                     ),
                 )
             } else {
-                ("stage_failed", format!("stage {} failed", ctx.stage))
+                (AlertKind::StageFailed, format!("stage {} failed", ctx.stage))
             };
             AlertSpec {
                 kind,
@@ -1336,7 +1336,7 @@ impl Engine {
                 .map(orch_store::command_sha256),
         });
         let alert_row = alert.as_ref().map(|a| NewAlert {
-            kind: a.kind.to_owned(),
+            kind: a.kind,
             message: a.message.clone(),
             task: Some(ctx.task.id),
             job: Some(ctx.job.id),
@@ -1419,7 +1419,7 @@ impl Engine {
             decisions: Vec::new(),
         };
         let alert_row = NewAlert {
-            kind: alert.kind.to_owned(),
+            kind: alert.kind,
             message: alert.message.clone(),
             task: Some(task.id),
             job: Some(job.id),
@@ -1439,7 +1439,7 @@ impl Engine {
             Err(StoreError::CancelRequested { .. }) => {
                 match store.end_cancelled(lease, run.as_ref()) {
                     Ok(_) => Ok(JobEndKind::Blocked {
-                        alert: orch_store::CANCELLED,
+                        alert: AlertKind::Cancelled,
                     }),
                     Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
                     Err(error) => Err(error.into()),
@@ -1453,7 +1453,7 @@ impl Engine {
     fn cancelled_without_run(&self, lease: Lease) -> Result<JobEndKind, EngineError> {
         match self.store().end_cancelled(lease, None) {
             Ok(_) => Ok(JobEndKind::Blocked {
-                alert: orch_store::CANCELLED,
+                alert: AlertKind::Cancelled,
             }),
             Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
             Err(error) => Err(error.into()),
@@ -1536,7 +1536,7 @@ impl Engine {
         let ended = self.store().end_cancelled(lease, row.as_ref());
         match ended {
             Ok(_) => Ok(JobEndKind::Blocked {
-                alert: orch_store::CANCELLED,
+                alert: AlertKind::Cancelled,
             }),
             Err(StoreError::LeaseLost { .. }) => {
                 if let Some(row) = &row {

@@ -150,7 +150,7 @@ struct Suite {
     gate: &'static str,
     next_stage: &'static str,
     next_role: &'static str,
-    exhausted: &'static str,
+    exhausted: orch_store::AlertKind,
 }
 
 const STAGING: Suite = Suite {
@@ -162,7 +162,7 @@ const STAGING: Suite = Suite {
     gate: "check_staging_status",
     next_stage: "deploy",
     next_role: "deploy-finalizer",
-    exhausted: "staging_runner_exhausted",
+    exhausted: orch_store::AlertKind::StagingRunnerExhausted,
 };
 
 const TESTING: Suite = Suite {
@@ -174,7 +174,7 @@ const TESTING: Suite = Suite {
     gate: "check_test_status",
     next_stage: "deploy-staging",
     next_role: "deployer",
-    exhausted: "test_runner_exhausted",
+    exhausted: orch_store::AlertKind::TestRunnerExhausted,
 };
 
 impl Suite {
@@ -765,7 +765,7 @@ fn the_spend_ceiling_blocks_the_task() -> Result<(), Failed> {
         matches!(
             reports[2].end,
             JobEndKind::Blocked {
-                alert: "budget_exhausted"
+                alert: orch_store::AlertKind::BudgetExhausted
             }
         ),
         format!("{:?}", reports[2]),
@@ -778,7 +778,9 @@ fn the_spend_ceiling_blocks_the_task() -> Result<(), Failed> {
     check(t.status == TaskStatus::Blocked, format!("{t:?}"))?;
     let alerts = engine.store().open_alerts().unwrap();
     check(
-        alerts.iter().any(|a| a.kind == "budget_exhausted"),
+        alerts
+            .iter()
+            .any(|a| a.kind == orch_store::AlertKind::BudgetExhausted),
         format!("{alerts:?}"),
     )?;
     // A restart does not reset the counter: a new engine on the same database
@@ -808,7 +810,9 @@ fn a_spent_developer_budget_blocks_the_task() -> Result<(), Failed> {
     )?;
     let alerts = engine.store().open_alerts().unwrap();
     check(
-        alerts.iter().any(|a| a.kind == "retry_budget_spent"),
+        alerts
+            .iter()
+            .any(|a| a.kind == orch_store::AlertKind::RetryBudgetSpent),
         format!("{alerts:?}"),
     )?;
     check(
@@ -908,7 +912,7 @@ fn a_poison_job_blocks_its_task() -> Result<(), Failed> {
     check(
         alerts
             .iter()
-            .any(|a| a.kind == "poison_job" && a.task == Some(task)),
+            .any(|a| a.kind == orch_store::AlertKind::PoisonJob && a.task == Some(task)),
         format!("{alerts:?}"),
     )?;
     check(
@@ -1357,7 +1361,7 @@ fn an_agent_cli_that_is_not_installed_is_unavailable_not_a_failure() -> Result<(
         matches!(
             reports.last().map(|r| &r.end),
             Some(JobEndKind::Blocked {
-                alert: "agent_unavailable"
+                alert: orch_store::AlertKind::AgentUnavailable
             })
         ),
         format!("{reports:#?}"),
@@ -1370,7 +1374,7 @@ fn an_agent_cli_that_is_not_installed_is_unavailable_not_a_failure() -> Result<(
     let alerts = engine.store().open_alerts().unwrap();
     check(
         alerts.iter().any(|a| {
-            a.kind == "agent_unavailable"
+            a.kind == orch_store::AlertKind::AgentUnavailable
                 && a.message.contains("no-such-agent-cli")
                 && a.message.contains("not found")
                 && a.message.contains(&format!("orch task retry {task}"))
@@ -1474,7 +1478,7 @@ fn an_operators_cancel_ends_the_run_and_blocks_the_task() -> Result<(), Failed> 
     check(
         report.end
             == JobEndKind::Blocked {
-                alert: orch_store::CANCELLED,
+                alert: orch_store::AlertKind::Cancelled,
             },
         format!("{report:?}"),
     )?;
@@ -1491,7 +1495,8 @@ fn an_operators_cancel_ends_the_run_and_blocks_the_task() -> Result<(), Failed> 
     check(t.status == TaskStatus::Blocked, format!("{t:?}"))?;
     let last = store.transitions(task).unwrap().pop().unwrap();
     check(
-        last.actor.as_deref() == Some("operator") && last.reason.as_deref() == Some("cancelled"),
+        last.actor == Some(orch_store::Actor::Operator)
+            && last.reason.as_deref() == Some("cancelled"),
         format!("{last:?}"),
     )?;
     check(
@@ -1782,9 +1787,9 @@ fn workers_catch_a_panic_and_stay_alive() -> Result<(), Failed> {
     )?;
     let alerts = store.open_alerts().unwrap();
     check(
-        alerts
-            .iter()
-            .any(|a| a.kind == "internal_error" && a.message.contains("panic 2 times")),
+        alerts.iter().any(|a| {
+            a.kind == orch_store::AlertKind::InternalError && a.message.contains("panic 2 times")
+        }),
         format!("{alerts:?}"),
     )?;
     workers.shutdown(Duration::ZERO).unwrap();
@@ -1953,7 +1958,7 @@ fn a_deploy_whose_end_cannot_be_written_runs_once() -> Result<(), Failed> {
     check(t.status == TaskStatus::Blocked, format!("{t:?}"))?;
     let alert = engine.store().open_alerts().unwrap().pop().unwrap();
     check(
-        alert.kind == "deploy_interrupted"
+        alert.kind == orch_store::AlertKind::DeployInterrupted
             && alert.message.contains("not run again")
             && alert.message.contains("orch task retry"),
         alert.message.clone(),
@@ -2044,7 +2049,7 @@ fn cancelled_at_the_end(defer: bool) -> Result<(), Failed> {
     check(
         report.end
             == JobEndKind::Blocked {
-                alert: orch_store::CANCELLED,
+                alert: orch_store::AlertKind::Cancelled,
             },
         format!("{report:?}"),
     )?;
@@ -2145,7 +2150,10 @@ fn deploy_needs_the_latest_staging_verdict_passed() -> Result<(), Failed> {
         format!("{report:?}"),
     )?;
     let alert = engine.store().open_alerts().unwrap().pop().unwrap();
-    check(alert.kind == "deploy_refused", format!("{alert:?}"))?;
+    check(
+        alert.kind == orch_store::AlertKind::DeployRefused,
+        format!("{alert:?}"),
+    )?;
     check(lines(&ledger) == 1, "a deploy ran without a staging pass")
 }
 

@@ -100,7 +100,7 @@ pub use store::{
     Store, StoreOptions, WalCheckpoint,
 };
 pub use types::{
-    AgentRunId, AlertId, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken, ManualClock,
-    ParseEnumError, RepoId, RunOutcome, SystemClock, TaskId, TaskIsolation, TaskStatus,
-    TransitionId, Transport,
+    Actor, AgentRunId, AlertId, AlertKind, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken,
+    ManualClock, ParseEnumError, RepoId, RunOutcome, SystemClock, TaskId, TaskIsolation,
+    TaskStatus, TransitionId, Transport,
 };

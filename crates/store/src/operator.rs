@@ -16,15 +16,15 @@ use crate::records::{
 };
 use crate::store::Store;
 use crate::types::{
-    AlertId, JobId, JobState, Lease, LeaseOwner, RepoId, TaskId, TaskIsolation, TaskStatus,
-    TransitionId,
+    Actor, AlertId, AlertKind, JobId, JobState, Lease, LeaseOwner, RepoId, TaskId, TaskIsolation,
+    TaskStatus, TransitionId,
 };
 
 /// The actor of a transition an operator's command made (`transitions.actor`).
-pub const OPERATOR: &str = "operator";
+pub const OPERATOR: Actor = Actor::Operator;
 
-/// The alert kind, and the transition reason, of a task an operator
-/// cancelled.
+/// The transition reason of a task an operator cancelled (its alert's kind
+/// is [`AlertKind::Cancelled`], the same text).
 pub const CANCELLED: &str = "cancelled";
 
 /// The `last_error` of a job an operator cancelled.
@@ -192,7 +192,7 @@ fn cancelled_alert(
     let id = insert_alert(
         tx,
         &NewAlert {
-            kind: CANCELLED.to_owned(),
+            kind: AlertKind::Cancelled,
             message: format!(
                 "task {} ({}) cancelled by the operator at stage {}: {what}; `orch task retry {}` runs it again",
                 task.id, task.title, task.stage, task.id
@@ -227,7 +227,7 @@ pub(crate) fn block_cancelled(
             tx,
             &cancel_transition(&current),
             Some(job),
-            Some((OPERATOR, CANCELLED)),
+            Some((Actor::Operator, CANCELLED)),
             now_ms,
         )?;
     }
@@ -283,7 +283,7 @@ impl Store {
                     decisions: Vec::new(),
                 },
                 None,
-                Some((OPERATOR, reason)),
+                Some((Actor::Operator, reason)),
                 now,
             )?;
             tx.execute(
@@ -344,7 +344,7 @@ impl Store {
                     decisions: Vec::new(),
                 },
                 None,
-                Some((OPERATOR, reason)),
+                Some((Actor::Operator, reason)),
                 now,
             )?;
             let job = insert_job(
@@ -436,7 +436,7 @@ impl Store {
                 tx,
                 &cancel_transition(&current),
                 job,
-                Some((OPERATOR, CANCELLED)),
+                Some((Actor::Operator, CANCELLED)),
                 now,
             )?;
             let alert = cancelled_alert(tx, &current, job, CancelledJob::Queued, now)?;
@@ -496,7 +496,7 @@ impl Store {
                     tx,
                     &cancel_transition(&current),
                     Some(lease.job),
-                    Some((OPERATOR, CANCELLED)),
+                    Some((Actor::Operator, CANCELLED)),
                     now,
                 )?)
             } else {

@@ -10,8 +10,8 @@ use crate::records::{
 };
 use crate::store::Store;
 use crate::types::{
-    AgentRunId, AlertId, JobId, JobState, Lease, LeaseOwner, LeaseToken, TaskId, TaskStatus,
-    TransitionId,
+    Actor, AgentRunId, AlertId, AlertKind, JobId, JobState, Lease, LeaseOwner, LeaseToken, TaskId,
+    TaskStatus, TransitionId,
 };
 
 /// The per-job cap on crash rescues before a job is failed as poison, unless
@@ -132,7 +132,7 @@ pub struct Rescued {
 }
 
 /// The alert kind a rescue raises for a job it failed as poison.
-pub const POISON_JOB_ALERT: &str = "poison_job";
+pub const POISON_JOB_ALERT: AlertKind = AlertKind::PoisonJob;
 
 /// The stage and status a poison job's task moves to. It is the pipeline's
 /// terminal stage `blocked` and the [`TaskStatus::Blocked`] status text.
@@ -493,7 +493,7 @@ fn block_poisoned(
                 decisions: Vec::new(),
             },
             Some(*job),
-            Some(("rescue", "poison")),
+            Some((Actor::Rescue, "poison")),
             now_ms,
         )?;
         format!(
@@ -513,7 +513,7 @@ fn block_poisoned(
     let alert = insert_alert(
         tx,
         &NewAlert {
-            kind: POISON_JOB_ALERT.to_owned(),
+            kind: POISON_JOB_ALERT,
             message,
             task: Some(*task),
             job: Some(*job),

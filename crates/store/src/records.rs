@@ -7,7 +7,8 @@ use crate::queue::{NewJob, insert_job};
 use crate::snapshot::{OUTCOME_EXHAUSTED, OUTCOME_FAILED, OUTCOME_TIMED_OUT, OUTCOME_TOOL_ERROR};
 use crate::store::Store;
 use crate::types::{
-    AgentRunId, AlertId, JobId, RepoId, TaskId, TaskIsolation, TaskStatus, TransitionId, Transport,
+    Actor, AgentRunId, AlertId, AlertKind, JobId, RepoId, TaskId, TaskIsolation, TaskStatus,
+    TransitionId, Transport,
 };
 
 /// A repository orch works on.
@@ -304,10 +305,11 @@ pub struct Transition {
     pub to_stage: String,
     /// When.
     pub at_ms: i64,
-    /// Who moved the task when it was not a job's own end: `operator` (a
-    /// retry or cancel from the command line), `rescue` (a poison block);
-    /// `None` for the engine.
-    pub actor: Option<String>,
+    /// Who moved the task when it was not a job's own end:
+    /// [`Actor::Operator`] (a retry or cancel from the command line),
+    /// [`Actor::Rescue`] (a poison block); `None` for a job's own end (the
+    /// engine). An unknown text in the database is a typed error.
+    pub actor: Option<Actor>,
     /// Why, in words, when the gate decisions do not say it (e.g.
     /// `cancelled`, `poison`, the operator's reason for a retry).
     pub reason: Option<String>,
@@ -476,8 +478,8 @@ pub struct RunStats {
 /// An alert to raise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlert {
-    /// A short machine-friendly kind, for example `staging_infra_exhausted`.
-    pub kind: String,
+    /// What it is about.
+    pub kind: AlertKind,
     /// What happened and what to do, for an operator.
     pub message: String,
     /// The task concerned, if any.
@@ -491,8 +493,8 @@ pub struct NewAlert {
 pub struct Alert {
     /// Its id.
     pub id: AlertId,
-    /// Its kind.
-    pub kind: String,
+    /// Its kind (an unknown text in the database is a typed error).
+    pub kind: AlertKind,
     /// Its message.
     pub message: String,
     /// The task concerned, if any.
@@ -672,7 +674,7 @@ pub(crate) fn insert_transition(
     tx: &Transaction<'_>,
     t: &NewTransition,
     job: Option<JobId>,
-    by: Option<(&str, &str)>,
+    by: Option<(Actor, &str)>,
     now_ms: i64,
 ) -> Result<TransitionId> {
     for d in &t.decisions {

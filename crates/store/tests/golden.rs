@@ -391,7 +391,7 @@ fn a_version_3_file_migrates_to_version_5_with_no_rescue_counted_no_actor_and_ch
     let history = store.transitions(orch_store::TaskId::new(1)).unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(
-        (history[0].actor.as_deref(), history[0].reason.as_deref()),
+        (history[0].actor, history[0].reason.as_deref()),
         (None, None)
     );
     drop(store);

@@ -373,7 +373,7 @@ fn alerts_stay_open_until_acknowledged() {
     let id = fx
         .store
         .raise_alert(&NewAlert {
-            kind: "staging_infra_exhausted".into(),
+            kind: orch_store::AlertKind::StagingRunnerExhausted,
             message: "staging suite could not start 3 times; check the repo's staging command"
                 .into(),
             task: Some(fx.task),
