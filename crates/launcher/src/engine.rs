@@ -643,9 +643,11 @@ impl Engine {
                 let tree = matches!(launched.launch, Launch::Ran { .. })
                     .then(|| self.stage_tree(&ctx, launched.spawned));
                 let shadow = match &tree {
-                    Some(Ok(tree)) if launched.spawned && launched.intercepted_by.is_none() => {
-                        self.shadow_after(&ctx, tree.as_ref(), control)
-                    }
+                    Some(Ok(tree)) if launched.spawned && launched.intercepted_by.is_none() => self
+                        .shadow_after(&ctx, tree.as_ref(), control)
+                        .map(|first| {
+                            self.rerun_on_disagreement(&ctx, tree.as_ref(), first, control)
+                        }),
                     _ => None,
                 };
                 (launched, tree, shadow)
@@ -679,14 +681,20 @@ impl Engine {
             self.store()
                 .record_agent_run(&self.run_row(&ctx, fallback))?;
         }
-        // A shadow run too; its pairing with the LLM's verdict is written
-        // with the job's end, when the LLM's verdict moves the task.
+        // A shadow run too (and its re-run on a disagreement, a run of its
+        // own); its pairing with the LLM's verdict is written with the job's
+        // end, when the LLM's verdict moves the task.
         let shadow = match &shadow {
-            Some(run) => Some((
-                self.store()
-                    .record_agent_run(&self.run_row(&ctx, &run.record))?,
-                run,
-            )),
+            Some(pair) => {
+                let id = self
+                    .store()
+                    .record_agent_run(&self.run_row(&ctx, &pair.first.record))?;
+                if let Some(rerun) = &pair.rerun {
+                    self.store()
+                        .record_agent_run(&self.run_row(&ctx, &rerun.record))?;
+                }
+                Some((id, pair))
+            }
             None => None,
         };
         let lost = lease_lost.load(Ordering::SeqCst);
@@ -914,6 +922,29 @@ impl Engine {
             });
         }
         run_shadow(&ended, &self.config, &self.intercepts, control)
+    }
+
+    /// A shadow pair that disagrees on the same commit: the runner runs once
+    /// more on that commit, so that a flaky suite (two runner verdicts that
+    /// differ) is told from a wrong verdict and kept out of the switching
+    /// decision. One re-run at most; none when the pair agrees, is about two
+    /// commits, or the runner gave no verdict.
+    fn rerun_on_disagreement(
+        &self,
+        ctx: &JobContext,
+        tree: Option<&(JobCommits, TestedTree)>,
+        first: ShadowRun,
+        control: &RunControl,
+    ) -> ShadowPair {
+        let llm = gate_verdict(ctx);
+        let same_commit = first.commit == tree.map(|(_, judged)| judged.commit.clone());
+        let disagrees = first.verdict.is_some_and(|runner| runner != llm);
+        let rerun = (same_commit && disagrees && !control.is_cancelled())
+            .then(|| self.shadow_after(ctx, tree, control))
+            .flatten()
+            // A second run on another commit would compare nothing.
+            .filter(|second| second.commit == first.commit);
+        ShadowPair { first, rerun }
     }
 
     /// Watches the lease every tick (at most 100 ms apart) until the run
@@ -1190,7 +1221,7 @@ impl Engine {
         record: &RunRecord,
         alert: Option<AlertSpec>,
         tree: Option<&(JobCommits, TestedTree)>,
-        shadow: Option<(AgentRunId, &ShadowRun)>,
+        shadow: Option<(AgentRunId, &ShadowPair)>,
     ) -> Result<JobEndKind, EngineError> {
         let bytes = read_artifact(&ctx.artifact);
         let sha = bytes.as_deref().map(sha256_hex);
@@ -1315,26 +1346,30 @@ impl Engine {
         let row = self.run_row(ctx, record);
         // Shadow mode: the runner's verdict beside the LLM's, as the gate
         // took it.
-        let shadow_row = shadow.map(|(runner_run, run)| NewShadowVerdict {
-            stage: ctx.stage.as_str().to_owned(),
-            runner_run,
-            commit: run.commit.clone(),
-            llm_commit: tree.map(|(_, judged)| judged.commit.clone()),
-            runner_verdict: run.verdict.map(str::to_owned),
-            llm_verdict: if verdict == Verdict::Pass {
-                VERDICT_PASSED
-            } else {
-                VERDICT_FAILED
-            }
-            .to_owned(),
-            // Only the test runner has a shadow mode: its command is the
-            // repository's test command.
-            command_sha: ctx
-                .repo
-                .test_command
-                .as_deref()
-                .map(orch_store::command_sha256),
-        });
+        let shadow_row =
+            shadow.map(
+                |(runner_run, ShadowPair { first: run, rerun })| NewShadowVerdict {
+                    stage: ctx.stage.as_str().to_owned(),
+                    runner_run,
+                    commit: run.commit.clone(),
+                    llm_commit: tree.map(|(_, judged)| judged.commit.clone()),
+                    runner_verdict: run.verdict.map(str::to_owned),
+                    llm_verdict: if verdict == Verdict::Pass {
+                        VERDICT_PASSED
+                    } else {
+                        VERDICT_FAILED
+                    }
+                    .to_owned(),
+                    // Only the test runner has a shadow mode: its command is the
+                    // repository's test command.
+                    command_sha: ctx
+                        .repo
+                        .test_command
+                        .as_deref()
+                        .map(orch_store::command_sha256),
+                    rerun_verdict: rerun.as_ref().and_then(|r| r.verdict).map(str::to_owned),
+                },
+            );
         let alert_row = alert.as_ref().map(|a| NewAlert {
             kind: a.kind,
             message: a.message.clone(),
@@ -1584,6 +1619,28 @@ fn ran_suite(stage: Stage) -> bool {
 
 /// The artifact's bytes, or `None` when it is missing, not a regular file, or
 /// larger than [`MAX_ARTIFACT_BYTES`] (the gate then fails closed).
+/// A shadow runner's run beside the LLM role, and its re-run on the same
+/// commit when the two verdicts disagreed.
+struct ShadowPair {
+    first: ShadowRun,
+    rerun: Option<ShadowRun>,
+}
+
+/// The LLM role's verdict as the stage's gates take it from its artifact
+/// (`PASSED` when every gate passes): what [`Engine::decide`] will decide
+/// on, read before it to know whether a shadow pair disagrees.
+fn gate_verdict(ctx: &JobContext) -> &'static str {
+    let bytes = read_artifact(&ctx.artifact);
+    if gates_for(ctx.stage)
+        .iter()
+        .all(|gate| gate.evaluate(bytes.as_deref()).passed)
+    {
+        VERDICT_PASSED
+    } else {
+        VERDICT_FAILED
+    }
+}
+
 fn read_artifact(path: &Path) -> Option<Vec<u8>> {
     let meta = std::fs::symlink_metadata(path).ok()?;
     if !meta.is_file() || meta.len() > MAX_ARTIFACT_BYTES {

@@ -1067,9 +1067,16 @@ fn shadow_mode_records_both_verdicts_and_the_llm_decides() -> Result<(), Failed>
         } else {
             "failed"
         };
+        // A disagreement: the runner runs once more on the same commit; a
+        // stable suite gives the same verdict again.
+        let disagree = runner_verdict != llm;
+        let mut expected = vec![TESTING.run(runner_outcome)];
+        if disagree {
+            expected.push(TESTING.run(runner_outcome));
+        }
+        expected.push("tester llm passed".to_owned());
         check(
-            outcomes(&engine, task)
-                == [TESTING.run(runner_outcome), "tester llm passed".to_owned()],
+            outcomes(&engine, task) == expected,
             format!("{case}: {:?}", outcomes(&engine, task)),
         )?;
         let pairs = engine.store().shadow_verdicts(task).unwrap();
@@ -1080,9 +1087,10 @@ fn shadow_mode_records_both_verdicts_and_the_llm_decides() -> Result<(), Failed>
             pair.runner_verdict.as_deref() == Some(runner_verdict)
                 && pair.llm_verdict == llm
                 && pair.runner_run == runs[0].id
-                && pair.llm_run == Some(runs[1].id)
+                && pair.llm_run == Some(runs[runs.len() - 1].id)
                 && pair.stage == "testing"
-                && pair.command_sha == Some(orch_store::command_sha256(command)),
+                && pair.command_sha == Some(orch_store::command_sha256(command))
+                && pair.rerun_verdict.as_deref() == disagree.then_some(runner_verdict),
             format!("{case}: {pair:?}"),
         )?;
         // The gate read the LLM's artifact, never the sidecar.
@@ -1110,10 +1118,82 @@ fn shadow_mode_records_both_verdicts_and_the_llm_decides() -> Result<(), Failed>
         )?;
         let snapshot = engine.store().queue_snapshot(5).unwrap();
         check(
-            snapshot.test_runner_agreement == agreement && snapshot.test_runner.runs == 1,
+            snapshot.test_runner_agreement == agreement
+                && snapshot.test_runner.runs == if disagree { 2 } else { 1 },
             format!("{case}: {snapshot:?}"),
         )?;
     }
+    Ok(())
+}
+
+/// Shadow mode with a flaky suite (a real one: it fails, then passes, then
+/// fails, by a counter file): a disagreement makes the runner run once more
+/// on the same commit; the two runner verdicts differ, so the pair is
+/// flaky and out of the evidence's every cell. A pair that agrees is not
+/// run again.
+fn a_flaky_suite_is_run_again_on_a_disagreement_and_counted_apart() -> Result<(), Failed> {
+    let counter_dir = tempfile::tempdir().unwrap();
+    let counter = counter_dir.path().join("runs");
+    // Odd runs (the 1st, 3rd, ...) fail, even ones pass.
+    let command = format!(
+        "n=$(cat '{c}' 2>/dev/null || echo 0); echo $((n + 1)) > '{c}'; [ $((n % 2)) -eq 1 ]",
+        c = counter.display()
+    );
+    // The counter lives outside the worktree, where the sandbox would not
+    // let the suite write.
+    let unsandboxed = |config: &mut LauncherConfig| config.sandbox.mode = SandboxMode::Off;
+    let (_h, engine, task) = shadow_job(&command, "PASSED", unsandboxed);
+    check(
+        stages(&engine, task) == TESTING.to("deploy-staging"),
+        format!("the LLM decides: {:?}", stages(&engine, task)),
+    )?;
+    check(
+        outcomes(&engine, task)
+            == [
+                TESTING.run("failed"),
+                TESTING.run("passed"),
+                "tester llm passed".to_owned(),
+            ],
+        format!("{:?}", outcomes(&engine, task)),
+    )?;
+    check(
+        fs::read_to_string(&counter).unwrap().trim() == "2",
+        "the suite ran twice",
+    )?;
+    let pairs = engine.store().shadow_verdicts(task).unwrap();
+    check(
+        pairs.len() == 1
+            && pairs[0].runner_verdict.as_deref() == Some("FAILED")
+            && pairs[0].rerun_verdict.as_deref() == Some("PASSED"),
+        format!("{pairs:?}"),
+    )?;
+    let evidence = engine.store().shadow_evidence("testing").unwrap();
+    check(
+        evidence.len() == 1
+            && evidence[0].flaky == 1
+            && evidence[0].both_passed
+                + evidence[0].both_failed
+                + evidence[0].runner_only_failed
+                + evidence[0].llm_only_failed
+                == 0,
+        format!("{evidence:?}"),
+    )?;
+    // The next run fails (the 3rd) and the LLM says FAILED too: they agree,
+    // nothing runs again.
+    let (_h, engine, task) = shadow_job(&command, "FAILED", unsandboxed);
+    check(
+        outcomes(&engine, task) == [TESTING.run("failed"), "tester llm passed".to_owned()],
+        format!("{:?}", outcomes(&engine, task)),
+    )?;
+    let pairs = engine.store().shadow_verdicts(task).unwrap();
+    check(
+        pairs.len() == 1 && pairs[0].rerun_verdict.is_none(),
+        format!("{pairs:?}"),
+    )?;
+    check(
+        fs::read_to_string(&counter).unwrap().trim() == "3",
+        "the suite ran once more",
+    )?;
     Ok(())
 }
 
@@ -1151,8 +1231,11 @@ fn a_broken_runner_in_shadow_mode_never_changes_the_llm_outcome() -> Result<(), 
             ),
         )?;
         let outcomes = outcomes(&engine, task);
+        // A runner that PASSED disagrees with the LLM's FAILED: it runs once
+        // more (and passes again).
+        let runner_runs = if verdict == Some("PASSED") { 2 } else { 1 };
         check(
-            outcomes.len() == 2 && outcomes[1..] == llm[..],
+            outcomes.len() == runner_runs + 1 && outcomes[runner_runs..] == llm[..],
             format!("`{command}`: {outcomes:?}, with the runner off {llm:?}"),
         )?;
         let pairs = engine.store().shadow_verdicts(task).unwrap();
@@ -2232,6 +2315,10 @@ fn main() {
         (
             "tc29_shadow_mode_records_both_verdicts_and_the_llm_decides",
             shadow_mode_records_both_verdicts_and_the_llm_decides,
+        ),
+        (
+            "tc29b_a_flaky_suite_is_run_again_on_a_disagreement_and_counted_apart",
+            a_flaky_suite_is_run_again_on_a_disagreement_and_counted_apart,
         ),
         (
             "tc30_a_broken_runner_in_shadow_mode_never_changes_the_llm_outcome",

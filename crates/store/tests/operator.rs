@@ -449,6 +449,7 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
                     runner_verdict: Some("FAILED".into()),
                     llm_verdict: "PASSED".into(),
                     command_sha: None,
+                    rerun_verdict: None,
                 }),
                 ..orch_store::JobEnd::default()
             },
