@@ -12,13 +12,13 @@ use crate::records::transitions::NewTransition;
 use crate::tables::alerts::insert_alert;
 use crate::tables::tasks::task_state;
 use crate::tables::transitions::insert_transition;
-use crate::types::{AlertId, JobId, TaskId, TaskStatus};
+use crate::types::{Actor, AlertId, AlertKind, JobId, TaskId, TaskStatus};
 
 /// The actor of a transition an operator's command made (`transitions.actor`).
-pub const OPERATOR: &str = "operator";
+pub const OPERATOR: Actor = Actor::Operator;
 
-/// The alert kind, and the transition reason, of a task an operator
-/// cancelled.
+/// The transition reason of a task an operator cancelled (its alert's kind
+/// is [`AlertKind::Cancelled`], the same text).
 pub const CANCELLED: &str = "cancelled";
 
 /// The stage and status a cancelled task moves to (the pipeline's `blocked`).
@@ -68,7 +68,7 @@ pub(crate) fn cancelled_alert(
     let id = insert_alert(
         tx,
         &NewAlert {
-            kind: CANCELLED.to_owned(),
+            kind: AlertKind::Cancelled,
             message: format!(
                 "task {} ({}) cancelled by the operator at stage {}: {what}; `orch task retry {}` runs it again",
                 task.id, task.title, task.stage, task.id

@@ -107,7 +107,7 @@ pub use store::{
 };
 pub use tables::agent_runs::FAILED_OUTCOMES;
 pub use types::{
-    AgentRunId, AlertId, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken, ManualClock,
-    ParseEnumError, RepoId, RunOutcome, SystemClock, TaskId, TaskIsolation, TaskStatus,
-    TransitionId, Transport,
+    Actor, AgentRunId, AlertId, AlertKind, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken,
+    ManualClock, ParseEnumError, RepoId, RunOutcome, SystemClock, TaskId, TaskIsolation,
+    TaskStatus, TransitionId, Transport,
 };

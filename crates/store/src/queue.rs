@@ -19,7 +19,9 @@ use crate::tables::agent_runs::insert_agent_run;
 use crate::tables::alerts::insert_alert;
 use crate::tables::jobs::{insert_job, refusal};
 use crate::tables::transitions::insert_transition;
-use crate::types::{AgentRunId, AlertId, JobId, JobState, Lease, LeaseOwner, TaskId, TransitionId};
+use crate::types::{
+    AgentRunId, AlertId, AlertKind, JobId, JobState, Lease, LeaseOwner, TaskId, TransitionId,
+};
 
 /// A job that [`Store::claim`] leased to the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +50,7 @@ pub struct Rescued {
 }
 
 /// The alert kind a rescue raises for a job it failed as poison.
-pub const POISON_JOB_ALERT: &str = "poison_job";
+pub const POISON_JOB_ALERT: AlertKind = AlertKind::PoisonJob;
 
 /// The stage and status a poison job's task moves to. It is the pipeline's
 /// terminal stage `blocked` and the [`TaskStatus::Blocked`](crate::TaskStatus::Blocked) status text.

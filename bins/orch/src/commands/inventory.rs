@@ -171,6 +171,7 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
             llm_only_failed: e.llm_only_failed,
             runner_no_verdict: e.runner_no_verdict,
             other_commit: e.other_commit,
+            flaky: e.flaky,
         })
         .collect();
     let launcher = setup.config.launcher(setup.home.clone());

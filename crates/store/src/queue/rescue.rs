@@ -11,7 +11,7 @@ use crate::records::transitions::NewTransition;
 use crate::store::Store;
 use crate::tables::alerts::insert_alert;
 use crate::tables::transitions::insert_transition;
-use crate::types::{AlertId, JobId, JobState, TaskId, TaskStatus};
+use crate::types::{Actor, AlertId, JobId, JobState, TaskId, TaskStatus};
 
 /// A job a rescue changed, as the rescue's `RETURNING` left it.
 struct RescuedJob {
@@ -57,7 +57,7 @@ fn block_poisoned(
                 decisions: Vec::new(),
             },
             Some(*job),
-            Some(("rescue", "poison")),
+            Some((Actor::Rescue, "poison")),
             now_ms,
         )?;
         format!(
@@ -77,7 +77,7 @@ fn block_poisoned(
     let alert = insert_alert(
         tx,
         &NewAlert {
-            kind: POISON_JOB_ALERT.to_owned(),
+            kind: POISON_JOB_ALERT,
             message,
             task: Some(*task),
             job: Some(*job),

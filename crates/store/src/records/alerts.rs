@@ -1,12 +1,12 @@
 //! An alert as raised and as stored.
 
-use crate::types::{AlertId, JobId, TaskId};
+use crate::types::{AlertId, AlertKind, JobId, TaskId};
 
 /// An alert to raise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlert {
-    /// A short machine-friendly kind, for example `staging_infra_exhausted`.
-    pub kind: String,
+    /// What it is about.
+    pub kind: AlertKind,
     /// What happened and what to do, for an operator.
     pub message: String,
     /// The task concerned, if any.
@@ -20,8 +20,8 @@ pub struct NewAlert {
 pub struct Alert {
     /// Its id.
     pub id: AlertId,
-    /// Its kind.
-    pub kind: String,
+    /// Its kind (an unknown text in the database is a typed error).
+    pub kind: AlertKind,
     /// Its message.
     pub message: String,
     /// The task concerned, if any.

@@ -1,6 +1,6 @@
 //! A stage change with its gates' evidence, and the verdict history the roadmap reads.
 
-use crate::types::{AgentRunId, JobId, TaskId, TaskStatus, TransitionId};
+use crate::types::{Actor, AgentRunId, JobId, TaskId, TaskStatus, TransitionId};
 
 /// One gate's decision and the evidence it was made on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +61,11 @@ pub struct Transition {
     pub to_stage: String,
     /// When.
     pub at_ms: i64,
-    /// Who moved the task when it was not a job's own end: `operator` (a
-    /// retry or cancel from the command line), `rescue` (a poison block);
-    /// `None` for the engine.
-    pub actor: Option<String>,
+    /// Who moved the task when it was not a job's own end:
+    /// [`Actor::Operator`] (a retry or cancel from the command line),
+    /// [`Actor::Rescue`] (a poison block); `None` for a job's own end (the
+    /// engine). An unknown text in the database is a typed error.
+    pub actor: Option<Actor>,
     /// Why, in words, when the gate decisions do not say it (e.g.
     /// `cancelled`, `poison`, the operator's reason for a retry).
     pub reason: Option<String>,

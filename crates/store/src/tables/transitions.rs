@@ -12,7 +12,7 @@ use crate::rows::{
     GATE_DECISION_COLUMNS, TRANSITION_COLUMNS, gate_decision_from_row, transition_from_row,
 };
 use crate::store::Store;
-use crate::types::{JobId, TaskId, TransitionId};
+use crate::types::{Actor, JobId, TaskId, TransitionId};
 
 /// Records a transition and moves the task, guarded by its current stage.
 /// `by` is the transition's actor and reason, when it was not a job's own end
@@ -21,7 +21,7 @@ pub(crate) fn insert_transition(
     tx: &Transaction<'_>,
     t: &NewTransition,
     job: Option<JobId>,
-    by: Option<(&str, &str)>,
+    by: Option<(Actor, &str)>,
     now_ms: i64,
 ) -> Result<TransitionId> {
     for d in &t.decisions {
