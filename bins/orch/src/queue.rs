@@ -65,7 +65,7 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
         .map(|alert| {
             json!({
                 "id": alert.id.get(),
-                "kind": alert.kind,
+                "kind": alert.kind.as_str(),
                 "message": alert.message,
                 "task": alert.task.map(orch_store::TaskId::get),
                 "job": alert.job.map(orch_store::JobId::get),
@@ -339,7 +339,7 @@ mod tests {
             deferred_total: 1,
             alerts: vec![Alert {
                 id: AlertId::new(1),
-                kind: "staging_runner_exhausted".into(),
+                kind: orch_store::AlertKind::StagingRunnerExhausted,
                 message: "the suite could not run".into(),
                 task: Some(TaskId::new(3)),
                 job: Some(JobId::new(7)),

@@ -2738,6 +2738,43 @@ fn a_process_stopped_past_its_lease_never_has_its_job_run_twice_at_once() {
     assert!(survivors.is_empty(), "{survivors:#?}");
 }
 
+/// Issue 20, "missing boot file", from the live process's side: a `serve`
+/// whose own boot file is deleted makes and locks it again at its next
+/// rescue tick, so other processes read it as alive again (meanwhile
+/// unknown, never dead) and it goes on rescuing dead boots itself.
+#[test]
+fn a_deleted_boot_file_of_a_live_serve_is_made_and_locked_again() {
+    let world = World::new("boot-file-restored");
+    let _reaper = Reaper(&world.marker);
+    world.add_repo("calc", "sh ./staging.sh");
+    let (mut child, addr) = serve(&world, &[]);
+    let boots = world.home().join("orch.db.boots");
+    let own = || {
+        std::fs::read_dir(&boots)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.to_string_lossy()
+                    .contains(&format!("boot-{}-", child.id()))
+            })
+            .collect::<Vec<_>>()
+    };
+    let files = own();
+    assert_eq!(files.len(), 1, "serve's boot file: {files:?}");
+    let file = files[0].clone();
+    std::fs::remove_file(&file).unwrap();
+    wait_for("the boot file made again", || file.exists());
+    // Locked by serve: a lock try from here would block.
+    let opened = std::fs::OpenOptions::new().read(true).open(&file).unwrap();
+    let tried = nix::fcntl::Flock::lock(opened, nix::fcntl::FlockArg::LockExclusiveNonblock);
+    assert!(tried.is_err(), "the boot file is not locked by serve");
+    let (status, _, body) = http(&addr, "GET", "/healthz");
+    assert_eq!(status, 200, "{body}");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    wait_exit(&mut child, Duration::from_secs(30));
+}
+
 /// Issue 20, "replaced database": `/healthz` answers 503 once the database
 /// file at the path is not the one `serve` opened (a backup restored with
 /// `mv`), and says so; the workers and the writable database are reported.

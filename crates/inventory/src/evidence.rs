@@ -51,6 +51,10 @@ pub struct ShadowPairs {
     pub runner_no_verdict: u64,
     /// Different commits.
     pub other_commit: u64,
+    /// Same commit, a disagreement that the runner's re-run on that commit
+    /// contradicted: the suite is flaky there. In no other field and in no
+    /// denominator.
+    pub flaky: u64,
 }
 
 impl ShadowPairs {
@@ -286,7 +290,7 @@ impl SwitchPolicy {
                 let other_commands = mine
                     .iter()
                     .filter(|p| sha.is_none() || p.command_sha != *sha)
-                    .map(|p| p.compared() + p.runner_no_verdict + p.other_commit)
+                    .map(|p| p.compared() + p.runner_no_verdict + p.other_commit + p.flaky)
                     .sum();
                 let (bound, recommendation) = match sha {
                     None => (1.0, Recommendation::NoTestCommand),
@@ -349,6 +353,12 @@ impl RepoDecision {
         if excluded > 0 {
             line.push_str(&format!(
                 ", {excluded} not compared (no runner verdict or another commit)"
+            ));
+        }
+        if self.pairs.flaky > 0 {
+            line.push_str(&format!(
+                ", {} flaky (the runner's re-run on the same commit gave the other verdict; not compared)",
+                self.pairs.flaky
             ));
         }
         if self.other_commands > 0 {
@@ -429,6 +439,27 @@ mod tests {
         assert!((p.agreement().unwrap() - 0.7).abs() < 1e-12);
         assert!((p.kappa().unwrap() - 0.4).abs() < 1e-12);
         assert_eq!(pairs(10, 0).kappa(), None, "one verdict throughout");
+    }
+
+    /// A flaky pair is out of the denominator and said apart: 300 agreeing
+    /// pairs and 5 flaky ones are ready, as 300 alone are.
+    #[test]
+    fn flaky_pairs_are_counted_apart_and_out_of_the_decision() {
+        let policy = SwitchPolicy::default();
+        let sha = "c".repeat(64);
+        let mut p = pairs(300, 0);
+        p.command_sha = Some(sha.clone());
+        p.flaky = 5;
+        assert_eq!(p.compared(), 300);
+        let decided = policy.decisions(&[("demo".to_owned(), Some(sha))], &[p]);
+        assert_eq!(decided[0].compared, 300);
+        assert!(
+            matches!(decided[0].recommendation, Recommendation::Ready { .. }),
+            "{:?}",
+            decided[0].recommendation
+        );
+        let line = decided[0].describe();
+        assert!(line.contains(", 5 flaky (the runner's re-run"), "{line}");
     }
 
     #[test]

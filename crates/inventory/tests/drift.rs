@@ -694,8 +694,8 @@ fn an_allow_list_entry_that_starts_nothing_is_reported() {
     let copy = copy_tree();
     edit_inventory(copy.path(), |t| {
         t.replace(
-            "location = \"bins/orch/src/staging.rs::run\"",
-            "location = \"bins/orch/src/staging.rs::run\"\nwhy = \"x\"\n\n[[process_start]]\nlocation = \"crates/pipeline/src/transition.rs::next_stage\"",
+            "location = \"bins/orch/src/commands/staging.rs::run\"",
+            "location = \"bins/orch/src/commands/staging.rs::run\"\nwhy = \"x\"\n\n[[process_start]]\nlocation = \"crates/pipeline/src/transition.rs::next_stage\"",
         )
     });
     let drift = check(copy.path());

@@ -27,9 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use orch_pipeline::{DecisionKind, GateResult, Role, Stage, Verdict, gates_for, next_stage};
 use orch_store::{
-    AgentRunId, Claimed, GateDecision, Job, JobCommits, JobEnd, JobId, Lease, LeaseOwner,
-    NewAgentRun, NewAlert, NewJob, NewShadowVerdict, NewTask, NewTransition, RepoId, Store,
-    StoreError, TaskId, TaskIsolation, TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
+    AgentRunId, AlertKind, Claimed, GateDecision, Job, JobCommits, JobEnd, JobId, Lease,
+    LeaseOwner, NewAgentRun, NewAlert, NewJob, NewShadowVerdict, NewTask, NewTransition, RepoId,
+    Store, StoreError, TaskId, TaskIsolation, TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
 };
 use sha2::{Digest, Sha256};
 
@@ -178,7 +178,7 @@ pub enum JobEndKind {
     /// It could not end by a transition: the task is blocked with an alert.
     Blocked {
         /// The alert's kind.
-        alert: &'static str,
+        alert: AlertKind,
     },
     /// Its lease was lost (the job was rescued); nothing was written.
     LeaseLost,
@@ -507,7 +507,7 @@ impl Engine {
                     &job,
                     None,
                     &AlertSpec {
-                        kind: "internal_error",
+                        kind: AlertKind::InternalError,
                         message: format!(
                             "job {} of task {} cannot take its run lock {}: {error}; check that orch's home is writable, then `orch task retry {}`",
                             job.id,
@@ -567,7 +567,7 @@ impl Engine {
             job,
             None,
             &AlertSpec {
-                kind: "internal_error",
+                kind: AlertKind::InternalError,
                 message: format!(
                     "task {} is blocked at {}: its job {} made orch panic {} times ({message}); this is a bug in orch: report it, then `orch task retry {}`",
                     job.task,
@@ -608,7 +608,7 @@ impl Engine {
                     &job,
                     None,
                     &AlertSpec {
-                        kind: "internal_error",
+                        kind: AlertKind::InternalError,
                         message: format!("job {} of task {} cannot run: {why}", job.id, job.task),
                     },
                 )?;
@@ -643,9 +643,11 @@ impl Engine {
                 let tree = matches!(launched.launch, Launch::Ran { .. })
                     .then(|| self.stage_tree(&ctx, launched.spawned));
                 let shadow = match &tree {
-                    Some(Ok(tree)) if launched.spawned && launched.intercepted_by.is_none() => {
-                        self.shadow_after(&ctx, tree.as_ref(), control)
-                    }
+                    Some(Ok(tree)) if launched.spawned && launched.intercepted_by.is_none() => self
+                        .shadow_after(&ctx, tree.as_ref(), control)
+                        .map(|first| {
+                            self.rerun_on_disagreement(&ctx, tree.as_ref(), first, control)
+                        }),
                     _ => None,
                 };
                 (launched, tree, shadow)
@@ -679,14 +681,20 @@ impl Engine {
             self.store()
                 .record_agent_run(&self.run_row(&ctx, fallback))?;
         }
-        // A shadow run too; its pairing with the LLM's verdict is written
-        // with the job's end, when the LLM's verdict moves the task.
+        // A shadow run too (and its re-run on a disagreement, a run of its
+        // own); its pairing with the LLM's verdict is written with the job's
+        // end, when the LLM's verdict moves the task.
         let shadow = match &shadow {
-            Some(run) => Some((
-                self.store()
-                    .record_agent_run(&self.run_row(&ctx, &run.record))?,
-                run,
-            )),
+            Some(pair) => {
+                let id = self
+                    .store()
+                    .record_agent_run(&self.run_row(&ctx, &pair.first.record))?;
+                if let Some(rerun) = &pair.rerun {
+                    self.store()
+                        .record_agent_run(&self.run_row(&ctx, &rerun.record))?;
+                }
+                Some((id, pair))
+            }
             None => None,
         };
         let lost = lease_lost.load(Ordering::SeqCst);
@@ -776,9 +784,9 @@ impl Engine {
                     }
                     Err(error) => {
                         let kind = if error.is_transient() {
-                            "worktree_unavailable"
+                            AlertKind::WorktreeUnavailable
                         } else {
-                            "worktree_tampered"
+                            AlertKind::WorktreeTampered
                         };
                         self.block(
                             lease,
@@ -914,6 +922,29 @@ impl Engine {
             });
         }
         run_shadow(&ended, &self.config, &self.intercepts, control)
+    }
+
+    /// A shadow pair that disagrees on the same commit: the runner runs once
+    /// more on that commit, so that a flaky suite (two runner verdicts that
+    /// differ) is told from a wrong verdict and kept out of the switching
+    /// decision. One re-run at most; none when the pair agrees, is about two
+    /// commits, or the runner gave no verdict.
+    fn rerun_on_disagreement(
+        &self,
+        ctx: &JobContext,
+        tree: Option<&(JobCommits, TestedTree)>,
+        first: ShadowRun,
+        control: &RunControl,
+    ) -> ShadowPair {
+        let llm = gate_verdict(ctx);
+        let same_commit = first.commit == tree.map(|(_, judged)| judged.commit.clone());
+        let disagrees = first.verdict.is_some_and(|runner| runner != llm);
+        let rerun = (same_commit && disagrees && !control.is_cancelled())
+            .then(|| self.shadow_after(ctx, tree, control))
+            .flatten()
+            // A second run on another commit would compare nothing.
+            .filter(|second| second.commit == first.commit);
+        ShadowPair { first, rerun }
     }
 
     /// Watches the lease every tick (at most 100 ms apart) until the run
@@ -1095,14 +1126,14 @@ impl Engine {
         }
         let (kind, why) = if error.is_transient() {
             (
-                "worktree_unavailable",
+                AlertKind::WorktreeUnavailable,
                 format!(
                     "its worktree could not be made {} times: {error}",
                     job.infra_attempts + 1
                 ),
             )
         } else {
-            ("worktree_tampered", error.to_string())
+            (AlertKind::WorktreeTampered, error.to_string())
         };
         self.block(
             lease,
@@ -1190,7 +1221,7 @@ impl Engine {
         record: &RunRecord,
         alert: Option<AlertSpec>,
         tree: Option<&(JobCommits, TestedTree)>,
-        shadow: Option<(AgentRunId, &ShadowRun)>,
+        shadow: Option<(AgentRunId, &ShadowPair)>,
     ) -> Result<JobEndKind, EngineError> {
         let bytes = read_artifact(&ctx.artifact);
         let sha = bytes.as_deref().map(sha256_hex);
@@ -1216,7 +1247,7 @@ impl Engine {
                     &ctx.job,
                     Some(self.run_row(ctx, record)),
                     &AlertSpec {
-                        kind: "internal_error",
+                        kind: AlertKind::InternalError,
                         message: format!("task {}: {error}", ctx.task.id),
                     },
                 );
@@ -1270,14 +1301,14 @@ impl Engine {
         let blocked_alert = (decision.to == Stage::Blocked).then(|| {
             let (kind, why) = if decision.kind == DecisionKind::RetryBudgetSpent {
                 (
-                    "retry_budget_spent",
+                    AlertKind::RetryBudgetSpent,
                     format!(
                         "its developer-retry budget ({}) is spent",
                         self.config.developer_retries
                     ),
                 )
             } else {
-                ("stage_failed", format!("stage {} failed", ctx.stage))
+                (AlertKind::StageFailed, format!("stage {} failed", ctx.stage))
             };
             AlertSpec {
                 kind,
@@ -1315,28 +1346,32 @@ impl Engine {
         let row = self.run_row(ctx, record);
         // Shadow mode: the runner's verdict beside the LLM's, as the gate
         // took it.
-        let shadow_row = shadow.map(|(runner_run, run)| NewShadowVerdict {
-            stage: ctx.stage.as_str().to_owned(),
-            runner_run,
-            commit: run.commit.clone(),
-            llm_commit: tree.map(|(_, judged)| judged.commit.clone()),
-            runner_verdict: run.verdict.map(str::to_owned),
-            llm_verdict: if verdict == Verdict::Pass {
-                VERDICT_PASSED
-            } else {
-                VERDICT_FAILED
-            }
-            .to_owned(),
-            // Only the test runner has a shadow mode: its command is the
-            // repository's test command.
-            command_sha: ctx
-                .repo
-                .test_command
-                .as_deref()
-                .map(orch_store::command_sha256),
-        });
+        let shadow_row =
+            shadow.map(
+                |(runner_run, ShadowPair { first: run, rerun })| NewShadowVerdict {
+                    stage: ctx.stage.as_str().to_owned(),
+                    runner_run,
+                    commit: run.commit.clone(),
+                    llm_commit: tree.map(|(_, judged)| judged.commit.clone()),
+                    runner_verdict: run.verdict.map(str::to_owned),
+                    llm_verdict: if verdict == Verdict::Pass {
+                        VERDICT_PASSED
+                    } else {
+                        VERDICT_FAILED
+                    }
+                    .to_owned(),
+                    // Only the test runner has a shadow mode: its command is the
+                    // repository's test command.
+                    command_sha: ctx
+                        .repo
+                        .test_command
+                        .as_deref()
+                        .map(orch_store::command_sha256),
+                    rerun_verdict: rerun.as_ref().and_then(|r| r.verdict).map(str::to_owned),
+                },
+            );
         let alert_row = alert.as_ref().map(|a| NewAlert {
-            kind: a.kind.to_owned(),
+            kind: a.kind,
             message: a.message.clone(),
             task: Some(ctx.task.id),
             job: Some(ctx.job.id),
@@ -1419,7 +1454,7 @@ impl Engine {
             decisions: Vec::new(),
         };
         let alert_row = NewAlert {
-            kind: alert.kind.to_owned(),
+            kind: alert.kind,
             message: alert.message.clone(),
             task: Some(task.id),
             job: Some(job.id),
@@ -1439,7 +1474,7 @@ impl Engine {
             Err(StoreError::CancelRequested { .. }) => {
                 match store.end_cancelled(lease, run.as_ref()) {
                     Ok(_) => Ok(JobEndKind::Blocked {
-                        alert: orch_store::CANCELLED,
+                        alert: AlertKind::Cancelled,
                     }),
                     Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
                     Err(error) => Err(error.into()),
@@ -1453,7 +1488,7 @@ impl Engine {
     fn cancelled_without_run(&self, lease: Lease) -> Result<JobEndKind, EngineError> {
         match self.store().end_cancelled(lease, None) {
             Ok(_) => Ok(JobEndKind::Blocked {
-                alert: orch_store::CANCELLED,
+                alert: AlertKind::Cancelled,
             }),
             Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
             Err(error) => Err(error.into()),
@@ -1536,7 +1571,7 @@ impl Engine {
         let ended = self.store().end_cancelled(lease, row.as_ref());
         match ended {
             Ok(_) => Ok(JobEndKind::Blocked {
-                alert: orch_store::CANCELLED,
+                alert: AlertKind::Cancelled,
             }),
             Err(StoreError::LeaseLost { .. }) => {
                 if let Some(row) = &row {
@@ -1584,6 +1619,28 @@ fn ran_suite(stage: Stage) -> bool {
 
 /// The artifact's bytes, or `None` when it is missing, not a regular file, or
 /// larger than [`MAX_ARTIFACT_BYTES`] (the gate then fails closed).
+/// A shadow runner's run beside the LLM role, and its re-run on the same
+/// commit when the two verdicts disagreed.
+struct ShadowPair {
+    first: ShadowRun,
+    rerun: Option<ShadowRun>,
+}
+
+/// The LLM role's verdict as the stage's gates take it from its artifact
+/// (`PASSED` when every gate passes): what [`Engine::decide`] will decide
+/// on, read before it to know whether a shadow pair disagrees.
+fn gate_verdict(ctx: &JobContext) -> &'static str {
+    let bytes = read_artifact(&ctx.artifact);
+    if gates_for(ctx.stage)
+        .iter()
+        .all(|gate| gate.evaluate(bytes.as_deref()).passed)
+    {
+        VERDICT_PASSED
+    } else {
+        VERDICT_FAILED
+    }
+}
+
 fn read_artifact(path: &Path) -> Option<Vec<u8>> {
     let meta = std::fs::symlink_metadata(path).ok()?;
     if !meta.is_file() || meta.len() > MAX_ARTIFACT_BYTES {

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use orch_process::exec::SandboxLevel;
 
-use orch_store::Transport;
+use orch_store::{AlertKind, Transport};
 
 use crate::config::LauncherConfig;
 use crate::context::{JobContext, RunControl};
@@ -42,8 +42,8 @@ pub struct RunRecord {
 /// An alert to raise with the job's end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertSpec {
-    /// Its kind, e.g. `staging_runner_exhausted`.
-    pub kind: &'static str,
+    /// Its kind, e.g. [`AlertKind::StagingRunnerExhausted`].
+    pub kind: AlertKind,
     /// What happened and what to do.
     pub message: String,
 }
@@ -213,7 +213,7 @@ pub fn launch_job(
             launch: Launch::Block {
                 record: None,
                 alert: AlertSpec {
-                    kind: "budget_exhausted",
+                    kind: AlertKind::BudgetExhausted,
                     message: format!(
                         "task {} has spent ${spent_usd:.4} on agents, at or over its ceiling of ${budget:.4} (ORCH_TASK_BUDGET_USD); no further agent starts: raise the ceiling or finish the task by hand",
                         ctx.task.id

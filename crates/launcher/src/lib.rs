@@ -21,6 +21,12 @@
 //!   back to and its role). A cancel is asked through the store
 //!   (`Store::request_cancel`); the engine's heartbeat sees it and ends the
 //!   job's process tree.
+//! - [`repos`]: what a repository must be to be registered (a folder, once,
+//!   a base ref that names a commit, ...), checked before it is stored.
+//! - [`views`]: the typed JSON views of a task, a repository and an alert,
+//!   as `orch` prints them.
+//! - [`task_log`]: a task's output log, copied or followed without following
+//!   a link planted in the task folder.
 //!
 //! ```no_run
 //! use orch_launcher::{Engine, LauncherConfig, StopSignal};
@@ -50,12 +56,15 @@ mod launch;
 pub mod operator;
 pub mod preset;
 pub mod prompt;
+pub mod repos;
 pub mod reserved;
 mod run_lock;
 pub mod sandbox;
 mod spawn;
 pub mod stream;
+pub mod task_log;
 pub mod usage;
+pub mod views;
 mod workers;
 pub mod workspace;
 pub mod worktree;

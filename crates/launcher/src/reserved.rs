@@ -23,7 +23,7 @@ use orch_staging_runner::{
     Executed, LogLabel, LogState, Outcome, OutputLimits, RunSpec, StagingRun, ToolErrorKind,
     describe_exit, render_fail_closed_log_as, start_to_log, write_atomically,
 };
-use orch_store::Transport;
+use orch_store::{AlertKind, Transport};
 
 use crate::config::{LauncherConfig, RunnerMode, SuiteRunnerConfig};
 use crate::context::{EffectRefused, EffectStart, JobContext, RunControl};
@@ -36,7 +36,7 @@ use crate::worktree::{Git, WorktreeError};
 
 /// The alert kind of a repository's setup command that kept failing (in a
 /// new task worktree, or in a judge tree before the suite).
-pub const SETUP_FAILED: &str = "setup_failed";
+pub const SETUP_FAILED: AlertKind = AlertKind::SetupFailed;
 
 /// The registry of reserved agents, in the order `launch_job` consults them.
 #[must_use]
@@ -205,7 +205,7 @@ struct Profile {
     /// What the suite is called.
     suite: &'static str,
     /// The alert raised when the infra retries are spent.
-    exhausted: &'static str,
+    exhausted: AlertKind,
 }
 
 const STAGING: Profile = Profile {
@@ -215,7 +215,7 @@ const STAGING: Profile = Profile {
     title: "Staging log",
     command: "staging command",
     suite: "staging suite",
-    exhausted: "staging_runner_exhausted",
+    exhausted: AlertKind::StagingRunnerExhausted,
 };
 
 const TESTING: Profile = Profile {
@@ -225,7 +225,7 @@ const TESTING: Profile = Profile {
     title: "Test report",
     command: "test command",
     suite: "test suite",
-    exhausted: "test_runner_exhausted",
+    exhausted: AlertKind::TestRunnerExhausted,
 };
 
 /// A suite runner: one type, configured per stage. [`SuiteRunner::staging`]
@@ -1069,7 +1069,7 @@ pub const POST_DEPLOY_EFFECT: &str = "post-deploy";
 
 /// The alert kind of a deploy whose start is recorded but whose end never
 /// was: its outcome is unknown, so it is not run again.
-pub const DEPLOY_INTERRUPTED: &str = "deploy_interrupted";
+pub const DEPLOY_INTERRUPTED: AlertKind = AlertKind::DeployInterrupted;
 
 /// Records the start of `effect` ([`RunControl::begin_effect`]); `None` when
 /// the command may run, otherwise how the run ends without it: cancelled
@@ -1117,7 +1117,7 @@ fn effect_refused(
             Launch::Block {
                 record: Some(run),
                 alert: AlertSpec {
-                    kind: "effect_unrecorded",
+                    kind: AlertKind::EffectUnrecorded,
                     message: format!(
                         "task {} ({}) is blocked at {}: {detail} ({} tries); check the database (disk, locks), then `orch task retry {}`",
                         ctx.task.id,
@@ -1189,7 +1189,7 @@ impl Intercept for DeployFinalizer {
                     detail,
                 ),
                 alert: Some(AlertSpec {
-                    kind: "deploy_refused",
+                    kind: AlertKind::DeployRefused,
                     message: format!(
                         "task {} ({}): {reason}; nothing was deployed. Look at the worktree {}, then send the task back through staging",
                         ctx.task.id,

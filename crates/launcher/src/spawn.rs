@@ -31,7 +31,7 @@ use orch_process::exec::{
     Program, SandboxLevel, Stall, Streams,
 };
 use orch_self_deploy::ProcessExit;
-use orch_store::Transport;
+use orch_store::{AlertKind, Transport};
 
 use crate::config::LauncherConfig;
 use crate::context::{JobContext, RunControl};
@@ -421,7 +421,7 @@ fn infra_fault(
     Launch::Block {
         record: Some(run),
         alert: AlertSpec {
-            kind: "agent_unavailable",
+            kind: AlertKind::AgentUnavailable,
             message: format!(
                 "the agent for task {} ({}) cannot work{tries}: {}; {}, then `orch task retry {}`",
                 ctx.task.id,
@@ -499,7 +499,7 @@ fn unavailable(
                 None,
             )),
             alert: AlertSpec {
-                kind: "agent_unavailable",
+                kind: AlertKind::AgentUnavailable,
                 message: format!(
                     "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT (or ORCH_AGENT_CMD) with `orch agent check`, ORCH_SANDBOX and the repository's checkout, then `orch task retry {}`",
                     ctx.task.id,

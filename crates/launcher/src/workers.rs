@@ -21,8 +21,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -105,6 +105,11 @@ pub enum Event<'a> {
     /// opened at start (replaced or removed); said once. Restart the
     /// process to use the file now at the path.
     DatabaseReplaced(&'a str),
+    /// This process's boot file was gone (deleted by hand, a cleaned
+    /// folder) and was made and locked again. Meanwhile other processes
+    /// read this boot as unknown, never dead: only lease expiry could
+    /// rescue its jobs.
+    BootFileRestored(&'a Path),
 }
 
 type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
@@ -249,7 +254,7 @@ impl WorkersBuilder {
             monitor: Monitor {
                 shared: Arc::clone(&shared),
             },
-            _guard: guard,
+            guard: Arc::new(Mutex::new(guard)),
         };
         for (i, engine) in engines.into_iter().enumerate() {
             let name = format!("{}-{i}", self.name);
@@ -274,6 +279,7 @@ impl WorkersBuilder {
         let rescuer = Rescuer {
             store: first,
             boot: workers.boot.clone(),
+            guard: Arc::clone(&workers.guard),
             shared,
             running: Arc::clone(&workers.rescuing),
             observer: self.observer,
@@ -352,8 +358,9 @@ pub struct Workers {
     rescuing: Arc<AtomicBool>,
     rescuer: Option<JoinHandle<()>>,
     monitor: Monitor,
-    /// Dropped last: the boot is held until every thread has ended.
-    _guard: BootGuard,
+    /// Dropped last: the boot is held until every thread has ended. The
+    /// rescue timer shares it to make the boot file again if it is deleted.
+    guard: Arc<Mutex<BootGuard>>,
 }
 
 impl std::fmt::Debug for Workers {
@@ -524,12 +531,30 @@ impl WorkerCtx {
 struct Rescuer {
     store: Store,
     boot: String,
+    guard: Arc<Mutex<BootGuard>>,
     shared: Arc<Shared>,
     running: Arc<AtomicBool>,
     observer: Observer,
 }
 
 impl Rescuer {
+    /// Rescues the jobs of dead boots. A boot file of this process that is
+    /// gone is made and locked again first (a rescue needs this boot's own
+    /// file held: `StoreError::BootNotRegistered`).
+    fn rescue_dead_boots(&self) -> Result<(), StoreError> {
+        match self.store.rescue_dead_boots(&self.boot) {
+            Err(StoreError::BootNotRegistered { path, .. }) => {
+                let fresh = self.store.register_boot(&self.boot)?;
+                // The old guard locks a file no longer at the path; dropping
+                // it removes nothing (its file is not the one there now).
+                *self.guard.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+                (self.observer)(&Event::BootFileRestored(&path));
+                self.store.rescue_dead_boots(&self.boot).map(|_| ())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
     fn run(&self) {
         let mut replaced_said = false;
         let mut next = Instant::now() + RESCUE_EVERY;
@@ -539,7 +564,7 @@ impl Rescuer {
                 continue;
             }
             next = Instant::now() + RESCUE_EVERY;
-            if let Err(error) = self.store.rescue_dead_boots(&self.boot) {
+            if let Err(error) = self.rescue_dead_boots() {
                 (self.observer)(&Event::RescueFailed {
                     what: "dead boots",
                     error: &error,

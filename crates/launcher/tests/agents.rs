@@ -675,7 +675,9 @@ fn a_failure_is_the_infrastructures(cli: AgentKind, script: Script) -> Result<()
         format!("a developer retry was spent: {context}"),
     )?;
     check(
-        alerts.iter().any(|a| a.kind == "agent_unavailable"),
+        alerts
+            .iter()
+            .any(|a| a.kind == orch_store::AlertKind::AgentUnavailable),
         format!("no agent_unavailable alert: {context}"),
     )?;
     let expected: &[&str] = if script == Script::Unauthorized {
@@ -691,7 +693,7 @@ fn a_failure_is_the_infrastructures(cli: AgentKind, script: Script) -> Result<()
     if script == Script::Unauthorized {
         let alert = alerts
             .iter()
-            .find(|a| a.kind == "agent_unavailable")
+            .find(|a| a.kind == orch_store::AlertKind::AgentUnavailable)
             .unwrap();
         check(
             alert.message.contains("authenticate") && alert.message.contains("API key"),
@@ -880,8 +882,11 @@ fn no_artifact_is_the_roles_failure(cli: AgentKind) -> Result<(), Failed> {
     )?;
     check(
         alerts.iter().any(|a| {
-            a.kind == "stage_failed" && a.message.contains("01-analysis.md was not written")
-        }) && !alerts.iter().any(|a| a.kind == "agent_unavailable"),
+            a.kind == orch_store::AlertKind::StageFailed
+                && a.message.contains("01-analysis.md was not written")
+        }) && !alerts
+            .iter()
+            .any(|a| a.kind == orch_store::AlertKind::AgentUnavailable),
         format!("the alert does not say the artifact was not written: {context}"),
     )?;
     check(

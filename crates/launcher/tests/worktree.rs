@@ -300,7 +300,7 @@ fn step(engine: &Engine) -> JobReport {
     reports.into_iter().next().unwrap()
 }
 
-fn alerts(engine: &Engine, task: TaskId) -> Vec<(String, String)> {
+fn alerts(engine: &Engine, task: TaskId) -> Vec<(orch_store::AlertKind, String)> {
     engine
         .store()
         .open_alerts()
@@ -315,7 +315,7 @@ fn status(engine: &Engine, task: TaskId) -> TaskStatus {
     engine.store().task(task).unwrap().status
 }
 
-fn blocked_with(report: &JobReport, kind: &str) -> bool {
+fn blocked_with(report: &JobReport, kind: orch_store::AlertKind) -> bool {
     matches!(report.end, JobEndKind::Blocked { alert } if alert == kind)
 }
 
@@ -627,7 +627,7 @@ fn an_approved_suite_change_is_used_and_a_later_weakening_is_reverted() -> Resul
     let history = engine.store().transitions(task).unwrap();
     let approved = history.last().ok_or("no history")?;
     check(
-        approved.actor.as_deref() == Some("operator")
+        approved.actor == Some(orch_store::Actor::Operator)
             && approved.from_stage == approved.to_stage
             && approved
                 .reason
@@ -783,11 +783,14 @@ fn a_failing_setup_is_deferred_then_blocks_with_its_output() -> Result<(), Faile
         format!("{first:?}"),
     )?;
     let second = step(&engine);
-    check(blocked_with(&second, "setup_failed"), format!("{second:?}"))?;
+    check(
+        blocked_with(&second, orch_store::AlertKind::SetupFailed),
+        format!("{second:?}"),
+    )?;
     let alerts = alerts(&engine, task);
     check(
         alerts.iter().any(|(kind, message)| {
-            kind == "setup_failed"
+            *kind == orch_store::AlertKind::SetupFailed
                 && message.contains("npm ERR! missing: left-pad@1.3.0")
                 && message.contains("exit code 3")
         }),
@@ -1168,7 +1171,7 @@ fn an_agent_that_detaches_head_blocks_the_task() -> Result<(), Failed> {
     let reports = drive(&engine, 20);
     let last = reports.last().unwrap();
     check(
-        last.stage == "testing" && blocked_with(last, "worktree_tampered"),
+        last.stage == "testing" && blocked_with(last, orch_store::AlertKind::WorktreeTampered),
         format!("{reports:#?}"),
     )?;
     check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
@@ -1176,7 +1179,7 @@ fn an_agent_that_detaches_head_blocks_the_task() -> Result<(), Failed> {
     check(
         alerts
             .iter()
-            .any(|(k, m)| k == "worktree_tampered" && m.contains("HEAD")),
+            .any(|(k, m)| *k == orch_store::AlertKind::WorktreeTampered && m.contains("HEAD")),
         format!("{alerts:?}"),
     )?;
     check(!h.deployed.exists(), "no deploy ran")?;
@@ -1254,7 +1257,7 @@ fn a_repaired_worktree_goes_on_after_a_retry() -> Result<(), Failed> {
     orch_launcher::operator::retry(&engine.store(), task, None, "try as is", false).unwrap();
     let again = step(&engine);
     check(
-        blocked_with(&again, "worktree_tampered") && again.outcome.is_none(),
+        blocked_with(&again, orch_store::AlertKind::WorktreeTampered) && again.outcome.is_none(),
         format!("{again:?}"),
     )?;
     // Repaired and retried: on to done, deploying the developer's commit.
@@ -1290,7 +1293,9 @@ fn an_llm_deployer_that_resets_the_branch_blocks_the_task() -> Result<(), Failed
     let reports = drive(&engine, 20);
     let last = reports.last().unwrap();
     check(
-        last.stage == "deploy-staging" && last.spawned && blocked_with(last, "worktree_tampered"),
+        last.stage == "deploy-staging"
+            && last.spawned
+            && blocked_with(last, orch_store::AlertKind::WorktreeTampered),
         format!("{reports:#?}"),
     )?;
     check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
@@ -1355,7 +1360,9 @@ fn a_refused_deploy_raises_a_deploy_refused_alert() -> Result<(), Failed> {
     check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
     let alerts = alerts(&engine, task);
     check(
-        alerts.iter().any(|(k, _)| k == "deploy_refused"),
+        alerts
+            .iter()
+            .any(|(k, _)| *k == orch_store::AlertKind::DeployRefused),
         format!(
             "no alert of kind deploy_refused: {alerts:?} ({:?})",
             report.end
@@ -1500,14 +1507,14 @@ fn a_branch_reset_between_jobs_blocks_the_next_job() -> Result<(), Failed> {
     git(&wt, &["reset", "--quiet", "--hard", &head]);
     let next = step(&engine);
     check(
-        blocked_with(&next, "worktree_tampered") && !next.spawned,
+        blocked_with(&next, orch_store::AlertKind::WorktreeTampered) && !next.spawned,
         format!("{next:?}"),
     )?;
     let alerts = alerts(&engine, task);
     check(
         alerts
             .iter()
-            .any(|(k, m)| k == "worktree_tampered" && m.contains(&tip[..12])),
+            .any(|(k, m)| *k == orch_store::AlertKind::WorktreeTampered && m.contains(&tip[..12])),
         format!("{alerts:?}"),
     )?;
     check(h.seen().len() == 1, "the reviewer never ran")
@@ -1526,7 +1533,7 @@ fn a_switched_branch_between_jobs_blocks_the_next_job() -> Result<(), Failed> {
     git(&h.worktree(task), &["switch", "--quiet", "-c", "elsewhere"]);
     let next = step(&engine);
     check(
-        blocked_with(&next, "worktree_tampered"),
+        blocked_with(&next, orch_store::AlertKind::WorktreeTampered),
         format!("{next:?}"),
     )?;
     check(h.seen().len() == 1, "the tester never ran")
@@ -1561,7 +1568,7 @@ fn a_staging_suite_that_touches_git_gets_no_deploy() -> Result<(), Failed> {
         )?;
         let last = reports.last().unwrap();
         let ok = match expect {
-            "worktree_tampered" => blocked_with(last, expect),
+            "worktree_tampered" => blocked_with(last, orch_store::AlertKind::WorktreeTampered),
             _ => {
                 let transitions = engine.store().transitions(task).unwrap();
                 transitions[0].decisions[0].tree_clean == Some(false)
@@ -1788,7 +1795,7 @@ fn an_agent_that_repoints_the_worktree_git_file_is_refused() -> Result<(), Faile
         .0;
     let report = step(&engine);
     check(
-        blocked_with(&report, "worktree_tampered"),
+        blocked_with(&report, orch_store::AlertKind::WorktreeTampered),
         format!("{report:?}"),
     )?;
     check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
@@ -2073,7 +2080,7 @@ fn a_nested_repository_is_refused_not_committed_as_a_gitlink() -> Result<(), Fai
         .0;
     let dev = step(&engine);
     check(
-        blocked_with(&dev, "worktree_tampered"),
+        blocked_with(&dev, orch_store::AlertKind::WorktreeTampered),
         format!("the nested repository was not refused: {dev:?}"),
     )?;
     check(
@@ -2084,7 +2091,7 @@ fn a_nested_repository_is_refused_not_committed_as_a_gitlink() -> Result<(), Fai
     check(
         alerts
             .iter()
-            .any(|(k, m)| k == "worktree_tampered" && m.contains("nested")),
+            .any(|(k, m)| *k == orch_store::AlertKind::WorktreeTampered && m.contains("nested")),
         format!("the alert names the nested repository: {alerts:?}"),
     )?;
     check(!h.deployed.exists(), "nothing deployed")?;
@@ -2115,7 +2122,7 @@ fn a_nested_repository_is_refused_not_committed_as_a_gitlink() -> Result<(), Fai
     );
     let testing = step(&engine);
     check(
-        blocked_with(&testing, "worktree_tampered") && !testing.spawned,
+        blocked_with(&testing, orch_store::AlertKind::WorktreeTampered) && !testing.spawned,
         format!("an undeclared gitlink went to testing: {testing:?}"),
     )?;
 
@@ -2449,14 +2456,14 @@ fn a_taken_branch_defers_then_blocks() -> Result<(), Failed> {
     )?;
     let second = step(&engine);
     check(
-        blocked_with(&second, "worktree_unavailable"),
+        blocked_with(&second, orch_store::AlertKind::WorktreeUnavailable),
         format!("{second:?}"),
     )?;
     let alerts = alerts(&engine, task);
     check(
-        alerts
-            .iter()
-            .any(|(k, m)| k == "worktree_unavailable" && m.contains("orch/task-1")),
+        alerts.iter().any(|(k, m)| {
+            *k == orch_store::AlertKind::WorktreeUnavailable && m.contains("orch/task-1")
+        }),
         format!("{alerts:?}"),
     )?;
     check(
@@ -2620,7 +2627,7 @@ fn a_folder_in_the_way_is_never_overwritten() -> Result<(), Failed> {
     step(&engine);
     let second = step(&engine);
     check(
-        blocked_with(&second, "worktree_unavailable"),
+        blocked_with(&second, orch_store::AlertKind::WorktreeUnavailable),
         format!("{second:?}"),
     )?;
     check(
@@ -2648,14 +2655,14 @@ fn missing_git_defers_then_blocks() -> Result<(), Failed> {
     )?;
     let second = step(&engine);
     check(
-        blocked_with(&second, "worktree_unavailable"),
+        blocked_with(&second, orch_store::AlertKind::WorktreeUnavailable),
         format!("{second:?}"),
     )?;
     let alerts = alerts(&engine, task);
     check(
-        alerts
-            .iter()
-            .any(|(k, m)| k == "worktree_unavailable" && m.contains("ORCH_GIT")),
+        alerts.iter().any(|(k, m)| {
+            *k == orch_store::AlertKind::WorktreeUnavailable && m.contains("ORCH_GIT")
+        }),
         format!("{alerts:?}"),
     )?;
     check(h.seen().is_empty(), "no agent ran")
@@ -2777,14 +2784,14 @@ fn a_planted_worktree_of_another_repository_is_not_adopted() -> Result<(), Faile
     let theirs = rev(&other, &branch);
     let report = step(&engine);
     check(
-        blocked_with(&report, "worktree_tampered"),
+        blocked_with(&report, orch_store::AlertKind::WorktreeTampered),
         format!("{report:?}"),
     )?;
     let alerts = alerts(&engine, task);
     check(
-        alerts
-            .iter()
-            .any(|(k, m)| k == "worktree_tampered" && m.contains("not adopted")),
+        alerts.iter().any(|(k, m)| {
+            *k == orch_store::AlertKind::WorktreeTampered && m.contains("not adopted")
+        }),
         format!("{alerts:?}"),
     )?;
     check(h.seen().is_empty(), "an agent ran in it")?;
@@ -2834,7 +2841,7 @@ fn a_worktree_on_the_tasks_branch_from_another_base_is_not_adopted() -> Result<(
     )?;
     let second = step(&engine);
     check(
-        blocked_with(&second, "worktree_unavailable"),
+        blocked_with(&second, orch_store::AlertKind::WorktreeUnavailable),
         format!("{second:?}"),
     )?;
     check(h.seen().is_empty(), "an agent ran on the other work")?;

@@ -164,7 +164,7 @@ fn fixture(path: &Path) -> Store {
     for n in 0..2 * OPEN_ALERTS {
         let alert = store
             .raise_alert(&NewAlert {
-                kind: "bench".into(),
+                kind: orch_store::AlertKind::InternalError,
                 message: format!("alert {n}"),
                 task: Some(task),
                 job: None,

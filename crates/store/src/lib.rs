@@ -65,29 +65,35 @@
 //! not provide), and never fork a process while a [`Store`] is open (a
 //! SQLite connection must not cross a `fork`).
 
+mod boot_guard;
 mod boots;
-mod effects;
+mod cancel;
+mod checks;
 mod error;
 mod operator;
 mod queue;
 mod records;
+mod rows;
 mod shadow;
 mod snapshot;
 mod store;
+mod tables;
 mod types;
 
-pub use boots::{BootGuard, MAX_BOOT_ID_LEN};
-pub use effects::{Effect, NewEffect};
+pub use boot_guard::BootGuard;
+pub use boots::MAX_BOOT_ID_LEN;
+pub use cancel::{CANCELLED, OPERATOR};
 pub use error::{Result, SqliteError, StoreError};
-pub use operator::{CANCELLED, CancelRequest, OPERATOR, RemovedRepo, RepoChange, Retried};
-pub use queue::{
-    Advanced, Claimed, DEFAULT_MAX_ATTEMPTS, Job, JobCommits, JobEnd, JobLease, NewJob,
-    POISON_JOB_ALERT, Rescued,
-};
-pub use records::{
-    AgentRun, Alert, FAILED_OUTCOMES, GateDecision, NewAgentRun, NewAlert, NewRepo, NewTask,
-    NewTransition, Repo, RoleStats, RunCost, RunStats, SuiteNetwork, Task, Transition,
-    VerdictEvent, VerdictHistory,
+pub use operator::{CancelRequest, RemovedRepo, RepoChange, Retried};
+pub use queue::{Advanced, Claimed, JobCommits, JobEnd, POISON_JOB_ALERT, Rescued};
+pub use records::agent_runs::{AgentRun, NewAgentRun, RoleStats, RunStats};
+pub use records::alerts::{Alert, NewAlert};
+pub use records::effects::{Effect, NewEffect};
+pub use records::jobs::{DEFAULT_MAX_ATTEMPTS, Job, JobLease, NewJob};
+pub use records::repos::{NewRepo, Repo, SuiteNetwork};
+pub use records::tasks::{NewTask, Task};
+pub use records::transitions::{
+    GateDecision, NewTransition, RunCost, Transition, VerdictEvent, VerdictHistory,
 };
 pub use shadow::{
     NewShadowVerdict, ShadowAgreement, ShadowEvidence, ShadowVerdict, VERDICT_FAILED,
@@ -103,8 +109,9 @@ pub use store::{
     APPLICATION_ID, DEFAULT_BUSY_TIMEOUT, DEFAULT_POISON_RESCUES, SCHEMA_SQL, SCHEMA_VERSION,
     Store, StoreOptions, WalCheckpoint,
 };
+pub use tables::agent_runs::FAILED_OUTCOMES;
 pub use types::{
-    AgentRunId, AlertId, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken, ManualClock,
-    ParseEnumError, RepoId, RunOutcome, SystemClock, TaskId, TaskIsolation, TaskStatus,
-    TransitionId, Transport,
+    Actor, AgentRunId, AlertId, AlertKind, Clock, JobId, JobState, Lease, LeaseOwner, LeaseToken,
+    ManualClock, ParseEnumError, RepoId, RunOutcome, SystemClock, TaskId, TaskIsolation,
+    TaskStatus, TransitionId, Transport,
 };

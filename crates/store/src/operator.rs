@@ -5,33 +5,33 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use crate::cancel::{CANCELLED, CancelledJob, OPERATOR, cancel_transition, cancelled_alert};
+use crate::checks::{check_commit, is_sha256_hex};
 use crate::error::{Result, StoreError, sql};
-use crate::queue::{
-    Advanced, Cancel, JOB_COLUMNS, Job, NewJob, check_run, end_job, insert_job, job_from_row,
-};
-use crate::records::{
-    ALERT_COLUMNS, Alert, NewAgentRun, NewAlert, NewRepo, NewTransition, REPO_COLUMNS, Repo,
-    SuiteNetwork, TASK_COLUMNS, Task, alert_from_row, check_commit, insert_agent_run, insert_alert,
-    insert_transition, is_sha256_hex, repo_from_row, task_from_row, validate_repo,
+use crate::queue::{Advanced, Cancel, check_run, end_job};
+use crate::records::agent_runs::NewAgentRun;
+use crate::records::alerts::Alert;
+use crate::records::jobs::{Job, NewJob};
+use crate::records::repos::{NewRepo, Repo, SuiteNetwork};
+use crate::records::tasks::Task;
+use crate::records::transitions::NewTransition;
+use crate::rows::{
+    ALERT_COLUMNS, JOB_COLUMNS, REPO_COLUMNS, TASK_COLUMNS, alert_from_row, job_from_row,
+    repo_from_row, task_from_row,
 };
 use crate::store::Store;
+use crate::tables::agent_runs::insert_agent_run;
+use crate::tables::jobs::insert_job;
+use crate::tables::repos::validate_repo;
+use crate::tables::tasks::task_state;
+use crate::tables::transitions::insert_transition;
 use crate::types::{
     AlertId, JobId, JobState, Lease, LeaseOwner, RepoId, TaskId, TaskIsolation, TaskStatus,
     TransitionId,
 };
 
-/// The actor of a transition an operator's command made (`transitions.actor`).
-pub const OPERATOR: &str = "operator";
-
-/// The alert kind, and the transition reason, of a task an operator
-/// cancelled.
-pub const CANCELLED: &str = "cancelled";
-
 /// The `last_error` of a job an operator cancelled.
 const CANCELLED_ERROR: &str = "cancelled by the operator (orch task cancel)";
-
-/// The stage and status a cancelled task moves to (the pipeline's `blocked`).
-const BLOCKED: &str = "blocked";
 
 /// What [`Store::retry_task`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,21 +112,6 @@ pub struct RemovedRepo {
     pub tasks: Vec<TaskId>,
 }
 
-/// The task's stage, status and developer retries, or `NotFound`.
-fn task_state(tx: &Transaction<'_>, task: TaskId, op: &'static str) -> Result<Task> {
-    tx.query_row(
-        &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
-        [task],
-        task_from_row,
-    )
-    .optional()
-    .map_err(sql(op))?
-    .ok_or(StoreError::NotFound {
-        table: "tasks",
-        id: task.get(),
-    })
-}
-
 /// Acknowledges every open alert of `task`; returns their ids.
 fn acknowledge_task_alerts(
     tx: &Transaction<'_>,
@@ -146,93 +131,6 @@ fn acknowledge_task_alerts(
         .map_err(sql("acknowledge"))?;
     ids.sort_unstable();
     Ok(ids)
-}
-
-/// The transition that blocks a cancelled task, from where it is.
-fn cancel_transition(task: &Task) -> NewTransition {
-    NewTransition {
-        task: task.id,
-        from_stage: task.stage.clone(),
-        to_stage: BLOCKED.to_owned(),
-        status: TaskStatus::Blocked,
-        developer_retries: task.developer_retries,
-        decisions: Vec::new(),
-    }
-}
-
-/// What became of a cancelled task's job, for the `cancelled` alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CancelledJob {
-    /// It was running; its worker ended it.
-    Running,
-    /// It was queued; the cancel failed it.
-    Queued,
-    /// Its worker was gone (boot dead, lease expired); a rescue failed it.
-    Rescued,
-}
-
-/// Records the `cancelled` alert, acknowledged at once: the operator asked
-/// for the block, so it is history (`orch alert list --all`), not news.
-fn cancelled_alert(
-    tx: &Transaction<'_>,
-    task: &Task,
-    job: Option<JobId>,
-    how: CancelledJob,
-    now_ms: i64,
-) -> Result<AlertId> {
-    let what = match how {
-        CancelledJob::Running => {
-            "its running job's process tree was ended and its half-written artifact archived"
-        }
-        CancelledJob::Queued => "its job was not running and was failed",
-        CancelledJob::Rescued => {
-            "its job's worker was gone (its boot died or its lease expired), so a rescue failed the job instead of running it again"
-        }
-    };
-    let id = insert_alert(
-        tx,
-        &NewAlert {
-            kind: CANCELLED.to_owned(),
-            message: format!(
-                "task {} ({}) cancelled by the operator at stage {}: {what}; `orch task retry {}` runs it again",
-                task.id, task.title, task.stage, task.id
-            ),
-            task: Some(task.id),
-            job,
-        },
-        now_ms,
-    )?;
-    tx.execute(
-        "UPDATE alerts SET acknowledged_ms = ?2 WHERE id = ?1",
-        params![id, now_ms],
-    )
-    .map_err(sql("cancel"))?;
-    Ok(id)
-}
-
-/// Blocks the task of job `job`, which a rescue failed because an operator
-/// had asked to cancel it: a transition by the operator with reason
-/// `cancelled` if the task is still active, and the acknowledged `cancelled`
-/// alert. Returns the task if it was blocked, and the alert.
-pub(crate) fn block_cancelled(
-    tx: &Transaction<'_>,
-    task: TaskId,
-    job: JobId,
-    now_ms: i64,
-) -> Result<(Option<TaskId>, AlertId)> {
-    let current = task_state(tx, task, "rescue")?;
-    let blocked = current.status == TaskStatus::Active;
-    if blocked {
-        insert_transition(
-            tx,
-            &cancel_transition(&current),
-            Some(job),
-            Some((OPERATOR, CANCELLED)),
-            now_ms,
-        )?;
-    }
-    let alert = cancelled_alert(tx, &current, Some(job), CancelledJob::Rescued, now_ms)?;
-    Ok((blocked.then_some(task), alert))
 }
 
 impl Store {
@@ -358,7 +256,7 @@ impl Store {
             let acknowledged = acknowledge_task_alerts(tx, task, now)?;
             // The operator's decision covers a side effect whose outcome is
             // unknown (an interrupted deploy): the fresh job may run it again.
-            crate::effects::acknowledge_task_effects(tx, task, now)?;
+            crate::tables::effects::acknowledge_task_effects(tx, task, now)?;
             Ok(Retried {
                 transition,
                 job,

@@ -1,109 +1,27 @@
-//! The jobs queue: enqueue, claim, heartbeat, finish, defer, release, rescue.
+//! The jobs queue: enqueue, claim, heartbeat, finish, defer, release; the
+//! rescue of jobs whose worker is gone is `rescue`. The jobs table's reads
+//! and row inserts are `crate::tables::jobs`.
+
+mod rescue;
 
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::error::{Result, StoreError, sql};
-use crate::records::{
-    NewAgentRun, NewAlert, NewTransition, insert_agent_run, insert_alert, insert_transition,
-};
+use crate::records::agent_runs::NewAgentRun;
+use crate::records::alerts::NewAlert;
+use crate::records::jobs::{Job, NewJob};
+use crate::records::transitions::NewTransition;
+use crate::rows::{JOB_COLUMNS, job_from_row};
 use crate::store::Store;
+use crate::tables::agent_runs::insert_agent_run;
+use crate::tables::alerts::insert_alert;
+use crate::tables::jobs::{insert_job, refusal};
+use crate::tables::transitions::insert_transition;
 use crate::types::{
-    AgentRunId, AlertId, JobId, JobState, Lease, LeaseOwner, LeaseToken, TaskId, TaskStatus,
-    TransitionId,
+    AgentRunId, AlertId, AlertKind, JobId, JobState, Lease, LeaseOwner, TaskId, TransitionId,
 };
-
-/// The per-job cap on crash rescues before a job is failed as poison, unless
-/// [`NewJob::max_attempts`] says otherwise; the store's
-/// `StoreOptions::poison_rescues` applies when it is lower.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-
-/// A job to put on the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewJob {
-    /// The task the job works on.
-    pub task: TaskId,
-    /// The pipeline stage, as the pipeline names it.
-    pub stage: String,
-    /// The role that runs the stage, as the pipeline names it.
-    pub role: String,
-    /// Claims that may be lost (crash, expired lease: crash rescues) before
-    /// the job is failed as poison, at least 1; the store's
-    /// `StoreOptions::poison_rescues` applies when it is lower.
-    pub max_attempts: u32,
-    /// The earliest time the job may be claimed; `None` means now.
-    pub not_before_ms: Option<i64>,
-}
-
-impl NewJob {
-    /// A job due now, with [`DEFAULT_MAX_ATTEMPTS`].
-    #[must_use]
-    pub fn new(task: TaskId, stage: impl Into<String>, role: impl Into<String>) -> Self {
-        Self {
-            task,
-            stage: stage.into(),
-            role: role.into(),
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-            not_before_ms: None,
-        }
-    }
-}
-
-/// A job as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    /// Its id.
-    pub id: JobId,
-    /// The task it works on.
-    pub task: TaskId,
-    /// The pipeline stage.
-    pub stage: String,
-    /// The role.
-    pub role: String,
-    /// Where it is in the state machine.
-    pub state: JobState,
-    /// Claims spent: every claim counts, a deferral gives its claim back.
-    pub attempts: u32,
-    /// Its own cap on `rescues` before it is poison (the store's threshold
-    /// applies when lower).
-    pub max_attempts: u32,
-    /// Deferrals so far (the work could not start).
-    pub infra_attempts: u32,
-    /// The earliest time the job may be claimed.
-    pub run_after_ms: i64,
-    /// The token of the latest claim (0 if never claimed).
-    pub lease_token: LeaseToken,
-    /// The current lease; `Some` exactly when the job is running.
-    pub lease: Option<JobLease>,
-    /// Why the latest deferral, failure or rescue happened.
-    pub last_error: Option<String>,
-    /// When it was enqueued.
-    pub created_ms: i64,
-    /// When it last changed.
-    pub updated_ms: i64,
-    /// The commit of the task's worktree when its role started (recorded
-    /// with its end; `None` without a worktree).
-    pub start_commit: Option<String>,
-    /// The commit the stage ended on, after orch committed what the role
-    /// changed (`None` without a worktree, or before the job ended).
-    pub end_commit: Option<String>,
-    /// Crash rescues so far: claims lost because the boot died or the lease
-    /// expired. A release (a graceful stop) never counts; at the poison
-    /// threshold the job is failed and its task blocked.
-    pub rescues: u32,
-    /// When an operator asked to cancel it (`orch task cancel`), if ever.
-    pub cancel_requested_ms: Option<i64>,
-}
-
-/// The lease of a running job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobLease {
-    /// Who holds it.
-    pub owner: LeaseOwner,
-    /// When it expires unless extended by [`Store::heartbeat`].
-    pub expires_ms: i64,
-}
 
 /// A job that [`Store::claim`] leased to the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,10 +50,10 @@ pub struct Rescued {
 }
 
 /// The alert kind a rescue raises for a job it failed as poison.
-pub const POISON_JOB_ALERT: &str = "poison_job";
+pub const POISON_JOB_ALERT: AlertKind = AlertKind::PoisonJob;
 
 /// The stage and status a poison job's task moves to. It is the pipeline's
-/// terminal stage `blocked` and the [`TaskStatus::Blocked`] status text.
+/// terminal stage `blocked` and the [`TaskStatus::Blocked`](crate::TaskStatus::Blocked) status text.
 const BLOCKED: &str = "blocked";
 
 /// Everything written together with the end of a job, in the same
@@ -198,47 +116,8 @@ pub struct Advanced {
     pub alert: Option<AlertId>,
 }
 
-pub(crate) const JOB_COLUMNS: &str = "id, task_id, stage, role, state, attempts, max_attempts, \
-     infra_attempts, run_after_ms, lease_token, lease_owner, lease_boot_id, lease_expires_ms, \
-     last_error, created_ms, updated_ms, start_commit, end_commit, rescues, cancel_requested_ms";
-
 /// The SET clause that ends a lease.
 const CLEAR_LEASE: &str = "lease_owner = NULL, lease_boot_id = NULL, lease_expires_ms = NULL";
-
-pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
-    let owner: Option<String> = row.get(10)?;
-    let boot_id: Option<String> = row.get(11)?;
-    let expires_ms: Option<i64> = row.get(12)?;
-    let lease =
-        if let (Some(worker), Some(boot_id), Some(expires_ms)) = (owner, boot_id, expires_ms) {
-            Some(JobLease {
-                owner: LeaseOwner { boot_id, worker },
-                expires_ms,
-            })
-        } else {
-            None
-        };
-    Ok(Job {
-        id: row.get(0)?,
-        task: row.get(1)?,
-        stage: row.get(2)?,
-        role: row.get(3)?,
-        state: row.get(4)?,
-        attempts: row.get(5)?,
-        max_attempts: row.get(6)?,
-        infra_attempts: row.get(7)?,
-        run_after_ms: row.get(8)?,
-        lease_token: row.get(9)?,
-        lease,
-        last_error: row.get(13)?,
-        created_ms: row.get(14)?,
-        updated_ms: row.get(15)?,
-        start_commit: row.get(16)?,
-        end_commit: row.get(17)?,
-        rescues: row.get(18)?,
-        cancel_requested_ms: row.get(19)?,
-    })
-}
 
 /// The claim: one guarded statement (see [`Store::claim`]). `?1` worker,
 /// `?2` boot id, `?3` lease expiry, `?4` now. A job of a `checkout` task is
@@ -277,29 +156,6 @@ fn fenced(changed: usize, lease: Lease) -> Result<()> {
             token: lease.token,
         })
     }
-}
-
-pub(crate) fn insert_job(tx: &Transaction<'_>, job: &NewJob, now_ms: i64) -> Result<JobId> {
-    if job.max_attempts == 0 {
-        return Err(StoreError::InvalidInput {
-            what: "max_attempts",
-            why: "a job needs at least one attempt",
-        });
-    }
-    tx.execute(
-        "INSERT INTO jobs (task_id, stage, role, state, max_attempts, run_after_ms, created_ms, updated_ms) \
-         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?6)",
-        params![
-            job.task,
-            job.stage,
-            job.role,
-            job.max_attempts,
-            job.not_before_ms.unwrap_or(now_ms),
-            now_ms
-        ],
-    )
-    .map_err(sql("enqueue"))?;
-    Ok(JobId::new(tx.last_insert_rowid()))
 }
 
 /// Whether a fenced end honours an operator's cancel request (every end but
@@ -351,33 +207,11 @@ pub(crate) fn end_job(
         .map_err(sql(op))?;
     match task {
         Some(task) => {
-            crate::effects::end_effects(tx, lease, now_ms)?;
+            crate::tables::effects::end_effects(tx, lease, now_ms)?;
             Ok(task)
         }
         None => Err(refusal(tx, op, lease)?),
     }
-}
-
-/// Why a fenced write of `lease` changed no row: the job is still the
-/// lease's but an operator asked to cancel it, or the lease is lost.
-pub(crate) fn refusal(tx: &Transaction<'_>, op: &'static str, lease: Lease) -> Result<StoreError> {
-    let cancelled: Option<bool> = tx
-        .query_row(
-            "SELECT cancel_requested_ms IS NOT NULL FROM jobs \
-             WHERE id = ?1 AND lease_token = ?2 AND lease_boot_id = ?3 AND state = 'running'",
-            params![lease.job, lease.token.get(), lease.boot_id()],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(sql(op))?;
-    Ok(if cancelled == Some(true) {
-        StoreError::CancelRequested { job: lease.job }
-    } else {
-        StoreError::LeaseLost {
-            job: lease.job,
-            token: lease.token,
-        }
-    })
 }
 
 /// Refuses a run recorded for another job than the lease's, or another task
@@ -413,8 +247,8 @@ fn write_job_end(
         check_run(run, lease, task)?;
     }
     if let Some(commits) = end.commits {
-        crate::records::check_commit("job start commit", commits.start.as_deref())?;
-        crate::records::check_commit("job end commit", commits.end.as_deref())?;
+        crate::checks::check_commit("job start commit", commits.start.as_deref())?;
+        crate::checks::check_commit("job end commit", commits.end.as_deref())?;
         tx.execute(
             "UPDATE jobs SET start_commit = ?2, end_commit = ?3 WHERE id = ?1",
             params![lease.job, commits.start, commits.end],
@@ -447,80 +281,6 @@ fn write_job_end(
             .map(|alert| insert_alert(tx, alert, now_ms))
             .transpose()?,
     })
-}
-
-/// A job a rescue changed, as the rescue's `RETURNING` left it.
-struct RescuedJob {
-    job: JobId,
-    task: TaskId,
-    stage: String,
-    role: String,
-    last_error: String,
-}
-
-/// Blocks a poison job's task if it is still active, with a transition from
-/// its current stage to `blocked` caused by the job, and raises a
-/// `poison_job` alert. Returns the task if it was blocked, and the alert.
-fn block_poisoned(
-    tx: &Transaction<'_>,
-    poisoned: &RescuedJob,
-    now_ms: i64,
-) -> Result<(Option<TaskId>, AlertId)> {
-    let RescuedJob {
-        job,
-        task,
-        stage,
-        role,
-        last_error,
-    } = poisoned;
-    let (task_stage, status, developer_retries): (String, TaskStatus, u32) = tx
-        .query_row(
-            "SELECT stage, status, developer_retries FROM tasks WHERE id = ?1",
-            [task],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .map_err(sql("rescue"))?;
-    let blocked = status == TaskStatus::Active;
-    let message = if blocked {
-        insert_transition(
-            tx,
-            &NewTransition {
-                task: *task,
-                from_stage: task_stage.clone(),
-                to_stage: BLOCKED.to_owned(),
-                status: TaskStatus::Blocked,
-                developer_retries,
-                decisions: Vec::new(),
-            },
-            Some(*job),
-            Some(("rescue", "poison")),
-            now_ms,
-        )?;
-        format!(
-            "task {task} blocked at stage {task_stage}: job {job} ({role} at stage {stage}) \
-             failed as poison, every attempt lost its worker; last error: {last_error}. \
-             Find out why its runs never finish (a crash, or a lease that always expires), \
-             fix that, then run `orch task retry {task}`."
-        )
-    } else {
-        format!(
-            "job {job} ({role} at stage {stage}) of task {task} failed as poison, every \
-             attempt lost its worker; the task was already {status}, so it was left as it is; \
-             last error: {last_error}. Find out why its runs never finish, then run \
-             `orch task retry {task}` if it should run again."
-        )
-    };
-    let alert = insert_alert(
-        tx,
-        &NewAlert {
-            kind: POISON_JOB_ALERT.to_owned(),
-            message,
-            task: Some(*task),
-            job: Some(*job),
-        },
-        now_ms,
-    )?;
-    Ok((blocked.then_some(*task), alert))
 }
 
 impl Store {
@@ -712,7 +472,7 @@ impl Store {
             let Some((infra, task)) = deferred else {
                 return Err(refusal(tx, "defer", lease)?);
             };
-            crate::effects::end_effects(tx, lease, now)?;
+            crate::tables::effects::end_effects(tx, lease, now)?;
             if let Some(run) = run {
                 check_run(run, lease, task)?;
                 insert_agent_run(tx, run)?;
@@ -786,7 +546,7 @@ impl Store {
     /// `last_error`, and writes every part of `end` that is given, as
     /// [`Store::complete_with_transition`] does. This is how a job that
     /// cannot end otherwise blocks its task: a transition to the blocked
-    /// stage with status [`TaskStatus::Blocked`], plus an alert.
+    /// stage with status [`TaskStatus::Blocked`](crate::TaskStatus::Blocked), plus an alert.
     ///
     /// # Errors
     ///
@@ -808,172 +568,5 @@ impl Store {
             )?;
             write_job_end(tx, lease, task, end, now)
         })
-    }
-
-    /// Rescues every running job whose lease has expired: back to `queued`
-    /// (due now), its `rescues` one more, or to `failed` once its rescues
-    /// reach the poison threshold (`StoreOptions::poison_rescues`, capped by
-    /// the job's `max_attempts`). A release never counts, so a job that kills
-    /// its worker every time ends as poison instead of looping forever, and
-    /// one stopped gracefully never does.
-    ///
-    /// In the same transaction, for each job failed as poison: its task, if
-    /// still `active`, moves to stage and status `blocked` (a transition from
-    /// its current stage, caused by the job, with no gate decisions), and a
-    /// [`POISON_JOB_ALERT`] alert names the task, the job and its last error.
-    /// A job an operator asked to cancel is never queued again: it is failed
-    /// and its task blocked with reason `cancelled` (actor `operator`) and
-    /// the acknowledged `cancelled` alert, whatever its rescue count.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Sqlite`] if SQLite fails.
-    pub fn rescue_expired(&self) -> Result<Rescued> {
-        let now = self.now_ms();
-        self.rescue("lease_expires_ms <= ?3", "its lease expired", &now)
-    }
-
-    /// The single-process variant of [`Store::rescue_dead_boots`]: rescues
-    /// every running job leased by a boot other than `current_boot_id`,
-    /// whatever its expiry and whether or not that boot is alive, with the
-    /// same outcome as [`Store::rescue_expired`].
-    ///
-    /// Only for a database that exactly one orch process uses (tests,
-    /// single-process tools): there a lease from another boot belongs to a
-    /// process that is gone. With several processes on one database it would
-    /// take the live jobs of the others; use [`Store::rescue_dead_boots`],
-    /// which asks the kernel whether each boot is alive.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Sqlite`] if SQLite fails.
-    pub fn rescue_other_boots(&self, current_boot_id: &str) -> Result<Rescued> {
-        self.rescue("lease_boot_id <> ?3", "its boot is gone", &current_boot_id)
-    }
-
-    /// The shared rescue: `condition` selects among running jobs, with `?3`
-    /// bound to `condition_arg`; `why` goes into `last_error`.
-    pub(crate) fn rescue(
-        &self,
-        condition: &str,
-        why: &str,
-        condition_arg: &dyn rusqlite::ToSql,
-    ) -> Result<Rescued> {
-        let now = self.now_ms();
-        // Every expression of SET reads the row as it was: `rescues + 1` is
-        // this rescue's count. `?4` is the poison threshold, capped by the
-        // job's own max_attempts.
-        let query = format!(
-            "UPDATE jobs SET \
-                 state = CASE WHEN cancel_requested_ms IS NOT NULL THEN 'failed' \
-                     WHEN rescues + 1 >= min(max_attempts, ?4) THEN 'failed' \
-                     ELSE 'queued' END, \
-                 rescues = rescues + 1, \
-                 last_error = 'rescued: ' || ?2 || ' (worker ' || lease_owner || ', boot ' \
-                     || lease_boot_id || ', lease until ' || lease_expires_ms || ', rescue ' \
-                     || (rescues + 1) || ' of ' || min(max_attempts, ?4) || ')' \
-                     || CASE WHEN cancel_requested_ms IS NOT NULL \
-                        THEN '; cancelled by the operator (orch task cancel), not run again' \
-                        WHEN rescues + 1 >= min(max_attempts, ?4) \
-                        THEN '; crash rescues spent, failed as poison' ELSE '' END, \
-                 run_after_ms = ?1, {CLEAR_LEASE}, updated_ms = ?1 \
-             WHERE state = 'running' AND {condition} \
-             RETURNING id, state, task_id, stage, role, last_error, \
-                 cancel_requested_ms IS NOT NULL"
-        );
-        let threshold = self.poison_rescues;
-        self.write("rescue", |tx| {
-            let mut rows = {
-                let mut stmt = tx.prepare(&query).map_err(sql("rescue"))?;
-                stmt.query_map(params![now, why, condition_arg, threshold], |row| {
-                    Ok((
-                        (row.get::<_, JobState>(1)?, row.get::<_, bool>(6)?),
-                        RescuedJob {
-                            job: row.get(0)?,
-                            task: row.get(2)?,
-                            stage: row.get(3)?,
-                            role: row.get(4)?,
-                            last_error: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                        },
-                    ))
-                })
-                .map_err(sql("rescue"))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(sql("rescue"))?
-            };
-            rows.sort_unstable_by_key(|(_, p)| p.job);
-            let mut rescued = Rescued::default();
-            for ((state, cancelled), job) in rows {
-                if state != JobState::Failed {
-                    rescued.requeued.push(job.job);
-                    continue;
-                }
-                rescued.failed.push(job.job);
-                let (blocked, alert) = if cancelled {
-                    // The operator's cancel is not lost with the worker: the
-                    // job is not run again, and the task ends cancelled.
-                    crate::operator::block_cancelled(tx, job.task, job.job, now)?
-                } else {
-                    block_poisoned(tx, &job, now)?
-                };
-                rescued.blocked.extend(blocked);
-                rescued.alerts.push(alert);
-            }
-            Ok(rescued)
-        })
-    }
-
-    /// The job with id `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::NotFound`] if there is none.
-    pub fn job(&self, id: JobId) -> Result<Job> {
-        self.conn
-            .query_row(
-                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
-                [id],
-                job_from_row,
-            )
-            .optional()
-            .map_err(sql("job"))?
-            .ok_or(StoreError::NotFound {
-                table: "jobs",
-                id: id.get(),
-            })
-    }
-
-    /// How many jobs are in each state, for every state in [`JobState::ALL`]
-    /// order (zero counts included).
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Sqlite`] if SQLite fails.
-    pub fn job_counts(&self) -> Result<Vec<(JobState, u64)>> {
-        // One read transaction: `done` is derived from the other counts.
-        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
-            .map_err(sql("job_counts"))?;
-        let counts = crate::snapshot::job_counts(&tx, "job_counts")?;
-        tx.commit().map_err(sql("job_counts"))?;
-        Ok(counts)
-    }
-
-    /// Up to `limit` jobs in `state`, oldest due first.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Sqlite`] if SQLite fails.
-    pub fn jobs_in_state(&self, state: JobState, limit: u32) -> Result<Vec<Job>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE state = ?1 \
-                 ORDER BY run_after_ms, id LIMIT ?2"
-            ))
-            .map_err(sql("jobs_in_state"))?;
-        stmt.query_map(params![state, limit], job_from_row)
-            .map_err(sql("jobs_in_state"))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(sql("jobs_in_state"))
     }
 }

@@ -39,6 +39,10 @@ pub struct NewShadowVerdict {
     /// The runner's command as [`command_sha256`] digests it; `None` when
     /// unknown.
     pub command_sha: Option<String>,
+    /// The runner's verdict when it ran once more on the same commit because
+    /// the pair disagreed (`PASSED`/`FAILED`); `None`: no second run, or one
+    /// without a verdict. Differing from `runner_verdict`: the pair is flaky.
+    pub rerun_verdict: Option<String>,
 }
 
 /// The sha256 of a test command, trimmed, as 64 lowercase hex digits: what
@@ -73,6 +77,11 @@ pub struct ShadowEvidence {
     pub runner_no_verdict: u64,
     /// The verdicts are about different commits: not compared.
     pub other_commit: u64,
+    /// Same commit, a disagreement, and the runner's second run on that
+    /// commit gave the other verdict: the suite is flaky there, so the pair
+    /// says nothing about the LLM. Counted apart, in no other field and in
+    /// no denominator.
+    pub flaky: u64,
 }
 
 /// A recorded pair.
@@ -101,6 +110,9 @@ pub struct ShadowVerdict {
     pub created_ms: i64,
     /// The digest of the runner's command (`None` before schema version 12).
     pub command_sha: Option<String>,
+    /// The runner's second verdict on a disagreement (`None` before schema
+    /// version 13, without a second run, or without a verdict).
+    pub rerun_verdict: Option<String>,
 }
 
 /// Agreement between a shadowed stage's runner and its LLM role, over every
@@ -187,6 +199,7 @@ pub(crate) fn insert_shadow(
         });
     }
     check_verdict("LLM verdict", Some(&shadow.llm_verdict))?;
+    check_verdict("runner re-run verdict", shadow.rerun_verdict.as_deref())?;
     let runner_job: Option<(JobId, TaskId)> = tx
         .query_row(
             "SELECT job_id, task_id FROM agent_runs WHERE id = ?1",
@@ -204,7 +217,8 @@ pub(crate) fn insert_shadow(
     tx.execute(
         "INSERT INTO shadow_verdicts (job_id, task_id, stage, runner_run_id, llm_run_id, \
          commit_sha, runner_verdict, llm_verdict, created_ms, llm_commit_sha, same_commit, \
-         command_sha) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         command_sha, rerun_verdict) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             job,
             task,
@@ -217,7 +231,8 @@ pub(crate) fn insert_shadow(
             now_ms,
             shadow.llm_commit,
             same_commit,
-            shadow.command_sha
+            shadow.command_sha,
+            shadow.rerun_verdict
         ],
     )
     .map_err(sql("record shadow verdict"))?;
@@ -282,10 +297,10 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT r.name, s.command_sha, s.same_commit, s.runner_verdict, s.llm_verdict, \
-                 count(*) FROM shadow_verdicts s JOIN tasks t ON t.id = s.task_id \
-                 JOIN repos r ON r.id = t.repo_id WHERE s.stage = ?1 \
-                 GROUP BY r.name, s.command_sha, s.same_commit, s.runner_verdict, s.llm_verdict \
-                 ORDER BY r.name, s.command_sha",
+                 s.rerun_verdict, count(*) FROM shadow_verdicts s \
+                 JOIN tasks t ON t.id = s.task_id JOIN repos r ON r.id = t.repo_id \
+                 WHERE s.stage = ?1 GROUP BY r.name, s.command_sha, s.same_commit, \
+                 s.runner_verdict, s.llm_verdict, s.rerun_verdict ORDER BY r.name, s.command_sha",
             )
             .map_err(sql(OP))?;
         let rows = stmt
@@ -296,14 +311,15 @@ impl Store {
                     row.get::<_, bool>(2)?,
                     row.get::<_, Option<String>>(3)?,
                     row.get::<_, String>(4)?,
-                    row.get::<_, u64>(5)?,
+                    row.get::<_, Option<String>>(5)?,
+                    row.get::<_, u64>(6)?,
                 ))
             })
             .map_err(sql(OP))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql(OP))?;
         let mut out: Vec<ShadowEvidence> = Vec::new();
-        for (repo, command_sha, same_commit, runner, llm, n) in rows {
+        for (repo, command_sha, same_commit, runner, llm, rerun, n) in rows {
             let at = match out
                 .iter()
                 .position(|e| e.repo == repo && e.command_sha == command_sha)
@@ -319,6 +335,7 @@ impl Store {
                         llm_only_failed: 0,
                         runner_no_verdict: 0,
                         other_commit: 0,
+                        flaky: 0,
                     });
                     out.len() - 1
                 }
@@ -327,6 +344,9 @@ impl Store {
             match (runner.as_deref(), llm.as_str()) {
                 _ if !same_commit => e.other_commit += n,
                 (None, _) => e.runner_no_verdict += n,
+                (Some(first), _) if rerun.as_deref().is_some_and(|second| second != first) => {
+                    e.flaky += n;
+                }
                 (Some(VERDICT_PASSED), VERDICT_PASSED) => e.both_passed += n,
                 (Some(VERDICT_FAILED), VERDICT_PASSED) => e.runner_only_failed += n,
                 (Some(VERDICT_PASSED), _) => e.llm_only_failed += n,
@@ -346,8 +366,8 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT job_id, task_id, stage, runner_run_id, llm_run_id, commit_sha, \
-                 runner_verdict, llm_verdict, created_ms, llm_commit_sha, command_sha \
-                 FROM shadow_verdicts WHERE task_id = ?1 ORDER BY id",
+                 runner_verdict, llm_verdict, created_ms, llm_commit_sha, command_sha, \
+                 rerun_verdict FROM shadow_verdicts WHERE task_id = ?1 ORDER BY id",
             )
             .map_err(sql("shadow_verdicts"))?;
         stmt.query_map([task], |row| {
@@ -363,6 +383,7 @@ impl Store {
                 created_ms: row.get(8)?,
                 llm_commit: row.get(9)?,
                 command_sha: row.get(10)?,
+                rerun_verdict: row.get(11)?,
             })
         })
         .map_err(sql("shadow_verdicts"))?

@@ -40,7 +40,8 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// `effects` table (side effects started, at most once); step 11 says where
 /// a run's cost came from (`cost_source`: reported by the CLI or estimated
 /// by orch); step 12 adds the shadow pairs' test command digest and a
-/// repository's own test-runner mode. A test checks that running every step from
+/// repository's own test-runner mode; step 13 the runner's second verdict on
+/// a disagreeing shadow pair (`rerun_verdict`, flaky suites). A test checks that running every step from
 /// an empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
@@ -55,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010.sql"),
     include_str!("migrations/0011.sql"),
     include_str!("migrations/0012.sql"),
+    include_str!("migrations/0013.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

@@ -367,6 +367,72 @@ impl RunOutcome {
     }
 }
 
+text_enum!(
+    /// What an alert is about, as `alerts.kind` records it (the column stays
+    /// TEXT; these are its only values). The store speaks this enum: an
+    /// alert is raised with one and read back as one, and a kind in the
+    /// database that is none of these is a typed error
+    /// ([`StoreError::Sqlite`](crate::StoreError) naming the text), never a
+    /// panic. [`AlertKind::ALL`] is pinned by the golden list
+    /// `crates/store/tests/golden/alert_kinds.txt`: adding a kind is a
+    /// deliberate edit of that file and a CHANGELOG line.
+    AlertKind, "alert kind", "agent_unavailable, budget_exhausted, cancelled, deploy_interrupted, deploy_refused, effect_unrecorded, internal_error, poison_job, retry_budget_spent, setup_failed, stage_failed, staging_runner_exhausted, test_runner_exhausted, worktree_tampered, worktree_unavailable" {
+        /// The agent's CLI could not be started (exit 126/127, missing
+        /// binary, no credentials): the task is blocked.
+        AgentUnavailable => "agent_unavailable",
+        /// The spend ceiling was reached before a run.
+        BudgetExhausted => "budget_exhausted",
+        /// An operator cancelled the task (`orch task cancel`).
+        Cancelled => "cancelled",
+        /// A deploy's start is recorded and its end never was: whether it
+        /// finished is unknown, so it was not run again.
+        DeployInterrupted => "deploy_interrupted",
+        /// The deploy runner refused to deploy (for example a commit other
+        /// than the one staging judged).
+        DeployRefused => "deploy_refused",
+        /// A side effect's start could not be recorded, so it was not
+        /// started.
+        EffectUnrecorded => "effect_unrecorded",
+        /// orch's own error (a panic caught, a transition table error).
+        InternalError => "internal_error",
+        /// A rescue failed a job as poison after repeated crash rescues.
+        PoisonJob => "poison_job",
+        /// The task's developer-retry budget is spent.
+        RetryBudgetSpent => "retry_budget_spent",
+        /// The repository's setup command kept failing.
+        SetupFailed => "setup_failed",
+        /// A stage failed with no way forward (its gates failed at a stage
+        /// without a rollback).
+        StageFailed => "stage_failed",
+        /// The staging runner could not run its suite and its retries are
+        /// spent: `deploy-staging` failed closed.
+        StagingRunnerExhausted => "staging_runner_exhausted",
+        /// The test runner could not run its suite and its retries are
+        /// spent: `testing` failed closed.
+        TestRunnerExhausted => "test_runner_exhausted",
+        /// The role's git actions broke the task's worktree (a moved
+        /// branch, a detached head): the task is blocked.
+        WorktreeTampered => "worktree_tampered",
+        /// The task's worktree could not be read (a transient git error)
+        /// after its run.
+        WorktreeUnavailable => "worktree_unavailable",
+    }
+);
+
+text_enum!(
+    /// Who moved a task when it was not a job's own end, as
+    /// `transitions.actor` records it (TEXT; NULL for a job's own end, which
+    /// the store reads as `None`). A text in the database that is none of
+    /// these is a typed error, never a panic.
+    Actor, "transition actor", "operator, rescue" {
+        /// An operator's command (`orch task retry`, `orch task cancel`,
+        /// `repo update`, `repo remove`).
+        Operator => "operator",
+        /// The store's rescue, blocking a task whose job is poison.
+        Rescue => "rescue",
+    }
+);
+
 /// The source of "now" for every timestamp the store writes and compares.
 ///
 /// Times are `i64` milliseconds since the Unix epoch. Tests use a

@@ -207,7 +207,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 12);
+    assert_eq!(SCHEMA_VERSION, 13);
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();
     assert_eq!(
@@ -391,7 +391,7 @@ fn a_version_3_file_migrates_to_version_5_with_no_rescue_counted_no_actor_and_ch
     let history = store.transitions(orch_store::TaskId::new(1)).unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(
-        (history[0].actor.as_deref(), history[0].reason.as_deref()),
+        (history[0].actor, history[0].reason.as_deref()),
         (None, None)
     );
     drop(store);

@@ -71,7 +71,7 @@ fn poison_counts_crash_rescues_and_never_a_release() {
         alert.message
     );
     let history = fx.store.transitions(fx.task).unwrap();
-    assert_eq!(history[0].actor.as_deref(), Some("rescue"));
+    assert_eq!(history[0].actor, Some(orch_store::Actor::Rescue));
     assert_eq!(history[0].reason.as_deref(), Some("poison"));
 }
 
@@ -151,7 +151,7 @@ fn a_blocked_task_is_retried_at_a_stage_with_a_fresh_job_in_one_transaction() {
         (last.from_stage.as_str(), last.to_stage.as_str()),
         ("blocked", "deploy-staging")
     );
-    assert_eq!(last.actor.as_deref(), Some(OPERATOR));
+    assert_eq!(last.actor, Some(OPERATOR));
     assert_eq!(last.reason.as_deref(), Some("fixed the host"));
     assert_eq!(last.job, None);
     // Now active: a second retry is refused and writes nothing.
@@ -223,14 +223,14 @@ fn cancelling_a_queued_job_blocks_the_task_at_once() {
     );
     let last = fx.store.transitions(fx.task).unwrap().pop().unwrap();
     assert_eq!(
-        (last.actor.as_deref(), last.reason.as_deref()),
+        (last.actor, last.reason.as_deref()),
         (Some(OPERATOR), Some(CANCELLED))
     );
     assert_eq!(last.from_stage, "deploy-staging");
     // Recorded, not open: the operator asked for it.
     assert!(fx.store.open_alerts().unwrap().is_empty());
     let all = fx.store.alerts(true, 10).unwrap();
-    assert_eq!(all[0].kind, CANCELLED);
+    assert_eq!(all[0].kind, orch_store::AlertKind::Cancelled);
     assert!(all[0].acknowledged_ms.is_some());
     // Cancelling an ended task is refused, nothing written.
     let error = fx.store.request_cancel(fx.task).unwrap_err();
@@ -280,7 +280,7 @@ fn alerts_are_listed_and_acknowledged_one_or_all_and_it_survives_a_reopen() {
     let ids: Vec<_> = (0..3)
         .map(|i| {
             fx.store
-                .raise_alert(&common::alert(&format!("kind{i}"), fx.task, job))
+                .raise_alert(&common::alert(orch_store::AlertKind::ALL[i], fx.task, job))
                 .unwrap()
         })
         .collect();
@@ -388,7 +388,11 @@ fn a_repo_is_updated_and_removed_only_when_no_task_on_it_is_unfinished() {
     // Once it has ended, the repo goes with its history.
     let c = fx.claim();
     fx.store
-        .raise_alert(&common::alert("kind", fx.task, job))
+        .raise_alert(&common::alert(
+            orch_store::AlertKind::StageFailed,
+            fx.task,
+            job,
+        ))
         .unwrap();
     fx.store
         .record_agent_run(&common::run_of(&c, Some(0.5)))
@@ -445,6 +449,7 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
                     runner_verdict: Some("FAILED".into()),
                     llm_verdict: "PASSED".into(),
                     command_sha: None,
+                    rerun_verdict: None,
                 }),
                 ..orch_store::JobEnd::default()
             },
@@ -466,7 +471,7 @@ fn ids_freed_by_a_removed_repository_are_never_handed_out_again() {
     let job = fx.enqueue("deploy-staging", "deployer");
     let c = fx.claim();
     let blocked = common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
-    let alert = common::alert("stage_failed", fx.task, job);
+    let alert = common::alert(orch_store::AlertKind::StageFailed, fx.task, job);
     let ended = fx
         .store
         .fail(
@@ -499,7 +504,11 @@ fn ids_freed_by_a_removed_repository_are_never_handed_out_again() {
     );
     let new_alert = fx
         .store
-        .raise_alert(&common::alert("stage_failed", task, new_job))
+        .raise_alert(&common::alert(
+            orch_store::AlertKind::StageFailed,
+            task,
+            new_job,
+        ))
         .unwrap();
     assert!(
         new_alert.get() > old_alert.get(),
@@ -578,7 +587,7 @@ fn a_rescue_ends_a_cancelled_job_cancelled_instead_of_queueing_it() {
     assert_eq!(task.status, TaskStatus::Blocked);
     let history = fx.store.transitions(fx.task).unwrap();
     assert_eq!(
-        (history[0].actor.as_deref(), history[0].reason.as_deref()),
+        (history[0].actor, history[0].reason.as_deref()),
         (Some(OPERATOR), Some(CANCELLED))
     );
     assert!(

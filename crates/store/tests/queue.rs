@@ -487,7 +487,7 @@ fn a_job_end_writes_the_transition_next_job_run_and_alert_together() {
     let t = transition(fx.task, "deploy-staging", "deploy", TaskStatus::Active);
     let next = NewJob::new(fx.task, "deploy", "deploy-finalizer");
     let run = run_of(&c, Some(0.4));
-    let raised = alert("staging_slow", fx.task, job);
+    let raised = alert(orch_store::AlertKind::StagingRunnerExhausted, fx.task, job);
     let advanced = fx
         .store
         .complete_with_transition(
@@ -523,7 +523,7 @@ fn a_job_end_writes_the_transition_next_job_run_and_alert_together() {
     let open = fx.store.open_alerts().unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(Some(open[0].id), advanced.alert);
-    assert_eq!(open[0].kind, "staging_slow");
+    assert_eq!(open[0].kind, orch_store::AlertKind::StagingRunnerExhausted);
 
     // A job end without a transition records the run and alert alone.
     fx.enqueue("testing", "tester");
@@ -564,7 +564,7 @@ fn a_stale_lease_writes_no_run_no_alert_and_nothing_else() {
     let t = transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
     let next = NewJob::new(fx.task, "deploy", "deploy-finalizer");
     let run = run_of(&stale, Some(1.0));
-    let raised = alert("staging_infra_exhausted", fx.task, job);
+    let raised = alert(orch_store::AlertKind::StagingRunnerExhausted, fx.task, job);
     let end = JobEnd {
         transition: Some(&t),
         next: Some(&next),
@@ -609,7 +609,7 @@ fn a_stage_mismatch_or_a_bad_part_writes_nothing_at_all() {
     let job = fx.enqueue("deploy-staging", "deployer");
     let c = fx.claim();
     let run = run_of(&c, Some(1.0));
-    let raised = alert("x", fx.task, job);
+    let raised = alert(orch_store::AlertKind::InternalError, fx.task, job);
 
     let wrong = transition(fx.task, "testing", "deploy", TaskStatus::Active);
     let err = fx
@@ -729,7 +729,7 @@ fn fail_blocks_the_task_and_raises_an_alert_in_one_transaction() {
     let c = fx.claim();
     let block = transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
     let run = run_of(&c, Some(0.1));
-    let raised = alert("staging_infra_exhausted", fx.task, job);
+    let raised = alert(orch_store::AlertKind::StagingRunnerExhausted, fx.task, job);
     fx.clock.advance(3);
     let advanced = fx
         .store

@@ -390,7 +390,7 @@ fn alerts_stay_open_until_acknowledged() {
     let id = fx
         .store
         .raise_alert(&NewAlert {
-            kind: "staging_infra_exhausted".into(),
+            kind: orch_store::AlertKind::StagingRunnerExhausted,
             message: "staging suite could not start 3 times; check the repo's staging command"
                 .into(),
             task: Some(fx.task),
@@ -848,6 +848,7 @@ fn a_shadow_pair_is_written_with_the_job_end_and_counted_by_stage() {
         runner_verdict: runner_verdict.map(str::to_owned),
         llm_verdict: llm.to_owned(),
         command_sha: None,
+        rerun_verdict: None,
     };
     let llm = run_of(&c, Some(0.05));
     // Refused, nothing written: a verdict outside PASSED/FAILED, and a runner
@@ -928,18 +929,44 @@ fn shadow_evidence_is_counted_per_repository_and_command() {
     let new = orch_store::command_sha256("  cargo test\n");
     assert_eq!(new, orch_store::command_sha256("cargo test"), "trimmed");
     assert_eq!(new.len(), 64);
-    // (task, command, runner, llm, same commit)
-    type Case<'a> = (TaskId, Option<&'a String>, Option<&'a str>, &'a str, bool);
-    let cases: [Case<'_>; 7] = [
-        (fx.task, Some(&new), Some("PASSED"), "PASSED", true),
-        (fx.task, Some(&new), Some("PASSED"), "PASSED", true),
-        (fx.task, Some(&new), Some("FAILED"), "FAILED", true),
-        (fx.task, Some(&new), Some("PASSED"), "FAILED", true),
-        (fx.task, Some(&new), None, "PASSED", true),
-        (fx.task, Some(&old), Some("FAILED"), "PASSED", false),
-        (other_task, None, Some("FAILED"), "PASSED", true),
+    // (task, command, runner, llm, same commit, the runner's re-run)
+    type Case<'a> = (
+        TaskId,
+        Option<&'a String>,
+        Option<&'a str>,
+        &'a str,
+        bool,
+        Option<&'a str>,
+    );
+    let cases: [Case<'_>; 9] = [
+        (fx.task, Some(&new), Some("PASSED"), "PASSED", true, None),
+        (fx.task, Some(&new), Some("PASSED"), "PASSED", true, None),
+        (fx.task, Some(&new), Some("FAILED"), "FAILED", true, None),
+        (fx.task, Some(&new), Some("PASSED"), "FAILED", true, None),
+        (fx.task, Some(&new), None, "PASSED", true, None),
+        (fx.task, Some(&old), Some("FAILED"), "PASSED", false, None),
+        (other_task, None, Some("FAILED"), "PASSED", true, None),
+        // A disagreement the re-run confirms: counted where the first
+        // verdict puts it.
+        (
+            fx.task,
+            Some(&new),
+            Some("FAILED"),
+            "PASSED",
+            true,
+            Some("FAILED"),
+        ),
+        // A disagreement the re-run contradicts: flaky, out of every cell.
+        (
+            fx.task,
+            Some(&new),
+            Some("PASSED"),
+            "FAILED",
+            true,
+            Some("FAILED"),
+        ),
     ];
-    for (task, command, runner_verdict, llm, same) in cases {
+    for (task, command, runner_verdict, llm, same, rerun) in cases {
         fx.store
             .enqueue(&orch_store::NewJob::new(task, "testing", "tester"))
             .unwrap();
@@ -956,11 +983,28 @@ fn shadow_evidence_is_counted_per_repository_and_command() {
             runner_verdict: runner_verdict.map(str::to_owned),
             llm_verdict: llm.to_owned(),
             command_sha: command.cloned(),
+            rerun_verdict: rerun.map(str::to_owned),
         };
         let bad = NewShadowVerdict {
             command_sha: Some("not a digest".into()),
             ..pair.clone()
         };
+        let bad_rerun = NewShadowVerdict {
+            rerun_verdict: Some("MAYBE".into()),
+            ..pair.clone()
+        };
+        let error = fx
+            .store
+            .complete_with_transition(
+                c.lease,
+                &JobEnd {
+                    run: Some(&run_of(&c, Some(0.01))),
+                    shadow: Some(&bad_rerun),
+                    ..JobEnd::default()
+                },
+            )
+            .unwrap_err();
+        assert!(error.to_string().contains("re-run verdict"), "{error}");
         let error = fx
             .store
             .complete_with_transition(
@@ -998,14 +1042,15 @@ fn shadow_evidence_is_counted_per_repository_and_command() {
                     e.llm_only_failed,
                     e.runner_no_verdict,
                     e.other_commit,
+                    e.flaky,
                 ],
             )
         })
         .collect();
     let mut expected = vec![
-        ("demo", Some(new.clone()), [2, 1, 0, 1, 1, 0]),
-        ("demo", Some(old.clone()), [0, 0, 0, 0, 0, 1]),
-        ("other", None, [0, 0, 1, 0, 0, 0]),
+        ("demo", Some(new.clone()), [2, 1, 1, 1, 1, 0, 1]),
+        ("demo", Some(old.clone()), [0, 0, 0, 0, 0, 1, 0]),
+        ("other", None, [0, 0, 1, 0, 0, 0, 0]),
     ];
     // Ordered by repository, then digest.
     if old < new {

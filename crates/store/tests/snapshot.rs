@@ -110,7 +110,11 @@ fn the_snapshot_shows_counts_running_queued_deferred_and_alerts() {
     let due: Vec<JobId> = (0..3).map(|_| fx.enqueue("testing", "tester")).collect();
     // Three alerts, one of them acknowledged.
     let mut alerts = Vec::new();
-    for kind in ["first", "second", "third"] {
+    for kind in [
+        orch_store::AlertKind::SetupFailed,
+        orch_store::AlertKind::StageFailed,
+        orch_store::AlertKind::PoisonJob,
+    ] {
         fx.clock.advance(1);
         alerts.push(s.raise_alert(&alert(kind, fx.task, first)).unwrap());
     }
@@ -158,7 +162,7 @@ fn the_snapshot_shows_counts_running_queued_deferred_and_alerts() {
     let shown: Vec<_> = snapshot.alerts.iter().map(|a| a.id).collect();
     assert_eq!(shown, vec![alerts[2], alerts[0]], "open ones, newest first");
     assert_eq!(snapshot.open_alerts_total, 2);
-    assert_eq!(snapshot.alerts[0].kind, "third");
+    assert_eq!(snapshot.alerts[0].kind, orch_store::AlertKind::PoisonJob);
     assert_eq!(snapshot.alerts[0].acknowledged_ms, None);
     let one = s.queue_snapshot(1).unwrap();
     assert_eq!(one.alerts.len(), 1);

@@ -112,9 +112,9 @@ pub(crate) fn transition(task: TaskId, from: &str, to: &str, status: TaskStatus)
 }
 
 /// An alert of `kind` about `task` and `job`.
-pub(crate) fn alert(kind: &str, task: TaskId, job: JobId) -> NewAlert {
+pub(crate) fn alert(kind: orch_store::AlertKind, task: TaskId, job: JobId) -> NewAlert {
     NewAlert {
-        kind: kind.into(),
+        kind,
         message: format!("{kind}: look at job {job}"),
         task: Some(task),
         job: Some(job),

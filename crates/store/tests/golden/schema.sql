@@ -243,6 +243,10 @@ CREATE TABLE gate_decisions (
 -- agreement. Pairs recorded before step 7 keep 0 and are counted apart.
 -- command_sha (migration step 12): the sha256 of the trimmed test command
 -- the runner ran (lowercase hex); NULL for pairs recorded before step 12.
+-- rerun_verdict (migration step 13): the runner's verdict when it ran once
+-- more on the same commit because the pair disagreed; a pair whose two
+-- runner verdicts differ is flaky and counted apart. NULL: no second run, or
+-- one without a verdict.
 CREATE TABLE shadow_verdicts (
     id             INTEGER PRIMARY KEY,
     job_id         INTEGER NOT NULL REFERENCES jobs (id),
@@ -254,7 +258,7 @@ CREATE TABLE shadow_verdicts (
     runner_verdict TEXT CHECK (runner_verdict IS NULL OR runner_verdict IN ('PASSED', 'FAILED')),
     llm_verdict    TEXT    NOT NULL CHECK (llm_verdict IN ('PASSED', 'FAILED')),
     created_ms     INTEGER NOT NULL
-, llm_commit_sha TEXT, same_commit INTEGER NOT NULL DEFAULT 0 CHECK (same_commit IN (0, 1)), command_sha TEXT CHECK (command_sha IS NULL OR length(command_sha) = 64)) STRICT;
+, llm_commit_sha TEXT, same_commit INTEGER NOT NULL DEFAULT 0 CHECK (same_commit IN (0, 1)), command_sha TEXT CHECK (command_sha IS NULL OR length(command_sha) = 64), rerun_verdict TEXT CHECK (rerun_verdict IS NULL OR rerun_verdict IN ('PASSED', 'FAILED'))) STRICT;
 
 -- The agreement counters on /queue and orch roadmap: one range per stage,
 -- same_commit first after the stage (step 7 made it anew).

@@ -31,12 +31,12 @@ use orch_store::{LeaseOwner, NewRepo, TaskStatus};
 use crate::commands::{describe, open_store, print_json};
 use crate::{CliError, Ending, queue};
 
-const CALC: &str = include_str!("../../../examples/sample-repo/calc.sh");
-const STAGING: &str = include_str!("../../../examples/sample-repo/staging.sh");
-const TESTS: &str = include_str!("../../../examples/sample-repo/test.sh");
-const FIX: &str = include_str!("../../../examples/sample-repo/fix-bug.sh");
-const README: &str = include_str!("../../../examples/sample-repo/README.md");
-const AGENT: &str = include_str!("../../../examples/agents/scripted-agent.sh");
+const CALC: &str = include_str!("../../../../examples/sample-repo/calc.sh");
+const STAGING: &str = include_str!("../../../../examples/sample-repo/staging.sh");
+const TESTS: &str = include_str!("../../../../examples/sample-repo/test.sh");
+const FIX: &str = include_str!("../../../../examples/sample-repo/fix-bug.sh");
+const README: &str = include_str!("../../../../examples/sample-repo/README.md");
+const AGENT: &str = include_str!("../../../../examples/agents/scripted-agent.sh");
 
 fn tool(what: &str) -> impl FnOnce(std::io::Error) -> CliError + '_ {
     move |error| CliError::Tool(format!("{what}: {error}"))

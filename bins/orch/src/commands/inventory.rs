@@ -11,7 +11,7 @@ use crate::{CliError, Ending};
 
 /// The inventory as built into this binary (the document of the sources it
 /// was built from), so that `show` and `roadmap` work anywhere.
-const DOCUMENT: &str = include_str!("../../../docs/architecture/llm-call-sites.md");
+const DOCUMENT: &str = include_str!("../../../../docs/architecture/llm-call-sites.md");
 
 fn built_in() -> Result<Inventory, CliError> {
     Inventory::parse(DOCUMENT).map_err(|error| {
@@ -171,6 +171,7 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
             llm_only_failed: e.llm_only_failed,
             runner_no_verdict: e.runner_no_verdict,
             other_commit: e.other_commit,
+            flaky: e.flaky,
         })
         .collect();
     let launcher = setup.config.launcher(setup.home.clone());

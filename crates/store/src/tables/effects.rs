@@ -7,69 +7,15 @@
 //! and only an operator can find out what happened and decide
 //! (`orch task retry`, which acknowledges it).
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
+use crate::checks::check_commit;
 use crate::error::{Result, StoreError, sql};
-use crate::queue::refusal;
-use crate::records::check_commit;
+use crate::records::effects::{Effect, NewEffect};
+use crate::rows::{EFFECT_COLUMNS, effect_from_row};
 use crate::store::Store;
-use crate::types::{JobId, Lease, LeaseToken, TaskId};
-
-/// A side effect a job's run is about to start ([`Store::begin_effect`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEffect {
-    /// What it is, e.g. `deploy` (the store knows no names; the launcher's).
-    pub kind: String,
-    /// The commit it is about (what is deployed); `None` without a worktree.
-    pub commit: Option<String>,
-    /// Whether it may run again after an interruption (read-only probes);
-    /// `false`: at most once.
-    pub repeatable: bool,
-}
-
-/// A side effect as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Effect {
-    /// Its id (never reused).
-    pub id: i64,
-    /// The job whose run started it.
-    pub job: JobId,
-    /// That job's task.
-    pub task: TaskId,
-    /// What it is.
-    pub kind: String,
-    /// The commit it is about.
-    pub commit: Option<String>,
-    /// The fencing token of the claim that started it.
-    pub lease_token: LeaseToken,
-    /// Whether it may run again after an interruption.
-    pub repeatable: bool,
-    /// When it was recorded, just before the command started.
-    pub started_ms: i64,
-    /// When the end of that same claim was written (the outcome is known);
-    /// `None`: it is not.
-    pub ended_ms: Option<i64>,
-    /// When an operator's retry acknowledged it.
-    pub acknowledged_ms: Option<i64>,
-}
-
-const EFFECT_COLUMNS: &str = "id, job_id, task_id, kind, commit_sha, lease_token, repeatable, \
-     started_ms, ended_ms, acknowledged_ms";
-
-fn effect_from_row(row: &Row<'_>) -> rusqlite::Result<Effect> {
-    Ok(Effect {
-        id: row.get(0)?,
-        job: row.get(1)?,
-        task: row.get(2)?,
-        kind: row.get(3)?,
-        commit: row.get(4)?,
-        lease_token: row.get(5)?,
-        repeatable: row.get(6)?,
-        started_ms: row.get(7)?,
-        ended_ms: row.get(8)?,
-        acknowledged_ms: row.get(9)?,
-    })
-}
+use crate::tables::jobs::refusal;
+use crate::types::{Lease, TaskId};
 
 /// Marks ended the side effects the claim `lease` started: its end is being
 /// written in `tx`, so their outcome is in the job's run and artifact.

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-pub(crate) use orch_launcher::boot_id;
+use orch_launcher::boot_id;
 use orch_launcher::{EngineError, Event, Workers, WorkersError};
 
 use crate::commands::{Setup, describe};
@@ -74,6 +74,10 @@ fn report(command: &str, event: &Event<'_>) {
             eprintln!("orch {command}: rescue of {what} failed: {error}");
         }
         Event::DatabaseReplaced(why) => eprintln!("orch {command}: {why}"),
+        Event::BootFileRestored(path) => eprintln!(
+            "orch {command}: this process's boot file {} was gone; made and locked again",
+            path.display()
+        ),
         _ => {}
     }
 }

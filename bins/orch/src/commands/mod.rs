@@ -1,0 +1,276 @@
+//! The binary's commands, one file each, and what they share: the setup
+//! (configuration, home, database), the store opened with its advice, one
+//! line of JSON on stdout, the job-end line. [`dispatch`] routes a parsed
+//! command to its file. They parse, wire and print; the logic is the
+//! crates'.
+//!
+//! | command | file |
+//! |---------|------|
+//! | `staging run` | [`staging`] |
+//! | `gate check` | [`gate`] |
+//! | `demo` | [`demo`] |
+//! | `inventory`, `roadmap` | [`inventory`] |
+//! | `agent check` | [`agent`] |
+//! | `serve` | [`serve`] |
+//! | `work` | [`work`] |
+//! | `queue` | [`queue`] |
+//! | `repo add\|update\|remove\|list` | [`repo`] |
+//! | `task add\|show\|list\|log\|retry\|cancel\|approve-suite` | [`task`] |
+//! | `alert list\|ack` | [`alert`] |
+
+pub(crate) mod agent;
+pub(crate) mod alert;
+pub(crate) mod demo;
+pub(crate) mod gate;
+pub(crate) mod inventory;
+pub(crate) mod queue;
+pub(crate) mod repo;
+pub(crate) mod serve;
+pub(crate) mod staging;
+pub(crate) mod task;
+pub(crate) mod work;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub(crate) use orch_launcher::views::rfc3339;
+use orch_launcher::{Engine, JobEndKind, JobReport, LauncherConfig};
+use orch_store::{LeaseOwner, Store};
+use serde::Serialize;
+
+use crate::cli::{self, Command};
+use crate::config::Config;
+use crate::{CliError, Ending};
+
+/// The configuration, orch's home and the database path.
+#[derive(Debug, Clone)]
+pub(crate) struct Setup {
+    pub(crate) config: Config,
+    pub(crate) home: PathBuf,
+    pub(crate) db: PathBuf,
+}
+
+impl Setup {
+    /// Reads the configuration (a bad value stops every command, exit 2).
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Config`] naming the key; [`CliError::Tool`] when no home
+    /// can be found.
+    pub(crate) fn load() -> Result<Setup, CliError> {
+        let config = Config::from_env().map_err(CliError::Config)?;
+        for key in Config::unknown_keys() {
+            eprintln!("warning: {key} is not an orch setting (see .env.example); ignored");
+        }
+        let home = config.home().ok_or_else(|| {
+            CliError::Tool(
+                "cannot tell where orch keeps its files: neither ORCH_HOME nor HOME is set; set ORCH_HOME".to_owned(),
+            )
+        })?;
+        let db = config.db_path().unwrap_or_else(|| home.join("orch.db"));
+        Ok(Setup { config, home, db })
+    }
+
+    /// The launcher's configuration.
+    pub(crate) fn launcher(&self) -> LauncherConfig {
+        self.config.launcher(self.home.clone())
+    }
+
+    /// Opens the database, creating it and its folder; refuses one that
+    /// cannot be written at once, not at the first claim.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Tool`] with the store's advice, or the permission problem.
+    pub(crate) fn open_store(&self) -> Result<Store, CliError> {
+        open_store_with(&self.db, self.config.poison_rescues)
+    }
+
+    /// An engine on a fresh connection, claiming as `worker` of `boot`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Setup::open_store`].
+    pub(crate) fn engine(&self, boot: &str, worker: &str) -> Result<Engine, CliError> {
+        Ok(Engine::new(
+            self.open_store()?,
+            self.launcher(),
+            LeaseOwner::new(boot, worker),
+        ))
+    }
+}
+
+/// Checks, before `serve`, `work` or `demo` starts any run, that the sandbox
+/// `mode` can be had on this kernel (see [`crate::config::sandbox_start`]);
+/// prints the best-effort warning, if any, on stderr.
+///
+/// # Errors
+///
+/// [`CliError::Tool`] (exit 2) when a required sandbox cannot be enforced.
+pub(crate) fn check_sandbox(mode: orch_process::exec::SandboxMode) -> Result<(), CliError> {
+    match crate::config::sandbox_start(mode, orch_process::sandbox::check_required()) {
+        Ok(Some(warning)) => {
+            eprintln!("{warning}");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(refusal) => Err(CliError::Tool(refusal)),
+    }
+}
+
+/// Opens (creating) the database at `db` and checks it can be written.
+///
+/// # Errors
+///
+/// [`CliError::Tool`] saying what is wrong and what to do.
+pub(crate) fn open_store(db: &Path) -> Result<Store, CliError> {
+    open_store_with(db, orch_store::DEFAULT_POISON_RESCUES)
+}
+
+/// As [`open_store`], with the poison threshold for the rescues this
+/// connection runs (`ORCH_POISON_RESCUES`).
+///
+/// # Errors
+///
+/// [`CliError::Tool`] saying what is wrong and what to do.
+pub(crate) fn open_store_with(db: &Path, poison_rescues: u32) -> Result<Store, CliError> {
+    let folder = match db.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&folder).map_err(|error| {
+        CliError::Tool(format!(
+            "cannot create the database folder {}: {error}; set ORCH_DB_PATH or ORCH_HOME to a writable place",
+            folder.display()
+        ))
+    })?;
+    // SQLite opens a write-protected file read-only without a word and fails
+    // at the first write; and WAL needs to create files beside the database.
+    // Both are refused here, with the advice.
+    let probe = folder.join(format!(".orch-write-probe.{}", std::process::id()));
+    let folder_ok = std::fs::File::create(&probe).is_ok();
+    let _ = std::fs::remove_file(&probe);
+    if !folder_ok {
+        return Err(CliError::Tool(format!(
+            "the database folder {} is not writable by this user; SQLite needs to create its journal files there: fix its permissions or set ORCH_DB_PATH to a writable place",
+            folder.display()
+        )));
+    }
+    if db.exists() && std::fs::OpenOptions::new().write(true).open(db).is_err() {
+        return Err(CliError::Tool(format!(
+            "the database {} is read-only for this user; fix its permissions or set ORCH_DB_PATH to a writable copy",
+            db.display()
+        )));
+    }
+    let options = orch_store::StoreOptions {
+        poison_rescues,
+        ..orch_store::StoreOptions::default()
+    };
+    Store::open_with(db, options).map_err(|error| CliError::Tool(error.to_string()))
+}
+
+/// Prints `value` as one line of JSON on stdout.
+///
+/// # Errors
+///
+/// [`CliError::Output`] when it cannot be serialized or stdout cannot be
+/// written.
+pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
+    let mut line = serde_json::to_string(value)
+        .map_err(|error| CliError::Output(std::io::Error::other(error)))?;
+    line.push('\n');
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(line.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::Output)
+}
+
+/// Runs one command; the configuration is read first by every command that
+/// uses it, so a bad `ORCH_*` value stops it before anything happens.
+pub(crate) fn dispatch(command: Command) -> Result<Ending, CliError> {
+    use cli::{AgentCommand, GateCommand, InventoryCommand, StagingCommand};
+    match command {
+        Command::Staging {
+            command: StagingCommand::Run(args),
+        } => {
+            // `staging run` takes its settings from flags; a bad ORCH_* value
+            // still stops it, as it stops every command. It needs a home only
+            // for its default log.
+            let config = Config::from_env()?;
+            staging::run(&args, config.home().as_deref())
+        }
+        Command::Gate {
+            command: GateCommand::Check { stage, file },
+        } => {
+            Setup::load()?;
+            gate::check(&stage, &file)
+        }
+        Command::Demo(args) => demo::run(args.home.as_deref(), args.test_runner),
+        Command::Inventory { command } => match command {
+            InventoryCommand::Check { root } => inventory::check(&root),
+            InventoryCommand::Show { json } => inventory::show(json),
+        },
+        Command::Roadmap(args) => {
+            inventory::roadmap(&Setup::load()?, args.db.as_deref(), args.json)
+        }
+        Command::Agent {
+            command: AgentCommand::Check(args),
+        } => agent::check(&Setup::load()?, &args),
+        Command::Serve => serve::serve(&Setup::load()?),
+        Command::Work(args) => work::work(&Setup::load()?, args.until_idle),
+        Command::Queue => queue::show(&Setup::load()?),
+        Command::Repo { command } => repo::run(&Setup::load()?, command),
+        Command::Task { command } => task::run(&Setup::load()?, command),
+        Command::Alert { command } => alert::run(&Setup::load()?, command),
+    }
+}
+
+/// One readable line for a job's end: task, stage → next, role, verdict,
+/// time.
+pub(crate) fn describe(report: &JobReport) -> String {
+    let who = report.intercepted_by.unwrap_or(&report.role);
+    let what = match &report.end {
+        JobEndKind::Transition {
+            from, to, gates, ..
+        } => {
+            let verdicts: Vec<String> = gates
+                .iter()
+                .map(|g| {
+                    g.verdict
+                        .clone()
+                        .unwrap_or_else(|| format!("fail-closed: {}", g.reason))
+                })
+                .collect();
+            // A run that did not pass says how it ended (a timeout, an exit
+            // code), beside what the gates read.
+            let run = match (report.outcome, &report.detail) {
+                (Some(outcome), Some(detail))
+                    if outcome != orch_launcher::RunOutcome::Passed && !detail.is_empty() =>
+                {
+                    format!(" · the run: {detail}")
+                }
+                _ => String::new(),
+            };
+            format!("{from} → {to} · {who} · {}{run}", verdicts.join(", "))
+        }
+        JobEndKind::Deferred { retry_in } => {
+            format!(
+                "{} deferred {retry_in:.1?} · {who} · the work could not start: {}",
+                report.stage,
+                report.detail.as_deref().unwrap_or("see `orch queue`")
+            )
+        }
+        JobEndKind::Released => format!("{} released · {who} · stopped", report.stage),
+        JobEndKind::Blocked { alert } => {
+            format!("{} → blocked · {who} · alert {alert}", report.stage)
+        }
+        JobEndKind::LeaseLost => format!("{} · {who} · lease lost, result dropped", report.stage),
+        JobEndKind::Superseded => format!("{} · {who} · superseded", report.stage),
+    };
+    format!(
+        "task {} · {what} · {:.2} s",
+        report.task.get(),
+        report.took.as_secs_f64()
+    )
+}

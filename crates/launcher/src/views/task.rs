@@ -1,0 +1,525 @@
+//! The JSON views of a task: one task in full (`orch task show`), a row of
+//! the task list (`orch task list`) and a created task (`orch task add`).
+
+use std::path::Path;
+
+use orch_store::{AgentRun, GateDecision, Job, Repo, Store, StoreError, Task, TaskId, Transition};
+use serde::Serialize;
+
+use super::rfc3339;
+use crate::CreatedTask;
+
+/// One task in full: its state, cost, worktree, artifacts, jobs, agent runs
+/// and transitions with their gate evidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct TaskView {
+    /// The artifacts written so far (paths under `$ORCH_HOME/tasks/ID`).
+    pub artifacts: Vec<String>,
+    /// What its agent runs cost, in US dollars.
+    pub cost_usd: f64,
+    /// How many times the developer stage ran again after a failed gate.
+    pub developer_retries: u32,
+    /// The task's id.
+    pub id: i64,
+    /// Its jobs, oldest first.
+    pub jobs: Vec<JobView>,
+    /// Its repository's name.
+    pub repo: String,
+    /// Its agent runs, oldest first.
+    pub runs: Vec<RunView>,
+    /// Its stage.
+    pub stage: String,
+    /// `active`, `done` or `blocked`.
+    pub status: String,
+    /// What the task is.
+    pub title: String,
+    /// Its stage changes, oldest first.
+    pub transitions: Vec<TransitionView>,
+    /// Where it works and what it committed.
+    pub worktree: WorktreeView,
+}
+
+impl TaskView {
+    /// The view of task `id` of `store`; `home` is orch's home, where its
+    /// artifacts are.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] (table `tasks`) when there is no such task;
+    /// any other store error reading its rows.
+    pub fn load(store: &Store, home: &Path, id: i64) -> Result<TaskView, StoreError> {
+        let task_id = TaskId::new(id);
+        let task = store.task(task_id)?;
+        let repo = store.repo(task.repo)?;
+        let cost = store.task_cost_usd(task_id)?;
+        let dir = home.join("tasks").join(id.to_string());
+        let artifacts = orch_pipeline::ARTIFACTS
+            .iter()
+            .map(|spec| dir.join(spec.file_name))
+            .filter(|path| path.is_file())
+            .map(|path| path.to_string_lossy().into_owned())
+            .collect();
+        Ok(TaskView {
+            artifacts,
+            cost_usd: cost,
+            developer_retries: task.developer_retries,
+            id,
+            jobs: store.task_jobs(task_id)?.iter().map(JobView::new).collect(),
+            repo: repo.name.clone(),
+            runs: store
+                .agent_runs(task_id)?
+                .iter()
+                .map(RunView::new)
+                .collect(),
+            stage: task.stage.to_string(),
+            status: task.status.as_str().to_owned(),
+            title: task.title.clone(),
+            transitions: store
+                .transitions(task_id)?
+                .iter()
+                .map(TransitionView::new)
+                .collect(),
+            worktree: WorktreeView::new(&task, &repo),
+        })
+    }
+}
+
+/// A task's workspace: its isolation, commits, branch and folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct WorktreeView {
+    /// The suite version an operator approved for it.
+    pub approved_suite_commit: Option<String>,
+    /// The sha256 of that suite's diff from the base commit.
+    pub approved_suite_diff_sha256: Option<String>,
+    /// The commit it started from.
+    pub base_commit: Option<String>,
+    /// Its branch (`orch/task-ID`).
+    pub branch: Option<String>,
+    /// The commit its latest stage ended on.
+    pub head_commit: Option<String>,
+    /// `worktree` or `checkout`.
+    pub isolation: String,
+    /// Whether its worktree is kept when it is done.
+    pub kept_when_done: bool,
+    /// The command that merges its branch into the checkout.
+    pub merge: Option<String>,
+    /// Its worktree folder, while it has one.
+    pub path: Option<String>,
+}
+
+impl WorktreeView {
+    fn new(task: &Task, repo: &Repo) -> WorktreeView {
+        WorktreeView {
+            approved_suite_commit: task.suite_commit.clone(),
+            approved_suite_diff_sha256: task.suite_diff_sha256.clone(),
+            base_commit: task.base_commit.clone(),
+            branch: task.branch.clone(),
+            head_commit: task.head_commit.clone(),
+            isolation: task.isolation.as_str().to_owned(),
+            kept_when_done: task.keep_worktree,
+            merge: task
+                .branch
+                .as_ref()
+                .map(|branch| format!("git -C {} merge {branch}", shell_word(&repo.path))),
+            path: task.worktree.clone(),
+        }
+    }
+}
+
+/// One job of a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct JobView {
+    /// The commit its run ended on.
+    pub end_commit: Option<String>,
+    /// The job's id.
+    pub id: i64,
+    /// Its role.
+    pub role: String,
+    /// Its stage.
+    pub stage: String,
+    /// The commit its run started from.
+    pub start_commit: Option<String>,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+}
+
+impl JobView {
+    /// The view of `job`.
+    #[must_use]
+    pub fn new(job: &Job) -> JobView {
+        JobView {
+            end_commit: job.end_commit.clone(),
+            id: job.id.get(),
+            role: job.role.to_string(),
+            stage: job.stage.to_string(),
+            start_commit: job.start_commit.clone(),
+            state: job.state.as_str().to_owned(),
+        }
+    }
+}
+
+/// One agent run of a task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RunView {
+    /// Tokens read from the cache.
+    pub cache_read_tokens: Option<u64>,
+    /// Tokens written to the cache.
+    pub cache_write_tokens: Option<u64>,
+    /// `reported` by the CLI, or `estimated` by orch from
+    /// `ORCH_AGENT_PRICES`; `null` without a cost.
+    pub cost_source: Option<String>,
+    /// What it cost, in US dollars.
+    pub cost_usd: Option<f64>,
+    /// How long it ran.
+    pub duration_ms: i64,
+    /// Its exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// The run's id.
+    pub id: i64,
+    /// Its job.
+    pub job: i64,
+    /// The model it used.
+    pub model: Option<String>,
+    /// How it ended.
+    pub outcome: String,
+    /// Its role.
+    pub role: String,
+    /// What the kernel sandbox enforced for it.
+    pub sandbox: Option<String>,
+    /// Its stage.
+    pub stage: String,
+    /// Input tokens, in each CLI's own meaning: Claude's exclude the cache
+    /// reads and writes, Codex's and Gemini's include the cached part
+    /// (docs/store.md).
+    pub tokens_in: Option<u64>,
+    /// Output tokens.
+    pub tokens_out: Option<u64>,
+    /// How it was run (`llm`, `reserved`, ...).
+    pub transport: String,
+}
+
+impl RunView {
+    /// The view of `run`.
+    #[must_use]
+    pub fn new(run: &AgentRun) -> RunView {
+        RunView {
+            cache_read_tokens: run.cache_read_tokens,
+            cache_write_tokens: run.cache_write_tokens,
+            cost_source: run.cost_source.as_ref().map(ToString::to_string),
+            cost_usd: run.cost_usd,
+            duration_ms: run.duration_ms,
+            exit_code: run.exit_code,
+            id: run.id.get(),
+            job: run.job.get(),
+            model: run.model.clone(),
+            outcome: run.outcome.to_string(),
+            role: run.role.to_string(),
+            sandbox: run.sandbox.clone(),
+            stage: run.stage.to_string(),
+            tokens_in: run.tokens_in,
+            tokens_out: run.tokens_out,
+            transport: run.transport.as_str().to_owned(),
+        }
+    }
+}
+
+/// One stage change of a task, with the gate decisions it was made on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TransitionView {
+    /// Who made it (`engine`, `operator`, ...), if recorded.
+    pub actor: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The stage it left.
+    pub from: String,
+    /// The gates' decisions.
+    pub gates: Vec<GateView>,
+    /// Why, in words, if recorded.
+    pub reason: Option<String>,
+    /// The stage it entered.
+    pub to: String,
+}
+
+impl TransitionView {
+    /// The view of `transition`.
+    #[must_use]
+    pub fn new(transition: &Transition) -> TransitionView {
+        TransitionView {
+            actor: transition.actor.as_ref().map(ToString::to_string),
+            at: rfc3339(transition.at_ms),
+            from: transition.from_stage.to_string(),
+            gates: transition.decisions.iter().map(GateView::new).collect(),
+            reason: transition.reason.clone(),
+            to: transition.to_stage.to_string(),
+        }
+    }
+}
+
+/// One gate's decision and the evidence it read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct GateView {
+    /// The sha256 of the artifact it read.
+    pub artifact_sha256: Option<String>,
+    /// The commit the verdict is about.
+    pub commit: Option<String>,
+    /// The gate's name.
+    pub gate: String,
+    /// Whether it let the task advance.
+    pub passed: bool,
+    /// Why, in words.
+    pub reason: String,
+    /// What the kernel enforced for the run whose verdict it read: evidence
+    /// beside the verdict.
+    pub sandbox: Option<String>,
+    /// Whether the tree was exactly the commit.
+    pub tree_clean: Option<bool>,
+    /// The verdict it read; `null` when it failed closed.
+    pub verdict: Option<String>,
+}
+
+impl GateView {
+    /// The view of `decision`.
+    #[must_use]
+    pub fn new(decision: &GateDecision) -> GateView {
+        GateView {
+            artifact_sha256: decision.artifact_sha256.clone(),
+            commit: decision.commit_sha.clone(),
+            gate: decision.gate.to_string(),
+            passed: decision.passed,
+            reason: decision.reason.clone(),
+            sandbox: decision.sandbox.clone(),
+            tree_clean: decision.tree_clean,
+            verdict: decision.verdict.clone(),
+        }
+    }
+}
+
+/// A row of the task list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TaskSummary {
+    /// Its branch, if it has a worktree.
+    pub branch: Option<String>,
+    /// How many times the developer stage ran again.
+    pub developer_retries: u32,
+    /// The task's id.
+    pub id: i64,
+    /// Its repository's name.
+    pub repo: String,
+    /// Its stage.
+    pub stage: String,
+    /// `active`, `done` or `blocked`.
+    pub status: String,
+    /// What the task is.
+    pub title: String,
+}
+
+impl TaskSummary {
+    /// The row of `task`, of repository `repo`.
+    #[must_use]
+    pub fn new(task: &Task, repo: &Repo) -> TaskSummary {
+        TaskSummary {
+            branch: task.branch.clone(),
+            developer_retries: task.developer_retries,
+            id: task.id.get(),
+            repo: repo.name.clone(),
+            stage: task.stage.to_string(),
+            status: task.status.as_str().to_owned(),
+            title: task.title.clone(),
+        }
+    }
+}
+
+/// A task just created: its id, first job and isolation, and for a worktree
+/// task the base it starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CreatedTaskView {
+    /// The ref its base was resolved from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// The commit it starts from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_commit: Option<String>,
+    /// Its branch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The task's id.
+    pub id: i64,
+    /// `worktree` or `checkout`.
+    pub isolation: String,
+    /// Its first job.
+    pub job: i64,
+    /// What the user should know about its base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Vec<String>>,
+}
+
+impl CreatedTaskView {
+    /// The view of `created`.
+    #[must_use]
+    pub fn new(created: &CreatedTask) -> CreatedTaskView {
+        let base = created.base.as_ref();
+        CreatedTaskView {
+            base: base.map(|b| b.reference.clone()),
+            base_commit: base.map(|b| b.commit.clone()),
+            branch: base.map(|_| crate::worktree::branch_name(created.task)),
+            id: created.task.get(),
+            isolation: created.isolation.as_str().to_owned(),
+            job: created.job.get(),
+            notes: base.map(|b| b.notes.clone()),
+        }
+    }
+}
+
+/// A task the operator sent back to work (`orch task retry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RetriedView {
+    /// The task's alerts the retry acknowledged.
+    pub acknowledged_alerts: Vec<i64>,
+    /// The developer-retry count after the retry.
+    pub developer_retries: u32,
+    /// The stage the task was at.
+    pub from: String,
+    /// The task's id.
+    pub id: i64,
+    /// Its fresh job.
+    pub job: i64,
+    /// The stage it works at again.
+    pub stage: String,
+}
+
+impl RetriedView {
+    /// The view of task `id`'s retry at `stage` ([`crate::operator::retry`]).
+    #[must_use]
+    pub fn new(id: i64, stage: orch_pipeline::Stage, retried: &orch_store::Retried) -> RetriedView {
+        RetriedView {
+            acknowledged_alerts: retried.acknowledged.iter().map(|a| a.get()).collect(),
+            developer_retries: retried.developer_retries,
+            from: retried.from_stage.to_string(),
+            id,
+            job: retried.job.get(),
+            stage: stage.as_str().to_owned(),
+        }
+    }
+}
+
+/// A task's suite change the operator accepted (`orch task
+/// approve-suite`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SuiteApprovalView {
+    /// The commit whose suite paths the judge tree now restores.
+    pub approved_commit: String,
+    /// What changed in the suite, path by path.
+    pub changes: Vec<SuiteChangeView>,
+    /// The sha256 of the suite's diff.
+    pub diff_sha256: String,
+    /// The task's id.
+    pub id: i64,
+    /// The commit the suite was pinned to before.
+    pub previous: String,
+    /// The operator's transition in the task's history.
+    pub transition: i64,
+}
+
+/// One path of an approved suite change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SuiteChangeView {
+    /// `added`, `modified`, `deleted`, ...
+    pub change: String,
+    /// The path.
+    pub path: String,
+}
+
+impl SuiteApprovalView {
+    /// The view of task `id`'s approval ([`crate::operator::approve_suite`]).
+    #[must_use]
+    pub fn new(id: i64, approval: &crate::operator::SuiteApproval) -> SuiteApprovalView {
+        SuiteApprovalView {
+            approved_commit: approval.commit.clone(),
+            changes: approval
+                .changes
+                .iter()
+                .map(|c| SuiteChangeView {
+                    change: c.kind.as_str().to_owned(),
+                    path: c.path.clone(),
+                })
+                .collect(),
+            diff_sha256: approval.diff_sha256.clone(),
+            id,
+            previous: approval.previous.clone(),
+            transition: approval.transition.get(),
+        }
+    }
+}
+
+/// Where an operator's cancel left a task (`orch task cancel`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CancelView {
+    /// The task's id.
+    pub id: i64,
+    /// The job the cancel ended or asked to end, if any.
+    pub job: Option<i64>,
+    /// Why the task ended as it did (`cancelled`, or what ended it first).
+    pub reason: Option<String>,
+    /// The task's status now (`blocked`; `active` while the job still runs).
+    pub status: String,
+    /// What the job was doing when the cancel came: `queued` or `running`.
+    pub was: String,
+}
+
+impl CancelView {
+    /// The view of a cancel of task `id`.
+    #[must_use]
+    pub fn new(
+        id: i64,
+        job: Option<orch_store::JobId>,
+        was: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> CancelView {
+        CancelView {
+            id,
+            job: job.map(orch_store::JobId::get),
+            reason: reason.map(str::to_owned),
+            status: status.to_owned(),
+            was: was.to_owned(),
+        }
+    }
+}
+
+/// `word` quoted for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%".contains(&b))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(shell_word("/srv/app"), "/srv/app");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+}

@@ -1,0 +1,41 @@
+//! A side effect outside orch as started and as stored.
+
+use crate::types::{JobId, LeaseToken, TaskId};
+
+/// A side effect a job's run is about to start ([`Store::begin_effect`](crate::Store::begin_effect)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEffect {
+    /// What it is, e.g. `deploy` (the store knows no names; the launcher's).
+    pub kind: String,
+    /// The commit it is about (what is deployed); `None` without a worktree.
+    pub commit: Option<String>,
+    /// Whether it may run again after an interruption (read-only probes);
+    /// `false`: at most once.
+    pub repeatable: bool,
+}
+
+/// A side effect as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effect {
+    /// Its id (never reused).
+    pub id: i64,
+    /// The job whose run started it.
+    pub job: JobId,
+    /// That job's task.
+    pub task: TaskId,
+    /// What it is.
+    pub kind: String,
+    /// The commit it is about.
+    pub commit: Option<String>,
+    /// The fencing token of the claim that started it.
+    pub lease_token: LeaseToken,
+    /// Whether it may run again after an interruption.
+    pub repeatable: bool,
+    /// When it was recorded, just before the command started.
+    pub started_ms: i64,
+    /// When the end of that same claim was written (the outcome is known);
+    /// `None`: it is not.
+    pub ended_ms: Option<i64>,
+    /// When an operator's retry acknowledged it.
+    pub acknowledged_ms: Option<i64>,
+}

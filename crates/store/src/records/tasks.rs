@@ -1,0 +1,80 @@
+//! A task as stored and as created.
+
+use crate::types::{RepoId, TaskId, TaskIsolation, TaskStatus};
+
+/// A task as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// Its id.
+    pub id: TaskId,
+    /// The repository it works on.
+    pub repo: RepoId,
+    /// Its title.
+    pub title: String,
+    /// The stage it is at, as the pipeline names it.
+    pub stage: String,
+    /// Whether it is still moving.
+    pub status: TaskStatus,
+    /// Developer retries spent by rollbacks so far.
+    pub developer_retries: u32,
+    /// When it was added.
+    pub created_ms: i64,
+    /// When it last changed.
+    pub updated_ms: i64,
+    /// Where its roles work: its own worktree, or the repository's folder.
+    pub isolation: TaskIsolation,
+    /// The commit it started from (`None` without a worktree).
+    pub base_commit: Option<String>,
+    /// Its branch, once its first job named it (`None` without a worktree).
+    pub branch: Option<String>,
+    /// Its worktree folder, while it has one.
+    pub worktree: Option<String>,
+    /// The commit its latest stage ended on.
+    pub head_commit: Option<String>,
+    /// Whether its worktree is kept when it is done.
+    pub keep_worktree: bool,
+    /// The suite version an operator approved for it: the commit whose suite
+    /// paths the judge tree restores instead of the base commit's.
+    pub suite_commit: Option<String>,
+    /// The sha256 of the suite's diff from the base commit to
+    /// `suite_commit`.
+    pub suite_diff_sha256: Option<String>,
+}
+
+/// How a new task works: given to [`Store::create_task_with`](crate::Store::create_task_with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    /// Its title.
+    pub title: String,
+    /// Where its roles work.
+    pub isolation: TaskIsolation,
+    /// The commit it starts from: required for a worktree task (40 or 64
+    /// lower-case hex digits), `None` for a checkout task.
+    pub base_commit: Option<String>,
+    /// Whether its worktree is kept when it is done.
+    pub keep_worktree: bool,
+}
+
+impl NewTask {
+    /// A task that works in the repository's own folder.
+    #[must_use]
+    pub fn in_checkout(title: impl Into<String>) -> NewTask {
+        NewTask {
+            title: title.into(),
+            isolation: TaskIsolation::Checkout,
+            base_commit: None,
+            keep_worktree: false,
+        }
+    }
+
+    /// A task that works in its own worktree, started from `base_commit`.
+    #[must_use]
+    pub fn in_worktree(title: impl Into<String>, base_commit: impl Into<String>) -> NewTask {
+        NewTask {
+            title: title.into(),
+            isolation: TaskIsolation::Worktree,
+            base_commit: Some(base_commit.into()),
+            keep_worktree: false,
+        }
+    }
+}

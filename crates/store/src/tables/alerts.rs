@@ -1,0 +1,78 @@
+//! The `alerts` table: raising, acknowledging and reading alerts.
+
+use rusqlite::{Transaction, params};
+
+use crate::error::{Result, StoreError, sql};
+use crate::records::alerts::{Alert, NewAlert};
+use crate::rows::{ALERT_COLUMNS, alert_from_row};
+use crate::store::Store;
+use crate::types::AlertId;
+
+/// Raises an alert inside `tx`.
+pub(crate) fn insert_alert(tx: &Transaction<'_>, alert: &NewAlert, now_ms: i64) -> Result<AlertId> {
+    tx.execute(
+        "INSERT INTO alerts (kind, message, task_id, job_id, created_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![alert.kind, alert.message, alert.task, alert.job, now_ms],
+    )
+    .map_err(sql("raise_alert"))?;
+    Ok(AlertId::new(tx.last_insert_rowid()))
+}
+
+impl Store {
+    /// Raises an alert.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if the kind is empty, the task or job does not
+    /// exist, or SQLite fails.
+    pub fn raise_alert(&self, alert: &NewAlert) -> Result<AlertId> {
+        let now = self.now_ms();
+        self.write("raise_alert", |tx| insert_alert(tx, alert, now))
+    }
+
+    /// Marks an alert acknowledged; acknowledging twice keeps the first time.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is no such alert.
+    pub fn acknowledge_alert(&self, id: AlertId) -> Result<()> {
+        let now = self.now_ms();
+        self.write("acknowledge_alert", |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE alerts SET acknowledged_ms = coalesce(acknowledged_ms, ?2) \
+                     WHERE id = ?1",
+                    params![id, now],
+                )
+                .map_err(sql("acknowledge_alert"))?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound {
+                    table: "alerts",
+                    id: id.get(),
+                })
+            }
+        })
+    }
+
+    /// Alerts not yet acknowledged, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn open_alerts(&self) -> Result<Vec<Alert>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE acknowledged_ms IS NULL \
+                     ORDER BY created_ms, id"
+            ))
+            .map_err(sql("open_alerts"))?;
+        stmt.query_map([], alert_from_row)
+            .map_err(sql("open_alerts"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("open_alerts"))
+    }
+}
