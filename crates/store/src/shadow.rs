@@ -272,6 +272,77 @@ pub(crate) fn agreement(
     Ok(out)
 }
 
+/// The pairs of a stage per repository, test command and verdict pair: one
+/// range of `shadow_verdicts_agreement` (stage=?), each pair's task and
+/// repository found by primary key, grouped in a temporary b-tree. Linear in
+/// the stage's pairs, like [`AGREEMENT_SQL`]; no scan of a whole table.
+pub(crate) const EVIDENCE_SQL: &str = "SELECT r.name, s.command_sha, s.same_commit, \
+     s.runner_verdict, s.llm_verdict, s.rerun_verdict, count(*) FROM shadow_verdicts s \
+     JOIN tasks t ON t.id = s.task_id JOIN repos r ON r.id = t.repo_id \
+     WHERE s.stage = ?1 GROUP BY r.name, s.command_sha, s.same_commit, \
+     s.runner_verdict, s.llm_verdict, s.rerun_verdict ORDER BY r.name, s.command_sha";
+
+/// The pairs of `stage` per repository and test command (see
+/// [`Store::shadow_evidence`]).
+pub(crate) fn evidence(
+    conn: &Connection,
+    stage: &str,
+    op: &'static str,
+) -> Result<Vec<ShadowEvidence>> {
+    let mut stmt = conn.prepare_cached(EVIDENCE_SQL).map_err(sql(op))?;
+    let rows = stmt
+        .query_map([stage], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, bool>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, u64>(6)?,
+            ))
+        })
+        .map_err(sql(op))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql(op))?;
+    let mut out: Vec<ShadowEvidence> = Vec::new();
+    for (repo, command_sha, same_commit, runner, llm, rerun, n) in rows {
+        let at = match out
+            .iter()
+            .position(|e| e.repo == repo && e.command_sha == command_sha)
+        {
+            Some(at) => at,
+            None => {
+                out.push(ShadowEvidence {
+                    repo,
+                    command_sha,
+                    both_passed: 0,
+                    both_failed: 0,
+                    runner_only_failed: 0,
+                    llm_only_failed: 0,
+                    runner_no_verdict: 0,
+                    other_commit: 0,
+                    flaky: 0,
+                });
+                out.len() - 1
+            }
+        };
+        let e = &mut out[at];
+        match (runner.as_deref(), llm.as_str()) {
+            _ if !same_commit => e.other_commit += n,
+            (None, _) => e.runner_no_verdict += n,
+            (Some(first), _) if rerun.as_deref().is_some_and(|second| second != first) => {
+                e.flaky += n;
+            }
+            (Some(VERDICT_PASSED), VERDICT_PASSED) => e.both_passed += n,
+            (Some(VERDICT_FAILED), VERDICT_PASSED) => e.runner_only_failed += n,
+            (Some(VERDICT_PASSED), _) => e.llm_only_failed += n,
+            (Some(_), _) => e.both_failed += n,
+        }
+    }
+    Ok(out)
+}
+
 impl Store {
     /// The agreement of `stage`'s runner and LLM role over every recorded
     /// pair (one index range, whatever the history's length).
@@ -285,75 +356,15 @@ impl Store {
 
     /// The pairs of `stage` per repository and test command, counted per
     /// verdict pair, ordered by repository name then command digest (`None`
-    /// first). A read of the stage's pairs joined to their tasks: for the
-    /// roadmap, not for a hot path.
+    /// first). A read of the stage's pairs, each joined to its task and
+    /// repository by primary key ([`EVIDENCE_SQL`]): `orch roadmap` and
+    /// `/queue` read it.
     ///
     /// # Errors
     ///
     /// [`StoreError::Sqlite`] if SQLite fails.
     pub fn shadow_evidence(&self, stage: &str) -> Result<Vec<ShadowEvidence>> {
-        const OP: &str = "shadow_evidence";
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT r.name, s.command_sha, s.same_commit, s.runner_verdict, s.llm_verdict, \
-                 s.rerun_verdict, count(*) FROM shadow_verdicts s \
-                 JOIN tasks t ON t.id = s.task_id JOIN repos r ON r.id = t.repo_id \
-                 WHERE s.stage = ?1 GROUP BY r.name, s.command_sha, s.same_commit, \
-                 s.runner_verdict, s.llm_verdict, s.rerun_verdict ORDER BY r.name, s.command_sha",
-            )
-            .map_err(sql(OP))?;
-        let rows = stmt
-            .query_map([stage], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Option<String>>(1)?,
-                    row.get::<_, bool>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, Option<String>>(5)?,
-                    row.get::<_, u64>(6)?,
-                ))
-            })
-            .map_err(sql(OP))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(sql(OP))?;
-        let mut out: Vec<ShadowEvidence> = Vec::new();
-        for (repo, command_sha, same_commit, runner, llm, rerun, n) in rows {
-            let at = match out
-                .iter()
-                .position(|e| e.repo == repo && e.command_sha == command_sha)
-            {
-                Some(at) => at,
-                None => {
-                    out.push(ShadowEvidence {
-                        repo,
-                        command_sha,
-                        both_passed: 0,
-                        both_failed: 0,
-                        runner_only_failed: 0,
-                        llm_only_failed: 0,
-                        runner_no_verdict: 0,
-                        other_commit: 0,
-                        flaky: 0,
-                    });
-                    out.len() - 1
-                }
-            };
-            let e = &mut out[at];
-            match (runner.as_deref(), llm.as_str()) {
-                _ if !same_commit => e.other_commit += n,
-                (None, _) => e.runner_no_verdict += n,
-                (Some(first), _) if rerun.as_deref().is_some_and(|second| second != first) => {
-                    e.flaky += n;
-                }
-                (Some(VERDICT_PASSED), VERDICT_PASSED) => e.both_passed += n,
-                (Some(VERDICT_FAILED), VERDICT_PASSED) => e.runner_only_failed += n,
-                (Some(VERDICT_PASSED), _) => e.llm_only_failed += n,
-                (Some(_), _) => e.both_failed += n,
-            }
-        }
-        Ok(out)
+        evidence(&self.conn, stage, "shadow_evidence")
     }
 
     /// Every recorded pair of `task`, oldest first.

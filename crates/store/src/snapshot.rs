@@ -2,11 +2,11 @@
 //! runners' counters (the staging runner's; the test runner's, with its
 //! shadow-mode agreement), read in one read transaction.
 
-use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 use crate::error::{Result, sql};
 use crate::records::{Alert, alert_from_row};
-use crate::shadow::{ShadowAgreement, agreement};
+use crate::shadow::{ShadowAgreement, ShadowEvidence, agreement, command_sha256, evidence};
 use crate::store::Store;
 use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, RunOutcome, TaskId};
 
@@ -72,6 +72,13 @@ pub struct QueueSnapshot {
     /// The test runner's agreement with the LLM tester in shadow mode, from
     /// `shadow_verdicts`.
     pub test_runner_agreement: ShadowAgreement,
+    /// The test runner's shadow pairs per repository and test command
+    /// ([`Store::shadow_evidence`] of `testing`), ordered by repository.
+    pub test_runner_evidence: Vec<ShadowEvidence>,
+    /// Each repository of `test_runner_evidence` with the digest of its
+    /// current test command ([`command_sha256`]; `None`: it has none, or the
+    /// repository is gone): the pairs that count towards switching it on.
+    pub test_runner_commands: Vec<(String, Option<String>)>,
 }
 
 /// A running job on the snapshot.
@@ -250,6 +257,35 @@ pub(crate) const NEWEST_SQL: &str =
 pub(crate) const RUN_SQL: &str =
     "SELECT id, task_id, outcome, duration_ms, ended_ms FROM agent_runs WHERE id = ?1";
 
+/// A repository's current test command, by name (its unique index).
+pub(crate) const REPO_COMMAND_SQL: &str = "SELECT test_command FROM repos WHERE name = ?1";
+
+/// The current test command's digest of each repository in `evidence`.
+fn current_commands(
+    conn: &Connection,
+    evidence: &[ShadowEvidence],
+) -> Result<Vec<(String, Option<String>)>> {
+    let mut stmt = conn
+        .prepare_cached(REPO_COMMAND_SQL)
+        .map_err(sql("queue_snapshot"))?;
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    for e in evidence {
+        if out.last().is_some_and(|(repo, _)| *repo == e.repo) {
+            continue;
+        }
+        let command: Option<Option<String>> = stmt
+            .query_row([&e.repo], |row| row.get(0))
+            .optional()
+            .map_err(sql("queue_snapshot"))?;
+        let sha = command
+            .flatten()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| command_sha256(&c));
+        out.push((e.repo.clone(), sha));
+    }
+    Ok(out)
+}
+
 fn queued_from_row(row: &Row<'_>) -> rusqlite::Result<QueuedJob> {
     Ok(QueuedJob {
         id: row.get(0)?,
@@ -409,7 +445,10 @@ impl Store {
     /// up to `limit` deferred jobs, up to `limit` open alerts newest first,
     /// the staging runner's and the test runner's counters over
     /// `agent_runs` (roles [`STAGING_RUNNER_ROLE`], [`TEST_RUNNER_ROLE`]),
-    /// and the test runner's shadow agreement over `shadow_verdicts`.
+    /// and the test runner's shadow agreement over `shadow_verdicts`, with
+    /// its pairs per repository and test command and each of those
+    /// repositories' current test command (the input of the decision to
+    /// switch the runner on).
     ///
     /// Every query is an index search or a scan of a partial index, never a
     /// scan of a whole table (a test checks the query plans), so the snapshot
@@ -423,6 +462,8 @@ impl Store {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
             .map_err(sql("queue_snapshot"))?;
         let at_ms = self.now_ms();
+        let test_runner_evidence = evidence(&tx, TEST_RUNNER_STAGE, "queue_snapshot")?;
+        let test_runner_commands = current_commands(&tx, &test_runner_evidence)?;
         let snapshot = QueueSnapshot {
             at_ms,
             counts: job_counts(&tx, "queue_snapshot")?,
@@ -435,6 +476,8 @@ impl Store {
             staging_runner: runner_stats(&tx, STAGING_RUNNER_ROLE)?,
             test_runner: runner_stats(&tx, TEST_RUNNER_ROLE)?,
             test_runner_agreement: agreement(&tx, TEST_RUNNER_STAGE, "queue_snapshot")?,
+            test_runner_evidence,
+            test_runner_commands,
         };
         // Nothing was written: ending the read transaction either way is
         // the same.
@@ -561,6 +604,20 @@ mod tests {
         );
         assert!(
             !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
+        let steps = assert_no_full_scan(&store, "shadow evidence", crate::shadow::EVIDENCE_SQL);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("INDEX shadow_verdicts_agreement (stage=?)")),
+            "{steps:?}"
+        );
+        let steps = assert_no_full_scan(&store, "repository's test command", REPO_COMMAND_SQL);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("INDEX sqlite_autoindex_repos_1 (name=?)")),
             "{steps:?}"
         );
         let steps = assert_no_full_scan(&store, "last run", RUN_SQL);
