@@ -2,11 +2,11 @@
 //! runners' counters (the staging runner's; the test runner's, with its
 //! shadow-mode agreement), read in one read transaction.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
 
 use crate::error::{Result, sql};
 use crate::records::{Alert, alert_from_row};
-use crate::shadow::{ShadowAgreement, ShadowEvidence, agreement, command_sha256, evidence};
+use crate::shadow::{ShadowAgreement, ShadowEvidence, agreement, evidence_and_commands};
 use crate::store::Store;
 use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, RunOutcome, TaskId};
 
@@ -76,8 +76,8 @@ pub struct QueueSnapshot {
     /// ([`Store::shadow_evidence`] of `testing`), ordered by repository.
     pub test_runner_evidence: Vec<ShadowEvidence>,
     /// Each repository of `test_runner_evidence` with the digest of its
-    /// current test command ([`command_sha256`]; `None`: it has none, or the
-    /// repository is gone): the pairs that count towards switching it on.
+    /// current test command ([`crate::command_sha256`]; `None`: it has
+    /// none), by name: the pairs that count towards switching it on.
     pub test_runner_commands: Vec<(String, Option<String>)>,
 }
 
@@ -257,35 +257,6 @@ pub(crate) const NEWEST_SQL: &str =
 pub(crate) const RUN_SQL: &str =
     "SELECT id, task_id, outcome, duration_ms, ended_ms FROM agent_runs WHERE id = ?1";
 
-/// A repository's current test command, by name (its unique index).
-pub(crate) const REPO_COMMAND_SQL: &str = "SELECT test_command FROM repos WHERE name = ?1";
-
-/// The current test command's digest of each repository in `evidence`.
-fn current_commands(
-    conn: &Connection,
-    evidence: &[ShadowEvidence],
-) -> Result<Vec<(String, Option<String>)>> {
-    let mut stmt = conn
-        .prepare_cached(REPO_COMMAND_SQL)
-        .map_err(sql("queue_snapshot"))?;
-    let mut out: Vec<(String, Option<String>)> = Vec::new();
-    for e in evidence {
-        if out.last().is_some_and(|(repo, _)| *repo == e.repo) {
-            continue;
-        }
-        let command: Option<Option<String>> = stmt
-            .query_row([&e.repo], |row| row.get(0))
-            .optional()
-            .map_err(sql("queue_snapshot"))?;
-        let sha = command
-            .flatten()
-            .filter(|c| !c.trim().is_empty())
-            .map(|c| command_sha256(&c));
-        out.push((e.repo.clone(), sha));
-    }
-    Ok(out)
-}
-
 fn queued_from_row(row: &Row<'_>) -> rusqlite::Result<QueuedJob> {
     Ok(QueuedJob {
         id: row.get(0)?,
@@ -462,8 +433,8 @@ impl Store {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
             .map_err(sql("queue_snapshot"))?;
         let at_ms = self.now_ms();
-        let test_runner_evidence = evidence(&tx, TEST_RUNNER_STAGE, "queue_snapshot")?;
-        let test_runner_commands = current_commands(&tx, &test_runner_evidence)?;
+        let (test_runner_evidence, test_runner_commands) =
+            evidence_and_commands(&tx, TEST_RUNNER_STAGE, "queue_snapshot")?;
         let snapshot = QueueSnapshot {
             at_ms,
             counts: job_counts(&tx, "queue_snapshot")?,
@@ -610,14 +581,16 @@ mod tests {
         assert!(
             steps
                 .iter()
-                .any(|s| s.contains("INDEX shadow_verdicts_agreement (stage=?)")),
+                .any(|s| s.contains("COVERING INDEX shadow_verdicts_evidence (stage=?)")),
             "{steps:?}"
         );
-        let steps = assert_no_full_scan(&store, "repository's test command", REPO_COMMAND_SQL);
         assert!(
-            steps
-                .iter()
-                .any(|s| s.contains("INDEX sqlite_autoindex_repos_1 (name=?)")),
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "grouped in index order: {steps:?}"
+        );
+        let steps = assert_no_full_scan(&store, "a repository", crate::shadow::REPO_SQL);
+        assert!(
+            steps.iter().any(|s| s.contains("INTEGER PRIMARY KEY")),
             "{steps:?}"
         );
         let steps = assert_no_full_scan(&store, "last run", RUN_SQL);
