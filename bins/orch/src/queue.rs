@@ -89,6 +89,7 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
                 "agreement": agreement.rate(),
             }),
         );
+        block.insert("decisions".to_owned(), json!(decisions(snapshot)));
     }
     json!({
         "at": rfc3339(snapshot.at_ms),
@@ -109,6 +110,54 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
             "required_abi": orch_process::sandbox::REQUIRED_ABI,
         },
     })
+}
+
+/// Per repository with shadow pairs, the evidence for its current test
+/// command and the decision to switch its test runner on, by
+/// `orch_inventory`'s default policy: what `orch roadmap` says.
+fn decisions(snapshot: &QueueSnapshot) -> Vec<Value> {
+    let pairs: Vec<orch_inventory::ShadowPairs> = snapshot
+        .test_runner_evidence
+        .iter()
+        .map(|e| orch_inventory::ShadowPairs {
+            repo: e.repo.clone(),
+            command_sha: e.command_sha.clone(),
+            both_passed: e.both_passed,
+            both_failed: e.both_failed,
+            runner_only_failed: e.runner_only_failed,
+            llm_only_failed: e.llm_only_failed,
+            runner_no_verdict: e.runner_no_verdict,
+            other_commit: e.other_commit,
+            flaky: e.flaky,
+        })
+        .collect();
+    orch_inventory::SwitchPolicy::default()
+        .decisions(&snapshot.test_runner_commands, &pairs)
+        .iter()
+        .map(|d| {
+            let (decision, more) = match d.recommendation {
+                orch_inventory::Recommendation::Ready { .. } => ("ready", None),
+                orch_inventory::Recommendation::NeedMore { more, .. } => ("need-more", Some(more)),
+                orch_inventory::Recommendation::NoTestCommand => ("no-test-command", None),
+            };
+            json!({
+                "repo": d.repo,
+                "command_sha": d.command_sha,
+                "compared": d.compared,
+                "agreement": d.agreement,
+                "kappa": d.kappa,
+                "let_through": d.let_through,
+                "sent_back": d.pairs.runner_only_failed,
+                "bound": d.bound,
+                "not_compared": d.pairs.runner_no_verdict + d.pairs.other_commit,
+                "flaky": d.pairs.flaky,
+                "other_commands": d.other_commands,
+                "decision": decision,
+                "more": more,
+                "summary": d.recommendation.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// A suite runner's block: its configuration and its counters.
@@ -368,6 +417,21 @@ mod tests {
                 runner_no_verdict: 0,
                 other_commit: 0,
             },
+            test_runner_evidence: vec![orch_store::ShadowEvidence {
+                repo: "api".into(),
+                command_sha: Some(orch_store::command_sha256("cargo test")),
+                both_passed: 2,
+                both_failed: 0,
+                runner_only_failed: 1,
+                llm_only_failed: 1,
+                runner_no_verdict: 0,
+                other_commit: 0,
+                flaky: 0,
+            }],
+            test_runner_commands: vec![(
+                "api".into(),
+                Some(orch_store::command_sha256("cargo test")),
+            )],
             staging_runner: StagingRunnerStats {
                 runs: 4,
                 passed: 1,
@@ -411,6 +475,129 @@ mod tests {
             "the mode in force"
         );
         assert_eq!(document["sandbox"]["required_abi"], 6);
+    }
+
+    /// Records `n` shadow pairs of the testing stage for `task`, judged
+    /// with `command`, on one commit: the runner says `runner`, the LLM
+    /// `llm`.
+    fn record_pairs(store: &Store, task: TaskId, command: &str, runner: &str, llm: &str, n: usize) {
+        for _ in 0..n {
+            store
+                .enqueue(&orch_store::NewJob::new(task, "testing", "tester"))
+                .unwrap();
+            let claimed = store
+                .claim(
+                    &LeaseOwner::new("boot-1", "w"),
+                    std::time::Duration::from_secs(60),
+                )
+                .unwrap()
+                .unwrap();
+            let run = |role: &str, transport| orch_store::NewAgentRun {
+                job: claimed.job.id,
+                task,
+                role: role.into(),
+                stage: "testing".into(),
+                transport,
+                started_ms: 0,
+                ended_ms: 1,
+                duration_ms: 1,
+                exit_code: Some(0),
+                outcome: "passed".into(),
+                cost_usd: None,
+                tokens_in: None,
+                tokens_out: None,
+                sandbox: None,
+                cache_read_tokens: None,
+                cache_write_tokens: None,
+                model: None,
+                cost_source: None,
+            };
+            let runner_run = store
+                .record_agent_run(&run("test-runner", orch_store::Transport::Deterministic))
+                .unwrap();
+            let pair = orch_store::NewShadowVerdict {
+                stage: "testing".into(),
+                runner_run,
+                commit: Some("a".repeat(40)),
+                llm_commit: Some("a".repeat(40)),
+                runner_verdict: Some(runner.into()),
+                llm_verdict: llm.into(),
+                command_sha: Some(orch_store::command_sha256(command)),
+                rerun_verdict: None,
+            };
+            store
+                .complete_with_transition(
+                    claimed.lease,
+                    &orch_store::JobEnd {
+                        run: Some(&run("tester", orch_store::Transport::Llm)),
+                        shadow: Some(&pair),
+                        ..orch_store::JobEnd::default()
+                    },
+                )
+                .unwrap();
+        }
+    }
+
+    /// `/queue` says per repository what `orch roadmap` says: ready to
+    /// switch once the current command's pairs are enough, how many more
+    /// otherwise; pairs of an earlier command do not count.
+    #[test]
+    fn the_queue_shows_each_repositorys_switch_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("orch.db")).unwrap();
+        let add = |name: &str, command: Option<&str>| {
+            let repo = store
+                .add_repo(&orch_store::NewRepo {
+                    test_command: command.map(str::to_owned),
+                    ..orch_store::NewRepo::new(name, format!("/srv/{name}"), "make staging")
+                })
+                .unwrap();
+            store.add_task(repo, "a task", "testing").unwrap()
+        };
+        let ready = add("ready", Some("cargo test"));
+        let young = add("young", Some("make test"));
+        let quiet = add("quiet", Some("make test"));
+        record_pairs(&store, ready, "cargo test", "PASSED", "PASSED", 300);
+        record_pairs(&store, young, "make test", "FAILED", "FAILED", 10);
+        // Pairs of a command the repository no longer runs.
+        record_pairs(&store, young, "make check", "PASSED", "PASSED", 5);
+        let _ = quiet;
+        let document = queue_json(&store, &LauncherConfig::new("/srv/orch")).unwrap();
+        let decisions = document["test_runner"]["decisions"].as_array().unwrap();
+        let repos: Vec<&str> = decisions
+            .iter()
+            .map(|d| d["repo"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            repos,
+            ["ready", "young"],
+            "repositories with pairs, by name"
+        );
+        let ready = &decisions[0];
+        assert_eq!(ready["decision"], "ready");
+        assert_eq!(ready["compared"], 300);
+        assert_eq!(ready["let_through"], 0);
+        assert_eq!(
+            ready["summary"].as_str().unwrap(),
+            "ready to switch: 300 pairs, bound 0.99%"
+        );
+        let young = &decisions[1];
+        assert_eq!(young["decision"], "need-more");
+        assert_eq!(young["compared"], 10);
+        assert_eq!(young["other_commands"], 5);
+        assert_eq!(young["more"], 290);
+        assert!(
+            young["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("need 290 more pairs"),
+            "{young}"
+        );
+        assert_eq!(
+            young["command_sha"].as_str().unwrap(),
+            orch_store::command_sha256("make test")
+        );
+        assert_eq!(document["test_runner"]["shadow"]["runs"], 315);
     }
 
     #[test]

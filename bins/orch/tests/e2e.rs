@@ -2065,6 +2065,19 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
         text.contains("task 1 · testing → deploy-staging · tester · PASSED"),
         "{text}"
     );
+    // /queue says what orch roadmap says below: one pair is not enough.
+    let start = text.find("GET /queue:\n").unwrap() + "GET /queue:\n".len();
+    let end = start + text[start..].find("\n\n").unwrap();
+    let queue: Value = serde_json::from_str(&text[start..end]).unwrap();
+    let decisions = queue["test_runner"]["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 1, "{queue}");
+    assert_eq!(decisions[0]["compared"], 1, "{queue}");
+    assert_eq!(decisions[0]["decision"], "need-more", "{queue}");
+    assert_eq!(decisions[0]["more"], 299, "{queue}");
+    assert_eq!(
+        decisions[0]["summary"], "need 299 more pairs (bound now 95%)",
+        "{queue}"
+    );
     let db = shadow.join("orch.db");
     let output = world.run(&["roadmap", "--db", db.to_str().unwrap()]);
     assert!(output.status.success(), "{}", describe(&output));

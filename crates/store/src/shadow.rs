@@ -217,8 +217,9 @@ pub(crate) fn insert_shadow(
     tx.execute(
         "INSERT INTO shadow_verdicts (job_id, task_id, stage, runner_run_id, llm_run_id, \
          commit_sha, runner_verdict, llm_verdict, created_ms, llm_commit_sha, same_commit, \
-         command_sha, rerun_verdict) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         command_sha, rerun_verdict, repo_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+         (SELECT repo_id FROM tasks WHERE id = ?2))",
         params![
             job,
             task,
@@ -272,6 +273,121 @@ pub(crate) fn agreement(
     Ok(out)
 }
 
+/// The pairs of a stage per repository, test command and verdict pair: one
+/// range of the covering index `shadow_verdicts_evidence` (stage=?), grouped
+/// in index order (no row, no task, no sort). Linear in the stage's pairs,
+/// like [`AGREEMENT_SQL`].
+pub(crate) const EVIDENCE_SQL: &str = "SELECT repo_id, command_sha, same_commit, \
+     runner_verdict, llm_verdict, rerun_verdict, count(*) FROM shadow_verdicts \
+     WHERE stage = ?1 GROUP BY repo_id, command_sha, same_commit, runner_verdict, \
+     llm_verdict, rerun_verdict";
+
+/// A repository's name and test command, by primary key.
+pub(crate) const REPO_SQL: &str = "SELECT name, test_command FROM repos WHERE id = ?1";
+
+/// A repository's name and its current test command's digest.
+pub(crate) type RepoCommand = (String, Option<String>);
+
+/// The pairs of `stage` per repository and test command (see
+/// [`Store::shadow_evidence`]), each repository with the digest of its
+/// current test command ([`command_sha256`]; `None`: it has none). Pairs
+/// whose repository is gone are left out.
+pub(crate) fn evidence_and_commands(
+    conn: &Connection,
+    stage: &str,
+    op: &'static str,
+) -> Result<(Vec<ShadowEvidence>, Vec<RepoCommand>)> {
+    type Cell = (
+        Option<i64>,
+        Option<String>,
+        bool,
+        Option<String>,
+        String,
+        Option<String>,
+        u64,
+    );
+    let rows: Vec<Cell> = {
+        let mut stmt = conn.prepare_cached(EVIDENCE_SQL).map_err(sql(op))?;
+        stmt.query_map([stage], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+            ))
+        })
+        .map_err(sql(op))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql(op))?
+    };
+    let mut repo_of = conn.prepare_cached(REPO_SQL).map_err(sql(op))?;
+    // (repo id, name, current command digest); rows come grouped by repo id.
+    let mut repos: Vec<(i64, String, Option<String>)> = Vec::new();
+    let mut out: Vec<ShadowEvidence> = Vec::new();
+    for (repo_id, command_sha, same_commit, runner, llm, rerun, n) in rows {
+        let Some(repo_id) = repo_id else { continue };
+        if repos.last().is_none_or(|(id, _, _)| *id != repo_id) {
+            let found: Option<(String, Option<String>)> = repo_of
+                .query_row([repo_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+                .map_err(sql(op))?;
+            let Some((name, command)) = found else {
+                continue;
+            };
+            let sha = command
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| command_sha256(&c));
+            repos.push((repo_id, name, sha));
+        }
+        let Some((_, repo, _)) = repos.last().filter(|(id, _, _)| *id == repo_id) else {
+            continue;
+        };
+        let at = match out
+            .iter()
+            .position(|e| e.repo == *repo && e.command_sha == command_sha)
+        {
+            Some(at) => at,
+            None => {
+                out.push(ShadowEvidence {
+                    repo: repo.clone(),
+                    command_sha,
+                    both_passed: 0,
+                    both_failed: 0,
+                    runner_only_failed: 0,
+                    llm_only_failed: 0,
+                    runner_no_verdict: 0,
+                    other_commit: 0,
+                    flaky: 0,
+                });
+                out.len() - 1
+            }
+        };
+        let e = &mut out[at];
+        match (runner.as_deref(), llm.as_str()) {
+            _ if !same_commit => e.other_commit += n,
+            (None, _) => e.runner_no_verdict += n,
+            (Some(first), _) if rerun.as_deref().is_some_and(|second| second != first) => {
+                e.flaky += n;
+            }
+            (Some(VERDICT_PASSED), VERDICT_PASSED) => e.both_passed += n,
+            (Some(VERDICT_FAILED), VERDICT_PASSED) => e.runner_only_failed += n,
+            (Some(VERDICT_PASSED), _) => e.llm_only_failed += n,
+            (Some(_), _) => e.both_failed += n,
+        }
+    }
+    // By repository name, then digest (`None` first), as before.
+    out.sort_by(|a, b| (&a.repo, &a.command_sha).cmp(&(&b.repo, &b.command_sha)));
+    let mut commands: Vec<RepoCommand> = repos
+        .into_iter()
+        .map(|(_, name, sha)| (name, sha))
+        .collect();
+    commands.sort();
+    Ok((out, commands))
+}
+
 impl Store {
     /// The agreement of `stage`'s runner and LLM role over every recorded
     /// pair (one index range, whatever the history's length).
@@ -285,75 +401,14 @@ impl Store {
 
     /// The pairs of `stage` per repository and test command, counted per
     /// verdict pair, ordered by repository name then command digest (`None`
-    /// first). A read of the stage's pairs joined to their tasks: for the
-    /// roadmap, not for a hot path.
+    /// first). One range of a covering index ([`EVIDENCE_SQL`]), then each
+    /// repository by primary key: `orch roadmap` and `/queue` read it.
     ///
     /// # Errors
     ///
     /// [`StoreError::Sqlite`] if SQLite fails.
     pub fn shadow_evidence(&self, stage: &str) -> Result<Vec<ShadowEvidence>> {
-        const OP: &str = "shadow_evidence";
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT r.name, s.command_sha, s.same_commit, s.runner_verdict, s.llm_verdict, \
-                 s.rerun_verdict, count(*) FROM shadow_verdicts s \
-                 JOIN tasks t ON t.id = s.task_id JOIN repos r ON r.id = t.repo_id \
-                 WHERE s.stage = ?1 GROUP BY r.name, s.command_sha, s.same_commit, \
-                 s.runner_verdict, s.llm_verdict, s.rerun_verdict ORDER BY r.name, s.command_sha",
-            )
-            .map_err(sql(OP))?;
-        let rows = stmt
-            .query_map([stage], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Option<String>>(1)?,
-                    row.get::<_, bool>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, Option<String>>(5)?,
-                    row.get::<_, u64>(6)?,
-                ))
-            })
-            .map_err(sql(OP))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(sql(OP))?;
-        let mut out: Vec<ShadowEvidence> = Vec::new();
-        for (repo, command_sha, same_commit, runner, llm, rerun, n) in rows {
-            let at = match out
-                .iter()
-                .position(|e| e.repo == repo && e.command_sha == command_sha)
-            {
-                Some(at) => at,
-                None => {
-                    out.push(ShadowEvidence {
-                        repo,
-                        command_sha,
-                        both_passed: 0,
-                        both_failed: 0,
-                        runner_only_failed: 0,
-                        llm_only_failed: 0,
-                        runner_no_verdict: 0,
-                        other_commit: 0,
-                        flaky: 0,
-                    });
-                    out.len() - 1
-                }
-            };
-            let e = &mut out[at];
-            match (runner.as_deref(), llm.as_str()) {
-                _ if !same_commit => e.other_commit += n,
-                (None, _) => e.runner_no_verdict += n,
-                (Some(first), _) if rerun.as_deref().is_some_and(|second| second != first) => {
-                    e.flaky += n;
-                }
-                (Some(VERDICT_PASSED), VERDICT_PASSED) => e.both_passed += n,
-                (Some(VERDICT_FAILED), VERDICT_PASSED) => e.runner_only_failed += n,
-                (Some(VERDICT_PASSED), _) => e.llm_only_failed += n,
-                (Some(_), _) => e.both_failed += n,
-            }
-        }
-        Ok(out)
+        Ok(evidence_and_commands(&self.conn, stage, "shadow_evidence")?.0)
     }
 
     /// Every recorded pair of `task`, oldest first.

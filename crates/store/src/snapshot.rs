@@ -6,7 +6,7 @@ use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
 
 use crate::error::{Result, sql};
 use crate::records::{Alert, alert_from_row};
-use crate::shadow::{ShadowAgreement, agreement};
+use crate::shadow::{ShadowAgreement, ShadowEvidence, agreement, evidence_and_commands};
 use crate::store::Store;
 use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, RunOutcome, TaskId};
 
@@ -72,6 +72,13 @@ pub struct QueueSnapshot {
     /// The test runner's agreement with the LLM tester in shadow mode, from
     /// `shadow_verdicts`.
     pub test_runner_agreement: ShadowAgreement,
+    /// The test runner's shadow pairs per repository and test command
+    /// ([`Store::shadow_evidence`] of `testing`), ordered by repository.
+    pub test_runner_evidence: Vec<ShadowEvidence>,
+    /// Each repository of `test_runner_evidence` with the digest of its
+    /// current test command ([`crate::command_sha256`]; `None`: it has
+    /// none), by name: the pairs that count towards switching it on.
+    pub test_runner_commands: Vec<(String, Option<String>)>,
 }
 
 /// A running job on the snapshot.
@@ -409,7 +416,10 @@ impl Store {
     /// up to `limit` deferred jobs, up to `limit` open alerts newest first,
     /// the staging runner's and the test runner's counters over
     /// `agent_runs` (roles [`STAGING_RUNNER_ROLE`], [`TEST_RUNNER_ROLE`]),
-    /// and the test runner's shadow agreement over `shadow_verdicts`.
+    /// and the test runner's shadow agreement over `shadow_verdicts`, with
+    /// its pairs per repository and test command and each of those
+    /// repositories' current test command (the input of the decision to
+    /// switch the runner on).
     ///
     /// Every query is an index search or a scan of a partial index, never a
     /// scan of a whole table (a test checks the query plans), so the snapshot
@@ -423,6 +433,8 @@ impl Store {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
             .map_err(sql("queue_snapshot"))?;
         let at_ms = self.now_ms();
+        let (test_runner_evidence, test_runner_commands) =
+            evidence_and_commands(&tx, TEST_RUNNER_STAGE, "queue_snapshot")?;
         let snapshot = QueueSnapshot {
             at_ms,
             counts: job_counts(&tx, "queue_snapshot")?,
@@ -435,6 +447,8 @@ impl Store {
             staging_runner: runner_stats(&tx, STAGING_RUNNER_ROLE)?,
             test_runner: runner_stats(&tx, TEST_RUNNER_ROLE)?,
             test_runner_agreement: agreement(&tx, TEST_RUNNER_STAGE, "queue_snapshot")?,
+            test_runner_evidence,
+            test_runner_commands,
         };
         // Nothing was written: ending the read transaction either way is
         // the same.
@@ -561,6 +575,22 @@ mod tests {
         );
         assert!(
             !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
+        let steps = assert_no_full_scan(&store, "shadow evidence", crate::shadow::EVIDENCE_SQL);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("COVERING INDEX shadow_verdicts_evidence (stage=?)")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "grouped in index order: {steps:?}"
+        );
+        let steps = assert_no_full_scan(&store, "a repository", crate::shadow::REPO_SQL);
+        assert!(
+            steps.iter().any(|s| s.contains("INTEGER PRIMARY KEY")),
             "{steps:?}"
         );
         let steps = assert_no_full_scan(&store, "last run", RUN_SQL);

@@ -41,7 +41,9 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// a run's cost came from (`cost_source`: reported by the CLI or estimated
 /// by orch); step 12 adds the shadow pairs' test command digest and a
 /// repository's own test-runner mode; step 13 the runner's second verdict on
-/// a disagreeing shadow pair (`rerun_verdict`, flaky suites). A test checks that running every step from
+/// a disagreeing shadow pair (`rerun_verdict`, flaky suites); step 14 each
+/// shadow pair's repository (`repo_id`) and the covering index the `/queue`
+/// evidence reads. A test checks that running every step from
 /// an empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
@@ -57,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011.sql"),
     include_str!("migrations/0012.sql"),
     include_str!("migrations/0013.sql"),
+    include_str!("migrations/0014.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

@@ -207,7 +207,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 13);
+    assert_eq!(SCHEMA_VERSION, 14);
     let direct = Connection::open_in_memory().unwrap();
     direct.execute_batch(SCHEMA_SQL).unwrap();
     assert_eq!(
@@ -356,6 +356,19 @@ fn a_version_6_shadow_pair_is_kept_but_not_counted_as_agreement() {
     assert_eq!(agreement.rate(), None);
     let pairs = store.shadow_verdicts(orch_store::TaskId::new(1)).unwrap();
     assert_eq!(pairs[0].llm_commit, None);
+    // Step 14 backfilled the pair's repository from its task: the evidence
+    // per repository (read from shadow_verdicts_evidence alone) still finds it.
+    let task = store.task(orch_store::TaskId::new(1)).unwrap();
+    let repo = store
+        .repos()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == task.repo)
+        .unwrap();
+    let evidence = store.shadow_evidence("testing").unwrap();
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(evidence[0].repo, repo.name);
+    assert_eq!(evidence[0].other_commit, 1);
     drop(store);
     let conn = Connection::open(&path).unwrap();
     let direct = Connection::open_in_memory().unwrap();

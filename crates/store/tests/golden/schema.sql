@@ -247,6 +247,9 @@ CREATE TABLE gate_decisions (
 -- more on the same commit because the pair disagreed; a pair whose two
 -- runner verdicts differ is flaky and counted apart. NULL: no second run, or
 -- one without a verdict.
+-- repo_id (step 14): the pair's task's repository, written with the pair
+-- (backfilled from tasks for the earlier ones), so that the evidence per
+-- repository reads one covering index and no task.
 CREATE TABLE shadow_verdicts (
     id             INTEGER PRIMARY KEY,
     job_id         INTEGER NOT NULL REFERENCES jobs (id),
@@ -258,12 +261,15 @@ CREATE TABLE shadow_verdicts (
     runner_verdict TEXT CHECK (runner_verdict IS NULL OR runner_verdict IN ('PASSED', 'FAILED')),
     llm_verdict    TEXT    NOT NULL CHECK (llm_verdict IN ('PASSED', 'FAILED')),
     created_ms     INTEGER NOT NULL
-, llm_commit_sha TEXT, same_commit INTEGER NOT NULL DEFAULT 0 CHECK (same_commit IN (0, 1)), command_sha TEXT CHECK (command_sha IS NULL OR length(command_sha) = 64), rerun_verdict TEXT CHECK (rerun_verdict IS NULL OR rerun_verdict IN ('PASSED', 'FAILED'))) STRICT;
+, llm_commit_sha TEXT, same_commit INTEGER NOT NULL DEFAULT 0 CHECK (same_commit IN (0, 1)), command_sha TEXT CHECK (command_sha IS NULL OR length(command_sha) = 64), rerun_verdict TEXT CHECK (rerun_verdict IS NULL OR rerun_verdict IN ('PASSED', 'FAILED')), repo_id INTEGER) STRICT;
 
 -- The agreement counters on /queue and orch roadmap: one range per stage,
 -- same_commit first after the stage (step 7 made it anew).
 CREATE INDEX shadow_verdicts_agreement ON shadow_verdicts (stage, same_commit, runner_verdict, llm_verdict);
 CREATE INDEX shadow_verdicts_by_task ON shadow_verdicts (task_id, id);
+-- The shadow evidence on /queue and orch roadmap (step 14): per repository,
+-- test command and verdict pair, one range per stage, covering.
+CREATE INDEX shadow_verdicts_evidence ON shadow_verdicts (stage, repo_id, command_sha, same_commit, runner_verdict, llm_verdict, rerun_verdict);
 
 -- Migration step 10: a side effect outside orch that a job's run started (the
 -- deploy command, the post-deploy probes), recorded with the commit it is
