@@ -133,6 +133,11 @@ pub(crate) struct Config {
     pub(crate) post_deploy_window_secs: u64,
     /// The git program task worktrees are made and committed with.
     pub(crate) git: String,
+    /// Deferrals allowed when a task's worktree cannot be made before the
+    /// task is blocked.
+    pub(crate) worktree_infra_retries: u32,
+    /// The base of the backoff between those deferrals.
+    pub(crate) worktree_defer_secs: u64,
     /// Crash rescues (the worker died or its lease expired) after which a
     /// job is failed as poison and its task blocked.
     pub(crate) poison_rescues: u32,
@@ -588,6 +593,8 @@ impl Config {
         config.post_deploy.window = Duration::from_secs(self.post_deploy_window_secs);
         config.supervisor = SupervisorProgram::CurrentExe;
         config.worktree.git.clone_from(&self.git);
+        config.worktree.infra_retries = self.worktree_infra_retries;
+        config.worktree.defer = Duration::from_secs(self.worktree_defer_secs);
         config.setup.timeout = Duration::from_secs(self.setup_timeout_secs);
         config
     }
@@ -1082,7 +1089,7 @@ mod tests {
             .iter()
             .map(|f| format!("ORCH_{}", f.to_ascii_uppercase()))
             .collect();
-        assert_eq!(fields.len(), 42, "{fields:?}");
+        assert_eq!(fields.len(), 44, "{fields:?}");
         fields.sort();
         let mut declared: Vec<String> = SETTINGS.iter().map(|s| s.key.to_owned()).collect();
         declared.sort();
@@ -1131,6 +1138,8 @@ mod tests {
             "ORCH_POISON_RESCUES",
             "ORCH_AGENT_INFRA_RETRIES",
             "ORCH_AGENT_DEFER_SECS",
+            "ORCH_WORKTREE_INFRA_RETRIES",
+            "ORCH_WORKTREE_DEFER_SECS",
             "ORCH_SETUP_TIMEOUT_SECS",
         ] {
             let error = Config::from_iter(env(&[(key, "x")])).unwrap_err();
@@ -1167,7 +1176,7 @@ mod tests {
             .filter(|s| s.secs_min.is_some())
             .map(|s| s.key)
             .collect();
-        assert_eq!(secs_keys.len(), 14);
+        assert_eq!(secs_keys.len(), 15);
         for key in secs_keys {
             for huge in ["18446744073709551615", "604801"] {
                 let error = Config::from_iter(env(&[(key, huge)])).unwrap_err();

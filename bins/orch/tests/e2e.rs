@@ -2751,6 +2751,54 @@ fn a_process_stopped_past_its_lease_never_has_its_job_run_twice_at_once() {
     assert!(survivors.is_empty(), "{survivors:#?}");
 }
 
+/// `ORCH_WORKTREE_INFRA_RETRIES` is the budget of deferrals when a task's
+/// worktree cannot be made: with the default (3) a broken `ORCH_GIT` leaves
+/// the task deferred; with 0 it is blocked `worktree_unavailable` at once.
+#[test]
+fn the_worktree_retry_budget_is_a_setting() {
+    let world = World::new("worktree-budget");
+    let _reaper = Reaper(&world.marker);
+    world.git_init();
+    world.add_repo("calc", "sh ./staging.sh");
+    world.json(&["task", "add", "--repo", "calc", "--title", "deferred"]);
+    world.json(&["task", "add", "--repo", "calc", "--title", "blocked"]);
+    let work = |budget: Option<&str>| {
+        let mut command = world.orch(&["work", "--until-idle"]);
+        command.env("ORCH_GIT", "/nonexistent/git");
+        if let Some(budget) = budget {
+            command.env("ORCH_WORKTREE_INFRA_RETRIES", budget);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+    };
+    work(None);
+    for id in [1, 2] {
+        let shown = world.task(id);
+        assert_eq!(shown["status"], "active", "{shown}");
+    }
+    world.json(&["task", "cancel", "1"]);
+    // Task 2's job is deferred for the backoff: make it due now.
+    let db = rusqlite::Connection::open(world.home().join("orch.db")).unwrap();
+    db.execute(
+        "UPDATE jobs SET run_after_ms = 0 WHERE task_id = 2 AND state = 'queued'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    work(Some("0"));
+    let shown = world.task(2);
+    assert_eq!(shown["status"], "blocked", "{shown}");
+    let alerts = world.json(&["alert", "list"]);
+    assert!(
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "worktree_unavailable" && a["task"] == 2),
+        "{alerts}"
+    );
+}
+
 /// Issue 20, "missing boot file", from the live process's side: a `serve`
 /// whose own boot file is deleted makes and locks it again at its next
 /// rescue tick, so other processes read it as alive again (meanwhile

@@ -104,7 +104,7 @@ const PATHS: &str = "absolute paths separated by commas";
 
 /// Every key the binary reads, in `.env.example`'s order (README's table
 /// follows it too).
-pub(crate) const SETTINGS: [Setting; 42] = [
+pub(crate) const SETTINGS: [Setting; 44] = [
     Setting::new("ORCH_HOME", "a folder path", "database, task folders, prompt overrides")
         .shown("`$XDG_DATA_HOME/orch` or `~/.local/share/orch`")
         .example("~/.local/share/orch"),
@@ -313,6 +313,19 @@ pub(crate) const SETTINGS: [Setting; 42] = [
         "the git that makes task worktrees and commits",
     )
     .default("git"),
+    Setting::new(
+        "ORCH_WORKTREE_INFRA_RETRIES",
+        "a whole number",
+        "deferrals when a task's worktree cannot be made, before the task is blocked",
+    )
+    .default("3"),
+    Setting::new(
+        "ORCH_WORKTREE_DEFER_SECS",
+        SECS_0,
+        "backoff base of those deferrals",
+    )
+    .default("30")
+    .secs(0),
     Setting::new(
         "ORCH_SANDBOX",
         "required, best-effort or off",
