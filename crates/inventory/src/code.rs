@@ -551,30 +551,29 @@ impl Workspace {
                         }
                     }
                 }
-                Item::Static(s) => {
-                    let mut tokens = s.ty.to_token_stream();
-                    tokens.extend(s.expr.to_token_stream());
+                Item::Static(syn::ItemStatic {
+                    attrs,
+                    ident,
+                    ty,
+                    expr,
+                    ..
+                })
+                | Item::Const(syn::ItemConst {
+                    attrs,
+                    ident,
+                    ty,
+                    expr,
+                    ..
+                }) => {
+                    let mut tokens = ty.to_token_stream();
+                    tokens.extend(expr.to_token_stream());
                     self.unit(
                         cx,
                         here,
                         scope,
-                        s.ident.to_string(),
+                        ident.to_string(),
                         UnitKind::Static,
-                        is_test(&s.attrs),
-                        tokens,
-                        &BTreeMap::new(),
-                    );
-                }
-                Item::Const(c) => {
-                    let mut tokens = c.ty.to_token_stream();
-                    tokens.extend(c.expr.to_token_stream());
-                    self.unit(
-                        cx,
-                        here,
-                        scope,
-                        c.ident.to_string(),
-                        UnitKind::Static,
-                        is_test(&c.attrs),
+                        is_test(attrs),
                         tokens,
                         &BTreeMap::new(),
                     );
