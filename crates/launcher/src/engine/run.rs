@@ -11,7 +11,7 @@ use orch_store::{AlertKind, Claimed, Job, Lease, StoreError};
 
 use crate::context::RunControl;
 use crate::launch::{AlertSpec, Launch, launch_job};
-use crate::run_lock::{self, Locked};
+use crate::run_lock::{self, Locked, RunLock};
 use crate::spawn::backoff;
 
 use super::report::{JobEndKind, JobReport};
@@ -56,50 +56,9 @@ impl Engine {
         // The run lock first: nothing of the job — not even the archive of
         // its stage's previous artifact — happens while another process's
         // run of it still lives (run_lock.rs).
-        let _lock = match run_lock::try_lock(&self.config.home, job.task.get(), job.id.get()) {
-            Ok(Locked::Held(lock)) => lock,
-            Ok(Locked::Busy { path, holder }) => {
-                let why = format!(
-                    "its task's worktree is in use by a run that still lives ({holder}; lock {}): not run twice, tried again in {}s",
-                    path.display(),
-                    LOCKED_RETRY.as_secs()
-                );
-                let end = match self.store().release_for(lease, LOCKED_RETRY, &why) {
-                    Ok(()) => JobEndKind::Deferred {
-                        retry_in: LOCKED_RETRY,
-                    },
-                    Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
-                    Err(error) => return Err(error.into()),
-                };
-                return Ok(Some(JobReport {
-                    detail: Some(why),
-                    end,
-                    took: t0.elapsed(),
-                    ..JobReport::claimed(&job)
-                }));
-            }
-            Err(error) => {
-                let end = self.block(
-                    lease,
-                    &job,
-                    None,
-                    &AlertSpec {
-                        kind: AlertKind::InternalError,
-                        message: format!(
-                            "job {} of task {} cannot take its run lock {}: {error}; check that orch's home is writable, then `orch task retry {}`",
-                            job.id,
-                            job.task,
-                            run_lock::lock_path(&self.config.home, job.task.get()).display(),
-                            job.task
-                        ),
-                    },
-                )?;
-                return Ok(Some(JobReport {
-                    end,
-                    took: t0.elapsed(),
-                    ..JobReport::claimed(&job)
-                }));
-            }
+        let _lock = match self.lock_run(lease, &job, t0)? {
+            Ok(lock) => lock,
+            Err(report) => return Ok(Some(report)),
         };
         // A panic anywhere in the run is caught here, where the lease is
         // known: the job is given back (or its task blocked once it keeps
@@ -115,6 +74,63 @@ impl Engine {
                     message,
                     then,
                 })
+            }
+        }
+    }
+
+    /// The run lock of a claimed job's task. When another live run holds
+    /// it, the job is given back for [`LOCKED_RETRY`]; when it cannot be
+    /// taken, the task is blocked; either way the job's report comes back
+    /// instead of the lock.
+    fn lock_run(
+        &self,
+        lease: Lease,
+        job: &Job,
+        t0: Instant,
+    ) -> Result<Result<RunLock, JobReport>, EngineError> {
+        match run_lock::try_lock(&self.config.home, job.task.get(), job.id.get()) {
+            Ok(Locked::Held(lock)) => Ok(Ok(lock)),
+            Ok(Locked::Busy { path, holder }) => {
+                let why = format!(
+                    "its task's worktree is in use by a run that still lives ({holder}; lock {}): not run twice, tried again in {}s",
+                    path.display(),
+                    LOCKED_RETRY.as_secs()
+                );
+                let end = match self.store().release_for(lease, LOCKED_RETRY, &why) {
+                    Ok(()) => JobEndKind::Deferred {
+                        retry_in: LOCKED_RETRY,
+                    },
+                    Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
+                    Err(error) => return Err(error.into()),
+                };
+                Ok(Err(JobReport {
+                    detail: Some(why),
+                    end,
+                    took: t0.elapsed(),
+                    ..JobReport::claimed(job)
+                }))
+            }
+            Err(error) => {
+                let end = self.block(
+                lease,
+                job,
+                None,
+                &AlertSpec {
+                    kind: AlertKind::InternalError,
+                    message: format!(
+                        "job {} of task {} cannot take its run lock {}: {error}; check that orch's home is writable, then `orch task retry {}`",
+                        job.id,
+                        job.task,
+                        run_lock::lock_path(&self.config.home, job.task.get()).display(),
+                        job.task
+                    ),
+                },
+            )?;
+                Ok(Err(JobReport {
+                    end,
+                    took: t0.elapsed(),
+                    ..JobReport::claimed(job)
+                }))
             }
         }
     }
