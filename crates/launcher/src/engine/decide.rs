@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use orch_pipeline::{DecisionKind, GateResult, Stage, Verdict, gates_for, next_stage};
+use orch_pipeline::{GateResult, Verdict, gates_for};
 use orch_store::{
     AgentRunId, AlertKind, GateDecision, JobCommits, JobEnd, Lease, NewAlert, NewJob,
-    NewShadowVerdict, NewTransition, StoreError, TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
+    NewShadowVerdict, NewTransition, StoreError, VERDICT_FAILED, VERDICT_PASSED,
 };
 use sha2::{Digest, Sha256};
 
@@ -14,6 +14,7 @@ use crate::judge;
 use crate::launch::{AlertSpec, RunOutcome, RunRecord};
 use crate::worktree::TestedTree;
 
+use super::plan::{EndPlan, PlanTask, plan_end};
 use super::report::JobEndKind;
 use super::shadow::ShadowPair;
 use super::tree::ran_suite;
@@ -37,18 +38,20 @@ impl Engine {
             .iter()
             .map(|gate| gate.evaluate(bytes.as_deref()))
             .collect();
-        let verdict = if gates.iter().all(|g| g.passed) {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
+        let task = PlanTask {
+            id: ctx.task.id,
+            title: &ctx.task.title,
+            developer_retries: ctx.task.developer_retries,
         };
-        let decision = match next_stage(
+        let plan = match plan_end(
             ctx.stage,
-            verdict,
-            ctx.task.developer_retries,
+            &task,
+            &gates,
+            record,
+            alert,
             self.config.developer_retries,
         ) {
-            Ok(decision) => decision,
+            Ok(plan) => plan,
             Err(error) => {
                 return self.block(
                     lease,
@@ -61,18 +64,12 @@ impl Engine {
                 );
             }
         };
-        let status = match decision.to {
-            Stage::Done => TaskStatus::Done,
-            Stage::Blocked => TaskStatus::Blocked,
-            Stage::Analysis
-            | Stage::Architecture
-            | Stage::Development
-            | Stage::Review
-            | Stage::Testing
-            | Stage::DeployStaging
-            | Stage::Deploy
-            | Stage::PostDeploy => TaskStatus::Active,
-        };
+        let EndPlan {
+            verdict,
+            decision,
+            status,
+            alert,
+        } = plan;
         let suite_note = self.suite_note(ctx, record, tree);
         let transition = NewTransition {
             task: ctx.task.id,
@@ -101,56 +98,6 @@ impl Engine {
             .to
             .role()
             .map(|role| NewJob::new(ctx.task.id, decision.to.as_str(), role.as_str()));
-        let failing: Vec<String> = gates
-            .iter()
-            .filter(|g| !g.passed)
-            .map(|g| format!("{}: {}", g.gate.name(), g.reason))
-            .collect();
-        let blocked_alert = (decision.to == Stage::Blocked).then(|| {
-            let (kind, why) = if decision.kind == DecisionKind::RetryBudgetSpent {
-                (
-                    AlertKind::RetryBudgetSpent,
-                    format!(
-                        "its developer-retry budget ({}) is spent",
-                        self.config.developer_retries
-                    ),
-                )
-            } else {
-                (AlertKind::StageFailed, format!("stage {} failed", ctx.stage))
-            };
-            AlertSpec {
-                kind,
-                message: format!(
-                    "task {} ({}) is blocked: {why} ({}{}); look at its artifacts (`orch task show {}`), then `orch task retry {}`",
-                    ctx.task.id,
-                    ctx.task.title,
-                    failing.join("; "),
-                    match record.outcome {
-                        RunOutcome::Passed | RunOutcome::Skipped => String::new(),
-                        RunOutcome::Failed
-                        | RunOutcome::TimedOut
-                        | RunOutcome::Deferred
-                        | RunOutcome::Exhausted
-                        | RunOutcome::Fallback
-                        | RunOutcome::ToolError
-                        | RunOutcome::Cancelled => format!("; the {} run: {}", record.role, record.detail),
-                    },
-                    ctx.task.id,
-                    ctx.task.id
-                ),
-            }
-        });
-        // One alert per job end: a blocked task's alert says why, and names
-        // the run's own alert (e.g. the staging runner's spent retries).
-        let alert = match (alert, blocked_alert) {
-            // The run's own kind is the more precise (deploy_refused,
-            // staging_runner_exhausted); the message says both.
-            (Some(run), Some(blocked)) => Some(AlertSpec {
-                kind: run.kind,
-                message: format!("{} ({})", blocked.message, run.message),
-            }),
-            (one, other) => one.or(other),
-        };
         let row = self.run_row(ctx, record);
         // Shadow mode: the runner's verdict beside the LLM's, as the gate
         // took it.

@@ -28,6 +28,8 @@
 //! - `tree.rs`: the tree a stage's verdict is about; the worktree at `done`;
 //! - `shadow.rs`: the shadow runner beside an LLM role;
 //! - `decide.rs`: gates, transition table, the job's end written;
+//! - `plan.rs`: the pure part of that end (verdict, move, status, alert),
+//!   unit-tested without a store;
 //! - `finish.rs`: the other ends (blocked, cancelled, interrupted) and the
 //!   `agent_runs` row;
 //! - `report.rs`: [`JobReport`], [`JobEndKind`];
@@ -37,6 +39,7 @@ mod create;
 mod decide;
 mod finish;
 mod heartbeat;
+mod plan;
 mod report;
 mod resolve;
 mod run;
