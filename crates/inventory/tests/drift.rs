@@ -503,14 +503,14 @@ fn the_engine_calling_spawn_directly_is_reported() {
     let copy = copy_tree();
     append(
         copy.path(),
-        "crates/launcher/src/engine.rs",
+        "crates/launcher/src/engine/run.rs",
         "\nfn straight(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) -> Launch {\n    crate::spawn::spawn(ctx, config, control)\n}\n",
     );
     let drift = check(copy.path());
     assert_eq!(drift.len(), 1, "{}", lines(&drift));
     assert_eq!(
         drift[0].to_string(),
-        "crates/launcher/src/engine.rs::straight: calls the transport (orch_launcher::spawn) directly, skipping the reserved agents and the spend ceiling; only crates/launcher/src/launch.rs::launch_job may call it: call launch_job"
+        "crates/launcher/src/engine/run.rs::straight: calls the transport (orch_launcher::spawn) directly, skipping the reserved agents and the spend ceiling; only crates/launcher/src/launch.rs::launch_job may call it: call launch_job"
     );
 }
 

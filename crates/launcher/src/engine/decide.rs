@@ -1,0 +1,223 @@
+//! The stage's gates read the artifact, the transition table decides, and the job's end is written.
+
+use std::path::Path;
+
+use orch_pipeline::{GateResult, Verdict, gates_for};
+use orch_store::{
+    AgentRunId, AlertKind, GateDecision, JobCommits, JobEnd, Lease, NewAlert, NewJob,
+    NewShadowVerdict, NewTransition, StoreError, VERDICT_FAILED, VERDICT_PASSED,
+};
+use sha2::{Digest, Sha256};
+
+use crate::context::JobContext;
+use crate::judge;
+use crate::launch::{AlertSpec, RunOutcome, RunRecord};
+use crate::worktree::TestedTree;
+
+use super::plan::{EndPlan, PlanTask, plan_end};
+use super::report::JobEndKind;
+use super::shadow::ShadowPair;
+use super::tree::ran_suite;
+use super::{Engine, EngineError, MAX_ARTIFACT_BYTES};
+
+impl Engine {
+    /// The gates read the artifact; the transition table decides; the job's
+    /// end is written in one transaction.
+    pub(super) fn decide(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+        record: &RunRecord,
+        alert: Option<AlertSpec>,
+        tree: Option<&(JobCommits, TestedTree)>,
+        shadow: Option<(AgentRunId, &ShadowPair)>,
+    ) -> Result<JobEndKind, EngineError> {
+        let bytes = read_artifact(&ctx.artifact);
+        let sha = bytes.as_deref().map(sha256_hex);
+        let gates: Vec<GateResult> = gates_for(ctx.stage)
+            .iter()
+            .map(|gate| gate.evaluate(bytes.as_deref()))
+            .collect();
+        let task = PlanTask {
+            id: ctx.task.id,
+            title: &ctx.task.title,
+            developer_retries: ctx.task.developer_retries,
+        };
+        let plan = match plan_end(
+            ctx.stage,
+            &task,
+            &gates,
+            record,
+            alert,
+            self.config.developer_retries,
+        ) {
+            Ok(plan) => plan,
+            Err(error) => {
+                return self.block(
+                    lease,
+                    &ctx.job,
+                    Some(self.run_row(ctx, record)),
+                    &AlertSpec {
+                        kind: AlertKind::InternalError,
+                        message: format!("task {}: {error}", ctx.task.id),
+                    },
+                );
+            }
+        };
+        let EndPlan {
+            verdict,
+            decision,
+            status,
+            alert,
+        } = plan;
+        let suite_note = self.suite_note(ctx, record, tree);
+        let transition = NewTransition {
+            task: ctx.task.id,
+            from_stage: ctx.stage.as_str().to_owned(),
+            to_stage: decision.to.as_str().to_owned(),
+            status,
+            developer_retries: decision.developer_retries,
+            decisions: gates
+                .iter()
+                .map(|g| GateDecision {
+                    gate: g.gate.name().to_owned(),
+                    passed: g.passed,
+                    verdict: g.verdict.clone(),
+                    reason: match &suite_note {
+                        Some(note) => format!("{}; {note}", g.reason),
+                        None => g.reason.clone(),
+                    },
+                    artifact_sha256: sha.clone(),
+                    commit_sha: tree.map(|(_, judged)| judged.commit.clone()),
+                    tree_clean: tree.map(|(_, judged)| judged.clean),
+                    sandbox: record.sandbox.map(|level| level.to_string()),
+                })
+                .collect(),
+        };
+        let next = decision
+            .to
+            .role()
+            .map(|role| NewJob::new(ctx.task.id, decision.to.as_str(), role.as_str()));
+        let row = self.run_row(ctx, record);
+        // Shadow mode: the runner's verdict beside the LLM's, as the gate
+        // took it.
+        let shadow_row =
+            shadow.map(
+                |(runner_run, ShadowPair { first: run, rerun })| NewShadowVerdict {
+                    stage: ctx.stage.as_str().to_owned(),
+                    runner_run,
+                    commit: run.commit.clone(),
+                    llm_commit: tree.map(|(_, judged)| judged.commit.clone()),
+                    runner_verdict: run.verdict.map(str::to_owned),
+                    llm_verdict: if verdict == Verdict::Pass {
+                        VERDICT_PASSED
+                    } else {
+                        VERDICT_FAILED
+                    }
+                    .to_owned(),
+                    // Only the test runner has a shadow mode: its command is the
+                    // repository's test command.
+                    command_sha: ctx
+                        .repo
+                        .test_command
+                        .as_deref()
+                        .map(orch_store::command_sha256),
+                    rerun_verdict: rerun.as_ref().and_then(|r| r.verdict).map(str::to_owned),
+                },
+            );
+        let alert_row = alert.as_ref().map(|a| NewAlert {
+            kind: a.kind,
+            message: a.message.clone(),
+            task: Some(ctx.task.id),
+            job: Some(ctx.job.id),
+        });
+        let end = JobEnd {
+            transition: Some(&transition),
+            next: next.as_ref(),
+            run: Some(&row),
+            alert: alert_row.as_ref(),
+            commits: tree.map(|(commits, _)| commits),
+            shadow: shadow_row.as_ref(),
+        };
+        let completed = self.store().complete_with_transition(lease, &end);
+        match completed {
+            Ok(_) => Ok(JobEndKind::Transition {
+                from: ctx.stage,
+                to: decision.to,
+                kind: decision.kind,
+                gates,
+            }),
+            Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+            Err(StoreError::StageMismatch { .. }) => Ok(JobEndKind::Superseded),
+            // The operator's cancel arrived after the run ended, before this
+            // end: it wins, whatever the gates decided.
+            Err(StoreError::CancelRequested { .. }) => self.end_cancelled(lease, ctx, Some(record)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// For the gate evidence of a verdict a suite runner gave in a judge tree
+    /// with the suite pinned: what the task changed under suite paths since
+    /// the version the suite was restored to. `None` otherwise; a git
+    /// failure here is said in the note, never a reason to fail the job.
+    pub(super) fn suite_note(
+        &self,
+        ctx: &JobContext,
+        record: &RunRecord,
+        tree: Option<&(JobCommits, TestedTree)>,
+    ) -> Option<String> {
+        let suite_runner = record.transport == orch_store::Transport::Deterministic
+            && ran_suite(ctx.stage)
+            && record.outcome != RunOutcome::Skipped;
+        if !suite_runner || ctx.repo.suite_paths.is_empty() {
+            return None;
+        }
+        let (pin, (_, judged)) = (judge::Pin::of(&ctx.task)?, tree?);
+        let changes = judge::suite_changes(
+            &self.git,
+            &ctx.workspace.dir,
+            &pin.commit,
+            &judged.commit,
+            &ctx.repo.suite_paths,
+        );
+        Some(match changes {
+            Ok(changes) => format!(
+                "suite paths changed by the task since {}: {}",
+                pin.describe(),
+                judge::describe_changes(&changes)
+            ),
+            Err(error) => format!("the suite's changes could not be read: {error}"),
+        })
+    }
+}
+
+/// The LLM role's verdict as the stage's gates take it from its artifact
+/// (`PASSED` when every gate passes): what [`Engine::decide`] will decide
+/// on, read before it to know whether a shadow pair disagrees.
+pub(super) fn gate_verdict(ctx: &JobContext) -> &'static str {
+    let bytes = read_artifact(&ctx.artifact);
+    if gates_for(ctx.stage)
+        .iter()
+        .all(|gate| gate.evaluate(bytes.as_deref()).passed)
+    {
+        VERDICT_PASSED
+    } else {
+        VERDICT_FAILED
+    }
+}
+
+/// The artifact's bytes, or `None` when it is missing, not a regular file, or
+/// larger than [`MAX_ARTIFACT_BYTES`] (the gate then fails closed).
+pub(super) fn read_artifact(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_ARTIFACT_BYTES {
+        return None;
+    }
+    std::fs::read(path).ok()
+}
+
+/// Lower-case hex sha256.
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

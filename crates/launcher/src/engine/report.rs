@@ -1,0 +1,85 @@
+//! What [`Engine::run_next`](crate::Engine::run_next) tells of one job: [`JobReport`] and [`JobEndKind`].
+
+use std::time::Duration;
+
+use orch_pipeline::{DecisionKind, GateResult, Stage};
+use orch_store::{AlertKind, Job, JobId, TaskId};
+
+use crate::launch::RunOutcome;
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEndKind {
+    /// Its gates decided and the task moved.
+    Transition {
+        /// The stage it left.
+        from: Stage,
+        /// The stage it went to.
+        to: Stage,
+        /// Advance, rollback, or a spent retry budget.
+        kind: DecisionKind,
+        /// Every gate's result.
+        gates: Vec<GateResult>,
+    },
+    /// Its work could not start; it is due again after `retry_in`.
+    Deferred {
+        /// The backoff.
+        retry_in: Duration,
+    },
+    /// It was stopped and given back to the queue (a shutdown).
+    Released,
+    /// It could not end by a transition: the task is blocked with an alert.
+    Blocked {
+        /// The alert's kind.
+        alert: AlertKind,
+    },
+    /// Its lease was lost (the job was rescued); nothing was written.
+    LeaseLost,
+    /// Another transition moved the task first; nothing was written.
+    Superseded,
+}
+
+/// What [`Engine::run_next`](crate::Engine::run_next) did with one job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobReport {
+    /// The job.
+    pub job: JobId,
+    /// Its task.
+    pub task: TaskId,
+    /// Its stage and role as stored.
+    pub stage: String,
+    /// Its role as stored.
+    pub role: String,
+    /// The reserved agent that claimed it, if any.
+    pub intercepted_by: Option<&'static str>,
+    /// Whether the LLM transport ran.
+    pub spawned: bool,
+    /// How its run ended, when it ran.
+    pub outcome: Option<RunOutcome>,
+    /// One line on what happened: the run's own account (`exit code 1`,
+    /// `timeout after 30s`, why a suite could not run) or why the work could
+    /// not start; for logs and the command line.
+    pub detail: Option<String>,
+    /// How the job ended.
+    pub end: JobEndKind,
+    /// Wall time from claim to end.
+    pub took: Duration,
+}
+
+impl JobReport {
+    /// The report of a job just claimed, before anything happened to it.
+    pub(super) fn claimed(job: &Job) -> JobReport {
+        JobReport {
+            job: job.id,
+            task: job.task,
+            stage: job.stage.clone(),
+            role: job.role.clone(),
+            intercepted_by: None,
+            spawned: false,
+            outcome: None,
+            detail: None,
+            end: JobEndKind::LeaseLost,
+            took: Duration::ZERO,
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The shadow runner beside an LLM role, and its one re-run on a disagreement.
+
+use orch_store::JobCommits;
+
+use crate::context::{JobContext, RunControl};
+use crate::launch::{ShadowRun, run_shadow};
+use crate::worktree::{TestedTree, TreeState};
+
+use super::Engine;
+use super::decide::gate_verdict;
+
+impl Engine {
+    /// The shadow runner, after the LLM role: given the job as it ended
+    /// (`workspace.start` names the commit the role ended on, which orch has
+    /// just committed, so the tree is clean).
+    pub(super) fn shadow_after(
+        &self,
+        ctx: &JobContext,
+        tree: Option<&(JobCommits, TestedTree)>,
+        control: &RunControl,
+    ) -> Option<ShadowRun> {
+        let mut ended = ctx.clone();
+        if let (Some((commits, _)), Some(start)) = (tree, &ctx.workspace.start)
+            && let Some(end) = &commits.end
+        {
+            ended.workspace.start = Some(TreeState {
+                commit: end.clone(),
+                branch: start.branch.clone(),
+                changed: 0,
+            });
+        }
+        run_shadow(&ended, &self.config, &self.intercepts, control)
+    }
+
+    /// A shadow pair that disagrees on the same commit: the runner runs once
+    /// more on that commit, so that a flaky suite (two runner verdicts that
+    /// differ) is told from a wrong verdict and kept out of the switching
+    /// decision. One re-run at most; none when the pair agrees, is about two
+    /// commits, or the runner gave no verdict.
+    pub(super) fn rerun_on_disagreement(
+        &self,
+        ctx: &JobContext,
+        tree: Option<&(JobCommits, TestedTree)>,
+        first: ShadowRun,
+        control: &RunControl,
+    ) -> ShadowPair {
+        let llm = gate_verdict(ctx);
+        let same_commit = first.commit == tree.map(|(_, judged)| judged.commit.clone());
+        let disagrees = first.verdict.is_some_and(|runner| runner != llm);
+        let rerun = (same_commit && disagrees && !control.is_cancelled())
+            .then(|| self.shadow_after(ctx, tree, control))
+            .flatten()
+            // A second run on another commit would compare nothing.
+            .filter(|second| second.commit == first.commit);
+        ShadowPair { first, rerun }
+    }
+}
+
+/// A shadow runner's run beside the LLM role, and its re-run on the same
+/// commit when the two verdicts disagreed.
+pub(super) struct ShadowPair {
+    pub(super) first: ShadowRun,
+    pub(super) rerun: Option<ShadowRun>,
+}
