@@ -22,7 +22,7 @@ pub const TRANSPORT_LOCATION: &str = "crates/launcher/src/spawn.rs::spawn";
 pub const LAUNCH_LOCATION: &str = "crates/launcher/src/launch.rs::launch_job";
 
 /// The default registry of reserved agents.
-pub const REGISTRY_LOCATION: &str = "crates/launcher/src/reserved.rs::default_intercepts";
+pub const REGISTRY_LOCATION: &str = "crates/launcher/src/reserved/mod.rs::default_intercepts";
 
 /// The LLM roles a suite runner serves, the runner, and whether it has a
 /// shadow mode there: one type in the launcher, configured per stage.

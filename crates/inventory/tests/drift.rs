@@ -355,7 +355,7 @@ fn locations_that_name_no_function_or_file_are_reported() {
             "crates/pipeline/src/transition.rs::next_stage_v2",
         )
         .replace(
-            "crates/launcher/src/reserved.rs::default_intercepts",
+            "crates/launcher/src/reserved/mod.rs::default_intercepts",
             "crates/launcher/src/registry.rs::default_intercepts",
         )
     });
@@ -455,7 +455,7 @@ fn the_test_runner_missing_from_the_registry_is_reported() {
     let copy = copy_tree();
     replace(
         copy.path(),
-        "crates/launcher/src/reserved.rs",
+        "crates/launcher/src/reserved/mod.rs",
         "Box::new(SuiteRunner::testing()),",
         "",
     );
@@ -483,7 +483,7 @@ fn the_post_deploy_monitor_missing_from_the_registry_is_reported() {
     let copy = copy_tree();
     replace(
         copy.path(),
-        "crates/launcher/src/reserved.rs",
+        "crates/launcher/src/reserved/mod.rs",
         "Box::new(PostDeployMonitor),",
         "",
     );
@@ -491,7 +491,7 @@ fn the_post_deploy_monitor_missing_from_the_registry_is_reported() {
     assert_eq!(drift.len(), 1, "{}", lines(&drift));
     assert!(
         drift[0].to_string().starts_with(
-            "inventory D2: reserved agent post-deploy-monitor is PostDeployMonitor, which crates/launcher/src/reserved.rs::default_intercepts does not register"
+            "inventory D2: reserved agent post-deploy-monitor is PostDeployMonitor, which crates/launcher/src/reserved/mod.rs::default_intercepts does not register"
         ),
         "{}",
         lines(&drift)
@@ -523,7 +523,7 @@ fn a_reserved_agents_command_runner_reused_with_the_agent_command_is_reported() 
         "use std::time::Duration;\n\
          use crate::{JobContext, LauncherConfig, RunControl};\n\
          pub(crate) fn quick(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) {\n\
-             let _ = crate::reserved::run_command(ctx, config, control, &config.agent.command, Duration::from_secs(60));\n\
+             let _ = crate::reserved::shared::run_command(ctx, config, control, &config.agent.command, Duration::from_secs(60));\n\
          }\n",
     );
     let drift = check(copy.path());
@@ -776,7 +776,7 @@ fn prose_tables_that_disagree_with_the_block_are_reported() {
     edit_inventory(copy.path(), |t| {
         t.replace("| C5 | tester | testing |", "| C5 | tester | review |")
             .replace(
-                "`launch.rs`: `launch_job`; `reserved.rs`: `default_intercepts` |",
+                "`launch.rs`: `launch_job`; `reserved/mod.rs`: `default_intercepts` |",
                 "`launch.rs`: `launch_job` |",
             )
             .replace("| K4 |", "| K9 |")
@@ -788,7 +788,7 @@ fn prose_tables_that_disagree_with_the_block_are_reported() {
         "{text}"
     );
     assert!(
-        text.contains("row D6 disagrees with the inventory block: location crates/launcher/src/reserved.rs::default_intercepts is not in the prose"),
+        text.contains("row D6 disagrees with the inventory block: location crates/launcher/src/reserved/mod.rs::default_intercepts is not in the prose"),
         "{text}"
     );
     assert!(
