@@ -218,17 +218,38 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
 }
 
 /// The frozen second step.
-const STEP_2: &str = include_str!("../src/migrations/0002.sql");
+/// Steps 2 to 9 as their frozen files, in order (step 1 is `version_1_file`).
+const STEPS_2_TO_9: [&str; 8] = [
+    include_str!("../src/migrations/0002.sql"),
+    include_str!("../src/migrations/0003.sql"),
+    include_str!("../src/migrations/0004.sql"),
+    include_str!("../src/migrations/0005.sql"),
+    include_str!("../src/migrations/0006.sql"),
+    include_str!("../src/migrations/0007.sql"),
+    include_str!("../src/migrations/0008.sql"),
+    include_str!("../src/migrations/0009.sql"),
+];
+
+/// A file an orch of schema `version` (2 to 9) left: step 1's rows, then
+/// each later step up to `version`, with `user_version` said; the connection
+/// is open for the test's own rows.
+fn file_at_version(path: &Path, version: usize) -> Connection {
+    version_1_file(path);
+    let conn = Connection::open(path).unwrap();
+    for step in &STEPS_2_TO_9[..version - 1] {
+        conn.execute_batch(step).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    conn
+}
 
 #[test]
 fn a_version_2_file_migrates_to_version_3_and_its_old_claims_have_no_claim_time() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orch.db");
-    version_1_file(&path);
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(STEP_2).unwrap();
-        conn.pragma_update(None, "user_version", 2).unwrap();
+        let conn = file_at_version(&path, 2);
         // A job running under a version-2 orch: claimed, then heartbeaten.
         conn.execute_batch(
             "INSERT INTO jobs (id, task_id, stage, role, state, attempts, max_attempts, \
@@ -261,14 +282,6 @@ fn a_version_2_file_migrates_to_version_3_and_its_old_claims_have_no_claim_time(
     );
 }
 
-/// The frozen steps 3 to 6.
-const STEPS_3_TO_6: [&str; 4] = [
-    include_str!("../src/migrations/0003.sql"),
-    include_str!("../src/migrations/0004.sql"),
-    include_str!("../src/migrations/0005.sql"),
-    include_str!("../src/migrations/0006.sql"),
-];
-
 /// A run recorded by a version-8 orch (with its sandbox, before cache tokens
 /// and models were stored) migrates to step 9 untouched, its new columns
 /// NULL: unknown, never 0.
@@ -276,18 +289,8 @@ const STEPS_3_TO_6: [&str; 4] = [
 fn a_version_8_run_keeps_its_figures_with_null_cache_tokens_and_model() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orch.db");
-    version_1_file(&path);
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(STEP_2).unwrap();
-        for step in STEPS_3_TO_6 {
-            conn.execute_batch(step).unwrap();
-        }
-        conn.execute_batch(include_str!("../src/migrations/0007.sql"))
-            .unwrap();
-        conn.execute_batch(include_str!("../src/migrations/0008.sql"))
-            .unwrap();
-        conn.pragma_update(None, "user_version", 8).unwrap();
+        let conn = file_at_version(&path, 8);
         conn.execute_batch(
             "INSERT INTO agent_runs (id, job_id, task_id, role, stage, transport, started_ms, \
                  ended_ms, duration_ms, outcome, cost_usd, tokens_in, tokens_out, sandbox) \
@@ -326,14 +329,8 @@ fn a_version_8_run_keeps_its_figures_with_null_cache_tokens_and_model() {
 fn a_version_6_shadow_pair_is_kept_but_not_counted_as_agreement() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orch.db");
-    version_1_file(&path);
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(STEP_2).unwrap();
-        for step in STEPS_3_TO_6 {
-            conn.execute_batch(step).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 6).unwrap();
+        let conn = file_at_version(&path, 6);
         conn.execute_batch(&format!(
             "INSERT INTO agent_runs (id, job_id, task_id, role, stage, transport, started_ms, \
                  ended_ms, duration_ms, outcome) VALUES (7, 1, 1, 'test-runner', 'testing', \
@@ -376,19 +373,12 @@ fn a_version_6_shadow_pair_is_kept_but_not_counted_as_agreement() {
     assert_eq!(dump(&conn), dump(&direct));
 }
 
-/// The frozen third step.
-const STEP_3: &str = include_str!("../src/migrations/0003.sql");
-
 #[test]
 fn a_version_3_file_migrates_to_version_5_with_no_rescue_counted_no_actor_and_checkout_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orch.db");
-    version_1_file(&path);
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(STEP_2).unwrap();
-        conn.execute_batch(STEP_3).unwrap();
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        let conn = file_at_version(&path, 3);
         conn.execute_batch(
             "INSERT INTO transitions (id, task_id, job_id, from_stage, to_stage, at_ms) \
                  VALUES (1, 1, 1, 'development', 'testing', 25);",
@@ -622,21 +612,8 @@ fn the_advice_for_a_file_that_cannot_be_opened_fits_the_error() {
 fn a_version_9_file_is_rebuilt_with_its_rows_and_ids_and_never_reuses_an_id() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orch.db");
-    version_1_file(&path);
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(STEP_2).unwrap();
-        for step in STEPS_3_TO_6 {
-            conn.execute_batch(step).unwrap();
-        }
-        for step in [
-            include_str!("../src/migrations/0007.sql"),
-            include_str!("../src/migrations/0008.sql"),
-            include_str!("../src/migrations/0009.sql"),
-        ] {
-            conn.execute_batch(step).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 9).unwrap();
+        let conn = file_at_version(&path, 9);
         conn.execute_batch(
             "INSERT INTO tasks (id, repo_id, title, stage, status, created_ms, updated_ms, \
                  isolation, branch) VALUES (7, 1, 'seventh', 'done', 'done', 70, 80, 'worktree', \
