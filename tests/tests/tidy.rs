@@ -176,7 +176,7 @@ fn workspace_dependencies_follow_the_design() {
     let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("orch-self-deploy", &[][..]),
         ("orch-pipeline", &[][..]),
-        ("orch-store", &[][..]),
+        ("orch-store", &["orch-pipeline"][..]),
         ("orch-process", &["orch-self-deploy"][..]),
         (
             "orch-staging-runner",

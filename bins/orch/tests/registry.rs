@@ -37,10 +37,8 @@ fn context(dir: &std::path::Path, role: Role, stage: Stage) -> JobContext {
     repo.deploy_command = Some("make deploy".into());
     repo.health_command = Some("make health".into());
     let repo = store.add_repo(&repo).unwrap();
-    let task = store.add_task(repo, "a task", stage.as_str()).unwrap();
-    store
-        .enqueue(&NewJob::new(task, stage.as_str(), role.as_str()))
-        .unwrap();
+    let task = store.add_task(repo, "a task", stage).unwrap();
+    store.enqueue(&NewJob::new(task, stage, role)).unwrap();
     let claimed = store
         .claim(&LeaseOwner::new("boot", "w"), Duration::from_secs(60))
         .unwrap()

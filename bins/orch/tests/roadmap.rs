@@ -12,6 +12,7 @@
     reason = "the test starts the real orch binary"
 )]
 
+use orch_pipeline::{Role, Stage};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -36,6 +37,7 @@ fn step(
     commit: &str,
     to: &str,
 ) {
+    let (stage, role): (Stage, Role) = (stage.parse().unwrap(), role.parse().unwrap());
     store.enqueue(&NewJob::new(task, stage, role)).unwrap();
     let claimed = store
         .claim(&LeaseOwner::new("boot", "w"), Duration::from_secs(60))
@@ -44,8 +46,8 @@ fn step(
     let run = |(run_role, transport, cost, exit, outcome): &Run<'_>| NewAgentRun {
         job: claimed.job.id,
         task,
-        role: (*run_role).to_owned(),
-        stage: stage.to_owned(),
+        role: run_role.parse().unwrap(),
+        stage,
         transport: *transport,
         started_ms: 0,
         ended_ms: 2_000,
@@ -65,11 +67,11 @@ fn step(
     for r in earlier {
         store.record_agent_run(&run(r)).unwrap();
     }
-    let gate = orch_pipeline::gates_for(stage.parse().unwrap())[0].name();
+    let gate = orch_pipeline::gates_for(stage)[0].name();
     let transition = NewTransition {
         task,
-        from_stage: stage.to_owned(),
-        to_stage: to.to_owned(),
+        from_stage: stage,
+        to_stage: to.parse().unwrap(),
         status: TaskStatus::Active,
         developer_retries: 0,
         decisions: vec![GateDecision {
@@ -113,7 +115,9 @@ fn history(db: &Path) {
     // Task 1: the LLM tester writes FAILED five times (its CLI exits 0);
     // each time the developer reworks and the reviewer approves (its CLI
     // exiting 1 while its verdict advances).
-    let one = store.add_task(demo, "five failures", "testing").unwrap();
+    let one = store
+        .add_task(demo, "five failures", Stage::Testing)
+        .unwrap();
     for i in 0..5 {
         let commit = char::from(b'a' + i).to_string();
         step(
@@ -168,7 +172,7 @@ fn history(db: &Path) {
         "deploy",
     );
     // Task 2: the LLM tester PASSED a commit the staging runner then FAILED.
-    let two = store.add_task(web, "a wrong pass", "testing").unwrap();
+    let two = store.add_task(web, "a wrong pass", Stage::Testing).unwrap();
     step(
         &store,
         two,

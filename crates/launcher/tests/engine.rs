@@ -143,37 +143,37 @@ fn staging_task(engine: &Engine, repo: RepoId) -> TaskId {
 #[derive(Debug, Clone, Copy)]
 struct Suite {
     stage: Stage,
-    runner: &'static str,
-    llm: &'static str,
+    runner: Role,
+    llm: Role,
     artifact: &'static str,
     key: &'static str,
     gate: &'static str,
-    next_stage: &'static str,
-    next_role: &'static str,
+    next_stage: Stage,
+    next_role: Role,
     exhausted: orch_store::AlertKind,
 }
 
 const STAGING: Suite = Suite {
     stage: Stage::DeployStaging,
-    runner: "staging-runner",
-    llm: "deployer",
+    runner: Role::StagingRunner,
+    llm: Role::Deployer,
     artifact: "15-staging-log.md",
     key: "staging_status",
     gate: "check_staging_status",
-    next_stage: "deploy",
-    next_role: "deploy-finalizer",
+    next_stage: Stage::Deploy,
+    next_role: Role::DeployFinalizer,
     exhausted: orch_store::AlertKind::StagingRunnerExhausted,
 };
 
 const TESTING: Suite = Suite {
     stage: Stage::Testing,
-    runner: "test-runner",
-    llm: "tester",
+    runner: Role::TestRunner,
+    llm: Role::Tester,
     artifact: "10-test-report.md",
     key: "test_status",
     gate: "check_test_status",
-    next_stage: "deploy-staging",
-    next_role: "deployer",
+    next_stage: Stage::DeployStaging,
+    next_role: Role::Deployer,
     exhausted: orch_store::AlertKind::TestRunnerExhausted,
 };
 
@@ -249,7 +249,7 @@ fn switch_off_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
     check(reports[0].intercepted_by.is_none(), "no intercept")?;
     check(engine.spawn_count() == 1, "spawn called once")?;
     check(
-        stages(&engine, task) == suite.to(suite.next_stage),
+        stages(&engine, task) == suite.to(suite.next_stage.as_str()),
         format!(
             "the scripted LLM role wrote PASSED: {:?}",
             stages(&engine, task)
@@ -280,10 +280,10 @@ fn repo_outside_the_csv_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
     let reports = drive(&engine, 10);
     let served = reports
         .iter()
-        .find(|r| r.task == web_task && r.stage == suite.stage.as_str())
+        .find(|r| r.task == web_task && r.stage == suite.stage)
         .ok_or("the web task never ran")?;
     check(
-        served.intercepted_by == Some(suite.runner) && !served.spawned,
+        served.intercepted_by == Some(suite.runner.as_str()) && !served.spawned,
         format!("{served:?}"),
     )
 }
@@ -297,7 +297,7 @@ fn star_serves_every_repo_and_passed_advances(suite: Suite) -> Result<(), Failed
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some(suite.runner),
+        reports[0].intercepted_by == Some(suite.runner.as_str()),
         format!("{reports:?}"),
     )?;
     check(
@@ -305,7 +305,7 @@ fn star_serves_every_repo_and_passed_advances(suite: Suite) -> Result<(), Failed
         "spawn was called for a job the runner served",
     )?;
     check(
-        stages(&engine, task) == suite.to(suite.next_stage),
+        stages(&engine, task) == suite.to(suite.next_stage.as_str()),
         format!("{:?}", stages(&engine, task)),
     )?;
     let transitions = engine.store().transitions(task).unwrap();
@@ -367,7 +367,7 @@ fn failed_rolls_back_and_spends_a_retry(suite: Suite) -> Result<(), Failed> {
     )?;
     let next = engine.store().jobs_in_state(JobState::Queued, 10).unwrap();
     check(
-        next.len() == 1 && next[0].role == "developer",
+        next.len() == 1 && next[0].role == Role::Developer,
         format!("{next:?}"),
     )
 }
@@ -507,7 +507,9 @@ fn an_unwritable_log_after_a_pass_falls_back_to_the_llm(suite: Suite) -> Result<
     check(task.get() == 1, format!("{task:?}"))?;
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some(suite.runner) && !reports[0].spawned && log.is_file(),
+        reports[0].intercepted_by == Some(suite.runner.as_str())
+            && !reports[0].spawned
+            && log.is_file(),
         format!("{reports:?}"),
     )?;
     // Without it (an older kernel, ORCH_SANDBOX=off) the suite can block the
@@ -523,7 +525,7 @@ fn an_unwritable_log_after_a_pass_falls_back_to_the_llm(suite: Suite) -> Result<
     check(task.get() == 1, format!("{task:?}"))?;
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some(suite.runner) && reports[0].spawned,
+        reports[0].intercepted_by == Some(suite.runner.as_str()) && reports[0].spawned,
         format!("{reports:?}"),
     )?;
     let outcomes = outcomes(&engine, task);
@@ -563,7 +565,7 @@ impl Intercept for FirstInLine {
         "first-in-line"
     }
     fn claims(&self, ctx: &JobContext, _config: &LauncherConfig) -> bool {
-        ctx.role.as_str() == self.0.llm
+        ctx.role == self.0.llm
     }
     fn run(
         &self,
@@ -574,7 +576,7 @@ impl Intercept for FirstInLine {
         fs::write(&ctx.artifact, format!("{}: FAILED\n", self.0.key)).unwrap();
         Intercepted::Served(Launch::Ran {
             record: RunRecord {
-                role: "first-in-line".into(),
+                role: ctx.role,
                 transport: Transport::Deterministic,
                 started: std::time::SystemTime::now(),
                 duration: Duration::ZERO,
@@ -709,7 +711,7 @@ fn agent_runs_carry_parsed_cost_and_tokens() -> Result<(), Failed> {
         check(runs.len() == 1, format!("{fixture}: {runs:?}"))?;
         let run = &runs[0];
         check(
-            run.transport == Transport::Llm && run.role == "analyst" && run.outcome == "passed",
+            run.transport == Transport::Llm && run.role == Role::Analyst && run.outcome == "passed",
             format!("{fixture}: {run:?}"),
         )?;
         check(
@@ -791,7 +793,7 @@ fn a_spent_developer_budget_blocks_the_task() -> Result<(), Failed> {
     drive(&engine, 10);
     let t = engine.store().task(task).unwrap();
     check(
-        t.status == TaskStatus::Blocked && t.stage == "blocked",
+        t.status == TaskStatus::Blocked && t.stage == Stage::Blocked,
         format!("{t:?}"),
     )?;
     check(
@@ -834,11 +836,11 @@ fn a_stale_artifact_is_never_read() -> Result<(), Failed> {
     // 1 was spent by testing's rollback, so the task is blocked).
     let second = transitions
         .iter()
-        .filter(|t| t.from_stage == "review")
+        .filter(|t| t.from_stage == Stage::Review)
         .nth(1)
         .ok_or_else(|| format!("no second review: {:?}", stages(&engine, task)))?;
     check(
-        second.to_stage == "blocked",
+        second.to_stage == Stage::Blocked,
         format!("{:?}", stages(&engine, task)),
     )?;
     check(
@@ -940,7 +942,7 @@ fn switch_off_records_exactly_the_llm_sequence(suite: Suite) -> Result<(), Faile
         // Every reserved agent but this suite's runner.
         let intercepts: Vec<Box<dyn Intercept>> = reserved::default_intercepts()
             .into_iter()
-            .filter(|i| i.name() != suite.runner)
+            .filter(|i| i.name() != suite.runner.as_str())
             .collect();
         let engine = h.engine().with_intercepts(intercepts);
         let repo = suite.repo(&h, &engine, "api", "exit 1");
@@ -1078,7 +1080,7 @@ fn shadow_mode_records_both_verdicts_and_the_llm_decides() -> Result<(), Failed>
                 && pair.llm_verdict == llm
                 && pair.runner_run == runs[0].id
                 && pair.llm_run == Some(runs[runs.len() - 1].id)
-                && pair.stage == "testing"
+                && pair.stage == Stage::Testing
                 && pair.command_sha == Some(orch_store::command_sha256(command))
                 && pair.rerun_verdict.as_deref() == disagree.then_some(runner_verdict),
             format!("{case}: {pair:?}"),
@@ -1096,7 +1098,7 @@ fn shadow_mode_records_both_verdicts_and_the_llm_decides() -> Result<(), Failed>
                 && artifact.contains(&format!("test_status: {llm}")),
             format!("{case}: {artifact}"),
         )?;
-        let agreement = engine.store().shadow_agreement("testing").unwrap();
+        let agreement = engine.store().shadow_agreement(Stage::Testing).unwrap();
         let n = match counted {
             "agree" => agreement.agree,
             "runner_only_failed" => agreement.runner_only_failed,
@@ -1157,7 +1159,7 @@ fn a_flaky_suite_is_run_again_on_a_disagreement_and_counted_apart() -> Result<()
             && pairs[0].rerun_verdict.as_deref() == Some("PASSED"),
         format!("{pairs:?}"),
     )?;
-    let evidence = engine.store().shadow_evidence("testing").unwrap();
+    let evidence = engine.store().shadow_evidence(Stage::Testing).unwrap();
     check(
         evidence.len() == 1
             && evidence[0].flaky == 1
@@ -1299,7 +1301,7 @@ fn a_panicking_shadow_runner_never_changes_the_llm_outcome() -> Result<(), Faile
         pairs.len() == 1 && pairs[0].runner_verdict.is_none() && pairs[0].llm_verdict == "PASSED",
         format!("{pairs:?}"),
     )?;
-    let agreement = engine.store().shadow_agreement("testing").unwrap();
+    let agreement = engine.store().shadow_agreement(Stage::Testing).unwrap();
     check(
         agreement.runner_no_verdict == 1 && agreement.runs == 1,
         format!("{agreement:?}"),
@@ -1371,7 +1373,7 @@ fn a_task_goes_through_every_stage() -> Result<(), Failed> {
     check(reports.len() == 8, format!("{reports:?}"))?;
     let t = engine.store().task(task).unwrap();
     check(
-        t.status == TaskStatus::Done && t.stage == "done",
+        t.status == TaskStatus::Done && t.stage == Stage::Done,
         format!("{t:?}"),
     )?;
     check(
@@ -1606,7 +1608,7 @@ fn a_retried_task_resumes_where_it_stopped() -> Result<(), Failed> {
         orch_launcher::operator::retry(&store, task, None, "the tester was flaky", false).unwrap()
     };
     check(stage == Stage::Testing, format!("{stage}"))?;
-    check(retried.from_stage == "blocked", format!("{retried:?}"))?;
+    check(retried.from_stage == Stage::Blocked, format!("{retried:?}"))?;
     drive(&engine, 10);
     let t = engine.store().task(task).unwrap();
     check(
@@ -1650,7 +1652,7 @@ fn a_planted_later_artifact_is_archived_not_read() -> Result<(), Failed> {
     drive(&engine, 10);
     let last = engine.store().transitions(task).unwrap().pop().unwrap();
     check(
-        last.from_stage == "deploy-staging" && last.to_stage == "blocked",
+        last.from_stage == Stage::DeployStaging && last.to_stage == Stage::Blocked,
         format!("{:?}", stages(&engine, task)),
     )?;
     check(
@@ -1670,7 +1672,7 @@ fn an_artifact_that_is_a_link_fails_closed() -> Result<(), Failed> {
     drive(&engine, 1);
     let transitions = engine.store().transitions(task).unwrap();
     check(
-        transitions.len() == 1 && transitions[0].to_stage == "blocked",
+        transitions.len() == 1 && transitions[0].to_stage == Stage::Blocked,
         format!("{:?}", stages(&engine, task)),
     )?;
     check(
@@ -2076,7 +2078,7 @@ impl Intercept for CancelledAtTheEnd {
             .request_cancel(ctx.task.id)
             .unwrap();
         let record = RunRecord {
-            role: "cancelled-at-the-end".into(),
+            role: ctx.role,
             transport: Transport::Deterministic,
             started: std::time::SystemTime::now(),
             duration: Duration::ZERO,
@@ -2129,12 +2131,12 @@ fn cancelled_at_the_end(defer: bool) -> Result<(), Failed> {
     let store = engine.store();
     let t = store.task(task).unwrap();
     check(
-        t.status == TaskStatus::Blocked && t.stage == "blocked",
+        t.status == TaskStatus::Blocked && t.stage == Stage::Blocked,
         format!("{t:?}"),
     )?;
     let last = store.transitions(task).unwrap().pop().unwrap();
     check(
-        last.from_stage == "analysis" && last.reason.as_deref() == Some("cancelled"),
+        last.from_stage == Stage::Analysis && last.reason.as_deref() == Some("cancelled"),
         format!("{last:?}"),
     )?;
     check(
@@ -2203,7 +2205,7 @@ fn deploy_needs_the_latest_staging_verdict_passed() -> Result<(), Failed> {
         .store()
         .retry_task(
             task,
-            &orch_store::NewJob::new(task, "deploy", "deploy-finalizer"),
+            &orch_store::NewJob::new(task, Stage::Deploy, Role::DeployFinalizer),
             "forced",
             false,
         )

@@ -3,6 +3,7 @@
 //! blocking), an archived log is found when the current one is gone, and
 //! following a job that has ended writes what it left and returns.
 
+use orch_pipeline::{Role, Stage};
 use std::fs;
 
 use orch_launcher::task_log::{self, TaskLogError};
@@ -84,7 +85,7 @@ fn following_an_ended_job_writes_what_it_left_and_returns() {
         .create_task(
             repo,
             "t",
-            &NewJob::new(TaskId::new(0), "analysis", "analyst"),
+            &NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst),
         )
         .unwrap();
     // A cancel of a queued job fails it at once: the job has ended.

@@ -14,6 +14,7 @@
     reason = "test code: a panic is the failure report"
 )]
 
+use orch_pipeline::{Role, Stage};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -64,7 +65,7 @@ fn fixture() -> Fixture {
         .create_task(
             repo,
             "add a --verbose flag",
-            &NewJob::new(TaskId::new(0), "analysis", "analyst"),
+            &NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst),
         )
         .unwrap();
     let artifacts = home.join("tasks").join(task.get().to_string());
@@ -79,8 +80,8 @@ fn fixture() -> Fixture {
         .record_agent_run(&NewAgentRun {
             job,
             task,
-            role: "analyst".to_owned(),
-            stage: "analysis".to_owned(),
+            role: Role::Analyst,
+            stage: Stage::Analysis,
             transport: Transport::Llm,
             started_ms: T0 + 1_000,
             ended_ms: T0 + 3_500,
@@ -100,8 +101,8 @@ fn fixture() -> Fixture {
     store
         .record_transition(&NewTransition {
             task,
-            from_stage: "analysis".to_owned(),
-            to_stage: "architecture".to_owned(),
+            from_stage: Stage::Analysis,
+            to_stage: Stage::Architecture,
             status: TaskStatus::Active,
             developer_retries: 0,
             decisions: vec![GateDecision {

@@ -37,7 +37,7 @@ use orch_launcher::{
     Engine, EngineError, JobEndKind, JobReport, LauncherConfig, RepoScope, RunnerMode, StopSignal,
     TaskRequest,
 };
-use orch_pipeline::Stage;
+use orch_pipeline::{Role, Stage};
 use orch_process::exec::{self, Ending, ExecOutcome, ExecSpec, Program, SandboxMode, Streams};
 use orch_self_deploy::ProcessExit;
 use orch_store::{JobState, LeaseOwner, NewRepo, RepoId, Store, TaskId, TaskIsolation, TaskStatus};
@@ -372,21 +372,21 @@ fn the_test_runner_tests_the_commit_the_stage_started_on() -> Result<(), Failed>
         let transitions = engine.store().transitions(task).unwrap();
         let developed = transitions
             .iter()
-            .find(|t| t.from_stage == "development")
+            .find(|t| t.from_stage == Stage::Development)
             .and_then(|t| t.decisions[0].commit_sha.clone())
             .ok_or(format!("{mode}: no development commit"))?;
         let tested = transitions
             .iter()
-            .find(|t| t.from_stage == "testing")
+            .find(|t| t.from_stage == Stage::Testing)
             .ok_or(format!("{mode}: {:?}", stages(&engine, task)))?;
         check(
-            tested.to_stage == "deploy-staging",
+            tested.to_stage == Stage::DeployStaging,
             format!("{mode}: {tested:?}"),
         )?;
         let runs = engine.store().agent_runs(task).unwrap();
         let runner = runs
             .iter()
-            .find(|r| r.role == "test-runner")
+            .find(|r| r.role == Role::TestRunner)
             .ok_or(format!("{mode}: {runs:?}"))?;
         check(
             runner.outcome == "passed",
@@ -504,7 +504,7 @@ fn a_task_that_deletes_or_weakens_its_failing_test_never_deploys() -> Result<(),
             .transitions(task)
             .unwrap()
             .into_iter()
-            .find(|t| t.from_stage == "deploy-staging")
+            .find(|t| t.from_stage == Stage::DeployStaging)
             .ok_or("no staging transition")?;
         check(
             staged.decisions[0].reason.contains(changed),
@@ -707,7 +707,7 @@ fn an_approved_suite_change_is_used_and_a_later_weakening_is_reverted() -> Resul
 fn reached_after_approval(engine: &Engine, task: TaskId) -> bool {
     let history = engine.store().transitions(task).unwrap();
     let from = history.iter().rposition(|t| t.actor.is_some()).unwrap_or(0);
-    history[from..].iter().any(|t| t.to_stage == "deploy")
+    history[from..].iter().any(|t| t.to_stage == Stage::Deploy)
 }
 
 /// The setup runs in the task's worktree before the first role and in the
@@ -838,7 +838,7 @@ fn the_shadow_runner_runs_after_the_tester_on_its_end_commit() -> Result<(), Fai
     let jobs = engine.store().task_jobs(task).unwrap();
     let testing = jobs
         .iter()
-        .find(|j| j.stage == "testing")
+        .find(|j| j.stage == Stage::Testing)
         .ok_or("no testing job")?;
     let end = testing.end_commit.clone().ok_or("no end commit")?;
     check(
@@ -853,7 +853,7 @@ fn the_shadow_runner_runs_after_the_tester_on_its_end_commit() -> Result<(), Fai
             && pairs[0].llm_verdict == "PASSED",
         format!("{pairs:?}, tester ended on {end}"),
     )?;
-    let agreement = engine.store().shadow_agreement("testing").unwrap();
+    let agreement = engine.store().shadow_agreement(Stage::Testing).unwrap();
     check(
         agreement.runs == 1 && agreement.runner_only_failed == 1 && agreement.other_commit == 0,
         format!("{agreement:?}"),
@@ -953,14 +953,14 @@ fn a_task_works_in_its_own_worktree_and_reaches_done() -> Result<(), Failed> {
     for report in &reports {
         let job = engine.store().job(report.job).unwrap();
         let want_start = if matches!(
-            job.stage.as_str(),
-            "analysis" | "architecture" | "development"
+            job.stage,
+            Stage::Analysis | Stage::Architecture | Stage::Development
         ) {
             head.clone()
         } else {
             tip.clone()
         };
-        let want_end = if matches!(job.stage.as_str(), "analysis" | "architecture") {
+        let want_end = if matches!(job.stage, Stage::Analysis | Stage::Architecture) {
             head.clone()
         } else {
             tip.clone()
@@ -977,7 +977,7 @@ fn a_task_works_in_its_own_worktree_and_reaches_done() -> Result<(), Failed> {
     // Every gate decision names the commit and a clean tree.
     for t in engine.store().transitions(task).unwrap() {
         for d in &t.decisions {
-            let want = if matches!(t.from_stage.as_str(), "analysis" | "architecture") {
+            let want = if matches!(t.from_stage, Stage::Analysis | Stage::Architecture) {
                 &head
             } else {
                 &tip
@@ -1171,7 +1171,7 @@ fn an_agent_that_detaches_head_blocks_the_task() -> Result<(), Failed> {
     let reports = drive(&engine, 20);
     let last = reports.last().unwrap();
     check(
-        last.stage == "testing" && blocked_with(last, orch_store::AlertKind::WorktreeTampered),
+        last.stage == Stage::Testing && blocked_with(last, orch_store::AlertKind::WorktreeTampered),
         format!("{reports:#?}"),
     )?;
     check(status(&engine, task) == TaskStatus::Blocked, "blocked")?;
@@ -1220,10 +1220,13 @@ fn an_llm_testers_verdict_names_the_commit_it_leaves() -> Result<(), Failed> {
     let tip = rev(&h.checkout, "orch/task-1");
     check(tip != start, "the tester's file was committed")?;
     let history = engine.store().transitions(task).unwrap();
-    let testing = history.iter().find(|t| t.from_stage == "testing").unwrap();
+    let testing = history
+        .iter()
+        .find(|t| t.from_stage == Stage::Testing)
+        .unwrap();
     let staging = history
         .iter()
-        .find(|t| t.from_stage == "deploy-staging")
+        .find(|t| t.from_stage == Stage::DeployStaging)
         .unwrap();
     check(
         testing.decisions[0].commit_sha.as_deref() == Some(tip.as_str())
@@ -1293,7 +1296,7 @@ fn an_llm_deployer_that_resets_the_branch_blocks_the_task() -> Result<(), Failed
     let reports = drive(&engine, 20);
     let last = reports.last().unwrap();
     check(
-        last.stage == "deploy-staging"
+        last.stage == Stage::DeployStaging
             && last.spawned
             && blocked_with(last, orch_store::AlertKind::WorktreeTampered),
         format!("{reports:#?}"),
@@ -1408,7 +1411,7 @@ fn a_change_after_staging_refuses_the_deploy() -> Result<(), Failed> {
         }
         let deploy = step(&engine);
         check(
-            deploy.stage == "deploy"
+            deploy.stage == Stage::Deploy
                 && matches!(
                     deploy.end,
                     JobEndKind::Transition {
@@ -2882,7 +2885,7 @@ fn a_worktree_move_cut_short_by_a_kill_is_finished() -> Result<(), Failed> {
     fs::write(&record, format!("{}\n", partial.join(".git").display())).unwrap();
     let second = step(&engine);
     check(
-        second.outcome.is_some() && second.stage == "architecture",
+        second.outcome.is_some() && second.stage == Stage::Architecture,
         format!("{second:?}"),
     )?;
     check(h.seen().len() == 2, format!("roles run: {:?}", h.seen()))?;

@@ -9,6 +9,7 @@
 
 mod common;
 
+use orch_pipeline::{Role, Stage};
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -205,7 +206,7 @@ fn a_poison_job_of_a_dead_boot_still_blocks_its_task() {
         .store
         .enqueue(&NewJob {
             max_attempts: 1,
-            ..NewJob::new(fx.task, "deploy-staging", "deployer")
+            ..NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer)
         })
         .unwrap();
     let dying = fx.store.register_boot("boot-dying").unwrap();

@@ -4,6 +4,7 @@
 
 mod common;
 
+use orch_pipeline::{Role, Stage};
 use std::time::Duration;
 
 use common::Fixture;
@@ -67,7 +68,7 @@ fn a_started_deploy_whose_end_was_never_written_is_found_by_the_next_claim() {
         .store
         .retry_task(
             fx.task,
-            &NewJob::new(fx.task, "deploy", "deploy-finalizer"),
+            &NewJob::new(fx.task, Stage::Deploy, Role::DeployFinalizer),
             "checked the target: the deploy did not happen",
             false,
         )

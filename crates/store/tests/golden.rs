@@ -13,6 +13,7 @@
 
 mod common;
 
+use orch_pipeline::{Role, Stage};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
@@ -197,7 +198,7 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
         Some("make test")
     );
     assert_eq!(
-        store.shadow_agreement("testing").unwrap(),
+        store.shadow_agreement(Stage::Testing).unwrap(),
         orch_store::ShadowAgreement::default()
     );
     drop(store);
@@ -343,7 +344,7 @@ fn a_version_6_shadow_pair_is_kept_but_not_counted_as_agreement() {
         .unwrap();
     }
     let store = Store::open(&path).unwrap();
-    let agreement = store.shadow_agreement("testing").unwrap();
+    let agreement = store.shadow_agreement(Stage::Testing).unwrap();
     assert_eq!(
         (agreement.runs, agreement.agree, agreement.other_commit),
         (1, 0, 1),
@@ -362,7 +363,7 @@ fn a_version_6_shadow_pair_is_kept_but_not_counted_as_agreement() {
         .into_iter()
         .find(|r| r.id == task.repo)
         .unwrap();
-    let evidence = store.shadow_evidence("testing").unwrap();
+    let evidence = store.shadow_evidence(Stage::Testing).unwrap();
     assert_eq!(evidence.len(), 1, "{evidence:?}");
     assert_eq!(evidence[0].repo, repo.name);
     assert_eq!(evidence[0].other_commit, 1);
@@ -661,7 +662,7 @@ fn a_version_9_file_is_rebuilt_with_its_rows_and_ids_and_never_reuses_an_id() {
         .create_task_with(
             orch_store::RepoId::new(1),
             &orch_store::NewTask::in_checkout("next"),
-            &orch_store::NewJob::new(orch_store::TaskId::new(0), "analysis", "analyst"),
+            &orch_store::NewJob::new(orch_store::TaskId::new(0), Stage::Analysis, Role::Analyst),
         )
         .unwrap();
     assert_eq!(

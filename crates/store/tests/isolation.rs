@@ -4,6 +4,7 @@
 
 mod common;
 
+use orch_pipeline::{Role, Stage};
 use std::time::Duration;
 
 use common::Fixture;
@@ -25,7 +26,7 @@ fn a_worktree_task_records_its_base_and_a_checkout_task_has_none() {
         .store
         .add_repo(&NewRepo::new("api", "/srv/api", "make staging"))
         .unwrap();
-    let first = NewJob::new(TaskId::new(0), "analysis", "analyst");
+    let first = NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst);
     let (wt, _) = fx
         .store
         .create_task_with(
@@ -56,7 +57,7 @@ fn a_worktree_task_records_its_base_and_a_checkout_task_has_none() {
 fn a_worktree_task_without_a_full_base_commit_is_refused_and_nothing_is_written() {
     let fx = Fixture::new();
     let repo = fx.store.repo_by_name("demo").unwrap().unwrap().id;
-    let first = NewJob::new(TaskId::new(0), "analysis", "analyst");
+    let first = NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst);
     let before = fx.count("tasks");
     for base in [None, Some("abc123"), Some("G".repeat(40).as_str())] {
         let task = NewTask {
@@ -116,7 +117,7 @@ fn a_blank_base_ref_is_refused() {
 fn the_branch_and_worktree_are_named_once_and_only_for_worktree_tasks() {
     let fx = Fixture::new();
     let repo = fx.store.repo_by_name("demo").unwrap().unwrap().id;
-    let first = NewJob::new(TaskId::new(0), "analysis", "analyst");
+    let first = NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst);
     let (task, _) = fx
         .store
         .create_task_with(repo, &NewTask::in_worktree("t", BASE), &first)
@@ -177,7 +178,7 @@ fn checkout_tasks_of_one_repository_run_one_whole_task_at_a_time() {
         .store
         .add_repo(&NewRepo::new("other", "/srv/other", "true"))
         .unwrap();
-    let first = NewJob::new(TaskId::new(0), "analysis", "analyst");
+    let first = NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst);
     let (older, _) = fx.store.create_task(repo, "older", &first).unwrap();
     let (younger, _) = fx.store.create_task(repo, "younger", &first).unwrap();
     let (elsewhere, _) = fx.store.create_task(other, "elsewhere", &first).unwrap();
@@ -202,7 +203,7 @@ fn checkout_tasks_of_one_repository_run_one_whole_task_at_a_time() {
     // The older task moves on: its next job is claimable, the younger's not.
     let c = claimed.remove(0);
     let t = common::transition(older, "analysis", "architecture", TaskStatus::Active);
-    let next = NewJob::new(older, "architecture", "architect");
+    let next = NewJob::new(older, Stage::Architecture, Role::Architect);
     fx.store
         .complete_with_transition(
             c.lease,

@@ -11,6 +11,7 @@
 
 mod common;
 
+use orch_pipeline::Stage;
 use std::path::Path;
 
 use common::Fixture;
@@ -89,8 +90,8 @@ fn an_unknown_actor_in_the_database_is_a_typed_error() {
     fx.store
         .record_transition(&orch_store::NewTransition {
             task: fx.task,
-            from_stage: "deploy-staging".into(),
-            to_stage: "deploy".into(),
+            from_stage: Stage::DeployStaging,
+            to_stage: Stage::Deploy,
             status: TaskStatus::Active,
             developer_retries: 0,
             decisions: Vec::new(),
@@ -106,6 +107,59 @@ fn an_unknown_actor_in_the_database_is_a_typed_error() {
     let text = error.to_string();
     assert!(
         text.contains("unknown transition actor \"robot\"") && text.contains("operator, rescue"),
+        "{text}"
+    );
+}
+
+/// Stages and roles are typed at the store's edge: a stage or role text in
+/// the database that `orch-pipeline` does not know (a newer orch, a hand
+/// edit) is `StoreError::UnknownName`, naming the table, the row, the column
+/// and the text, from every reader of that column.
+#[test]
+fn an_unknown_stage_or_role_in_the_database_is_a_typed_error_naming_the_row() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("testing", "tester");
+    let db = Connection::open(&fx.path).unwrap();
+    db.execute("UPDATE tasks SET stage = 'qa'", []).unwrap();
+    db.execute("UPDATE jobs SET role = 'Tester'", []).unwrap();
+    let store = fx.reopen();
+    let named = |error: StoreError, table: &str, row: String, column: &str, found: &str| {
+        let text = error.to_string();
+        let StoreError::UnknownName {
+            table: t,
+            row: r,
+            column: c,
+            found: f,
+            ..
+        } = error
+        else {
+            panic!("not UnknownName: {text}");
+        };
+        assert_eq!((t, r, c, f.as_str()), (table, row, column, found), "{text}");
+        assert!(text.contains(&format!("{found:?}")), "{text}");
+    };
+    named(
+        store.task(fx.task).unwrap_err(),
+        "tasks",
+        fx.task.to_string(),
+        "stage",
+        "qa",
+    );
+    named(
+        store.job(job).unwrap_err(),
+        "jobs",
+        job.to_string(),
+        "role",
+        "Tester",
+    );
+    let error = store.queue_snapshot(10).unwrap_err();
+    assert!(
+        matches!(error, StoreError::UnknownName { column: "role", .. }),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("test-runner") && text.contains("tester"),
         "{text}"
     );
 }

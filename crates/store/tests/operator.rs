@@ -10,6 +10,7 @@
 
 mod common;
 
+use orch_pipeline::{Role, Stage};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,7 +95,7 @@ fn the_poison_threshold_is_the_stores_setting() {
         .create_task(
             repo,
             "t",
-            &NewJob::new(orch_store::TaskId::new(0), "review", "reviewer"),
+            &NewJob::new(orch_store::TaskId::new(0), Stage::Review, Role::Reviewer),
         )
         .unwrap();
     store
@@ -118,12 +119,12 @@ fn a_blocked_task_is_retried_at_a_stage_with_a_fresh_job_in_one_transaction() {
         .store
         .retry_task(
             fx.task,
-            &NewJob::new(fx.task, "deploy-staging", "deployer"),
+            &NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer),
             "fixed the host",
             false,
         )
         .unwrap();
-    assert_eq!(retried.from_stage, "blocked");
+    assert_eq!(retried.from_stage, Stage::Blocked);
     assert_eq!(
         retried.acknowledged.len(),
         1,
@@ -160,7 +161,7 @@ fn a_blocked_task_is_retried_at_a_stage_with_a_fresh_job_in_one_transaction() {
         .store
         .retry_task(
             fx.task,
-            &NewJob::new(fx.task, "deploy-staging", "deployer"),
+            &NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer),
             "again",
             false,
         )
@@ -175,7 +176,7 @@ fn a_blocked_task_is_retried_at_a_stage_with_a_fresh_job_in_one_transaction() {
     assert!(matches!(
         fx.store.retry_task(
             orch_store::TaskId::new(99),
-            &NewJob::new(fx.task, "review", "reviewer"),
+            &NewJob::new(fx.task, Stage::Review, Role::Reviewer),
             "x",
             false
         ),
@@ -190,7 +191,7 @@ fn retry_keeps_developer_retries_unless_asked_to_reset_them() {
         common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
     to_blocked.developer_retries = 3;
     fx.store.record_transition(&to_blocked).unwrap();
-    let dev = NewJob::new(fx.task, "development", "developer");
+    let dev = NewJob::new(fx.task, Stage::Development, Role::Developer);
     let kept = fx.store.retry_task(fx.task, &dev, "keep", false).unwrap();
     assert_eq!(kept.developer_retries, 3);
     assert_eq!(fx.store.task(fx.task).unwrap().developer_retries, 3);
@@ -226,7 +227,7 @@ fn cancelling_a_queued_job_blocks_the_task_at_once() {
         (last.actor, last.reason.as_deref()),
         (Some(OPERATOR), Some(CANCELLED))
     );
-    assert_eq!(last.from_stage, "deploy-staging");
+    assert_eq!(last.from_stage, Stage::DeployStaging);
     // Recorded, not open: the operator asked for it.
     assert!(fx.store.open_alerts().unwrap().is_empty());
     let all = fx.store.alerts(true, 10).unwrap();
@@ -305,7 +306,7 @@ fn tasks_are_filtered_by_status_and_repo() {
         .store
         .add_repo(&NewRepo::new("other", "/srv/other", "true"))
         .unwrap();
-    let second = fx.store.add_task(other, "second", "review").unwrap();
+    let second = fx.store.add_task(other, "second", Stage::Review).unwrap();
     fx.store
         .record_transition(&common::transition(
             second,
@@ -431,7 +432,7 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
     fx.enqueue("testing", "tester");
     let c = fx.claim();
     let mut runner = common::run_of(&c, None);
-    runner.role = "test-runner".into();
+    runner.role = Role::TestRunner;
     runner.transport = orch_store::Transport::Deterministic;
     let runner_run = fx.store.record_agent_run(&runner).unwrap();
     let blocked = common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
@@ -442,7 +443,7 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
                 transition: Some(&blocked),
                 run: Some(&common::run_of(&c, Some(0.1))),
                 shadow: Some(&orch_store::NewShadowVerdict {
-                    stage: "testing".into(),
+                    stage: Stage::Testing,
                     runner_run,
                     commit: None,
                     llm_commit: None,
@@ -491,12 +492,15 @@ fn ids_freed_by_a_removed_repository_are_never_handed_out_again() {
         .store
         .add_repo(&NewRepo::new("other", "/srv/other", "make staging"))
         .unwrap();
-    let task = fx.store.add_task(other, "a new task", "analysis").unwrap();
+    let task = fx
+        .store
+        .add_task(other, "a new task", Stage::Analysis)
+        .unwrap();
     assert_ne!(task, fx.task, "task id {} was handed out again", fx.task);
     assert!(task.get() > fx.task.get());
     let new_job = fx
         .store
-        .enqueue(&NewJob::new(task, "analysis", "analyst"))
+        .enqueue(&NewJob::new(task, Stage::Analysis, Role::Analyst))
         .unwrap();
     assert!(
         new_job.get() > job.get(),

@@ -4,6 +4,7 @@
 
 mod common;
 
+use orch_pipeline::{Role, Stage};
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -34,7 +35,7 @@ fn four_connections_claim_two_thousand_jobs_each_exactly_once() {
             std::thread::spawn(move || {
                 for _ in 0..JOBS / THREADS {
                     store
-                        .enqueue(&NewJob::new(task, "testing", "tester"))
+                        .enqueue(&NewJob::new(task, Stage::Testing, Role::Tester))
                         .unwrap_or_else(|e| panic!("enqueue error reached the caller: {e}"));
                 }
                 barrier.wait();
@@ -83,7 +84,7 @@ fn claims_take_the_oldest_due_job_and_spend_an_attempt() {
         .store
         .enqueue(&NewJob {
             not_before_ms: Some(T0 + 1_000),
-            ..NewJob::new(fx.task, "testing", "tester")
+            ..NewJob::new(fx.task, Stage::Testing, Role::Tester)
         })
         .unwrap();
     let first = fx.enqueue("testing", "tester");
@@ -147,8 +148,8 @@ fn a_stale_worker_is_fenced_off_after_its_job_was_rescued_and_reclaimed() {
     lost(fx.store.release(stale.lease, "shutting down"));
     let t = NewTransition {
         task: fx.task,
-        from_stage: "deploy-staging".into(),
-        to_stage: "deploy".into(),
+        from_stage: Stage::DeployStaging,
+        to_stage: Stage::Deploy,
         status: TaskStatus::Active,
         developer_retries: 0,
         decisions: vec![],
@@ -162,7 +163,7 @@ fn a_stale_worker_is_fenced_off_after_its_job_was_rescued_and_reclaimed() {
             .complete_with_transition(stale.lease, &end)
             .map(drop),
     );
-    assert_eq!(fx.store.task(fx.task).unwrap().stage, "deploy-staging");
+    assert_eq!(fx.store.task(fx.task).unwrap().stage, Stage::DeployStaging);
 
     let now = fx.store.job(job).unwrap();
     assert_eq!(now.state, JobState::Running);
@@ -276,7 +277,7 @@ fn a_poison_job_fails_when_its_attempts_are_spent() {
         .store
         .enqueue(&NewJob {
             max_attempts: 2,
-            ..NewJob::new(fx.task, "testing", "tester")
+            ..NewJob::new(fx.task, Stage::Testing, Role::Tester)
         })
         .unwrap();
     let me = owner("boot-1", "w");
@@ -310,7 +311,7 @@ fn a_deferred_job_waits_for_run_after_and_counts_infra_attempts() {
         .store
         .enqueue(&NewJob {
             max_attempts: 1,
-            ..NewJob::new(fx.task, "deploy-staging", "deployer")
+            ..NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer)
         })
         .unwrap();
     let me = owner("boot-1", "w");
@@ -371,7 +372,7 @@ fn a_job_needs_at_least_one_attempt() {
         .store
         .enqueue(&NewJob {
             max_attempts: 0,
-            ..NewJob::new(fx.task, "testing", "tester")
+            ..NewJob::new(fx.task, Stage::Testing, Role::Tester)
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
@@ -409,13 +410,13 @@ fn complete_with_transition_is_all_or_nothing() {
     // Decided from a stage the task is not at: nothing is written.
     let wrong = NewTransition {
         task: fx.task,
-        from_stage: "testing".into(),
-        to_stage: "deploy-staging".into(),
+        from_stage: Stage::Testing,
+        to_stage: Stage::DeployStaging,
         status: TaskStatus::Active,
         developer_retries: 0,
         decisions: vec![staging_decision("PASSED", Some(&sha))],
     };
-    let next = NewJob::new(fx.task, "deploy", "deploy-finalizer");
+    let next = NewJob::new(fx.task, Stage::Deploy, Role::DeployFinalizer);
     let err = fx
         .store
         .complete_with_transition(
@@ -440,8 +441,8 @@ fn complete_with_transition_is_all_or_nothing() {
 
     // The right one: job done, task moved, evidence kept, next job queued.
     let right = NewTransition {
-        from_stage: "deploy-staging".into(),
-        to_stage: "deploy".into(),
+        from_stage: Stage::DeployStaging,
+        to_stage: Stage::Deploy,
         ..wrong
     };
     fx.clock.advance(5);
@@ -485,7 +486,7 @@ fn a_job_end_writes_the_transition_next_job_run_and_alert_together() {
     let job = fx.enqueue("deploy-staging", "deployer");
     let c = fx.claim();
     let t = transition(fx.task, "deploy-staging", "deploy", TaskStatus::Active);
-    let next = NewJob::new(fx.task, "deploy", "deploy-finalizer");
+    let next = NewJob::new(fx.task, Stage::Deploy, Role::DeployFinalizer);
     let run = run_of(&c, Some(0.4));
     let raised = alert(orch_store::AlertKind::StagingRunnerExhausted, fx.task, job);
     let advanced = fx
@@ -513,11 +514,11 @@ fn a_job_end_writes_the_transition_next_job_run_and_alert_together() {
         fx.store.task(fx.task).unwrap().head_commit,
         Some(TESTED.replace('0', "f"))
     );
-    assert_eq!(fx.store.task(fx.task).unwrap().stage, "deploy");
+    assert_eq!(fx.store.task(fx.task).unwrap().stage, Stage::Deploy);
     let history = fx.store.transitions(fx.task).unwrap();
     assert_eq!(advanced.transition, Some(history[0].id));
     let next_job = fx.store.job(advanced.next_job.unwrap()).unwrap();
-    assert_eq!(next_job.role, "deploy-finalizer");
+    assert_eq!(next_job.role, Role::DeployFinalizer);
     assert!(advanced.run.is_some());
     assert_eq!(fx.store.task_cost_usd(fx.task).unwrap(), 0.4);
     let open = fx.store.open_alerts().unwrap();
@@ -562,7 +563,7 @@ fn a_stale_lease_writes_no_run_no_alert_and_nothing_else() {
     assert_eq!(fresh.lease.job, job);
 
     let t = transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
-    let next = NewJob::new(fx.task, "deploy", "deploy-finalizer");
+    let next = NewJob::new(fx.task, Stage::Deploy, Role::DeployFinalizer);
     let run = run_of(&stale, Some(1.0));
     let raised = alert(orch_store::AlertKind::StagingRunnerExhausted, fx.task, job);
     let end = JobEnd {
@@ -652,7 +653,12 @@ fn a_stage_mismatch_or_a_bad_part_writes_nothing_at_all() {
         ),
         "{err:?}"
     );
-    let other_task = transition(TaskId::new(fx.task.get() + 1), "a", "b", TaskStatus::Active);
+    let other_task = transition(
+        TaskId::new(fx.task.get() + 1),
+        "analysis",
+        "architecture",
+        TaskStatus::Active,
+    );
     let err = fx
         .store
         .complete_with_transition(
@@ -708,7 +714,7 @@ fn a_stage_mismatch_or_a_bad_part_writes_nothing_at_all() {
         (now.state, now.attempts, now.infra_attempts),
         (JobState::Running, 1, 0)
     );
-    assert_eq!(fx.store.task(fx.task).unwrap().stage, "deploy-staging");
+    assert_eq!(fx.store.task(fx.task).unwrap().stage, Stage::DeployStaging);
     // The lease still holds: the job can still end properly.
     fx.store
         .complete_with_transition(
@@ -800,7 +806,7 @@ fn release_gives_the_job_back_due_now_without_spending_anything() {
         .store
         .enqueue(&NewJob {
             max_attempts: 1,
-            ..NewJob::new(fx.task, "testing", "tester")
+            ..NewJob::new(fx.task, Stage::Testing, Role::Tester)
         })
         .unwrap();
     // Released many times, more than max_attempts: never poison.
@@ -834,7 +840,7 @@ fn a_poison_job_blocks_its_task_and_raises_an_alert() {
         .store
         .enqueue(&NewJob {
             max_attempts: 1,
-            ..NewJob::new(fx.task, "deploy-staging", "deployer")
+            ..NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer)
         })
         .unwrap();
     fx.store
@@ -884,7 +890,7 @@ fn poison_jobs_of_a_task_that_is_not_active_only_alert() {
     let fx = Fixture::new();
     let poison = NewJob {
         max_attempts: 1,
-        ..NewJob::new(fx.task, "deploy-staging", "deployer")
+        ..NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer)
     };
     let first = fx.store.enqueue(&poison).unwrap();
     let second = fx.store.enqueue(&poison).unwrap();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use orch_pipeline::{Role, Stage};
 use std::time::Duration;
 
 use common::{Fixture, T0, run_of};
@@ -15,7 +16,7 @@ use orch_store::{
 fn run(
     job: JobId,
     task: TaskId,
-    role: &str,
+    role: Role,
     transport: Transport,
     duration_ms: i64,
     cost_usd: Option<f64>,
@@ -23,8 +24,8 @@ fn run(
     NewAgentRun {
         job,
         task,
-        role: role.into(),
-        stage: "testing".into(),
+        role,
+        stage: Stage::Testing,
         transport,
         started_ms: T0,
         ended_ms: T0 + duration_ms,
@@ -50,22 +51,43 @@ fn agent_runs_aggregate_per_role_and_transport() {
     let job = fx.enqueue("testing", "tester");
     let t = fx.task;
     let s = &fx.store;
-    s.record_agent_run(&run(job, t, "tester", Transport::Llm, 60_000, Some(0.50)))
-        .unwrap();
-    s.record_agent_run(&run(job, t, "tester", Transport::Llm, 120_000, Some(0.25)))
-        .unwrap();
-    s.record_agent_run(&run(job, t, "tester", Transport::Llm, 30_000, None))
+    s.record_agent_run(&run(
+        job,
+        t,
+        Role::Tester,
+        Transport::Llm,
+        60_000,
+        Some(0.50),
+    ))
+    .unwrap();
+    s.record_agent_run(&run(
+        job,
+        t,
+        Role::Tester,
+        Transport::Llm,
+        120_000,
+        Some(0.25),
+    ))
+    .unwrap();
+    s.record_agent_run(&run(job, t, Role::Tester, Transport::Llm, 30_000, None))
         .unwrap();
     s.record_agent_run(&NewAgentRun {
         exit_code: None,
         outcome: "timeout".into(),
-        ..run(job, t, "deployer", Transport::Deterministic, 4_000, None)
+        ..run(
+            job,
+            t,
+            Role::Deployer,
+            Transport::Deterministic,
+            4_000,
+            None,
+        )
     })
     .unwrap();
     s.record_agent_run(&run(
         job,
         t,
-        "deployer",
+        Role::Deployer,
         Transport::Deterministic,
         2_000,
         Some(0.0),
@@ -77,7 +99,7 @@ fn agent_runs_aggregate_per_role_and_transport() {
         stats,
         vec![
             RoleStats {
-                role: "deployer".into(),
+                role: Role::Deployer,
                 transport: Transport::Deterministic,
                 runs: 2,
                 total_duration_ms: 6_000,
@@ -89,7 +111,7 @@ fn agent_runs_aggregate_per_role_and_transport() {
                 cache_write_tokens: 50,
             },
             RoleStats {
-                role: "tester".into(),
+                role: Role::Tester,
                 transport: Transport::Llm,
                 runs: 3,
                 total_duration_ms: 210_000,
@@ -112,14 +134,21 @@ fn an_agent_run_keeps_its_cache_tokens_and_model_or_their_absence() {
     s.record_agent_run(&run(
         job,
         fx.task,
-        "tester",
+        Role::Tester,
         Transport::Llm,
         1_000,
         Some(0.5),
     ))
     .unwrap();
-    s.record_agent_run(&run(job, fx.task, "tester", Transport::Llm, 1_000, None))
-        .unwrap();
+    s.record_agent_run(&run(
+        job,
+        fx.task,
+        Role::Tester,
+        Transport::Llm,
+        1_000,
+        None,
+    ))
+    .unwrap();
     let runs = s.agent_runs(fx.task).unwrap();
     let reported = runs.first().unwrap();
     assert_eq!(
@@ -145,7 +174,7 @@ fn an_agent_run_keeps_its_cache_tokens_and_model_or_their_absence() {
         .record_agent_run(&NewAgentRun {
             model: Some(String::new()),
             cost_source: None,
-            ..run(job, fx.task, "tester", Transport::Llm, 1_000, None)
+            ..run(job, fx.task, Role::Tester, Transport::Llm, 1_000, None)
         })
         .unwrap_err();
     // SQLite's answer is told by its own result code, through the store's
@@ -166,7 +195,7 @@ fn an_agent_run_keeps_its_cache_tokens_and_model_or_their_absence() {
     let err = s
         .record_agent_run(&NewAgentRun {
             cache_read_tokens: Some(u64::MAX),
-            ..run(job, fx.task, "tester", Transport::Llm, 1_000, None)
+            ..run(job, fx.task, Role::Tester, Transport::Llm, 1_000, None)
         })
         .unwrap_err();
     // Refused by the binding, not by SQLite: no result code.
@@ -183,7 +212,7 @@ fn an_agent_run_with_a_negative_duration_is_refused() {
     let job = fx.enqueue("testing", "tester");
     let err = fx
         .store
-        .record_agent_run(&run(job, fx.task, "tester", Transport::Llm, -1, None))
+        .record_agent_run(&run(job, fx.task, Role::Tester, Transport::Llm, -1, None))
         .unwrap_err();
     assert!(
         matches!(
@@ -206,12 +235,26 @@ fn a_run_s_cost_source_is_kept_and_only_beside_a_cost() {
     for source in ["reported", "estimated"] {
         s.record_agent_run(&NewAgentRun {
             cost_source: Some(source.into()),
-            ..run(job, fx.task, "tester", Transport::Llm, 1_000, Some(0.01))
+            ..run(
+                job,
+                fx.task,
+                Role::Tester,
+                Transport::Llm,
+                1_000,
+                Some(0.01),
+            )
         })
         .unwrap();
     }
-    s.record_agent_run(&run(job, fx.task, "tester", Transport::Llm, 1_000, None))
-        .unwrap();
+    s.record_agent_run(&run(
+        job,
+        fx.task,
+        Role::Tester,
+        Transport::Llm,
+        1_000,
+        None,
+    ))
+    .unwrap();
     let sources: Vec<Option<String>> = s
         .agent_runs(fx.task)
         .unwrap()
@@ -227,7 +270,7 @@ fn a_run_s_cost_source_is_kept_and_only_beside_a_cost() {
         let err = s
             .record_agent_run(&NewAgentRun {
                 cost_source: Some(source.into()),
-                ..run(job, fx.task, "tester", Transport::Llm, 1_000, cost)
+                ..run(job, fx.task, Role::Tester, Transport::Llm, 1_000, cost)
             })
             .unwrap_err();
         assert!(
@@ -260,8 +303,8 @@ fn the_transition_history_keeps_every_gate_decision_and_its_sha256() {
     let staging_log = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
     let rollback = NewTransition {
         task: fx.task,
-        from_stage: "deploy-staging".into(),
-        to_stage: "development".into(),
+        from_stage: Stage::DeployStaging,
+        to_stage: Stage::Development,
         status: TaskStatus::Active,
         developer_retries: 1,
         decisions: vec![decision(
@@ -275,8 +318,8 @@ fn the_transition_history_keeps_every_gate_decision_and_its_sha256() {
     fx.clock.advance(1_000);
     let blocked = NewTransition {
         task: fx.task,
-        from_stage: "development".into(),
-        to_stage: "blocked".into(),
+        from_stage: Stage::Development,
+        to_stage: Stage::Blocked,
         status: TaskStatus::Blocked,
         developer_retries: 1,
         decisions: vec![
@@ -292,7 +335,7 @@ fn the_transition_history_keeps_every_gate_decision_and_its_sha256() {
     let second = fx.store.record_transition(&blocked).unwrap();
 
     let task = fx.store.task(fx.task).unwrap();
-    assert_eq!(task.stage, "blocked");
+    assert_eq!(task.stage, Stage::Blocked);
     assert_eq!(task.status, TaskStatus::Blocked);
     assert_eq!(task.developer_retries, 1);
     assert_eq!(task.updated_ms, T0 + 1_000);
@@ -329,8 +372,8 @@ fn a_malformed_sha256_is_refused_and_nothing_moves() {
     ] {
         let t = NewTransition {
             task: fx.task,
-            from_stage: "deploy-staging".into(),
-            to_stage: "deploy".into(),
+            from_stage: Stage::DeployStaging,
+            to_stage: Stage::Deploy,
             status: TaskStatus::Active,
             developer_retries: 0,
             decisions: vec![decision(
@@ -346,7 +389,7 @@ fn a_malformed_sha256_is_refused_and_nothing_moves() {
             "{err:?}"
         );
     }
-    assert_eq!(fx.store.task(fx.task).unwrap().stage, "deploy-staging");
+    assert_eq!(fx.store.task(fx.task).unwrap().stage, Stage::DeployStaging);
     assert!(fx.store.transitions(fx.task).unwrap().is_empty());
 }
 
@@ -355,8 +398,8 @@ fn a_transition_for_a_missing_task_is_not_found() {
     let fx = Fixture::new();
     let t = NewTransition {
         task: TaskId::new(999),
-        from_stage: "analysis".into(),
-        to_stage: "architecture".into(),
+        from_stage: Stage::Analysis,
+        to_stage: Stage::Architecture,
         status: TaskStatus::Active,
         developer_retries: 0,
         decisions: vec![],
@@ -550,7 +593,7 @@ fn create_task_writes_the_task_and_its_first_job_together() {
     let repo = fx.store.repo_by_name("demo").unwrap().unwrap().id;
     fx.clock.advance(7);
     // The job's task is ignored: the job is for the new task.
-    let first = NewJob::new(TaskId::new(999), "analysis", "analyst");
+    let first = NewJob::new(TaskId::new(999), Stage::Analysis, Role::Analyst);
     let (task, job) = fx
         .store
         .create_task(repo, "Add a health check", &first)
@@ -598,7 +641,7 @@ fn create_task_writes_the_task_and_its_first_job_together() {
 fn tasks_are_listed_newest_first() {
     let fx = Fixture::new();
     let repo = fx.store.repo_by_name("demo").unwrap().unwrap().id;
-    let first = NewJob::new(fx.task, "analysis", "analyst");
+    let first = NewJob::new(fx.task, Stage::Analysis, Role::Analyst);
     let (a, _) = fx.store.create_task(repo, "a", &first).unwrap();
     fx.clock.advance(1);
     let (b, _) = fx.store.create_task(repo, "b", &first).unwrap();
@@ -640,7 +683,14 @@ fn task_cost_sums_every_run_and_survives_a_reclaim_and_runs_list_them() {
         )
         .unwrap();
     fx.store
-        .record_agent_run(&run(job, fx.task, "tester", Transport::Llm, 10, Some(1.5)))
+        .record_agent_run(&run(
+            job,
+            fx.task,
+            Role::Tester,
+            Transport::Llm,
+            10,
+            Some(1.5),
+        ))
         .unwrap();
     assert_eq!(again.task_cost_usd(fx.task).unwrap(), 1.75);
 
@@ -648,13 +698,17 @@ fn task_cost_sums_every_run_and_survives_a_reclaim_and_runs_list_them() {
     let repo = fx.store.repo_by_name("demo").unwrap().unwrap().id;
     let (other, other_job) = fx
         .store
-        .create_task(repo, "other", &NewJob::new(fx.task, "testing", "tester"))
+        .create_task(
+            repo,
+            "other",
+            &NewJob::new(fx.task, Stage::Testing, Role::Tester),
+        )
         .unwrap();
     fx.store
         .record_agent_run(&run(
             other_job,
             other,
-            "tester",
+            Role::Tester,
             Transport::Llm,
             10,
             Some(9.0),
@@ -695,12 +749,14 @@ fn run_stats_group_by_role_stage_and_transport_and_never_invent_a_cost() {
     let job = fx.enqueue("testing", "tester");
     let t1 = fx.task;
     let repo = s.repo_by_name("demo").unwrap().unwrap().id;
-    let t2 = s.add_task(repo, "second", "testing").unwrap();
-    let job2 = s.enqueue(&NewJob::new(t2, "testing", "tester")).unwrap();
+    let t2 = s.add_task(repo, "second", Stage::Testing).unwrap();
+    let job2 = s
+        .enqueue(&NewJob::new(t2, Stage::Testing, Role::Tester))
+        .unwrap();
     let with = |job, task, role: &str, stage: &str, outcome: &str, ms, cost| NewAgentRun {
-        stage: stage.into(),
+        stage: stage.parse().unwrap(),
         outcome: outcome.into(),
-        ..run(job, task, role, Transport::Llm, ms, cost)
+        ..run(job, task, role.parse().unwrap(), Transport::Llm, ms, cost)
     };
     // tester at testing, LLM: four runs over two tasks, two with a cost, one
     // of those failed; a failed run without a cost adds no failed cost.
@@ -781,8 +837,8 @@ fn run_stats_group_by_role_stage_and_transport_and_never_invent_a_cost() {
     assert_eq!(
         stats[3],
         RunStats {
-            role: "tester".into(),
-            stage: "testing".into(),
+            role: Role::Tester,
+            stage: Stage::Testing,
             transport: Transport::Llm,
             runs: 4,
             tasks: 2,
@@ -836,12 +892,12 @@ fn a_shadow_pair_is_written_with_the_job_end_and_counted_by_stage() {
     let c = fx.claim();
     assert_eq!(c.lease.job, job);
     let mut runner = run_of(&c, None);
-    runner.role = "test-runner".into();
+    runner.role = Role::TestRunner;
     runner.transport = Transport::Deterministic;
     runner.outcome = "failed".into();
     let runner_run = fx.store.record_agent_run(&runner).unwrap();
     let pair = |runner_run, runner_verdict: Option<&str>, llm: &str| NewShadowVerdict {
-        stage: "testing".into(),
+        stage: Stage::Testing,
         runner_run,
         commit: Some("a".repeat(40)),
         llm_commit: Some("a".repeat(40)),
@@ -895,7 +951,7 @@ fn a_shadow_pair_is_written_with_the_job_end_and_counted_by_stage() {
     assert_eq!(pairs[0].llm_run, advanced.run);
     assert_eq!(pairs[0].job, job);
     assert_eq!(pairs[0].commit.as_deref(), Some("a".repeat(40).as_str()));
-    let agreement = fx.store.shadow_agreement("testing").unwrap();
+    let agreement = fx.store.shadow_agreement(Stage::Testing).unwrap();
     assert_eq!(
         (
             agreement.runs,
@@ -906,12 +962,15 @@ fn a_shadow_pair_is_written_with_the_job_end_and_counted_by_stage() {
     );
     assert_eq!(agreement.rate(), Some(0.0));
     assert_eq!(
-        fx.store.shadow_agreement("deploy-staging").unwrap(),
+        fx.store.shadow_agreement(Stage::DeployStaging).unwrap(),
         orch_store::ShadowAgreement::default(),
         "counted by stage"
     );
     // It survives a reopen.
-    assert_eq!(fx.reopen().shadow_agreement("testing").unwrap(), agreement);
+    assert_eq!(
+        fx.reopen().shadow_agreement(Stage::Testing).unwrap(),
+        agreement
+    );
 }
 
 /// The shadow evidence is split per repository and per test command, each
@@ -924,7 +983,10 @@ fn shadow_evidence_is_counted_per_repository_and_command() {
         .store
         .add_repo(&NewRepo::new("other", "/srv/other", "make staging"))
         .unwrap();
-    let other_task = fx.store.add_task(other_repo, "b task", "testing").unwrap();
+    let other_task = fx
+        .store
+        .add_task(other_repo, "b task", Stage::Testing)
+        .unwrap();
     let old = orch_store::command_sha256("make test");
     let new = orch_store::command_sha256("  cargo test\n");
     assert_eq!(new, orch_store::command_sha256("cargo test"), "trimmed");
@@ -968,15 +1030,15 @@ fn shadow_evidence_is_counted_per_repository_and_command() {
     ];
     for (task, command, runner_verdict, llm, same, rerun) in cases {
         fx.store
-            .enqueue(&orch_store::NewJob::new(task, "testing", "tester"))
+            .enqueue(&orch_store::NewJob::new(task, Stage::Testing, Role::Tester))
             .unwrap();
         let c = fx.claim();
         let mut runner = run_of(&c, None);
-        runner.role = "test-runner".into();
+        runner.role = Role::TestRunner;
         runner.transport = Transport::Deterministic;
         let runner_run = fx.store.record_agent_run(&runner).unwrap();
         let pair = NewShadowVerdict {
-            stage: "testing".into(),
+            stage: Stage::Testing,
             runner_run,
             commit: Some("a".repeat(40)),
             llm_commit: Some(if same { "a" } else { "b" }.repeat(40)),
@@ -1028,7 +1090,7 @@ fn shadow_evidence_is_counted_per_repository_and_command() {
             )
             .unwrap();
     }
-    let evidence = fx.store.shadow_evidence("testing").unwrap();
+    let evidence = fx.store.shadow_evidence(Stage::Testing).unwrap();
     let cells: Vec<_> = evidence
         .iter()
         .map(|e| {
@@ -1059,7 +1121,7 @@ fn shadow_evidence_is_counted_per_repository_and_command() {
     assert_eq!(cells, expected);
     assert!(
         fx.store
-            .shadow_evidence("deploy-staging")
+            .shadow_evidence(Stage::DeployStaging)
             .unwrap()
             .is_empty()
     );

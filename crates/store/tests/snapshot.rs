@@ -4,6 +4,7 @@
 
 mod common;
 
+use orch_pipeline::{Role, Stage};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -20,12 +21,12 @@ fn counts(snapshot: &QueueSnapshot) -> Vec<u64> {
     snapshot.counts.iter().map(|(_, n)| *n).collect()
 }
 
-fn run(job: JobId, task: TaskId, role: &str, outcome: &str, ended_ms: i64) -> NewAgentRun {
+fn run(job: JobId, task: TaskId, role: Role, outcome: &str, ended_ms: i64) -> NewAgentRun {
     NewAgentRun {
         job,
         task,
-        role: role.into(),
-        stage: "deploy-staging".into(),
+        role,
+        stage: Stage::DeployStaging,
         transport: Transport::Deterministic,
         started_ms: ended_ms - 500,
         ended_ms,
@@ -104,7 +105,7 @@ fn the_snapshot_shows_counts_running_queued_deferred_and_alerts() {
     let later = s
         .enqueue(&NewJob {
             not_before_ms: Some(fx.store.now_ms() + 3_600_000),
-            ..NewJob::new(fx.task, "deploy", "deploy-finalizer")
+            ..NewJob::new(fx.task, Stage::Deploy, Role::DeployFinalizer)
         })
         .unwrap();
     let due: Vec<JobId> = (0..3).map(|_| fx.enqueue("testing", "tester")).collect();
@@ -215,7 +216,7 @@ fn staging_runner_counters_come_from_agent_runs_and_survive_a_reopen() {
     // Other roles never count, even with the same outcomes.
     for outcome in ["passed", "failed", "deferred", "fallback"] {
         fx.store
-            .record_agent_run(&run(job, t, "deployer", outcome, T0 + 100))
+            .record_agent_run(&run(job, t, Role::Deployer, outcome, T0 + 100))
             .unwrap();
     }
     let newest = fx
@@ -226,7 +227,7 @@ fn staging_runner_counters_come_from_agent_runs_and_survive_a_reopen() {
         })
         .unwrap();
     fx.store
-        .record_agent_run(&run(job, t, "tester", "passed", T0 + 200))
+        .record_agent_run(&run(job, t, Role::Tester, "passed", T0 + 200))
         .unwrap();
 
     let expected = StagingRunnerStats {
@@ -276,7 +277,7 @@ fn the_snapshot_is_one_consistent_read_while_writers_work() {
                 let mut cycles = 0_u32;
                 while !stop.load(Ordering::Relaxed) {
                     store
-                        .enqueue(&NewJob::new(task, "testing", "tester"))
+                        .enqueue(&NewJob::new(task, Stage::Testing, Role::Tester))
                         .unwrap();
                     if let Some(c) = store.claim(&me, MINUTE).unwrap() {
                         // Every done job has exactly one staging-runner run,

@@ -47,7 +47,7 @@ pub(crate) fn stages(engine: &Engine, task: TaskId) -> Vec<(String, String)> {
         .transitions(task)
         .unwrap()
         .into_iter()
-        .map(|t| (t.from_stage, t.to_stage))
+        .map(|t| (t.from_stage.to_string(), t.to_stage.to_string()))
         .collect()
 }
 

@@ -6,6 +6,7 @@
     reason = "test fixture: a panic is the failure report"
 )]
 
+use orch_pipeline::Stage;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +36,9 @@ impl Fixture {
         let repo = store
             .add_repo(&NewRepo::new("demo", "/srv/demo", "make staging"))
             .unwrap();
-        let task = store.add_task(repo, "a task", "deploy-staging").unwrap();
+        let task = store
+            .add_task(repo, "a task", Stage::DeployStaging)
+            .unwrap();
         Fixture {
             dir,
             path,
@@ -48,7 +51,11 @@ impl Fixture {
     /// Enqueues a job for the fixture's task, due now, with default attempts.
     pub(crate) fn enqueue(&self, stage: &str, role: &str) -> JobId {
         self.store
-            .enqueue(&NewJob::new(self.task, stage, role))
+            .enqueue(&NewJob::new(
+                self.task,
+                stage.parse().unwrap(),
+                role.parse().unwrap(),
+            ))
             .unwrap()
     }
 
@@ -80,8 +87,8 @@ pub(crate) fn run_of(claimed: &Claimed, cost_usd: Option<f64>) -> NewAgentRun {
     NewAgentRun {
         job: claimed.job.id,
         task: claimed.job.task,
-        role: claimed.job.role.clone(),
-        stage: claimed.job.stage.clone(),
+        role: claimed.job.role,
+        stage: claimed.job.stage,
         transport: Transport::Llm,
         started_ms: T0,
         ended_ms: T0 + 1_000,
@@ -103,8 +110,8 @@ pub(crate) fn run_of(claimed: &Claimed, cost_usd: Option<f64>) -> NewAgentRun {
 pub(crate) fn transition(task: TaskId, from: &str, to: &str, status: TaskStatus) -> NewTransition {
     NewTransition {
         task,
-        from_stage: from.into(),
-        to_stage: to.into(),
+        from_stage: from.parse().unwrap(),
+        to_stage: to.parse().unwrap(),
         status,
         developer_retries: 0,
         decisions: vec![],
