@@ -14,6 +14,7 @@
     reason = "end-to-end tests start the real orch binary"
 )]
 
+use crate::harness::{describe, git};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -133,15 +134,6 @@ impl World {
             "sh ./calc.sh 1 1",
         ]);
     }
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]
@@ -1610,25 +1602,6 @@ fn a_job_that_loses_its_worker_three_times_is_poison_and_retry_finishes_it() {
 
 // ---------------------------------------------------------------------------
 // Task isolation: a git worktree per task, verdicts bound to commits.
-
-/// Runs git in `dir` for the test (as a user would at a shell) and returns
-/// its stdout; the test fails when git does.
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        describe(&output)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
 
 /// Every file of a checkout outside `.git`, with its bytes: what "the user's
 /// checkout is unchanged" compares.

@@ -261,7 +261,7 @@ fn the_roadmap_of_a_scripted_history_counts_verdicts_loops_and_false_passes() {
     orch_tests::assert_golden(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/roadmap.txt"),
         &text,
-        "UPDATE_GOLDEN=1 cargo test -p orch --test roadmap, then review the diff",
+        "UPDATE_GOLDEN=1 cargo test -p orch --test it roadmap::, then review the diff",
     );
     for needle in [
         "5 FAILED",

@@ -73,6 +73,7 @@
     reason = "the soak starts the real orch binary"
 )]
 
+use crate::harness::{describe, git};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -349,33 +350,6 @@ impl Soak {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Runs git in `dir` for the test and returns its stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        describe(&output)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 fn pid(child: &Child) -> Pid {

@@ -2,7 +2,7 @@
 //! per canonical path (a link or `..` to a registered folder is the same
 //! folder), suite patterns and cache folders, each refusal saying what to do.
 //! The git half (`isolation`, `validate`) runs processes, so it is tested
-//! through the binary (`bins/orch/tests/e2e.rs`, `hostile_cli.rs`).
+//! through the binary (`bins/orch/tests/it/e2e.rs`, `hostile_cli.rs`).
 
 use std::fs;
 use std::path::PathBuf;

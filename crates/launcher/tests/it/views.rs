@@ -142,7 +142,7 @@ fn golden(name: &str) -> std::path::PathBuf {
 }
 
 const UPDATE: &str =
-    "UPDATE_GOLDEN=1 cargo test -p orch-launcher --test views, then say why in CHANGELOG.md";
+    "UPDATE_GOLDEN=1 cargo test -p orch-launcher --test it views::, then say why in CHANGELOG.md";
 
 #[test]
 fn the_task_view_is_pinned() {

@@ -2,7 +2,7 @@
 //! as text and compared with the checked-in files in `tests/golden/`.
 //!
 //! A failure here means a contract changed. If that is deliberate, rerun with
-//! `UPDATE_GOLDEN=1 cargo test -p orch-pipeline --test golden`, review the diff
+//! `UPDATE_GOLDEN=1 cargo test -p orch-pipeline --test it golden::`, review the diff
 //! of the golden file, and add a CHANGELOG.md entry.
 
 use std::fmt::Write as _;
@@ -17,7 +17,7 @@ fn check_golden(name: &str, actual: &str) {
     orch_tests::assert_golden(
         &path,
         actual,
-        "rerun with UPDATE_GOLDEN=1 cargo test -p orch-pipeline --test golden",
+        "rerun with UPDATE_GOLDEN=1 cargo test -p orch-pipeline --test it golden::",
     );
 }
 

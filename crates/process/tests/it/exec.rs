@@ -568,7 +568,7 @@ fn forgetful_program() -> PathBuf {
     let program = profile.join("examples/forgets_main_if_requested");
     assert!(
         program.is_file(),
-        "{} is missing: build it with `cargo build -p orch-process --examples` (`cargo test -p orch-process` does; `--test exec` alone does not)",
+        "{} is missing: build it with `cargo build -p orch-process --examples` (`cargo test -p orch-process` does; `--test it` alone does not)",
         program.display()
     );
     program

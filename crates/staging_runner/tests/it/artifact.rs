@@ -8,15 +8,13 @@
     reason = "test helpers: a panic is the failure report"
 )]
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use common::Marker;
+use crate::common::Marker;
 use orch_pipeline::check_staging_status;
 use orch_self_deploy::ProcessExit;
 use orch_staging_runner::{

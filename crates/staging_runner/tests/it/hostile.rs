@@ -14,15 +14,13 @@
     reason = "test helpers: a panic is the failure report"
 )]
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::Marker;
+use crate::common::Marker;
 use orch_staging_runner::{LogState, Outcome, RunSpec, run, run_to_log, sidecar_path_for};
 use orch_tests::Reaper;
 

@@ -8,13 +8,11 @@
     reason = "test helpers: a panic is the failure report"
 )]
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::Marker;
+use crate::common::Marker;
 use orch_self_deploy::{ProcessExit, StagingStatus};
 use orch_staging_runner::{
     Executed, Outcome, OutputLimits, RunSpec, Sidecar, SupervisorProgram, ToolError, ToolErrorKind,
@@ -242,12 +240,12 @@ fn a_missing_working_directory_is_a_tool_error() {
 fn an_empty_command_is_a_tool_error_not_a_green() {
     for command in ["", "  \n\t"] {
         let error = tool_error(run(
-            &RunSpec::new(command, "/").supervisor(common::supervisor())
+            &RunSpec::new(command, "/").supervisor(crate::common::supervisor())
         ));
         assert_eq!(error.kind, ToolErrorKind::InvalidCommand);
     }
     let error = tool_error(run(
-        &RunSpec::new("true\0", "/").supervisor(common::supervisor())
+        &RunSpec::new("true\0", "/").supervisor(crate::common::supervisor())
     ));
     assert_eq!(error.kind, ToolErrorKind::InvalidCommand);
 }

@@ -7,8 +7,6 @@
     reason = "test helpers: a panic is the failure report"
 )]
 
-mod common;
-
 use orch_pipeline::{Role, Stage};
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -16,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, T0};
+use crate::common::{Fixture, T0};
 use orch_store::{
     JobId, JobState, LeaseOwner, NewJob, POISON_JOB_ALERT, Store, StoreError, StoreOptions,
     TaskStatus,

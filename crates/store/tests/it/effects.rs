@@ -2,12 +2,10 @@
 //! the lease, before its command runs; a later claim finds an unended one;
 //! an operator's retry acknowledges it. Real SQLite files, a manual clock.
 
-mod common;
-
 use orch_pipeline::{Role, Stage};
 use std::time::Duration;
 
-use common::Fixture;
+use crate::common::Fixture;
 use orch_store::{LeaseOwner, NewEffect, NewJob, StoreError, TaskStatus};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -47,7 +45,8 @@ fn a_started_deploy_whose_end_was_never_written_is_found_by_the_next_claim() {
     let third = fx.claim();
     assert!(fx.store.interrupted_effect(third.lease).unwrap().is_some());
     // Blocked by the engine; the operator's retry acknowledges it.
-    let blocked = common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
+    let blocked =
+        crate::common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
     fx.store
         .fail(
             third.lease,

@@ -3,15 +3,13 @@
 //! A failure of the golden test means the schema changed. If that is
 //! deliberate, append a migration step (a new frozen file in
 //! `src/migrations/`, listed in `MIGRATIONS`), rerun with
-//! `UPDATE_GOLDEN=1 cargo test -p orch-store --test golden`, review the diff of
+//! `UPDATE_GOLDEN=1 cargo test -p orch-store --test it golden::`, review the diff of
 //! `tests/golden/schema.sql`, and add a CHANGELOG.md entry.
 
 #![expect(
     clippy::unwrap_used,
     reason = "test helper: a panic is the failure report"
 )]
-
-mod common;
 
 use orch_pipeline::{Role, Stage};
 use std::fs;
@@ -33,7 +31,7 @@ fn schema_sql_matches_the_golden_file_byte_for_byte() {
         "the schema is a contract (DESIGN 3.8): 1. append a migration step as a new \
          file in crates/store/src/migrations/, listed in MIGRATIONS in \
          crates/store/src/store.rs (never edit an old one), 2. run \
-         UPDATE_GOLDEN=1 cargo test -p orch-store --test golden",
+         UPDATE_GOLDEN=1 cargo test -p orch-store --test it golden::",
     );
 }
 
@@ -66,7 +64,7 @@ fn migrations_from_an_empty_file_yield_exactly_the_schema_sql() {
 }
 
 /// The frozen first step: the whole version-1 schema.
-const STEP_1: &str = include_str!("../src/migrations/0001.sql");
+const STEP_1: &str = include_str!("../../src/migrations/0001.sql");
 
 /// A database file as an orch of schema version 1 left it, with one repo, one
 /// task, one job and one agent run in it.
@@ -221,14 +219,14 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
 /// The frozen second step.
 /// Steps 2 to 9 as their frozen files, in order (step 1 is `version_1_file`).
 const STEPS_2_TO_9: [&str; 8] = [
-    include_str!("../src/migrations/0002.sql"),
-    include_str!("../src/migrations/0003.sql"),
-    include_str!("../src/migrations/0004.sql"),
-    include_str!("../src/migrations/0005.sql"),
-    include_str!("../src/migrations/0006.sql"),
-    include_str!("../src/migrations/0007.sql"),
-    include_str!("../src/migrations/0008.sql"),
-    include_str!("../src/migrations/0009.sql"),
+    include_str!("../../src/migrations/0002.sql"),
+    include_str!("../../src/migrations/0003.sql"),
+    include_str!("../../src/migrations/0004.sql"),
+    include_str!("../../src/migrations/0005.sql"),
+    include_str!("../../src/migrations/0006.sql"),
+    include_str!("../../src/migrations/0007.sql"),
+    include_str!("../../src/migrations/0008.sql"),
+    include_str!("../../src/migrations/0009.sql"),
 ];
 
 /// A file an orch of schema `version` (2 to 9) left: step 1's rows, then
@@ -456,7 +454,7 @@ fn concurrent_first_opens_of_a_fresh_file_all_succeed() {
 
 #[test]
 fn the_file_is_in_wal_mode_with_normal_sync_and_checkpoints() {
-    let fx = common::Fixture::new();
+    let fx = crate::common::Fixture::new();
     let conn = Connection::open(&fx.path).unwrap();
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))

@@ -2,12 +2,10 @@
 //! that runs a repository's checkout tasks one at a time, and the commits a
 //! job and a task record.
 
-mod common;
-
 use orch_pipeline::{Role, Stage};
 use std::time::Duration;
 
-use common::Fixture;
+use crate::common::Fixture;
 use orch_store::{
     JobCommits, JobEnd, LeaseOwner, NewJob, NewRepo, NewTask, StoreError, TaskId, TaskIsolation,
     TaskStatus,
@@ -202,7 +200,7 @@ fn checkout_tasks_of_one_repository_run_one_whole_task_at_a_time() {
 
     // The older task moves on: its next job is claimable, the younger's not.
     let c = claimed.remove(0);
-    let t = common::transition(older, "analysis", "architecture", TaskStatus::Active);
+    let t = crate::common::transition(older, "analysis", "architecture", TaskStatus::Active);
     let next = NewJob::new(older, Stage::Architecture, Role::Architect);
     fx.store
         .complete_with_transition(
@@ -219,7 +217,7 @@ fn checkout_tasks_of_one_repository_run_one_whole_task_at_a_time() {
     assert!(fx.store.claim(&owner(), lease).unwrap().is_none());
 
     // Once the older task is finished (blocked here), the younger one runs.
-    let t = common::transition(older, "architecture", "blocked", TaskStatus::Blocked);
+    let t = crate::common::transition(older, "architecture", "blocked", TaskStatus::Blocked);
     fx.store
         .complete_with_transition(
             c.lease,

@@ -4,17 +4,15 @@
 //!
 //! A failure of `alert_kinds_match_the_golden_list` means a kind was added,
 //! renamed or removed. If that is deliberate, rerun with
-//! `UPDATE_GOLDEN=1 cargo test -p orch-store --test kinds`, review the diff
+//! `UPDATE_GOLDEN=1 cargo test -p orch-store --test it kinds::`, review the diff
 //! of `tests/golden/alert_kinds.txt`, and add a CHANGELOG.md entry: the
 //! kinds are what operators and their scripts read in `orch alert list` and
 //! `GET /queue`.
 
-mod common;
-
 use orch_pipeline::Stage;
 use std::path::Path;
 
-use common::Fixture;
+use crate::common::Fixture;
 use orch_store::{Actor, AlertKind, StoreError, TaskStatus};
 use rusqlite::Connection;
 
@@ -27,7 +25,7 @@ fn alert_kinds_match_the_golden_list() {
     orch_tests::assert_golden(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/alert_kinds.txt"),
         &listed,
-        "rerun with UPDATE_GOLDEN=1 cargo test -p orch-store --test kinds",
+        "rerun with UPDATE_GOLDEN=1 cargo test -p orch-store --test it kinds::",
     );
 }
 
@@ -38,7 +36,7 @@ fn every_kind_and_actor_round_trips_through_the_database() {
     for kind in AlertKind::ALL {
         assert_eq!(kind.as_str().parse::<AlertKind>(), Ok(*kind));
         fx.store
-            .raise_alert(&common::alert(*kind, fx.task, job))
+            .raise_alert(&crate::common::alert(*kind, fx.task, job))
             .unwrap();
     }
     let mut read: Vec<AlertKind> = fx
@@ -63,7 +61,7 @@ fn an_unknown_alert_kind_in_the_database_is_a_typed_error() {
     let fx = Fixture::new();
     let job = fx.enqueue("deploy-staging", "deployer");
     fx.store
-        .raise_alert(&common::alert(AlertKind::StageFailed, fx.task, job))
+        .raise_alert(&crate::common::alert(AlertKind::StageFailed, fx.task, job))
         .unwrap();
     Connection::open(&fx.path)
         .unwrap()

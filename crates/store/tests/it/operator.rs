@@ -8,13 +8,11 @@
     reason = "test code: a panic is the failure report"
 )]
 
-mod common;
-
 use orch_pipeline::{Role, Stage};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Fixture, T0, options};
+use crate::common::{Fixture, T0, options};
 use orch_store::{
     CANCELLED, CancelRequest, JobState, LeaseOwner, ManualClock, NewJob, NewRepo, OPERATOR,
     POISON_JOB_ALERT, RepoChange, Store, StoreError, StoreOptions, TaskStatus,
@@ -188,7 +186,7 @@ fn a_blocked_task_is_retried_at_a_stage_with_a_fresh_job_in_one_transaction() {
 fn retry_keeps_developer_retries_unless_asked_to_reset_them() {
     let fx = Fixture::new();
     let mut to_blocked =
-        common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
+        crate::common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
     to_blocked.developer_retries = 3;
     fx.store.record_transition(&to_blocked).unwrap();
     let dev = NewJob::new(fx.task, Stage::Development, Role::Developer);
@@ -260,7 +258,7 @@ fn cancelling_a_running_job_asks_its_worker_who_ends_it_fenced() {
     assert_eq!(fx.store.job(job).unwrap().cancel_requested_ms, first);
     // Still running: the task is active until the worker ends the job.
     assert_eq!(fx.store.task(fx.task).unwrap().status, TaskStatus::Active);
-    let run = common::run_of(&c, Some(0.02));
+    let run = crate::common::run_of(&c, Some(0.02));
     let advanced = fx.store.end_cancelled(c.lease, Some(&run)).unwrap();
     assert!(advanced.transition.is_some() && advanced.run.is_some());
     assert_eq!(fx.store.job(job).unwrap().state, JobState::Failed);
@@ -281,7 +279,11 @@ fn alerts_are_listed_and_acknowledged_one_or_all_and_it_survives_a_reopen() {
     let ids: Vec<_> = (0..3)
         .map(|i| {
             fx.store
-                .raise_alert(&common::alert(orch_store::AlertKind::ALL[i], fx.task, job))
+                .raise_alert(&crate::common::alert(
+                    orch_store::AlertKind::ALL[i],
+                    fx.task,
+                    job,
+                ))
                 .unwrap()
         })
         .collect();
@@ -308,7 +310,7 @@ fn tasks_are_filtered_by_status_and_repo() {
         .unwrap();
     let second = fx.store.add_task(other, "second", Stage::Review).unwrap();
     fx.store
-        .record_transition(&common::transition(
+        .record_transition(&crate::common::transition(
             second,
             "review",
             "done",
@@ -389,14 +391,14 @@ fn a_repo_is_updated_and_removed_only_when_no_task_on_it_is_unfinished() {
     // Once it has ended, the repo goes with its history.
     let c = fx.claim();
     fx.store
-        .raise_alert(&common::alert(
+        .raise_alert(&crate::common::alert(
             orch_store::AlertKind::StageFailed,
             fx.task,
             job,
         ))
         .unwrap();
     fx.store
-        .record_agent_run(&common::run_of(&c, Some(0.5)))
+        .record_agent_run(&crate::common::run_of(&c, Some(0.5)))
         .unwrap();
     fx.store.end_cancelled(c.lease, None).unwrap();
     // Blocked (cancelled), it waits for an operator: still refused, unless
@@ -431,17 +433,18 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
     let fx = Fixture::new();
     fx.enqueue("testing", "tester");
     let c = fx.claim();
-    let mut runner = common::run_of(&c, None);
+    let mut runner = crate::common::run_of(&c, None);
     runner.role = Role::TestRunner;
     runner.transport = orch_store::Transport::Deterministic;
     let runner_run = fx.store.record_agent_run(&runner).unwrap();
-    let blocked = common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
+    let blocked =
+        crate::common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
     fx.store
         .complete_with_transition(
             c.lease,
             &orch_store::JobEnd {
                 transition: Some(&blocked),
-                run: Some(&common::run_of(&c, Some(0.1))),
+                run: Some(&crate::common::run_of(&c, Some(0.1))),
                 shadow: Some(&orch_store::NewShadowVerdict {
                     stage: Stage::Testing,
                     runner_run,
@@ -471,8 +474,9 @@ fn ids_freed_by_a_removed_repository_are_never_handed_out_again() {
     let fx = Fixture::new();
     let job = fx.enqueue("deploy-staging", "deployer");
     let c = fx.claim();
-    let blocked = common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
-    let alert = common::alert(orch_store::AlertKind::StageFailed, fx.task, job);
+    let blocked =
+        crate::common::transition(fx.task, "deploy-staging", "blocked", TaskStatus::Blocked);
+    let alert = crate::common::alert(orch_store::AlertKind::StageFailed, fx.task, job);
     let ended = fx
         .store
         .fail(
@@ -508,7 +512,7 @@ fn ids_freed_by_a_removed_repository_are_never_handed_out_again() {
     );
     let new_alert = fx
         .store
-        .raise_alert(&common::alert(
+        .raise_alert(&crate::common::alert(
             orch_store::AlertKind::StageFailed,
             task,
             new_job,
@@ -536,7 +540,7 @@ fn a_cancel_between_the_runs_end_and_its_job_end_is_never_lost() {
         CancelRequest::Requested { .. }
     ));
     // The worker now writes the end its gates decided: refused.
-    let done = common::transition(fx.task, "deploy-staging", "done", TaskStatus::Done);
+    let done = crate::common::transition(fx.task, "deploy-staging", "done", TaskStatus::Done);
     let end = orch_store::JobEnd {
         transition: Some(&done),
         ..orch_store::JobEnd::default()

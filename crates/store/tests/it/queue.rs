@@ -2,14 +2,12 @@
 //! fencing, rescue, poison blocking its task, deferral, release, and the one
 //! transaction that ends a job with its transition, next job, run and alert.
 
-mod common;
-
 use orch_pipeline::{Role, Stage};
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{Fixture, T0, alert, run_of, transition};
+use crate::common::{Fixture, T0, alert, run_of, transition};
 use orch_store::{
     GateDecision, JobCommits, JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewJob,
     NewTransition, POISON_JOB_ALERT, StoreError, TaskId, TaskStatus,

@@ -1,12 +1,10 @@
 //! Repos and tasks, agent_runs aggregates and per-task spend, transition
 //! history with its evidence, and alerts.
 
-mod common;
-
 use orch_pipeline::{Role, Stage};
 use std::time::Duration;
 
-use common::{Fixture, T0, run_of};
+use crate::common::{Fixture, T0, run_of};
 use orch_store::{
     AgentRunId, GateDecision, JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewAlert, NewJob,
     NewRepo, NewShadowVerdict, NewTransition, RepoId, RoleStats, RunStats, StoreError, TaskId,

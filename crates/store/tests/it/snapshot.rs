@@ -2,14 +2,12 @@
 //! move, the staging runner's counters from `agent_runs`, and one consistent
 //! read while writers work.
 
-mod common;
-
 use orch_pipeline::{Role, Stage};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Fixture, T0, alert};
+use crate::common::{Fixture, T0, alert};
 use orch_store::{
     JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewJob, QueueSnapshot, STAGING_RUNNER_ROLE,
     StagingRunnerRun, StagingRunnerStats, TaskId, Transport,
