@@ -6,5 +6,6 @@
 //! module with `cargo test -p orch-inventory --test it MODULE::`.
 
 mod drift;
+mod examples;
 mod repository;
 mod roadmap;

@@ -5,6 +5,7 @@
 //! files were separate test crates, each linking the package again. Run one
 //! module with `cargo test -p orch-pipeline --test it MODULE::`.
 
+mod examples;
 mod golden;
 mod transitions;
 mod verdict_grammar;

@@ -5,5 +5,6 @@
 //! files were separate test crates, each linking the package again. Run one
 //! module with `cargo test -p orch-process --test it MODULE::`.
 
+mod examples;
 mod exec;
 mod sandbox;

@@ -11,5 +11,6 @@
 mod artifact;
 #[path = "../common/mod.rs"]
 mod common;
+mod examples;
 mod hostile;
 mod run;

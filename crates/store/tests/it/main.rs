@@ -9,6 +9,7 @@
 mod boots;
 mod common;
 mod effects;
+mod examples;
 mod golden;
 mod isolation;
 mod kinds;
