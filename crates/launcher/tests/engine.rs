@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::{check, drive, stages};
+use common::{assert_history, check, drive, render_history, stages};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -244,7 +244,11 @@ fn switch_off_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
     let reports = drive(&engine, 1);
     check(
         reports.len() == 1 && reports[0].spawned,
-        format!("{reports:?}"),
+        render_history(&reports),
+    )?;
+    assert_history(
+        &format!("switch_off_is_the_llm_path-{}", suite.stage),
+        &reports,
     )?;
     check(reports[0].intercepted_by.is_none(), "no intercept")?;
     check(engine.spawn_count() == 1, "spawn called once")?;
@@ -272,7 +276,11 @@ fn repo_outside_the_csv_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
     let reports = drive(&engine, 1);
     check(
         reports[0].spawned && reports[0].intercepted_by.is_none(),
-        format!("{reports:?}"),
+        render_history(&reports),
+    )?;
+    assert_history(
+        &format!("repo_outside_the_csv_is_the_llm_path-{}", suite.stage),
+        &reports,
     )?;
     // And a repository in the CSV is served by the runner.
     let web = suite.repo(&h, &engine, "web", "true");
@@ -298,7 +306,11 @@ fn star_serves_every_repo_and_passed_advances(suite: Suite) -> Result<(), Failed
     let reports = drive(&engine, 1);
     check(
         reports[0].intercepted_by == Some(suite.runner.as_str()),
-        format!("{reports:?}"),
+        render_history(&reports),
+    )?;
+    assert_history(
+        &format!("star_serves_every_repo_and_passed_advances-{}", suite.stage),
+        &reports,
     )?;
     check(
         engine.spawn_count() == 0,
@@ -405,7 +417,11 @@ fn a_tool_error_defers_with_a_run_after_time(suite: Suite) -> Result<(), Failed>
     let reports = drive(&engine, 1);
     check(
         matches!(reports[0].end, JobEndKind::Deferred { retry_in } if retry_in == Duration::from_secs(600)),
-        format!("{reports:?}"),
+        render_history(&reports),
+    )?;
+    assert_history(
+        &format!("a_tool_error_defers_with_a_run_after_time-{}", suite.stage),
+        &reports,
     )?;
     let job = engine.store().job(reports[0].job).unwrap();
     check(
@@ -480,8 +496,9 @@ fn an_internal_error_falls_back_to_the_llm() -> Result<(), Failed> {
     let reports = drive(&engine, 1);
     check(
         reports[0].intercepted_by == Some("staging-runner") && reports[0].spawned,
-        format!("{reports:?}"),
+        render_history(&reports),
     )?;
+    assert_history("an_internal_error_falls_back_to_the_llm", &reports)?;
     check(
         outcomes(&engine, task)
             == [
@@ -510,7 +527,14 @@ fn an_unwritable_log_after_a_pass_falls_back_to_the_llm(suite: Suite) -> Result<
         reports[0].intercepted_by == Some(suite.runner.as_str())
             && !reports[0].spawned
             && log.is_file(),
-        format!("{reports:?}"),
+        render_history(&reports),
+    )?;
+    assert_history(
+        &format!(
+            "an_unwritable_log_after_a_pass_falls_back_to_the_llm-sandboxed-{}",
+            suite.stage
+        ),
+        &reports,
     )?;
     // Without it (an older kernel, ORCH_SANDBOX=off) the suite can block the
     // log, and the runner falls back to the LLM.
@@ -526,7 +550,14 @@ fn an_unwritable_log_after_a_pass_falls_back_to_the_llm(suite: Suite) -> Result<
     let reports = drive(&engine, 1);
     check(
         reports[0].intercepted_by == Some(suite.runner.as_str()) && reports[0].spawned,
-        format!("{reports:?}"),
+        render_history(&reports),
+    )?;
+    assert_history(
+        &format!(
+            "an_unwritable_log_after_a_pass_falls_back_to_the_llm-unsandboxed-{}",
+            suite.stage
+        ),
+        &reports,
     )?;
     let outcomes = outcomes(&engine, task);
     check(
@@ -602,7 +633,11 @@ fn intercepts_are_consulted_in_order(suite: Suite) -> Result<(), Failed> {
     let reports = drive(&engine, 1);
     check(
         reports[0].intercepted_by == Some("first-in-line"),
-        format!("{reports:?}"),
+        render_history(&reports),
+    )?;
+    assert_history(
+        &format!("intercepts_are_consulted_in_order-{}", suite.stage),
+        &reports,
     )?;
     check(
         stages(&engine, task) == suite.to("development"),
@@ -752,7 +787,8 @@ fn the_spend_ceiling_blocks_the_task() -> Result<(), Failed> {
     let repo = h.repo(&engine, "api", "true");
     let (task, _) = engine.create_task(repo, "expensive").unwrap();
     let reports = drive(&engine, 10);
-    check(reports.len() == 3, format!("{reports:?}"))?;
+    check(reports.len() == 3, render_history(&reports))?;
+    assert_history("the_spend_ceiling_blocks_the_task", &reports)?;
     check(
         matches!(
             reports[2].end,
@@ -1287,7 +1323,11 @@ fn a_panicking_shadow_runner_never_changes_the_llm_outcome() -> Result<(), Faile
     let repo = h.repo(&engine, "api", "true");
     let task = TESTING.task(&engine, repo);
     let reports = drive(&engine, 1);
-    check(reports[0].spawned, format!("{reports:?}"))?;
+    check(reports[0].spawned, render_history(&reports))?;
+    assert_history(
+        "a_panicking_shadow_runner_never_changes_the_llm_outcome",
+        &reports,
+    )?;
     check(
         stages(&engine, task) == TESTING.to("deploy-staging"),
         format!("{:?}", stages(&engine, task)),
@@ -1370,7 +1410,8 @@ fn a_task_goes_through_every_stage() -> Result<(), Failed> {
     let repo = h.repo(&engine, "api", "test -d .");
     let (task, _) = engine.create_task(repo, "whole pipeline").unwrap();
     let reports = drive(&engine, 20);
-    check(reports.len() == 8, format!("{reports:?}"))?;
+    check(reports.len() == 8, render_history(&reports))?;
+    assert_history("a_task_goes_through_every_stage", &reports)?;
     let t = engine.store().task(task).unwrap();
     check(
         t.status == TaskStatus::Done && t.stage == Stage::Done,
