@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::{assert_history, check, drive, render_history, stages};
+use common::{Folders, assert_history, check, drive, quick_config, render_history, stages};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -53,33 +53,21 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        let state = dir.path().join("agent-state");
-        let checkout = dir.path().join("checkout");
-        for folder in [&home, &state, &checkout] {
-            fs::create_dir_all(folder).unwrap();
-        }
-        let mut config = LauncherConfig::new(&home);
-        config.agent.command = format!("sh {AGENT} {}", state.display());
-        // The stand-in agent keeps its state there, as a real CLI keeps
-        // ~/.claude: declared writable for agents in the sandbox.
-        config.sandbox.agent_dirs.push(state.clone());
-        config.agent.timeout = Duration::from_secs(30);
-        config.agent.grace = Duration::from_millis(200);
-        config.agent.defer = Duration::from_millis(1);
-        config.staging_runner.timeout = Duration::from_secs(20);
-        config.staging_runner.grace = Duration::from_millis(200);
-        config.staging_runner.defer = Duration::from_millis(1);
+        let folders = Folders::new();
+        let mut config = quick_config(&folders, AGENT);
         // The test runner's twins run in mode `on` unless a case says
         // otherwise (its default is `shadow`).
         config.test_runner.mode = RunnerMode::On;
         config.test_runner.timeout = Duration::from_secs(20);
         config.test_runner.grace = Duration::from_millis(200);
         config.test_runner.defer = Duration::from_millis(1);
-        config.post_deploy.probes = 2;
-        config.post_deploy.window = Duration::from_millis(20);
         config.lease = Duration::from_secs(3);
+        let Folders {
+            dir,
+            state,
+            checkout,
+            ..
+        } = folders;
         Harness {
             db: dir.path().join("orch.db"),
             _dir: dir,

@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::{check, drive, stages};
+use common::{Folders, check, drive, quick_config, stages};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
@@ -167,30 +167,18 @@ impl Harness {
 
     /// A harness whose checkout is an empty folder.
     fn bare() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        let state = dir.path().join("agent-state");
-        let checkout = dir.path().join("checkout");
-        for folder in [&home, &state, &checkout] {
-            fs::create_dir_all(folder).unwrap();
-        }
-        let mut config = LauncherConfig::new(&home);
-        config.agent.command = format!("sh {GIT_AGENT} {}", state.display());
-        // The stand-in agent keeps its state there, as a real CLI keeps
-        // ~/.claude: declared writable for agents in the sandbox.
-        config.sandbox.agent_dirs.push(state.clone());
-        config.agent.timeout = Duration::from_secs(30);
-        config.agent.grace = Duration::from_millis(200);
-        config.agent.defer = Duration::from_millis(1);
-        config.staging_runner.timeout = Duration::from_secs(20);
-        config.staging_runner.grace = Duration::from_millis(200);
-        config.staging_runner.defer = Duration::from_millis(1);
-        config.post_deploy.probes = 2;
-        config.post_deploy.window = Duration::from_millis(20);
+        let folders = Folders::new();
+        let mut config = quick_config(&folders, GIT_AGENT);
         config.lease = Duration::from_secs(5);
         config.worktree.git_timeout = Duration::from_secs(30);
         config.worktree.defer = Duration::from_millis(1);
         config.worktree.infra_retries = 1;
+        let Folders {
+            dir,
+            state,
+            checkout,
+            ..
+        } = folders;
         Harness {
             db: dir.path().join("orch.db"),
             deployed: dir.path().join("deploy-target/deployed"),

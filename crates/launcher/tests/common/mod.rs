@@ -11,11 +11,66 @@
 use std::time::{Duration, Instant};
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use libtest_mimic::Failed;
-use orch_launcher::{Engine, JobEndKind, JobReport, StopSignal};
+use orch_launcher::{Engine, JobEndKind, JobReport, LauncherConfig, StopSignal};
 use orch_store::{JobState, TaskId};
+
+/// A test's folders, in one temporary folder removed with it: orch's home,
+/// the stand-in agent's state (as a real CLI keeps `~/.claude`) and the
+/// repository's checkout.
+pub(crate) struct Folders {
+    /// The temporary folder; dropped last.
+    pub(crate) dir: tempfile::TempDir,
+    /// orch's home.
+    pub(crate) home: PathBuf,
+    /// The stand-in agent's state.
+    pub(crate) state: PathBuf,
+    /// The repository's checkout (empty).
+    pub(crate) checkout: PathBuf,
+}
+
+impl Folders {
+    /// Makes the three folders.
+    pub(crate) fn new() -> Folders {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let state = dir.path().join("agent-state");
+        let checkout = dir.path().join("checkout");
+        for folder in [&home, &state, &checkout] {
+            fs::create_dir_all(folder).unwrap();
+        }
+        Folders {
+            dir,
+            home,
+            state,
+            checkout,
+        }
+    }
+}
+
+/// The configuration every engine test starts from: the stand-in agent
+/// `agent` (a shell script) with its state folder declared writable in the
+/// sandbox, and short timeouts, graces and backoffs so that a test's task
+/// moves in well under a second per stage.
+pub(crate) fn quick_config(folders: &Folders, agent: &str) -> LauncherConfig {
+    let mut config = LauncherConfig::new(&folders.home);
+    config.agent.command = format!("sh {agent} {}", folders.state.display());
+    // The stand-in agent keeps its state there, as a real CLI keeps
+    // ~/.claude: declared writable for agents in the sandbox.
+    config.sandbox.agent_dirs.push(folders.state.clone());
+    config.agent.timeout = Duration::from_secs(30);
+    config.agent.grace = Duration::from_millis(200);
+    config.agent.defer = Duration::from_millis(1);
+    config.staging_runner.timeout = Duration::from_secs(20);
+    config.staging_runner.grace = Duration::from_millis(200);
+    config.staging_runner.defer = Duration::from_millis(1);
+    config.post_deploy.probes = 2;
+    config.post_deploy.window = Duration::from_millis(20);
+    config
+}
 
 /// Runs jobs until none is due, waiting briefly for deferred ones; at most
 /// `limit` jobs, so that a loop in the pipeline fails the test.
