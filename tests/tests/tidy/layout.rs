@@ -27,7 +27,7 @@ const MAX_LINES: usize = 800;
 /// reads.
 const LONG_FILES: &[(&str, &str)] = &[
     (
-        "crates/launcher/tests/worktree.rs",
+        "crates/launcher/tests/sandboxed/worktree.rs",
         "the task-isolation scenarios, each a whole task on a real git repository; one harness = false binary with its trial list (split by concern: pending)",
     ),
     (
@@ -35,7 +35,7 @@ const LONG_FILES: &[(&str, &str)] = &[
         "the real binary end to end, one scenario per test through serve, the CLI and HTTP; to split by command (pending)",
     ),
     (
-        "crates/launcher/tests/engine.rs",
+        "crates/launcher/tests/sandboxed/engine.rs",
         "the engine's numbered test cases (TC-nn) in one registry that other branches add to; to split by stage once they are merged",
     ),
     (

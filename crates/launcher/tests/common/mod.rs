@@ -182,7 +182,7 @@ pub(crate) fn assert_history(name: &str, reports: &[JobReport]) -> Result<(), Fa
         orch_tests::assert_golden(
             &golden,
             &actual,
-            "rerun with UPDATE_GOLDEN=1 cargo test -p orch-launcher --test engine, review the diff",
+            "rerun with UPDATE_GOLDEN=1 cargo test -p orch-launcher --test sandboxed, review the diff",
         );
     });
     result.map_err(|_| {

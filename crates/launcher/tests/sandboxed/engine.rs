@@ -17,14 +17,12 @@
     reason = "test code: a panic is the failure report"
 )]
 
-mod common;
-
-use common::{Folders, assert_history, check, drive, quick_config, render_history, stages};
+use crate::common::{Folders, assert_history, check, drive, quick_config, render_history, stages};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Failed, Trial};
 use orch_launcher::{
     Engine, Intercept, Intercepted, JobContext, JobEndKind, Launch, LauncherConfig, ModelPrice,
     RepoScope, RunControl, RunOutcome, RunRecord, RunnerMode, ShadowRun, StopSignal,
@@ -2261,9 +2259,8 @@ fn deploy_needs_the_latest_staging_verdict_passed() -> Result<(), Failed> {
     check(lines(&ledger) == 1, "a deploy ran without a staging pass")
 }
 
-fn main() {
-    orch_process::supervisor::main_if_requested();
-    let args = Arguments::from_args();
+/// This module's trials, in registry order (`main.rs` runs them).
+pub(crate) fn trials() -> Vec<Trial> {
     let mut tests: Vec<Registered> = Vec::new();
     // The suite runners' slice, once per suite through the shared code.
     let twinned: [(&str, SuiteCase); 13] = [
@@ -2441,9 +2438,8 @@ fn main() {
     for (name, test) in single {
         tests.push((name.to_owned(), Box::new(test)));
     }
-    let trials = tests
+    tests
         .into_iter()
         .map(|(name, test)| Trial::test(name, move || (*test)()))
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+        .collect()
 }

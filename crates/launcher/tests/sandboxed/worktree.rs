@@ -5,7 +5,7 @@
 //! agent plants in the repository never runs with orch's rights.
 //!
 //! This test binary has its own `main` (libtest-mimic) so that it can serve
-//! as the process supervisor itself, as `tests/engine.rs` does.
+//! as the process supervisor itself, as `tests/sandboxed/main.rs` does.
 //!
 //! The only stand-in is the agent: `tests/fixtures/git-agent.sh`, a scripted
 //! stand-in for an LLM agent CLI that edits files and runs git in its working
@@ -22,16 +22,14 @@
     reason = "test code: a panic is the failure report"
 )]
 
-mod common;
-
-use common::{Folders, check, drive, quick_config, stages};
+use crate::common::{Folders, check, drive, quick_config, stages};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Failed, Trial};
 use orch_launcher::worktree::{Git, WorktreeError};
 use orch_launcher::{
     Engine, EngineError, JobEndKind, JobReport, LauncherConfig, RepoScope, RunnerMode, StopSignal,
@@ -2888,9 +2886,8 @@ fn a_worktree_move_cut_short_by_a_kill_is_finished() -> Result<(), Failed> {
     )
 }
 
-fn main() {
-    orch_process::supervisor::main_if_requested();
-    let args = Arguments::from_args();
+/// This module's trials, in registry order (`main.rs` runs them).
+pub(crate) fn trials() -> Vec<Trial> {
     let tests: Vec<(&'static str, TestFn)> = vec![
         (
             "a_task_that_deletes_or_weakens_its_failing_test_never_deploys",
@@ -3090,9 +3087,8 @@ fn main() {
             a_locked_leftover_of_a_killed_worktree_add_is_cleared,
         ),
     ];
-    let trials = tests
+    tests
         .into_iter()
         .map(|(name, test)| Trial::test(name, test))
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+        .collect()
 }
