@@ -42,6 +42,32 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// The built example program `name` of the package under test, beside the
+/// running test binary (`target/<profile>/examples/<name>`): `cargo test -p
+/// <package>` builds a package's examples with its tests, so a test can run
+/// each one and an example cannot rot.
+///
+/// # Errors
+///
+/// What is missing and how to build it, when the program is not there (for
+/// example after `cargo test --test it` alone, which builds no example).
+pub fn example_program(name: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the test binary: {e}"))?;
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("{} has no profile folder", exe.display()))?;
+    let program = profile.join("examples").join(name);
+    if program.is_file() {
+        Ok(program)
+    } else {
+        Err(format!(
+            "{} is missing: build the examples with `cargo build -p <package> --examples` (`cargo test -p <package>` does; `--test it` alone does not)",
+            program.display()
+        ))
+    }
+}
+
 /// Compares `actual` with the golden file at `golden`, byte for byte.
 ///
 /// With `UPDATE_GOLDEN` set in the environment the file is (re)written with

@@ -141,6 +141,7 @@ impl From<StoreError> for CliError {
             | StoreError::NotFound { .. }
             | StoreError::UnknownRepo { .. }
             | StoreError::StageMismatch { .. }
+            | StoreError::UnknownName { .. }
             | StoreError::InvalidSha256 { .. }
             | StoreError::InvalidBootId { .. }
             | StoreError::NoDatabaseFile { .. }

@@ -34,8 +34,8 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
                 "job": job.id.get(),
                 "task": job.task.get(),
                 "repo": job.repo,
-                "stage": job.stage,
-                "role": job.role,
+                "stage": job.stage.as_str(),
+                "role": job.role.as_str(),
                 "worker": format!("{}/{}", job.owner.boot_id, job.owner.worker),
                 "started": job.started_ms.map(rfc3339),
                 "elapsed_ms": job.elapsed_ms,
@@ -50,8 +50,8 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
                     "job": job.id.get(),
                     "task": job.task.get(),
                     "repo": job.repo,
-                    "stage": job.stage,
-                    "role": job.role,
+                    "stage": job.stage.as_str(),
+                    "role": job.role.as_str(),
                     "run_after": rfc3339(job.run_after_ms),
                     "infra_attempts": job.infra_attempts,
                     "last_error": job.last_error,
@@ -334,6 +334,7 @@ pub(crate) fn metrics(store: &Store, config: &LauncherConfig) -> Result<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orch_pipeline::{Role, Stage};
     use orch_store::{
         Alert, AlertId, JobId, LeaseOwner, QueuedJob, RunningJob, StagingRunnerRun,
         StagingRunnerStats, TaskId,
@@ -360,8 +361,8 @@ mod tests {
             id: JobId::new(7),
             task: TaskId::new(3),
             repo: "api".into(),
-            stage: "deploy-staging".into(),
-            role: "deployer".into(),
+            stage: Stage::DeployStaging,
+            role: Role::Deployer,
             run_after_ms: 1_795_000_000_000,
             attempts: 0,
             infra_attempts: 1,
@@ -374,8 +375,8 @@ mod tests {
                 id: JobId::new(5),
                 task: TaskId::new(2),
                 repo: "api".into(),
-                stage: "development".into(),
-                role: "developer".into(),
+                stage: Stage::Development,
+                role: Role::Developer,
                 owner: LeaseOwner::new("boot-1", "worker-0"),
                 started_ms: Some(1_794_999_990_000),
                 elapsed_ms: Some(10_000),
@@ -483,7 +484,7 @@ mod tests {
     fn record_pairs(store: &Store, task: TaskId, command: &str, runner: &str, llm: &str, n: usize) {
         for _ in 0..n {
             store
-                .enqueue(&orch_store::NewJob::new(task, "testing", "tester"))
+                .enqueue(&orch_store::NewJob::new(task, Stage::Testing, Role::Tester))
                 .unwrap();
             let claimed = store
                 .claim(
@@ -492,11 +493,11 @@ mod tests {
                 )
                 .unwrap()
                 .unwrap();
-            let run = |role: &str, transport| orch_store::NewAgentRun {
+            let run = |role: Role, transport| orch_store::NewAgentRun {
                 job: claimed.job.id,
                 task,
-                role: role.into(),
-                stage: "testing".into(),
+                role,
+                stage: Stage::Testing,
                 transport,
                 started_ms: 0,
                 ended_ms: 1,
@@ -513,10 +514,10 @@ mod tests {
                 cost_source: None,
             };
             let runner_run = store
-                .record_agent_run(&run("test-runner", orch_store::Transport::Deterministic))
+                .record_agent_run(&run(Role::TestRunner, orch_store::Transport::Deterministic))
                 .unwrap();
             let pair = orch_store::NewShadowVerdict {
-                stage: "testing".into(),
+                stage: Stage::Testing,
                 runner_run,
                 commit: Some("a".repeat(40)),
                 llm_commit: Some("a".repeat(40)),
@@ -529,7 +530,7 @@ mod tests {
                 .complete_with_transition(
                     claimed.lease,
                     &orch_store::JobEnd {
-                        run: Some(&run("tester", orch_store::Transport::Llm)),
+                        run: Some(&run(Role::Tester, orch_store::Transport::Llm)),
                         shadow: Some(&pair),
                         ..orch_store::JobEnd::default()
                     },
@@ -552,7 +553,7 @@ mod tests {
                     ..orch_store::NewRepo::new(name, format!("/srv/{name}"), "make staging")
                 })
                 .unwrap();
-            store.add_task(repo, "a task", "testing").unwrap()
+            store.add_task(repo, "a task", Stage::Testing).unwrap()
         };
         let ready = add("ready", Some("cargo test"));
         let young = add("young", Some("make test"));

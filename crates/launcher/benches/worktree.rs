@@ -27,6 +27,7 @@
     reason = "a benchmark harness: a panic is the failure report"
 )]
 
+use orch_pipeline::Stage;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -82,7 +83,7 @@ fn task(id: i64, base: &str) -> Task {
         id: TaskId::new(id),
         repo: RepoId::new(1),
         title: "bench".into(),
-        stage: "analysis".into(),
+        stage: Stage::Analysis,
         status: TaskStatus::Active,
         developer_retries: 0,
         created_ms: 0,

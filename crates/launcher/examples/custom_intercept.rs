@@ -59,7 +59,7 @@ impl Intercept for Approver {
         };
         Intercepted::Served(Launch::Ran {
             record: RunRecord {
-                role: "approver".into(),
+                role: ctx.role,
                 transport: Transport::Deterministic,
                 started,
                 duration: started.elapsed().unwrap_or(Duration::ZERO),

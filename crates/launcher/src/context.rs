@@ -68,10 +68,10 @@ impl StagingVerdict {
         let t = history
             .iter()
             .rev()
-            .find(|t| t.from_stage == Stage::DeployStaging.as_str() && !t.decisions.is_empty())?;
+            .find(|t| t.from_stage == Stage::DeployStaging && !t.decisions.is_empty())?;
         let first = t.decisions.first();
         Some(StagingVerdict {
-            passed: t.to_stage == Stage::Deploy.as_str() && t.decisions.iter().all(|d| d.passed),
+            passed: t.to_stage == Stage::Deploy && t.decisions.iter().all(|d| d.passed),
             commit: first.and_then(|d| d.commit_sha.clone()),
             clean: first.and_then(|d| d.tree_clean),
         })

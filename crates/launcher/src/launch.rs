@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use orch_pipeline::Role;
 use orch_process::exec::SandboxLevel;
 
 use orch_store::{AlertKind, Transport};
@@ -18,8 +19,8 @@ pub use orch_store::RunOutcome;
 /// One run of a role, for its `agent_runs` row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
-    /// The role that ran (the reserved agent's own name when one served it).
-    pub role: String,
+    /// The role that ran (the reserved agent's own role when one served it).
+    pub role: Role,
     /// LLM or deterministic.
     pub transport: Transport,
     /// When it started.
@@ -260,7 +261,9 @@ pub fn run_shadow(
                 .unwrap_or_else(|| "unknown panic".to_owned());
             Some(ShadowRun {
                 record: RunRecord {
-                    role: intercept.name().to_owned(),
+                    // A built-in intercept is named by its role; a custom
+                    // one's panic is recorded as the job's own role.
+                    role: intercept.name().parse().unwrap_or(ctx.role),
                     transport: Transport::Deterministic,
                     started,
                     duration: t0.elapsed(),

@@ -154,7 +154,7 @@ pub fn stopped_at(store: &Store, task: &Task) -> Result<Stage, OperatorError> {
         // An approval of the task's suite moves nothing (from = to): it is
         // not where the task stopped.
         .find(|t| t.to_stage == task.stage && t.from_stage != t.to_stage)
-        .and_then(|t| t.from_stage.parse::<Stage>().ok())
+        .map(|t| t.from_stage)
         .filter(|stage| stage.role().is_some())
         .ok_or(OperatorError::UnknownStop(task.id))
 }
@@ -220,7 +220,7 @@ pub fn retry(
     if stage == Stage::Deploy {
         deployable(store, task)?;
     }
-    let job = NewJob::new(task, stage.as_str(), role.as_str());
+    let job = NewJob::new(task, stage, role);
     let retried = store.retry_task(task, &job, reason, reset_retries)?;
     Ok((stage, retried))
 }

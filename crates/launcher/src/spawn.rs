@@ -91,7 +91,7 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                   usage,
                   detail: String,
                   sandbox: Option<SandboxLevel>| RunRecord {
-        role: ctx.role.as_str().to_owned(),
+        role: ctx.role,
         transport: Transport::Llm,
         started,
         duration,

@@ -99,3 +99,21 @@ fn real_exit_statuses_map_through_the_contract() {
         StagingStatus::Failed
     );
 }
+
+/// The example runs, so that it cannot rot.
+#[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the test runs the example program cargo built"
+)]
+fn the_example_runs_offline_and_succeeds() {
+    let program = orch_tests::example_program("exit_contract").unwrap();
+    let output = std::process::Command::new(&program).output().unwrap();
+    assert!(
+        output.status.success() && !output.stdout.is_empty(),
+        "{:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -8,6 +8,7 @@
 
 #![expect(clippy::unwrap_used, reason = "benchmark setup: a panic is the report")]
 
+use orch_pipeline::{Role, Stage};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -20,8 +21,8 @@ fn enqueue_claim_complete(c: &mut Criterion) {
     let repo = store
         .add_repo(&NewRepo::new("bench", "/srv/bench", "true"))
         .unwrap();
-    let task = store.add_task(repo, "bench", "testing").unwrap();
-    let job = NewJob::new(task, "testing", "tester");
+    let task = store.add_task(repo, "bench", Stage::Testing).unwrap();
+    let job = NewJob::new(task, Stage::Testing, Role::Tester);
     let owner = LeaseOwner::new("boot-bench", "worker-0");
     let lease_for = Duration::from_secs(60);
 
@@ -44,9 +45,9 @@ fn four_connections(c: &mut Criterion) {
     let repo = first
         .add_repo(&NewRepo::new("bench", "/srv/bench", "true"))
         .unwrap();
-    let task = first.add_task(repo, "bench", "testing").unwrap();
+    let task = first.add_task(repo, "bench", Stage::Testing).unwrap();
     let mut stores: Vec<Store> = (0..THREADS).map(|_| Store::open(&path).unwrap()).collect();
-    let job = NewJob::new(task, "testing", "tester");
+    let job = NewJob::new(task, Stage::Testing, Role::Tester);
     let lease_for = Duration::from_secs(60);
 
     c.bench_function(

@@ -14,6 +14,7 @@
 
 #![expect(clippy::unwrap_used, reason = "benchmark setup: a panic is the report")]
 
+use orch_pipeline::{Role, Stage};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -43,10 +44,10 @@ const ROLES: [&str; 8] = [
     "developer",
     "tester",
     "reviewer",
-    STAGING_RUNNER_ROLE,
+    STAGING_RUNNER_ROLE.as_str(),
     "deployer",
     "deploy-finalizer",
-    STAGING_RUNNER_ROLE,
+    STAGING_RUNNER_ROLE.as_str(),
     "post-deploy-monitor",
 ];
 const OUTCOMES: [&str; 9] = [
@@ -101,7 +102,7 @@ fn fixture(path: &Path) -> Store {
             for i in 0..AGENT_RUNS {
                 let role = ROLES[(i % 8) as usize];
                 let outcome = OUTCOMES[((i / 8) % 9) as usize];
-                let llm = role != STAGING_RUNNER_ROLE;
+                let llm = role != STAGING_RUNNER_ROLE.as_str();
                 let duration = 1_000 + (i * 7_919) % 600_000;
                 let started = T0 + i * 1_000;
                 run.execute(rusqlite::params![
@@ -125,7 +126,7 @@ fn fixture(path: &Path) -> Store {
         .create_task(
             repo,
             "busy",
-            &NewJob::new(TaskId::new(0), "testing", "tester"),
+            &NewJob::new(TaskId::new(0), Stage::Testing, Role::Tester),
         )
         .unwrap();
     let owner = LeaseOwner::new("boot-bench", "worker-0");
@@ -133,7 +134,7 @@ fn fixture(path: &Path) -> Store {
     for n in 0..DEFERRED {
         if n > 0 {
             store
-                .enqueue(&NewJob::new(task, "deploy-staging", "deployer"))
+                .enqueue(&NewJob::new(task, Stage::DeployStaging, Role::Deployer))
                 .unwrap();
         }
         let claimed = store
@@ -151,7 +152,7 @@ fn fixture(path: &Path) -> Store {
     }
     for _ in 0..QUEUED_DUE + RUNNING {
         store
-            .enqueue(&NewJob::new(task, "testing", "tester"))
+            .enqueue(&NewJob::new(task, Stage::Testing, Role::Tester))
             .unwrap();
     }
     for n in 0..RUNNING {
@@ -218,7 +219,7 @@ fn under_writes(path: &Path) {
             .task;
         std::thread::spawn(move || {
             let owner = LeaseOwner::new("boot-writer", "writer-0");
-            let job = NewJob::new(task, "testing", "tester");
+            let job = NewJob::new(task, Stage::Testing, Role::Tester);
             let mut cycles = 0_u64;
             while !stop.load(Ordering::Relaxed) {
                 writer.enqueue(&job).unwrap();

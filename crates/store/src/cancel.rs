@@ -3,6 +3,7 @@
 //! cancel (`crate::operator`) and the rescue that fails a job whose cancel
 //! was asked (`crate::queue`).
 
+use orch_pipeline::Stage;
 use rusqlite::{Transaction, params};
 
 use crate::error::{Result, sql};
@@ -21,15 +22,12 @@ pub const OPERATOR: Actor = Actor::Operator;
 /// is [`AlertKind::Cancelled`], the same text).
 pub const CANCELLED: &str = "cancelled";
 
-/// The stage and status a cancelled task moves to (the pipeline's `blocked`).
-pub(crate) const BLOCKED: &str = "blocked";
-
 /// The transition that blocks a cancelled task, from where it is.
 pub(crate) fn cancel_transition(task: &Task) -> NewTransition {
     NewTransition {
         task: task.id,
-        from_stage: task.stage.clone(),
-        to_stage: BLOCKED.to_owned(),
+        from_stage: task.stage,
+        to_stage: Stage::Blocked,
         status: TaskStatus::Blocked,
         developer_retries: task.developer_retries,
         decisions: Vec::new(),

@@ -231,6 +231,27 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// A stage or role column holds a name `orch-pipeline` does not know
+    /// (a database written by another orch version, or edited by hand).
+    #[error(
+        "{op}: {table} row {row} has {column} {found:?}, which is not a {what} this orch knows (expected one of {}); fix or remove that row, or run the orch version that wrote it",
+        known_names(what)
+    )]
+    UnknownName {
+        /// The store operation, for example `task`.
+        op: &'static str,
+        /// The table read.
+        table: &'static str,
+        /// Which row: its id, or the group key of an aggregate.
+        row: String,
+        /// The column, for example `stage`.
+        column: &'static str,
+        /// `stage` or `role`.
+        what: &'static str,
+        /// The text stored.
+        found: String,
+    },
+
     /// Any other SQLite failure, with the operation that hit it.
     #[error("{op} failed in SQLite: {source}")]
     Sqlite {
@@ -316,13 +337,46 @@ fn open_advice(error: &SqliteError) -> &'static str {
     }
 }
 
+/// The names `orch-pipeline` accepts for a `stage` or a `role`,
+/// comma-separated.
+fn known_names(what: &str) -> String {
+    let names: Vec<&str> = if what == "role" {
+        orch_pipeline::Role::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .collect()
+    } else {
+        orch_pipeline::Stage::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect()
+    };
+    names.join(", ")
+}
+
 /// Shorthand for results of the store.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Wraps a SQLite error with the operation it interrupted.
+/// A row whose stage or role column ([`crate::rows::UnknownName`]) failed
+/// to parse becomes [`StoreError::UnknownName`], naming the row.
 pub(crate) fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite {
-        op,
-        source: SqliteError::new(source),
+    move |source| {
+        if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = &source
+            && let Some(bad) = inner.downcast_ref::<crate::rows::UnknownName>()
+        {
+            return StoreError::UnknownName {
+                op,
+                table: bad.table,
+                row: bad.row.clone(),
+                column: bad.column,
+                what: bad.error.what,
+                found: bad.error.found.clone(),
+            };
+        }
+        StoreError::Sqlite {
+            op,
+            source: SqliteError::new(source),
+        }
     }
 }

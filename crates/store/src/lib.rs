@@ -19,14 +19,14 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use orch_store::{JobState, LeaseOwner, NewJob, NewRepo, Store, TaskId};
+//! use orch_store::{JobState, LeaseOwner, NewJob, NewRepo, Role, Stage, Store, TaskId};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let store = Store::open(dir.path().join("orch.db"))?;
 //! let repo = store.add_repo(&NewRepo::new("demo", "/srv/demo", "make staging"))?;
 //! // The task and its first job, in one transaction (the job's task is the new one).
-//! let first = NewJob::new(TaskId::new(0), "deploy-staging", "deployer");
+//! let first = NewJob::new(TaskId::new(0), Stage::DeployStaging, Role::Deployer);
 //! let (task, job) = store.create_task(repo, "Add a health check", &first)?;
 //!
 //! // This process run's boot: alive for as long as the guard is held.
@@ -48,13 +48,16 @@
 //!
 //! What this crate deliberately does not do: it never spawns a process, reads
 //! no artifact and computes no digest (callers hand it the sha256), and knows
-//! no pipeline rules. Stages and roles are stored as text whose names the
-//! `pipeline` crate validates; which transition follows which verdict, and
-//! how many infra retries a job may spend, are its callers' decisions. The
-//! only names it knows are the stage `blocked` (where poison blocks a task),
-//! the role [`STAGING_RUNNER_ROLE`] and the outcome texts it counts for the
-//! `/queue` snapshot and [`Store::run_stats`]. It depends on no other orch
-//! crate.
+//! no pipeline rules. Stages and roles are typed at its edge: its API takes
+//! and returns `orch-pipeline`'s [`Stage`] and [`Role`], SQLite keeps their
+//! text, and a row whose text names neither is a
+//! [`StoreError::UnknownName`] naming the row. Which transition follows
+//! which verdict, and how many infra retries a job may spend, are its
+//! callers' decisions. The only stage and role it names itself are
+//! [`Stage::Blocked`] (where poison blocks a task) and the runner roles
+//! ([`STAGING_RUNNER_ROLE`], [`TEST_RUNNER_ROLE`]) it counts for the `/queue`
+//! snapshot, with the outcome texts, and [`Store::run_stats`]. Its only orch
+//! dependency is `orch-pipeline`, a pure leaf crate.
 //!
 //! Features: `bundled` (default) builds SQLite in; turn it off to link the
 //! system's, for a program that already uses rusqlite without it. No rusqlite
@@ -79,6 +82,10 @@ mod snapshot;
 mod store;
 mod tables;
 mod types;
+
+/// The stage and role types of the store's API (tasks, jobs, runs,
+/// transitions), from `orch-pipeline`: stored as their text, parsed on read.
+pub use orch_pipeline::{Role, Stage};
 
 pub use boot_guard::BootGuard;
 pub use boots::MAX_BOOT_ID_LEN;

@@ -3,6 +3,7 @@
 //! Each write is one transaction, so that no crash can leave a task active
 //! without a job, or with two.
 
+use orch_pipeline::Stage;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::cancel::{CANCELLED, CancelledJob, OPERATOR, cancel_transition, cancelled_alert};
@@ -41,7 +42,7 @@ pub struct Retried {
     /// The task's fresh job.
     pub job: JobId,
     /// The stage the task was at (`blocked` or `done`).
-    pub from_stage: String,
+    pub from_stage: Stage,
     /// Its developer-retry count after the retry.
     pub developer_retries: u32,
     /// The task's open alerts, acknowledged by the retry.
@@ -174,8 +175,8 @@ impl Store {
                 tx,
                 &NewTransition {
                     task,
-                    from_stage: current.stage.clone(),
-                    to_stage: current.stage.clone(),
+                    from_stage: current.stage,
+                    to_stage: current.stage,
                     status: current.status,
                     developer_retries: current.developer_retries,
                     decisions: Vec::new(),
@@ -235,8 +236,8 @@ impl Store {
                 tx,
                 &NewTransition {
                     task,
-                    from_stage: current.stage.clone(),
-                    to_stage: job.stage.clone(),
+                    from_stage: current.stage,
+                    to_stage: job.stage,
                     status: TaskStatus::Active,
                     developer_retries,
                     decisions: Vec::new(),

@@ -52,19 +52,15 @@ pub struct Rescued {
 /// The alert kind a rescue raises for a job it failed as poison.
 pub const POISON_JOB_ALERT: AlertKind = AlertKind::PoisonJob;
 
-/// The stage and status a poison job's task moves to. It is the pipeline's
-/// terminal stage `blocked` and the [`TaskStatus::Blocked`](crate::TaskStatus::Blocked) status text.
-const BLOCKED: &str = "blocked";
-
 /// Everything written together with the end of a job, in the same
 /// transaction as the job's state change: by
 /// [`Store::complete_with_transition`] (job `done`) and [`Store::fail`] (job
 /// `failed`). Each part is optional; `JobEnd::default()` ends the job alone.
 ///
 /// ```
-/// use orch_store::{JobEnd, NewJob, TaskId};
+/// use orch_store::{JobEnd, NewJob, Role, Stage, TaskId};
 ///
-/// let next = NewJob::new(TaskId::new(1), "review", "reviewer");
+/// let next = NewJob::new(TaskId::new(1), Stage::Review, Role::Reviewer);
 /// let end = JobEnd {
 ///     next: Some(&next),
 ///     ..JobEnd::default()

@@ -1,7 +1,11 @@
 //! The shared row mapping: each table's column list and its `*_from_row`
 //! function, in one place, so every read of a table maps its rows the same way.
 
+use std::str::FromStr;
+
+use orch_pipeline::{ParseNameError, Role, Stage};
 use rusqlite::Row;
+use rusqlite::types::Type;
 
 use crate::records::agent_runs::AgentRun;
 use crate::records::alerts::Alert;
@@ -55,7 +59,7 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         id: row.get(0)?,
         repo: row.get(1)?,
         title: row.get(2)?,
-        stage: row.get(3)?,
+        stage: stage_at(row, 3, "tasks", "stage", 0)?,
         status: row.get(4)?,
         developer_retries: row.get(5)?,
         created_ms: row.get(6)?,
@@ -91,8 +95,8 @@ pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
         id: row.get(0)?,
         task: row.get(1)?,
-        stage: row.get(2)?,
-        role: row.get(3)?,
+        stage: stage_at(row, 2, "jobs", "stage", 0)?,
+        role: role_at(row, 3, "jobs", "role", 0)?,
         state: row.get(4)?,
         attempts: row.get(5)?,
         max_attempts: row.get(6)?,
@@ -156,8 +160,8 @@ pub(crate) fn agent_run_from_row(row: &Row<'_>) -> rusqlite::Result<AgentRun> {
         id: row.get(0)?,
         job: row.get(1)?,
         task: row.get(2)?,
-        role: row.get(3)?,
-        stage: row.get(4)?,
+        role: role_at(row, 3, "agent_runs", "role", 0)?,
+        stage: stage_at(row, 4, "agent_runs", "stage", 0)?,
         transport: row.get(5)?,
         started_ms: row.get(6)?,
         ended_ms: row.get(7)?,
@@ -186,8 +190,8 @@ pub(crate) fn transition_from_row(row: &Row<'_>) -> rusqlite::Result<Transition>
         id: row.get(0)?,
         task: row.get(1)?,
         job: row.get(2)?,
-        from_stage: row.get(3)?,
-        to_stage: row.get(4)?,
+        from_stage: stage_at(row, 3, "transitions", "from_stage", 0)?,
+        to_stage: stage_at(row, 4, "transitions", "to_stage", 0)?,
         at_ms: row.get(5)?,
         actor: row.get(6)?,
         reason: row.get(7)?,
@@ -211,4 +215,81 @@ pub(crate) fn gate_decision_from_row(row: &Row<'_>) -> rusqlite::Result<GateDeci
         tree_clean: row.get(6)?,
         sandbox: row.get(7)?,
     })
+}
+
+/// A stage or role column of a row that names no stage or role: carried
+/// through rusqlite as a conversion failure, and turned into
+/// [`StoreError::UnknownName`](crate::StoreError::UnknownName) by
+/// [`sql`](crate::error::sql).
+#[derive(Debug, thiserror::Error)]
+#[error("{table} row {row}: {column}: {error}")]
+pub(crate) struct UnknownName {
+    pub(crate) table: &'static str,
+    pub(crate) row: String,
+    pub(crate) column: &'static str,
+    pub(crate) error: ParseNameError,
+}
+
+/// Reads column `idx` (named `column`) of a `table` row as a stage or a role;
+/// `row` names the row in the error (its id, or an aggregate's group key).
+pub(crate) fn name_at<T>(
+    row: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+    column: &'static str,
+    row_name: impl FnOnce() -> String,
+) -> rusqlite::Result<T>
+where
+    T: FromStr<Err = ParseNameError>,
+{
+    let text: String = row.get(idx)?;
+    text.parse().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            Type::Text,
+            Box::new(UnknownName {
+                table,
+                row: row_name(),
+                column,
+                error,
+            }),
+        )
+    })
+}
+
+/// Column `idx` of a `table` row whose id is in column `id_idx`, as a stage.
+pub(crate) fn stage_at(
+    row: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+    column: &'static str,
+    id_idx: usize,
+) -> rusqlite::Result<Stage> {
+    name_at(row, idx, table, column, || row_id(row, id_idx))
+}
+
+/// Column `idx` of a `table` row whose id is in column `id_idx`, as a role.
+pub(crate) fn role_at(
+    row: &Row<'_>,
+    idx: usize,
+    table: &'static str,
+    column: &'static str,
+    id_idx: usize,
+) -> rusqlite::Result<Role> {
+    name_at(row, idx, table, column, || row_id(row, id_idx))
+}
+
+/// An aggregate's group key: its first `columns` columns as text, for
+/// [`name_at`]'s error.
+pub(crate) fn group_key(row: &Row<'_>, columns: usize) -> String {
+    let parts: Vec<String> = (0..columns)
+        .map(|idx| row.get::<_, String>(idx).unwrap_or_else(|_| "?".to_owned()))
+        .collect();
+    format!("({})", parts.join(", "))
+}
+
+/// The id in column `idx`, in words (`?` when it cannot be read).
+fn row_id(row: &Row<'_>, idx: usize) -> String {
+    row.get::<_, i64>(idx)
+        .map_or_else(|_| "?".to_owned(), |id| id.to_string())
 }

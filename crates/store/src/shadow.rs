@@ -6,10 +6,12 @@
 //! own transaction ([`crate::JobEnd::shadow`]), so a pair exists exactly when
 //! the LLM's verdict moved the task.
 
+use orch_pipeline::Stage;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::error::{Result, StoreError, sql};
 use crate::records::check_commit;
+use crate::rows::stage_at;
 use crate::store::Store;
 use crate::types::{AgentRunId, JobId, TaskId};
 
@@ -22,7 +24,7 @@ pub const VERDICT_FAILED: &str = "FAILED";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewShadowVerdict {
     /// The stage, e.g. `testing`.
-    pub stage: String,
+    pub stage: Stage,
     /// The runner's `agent_runs` row (recorded before the job's end).
     pub runner_run: AgentRunId,
     /// The commit the runner ran on (`None` without a worktree).
@@ -92,7 +94,7 @@ pub struct ShadowVerdict {
     /// Its task.
     pub task: TaskId,
     /// The stage.
-    pub stage: String,
+    pub stage: Stage,
     /// The runner's run.
     pub runner_run: AgentRunId,
     /// The LLM's run (the job end's own).
@@ -223,7 +225,7 @@ pub(crate) fn insert_shadow(
         params![
             job,
             task,
-            shadow.stage,
+            shadow.stage.as_str(),
             shadow.runner_run,
             llm_run,
             shadow.commit,
@@ -243,12 +245,12 @@ pub(crate) fn insert_shadow(
 /// The agreement of `stage`'s pairs (see [`ShadowAgreement`]).
 pub(crate) fn agreement(
     conn: &Connection,
-    stage: &str,
+    stage: Stage,
     op: &'static str,
 ) -> Result<ShadowAgreement> {
     let mut stmt = conn.prepare_cached(AGREEMENT_SQL).map_err(sql(op))?;
     let rows = stmt
-        .query_map([stage], |row| {
+        .query_map([stage.as_str()], |row| {
             Ok((
                 row.get::<_, bool>(0)?,
                 row.get::<_, Option<String>>(1)?,
@@ -294,7 +296,7 @@ pub(crate) type RepoCommand = (String, Option<String>);
 /// whose repository is gone are left out.
 pub(crate) fn evidence_and_commands(
     conn: &Connection,
-    stage: &str,
+    stage: Stage,
     op: &'static str,
 ) -> Result<(Vec<ShadowEvidence>, Vec<RepoCommand>)> {
     type Cell = (
@@ -308,7 +310,7 @@ pub(crate) fn evidence_and_commands(
     );
     let rows: Vec<Cell> = {
         let mut stmt = conn.prepare_cached(EVIDENCE_SQL).map_err(sql(op))?;
-        stmt.query_map([stage], |row| {
+        stmt.query_map([stage.as_str()], |row| {
             Ok((
                 row.get(0)?,
                 row.get(1)?,
@@ -395,7 +397,7 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Sqlite`] if SQLite fails.
-    pub fn shadow_agreement(&self, stage: &str) -> Result<ShadowAgreement> {
+    pub fn shadow_agreement(&self, stage: Stage) -> Result<ShadowAgreement> {
         agreement(&self.conn, stage, "shadow_agreement")
     }
 
@@ -407,7 +409,7 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Sqlite`] if SQLite fails.
-    pub fn shadow_evidence(&self, stage: &str) -> Result<Vec<ShadowEvidence>> {
+    pub fn shadow_evidence(&self, stage: Stage) -> Result<Vec<ShadowEvidence>> {
         Ok(evidence_and_commands(&self.conn, stage, "shadow_evidence")?.0)
     }
 
@@ -429,7 +431,7 @@ impl Store {
             Ok(ShadowVerdict {
                 job: row.get(0)?,
                 task: row.get(1)?,
-                stage: row.get(2)?,
+                stage: stage_at(row, 2, "shadow_verdicts", "stage", 0)?,
                 runner_run: row.get(3)?,
                 llm_run: row.get(4)?,
                 commit: row.get(5)?,

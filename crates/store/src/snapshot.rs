@@ -2,10 +2,12 @@
 //! runners' counters (the staging runner's; the test runner's, with its
 //! shadow-mode agreement), read in one read transaction.
 
+use orch_pipeline::{Role, Stage};
 use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
 
 use crate::error::{Result, sql};
 use crate::records::{Alert, alert_from_row};
+use crate::rows::{role_at, stage_at};
 use crate::shadow::{ShadowAgreement, ShadowEvidence, agreement, evidence_and_commands};
 use crate::store::Store;
 use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, RunOutcome, TaskId};
@@ -14,16 +16,16 @@ use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, RunOutcome, TaskId};
 /// count: the reserved agent that runs a repository's staging suite. The
 /// store knows this one role name, and the outcome texts below, for the
 /// counters only; what they mean stays the launcher's business.
-pub const STAGING_RUNNER_ROLE: &str = "staging-runner";
+pub const STAGING_RUNNER_ROLE: Role = Role::StagingRunner;
 
 /// The role whose `agent_runs` rows the test runner's counters count: the
 /// reserved agent that runs a repository's test command (mode `on`, or
 /// beside the LLM tester in shadow mode).
-pub const TEST_RUNNER_ROLE: &str = "test-runner";
+pub const TEST_RUNNER_ROLE: Role = Role::TestRunner;
 
 /// The stage the test runner serves, whose `shadow_verdicts` the agreement
 /// counts.
-const TEST_RUNNER_STAGE: &str = "testing";
+const TEST_RUNNER_STAGE: Stage = Stage::Testing;
 
 /// The outcome of a run that ran and passed.
 pub const OUTCOME_PASSED: &str = RunOutcome::Passed.as_str();
@@ -91,9 +93,9 @@ pub struct RunningJob {
     /// The name of the task's repository.
     pub repo: String,
     /// The stage.
-    pub stage: String,
+    pub stage: Stage,
     /// The role.
-    pub role: String,
+    pub role: Role,
     /// Who holds the lease.
     pub owner: LeaseOwner,
     /// When the lease was taken (the claim); `None` for a job claimed
@@ -120,9 +122,9 @@ pub struct QueuedJob {
     /// The name of the task's repository.
     pub repo: String,
     /// The stage.
-    pub stage: String,
+    pub stage: Stage,
     /// The role.
-    pub role: String,
+    pub role: Role,
     /// The earliest time it may be claimed.
     pub run_after_ms: i64,
     /// Claims spent so far.
@@ -262,8 +264,8 @@ fn queued_from_row(row: &Row<'_>) -> rusqlite::Result<QueuedJob> {
         id: row.get(0)?,
         task: row.get(1)?,
         repo: row.get(2)?,
-        stage: row.get(3)?,
-        role: row.get(4)?,
+        stage: stage_at(row, 3, "jobs", "stage", 0)?,
+        role: role_at(row, 4, "jobs", "role", 0)?,
         run_after_ms: row.get(5)?,
         attempts: row.get(6)?,
         infra_attempts: row.get(7)?,
@@ -320,8 +322,8 @@ fn running_jobs(conn: &Connection, now_ms: i64) -> Result<Vec<RunningJob>> {
             id: row.get(0)?,
             task: row.get(1)?,
             repo: row.get(2)?,
-            stage: row.get(3)?,
-            role: row.get(4)?,
+            stage: stage_at(row, 3, "jobs", "stage", 0)?,
+            role: role_at(row, 4, "jobs", "role", 0)?,
             owner: LeaseOwner {
                 worker: row.get(5)?,
                 boot_id: row.get(6)?,
@@ -349,12 +351,12 @@ fn open_alerts(conn: &Connection, limit: u32) -> Result<Vec<Alert>> {
         .map_err(sql("queue_snapshot"))
 }
 
-fn runner_stats(conn: &Connection, role: &str) -> Result<SuiteRunnerStats> {
+fn runner_stats(conn: &Connection, role: Role) -> Result<SuiteRunnerStats> {
     let outcomes = {
         let mut stmt = conn
             .prepare_cached(OUTCOMES_SQL)
             .map_err(sql("queue_snapshot"))?;
-        stmt.query_map([role], |row| {
+        stmt.query_map([role.as_str()], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
         })
         .map_err(sql("queue_snapshot"))?
@@ -369,7 +371,7 @@ fn runner_stats(conn: &Connection, role: &str) -> Result<SuiteRunnerStats> {
     for (outcome, n) in outcomes {
         stats.runs += n;
         let last: Option<AgentRunId> = newest_of
-            .query_row([role, outcome.as_str()], |row| row.get(0))
+            .query_row([role.as_str(), outcome.as_str()], |row| row.get(0))
             .map_err(sql("queue_snapshot"))?;
         newest = newest.max(last);
         // Every outcome is matched: a new one must be given its counter

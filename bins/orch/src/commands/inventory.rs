@@ -125,8 +125,8 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
         .map_err(|error| CliError::Tool(error.to_string()))?
         .into_iter()
         .map(|row| RoleRunStats {
-            role: row.role,
-            stage: row.stage,
+            role: row.role.to_string(),
+            stage: row.stage.to_string(),
             transport: match row.transport {
                 orch_store::Transport::Llm => Transport::Llm,
                 orch_store::Transport::Deterministic => Transport::Deterministic,
@@ -142,12 +142,12 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
             failed_cost_usd: row.failed_cost_usd,
         })
         .collect();
-    let testing = orch_pipeline::Stage::Testing.as_str();
+    let testing = orch_pipeline::Stage::Testing;
     let agreement = store
         .shadow_agreement(testing)
         .map_err(|error| CliError::Tool(error.to_string()))?;
     let shadows = [(
-        testing.to_owned(),
+        testing.to_string(),
         orch_inventory::ShadowFigures {
             runs: agreement.runs,
             agree: agreement.agree,
@@ -213,8 +213,8 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
         .map(|v| orch_inventory::VerdictRecord {
             task: v.task.get(),
             repo: v.repo,
-            stage: v.stage,
-            role: v.role,
+            stage: v.stage.to_string(),
+            role: v.role.to_string(),
             passed: v.passed,
             commit: v.commit,
             llm: v.llm,
@@ -234,7 +234,7 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
     let input = orch_inventory::RoadmapInput {
         stats,
         shadows: shadows.to_vec(),
-        pairs: vec![(testing.to_owned(), pairs)],
+        pairs: vec![(testing.to_string(), pairs)],
         runners,
         policy: orch_inventory::SwitchPolicy::default(),
         verdicts,

@@ -85,12 +85,12 @@ fn log(setup: &Setup, args: &TaskLogArgs) -> Result<Ending, CliError> {
     let job = jobs
         .iter()
         .rev()
-        .find(|j| wanted.is_none_or(|w| j.stage == w.as_str()))
+        .find(|j| wanted.is_none_or(|w| j.stage == w))
         .cloned();
     let stage = match (wanted, &job) {
         (Some(stage), _) => stage,
-        (None, Some(job)) => parse_stage(&job.stage, "the job's stage")?,
-        (None, None) => parse_stage(&task.stage, "the task's stage")?,
+        (None, Some(job)) => job.stage,
+        (None, None) => task.stage,
     };
     let Some(spec) = stage.artifact() else {
         return Err(CliError::BadArgument(format!(

@@ -130,7 +130,7 @@ impl Engine {
             }
             Checkout::NotGit => (NewTask::in_checkout(&request.title), None),
         };
-        let first = NewJob::new(TaskId::new(0), stage.as_str(), role.as_str());
+        let first = NewJob::new(TaskId::new(0), stage, role);
         let (id, job) = self.store().create_task_with(repo.id, &task, &first)?;
         Ok(CreatedTask {
             task: id,

@@ -73,8 +73,8 @@ impl Engine {
         let suite_note = self.suite_note(ctx, record, tree);
         let transition = NewTransition {
             task: ctx.task.id,
-            from_stage: ctx.stage.as_str().to_owned(),
-            to_stage: decision.to.as_str().to_owned(),
+            from_stage: ctx.stage,
+            to_stage: decision.to,
             status,
             developer_retries: decision.developer_retries,
             decisions: gates
@@ -97,14 +97,14 @@ impl Engine {
         let next = decision
             .to
             .role()
-            .map(|role| NewJob::new(ctx.task.id, decision.to.as_str(), role.as_str()));
+            .map(|role| NewJob::new(ctx.task.id, decision.to, role));
         let row = self.run_row(ctx, record);
         // Shadow mode: the runner's verdict beside the LLM's, as the gate
         // took it.
         let shadow_row =
             shadow.map(
                 |(runner_run, ShadowPair { first: run, rerun })| NewShadowVerdict {
-                    stage: ctx.stage.as_str().to_owned(),
+                    stage: ctx.stage,
                     runner_run,
                     commit: run.commit.clone(),
                     llm_commit: tree.map(|(_, judged)| judged.commit.clone()),

@@ -26,8 +26,8 @@ impl Engine {
         let task = store.task(job.task)?;
         let transition = NewTransition {
             task: task.id,
-            from_stage: task.stage.clone(),
-            to_stage: Stage::Blocked.as_str().to_owned(),
+            from_stage: task.stage,
+            to_stage: Stage::Blocked,
             status: TaskStatus::Blocked,
             developer_retries: task.developer_retries,
             decisions: Vec::new(),
@@ -149,8 +149,8 @@ impl Engine {
         NewAgentRun {
             job: ctx.job.id,
             task: ctx.task.id,
-            role: record.role.clone(),
-            stage: ctx.stage.as_str().to_owned(),
+            role: record.role,
+            stage: ctx.stage,
             transport: record.transport,
             started_ms,
             ended_ms: started_ms.saturating_add(duration_ms),

@@ -128,12 +128,14 @@ mod tests {
     use orch_pipeline::{DecisionKind, GateResult, Stage, Verdict, gates_for};
     use orch_store::{AlertKind, TaskId, TaskStatus, Transport};
 
+    use orch_pipeline::Role;
+
     use super::{PlanTask, plan_end};
     use crate::launch::{AlertSpec, RunOutcome, RunRecord};
 
     fn record(outcome: RunOutcome) -> RunRecord {
         RunRecord {
-            role: "reviewer".to_owned(),
+            role: Role::Reviewer,
             transport: Transport::Llm,
             started: SystemTime::UNIX_EPOCH,
             duration: Duration::ZERO,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use orch_pipeline::{DecisionKind, GateResult, Stage};
+use orch_pipeline::{DecisionKind, GateResult, Role, Stage};
 use orch_store::{AlertKind, Job, JobId, TaskId};
 
 use crate::launch::RunOutcome;
@@ -46,10 +46,10 @@ pub struct JobReport {
     pub job: JobId,
     /// Its task.
     pub task: TaskId,
-    /// Its stage and role as stored.
-    pub stage: String,
-    /// Its role as stored.
-    pub role: String,
+    /// Its stage.
+    pub stage: Stage,
+    /// Its role.
+    pub role: Role,
     /// The reserved agent that claimed it, if any.
     pub intercepted_by: Option<&'static str>,
     /// Whether the LLM transport ran.
@@ -72,8 +72,8 @@ impl JobReport {
         JobReport {
             job: job.id,
             task: job.task,
-            stage: job.stage.clone(),
-            role: job.role.clone(),
+            stage: job.stage,
+            role: job.role,
             intercepted_by: None,
             spawned: false,
             outcome: None,

@@ -1,6 +1,6 @@
 //! Building a claimed job's [`JobContext`], and a worktree that could not be made.
 
-use orch_pipeline::{Role, Stage};
+use orch_pipeline::Stage;
 use orch_store::{AlertKind, Job, Lease, StoreError, TaskIsolation};
 
 use crate::context::JobContext;
@@ -25,8 +25,7 @@ impl Engine {
     /// stage's previous artifact.
     pub(super) fn resolve(&self, job: &Job) -> Result<JobContext, Unresolved> {
         let internal = |e: &dyn std::fmt::Display| Unresolved::Internal(e.to_string());
-        let stage: Stage = job.stage.parse().map_err(|e| internal(&e))?;
-        let role: Role = job.role.parse().map_err(|e| internal(&e))?;
+        let (stage, role) = (job.stage, job.role);
         let Some(spec) = stage.artifact() else {
             return Err(Unresolved::Internal(format!(
                 "stage {stage} has no artifact: a terminal state runs no job"
@@ -49,7 +48,17 @@ impl Engine {
         })?;
         // Where a clean tree is evidence (what a suite ran on, what is
         // deployed), no path may hide from git status.
-        let strict = matches!(stage, Stage::Testing | Stage::DeployStaging | Stage::Deploy);
+        // An exhaustive match: a new stage must be placed on one side.
+        let strict = match stage {
+            Stage::Testing | Stage::DeployStaging | Stage::Deploy => true,
+            Stage::Analysis
+            | Stage::Architecture
+            | Stage::Development
+            | Stage::Review
+            | Stage::PostDeploy
+            | Stage::Done
+            | Stage::Blocked => false,
+        };
         let tree = match task.isolation {
             TaskIsolation::Checkout => Workspace::checkout(&repo),
             TaskIsolation::Worktree => self

@@ -80,5 +80,16 @@ impl Engine {
 /// suite, or the tests in mode `on`), whose verdict is about the tree it
 /// started on.
 pub(super) fn ran_suite(stage: Stage) -> bool {
-    matches!(stage, Stage::DeployStaging | Stage::Testing)
+    // An exhaustive match: a new stage must be placed on one side.
+    match stage {
+        Stage::DeployStaging | Stage::Testing => true,
+        Stage::Analysis
+        | Stage::Architecture
+        | Stage::Development
+        | Stage::Review
+        | Stage::Deploy
+        | Stage::PostDeploy
+        | Stage::Done
+        | Stage::Blocked => false,
+    }
 }

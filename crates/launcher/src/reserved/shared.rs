@@ -27,7 +27,7 @@ pub(super) fn record(
     detail: String,
 ) -> RunRecord {
     RunRecord {
-        role: role.as_str().to_owned(),
+        role,
         transport: Transport::Deterministic,
         started,
         duration,

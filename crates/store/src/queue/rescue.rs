@@ -2,12 +2,14 @@
 //! its boot died): back to `queued`, or failed as poison after too many
 //! rescues, which blocks the task and raises an alert.
 
+use orch_pipeline::Stage;
 use rusqlite::{Transaction, params};
 
 use crate::error::{Result, sql};
-use crate::queue::{BLOCKED, CLEAR_LEASE, POISON_JOB_ALERT, Rescued};
+use crate::queue::{CLEAR_LEASE, POISON_JOB_ALERT, Rescued};
 use crate::records::alerts::NewAlert;
 use crate::records::transitions::NewTransition;
+use crate::rows::name_at;
 use crate::store::Store;
 use crate::tables::alerts::insert_alert;
 use crate::tables::transitions::insert_transition;
@@ -37,11 +39,17 @@ fn block_poisoned(
         role,
         last_error,
     } = poisoned;
-    let (task_stage, status, developer_retries): (String, TaskStatus, u32) = tx
+    let (task_stage, status, developer_retries): (Stage, TaskStatus, u32) = tx
         .query_row(
             "SELECT stage, status, developer_retries FROM tasks WHERE id = ?1",
             [task],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| {
+                Ok((
+                    name_at(row, 0, "tasks", "stage", || task.to_string())?,
+                    row.get(1)?,
+                    row.get(2)?,
+                ))
+            },
         )
         .map_err(sql("rescue"))?;
     let blocked = status == TaskStatus::Active;
@@ -50,8 +58,8 @@ fn block_poisoned(
             tx,
             &NewTransition {
                 task: *task,
-                from_stage: task_stage.clone(),
-                to_stage: BLOCKED.to_owned(),
+                from_stage: task_stage,
+                to_stage: Stage::Blocked,
                 status: TaskStatus::Blocked,
                 developer_retries,
                 decisions: Vec::new(),

@@ -1,5 +1,7 @@
 //! A finished run of a role, and the aggregates over runs.
 
+use orch_pipeline::{Role, Stage};
+
 use crate::types::{AgentRunId, JobId, TaskId, Transport};
 
 /// One finished run of a role, to record in `agent_runs`.
@@ -10,9 +12,9 @@ pub struct NewAgentRun {
     /// The job's task.
     pub task: TaskId,
     /// The role.
-    pub role: String,
+    pub role: Role,
     /// The stage.
-    pub stage: String,
+    pub stage: Stage,
     /// LLM or deterministic.
     pub transport: Transport,
     /// When it started.
@@ -58,9 +60,9 @@ pub struct AgentRun {
     /// The job's task.
     pub task: TaskId,
     /// The role.
-    pub role: String,
+    pub role: Role,
     /// The stage.
-    pub stage: String,
+    pub stage: Stage,
     /// LLM or deterministic.
     pub transport: Transport,
     /// When it started.
@@ -96,7 +98,7 @@ pub struct AgentRun {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoleStats {
     /// The role.
-    pub role: String,
+    pub role: Role,
     /// The transport.
     pub transport: Transport,
     /// How many runs.
@@ -124,9 +126,9 @@ pub struct RoleStats {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunStats {
     /// The role.
-    pub role: String,
+    pub role: Role,
     /// The stage.
-    pub stage: String,
+    pub stage: Stage,
     /// The transport.
     pub transport: Transport,
     /// How many runs.

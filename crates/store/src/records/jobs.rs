@@ -1,5 +1,7 @@
 //! A job as stored and as enqueued.
 
+use orch_pipeline::{Role, Stage};
+
 use crate::types::{JobId, JobState, LeaseOwner, LeaseToken, TaskId};
 
 /// The per-job cap on crash rescues before a job is failed as poison, unless
@@ -13,9 +15,9 @@ pub struct NewJob {
     /// The task the job works on.
     pub task: TaskId,
     /// The pipeline stage, as the pipeline names it.
-    pub stage: String,
+    pub stage: Stage,
     /// The role that runs the stage, as the pipeline names it.
-    pub role: String,
+    pub role: Role,
     /// Claims that may be lost (crash, expired lease: crash rescues) before
     /// the job is failed as poison, at least 1; the store's
     /// `StoreOptions::poison_rescues` applies when it is lower.
@@ -27,11 +29,11 @@ pub struct NewJob {
 impl NewJob {
     /// A job due now, with [`DEFAULT_MAX_ATTEMPTS`].
     #[must_use]
-    pub fn new(task: TaskId, stage: impl Into<String>, role: impl Into<String>) -> Self {
+    pub fn new(task: TaskId, stage: Stage, role: Role) -> Self {
         Self {
             task,
-            stage: stage.into(),
-            role: role.into(),
+            stage,
+            role,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             not_before_ms: None,
         }
@@ -46,9 +48,9 @@ pub struct Job {
     /// The task it works on.
     pub task: TaskId,
     /// The pipeline stage.
-    pub stage: String,
+    pub stage: Stage,
     /// The role.
-    pub role: String,
+    pub role: Role,
     /// Where it is in the state machine.
     pub state: JobState,
     /// Claims spent: every claim counts, a deferral gives its claim back.

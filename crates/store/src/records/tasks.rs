@@ -1,5 +1,7 @@
 //! A task as stored and as created.
 
+use orch_pipeline::Stage;
+
 use crate::types::{RepoId, TaskId, TaskIsolation, TaskStatus};
 
 /// A task as stored.
@@ -12,7 +14,7 @@ pub struct Task {
     /// Its title.
     pub title: String,
     /// The stage it is at, as the pipeline names it.
-    pub stage: String,
+    pub stage: Stage,
     /// Whether it is still moving.
     pub status: TaskStatus,
     /// Developer retries spent by rollbacks so far.

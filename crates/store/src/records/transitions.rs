@@ -1,5 +1,7 @@
 //! A stage change with its gates' evidence, and the verdict history the roadmap reads.
 
+use orch_pipeline::{Role, Stage};
+
 use crate::types::{Actor, AgentRunId, JobId, TaskId, TaskStatus, TransitionId};
 
 /// One gate's decision and the evidence it was made on.
@@ -35,9 +37,9 @@ pub struct NewTransition {
     /// The task that moves.
     pub task: TaskId,
     /// The stage it was decided from; the task must still be there.
-    pub from_stage: String,
+    pub from_stage: Stage,
     /// The stage it moves to.
-    pub to_stage: String,
+    pub to_stage: Stage,
     /// The task's status after the move.
     pub status: TaskStatus,
     /// The task's developer-retry count after the move.
@@ -56,9 +58,9 @@ pub struct Transition {
     /// The job whose end caused it, if any.
     pub job: Option<JobId>,
     /// The stage it left.
-    pub from_stage: String,
+    pub from_stage: Stage,
     /// The stage it entered.
-    pub to_stage: String,
+    pub to_stage: Stage,
     /// When.
     pub at_ms: i64,
     /// Who moved the task when it was not a job's own end:
@@ -86,11 +88,11 @@ pub struct VerdictEvent {
     /// The job whose end it was.
     pub job: JobId,
     /// The stage decided.
-    pub stage: String,
+    pub stage: Stage,
     /// Where the task went.
-    pub to_stage: String,
+    pub to_stage: Stage,
     /// The job's role.
-    pub role: String,
+    pub role: Role,
     /// Every gate passed: the stage's verdict was the passing one.
     pub passed: bool,
     /// The commit the gates judged (`None` without a worktree).

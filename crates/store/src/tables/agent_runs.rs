@@ -4,7 +4,7 @@ use rusqlite::{Transaction, params};
 
 use crate::error::{Result, sql};
 use crate::records::agent_runs::{AgentRun, NewAgentRun, RoleStats, RunStats};
-use crate::rows::{AGENT_RUN_COLUMNS, agent_run_from_row};
+use crate::rows::{AGENT_RUN_COLUMNS, agent_run_from_row, group_key, name_at};
 use crate::snapshot::{OUTCOME_EXHAUSTED, OUTCOME_FAILED, OUTCOME_TIMED_OUT, OUTCOME_TOOL_ERROR};
 use crate::store::Store;
 use crate::types::{AgentRunId, TaskId};
@@ -28,8 +28,8 @@ pub(crate) fn insert_agent_run(tx: &Transaction<'_>, run: &NewAgentRun) -> Resul
         params![
             run.job,
             run.task,
-            run.role,
-            run.stage,
+            run.role.as_str(),
+            run.stage.as_str(),
             run.transport,
             run.started_ms,
             run.ended_ms,
@@ -98,7 +98,7 @@ impl Store {
             .map_err(sql("role_stats"))?;
         stmt.query_map([], |row| {
             Ok(RoleStats {
-                role: row.get(0)?,
+                role: name_at(row, 0, "agent_runs", "role", || group_key(row, 2))?,
                 transport: row.get(1)?,
                 runs: row.get(2)?,
                 total_duration_ms: row.get(3)?,
@@ -144,8 +144,8 @@ impl Store {
             .map_err(sql("run_stats"))?;
         stmt.query_map([], |row| {
             Ok(RunStats {
-                role: row.get(0)?,
-                stage: row.get(1)?,
+                role: name_at(row, 0, "agent_runs", "role", || group_key(row, 3))?,
+                stage: name_at(row, 1, "agent_runs", "stage", || group_key(row, 3))?,
                 transport: row.get(2)?,
                 runs: row.get(3)?,
                 tasks: row.get(4)?,

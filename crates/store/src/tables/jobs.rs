@@ -22,8 +22,8 @@ pub(crate) fn insert_job(tx: &Transaction<'_>, job: &NewJob, now_ms: i64) -> Res
          VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?6)",
         params![
             job.task,
-            job.stage,
-            job.role,
+            job.stage.as_str(),
+            job.role.as_str(),
             job.max_attempts,
             job.not_before_ms.unwrap_or(now_ms),
             now_ms

@@ -1,5 +1,6 @@
 //! The `tasks` table: creating tasks, their worktree, reading them and their cost.
 
+use orch_pipeline::Stage;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::checks::check_commit;
@@ -57,7 +58,7 @@ impl Store {
         check_commit("base_commit", task.base_commit.as_deref())?;
         let now = self.now_ms();
         self.write("create_task", |tx| {
-            let id = insert_task(tx, repo, &task.title, &first.stage, now)?;
+            let id = insert_task(tx, repo, &task.title, first.stage, now)?;
             tx.execute(
                 "UPDATE tasks SET isolation = ?2, base_commit = ?3, keep_worktree = ?4 \
                  WHERE id = ?1",
@@ -84,7 +85,7 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Sqlite`] if the repository does not exist or SQLite fails.
-    pub fn add_task(&self, repo: RepoId, title: &str, stage: &str) -> Result<TaskId> {
+    pub fn add_task(&self, repo: RepoId, title: &str, stage: Stage) -> Result<TaskId> {
         let now = self.now_ms();
         self.write("add_task", |tx| insert_task(tx, repo, title, stage, now))
     }
@@ -218,13 +219,13 @@ fn insert_task(
     tx: &Transaction<'_>,
     repo: RepoId,
     title: &str,
-    stage: &str,
+    stage: Stage,
     now_ms: i64,
 ) -> Result<TaskId> {
     tx.execute(
         "INSERT INTO tasks (repo_id, title, stage, status, created_ms, updated_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![repo, title, stage, TaskStatus::Active, now_ms],
+        params![repo, title, stage.as_str(), TaskStatus::Active, now_ms],
     )
     .map_err(sql("add_task"))?;
     Ok(TaskId::new(tx.last_insert_rowid()))

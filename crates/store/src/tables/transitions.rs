@@ -9,7 +9,8 @@ use crate::records::transitions::{
     NewTransition, RunCost, Transition, VerdictEvent, VerdictHistory,
 };
 use crate::rows::{
-    GATE_DECISION_COLUMNS, TRANSITION_COLUMNS, gate_decision_from_row, transition_from_row,
+    GATE_DECISION_COLUMNS, TRANSITION_COLUMNS, gate_decision_from_row, role_at, stage_at,
+    transition_from_row,
 };
 use crate::store::Store;
 use crate::types::{Actor, JobId, TaskId, TransitionId};
@@ -38,11 +39,11 @@ pub(crate) fn insert_transition(
              WHERE id = ?1 AND stage = ?6",
             params![
                 t.task,
-                t.to_stage,
+                t.to_stage.as_str(),
                 t.status,
                 t.developer_retries,
                 now_ms,
-                t.from_stage
+                t.from_stage.as_str()
             ],
         )
         .map_err(sql("record_transition"))?;
@@ -56,7 +57,7 @@ pub(crate) fn insert_transition(
         return Err(match found {
             Some(found) => StoreError::StageMismatch {
                 task: t.task,
-                expected: t.from_stage.clone(),
+                expected: t.from_stage.to_string(),
                 found,
             },
             None => StoreError::NotFound {
@@ -71,8 +72,8 @@ pub(crate) fn insert_transition(
         params![
             t.task,
             job,
-            t.from_stage,
-            t.to_stage,
+            t.from_stage.as_str(),
+            t.to_stage.as_str(),
             now_ms,
             by.map(|(actor, _)| actor),
             by.map(|(_, reason)| reason)
@@ -189,9 +190,9 @@ impl Store {
                     repo: row.get(1)?,
                     transition: row.get(2)?,
                     job: row.get(3)?,
-                    stage: row.get(4)?,
-                    to_stage: row.get(5)?,
-                    role: row.get(6)?,
+                    stage: stage_at(row, 4, "transitions", "from_stage", 2)?,
+                    to_stage: stage_at(row, 5, "transitions", "to_stage", 2)?,
+                    role: role_at(row, 6, "jobs", "role", 3)?,
                     passed: row.get(7)?,
                     commit: row.get(8)?,
                     llm: row.get::<_, i64>(9)? > 0,

@@ -1,0 +1,285 @@
+//! The JSON views of a task, a repository and an alert (`orch_launcher::
+//! views`), pinned byte for byte on a fixed store: a manual clock, a plain
+//! folder, one task with an artifact, a gate-checked transition, an agent
+//! run, and an operator's cancel (its transition and its alert). The golden
+//! files are `tests/golden/{task,repo,alert,operator}.json`; `UPDATE_GOLDEN=1`
+//! rewrites them, deliberately (and CHANGELOG.md says why).
+//!
+//! The views declare their fields in alphabetical order so that their JSON
+//! is what `serde_json::Value` (a sorted map) prints, which is what `orch`
+//! printed before the views were typed; a test checks it for every view.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+use orch_pipeline::{Role, Stage};
+use std::path::Path;
+use std::sync::Arc;
+
+use orch_launcher::views::{
+    AlertView, CancelView, CreatedTaskView, RemovedRepoView, RepoView, RetriedView,
+    SuiteApprovalView, TaskSummary, TaskView,
+};
+use orch_store::{
+    GateDecision, ManualClock, NewAgentRun, NewJob, NewRepo, NewTransition, Store, StoreOptions,
+    TaskId, TaskStatus, Transport,
+};
+use serde::Serialize;
+
+/// 2026-01-02T03:04:05.678Z.
+const T0: i64 = 1_767_323_045_678;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: String,
+    home: std::path::PathBuf,
+    store: Store,
+}
+
+/// The fixed store: everything a view shows, written through the store's
+/// own API at fixed times.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_owned();
+    let home = dir.path().join("home");
+    let checkout = dir.path().join("app");
+    std::fs::create_dir_all(&checkout).unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open_with(
+        dir.path().join("orch.db"),
+        StoreOptions {
+            clock: clock.clone(),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let mut repo = NewRepo::new("app", checkout.to_string_lossy(), "make staging");
+    repo.test_command = Some("make test".to_owned());
+    repo.pass_env = vec!["CI".to_owned()];
+    repo.suite_paths = vec!["tests/**".to_owned()];
+    let repo = store.add_repo(&repo).unwrap();
+    clock.advance(1_000);
+    let (task, job) = store
+        .create_task(
+            repo,
+            "add a --verbose flag",
+            &NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst),
+        )
+        .unwrap();
+    let artifacts = home.join("tasks").join(task.get().to_string());
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(
+        artifacts.join("01-analysis.md"),
+        "analysis_status: PASSED\n",
+    )
+    .unwrap();
+    clock.advance(2_500);
+    store
+        .record_agent_run(&NewAgentRun {
+            job,
+            task,
+            role: Role::Analyst,
+            stage: Stage::Analysis,
+            transport: Transport::Llm,
+            started_ms: T0 + 1_000,
+            ended_ms: T0 + 3_500,
+            duration_ms: 2_500,
+            exit_code: Some(0),
+            outcome: "passed".to_owned(),
+            cost_usd: Some(0.25),
+            tokens_in: Some(1_200),
+            tokens_out: Some(340),
+            sandbox: Some("landlock: files, signals, tcp".to_owned()),
+            cache_read_tokens: Some(800),
+            cache_write_tokens: None,
+            model: Some("model-x".to_owned()),
+            cost_source: Some("reported".to_owned()),
+        })
+        .unwrap();
+    store
+        .record_transition(&NewTransition {
+            task,
+            from_stage: Stage::Analysis,
+            to_stage: Stage::Architecture,
+            status: TaskStatus::Active,
+            developer_retries: 0,
+            decisions: vec![GateDecision {
+                gate: "check_analysis_status".to_owned(),
+                passed: true,
+                verdict: Some("PASSED".to_owned()),
+                reason: "analysis_status: PASSED".to_owned(),
+                artifact_sha256: Some("a".repeat(64)),
+                commit_sha: None,
+                tree_clean: None,
+                sandbox: Some("landlock: files, signals, tcp".to_owned()),
+            }],
+        })
+        .unwrap();
+    clock.advance(1_000);
+    store.request_cancel(task).unwrap();
+    clock.advance(1_000);
+    store.acknowledge_all_alerts().unwrap();
+    Fixture {
+        _dir: dir,
+        root,
+        home,
+        store,
+    }
+}
+
+/// `value`'s JSON, pretty, with the fixture's temporary folder as `$TMP`.
+fn json(fixture: &Fixture, value: &impl Serialize) -> String {
+    let text = serde_json::to_string_pretty(value).unwrap();
+    format!("{}\n", text.replace(&fixture.root, "$TMP"))
+}
+
+fn golden(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+const UPDATE: &str =
+    "UPDATE_GOLDEN=1 cargo test -p orch-launcher --test it views::, then say why in CHANGELOG.md";
+
+#[test]
+fn the_task_view_is_pinned() {
+    let fx = fixture();
+    let view = TaskView::load(&fx.store, &fx.home, 1).unwrap();
+    orch_tests::assert_golden(&golden("task.json"), &json(&fx, &view), UPDATE);
+}
+
+#[test]
+fn the_repo_view_is_pinned() {
+    let fx = fixture();
+    let repos: Vec<_> = fx
+        .store
+        .repos()
+        .unwrap()
+        .iter()
+        .map(RepoView::new)
+        .collect();
+    orch_tests::assert_golden(&golden("repo.json"), &json(&fx, &repos), UPDATE);
+}
+
+#[test]
+fn the_alert_view_is_pinned() {
+    let fx = fixture();
+    let alerts: Vec<_> = fx
+        .store
+        .alerts(true, 10)
+        .unwrap()
+        .iter()
+        .map(AlertView::new)
+        .collect();
+    orch_tests::assert_golden(&golden("alert.json"), &json(&fx, &alerts), UPDATE);
+}
+
+#[test]
+fn an_unknown_task_is_the_stores_not_found() {
+    let fx = fixture();
+    assert!(matches!(
+        TaskView::load(&fx.store, &fx.home, 99),
+        Err(orch_store::StoreError::NotFound {
+            table: "tasks",
+            id: 99
+        })
+    ));
+}
+
+/// What a view prints is what the same JSON as a `serde_json::Value` (a
+/// sorted map) prints: the fields are declared in alphabetical order, at
+/// every level, so `orch`'s output did not change when the views were typed.
+fn assert_sorted(value: &impl Serialize) {
+    let direct = serde_json::to_string(value).unwrap();
+    let sorted = serde_json::to_value(value).unwrap().to_string();
+    assert_eq!(
+        direct, sorted,
+        "a view's fields are not in alphabetical order"
+    );
+}
+
+#[test]
+fn every_view_declares_its_fields_in_alphabetical_order() {
+    let fx = fixture();
+    assert_sorted(&TaskView::load(&fx.store, &fx.home, 1).unwrap());
+    let task = fx.store.task(TaskId::new(1)).unwrap();
+    let repo = fx.store.repo(task.repo).unwrap();
+    assert_sorted(&TaskSummary::new(&task, &repo));
+    assert_sorted(&RepoView::new(&repo));
+    for alert in fx.store.alerts(true, 10).unwrap() {
+        assert_sorted(&AlertView::new(&alert));
+    }
+    let created = orch_launcher::CreatedTask {
+        task: TaskId::new(1),
+        job: orch_store::JobId::new(1),
+        isolation: orch_store::TaskIsolation::Worktree,
+        base: Some(orch_launcher::worktree::Base {
+            commit: "c".repeat(40),
+            reference: "HEAD".to_owned(),
+            notes: vec!["a note".to_owned()],
+        }),
+    };
+    let view = CreatedTaskView::new(&created);
+    assert_sorted(&view);
+    assert_eq!(
+        serde_json::to_string(&view).unwrap(),
+        format!(
+            r#"{{"base":"HEAD","base_commit":"{}","branch":"orch/task-1","id":1,"isolation":"worktree","job":1,"notes":["a note"]}}"#,
+            "c".repeat(40)
+        )
+    );
+    let plain = orch_launcher::CreatedTask {
+        isolation: orch_store::TaskIsolation::Checkout,
+        base: None,
+        ..created
+    };
+    assert_eq!(
+        serde_json::to_string(&CreatedTaskView::new(&plain)).unwrap(),
+        r#"{"id":1,"isolation":"checkout","job":1}"#
+    );
+}
+
+#[test]
+fn the_operator_views_are_pinned() {
+    let fx = fixture();
+    let (stage, retried) =
+        orch_launcher::operator::retry(&fx.store, TaskId::new(1), None, "again", false).unwrap();
+    let retried = RetriedView::new(1, stage, &retried);
+    let cancel = CancelView::new(
+        1,
+        Some(orch_store::JobId::new(2)),
+        "queued",
+        "blocked",
+        Some(orch_store::CANCELLED),
+    );
+    let approval = SuiteApprovalView::new(
+        1,
+        &orch_launcher::operator::SuiteApproval {
+            transition: orch_store::TransitionId::new(3),
+            commit: "c".repeat(40),
+            previous: "b".repeat(40),
+            diff_sha256: "d".repeat(64),
+            changes: vec![orch_launcher::judge::SuiteChange {
+                kind: orch_launcher::judge::ChangeKind::Modified,
+                path: "tests/cli.rs".to_owned(),
+            }],
+        },
+    );
+    let other = fixture();
+    let removed = other.store.remove_repo_with("app", true).unwrap();
+    let removed = RemovedRepoView::new("app", &removed, vec!["/kept".to_owned()]);
+    assert_sorted(&retried);
+    assert_sorted(&cancel);
+    assert_sorted(&approval);
+    assert_sorted(&removed);
+    let all = serde_json::json!({
+        "task approve-suite": approval,
+        "task cancel": cancel,
+        "task retry": retried,
+        "repo remove": removed,
+    });
+    orch_tests::assert_golden(&golden("operator.json"), &json(&fx, &all), UPDATE);
+}
