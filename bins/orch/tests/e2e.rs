@@ -185,7 +185,7 @@ fn a_task_goes_through_every_stage_from_the_command_line() {
     let lines = String::from_utf8_lossy(&output.stdout);
     assert_eq!(lines.lines().count(), 8, "{lines}");
     assert!(
-        lines.contains("deploy-staging → deploy · staging-runner · PASSED"),
+        lines.contains("deploy-staging → deploy · staging-runner (deployer) · PASSED"),
         "{lines}"
     );
     let shown = world.json(&["task", "show", &id.to_string()]);
@@ -2033,7 +2033,7 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
     assert!(output.status.success(), "{}", describe(&output));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
-        text.contains("task 1 · testing → deploy-staging · test-runner · PASSED"),
+        text.contains("task 1 · testing → deploy-staging · test-runner (tester) · PASSED"),
         "{text}"
     );
     assert!(
