@@ -27,7 +27,7 @@ pub(crate) fn check(root: &Path) -> Result<Ending, CliError> {
     // The check is for orch's own developers: anywhere else it says so in
     // one line (a tool error, exit 2), instead of failing on documents the
     // folder does not have.
-    if !root.join(orch_inventory::INVENTORY_DOC).is_file() || !root.join("Cargo.toml").is_file() {
+    if !root.join(orch_inventory::INVENTORY_DOC).is_file() {
         let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
         return Err(CliError::Tool(format!(
             "{} is not orch's source tree (no {}): `orch inventory check` checks orch's own sources; run it in orch's checkout or give --root",
