@@ -350,12 +350,16 @@ fn the_task_list_json_says_where_a_task_is_blocked() {
     let blocked = rows.iter().find(|r| r.id == 1).unwrap();
     let why = blocked.blocked.as_ref().unwrap();
     assert_eq!(
-        (
-            why.stage.as_str(),
-            why.reason.as_str(),
-            why.unblock.as_str()
+        (why.stage.as_str(), why.unblock.as_str(), why.alert),
+        ("architecture", "orch task retry 1", Some(1))
+    );
+    // The alert raised with the block says why, in full.
+    assert!(
+        why.reason.starts_with(
+            "task 1 (add a --verbose flag) cancelled by the operator at stage architecture"
         ),
-        ("architecture", "cancelled", "orch task retry 1")
+        "{}",
+        why.reason
     );
     assert!(rows.iter().find(|r| r.id == 2).unwrap().blocked.is_none());
     orch_tests::assert_golden(&golden("task-list.json"), &json(&fx, &rows), UPDATE);

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use orch_store::{
-    AgentRun, GateDecision, Job, Repo, Store, StoreError, Task, TaskId, TaskStatus, Transition,
-    Transport,
+    AgentRun, Alert, GateDecision, Job, Repo, Store, StoreError, Task, TaskId, TaskStatus,
+    Transition, Transport,
 };
 use serde::Serialize;
 
@@ -74,7 +74,7 @@ impl TaskView {
         let transitions = store.transitions(task_id)?;
         Ok(TaskView {
             artifacts,
-            blocked: BlockedView::of(&task, &transitions),
+            blocked: BlockedView::of(&task, &transitions, &store.task_alerts(task_id)?),
             cost_usd: cost,
             created: rfc3339(task.created_ms),
             developer_retries: task.developer_retries,
@@ -100,10 +100,12 @@ impl TaskView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct BlockedView {
+    /// The alert raised when it was blocked, if any.
+    pub alert: Option<i64>,
     /// When it was blocked (RFC 3339).
     pub at: String,
-    /// Why: the transition's reason, else the reasons of the gates that
-    /// failed.
+    /// Why: the message of the alert raised when it was blocked, else the
+    /// transition's reason, else the reasons of the gates that failed.
     pub reason: String,
     /// The stage it was blocked at.
     pub stage: String,
@@ -112,10 +114,11 @@ pub struct BlockedView {
 }
 
 impl BlockedView {
-    /// Where `task` is blocked, read from its `transitions` (oldest first):
-    /// the last one into `blocked`. `None` unless the task is blocked.
+    /// Where `task` is blocked, read from its `transitions` and `alerts`
+    /// (oldest first): the last transition into `blocked`, and the newest
+    /// alert raised with it or after it. `None` unless the task is blocked.
     #[must_use]
-    pub fn of(task: &Task, transitions: &[Transition]) -> Option<BlockedView> {
+    pub fn of(task: &Task, transitions: &[Transition], alerts: &[Alert]) -> Option<BlockedView> {
         if task.status != TaskStatus::Blocked {
             return None;
         }
@@ -123,8 +126,15 @@ impl BlockedView {
             .iter()
             .rev()
             .find(|t| t.to_stage == orch_pipeline::Stage::Blocked.as_str());
-        let reason = into_blocked
-            .and_then(|t| t.reason.clone())
+        let since = into_blocked.map_or(task.updated_ms, |t| t.at_ms);
+        let alert = alerts
+            .iter()
+            .rev()
+            .find(|a| a.task == Some(task.id) && a.created_ms >= since);
+        let reason = alert
+            .map(|a| a.message.clone())
+            .filter(|m| !m.trim().is_empty())
+            .or_else(|| into_blocked.and_then(|t| t.reason.clone()))
             .filter(|r| !r.trim().is_empty())
             .or_else(|| {
                 let failed: Vec<&str> = into_blocked?
@@ -139,7 +149,8 @@ impl BlockedView {
                 "no reason was recorded with the transition; see `orch alert list`".to_owned()
             });
         Some(BlockedView {
-            at: rfc3339(into_blocked.map_or(task.updated_ms, |t| t.at_ms)),
+            alert: alert.map(|a| a.id.get()),
+            at: rfc3339(since),
             reason,
             stage: into_blocked.map_or_else(|| task.stage.clone(), |t| t.from_stage.clone()),
             unblock: format!("orch task retry {}", task.id.get()),
@@ -452,7 +463,11 @@ impl TaskSummary {
     pub fn load(store: &Store, task: &Task, repo: &Repo) -> Result<TaskSummary, StoreError> {
         let mut row = TaskSummary::new(task, repo);
         if task.status == TaskStatus::Blocked {
-            row.blocked = BlockedView::of(task, &store.transitions(task.id)?);
+            row.blocked = BlockedView::of(
+                task,
+                &store.transitions(task.id)?,
+                &store.task_alerts(task.id)?,
+            );
         }
         Ok(row)
     }
