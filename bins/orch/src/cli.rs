@@ -742,6 +742,41 @@ where
 mod tests {
     use super::*;
 
+    /// One table: every code the binary can exit with has its line in
+    /// `--help`'s table, in the crate's doc table, and in the README.
+    #[test]
+    fn every_exit_code_is_in_each_copy_of_the_table() {
+        let main_rs = include_str!("main.rs");
+        let readme = include_str!("../../../README.md");
+        let from = readme
+            .find("Exit codes: 0 done")
+            .expect("the README's operator section lists the exit codes");
+        let readme = readme.get(from..).unwrap_or_default();
+        let readme = readme
+            .get(..readme.find("\n\n").unwrap_or(readme.len()))
+            .unwrap_or_default();
+        for code in [0, 1, 2, 3, 4, 130, 143] {
+            assert!(
+                EXIT_CODES
+                    .lines()
+                    .any(|line| line.starts_with(&format!("  {code} "))),
+                "--help's table lacks {code}"
+            );
+            assert!(
+                main_rs.contains(&format!("//! | {code} |"))
+                    || main_rs.contains(&format!(" {code} |"))
+                    || main_rs.contains(&format!("| {code}, ")),
+                "main.rs's table lacks {code}"
+            );
+            assert!(
+                readme.contains(&format!(" {code} "))
+                    || readme.contains(&format!(" {code}/"))
+                    || readme.contains(&format!("/{code} ")),
+                "the README's exit codes lack {code}"
+            );
+        }
+    }
+
     #[test]
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;

@@ -314,6 +314,17 @@ fn bad_input_gets_the_documented_exit_codes() {
     world.json(&["task", "add", "--repo", "calc", "--title", "x"]);
     let output = world.run(&["task", "retry", "1"]);
     assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    // 1: the work ran and failed (a gate that reads FAILED).
+    let log = world.dir.path().join("15-staging-log.md");
+    std::fs::write(&log, "staging_status: FAILED\n").unwrap();
+    let output = world.run(&[
+        "gate",
+        "check",
+        "--stage",
+        "deploy-staging",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     // 0: help.
     assert_eq!(world.run(&["--help"]).status.code(), Some(0));
 }
