@@ -62,8 +62,14 @@ pub(crate) struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run workers (ORCH_WORKERS) and the HTTP server (ORCH_HTTP_ADDR: GET
-    /// /queue, /healthz, /metrics) until SIGINT or SIGTERM.
+    /// Run workers (--workers, else ORCH_WORKERS) and the HTTP server
+    /// (--addr, else ORCH_HTTP_ADDR: GET /queue, /healthz, /metrics) until
+    /// SIGINT or SIGTERM.
+    ///
+    /// The first signal stops the claiming of jobs and gives running jobs 10
+    /// s to finish; a second one ends their process trees at once. Either
+    /// way their jobs go back to the queue, and serve exits 130 (SIGINT) or
+    /// 143 (SIGTERM).
     #[command(after_help = EXIT_CODES)]
     Serve(ServeArgs),
     /// Process jobs in the foreground. SIGINT or SIGTERM ends the running
