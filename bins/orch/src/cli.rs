@@ -29,7 +29,8 @@ Exit codes:
        of a repository with unfinished tasks); nothing was written
   130  interrupted by SIGINT (Ctrl-C): the suite's tree was ended, the log says
        `cancelled` (FAILED), the JSON was printed (staging run); the running
-       job's tree was ended and the job given back to the queue (work)
+       job's tree was ended and the job given back to the queue (work); serve
+       stopped (running jobs had the grace; a second Ctrl-C cuts it short)
   143  terminated by SIGTERM: likewise";
 
 /// orch: a self-hosting orchestrator for LLM coding agents.
@@ -46,15 +47,31 @@ Exit codes:
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// Print JSON, as when stdout is not a terminal. On a terminal, `task
+    /// list|show`, `repo list`, `alert list` and `queue` print tables and
+    /// summaries; piped or redirected they print one line of JSON.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// orch's home (database, tasks, worktrees): overrides ORCH_HOME
+    /// (ORCH_DB_PATH, when set, still names the database). For `demo`: the
+    /// folder for the demo's home, empty or missing.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run workers (ORCH_WORKERS) and the HTTP server (ORCH_HTTP_ADDR: GET
-    /// /queue, /healthz, /metrics) until SIGINT or SIGTERM.
+    /// Run workers (--workers, else ORCH_WORKERS) and the HTTP server
+    /// (--addr, else ORCH_HTTP_ADDR: GET /queue, /healthz, /metrics) until
+    /// SIGINT or SIGTERM.
+    ///
+    /// The first signal stops the claiming of jobs and gives running jobs 10
+    /// s to finish; a second one ends their process trees at once. Either
+    /// way their jobs go back to the queue, and serve exits 130 (SIGINT) or
+    /// 143 (SIGTERM).
     #[command(after_help = EXIT_CODES)]
-    Serve,
+    Serve(ServeArgs),
     /// Process jobs in the foreground. SIGINT or SIGTERM ends the running
     /// job's process tree at once, gives the job back to the queue (never a
     /// crash rescue: it does not count towards poison) and exits 130 or 143.
@@ -75,7 +92,8 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AlertCommand,
     },
-    /// Print the queue as JSON: the same document as GET /queue.
+    /// The queue: a summary on a terminal; otherwise (or with --json) the
+    /// same JSON document as GET /queue.
     Queue,
     /// The staging suite (the deploy-staging stage's deterministic runner).
     Staging {
@@ -107,9 +125,22 @@ pub(crate) enum Command {
     /// stage, one whose staging suite fails first, rolls back to development
     /// and passes after the retry, and one whose staging the (stand-in) LLM
     /// deployer serves, each in its own worktree and branch. Prints each job's
-    /// end, each task's branch, then the /queue JSON.
+    /// end, each task's branch, then the /queue JSON. The demo's home is
+    /// --home DIR (empty or missing), else a new temporary folder, kept.
     #[command(after_help = EXIT_CODES)]
     Demo(DemoArgs),
+}
+
+/// Arguments of `orch serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The HTTP server's address and port, e.g. 127.0.0.1:7878 (overrides
+    /// ORCH_HTTP_ADDR; port 0 picks a free one, said on stderr).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) addr: Option<String>,
+    /// Worker threads, 1 to 64 (overrides ORCH_WORKERS).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub(crate) workers: Option<u64>,
 }
 
 /// Arguments of `orch work`.
@@ -149,7 +180,8 @@ pub(crate) enum RepoCommand {
         #[arg(long)]
         blocked_too: bool,
     },
-    /// List the repositories as JSON.
+    /// List the repositories: a table on a terminal, JSON otherwise (or
+    /// with --json).
     List,
 }
 
@@ -295,17 +327,25 @@ pub(crate) enum TaskCommand {
     /// Add a task at the first stage; prints {"id": N, "job": M, ...} with the
     /// commit and branch it works on.
     Add(TaskAddArgs),
-    /// Show a task as JSON: stage, status, retries, cost, its worktree (branch,
-    /// base and head commits, the merge command), artifacts, its jobs with the
-    /// commits they started and ended on, every run (agent or deterministic)
-    /// with what the kernel sandbox enforced for it, and every transition with
-    /// its gate decisions (each with the sandbox of the run it read).
+    /// Show a task: where it is, what ran, its history, cost and branch; for a
+    /// blocked task the stage it stopped at, why, and the command that
+    /// unblocks it.
+    ///
+    /// On a terminal, a readable summary; otherwise (or with --json) the
+    /// JSON: stage, status, retries, cost, blocked (stage, reason, time,
+    /// command; null unless blocked), its worktree (branch, base and head
+    /// commits, the merge command), artifacts, its jobs with the commits they
+    /// started and ended on and the role that served each (served_by:
+    /// staging-runner, test-runner, or the pipeline role), every run (agent or
+    /// deterministic) with what the kernel sandbox enforced for it, and every
+    /// transition with its gate decisions (each with the sandbox of the run it
+    /// read).
     Show {
         /// The task's id.
         id: i64,
     },
-    /// List the newest tasks as JSON, optionally only those with a status or
-    /// on a repository.
+    /// List the newest tasks (a table on a terminal, JSON otherwise or with
+    /// --json), optionally only those with a status or on a repository.
     #[command(after_help = EXIT_CODES)]
     List(TaskListArgs),
     /// Print the output of the task's running (or latest) role; --follow
@@ -422,8 +462,9 @@ pub(crate) struct TaskCancelArgs {
 /// `orch alert ...`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AlertCommand {
-    /// List the open alerts as JSON, newest first (--all: acknowledged ones
-    /// too, with the time they were acknowledged).
+    /// List the open alerts, newest first (--all: acknowledged ones too,
+    /// with the time they were acknowledged): a table on a terminal, JSON
+    /// otherwise (or with --json).
     List {
         /// Acknowledged alerts too.
         #[arg(long)]
@@ -492,12 +533,9 @@ pub(crate) enum InventoryCommand {
         #[arg(long, value_name = "DIR", default_value = ".")]
         root: PathBuf,
     },
-    /// Print every call site with its role, bits and computed classification.
-    Show {
-        /// JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Print every call site with its role, bits and computed classification
+    /// (a table; --json for JSON).
+    Show,
 }
 
 /// `orch agent ...`.
@@ -535,18 +573,11 @@ pub(crate) struct RoadmapArgs {
     /// The database (default: ORCH_DB_PATH, else $ORCH_HOME/orch.db).
     #[arg(long, value_name = "PATH")]
     pub(crate) db: Option<PathBuf>,
-    /// JSON instead of a table.
-    #[arg(long)]
-    pub(crate) json: bool,
 }
 
 /// Arguments of `orch demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// The folder for the demo's home (database, tasks, sample checkouts); it
-    /// must be empty or missing. Default: a new temporary folder, kept.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) home: Option<PathBuf>,
     /// The test runner's mode for the demo (off, shadow or on): with `on`,
     /// the first task's testing stage is served by its repository's test
     /// command instead of the stand-in LLM tester.
@@ -631,6 +662,11 @@ pub(crate) struct RunArgs {
     /// patterns say, e.g. --pass-env NPM_TOKEN.
     #[arg(long = "pass-env", value_name = "KEY", value_delimiter = ',')]
     pub(crate) pass_env: Vec<String>,
+
+    /// Do not stream the suite's output to stderr as it runs (it still goes
+    /// to the log's output file); only the JSON summary is printed.
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
 }
 
 /// `on` or `off`, for `--network`.
@@ -674,8 +710,8 @@ fn parse_grace(text: &str) -> Result<Duration, String> {
 pub(crate) enum Parsed {
     /// Help or version: print this and exit 0.
     Informational(clap::Error),
-    /// A command to run.
-    Command(Command),
+    /// A command to run, with the global flags.
+    Command(Cli),
 }
 
 /// Parses the process's arguments.
@@ -693,7 +729,7 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     match Cli::try_parse_from(args) {
-        Ok(cli) => Ok(Parsed::Command(cli.command)),
+        Ok(cli) => Ok(Parsed::Command(cli)),
         Err(error)
             if matches!(
                 error.kind(),
@@ -711,6 +747,41 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One table: every code the binary can exit with has its line in
+    /// `--help`'s table, in the crate's doc table, and in the README.
+    #[test]
+    fn every_exit_code_is_in_each_copy_of_the_table() {
+        let main_rs = include_str!("main.rs");
+        let readme = include_str!("../../../README.md");
+        let from = readme
+            .find("Exit codes: 0 done")
+            .expect("the README's operator section lists the exit codes");
+        let readme = readme.get(from..).unwrap_or_default();
+        let readme = readme
+            .get(..readme.find("\n\n").unwrap_or(readme.len()))
+            .unwrap_or_default();
+        for code in [0, 1, 2, 3, 4, 130, 143] {
+            assert!(
+                EXIT_CODES
+                    .lines()
+                    .any(|line| line.starts_with(&format!("  {code} "))),
+                "--help's table lacks {code}"
+            );
+            assert!(
+                main_rs.contains(&format!("//! | {code} |"))
+                    || main_rs.contains(&format!(" {code} |"))
+                    || main_rs.contains(&format!("| {code}, ")),
+                "main.rs's table lacks {code}"
+            );
+            assert!(
+                readme.contains(&format!(" {code} "))
+                    || readme.contains(&format!(" {code}/"))
+                    || readme.contains(&format!("/{code} ")),
+                "the README's exit codes lack {code}"
+            );
+        }
+    }
 
     #[test]
     fn the_command_line_definition_is_consistent() {

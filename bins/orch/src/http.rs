@@ -77,7 +77,7 @@ impl Http {
     pub(crate) fn bind(setup: &Setup) -> Result<Http, CliError> {
         let cannot = |error: std::io::Error| {
             CliError::Tool(format!(
-                "cannot listen on {} (ORCH_HTTP_ADDR): {error}; pick a free port",
+                "cannot listen on {} (serve --addr, or ORCH_HTTP_ADDR): {error}; pick a free port",
                 setup.config.http_addr
             ))
         };

@@ -16,7 +16,7 @@
 //! | 2 | tool error: the work could not be done (nothing false was written) |
 //! | 3 | usage error: bad arguments (clap's own usage errors included) |
 //! | 4 | refused: the task or repository is in the wrong state for the command (retry of an active task, retry into deploy without a passing latest staging verdict, cancel of an ended one, remove of a repository with unfinished tasks) |
-//! | 130, 143 | `staging run` cancelled by SIGINT or SIGTERM: the suite's tree was ended, the log says `cancelled`; `work` stopped by SIGINT or SIGTERM: the running job's tree was ended and the job given back to the queue |
+//! | 130, 143 | `staging run` cancelled by SIGINT or SIGTERM: the suite's tree was ended, the log says `cancelled`; `work` stopped by SIGINT or SIGTERM: the running job's tree was ended and the job given back to the queue; `serve` stopped by SIGINT or SIGTERM (a second one cuts the grace short) |
 //!
 //! ```text
 //! $ orch staging run --repo . --cmd 'cargo test' --timeout 600
@@ -60,7 +60,9 @@ fn main() -> ExitCode {
             let _ = text.print();
             Ok(Ending::Informational)
         }
-        cli::Parsed::Command(command) => commands::dispatch(command),
+        cli::Parsed::Command(command) => {
+            commands::read_dot_env().and_then(|()| commands::dispatch(command))
+        }
     });
     exit::report(&result);
     ExitCode::from(exit::exit_code(&result))

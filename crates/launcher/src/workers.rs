@@ -416,13 +416,29 @@ impl Workers {
     /// [`WorkersError::Engine`]: the first error a worker ended with
     /// (until-idle mode only; otherwise workers retry).
     pub fn shutdown(mut self, grace: Duration) -> Result<(), WorkersError> {
-        self.stop_all(grace)
+        self.stop_all(grace, None)
     }
 
-    fn stop_all(&mut self, grace: Duration) -> Result<(), WorkersError> {
+    /// As [`Workers::shutdown`], with the grace cut short as soon as `cut`
+    /// is set (an operator's second Ctrl-C): the running jobs' trees are
+    /// then cancelled at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Workers::shutdown`].
+    pub fn shutdown_or_cut(
+        mut self,
+        grace: Duration,
+        cut: &AtomicBool,
+    ) -> Result<(), WorkersError> {
+        self.stop_all(grace, Some(cut))
+    }
+
+    fn stop_all(&mut self, grace: Duration, cut: Option<&AtomicBool>) -> Result<(), WorkersError> {
         self.claiming.store(false, Ordering::SeqCst);
         let deadline = Instant::now() + grace;
-        while !self.is_finished() && Instant::now() < deadline {
+        let cut = || cut.is_some_and(|c| c.load(Ordering::SeqCst));
+        while !self.is_finished() && Instant::now() < deadline && !cut() {
             thread::sleep(NAP);
         }
         // Past the grace: cancel the process trees; the engines give the
@@ -446,7 +462,7 @@ impl Workers {
 impl Drop for Workers {
     fn drop(&mut self) {
         if !self.threads.is_empty() || self.rescuer.is_some() {
-            let _ = self.stop_all(Duration::ZERO);
+            let _ = self.stop_all(Duration::ZERO, None);
         }
     }
 }

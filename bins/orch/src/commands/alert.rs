@@ -1,27 +1,32 @@
 //! `orch alert list|ack`: the alerts as [`AlertView`]s, and their
 //! acknowledgement.
 
-use orch_launcher::views::AlertView;
+use orch_launcher::views::{AlertView, render};
 use orch_store::AlertId;
 use serde_json::json;
 
-use super::{Setup, print_json};
+use super::{Globals, Setup, now_ms, print_json, print_view};
 use crate::cli::AlertCommand;
 use crate::{CliError, Ending};
 
 /// Runs an `orch alert` command.
-pub(crate) fn run(setup: &Setup, command: AlertCommand) -> Result<Ending, CliError> {
+pub(crate) fn run(
+    setup: &Setup,
+    globals: &Globals,
+    command: AlertCommand,
+) -> Result<Ending, CliError> {
     match command {
-        AlertCommand::List { all, limit } => list(setup, all, limit),
+        AlertCommand::List { all, limit } => list(setup, globals, all, limit),
         AlertCommand::Ack { id, all } => ack(setup, id, all),
     }
 }
 
 /// `orch alert list`.
-fn list(setup: &Setup, all: bool, limit: u32) -> Result<Ending, CliError> {
+fn list(setup: &Setup, globals: &Globals, all: bool, limit: u32) -> Result<Ending, CliError> {
     let store = setup.open_store()?;
     let alerts = store.alerts(all, limit)?;
-    print_json(&alerts.iter().map(AlertView::new).collect::<Vec<_>>())?;
+    let views = alerts.iter().map(AlertView::new).collect::<Vec<_>>();
+    print_view(globals, &views, || render::alert_list(&views, now_ms()))?;
     Ok(Ending::Done)
 }
 

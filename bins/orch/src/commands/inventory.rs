@@ -24,9 +24,13 @@ fn built_in() -> Result<Inventory, CliError> {
 /// `orch inventory check --root DIR`: refused (exit code of a refusal) when
 /// the tree's pipeline tables differ from this binary's.
 pub(crate) fn check(root: &Path) -> Result<Ending, CliError> {
+    // The check is for orch's own developers: anywhere else it says so in
+    // one line (a tool error, exit 2), instead of failing on documents the
+    // folder does not have.
     if !root.join(orch_inventory::INVENTORY_DOC).is_file() {
-        return Err(CliError::BadArgument(format!(
-            "{} has no {}; point --root at orch's source tree",
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        return Err(CliError::Tool(format!(
+            "{} is not orch's source tree (no {}): `orch inventory check` checks orch's own sources; run it in orch's checkout or give --root",
             root.display(),
             orch_inventory::INVENTORY_DOC
         )));

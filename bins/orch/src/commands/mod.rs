@@ -57,8 +57,8 @@ impl Setup {
     ///
     /// [`CliError::Config`] naming the key; [`CliError::Tool`] when no home
     /// can be found.
-    pub(crate) fn load() -> Result<Setup, CliError> {
-        let config = Config::from_env().map_err(CliError::Config)?;
+    pub(crate) fn load(globals: &Globals) -> Result<Setup, CliError> {
+        let config = globals.config()?;
         for key in Config::unknown_keys() {
             eprintln!("warning: {key} is not an orch setting (see .env.example); ignored");
         }
@@ -98,6 +98,86 @@ impl Setup {
             LeaseOwner::new(boot, worker),
         ))
     }
+}
+
+/// The global flags: `--json` and `--home`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Globals {
+    /// `--json`: JSON even on a terminal.
+    pub(crate) json: bool,
+    /// `--home DIR`: orch's home, over ORCH_HOME.
+    pub(crate) home: Option<PathBuf>,
+}
+
+impl Globals {
+    /// The configuration from the environment, with `--home` over
+    /// `ORCH_HOME`.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Config`] naming the key.
+    pub(crate) fn config(&self) -> Result<Config, CliError> {
+        let mut config = Config::from_env().map_err(CliError::Config)?;
+        if let Some(home) = &self.home {
+            config.home = Some(home.clone());
+        }
+        Ok(config)
+    }
+
+    /// Whether to print for people: stdout is a terminal and `--json` was
+    /// not given.
+    pub(crate) fn human(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.json && std::io::stdout().is_terminal()
+    }
+}
+
+/// Reads `.env` in the current folder, as `.env.example` says: each
+/// `KEY=value` line sets a variable the environment does not already have
+/// (the real environment wins). No file: nothing to do.
+///
+/// # Errors
+///
+/// [`CliError::Tool`] (exit 2) when the file is there but cannot be read
+/// or parsed, naming the file and the line.
+pub(crate) fn read_dot_env() -> Result<(), CliError> {
+    match dotenvy::from_path(".env") {
+        Ok(()) => Ok(()),
+        Err(dotenvy::Error::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(CliError::Tool(format!(
+            "cannot read .env in the current folder: {error}; fix the file (KEY=value lines, see .env.example) or remove it"
+        ))),
+    }
+}
+
+/// Prints `human` when stdout is a terminal (and `--json` was not given),
+/// else `value` as one line of JSON.
+///
+/// # Errors
+///
+/// As [`print_json`].
+pub(crate) fn print_view(
+    globals: &Globals,
+    value: &impl Serialize,
+    human: impl FnOnce() -> String,
+) -> Result<(), CliError> {
+    if !globals.human() {
+        return print_json(value);
+    }
+    let text = human();
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::Output)
+}
+
+/// Milliseconds since the epoch now, for the relative times of the human
+/// views.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Checks, before `serve`, `work` or `demo` starts any run, that the sandbox
@@ -188,48 +268,60 @@ pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
 
 /// Runs one command; the configuration is read first by every command that
 /// uses it, so a bad `ORCH_*` value stops it before anything happens.
-pub(crate) fn dispatch(command: Command) -> Result<Ending, CliError> {
+pub(crate) fn dispatch(cli: cli::Cli) -> Result<Ending, CliError> {
     use cli::{AgentCommand, GateCommand, InventoryCommand, StagingCommand};
-    match command {
+    let globals = Globals {
+        json: cli.json,
+        home: cli.home,
+    };
+    let g = &globals;
+    match cli.command {
         Command::Staging {
             command: StagingCommand::Run(args),
         } => {
             // `staging run` takes its settings from flags; a bad ORCH_* value
             // still stops it, as it stops every command. It needs a home only
             // for its default log.
-            let config = Config::from_env()?;
+            let config = g.config()?;
             staging::run(&args, config.home().as_deref())
         }
         Command::Gate {
             command: GateCommand::Check { stage, file },
         } => {
-            Setup::load()?;
+            Setup::load(g)?;
             gate::check(&stage, &file)
         }
-        Command::Demo(args) => demo::run(args.home.as_deref(), args.test_runner),
+        Command::Demo(args) => demo::run(g.home.as_deref(), args.test_runner),
         Command::Inventory { command } => match command {
             InventoryCommand::Check { root } => inventory::check(&root),
-            InventoryCommand::Show { json } => inventory::show(json),
+            InventoryCommand::Show => inventory::show(g.json),
         },
-        Command::Roadmap(args) => {
-            inventory::roadmap(&Setup::load()?, args.db.as_deref(), args.json)
-        }
+        Command::Roadmap(args) => inventory::roadmap(&Setup::load(g)?, args.db.as_deref(), g.json),
         Command::Agent {
             command: AgentCommand::Check(args),
-        } => agent::check(&Setup::load()?, &args),
-        Command::Serve => serve::serve(&Setup::load()?),
-        Command::Work(args) => work::work(&Setup::load()?, args.until_idle),
-        Command::Queue => queue::show(&Setup::load()?),
-        Command::Repo { command } => repo::run(&Setup::load()?, command),
-        Command::Task { command } => task::run(&Setup::load()?, command),
-        Command::Alert { command } => alert::run(&Setup::load()?, command),
+        } => agent::check(&Setup::load(g)?, &args),
+        Command::Serve(args) => serve::serve(&Setup::load(g)?, &args),
+        Command::Work(args) => work::work(&Setup::load(g)?, args.until_idle),
+        Command::Queue => queue::show(&Setup::load(g)?, g),
+        Command::Repo { command } => repo::run(&Setup::load(g)?, g, command),
+        Command::Task { command } => task::run(&Setup::load(g)?, g, command),
+        Command::Alert { command } => alert::run(&Setup::load(g)?, g, command),
     }
 }
 
 /// One readable line for a job's end: task, stage → next, role, verdict,
 /// time.
 pub(crate) fn describe(report: &JobReport) -> String {
-    let who = report.intercepted_by.unwrap_or(report.role.as_str());
+    // One name per role: the reserved agent that served the job with the
+    // pipeline role beside it; when the LLM ran (a reserved agent that fell
+    // back included), the pipeline role alone.
+    let role = report.role.as_str();
+    let served = if report.spawned {
+        role
+    } else {
+        report.intercepted_by.unwrap_or(role)
+    };
+    let who = orch_launcher::views::render::role_label(Some(served), role);
     let what = match &report.end {
         JobEndKind::Transition {
             from, to, gates, ..

@@ -5,28 +5,33 @@
 use std::path::{Path, PathBuf};
 
 use orch_launcher::repos::{self, RepoError, RepoRequest};
-use orch_launcher::views::{RemovedRepoView, RepoView};
+use orch_launcher::views::{RemovedRepoView, RepoView, render};
 use orch_launcher::worktree::Git;
 use orch_store::{RepoChange, Store};
 
-use super::{Setup, print_json};
+use super::{Globals, Setup, now_ms, print_json, print_view};
 use crate::cli::{RepoAddArgs, RepoCommand, RepoUpdateArgs};
 use crate::{CliError, Ending};
 
 /// Runs an `orch repo` command.
-pub(crate) fn run(setup: &Setup, command: RepoCommand) -> Result<Ending, CliError> {
+pub(crate) fn run(
+    setup: &Setup,
+    globals: &Globals,
+    command: RepoCommand,
+) -> Result<Ending, CliError> {
     match command {
         RepoCommand::Add(args) => add(setup, &args),
         RepoCommand::Update(args) => update(setup, &args),
         RepoCommand::Remove { name, blocked_too } => remove(setup, &name, blocked_too),
-        RepoCommand::List => list(setup),
+        RepoCommand::List => list(setup, globals),
     }
 }
 
 /// `orch repo list`.
-fn list(setup: &Setup) -> Result<Ending, CliError> {
+fn list(setup: &Setup, globals: &Globals) -> Result<Ending, CliError> {
     let repos = setup.open_store()?.repos()?;
-    print_json(&repos.iter().map(RepoView::new).collect::<Vec<_>>())?;
+    let views = repos.iter().map(RepoView::new).collect::<Vec<_>>();
+    print_view(globals, &views, || render::repo_list(&views, now_ms()))?;
     Ok(Ending::Done)
 }
 

@@ -4,15 +4,17 @@
 //! and `serve` adds the HTTP server.
 //!
 //! Shutdown: the first SIGINT or SIGTERM stops the claiming of new jobs; jobs
-//! already running may finish for [`SHUTDOWN_GRACE`]; then their process
-//! trees are cancelled and their leases given back (`Store::release`), the
-//! HTTP server stops, and `serve` exits 0.
+//! already running may finish for [`SHUTDOWN_GRACE`] (a second SIGINT or
+//! SIGTERM cuts it short); then their process trees are cancelled and their
+//! leases given back (`Store::release`), the HTTP server stops, and `serve`
+//! exits 130 (SIGINT) or 143 (SIGTERM).
 
 use std::time::Duration;
 
 use orch_launcher::boot_id;
 use orch_launcher::{EngineError, Event, Workers, WorkersError};
 
+use crate::cli::ServeArgs;
 use crate::commands::{Setup, describe};
 use crate::shutdown::Shutdown;
 use crate::{CliError, Ending, http};
@@ -83,7 +85,22 @@ fn report(command: &str, event: &Event<'_>) {
 }
 
 /// `orch serve`.
-pub(crate) fn serve(setup: &Setup) -> Result<Ending, CliError> {
+pub(crate) fn serve(setup: &Setup, args: &ServeArgs) -> Result<Ending, CliError> {
+    // The flags win over ORCH_HTTP_ADDR and ORCH_WORKERS.
+    let mut setup = setup.clone();
+    if let Some(addr) = &args.addr {
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(CliError::BadArgument(format!(
+                "--addr {addr:?} is not an address and port; give e.g. 127.0.0.1:7878"
+            )));
+        }
+        setup.config.http_addr.clone_from(addr);
+    }
+    if let Some(workers) = args.workers {
+        // clap bounds it to 1..=64.
+        setup.config.workers = usize::try_from(workers).unwrap_or(1);
+    }
+    let setup = &setup;
     crate::commands::check_sandbox(setup.config.sandbox_mode())?;
     let workers = start_workers(setup, "serve", "worker", setup.config.workers, false)?;
     let shutdown = Shutdown::watch()?;
@@ -101,15 +118,33 @@ pub(crate) fn serve(setup: &Setup) -> Result<Ending, CliError> {
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!(
-        "orch serve: stopping; running jobs may finish for {}s",
+        "orch serve: stopping; running jobs may finish for {}s (Ctrl-C again to stop them now)",
         SHUTDOWN_GRACE.as_secs()
     );
-    let stopped = workers.shutdown(SHUTDOWN_GRACE);
+    // A second signal cuts the grace short; said once it comes.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let stopped = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if shutdown.forced().load(std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!(
+                        "orch serve: second signal: stopping the running jobs now (their trees are ended, the jobs given back to the queue)"
+                    );
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let stopped = workers.shutdown_or_cut(SHUTDOWN_GRACE, shutdown.forced());
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        stopped
+    });
     server.stop();
     for thread in http_threads {
         let _ = thread.join();
     }
     stopped.map_err(|error: WorkersError| CliError::Tool(error.to_string()))?;
     eprintln!("orch serve: stopped");
-    Ok(Ending::Done)
+    // Only a signal ends the loop above; it is always set here.
+    Ok(Ending::Stopped(shutdown.signal().unwrap_or(0)))
 }

@@ -1,11 +1,13 @@
 //! `orch staging run`: turns the arguments into a run spec, runs the suite
-//! through `orch-staging-runner`, cancels it on SIGINT or SIGTERM, and prints
-//! its summary.
+//! through `orch-staging-runner`, cancels it on SIGINT or SIGTERM, streams
+//! its output to stderr as it arrives (unless `--quiet`), and prints its
+//! summary on stdout.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use orch_process::exec::SupervisorProgram;
 use orch_staging_runner::{LogState, Outcome, RunSpec, start_to_log};
@@ -50,7 +52,14 @@ pub(crate) fn run(args: &RunArgs, home: Option<&Path>) -> Result<Ending, CliErro
     // SIGKILL) instead of killing orch and leaving the supervisor to notice.
     // The handlers only set flags (no thread, no lock): the cancel flag the
     // runner checks, and which signal came, for the exit code.
+    // The raw output file is streamed as the runner writes it; an older one
+    // is removed first, so the stream never shows a previous run's output.
+    let sidecar = orch_staging_runner::sidecar_path_for(&log);
+    if !args.quiet {
+        let _ = std::fs::remove_file(&sidecar);
+    }
     let handle = start_to_log(&spec, &log);
+    let finished = AtomicBool::new(false);
     let received = Arc::new(AtomicUsize::new(0));
     let mut registered = Vec::new();
     for signal in [SIGINT, SIGTERM] {
@@ -65,7 +74,14 @@ pub(crate) fn run(args: &RunArgs, home: Option<&Path>) -> Result<Ending, CliErro
             ),
         }
     }
-    let staging = handle.wait();
+    let staging = std::thread::scope(|scope| {
+        if !args.quiet {
+            scope.spawn(|| stream(&sidecar, &finished));
+        }
+        let staging = handle.wait();
+        finished.store(true, Ordering::SeqCst);
+        staging
+    });
     for id in registered {
         signal_hook::low_level::unregister(id);
     }
@@ -91,6 +107,44 @@ pub(crate) fn run(args: &RunArgs, home: Option<&Path>) -> Result<Ending, CliErro
         (LogState::Written(_), Outcome::ToolError(_))
         | (LogState::NotWritten | LogState::Failed(_), _) => Ending::StagingToolError,
     })
+}
+
+/// Copies `file` to stderr as it grows, until `finished` is set, then what
+/// is left. A file that never appears (a tool error before the suite
+/// started) prints nothing; a stderr that cannot be written stops the copy,
+/// never the run.
+fn stream(file: &Path, finished: &AtomicBool) {
+    let mut opened = None;
+    let mut buffer = vec![0_u8; 64 * 1024];
+    let mut stderr = std::io::stderr();
+    loop {
+        // Read after looking at the flag: the last pass sees all the output.
+        let last = finished.load(Ordering::SeqCst);
+        if opened.is_none() {
+            opened = std::fs::File::open(file).ok();
+        }
+        if let Some(source) = opened.as_mut() {
+            loop {
+                match source.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let chunk = buffer.get(..n).unwrap_or_default();
+                        if stderr
+                            .write_all(chunk)
+                            .and_then(|()| stderr.flush())
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        if last {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// An explicit `--log`: a file path whose folder exists.

@@ -8,24 +8,28 @@ use std::time::{Duration, Instant};
 use orch_launcher::operator;
 use orch_launcher::task_log::{self, POLL};
 use orch_launcher::views::{
-    CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary, TaskView,
+    CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary, TaskView, render,
 };
 use orch_launcher::{TaskRequest, workspace};
 use orch_pipeline::Stage;
 use orch_store::{CancelRequest, JobState, StoreError, TaskId, TaskStatus};
 
-use super::{Setup, print_json};
+use super::{Globals, Setup, now_ms, print_json, print_view};
 use crate::cli::{
     TaskAddArgs, TaskCancelArgs, TaskCommand, TaskListArgs, TaskLogArgs, TaskRetryArgs,
 };
 use crate::{CliError, Ending};
 
 /// Runs an `orch task` command.
-pub(crate) fn run(setup: &Setup, command: TaskCommand) -> Result<Ending, CliError> {
+pub(crate) fn run(
+    setup: &Setup,
+    globals: &Globals,
+    command: TaskCommand,
+) -> Result<Ending, CliError> {
     match command {
         TaskCommand::Add(args) => add(setup, &args),
-        TaskCommand::Show { id } => show(setup, id),
-        TaskCommand::List(args) => list(setup, &args),
+        TaskCommand::Show { id } => show(setup, globals, id),
+        TaskCommand::List(args) => list(setup, globals, &args),
         TaskCommand::Log(args) => log(setup, &args),
         TaskCommand::Retry(args) => retry(setup, &args),
         TaskCommand::Cancel(args) => cancel(setup, &args),
@@ -41,9 +45,11 @@ fn parse_stage(text: &str, flag: &str) -> Result<Stage, CliError> {
 /// `orch task add`.
 fn add(setup: &Setup, args: &TaskAddArgs) -> Result<Ending, CliError> {
     let engine = setup.engine("cli", "task-add")?;
+    // An unknown repository is a tool error (2), as the exit-code table
+    // says, and as `task list --repo` has it.
     let repo = engine.store().repo_by_name(&args.repo)?.ok_or_else(|| {
-        CliError::BadArgument(format!(
-            "no repository named {:?}; add it with `orch repo add` (see `orch repo list`)",
+        CliError::Tool(format!(
+            "there is no repository named {:?}; add it with `orch repo add` (see `orch repo list`)",
             args.repo
         ))
     })?;
@@ -65,9 +71,10 @@ fn add(setup: &Setup, args: &TaskAddArgs) -> Result<Ending, CliError> {
 }
 
 /// `orch task show`.
-fn show(setup: &Setup, id: i64) -> Result<Ending, CliError> {
+fn show(setup: &Setup, globals: &Globals, id: i64) -> Result<Ending, CliError> {
     let store = setup.open_store()?;
-    print_json(&TaskView::load(&store, &setup.home, id)?)?;
+    let view = TaskView::load(&store, &setup.home, id)?;
+    print_view(globals, &view, || render::task(&view, now_ms()))?;
     Ok(Ending::Done)
 }
 
@@ -118,7 +125,7 @@ fn log(setup: &Setup, args: &TaskLogArgs) -> Result<Ending, CliError> {
 }
 
 /// `orch task list`.
-fn list(setup: &Setup, args: &TaskListArgs) -> Result<Ending, CliError> {
+fn list(setup: &Setup, globals: &Globals, args: &TaskListArgs) -> Result<Ending, CliError> {
     let store = setup.open_store()?;
     let status = args
         .status
@@ -147,9 +154,9 @@ fn list(setup: &Setup, args: &TaskListArgs) -> Result<Ending, CliError> {
     let mut tasks = Vec::new();
     for task in store.tasks_where(status, repo, args.limit)? {
         let repo = store.repo(task.repo)?;
-        tasks.push(TaskSummary::new(&task, &repo));
+        tasks.push(TaskSummary::load(&store, &task, &repo)?);
     }
-    print_json(&tasks)?;
+    print_view(globals, &tasks, || render::task_list(&tasks, now_ms()))?;
     Ok(Ending::Done)
 }
 

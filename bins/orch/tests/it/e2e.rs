@@ -177,7 +177,7 @@ fn a_task_goes_through_every_stage_from_the_command_line() {
     let lines = String::from_utf8_lossy(&output.stdout);
     assert_eq!(lines.lines().count(), 8, "{lines}");
     assert!(
-        lines.contains("deploy-staging → deploy · staging-runner · PASSED"),
+        lines.contains("deploy-staging → deploy · staging-runner (deployer) · PASSED"),
         "{lines}"
     );
     let shown = world.json(&["task", "show", &id.to_string()]);
@@ -221,7 +221,7 @@ fn a_task_goes_through_every_stage_from_the_command_line() {
     let output = world.run(&["task", "show", "99"]);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     let output = world.run(&["task", "add", "--repo", "nope", "--title", "x"]);
-    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
 }
 
 #[test]
@@ -416,7 +416,7 @@ fn serve_answers_real_http_and_stops_on_sigterm() {
     )
     .unwrap();
     let status = wait_exit(&mut child, Duration::from_secs(30));
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(status.code(), Some(143));
 }
 
 #[test]
@@ -452,7 +452,7 @@ fn idle_and_trickling_connections_do_not_stall_the_server() {
     .unwrap();
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(30)).code(),
-        Some(0)
+        Some(143)
     );
 }
 
@@ -483,7 +483,7 @@ fn sigterm_during_a_running_suite_leaves_no_process_behind() {
     .unwrap();
     // The grace (10 s) passes, then the tree is cancelled.
     let status = wait_exit(&mut child, Duration::from_secs(60));
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(status.code(), Some(143));
     let survivors = world.marker.survivors();
     drop(reaper);
     assert!(
@@ -535,7 +535,7 @@ fn two_processes_on_one_database_never_run_a_job_twice() {
     .unwrap();
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(30)).code(),
-        Some(0)
+        Some(143)
     );
     // Every task: exactly 8 transitions, one run per stage, nothing doubled.
     for id in 1..=4 {
@@ -749,14 +749,15 @@ fn the_inventory_commands_check_show_and_rank() {
     assert_eq!(class("tester"), "avoidable");
     assert_eq!(class("reviewer"), "keep");
     assert_eq!(class("analyst"), "not-control-path");
-    // A folder that is not orch's source tree is a usage error.
+    // A folder that is not orch's source tree is a tool error, said in
+    // one line.
     let output = world.run(&[
         "inventory",
         "check",
         "--root",
         world.dir.path().to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     // A tree whose pipeline tables differ from the binary's is refused, not
     // checked against the binary's tables.
     let other = world.dir.path().join("other-tree");
@@ -950,7 +951,7 @@ fn retry_after_each_kind_of_block_ends_done_and_ack_hides_alerts_across_a_restar
     .unwrap();
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(30)).code(),
-        Some(0)
+        Some(143)
     );
     assert_eq!(world.json(&["queue"])["alerts_total"], 2);
     assert_eq!(
@@ -1183,7 +1184,7 @@ fn cancel_ends_the_running_tree_keeps_no_half_artifact_and_log_follows_the_run()
     .unwrap();
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(30)).code(),
-        Some(0)
+        Some(143)
     );
     // A queued job (no serve running) is cancelled at once.
     world.json(&["task", "add", "--repo", "calc", "--title", "queued"]);
@@ -1701,7 +1702,7 @@ fn six_tasks_on_one_repository_with_four_workers_each_test_and_keep_only_their_o
         Signal::SIGTERM,
     )
     .unwrap();
-    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).code() == Some(143));
 
     let mut tested = std::collections::HashSet::new();
     for id in 1..=TASKS {
@@ -2006,7 +2007,7 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
     assert!(output.status.success(), "{}", describe(&output));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
-        text.contains("task 1 · testing → deploy-staging · test-runner · PASSED"),
+        text.contains("task 1 · testing → deploy-staging · test-runner (tester) · PASSED"),
         "{text}"
     );
     assert!(
@@ -2596,7 +2597,7 @@ fn a_dead_processs_job_is_rescued_while_every_worker_is_busy() {
     .unwrap();
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(60)).code(),
-        Some(0)
+        Some(143)
     );
 }
 
@@ -2711,7 +2712,7 @@ fn a_process_stopped_past_its_lease_never_has_its_job_run_twice_at_once() {
     assert_eq!(shown["status"], "done", "{shown}");
     assert_eq!(chain(&shown).len(), 9, "{shown}");
     assert_eq!(blocks.len(), 2, "{lines}");
-    for (child, code) in [(&mut first, 0), (&mut second, 143)] {
+    for (child, code) in [(&mut first, 143), (&mut second, 143)] {
         kill(
             Pid::from_raw(i32::try_from(child.id()).unwrap()),
             Signal::SIGTERM,
@@ -2852,7 +2853,7 @@ fn healthz_says_503_when_the_database_file_is_replaced() {
     .unwrap();
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(30)).code(),
-        Some(0)
+        Some(143)
     );
 }
 
@@ -2883,6 +2884,6 @@ fn healthz_says_503_while_the_database_is_write_locked() {
     .unwrap();
     assert_eq!(
         wait_exit(&mut child, Duration::from_secs(30)).code(),
-        Some(0)
+        Some(143)
     );
 }

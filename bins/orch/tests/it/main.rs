@@ -13,6 +13,7 @@ mod harness;
 mod hostile_cli;
 mod hostile_input;
 mod http_bounds;
+mod operator_cli;
 mod registry;
 mod roadmap;
 mod soak;

@@ -13,17 +13,21 @@
 //!   isolated ([`IsolationView`]); a removed repository
 //!   ([`RemovedRepoView`]).
 //! - [`alert`]: one alert ([`AlertView`]).
+//! - [`render`]: the same views as text for people (tables and summaries,
+//!   times absolute and relative to a "now" the caller gives), what `orch`
+//!   prints on a terminal.
 //!
 //! Times are RFC 3339 with milliseconds, in UTC ([`rfc3339`]).
 
 pub mod alert;
+pub mod render;
 pub mod repo;
 pub mod task;
 
 pub use alert::AlertView;
 pub use repo::{IsolationView, RemovedRepoView, RepoView};
 pub use task::{
-    CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary, TaskView,
+    BlockedView, CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary, TaskView,
 };
 
 use std::time::{Duration, UNIX_EPOCH};

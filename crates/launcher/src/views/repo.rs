@@ -12,6 +12,8 @@ pub struct RepoView {
     pub base: Option<String>,
     /// Folders outside the worktree its runs may write.
     pub cache_dirs: Vec<String>,
+    /// When it was added (RFC 3339).
+    pub created: String,
     /// The deploy command, if any.
     pub deploy_cmd: Option<String>,
     /// The health command, if any.
@@ -48,6 +50,7 @@ impl RepoView {
         RepoView {
             base: repo.base_ref.clone(),
             cache_dirs: repo.cache_dirs.clone(),
+            created: super::rfc3339(repo.created_ms),
             deploy_cmd: repo.deploy_command.clone(),
             health_cmd: repo.health_command.clone(),
             id: repo.id.get(),

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use orch_store::{AgentRun, GateDecision, Job, Repo, Store, StoreError, Task, TaskId, Transition};
+use orch_store::{
+    AgentRun, Alert, GateDecision, Job, Repo, Store, StoreError, Task, TaskId, TaskStatus,
+    Transition, Transport,
+};
 use serde::Serialize;
 
 use super::rfc3339;
@@ -16,8 +19,13 @@ use crate::CreatedTask;
 pub struct TaskView {
     /// The artifacts written so far (paths under `$ORCH_HOME/tasks/ID`).
     pub artifacts: Vec<String>,
+    /// Where and why it is blocked, and the command that unblocks it;
+    /// `null` unless it is blocked.
+    pub blocked: Option<BlockedView>,
     /// What its agent runs cost, in US dollars.
     pub cost_usd: f64,
+    /// When it was added (RFC 3339).
+    pub created: String,
     /// How many times the developer stage ran again after a failed gate.
     pub developer_retries: u32,
     /// The task's id.
@@ -36,6 +44,8 @@ pub struct TaskView {
     pub title: String,
     /// Its stage changes, oldest first.
     pub transitions: Vec<TransitionView>,
+    /// When it last changed (RFC 3339).
+    pub updated: String,
     /// Where it works and what it committed.
     pub worktree: WorktreeView,
 }
@@ -60,29 +70,109 @@ impl TaskView {
             .filter(|path| path.is_file())
             .map(|path| path.to_string_lossy().into_owned())
             .collect();
+        let runs = store.agent_runs(task_id)?;
+        let transitions = store.transitions(task_id)?;
         Ok(TaskView {
             artifacts,
+            blocked: BlockedView::of(&task, &transitions, &store.task_alerts(task_id)?),
             cost_usd: cost,
+            created: rfc3339(task.created_ms),
             developer_retries: task.developer_retries,
             id,
-            jobs: store.task_jobs(task_id)?.iter().map(JobView::new).collect(),
-            repo: repo.name.clone(),
-            runs: store
-                .agent_runs(task_id)?
+            jobs: store
+                .task_jobs(task_id)?
                 .iter()
-                .map(RunView::new)
+                .map(|job| JobView::new(job).served_by(served_by(job, &runs)))
                 .collect(),
+            repo: repo.name.clone(),
+            runs: runs.iter().map(RunView::new).collect(),
             stage: task.stage.to_string(),
             status: task.status.as_str().to_owned(),
             title: task.title.clone(),
-            transitions: store
-                .transitions(task_id)?
-                .iter()
-                .map(TransitionView::new)
-                .collect(),
+            transitions: transitions.iter().map(TransitionView::new).collect(),
+            updated: rfc3339(task.updated_ms),
             worktree: WorktreeView::new(&task, &repo),
         })
     }
+}
+
+/// Where a blocked task stopped, why, when, and what unblocks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct BlockedView {
+    /// The alert raised when it was blocked, if any.
+    pub alert: Option<i64>,
+    /// When it was blocked (RFC 3339).
+    pub at: String,
+    /// Why: the message of the alert raised when it was blocked, else the
+    /// transition's reason, else the reasons of the gates that failed.
+    pub reason: String,
+    /// The stage it was blocked at.
+    pub stage: String,
+    /// The command that sends it back to work where it stopped.
+    pub unblock: String,
+}
+
+impl BlockedView {
+    /// Where `task` is blocked, read from its `transitions` and `alerts`
+    /// (oldest first): the last transition into `blocked`, and the newest
+    /// alert raised with it or after it. `None` unless the task is blocked.
+    #[must_use]
+    pub fn of(task: &Task, transitions: &[Transition], alerts: &[Alert]) -> Option<BlockedView> {
+        if task.status != TaskStatus::Blocked {
+            return None;
+        }
+        let into_blocked = transitions
+            .iter()
+            .rev()
+            .find(|t| t.to_stage == orch_pipeline::Stage::Blocked);
+        let since = into_blocked.map_or(task.updated_ms, |t| t.at_ms);
+        let alert = alerts
+            .iter()
+            .rev()
+            .find(|a| a.task == Some(task.id) && a.created_ms >= since);
+        let reason = alert
+            .map(|a| a.message.clone())
+            .filter(|m| !m.trim().is_empty())
+            .or_else(|| into_blocked.and_then(|t| t.reason.clone()))
+            .filter(|r| !r.trim().is_empty())
+            .or_else(|| {
+                let failed: Vec<&str> = into_blocked?
+                    .decisions
+                    .iter()
+                    .filter(|d| !d.passed)
+                    .map(|d| d.reason.as_str())
+                    .collect();
+                (!failed.is_empty()).then(|| failed.join("; "))
+            })
+            .unwrap_or_else(|| {
+                "no reason was recorded with the transition; see `orch alert list`".to_owned()
+            });
+        Some(BlockedView {
+            alert: alert.map(|a| a.id.get()),
+            at: rfc3339(since),
+            reason,
+            stage: into_blocked
+                .map_or(task.stage, |t| t.from_stage)
+                .as_str()
+                .to_owned(),
+            unblock: format!("orch task retry {}", task.id.get()),
+        })
+    }
+}
+
+/// The role that served `job`, from the task's `runs`: the pipeline role
+/// when an LLM run of it exists (an LLM role that decided, also when a
+/// reserved agent fell back to it or a runner ran beside it in shadow mode),
+/// else the reserved agent whose run it is (`staging-runner`,
+/// `test-runner`); `None` before any run.
+#[must_use]
+pub fn served_by(job: &Job, runs: &[AgentRun]) -> Option<String> {
+    let own: Vec<&AgentRun> = runs.iter().filter(|r| r.job == job.id).collect();
+    if own.iter().any(|r| r.transport == Transport::Llm) {
+        return Some(job.role.as_str().to_owned());
+    }
+    own.last().map(|r| r.role.as_str().to_owned())
 }
 
 /// A task's workspace: its isolation, commits, branch and folder.
@@ -132,18 +222,26 @@ impl WorktreeView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct JobView {
+    /// When it was queued (RFC 3339).
+    pub created: String,
     /// The commit its run ended on.
     pub end_commit: Option<String>,
     /// The job's id.
     pub id: i64,
-    /// Its role.
+    /// Its pipeline role (`deployer`, `tester`, ...).
     pub role: String,
+    /// The role that served it: a reserved agent (`staging-runner`,
+    /// `test-runner`) or the pipeline role itself (an LLM run, a fallback
+    /// included); `null` before any run.
+    pub served_by: Option<String>,
     /// Its stage.
     pub stage: String,
     /// The commit its run started from.
     pub start_commit: Option<String>,
     /// `queued`, `running`, `done` or `failed`.
     pub state: String,
+    /// When it last changed (RFC 3339).
+    pub updated: String,
 }
 
 impl JobView {
@@ -151,13 +249,23 @@ impl JobView {
     #[must_use]
     pub fn new(job: &Job) -> JobView {
         JobView {
+            created: rfc3339(job.created_ms),
             end_commit: job.end_commit.clone(),
             id: job.id.get(),
             role: job.role.to_string(),
+            served_by: None,
             stage: job.stage.to_string(),
             start_commit: job.start_commit.clone(),
             state: job.state.as_str().to_owned(),
+            updated: rfc3339(job.updated_ms),
         }
+    }
+
+    /// The view with the role that served the job ([`served_by`]).
+    #[must_use]
+    pub fn served_by(mut self, role: Option<String>) -> JobView {
+        self.served_by = role;
+        self
     }
 }
 
@@ -192,6 +300,8 @@ pub struct RunView {
     pub sandbox: Option<String>,
     /// Its stage.
     pub stage: String,
+    /// When it started (RFC 3339).
+    pub started: String,
     /// Input tokens, in each CLI's own meaning: Claude's exclude the cache
     /// reads and writes, Codex's and Gemini's include the cached part
     /// (docs/store.md).
@@ -220,6 +330,7 @@ impl RunView {
             role: run.role.to_string(),
             sandbox: run.sandbox.clone(),
             stage: run.stage.to_string(),
+            started: rfc3339(run.started_ms),
             tokens_in: run.tokens_in,
             tokens_out: run.tokens_out,
             transport: run.transport.as_str().to_owned(),
@@ -304,8 +415,13 @@ impl GateView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct TaskSummary {
+    /// Where and why it is blocked, and the command that unblocks it;
+    /// `null` unless it is blocked.
+    pub blocked: Option<BlockedView>,
     /// Its branch, if it has a worktree.
     pub branch: Option<String>,
+    /// When it was added (RFC 3339).
+    pub created: String,
     /// How many times the developer stage ran again.
     pub developer_retries: u32,
     /// The task's id.
@@ -318,21 +434,45 @@ pub struct TaskSummary {
     pub status: String,
     /// What the task is.
     pub title: String,
+    /// When it last changed (RFC 3339).
+    pub updated: String,
 }
 
 impl TaskSummary {
-    /// The row of `task`, of repository `repo`.
+    /// The row of `task`, of repository `repo`, without where it is
+    /// blocked (see [`TaskSummary::load`]).
     #[must_use]
     pub fn new(task: &Task, repo: &Repo) -> TaskSummary {
         TaskSummary {
+            blocked: None,
             branch: task.branch.clone(),
+            created: rfc3339(task.created_ms),
             developer_retries: task.developer_retries,
             id: task.id.get(),
             repo: repo.name.clone(),
             stage: task.stage.to_string(),
             status: task.status.as_str().to_owned(),
             title: task.title.clone(),
+            updated: rfc3339(task.updated_ms),
         }
+    }
+
+    /// The row of `task` with where it is blocked (its transitions are read
+    /// only when it is blocked).
+    ///
+    /// # Errors
+    ///
+    /// A store error reading its transitions.
+    pub fn load(store: &Store, task: &Task, repo: &Repo) -> Result<TaskSummary, StoreError> {
+        let mut row = TaskSummary::new(task, repo);
+        if task.status == TaskStatus::Blocked {
+            row.blocked = BlockedView::of(
+                task,
+                &store.transitions(task.id)?,
+                &store.task_alerts(task.id)?,
+            );
+        }
+        Ok(row)
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use orch_launcher::views::{
     AlertView, CancelView, CreatedTaskView, RemovedRepoView, RepoView, RetriedView,
-    SuiteApprovalView, TaskSummary, TaskView,
+    SuiteApprovalView, TaskSummary, TaskView, render,
 };
 use orch_store::{
     GateDecision, ManualClock, NewAgentRun, NewJob, NewRepo, NewTransition, Store, StoreOptions,
@@ -282,4 +282,175 @@ fn the_operator_views_are_pinned() {
         "repo remove": removed,
     });
     orch_tests::assert_golden(&golden("operator.json"), &json(&fx, &all), UPDATE);
+}
+
+/// The fixed "now" of the human views: ten minutes after [`T0`].
+const NOW: i64 = T0 + 600_000;
+
+const UPDATE_TEXT: &str = "UPDATE_GOLDEN=1 cargo test -p orch-launcher --test views human, then look at the text as a user would";
+
+/// `text` with the fixture's temporary folder as `$TMP`.
+fn text(fixture: &Fixture, text: &str) -> String {
+    text.replace(&fixture.root, "$TMP")
+}
+
+/// A second task whose staging the staging runner served: its job is the
+/// deployer's, its run the staging runner's.
+fn runner_served_task(fx: &Fixture) -> TaskId {
+    let repo = fx.store.repo_by_name("app").unwrap().unwrap().id;
+    let (task, job) = fx
+        .store
+        .create_task(
+            repo,
+            "fix the parser",
+            &NewJob::new(TaskId::new(0), Stage::DeployStaging, Role::Deployer),
+        )
+        .unwrap();
+    fx.store
+        .record_agent_run(&NewAgentRun {
+            job,
+            task,
+            role: orch_store::STAGING_RUNNER_ROLE,
+            stage: Stage::DeployStaging,
+            transport: Transport::Deterministic,
+            started_ms: T0 + 5_000,
+            ended_ms: T0 + 65_000,
+            duration_ms: 60_000,
+            exit_code: Some(0),
+            outcome: "passed".to_owned(),
+            cost_usd: None,
+            tokens_in: None,
+            tokens_out: None,
+            sandbox: None,
+            cache_read_tokens: None,
+            cache_write_tokens: None,
+            model: None,
+            cost_source: None,
+        })
+        .unwrap();
+    task
+}
+
+#[test]
+fn the_task_list_json_says_where_a_task_is_blocked() {
+    let fx = fixture();
+    runner_served_task(&fx);
+    let rows: Vec<TaskSummary> = fx
+        .store
+        .tasks_where(None, None, 10)
+        .unwrap()
+        .iter()
+        .map(|task| {
+            let repo = fx.store.repo(task.repo).unwrap();
+            TaskSummary::load(&fx.store, task, &repo).unwrap()
+        })
+        .collect();
+    for row in &rows {
+        assert_sorted(row);
+    }
+    let blocked = rows.iter().find(|r| r.id == 1).unwrap();
+    let why = blocked.blocked.as_ref().unwrap();
+    assert_eq!(
+        (why.stage.as_str(), why.unblock.as_str(), why.alert),
+        ("architecture", "orch task retry 1", Some(1))
+    );
+    // The alert raised with the block says why, in full.
+    assert!(
+        why.reason.starts_with(
+            "task 1 (add a --verbose flag) cancelled by the operator at stage architecture"
+        ),
+        "{}",
+        why.reason
+    );
+    assert!(rows.iter().find(|r| r.id == 2).unwrap().blocked.is_none());
+    orch_tests::assert_golden(&golden("task-list.json"), &json(&fx, &rows), UPDATE);
+}
+
+#[test]
+fn human_task_show_is_pinned_on_a_fixed_clock() {
+    let fx = fixture();
+    let view = TaskView::load(&fx.store, &fx.home, 1).unwrap();
+    let shown = render::task(&view, NOW);
+    assert!(shown.contains("blocked at architecture"), "{shown}");
+    assert!(shown.contains("orch task retry 1"), "{shown}");
+    orch_tests::assert_golden(&golden("task.txt"), &text(&fx, &shown), UPDATE_TEXT);
+}
+
+#[test]
+fn human_task_show_names_the_runner_with_the_pipeline_role_beside() {
+    let fx = fixture();
+    let task = runner_served_task(&fx);
+    let view = TaskView::load(&fx.store, &fx.home, task.get()).unwrap();
+    assert_eq!(view.jobs[0].served_by.as_deref(), Some("staging-runner"));
+    assert_eq!(view.jobs[0].role, "deployer");
+    let shown = render::task(&view, NOW);
+    orch_tests::assert_golden(&golden("task-runner.txt"), &text(&fx, &shown), UPDATE_TEXT);
+}
+
+#[test]
+fn human_lists_are_pinned_on_a_fixed_clock() {
+    let fx = fixture();
+    runner_served_task(&fx);
+    let tasks: Vec<TaskSummary> = fx
+        .store
+        .tasks_where(None, None, 10)
+        .unwrap()
+        .iter()
+        .map(|task| {
+            let repo = fx.store.repo(task.repo).unwrap();
+            TaskSummary::load(&fx.store, task, &repo).unwrap()
+        })
+        .collect();
+    let repos: Vec<RepoView> = fx
+        .store
+        .repos()
+        .unwrap()
+        .iter()
+        .map(|repo| {
+            let mut view = RepoView::new(repo);
+            view.path = view.path.replace(&fx.root, "$TMP");
+            view
+        })
+        .collect();
+    let alerts: Vec<AlertView> = fx
+        .store
+        .alerts(true, 10)
+        .unwrap()
+        .iter()
+        .map(AlertView::new)
+        .collect();
+    let all = format!(
+        "$ orch task list\n{}\n$ orch repo list\n{}\n$ orch alert list --all\n{}\n$ orch alert list (none open)\n{}",
+        render::task_list(&tasks, NOW),
+        render::repo_list(&repos, NOW),
+        render::alert_list(&alerts, NOW),
+        render::alert_list(&[], NOW),
+    );
+    orch_tests::assert_golden(&golden("lists.txt"), &text(&fx, &all), UPDATE_TEXT);
+}
+
+/// A reserved agent that fell back to the LLM never serves the job: the
+/// LLM role did, and is named.
+#[test]
+fn a_fallback_is_never_shown_as_the_runners() {
+    let fx = fixture();
+    let task = runner_served_task(&fx);
+    let job = fx.store.task_jobs(task).unwrap()[0].id;
+    let mut runs = fx.store.agent_runs(task).unwrap();
+    assert_eq!(
+        orch_launcher::views::task::served_by(&fx.store.job(job).unwrap(), &runs).as_deref(),
+        Some("staging-runner")
+    );
+    runs[0].outcome = "fallback".to_owned();
+    let mut llm = runs[0].clone();
+    llm.role = Role::Deployer;
+    llm.transport = Transport::Llm;
+    llm.outcome = "passed".to_owned();
+    runs.push(llm);
+    let served = orch_launcher::views::task::served_by(&fx.store.job(job).unwrap(), &runs);
+    assert_eq!(served.as_deref(), Some("deployer"));
+    assert_eq!(
+        render::role_label(served.as_deref(), "deployer"),
+        "deployer"
+    );
 }

@@ -57,6 +57,25 @@ impl Store {
         })
     }
 
+    /// Every alert of `task`, acknowledged or not, oldest first (what `orch
+    /// task show` reads to say why a task is blocked).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn task_alerts(&self, task: crate::types::TaskId) -> Result<Vec<Alert>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE task_id = ?1 ORDER BY created_ms, id"
+            ))
+            .map_err(sql("task_alerts"))?;
+        stmt.query_map([task], alert_from_row)
+            .map_err(sql("task_alerts"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("task_alerts"))
+    }
+
     /// Alerts not yet acknowledged, oldest first.
     ///
     /// # Errors
