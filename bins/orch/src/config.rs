@@ -70,6 +70,11 @@ pub(crate) struct Config {
     /// rebinding protection; docs/http.md).
     #[serde(default)]
     pub(crate) http_allowed_hosts: Vec<String>,
+    /// The dashboard shows no actions and every `POST` is refused.
+    pub(crate) http_read_only: bool,
+    /// The bearer token every request but `/healthz` carries; required for
+    /// a bind off loopback.
+    pub(crate) http_token: Option<String>,
     /// Worker threads of `serve`.
     pub(crate) workers: usize,
     /// The agent preset (`claude`, `codex`, `gemini`, `custom`); kept as
@@ -442,11 +447,35 @@ impl Config {
                 format!("{host:?} is not a host name"),
             ));
         }
-        if self.http_addr.parse::<std::net::SocketAddr>().is_err() {
+        let Ok(addr) = self.http_addr.parse::<std::net::SocketAddr>() else {
             return Err(bad(
                 "ORCH_HTTP_ADDR",
                 format!("{:?} is not an address and port", self.http_addr),
             ));
+        };
+        match self.http_token.as_deref() {
+            Some(token)
+                if !(16..=256).contains(&token.len())
+                    || !token.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                return Err(bad(
+                    "ORCH_HTTP_TOKEN",
+                    format!(
+                        "a token of {} bytes, or with spaces or control characters, is not accepted",
+                        token.len()
+                    ),
+                ));
+            }
+            None if !addr.ip().is_loopback() => {
+                return Err(bad(
+                    "ORCH_HTTP_TOKEN",
+                    format!(
+                        "unset, but ORCH_HTTP_ADDR {} is not loopback: anyone who reaches it could act on the queue; set ORCH_HTTP_TOKEN to a long random secret (clients send Authorization: Bearer TOKEN), or bind 127.0.0.1",
+                        self.http_addr
+                    ),
+                ));
+            }
+            Some(_) | None => {}
         }
         Ok(())
     }
@@ -1089,7 +1118,7 @@ mod tests {
             .iter()
             .map(|f| format!("ORCH_{}", f.to_ascii_uppercase()))
             .collect();
-        assert_eq!(fields.len(), 44, "{fields:?}");
+        assert_eq!(fields.len(), 46, "{fields:?}");
         fields.sort();
         let mut declared: Vec<String> = SETTINGS.iter().map(|s| s.key.to_owned()).collect();
         declared.sort();

@@ -23,7 +23,8 @@ pub mod task;
 pub use alert::AlertView;
 pub use repo::{IsolationView, RemovedRepoView, RepoView};
 pub use task::{
-    CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary, TaskView,
+    AbandonedView, CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary,
+    TaskView,
 };
 
 use std::time::{Duration, UNIX_EPOCH};
