@@ -623,3 +623,333 @@ fn off_loopback_serve_needs_a_bearer_token_and_every_request_but_healthz_carries
         );
     }
 }
+
+// The real browser: headless Chromium driven through the DevTools protocol
+// over a WebSocket (a minimal client below: the test needs text frames
+// only).
+
+/// A WebSocket to one DevTools target.
+struct DevTools {
+    stream: TcpStream,
+    next: u64,
+}
+
+impl DevTools {
+    /// Connects to `ws://host:port/path`.
+    fn connect(url: &str) -> DevTools {
+        let rest = url.strip_prefix("ws://").unwrap();
+        let (authority, path) = rest.split_at(rest.find('/').unwrap());
+        let mut stream = TcpStream::connect(authority).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        // The handshake's answer, byte by byte up to its blank line, so
+        // that no frame is read with it.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        DevTools { stream, next: 0 }
+    }
+
+    /// Sends one masked text frame.
+    fn send_text(&mut self, text: &str) {
+        let payload = text.as_bytes();
+        let mut frame = vec![0x81u8];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | u8::try_from(n).unwrap()),
+            n if n <= 0xffff => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).unwrap();
+    }
+
+    /// Reads one whole message (continuation frames joined).
+    fn read_message(&mut self) -> String {
+        let mut message = Vec::new();
+        loop {
+            let mut head = [0u8; 2];
+            self.stream.read_exact(&mut head).unwrap();
+            let fin = head[0] & 0x80 != 0;
+            let opcode = head[0] & 0x0f;
+            let len = match head[1] & 0x7f {
+                126 => {
+                    let mut n = [0u8; 2];
+                    self.stream.read_exact(&mut n).unwrap();
+                    u64::from(u16::from_be_bytes(n))
+                }
+                127 => {
+                    let mut n = [0u8; 8];
+                    self.stream.read_exact(&mut n).unwrap();
+                    u64::from_be_bytes(n)
+                }
+                n => u64::from(n),
+            };
+            let mut payload = vec![0u8; usize::try_from(len).unwrap()];
+            self.stream.read_exact(&mut payload).unwrap();
+            assert_ne!(opcode, 0x8, "DevTools closed the connection");
+            if opcode == 0x9 || opcode == 0xA {
+                continue;
+            }
+            message.extend_from_slice(&payload);
+            if fin {
+                return String::from_utf8(message).unwrap();
+            }
+        }
+    }
+
+    /// Calls `method` and returns its result (events in between are
+    /// skipped).
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next += 1;
+        let id = self.next;
+        let request = serde_json::json!({"id": id, "method": method, "params": params});
+        self.send_text(&request.to_string());
+        loop {
+            let message: serde_json::Value = serde_json::from_str(&self.read_message()).unwrap();
+            if message["id"] == id {
+                assert!(message.get("error").is_none(), "{method}: {message}");
+                return message["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates `expression` in the page; its value.
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expression, "returnByValue": true}),
+        );
+        result["result"]["value"].clone()
+    }
+
+    /// Waits (a minute at most) until `expression` is true in the page.
+    fn wait_for(&mut self, what: &str, expression: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if self.eval(expression) == serde_json::Value::Bool(true) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let page = self.eval("document.documentElement.outerHTML");
+        panic!("{what}: not seen within a minute; the page is {page}");
+    }
+}
+
+/// Standard base64, as DevTools sends a screenshot.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        .map(value)
+        .collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, d)| n | u32::from(*d) << (18 - 6 * i));
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+/// A headless Chromium with its DevTools port; killed when dropped.
+struct Chromium {
+    child: Child,
+    _profile: tempfile::TempDir,
+    devtools: String,
+}
+
+impl Chromium {
+    fn start() -> Chromium {
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new("chromium")
+            .args([
+                "--headless",
+                // Chromium's own sandbox (its namespaces and seccomp setup)
+                // refuses to start as root, and CI runs as root: the page
+                // is our own dashboard, so its sandbox is not what this test
+                // is about. orch's kernel sandbox is not involved here.
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--remote-debugging-port=0",
+                "--window-size=1280,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start chromium ({error}): this test needs Debian's chromium package (apt-get install chromium; .ci/run installs it)"
+                )
+            });
+        let mut reader = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let devtools = loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                panic!("chromium ended before it listened for DevTools");
+            }
+            if let Some(url) = line.trim().strip_prefix("DevTools listening on ") {
+                break url.to_owned();
+            }
+        };
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = reader.read_to_string(&mut sink);
+        });
+        Chromium {
+            child,
+            _profile: profile,
+            devtools,
+        }
+    }
+
+    /// The page target's DevTools WebSocket.
+    fn page(&self) -> DevTools {
+        let authority = self
+            .devtools
+            .strip_prefix("ws://")
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut stream = TcpStream::connect(&authority).unwrap();
+        write!(
+            stream,
+            "GET /json/list HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // DevTools keeps the connection open: read the head, then exactly
+        // Content-Length bytes.
+        let mut reader = BufReader::new(stream);
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).unwrap();
+        let targets: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let page = targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "page")
+            .unwrap_or_else(|| panic!("no page target: {targets}"));
+        DevTools::connect(page["webSocketDebuggerUrl"].as_str().unwrap())
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// The whole loop in a real browser: load the board, open the blocked
+/// task from its card, retry it at a stage with the page's own form, see
+/// it active, and save a screenshot (target/dashboard/retried.png).
+#[test]
+fn a_real_browser_loads_the_board_opens_a_task_and_retries_it() {
+    let serve = Serve::start(&[]);
+    let chromium = Chromium::start();
+    let mut page = chromium.page();
+    page.call("Page.enable", serde_json::json!({}));
+    let board = format!("http://localhost:{}/", serve.port);
+    page.call("Page.navigate", serde_json::json!({"url": board}));
+    page.wait_for(
+        "the board with the blocked task",
+        "document.readyState === 'complete' && !!document.querySelector('#attention li.blocked[data-task=\"3\"] a')",
+    );
+    page.eval("document.querySelector('#attention li.blocked[data-task=\"3\"] a').click()");
+    page.wait_for(
+        "the task page",
+        "location.pathname === '/tasks/3' && document.readyState === 'complete' && !!document.querySelector('#task-actions form[action=\"/tasks/3/retry\"]')",
+    );
+    page.eval(
+        "(() => { const f = document.querySelector('#task-actions form[action=\"/tasks/3/retry\"]');\
+           f.querySelector('select[name=stage]').value = 'development';\
+           f.querySelector('input[name=reason]').value = 'retried in a browser';\
+           f.querySelector('button').click(); return true; })()",
+    );
+    page.wait_for(
+        "the task retried",
+        "location.pathname === '/tasks/3' && document.readyState === 'complete' && !document.querySelector('#task-actions form[action=\"/tasks/3/retry\"]')",
+    );
+    let store = serve.store();
+    let retry = store
+        .transitions(TaskId::new(STAGING_FAILED))
+        .unwrap()
+        .into_iter()
+        .find(|t| t.from_stage == "blocked")
+        .expect("the browser's retry is in the history");
+    assert_eq!(retry.to_stage, "development");
+    assert_eq!(
+        retry.reason.as_deref(),
+        Some("retried in a browser (dashboard)")
+    );
+    let shot = page.call(
+        "Page.captureScreenshot",
+        serde_json::json!({"format": "png"}),
+    );
+    let png = base64_decode(shot["data"].as_str().unwrap());
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("retried.png"), &png).unwrap();
+}
+
+#[test]
+fn base64_decodes_what_devtools_sends() {
+    assert_eq!(base64_decode("aGVsbG8="), b"hello");
+    assert_eq!(base64_decode("aGk="), b"hi");
+    assert_eq!(base64_decode("YWJj"), b"abc");
+}
