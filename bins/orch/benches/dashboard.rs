@@ -169,6 +169,7 @@ fn main() {
         "/tasks/9990",
         "/tasks/9700",
         "/runners",
+        "/runners/roadmap",
         "/workers",
         "/queue",
     ];

@@ -425,8 +425,10 @@ fn the_runners_and_workers_pages_show_their_figures() {
     assert!(text(rows[0]).contains("staging runner"));
     one(&runners, "#agreement");
     one(&runners, "#switch");
+    one(&runners, "#roadmap a[href='/runners/roadmap']");
+    let roadmap = serve.page("/runners/roadmap");
     assert!(
-        text(one(&runners, "#roadmap pre")).contains("analyst"),
+        text(one(&roadmap, "pre.roadmap")).contains("analyst"),
         "the roadmap lists the roles"
     );
     let workers = serve.page("/workers");

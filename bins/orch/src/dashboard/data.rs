@@ -259,24 +259,28 @@ fn read_tail(path: &Path) -> Option<String> {
 #[derive(Debug)]
 pub(crate) struct Runners {
     pub(crate) snapshot: QueueSnapshot,
-    /// `orch roadmap`'s text, or why it could not be made.
-    pub(crate) roadmap: Result<String, String>,
 }
 
 impl Runners {
     pub(crate) fn load(context: &Context<'_>) -> Result<Runners, PageError> {
-        let snapshot = snapshot(context)?;
-        let roadmap = crate::commands::inventory::build_roadmap(context.store, context.launcher)
-            .map(|r| r.to_text())
-            .map_err(|e| {
-                if let crate::CliError::Tool(why) | crate::CliError::BadArgument(why) = e {
-                    why
-                } else {
-                    format!("{e:?}")
-                }
-            });
-        Ok(Runners { snapshot, roadmap })
+        Ok(Runners {
+            snapshot: snapshot(context)?,
+        })
     }
+}
+
+/// `orch roadmap`'s text, or why it could not be made: its own page, since
+/// it reads the whole run and verdict history (docs/benchmarks.md).
+pub(crate) fn roadmap(context: &Context<'_>) -> Result<String, String> {
+    crate::commands::inventory::build_roadmap(context.store, context.launcher)
+        .map(|r| r.to_text())
+        .map_err(|e| {
+            if let crate::CliError::Tool(why) | crate::CliError::BadArgument(why) = e {
+                why
+            } else {
+                format!("{e:?}")
+            }
+        })
 }
 
 /// The Workers page.

@@ -2,8 +2,8 @@
 //! HTTP server (docs/http.md, "Dashboard"), and the operator's actions.
 //!
 //! - `GET /`: the Board (attention first: blocked tasks, open alerts; then
-//!   one column per stage). `GET /tasks/N`: one task. `GET /runners`,
-//!   `GET /workers`. `GET /assets/*`: the style sheet and the small script
+//!   one column per stage). `GET /tasks/N`: one task. `GET /runners`
+//!   (and `/runners/roadmap`), `GET /workers`. `GET /assets/*`: the style sheet and the small script
 //!   (live updates), compiled in.
 //! - `POST /tasks/N/retry|cancel|abandon`, `POST /alerts/N/ack`: the
 //!   actions, each answered `303` back to the page, or `403` when a
@@ -91,7 +91,7 @@ const SCRIPT: &str = include_str!("live.js");
 pub(crate) fn route(request: &Request, path: &str, context: &Context<'_>) -> Option<Answer> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let page = match segments.as_slice() {
-        [""] | ["tasks", _] | ["runners"] | ["workers"] => true,
+        [""] | ["tasks", _] | ["runners" | "workers"] | ["runners", "roadmap"] => true,
         ["assets", "style.css" | "live.js"] => true,
         ["tasks", _, "retry" | "cancel" | "abandon"] | ["alerts", _, "ack"] => false,
         _ => return None,
@@ -108,6 +108,7 @@ pub(crate) fn route(request: &Request, path: &str, context: &Context<'_>) -> Opt
             ["assets", "live.js"] => asset("text/javascript; charset=utf-8", SCRIPT),
             [""] => render(data::Board::load(context).map(|b| pages::board(&b, context.dashboard))),
             ["runners"] => render(data::Runners::load(context).map(|r| pages::runners(&r))),
+            ["runners", "roadmap"] => render(Ok(pages::roadmap(&data::roadmap(context)))),
             ["workers"] => render(data::Workers::load(context).map(|w| pages::workers(&w))),
             ["tasks", id] => match id.parse::<i64>() {
                 Ok(id) => render(

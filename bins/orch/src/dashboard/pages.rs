@@ -406,13 +406,22 @@ pub(super) fn runners(page: &Runners) -> String {
         }
         section #roadmap {
             h2 { "Roadmap" }
-            @match &page.roadmap {
-                Ok(text) => { pre.roadmap { (text) } }
-                Err(why) => { p.error { (why) } }
-            }
+            p { a href="/runners/roadmap" { "The roadmap" } " (what " code { "orch roadmap" } " prints: every role's runs, cost and false passes, which to make deterministic next; it reads the whole history, so it is a page of its own)." }
         }
     };
     layout("Runners", Nav::Runners, &body)
+}
+
+/// `orch roadmap`'s text.
+pub(super) fn roadmap(roadmap: &Result<String, String>) -> String {
+    let body = html! {
+        h1 { "Roadmap" }
+        @match roadmap {
+            Ok(text) => { pre.roadmap { (text) } }
+            Err(why) => { p.error { (why) } }
+        }
+    };
+    layout("Roadmap", Nav::Runners, &body)
 }
 
 /// The workers: their jobs, leases and the sandbox in force.
