@@ -133,6 +133,22 @@ fn fixed_store(dir: &Path) {
             decisions: vec![],
         })
         .unwrap();
+    // The active task's job, claimed by a worker of another process (no
+    // boot file: serve leaves it to its lease, an hour).
+    store
+        .enqueue(&NewJob::new(
+            TaskId::new(ACTIVE),
+            "development",
+            "developer",
+        ))
+        .unwrap();
+    store
+        .claim(
+            &orch_store::LeaseOwner::new("fixture-boot", "w9"),
+            Duration::from_secs(3600),
+        )
+        .unwrap()
+        .unwrap();
 }
 
 /// A running `orch serve` on the fixed store; stopped when dropped.
@@ -435,7 +451,23 @@ fn the_runners_and_workers_pages_show_their_figures() {
     let summary = text(one(&workers, "p.summary"));
     assert!(summary.contains("1 of 1 live"), "{summary}");
     assert!(summary.contains("sandbox mode"), "{summary}");
-    one(&workers, "#jobs");
+    let running = text(one(&workers, "#jobs tbody tr"));
+    for shown in ["w9", "fixture-boot", "#1", "development", "developer"] {
+        assert!(running.contains(shown), "{shown} in {running}");
+    }
+    assert!(
+        text(one(&workers, "#jobs td.heartbeat")).ends_with(" ago"),
+        "{running}"
+    );
+    // The board says who is running.
+    let board = serve.page("/");
+    assert_eq!(
+        text(one(
+            &board,
+            ".column[data-stage=development] li.card .running"
+        )),
+        "developer running"
+    );
 }
 
 /// The protections of an action: each refused with 403, and the database

@@ -294,13 +294,18 @@ pub(crate) struct Workers {
     /// What the kernel enforced for the latest run of each running job's
     /// task, as recorded with the run.
     pub(crate) enforced: HashMap<i64, String>,
+    /// Each running job's last heartbeat (`jobs.updated_ms`: a worker's
+    /// heartbeat moves it), by job id.
+    pub(crate) heartbeats: HashMap<i64, i64>,
 }
 
 impl Workers {
     pub(crate) fn load(context: &Context<'_>) -> Result<Workers, PageError> {
         let snap = snapshot(context)?;
         let mut enforced = HashMap::new();
+        let mut heartbeats = HashMap::new();
         for job in &snap.running {
+            heartbeats.insert(job.id.get(), context.store.job(job.id)?.updated_ms);
             if let Some(level) = context
                 .store
                 .agent_runs(job.task)?
@@ -317,6 +322,7 @@ impl Workers {
             at_ms: snap.at_ms,
             sandbox_mode: context.launcher.sandbox.mode.as_str(),
             enforced,
+            heartbeats,
         })
     }
 }

@@ -440,7 +440,7 @@ pub(super) fn workers(page: &Workers) -> String {
             @if page.running.is_empty() { p.quiet { "No job is running." } }
             @else {
                 table {
-                    thead { tr { th { "worker" } th { "boot" } th { "job" } th { "task" } th { "stage" } th { "role" } th { "running for" } th { "lease (heartbeat) until" } th { "sandbox enforced" } } }
+                    thead { tr { th { "worker" } th { "boot" } th { "job" } th { "task" } th { "stage" } th { "role" } th { "running for" } th { "last heartbeat" } th { "lease until" } th { "sandbox enforced" } } }
                     tbody {
                         @for j in &page.running {
                             tr {
@@ -449,6 +449,7 @@ pub(super) fn workers(page: &Workers) -> String {
                                 td { a href={ "/tasks/" (j.task.get()) } { "#" (j.task.get()) } " " (j.repo) }
                                 td { (j.stage) } td { (j.role) }
                                 td { (j.elapsed_ms.map(short_duration).unwrap_or_default()) }
+                                td.heartbeat { @if let Some(beat) = page.heartbeats.get(&j.id.get()) { (short_duration(page.at_ms - beat)) " ago" } }
                                 td { (at(j.lease_expires_ms)) " (in " (short_duration(j.lease_expires_ms - page.at_ms)) ")" }
                                 td { (page.enforced.get(&j.id.get()).map_or("not recorded yet", String::as_str)) }
                             }
