@@ -133,6 +133,27 @@ fn fixed_store(dir: &Path) {
             decisions: vec![],
         })
         .unwrap();
+    // What the running developer printed so far (more than a page shows),
+    // and task 3's staging log.
+    let artifact = |task: i64, stage: orch_pipeline::Stage| {
+        home.join("tasks")
+            .join(task.to_string())
+            .join(stage.artifact().unwrap().file_name)
+    };
+    let developer = artifact(ACTIVE, orch_pipeline::Stage::Development);
+    std::fs::create_dir_all(developer.parent().unwrap()).unwrap();
+    let stem = developer.file_stem().unwrap().to_str().unwrap().to_owned();
+    std::fs::write(
+        developer.with_file_name(format!("{stem}.output.log")),
+        format!(
+            "{}<script>alert(1)</script> the last line\n",
+            "compiling...\n".repeat(2_000)
+        ),
+    )
+    .unwrap();
+    let staging = artifact(STAGING_FAILED, orch_pipeline::Stage::DeployStaging);
+    std::fs::create_dir_all(staging.parent().unwrap()).unwrap();
+    std::fs::write(&staging, "3 tests failed\nstaging_status: FAILED\n").unwrap();
     // The active task's job, claimed by a worker of another process (no
     // boot file: serve leaves it to its lease, an hour).
     store
@@ -426,8 +447,24 @@ fn the_task_page_shows_its_timeline_runs_branch_and_actions() {
         assert!(gate.contains(shown), "{shown} in {gate}");
     }
     one(&page, "#alerts li.alert");
-    // An active task offers cancel only.
+    let staging = text(one(&page, "#staging-log pre"));
+    assert!(staging.contains("staging_status: FAILED"), "{staging}");
+    // An active task: the running role's output, its end only, as text;
+    // it offers cancel only.
     let page = serve.page(&format!("/tasks/{ACTIVE}"));
+    let heading = text(one(&page, "#tail h2"));
+    assert!(
+        heading.contains("development") && heading.contains("running, live"),
+        "{heading}"
+    );
+    let tail = text(one(&page, "#tail pre"));
+    assert!(
+        tail.ends_with("<script>alert(1)</script> the last line\n"),
+        "{tail}"
+    );
+    assert!(tail.contains("bytes are left out"), "{}", &tail[..200]);
+    assert!(tail.len() < 17 * 1024, "{}", tail.len());
+    assert!(select(&page, "main script").is_empty(), "the log is text");
     one(&page, "#task-actions form[action='/tasks/1/cancel']");
     assert_eq!(select(&page, "#task-actions form").len(), 1);
 }
