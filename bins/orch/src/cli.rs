@@ -380,6 +380,22 @@ pub(crate) enum TaskCommand {
     /// "reason"}.
     #[command(after_help = EXIT_CODES)]
     Cancel(TaskCancelArgs),
+    /// Close a blocked task for good: it stays in the history, blocked and
+    /// abandoned, its open alerts acknowledged, and is never retried.
+    ///
+    /// Its worktree is removed (one with uncommitted changes is kept and
+    /// named); its branch is kept. Refused (exit 4) for a task that is
+    /// running or queued (`orch task cancel ID` first), done, or abandoned
+    /// already. Prints {"id", "abandoned_at", "transition", "branch",
+    /// "worktree", "worktree_note", "acknowledged_alerts"}.
+    #[command(after_help = EXIT_CODES)]
+    Abandon {
+        /// The task's id.
+        id: i64,
+        /// Why, for the task's history.
+        #[arg(long, default_value = "nobody will retry it")]
+        reason: String,
+    },
     /// Accept a task's own change to its pinned suite (`repo add --suite`).
     ///
     /// The judge tree then restores the suite paths to the task's version

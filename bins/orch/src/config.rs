@@ -70,6 +70,11 @@ pub(crate) struct Config {
     /// rebinding protection; docs/http.md).
     #[serde(default)]
     pub(crate) http_allowed_hosts: Vec<String>,
+    /// The dashboard shows no actions and every `POST` is refused.
+    pub(crate) http_read_only: bool,
+    /// The bearer token every request but `/healthz` carries; required for
+    /// a bind off loopback.
+    pub(crate) http_token: Option<String>,
     /// Worker threads of `serve`.
     pub(crate) workers: usize,
     /// The agent preset (`claude`, `codex`, `gemini`, `custom`); kept as
@@ -446,6 +451,19 @@ impl Config {
             return Err(bad(
                 "ORCH_HTTP_ADDR",
                 format!("{:?} is not an address and port", self.http_addr),
+            ));
+        }
+        // A bind off loopback without a token is refused by `serve` itself
+        // (http::Http::bind): other commands do not listen.
+        if let Some(token) = self.http_token.as_deref()
+            && (!(16..=256).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(bad(
+                "ORCH_HTTP_TOKEN",
+                format!(
+                    "a token of {} bytes, or with spaces or control characters, is not accepted; use 16 to 256 printable characters",
+                    token.len()
+                ),
             ));
         }
         Ok(())
@@ -1089,7 +1107,7 @@ mod tests {
             .iter()
             .map(|f| format!("ORCH_{}", f.to_ascii_uppercase()))
             .collect();
-        assert_eq!(fields.len(), 44, "{fields:?}");
+        assert_eq!(fields.len(), 46, "{fields:?}");
         fields.sort();
         let mut declared: Vec<String> = SETTINGS.iter().map(|s| s.key.to_owned()).collect();
         declared.sort();

@@ -52,6 +52,8 @@ pub(crate) const MAX_HEAD_BYTES: usize = 8 * 1024;
 pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long writing an answer may take.
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request body read (a dashboard action's form).
+pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024;
 /// Requests answered on one connection before it is closed.
 pub(crate) const MAX_REQUESTS_PER_CONNECTION: u32 = 1000;
 /// The stack of a connection thread: it parses and writes, nothing more.
@@ -66,6 +68,7 @@ pub(crate) struct Http {
     hosts: Arc<HostRule>,
     connections: Arc<Connections>,
     stopped: Arc<AtomicBool>,
+    dashboard: Arc<crate::dashboard::Dashboard>,
 }
 
 impl Http {
@@ -83,6 +86,18 @@ impl Http {
         };
         let listener = TcpListener::bind(&setup.config.http_addr).map_err(cannot)?;
         let addr = listener.local_addr().map_err(cannot)?;
+        if !addr.ip().is_loopback() && setup.config.http_token.is_none() {
+            // Checked with the configuration too; said again here so that no
+            // path binds off loopback without a token.
+            return Err(CliError::Tool(format!(
+                "refusing to serve on {addr} without ORCH_HTTP_TOKEN: off loopback, anyone who reaches the address could act on the queue; set ORCH_HTTP_TOKEN to a long random secret, or bind 127.0.0.1"
+            )));
+        }
+        let dashboard = crate::dashboard::Dashboard::new(
+            setup.config.http_read_only,
+            setup.config.http_token.clone(),
+        )
+        .map_err(|error| CliError::Tool(format!("cannot make the dashboard's token: {error}")))?;
         Ok(Http {
             listener: Arc::new(listener),
             addr,
@@ -94,6 +109,7 @@ impl Http {
             }),
             connections: Arc::new(Connections::default()),
             stopped: Arc::new(AtomicBool::new(false)),
+            dashboard: Arc::new(dashboard),
         })
     }
 
@@ -125,10 +141,17 @@ impl Http {
             let stopping = Arc::clone(stopping);
             let stopped = Arc::clone(&self.stopped);
             let monitor = monitor.clone();
+            let dashboard = Arc::clone(&self.dashboard);
             let thread = thread::Builder::new()
                 .name(format!("http-{i}"))
                 .spawn(move || {
-                    handler(&jobs, &store, &launcher, &monitor, &stopping, &stopped);
+                    let context = Context {
+                        store: &store,
+                        launcher: &launcher,
+                        monitor: &monitor,
+                        dashboard: &dashboard,
+                    };
+                    handler(&jobs, &context, &stopping, &stopped);
                 })
                 .map_err(cannot)?;
             threads.push(thread);
@@ -140,6 +163,7 @@ impl Http {
             connections: Arc::clone(&self.connections),
             stopping: Arc::clone(stopping),
             stopped: Arc::clone(&self.stopped),
+            bearer: self.dashboard.bearer.clone().map(Arc::new),
         };
         let thread = thread::Builder::new()
             .name("http-accept".to_owned())
@@ -234,17 +258,39 @@ pub(crate) fn valid_host_entry(entry: &str) -> bool {
 
 /// A request for a handler, with where to send the answer.
 struct Job {
-    method: Method,
-    target: String,
+    request: Request,
     reply: SyncSender<Answer>,
+}
+
+/// What a handler needs besides the request: its own database connection,
+/// the configuration, the workers' health, the dashboard's secrets.
+pub(crate) struct Context<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) launcher: &'a LauncherConfig,
+    pub(crate) monitor: &'a Monitor,
+    pub(crate) dashboard: &'a crate::dashboard::Dashboard,
+}
+
+/// A request as a handler sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) method: Method,
+    pub(crate) target: String,
+    /// The `Host` header (checked already).
+    pub(crate) host: String,
+    /// The `Origin` header, if sent.
+    pub(crate) origin: Option<String>,
+    /// The `Sec-Fetch-Site` header, if sent.
+    pub(crate) sec_fetch_site: Option<String>,
+    /// The body (a `POST`'s form; empty otherwise), at most
+    /// [`MAX_BODY_BYTES`].
+    pub(crate) body: Vec<u8>,
 }
 
 /// One handler: answers queued requests until stopped.
 fn handler(
     jobs: &Mutex<Receiver<Job>>,
-    store: &Store,
-    launcher: &LauncherConfig,
-    monitor: &Monitor,
+    context: &Context<'_>,
     stopping: &AtomicBool,
     stopped: &AtomicBool,
 ) {
@@ -252,7 +298,7 @@ fn handler(
         let next = lock(jobs).recv_timeout(Duration::from_millis(200));
         match next {
             Ok(job) => {
-                let reply = route(&job.method, &job.target, store, launcher, monitor);
+                let reply = route(&job.request, context);
                 let _ = job.reply.send(reply);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -336,6 +382,8 @@ struct Acceptor {
     connections: Arc<Connections>,
     stopping: Arc<AtomicBool>,
     stopped: Arc<AtomicBool>,
+    /// `ORCH_HTTP_TOKEN`: every request but `/healthz` must carry it.
+    bearer: Option<Arc<String>>,
 }
 
 impl Acceptor {
@@ -376,6 +424,7 @@ impl Acceptor {
         let connections = Arc::clone(&self.connections);
         let stopped = Arc::clone(&self.stopped);
         let stopping = Arc::clone(&self.stopping);
+        let bearer = self.bearer.clone();
         let spawned = thread::Builder::new()
             .name("http-conn".to_owned())
             .stack_size(CONNECTION_STACK)
@@ -389,6 +438,7 @@ impl Acceptor {
                         connections: Arc::clone(&connections),
                         stopped,
                         stopping,
+                        bearer,
                     };
                     conn.serve(stream);
                     connections.remove(id);
@@ -418,6 +468,7 @@ fn refuse_busy(mut stream: TcpStream) {
 pub(crate) enum Method {
     Get,
     Head,
+    Post,
     Other(String),
 }
 
@@ -433,9 +484,15 @@ struct Head {
     close: bool,
     /// The client said `Connection: keep-alive`.
     keep_alive: bool,
-    /// A body follows (`Content-Length` > 0 or `Transfer-Encoding`); it is
-    /// not read, so the connection is closed after the answer.
+    /// A body follows (`Content-Length` > 0 or `Transfer-Encoding`); only a
+    /// `POST`'s is read (at most [`MAX_BODY_BYTES`]), and the connection is
+    /// closed after the answer.
     body: bool,
+    /// `Content-Length`, when sent and a number.
+    content_length: Option<usize>,
+    origin: Option<String>,
+    sec_fetch_site: Option<String>,
+    authorization: Option<String>,
 }
 
 /// Why no request head could be had.
@@ -462,6 +519,7 @@ struct Connection {
     connections: Arc<Connections>,
     stopped: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
+    bearer: Option<Arc<String>>,
 }
 
 impl Connection {
@@ -490,7 +548,7 @@ impl Connection {
                         && !head.body
                         && !stopping
                         && served < MAX_REQUESTS_PER_CONNECTION;
-                    let reply = self.answer(&head);
+                    let reply = self.answer(&head, reader);
                     let keep = keep && reply.status < 500 && reply.status != 400;
                     let head_only = head.method == Method::Head;
                     if write_answer(reader.get_mut(), &reply, head_only, keep).is_err() {
@@ -521,8 +579,9 @@ impl Connection {
         true
     }
 
-    /// The answer to one request: the `Host` check, then a handler's.
-    fn answer(&self, head: &Head) -> Answer {
+    /// The answer to one request: the `Host` check, the bearer token, then
+    /// a handler's.
+    fn answer(&self, head: &Head, reader: &mut BufReader<TcpStream>) -> Answer {
         let Some(host) = &head.host else {
             return answer(
                 400,
@@ -533,10 +592,37 @@ impl Connection {
         if !self.hosts.admits(host) {
             return answer(403, "text/plain; charset=utf-8", self.hosts.refusal(host));
         }
+        let path = head.target.split('?').next().unwrap_or_default();
+        if let Some(bearer) = &self.bearer
+            && path != "/healthz"
+            && !crate::dashboard::bearer_matches(head.authorization.as_deref(), bearer)
+        {
+            return answer(
+                401,
+                "text/plain; charset=utf-8",
+                "this server needs the ORCH_HTTP_TOKEN bearer token: send Authorization: Bearer TOKEN (or put it behind a proxy that adds it)\n".to_owned(),
+            );
+        }
+        // Only an action's form is read; any other body is left unread, and
+        // the connection closed after the answer.
+        let body = if head.method == Method::Post && crate::dashboard::is_action(path) {
+            match read_body(reader, head.content_length) {
+                Ok(body) => body,
+                Err(refusal) => return refusal,
+            }
+        } else {
+            Vec::new()
+        };
         let (reply, wait) = mpsc::sync_channel(1);
         let job = Job {
-            method: head.method.clone(),
-            target: head.target.clone(),
+            request: Request {
+                method: head.method.clone(),
+                target: head.target.clone(),
+                host: host.clone(),
+                origin: head.origin.clone(),
+                sec_fetch_site: head.sec_fetch_site.clone(),
+                body,
+            },
             reply,
         };
         match self.queue.try_send(job) {
@@ -567,6 +653,39 @@ fn stopping_answer() -> Answer {
 /// requests, the rest of a refused head) is read and dropped for a short
 /// bounded while, so that the kernel does not reset the connection and
 /// discard the answer before the client has read it.
+/// Reads a `POST`'s body of `length` bytes (at most [`MAX_BODY_BYTES`],
+/// within [`HEAD_TIMEOUT`]); a refusal to write back otherwise.
+fn read_body(reader: &mut BufReader<TcpStream>, length: Option<usize>) -> Result<Vec<u8>, Answer> {
+    let Some(length) = length else {
+        return Err(answer(
+            411,
+            "text/plain; charset=utf-8",
+            "a POST needs a Content-Length (no chunked bodies)\n".to_owned(),
+        ));
+    };
+    if length > MAX_BODY_BYTES {
+        return Err(answer(
+            413,
+            "text/plain; charset=utf-8",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes\n"),
+        ));
+    }
+    let gone = || {
+        answer(
+            400,
+            "text/plain; charset=utf-8",
+            format!("the request body did not arrive ({length} bytes announced)\n"),
+        )
+    };
+    reader
+        .get_ref()
+        .set_read_timeout(Some(HEAD_TIMEOUT))
+        .map_err(|_| gone())?;
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).map_err(|_| gone())?;
+    Ok(body)
+}
+
 fn close_gently(reader: &mut BufReader<TcpStream>) {
     const LINGER: Duration = Duration::from_millis(500);
     const DRAIN_BYTES: usize = 256 * 1024;
@@ -679,6 +798,7 @@ fn parse_head(bytes: &[u8]) -> Result<Head, HeadError> {
         method: match method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
+            "POST" => Method::Post,
             other => Method::Other(other.to_owned()),
         },
         target: target.to_owned(),
@@ -687,6 +807,10 @@ fn parse_head(bytes: &[u8]) -> Result<Head, HeadError> {
         close: false,
         keep_alive: false,
         body: false,
+        content_length: None,
+        origin: None,
+        sec_fetch_site: None,
+        authorization: None,
     };
     for line in lines.filter(|line| !line.is_empty()) {
         let Some((name, value)) = line.split_once(':') else {
@@ -707,6 +831,13 @@ fn parse_head(bytes: &[u8]) -> Result<Head, HeadError> {
             }
         } else if name.eq_ignore_ascii_case("content-length") {
             head.body |= value != "0";
+            head.content_length = value.parse().ok();
+        } else if name.eq_ignore_ascii_case("origin") {
+            head.origin = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("sec-fetch-site") {
+            head.sec_fetch_site = Some(value.to_ascii_lowercase());
+        } else if name.eq_ignore_ascii_case("authorization") {
+            head.authorization = Some(value.to_owned());
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             head.body = true;
         }
@@ -716,36 +847,38 @@ fn parse_head(bytes: &[u8]) -> Result<Head, HeadError> {
 
 /// A response: status, content type, body.
 pub(crate) struct Answer {
-    status: u16,
-    content_type: &'static str,
-    body: String,
+    pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: String,
     allow: bool,
+    /// A redirect's target (`303 See Other` after an action).
+    pub(crate) location: Option<String>,
 }
 
-fn answer(status: u16, content_type: &'static str, body: String) -> Answer {
+pub(crate) fn answer(status: u16, content_type: &'static str, body: String) -> Answer {
     Answer {
         status,
         content_type,
         body,
         allow: false,
+        location: None,
     }
 }
 
 /// Routes one request.
-fn route(
-    method: &Method,
-    url: &str,
-    store: &Store,
-    launcher: &LauncherConfig,
-    monitor: &Monitor,
-) -> Answer {
+fn route(request: &Request, context: &Context<'_>) -> Answer {
+    let (method, url) = (&request.method, request.target.as_str());
+    let (store, launcher, monitor) = (context.store, context.launcher, context.monitor);
     let path = url.split('?').next().unwrap_or(url);
     let known = matches!(path, "/queue" | "/healthz" | "/metrics");
     if !known {
+        if let Some(reply) = crate::dashboard::route(request, path, context) {
+            return reply;
+        }
         return answer(
             404,
             "text/plain; charset=utf-8",
-            format!("no such path {path:?}; try /queue, /healthz or /metrics\n"),
+            format!("no such path {path:?}; try / (the dashboard), /queue, /healthz or /metrics\n"),
         );
     }
     if !matches!(method, Method::Get | Method::Head) {
@@ -819,10 +952,15 @@ fn worker_metrics(health: &Health) -> String {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        303 => "See Other",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
         505 => "HTTP Version Not Supported",
         _ => "Service Unavailable",
@@ -846,6 +984,14 @@ fn write_answer(
     );
     if reply.allow {
         head.push_str("Allow: GET, HEAD\r\n");
+    }
+    if let Some(location) = &reply.location {
+        head.push_str(&format!("Location: {location}\r\n"));
+    }
+    if reply.content_type.starts_with("text/html") {
+        // The dashboard's pages: no framing by other sites, no inline
+        // script or style but its own files, no referrer to other sites.
+        head.push_str("X-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'self'; frame-ancestors 'none'; form-action 'self'\r\nReferrer-Policy: same-origin\r\nX-Content-Type-Options: nosniff\r\n");
     }
     head.push_str("\r\n");
     writer.write_all(head.as_bytes())?;
@@ -928,7 +1074,7 @@ mod tests {
         ));
         let posted = parse_head(b"POST /queue HTTP/1.0\r\nContent-Length: 3\r\n\r\n").unwrap();
         assert!(!posted.http11 && posted.body);
-        assert_eq!(posted.method, Method::Other("POST".to_owned()));
+        assert_eq!(posted.method, Method::Post);
     }
 
     #[test]

@@ -31,6 +31,7 @@
 mod cli;
 mod commands;
 mod config;
+mod dashboard;
 mod exit;
 mod http;
 mod queue;

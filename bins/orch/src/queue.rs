@@ -115,7 +115,7 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
 /// Per repository with shadow pairs, the evidence for its current test
 /// command and the decision to switch its test runner on, by
 /// `orch_inventory`'s default policy: what `orch roadmap` says.
-fn decisions(snapshot: &QueueSnapshot) -> Vec<Value> {
+pub(crate) fn decisions(snapshot: &QueueSnapshot) -> Vec<Value> {
     let pairs: Vec<orch_inventory::ShadowPairs> = snapshot
         .test_runner_evidence
         .iter()

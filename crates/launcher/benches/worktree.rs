@@ -96,6 +96,7 @@ fn task(id: i64, base: &str) -> Task {
         keep_worktree: false,
         suite_commit: None,
         suite_diff_sha256: None,
+        abandoned_ms: None,
     }
 }
 

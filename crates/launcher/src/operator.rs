@@ -224,3 +224,65 @@ pub fn retry(
     let retried = store.retry_task(task, &job, reason, reset_retries)?;
     Ok((stage, retried))
 }
+
+/// What became of an abandoned task's worktree ([`abandon`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AbandonedWorktree {
+    /// The task had none (it works in its repository's folder, or its
+    /// worktree was removed before).
+    None,
+    /// Removed; the branch stays.
+    Removed(String),
+    /// Kept: it holds uncommitted changes, which only the operator may
+    /// throw away (`git worktree remove --force DIR`).
+    KeptDirty(String),
+    /// git could not remove it; the message says why. The task is
+    /// abandoned all the same, and the start-up sweep tries again.
+    Failed(String, String),
+}
+
+/// What [`abandon`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbandonOutcome {
+    /// What the store recorded.
+    pub abandoned: orch_store::Abandoned,
+    /// What became of its worktree.
+    pub worktree: AbandonedWorktree,
+}
+
+/// `orch task abandon`: closes a blocked task for good. The store records it
+/// ([`Store::abandon_task`]: the task stays blocked and in the history, its
+/// alerts acknowledged, retry refused), then its worktree is removed and its
+/// branch kept. A worktree with uncommitted changes is kept and said so.
+///
+/// # Errors
+///
+/// [`OperatorError::Store`] for an unknown task, one that is not blocked,
+/// or one abandoned already (nothing is written then).
+pub fn abandon(
+    store: &Store,
+    git: &crate::worktree::Git,
+    task: TaskId,
+    reason: &str,
+) -> Result<AbandonOutcome, OperatorError> {
+    let current = store.task(task)?;
+    let abandoned = store.abandon_task(task, reason)?;
+    let worktree = match abandoned.worktree.clone() {
+        None => AbandonedWorktree::None,
+        Some(dir) => {
+            let repo = store.repo(current.repo)?;
+            match git.remove(std::path::Path::new(&repo.path), std::path::Path::new(&dir)) {
+                Ok(true) => {
+                    store.clear_task_worktree(task)?;
+                    AbandonedWorktree::Removed(dir)
+                }
+                Ok(false) => AbandonedWorktree::KeptDirty(dir),
+                Err(error) => AbandonedWorktree::Failed(dir, error.to_string()),
+            }
+        }
+    };
+    Ok(AbandonOutcome {
+        abandoned,
+        worktree,
+    })
+}

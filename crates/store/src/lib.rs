@@ -91,7 +91,7 @@ pub use boot_guard::BootGuard;
 pub use boots::MAX_BOOT_ID_LEN;
 pub use cancel::{CANCELLED, OPERATOR};
 pub use error::{Result, SqliteError, StoreError};
-pub use operator::{CancelRequest, RemovedRepo, RepoChange, Retried};
+pub use operator::{ABANDONED_PREFIX, Abandoned, CancelRequest, RemovedRepo, RepoChange, Retried};
 pub use queue::{Advanced, Claimed, JobCommits, JobEnd, POISON_JOB_ALERT, Rescued};
 pub use records::agent_runs::{AgentRun, NewAgentRun, RoleStats, RunStats};
 pub use records::alerts::{Alert, NewAlert};

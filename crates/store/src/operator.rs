@@ -49,6 +49,26 @@ pub struct Retried {
     pub acknowledged: Vec<AlertId>,
 }
 
+/// What [`Store::abandon_task`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abandoned {
+    /// The operator's transition (from `blocked` to `blocked`) whose reason
+    /// says it was abandoned and why.
+    pub transition: TransitionId,
+    /// When, as stored in `tasks.abandoned_ms`.
+    pub abandoned_ms: i64,
+    /// The task's open alerts, acknowledged: nobody is asked to act on it.
+    pub acknowledged: Vec<AlertId>,
+    /// Its worktree folder as recorded (the caller removes it and then
+    /// [`Store::clear_task_worktree`]); `None`: it had none.
+    pub worktree: Option<String>,
+    /// Its branch, kept.
+    pub branch: Option<String>,
+}
+
+/// The start of the reason of an abandoning transition.
+pub const ABANDONED_PREFIX: &str = "abandoned by the operator";
+
 /// What [`Store::request_cancel`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CancelRequest {
@@ -220,6 +240,13 @@ impl Store {
         let now = self.now_ms();
         self.write("retry_task", |tx| {
             let current = task_state(tx, task, "retry_task")?;
+            if current.abandoned_ms.is_some() {
+                return Err(StoreError::TaskState {
+                    task,
+                    state: "abandoned".to_owned(),
+                    advice: "an operator closed it (orch task abandon), so it is not retried; its branch is kept: add a new task to take the work up again",
+                });
+            }
             if current.status == TaskStatus::Active {
                 return Err(StoreError::TaskState {
                     task,
@@ -264,6 +291,77 @@ impl Store {
                 from_stage: current.stage,
                 developer_retries,
                 acknowledged,
+            })
+        })
+    }
+
+    /// Closes a blocked task for good (`orch task abandon`), in one
+    /// transaction: `tasks.abandoned_ms` set, a transition by the operator
+    /// from `blocked` to `blocked` (status and developer retries kept) whose
+    /// reason starts with [`ABANDONED_PREFIX`] and carries `reason`, and its
+    /// open alerts acknowledged. The task stays in the history; a retry is
+    /// refused from then on. Its worktree is the caller's to remove (the
+    /// store starts no git): the folder and branch are returned.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if there is no such task;
+    /// [`StoreError::TaskState`] if it is active (cancel it first), done, or
+    /// abandoned already. Nothing is written on an error.
+    pub fn abandon_task(&self, task: TaskId, reason: &str) -> Result<Abandoned> {
+        let now = self.now_ms();
+        self.write("abandon_task", |tx| {
+            let current = task_state(tx, task, "abandon_task")?;
+            if current.abandoned_ms.is_some() {
+                return Err(StoreError::TaskState {
+                    task,
+                    state: "abandoned".to_owned(),
+                    advice: "it was abandoned already; nothing was changed",
+                });
+            }
+            let advice = match current.status {
+                TaskStatus::Blocked => None,
+                TaskStatus::Active => Some(
+                    "only a blocked task can be abandoned; stop it first with `orch task cancel ID`, then abandon it",
+                ),
+                TaskStatus::Done => Some(
+                    "it reached done, so there is nothing to abandon; only a blocked task can be abandoned",
+                ),
+            };
+            if let Some(advice) = advice {
+                return Err(StoreError::TaskState {
+                    task,
+                    state: current.status.as_str().to_owned(),
+                    advice,
+                });
+            }
+            let text = format!("{ABANDONED_PREFIX}: {reason}");
+            let transition = insert_transition(
+                tx,
+                &NewTransition {
+                    task,
+                    from_stage: current.stage,
+                    to_stage: current.stage,
+                    status: current.status,
+                    developer_retries: current.developer_retries,
+                    decisions: Vec::new(),
+                },
+                None,
+                Some((OPERATOR, &text)),
+                now,
+            )?;
+            tx.execute(
+                "UPDATE tasks SET abandoned_ms = ?2 WHERE id = ?1",
+                params![task, now],
+            )
+            .map_err(sql("abandon_task"))?;
+            let acknowledged = acknowledge_task_alerts(tx, task, now)?;
+            Ok(Abandoned {
+                transition,
+                abandoned_ms: now,
+                acknowledged,
+                worktree: current.worktree,
+                branch: current.branch,
             })
         })
     }

@@ -52,7 +52,7 @@ fn split_pass_env(stored: &str) -> Vec<String> {
 
 pub(crate) const TASK_COLUMNS: &str = "id, repo_id, title, stage, status, developer_retries, created_ms, \
      updated_ms, isolation, base_commit, branch, worktree, head_commit, keep_worktree, \
-     suite_commit, suite_diff_sha256";
+     suite_commit, suite_diff_sha256, abandoned_ms";
 
 pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -72,6 +72,7 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         keep_worktree: row.get(13)?,
         suite_commit: row.get(14)?,
         suite_diff_sha256: row.get(15)?,
+        abandoned_ms: row.get(16)?,
     })
 }
 

@@ -54,6 +54,8 @@ CREATE TABLE repos (
 -- and suite_diff_sha256 (migration step 7): the suite version an operator
 -- approved for the task (orch task approve-suite) and the sha256 of the
 -- suite's diff from the base commit to it; NULL: the base commit's suite.
+-- abandoned_ms (migration step 15): when an operator abandoned the blocked
+-- task (orch task abandon; it stays blocked, retry refuses it); NULL: not.
 CREATE TABLE tasks (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,
     repo_id           INTEGER NOT NULL REFERENCES repos (id),
@@ -71,7 +73,7 @@ CREATE TABLE tasks (
     keep_worktree     INTEGER NOT NULL DEFAULT 0 CHECK (keep_worktree IN (0, 1)),
     suite_commit      TEXT,
     suite_diff_sha256 TEXT CHECK (suite_diff_sha256 IS NULL OR (length(suite_diff_sha256) = 64 AND suite_diff_sha256 NOT GLOB '*[^0-9a-f]*'))
-) STRICT;
+, abandoned_ms INTEGER) STRICT;
 
 CREATE INDEX tasks_by_repo ON tasks (repo_id);
 -- The claim's rule that a repository's 'checkout' tasks run one at a time.

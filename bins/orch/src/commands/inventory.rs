@@ -124,6 +124,25 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
         )));
     }
     let store = open_store(&db)?;
+    let launcher = setup.config.launcher(setup.home.clone());
+    let roadmap = build_roadmap(&store, &launcher)?;
+    if as_json {
+        let text = roadmap
+            .to_json()
+            .map_err(|error| CliError::Output(std::io::Error::other(error)))?;
+        println!("{text}");
+    } else {
+        print!("{}", roadmap.to_text());
+    }
+    Ok(Ending::Done)
+}
+
+/// The roadmap of the built-in inventory with the figures of `store`
+/// (`orch roadmap`, and the dashboard's Runners page).
+pub(crate) fn build_roadmap(
+    store: &orch_store::Store,
+    launcher: &orch_launcher::LauncherConfig,
+) -> Result<orch_inventory::Roadmap, CliError> {
     let stats: Vec<RoleRunStats> = store
         .run_stats()
         .map_err(|error| CliError::Tool(error.to_string()))?
@@ -178,7 +197,6 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
             flaky: e.flaky,
         })
         .collect();
-    let launcher = setup.config.launcher(setup.home.clone());
     let mut runners = Vec::new();
     for repo in store.repos().map_err(tool)? {
         let own = repo
@@ -244,16 +262,7 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
         verdicts,
         runs,
     };
-    let roadmap = orch_inventory::roadmap_from(&built_in()?, &input);
-    if as_json {
-        let text = roadmap
-            .to_json()
-            .map_err(|error| CliError::Output(std::io::Error::other(error)))?;
-        println!("{text}");
-    } else {
-        print!("{}", roadmap.to_text());
-    }
-    Ok(Ending::Done)
+    Ok(orch_inventory::roadmap_from(&built_in()?, &input))
 }
 
 /// How a suite runner stands for a repository under the configuration in

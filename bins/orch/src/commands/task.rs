@@ -1,4 +1,4 @@
-//! `orch task add|show|list|log|retry|cancel|approve-suite`: task creation
+//! `orch task add|show|list|log|retry|cancel|abandon|approve-suite`: task creation
 //! is the engine's, retry and suite approval the launcher's `operator`, log
 //! reading its `task_log`, the JSON its `views`; this turns flags into calls
 //! and prints.
@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use orch_launcher::operator;
 use orch_launcher::task_log::{self, POLL};
 use orch_launcher::views::{
-    CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary, TaskView, render,
+    AbandonedView, CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary,
+    TaskView, render,
 };
 use orch_launcher::{TaskRequest, workspace};
 use orch_pipeline::Stage;
@@ -34,6 +35,7 @@ pub(crate) fn run(
         TaskCommand::Retry(args) => retry(setup, &args),
         TaskCommand::Cancel(args) => cancel(setup, &args),
         TaskCommand::ApproveSuite { id, reason } => approve_suite(setup, id, &reason),
+        TaskCommand::Abandon { id, reason } => abandon(setup, id, &reason),
     }
 }
 
@@ -176,6 +178,20 @@ fn retry(setup: &Setup, args: &TaskRetryArgs) -> Result<Ending, CliError> {
     let task = TaskId::new(args.id);
     let (stage, retried) = operator::retry(&store, task, stage, &args.reason, args.reset_retries)?;
     print_json(&RetriedView::new(args.id, stage, &retried))?;
+    Ok(Ending::Done)
+}
+
+/// `orch task abandon`.
+fn abandon(setup: &Setup, id: i64, reason: &str) -> Result<Ending, CliError> {
+    if reason.trim().is_empty() {
+        return Err(CliError::BadArgument(
+            "--reason is blank; say why the task is abandoned".to_owned(),
+        ));
+    }
+    let store = setup.open_store()?;
+    let git = orch_launcher::worktree::Git::new(&setup.launcher());
+    let outcome = operator::abandon(&store, &git, TaskId::new(id), reason)?;
+    print_json(&AbandonedView::new(id, &outcome))?;
     Ok(Ending::Done)
 }
 

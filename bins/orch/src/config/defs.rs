@@ -104,7 +104,7 @@ const PATHS: &str = "absolute paths separated by commas";
 
 /// Every key the binary reads, in `.env.example`'s order (README's table
 /// follows it too).
-pub(crate) const SETTINGS: [Setting; 44] = [
+pub(crate) const SETTINGS: [Setting; 46] = [
     Setting::new("ORCH_HOME", "a folder path", "database, task folders, prompt overrides")
         .shown("`$XDG_DATA_HOME/orch` or `~/.local/share/orch`")
         .example("~/.local/share/orch"),
@@ -124,6 +124,18 @@ pub(crate) const SETTINGS: [Setting; 44] = [
     )
     .shown("empty (loopback names only)")
     .example("orch.internal,orch.internal:7878"),
+    Setting::new(
+        "ORCH_HTTP_READ_ONLY",
+        "true or false",
+        "the dashboard shows no actions and `serve` refuses every `POST` ([`docs/http.md`](docs/http.md))",
+    )
+    .default("false"),
+    Setting::new(
+        "ORCH_HTTP_TOKEN",
+        "a secret of 16 to 256 printable characters",
+        "the bearer token every request but `/healthz` must carry (`Authorization: Bearer ...`); required when `ORCH_HTTP_ADDR` is not loopback",
+    )
+    .shown("unset (loopback bind only)"),
     Setting::new(
         "ORCH_WORKERS",
         "a whole number from 1 to 64",

@@ -2887,3 +2887,86 @@ fn healthz_says_503_while_the_database_is_write_locked() {
         Some(143)
     );
 }
+
+/// `orch task abandon`: a blocked git task is closed for good. It stays in
+/// the history (blocked, abandoned, the operator's transition with the
+/// reason), its worktree folder is removed and its branch kept, its alerts
+/// are acknowledged, and retry and a second abandon are refused (exit 4);
+/// an active task cannot be abandoned.
+#[test]
+fn abandon_closes_a_blocked_task_removes_its_worktree_and_keeps_its_branch() {
+    let world = World::new("abandon");
+    let _reaper = Reaper(&world.marker);
+    world.git_init();
+    world.add_repo("calc", "exit 1");
+    let added = world.json(&["task", "add", "--repo", "calc", "--title", "doomed"]);
+    assert_eq!(added["isolation"], "worktree", "{added}");
+    let output = world.run_with(
+        &["work", "--until-idle"],
+        &[("ORCH_DEVELOPER_RETRIES", "0")],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let shown = world.task(1);
+    assert_eq!(shown["status"], "blocked", "{shown}");
+    let branch = shown["worktree"]["branch"].as_str().unwrap().to_owned();
+    let folder = PathBuf::from(shown["worktree"]["path"].as_str().unwrap());
+    assert!(
+        folder.is_dir(),
+        "a blocked task keeps its worktree: {shown}"
+    );
+    assert_eq!(world.json(&["alert", "list"]).as_array().unwrap().len(), 1);
+    // An active task is refused, nothing written.
+    world.json(&["task", "add", "--repo", "calc", "--title", "busy"]);
+    let active = world.run(&["task", "abandon", "2"]);
+    assert_eq!(code(&active), Some(4), "{}", describe(&active));
+    assert!(
+        String::from_utf8_lossy(&active.stderr).contains("orch task cancel"),
+        "{}",
+        describe(&active)
+    );
+    // A blank reason is a usage error.
+    assert_eq!(
+        code(&world.run(&["task", "abandon", "1", "--reason", " "])),
+        Some(3)
+    );
+    let abandoned = world.json(&["task", "abandon", "1", "--reason", "superseded by #2"]);
+    assert_eq!(abandoned["worktree"], "removed", "{abandoned}");
+    assert_eq!(abandoned["branch"], branch.as_str());
+    assert_eq!(
+        abandoned["acknowledged_alerts"].as_array().unwrap().len(),
+        1
+    );
+    assert!(!folder.exists(), "the worktree folder is removed");
+    assert_eq!(
+        git(&world.checkout(), &["branch", "--list", &branch]).trim(),
+        branch,
+        "the branch is kept"
+    );
+    assert!(
+        world
+            .json(&["alert", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let shown = world.task(1);
+    assert_eq!(shown["status"], "blocked");
+    assert_eq!(shown["worktree"]["path"], Value::Null, "{shown}");
+    let last = shown["transitions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["actor"], "operator");
+    assert_eq!(
+        last["reason"],
+        "abandoned by the operator: superseded by #2"
+    );
+    // Closed: no retry, no second abandon; unknown ids exit 2.
+    let retry = world.run(&["task", "retry", "1"]);
+    assert_eq!(code(&retry), Some(4), "{}", describe(&retry));
+    assert!(String::from_utf8_lossy(&retry.stderr).contains("abandoned"));
+    assert_eq!(code(&world.run(&["task", "abandon", "1"])), Some(4));
+    assert_eq!(code(&world.run(&["task", "abandon", "99"])), Some(2));
+}

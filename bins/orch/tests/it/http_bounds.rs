@@ -354,6 +354,9 @@ fn a_foreign_host_is_refused_on_loopback() {
 fn off_loopback_only_the_allowed_hosts_are_answered() {
     let serve = Serve::start(&[
         ("ORCH_HTTP_ADDR", "0.0.0.0:0"),
+        // Off loopback, serve starts only with a bearer token; /healthz
+        // needs none.
+        ("ORCH_HTTP_TOKEN", "a-long-random-secret-0123456789"),
         ("ORCH_HTTP_ALLOWED_HOSTS", "orch.test, ci.test:9"),
     ]);
     let port = serve.port;

@@ -8,6 +8,7 @@
 //! files were separate test crates, each linking the package again. Run one
 //! module with `cargo test -p orch --test it MODULE::`.
 
+mod dashboard;
 mod e2e;
 mod harness;
 mod hostile_cli;

@@ -9,7 +9,8 @@ use super::{Engine, EngineError};
 
 impl Engine {
     /// The start-up clean-up of `home/worktrees`: the worktree of every task
-    /// that no longer exists, or is done and not kept, is removed (its
+    /// that no longer exists, or is done or abandoned and not kept, is
+    /// removed (its
     /// branch stays); then `git worktree prune` runs in every repository.
     /// Judge trees and the runs' private folders (`home/runs`) a crash left
     /// behind go too, unless their run is alive.
@@ -26,7 +27,10 @@ impl Engine {
             .collect();
         let mut sweep = self.git.sweep(&self.config, &repos, |task| {
             match self.store().task(task) {
-                Ok(task) => task.status != TaskStatus::Done || task.keep_worktree,
+                Ok(task) => {
+                    let closed = task.status == TaskStatus::Done || task.abandoned_ms.is_some();
+                    !closed || task.keep_worktree
+                }
                 // Gone, or unreadable: an unreadable one is kept.
                 Err(StoreError::NotFound { .. }) => false,
                 Err(_) => true,

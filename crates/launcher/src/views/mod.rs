@@ -27,7 +27,8 @@ pub mod task;
 pub use alert::AlertView;
 pub use repo::{IsolationView, RemovedRepoView, RepoView};
 pub use task::{
-    BlockedView, CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary, TaskView,
+    AbandonedView, BlockedView, CancelView, CreatedTaskView, RetriedView, SuiteApprovalView,
+    TaskSummary, TaskView,
 };
 
 use std::time::{Duration, UNIX_EPOCH};

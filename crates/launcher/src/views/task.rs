@@ -17,6 +17,9 @@ use crate::CreatedTask;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct TaskView {
+    /// When an operator abandoned it (`orch task abandon`), RFC 3339;
+    /// `None`: not abandoned.
+    pub abandoned_at: Option<String>,
     /// The artifacts written so far (paths under `$ORCH_HOME/tasks/ID`).
     pub artifacts: Vec<String>,
     /// Where and why it is blocked, and the command that unblocks it;
@@ -73,6 +76,7 @@ impl TaskView {
         let runs = store.agent_runs(task_id)?;
         let transitions = store.transitions(task_id)?;
         Ok(TaskView {
+            abandoned_at: task.abandoned_ms.map(super::rfc3339),
             artifacts,
             blocked: BlockedView::of(&task, &transitions, &store.task_alerts(task_id)?),
             cost_usd: cost,
@@ -514,6 +518,65 @@ impl CreatedTaskView {
             isolation: created.isolation.as_str().to_owned(),
             job: created.job.get(),
             notes: base.map(|b| b.notes.clone()),
+        }
+    }
+}
+
+/// A task the operator abandoned (`orch task abandon`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AbandonedView {
+    /// When, RFC 3339.
+    pub abandoned_at: String,
+    /// The task's alerts it acknowledged.
+    pub acknowledged_alerts: Vec<i64>,
+    /// Its branch, kept (`None`: it had none).
+    pub branch: Option<String>,
+    /// The task's id.
+    pub id: i64,
+    /// The operator's transition that records it.
+    pub transition: i64,
+    /// Its worktree: `removed`, `kept` (uncommitted changes), `failed` or
+    /// `none`.
+    pub worktree: &'static str,
+    /// The worktree's folder, and for `kept` or `failed` what to do.
+    pub worktree_note: Option<String>,
+}
+
+impl AbandonedView {
+    /// The view of task `id`'s abandonment ([`crate::operator::abandon`]).
+    #[must_use]
+    pub fn new(id: i64, outcome: &crate::operator::AbandonOutcome) -> AbandonedView {
+        use crate::operator::AbandonedWorktree;
+        let (worktree, worktree_note) = match &outcome.worktree {
+            AbandonedWorktree::None => ("none", None),
+            AbandonedWorktree::Removed(dir) => ("removed", Some(dir.clone())),
+            AbandonedWorktree::KeptDirty(dir) => (
+                "kept",
+                Some(format!(
+                    "{dir} holds uncommitted changes; look at them, then `git worktree remove --force {dir}`"
+                )),
+            ),
+            AbandonedWorktree::Failed(dir, why) => (
+                "failed",
+                Some(format!(
+                    "{dir} was not removed ({why}); orch serve's start-up sweep tries again"
+                )),
+            ),
+        };
+        AbandonedView {
+            abandoned_at: super::rfc3339(outcome.abandoned.abandoned_ms),
+            acknowledged_alerts: outcome
+                .abandoned
+                .acknowledged
+                .iter()
+                .map(|a| a.get())
+                .collect(),
+            branch: outcome.abandoned.branch.clone(),
+            id,
+            transition: outcome.abandoned.transition.get(),
+            worktree,
+            worktree_note,
         }
     }
 }

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use orch_launcher::views::{
-    AlertView, CancelView, CreatedTaskView, RemovedRepoView, RepoView, RetriedView,
+    AbandonedView, AlertView, CancelView, CreatedTaskView, RemovedRepoView, RepoView, RetriedView,
     SuiteApprovalView, TaskSummary, TaskView, render,
 };
 use orch_store::{
@@ -275,7 +275,24 @@ fn the_operator_views_are_pinned() {
     assert_sorted(&cancel);
     assert_sorted(&approval);
     assert_sorted(&removed);
+    let abandoned = AbandonedView::new(
+        1,
+        &orch_launcher::operator::AbandonOutcome {
+            abandoned: orch_store::Abandoned {
+                transition: orch_store::TransitionId::new(4),
+                abandoned_ms: 1_767_225_600_000,
+                acknowledged: vec![orch_store::AlertId::new(2)],
+                worktree: Some("/home/worktrees/1".to_owned()),
+                branch: Some("orch/task-1".to_owned()),
+            },
+            worktree: orch_launcher::operator::AbandonedWorktree::KeptDirty(
+                "/home/worktrees/1".to_owned(),
+            ),
+        },
+    );
+    assert_sorted(&abandoned);
     let all = serde_json::json!({
+        "task abandon": abandoned,
         "task approve-suite": approval,
         "task cancel": cancel,
         "task retry": retried,

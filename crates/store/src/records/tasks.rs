@@ -41,6 +41,9 @@ pub struct Task {
     /// The sha256 of the suite's diff from the base commit to
     /// `suite_commit`.
     pub suite_diff_sha256: Option<String>,
+    /// When an operator abandoned it (`orch task abandon`): it stays
+    /// blocked, in the history, and is not retried. `None`: not abandoned.
+    pub abandoned_ms: Option<i64>,
 }
 
 /// How a new task works: given to [`Store::create_task_with`](crate::Store::create_task_with).

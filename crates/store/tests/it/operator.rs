@@ -639,3 +639,96 @@ fn a_repositorys_test_runner_mode_is_set_kept_and_cleared() {
     );
     assert_eq!(set(Some(None)).unwrap().test_runner_mode, None);
 }
+
+#[test]
+fn abandon_closes_only_a_blocked_task_keeps_its_history_and_refuses_a_retry() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("deploy-staging", "deployer");
+    // Active (a queued job): refused, nothing written.
+    let before = (fx.count("transitions"), fx.count("alerts"));
+    let active = fx.store.abandon_task(fx.task, "no").unwrap_err();
+    assert!(
+        matches!(active, StoreError::TaskState { ref state, .. } if state == "active"),
+        "{active}"
+    );
+    assert!(active.to_string().contains("orch task cancel"), "{active}");
+    assert_eq!((fx.count("transitions"), fx.count("alerts")), before);
+    // Blocked by crash rescues, with an open alert.
+    crash(&fx, 3);
+    assert_eq!(fx.store.job(job).unwrap().state, JobState::Failed);
+    assert_eq!(fx.store.open_alerts().unwrap().len(), 1);
+    fx.clock.advance(1_000);
+    let abandoned = fx
+        .store
+        .abandon_task(fx.task, "the host is gone for good")
+        .unwrap();
+    assert_eq!(abandoned.abandoned_ms, T0 + 31_000);
+    assert_eq!(abandoned.acknowledged.len(), 1);
+    assert!(fx.store.open_alerts().unwrap().is_empty());
+    let task = fx.store.task(fx.task).unwrap();
+    assert_eq!(
+        (task.stage.as_str(), task.status, task.abandoned_ms),
+        ("blocked", TaskStatus::Blocked, Some(abandoned.abandoned_ms))
+    );
+    let last = fx.store.transitions(fx.task).unwrap().pop().unwrap();
+    assert_eq!(last.id, abandoned.transition);
+    assert_eq!(
+        (last.from_stage.as_str(), last.to_stage.as_str()),
+        ("blocked", "blocked")
+    );
+    assert_eq!(last.actor, Some(OPERATOR));
+    assert_eq!(
+        last.reason.as_deref(),
+        Some("abandoned by the operator: the host is gone for good")
+    );
+    // The same task survives a reopen with its flag.
+    assert_eq!(
+        fx.reopen().task(fx.task).unwrap().abandoned_ms,
+        Some(abandoned.abandoned_ms)
+    );
+    // A retry and a second abandon are refused; nothing is written.
+    let before = (fx.count("transitions"), fx.count("jobs"));
+    let retry = fx
+        .store
+        .retry_task(
+            fx.task,
+            &NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer),
+            "again",
+            false,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(retry, StoreError::TaskState { ref state, .. } if state == "abandoned"),
+        "{retry}"
+    );
+    let again = fx.store.abandon_task(fx.task, "twice").unwrap_err();
+    assert!(
+        matches!(again, StoreError::TaskState { ref state, .. } if state == "abandoned"),
+        "{again}"
+    );
+    assert_eq!((fx.count("transitions"), fx.count("jobs")), before);
+    // An unknown task is NotFound.
+    assert!(matches!(
+        fx.store.abandon_task(orch_store::TaskId::new(99), "x"),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn a_done_task_cannot_be_abandoned() {
+    let fx = Fixture::new();
+    fx.store
+        .record_transition(&crate::common::transition(
+            fx.task,
+            "deploy-staging",
+            "done",
+            TaskStatus::Done,
+        ))
+        .unwrap();
+    let error = fx.store.abandon_task(fx.task, "late").unwrap_err();
+    assert!(
+        matches!(error, StoreError::TaskState { ref state, .. } if state == "done"),
+        "{error}"
+    );
+    assert_eq!(fx.store.task(fx.task).unwrap().abandoned_ms, None);
+}
