@@ -84,6 +84,15 @@ pub enum Launch {
 
 impl Launch {
     /// The run's record, when there is one.
+    #[must_use]
+    pub fn record(&self) -> Option<&RunRecord> {
+        match self {
+            Launch::Ran { record, .. } | Launch::Defer { record, .. } => Some(record),
+            Launch::Cancelled { record } | Launch::Block { record, .. } => record.as_ref(),
+        }
+    }
+
+    /// The run's record, when there is one, to change.
     pub fn record_mut(&mut self) -> Option<&mut RunRecord> {
         match self {
             Launch::Ran { record, .. } | Launch::Defer { record, .. } => Some(record),

@@ -63,6 +63,24 @@ impl Engine {
         }
     }
 
+    /// Gives a stopped job back to the queue (the worker is stopping); an
+    /// operator's cancel recorded meanwhile ends it cancelled instead.
+    pub(super) fn release_stopped(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+    ) -> Result<JobEndKind, EngineError> {
+        let released = self
+            .store()
+            .release(lease, "cancelled: the worker is stopping");
+        match released {
+            Ok(()) => Ok(JobEndKind::Released),
+            Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+            Err(StoreError::CancelRequested { .. }) => self.end_cancelled(lease, ctx, None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Ends a cancelled job that has no resolved context (nothing ran).
     pub(super) fn cancelled_without_run(&self, lease: Lease) -> Result<JobEndKind, EngineError> {
         match self.store().end_cancelled(lease, None) {

@@ -7,6 +7,7 @@ use crate::judge::{self, SetupFailure};
 use crate::launch::AlertSpec;
 use crate::spawn::backoff;
 
+use super::heartbeat::CancelCause;
 use super::report::JobEndKind;
 use super::{Engine, EngineError};
 
@@ -51,23 +52,14 @@ impl Engine {
         lease: Lease,
         ctx: &JobContext,
         failure: SetupFailure,
-        lost: bool,
-        cancel_asked: bool,
+        cause: Option<CancelCause>,
     ) -> Result<JobEndKind, EngineError> {
         let why = match failure {
-            SetupFailure::Cancelled if lost => return Ok(JobEndKind::LeaseLost),
-            SetupFailure::Cancelled if cancel_asked => {
-                return self.end_cancelled(lease, ctx, None);
-            }
             SetupFailure::Cancelled => {
-                let released = self
-                    .store()
-                    .release(lease, "cancelled: the worker is stopping");
-                return match released {
-                    Ok(()) => Ok(JobEndKind::Released),
-                    Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
-                    Err(StoreError::CancelRequested { .. }) => self.end_cancelled(lease, ctx, None),
-                    Err(error) => Err(error.into()),
+                return match cause {
+                    Some(CancelCause::LeaseLost) => Ok(JobEndKind::LeaseLost),
+                    Some(CancelCause::Operator) => self.end_cancelled(lease, ctx, None),
+                    Some(CancelCause::Stop) | None => self.release_stopped(lease, ctx),
                 };
             }
             SetupFailure::Failed(why) => why,
