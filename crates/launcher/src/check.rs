@@ -140,7 +140,7 @@ pub fn check_agent(
     // The real home stays out of the agent's reach, as in a real run.
     settings.sandbox.hidden.push(config.home.clone());
     settings.agent.timeout = timeout;
-    settings.agent.infra_retries = 0;
+    settings.agent.retry.retries = 0;
     make_repository(&settings, &checkout)?;
     let engine_error = |error: &dyn std::fmt::Display| CheckError::Engine(error.to_string());
     let store = Store::open(root.join("orch.db")).map_err(|e| engine_error(&e))?;

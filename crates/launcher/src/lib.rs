@@ -71,7 +71,8 @@ pub mod worktree;
 
 pub use config::{
     AgentConfig, DeployConfig, LauncherConfig, ModelPrice, ParseModeError, PostDeployConfig,
-    RepoScope, RunnerMode, SetupConfig, StagingRunnerConfig, SuiteRunnerConfig, WorktreeConfig,
+    RepoScope, RetryPolicy, RunnerMode, SetupConfig, StagingRunnerConfig, SuiteRunnerConfig,
+    WorktreeConfig,
 };
 pub use context::{EffectGate, EffectRefused, EffectStart, JobContext, RunControl, StagingVerdict};
 pub use engine::{

@@ -49,17 +49,6 @@ fn streams_events(command: &str) -> bool {
 }
 use crate::{prompt, workspace};
 
-/// The longest backoff between deferrals.
-const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-
-/// `base × 2^attempts`, at most an hour.
-#[must_use]
-pub(crate) fn backoff(base: Duration, attempts: u32) -> Duration {
-    base.checked_mul(1u32.checked_shl(attempts.min(20)).unwrap_or(u32::MAX))
-        .unwrap_or(MAX_BACKOFF)
-        .min(MAX_BACKOFF)
-}
-
 /// The environment contract of an agent run (see the module documentation).
 #[must_use]
 pub fn agent_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
@@ -405,11 +394,13 @@ fn infra_fault(
 ) -> Launch {
     let spent = ctx.job.infra_attempts;
     run.detail.clone_from(&fault.what);
-    if fault.transient && spent < config.agent.infra_retries {
+    if fault.transient
+        && let Some(retry_in) = config.agent.retry.next(spent)
+    {
         run.outcome = RunOutcome::Deferred;
         return Launch::Defer {
             record: run,
-            retry_in: backoff(config.agent.defer, spent),
+            retry_in,
         };
     }
     run.outcome = RunOutcome::ToolError;
@@ -488,29 +479,8 @@ fn unavailable(
     ) -> RunRecord,
 ) -> Launch {
     let spent = ctx.job.infra_attempts;
-    if spent >= config.agent.infra_retries {
-        Launch::Block {
-            record: Some(record(
-                RunOutcome::ToolError,
-                None,
-                duration,
-                Usage::default(),
-                message.clone(),
-                None,
-            )),
-            alert: AlertSpec {
-                kind: AlertKind::AgentUnavailable,
-                message: format!(
-                    "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT (or ORCH_AGENT_CMD) with `orch agent check`, ORCH_SANDBOX and the repository's checkout, then `orch task retry {}`",
-                    ctx.task.id,
-                    ctx.role.as_str(),
-                    spent + 1,
-                    ctx.task.id,
-                ),
-            },
-        }
-    } else {
-        Launch::Defer {
+    if let Some(retry_in) = config.agent.retry.next(spent) {
+        return Launch::Defer {
             record: record(
                 RunOutcome::Deferred,
                 None,
@@ -519,22 +489,27 @@ fn unavailable(
                 message,
                 None,
             ),
-            retry_in: backoff(config.agent.defer, spent),
-        }
+            retry_in,
+        };
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let base = Duration::from_secs(30);
-        assert_eq!(backoff(base, 0), Duration::from_secs(30));
-        assert_eq!(backoff(base, 1), Duration::from_secs(60));
-        assert_eq!(backoff(base, 3), Duration::from_secs(240));
-        assert_eq!(backoff(base, 40), MAX_BACKOFF);
-        assert_eq!(backoff(Duration::ZERO, 5), Duration::ZERO);
+    Launch::Block {
+        record: Some(record(
+            RunOutcome::ToolError,
+            None,
+            duration,
+            Usage::default(),
+            message.clone(),
+            None,
+        )),
+        alert: AlertSpec {
+            kind: AlertKind::AgentUnavailable,
+            message: format!(
+                "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT (or ORCH_AGENT_CMD) with `orch agent check`, ORCH_SANDBOX and the repository's checkout, then `orch task retry {}`",
+                ctx.task.id,
+                ctx.role.as_str(),
+                spent + 1,
+                ctx.task.id,
+            ),
+        },
     }
 }

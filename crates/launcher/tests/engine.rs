@@ -67,16 +67,16 @@ impl Harness {
         config.sandbox.agent_dirs.push(state.clone());
         config.agent.timeout = Duration::from_secs(30);
         config.agent.grace = Duration::from_millis(200);
-        config.agent.defer = Duration::from_millis(1);
+        config.agent.retry.base = Duration::from_millis(1);
         config.staging_runner.timeout = Duration::from_secs(20);
         config.staging_runner.grace = Duration::from_millis(200);
-        config.staging_runner.defer = Duration::from_millis(1);
+        config.staging_runner.retry.base = Duration::from_millis(1);
         // The test runner's twins run in mode `on` unless a case says
         // otherwise (its default is `shadow`).
         config.test_runner.mode = RunnerMode::On;
         config.test_runner.timeout = Duration::from_secs(20);
         config.test_runner.grace = Duration::from_millis(200);
-        config.test_runner.defer = Duration::from_millis(1);
+        config.test_runner.retry.base = Duration::from_millis(1);
         config.post_deploy.probes = 2;
         config.post_deploy.window = Duration::from_millis(20);
         config.lease = Duration::from_secs(3);
@@ -397,7 +397,7 @@ fn a_timeout_is_failed(suite: Suite) -> Result<(), Failed> {
 fn a_tool_error_defers_with_a_run_after_time(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
-    suite.settings(&mut config).defer = Duration::from_secs(600);
+    suite.settings(&mut config).retry.base = Duration::from_secs(600);
     let engine = h.engine_with(config);
     let repo = suite.repo(&h, &engine, "api", "definitely-not-a-program-here");
     let task = suite.task(&engine, repo);
@@ -429,7 +429,7 @@ fn a_tool_error_defers_with_a_run_after_time(suite: Suite) -> Result<(), Failed>
 fn exhaustion_fails_closed_with_an_alert(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
-    suite.settings(&mut config).infra_retries = 2;
+    suite.settings(&mut config).retry.retries = 2;
     let engine = h.engine_with(config);
     let repo = suite.repo(&h, &engine, "api", "definitely-not-a-program-here");
     let task = suite.task(&engine, repo);
@@ -1418,7 +1418,7 @@ fn an_agent_cli_that_is_not_installed_is_unavailable_not_a_failure() -> Result<(
     let h = Harness::new();
     let mut config = h.config.clone();
     config.agent.command = "no-such-agent-cli -p".to_owned();
-    config.agent.infra_retries = 1;
+    config.agent.retry.retries = 1;
     let engine = h.engine_with(config);
     let repo = h.repo(&engine, "api", "true");
     let (task, _) = engine.create_task(repo, "no agent").unwrap();
@@ -1817,8 +1817,8 @@ fn workers_catch_a_panic_and_stay_alive() -> Result<(), Failed> {
     use std::sync::{Arc, Mutex};
     let h = Harness::new();
     let mut config = h.config.clone();
-    config.worktree.infra_retries = 1;
-    config.worktree.defer = Duration::from_millis(1);
+    config.worktree.retry.retries = 1;
+    config.worktree.retry.base = Duration::from_millis(1);
     let engine = h.engine();
     let repo = h.repo(&engine, "api", "true");
     let (task, _) = engine.create_task(repo, "panics").unwrap();

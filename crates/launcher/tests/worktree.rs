@@ -181,16 +181,16 @@ impl Harness {
         config.sandbox.agent_dirs.push(state.clone());
         config.agent.timeout = Duration::from_secs(30);
         config.agent.grace = Duration::from_millis(200);
-        config.agent.defer = Duration::from_millis(1);
+        config.agent.retry.base = Duration::from_millis(1);
         config.staging_runner.timeout = Duration::from_secs(20);
         config.staging_runner.grace = Duration::from_millis(200);
-        config.staging_runner.defer = Duration::from_millis(1);
+        config.staging_runner.retry.base = Duration::from_millis(1);
         config.post_deploy.probes = 2;
         config.post_deploy.window = Duration::from_millis(20);
         config.lease = Duration::from_secs(5);
         config.worktree.git_timeout = Duration::from_secs(30);
-        config.worktree.defer = Duration::from_millis(1);
-        config.worktree.infra_retries = 1;
+        config.worktree.retry.base = Duration::from_millis(1);
+        config.worktree.retry.retries = 1;
         Harness {
             db: dir.path().join("orch.db"),
             deployed: dir.path().join("deploy-target/deployed"),

@@ -13,7 +13,6 @@ use crate::context::{JobContext, RunControl};
 use crate::judge::SetupFailure;
 use crate::launch::{AlertSpec, Launch, Launched, RunRecord, launch_job};
 use crate::run_lock::{self, Locked, RunLock};
-use crate::spawn::backoff;
 use crate::worktree::{TestedTree, WorktreeError};
 
 use super::heartbeat::{CancelCause, Watch};
@@ -150,8 +149,7 @@ impl Engine {
         message: &str,
     ) -> Result<String, EngineError> {
         let settings = &self.config.worktree;
-        if job.infra_attempts < settings.infra_retries {
-            let retry_in = backoff(settings.defer, job.infra_attempts);
+        if let Some(retry_in) = settings.retry.next(job.infra_attempts) {
             let why = format!("the worker panicked: {message}");
             return match self.store().defer(lease, retry_in, &why, None) {
                 Ok(_) => Ok(format!(

@@ -5,7 +5,6 @@ use orch_store::{Lease, StoreError};
 use crate::context::{JobContext, RunControl};
 use crate::judge::{self, SetupFailure};
 use crate::launch::AlertSpec;
-use crate::spawn::backoff;
 
 use super::heartbeat::CancelCause;
 use super::report::JobEndKind;
@@ -66,8 +65,7 @@ impl Engine {
         };
         let job = &ctx.job;
         let settings = &self.config.worktree;
-        if job.infra_attempts < settings.infra_retries {
-            let retry_in = backoff(settings.defer, job.infra_attempts);
+        if let Some(retry_in) = settings.retry.next(job.infra_attempts) {
             let deferred = self.store().defer(lease, retry_in, &why, None);
             return match deferred {
                 Ok(_) => Ok(JobEndKind::Deferred { retry_in }),

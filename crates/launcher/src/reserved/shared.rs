@@ -15,7 +15,6 @@ use crate::config::LauncherConfig;
 use crate::context::{EffectRefused, EffectStart, JobContext, RunControl};
 use crate::launch::{AlertSpec, Intercepted, Launch, RunOutcome, RunRecord};
 use crate::sandbox::{self, RunKind, RunRoom};
-use crate::spawn::backoff;
 use crate::usage::Usage;
 
 pub(super) fn record(
@@ -336,13 +335,13 @@ pub(super) fn effect_refused(
     );
     let settings = &config.worktree;
     Some(Intercepted::Served(
-        if ctx.job.infra_attempts < settings.infra_retries {
+        if let Some(retry_in) = settings.retry.next(ctx.job.infra_attempts) {
             Launch::Defer {
                 record: RunRecord {
                     outcome: RunOutcome::Deferred,
                     ..run
                 },
-                retry_in: backoff(settings.defer, ctx.job.infra_attempts),
+                retry_in,
             }
         } else {
             Launch::Block {

@@ -16,7 +16,6 @@ use crate::context::{JobContext, RunControl};
 use crate::judge::{self, JudgeTree, Pin, SetupFailure};
 use crate::launch::{AlertSpec, Intercept, Intercepted, Launch, RunOutcome, ShadowRun};
 use crate::sandbox::{self, RunKind, RunRoom};
-use crate::spawn::backoff;
 use crate::worktree::{Git, WorktreeError};
 
 use super::SETUP_FAILED;
@@ -311,10 +310,10 @@ impl SuiteRunner {
             Unready::Tree(error) => (format!("its judge tree could not be made: {error}"), false),
             Unready::Setup(SetupFailure::Failed(why)) => (why, true),
         };
-        if spent < settings.infra_retries {
+        if let Some(retry_in) = settings.retry.next(spent) {
             return Intercepted::Served(Launch::Defer {
                 record: record(me, started, duration, None, RunOutcome::Deferred, why),
-                retry_in: backoff(settings.defer, spent),
+                retry_in,
             });
         }
         if setup {
@@ -567,7 +566,7 @@ impl SuiteRunner {
             }
             (Outcome::ToolError(error), _) => {
                 let spent = ctx.job.infra_attempts;
-                if spent < settings.infra_retries {
+                if let Some(retry_in) = settings.retry.next(spent) {
                     return Intercepted::Served(Launch::Defer {
                         record: record(
                             me,
@@ -577,7 +576,7 @@ impl SuiteRunner {
                             RunOutcome::Deferred,
                             error.message.clone(),
                         ),
-                        retry_in: backoff(settings.defer, spent),
+                        retry_in,
                     });
                 }
                 // Fail closed: FAILED with the infra reason, an alert, then
