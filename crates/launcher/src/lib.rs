@@ -80,8 +80,8 @@ pub use engine::{
     TaskRequest, epoch_ms,
 };
 pub use launch::{
-    AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, ShadowRun,
-    launch_job, run_shadow,
+    AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, ServedBy,
+    ShadowRun, launch_job, run_shadow,
 };
 pub use preset::{AgentKind, ParseAgentError, Preset};
 pub use spawn::{agent_env, spawn};

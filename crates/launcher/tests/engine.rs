@@ -243,10 +243,10 @@ fn switch_off_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports.len() == 1 && reports[0].spawned,
+        reports.len() == 1 && reports[0].spawned(),
         format!("{reports:?}"),
     )?;
-    check(reports[0].intercepted_by.is_none(), "no intercept")?;
+    check(reports[0].intercepted_by().is_none(), "no intercept")?;
     check(engine.spawn_count() == 1, "spawn called once")?;
     check(
         stages(&engine, task) == suite.to(suite.next_stage),
@@ -271,7 +271,7 @@ fn repo_outside_the_csv_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
     suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports[0].spawned && reports[0].intercepted_by.is_none(),
+        reports[0].spawned() && reports[0].intercepted_by().is_none(),
         format!("{reports:?}"),
     )?;
     // And a repository in the CSV is served by the runner.
@@ -283,7 +283,7 @@ fn repo_outside_the_csv_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
         .find(|r| r.task == web_task && r.stage == suite.stage.as_str())
         .ok_or("the web task never ran")?;
     check(
-        served.intercepted_by == Some(suite.runner) && !served.spawned,
+        served.intercepted_by() == Some(suite.runner) && !served.spawned(),
         format!("{served:?}"),
     )
 }
@@ -297,7 +297,7 @@ fn star_serves_every_repo_and_passed_advances(suite: Suite) -> Result<(), Failed
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some(suite.runner),
+        reports[0].intercepted_by() == Some(suite.runner),
         format!("{reports:?}"),
     )?;
     check(
@@ -479,7 +479,7 @@ fn an_internal_error_falls_back_to_the_llm() -> Result<(), Failed> {
     let task = staging_task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some("staging-runner") && reports[0].spawned,
+        reports[0].intercepted_by() == Some("staging-runner") && reports[0].spawned(),
         format!("{reports:?}"),
     )?;
     check(
@@ -507,7 +507,7 @@ fn an_unwritable_log_after_a_pass_falls_back_to_the_llm(suite: Suite) -> Result<
     check(task.get() == 1, format!("{task:?}"))?;
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some(suite.runner) && !reports[0].spawned && log.is_file(),
+        reports[0].intercepted_by() == Some(suite.runner) && !reports[0].spawned() && log.is_file(),
         format!("{reports:?}"),
     )?;
     // Without it (an older kernel, ORCH_SANDBOX=off) the suite can block the
@@ -523,7 +523,7 @@ fn an_unwritable_log_after_a_pass_falls_back_to_the_llm(suite: Suite) -> Result<
     check(task.get() == 1, format!("{task:?}"))?;
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some(suite.runner) && reports[0].spawned,
+        reports[0].intercepted_by() == Some(suite.runner) && reports[0].spawned(),
         format!("{reports:?}"),
     )?;
     let outcomes = outcomes(&engine, task);
@@ -544,7 +544,7 @@ fn a_failed_suite_never_falls_back(suite: Suite) -> Result<(), Failed> {
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        !reports[0].spawned,
+        !reports[0].spawned(),
         "the LLM was asked after a FAILED suite",
     )?;
     check(h.agent_calls().is_empty(), format!("{:?}", h.agent_calls()))?;
@@ -599,7 +599,7 @@ fn intercepts_are_consulted_in_order(suite: Suite) -> Result<(), Failed> {
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some("first-in-line"),
+        reports[0].intercepted_by() == Some("first-in-line"),
         format!("{reports:?}"),
     )?;
     check(
@@ -974,7 +974,7 @@ fn no_test_command_is_the_llm_tester() -> Result<(), Failed> {
         let task = TESTING.task(&engine, repo);
         let reports = drive(&engine, 1);
         check(
-            reports[0].spawned && reports[0].intercepted_by.is_none(),
+            reports[0].spawned() && reports[0].intercepted_by().is_none(),
             format!("{mode}: {reports:?}"),
         )?;
         check(
@@ -1285,7 +1285,7 @@ fn a_panicking_shadow_runner_never_changes_the_llm_outcome() -> Result<(), Faile
     let repo = h.repo(&engine, "api", "true");
     let task = TESTING.task(&engine, repo);
     let reports = drive(&engine, 1);
-    check(reports[0].spawned, format!("{reports:?}"))?;
+    check(reports[0].spawned(), format!("{reports:?}"))?;
     check(
         stages(&engine, task) == TESTING.to("deploy-staging"),
         format!("{:?}", stages(&engine, task)),

@@ -1294,7 +1294,7 @@ fn an_llm_deployer_that_resets_the_branch_blocks_the_task() -> Result<(), Failed
     let last = reports.last().unwrap();
     check(
         last.stage == "deploy-staging"
-            && last.spawned
+            && last.spawned()
             && blocked_with(last, orch_store::AlertKind::WorktreeTampered),
         format!("{reports:#?}"),
     )?;
@@ -1507,7 +1507,7 @@ fn a_branch_reset_between_jobs_blocks_the_next_job() -> Result<(), Failed> {
     git(&wt, &["reset", "--quiet", "--hard", &head]);
     let next = step(&engine);
     check(
-        blocked_with(&next, orch_store::AlertKind::WorktreeTampered) && !next.spawned,
+        blocked_with(&next, orch_store::AlertKind::WorktreeTampered) && !next.spawned(),
         format!("{next:?}"),
     )?;
     let alerts = alerts(&engine, task);
@@ -2122,7 +2122,7 @@ fn a_nested_repository_is_refused_not_committed_as_a_gitlink() -> Result<(), Fai
     );
     let testing = step(&engine);
     check(
-        blocked_with(&testing, orch_store::AlertKind::WorktreeTampered) && !testing.spawned,
+        blocked_with(&testing, orch_store::AlertKind::WorktreeTampered) && !testing.spawned(),
         format!("an undeclared gitlink went to testing: {testing:?}"),
     )?;
 

@@ -229,7 +229,7 @@ pub(crate) fn dispatch(command: Command) -> Result<Ending, CliError> {
 /// One readable line for a job's end: task, stage → next, role, verdict,
 /// time.
 pub(crate) fn describe(report: &JobReport) -> String {
-    let who = report.intercepted_by.unwrap_or(&report.role);
+    let who = report.intercepted_by().unwrap_or(&report.role);
     let what = match &report.end {
         JobEndKind::Transition {
             from, to, gates, ..

@@ -11,7 +11,7 @@ use orch_store::{AgentRunId, AlertKind, Claimed, Job, JobCommits, Lease, StoreEr
 
 use crate::context::{JobContext, RunControl};
 use crate::judge::SetupFailure;
-use crate::launch::{AlertSpec, Launch, Launched, RunRecord, launch_job};
+use crate::launch::{AlertSpec, Launch, Launched, RunRecord, ServedBy, launch_job};
 use crate::run_lock::{self, Locked, RunLock};
 use crate::worktree::{TestedTree, WorktreeError};
 
@@ -225,11 +225,10 @@ impl Engine {
             Ok(ran) => ran,
             Err(failure) => return self.setup_unready(lease, &ctx, failure, watch.cause()),
         };
-        if launched.spawned {
+        if launched.served.spawned() {
             self.spawns.fetch_add(1, Ordering::SeqCst);
         }
-        report.intercepted_by = launched.intercepted_by;
-        report.spawned = launched.spawned;
+        report.served = launched.served;
         let shadow = self.record_side_runs(&ctx, launched.fallback.as_ref(), shadow.as_ref())?;
         // The run as it happened, whatever becomes of the job's end.
         let record = launched.launch.record().cloned();
@@ -251,7 +250,7 @@ impl Engine {
                 self.block(lease, job, row, &alert)?
             }
             Launch::Ran { record, alert } => {
-                let tree = tree.unwrap_or_else(|| self.stage_tree(&ctx, launched.spawned));
+                let tree = tree.unwrap_or_else(|| self.stage_tree(&ctx, launched.served.spawned()));
                 self.end_ran(lease, &ctx, &record, alert, tree, shadow)?
             }
         };
@@ -327,9 +326,9 @@ impl Engine {
     fn launch_and_judge(&self, ctx: &JobContext, spent: f64, control: &RunControl) -> Ran {
         let launched = launch_job(ctx, &self.config, &self.intercepts, spent, control);
         let tree = matches!(launched.launch, Launch::Ran { .. })
-            .then(|| self.stage_tree(ctx, launched.spawned));
+            .then(|| self.stage_tree(ctx, launched.served.spawned()));
         let shadow = match &tree {
-            Some(Ok(tree)) if launched.spawned && launched.intercepted_by.is_none() => self
+            Some(Ok(tree)) if launched.served == ServedBy::Llm => self
                 .shadow_after(ctx, tree.as_ref(), control)
                 .map(|first| self.rerun_on_disagreement(ctx, tree.as_ref(), first, control)),
             _ => None,

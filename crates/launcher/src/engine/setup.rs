@@ -30,7 +30,7 @@ impl Engine {
             &ctx.repo,
             &self.config,
             &ctx.workspace.dir,
-            ctx.workspace.start.as_ref().map(|s| s.commit.as_str()),
+            ctx.workspace.start().map(|s| s.commit.as_str()),
             control,
             &ctx.task_dir.join("setup").join("worktree.output.log"),
         )?;

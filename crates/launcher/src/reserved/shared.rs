@@ -61,7 +61,7 @@ pub(super) fn command_env(ctx: &JobContext, config: &LauncherConfig) -> EnvPolic
 /// deploy and health checks, the commit staging tested; for a suite, the
 /// commit its stage started on).
 pub(super) fn commit_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
-    let commit = match (&ctx.tested, &ctx.workspace.start) {
+    let commit = match (&ctx.tested, ctx.workspace.start()) {
         (Some(tested), _) if matches!(ctx.stage, Stage::Deploy | Stage::PostDeploy) => {
             Some(&tested.commit)
         }
@@ -76,13 +76,13 @@ pub(super) fn commit_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
 /// The staging log's provenance lines: the commit the suite runs on, and
 /// whether the tree is exactly that commit.
 pub(super) fn provenance(ctx: &JobContext) -> Vec<(String, String)> {
-    match (&ctx.workspace.start, &ctx.workspace.branch) {
-        (Some(start), Some(branch)) => vec![
+    match ctx.workspace.worktree() {
+        Some(crate::worktree::TaskWorktree { branch, start, .. }) => vec![
             ("commit".to_owned(), start.commit.clone()),
             ("branch".to_owned(), branch.clone()),
             ("tree".to_owned(), start.describe()),
         ],
-        _ => vec![(
+        None => vec![(
             "commit".to_owned(),
             "none (the repository is not a git repository: the suite ran in its folder)".to_owned(),
         )],
@@ -115,7 +115,7 @@ pub(super) fn untested(ctx: &JobContext) -> Option<String> {
     }
     // Without a worktree (a folder that is not a git repository) the latest
     // verdict passing is all there is to check.
-    let start = ctx.workspace.start.as_ref()?;
+    let start = ctx.workspace.start()?;
     let Some(tested) = &ctx.tested else {
         return Some(
             "no passing deploy-staging verdict names a commit for this task, so there is no tested tree to deploy"

@@ -171,12 +171,7 @@ impl SuiteRunner {
     ) -> Result<Bench, Unready> {
         let patterns = &ctx.repo.suite_paths;
         let mut facts = provenance(ctx);
-        let candidate = ctx
-            .workspace
-            .start
-            .as_ref()
-            .filter(|_| ctx.workspace.is_isolated())
-            .map(|start| start.commit.clone());
+        let candidate = ctx.workspace.start().map(|start| start.commit.clone());
         let Some(candidate) = candidate.filter(|_| shadow || !patterns.is_empty()) else {
             facts.push(("suite".to_owned(), suite_fact(ctx, None)));
             return Ok(Bench {
@@ -648,7 +643,7 @@ impl Intercept for SuiteRunner {
         let profile = self.profile();
         let started = SystemTime::now();
         let t0 = Instant::now();
-        let commit = ctx.workspace.start.as_ref().map(|s| s.commit.clone());
+        let commit = ctx.workspace.start().map(|s| s.commit.clone());
         let shadow = |outcome, exit, duration, verdict, detail| ShadowRun {
             record: record(profile.me, started, duration, exit, outcome, detail),
             verdict,

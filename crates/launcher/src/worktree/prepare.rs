@@ -11,7 +11,7 @@ use crate::config::LauncherConfig;
 
 use super::error::WorktreeError;
 use super::git::{At, Failure, Git};
-use super::state::{GitPaths, Workspace};
+use super::state::{GitPaths, TaskWorktree, Workspace, WorkspaceKind};
 use super::{branch_name, short, worktree_dir};
 
 impl Git {
@@ -448,16 +448,18 @@ impl Git {
         }
         Ok(Workspace {
             dir: dir.clone(),
-            branch: Some(branch.to_owned()),
-            start: Some(state),
-            git: Some(paths.clone()),
+            kind: WorkspaceKind::Worktree(TaskWorktree {
+                branch: branch.to_owned(),
+                start: state,
+                git: paths.clone(),
+            }),
         })
     }
 }
 
 /// The git folders of a workspace.
 pub(super) fn workspace_paths(workspace: &Workspace) -> Result<&GitPaths, WorktreeError> {
-    workspace.git.as_ref().ok_or_else(|| WorktreeError::Git {
+    workspace.git().ok_or_else(|| WorktreeError::Git {
         args: "status".to_owned(),
         dir: workspace.dir.clone(),
         message: "the task has no worktree".to_owned(),
