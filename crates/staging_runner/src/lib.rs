@@ -68,7 +68,7 @@
 //!     timed_out: false,
 //!     duration: Duration::from_millis(1200),
 //!     started_at: SystemTime::now(),
-//!     output: CapturedOutput { head: b"staging_status: PASSED\n".to_vec(), total_bytes: 23, ..Default::default() },
+//!     output: CapturedOutput::new(b"staging_status: PASSED\n".to_vec(), Vec::new(), 23, 0),
 //!     killed: 0,
 //!     killed_processes: Vec::new(),
 //!     survivors: 0,

@@ -40,7 +40,10 @@ pub enum JobEndKind {
 }
 
 /// What [`Engine::run_next`](crate::Engine::run_next) did with one job.
+///
+/// `#[non_exhaustive]`: made by the engine only.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct JobReport {
     /// The job.
     pub job: JobId,

@@ -48,13 +48,10 @@ pub(super) fn exit_code(exit: ProcessExit) -> Option<i32> {
 /// The environment a repository's own commands get: secrets dropped, the
 /// repository's pass-through names kept.
 pub(super) fn command_env(ctx: &JobContext, config: &LauncherConfig) -> EnvPolicy {
-    EnvPolicy {
-        scrub: Scrub::Secrets,
-        extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
-        pass_through: ctx.repo.pass_env.iter().map(OsString::from).collect(),
-        set: commit_env(ctx),
-        allow: Vec::new(),
-    }
+    EnvPolicy::new(Scrub::Secrets)
+        .with_extra_secrets(&config.secret_env)
+        .with_pass_through(&ctx.repo.pass_env)
+        .with_set(commit_env(ctx))
 }
 
 /// `ORCH_COMMIT` for a repository's own command: the commit it runs on (for

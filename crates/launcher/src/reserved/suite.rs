@@ -236,10 +236,7 @@ impl SuiteRunner {
         let mut spec = RunSpec::new(command, &bench.dir)
             .timeout(Some(settings.timeout))
             .grace(settings.grace)
-            .limits(OutputLimits {
-                sidecar_cap: settings.output_cap_bytes,
-                ..OutputLimits::default()
-            })
+            .limits(OutputLimits::default().with_sidecar_cap(settings.output_cap_bytes))
             .label(self.label(ctx))
             .supervisor(config.supervisor.clone());
         for key in &config.secret_env {

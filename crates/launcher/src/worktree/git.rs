@@ -213,13 +213,9 @@ impl Git {
             set.push((format!("GIT_CONFIG_KEY_{i}").into(), key.into()));
             set.push((format!("GIT_CONFIG_VALUE_{i}").into(), value.into()));
         }
-        let env = EnvPolicy {
-            scrub: Scrub::Secrets,
-            extra_secrets: self.extra_secrets.clone(),
-            pass_through: Vec::new(),
-            set,
-            allow: Vec::new(),
-        };
+        let env = EnvPolicy::new(Scrub::Secrets)
+            .with_extra_secrets(self.extra_secrets.iter().cloned())
+            .with_set(set);
         let mut spec = ExecSpec::new(Program::Argv(argv), cwd)
             .streams(Streams::Separate {
                 stdout_cap: self.stdout_cap,
