@@ -487,7 +487,6 @@ impl SuiteRunner {
         let command = self.command(ctx).unwrap_or_default().trim();
         let profile = self.profile();
         let me = profile.me;
-        let settings = self.settings(config);
         match (&staging.outcome, &staging.log) {
             (Outcome::Executed(executed), LogState::Written(_)) => {
                 Intercepted::Served(Launch::Ran {
@@ -557,59 +556,100 @@ impl SuiteRunner {
                 ))
             }
             (Outcome::ToolError(error), _) => {
-                let spent = ctx.job.infra_attempts;
-                if let Some(retry_in) = settings.retry.next(spent) {
-                    return Intercepted::Served(Launch::Defer {
-                        record: record(
-                            me,
-                            started,
-                            error.duration,
-                            error.exit.and_then(exit_code),
-                            RunOutcome::Deferred,
-                            error.message.clone(),
-                        ),
-                        retry_in,
-                    });
-                }
-                // Fail closed: FAILED with the infra reason, an alert, then
-                // the gate as usual.
-                let reason = format!(
-                    "the {} could not be run {} times (infra retries spent): {}",
-                    profile.suite,
-                    spent + 1,
-                    error.message
-                );
-                let text = render_fail_closed_log_as(
-                    self.label(ctx),
-                    command,
-                    &bench.dir,
-                    &reason,
-                    &bench.facts,
-                    SystemTime::now(),
-                );
-                let written = write_atomically(&ctx.artifact, text.as_bytes());
-                let detail = match written {
-                    Ok(()) => reason.clone(),
-                    Err(write) => format!("{reason}; and the log could not be written: {write}"),
-                };
-                Intercepted::Served(Launch::Ran {
-                    record: record(
-                        me,
-                        started,
-                        error.duration,
-                        error.exit.and_then(exit_code),
-                        RunOutcome::Exhausted,
-                        detail,
-                    ),
-                    alert: Some(AlertSpec {
-                        kind: profile.exhausted,
-                        message: format!(
-                            "task {} ({}): {reason}; the stage failed closed ({}: FAILED); fix the {} or the host",
-                            ctx.task.id, ctx.repo.name, ctx.spec.verdict_key, profile.command
-                        ),
-                    }),
-                })
+                self.tool_error(ctx, config, started, bench, command, error)
             }
+        }
+    }
+
+    /// A suite that could not be run (a tool error): deferred while the
+    /// infra retries last; then the stage fails closed — FAILED with the
+    /// infra reason in the log, and an alert.
+    fn tool_error(
+        &self,
+        ctx: &JobContext,
+        config: &LauncherConfig,
+        started: SystemTime,
+        bench: &Bench,
+        command: &str,
+        error: &orch_staging_runner::ToolError,
+    ) -> Intercepted {
+        let profile = self.profile();
+        let me = profile.me;
+        let settings = self.settings(config);
+        let spent = ctx.job.infra_attempts;
+        if let Some(retry_in) = settings.retry.next(spent) {
+            return Intercepted::Served(Launch::Defer {
+                record: record(
+                    me,
+                    started,
+                    error.duration,
+                    error.exit.and_then(exit_code),
+                    RunOutcome::Deferred,
+                    error.message.clone(),
+                ),
+                retry_in,
+            });
+        }
+        // Fail closed: FAILED with the infra reason, an alert, then
+        // the gate as usual.
+        let reason = format!(
+            "the {} could not be run {} times (infra retries spent): {}",
+            profile.suite,
+            spent + 1,
+            error.message
+        );
+        let text = render_fail_closed_log_as(
+            self.label(ctx),
+            command,
+            &bench.dir,
+            &reason,
+            &bench.facts,
+            SystemTime::now(),
+        );
+        let written = write_atomically(&ctx.artifact, text.as_bytes());
+        let detail = match written {
+            Ok(()) => reason.clone(),
+            Err(write) => format!("{reason}; and the log could not be written: {write}"),
+        };
+        Intercepted::Served(Launch::Ran {
+            record: record(
+                me,
+                started,
+                error.duration,
+                error.exit.and_then(exit_code),
+                RunOutcome::Exhausted,
+                detail,
+            ),
+            alert: Some(AlertSpec {
+                kind: profile.exhausted,
+                message: format!(
+                    "task {} ({}): {reason}; the stage failed closed ({}: FAILED); fix the {} or the host",
+                    ctx.task.id, ctx.repo.name, ctx.spec.verdict_key, profile.command
+                ),
+            }),
+        })
+    }
+}
+
+impl SuiteRunner {
+    /// A shadow run whose judge tree or setup was not ready: cancelled, or
+    /// a tool error the LLM's verdict decides past.
+    fn shadow_unready(&self, unready: Unready) -> (RunOutcome, String) {
+        let serves = self.profile().serves;
+        match unready {
+            Unready::Tree(WorktreeError::Cancelled) | Unready::Setup(SetupFailure::Cancelled) => {
+                (RunOutcome::Cancelled, "shadow: cancelled".to_owned())
+            }
+            Unready::Tree(error) => (
+                RunOutcome::ToolError,
+                format!(
+                    "shadow: its judge tree could not be made: {error}; the LLM {serves} decides"
+                ),
+            ),
+            Unready::Setup(SetupFailure::Failed(why)) => (
+                RunOutcome::ToolError,
+                format!("shadow: {why}; the LLM {serves} decides"),
+            ),
         }
     }
 }
@@ -661,37 +701,9 @@ impl Intercept for SuiteRunner {
         }
         let bench = match self.prepare(ctx, config, control, true) {
             Ok(bench) => bench,
-            Err(
-                Unready::Tree(WorktreeError::Cancelled) | Unready::Setup(SetupFailure::Cancelled),
-            ) => {
-                return Some(shadow(
-                    RunOutcome::Cancelled,
-                    None,
-                    t0.elapsed(),
-                    None,
-                    "shadow: cancelled".to_owned(),
-                ));
-            }
-            Err(Unready::Tree(error)) => {
-                return Some(shadow(
-                    RunOutcome::ToolError,
-                    None,
-                    t0.elapsed(),
-                    None,
-                    format!(
-                        "shadow: its judge tree could not be made: {error}; the LLM {} decides",
-                        profile.serves
-                    ),
-                ));
-            }
-            Err(Unready::Setup(SetupFailure::Failed(why))) => {
-                return Some(shadow(
-                    RunOutcome::ToolError,
-                    None,
-                    t0.elapsed(),
-                    None,
-                    format!("shadow: {why}; the LLM {} decides", profile.serves),
-                ));
+            Err(unready) => {
+                let (outcome, detail) = self.shadow_unready(unready);
+                return Some(shadow(outcome, None, t0.elapsed(), None, detail));
             }
         };
         let log = crate::workspace::shadow_path(&ctx.artifact);
