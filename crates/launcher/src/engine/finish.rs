@@ -1,15 +1,13 @@
 //! Writing a job's end other than a transition: blocked with an alert,
 //! cancelled, or interrupted; and the `agent_runs` row of a run.
 
-use orch_pipeline::Stage;
-use orch_store::{
-    AlertKind, Job, JobEnd, Lease, NewAgentRun, NewAlert, NewTransition, StoreError, TaskStatus,
-};
+use orch_store::{AlertKind, Job, JobEnd, Lease, NewAgentRun, StoreError};
 
 use crate::context::JobContext;
 use crate::launch::{AlertSpec, RunRecord};
 use crate::workspace;
 
+use super::plan::plan_block;
 use super::report::JobEndKind;
 use super::{Engine, EngineError, epoch_ms};
 
@@ -23,26 +21,12 @@ impl Engine {
         alert: &AlertSpec,
     ) -> Result<JobEndKind, EngineError> {
         let store = self.store();
-        let task = store.task(job.task)?;
-        let transition = NewTransition {
-            task: task.id,
-            from_stage: task.stage.clone(),
-            to_stage: Stage::Blocked.as_str().to_owned(),
-            status: TaskStatus::Blocked,
-            developer_retries: task.developer_retries,
-            decisions: Vec::new(),
-        };
-        let alert_row = NewAlert {
-            kind: alert.kind,
-            message: alert.message.clone(),
-            task: Some(task.id),
-            job: Some(job.id),
-        };
+        let plan = plan_block(&store.task(job.task)?, job.id, alert);
         let end = JobEnd {
-            transition: Some(&transition),
+            transition: Some(&plan.transition),
             next: None,
             run: run.as_ref(),
-            alert: Some(&alert_row),
+            alert: Some(&plan.alert),
             commits: None,
             shadow: None,
         };

@@ -9,8 +9,8 @@ use orch_pipeline::{
     Decision, DecisionKind, GateResult, Stage, TransitionError, Verdict, next_stage,
 };
 use orch_store::{
-    AgentRunId, GateDecision, JobId, NewAlert, NewJob, NewShadowVerdict, NewTransition, TaskId,
-    TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
+    AgentRunId, GateDecision, JobId, NewAlert, NewJob, NewShadowVerdict, NewTransition, Task,
+    TaskId, TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
 };
 
 use crate::launch::{AlertSpec, RunOutcome, RunRecord};
@@ -154,6 +154,36 @@ pub(super) fn plan_end(facts: EndFacts<'_>) -> Result<EndPlan, TransitionError> 
         alert,
         shadow,
     })
+}
+
+/// What a job's end that blocks its task writes: the transition to
+/// `blocked` (no gate decided it) and the alert that says why.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct BlockPlan {
+    /// From the task's stage to `blocked`, its developer retries kept.
+    pub(super) transition: NewTransition,
+    /// The alert, about the task and the job.
+    pub(super) alert: NewAlert,
+}
+
+/// Blocks `task` at the end of its job `job` with `alert`.
+pub(super) fn plan_block(task: &Task, job: JobId, alert: &AlertSpec) -> BlockPlan {
+    BlockPlan {
+        transition: NewTransition {
+            task: task.id,
+            from_stage: task.stage.clone(),
+            to_stage: Stage::Blocked.as_str().to_owned(),
+            status: TaskStatus::Blocked,
+            developer_retries: task.developer_retries,
+            decisions: Vec::new(),
+        },
+        alert: NewAlert {
+            kind: alert.kind,
+            message: alert.message.clone(),
+            task: Some(task.id),
+            job: Some(job),
+        },
+    }
 }
 
 /// The task's status at `stage`.
@@ -522,6 +552,49 @@ mod tests {
         let shadow = plan.shadow.unwrap();
         assert_eq!(shadow.llm_verdict, "FAILED");
         assert_eq!(shadow.llm_commit, None);
+    }
+
+    #[test]
+    fn a_block_moves_the_task_from_its_stage_with_its_retries_and_the_alert() {
+        let task = orch_store::Task {
+            id: TaskId::new(7),
+            repo: orch_store::RepoId::new(1),
+            title: "fix the parser".to_owned(),
+            stage: "deploy".to_owned(),
+            status: TaskStatus::Active,
+            developer_retries: 2,
+            created_ms: 0,
+            updated_ms: 0,
+            isolation: orch_store::TaskIsolation::Worktree,
+            base_commit: None,
+            branch: None,
+            worktree: None,
+            head_commit: None,
+            keep_worktree: false,
+            suite_commit: None,
+            suite_diff_sha256: None,
+        };
+        let alert = AlertSpec {
+            kind: AlertKind::InternalError,
+            message: "why and what to do".to_owned(),
+        };
+        let plan = super::plan_block(&task, JobId::new(11), &alert);
+        let t = &plan.transition;
+        assert_eq!(
+            (t.task, t.from_stage.as_str(), t.to_stage.as_str()),
+            (TaskId::new(7), "deploy", "blocked")
+        );
+        assert_eq!((t.status, t.developer_retries), (TaskStatus::Blocked, 2));
+        assert!(t.decisions.is_empty());
+        assert_eq!(
+            plan.alert,
+            orch_store::NewAlert {
+                kind: AlertKind::InternalError,
+                message: "why and what to do".to_owned(),
+                task: Some(TaskId::new(7)),
+                job: Some(JobId::new(11)),
+            }
+        );
     }
 
     #[test]
