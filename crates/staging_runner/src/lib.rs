@@ -278,6 +278,7 @@ pub enum LogState {
 /// The one-object summary of a [`StagingRun`], as `orch staging run` prints
 /// it (field names are part of the CLI's documented output).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Summary {
     /// `executed`, `cancelled` or `tool_error` (a log that could not be
     /// written is a tool error: the step did not complete).

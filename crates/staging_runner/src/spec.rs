@@ -45,6 +45,7 @@ impl Default for LogLabel {
 /// repository passes through ([`RunSpec::pass_env`]), plus the keys set with
 /// [`RunSpec::env`]. [`RunSpec::to_exec`] is the machinery's spec for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunSpec {
     /// The shell command line, given to `sh -c`.
     pub command: String,
