@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use orch_launcher::sandbox::SandboxConfig;
-use orch_launcher::{AgentKind, LauncherConfig, RepoScope, RunnerMode, SuiteRunnerConfig};
+use orch_launcher::{
+    AgentKind, LauncherConfig, RepoScope, RetryPolicy, RunnerMode, SuiteRunnerConfig,
+};
 use orch_process::exec::{SandboxMode, SupervisorProgram};
 use serde::Deserialize;
 
@@ -50,8 +52,7 @@ fn suite_runner(
     runner.repos = RepoScope::from_csv(repos);
     runner.timeout = Duration::from_secs(timeout);
     runner.grace = Duration::from_secs(grace);
-    runner.infra_retries = infra_retries;
-    runner.defer = Duration::from_secs(defer);
+    runner.retry = RetryPolicy::new(infra_retries, Duration::from_secs(defer));
     runner.output_cap_bytes = output_cap_bytes;
     runner
 }
@@ -571,8 +572,10 @@ impl Config {
             .collect();
         config.agent.home_dir = user_home;
         config.agent.timeout = Duration::from_secs(self.agent_timeout_secs);
-        config.agent.infra_retries = self.agent_infra_retries;
-        config.agent.defer = Duration::from_secs(self.agent_defer_secs);
+        config.agent.retry = RetryPolicy::new(
+            self.agent_infra_retries,
+            Duration::from_secs(self.agent_defer_secs),
+        );
         config.agent.linger = Duration::from_secs(self.agent_linger_secs);
         let limit = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
         config.agent.first_output = limit(self.agent_first_output_secs);
@@ -611,8 +614,10 @@ impl Config {
         config.post_deploy.window = Duration::from_secs(self.post_deploy_window_secs);
         config.supervisor = SupervisorProgram::CurrentExe;
         config.worktree.git.clone_from(&self.git);
-        config.worktree.infra_retries = self.worktree_infra_retries;
-        config.worktree.defer = Duration::from_secs(self.worktree_defer_secs);
+        config.worktree.retry = RetryPolicy::new(
+            self.worktree_infra_retries,
+            Duration::from_secs(self.worktree_defer_secs),
+        );
         config.setup.timeout = Duration::from_secs(self.setup_timeout_secs);
         config
     }
@@ -749,7 +754,7 @@ mod tests {
         assert!(launcher.test_runner.repos.contains("api"));
         assert!(!launcher.test_runner.repos.contains("web"));
         assert_eq!(launcher.test_runner.timeout, Duration::from_secs(60));
-        assert_eq!(launcher.test_runner.infra_retries, 1);
+        assert_eq!(launcher.test_runner.retry.retries, 1);
         assert!(launcher.staging_runner.repos.contains("web"), "its own CSV");
         let error = Config::from_iter(env(&[("ORCH_TEST_RUNNER_MODE", "maybe")])).unwrap_err();
         assert_eq!(error.key, "ORCH_TEST_RUNNER_MODE");

@@ -167,7 +167,7 @@ fn runner_block(settings: &SuiteRunnerConfig, stats: &SuiteRunnerStats) -> Value
         "repos": repos(&settings.repos),
         "timeout_secs": settings.timeout.as_secs_f64(),
         "grace_secs": settings.grace.as_secs_f64(),
-        "infra_retries": settings.infra_retries,
+        "infra_retries": settings.retry.retries,
         "runs": stats.runs,
         "passed": stats.passed,
         "failed": stats.failed,

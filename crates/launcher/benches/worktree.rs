@@ -117,7 +117,7 @@ fn orch_task(git: &Git, config: &LauncherConfig, repo: &Repo, base: &str, id: i6
     let t0 = Instant::now();
     let mut ws = git.prepare(config, &t, repo, false, |_, _| Ok(())).unwrap();
     parts.create = t0.elapsed();
-    t.branch.clone_from(&ws.branch);
+    t.branch = ws.worktree().map(|w| w.branch.clone());
     t.worktree = Some(ws.dir.to_string_lossy().into_owned());
     for stage in 0..8 {
         let check = Instant::now();

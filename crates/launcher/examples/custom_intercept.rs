@@ -102,7 +102,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "{} · {} · served by {} · {:?}",
             report.stage,
             report.role,
-            report.intercepted_by.unwrap_or("spawn"),
+            report.intercepted_by().unwrap_or("spawn"),
             report.end
         );
     }

@@ -140,7 +140,7 @@ pub fn check_agent(
     // The real home stays out of the agent's reach, as in a real run.
     settings.sandbox.hidden.push(config.home.clone());
     settings.agent.timeout = timeout;
-    settings.agent.infra_retries = 0;
+    settings.agent.retry.retries = 0;
     make_repository(&settings, &checkout)?;
     let engine_error = |error: &dyn std::fmt::Display| CheckError::Engine(error.to_string());
     let store = Store::open(root.join("orch.db")).map_err(|e| engine_error(&e))?;
@@ -190,20 +190,7 @@ pub fn check_agent(
         timeout,
     };
     let findings = diagnose(config.agent.preset.preset(), &config.agent.command, &seen);
-    let codex_home = std::env::var_os("CODEX_HOME")
-        .map(PathBuf::from)
-        .or_else(|| {
-            config
-                .agent
-                .home_dir
-                .as_ref()
-                .map(|home| home.join(".codex"))
-        });
-    let notes = retry_notes(
-        config.agent.preset,
-        config.agent.home_dir.as_deref(),
-        codex_home.as_deref(),
-    );
+    let notes = agent_retry_notes(config);
     drop(scratch);
     Ok(CheckReport {
         preset: config.agent.preset,
@@ -216,6 +203,25 @@ pub fn check_agent(
         output_tail: tail(&output, 20),
         took: started.elapsed(),
     })
+}
+
+/// What the configured agent CLI's own retries are bounded by
+/// ([`retry_notes`], with Codex's home from `CODEX_HOME` or the user's home).
+fn agent_retry_notes(config: &LauncherConfig) -> Vec<String> {
+    let codex_home = std::env::var_os("CODEX_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            config
+                .agent
+                .home_dir
+                .as_ref()
+                .map(|home| home.join(".codex"))
+        });
+    retry_notes(
+        config.agent.preset,
+        config.agent.home_dir.as_deref(),
+        codex_home.as_deref(),
+    )
 }
 
 /// A git repository of one commit at `dir`.

@@ -49,6 +49,56 @@ pub struct LauncherConfig {
     pub sandbox: SandboxConfig,
 }
 
+/// How work that could not start for a reason outside the task (an
+/// infrastructure fault: an agent that cannot be started, a worktree that
+/// cannot be made, a suite's tool error, a setup that failed, a panic) is
+/// tried again: deferred up to `retries` times, each after a backoff that
+/// doubles from `base` (at most [`RetryPolicy::MAX_BACKOFF`]), then the
+/// task is blocked (or a suite fails closed). One type for the agent, the
+/// worktree and the suite runners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Deferrals allowed before the task is blocked.
+    pub retries: u32,
+    /// The backoff before the first try again; doubled each time.
+    pub base: Duration,
+}
+
+impl RetryPolicy {
+    /// The longest backoff between deferrals.
+    pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+    /// `retries` deferrals, the first after `base`.
+    #[must_use]
+    pub const fn new(retries: u32, base: Duration) -> RetryPolicy {
+        RetryPolicy { retries, base }
+    }
+
+    /// After `spent` deferrals: the wait before the next try, or `None`
+    /// when the retries are spent.
+    #[must_use]
+    pub fn next(&self, spent: u32) -> Option<Duration> {
+        (spent < self.retries).then(|| self.backoff(spent))
+    }
+
+    /// `base × 2^spent`, at most [`RetryPolicy::MAX_BACKOFF`].
+    #[must_use]
+    pub fn backoff(&self, spent: u32) -> Duration {
+        self.base
+            .checked_mul(1u32.checked_shl(spent.min(20)).unwrap_or(u32::MAX))
+            .unwrap_or(Self::MAX_BACKOFF)
+            .min(Self::MAX_BACKOFF)
+    }
+}
+
+impl Default for RetryPolicy {
+    /// Three deferrals, the first after 30 s.
+    fn default() -> Self {
+        RetryPolicy::new(3, Duration::from_secs(30))
+    }
+}
+
 /// The limits of a repository's setup command, run in each new task
 /// worktree and each judge tree (`ORCH_SETUP_TIMEOUT_SECS`). A failing setup
 /// is deferred within the budget of what it prepares (the worktree's, or
@@ -189,10 +239,9 @@ pub struct AgentConfig {
     /// The most stdout bytes kept for parsing the agent's result.
     pub stdout_cap: usize,
     /// Deferrals allowed when the agent cannot be started at all (the
-    /// command is missing) before the task is blocked.
-    pub infra_retries: u32,
-    /// The base of the backoff between those deferrals (doubled each time).
-    pub defer: Duration,
+    /// command is missing) or hit a transient fault, before the task is
+    /// blocked, and the backoff between them.
+    pub retry: RetryPolicy,
     /// After the CLI printed its terminal event, how long it may take to
     /// exit before orch ends it (a normal end that says it lingered).
     pub linger: Duration,
@@ -247,8 +296,7 @@ impl Default for AgentConfig {
             timeout: Duration::from_secs(30 * 60),
             grace: Duration::from_secs(10),
             stdout_cap: 4 * 1024 * 1024,
-            infra_retries: 3,
-            defer: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
             linger: Duration::from_secs(10),
             first_output: Some(Duration::from_secs(120)),
             stall: Some(Duration::from_secs(300)),
@@ -267,10 +315,9 @@ pub struct WorktreeConfig {
     /// How long one git command may run.
     pub git_timeout: Duration,
     /// Deferrals allowed when a task's worktree cannot be made (git missing,
-    /// its branch taken, a folder in the way) before the task is blocked.
-    pub infra_retries: u32,
-    /// The base of the backoff between those deferrals (doubled each time).
-    pub defer: Duration,
+    /// its branch taken, a folder in the way) or its setup failed, before
+    /// the task is blocked, and the backoff between them.
+    pub retry: RetryPolicy,
 }
 
 impl WorktreeConfig {
@@ -286,8 +333,7 @@ impl Default for WorktreeConfig {
         WorktreeConfig {
             git: "git".to_owned(),
             git_timeout: Duration::from_secs(120),
-            infra_retries: 3,
-            defer: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -400,10 +446,9 @@ pub struct SuiteRunnerConfig {
     pub timeout: Duration,
     /// Between SIGTERM and SIGKILL.
     pub grace: Duration,
-    /// Deferrals allowed for tool errors before the stage fails closed.
-    pub infra_retries: u32,
-    /// The base of the backoff between deferrals (doubled each time).
-    pub defer: Duration,
+    /// Deferrals allowed for tool errors before the stage fails closed,
+    /// and the backoff between them.
+    pub retry: RetryPolicy,
     /// The cap of the suite's output file beside the log.
     pub output_cap_bytes: u64,
 }
@@ -456,8 +501,7 @@ impl Default for SuiteRunnerConfig {
             repos: RepoScope::All,
             timeout: Duration::from_secs(30 * 60),
             grace: Duration::from_secs(5),
-            infra_retries: 3,
-            defer: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
             output_cap_bytes: orch_process::exec::DEFAULT_SIDECAR_CAP,
         }
     }
@@ -514,6 +558,21 @@ mod tests {
         assert!(only.contains("web"));
         assert!(!only.contains("we"));
         assert!(!RepoScope::from_csv("").contains("api"));
+    }
+
+    #[test]
+    fn a_retry_policy_doubles_its_backoff_caps_it_and_runs_out() {
+        let policy = RetryPolicy::new(2, Duration::from_secs(30));
+        assert_eq!(policy.next(0), Some(Duration::from_secs(30)));
+        assert_eq!(policy.next(1), Some(Duration::from_secs(60)));
+        assert_eq!(policy.next(2), None);
+        assert_eq!(policy.backoff(3), Duration::from_secs(240));
+        assert_eq!(policy.backoff(40), RetryPolicy::MAX_BACKOFF);
+        assert_eq!(
+            RetryPolicy::new(9, Duration::ZERO).backoff(5),
+            Duration::ZERO
+        );
+        assert_eq!(RetryPolicy::new(0, Duration::from_secs(1)).next(0), None);
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub struct JobContext {
 
 /// A task's latest `deploy-staging` verdict ([`JobContext::latest_staging`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StagingVerdict {
     /// Whether its gates passed (the task went on to `deploy`).
     pub passed: bool,

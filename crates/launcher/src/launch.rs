@@ -85,6 +85,15 @@ pub enum Launch {
 
 impl Launch {
     /// The run's record, when there is one.
+    #[must_use]
+    pub fn record(&self) -> Option<&RunRecord> {
+        match self {
+            Launch::Ran { record, .. } | Launch::Defer { record, .. } => Some(record),
+            Launch::Cancelled { record } | Launch::Block { record, .. } => record.as_ref(),
+        }
+    }
+
+    /// The run's record, when there is one, to change.
     pub fn record_mut(&mut self) -> Option<&mut RunRecord> {
         match self {
             Launch::Ran { record, .. } | Launch::Defer { record, .. } => Some(record),
@@ -161,16 +170,63 @@ pub trait Intercept: Send + Sync {
     }
 }
 
-/// How a job was launched: by which intercept, or by `spawn`, and with what
-/// result. `fallback` holds the record of an intercept that handed over.
+/// Who served a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedBy {
+    /// Nobody: the job ended before its launch, or the spend ceiling
+    /// refused the LLM.
+    Nobody,
+    /// The LLM agent, through `spawn`; no reserved agent claimed the job.
+    Llm,
+    /// The reserved agent of this name (`staging-runner`, `test-runner`,
+    /// `deploy-finalizer`, `post-deploy-monitor`, or an embedder's
+    /// intercept); the LLM did not run (after a hand-over, the spend
+    /// ceiling refused it).
+    Reserved(&'static str),
+    /// The reserved agent of this name claimed the job and handed it over
+    /// (an internal error); the LLM agent ran.
+    HandedOver(&'static str),
+}
+
+impl ServedBy {
+    /// The reserved agent that claimed the job, if one did.
+    #[must_use]
+    pub const fn intercepted_by(self) -> Option<&'static str> {
+        match self {
+            ServedBy::Reserved(name) | ServedBy::HandedOver(name) => Some(name),
+            ServedBy::Nobody | ServedBy::Llm => None,
+        }
+    }
+
+    /// Whether the LLM transport (`spawn`) ran.
+    #[must_use]
+    pub const fn spawned(self) -> bool {
+        match self {
+            ServedBy::Llm | ServedBy::HandedOver(_) => true,
+            ServedBy::Nobody | ServedBy::Reserved(_) => false,
+        }
+    }
+
+    /// Who served a job claimed by `intercepted_by` (if any), once `spawn`
+    /// ran or not.
+    const fn of(intercepted_by: Option<&'static str>, spawned: bool) -> ServedBy {
+        match (intercepted_by, spawned) {
+            (None, false) => ServedBy::Nobody,
+            (None, true) => ServedBy::Llm,
+            (Some(name), false) => ServedBy::Reserved(name),
+            (Some(name), true) => ServedBy::HandedOver(name),
+        }
+    }
+}
+
+/// How a job was launched: who served it, and with what result. `fallback`
+/// holds the record of a reserved agent that handed over.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Launched {
-    /// The intercept that claimed the job, if any.
-    pub intercepted_by: Option<&'static str>,
+    /// Who served it.
+    pub served: ServedBy,
     /// A reserved agent's fallback run, when it handed the job to the LLM.
     pub fallback: Option<RunRecord>,
-    /// Whether `spawn` ran.
-    pub spawned: bool,
     /// The result.
     pub launch: Launch,
 }
@@ -195,9 +251,8 @@ pub fn launch_job(
         match intercept.run(ctx, config, control) {
             Intercepted::Served(launch) => {
                 return Launched {
-                    intercepted_by,
+                    served: ServedBy::of(intercepted_by, false),
                     fallback: None,
-                    spawned: false,
                     launch,
                 };
             }
@@ -208,9 +263,8 @@ pub fn launch_job(
         && spent_usd >= budget
     {
         return Launched {
-            intercepted_by,
+            served: ServedBy::of(intercepted_by, false),
             fallback,
-            spawned: false,
             launch: Launch::Block {
                 record: None,
                 alert: AlertSpec {
@@ -228,9 +282,8 @@ pub fn launch_job(
     // so that the role can never read the runner's verdict, and both
     // verdicts are about the commit the role ended on.
     Launched {
-        intercepted_by,
+        served: ServedBy::of(intercepted_by, true),
         fallback,
-        spawned: true,
         launch: crate::spawn::spawn(ctx, config, control),
     }
 }
@@ -276,7 +329,7 @@ pub fn run_shadow(
                     sandbox: None,
                 },
                 verdict: None,
-                commit: ctx.workspace.start.as_ref().map(|s| s.commit.clone()),
+                commit: ctx.workspace.start().map(|s| s.commit.clone()),
             })
         }
     }

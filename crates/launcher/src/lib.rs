@@ -71,7 +71,8 @@ pub mod worktree;
 
 pub use config::{
     AgentConfig, DeployConfig, LauncherConfig, ModelPrice, ParseModeError, PostDeployConfig,
-    RepoScope, RunnerMode, SetupConfig, StagingRunnerConfig, SuiteRunnerConfig, WorktreeConfig,
+    RepoScope, RetryPolicy, RunnerMode, SetupConfig, StagingRunnerConfig, SuiteRunnerConfig,
+    WorktreeConfig,
 };
 pub use context::{EffectGate, EffectRefused, EffectStart, JobContext, RunControl, StagingVerdict};
 pub use engine::{
@@ -79,8 +80,8 @@ pub use engine::{
     TaskRequest, epoch_ms,
 };
 pub use launch::{
-    AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, ShadowRun,
-    launch_job, run_shadow,
+    AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, ServedBy,
+    ShadowRun, launch_job, run_shadow,
 };
 pub use preset::{AgentKind, ParseAgentError, Preset};
 pub use spawn::{agent_env, spawn};

@@ -293,18 +293,12 @@ pub fn env_policy(config: &LauncherConfig, set: Vec<(OsString, OsString)>) -> En
     let preset = config.agent.preset.preset();
     let mut all = preset.set_env(config.sandbox.mode, running_as_root());
     all.extend(set);
-    EnvPolicy {
-        scrub: Scrub::AllowList,
-        extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
-        pass_through: preset
-            .credentials
-            .iter()
-            .map(OsString::from)
-            .chain(config.agent.pass_env.iter().map(OsString::from))
-            .collect(),
-        allow: BASE_ALLOW.iter().map(OsString::from).collect(),
-        set: all,
-    }
+    EnvPolicy::new(Scrub::AllowList)
+        .with_extra_secrets(&config.secret_env)
+        .with_pass_through(preset.credentials.iter().copied())
+        .with_pass_through(&config.agent.pass_env)
+        .with_allow(BASE_ALLOW.iter().copied())
+        .with_set(all)
 }
 
 /// How many times each CLI may retry a failed model request by itself

@@ -77,7 +77,7 @@ pub fn build(home: &Path, ctx: &JobContext) -> String {
         spec.values.join(", "),
         spec.pass_value,
     );
-    if let (Some(branch), Some(start)) = (&ctx.workspace.branch, &ctx.workspace.start) {
+    if let Some(crate::worktree::TaskWorktree { branch, start, .. }) = ctx.workspace.worktree() {
         let _ = writeln!(
             prompt,
             "- you work in this task's own git worktree, on branch `{branch}` at commit {}: \

@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use orch_process::exec::{
-    self, Ending, ExecOutcome, ExecSpec, LineAction, LineObserver, OutputClocks, OutputLimits,
-    Program, SandboxLevel, Stall, Streams,
+    self, Ending, ExecOutcome, ExecSpec, Finished, LineAction, LineObserver, OutputClocks,
+    OutputLimits, Program, SandboxLevel, Stall, Streams,
 };
 use orch_self_deploy::ProcessExit;
 use orch_store::{AlertKind, Transport};
@@ -37,7 +37,7 @@ use crate::config::LauncherConfig;
 use crate::context::{JobContext, RunControl};
 use crate::launch::{AlertSpec, Launch, RunOutcome, RunRecord};
 use crate::sandbox::{self, RunKind, RunRoom};
-use crate::stream::{AgentStream, Fault, RunEnd, classify};
+use crate::stream::{AgentStream, Fault, RunEnd, StreamReport, classify};
 use crate::usage::{Usage, estimate_cost, parse_usage};
 
 /// Whether the agent command asks for a streaming output format, one event
@@ -48,17 +48,6 @@ fn streams_events(command: &str) -> bool {
     command.contains("stream-json") || (command.contains("codex") && command.contains("--json"))
 }
 use crate::{prompt, workspace};
-
-/// The longest backoff between deferrals.
-const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-
-/// `base × 2^attempts`, at most an hour.
-#[must_use]
-pub(crate) fn backoff(base: Duration, attempts: u32) -> Duration {
-    base.checked_mul(1u32.checked_shl(attempts.min(20)).unwrap_or(u32::MAX))
-        .unwrap_or(MAX_BACKOFF)
-        .min(MAX_BACKOFF)
-}
 
 /// The environment contract of an agent run (see the module documentation).
 #[must_use]
@@ -79,6 +68,11 @@ pub fn agent_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
         ("ORCH_VERDICT_PASS".into(), ctx.spec.pass_value.into()),
     ]
 }
+
+/// Makes the [`RunRecord`] of an agent run from what the run's end knows:
+/// outcome, exit code, duration, usage, detail, sandbox level.
+type Record<'a> =
+    &'a dyn Fn(RunOutcome, Option<i32>, Duration, Usage, String, Option<SandboxLevel>) -> RunRecord;
 
 /// Starts the LLM agent for `ctx`'s role and waits for it; the only function
 /// that starts an agent process. Never panics; every ending is a [`Launch`].
@@ -119,266 +113,345 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
             );
         }
     };
-    let written = room.out().join(
-        ctx.artifact
-            .file_name()
-            .unwrap_or_else(|| std::ffi::OsStr::new("artifact.md")),
-    );
-    let mut agent_ctx = ctx.clone();
-    agent_ctx.artifact.clone_from(&written);
-    let prompt = prompt::build(&config.home, &agent_ctx);
-    let [output_log, prompt_file] = workspace::sidecars(&ctx.artifact);
-    // Kept for the operator; a prompt that cannot be written does not stop
-    // the run.
-    let _ = std::fs::write(&prompt_file, &prompt);
-    // Bounds on the CLI's own retries ([`crate::preset::retry_env`]).
-    let codex_home = std::env::var_os("CODEX_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            config
-                .agent
-                .home_dir
-                .as_ref()
-                .map(|home| home.join(".codex"))
-        });
-    let mut set = crate::preset::retry_env(config.agent.preset, codex_home.as_deref());
-    set.extend(agent_env(&agent_ctx));
-    set.extend(room.env());
-    // Only what the agent needs: an allow-list, its preset's credentials.
-    let env = crate::preset::prepare(config, set);
-    // The stream as it arrives: usage (so a killed run still records what it
-    // spent) and the terminal event, after which the CLI gets the linger to
-    // exit.
-    let stream = Arc::new(Mutex::new(AgentStream::default()));
-    let observer = {
-        let stream = Arc::clone(&stream);
-        let linger = config.agent.linger;
-        LineObserver::new(move |line| {
-            let terminal = stream
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .line(line);
-            if terminal {
-                LineAction::EndAfter(linger)
-            } else {
-                LineAction::Continue
-            }
-        })
-    };
-    let policy = sandbox::policy(
-        config,
-        RunKind::Agent,
-        &ctx.repo,
-        &ctx.workspace.dir,
-        Some(&ctx.task_dir),
-        Some(&room),
-    );
-    let spec = ExecSpec::new(
-        Program::Shell(config.agent.command.clone()),
-        &ctx.workspace.dir,
-    )
-    .stdin(prompt.into_bytes())
-    .streams(Streams::Separate {
-        stdout_cap: config.agent.stdout_cap,
-    })
-    .sidecar(output_log)
-    .limits(OutputLimits::default())
-    .env(env)
-    .timeout(Some(config.agent.timeout))
-    .grace(config.agent.grace)
-    .supervisor(config.supervisor.clone())
-    .sandbox(policy)
-    .observer(observer)
-    .clocks(if streams_events(&config.agent.command) {
-        OutputClocks::new(config.agent.first_output, config.agent.stall)
-    } else {
-        OutputClocks::default()
-    });
-    let handle = exec::start(&spec);
+    // The agent command (`sh -c COMMAND`): read here, where the one
+    // transport starts it.
+    let run = AgentRun::prepare(ctx, config, &config.agent.command, &room);
+    let handle = exec::start(&run.spec);
     control.attach(handle.canceller());
-    let outcome = handle.wait();
-    match outcome {
-        ExecOutcome::Finished(finished) => {
-            let report = stream
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .report();
-            let usage = merge_usage(
-                finished
-                    .stdout
+    match handle.wait() {
+        ExecOutcome::Finished(finished) => run.ended(ctx, config, &finished, &record),
+        ExecOutcome::Failed(error) => {
+            unavailable(ctx, config, error.message, error.duration, &record)
+        }
+    }
+}
+
+/// One agent run as [`spawn`] starts it: the machinery's spec, the stream
+/// it reads as output arrives, where the agent writes its artifact, and the
+/// Codex home its model is read from.
+struct AgentRun {
+    spec: ExecSpec,
+    stream: Arc<Mutex<AgentStream>>,
+    written: std::path::PathBuf,
+    codex_home: Option<std::path::PathBuf>,
+}
+
+impl AgentRun {
+    /// The prompt (kept beside the artifact), the environment, the sandbox
+    /// and the limits of `ctx`'s agent run of `command` in `room`.
+    fn prepare(
+        ctx: &JobContext,
+        config: &LauncherConfig,
+        command: &str,
+        room: &RunRoom,
+    ) -> AgentRun {
+        let written = room.out().join(
+            ctx.artifact
+                .file_name()
+                .unwrap_or_else(|| std::ffi::OsStr::new("artifact.md")),
+        );
+        let mut agent_ctx = ctx.clone();
+        agent_ctx.artifact.clone_from(&written);
+        let prompt = prompt::build(&config.home, &agent_ctx);
+        let [output_log, prompt_file] = workspace::sidecars(&ctx.artifact);
+        // Kept for the operator; a prompt that cannot be written does not
+        // stop the run.
+        let _ = std::fs::write(&prompt_file, &prompt);
+        // Bounds on the CLI's own retries ([`crate::preset::retry_env`]).
+        let codex_home = std::env::var_os("CODEX_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                config
+                    .agent
+                    .home_dir
                     .as_ref()
-                    .map(|stdout| parse_usage(&stdout.bytes))
-                    .unwrap_or_default(),
-                report.usage.clone(),
-                &config.agent.prices,
-                // Codex's events name no model: its command line or config.
-                (config.agent.preset == crate::preset::AgentKind::Codex)
-                    .then(|| {
-                        crate::preset::codex_model(&config.agent.command, codex_home.as_deref())
-                    })
-                    .flatten(),
-            );
-            let exit = finished.ending.exit();
-            let exit_code = match exit {
-                ProcessExit::Code(code) => Some(code),
-                ProcessExit::Signal(_) => None,
-            };
-            let detail = orch_process::describe_exit(exit);
-            let sandbox = Some(finished.sandbox);
-            if let Ending::Exited(ProcessExit::Code(code @ (126 | 127))) = finished.ending {
-                let said = String::from_utf8_lossy(&finished.output.tail);
-                let said = said.trim().lines().last().unwrap_or("").to_owned();
-                let what = if code == 127 {
-                    "not found"
+                    .map(|home| home.join(".codex"))
+            });
+        let mut set = crate::preset::retry_env(config.agent.preset, codex_home.as_deref());
+        set.extend(agent_env(&agent_ctx));
+        set.extend(room.env());
+        // Only what the agent needs: an allow-list, its preset's credentials.
+        let env = crate::preset::prepare(config, set);
+        // The stream as it arrives: usage (so a killed run still records
+        // what it spent) and the terminal event, after which the CLI gets
+        // the linger to exit.
+        let stream = Arc::new(Mutex::new(AgentStream::default()));
+        let observer = {
+            let stream = Arc::clone(&stream);
+            let linger = config.agent.linger;
+            LineObserver::new(move |line| {
+                let terminal = stream
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .line(line);
+                if terminal {
+                    LineAction::EndAfter(linger)
                 } else {
-                    "not executable"
-                };
-                return unavailable(
-                    ctx,
-                    config,
-                    format!(
-                        "the agent command {:?} exited {code}: the shell found its program {what} ({said})",
-                        config.agent.command
-                    ),
-                    finished.duration,
-                    &record,
-                );
-            }
-            let end = match finished.ending {
-                Ending::Exited(ProcessExit::Code(code)) => RunEnd::Exit(code),
-                Ending::Exited(ProcessExit::Signal(_)) => RunEnd::Signal,
-                Ending::Dismissed(_) => RunEnd::Lingered,
-                Ending::TimedOut(_) => RunEnd::TimedOut,
-                Ending::Stalled(..) => RunEnd::Stalled,
-                Ending::Cancelled(_) => {
-                    let _ = sandbox::take_artifact(&written, &ctx.artifact);
-                    return Launch::Cancelled {
-                        record: Some(record(
-                            RunOutcome::Cancelled,
-                            exit_code,
-                            finished.duration,
-                            usage,
-                            "cancelled".to_owned(),
-                            sandbox,
-                        )),
-                    };
+                    LineAction::Continue
                 }
-            };
-            let stderr = String::from_utf8_lossy(&finished.output.tail);
-            let fault = classify(end, &report, &stderr);
-            let stall_detail = match finished.ending {
-                Ending::Stalled(_, Stall::NoFirstOutput(limit)) => format!(
-                    "stall: no output within {}s of the start (ORCH_AGENT_FIRST_OUTPUT_SECS)",
-                    limit.as_secs()
-                ),
-                Ending::Stalled(_, Stall::Silent(limit)) => format!(
-                    "stall: no output for {}s (ORCH_AGENT_STALL_SECS)",
-                    limit.as_secs()
-                ),
-                Ending::Exited(_)
-                | Ending::TimedOut(_)
-                | Ending::Cancelled(_)
-                | Ending::Dismissed(_) => String::new(),
-            };
-            // A fault of the model API, the CLI's login or the network is
-            // the infrastructure's: deferred or blocked, never a verdict.
-            let infra = match fault {
-                Fault::Role => None,
-                Fault::Authentication(said) => Some((
-                    InfraFault {
-                        what: format!("the agent CLI could not authenticate: {said:?}"),
-                        fix: "fix the CLI's API key or login (e.g. ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY in the agent's environment, or ORCH_AGENT_CMD)",
-                        transient: false,
-                    },
-                    RunOutcome::ToolError,
-                )),
-                Fault::Overloaded(said) | Fault::ServerError(said) | Fault::Network(said) => {
-                    let why = if stall_detail.is_empty() {
-                        &detail
-                    } else {
-                        &stall_detail
-                    };
-                    Some((
-                        InfraFault {
-                            what: format!("the model API failed the agent CLI: {said:?} ({why})"),
-                            fix: "check the model provider's status and the network, or raise ORCH_AGENT_INFRA_RETRIES",
-                            transient: true,
-                        },
-                        RunOutcome::Deferred,
-                    ))
-                }
-                Fault::Stall => Some((
-                    InfraFault {
-                        what: format!("the agent CLI stalled ({stall_detail})"),
-                        fix: "check the model provider and the network, or raise ORCH_AGENT_STALL_SECS / ORCH_AGENT_FIRST_OUTPUT_SECS",
-                        transient: true,
-                    },
-                    RunOutcome::Deferred,
-                )),
-            };
-            if let Some((fault, outcome)) = infra {
-                return infra_fault(
-                    ctx,
-                    config,
-                    &fault,
-                    record(
-                        outcome,
+            })
+        };
+        let policy = sandbox::policy(
+            config,
+            RunKind::Agent,
+            &ctx.repo,
+            &ctx.workspace.dir,
+            Some(&ctx.task_dir),
+            Some(room),
+        );
+        let spec = ExecSpec::new(Program::Shell(command.to_owned()), &ctx.workspace.dir)
+            .stdin(prompt.into_bytes())
+            .streams(Streams::Separate {
+                stdout_cap: config.agent.stdout_cap,
+            })
+            .sidecar(output_log)
+            .limits(OutputLimits::default())
+            .env(env)
+            .timeout(Some(config.agent.timeout))
+            .grace(config.agent.grace)
+            .supervisor(config.supervisor.clone())
+            .sandbox(policy)
+            .observer(observer)
+            .clocks(if streams_events(command) {
+                OutputClocks::new(config.agent.first_output, config.agent.stall)
+            } else {
+                OutputClocks::default()
+            });
+        AgentRun {
+            spec,
+            stream,
+            written,
+            codex_home,
+        }
+    }
+
+    /// What a run that finished becomes: an agent that could not be run
+    /// (126/127), a cancelled run, an infrastructure fault (deferred or
+    /// blocked), or a run that ended, with its artifact taken.
+    fn ended(
+        &self,
+        ctx: &JobContext,
+        config: &LauncherConfig,
+        finished: &Finished,
+        record: Record<'_>,
+    ) -> Launch {
+        let report = self
+            .stream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .report();
+        let usage = self.usage(config, finished, &report);
+        let exit = finished.ending.exit();
+        let exit_code = match exit {
+            ProcessExit::Code(code) => Some(code),
+            ProcessExit::Signal(_) => None,
+        };
+        let detail = orch_process::describe_exit(exit);
+        let sandbox = Some(finished.sandbox);
+        if let Some(refused) = shell_refused(ctx, config, finished, record) {
+            return refused;
+        }
+        let end = match finished.ending {
+            Ending::Exited(ProcessExit::Code(code)) => RunEnd::Exit(code),
+            Ending::Exited(ProcessExit::Signal(_)) => RunEnd::Signal,
+            Ending::Dismissed(_) => RunEnd::Lingered,
+            Ending::TimedOut(_) => RunEnd::TimedOut,
+            Ending::Stalled(..) => RunEnd::Stalled,
+            Ending::Cancelled(_) => {
+                let _ = sandbox::take_artifact(&self.written, &ctx.artifact);
+                return Launch::Cancelled {
+                    record: Some(record(
+                        RunOutcome::Cancelled,
                         exit_code,
                         finished.duration,
                         usage,
-                        String::new(),
+                        "cancelled".to_owned(),
                         sandbox,
-                    ),
-                );
+                    )),
+                };
             }
-            // The artifact, from the agent's output folder into the task
-            // folder; a link or a non-file there is refused (the gate then
-            // fails closed on the missing artifact). A run the wall clock or
-            // a stall ended is never taken unless the CLI had printed its
-            // terminal event: half an artifact is no verdict.
-            let accepted = report.terminal || !matches!(end, RunEnd::TimedOut | RunEnd::Stalled);
-            let refused = if accepted {
-                sandbox::take_artifact(&written, &ctx.artifact)
-                    .err()
-                    .map(|why| format!("; {why}"))
-                    .unwrap_or_default()
-            } else {
-                "; its artifact was not taken (killed before its result)".to_owned()
-            };
-            let (outcome, detail) = match end {
-                RunEnd::Exit(0) => (RunOutcome::Passed, detail),
-                RunEnd::Exit(_) | RunEnd::Signal | RunEnd::Stalled => (RunOutcome::Failed, detail),
-                RunEnd::Lingered => (
-                    if report.succeeded == Some(true) {
-                        RunOutcome::Passed
-                    } else {
-                        RunOutcome::Failed
-                    },
-                    format!(
-                        "the CLI printed its result but did not exit: ended after the {}s linger (ORCH_AGENT_LINGER_SECS)",
-                        config.agent.linger.as_secs()
-                    ),
-                ),
-                RunEnd::TimedOut => (
-                    RunOutcome::TimedOut,
-                    format!("timeout after {:?}", config.agent.timeout),
-                ),
-            };
-            Launch::Ran {
-                record: record(
+        };
+        let stderr = String::from_utf8_lossy(&finished.output.tail);
+        let fault = classify(end, &report, &stderr);
+        if let Some((fault, outcome)) = infra_of(fault, &detail, &stall_detail(&finished.ending)) {
+            return infra_fault(
+                ctx,
+                config,
+                &fault,
+                record(
                     outcome,
                     exit_code,
                     finished.duration,
                     usage,
-                    format!("{detail}{refused}"),
+                    String::new(),
                     sandbox,
                 ),
-                alert: None,
-            }
+            );
         }
-        ExecOutcome::Failed(error) => {
-            unavailable(ctx, config, error.message, error.duration, &record)
+        // The artifact, from the agent's output folder into the task
+        // folder; a link or a non-file there is refused (the gate then
+        // fails closed on the missing artifact). A run the wall clock or a
+        // stall ended is never taken unless the CLI had printed its
+        // terminal event: half an artifact is no verdict.
+        let accepted = report.terminal || !matches!(end, RunEnd::TimedOut | RunEnd::Stalled);
+        let refused = if accepted {
+            sandbox::take_artifact(&self.written, &ctx.artifact)
+                .err()
+                .map(|why| format!("; {why}"))
+                .unwrap_or_default()
+        } else {
+            "; its artifact was not taken (killed before its result)".to_owned()
+        };
+        let (outcome, detail) = ran_outcome(end, report.succeeded, detail, config);
+        Launch::Ran {
+            record: record(
+                outcome,
+                exit_code,
+                finished.duration,
+                usage,
+                format!("{detail}{refused}"),
+                sandbox,
+            ),
+            alert: None,
         }
+    }
+}
+
+impl AgentRun {
+    /// The run's usage: its whole stdout's, completed from the stream's
+    /// ([`merge_usage`]).
+    fn usage(&self, config: &LauncherConfig, finished: &Finished, report: &StreamReport) -> Usage {
+        merge_usage(
+            finished
+                .stdout
+                .as_ref()
+                .map(|stdout| parse_usage(&stdout.bytes))
+                .unwrap_or_default(),
+            report.usage.clone(),
+            &config.agent.prices,
+            // Codex's events name no model: its command line or config.
+            (config.agent.preset == crate::preset::AgentKind::Codex)
+                .then(|| {
+                    crate::preset::codex_model(&config.agent.command, self.codex_home.as_deref())
+                })
+                .flatten(),
+        )
+    }
+}
+
+/// The shell's 126 or 127: the agent's program was not executable or not
+/// found, so the agent could not be run at all ([`unavailable`]).
+fn shell_refused(
+    ctx: &JobContext,
+    config: &LauncherConfig,
+    finished: &Finished,
+    record: Record<'_>,
+) -> Option<Launch> {
+    let Ending::Exited(ProcessExit::Code(code @ (126 | 127))) = finished.ending else {
+        return None;
+    };
+    let said = String::from_utf8_lossy(&finished.output.tail);
+    let said = said.trim().lines().last().unwrap_or("").to_owned();
+    let what = if code == 127 {
+        "not found"
+    } else {
+        "not executable"
+    };
+    Some(unavailable(
+        ctx,
+        config,
+        format!(
+            "the agent command {:?} exited {code}: the shell found its program {what} ({said})",
+            config.agent.command
+        ),
+        finished.duration,
+        record,
+    ))
+}
+
+/// What an output clock's stall says (empty for any other ending).
+fn stall_detail(ending: &Ending) -> String {
+    match ending {
+        Ending::Stalled(_, Stall::NoFirstOutput(limit)) => format!(
+            "stall: no output within {}s of the start (ORCH_AGENT_FIRST_OUTPUT_SECS)",
+            limit.as_secs()
+        ),
+        Ending::Stalled(_, Stall::Silent(limit)) => format!(
+            "stall: no output for {}s (ORCH_AGENT_STALL_SECS)",
+            limit.as_secs()
+        ),
+        Ending::Exited(_) | Ending::TimedOut(_) | Ending::Cancelled(_) | Ending::Dismissed(_) => {
+            String::new()
+        }
+    }
+}
+
+/// A fault of the model API, the CLI's login or the network is the
+/// infrastructure's: deferred or blocked, never a verdict. `None` for the
+/// role's own fault.
+fn infra_of(fault: Fault, detail: &str, stall_detail: &str) -> Option<(InfraFault, RunOutcome)> {
+    match fault {
+        Fault::Role => None,
+        Fault::Authentication(said) => Some((
+            InfraFault {
+                what: format!("the agent CLI could not authenticate: {said:?}"),
+                fix: "fix the CLI's API key or login (e.g. ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY in the agent's environment, or ORCH_AGENT_CMD)",
+                transient: false,
+            },
+            RunOutcome::ToolError,
+        )),
+        Fault::Overloaded(said) | Fault::ServerError(said) | Fault::Network(said) => {
+            let why = if stall_detail.is_empty() {
+                detail
+            } else {
+                stall_detail
+            };
+            Some((
+                InfraFault {
+                    what: format!("the model API failed the agent CLI: {said:?} ({why})"),
+                    fix: "check the model provider's status and the network, or raise ORCH_AGENT_INFRA_RETRIES",
+                    transient: true,
+                },
+                RunOutcome::Deferred,
+            ))
+        }
+        Fault::Stall => Some((
+            InfraFault {
+                what: format!("the agent CLI stalled ({stall_detail})"),
+                fix: "check the model provider and the network, or raise ORCH_AGENT_STALL_SECS / ORCH_AGENT_FIRST_OUTPUT_SECS",
+                transient: true,
+            },
+            RunOutcome::Deferred,
+        )),
+    }
+}
+
+/// The outcome and detail of a run that ended as the role's own: its exit,
+/// a linger after the CLI's result (`succeeded` says which), or a timeout.
+fn ran_outcome(
+    end: RunEnd,
+    succeeded: Option<bool>,
+    detail: String,
+    config: &LauncherConfig,
+) -> (RunOutcome, String) {
+    match end {
+        RunEnd::Exit(0) => (RunOutcome::Passed, detail),
+        RunEnd::Exit(_) | RunEnd::Signal | RunEnd::Stalled => (RunOutcome::Failed, detail),
+        RunEnd::Lingered => (
+            if succeeded == Some(true) {
+                RunOutcome::Passed
+            } else {
+                RunOutcome::Failed
+            },
+            format!(
+                "the CLI printed its result but did not exit: ended after the {}s linger (ORCH_AGENT_LINGER_SECS)",
+                config.agent.linger.as_secs()
+            ),
+        ),
+        RunEnd::TimedOut => (
+            RunOutcome::TimedOut,
+            format!("timeout after {:?}", config.agent.timeout),
+        ),
     }
 }
 
@@ -405,11 +478,13 @@ fn infra_fault(
 ) -> Launch {
     let spent = ctx.job.infra_attempts;
     run.detail.clone_from(&fault.what);
-    if fault.transient && spent < config.agent.infra_retries {
+    if fault.transient
+        && let Some(retry_in) = config.agent.retry.next(spent)
+    {
         run.outcome = RunOutcome::Deferred;
         return Launch::Defer {
             record: run,
-            retry_in: backoff(config.agent.defer, spent),
+            retry_in,
         };
     }
     run.outcome = RunOutcome::ToolError;
@@ -478,39 +553,11 @@ fn unavailable(
     config: &LauncherConfig,
     message: String,
     duration: Duration,
-    record: &dyn Fn(
-        RunOutcome,
-        Option<i32>,
-        Duration,
-        Usage,
-        String,
-        Option<SandboxLevel>,
-    ) -> RunRecord,
+    record: Record<'_>,
 ) -> Launch {
     let spent = ctx.job.infra_attempts;
-    if spent >= config.agent.infra_retries {
-        Launch::Block {
-            record: Some(record(
-                RunOutcome::ToolError,
-                None,
-                duration,
-                Usage::default(),
-                message.clone(),
-                None,
-            )),
-            alert: AlertSpec {
-                kind: AlertKind::AgentUnavailable,
-                message: format!(
-                    "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT (or ORCH_AGENT_CMD) with `orch agent check`, ORCH_SANDBOX and the repository's checkout, then `orch task retry {}`",
-                    ctx.task.id,
-                    ctx.role.as_str(),
-                    spent + 1,
-                    ctx.task.id,
-                ),
-            },
-        }
-    } else {
-        Launch::Defer {
+    if let Some(retry_in) = config.agent.retry.next(spent) {
+        return Launch::Defer {
             record: record(
                 RunOutcome::Deferred,
                 None,
@@ -519,22 +566,27 @@ fn unavailable(
                 message,
                 None,
             ),
-            retry_in: backoff(config.agent.defer, spent),
-        }
+            retry_in,
+        };
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let base = Duration::from_secs(30);
-        assert_eq!(backoff(base, 0), Duration::from_secs(30));
-        assert_eq!(backoff(base, 1), Duration::from_secs(60));
-        assert_eq!(backoff(base, 3), Duration::from_secs(240));
-        assert_eq!(backoff(base, 40), MAX_BACKOFF);
-        assert_eq!(backoff(Duration::ZERO, 5), Duration::ZERO);
+    Launch::Block {
+        record: Some(record(
+            RunOutcome::ToolError,
+            None,
+            duration,
+            Usage::default(),
+            message.clone(),
+            None,
+        )),
+        alert: AlertSpec {
+            kind: AlertKind::AgentUnavailable,
+            message: format!(
+                "the agent for task {} ({}) could not be started {} times: {message}; check ORCH_AGENT (or ORCH_AGENT_CMD) with `orch agent check`, ORCH_SANDBOX and the repository's checkout, then `orch task retry {}`",
+                ctx.task.id,
+                ctx.role.as_str(),
+                spent + 1,
+                ctx.task.id,
+            ),
+        },
     }
 }

@@ -106,8 +106,8 @@ impl Case {
         // Each CLI run takes seconds; a hang fails the case, never the suite.
         config.agent.timeout = Duration::from_secs(90);
         config.agent.grace = Duration::from_millis(500);
-        config.agent.defer = Duration::from_millis(1);
-        config.agent.infra_retries = 0;
+        config.agent.retry.base = Duration::from_millis(1);
+        config.agent.retry.retries = 0;
         Case {
             db: dir.path().join("orch.db"),
             _dir: dir,
@@ -616,7 +616,7 @@ impl Scenario {
 fn a_failure_is_the_infrastructures(cli: AgentKind, script: Script) -> Result<(), Failed> {
     let _server = ModelServer::start_on(script, port(cli), None).unwrap();
     let mut case = Case::new(cli)?;
-    case.config.agent.infra_retries = 1;
+    case.config.agent.retry.retries = 1;
     case.config.agent.linger = Duration::from_secs(1);
     case.config.agent.first_output = Some(Duration::from_secs(30));
     case.config.agent.stall = Some(Duration::from_secs(6));

@@ -113,7 +113,11 @@ pub enum Scrub {
 
 /// The environment of a supervised child: the parent's environment, minus
 /// what [`EnvPolicy::scrub`] drops, plus what is set.
+///
+/// `#[non_exhaustive]`: made by [`EnvPolicy::new`] (or
+/// [`EnvPolicy::scrubbed`], `default()`), then the `with_*` builders.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EnvPolicy {
     /// What to drop.
     pub scrub: Scrub,
@@ -132,6 +136,56 @@ pub struct EnvPolicy {
 }
 
 impl EnvPolicy {
+    /// A policy that drops what `scrub` says, and nothing more yet.
+    #[must_use]
+    pub fn new(scrub: Scrub) -> EnvPolicy {
+        EnvPolicy {
+            scrub,
+            ..EnvPolicy::default()
+        }
+    }
+
+    /// Adds names to drop ([`EnvPolicy::extra_secrets`]).
+    #[must_use]
+    pub fn with_extra_secrets<I>(mut self, names: I) -> EnvPolicy
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        self.extra_secrets.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds names kept whatever the scrub says ([`EnvPolicy::pass_through`]).
+    #[must_use]
+    pub fn with_pass_through<I>(mut self, names: I) -> EnvPolicy
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        self.pass_through.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds names (or `PREFIX*` prefixes) an allow-list keeps
+    /// ([`EnvPolicy::allow`]).
+    #[must_use]
+    pub fn with_allow<I>(mut self, names: I) -> EnvPolicy
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        self.allow.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds variables set for the child ([`EnvPolicy::set`]).
+    #[must_use]
+    pub fn with_set(mut self, vars: impl IntoIterator<Item = (OsString, OsString)>) -> EnvPolicy {
+        self.set.extend(vars);
+        self
+    }
+
     /// A policy that drops secrets ([`Scrub::Secrets`]).
     #[must_use]
     pub fn scrubbed() -> EnvPolicy {
@@ -205,6 +259,29 @@ impl EnvPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_builders_fill_the_fields_they_name_and_add_to_them() {
+        let policy = EnvPolicy::new(Scrub::AllowList)
+            .with_extra_secrets(["MY_TOKEN"])
+            .with_pass_through(["A_KEY"])
+            .with_pass_through(["B_KEY"])
+            .with_allow(["PATH", "LC_*"])
+            .with_set(pairs(&[("X", "1")]));
+        assert_eq!(
+            policy,
+            EnvPolicy {
+                scrub: Scrub::AllowList,
+                extra_secrets: vec!["MY_TOKEN".into()],
+                pass_through: vec!["A_KEY".into(), "B_KEY".into()],
+                allow: vec!["PATH".into(), "LC_*".into()],
+                set: pairs(&[("X", "1")]),
+            }
+        );
+        assert!(policy.drops(OsStr::new("MY_TOKEN")));
+        assert!(!policy.drops(OsStr::new("LC_ALL")));
+        assert_eq!(EnvPolicy::new(Scrub::Secrets), EnvPolicy::scrubbed());
+    }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
         list.iter()

@@ -50,7 +50,11 @@ impl SupervisorProgram {
 }
 
 /// Output limits: what the staging log keeps and how much the sidecar holds.
+///
+/// `#[non_exhaustive]`: made by [`OutputLimits::new`] or `default()`, then
+/// the `with_*` builders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OutputLimits {
     /// Leading bytes kept for the staging log.
     pub head_bytes: usize,
@@ -58,6 +62,26 @@ pub struct OutputLimits {
     pub tail_bytes: usize,
     /// Bytes written to the sidecar file before it is cut (a note marks the cut).
     pub sidecar_cap: u64,
+}
+
+impl OutputLimits {
+    /// `head_bytes` and `tail_bytes` kept for the log, `sidecar_cap` bytes
+    /// written to the sidecar.
+    #[must_use]
+    pub const fn new(head_bytes: usize, tail_bytes: usize, sidecar_cap: u64) -> Self {
+        OutputLimits {
+            head_bytes,
+            tail_bytes,
+            sidecar_cap,
+        }
+    }
+
+    /// With `cap` bytes written to the sidecar before it is cut.
+    #[must_use]
+    pub const fn with_sidecar_cap(mut self, cap: u64) -> Self {
+        self.sidecar_cap = cap;
+        self
+    }
 }
 
 impl Default for OutputLimits {

@@ -135,7 +135,12 @@ impl fmt::Display for ToolErrorKind {
 }
 
 /// The output a run captured: head and tail kept, the middle counted.
+///
+/// `#[non_exhaustive]`: made by the machinery, or by
+/// [`CapturedOutput::new`] (then [`CapturedOutput::with_sidecar`]) for a
+/// caller's own record of a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CapturedOutput {
     /// The first bytes (up to [`crate::OutputLimits::head_bytes`]).
     pub head: Vec<u8>,
@@ -150,6 +155,26 @@ pub struct CapturedOutput {
 }
 
 impl CapturedOutput {
+    /// Output of `total_bytes`, of which `head` and `tail` were kept and
+    /// `omitted_bytes` were not; no sidecar.
+    #[must_use]
+    pub fn new(head: Vec<u8>, tail: Vec<u8>, total_bytes: u64, omitted_bytes: u64) -> Self {
+        CapturedOutput {
+            head,
+            tail,
+            total_bytes,
+            omitted_bytes,
+            sidecar: Sidecar::Disabled,
+        }
+    }
+
+    /// With the sidecar file's state.
+    #[must_use]
+    pub fn with_sidecar(mut self, sidecar: Sidecar) -> Self {
+        self.sidecar = sidecar;
+        self
+    }
+
     /// The last line with text in it, for error messages (lossy, at most 200
     /// characters).
     #[must_use]

@@ -199,12 +199,24 @@ pub(crate) enum SpawnFailure {
 /// A process that was still running when the child ended or was ended, and
 /// was signalled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct KilledProcess {
     /// Its process id.
     pub pid: i32,
     /// Its command line, arguments joined by spaces, cut to
     /// [`KILLED_COMMAND_MAX`] characters (empty when it could not be read).
     pub command: String,
+}
+
+impl KilledProcess {
+    /// Process `pid`, whose command line was `command`.
+    #[must_use]
+    pub fn new(pid: i32, command: impl Into<String>) -> KilledProcess {
+        KilledProcess {
+            pid,
+            command: command.into(),
+        }
+    }
 }
 
 /// How many killed processes a report names (the rest are counted).

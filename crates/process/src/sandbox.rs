@@ -125,7 +125,11 @@ impl Network {
 }
 
 /// What a run may do (see the module documentation).
+///
+/// `#[non_exhaustive]`: made by [`SandboxPolicy::new`] or
+/// [`SandboxPolicy::off`], then the builder methods.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SandboxPolicy {
     /// How strictly it is enforced; [`SandboxMode::Off`] ignores the rest.
     pub mode: SandboxMode,
@@ -276,7 +280,11 @@ impl NetworkLevel {
 }
 
 /// What the kernel enforced for one run.
+///
+/// `#[non_exhaustive]`: reported by the machinery
+/// ([`SandboxLevel::unconfined`] for a run without a sandbox).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SandboxLevel {
     /// The mode the run asked for.
     pub mode: SandboxMode,

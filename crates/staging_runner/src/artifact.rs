@@ -451,31 +451,24 @@ mod tests {
 
     #[test]
     fn head_and_tail_are_cut_at_line_boundaries_when_one_is_near() {
-        let output = CapturedOutput {
-            head: b"line 1\nline 2\npart".to_vec(),
-            tail: b"ial\nline 9\n".to_vec(),
-            total_bytes: 1000,
-            omitted_bytes: 972,
-            ..CapturedOutput::default()
-        };
+        let output = CapturedOutput::new(
+            b"line 1\nline 2\npart".to_vec(),
+            b"ial\nline 9\n".to_vec(),
+            1000,
+            972,
+        );
         let (head, tail, omitted) = cut_at_lines(&output);
         assert_eq!(head, b"line 1\nline 2\n");
         assert_eq!(tail, b"line 9\n");
         assert_eq!(omitted, 972 + 4 + 4);
-        let whole = CapturedOutput {
-            head: b"abc".to_vec(),
-            tail: b"def".to_vec(),
-            total_bytes: 6,
-            ..CapturedOutput::default()
-        };
+        let whole = CapturedOutput::new(b"abc".to_vec(), b"def".to_vec(), 6, 0);
         assert_eq!(cut_at_lines(&whole), (&b"abc"[..], &b"def"[..], 0));
-        let far = CapturedOutput {
-            head: [b"x\n".as_slice(), &[b'y'; 5000]].concat(),
-            tail: vec![b'z'; 10],
-            total_bytes: 9000,
-            omitted_bytes: 3988,
-            ..CapturedOutput::default()
-        };
+        let far = CapturedOutput::new(
+            [b"x\n".as_slice(), &[b'y'; 5000]].concat(),
+            vec![b'z'; 10],
+            9000,
+            3988,
+        );
         let (head, tail, _) = cut_at_lines(&far);
         assert_eq!(head.len(), 5002, "no boundary near the cut: kept as is");
         assert_eq!(tail.len(), 10);

@@ -68,7 +68,7 @@
 //!     timed_out: false,
 //!     duration: Duration::from_millis(1200),
 //!     started_at: SystemTime::now(),
-//!     output: CapturedOutput { head: b"staging_status: PASSED\n".to_vec(), total_bytes: 23, ..Default::default() },
+//!     output: CapturedOutput::new(b"staging_status: PASSED\n".to_vec(), Vec::new(), 23, 0),
 //!     killed: 0,
 //!     killed_processes: Vec::new(),
 //!     survivors: 0,
@@ -278,6 +278,7 @@ pub enum LogState {
 /// The one-object summary of a [`StagingRun`], as `orch staging run` prints
 /// it (field names are part of the CLI's documented output).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Summary {
     /// `executed`, `cancelled` or `tool_error` (a log that could not be
     /// written is a tool error: the step did not complete).

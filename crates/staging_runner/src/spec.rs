@@ -45,6 +45,7 @@ impl Default for LogLabel {
 /// repository passes through ([`RunSpec::pass_env`]), plus the keys set with
 /// [`RunSpec::env`]. [`RunSpec::to_exec`] is the machinery's spec for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunSpec {
     /// The shell command line, given to `sh -c`.
     pub command: String,
@@ -167,13 +168,10 @@ impl RunSpec {
     /// The suite's environment policy.
     #[must_use]
     pub fn env_policy(&self) -> EnvPolicy {
-        EnvPolicy {
-            scrub: Scrub::Secrets,
-            extra_secrets: self.scrub_keys.clone(),
-            pass_through: self.pass_env.clone(),
-            set: self.set_env.clone(),
-            allow: Vec::new(),
-        }
+        EnvPolicy::new(Scrub::Secrets)
+            .with_extra_secrets(self.scrub_keys.iter().cloned())
+            .with_pass_through(self.pass_env.iter().cloned())
+            .with_set(self.set_env.iter().cloned())
     }
 
     /// The machinery's spec for this suite: `sh -c`, stdin `/dev/null`,

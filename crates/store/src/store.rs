@@ -283,6 +283,7 @@ impl Store {
 
 /// What [`Store::checkpoint`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WalCheckpoint {
     /// Whether the whole WAL was copied back and truncated (false when a
     /// reader or writer stayed busy past the timeout; try again later).

@@ -1,9 +1,8 @@
 //! `orch alert list|ack`: the alerts as [`AlertView`]s, and their
 //! acknowledgement.
 
-use orch_launcher::views::{AlertView, render};
+use orch_launcher::views::{AlertAckView, AlertView, render};
 use orch_store::AlertId;
-use serde_json::json;
 
 use super::{Globals, Setup, now_ms, print_json, print_view};
 use crate::cli::AlertCommand;
@@ -33,14 +32,11 @@ fn list(setup: &Setup, globals: &Globals, all: bool, limit: u32) -> Result<Endin
 /// `orch alert ack`.
 fn ack(setup: &Setup, id: Option<i64>, all: bool) -> Result<Ending, CliError> {
     let store = setup.open_store()?;
-    let acknowledged: Vec<i64> = match (id, all) {
-        (_, true) => store
-            .acknowledge_all_alerts()?
-            .iter()
-            .map(|a| a.get())
-            .collect(),
+    let acknowledged: Vec<AlertId> = match (id, all) {
+        (_, true) => store.acknowledge_all_alerts()?,
         (Some(id), false) => {
-            store.acknowledge_alert(AlertId::new(id))?;
+            let id = AlertId::new(id);
+            store.acknowledge_alert(id)?;
             vec![id]
         }
         (None, false) => {
@@ -49,6 +45,6 @@ fn ack(setup: &Setup, id: Option<i64>, all: bool) -> Result<Ending, CliError> {
             ));
         }
     };
-    print_json(&json!({ "acknowledged": acknowledged }))?;
+    print_json(&AlertAckView::new(&acknowledged))?;
     Ok(Ending::Done)
 }

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use orch_launcher::views::GateCheckView;
 use orch_pipeline::{Stage, gates_for};
-use serde_json::json;
 
 use super::print_json;
 use crate::{CliError, Ending};
@@ -34,17 +34,11 @@ pub(crate) fn check(stage: &str, file: &Path) -> Result<Ending, CliError> {
         .iter()
         .map(|gate| gate.evaluate(bytes.as_deref()))
         .collect();
-    let passed = results.iter().all(|r| r.passed);
-    print_json(&json!({
-        "stage": stage.as_str(),
-        "file": file.to_string_lossy(),
-        "passed": passed,
-        "gates": results.iter().map(|r| json!({
-            "gate": r.gate.name(),
-            "passed": r.passed,
-            "verdict": r.verdict,
-            "reason": r.reason,
-        })).collect::<Vec<_>>(),
-    }))?;
-    Ok(if passed { Ending::Done } else { Ending::Failed })
+    let view = GateCheckView::new(stage, file, &results);
+    print_json(&view)?;
+    Ok(if view.passed {
+        Ending::Done
+    } else {
+        Ending::Failed
+    })
 }

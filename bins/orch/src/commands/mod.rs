@@ -316,10 +316,10 @@ pub(crate) fn describe(report: &JobReport) -> String {
     // pipeline role beside it; when the LLM ran (a reserved agent that fell
     // back included), the pipeline role alone.
     let role = report.role.as_str();
-    let served = if report.spawned {
+    let served = if report.spawned() {
         role
     } else {
-        report.intercepted_by.unwrap_or(role)
+        report.intercepted_by().unwrap_or(role)
     };
     let who = orch_launcher::views::render::role_label(Some(served), role);
     let what = match &report.end {

@@ -2,10 +2,9 @@
 
 use std::path::Path;
 
-use orch_pipeline::{GateResult, Verdict, gates_for};
+use orch_pipeline::{GateResult, gates_for};
 use orch_store::{
-    AgentRunId, AlertKind, GateDecision, JobCommits, JobEnd, Lease, NewAlert, NewJob,
-    NewShadowVerdict, NewTransition, StoreError, VERDICT_FAILED, VERDICT_PASSED,
+    AgentRunId, AlertKind, JobCommits, JobEnd, Lease, StoreError, VERDICT_FAILED, VERDICT_PASSED,
 };
 use sha2::{Digest, Sha256};
 
@@ -14,7 +13,7 @@ use crate::judge;
 use crate::launch::{AlertSpec, RunOutcome, RunRecord};
 use crate::worktree::TestedTree;
 
-use super::plan::{EndPlan, PlanTask, plan_end};
+use super::plan::{EndFacts, PlanShadow, PlanTask, plan_end};
 use super::report::JobEndKind;
 use super::shadow::ShadowPair;
 use super::tree::ran_suite;
@@ -38,19 +37,35 @@ impl Engine {
             .iter()
             .map(|gate| gate.evaluate(bytes.as_deref()))
             .collect();
-        let task = PlanTask {
-            id: ctx.task.id,
-            title: &ctx.task.title,
-            developer_retries: ctx.task.developer_retries,
-        };
-        let plan = match plan_end(
-            ctx.stage,
-            &task,
-            &gates,
+        let suite_note = self.suite_note(ctx, record, tree);
+        let facts = EndFacts {
+            stage: ctx.stage,
+            job: ctx.job.id,
+            task: PlanTask {
+                id: ctx.task.id,
+                title: &ctx.task.title,
+                developer_retries: ctx.task.developer_retries,
+            },
+            gates: &gates,
             record,
-            alert,
-            self.config.developer_retries,
-        ) {
+            run_alert: alert,
+            budget: self.config.developer_retries,
+            artifact_sha: sha.as_deref(),
+            judged: tree.map(|(_, judged)| judged),
+            suite_note: suite_note.as_deref(),
+            // Only the test runner has a shadow mode: its command is the
+            // repository's test command.
+            shadow: shadow.map(|(runner_run, pair)| PlanShadow {
+                runner_run,
+                pair,
+                command_sha: ctx
+                    .repo
+                    .test_command
+                    .as_deref()
+                    .map(orch_store::command_sha256),
+            }),
+        };
+        let plan = match plan_end(facts) {
             Ok(plan) => plan,
             Err(error) => {
                 return self.block(
@@ -64,87 +79,21 @@ impl Engine {
                 );
             }
         };
-        let EndPlan {
-            verdict,
-            decision,
-            status,
-            alert,
-        } = plan;
-        let suite_note = self.suite_note(ctx, record, tree);
-        let transition = NewTransition {
-            task: ctx.task.id,
-            from_stage: ctx.stage,
-            to_stage: decision.to,
-            status,
-            developer_retries: decision.developer_retries,
-            decisions: gates
-                .iter()
-                .map(|g| GateDecision {
-                    gate: g.gate.name().to_owned(),
-                    passed: g.passed,
-                    verdict: g.verdict.clone(),
-                    reason: match &suite_note {
-                        Some(note) => format!("{}; {note}", g.reason),
-                        None => g.reason.clone(),
-                    },
-                    artifact_sha256: sha.clone(),
-                    commit_sha: tree.map(|(_, judged)| judged.commit.clone()),
-                    tree_clean: tree.map(|(_, judged)| judged.clean),
-                    sandbox: record.sandbox.map(|level| level.to_string()),
-                })
-                .collect(),
-        };
-        let next = decision
-            .to
-            .role()
-            .map(|role| NewJob::new(ctx.task.id, decision.to, role));
         let row = self.run_row(ctx, record);
-        // Shadow mode: the runner's verdict beside the LLM's, as the gate
-        // took it.
-        let shadow_row =
-            shadow.map(
-                |(runner_run, ShadowPair { first: run, rerun })| NewShadowVerdict {
-                    stage: ctx.stage,
-                    runner_run,
-                    commit: run.commit.clone(),
-                    llm_commit: tree.map(|(_, judged)| judged.commit.clone()),
-                    runner_verdict: run.verdict.map(str::to_owned),
-                    llm_verdict: if verdict == Verdict::Pass {
-                        VERDICT_PASSED
-                    } else {
-                        VERDICT_FAILED
-                    }
-                    .to_owned(),
-                    // Only the test runner has a shadow mode: its command is the
-                    // repository's test command.
-                    command_sha: ctx
-                        .repo
-                        .test_command
-                        .as_deref()
-                        .map(orch_store::command_sha256),
-                    rerun_verdict: rerun.as_ref().and_then(|r| r.verdict).map(str::to_owned),
-                },
-            );
-        let alert_row = alert.as_ref().map(|a| NewAlert {
-            kind: a.kind,
-            message: a.message.clone(),
-            task: Some(ctx.task.id),
-            job: Some(ctx.job.id),
-        });
         let end = JobEnd {
-            transition: Some(&transition),
-            next: next.as_ref(),
+            transition: Some(&plan.transition),
+            next: plan.next.as_ref(),
             run: Some(&row),
-            alert: alert_row.as_ref(),
+            alert: plan.alert.as_ref(),
             commits: tree.map(|(commits, _)| commits),
-            shadow: shadow_row.as_ref(),
+            shadow: plan.shadow.as_ref(),
         };
         let completed = self.store().complete_with_transition(lease, &end);
         match completed {
             Ok(_) => Ok(JobEndKind::Transition {
                 from: ctx.stage,
-                to: decision.to,
-                kind: decision.kind,
+                to: plan.decision.to,
+                kind: plan.decision.kind,
                 gates,
             }),
             Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),

@@ -1,15 +1,13 @@
 //! Writing a job's end other than a transition: blocked with an alert,
 //! cancelled, or interrupted; and the `agent_runs` row of a run.
 
-use orch_pipeline::Stage;
-use orch_store::{
-    AlertKind, Job, JobEnd, Lease, NewAgentRun, NewAlert, NewTransition, StoreError, TaskStatus,
-};
+use orch_store::{AlertKind, Job, JobEnd, Lease, NewAgentRun, StoreError};
 
 use crate::context::JobContext;
 use crate::launch::{AlertSpec, RunRecord};
 use crate::workspace;
 
+use super::plan::plan_block;
 use super::report::JobEndKind;
 use super::{Engine, EngineError, epoch_ms};
 
@@ -23,26 +21,12 @@ impl Engine {
         alert: &AlertSpec,
     ) -> Result<JobEndKind, EngineError> {
         let store = self.store();
-        let task = store.task(job.task)?;
-        let transition = NewTransition {
-            task: task.id,
-            from_stage: task.stage,
-            to_stage: Stage::Blocked,
-            status: TaskStatus::Blocked,
-            developer_retries: task.developer_retries,
-            decisions: Vec::new(),
-        };
-        let alert_row = NewAlert {
-            kind: alert.kind,
-            message: alert.message.clone(),
-            task: Some(task.id),
-            job: Some(job.id),
-        };
+        let plan = plan_block(&store.task(job.task)?, job.id, alert);
         let end = JobEnd {
-            transition: Some(&transition),
+            transition: Some(&plan.transition),
             next: None,
             run: run.as_ref(),
-            alert: Some(&alert_row),
+            alert: Some(&plan.alert),
             commits: None,
             shadow: None,
         };
@@ -59,6 +43,24 @@ impl Engine {
                     Err(error) => Err(error.into()),
                 }
             }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Gives a stopped job back to the queue (the worker is stopping); an
+    /// operator's cancel recorded meanwhile ends it cancelled instead.
+    pub(super) fn release_stopped(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+    ) -> Result<JobEndKind, EngineError> {
+        let released = self
+            .store()
+            .release(lease, "cancelled: the worker is stopping");
+        match released {
+            Ok(()) => Ok(JobEndKind::Released),
+            Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+            Err(StoreError::CancelRequested { .. }) => self.end_cancelled(lease, ctx, None),
             Err(error) => Err(error.into()),
         }
     }

@@ -2,7 +2,7 @@
 //! cancels the run when it is lost, a stop or a cancel is asked, and the gate
 //! a run's side effects pass.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -12,6 +12,57 @@ use orch_store::{Lease, StoreError};
 use crate::context::RunControl;
 
 use super::{Engine, StopSignal};
+
+/// Why the heartbeat cancelled a run. When several apply, the strongest
+/// wins: a lost lease over an operator's cancel over a stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum CancelCause {
+    /// The worker is stopping (a shutdown): the job is given back.
+    Stop,
+    /// An operator asked to cancel the job: it ends blocked, `cancelled`.
+    Operator,
+    /// The lease was lost or lapsed: the job is no longer this worker's,
+    /// and nothing of its end may be written.
+    LeaseLost,
+}
+
+impl CancelCause {
+    const fn code(self) -> u8 {
+        match self {
+            CancelCause::Stop => 1,
+            CancelCause::Operator => 2,
+            CancelCause::LeaseLost => 3,
+        }
+    }
+}
+
+/// What the heartbeat saw while a run went on: the strongest
+/// [`CancelCause`] so far, shared between the heartbeat's thread and the
+/// run's.
+#[derive(Debug, Default)]
+pub(super) struct Watch(AtomicU8);
+
+impl Watch {
+    /// Records `cause`, unless a stronger one was recorded already.
+    fn raise(&self, cause: CancelCause) {
+        self.0.fetch_max(cause.code(), Ordering::SeqCst);
+    }
+
+    /// Why the run was cancelled, if it was.
+    pub(super) fn cause(&self) -> Option<CancelCause> {
+        match self.0.load(Ordering::SeqCst) {
+            0 => None,
+            1 => Some(CancelCause::Stop),
+            2 => Some(CancelCause::Operator),
+            _ => Some(CancelCause::LeaseLost),
+        }
+    }
+
+    /// Whether the lease was lost.
+    pub(super) fn lease_lost(&self) -> bool {
+        self.cause() == Some(CancelCause::LeaseLost)
+    }
+}
 
 impl Engine {
     /// Watches the lease every tick (at most 100 ms apart) until the run
@@ -28,8 +79,7 @@ impl Engine {
         done: &mpsc::Receiver<()>,
         stop: &StopSignal,
         control: &RunControl,
-        lease_lost: &AtomicBool,
-        cancel_asked: &AtomicBool,
+        watch: &Watch,
     ) {
         let every = (self.config.lease / 3).max(Duration::from_millis(10));
         let tick = every.min(Duration::from_millis(100));
@@ -38,7 +88,7 @@ impl Engine {
         let beat_after = |now: Instant| now.checked_add(every).unwrap_or(now);
         let mut next_beat = beat_after(Instant::now());
         let lose = || {
-            lease_lost.store(true, Ordering::SeqCst);
+            watch.raise(CancelCause::LeaseLost);
             control.cancel();
         };
         loop {
@@ -47,9 +97,10 @@ impl Engine {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if stop.is_stopped() && !control.is_cancelled() {
+                watch.raise(CancelCause::Stop);
                 control.cancel();
             }
-            if lease_lost.load(Ordering::SeqCst) {
+            if watch.lease_lost() {
                 continue;
             }
             // One read by primary key: the lease and the operator's cancel.
@@ -66,8 +117,10 @@ impl Engine {
                         lose();
                         continue;
                     }
-                    if job.cancel_requested_ms.is_some() && !cancel_asked.load(Ordering::SeqCst) {
-                        cancel_asked.store(true, Ordering::SeqCst);
+                    if job.cancel_requested_ms.is_some()
+                        && watch.cause() < Some(CancelCause::Operator)
+                    {
+                        watch.raise(CancelCause::Operator);
                         control.cancel();
                     }
                 }

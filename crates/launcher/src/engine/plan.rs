@@ -1,13 +1,22 @@
-//! The pure part of a job's end after its gates: the verdict, the
-//! transition table's decision, the task's status, and the one alert to
-//! raise. No store, no process: [`plan_end`] is unit-tested on its own.
+//! The pure part of a job's end after its gates: from the run record, the
+//! gate results and the facts read around them (the artifact's sha256, the
+//! judged tree, the suite note, the shadow runner's pair), every row the end
+//! writes — the transition with its gate decisions, the next job, the alert
+//! and the shadow pairing. No store, no process, no clock: [`plan_end`] is
+//! unit-tested on its own, and `decide.rs` only writes what it returns.
 
 use orch_pipeline::{
     Decision, DecisionKind, GateResult, Stage, TransitionError, Verdict, next_stage,
 };
-use orch_store::{TaskId, TaskStatus};
+use orch_store::{
+    AgentRunId, GateDecision, JobId, NewAlert, NewJob, NewShadowVerdict, NewTransition, Task,
+    TaskId, TaskStatus, VERDICT_FAILED, VERDICT_PASSED,
+};
 
 use crate::launch::{AlertSpec, RunOutcome, RunRecord};
+use crate::worktree::TestedTree;
+
+use super::shadow::ShadowPair;
 
 /// The task a job's end moves, as [`plan_end`] needs it.
 pub(super) struct PlanTask<'a> {
@@ -19,6 +28,43 @@ pub(super) struct PlanTask<'a> {
     pub(super) developer_retries: u32,
 }
 
+/// The shadow runner's pair beside the LLM role, as [`plan_end`] records it.
+pub(super) struct PlanShadow<'a> {
+    /// The runner's `agent_runs` row, recorded before the job's end.
+    pub(super) runner_run: AgentRunId,
+    /// Its run and its re-run.
+    pub(super) pair: &'a ShadowPair,
+    /// The sha256 of the command it ran (the repository's test command).
+    pub(super) command_sha: Option<String>,
+}
+
+/// Everything [`plan_end`] decides from: plain values, read by the caller.
+pub(super) struct EndFacts<'a> {
+    /// The stage the job ran.
+    pub(super) stage: Stage,
+    /// The job.
+    pub(super) job: JobId,
+    /// Its task.
+    pub(super) task: PlanTask<'a>,
+    /// The stage's gates on the artifact.
+    pub(super) gates: &'a [GateResult],
+    /// The run that produced the artifact.
+    pub(super) record: &'a RunRecord,
+    /// The alert the run itself asked for.
+    pub(super) run_alert: Option<AlertSpec>,
+    /// The developer-retry budget.
+    pub(super) budget: u32,
+    /// The artifact's sha256 (`None`: no artifact the gates could read).
+    pub(super) artifact_sha: Option<&'a str>,
+    /// The tree the verdict is about (`None` without a worktree).
+    pub(super) judged: Option<&'a TestedTree>,
+    /// What the task changed under suite paths, for a suite runner's
+    /// verdict in a judge tree (added to every gate's reason).
+    pub(super) suite_note: Option<&'a str>,
+    /// The shadow runner's pair, in shadow mode.
+    pub(super) shadow: Option<PlanShadow<'a>>,
+}
+
 /// What a job's end writes, decided from its gates.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct EndPlan {
@@ -26,35 +72,123 @@ pub(super) struct EndPlan {
     pub(super) verdict: Verdict,
     /// The transition table's move.
     pub(super) decision: Decision,
-    /// The task's status after it.
-    pub(super) status: TaskStatus,
+    /// The transition row, with every gate's decision and its evidence.
+    pub(super) transition: NewTransition,
+    /// The next stage's job (`None` at a terminal stage).
+    pub(super) next: Option<NewJob>,
     /// The one alert to raise with the end, if any.
-    pub(super) alert: Option<AlertSpec>,
+    pub(super) alert: Option<NewAlert>,
+    /// The shadow runner's verdict beside the LLM's, in shadow mode.
+    pub(super) shadow: Option<NewShadowVerdict>,
 }
 
-/// Turns a run's gate results into the move, the status and the alert of
-/// the job's end. `budget` is the developer-retry budget; `run_alert` the
-/// alert the run itself asked for.
+/// Turns a run's gate results and the facts around them into every row of
+/// the job's end: the move, the transition with its gate decisions, the
+/// next job, the alert and the shadow pairing.
 ///
 /// # Errors
 ///
 /// The transition table's, when no transition applies (the engine then
 /// blocks the task with an `internal_error` alert).
-pub(super) fn plan_end(
-    stage: Stage,
-    task: &PlanTask<'_>,
-    gates: &[GateResult],
-    record: &RunRecord,
-    run_alert: Option<AlertSpec>,
-    budget: u32,
-) -> Result<EndPlan, TransitionError> {
+pub(super) fn plan_end(facts: EndFacts<'_>) -> Result<EndPlan, TransitionError> {
+    let EndFacts {
+        stage,
+        job,
+        task,
+        gates,
+        record,
+        run_alert,
+        budget,
+        artifact_sha,
+        judged,
+        suite_note,
+        shadow,
+    } = facts;
     let verdict = if gates.iter().all(|g| g.passed) {
         Verdict::Pass
     } else {
         Verdict::Fail
     };
     let decision = next_stage(stage, verdict, task.developer_retries, budget)?;
-    let status = match decision.to {
+    let transition = NewTransition {
+        task: task.id,
+        from_stage: stage,
+        to_stage: decision.to,
+        status: status_at(decision.to),
+        developer_retries: decision.developer_retries,
+        decisions: gates
+            .iter()
+            .map(|g| GateDecision {
+                gate: g.gate.name().to_owned(),
+                passed: g.passed,
+                verdict: g.verdict.clone(),
+                reason: match suite_note {
+                    Some(note) => format!("{}; {note}", g.reason),
+                    None => g.reason.clone(),
+                },
+                artifact_sha256: artifact_sha.map(str::to_owned),
+                commit_sha: judged.map(|tree| tree.commit.clone()),
+                tree_clean: judged.map(|tree| tree.clean),
+                sandbox: record.sandbox.map(|level| level.to_string()),
+            })
+            .collect(),
+    };
+    let next = decision
+        .to
+        .role()
+        .map(|role| NewJob::new(task.id, decision.to, role));
+    let alert =
+        end_alert(stage, &task, gates, record, run_alert, budget, &decision).map(|a| NewAlert {
+            kind: a.kind,
+            message: a.message,
+            task: Some(task.id),
+            job: Some(job),
+        });
+    // Shadow mode: the runner's verdict beside the LLM's, as the gate took it.
+    let shadow = shadow.map(|s| shadow_row(stage, verdict, judged, s));
+    Ok(EndPlan {
+        verdict,
+        decision,
+        transition,
+        next,
+        alert,
+        shadow,
+    })
+}
+
+/// What a job's end that blocks its task writes: the transition to
+/// `blocked` (no gate decided it) and the alert that says why.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct BlockPlan {
+    /// From the task's stage to `blocked`, its developer retries kept.
+    pub(super) transition: NewTransition,
+    /// The alert, about the task and the job.
+    pub(super) alert: NewAlert,
+}
+
+/// Blocks `task` at the end of its job `job` with `alert`.
+pub(super) fn plan_block(task: &Task, job: JobId, alert: &AlertSpec) -> BlockPlan {
+    BlockPlan {
+        transition: NewTransition {
+            task: task.id,
+            from_stage: task.stage,
+            to_stage: Stage::Blocked,
+            status: TaskStatus::Blocked,
+            developer_retries: task.developer_retries,
+            decisions: Vec::new(),
+        },
+        alert: NewAlert {
+            kind: alert.kind,
+            message: alert.message.clone(),
+            task: Some(task.id),
+            job: Some(job),
+        },
+    }
+}
+
+/// The task's status at `stage`.
+fn status_at(stage: Stage) -> TaskStatus {
+    match stage {
         Stage::Done => TaskStatus::Done,
         Stage::Blocked => TaskStatus::Blocked,
         Stage::Analysis
@@ -65,7 +199,21 @@ pub(super) fn plan_end(
         | Stage::DeployStaging
         | Stage::Deploy
         | Stage::PostDeploy => TaskStatus::Active,
-    };
+    }
+}
+
+/// The one alert of a job's end: a blocked task's says why, and names the
+/// run's own alert (e.g. the staging runner's spent retries), whose kind is
+/// the more precise (deploy_refused, staging_runner_exhausted).
+fn end_alert(
+    stage: Stage,
+    task: &PlanTask<'_>,
+    gates: &[GateResult],
+    record: &RunRecord,
+    run_alert: Option<AlertSpec>,
+    budget: u32,
+    decision: &Decision,
+) -> Option<AlertSpec> {
     let failing: Vec<String> = gates
         .iter()
         .filter(|g| !g.passed)
@@ -102,23 +250,43 @@ pub(super) fn plan_end(
             ),
         }
     });
-    // One alert per job end: a blocked task's alert says why, and names
-    // the run's own alert (e.g. the staging runner's spent retries).
-    let alert = match (run_alert, blocked_alert) {
-        // The run's own kind is the more precise (deploy_refused,
-        // staging_runner_exhausted); the message says both.
+    match (run_alert, blocked_alert) {
         (Some(run), Some(blocked)) => Some(AlertSpec {
             kind: run.kind,
             message: format!("{} ({})", blocked.message, run.message),
         }),
         (one, other) => one.or(other),
-    };
-    Ok(EndPlan {
-        verdict,
-        decision,
-        status,
-        alert,
-    })
+    }
+}
+
+/// The shadow pairing row: the runner's verdict (and its re-run's) beside
+/// the LLM's as the gates took it, with the commits each was about.
+fn shadow_row(
+    stage: Stage,
+    verdict: Verdict,
+    judged: Option<&TestedTree>,
+    shadow: PlanShadow<'_>,
+) -> NewShadowVerdict {
+    let PlanShadow {
+        runner_run,
+        pair: ShadowPair { first, rerun },
+        command_sha,
+    } = shadow;
+    NewShadowVerdict {
+        stage,
+        runner_run,
+        commit: first.commit.clone(),
+        llm_commit: judged.map(|tree| tree.commit.clone()),
+        runner_verdict: first.verdict.map(str::to_owned),
+        llm_verdict: if verdict == Verdict::Pass {
+            VERDICT_PASSED
+        } else {
+            VERDICT_FAILED
+        }
+        .to_owned(),
+        command_sha,
+        rerun_verdict: rerun.as_ref().and_then(|r| r.verdict).map(str::to_owned),
+    }
 }
 
 #[cfg(test)]
@@ -126,12 +294,14 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use orch_pipeline::{DecisionKind, GateResult, Stage, Verdict, gates_for};
-    use orch_store::{AlertKind, TaskId, TaskStatus, Transport};
+    use orch_store::{AgentRunId, AlertKind, JobId, TaskId, TaskStatus, Transport};
 
     use orch_pipeline::Role;
 
-    use super::{PlanTask, plan_end};
-    use crate::launch::{AlertSpec, RunOutcome, RunRecord};
+    use super::{EndFacts, EndPlan, PlanShadow, PlanTask, plan_end};
+    use crate::engine::shadow::ShadowPair;
+    use crate::launch::{AlertSpec, RunOutcome, RunRecord, ShadowRun};
+    use crate::worktree::TestedTree;
 
     fn record(outcome: RunOutcome) -> RunRecord {
         RunRecord {
@@ -152,111 +322,287 @@ mod tests {
         gates_for(stage).iter().map(|g| g.evaluate(None)).collect()
     }
 
-    fn task(developer_retries: u32) -> PlanTask<'static> {
-        PlanTask {
-            id: TaskId::new(7),
-            title: "fix the parser",
-            developer_retries,
+    /// The gates of `stage` on an artifact whose verdict line passes.
+    fn passing(stage: Stage) -> Vec<GateResult> {
+        let spec = stage.artifact().unwrap();
+        let text = format!("# x\n\n{}: {}\n", spec.verdict_key, spec.pass_value);
+        gates_for(stage)
+            .iter()
+            .map(|g| g.evaluate(Some(text.as_bytes())))
+            .collect()
+    }
+
+    fn facts<'a>(
+        stage: Stage,
+        developer_retries: u32,
+        gates: &'a [GateResult],
+        record: &'a RunRecord,
+    ) -> EndFacts<'a> {
+        EndFacts {
+            stage,
+            job: JobId::new(11),
+            task: PlanTask {
+                id: TaskId::new(7),
+                title: "fix the parser",
+                developer_retries,
+            },
+            gates,
+            record,
+            run_alert: None,
+            budget: 3,
+            artifact_sha: None,
+            judged: None,
+            suite_note: None,
+            shadow: None,
         }
+    }
+
+    fn alert_of(plan: &EndPlan) -> (AlertKind, &str) {
+        let alert = plan.alert.as_ref().unwrap();
+        assert_eq!(alert.task, Some(TaskId::new(7)));
+        assert_eq!(alert.job, Some(JobId::new(11)));
+        (alert.kind, &alert.message)
+    }
+
+    #[test]
+    fn a_pass_advances_with_the_next_job_and_every_gates_evidence() {
+        let gates = passing(Stage::Review);
+        assert!(!gates.is_empty() && gates.iter().all(|g| g.passed));
+        let run = record(RunOutcome::Passed);
+        let judged = TestedTree {
+            commit: "c0ffee".to_owned(),
+            clean: true,
+        };
+        let plan = plan_end(EndFacts {
+            artifact_sha: Some("ab12"),
+            judged: Some(&judged),
+            ..facts(Stage::Review, 1, &gates, &run)
+        })
+        .unwrap();
+        assert_eq!(plan.verdict, Verdict::Pass);
+        assert_eq!(plan.decision.kind, DecisionKind::Advance);
+        let t = &plan.transition;
+        assert_eq!(
+            (t.task, t.from_stage.as_str(), t.to_stage.as_str()),
+            (TaskId::new(7), "review", "testing")
+        );
+        assert_eq!((t.status, t.developer_retries), (TaskStatus::Active, 1));
+        assert_eq!(t.decisions.len(), gates.len());
+        for (d, g) in t.decisions.iter().zip(&gates) {
+            assert_eq!(d.gate, g.gate.name());
+            assert!(d.passed);
+            assert_eq!(d.reason, g.reason);
+            assert_eq!(d.artifact_sha256.as_deref(), Some("ab12"));
+            assert_eq!(d.commit_sha.as_deref(), Some("c0ffee"));
+            assert_eq!(d.tree_clean, Some(true));
+        }
+        let next = plan.next.unwrap();
+        assert_eq!(
+            (next.task, next.stage.as_str(), next.role.as_str()),
+            (TaskId::new(7), "testing", "tester")
+        );
+        assert_eq!((plan.alert, plan.shadow), (None, None));
     }
 
     #[test]
     fn a_failed_review_within_the_budget_rolls_back_with_no_alert() {
         let gates = failing(Stage::Review);
         assert!(!gates.is_empty());
-        let plan = plan_end(
-            Stage::Review,
-            &task(0),
-            &gates,
-            &record(RunOutcome::Passed),
-            None,
-            3,
-        )
-        .unwrap();
+        let run = record(RunOutcome::Passed);
+        let plan = plan_end(facts(Stage::Review, 0, &gates, &run)).unwrap();
         assert_eq!(plan.verdict, Verdict::Fail);
         assert_eq!(plan.decision.kind, DecisionKind::Rollback);
         assert_eq!(plan.decision.to, Stage::Development);
-        assert_eq!(plan.decision.developer_retries, 1);
-        assert_eq!(plan.status, TaskStatus::Active);
+        assert_eq!(plan.transition.to_stage, Stage::Development);
+        assert_eq!(plan.transition.developer_retries, 1);
+        assert_eq!(plan.transition.status, TaskStatus::Active);
+        assert_eq!(
+            plan.next.map(|j| (j.stage, j.role)),
+            Some((Stage::Development, Role::Developer))
+        );
         assert_eq!(plan.alert, None);
     }
 
     #[test]
     fn a_spent_budget_blocks_with_its_alert_naming_the_failing_gates_and_the_run() {
-        let plan = plan_end(
-            Stage::Review,
-            &task(3),
-            &failing(Stage::Review),
-            &record(RunOutcome::Failed),
-            None,
-            3,
-        )
-        .unwrap();
+        let gates = failing(Stage::Review);
+        let run = record(RunOutcome::Failed);
+        let plan = plan_end(facts(Stage::Review, 3, &gates, &run)).unwrap();
         assert_eq!(plan.decision.kind, DecisionKind::RetryBudgetSpent);
-        assert_eq!(plan.status, TaskStatus::Blocked);
-        let alert = plan.alert.unwrap();
-        assert_eq!(alert.kind, AlertKind::RetryBudgetSpent);
+        assert_eq!(plan.transition.status, TaskStatus::Blocked);
+        assert_eq!(plan.transition.to_stage, Stage::Blocked);
+        assert_eq!(plan.next, None);
+        let (kind, message) = alert_of(&plan);
+        assert_eq!(kind, AlertKind::RetryBudgetSpent);
         assert!(
-            alert.message.starts_with(
+            message.starts_with(
                 "task 7 (fix the parser) is blocked: its developer-retry budget (3) is spent ("
             ),
-            "{}",
-            alert.message
+            "{message}"
         );
         assert!(
-            alert.message.contains("; the reviewer run: exit code 1)"),
-            "{}",
-            alert.message
+            message.contains("; the reviewer run: exit code 1)"),
+            "{message}"
         );
+    }
+
+    #[test]
+    fn a_failed_stage_without_a_rollback_blocks_with_stage_failed() {
+        let gates = failing(Stage::Analysis);
+        let run = record(RunOutcome::Passed);
+        let plan = plan_end(facts(Stage::Analysis, 0, &gates, &run)).unwrap();
+        assert_eq!(plan.transition.status, TaskStatus::Blocked);
+        let (kind, message) = alert_of(&plan);
+        assert_eq!(kind, AlertKind::StageFailed);
+        assert!(
+            message.contains("is blocked: stage analysis failed ("),
+            "{message}"
+        );
+        // A run that passed is not named.
+        assert!(!message.contains("the reviewer run"), "{message}");
     }
 
     #[test]
     fn the_runs_own_alert_keeps_its_kind_and_is_named_in_the_blocked_message() {
-        let run = AlertSpec {
+        let run_alert = AlertSpec {
             kind: AlertKind::InternalError,
             message: "the run's own words".to_owned(),
         };
-        let plan = plan_end(
-            Stage::Review,
-            &task(3),
-            &failing(Stage::Review),
-            &record(RunOutcome::Passed),
-            Some(run.clone()),
-            3,
-        )
+        let gates = failing(Stage::Review);
+        let run = record(RunOutcome::Passed);
+        let plan = plan_end(EndFacts {
+            run_alert: Some(run_alert.clone()),
+            ..facts(Stage::Review, 3, &gates, &run)
+        })
         .unwrap();
-        let alert = plan.alert.unwrap();
-        assert_eq!(alert.kind, AlertKind::InternalError);
-        assert!(
-            alert.message.ends_with(" (the run's own words)"),
-            "{}",
-            alert.message
-        );
+        let (kind, message) = alert_of(&plan);
+        assert_eq!(kind, AlertKind::InternalError);
+        assert!(message.ends_with(" (the run's own words)"), "{message}");
         // Not blocked: the run's alert is raised as it is.
-        let plan = plan_end(
-            Stage::Review,
-            &task(0),
-            &failing(Stage::Review),
-            &record(RunOutcome::Passed),
-            Some(run.clone()),
-            3,
-        )
+        let plan = plan_end(EndFacts {
+            run_alert: Some(run_alert),
+            ..facts(Stage::Review, 0, &gates, &run)
+        })
         .unwrap();
-        assert_eq!(plan.alert, Some(run));
+        assert_eq!(
+            alert_of(&plan),
+            (AlertKind::InternalError, "the run's own words")
+        );
+    }
+
+    #[test]
+    fn a_suite_note_is_added_to_every_gates_reason() {
+        let gates = failing(Stage::Testing);
+        let run = record(RunOutcome::Failed);
+        let plan = plan_end(EndFacts {
+            suite_note: Some("suite paths changed: none"),
+            ..facts(Stage::Testing, 0, &gates, &run)
+        })
+        .unwrap();
+        for (d, g) in plan.transition.decisions.iter().zip(&gates) {
+            assert_eq!(d.reason, format!("{}; suite paths changed: none", g.reason));
+        }
+    }
+
+    #[test]
+    fn a_shadow_pair_is_recorded_beside_the_llm_verdict_as_the_gates_took_it() {
+        let shadow_run = |verdict| ShadowRun {
+            record: record(RunOutcome::Passed),
+            verdict: Some(verdict),
+            commit: Some("c0ffee".to_owned()),
+        };
+        let pair = ShadowPair {
+            first: shadow_run("FAILED"),
+            rerun: Some(shadow_run("PASSED")),
+        };
+        let judged = TestedTree {
+            commit: "c0ffee".to_owned(),
+            clean: true,
+        };
+        let gates = passing(Stage::Testing);
+        let run = record(RunOutcome::Passed);
+        let plan = plan_end(EndFacts {
+            judged: Some(&judged),
+            shadow: Some(PlanShadow {
+                runner_run: AgentRunId::new(5),
+                pair: &pair,
+                command_sha: Some("c5".to_owned()),
+            }),
+            ..facts(Stage::Testing, 0, &gates, &run)
+        })
+        .unwrap();
+        let shadow = plan.shadow.unwrap();
+        assert_eq!(shadow.stage, Stage::Testing);
+        assert_eq!(shadow.runner_run, AgentRunId::new(5));
+        assert_eq!(shadow.commit.as_deref(), Some("c0ffee"));
+        assert_eq!(shadow.llm_commit.as_deref(), Some("c0ffee"));
+        assert_eq!(shadow.runner_verdict.as_deref(), Some("FAILED"));
+        assert_eq!(shadow.llm_verdict, "PASSED");
+        assert_eq!(shadow.rerun_verdict.as_deref(), Some("PASSED"));
+        assert_eq!(shadow.command_sha.as_deref(), Some("c5"));
+        // The LLM's failing verdict is recorded as FAILED.
+        let gates = failing(Stage::Testing);
+        let plan = plan_end(EndFacts {
+            shadow: Some(PlanShadow {
+                runner_run: AgentRunId::new(5),
+                pair: &pair,
+                command_sha: None,
+            }),
+            ..facts(Stage::Testing, 0, &gates, &run)
+        })
+        .unwrap();
+        let shadow = plan.shadow.unwrap();
+        assert_eq!(shadow.llm_verdict, "FAILED");
+        assert_eq!(shadow.llm_commit, None);
+    }
+
+    #[test]
+    fn a_block_moves_the_task_from_its_stage_with_its_retries_and_the_alert() {
+        let task = orch_store::Task {
+            id: TaskId::new(7),
+            repo: orch_store::RepoId::new(1),
+            title: "fix the parser".to_owned(),
+            stage: Stage::Deploy,
+            status: TaskStatus::Active,
+            developer_retries: 2,
+            created_ms: 0,
+            updated_ms: 0,
+            isolation: orch_store::TaskIsolation::Worktree,
+            base_commit: None,
+            branch: None,
+            worktree: None,
+            head_commit: None,
+            keep_worktree: false,
+            suite_commit: None,
+            suite_diff_sha256: None,
+            abandoned_ms: None,
+        };
+        let alert = AlertSpec {
+            kind: AlertKind::InternalError,
+            message: "why and what to do".to_owned(),
+        };
+        let plan = super::plan_block(&task, JobId::new(11), &alert);
+        let t = &plan.transition;
+        assert_eq!(
+            (t.task, t.from_stage.as_str(), t.to_stage.as_str()),
+            (TaskId::new(7), "deploy", "blocked")
+        );
+        assert_eq!((t.status, t.developer_retries), (TaskStatus::Blocked, 2));
+        assert!(t.decisions.is_empty());
+        assert_eq!(
+            plan.alert,
+            orch_store::NewAlert {
+                kind: AlertKind::InternalError,
+                message: "why and what to do".to_owned(),
+                task: Some(TaskId::new(7)),
+                job: Some(JobId::new(11)),
+            }
+        );
     }
 
     #[test]
     fn a_terminal_stage_has_no_transition() {
-        assert!(
-            plan_end(
-                Stage::Done,
-                &task(0),
-                &[],
-                &record(RunOutcome::Passed),
-                None,
-                3
-            )
-            .is_err()
-        );
+        let run = record(RunOutcome::Passed);
+        assert!(plan_end(facts(Stage::Done, 0, &[], &run)).is_err());
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use orch_pipeline::{DecisionKind, GateResult, Role, Stage};
 use orch_store::{AlertKind, Job, JobId, TaskId};
 
-use crate::launch::RunOutcome;
+use crate::launch::{RunOutcome, ServedBy};
 
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +40,10 @@ pub enum JobEndKind {
 }
 
 /// What [`Engine::run_next`](crate::Engine::run_next) did with one job.
+///
+/// `#[non_exhaustive]`: made by the engine only.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct JobReport {
     /// The job.
     pub job: JobId,
@@ -50,10 +53,8 @@ pub struct JobReport {
     pub stage: Stage,
     /// Its role.
     pub role: Role,
-    /// The reserved agent that claimed it, if any.
-    pub intercepted_by: Option<&'static str>,
-    /// Whether the LLM transport ran.
-    pub spawned: bool,
+    /// Who served it: a reserved agent, the LLM, or nobody.
+    pub served: ServedBy,
     /// How its run ended, when it ran.
     pub outcome: Option<RunOutcome>,
     /// One line on what happened: the run's own account (`exit code 1`,
@@ -67,6 +68,18 @@ pub struct JobReport {
 }
 
 impl JobReport {
+    /// The reserved agent that claimed the job, if one did.
+    #[must_use]
+    pub fn intercepted_by(&self) -> Option<&'static str> {
+        self.served.intercepted_by()
+    }
+
+    /// Whether the LLM transport ran.
+    #[must_use]
+    pub fn spawned(&self) -> bool {
+        self.served.spawned()
+    }
+
     /// The report of a job just claimed, before anything happened to it.
     pub(super) fn claimed(job: &Job) -> JobReport {
         JobReport {
@@ -74,8 +87,7 @@ impl JobReport {
             task: job.task,
             stage: job.stage,
             role: job.role,
-            intercepted_by: None,
-            spawned: false,
+            served: ServedBy::Nobody,
             outcome: None,
             detail: None,
             end: JobEndKind::LeaseLost,

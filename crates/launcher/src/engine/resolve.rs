@@ -5,7 +5,6 @@ use orch_store::{AlertKind, Job, Lease, StoreError, TaskIsolation};
 
 use crate::context::JobContext;
 use crate::launch::AlertSpec;
-use crate::spawn::backoff;
 use crate::workspace;
 use crate::worktree::{Workspace, WorktreeError};
 
@@ -116,8 +115,9 @@ impl Engine {
         error: &WorktreeError,
     ) -> Result<JobEndKind, EngineError> {
         let settings = &self.config.worktree;
-        if error.is_transient() && job.infra_attempts < settings.infra_retries {
-            let retry_in = backoff(settings.defer, job.infra_attempts);
+        if error.is_transient()
+            && let Some(retry_in) = settings.retry.next(job.infra_attempts)
+        {
             let deferred = self
                 .store()
                 .defer(lease, retry_in, &error.to_string(), None);

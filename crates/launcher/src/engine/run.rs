@@ -2,20 +2,23 @@
 //! run the claimed job ([`Engine::run_next`] → `Engine::run_claimed`).
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use orch_pipeline::Stage;
-use orch_store::{AlertKind, Claimed, Job, Lease, StoreError};
+use orch_store::{AgentRunId, AlertKind, Claimed, Job, JobCommits, Lease, StoreError};
 
-use crate::context::RunControl;
-use crate::launch::{AlertSpec, Launch, launch_job};
+use crate::context::{JobContext, RunControl};
+use crate::judge::SetupFailure;
+use crate::launch::{AlertSpec, Launch, Launched, RunRecord, ServedBy, launch_job};
 use crate::run_lock::{self, Locked, RunLock};
-use crate::spawn::backoff;
+use crate::worktree::{TestedTree, WorktreeError};
 
+use super::heartbeat::{CancelCause, Watch};
 use super::report::{JobEndKind, JobReport};
 use super::resolve::Unresolved;
+use super::shadow::ShadowPair;
 use super::{Engine, EngineError, StopSignal};
 
 /// How long a job whose task's worktree is locked by a live run waits
@@ -146,8 +149,7 @@ impl Engine {
         message: &str,
     ) -> Result<String, EngineError> {
         let settings = &self.config.worktree;
-        if job.infra_attempts < settings.infra_retries {
-            let retry_in = backoff(settings.defer, job.infra_attempts);
+        if let Some(retry_in) = settings.retry.next(job.infra_attempts) {
             let why = format!("the worker panicked: {message}");
             return match self.store().defer(lease, retry_in, &why, None) {
                 Ok(_) => Ok(format!(
@@ -190,225 +192,282 @@ impl Engine {
         stop: &StopSignal,
         t0: Instant,
     ) -> Result<Option<JobReport>, EngineError> {
-        let lease = claimed.lease;
-        let job = claimed.job;
+        let (lease, job) = (claimed.lease, claimed.job);
         let mut report = JobReport::claimed(&job);
-        if let Some(end) = self.interrupted(lease, &job)? {
-            report.end = end;
-            report.took = t0.elapsed();
-            return Ok(Some(report));
-        }
-        let ctx = match self.resolve(&job) {
-            Ok(ctx) => ctx,
-            Err(Unresolved::Internal(why)) => {
-                report.end = self.block(
-                    lease,
-                    &job,
-                    None,
-                    &AlertSpec {
-                        kind: AlertKind::InternalError,
-                        message: format!("job {} of task {} cannot run: {why}", job.id, job.task),
-                    },
-                )?;
-                report.took = t0.elapsed();
-                return Ok(Some(report));
-            }
-            Err(Unresolved::Workspace(error)) => {
-                report.detail = Some(error.to_string());
-                report.end = self.workspace_unready(lease, &job, &error)?;
-                report.took = t0.elapsed();
-                return Ok(Some(report));
-            }
-        };
+        report.end = self.serve(lease, &job, stop, &mut report)?;
+        report.took = t0.elapsed();
+        Ok(Some(report))
+    }
 
-        let spent = self.store().task_cost_usd(job.task)?;
-        let control = RunControl::default();
-        control.set_effect_gate(self.effect_gate(lease));
-        let lease_lost = AtomicBool::new(false);
-        let cancel_asked = AtomicBool::new(false);
-        let ran = std::thread::scope(|scope| {
-            let (done, beat) = mpsc::channel::<()>();
-            let (control, lease_lost, asked) = (&control, &lease_lost, &cancel_asked);
-            let heartbeat =
-                scope.spawn(move || self.heartbeat(lease, &beat, stop, control, lease_lost, asked));
-            let ran = self.setup_worktree(&ctx, control).map(|()| {
-                let launched = launch_job(&ctx, &self.config, &self.intercepts, spent, control);
-                // The tree the verdict is about (orch commits what an LLM
-                // role changed), then, in shadow mode, the runner: after
-                // the LLM role has ended, so it cannot read the runner's
-                // verdict, and on the commit it ended on, so both verdicts
-                // are about one tree.
-                let tree = matches!(launched.launch, Launch::Ran { .. })
-                    .then(|| self.stage_tree(&ctx, launched.spawned));
-                let shadow = match &tree {
-                    Some(Ok(tree)) if launched.spawned && launched.intercepted_by.is_none() => self
-                        .shadow_after(&ctx, tree.as_ref(), control)
-                        .map(|first| {
-                            self.rerun_on_disagreement(&ctx, tree.as_ref(), first, control)
-                        }),
-                    _ => None,
-                };
-                (launched, tree, shadow)
-            });
-            drop(done);
-            let _ = heartbeat.join();
-            ran
-        });
-        let (launched, tree, shadow) = match ran {
-            Ok(ran) => ran,
-            Err(failure) => {
-                report.end = self.setup_unready(
-                    lease,
-                    &ctx,
-                    failure,
-                    lease_lost.load(Ordering::SeqCst),
-                    cancel_asked.load(Ordering::SeqCst),
-                )?;
-                report.took = t0.elapsed();
-                return Ok(Some(report));
-            }
+    /// The steps of a claimed job, each of which may end it: an interrupted
+    /// deploy, a job that cannot be resolved, a setup that did not pass, an
+    /// operator's cancel, then the end of however the launch ended.
+    fn serve(
+        &self,
+        lease: Lease,
+        job: &Job,
+        stop: &StopSignal,
+        report: &mut JobReport,
+    ) -> Result<JobEndKind, EngineError> {
+        if let Some(end) = self.interrupted(lease, job)? {
+            return Ok(end);
+        }
+        let ctx = match self.resolve(job) {
+            Ok(ctx) => ctx,
+            Err(unresolved) => return self.unresolved(lease, job, unresolved, report),
         };
-        if launched.spawned {
+        let watch = Watch::default();
+        let Ran {
+            launched,
+            tree,
+            shadow,
+        } = match self.run_watched(lease, &ctx, stop, &watch)? {
+            Ok(ran) => ran,
+            Err(failure) => return self.setup_unready(lease, &ctx, failure, watch.cause()),
+        };
+        if launched.served.spawned() {
             self.spawns.fetch_add(1, Ordering::SeqCst);
         }
-        report.intercepted_by = launched.intercepted_by;
-        report.spawned = launched.spawned;
-        if let Some(fallback) = &launched.fallback {
-            // The reserved agent's attempt is a finished fact of its own; it
-            // is recorded before the LLM's run, which ends the job.
-            self.store()
-                .record_agent_run(&self.run_row(&ctx, fallback))?;
-        }
-        // A shadow run too (and its re-run on a disagreement, a run of its
-        // own); its pairing with the LLM's verdict is written with the job's
-        // end, when the LLM's verdict moves the task.
-        let shadow = match &shadow {
-            Some(pair) => {
-                let id = self
-                    .store()
-                    .record_agent_run(&self.run_row(&ctx, &pair.first.record))?;
-                if let Some(rerun) = &pair.rerun {
-                    self.store()
-                        .record_agent_run(&self.run_row(&ctx, &rerun.record))?;
-                }
-                Some((id, pair))
-            }
-            None => None,
-        };
-        let lost = lease_lost.load(Ordering::SeqCst);
-        // The run as it happened, whatever becomes of the job's end: a run
-        // whose end cannot be written (its lease was lost, another
-        // transition won) still spent money, and the spend ceiling must see
-        // it.
-        let record = match &launched.launch {
-            Launch::Ran { record, .. } | Launch::Defer { record, .. } => Some(record.clone()),
-            Launch::Cancelled { record } | Launch::Block { record, .. } => record.clone(),
-        };
-        if cancel_asked.load(Ordering::SeqCst) && !lost {
+        report.served = launched.served;
+        let shadow = self.record_side_runs(&ctx, launched.fallback.as_ref(), shadow.as_ref())?;
+        // The run as it happened, whatever becomes of the job's end.
+        let record = launched.launch.record().cloned();
+        report.outcome = record.as_ref().map(|r| r.outcome);
+        if watch.cause() == Some(CancelCause::Operator) {
             // The operator's cancel wins over however the run ended.
-            report.outcome = record.as_ref().map(|r| r.outcome);
-            report.end = self.end_cancelled(lease, &ctx, record.as_ref())?;
-            report.took = t0.elapsed();
-            return Ok(Some(report));
+            return self.end_cancelled(lease, &ctx, record.as_ref());
         }
         report.detail = record.as_ref().map(|r| r.detail.clone());
-        let mut recorded = false;
-        report.end = match launched.launch {
+        let end = match launched.launch {
             Launch::Cancelled { record } => {
-                report.outcome = record.as_ref().map(|r| r.outcome);
-                if lost {
-                    JobEndKind::LeaseLost
-                } else {
-                    if let Some(record) = &record {
-                        self.store().record_agent_run(&self.run_row(&ctx, record))?;
-                        recorded = true;
-                    }
-                    let released = self
-                        .store()
-                        .release(lease, "cancelled: the worker is stopping");
-                    match released {
-                        Ok(()) => JobEndKind::Released,
-                        Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
-                        // The run is recorded above.
-                        Err(StoreError::CancelRequested { .. }) => {
-                            self.end_cancelled(lease, &ctx, None)?
-                        }
-                        Err(error) => return Err(error.into()),
-                    }
-                }
+                return self.end_stopped(lease, &ctx, record.as_ref(), watch.lease_lost());
             }
             Launch::Defer { record, retry_in } => {
-                report.outcome = Some(record.outcome);
-                let row = self.run_row(&ctx, &record);
-                // Bound first: the store's guard must be dropped before a
-                // cancelled end takes it again.
-                let deferred = self
-                    .store()
-                    .defer(lease, retry_in, &record.detail, Some(&row));
-                match deferred {
-                    Ok(_) => JobEndKind::Deferred { retry_in },
-                    Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
-                    Err(StoreError::CancelRequested { .. }) => {
-                        self.end_cancelled(lease, &ctx, Some(&record))?
-                    }
-                    Err(error) => return Err(error.into()),
-                }
+                self.end_deferred(lease, &ctx, &record, retry_in)?
             }
             Launch::Block { record, alert } => {
-                report.outcome = record.as_ref().map(|r| r.outcome);
-                self.block(
-                    lease,
-                    &job,
-                    record.as_ref().map(|r| self.run_row(&ctx, r)),
-                    &alert,
-                )?
+                let row = record.as_ref().map(|r| self.run_row(&ctx, r));
+                self.block(lease, job, row, &alert)?
             }
             Launch::Ran { record, alert } => {
-                report.outcome = Some(record.outcome);
-                match tree.unwrap_or_else(|| self.stage_tree(&ctx, launched.spawned)) {
-                    Ok(tree) => {
-                        let end =
-                            self.decide(lease, &ctx, &record, alert, tree.as_ref(), shadow)?;
-                        if matches!(
-                            end,
-                            JobEndKind::Transition {
-                                to: Stage::Done,
-                                ..
-                            }
-                        ) {
-                            self.finish_worktree(&ctx);
-                        }
-                        end
-                    }
-                    Err(error) => {
-                        let kind = if error.is_transient() {
-                            AlertKind::WorktreeUnavailable
-                        } else {
-                            AlertKind::WorktreeTampered
-                        };
-                        self.block(
-                            lease,
-                            &job,
-                            Some(self.run_row(&ctx, &record)),
-                            &AlertSpec {
-                                kind,
-                                message: format!(
-                                    "task {} ({}) is blocked after its {} run: {error}",
-                                    ctx.task.id, ctx.task.title, ctx.role
-                                ),
-                            },
-                        )?
-                    }
-                }
+                let tree = tree.unwrap_or_else(|| self.stage_tree(&ctx, launched.served.spawned()));
+                self.end_ran(lease, &ctx, &record, alert, tree, shadow)?
             }
         };
-        if !recorded
-            && matches!(report.end, JobEndKind::LeaseLost | JobEndKind::Superseded)
+        // A run whose end cannot be written (its lease was lost, another
+        // transition won) still spent money, and the spend ceiling must see
+        // it.
+        if matches!(end, JobEndKind::LeaseLost | JobEndKind::Superseded)
             && let Some(record) = &record
         {
             self.store().record_agent_run(&self.run_row(&ctx, record))?;
         }
-        report.took = t0.elapsed();
-        Ok(Some(report))
+        Ok(end)
     }
+
+    /// A job that cannot be resolved: blocked (`internal_error`), or, when
+    /// its worktree is not ready, deferred or blocked by
+    /// [`Engine::workspace_unready`].
+    fn unresolved(
+        &self,
+        lease: Lease,
+        job: &Job,
+        unresolved: Unresolved,
+        report: &mut JobReport,
+    ) -> Result<JobEndKind, EngineError> {
+        match unresolved {
+            Unresolved::Internal(why) => self.block(
+                lease,
+                job,
+                None,
+                &AlertSpec {
+                    kind: AlertKind::InternalError,
+                    message: format!("job {} of task {} cannot run: {why}", job.id, job.task),
+                },
+            ),
+            Unresolved::Workspace(error) => {
+                report.detail = Some(error.to_string());
+                self.workspace_unready(lease, job, &error)
+            }
+        }
+    }
+
+    /// The worktree's setup, the launch, the tree the verdict is about and
+    /// the shadow runner, while the heartbeat watches the lease on its own
+    /// thread and records in `watch` why it cancelled the run, if it did.
+    fn run_watched(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+        stop: &StopSignal,
+        watch: &Watch,
+    ) -> Result<Result<Ran, SetupFailure>, EngineError> {
+        let spent = self.store().task_cost_usd(ctx.job.task)?;
+        let control = RunControl::default();
+        control.set_effect_gate(self.effect_gate(lease));
+        Ok(std::thread::scope(|scope| {
+            let (done, beat) = mpsc::channel::<()>();
+            let control = &control;
+            let heartbeat = scope.spawn(move || self.heartbeat(lease, &beat, stop, control, watch));
+            let ran = self
+                .setup_worktree(ctx, control)
+                .map(|()| self.launch_and_judge(ctx, spent, control));
+            drop(done);
+            let _ = heartbeat.join();
+            ran
+        }))
+    }
+
+    /// Launches the job; when it ran, the tree the verdict is about (orch
+    /// commits what an LLM role changed), then, in shadow mode, the runner:
+    /// after the LLM role has ended, so it cannot read the runner's
+    /// verdict, and on the commit it ended on, so both verdicts are about
+    /// one tree.
+    fn launch_and_judge(&self, ctx: &JobContext, spent: f64, control: &RunControl) -> Ran {
+        let launched = launch_job(ctx, &self.config, &self.intercepts, spent, control);
+        let tree = matches!(launched.launch, Launch::Ran { .. })
+            .then(|| self.stage_tree(ctx, launched.served.spawned()));
+        let shadow = match &tree {
+            Some(Ok(tree)) if launched.served == ServedBy::Llm => self
+                .shadow_after(ctx, tree.as_ref(), control)
+                .map(|first| self.rerun_on_disagreement(ctx, tree.as_ref(), first, control)),
+            _ => None,
+        };
+        Ran {
+            launched,
+            tree,
+            shadow,
+        }
+    }
+
+    /// Records the runs beside the one that ends the job: a reserved
+    /// agent's attempt before it handed the job to the LLM (a finished fact
+    /// of its own), and a shadow run with its re-run on a disagreement. The
+    /// shadow pairing with the LLM's verdict is written with the job's end;
+    /// its runner's `agent_runs` id comes back for it.
+    fn record_side_runs<'p>(
+        &self,
+        ctx: &JobContext,
+        fallback: Option<&RunRecord>,
+        shadow: Option<&'p ShadowPair>,
+    ) -> Result<Option<(AgentRunId, &'p ShadowPair)>, EngineError> {
+        if let Some(fallback) = fallback {
+            self.store()
+                .record_agent_run(&self.run_row(ctx, fallback))?;
+        }
+        let Some(pair) = shadow else {
+            return Ok(None);
+        };
+        let id = self
+            .store()
+            .record_agent_run(&self.run_row(ctx, &pair.first.record))?;
+        if let Some(rerun) = &pair.rerun {
+            self.store()
+                .record_agent_run(&self.run_row(ctx, &rerun.record))?;
+        }
+        Ok(Some((id, pair)))
+    }
+
+    /// A run that was cancelled without an operator's cancel: its lease
+    /// was lost (nothing is written but the run), or the worker is
+    /// stopping (the run is recorded and the job given back).
+    fn end_stopped(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+        record: Option<&RunRecord>,
+        lost: bool,
+    ) -> Result<JobEndKind, EngineError> {
+        if let Some(record) = record {
+            self.store().record_agent_run(&self.run_row(ctx, record))?;
+        }
+        if lost {
+            return Ok(JobEndKind::LeaseLost);
+        }
+        self.release_stopped(lease, ctx)
+    }
+
+    /// A run whose work could not start: the job is due again after
+    /// `retry_in`, with the run recorded.
+    fn end_deferred(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+        record: &RunRecord,
+        retry_in: Duration,
+    ) -> Result<JobEndKind, EngineError> {
+        let row = self.run_row(ctx, record);
+        // Bound first: the store's guard must be dropped before a cancelled
+        // end takes it again.
+        let deferred = self
+            .store()
+            .defer(lease, retry_in, &record.detail, Some(&row));
+        match deferred {
+            Ok(_) => Ok(JobEndKind::Deferred { retry_in }),
+            Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
+            Err(StoreError::CancelRequested { .. }) => self.end_cancelled(lease, ctx, Some(record)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A run that ended: its gates decide ([`Engine::decide`]), and a task
+    /// at `done` gets its worktree removed; a tree that cannot be read or
+    /// was tampered with blocks the task instead.
+    fn end_ran(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+        record: &RunRecord,
+        alert: Option<AlertSpec>,
+        tree: StageTree,
+        shadow: Option<(AgentRunId, &ShadowPair)>,
+    ) -> Result<JobEndKind, EngineError> {
+        match tree {
+            Ok(tree) => {
+                let end = self.decide(lease, ctx, record, alert, tree.as_ref(), shadow)?;
+                if matches!(
+                    end,
+                    JobEndKind::Transition {
+                        to: Stage::Done,
+                        ..
+                    }
+                ) {
+                    self.finish_worktree(ctx);
+                }
+                Ok(end)
+            }
+            Err(error) => {
+                let kind = if error.is_transient() {
+                    AlertKind::WorktreeUnavailable
+                } else {
+                    AlertKind::WorktreeTampered
+                };
+                self.block(
+                    lease,
+                    &ctx.job,
+                    Some(self.run_row(ctx, record)),
+                    &AlertSpec {
+                        kind,
+                        message: format!(
+                            "task {} ({}) is blocked after its {} run: {error}",
+                            ctx.task.id, ctx.task.title, ctx.role
+                        ),
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// The tree a stage's verdict is about ([`Engine::stage_tree`]).
+type StageTree = Result<Option<(JobCommits, TestedTree)>, WorktreeError>;
+
+/// What ran of a claimed job while the heartbeat watched its lease.
+struct Ran {
+    /// The launch and how it ended.
+    launched: Launched,
+    /// The tree the verdict is about, when the launch ran.
+    tree: Option<StageTree>,
+    /// The shadow runner's pair, in shadow mode.
+    shadow: Option<ShadowPair>,
 }

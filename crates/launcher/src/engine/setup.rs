@@ -5,8 +5,8 @@ use orch_store::{Lease, StoreError};
 use crate::context::{JobContext, RunControl};
 use crate::judge::{self, SetupFailure};
 use crate::launch::AlertSpec;
-use crate::spawn::backoff;
 
+use super::heartbeat::CancelCause;
 use super::report::JobEndKind;
 use super::{Engine, EngineError};
 
@@ -30,7 +30,7 @@ impl Engine {
             &ctx.repo,
             &self.config,
             &ctx.workspace.dir,
-            ctx.workspace.start.as_ref().map(|s| s.commit.as_str()),
+            ctx.workspace.start().map(|s| s.commit.as_str()),
             control,
             &ctx.task_dir.join("setup").join("worktree.output.log"),
         )?;
@@ -51,31 +51,21 @@ impl Engine {
         lease: Lease,
         ctx: &JobContext,
         failure: SetupFailure,
-        lost: bool,
-        cancel_asked: bool,
+        cause: Option<CancelCause>,
     ) -> Result<JobEndKind, EngineError> {
         let why = match failure {
-            SetupFailure::Cancelled if lost => return Ok(JobEndKind::LeaseLost),
-            SetupFailure::Cancelled if cancel_asked => {
-                return self.end_cancelled(lease, ctx, None);
-            }
             SetupFailure::Cancelled => {
-                let released = self
-                    .store()
-                    .release(lease, "cancelled: the worker is stopping");
-                return match released {
-                    Ok(()) => Ok(JobEndKind::Released),
-                    Err(StoreError::LeaseLost { .. }) => Ok(JobEndKind::LeaseLost),
-                    Err(StoreError::CancelRequested { .. }) => self.end_cancelled(lease, ctx, None),
-                    Err(error) => Err(error.into()),
+                return match cause {
+                    Some(CancelCause::LeaseLost) => Ok(JobEndKind::LeaseLost),
+                    Some(CancelCause::Operator) => self.end_cancelled(lease, ctx, None),
+                    Some(CancelCause::Stop) | None => self.release_stopped(lease, ctx),
                 };
             }
             SetupFailure::Failed(why) => why,
         };
         let job = &ctx.job;
         let settings = &self.config.worktree;
-        if job.infra_attempts < settings.infra_retries {
-            let retry_in = backoff(settings.defer, job.infra_attempts);
+        if let Some(retry_in) = settings.retry.next(job.infra_attempts) {
             let deferred = self.store().defer(lease, retry_in, &why, None);
             return match deferred {
                 Ok(_) => Ok(JobEndKind::Deferred { retry_in }),

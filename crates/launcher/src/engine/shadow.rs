@@ -4,7 +4,7 @@ use orch_store::JobCommits;
 
 use crate::context::{JobContext, RunControl};
 use crate::launch::{ShadowRun, run_shadow};
-use crate::worktree::{TestedTree, TreeState};
+use crate::worktree::{TestedTree, TreeState, WorkspaceKind};
 
 use super::Engine;
 use super::decide::gate_verdict;
@@ -20,14 +20,15 @@ impl Engine {
         control: &RunControl,
     ) -> Option<ShadowRun> {
         let mut ended = ctx.clone();
-        if let (Some((commits, _)), Some(start)) = (tree, &ctx.workspace.start)
+        if let (Some((commits, _)), WorkspaceKind::Worktree(worktree)) =
+            (tree, &mut ended.workspace.kind)
             && let Some(end) = &commits.end
         {
-            ended.workspace.start = Some(TreeState {
+            worktree.start = TreeState {
                 commit: end.clone(),
-                branch: start.branch.clone(),
+                branch: worktree.start.branch.clone(),
                 changed: 0,
-            });
+            };
         }
         run_shadow(&ended, &self.config, &self.intercepts, control)
     }

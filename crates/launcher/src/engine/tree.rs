@@ -21,7 +21,7 @@ impl Engine {
         ctx: &JobContext,
         spawned: bool,
     ) -> Result<Option<(JobCommits, TestedTree)>, WorktreeError> {
-        let Some(start) = &ctx.workspace.start else {
+        let Some(start) = ctx.workspace.start() else {
             return Ok(None);
         };
         let end = if spawned {

@@ -15,7 +15,6 @@ use crate::config::LauncherConfig;
 use crate::context::{EffectRefused, EffectStart, JobContext, RunControl};
 use crate::launch::{AlertSpec, Intercepted, Launch, RunOutcome, RunRecord};
 use crate::sandbox::{self, RunKind, RunRoom};
-use crate::spawn::backoff;
 use crate::usage::Usage;
 
 pub(super) fn record(
@@ -49,20 +48,17 @@ pub(super) fn exit_code(exit: ProcessExit) -> Option<i32> {
 /// The environment a repository's own commands get: secrets dropped, the
 /// repository's pass-through names kept.
 pub(super) fn command_env(ctx: &JobContext, config: &LauncherConfig) -> EnvPolicy {
-    EnvPolicy {
-        scrub: Scrub::Secrets,
-        extra_secrets: config.secret_env.iter().map(OsString::from).collect(),
-        pass_through: ctx.repo.pass_env.iter().map(OsString::from).collect(),
-        set: commit_env(ctx),
-        allow: Vec::new(),
-    }
+    EnvPolicy::new(Scrub::Secrets)
+        .with_extra_secrets(&config.secret_env)
+        .with_pass_through(&ctx.repo.pass_env)
+        .with_set(commit_env(ctx))
 }
 
 /// `ORCH_COMMIT` for a repository's own command: the commit it runs on (for
 /// deploy and health checks, the commit staging tested; for a suite, the
 /// commit its stage started on).
 pub(super) fn commit_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
-    let commit = match (&ctx.tested, &ctx.workspace.start) {
+    let commit = match (&ctx.tested, ctx.workspace.start()) {
         (Some(tested), _) if matches!(ctx.stage, Stage::Deploy | Stage::PostDeploy) => {
             Some(&tested.commit)
         }
@@ -77,13 +73,13 @@ pub(super) fn commit_env(ctx: &JobContext) -> Vec<(OsString, OsString)> {
 /// The staging log's provenance lines: the commit the suite runs on, and
 /// whether the tree is exactly that commit.
 pub(super) fn provenance(ctx: &JobContext) -> Vec<(String, String)> {
-    match (&ctx.workspace.start, &ctx.workspace.branch) {
-        (Some(start), Some(branch)) => vec![
+    match ctx.workspace.worktree() {
+        Some(crate::worktree::TaskWorktree { branch, start, .. }) => vec![
             ("commit".to_owned(), start.commit.clone()),
             ("branch".to_owned(), branch.clone()),
             ("tree".to_owned(), start.describe()),
         ],
-        _ => vec![(
+        None => vec![(
             "commit".to_owned(),
             "none (the repository is not a git repository: the suite ran in its folder)".to_owned(),
         )],
@@ -116,7 +112,7 @@ pub(super) fn untested(ctx: &JobContext) -> Option<String> {
     }
     // Without a worktree (a folder that is not a git repository) the latest
     // verdict passing is all there is to check.
-    let start = ctx.workspace.start.as_ref()?;
+    let start = ctx.workspace.start()?;
     let Some(tested) = &ctx.tested else {
         return Some(
             "no passing deploy-staging verdict names a commit for this task, so there is no tested tree to deploy"
@@ -336,13 +332,13 @@ pub(super) fn effect_refused(
     );
     let settings = &config.worktree;
     Some(Intercepted::Served(
-        if ctx.job.infra_attempts < settings.infra_retries {
+        if let Some(retry_in) = settings.retry.next(ctx.job.infra_attempts) {
             Launch::Defer {
                 record: RunRecord {
                     outcome: RunOutcome::Deferred,
                     ..run
                 },
-                retry_in: backoff(settings.defer, ctx.job.infra_attempts),
+                retry_in,
             }
         } else {
             Launch::Block {

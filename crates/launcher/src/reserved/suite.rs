@@ -16,7 +16,6 @@ use crate::context::{JobContext, RunControl};
 use crate::judge::{self, JudgeTree, Pin, SetupFailure};
 use crate::launch::{AlertSpec, Intercept, Intercepted, Launch, RunOutcome, ShadowRun};
 use crate::sandbox::{self, RunKind, RunRoom};
-use crate::spawn::backoff;
 use crate::worktree::{Git, WorktreeError};
 
 use super::SETUP_FAILED;
@@ -172,12 +171,7 @@ impl SuiteRunner {
     ) -> Result<Bench, Unready> {
         let patterns = &ctx.repo.suite_paths;
         let mut facts = provenance(ctx);
-        let candidate = ctx
-            .workspace
-            .start
-            .as_ref()
-            .filter(|_| ctx.workspace.is_isolated())
-            .map(|start| start.commit.clone());
+        let candidate = ctx.workspace.start().map(|start| start.commit.clone());
         let Some(candidate) = candidate.filter(|_| shadow || !patterns.is_empty()) else {
             facts.push(("suite".to_owned(), suite_fact(ctx, None)));
             return Ok(Bench {
@@ -242,10 +236,7 @@ impl SuiteRunner {
         let mut spec = RunSpec::new(command, &bench.dir)
             .timeout(Some(settings.timeout))
             .grace(settings.grace)
-            .limits(OutputLimits {
-                sidecar_cap: settings.output_cap_bytes,
-                ..OutputLimits::default()
-            })
+            .limits(OutputLimits::default().with_sidecar_cap(settings.output_cap_bytes))
             .label(self.label(ctx))
             .supervisor(config.supervisor.clone());
         for key in &config.secret_env {
@@ -311,10 +302,10 @@ impl SuiteRunner {
             Unready::Tree(error) => (format!("its judge tree could not be made: {error}"), false),
             Unready::Setup(SetupFailure::Failed(why)) => (why, true),
         };
-        if spent < settings.infra_retries {
+        if let Some(retry_in) = settings.retry.next(spent) {
             return Intercepted::Served(Launch::Defer {
                 record: record(me, started, duration, None, RunOutcome::Deferred, why),
-                retry_in: backoff(settings.defer, spent),
+                retry_in,
             });
         }
         if setup {
@@ -496,7 +487,6 @@ impl SuiteRunner {
         let command = self.command(ctx).unwrap_or_default().trim();
         let profile = self.profile();
         let me = profile.me;
-        let settings = self.settings(config);
         match (&staging.outcome, &staging.log) {
             (Outcome::Executed(executed), LogState::Written(_)) => {
                 Intercepted::Served(Launch::Ran {
@@ -566,59 +556,100 @@ impl SuiteRunner {
                 ))
             }
             (Outcome::ToolError(error), _) => {
-                let spent = ctx.job.infra_attempts;
-                if spent < settings.infra_retries {
-                    return Intercepted::Served(Launch::Defer {
-                        record: record(
-                            me,
-                            started,
-                            error.duration,
-                            error.exit.and_then(exit_code),
-                            RunOutcome::Deferred,
-                            error.message.clone(),
-                        ),
-                        retry_in: backoff(settings.defer, spent),
-                    });
-                }
-                // Fail closed: FAILED with the infra reason, an alert, then
-                // the gate as usual.
-                let reason = format!(
-                    "the {} could not be run {} times (infra retries spent): {}",
-                    profile.suite,
-                    spent + 1,
-                    error.message
-                );
-                let text = render_fail_closed_log_as(
-                    self.label(ctx),
-                    command,
-                    &bench.dir,
-                    &reason,
-                    &bench.facts,
-                    SystemTime::now(),
-                );
-                let written = write_atomically(&ctx.artifact, text.as_bytes());
-                let detail = match written {
-                    Ok(()) => reason.clone(),
-                    Err(write) => format!("{reason}; and the log could not be written: {write}"),
-                };
-                Intercepted::Served(Launch::Ran {
-                    record: record(
-                        me,
-                        started,
-                        error.duration,
-                        error.exit.and_then(exit_code),
-                        RunOutcome::Exhausted,
-                        detail,
-                    ),
-                    alert: Some(AlertSpec {
-                        kind: profile.exhausted,
-                        message: format!(
-                            "task {} ({}): {reason}; the stage failed closed ({}: FAILED); fix the {} or the host",
-                            ctx.task.id, ctx.repo.name, ctx.spec.verdict_key, profile.command
-                        ),
-                    }),
-                })
+                self.tool_error(ctx, config, started, bench, command, error)
             }
+        }
+    }
+
+    /// A suite that could not be run (a tool error): deferred while the
+    /// infra retries last; then the stage fails closed — FAILED with the
+    /// infra reason in the log, and an alert.
+    fn tool_error(
+        &self,
+        ctx: &JobContext,
+        config: &LauncherConfig,
+        started: SystemTime,
+        bench: &Bench,
+        command: &str,
+        error: &orch_staging_runner::ToolError,
+    ) -> Intercepted {
+        let profile = self.profile();
+        let me = profile.me;
+        let settings = self.settings(config);
+        let spent = ctx.job.infra_attempts;
+        if let Some(retry_in) = settings.retry.next(spent) {
+            return Intercepted::Served(Launch::Defer {
+                record: record(
+                    me,
+                    started,
+                    error.duration,
+                    error.exit.and_then(exit_code),
+                    RunOutcome::Deferred,
+                    error.message.clone(),
+                ),
+                retry_in,
+            });
+        }
+        // Fail closed: FAILED with the infra reason, an alert, then
+        // the gate as usual.
+        let reason = format!(
+            "the {} could not be run {} times (infra retries spent): {}",
+            profile.suite,
+            spent + 1,
+            error.message
+        );
+        let text = render_fail_closed_log_as(
+            self.label(ctx),
+            command,
+            &bench.dir,
+            &reason,
+            &bench.facts,
+            SystemTime::now(),
+        );
+        let written = write_atomically(&ctx.artifact, text.as_bytes());
+        let detail = match written {
+            Ok(()) => reason.clone(),
+            Err(write) => format!("{reason}; and the log could not be written: {write}"),
+        };
+        Intercepted::Served(Launch::Ran {
+            record: record(
+                me,
+                started,
+                error.duration,
+                error.exit.and_then(exit_code),
+                RunOutcome::Exhausted,
+                detail,
+            ),
+            alert: Some(AlertSpec {
+                kind: profile.exhausted,
+                message: format!(
+                    "task {} ({}): {reason}; the stage failed closed ({}: FAILED); fix the {} or the host",
+                    ctx.task.id, ctx.repo.name, ctx.spec.verdict_key, profile.command
+                ),
+            }),
+        })
+    }
+}
+
+impl SuiteRunner {
+    /// A shadow run whose judge tree or setup was not ready: cancelled, or
+    /// a tool error the LLM's verdict decides past.
+    fn shadow_unready(&self, unready: Unready) -> (RunOutcome, String) {
+        let serves = self.profile().serves;
+        match unready {
+            Unready::Tree(WorktreeError::Cancelled) | Unready::Setup(SetupFailure::Cancelled) => {
+                (RunOutcome::Cancelled, "shadow: cancelled".to_owned())
+            }
+            Unready::Tree(error) => (
+                RunOutcome::ToolError,
+                format!(
+                    "shadow: its judge tree could not be made: {error}; the LLM {serves} decides"
+                ),
+            ),
+            Unready::Setup(SetupFailure::Failed(why)) => (
+                RunOutcome::ToolError,
+                format!("shadow: {why}; the LLM {serves} decides"),
+            ),
         }
     }
 }
@@ -649,7 +680,7 @@ impl Intercept for SuiteRunner {
         let profile = self.profile();
         let started = SystemTime::now();
         let t0 = Instant::now();
-        let commit = ctx.workspace.start.as_ref().map(|s| s.commit.clone());
+        let commit = ctx.workspace.start().map(|s| s.commit.clone());
         let shadow = |outcome, exit, duration, verdict, detail| ShadowRun {
             record: record(profile.me, started, duration, exit, outcome, detail),
             verdict,
@@ -670,37 +701,9 @@ impl Intercept for SuiteRunner {
         }
         let bench = match self.prepare(ctx, config, control, true) {
             Ok(bench) => bench,
-            Err(
-                Unready::Tree(WorktreeError::Cancelled) | Unready::Setup(SetupFailure::Cancelled),
-            ) => {
-                return Some(shadow(
-                    RunOutcome::Cancelled,
-                    None,
-                    t0.elapsed(),
-                    None,
-                    "shadow: cancelled".to_owned(),
-                ));
-            }
-            Err(Unready::Tree(error)) => {
-                return Some(shadow(
-                    RunOutcome::ToolError,
-                    None,
-                    t0.elapsed(),
-                    None,
-                    format!(
-                        "shadow: its judge tree could not be made: {error}; the LLM {} decides",
-                        profile.serves
-                    ),
-                ));
-            }
-            Err(Unready::Setup(SetupFailure::Failed(why))) => {
-                return Some(shadow(
-                    RunOutcome::ToolError,
-                    None,
-                    t0.elapsed(),
-                    None,
-                    format!("shadow: {why}; the LLM {} decides", profile.serves),
-                ));
+            Err(unready) => {
+                let (outcome, detail) = self.shadow_unready(unready);
+                return Some(shadow(outcome, None, t0.elapsed(), None, detail));
             }
         };
         let log = crate::workspace::shadow_path(&ctx.artifact);

@@ -1,6 +1,7 @@
-//! The JSON view of one alert (`orch alert list`).
+//! The JSON views of one alert (`orch alert list`) and of an
+//! acknowledgement (`orch alert ack`).
 
-use orch_store::Alert;
+use orch_store::{Alert, AlertId};
 use serde::Serialize;
 
 use super::rfc3339;
@@ -24,6 +25,24 @@ pub struct AlertView {
     pub message: String,
     /// The task it concerns, if any.
     pub task: Option<i64>,
+}
+
+/// What `orch alert ack` acknowledged: the alerts' ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AlertAckView {
+    /// The ids of the alerts acknowledged, in the store's order.
+    pub acknowledged: Vec<i64>,
+}
+
+impl AlertAckView {
+    /// The view of the acknowledged `alerts`.
+    #[must_use]
+    pub fn new(alerts: &[AlertId]) -> AlertAckView {
+        AlertAckView {
+            acknowledged: alerts.iter().map(|a| a.get()).collect(),
+        }
+    }
 }
 
 impl AlertView {

@@ -1,5 +1,5 @@
 //! Typed JSON views of what the store holds, as `orch` prints them (`task
-//! show|list|add`, `repo add|list|update`, `alert list`) and as an embedder
+//! show|list|add`, `repo add|list|update`, `alert list|ack`, `gate check`) and as an embedder
 //! may serve them. Each view is a [`serde::Serialize`] struct whose fields are
 //! declared in alphabetical order, so its JSON is byte for byte what
 //! `serde_json::Value` (a sorted map) prints; `tests/views.rs` pins the JSON
@@ -12,7 +12,9 @@
 //! - [`repo`]: a registered repository ([`RepoView`]) and how its tasks are
 //!   isolated ([`IsolationView`]); a removed repository
 //!   ([`RemovedRepoView`]).
-//! - [`alert`]: one alert ([`AlertView`]).
+//! - [`alert`]: one alert ([`AlertView`]); what an acknowledgement did
+//!   ([`AlertAckView`]).
+//! - [`gate`]: a stage's gates run on an artifact file ([`GateCheckView`]).
 //! - [`render`]: the same views as text for people (tables and summaries,
 //!   times absolute and relative to a "now" the caller gives), what `orch`
 //!   prints on a terminal.
@@ -20,11 +22,13 @@
 //! Times are RFC 3339 with milliseconds, in UTC ([`rfc3339`]).
 
 pub mod alert;
+pub mod gate;
 pub mod render;
 pub mod repo;
 pub mod task;
 
-pub use alert::AlertView;
+pub use alert::{AlertAckView, AlertView};
+pub use gate::{GateCheckView, GateDecisionView};
 pub use repo::{IsolationView, RemovedRepoView, RepoView};
 pub use task::{
     AbandonedView, BlockedView, CancelView, CreatedTaskView, RetriedView, SuiteApprovalView,

@@ -7,7 +7,7 @@ use super::error::WorktreeError;
 use super::git::{At, Git};
 use super::prepare::{gitlinks_named, linked_to};
 use super::short;
-use super::state::{TreeState, Workspace};
+use super::state::{TaskWorktree, TreeState, Workspace};
 
 impl Git {
     /// After an LLM role: checks that it left the worktree linked to its own
@@ -35,8 +35,11 @@ impl Git {
         workspace: &Workspace,
         message: &str,
     ) -> Result<TreeState, WorktreeError> {
-        let (Some(branch), Some(start), Some(paths)) =
-            (&workspace.branch, &workspace.start, &workspace.git)
+        let Some(TaskWorktree {
+            branch,
+            start,
+            git: paths,
+        }) = workspace.worktree()
         else {
             return Err(WorktreeError::Git {
                 args: "commit".to_owned(),

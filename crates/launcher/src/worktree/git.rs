@@ -148,33 +148,10 @@ impl Git {
         Ok(names.into_iter().collect())
     }
 
-    /// One git process: `git -c SAFE... [--git-dir --work-tree] ARGS`, with
-    /// every driver in `drivers` switched off.
-    pub(super) fn exec(
-        &self,
-        at: At<'_>,
-        args: &[&str],
-        stdin: Option<Vec<u8>>,
-        drivers: &[String],
-    ) -> Result<String, Failure> {
-        let mut argv: Vec<OsString> = vec![OsString::from(&self.program)];
-        for setting in SAFE_CONFIG {
-            argv.push("-c".into());
-            argv.push(setting.into());
-        }
-        let cwd = match at {
-            At::Discover(dir) => dir,
-            At::Named(paths) => {
-                let mut git_dir = OsString::from("--git-dir=");
-                git_dir.push(&paths.git_dir);
-                let mut work_tree = OsString::from("--work-tree=");
-                work_tree.push(&paths.work_tree);
-                argv.push(git_dir);
-                argv.push(work_tree);
-                paths.work_tree.as_path()
-            }
-        };
-        argv.extend(args.iter().map(OsString::from));
+    /// A git process's environment: secrets dropped, orch as author and
+    /// committer, no prompt, no optional lock, no replace ref, the C
+    /// locale, and every driver in `drivers` switched off.
+    fn git_env(&self, drivers: &[String]) -> EnvPolicy {
         let mut set: Vec<(OsString, OsString)> = [
             ("GIT_AUTHOR_NAME", "orch"),
             ("GIT_AUTHOR_EMAIL", "orch@localhost"),
@@ -213,13 +190,39 @@ impl Git {
             set.push((format!("GIT_CONFIG_KEY_{i}").into(), key.into()));
             set.push((format!("GIT_CONFIG_VALUE_{i}").into(), value.into()));
         }
-        let env = EnvPolicy {
-            scrub: Scrub::Secrets,
-            extra_secrets: self.extra_secrets.clone(),
-            pass_through: Vec::new(),
-            set,
-            allow: Vec::new(),
+        EnvPolicy::new(Scrub::Secrets)
+            .with_extra_secrets(self.extra_secrets.iter().cloned())
+            .with_set(set)
+    }
+
+    /// One git process: `git -c SAFE... [--git-dir --work-tree] ARGS`, with
+    /// every driver in `drivers` switched off.
+    pub(super) fn exec(
+        &self,
+        at: At<'_>,
+        args: &[&str],
+        stdin: Option<Vec<u8>>,
+        drivers: &[String],
+    ) -> Result<String, Failure> {
+        let mut argv: Vec<OsString> = vec![OsString::from(&self.program)];
+        for setting in SAFE_CONFIG {
+            argv.push("-c".into());
+            argv.push(setting.into());
+        }
+        let cwd = match at {
+            At::Discover(dir) => dir,
+            At::Named(paths) => {
+                let mut git_dir = OsString::from("--git-dir=");
+                git_dir.push(&paths.git_dir);
+                let mut work_tree = OsString::from("--work-tree=");
+                work_tree.push(&paths.work_tree);
+                argv.push(git_dir);
+                argv.push(work_tree);
+                paths.work_tree.as_path()
+            }
         };
+        argv.extend(args.iter().map(OsString::from));
+        let env = self.git_env(drivers);
         let mut spec = ExecSpec::new(Program::Argv(argv), cwd)
             .streams(Streams::Separate {
                 stdout_cap: self.stdout_cap,

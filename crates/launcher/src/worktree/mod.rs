@@ -60,7 +60,9 @@ use crate::config::LauncherConfig;
 
 pub use error::WorktreeError;
 pub use git::Git;
-pub use state::{Base, Checkout, GitPaths, TestedTree, TreeState, Workspace};
+pub use state::{
+    Base, Checkout, GitPaths, TaskWorktree, TestedTree, TreeState, Workspace, WorkspaceKind,
+};
 pub use sweep::Sweep;
 
 /// The branch a task's worktree works on.

@@ -11,7 +11,7 @@ use crate::config::LauncherConfig;
 
 use super::error::WorktreeError;
 use super::git::{At, Failure, Git};
-use super::state::{GitPaths, Workspace};
+use super::state::{GitPaths, TaskWorktree, Workspace, WorkspaceKind};
 use super::{branch_name, short, worktree_dir};
 
 impl Git {
@@ -245,31 +245,11 @@ impl Git {
     ) -> Result<Workspace, WorktreeError> {
         let repo_dir = Path::new(&repo.path);
         let repository = self.repository(repo_dir)?;
-        let at_repo = At::Named(&repository);
         let dir = task
             .worktree
             .as_ref()
             .map_or_else(|| worktree_dir(config, task.id), PathBuf::from);
-        let branch = match &task.branch {
-            Some(branch) => branch.clone(),
-            None => {
-                let branch = branch_name(task.id);
-                if self.branch_exists(&repository, &branch)?
-                    && !self.is_worktree_on(&repository, &dir, &branch, task.base_commit.as_deref())
-                {
-                    return Err(WorktreeError::BranchTaken {
-                        branch,
-                        repo: repo_dir.to_path_buf(),
-                    });
-                }
-                record(&branch, &dir).map_err(|message| WorktreeError::Git {
-                    args: "(record the task's branch)".to_owned(),
-                    dir: dir.clone(),
-                    message,
-                })?;
-                branch
-            }
-        };
+        let branch = self.task_branch(task, &repository, repo_dir, &dir, record)?;
         finish_interrupted_move(&repository.common_dir, &dir)?;
         if dir.join(".git").exists() {
             // The task's worktree, as the last job left it (check_start says
@@ -295,6 +275,54 @@ impl Git {
                 task: task.id,
             });
         }
+        self.make_worktree(task, &repository, repo_dir, &dir, &branch)?;
+        let paths = self.task_worktree(&repository, &dir)?;
+        self.check_start(task, &paths, &branch, strict)
+    }
+
+    /// The task's branch: the one recorded, or, for a task without one
+    /// yet, `orch/task-<id>` — refused when another worktree has it, and
+    /// recorded (`record`) before anything is created.
+    fn task_branch(
+        &self,
+        task: &Task,
+        repository: &GitPaths,
+        repo_dir: &Path,
+        dir: &Path,
+        record: impl FnOnce(&str, &Path) -> Result<(), String>,
+    ) -> Result<String, WorktreeError> {
+        if let Some(branch) = &task.branch {
+            return Ok(branch.clone());
+        }
+        let branch = branch_name(task.id);
+        if self.branch_exists(repository, &branch)?
+            && !self.is_worktree_on(repository, dir, &branch, task.base_commit.as_deref())
+        {
+            return Err(WorktreeError::BranchTaken {
+                branch,
+                repo: repo_dir.to_path_buf(),
+            });
+        }
+        record(&branch, dir).map_err(|message| WorktreeError::Git {
+            args: "(record the task's branch)".to_owned(),
+            dir: dir.to_path_buf(),
+            message,
+        })?;
+        Ok(branch)
+    }
+
+    /// Makes the task's worktree at `dir` on `branch` (created from the
+    /// task's base commit when it does not exist): beside its place first,
+    /// then moved there once whole.
+    fn make_worktree(
+        &self,
+        task: &Task,
+        repository: &GitPaths,
+        repo_dir: &Path,
+        dir: &Path,
+        branch: &str,
+    ) -> Result<(), WorktreeError> {
+        let at_repo = At::Named(repository);
         if let Some(parent) = dir.parent() {
             fs::create_dir_all(parent).map_err(|error| WorktreeError::Git {
                 args: "(create the worktrees folder)".to_owned(),
@@ -307,7 +335,7 @@ impl Git {
         // which is thrown away here, never a half-written tree that the next
         // role would work on (and whose missing files orch would commit as
         // deletions).
-        let partial = partial_dir(&dir);
+        let partial = partial_dir(dir);
         let partial_arg = partial.to_string_lossy().into_owned();
         if fs::symlink_metadata(&partial).is_ok() {
             let _ = self.run(
@@ -346,10 +374,10 @@ impl Git {
             });
         }
         let dir_arg = dir.to_string_lossy().into_owned();
-        if self.branch_exists(&repository, &branch)? {
+        if self.branch_exists(repository, branch)? {
             self.call(
                 at_repo,
-                &["worktree", "add", "--quiet", &partial_arg, &branch],
+                &["worktree", "add", "--quiet", &partial_arg, branch],
             )?;
         } else {
             let base = task
@@ -367,15 +395,14 @@ impl Git {
                     "add",
                     "--quiet",
                     "-b",
-                    &branch,
+                    branch,
                     &partial_arg,
                     base,
                 ],
             )?;
         }
         self.call(at_repo, &["worktree", "move", &partial_arg, &dir_arg])?;
-        let paths = self.task_worktree(&repository, &dir)?;
-        self.check_start(task, &paths, &branch, strict)
+        Ok(())
     }
 
     /// The worktree's state at a job's start, checked against the task's
@@ -448,16 +475,18 @@ impl Git {
         }
         Ok(Workspace {
             dir: dir.clone(),
-            branch: Some(branch.to_owned()),
-            start: Some(state),
-            git: Some(paths.clone()),
+            kind: WorkspaceKind::Worktree(TaskWorktree {
+                branch: branch.to_owned(),
+                start: state,
+                git: paths.clone(),
+            }),
         })
     }
 }
 
 /// The git folders of a workspace.
 pub(super) fn workspace_paths(workspace: &Workspace) -> Result<&GitPaths, WorktreeError> {
-    workspace.git.as_ref().ok_or_else(|| WorktreeError::Git {
+    workspace.git().ok_or_else(|| WorktreeError::Git {
         args: "status".to_owned(),
         dir: workspace.dir.clone(),
         message: "the task has no worktree".to_owned(),

@@ -58,12 +58,29 @@ pub struct Workspace {
     /// The folder roles run in: the task's worktree, or the repository's
     /// checkout for a checkout task.
     pub dir: PathBuf,
-    /// The task's branch (worktree tasks).
-    pub branch: Option<String>,
-    /// The tree when the job started (worktree tasks).
-    pub start: Option<TreeState>,
-    /// The worktree's git folders, as orch found them (worktree tasks).
-    pub git: Option<GitPaths>,
+    /// Which of the two it is.
+    pub kind: WorkspaceKind,
+}
+
+/// The kind of a task's workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkspaceKind {
+    /// The repository's own folder (a folder that is not a git
+    /// repository): its tasks run there, one at a time.
+    Checkout,
+    /// The task's own git worktree and branch.
+    Worktree(TaskWorktree),
+}
+
+/// A task's own git worktree, as a job found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskWorktree {
+    /// The task's branch.
+    pub branch: String,
+    /// The tree when the job started.
+    pub start: TreeState,
+    /// The worktree's git folders, as orch found them.
+    pub git: GitPaths,
 }
 
 /// The folders a git call names on its command line (`--git-dir`,
@@ -86,16 +103,35 @@ impl Workspace {
     pub fn checkout(repo: &Repo) -> Workspace {
         Workspace {
             dir: PathBuf::from(&repo.path),
-            branch: None,
-            start: None,
-            git: None,
+            kind: WorkspaceKind::Checkout,
         }
     }
 
     /// Whether the task has its own worktree.
     #[must_use]
     pub fn is_isolated(&self) -> bool {
-        self.branch.is_some()
+        self.worktree().is_some()
+    }
+
+    /// The task's own worktree (`None` for a checkout task).
+    #[must_use]
+    pub fn worktree(&self) -> Option<&TaskWorktree> {
+        match &self.kind {
+            WorkspaceKind::Worktree(worktree) => Some(worktree),
+            WorkspaceKind::Checkout => None,
+        }
+    }
+
+    /// The tree when the job started (worktree tasks).
+    #[must_use]
+    pub fn start(&self) -> Option<&TreeState> {
+        self.worktree().map(|w| &w.start)
+    }
+
+    /// The worktree's git folders (worktree tasks).
+    #[must_use]
+    pub fn git(&self) -> Option<&GitPaths> {
+        self.worktree().map(|w| &w.git)
     }
 }
 

@@ -108,6 +108,7 @@ impl Git {
 
 /// What [`Git::sweep`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Sweep {
     /// Worktrees removed.
     pub removed: Vec<PathBuf>,

@@ -63,10 +63,10 @@ pub(crate) fn quick_config(folders: &Folders, agent: &str) -> LauncherConfig {
     config.sandbox.agent_dirs.push(folders.state.clone());
     config.agent.timeout = Duration::from_secs(30);
     config.agent.grace = Duration::from_millis(200);
-    config.agent.defer = Duration::from_millis(1);
+    config.agent.retry.base = Duration::from_millis(1);
     config.staging_runner.timeout = Duration::from_secs(20);
     config.staging_runner.grace = Duration::from_millis(200);
-    config.staging_runner.defer = Duration::from_millis(1);
+    config.staging_runner.retry.base = Duration::from_millis(1);
     config.post_deploy.probes = 2;
     config.post_deploy.window = Duration::from_millis(20);
     config
@@ -128,7 +128,7 @@ pub(crate) fn check(condition: bool, what: impl Into<String>) -> Result<(), Fail
 pub(crate) fn render_history(reports: &[JobReport]) -> String {
     let mut out = String::new();
     for report in reports {
-        let served = match (report.intercepted_by, report.spawned) {
+        let served = match (report.intercepted_by(), report.spawned()) {
             (Some(by), false) => by.to_owned(),
             (Some(by), true) => format!("{by}, then the {} CLI", report.role),
             (None, true) => format!("the {} CLI", report.role),

@@ -471,3 +471,59 @@ fn a_fallback_is_never_shown_as_the_runners() {
         "deployer"
     );
 }
+
+/// `orch gate check` and `orch alert ack` print these views; their JSON is
+/// what the binary built with `json!` before they were typed (the same
+/// `json!` is rebuilt here and compared), and is pinned in
+/// `tests/golden/checks.json`.
+#[test]
+fn the_gate_check_and_alert_ack_views_are_pinned() {
+    use orch_launcher::views::{AlertAckView, GateCheckView};
+    use orch_pipeline::{Stage, gates_for};
+    use serde_json::json;
+
+    let fx = fixture();
+    let artifact = fx.home.join("15-staging-log.md");
+    std::fs::write(&artifact, "# Staging\n\nstaging_status: PASSED\n").unwrap();
+    let missing = fx.home.join("missing.md");
+    let mut checks = Vec::new();
+    for (stage, file) in [(Stage::DeployStaging, &artifact), (Stage::Review, &missing)] {
+        let bytes = std::fs::read(file).ok();
+        let results: Vec<_> = gates_for(stage)
+            .iter()
+            .map(|gate| gate.evaluate(bytes.as_deref()))
+            .collect();
+        let view = GateCheckView::new(stage, file, &results);
+        assert_sorted(&view);
+        let before = json!({
+            "stage": stage.as_str(),
+            "file": file.to_string_lossy(),
+            "passed": results.iter().all(|r| r.passed),
+            "gates": results.iter().map(|r| json!({
+                "gate": r.gate.name(),
+                "passed": r.passed,
+                "verdict": r.verdict,
+                "reason": r.reason,
+            })).collect::<Vec<_>>(),
+        });
+        assert_eq!(serde_json::to_string(&view).unwrap(), before.to_string());
+        checks.push(view);
+    }
+    assert!(checks[0].passed && !checks[1].passed);
+    let acked = fx.store.alerts(true, 10).unwrap();
+    let ids: Vec<_> = acked.iter().map(|a| a.id).collect();
+    let ack = AlertAckView::new(&ids);
+    assert_sorted(&ack);
+    let before = json!({ "acknowledged": ids.iter().map(|a| a.get()).collect::<Vec<_>>() });
+    assert_eq!(serde_json::to_string(&ack).unwrap(), before.to_string());
+    let none = AlertAckView::new(&[]);
+    assert_eq!(
+        serde_json::to_string(&none).unwrap(),
+        r#"{"acknowledged":[]}"#
+    );
+    let all = json!({
+        "alert ack": ack,
+        "gate check": checks,
+    });
+    orch_tests::assert_golden(&golden("checks.json"), &json(&fx, &all), UPDATE);
+}

@@ -58,7 +58,7 @@ impl Harness {
         config.test_runner.mode = RunnerMode::On;
         config.test_runner.timeout = Duration::from_secs(20);
         config.test_runner.grace = Duration::from_millis(200);
-        config.test_runner.defer = Duration::from_millis(1);
+        config.test_runner.retry.base = Duration::from_millis(1);
         config.lease = Duration::from_secs(3);
         let Folders {
             dir,
@@ -229,14 +229,14 @@ fn switch_off_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports.len() == 1 && reports[0].spawned,
+        reports.len() == 1 && reports[0].spawned(),
         render_history(&reports),
     )?;
     assert_history(
         &format!("switch_off_is_the_llm_path-{}", suite.stage),
         &reports,
     )?;
-    check(reports[0].intercepted_by.is_none(), "no intercept")?;
+    check(reports[0].intercepted_by().is_none(), "no intercept")?;
     check(engine.spawn_count() == 1, "spawn called once")?;
     check(
         stages(&engine, task) == suite.to(suite.next_stage.as_str()),
@@ -261,7 +261,7 @@ fn repo_outside_the_csv_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
     suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports[0].spawned && reports[0].intercepted_by.is_none(),
+        reports[0].spawned() && reports[0].intercepted_by().is_none(),
         render_history(&reports),
     )?;
     assert_history(
@@ -277,7 +277,7 @@ fn repo_outside_the_csv_is_the_llm_path(suite: Suite) -> Result<(), Failed> {
         .find(|r| r.task == web_task && r.stage == suite.stage)
         .ok_or("the web task never ran")?;
     check(
-        served.intercepted_by == Some(suite.runner.as_str()) && !served.spawned,
+        served.intercepted_by() == Some(suite.runner.as_str()) && !served.spawned(),
         format!("{served:?}"),
     )
 }
@@ -291,7 +291,7 @@ fn star_serves_every_repo_and_passed_advances(suite: Suite) -> Result<(), Failed
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some(suite.runner.as_str()),
+        reports[0].intercepted_by() == Some(suite.runner.as_str()),
         render_history(&reports),
     )?;
     assert_history(
@@ -395,7 +395,7 @@ fn a_timeout_is_failed(suite: Suite) -> Result<(), Failed> {
 fn a_tool_error_defers_with_a_run_after_time(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
-    suite.settings(&mut config).defer = Duration::from_secs(600);
+    suite.settings(&mut config).retry.base = Duration::from_secs(600);
     let engine = h.engine_with(config);
     let repo = suite.repo(&h, &engine, "api", "definitely-not-a-program-here");
     let task = suite.task(&engine, repo);
@@ -431,7 +431,7 @@ fn a_tool_error_defers_with_a_run_after_time(suite: Suite) -> Result<(), Failed>
 fn exhaustion_fails_closed_with_an_alert(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
-    suite.settings(&mut config).infra_retries = 2;
+    suite.settings(&mut config).retry.retries = 2;
     let engine = h.engine_with(config);
     let repo = suite.repo(&h, &engine, "api", "definitely-not-a-program-here");
     let task = suite.task(&engine, repo);
@@ -481,7 +481,7 @@ fn an_internal_error_falls_back_to_the_llm() -> Result<(), Failed> {
     let task = staging_task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some("staging-runner") && reports[0].spawned,
+        reports[0].intercepted_by() == Some("staging-runner") && reports[0].spawned(),
         render_history(&reports),
     )?;
     assert_history("an_internal_error_falls_back_to_the_llm", &reports)?;
@@ -510,8 +510,8 @@ fn an_unwritable_log_after_a_pass_falls_back_to_the_llm(suite: Suite) -> Result<
     check(task.get() == 1, format!("{task:?}"))?;
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some(suite.runner.as_str())
-            && !reports[0].spawned
+        reports[0].intercepted_by() == Some(suite.runner.as_str())
+            && !reports[0].spawned()
             && log.is_file(),
         render_history(&reports),
     )?;
@@ -535,7 +535,7 @@ fn an_unwritable_log_after_a_pass_falls_back_to_the_llm(suite: Suite) -> Result<
     check(task.get() == 1, format!("{task:?}"))?;
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some(suite.runner.as_str()) && reports[0].spawned,
+        reports[0].intercepted_by() == Some(suite.runner.as_str()) && reports[0].spawned(),
         render_history(&reports),
     )?;
     assert_history(
@@ -563,7 +563,7 @@ fn a_failed_suite_never_falls_back(suite: Suite) -> Result<(), Failed> {
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        !reports[0].spawned,
+        !reports[0].spawned(),
         "the LLM was asked after a FAILED suite",
     )?;
     check(h.agent_calls().is_empty(), format!("{:?}", h.agent_calls()))?;
@@ -618,7 +618,7 @@ fn intercepts_are_consulted_in_order(suite: Suite) -> Result<(), Failed> {
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 1);
     check(
-        reports[0].intercepted_by == Some("first-in-line"),
+        reports[0].intercepted_by() == Some("first-in-line"),
         render_history(&reports),
     )?;
     assert_history(
@@ -998,7 +998,7 @@ fn no_test_command_is_the_llm_tester() -> Result<(), Failed> {
         let task = TESTING.task(&engine, repo);
         let reports = drive(&engine, 1);
         check(
-            reports[0].spawned && reports[0].intercepted_by.is_none(),
+            reports[0].spawned() && reports[0].intercepted_by().is_none(),
             format!("{mode}: {reports:?}"),
         )?;
         check(
@@ -1309,7 +1309,7 @@ fn a_panicking_shadow_runner_never_changes_the_llm_outcome() -> Result<(), Faile
     let repo = h.repo(&engine, "api", "true");
     let task = TESTING.task(&engine, repo);
     let reports = drive(&engine, 1);
-    check(reports[0].spawned, render_history(&reports))?;
+    check(reports[0].spawned(), render_history(&reports))?;
     assert_history(
         "a_panicking_shadow_runner_never_changes_the_llm_outcome",
         &reports,
@@ -1447,7 +1447,7 @@ fn an_agent_cli_that_is_not_installed_is_unavailable_not_a_failure() -> Result<(
     let h = Harness::new();
     let mut config = h.config.clone();
     config.agent.command = "no-such-agent-cli -p".to_owned();
-    config.agent.infra_retries = 1;
+    config.agent.retry.retries = 1;
     let engine = h.engine_with(config);
     let repo = h.repo(&engine, "api", "true");
     let (task, _) = engine.create_task(repo, "no agent").unwrap();
@@ -1846,8 +1846,8 @@ fn workers_catch_a_panic_and_stay_alive() -> Result<(), Failed> {
     use std::sync::{Arc, Mutex};
     let h = Harness::new();
     let mut config = h.config.clone();
-    config.worktree.infra_retries = 1;
-    config.worktree.defer = Duration::from_millis(1);
+    config.worktree.retry.retries = 1;
+    config.worktree.retry.base = Duration::from_millis(1);
     let engine = h.engine();
     let repo = h.repo(&engine, "api", "true");
     let (task, _) = engine.create_task(repo, "panics").unwrap();

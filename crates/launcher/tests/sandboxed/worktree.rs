@@ -169,8 +169,8 @@ impl Harness {
         let mut config = quick_config(&folders, GIT_AGENT);
         config.lease = Duration::from_secs(5);
         config.worktree.git_timeout = Duration::from_secs(30);
-        config.worktree.defer = Duration::from_millis(1);
-        config.worktree.infra_retries = 1;
+        config.worktree.retry.base = Duration::from_millis(1);
+        config.worktree.retry.retries = 1;
         let Folders {
             dir,
             state,
@@ -1283,7 +1283,7 @@ fn an_llm_deployer_that_resets_the_branch_blocks_the_task() -> Result<(), Failed
     let last = reports.last().unwrap();
     check(
         last.stage == Stage::DeployStaging
-            && last.spawned
+            && last.spawned()
             && blocked_with(last, orch_store::AlertKind::WorktreeTampered),
         format!("{reports:#?}"),
     )?;
@@ -1496,7 +1496,7 @@ fn a_branch_reset_between_jobs_blocks_the_next_job() -> Result<(), Failed> {
     git(&wt, &["reset", "--quiet", "--hard", &head]);
     let next = step(&engine);
     check(
-        blocked_with(&next, orch_store::AlertKind::WorktreeTampered) && !next.spawned,
+        blocked_with(&next, orch_store::AlertKind::WorktreeTampered) && !next.spawned(),
         format!("{next:?}"),
     )?;
     let alerts = alerts(&engine, task);
@@ -2111,7 +2111,7 @@ fn a_nested_repository_is_refused_not_committed_as_a_gitlink() -> Result<(), Fai
     );
     let testing = step(&engine);
     check(
-        blocked_with(&testing, orch_store::AlertKind::WorktreeTampered) && !testing.spawned,
+        blocked_with(&testing, orch_store::AlertKind::WorktreeTampered) && !testing.spawned(),
         format!("an undeclared gitlink went to testing: {testing:?}"),
     )?;
 

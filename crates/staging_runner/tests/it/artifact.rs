@@ -249,18 +249,18 @@ proptest! {
             timed_out,
             duration: Duration::from_millis(5),
             started_at: SystemTime::now(),
-            output: CapturedOutput {
-                total_bytes: (head.len() + tail.len()) as u64 + omitted,
-                head,
-                tail,
-                omitted_bytes: omitted,
-                sidecar: Sidecar::Disabled,
-            },
+            output: CapturedOutput::new(
+                head.clone(),
+                tail.clone(),
+                (head.len() + tail.len()) as u64 + omitted,
+                omitted,
+            )
+            .with_sidecar(Sidecar::Disabled),
             killed: 1,
-            killed_processes: vec![KilledProcess {
-                pid: 42,
-                command: String::from_utf8_lossy(&killed_command).into_owned(),
-            }],
+            killed_processes: vec![KilledProcess::new(
+                42,
+                String::from_utf8_lossy(&killed_command),
+            )],
             survivors: 0,
             sandbox: orch_process::exec::SandboxLevel::unconfined(),
         };

@@ -302,11 +302,7 @@ fn large_output_keeps_head_and_tail_and_cuts_the_sidecar() {
     let dir = tmp();
     let sidecar = dir.path().join("out.log");
     let marker = Marker::new("large");
-    let limits = OutputLimits {
-        head_bytes: 1000,
-        tail_bytes: 2000,
-        sidecar_cap: 100_000,
-    };
+    let limits = OutputLimits::new(1000, 2000, 100_000);
     let spec = marker
         .spec(
             "printf START; head -c 5000000 /dev/zero | tr '\\0' x; printf END",
