@@ -17,18 +17,18 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use orch_self_deploy::ProcessExit;
 
+use crate::cancel::Canceller;
 use crate::capture::{Capture, StdoutCapture};
-use crate::exec::{
-    Canceller, Cleanup, Ending, ExecOutcome, ExecSpec, Finished, LineAction, LineObserver,
-    OBSERVED_LINE_MAX, OutputClocks, Stall, Streams,
-};
-use crate::outcome::{ToolError, ToolErrorKind};
+use crate::outcome::{Cleanup, Ending, ExecOutcome, Finished, ToolError, ToolErrorKind};
 use crate::process::{self, SupervisorFds, SupervisorProcess};
 use crate::protocol::{
     Class, KILLED_COMMAND_MAX, KILLED_LISTED_MAX, KilledProcess, MAX_STDIN_BYTES, Program, Report,
     SUPERVISOR_ARG, SpawnFailure, SupervisorArgs,
 };
 use crate::sandbox::SandboxLevel;
+use crate::spec::{
+    ExecSpec, LineAction, LineObserver, OBSERVED_LINE_MAX, OutputClocks, Stall, Streams,
+};
 use crate::supervisor::HANDSHAKE_BOUND;
 use crate::supervisor::KILL_ROUND;
 use crate::tree;

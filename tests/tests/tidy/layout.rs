@@ -87,10 +87,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "one hostile input per test against the real binary's commands",
     ),
     (
-        "crates/inventory/src/drift.rs",
-        "the drift checks between the inventory document and the code, with their tests",
-    ),
-    (
         "bins/orch/src/cli.rs",
         "the whole command line's clap declarations and their help texts, the one table of exit codes",
     ),
@@ -114,11 +110,6 @@ const KNOWN_CIRCLES: &[(&str, &[&str], &str)] = &[
         "config checks hosts with http::valid_host_entry and http serves commands' views: the binary-as-wiring split of issue 23 (views into the library, one file per command) cuts it",
     ),
     (
-        "crates/inventory/src",
-        &["drift", "prose", "scan", "tables"],
-        "prose, scan and tables name drift::{Drift, parse_location} and the location constants while drift calls them: move Drift and parse_location into a module below them",
-    ),
-    (
         "crates/launcher/src",
         &[
             "config", "context", "engine", "launch", "preset", "prompt", "reserved", "sandbox",
@@ -135,16 +126,6 @@ const KNOWN_CIRCLES: &[(&str, &[&str], &str)] = &[
         "crates/launcher/src",
         &["worktree::git", "worktree::prepare", "worktree::state"],
         "git names state::GitPaths, state names git::{At, Failure, Git} and prepare::workspace_paths: move GitPaths and the paths helper below git",
-    ),
-    (
-        "crates/process/src",
-        &["capture", "exec", "runner"],
-        "capture names exec::CapturedStdout, which exec re-exports from below: move CapturedStdout into outcome",
-    ),
-    (
-        "crates/process/src",
-        &["process", "protocol", "sandbox"],
-        "sandbox asks process for the Landlock ABI: move landlock_abi into sandbox",
     ),
 ];
 
