@@ -55,10 +55,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "the real agent CLIs against the scripted model server: one scenario list over three CLIs",
     ),
     (
-        "crates/process/src/runner.rs",
-        "the supervised run's parent side as one state machine (spawn, wait, kill, reap), with its unit tests",
-    ),
-    (
         "tests/src/model_server.rs",
         "the scripted stand-in for three model APIs (Anthropic, OpenAI, Gemini), each a few handlers over one server",
     ),
