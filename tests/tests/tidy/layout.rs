@@ -75,10 +75,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "the HTTP server with its bounds (request size, pipelining, slow clients) and their unit tests",
     ),
     (
-        "crates/inventory/src/roadmap.rs",
-        "the determinization roadmap's ranking and its rendering, with unit tests",
-    ),
-    (
         "bins/orch/tests/it/hostile_cli.rs",
         "one hostile input per test against the real binary's commands",
     ),
