@@ -2,7 +2,7 @@
 //! with `poll(2)` in the calling thread, check what the supervisor reports
 //! against how it ended, and take the cleanup over when the supervisor
 //! cannot do it (it was killed, stopped, or never finished). Starting a run
-//! is `start`, the event loop and the takeover are here, and turning what
+//! is `begin`, the event loop and the takeover are here, and turning what
 //! happened into an outcome is `conclude`.
 
 use std::io::PipeWriter;
@@ -25,10 +25,10 @@ use crate::supervisor::HANDSHAKE_BOUND;
 use crate::supervisor::KILL_ROUND;
 use crate::tree;
 
+mod begin;
 mod conclude;
-mod start;
 
-pub(crate) use start::start;
+pub(crate) use begin::start;
 
 /// After the supervisor's report pipe closes, how long to keep reading output
 /// that is still in the pipes. Every writer is dead by then, so this only
