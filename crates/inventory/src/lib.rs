@@ -96,6 +96,7 @@
 mod code;
 mod drift;
 mod evidence;
+mod finding;
 mod inventory;
 mod prose;
 mod roadmap;
@@ -103,8 +104,9 @@ mod scan;
 mod tables;
 mod verdicts;
 
-pub use drift::{DOCUMENTS, Drift, LAUNCH_LOCATION, REGISTRY_LOCATION, TRANSPORT_LOCATION, check};
+pub use drift::{DOCUMENTS, check};
 pub use evidence::{Recommendation, RepoDecision, ShadowPairs, SwitchPolicy, upper_bound};
+pub use finding::{Drift, LAUNCH_LOCATION, REGISTRY_LOCATION, TRANSPORT_LOCATION};
 pub use inventory::{
     BLOCK_BEGIN, BLOCK_END, CallSite, Classification, Consumption, DeterministicPath,
     INVENTORY_DOC, Inventory, InventoryError, PathKind, ProcessStart, Scan, TransportEntry,

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use orch_pipeline::{ARTIFACTS, Stage};
 
-use crate::drift::{Drift, parse_location};
+use crate::finding::{Drift, parse_location};
 use crate::inventory::{Inventory, PathKind};
 
 /// The cells of every table row whose first cell is an id starting with

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::code::{Unit, Workspace};
-use crate::drift::{Drift, LAUNCH_LOCATION, REGISTRY_LOCATION, TRANSPORT_LOCATION, parse_location};
+use crate::finding::{
+    Drift, LAUNCH_LOCATION, REGISTRY_LOCATION, TRANSPORT_LOCATION, parse_location,
+};
 use crate::inventory::{Inventory, PathKind};
 
 pub(crate) fn check_locations(

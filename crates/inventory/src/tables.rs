@@ -20,7 +20,7 @@ use std::path::Path;
 use quote::ToTokens;
 use syn::{Attribute, ImplItem, Item};
 
-use crate::drift::Drift;
+use crate::finding::Drift;
 
 /// The files that hold the pipeline's tables, as this crate was built with
 /// them.

@@ -8,9 +8,8 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::exec::CapturedStdout;
 use crate::limits::OutputLimits;
-use crate::outcome::{CapturedOutput, Sidecar};
+use crate::outcome::{CapturedOutput, CapturedStdout, Sidecar};
 
 /// Collects a stream into head, tail ring and sidecar.
 #[derive(Debug)]

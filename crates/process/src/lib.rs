@@ -59,6 +59,7 @@
 //! functions it calls itself. Its private `process` module is the only place
 //! in the workspace that creates processes.
 
+mod cancel;
 mod capture;
 mod env;
 pub mod exec;
@@ -68,6 +69,7 @@ mod process;
 mod protocol;
 mod runner;
 pub mod sandbox;
+mod spec;
 pub mod supervisor;
 mod tree;
 

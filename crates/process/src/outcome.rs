@@ -4,9 +4,13 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use orch_self_deploy::ProcessExit;
+
+use crate::protocol::KilledProcess;
+use crate::sandbox::SandboxLevel;
+use crate::spec::Stall;
 
 /// `exit code N`, or `killed by signal N (NAME)`.
 #[must_use]
@@ -216,6 +220,103 @@ pub enum Sidecar {
         /// Why, in lower case.
         error: String,
     },
+}
+
+/// How a run that started and ended came to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The main process ended by itself: an exit code or a signal.
+    Exited(ProcessExit),
+    /// The timeout ended it; how the main process died.
+    TimedOut(ProcessExit),
+    /// [`Canceller::cancel`](crate::exec::Canceller::cancel) ended it; how the main process died.
+    Cancelled(ProcessExit),
+    /// The [`LineObserver`](crate::exec::LineObserver) asked for the end and the time it gave ran out
+    /// with the program still running; how the main process died.
+    Dismissed(ProcessExit),
+    /// An [`OutputClocks`](crate::exec::OutputClocks) limit ended it; which one, and how the main
+    /// process died.
+    Stalled(ProcessExit, Stall),
+}
+
+impl Ending {
+    /// How the main process ended, whatever ended it.
+    #[must_use]
+    pub const fn exit(self) -> ProcessExit {
+        match self {
+            Ending::Exited(exit)
+            | Ending::TimedOut(exit)
+            | Ending::Cancelled(exit)
+            | Ending::Dismissed(exit)
+            | Ending::Stalled(exit, _) => exit,
+        }
+    }
+}
+
+/// What happened to the processes the main process left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Cleanup {
+    /// Processes besides the main process that were still running when it
+    /// ended (or at the timeout, or on cancel); all of them were signalled.
+    pub killed: u32,
+    /// The processes signalled first, main process included when it was
+    /// still running, with their command lines (at most 20 named).
+    pub listed: Vec<KilledProcess>,
+    /// Processes that could not be killed (uninterruptible sleep); 0 in every
+    /// ordinary case.
+    pub survivors: u32,
+}
+
+/// Stdout kept whole, up to a cap ([`Streams::Separate`](crate::exec::Streams::Separate)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CapturedStdout {
+    /// The bytes, at most the cap.
+    pub bytes: Vec<u8>,
+    /// Every byte printed on stdout.
+    pub total_bytes: u64,
+}
+
+impl CapturedStdout {
+    /// Whether the cap cut stdout.
+    #[must_use]
+    pub fn truncated(&self) -> bool {
+        self.total_bytes > self.bytes.len() as u64
+    }
+}
+
+/// A run that started and ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Finished {
+    /// How it ended.
+    pub ending: Ending,
+    /// From the spawn of the main process until it was reaped (measured by
+    /// the supervisor, which blocks in `waitpid`: no polling interval added).
+    pub duration: Duration,
+    /// Wall-clock start.
+    pub started_at: SystemTime,
+    /// Everything it printed: head and tail kept, the middle counted, the
+    /// sidecar.
+    pub output: CapturedOutput,
+    /// Stdout alone, with [`Streams::Separate`](crate::exec::Streams::Separate).
+    pub stdout: Option<CapturedStdout>,
+    /// What was left behind and killed.
+    pub cleanup: Cleanup,
+    /// What the kernel enforced ([`SandboxLevel::unconfined`] without a
+    /// sandbox).
+    pub sandbox: SandboxLevel,
+}
+
+/// The result of a run: it finished, or it could not be run or supervised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecOutcome {
+    /// The main process started and ended.
+    Finished(Finished),
+    /// It did not start, or its supervision failed (then it was killed
+    /// whole); nothing about its verdict is known.
+    Failed(ToolError),
 }
 
 #[cfg(test)]

@@ -346,8 +346,23 @@ impl fmt::Display for SandboxLevel {
 /// The Landlock ABI version of the running kernel; 0 when it has none (not
 /// built in, or not enabled at boot).
 #[must_use]
+#[expect(
+    unsafe_code,
+    reason = "landlock_create_ruleset has no safe wrapper for the version query"
+)]
 pub fn landlock_abi() -> u8 {
-    crate::process::landlock_abi()
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag the
+    // call reads and writes no memory; it returns the ABI or -1.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    u8::try_from(abi.max(0)).unwrap_or(u8::MAX)
 }
 
 /// The Landlock ABI this crate needs for [`SandboxMode::Required`]: 6, for
@@ -365,7 +380,7 @@ pub fn check_required() -> Result<u8, String> {
     if abi >= REQUIRED_ABI {
         Ok(abi)
     } else {
-        let kernel = crate::process::kernel_release();
+        let kernel = kernel_release();
         Err(if abi == 0 {
             format!(
                 "this kernel ({kernel}) has no Landlock (not built in, or not in the lsm= boot list), so no run can be sandboxed"
@@ -404,7 +419,7 @@ pub(crate) fn enter(policy: &SandboxPolicy) -> Result<SandboxLevel, String> {
     let abi = landlock_abi();
     let network = match policy.network {
         Network::On => NetworkLevel::Host,
-        Network::Off => match crate::process::isolate_network() {
+        Network::Off => match isolate_network() {
             Ok(()) => NetworkLevel::Namespace,
             Err(_) if abi >= 4 => NetworkLevel::TcpDenied,
             Err(_) => NetworkLevel::NotEnforced,
@@ -524,6 +539,83 @@ pub(crate) fn readable_roots(hidden: &[PathBuf]) -> Vec<PathBuf> {
         }
     }
     roots
+}
+
+/// The kernel's release, for messages (`6.18.4`), or `unknown`.
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|text| text.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Moves the calling process into a network namespace of its own, with the
+/// loopback interface up and nothing else: as root a plain network
+/// namespace, otherwise one inside a new user namespace that maps the user
+/// to itself. Call it single-threaded, before anything is started.
+///
+/// # Errors
+///
+/// What failed (namespaces disabled, not permitted).
+fn isolate_network() -> Result<(), String> {
+    use nix::sched::{CloneFlags, unshare};
+    let uid = nix::unistd::getuid();
+    let gid = nix::unistd::getgid();
+    if nix::unistd::geteuid().is_root() {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare(CLONE_NEWNET): {e}"))?;
+    } else {
+        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("unshare(CLONE_NEWUSER | CLONE_NEWNET): {e}"))?;
+        let write = |file: &str, text: String| {
+            std::fs::write(format!("/proc/self/{file}"), text)
+                .map_err(|e| format!("cannot write /proc/self/{file}: {e}"))
+        };
+        write("setgroups", "deny".to_owned())?;
+        write("uid_map", format!("{uid} {uid} 1"))?;
+        write("gid_map", format!("{gid} {gid} 1"))?;
+    }
+    loopback_up()
+}
+
+/// Sets the `lo` interface of the current network namespace up, so that a
+/// suite's tests can still talk to themselves on 127.0.0.1.
+#[expect(
+    unsafe_code,
+    reason = "SIOCGIFFLAGS/SIOCSIFFLAGS have no safe wrapper in nix"
+)]
+fn loopback_up() -> Result<(), String> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: socket(2) takes no pointers; the result is checked.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(format!("socket: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a descriptor we just opened and own alone.
+    let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ifreq is plain data; all zeroes is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *slot = libc::c_char::from_ne_bytes([*byte]);
+    }
+    // SAFETY: the request is a valid ifreq naming `lo`, on a socket we own;
+    // the kernel writes the flags into it.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut request) } < 0 {
+        return Err(format!(
+            "SIOCGIFFLAGS lo: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: the union member for SIOCGIFFLAGS/SIOCSIFFLAGS is ifru_flags.
+    unsafe {
+        request.ifr_ifru.ifru_flags |= libc::c_short::try_from(libc::IFF_UP).unwrap_or(1);
+    }
+    // SAFETY: as above; the kernel reads the flags from it.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &raw const request) } < 0 {
+        return Err(format!(
+            "SIOCSIFFLAGS lo: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

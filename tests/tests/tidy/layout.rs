@@ -39,10 +39,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "the engine's numbered test cases (TC-nn) in one registry that other branches add to; to split by stage once they are merged",
     ),
     (
-        "crates/inventory/src/code.rs",
-        "the Rust-source scan of the drift checks: one syn visitor whose parts share its state",
-    ),
-    (
         "bins/orch/src/config.rs",
         "half of it is the settings' tests (the declarations are in config/defs.rs); the parsing alone is under 800 lines",
     ),
@@ -53,10 +49,6 @@ const LONG_FILES: &[(&str, &str)] = &[
     (
         "crates/launcher/tests/agents.rs",
         "the real agent CLIs against the scripted model server: one scenario list over three CLIs",
-    ),
-    (
-        "crates/process/src/runner.rs",
-        "the supervised run's parent side as one state machine (spawn, wait, kill, reap), with its unit tests",
     ),
     (
         "tests/src/model_server.rs",
@@ -79,16 +71,8 @@ const LONG_FILES: &[(&str, &str)] = &[
         "the HTTP server with its bounds (request size, pipelining, slow clients) and their unit tests",
     ),
     (
-        "crates/inventory/src/roadmap.rs",
-        "the determinization roadmap's ranking and its rendering, with unit tests",
-    ),
-    (
         "bins/orch/tests/it/hostile_cli.rs",
         "one hostile input per test against the real binary's commands",
-    ),
-    (
-        "crates/inventory/src/drift.rs",
-        "the drift checks between the inventory document and the code, with their tests",
     ),
     (
         "bins/orch/src/cli.rs",
@@ -114,11 +98,6 @@ const KNOWN_CIRCLES: &[(&str, &[&str], &str)] = &[
         "config checks hosts with http::valid_host_entry and http serves commands' views: the binary-as-wiring split of issue 23 (views into the library, one file per command) cuts it",
     ),
     (
-        "crates/inventory/src",
-        &["drift", "prose", "scan", "tables"],
-        "prose, scan and tables name drift::{Drift, parse_location} and the location constants while drift calls them: move Drift and parse_location into a module below them",
-    ),
-    (
         "crates/launcher/src",
         &[
             "config", "context", "engine", "launch", "preset", "prompt", "reserved", "sandbox",
@@ -135,16 +114,6 @@ const KNOWN_CIRCLES: &[(&str, &[&str], &str)] = &[
         "crates/launcher/src",
         &["worktree::git", "worktree::prepare", "worktree::state"],
         "git names state::GitPaths, state names git::{At, Failure, Git} and prepare::workspace_paths: move GitPaths and the paths helper below git",
-    ),
-    (
-        "crates/process/src",
-        &["capture", "exec", "runner"],
-        "capture names exec::CapturedStdout, which exec re-exports from below: move CapturedStdout into outcome",
-    ),
-    (
-        "crates/process/src",
-        &["process", "protocol", "sandbox"],
-        "sandbox asks process for the Landlock ABI: move landlock_abi into sandbox",
     ),
 ];
 

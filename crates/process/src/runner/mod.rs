@@ -1,37 +1,34 @@
 //! The runner side of the machinery: start the supervisor, drive one run
 //! with `poll(2)` in the calling thread, check what the supervisor reports
 //! against how it ended, and take the cleanup over when the supervisor
-//! cannot do it (it was killed, stopped, or never finished).
+//! cannot do it (it was killed, stopped, or never finished). Starting a run
+//! is `begin`, the event loop and the takeover are here, and turning what
+//! happened into an outcome is `conclude`.
 
-use std::ffi::OsString;
 use std::io::PipeWriter;
-use std::io::{self, ErrorKind, PipeReader, Read, Write as _};
+use std::io::{ErrorKind, PipeReader, Read, Write as _};
 use std::os::fd::AsFd;
-use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
-use orch_self_deploy::ProcessExit;
 
+use crate::cancel::Canceller;
 use crate::capture::{Capture, StdoutCapture};
-use crate::exec::{
-    Canceller, Cleanup, Ending, ExecOutcome, ExecSpec, Finished, LineAction, LineObserver,
-    OBSERVED_LINE_MAX, OutputClocks, Stall, Streams,
-};
-use crate::outcome::{ToolError, ToolErrorKind};
-use crate::process::{self, SupervisorFds, SupervisorProcess};
-use crate::protocol::{
-    Class, KILLED_COMMAND_MAX, KILLED_LISTED_MAX, KilledProcess, MAX_STDIN_BYTES, Program, Report,
-    SUPERVISOR_ARG, SpawnFailure, SupervisorArgs,
-};
-use crate::sandbox::SandboxLevel;
+use crate::outcome::{Cleanup, ExecOutcome};
+use crate::process::{self, SupervisorProcess};
+use crate::protocol::{Class, KILLED_COMMAND_MAX, KILLED_LISTED_MAX, KilledProcess, Report};
+use crate::spec::{LineAction, LineObserver, OBSERVED_LINE_MAX, OutputClocks, Stall};
 use crate::supervisor::HANDSHAKE_BOUND;
 use crate::supervisor::KILL_ROUND;
 use crate::tree;
+
+mod begin;
+mod conclude;
+
+pub(crate) use begin::start;
 
 /// After the supervisor's report pipe closes, how long to keep reading output
 /// that is still in the pipes. Every writer is dead by then, so this only
@@ -51,6 +48,9 @@ const REPORT_LINE_MAX: usize = 64 * 1024;
 const CHUNK: usize = 64 * 1024;
 /// The environment key of the run's marker (see [`tree::carrying_marker`]).
 const MARKER_KEY: &str = "ORCH_RUN_MARKER";
+
+/// What a program that forgot the supervisor's entry point must do.
+const CALL_FIRST: &str = "call orch_process::supervisor::main_if_requested() first in main";
 
 /// A started run, not yet waited for.
 #[derive(Debug)]
@@ -78,193 +78,6 @@ pub(crate) struct Running {
     clocks: OutputClocks,
     /// The program started as the supervisor, for the handshake's error.
     supervisor: PathBuf,
-}
-
-/// What a program that forgot the supervisor's entry point must do.
-const CALL_FIRST: &str = "call orch_process::supervisor::main_if_requested() first in main";
-
-/// Whether this process was started as a supervisor (its first argument is
-/// [`SUPERVISOR_ARG`]). A supervisor never starts runs: when this one does,
-/// its `main` did not call `main_if_requested`, which would have supervised
-/// and exited.
-fn started_as_supervisor() -> bool {
-    std::env::args_os()
-        .nth(1)
-        .is_some_and(|arg| arg == SUPERVISOR_ARG)
-}
-
-fn refuse(kind: ToolErrorKind, message: String, t0: Instant) -> Box<ToolError> {
-    Box::new(ToolError {
-        kind,
-        message,
-        exit: None,
-        duration: t0.elapsed(),
-        output: None,
-    })
-}
-
-/// Checks the spec and starts the supervisor.
-pub(crate) fn start(spec: &ExecSpec, canceller: &Canceller) -> Result<Running, Box<ToolError>> {
-    let started_at = SystemTime::now();
-    let t0 = Instant::now();
-    if started_as_supervisor() {
-        return Err(refuse(
-            ToolErrorKind::SupervisorUnavailable,
-            format!(
-                "this program was started as orch's process supervisor ({SUPERVISOR_ARG}) but runs its own main, which starts a run in turn: {CALL_FIRST}; the run was refused, so the program cannot re-execute itself recursively"
-            ),
-            t0,
-        ));
-    }
-    let invalid = |message: &str| refuse(ToolErrorKind::InvalidCommand, message.to_owned(), t0);
-    match &spec.program {
-        Program::Shell(command) if command.trim().is_empty() => {
-            return Err(invalid(
-                "the command is empty; set the command to run (an empty suite would pass without testing anything)",
-            ));
-        }
-        Program::Shell(command) if command.contains('\0') => {
-            return Err(invalid(
-                "the command contains a NUL byte, which no shell can receive; fix the command",
-            ));
-        }
-        Program::Argv(argv) if argv.first().is_none_or(|p| p.is_empty()) => {
-            return Err(invalid(
-                "the program is empty; name the program to run and its arguments",
-            ));
-        }
-        Program::Argv(argv) if argv.iter().any(|a| a.as_encoded_bytes().contains(&0)) => {
-            return Err(invalid(
-                "an argument contains a NUL byte, which no program can receive; fix the arguments",
-            ));
-        }
-        Program::Shell(_) | Program::Argv(_) => {}
-    }
-    if spec
-        .stdin
-        .as_ref()
-        .is_some_and(|b| b.len() > MAX_STDIN_BYTES)
-    {
-        return Err(invalid(&format!(
-            "the stdin bytes are over {MAX_STDIN_BYTES} bytes; send less, or pass a file path instead"
-        )));
-    }
-    if spec.sandbox.is_on()
-        && let Err(message) = spec.sandbox.validate()
-    {
-        return Err(refuse(
-            ToolErrorKind::SandboxUnavailable,
-            format!("{message}; the program was not started"),
-            t0,
-        ));
-    }
-    if !spec.working_dir.is_dir() {
-        return Err(refuse(
-            ToolErrorKind::WorkingDirMissing,
-            format!(
-                "working directory {} does not exist or is not a directory; check the repository's checkout path",
-                spec.working_dir.display()
-            ),
-            t0,
-        ));
-    }
-
-    let out_of_fds = |error: io::Error| {
-        refuse(
-            ToolErrorKind::SupervisorUnavailable,
-            format!("cannot create a pipe: {error}; the system is out of file descriptors"),
-            t0,
-        )
-    };
-    let (output, output_writer) = process::pipe().map_err(out_of_fds)?;
-    let (errors, errors_writer) = match spec.streams {
-        Streams::Merged => (None, None),
-        Streams::Separate { .. } => {
-            let (reader, writer) = process::pipe().map_err(out_of_fds)?;
-            (Some(reader), Some(writer))
-        }
-    };
-    let (reports, reports_writer) = process::pipe().map_err(out_of_fds)?;
-    let (wake, wake_writer) = process::pipe().map_err(out_of_fds)?;
-    let (control_reader, control) = process::pipe().map_err(out_of_fds)?;
-
-    let args = SupervisorArgs {
-        timeout: spec.timeout,
-        grace: spec.grace,
-        stdin_bytes: spec.stdin.as_ref().map(Vec::len),
-        dir: spec.working_dir.clone(),
-        sandbox: spec.sandbox.clone(),
-        program: spec.program.clone(),
-    };
-    let marker_value = new_marker();
-    let mut env = spec.env.apply(std::env::vars_os());
-    env.retain(|(key, _)| key != MARKER_KEY);
-    env.push((MARKER_KEY.into(), OsString::from(&marker_value)));
-    let marker = format!("{MARKER_KEY}={marker_value}").into_bytes();
-
-    let capture = Capture::new(spec.limits, spec.sidecar.as_deref());
-    let program = spec.supervisor.resolve();
-    let fds = SupervisorFds {
-        control: control_reader,
-        stdout: output_writer,
-        stderr: errors_writer,
-        reports: reports_writer,
-    };
-    let child =
-        process::spawn_supervisor(&program, &args.to_argv(), &env, fds).map_err(|error| {
-            refuse(
-                ToolErrorKind::SupervisorUnavailable,
-                format!(
-                    "cannot start the supervisor {}: {error}; check that the program exists and calls orch_process::supervisor::main_if_requested",
-                    program.display()
-                ),
-                t0,
-            )
-        })?;
-    // The event loop writes stdin bytes only when the pipe has room: a
-    // supervisor that stops reading must never block the runner.
-    let _ = process::set_nonblocking(control.as_fd());
-    canceller.attach(wake_writer);
-    Ok(Running {
-        child,
-        control: Some(control),
-        stdin: spec.stdin.clone().unwrap_or_default(),
-        output,
-        errors,
-        reports,
-        wake,
-        capture,
-        stdout: match spec.streams {
-            Streams::Merged => None,
-            Streams::Separate { stdout_cap } => Some(StdoutCapture::new(stdout_cap)),
-        },
-        started_at,
-        t0,
-        timeout: spec.timeout,
-        grace: spec.grace,
-        marker,
-        sandboxed: spec.sandbox.is_on(),
-        observer: match spec.streams {
-            Streams::Merged => None,
-            Streams::Separate { .. } => spec.observer.clone(),
-        },
-        clocks: spec.clocks,
-        supervisor: program,
-    })
-}
-
-/// A value unique to this run among every run on the machine.
-fn new_marker() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!(
-        "{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// Why the runner took the cleanup over from the supervisor.
@@ -780,288 +593,6 @@ impl Running {
             std::thread::sleep(KILL_ROUND);
         }
         session.swept.killed = u32::try_from(seen.len()).unwrap_or(u32::MAX);
-    }
-
-    /// Turns what happened into an outcome, trusting a report only where the
-    /// supervisor's exit status, which no process of the run can forge,
-    /// agrees with it.
-    fn conclude(self, session: Session) -> ExecOutcome {
-        let Running {
-            capture,
-            stdout,
-            started_at,
-            t0,
-            sandboxed,
-            supervisor,
-            ..
-        } = self;
-        let output = capture.finish();
-        let failed = |kind, message: String| {
-            let output = (output.total_bytes > 0).then(|| output.clone());
-            ExecOutcome::Failed(ToolError {
-                kind,
-                message,
-                exit: None,
-                duration: t0.elapsed(),
-                output,
-            })
-        };
-        let said = || {
-            let detail = session.diagnostics.trim();
-            if detail.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (it said: {})",
-                    detail.chars().take(500).collect::<String>()
-                )
-            }
-        };
-        let killed_note = || {
-            if session.swept.killed > 0 {
-                format!(
-                    "; the runner killed {} process(es) of the run{}",
-                    session.swept.killed,
-                    if session.swept.survivors > 0 {
-                        format!(", {} could not be killed", session.swept.survivors)
-                    } else {
-                        String::new()
-                    }
-                )
-            } else {
-                String::new()
-            }
-        };
-
-        if !session.said_hello() {
-            // Not a supervisor: a program that runs its own `main`. Nothing
-            // it did is a run's result.
-            let how = match (session.takeover, session.status) {
-                (Some(Takeover::NoHandshake), _) => format!(
-                    "did not answer within {} s and was ended",
-                    HANDSHAKE_BOUND.as_secs()
-                ),
-                (_, Some(status)) => match status.signal() {
-                    Some(signal) => format!(
-                        "was killed by {} before it answered",
-                        crate::outcome::describe_exit(ProcessExit::Signal(signal))
-                            .trim_start_matches("killed by ")
-                    ),
-                    None => format!("ended ({status}) without answering"),
-                },
-                (_, None) => "could not be waited for".to_owned(),
-            };
-            return failed(
-                ToolErrorKind::SupervisorUnavailable,
-                format!(
-                    "the supervisor program {} did not answer orch's handshake: it {how}{}{}. Its main does not start the supervisor: {CALL_FIRST} (inside a plain #[test], name a supervisor program instead, SupervisorProgram::Path to the orch-supervisor binary; see orch_process::supervisor)",
-                    supervisor.display(),
-                    killed_note(),
-                    said()
-                ),
-            );
-        }
-        let started = session
-            .first(|r| matches!(r, Report::Started { .. }).then_some(()))
-            .is_some();
-        if let Some(why) = session.takeover {
-            let how = match (why, session.status) {
-                (Takeover::Stopped, _) => "was stopped (SIGSTOP)".to_owned(),
-                (Takeover::Overdue, _) => {
-                    "did not finish within the timeout, the grace and one second".to_owned()
-                }
-                (Takeover::Broken, Some(status)) => match status.signal() {
-                    Some(signal) => format!(
-                        "was killed by {}",
-                        crate::outcome::describe_exit(ProcessExit::Signal(signal))
-                            .trim_start_matches("killed by ")
-                    ),
-                    None if !started => {
-                        format!("ended ({status}) without starting the program")
-                    }
-                    None => format!("ended ({status}) without finishing its report"),
-                },
-                // Concluded above (no handshake); kept for the match.
-                (Takeover::NoHandshake, _) => "did not answer orch's handshake".to_owned(),
-                (Takeover::Broken, None) => "could not be waited for (is SIGCHLD ignored in this process? call orch_process::exec::restore_sigchld_default at start-up)".to_owned(),
-            };
-            return failed(
-                ToolErrorKind::SupervisorFailed,
-                format!(
-                    "the supervisor {how}, so nothing it reported is trusted{}{}; a process of the run may have attacked it, or the host killed it: retry, and check the run's output",
-                    killed_note(),
-                    said()
-                ),
-            );
-        }
-
-        let class = session
-            .status
-            .and_then(|status| status.code())
-            .and_then(Class::from_exit_code);
-        let Some(class) = class else {
-            return failed(
-                ToolErrorKind::SupervisorFailed,
-                format!(
-                    "the supervisor ended with an unknown status ({:?}){}; this is a bug or the host killed it, retry",
-                    session.status,
-                    said()
-                ),
-            );
-        };
-        match class {
-            Class::Fatal => {
-                let message = session
-                    .first(|r| match r {
-                        Report::Fatal { message } => Some(message.clone()),
-                        Report::Hello
-                        | Report::Started { .. }
-                        | Report::Sandboxed { .. }
-                        | Report::SpawnFailed { .. }
-                        | Report::Warning { .. }
-                        | Report::Exited { .. }
-                        | Report::Done { .. } => None,
-                    })
-                    .unwrap_or_else(|| {
-                        "the main process could not be reaped (it would not die)".to_owned()
-                    });
-                failed(
-                    ToolErrorKind::SupervisorFailed,
-                    format!("the supervisor failed: {message}{}", said()),
-                )
-            }
-            Class::SpawnFailed => {
-                let spawn = session.first(|r| match r {
-                    Report::SpawnFailed { kind, message } => Some((*kind, message.clone())),
-                    Report::Hello
-                    | Report::Started { .. }
-                    | Report::Sandboxed { .. }
-                    | Report::Fatal { .. }
-                    | Report::Warning { .. }
-                    | Report::Exited { .. }
-                    | Report::Done { .. } => None,
-                });
-                let Some((kind, message)) = spawn else {
-                    return failed(
-                        ToolErrorKind::SupervisorFailed,
-                        format!(
-                            "the supervisor could not start the program but did not say why{}; retry",
-                            said()
-                        ),
-                    );
-                };
-                let (kind, advice) = match kind {
-                    SpawnFailure::WorkingDir => (
-                        ToolErrorKind::WorkingDirMissing,
-                        "check the repository's checkout path",
-                    ),
-                    SpawnFailure::NotFound => (
-                        ToolErrorKind::CommandNotFound,
-                        "check that the program is installed and on PATH",
-                    ),
-                    SpawnFailure::PermissionDenied => (
-                        ToolErrorKind::CommandNotExecutable,
-                        "check that the program is executable",
-                    ),
-                    SpawnFailure::Other => (
-                        ToolErrorKind::SpawnFailed,
-                        "check the repository's checkout and the host",
-                    ),
-                    SpawnFailure::Sandbox => (
-                        ToolErrorKind::SandboxUnavailable,
-                        "run on a kernel with Landlock (ABI 6, Linux 6.12 or later), or set ORCH_SANDBOX=best-effort to run with what this kernel enforces (recorded with every run), or ORCH_SANDBOX=off",
-                    ),
-                };
-                failed(kind, format!("{message}; {advice}"))
-            }
-            Class::Passed | Class::NotPassed | Class::Cancelled => {
-                let Some(ExitReport {
-                    code,
-                    signal,
-                    duration_ns,
-                    timed_out,
-                    cancelled,
-                }) = session.exited()
-                else {
-                    return failed(
-                        ToolErrorKind::SupervisorFailed,
-                        format!(
-                            "the supervisor ended without reporting how the program ended{}; retry",
-                            said()
-                        ),
-                    );
-                };
-                let exit = match (code, signal) {
-                    (Some(code), None) => Some(ProcessExit::Code(code)),
-                    (None, Some(signal)) => Some(ProcessExit::Signal(signal)),
-                    (Some(_), Some(_)) | (None, None) => None,
-                };
-                let implied = Class::of_exit(code, timed_out, cancelled);
-                let tampered = if implied != class {
-                    Some(format!(
-                        "its report says {implied:?} but its exit status says {class:?}"
-                    ))
-                } else if class == Class::Cancelled && !session.cancelled {
-                    Some("it reports a cancel that the runner never asked for".to_owned())
-                } else if exit.is_none() {
-                    Some("its report names neither an exit code nor a signal".to_owned())
-                } else {
-                    None
-                };
-                let (Some(exit), None) = (exit, tampered.as_ref()) else {
-                    return failed(
-                        ToolErrorKind::Tampered,
-                        format!(
-                            "the supervisor's report does not match how it ended ({}): something wrote into the report pipe, so the run is not trusted and is never a pass; check the program for attempts to forge its result",
-                            tampered.unwrap_or_default()
-                        ),
-                    );
-                };
-                let sandbox = session.first(|r| match r {
-                    Report::Sandboxed { level } => Some(*level),
-                    Report::Hello
-                    | Report::Started { .. }
-                    | Report::SpawnFailed { .. }
-                    | Report::Fatal { .. }
-                    | Report::Warning { .. }
-                    | Report::Exited { .. }
-                    | Report::Done { .. } => None,
-                });
-                let sandbox = match (sandboxed, sandbox) {
-                    (true, Some(level)) => level,
-                    (false, _) => SandboxLevel::unconfined(),
-                    (true, None) => {
-                        return failed(
-                            ToolErrorKind::SupervisorFailed,
-                            format!(
-                                "the supervisor ran the program without confirming its sandbox{}; the run is not trusted: check that the supervisor binary was built with this runner",
-                                said()
-                            ),
-                        );
-                    }
-                };
-                let ending = if cancelled {
-                    match session.ended_by {
-                        Some(RunnerEnd::Caller) | None => Ending::Cancelled(exit),
-                        Some(RunnerEnd::Observer) => Ending::Dismissed(exit),
-                        Some(RunnerEnd::Stall(stall)) => Ending::Stalled(exit, stall),
-                    }
-                } else if timed_out {
-                    Ending::TimedOut(exit)
-                } else {
-                    Ending::Exited(exit)
-                };
-                ExecOutcome::Finished(Finished {
-                    ending,
-                    duration: Duration::from_nanos(duration_ns),
-                    started_at,
-                    output,
-                    stdout: stdout.map(StdoutCapture::finish),
-                    cleanup: session.done().unwrap_or_default(),
-                    sandbox,
-                })
-            }
-        }
     }
 }
 
