@@ -107,7 +107,7 @@ const KNOWN_CIRCLES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "crates/launcher/src",
-        &["engine::decide", "engine::shadow"],
+        &["engine::decide", "engine::plan", "engine::shadow"],
         "decide names shadow::ShadowPair and shadow calls decide::gate_verdict: move gate_verdict below both (or into shadow)",
     ),
     (
