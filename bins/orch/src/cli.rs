@@ -151,6 +151,22 @@ pub(crate) enum RepoCommand {
     },
     /// List the repositories as JSON.
     List,
+    /// Try the repository's setup, test and staging commands once, before a
+    /// task spends anything on them.
+    ///
+    /// They run in a throwaway worktree of its base commit (removed after;
+    /// the checkout is never written), in orch's sandbox with the runners'
+    /// timeouts, as a task's runs would. Prints each with its outcome, exit
+    /// code and duration (--json: one JSON document). Exit 1 when any did not
+    /// pass.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// The repository's name.
+        name: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Arguments of `orch repo update`.

@@ -144,6 +144,9 @@ pub(crate) struct Config {
     /// Deferrals allowed when the agent cannot be started before the task is
     /// blocked.
     pub(crate) agent_infra_retries: u32,
+    /// Runs again of an LLM role that wrote no valid verdict line before its
+    /// task is blocked.
+    pub(crate) verdict_retries: u32,
     /// The base of the backoff between those deferrals.
     pub(crate) agent_defer_secs: u64,
     /// After the CLI's terminal event, the seconds it may take to exit.
@@ -554,6 +557,7 @@ impl Config {
         config.agent.home_dir = user_home;
         config.agent.timeout = Duration::from_secs(self.agent_timeout_secs);
         config.agent.infra_retries = self.agent_infra_retries;
+        config.agent.verdict_retries = self.verdict_retries;
         config.agent.defer = Duration::from_secs(self.agent_defer_secs);
         config.agent.linger = Duration::from_secs(self.agent_linger_secs);
         let limit = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
@@ -1089,7 +1093,7 @@ mod tests {
             .iter()
             .map(|f| format!("ORCH_{}", f.to_ascii_uppercase()))
             .collect();
-        assert_eq!(fields.len(), 44, "{fields:?}");
+        assert_eq!(fields.len(), 45, "{fields:?}");
         fields.sort();
         let mut declared: Vec<String> = SETTINGS.iter().map(|s| s.key.to_owned()).collect();
         declared.sort();
@@ -1137,6 +1141,7 @@ mod tests {
             "ORCH_LEASE_SECS",
             "ORCH_POISON_RESCUES",
             "ORCH_AGENT_INFRA_RETRIES",
+            "ORCH_VERDICT_RETRIES",
             "ORCH_AGENT_DEFER_SECS",
             "ORCH_WORKTREE_INFRA_RETRIES",
             "ORCH_WORKTREE_DEFER_SECS",

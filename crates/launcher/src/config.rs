@@ -193,6 +193,12 @@ pub struct AgentConfig {
     pub infra_retries: u32,
     /// The base of the backoff between those deferrals (doubled each time).
     pub defer: Duration,
+    /// Runs again of an LLM role that ended well but wrote no valid verdict
+    /// line (`ORCH_VERDICT_RETRIES`): the same role runs again, deferred
+    /// like an infra retry and counted with the job's infra attempts, never
+    /// charged to the developer; then the task is blocked
+    /// (`verdict_missing`).
+    pub verdict_retries: u32,
     /// After the CLI printed its terminal event, how long it may take to
     /// exit before orch ends it (a normal end that says it lingered).
     pub linger: Duration,
@@ -249,6 +255,7 @@ impl Default for AgentConfig {
             stdout_cap: 4 * 1024 * 1024,
             infra_retries: 3,
             defer: Duration::from_secs(30),
+            verdict_retries: 2,
             linger: Duration::from_secs(10),
             first_output: Some(Duration::from_secs(120)),
             stall: Some(Duration::from_secs(300)),

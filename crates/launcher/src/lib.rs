@@ -56,6 +56,7 @@ mod launch;
 pub mod operator;
 pub mod preset;
 pub mod prompt;
+pub mod repo_check;
 pub mod repos;
 pub mod reserved;
 mod run_lock;

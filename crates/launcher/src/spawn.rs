@@ -361,7 +361,10 @@ pub fn spawn(ctx: &JobContext, config: &LauncherConfig, control: &RunControl) ->
                 ),
                 RunEnd::TimedOut => (
                     RunOutcome::TimedOut,
-                    format!("timeout after {:?}", config.agent.timeout),
+                    format!(
+                        "timeout after {}s (its limit, ORCH_AGENT_TIMEOUT_SECS)",
+                        config.agent.timeout.as_secs()
+                    ),
                 ),
             };
             Launch::Ran {

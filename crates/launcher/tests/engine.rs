@@ -390,7 +390,23 @@ fn a_timeout_is_failed(suite: Suite) -> Result<(), Failed> {
         format!("{:?}", outcomes(&engine, task)),
     )?;
     let log = suite.log(&h, task);
-    check(log.contains("- reason: \"timeout\""), log)
+    check(log.contains("- reason: \"timeout\""), log)?;
+    // Its alert names the limit and the setting that raises it.
+    let key = if suite.stage == Stage::Testing {
+        "ORCH_TEST_RUNNER_TIMEOUT_SECS"
+    } else {
+        "ORCH_STAGING_RUNNER_TIMEOUT_SECS"
+    };
+    let alerts = engine.store().open_alerts().unwrap();
+    check(
+        alerts.iter().any(|a| {
+            a.kind == orch_store::AlertKind::SuiteTimedOut
+                && a.task == Some(task)
+                && a.message.contains("limit of 0.3s")
+                && a.message.contains(key)
+        }),
+        format!("{alerts:?}"),
+    )
 }
 
 /// TC-07: a tool error defers the job with a run-after time.
@@ -425,7 +441,8 @@ fn a_tool_error_defers_with_a_run_after_time(suite: Suite) -> Result<(), Failed>
 }
 
 /// TC-08: spent infra retries fail closed: FAILED with the reason and an
-/// alert, never PASSED.
+/// alert, never PASSED; the task is blocked at its stage (a command that
+/// cannot run is not the developer's to fix), never rolled back.
 fn exhaustion_fails_closed_with_an_alert(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
@@ -435,12 +452,18 @@ fn exhaustion_fails_closed_with_an_alert(suite: Suite) -> Result<(), Failed> {
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 3);
     check(
-        reports.len() == 3 && matches!(reports[2].end, JobEndKind::Transition { .. }),
-        format!("2 deferrals then the end: {reports:?}"),
+        reports.len() == 3
+            && matches!(reports[2].end, JobEndKind::Blocked { alert } if alert == suite.exhausted),
+        format!("2 deferrals then blocked: {reports:?}"),
     )?;
     check(
-        stages(&engine, task) == suite.to("development"),
+        stages(&engine, task) == suite.to("blocked"),
         format!("{:?}", stages(&engine, task)),
+    )?;
+    let t = engine.store().task(task).unwrap();
+    check(
+        t.status == TaskStatus::Blocked && t.developer_retries == 0,
+        format!("blocked, no developer retry spent: {t:?}"),
     )?;
     let log = suite.log(&h, task);
     check(
@@ -450,9 +473,13 @@ fn exhaustion_fails_closed_with_an_alert(suite: Suite) -> Result<(), Failed> {
     check(log.contains("infra retries spent"), log)?;
     let alerts = engine.store().open_alerts().unwrap();
     check(
-        alerts
-            .iter()
-            .any(|a| a.kind == suite.exhausted && a.task == Some(task)),
+        alerts.iter().any(|a| {
+            a.kind == suite.exhausted
+                && a.task == Some(task)
+                && a.message.contains("is blocked at")
+                && a.message.contains("orch repo check api")
+                && a.message.contains(&format!("orch task retry {task}"))
+        }),
         format!("{alerts:?}"),
     )?;
     check(
@@ -862,6 +889,107 @@ fn a_stale_artifact_is_never_read() -> Result<(), Failed> {
             "the first round's review is archived: {:?}",
             walk(&attempts)
         ),
+    )
+}
+
+/// TC-50 (i21-engine): a reviewer that writes its artifact with no valid
+/// verdict line runs again as the reviewer, not charged to the developer.
+fn tc50d_a_missing_verdict_line_reruns_the_same_role() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("reviewer GARBLED APPROVED\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "api", "true");
+    let (task, _) = engine
+        .create_task_at(repo, "forgetful", Stage::Review)
+        .unwrap();
+    let reports = drive(&engine, 2);
+    check(
+        matches!(reports[0].end, JobEndKind::Deferred { retry_in } if retry_in == Duration::ZERO),
+        format!("{reports:?}"),
+    )?;
+    check(
+        stages(&engine, task) == [("review".to_owned(), "testing".to_owned())],
+        format!("{:?}", stages(&engine, task)),
+    )?;
+    let t = engine.store().task(task).unwrap();
+    check(t.developer_retries == 0, format!("{t:?}"))?;
+    check(
+        h.agent_calls()
+            .iter()
+            .filter(|c| c.starts_with("reviewer "))
+            .count()
+            == 2
+            && !h.agent_calls().iter().any(|c| c.starts_with("developer ")),
+        format!("{:?}", h.agent_calls()),
+    )
+}
+
+/// TC-51 (i21-engine): past `ORCH_VERDICT_RETRIES` the task is blocked with
+/// a `verdict_missing` alert naming the bound, never rolled back.
+fn tc51d_a_verdict_line_missing_past_the_bound_blocks() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("reviewer GARBLED\n");
+    let mut config = h.config.clone();
+    config.agent.verdict_retries = 1;
+    let engine = h.engine_with(config);
+    let repo = h.repo(&engine, "api", "true");
+    let (task, _) = engine
+        .create_task_at(repo, "forgetful", Stage::Review)
+        .unwrap();
+    let reports = drive(&engine, 5);
+    check(reports.len() == 2, format!("{reports:?}"))?;
+    check(
+        stages(&engine, task) == [("review".to_owned(), "blocked".to_owned())],
+        format!("{:?}", stages(&engine, task)),
+    )?;
+    let t = engine.store().task(task).unwrap();
+    check(
+        t.status == TaskStatus::Blocked && t.developer_retries == 0,
+        format!("{t:?}"),
+    )?;
+    let alerts = engine.store().open_alerts().unwrap();
+    check(
+        alerts.iter().any(|a| {
+            a.kind == orch_store::AlertKind::VerdictMissing
+                && a.task == Some(task)
+                && a.message.contains("ORCH_VERDICT_RETRIES=1")
+        }),
+        format!("{alerts:?}"),
+    )
+}
+
+/// TC-52 (i21-engine): a task's open alerts resolve when it moves on: a
+/// staging timeout's alert stays open through the rollback, and is
+/// resolved once staging passes.
+fn tc52d_a_tasks_alerts_resolve_when_it_moves_on() -> Result<(), Failed> {
+    let h = Harness::new();
+    let mut config = h.config.clone();
+    config.staging_runner.timeout = Duration::from_millis(500);
+    let engine = h.engine_with(config);
+    // The first run times out; the next passes.
+    let repo = h.repo(
+        &engine,
+        "api",
+        "if [ -f .seen ]; then exit 0; fi; touch .seen; sleep 30",
+    );
+    let task = staging_task(&engine, repo);
+    drive(&engine, 1);
+    let open = engine.store().open_alerts().unwrap();
+    check(
+        open.iter()
+            .any(|a| a.kind == orch_store::AlertKind::SuiteTimedOut && a.task == Some(task)),
+        format!("raised at the rollback: {open:?}"),
+    )?;
+    // development → review → testing → staging (passes) → deploy.
+    drive(&engine, 4);
+    check(
+        stages(&engine, task).last() == Some(&("deploy-staging".into(), "deploy".into())),
+        format!("{:?}", stages(&engine, task)),
+    )?;
+    let open = engine.store().open_alerts().unwrap();
+    check(
+        !open.iter().any(|a| a.task == Some(task)),
+        format!("resolved once the task moved on: {open:?}"),
     )
 }
 
@@ -2405,6 +2533,18 @@ fn main() {
         (
             "tc41_deploy_needs_the_latest_staging_verdict_passed",
             deploy_needs_the_latest_staging_verdict_passed,
+        ),
+        (
+            "tc50d_a_missing_verdict_line_reruns_the_same_role",
+            tc50d_a_missing_verdict_line_reruns_the_same_role,
+        ),
+        (
+            "tc51d_a_verdict_line_missing_past_the_bound_blocks",
+            tc51d_a_verdict_line_missing_past_the_bound_blocks,
+        ),
+        (
+            "tc52d_a_tasks_alerts_resolve_when_it_moves_on",
+            tc52d_a_tasks_alerts_resolve_when_it_moves_on,
         ),
     ];
     for (name, test) in single {

@@ -20,6 +20,7 @@ pub(crate) fn run(setup: &Setup, command: RepoCommand) -> Result<Ending, CliErro
         RepoCommand::Update(args) => update(setup, &args),
         RepoCommand::Remove { name, blocked_too } => remove(setup, &name, blocked_too),
         RepoCommand::List => list(setup),
+        RepoCommand::Check { name, json } => check(setup, &name, json),
     }
 }
 
@@ -28,6 +29,35 @@ fn list(setup: &Setup) -> Result<Ending, CliError> {
     let repos = setup.open_store()?.repos()?;
     print_json(&repos.iter().map(RepoView::new).collect::<Vec<_>>())?;
     Ok(Ending::Done)
+}
+
+/// `orch repo check`: the repository's commands tried once in a throwaway
+/// tree; exit 1 when any did not pass.
+fn check(setup: &Setup, name: &str, json: bool) -> Result<Ending, CliError> {
+    let store = setup.open_store()?;
+    let Some(repo) = store.repo_by_name(name)? else {
+        return Err(CliError::Tool(format!(
+            "there is no repository {name:?}; see `orch repo list`"
+        )));
+    };
+    drop(store);
+    let report = orch_launcher::repo_check::check_repo(&repo, &setup.launcher())
+        .map_err(|error| CliError::Tool(format!("repository {name:?}: {error}")))?;
+    if json {
+        print_json(&report)?;
+    } else {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(orch_launcher::repo_check::render(&report).as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(CliError::Output)?;
+    }
+    Ok(if report.passed {
+        Ending::Done
+    } else {
+        Ending::Failed
+    })
 }
 
 /// `orch repo add`.
