@@ -392,7 +392,7 @@ pub fn render(check: &RepoCheck) -> String {
         };
         let _ = writeln!(
             text,
-            "  {:<7} {:<9} {:<8} {:>8.1}s  {}",
+            "  {:<7} {:<10} {:<8} {:>6.1}s  {}",
             command.name,
             command.outcome,
             code,

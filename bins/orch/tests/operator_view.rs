@@ -1,0 +1,277 @@
+//! The operator's view (issue 21), end to end with the real binary: blank
+//! commands refused by `repo add` and `repo update`, `orch repo check`
+//! running a repository's commands once in a throwaway worktree without
+//! writing the checkout, and the new user's path — the README's quick start
+//! (`orch demo`), then `repo add` of a repository with a typo in its staging
+//! command, which `repo check` reports before any task is spent on it.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test code: a panic is the failure report"
+)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "end-to-end tests start the real orch binary and git"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use orch_tests::ProcessMarker;
+use serde_json::Value;
+
+const ORCH: &str = env!("CARGO_BIN_EXE_orch");
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sample-repo");
+
+/// A home and a git checkout of the sample repository.
+struct World {
+    dir: tempfile::TempDir,
+    marker: ProcessMarker,
+}
+
+impl World {
+    fn new(test: &str) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let world = World {
+            dir,
+            marker: ProcessMarker::new(test),
+        };
+        let checkout = world.checkout();
+        std::fs::create_dir_all(&checkout).unwrap();
+        for entry in std::fs::read_dir(SAMPLE).unwrap().flatten() {
+            std::fs::copy(entry.path(), checkout.join(entry.file_name())).unwrap();
+        }
+        git(&checkout, &["init", "-q", "-b", "main"]);
+        git(&checkout, &["add", "-A"]);
+        git(
+            &checkout,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "sample",
+            ],
+        );
+        world
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn checkout(&self) -> PathBuf {
+        self.dir.path().join("checkout")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(ORCH)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("ORCH_HOME", self.home())
+            .env(self.marker.env_key(), self.marker.token())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn repo_add(&self, name: &str, staging: &str, extra: &[&str]) -> Output {
+        let checkout = self.checkout();
+        let mut args = vec![
+            "repo",
+            "add",
+            name,
+            "--path",
+            checkout.to_str().unwrap(),
+            "--staging-cmd",
+            staging,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn json_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", describe(output)))
+}
+
+/// Every file of the checkout with its bytes, `.git` left out.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_name() == ".git" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(snapshot(&entry.path()));
+        } else {
+            files.push((entry.path(), std::fs::read(entry.path()).unwrap()));
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn repo_add_and_update_refuse_blank_commands() {
+    let world = World::new("blank-commands");
+    for blank in ["", "   ", "\t"] {
+        let output = world.repo_add("api", blank, &[]);
+        assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--staging-cmd is blank"), "{stderr}");
+    }
+    for flag in ["--test-cmd", "--setup-cmd", "--deploy-cmd", "--health-cmd"] {
+        let output = world.repo_add("api", "sh ./staging.sh", &[flag, "  "]);
+        assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&format!("{flag} is blank")), "{stderr}");
+    }
+    // Nothing was stored.
+    let listed = world.run(&["repo", "list"]);
+    assert_eq!(
+        json_of(&listed),
+        serde_json::json!([]),
+        "{}",
+        describe(&listed)
+    );
+    // Added for real, then an update to a blank staging command is refused.
+    let added = world.repo_add("api", "sh ./staging.sh", &[]);
+    assert!(added.status.success(), "{}", describe(&added));
+    let output = world.run(&["repo", "update", "api", "--staging-cmd", " "]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let listed = json_of(&world.run(&["repo", "list"]));
+    assert_eq!(listed[0]["staging_cmd"], "sh ./staging.sh", "{listed}");
+}
+
+#[test]
+fn repo_check_runs_each_command_once_and_never_writes_the_checkout() {
+    let world = World::new("repo-check");
+    // Every command writes into its tree: none of it may reach the checkout.
+    let added = world.repo_add(
+        "api",
+        "echo staged > staged.txt && sh ./staging.sh",
+        &[
+            "--setup-cmd",
+            "echo set > setup.txt",
+            "--test-cmd",
+            "echo tested > tested.txt && sh ./test.sh",
+        ],
+    );
+    assert!(added.status.success(), "{}", describe(&added));
+    let before = snapshot(&world.checkout());
+    let output = world.run(&["repo", "check", "api", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = json_of(&output);
+    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(report["tree"], "worktree", "{report}");
+    let head = git(&world.checkout(), &["rev-parse", "HEAD"]);
+    assert_eq!(report["commit"], head.trim(), "{report}");
+    let commands = report["commands"].as_array().unwrap();
+    let names: Vec<&str> = commands
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["setup", "test", "staging"], "{report}");
+    for command in commands {
+        assert_eq!(command["outcome"], "passed", "{report}");
+        assert_eq!(command["exit_code"], 0, "{report}");
+        assert!(command["duration_ms"].is_u64(), "{report}");
+    }
+    assert_eq!(
+        commands[2]["timeout_key"],
+        "ORCH_STAGING_RUNNER_TIMEOUT_SECS"
+    );
+    // The checkout is as it was; the throwaway worktree is gone.
+    assert_eq!(snapshot(&world.checkout()), before);
+    assert_eq!(git(&world.checkout(), &["status", "--porcelain"]), "");
+    let worktrees = git(&world.checkout(), &["worktree", "list", "--porcelain"]);
+    assert_eq!(
+        worktrees.matches("worktree ").count(),
+        1,
+        "only the checkout: {worktrees}"
+    );
+    let checks = world.home().join("checks");
+    let left: Vec<_> = std::fs::read_dir(&checks)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A failing test command: exit 1, the failure and its output said.
+    let updated = world.run(&["repo", "update", "api", "--test-cmd", "echo boom; exit 3"]);
+    assert!(updated.status.success(), "{}", describe(&updated));
+    let output = world.run(&["repo", "check", "api"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("test    failed "), "{text}");
+    assert!(text.contains("exit 3"), "{text}");
+    assert!(text.contains("| boom"), "{text}");
+    assert!(text.contains("staging passed "), "{text}");
+
+    // An unknown repository is said, exit 2.
+    let output = world.run(&["repo", "check", "nope"]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no repository \"nope\""),
+        "{}",
+        describe(&output)
+    );
+}
+
+/// The new user's path: the README's quick start (the demo, in a home of
+/// its own), then their own repository with a typo in its staging command:
+/// `repo check` reports it (127, the command named, the fix) before any
+/// task is spent on it.
+#[test]
+fn the_new_users_path_demo_then_repo_check_finds_a_typo() {
+    let world = World::new("new-user");
+    let demo = world.run(&["demo", "--home", world.home().to_str().unwrap()]);
+    assert_eq!(demo.status.code(), Some(0), "{}", describe(&demo));
+    let added = world.repo_add("mine", "carg test", &["--test-cmd", "sh ./test.sh"]);
+    assert!(added.status.success(), "{}", describe(&added));
+    let output = world.run(&["repo", "check", "mine", "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report = json_of(&output);
+    assert_eq!(report["passed"], false, "{report}");
+    let staging = &report["commands"][1];
+    assert_eq!(staging["name"], "staging", "{report}");
+    assert_eq!(staging["command"], "carg test", "{report}");
+    assert_eq!(staging["outcome"], "cannot_run", "{report}");
+    assert_eq!(staging["exit_code"], 127, "{report}");
+    let detail = staging["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("orch repo update mine --staging-cmd"),
+        "{detail}"
+    );
+    assert_eq!(report["commands"][0]["outcome"], "passed", "{report}");
+    // The human report says it too.
+    let text = world.run(&["repo", "check", "mine"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("staging cannot_run exit 127 "), "{text}");
+    assert!(text.contains("carg test"), "{text}");
+}
