@@ -183,7 +183,17 @@ fn a_task_goes_through_every_stage_from_the_command_line() {
     let output = world.run(&["work", "--until-idle"]);
     assert!(output.status.success(), "{}", describe(&output));
     let lines = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(lines.lines().count(), 8, "{lines}");
+    // One start and one end line per job.
+    assert_eq!(
+        lines.lines().filter(|l| l.contains(" end · ")).count(),
+        8,
+        "{lines}"
+    );
+    assert_eq!(
+        lines.lines().filter(|l| l.contains(" start · ")).count(),
+        8,
+        "{lines}"
+    );
     assert!(
         lines.contains("deploy-staging → deploy · staging-runner · PASSED"),
         "{lines}"

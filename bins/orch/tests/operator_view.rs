@@ -15,14 +15,24 @@
     reason = "end-to-end tests start the real orch binary and git"
 )]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use orch_tests::ProcessMarker;
 use serde_json::Value;
 
 const ORCH: &str = env!("CARGO_BIN_EXE_orch");
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sample-repo");
+const AGENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/agents/scripted-agent.sh"
+);
 
 /// A home and a git checkout of the sample repository.
 struct World {
@@ -67,17 +77,28 @@ impl World {
         self.dir.path().join("checkout")
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(ORCH)
+    fn orch(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(ORCH);
+        command
             .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .env("ORCH_HOME", self.home())
+            .env("ORCH_AGENT_CMD", format!("sh {AGENT}"))
+            .env("ORCH_POST_DEPLOY_PROBES", "1")
+            .env("ORCH_POST_DEPLOY_WINDOW_SECS", "0")
+            .env(
+                "ORCH_SANDBOX_AGENT_DIRS",
+                self.dir.path().join("agent-state"),
+            )
             .env(self.marker.env_key(), self.marker.token())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.orch(args).output().unwrap()
     }
 
     fn repo_add(&self, name: &str, staging: &str, extra: &[&str]) -> Output {
@@ -274,4 +295,154 @@ fn the_new_users_path_demo_then_repo_check_finds_a_typo() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("staging cannot_run exit 127 "), "{text}");
     assert!(text.contains("carg test"), "{text}");
+}
+
+/// `orch serve` on a free port with two workers; its stdout lines come on
+/// the channel. Returns the child, the address and the lines.
+fn serve(world: &World) -> (Child, String, mpsc::Receiver<String>) {
+    let mut command = world.orch(&["serve"]);
+    command
+        .env("ORCH_HTTP_ADDR", "127.0.0.1:0")
+        .env("ORCH_WORKERS", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let addr = loop {
+        assert!(
+            Instant::now() < deadline,
+            "serve never said where it listens"
+        );
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("serve ended before listening");
+        }
+        if let Some(rest) = line.split("HTTP on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = reader.read_to_string(&mut sink);
+    });
+    let (send, lines) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, addr, lines)
+}
+
+/// `GET path`: the body.
+fn get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned()
+}
+
+/// A UTC time to the millisecond, as the serve log's lines begin:
+/// `2026-12-06T22:30:00.123Z`.
+fn starts_with_utc(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    bytes.len() > 25
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes[10] == b'T'
+        && bytes[13] == b':'
+        && bytes[16] == b':'
+        && bytes[23] == b'Z'
+        && bytes[24] == b' '
+        && line[..4].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The serve log says each job's start and end with the UTC time, the
+/// task's title, stage, role, duration and cost; `/queue` counts tasks by
+/// status and shows each worker's last heartbeat.
+#[test]
+fn serve_logs_each_job_and_queue_shows_tasks_and_worker_heartbeats() {
+    let world = World::new("serve-log");
+    let added = world.repo_add("calc", "sh ./staging.sh", &["--test-cmd", "sh ./test.sh"]);
+    assert!(added.status.success(), "{}", describe(&added));
+    let task = world.run(&[
+        "task",
+        "add",
+        "--repo",
+        "calc",
+        "--title",
+        "add rate limits",
+    ]);
+    assert!(task.status.success(), "{}", describe(&task));
+    let (mut child, addr, lines) = serve(&world);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let queue = loop {
+        let body = get(&addr, "/queue");
+        let queue: Value = serde_json::from_str(&body).unwrap();
+        if queue["tasks"]["done"] == 1 {
+            break queue;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the task never finished: {queue}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(queue["tasks"]["active"], 0, "{queue}");
+    assert_eq!(queue["tasks"]["blocked"], 0, "{queue}");
+    let workers = queue["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2, "{queue}");
+    for worker in workers {
+        assert_eq!(worker["alive"], true, "{queue}");
+        assert!(
+            worker["last_heartbeat"].as_str().unwrap().ends_with('Z'),
+            "{queue}"
+        );
+        assert!(worker["seconds_ago"].as_f64().unwrap() < 60.0, "{queue}");
+    }
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    let _ = child.wait();
+    let said: Vec<String> = lines.try_iter().collect();
+    let starts: Vec<&String> = said.iter().filter(|l| l.contains(" start · ")).collect();
+    let ends: Vec<&String> = said.iter().filter(|l| l.contains(" end · ")).collect();
+    assert_eq!(starts.len(), 8, "{said:#?}");
+    assert_eq!(ends.len(), 8, "{said:#?}");
+    for line in starts.iter().chain(&ends) {
+        assert!(starts_with_utc(line), "{line}");
+        assert!(line.contains("task 1 \"add rate limits\""), "{line}");
+    }
+    assert!(
+        starts
+            .iter()
+            .any(|l| l.contains(" · analysis · analyst · job 1 attempt 1 · worker-")),
+        "{said:#?}"
+    );
+    // The LLM's runs say their cost; the suite runners' say they have none.
+    assert!(
+        ends.iter()
+            .any(|l| l.contains("analysis → architecture · analyst") && l.contains(" s · $0.")),
+        "{said:#?}"
+    );
+    assert!(
+        ends.iter()
+            .any(|l| l.contains("deploy-staging → deploy · staging-runner")
+                && l.contains(" s · no cost · ")),
+        "{said:#?}"
+    );
 }

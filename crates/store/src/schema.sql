@@ -76,6 +76,10 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_by_repo ON tasks (repo_id);
 -- The claim's rule that a repository's 'checkout' tasks run one at a time.
 CREATE INDEX tasks_serial ON tasks (repo_id, id) WHERE status = 'active' AND isolation = 'checkout';
+-- The task counts by status on /queue (step 15): active and blocked through
+-- these, done as all tasks minus those.
+CREATE INDEX tasks_active ON tasks (id) WHERE status = 'active';
+CREATE INDEX tasks_blocked ON tasks (id) WHERE status = 'blocked';
 
 -- The work queue: one row per (task, stage, role) run request.
 --

@@ -43,7 +43,8 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// repository's own test-runner mode; step 13 the runner's second verdict on
 /// a disagreeing shadow pair (`rerun_verdict`, flaky suites); step 14 each
 /// shadow pair's repository (`repo_id`) and the covering index the `/queue`
-/// evidence reads. A test checks that running every step from
+/// evidence reads; step 15 the partial indexes that count the active and
+/// blocked tasks for `/queue`. A test checks that running every step from
 /// an empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
@@ -60,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012.sql"),
     include_str!("migrations/0013.sql"),
     include_str!("migrations/0014.sql"),
+    include_str!("migrations/0015.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

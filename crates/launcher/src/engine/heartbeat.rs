@@ -46,6 +46,7 @@ impl Engine {
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            self.beat_now();
             if stop.is_stopped() && !control.is_cancelled() {
                 control.cancel();
             }

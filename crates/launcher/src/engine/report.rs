@@ -64,6 +64,11 @@ pub struct JobReport {
     pub end: JobEndKind,
     /// Wall time from claim to end.
     pub took: Duration,
+    /// Its task's title (empty when it could not be read).
+    pub title: String,
+    /// What its run cost, in US dollars, when it ran and the transport
+    /// reported (or priced) it.
+    pub cost_usd: Option<f64>,
 }
 
 impl JobReport {
@@ -80,6 +85,8 @@ impl JobReport {
             detail: None,
             end: JobEndKind::LeaseLost,
             took: Duration::ZERO,
+            title: String::new(),
+            cost_usd: None,
         }
     }
 }

@@ -47,6 +47,7 @@ impl Engine {
     /// stopped past its lease) is given back for a moment and reported as
     /// deferred; nothing else of it happens.
     pub fn run_next(&self, stop: &StopSignal) -> Result<Option<JobReport>, EngineError> {
+        self.beat_now();
         let claimed = self.store().claim(&self.owner, self.config.lease)?;
         let Some(claimed) = claimed else {
             return Ok(None);
@@ -193,6 +194,19 @@ impl Engine {
         let lease = claimed.lease;
         let job = claimed.job;
         let mut report = JobReport::claimed(&job);
+        // The title for the logs: a task that cannot be read is said by
+        // what follows, not here.
+        report.title = self
+            .store()
+            .task(job.task)
+            .map(|task| task.title)
+            .unwrap_or_default();
+        if let Some(hook) = &self.on_start {
+            hook(&super::JobStart {
+                job: &job,
+                title: &report.title,
+            });
+        }
         if let Some(end) = self.interrupted(lease, &job)? {
             report.end = end;
             report.took = t0.elapsed();
@@ -312,6 +326,7 @@ impl Engine {
             return Ok(Some(report));
         }
         report.detail = record.as_ref().map(|r| r.detail.clone());
+        report.cost_usd = record.as_ref().and_then(|r| r.usage.cost_usd);
         let mut recorded = false;
         report.end = match launched.launch {
             Launch::Cancelled { record } => {

@@ -1,0 +1,11 @@
+-- Migration step 15: schema version 14 -> 15. Frozen: databases in the field
+-- have run it; never edit it, append a new step instead (docs/store.md).
+--
+-- Task counts by status on /queue (issue 21, "/queue counts jobs, not
+-- tasks"): GET /queue counts the active and the blocked tasks through these
+-- partial indexes, and the done ones as all tasks minus those, so that the
+-- snapshot never scans the history of finished tasks.
+
+CREATE INDEX tasks_active ON tasks (id) WHERE status = 'active';
+
+CREATE INDEX tasks_blocked ON tasks (id) WHERE status = 'blocked';
