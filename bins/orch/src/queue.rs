@@ -90,6 +90,26 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
             }),
         );
         block.insert("decisions".to_owned(), json!(decisions(snapshot)));
+        // The latest pairs whose verdicts differ, newest first.
+        block.insert(
+            "disagreements".to_owned(),
+            json!(
+                snapshot
+                    .shadow_disagreements
+                    .iter()
+                    .map(|pair| json!({
+                        "task": pair.task.get(),
+                        "job": pair.job.get(),
+                        "stage": pair.stage,
+                        "runner_verdict": pair.runner_verdict,
+                        "llm_verdict": pair.llm_verdict,
+                        "rerun_verdict": pair.rerun_verdict,
+                        "commit": pair.commit,
+                        "at": rfc3339(pair.created_ms),
+                    }))
+                    .collect::<Vec<_>>()
+            ),
+        );
     }
     let tasks: serde_json::Map<String, Value> = snapshot
         .task_counts
@@ -401,6 +421,20 @@ mod tests {
         QueueSnapshot {
             at_ms: 1_795_000_000_000,
             counts: JobState::ALL.iter().map(|s| (*s, 1)).collect(),
+            shadow_disagreements: vec![orch_store::ShadowVerdict {
+                job: JobId::new(5),
+                task: TaskId::new(2),
+                stage: "testing".into(),
+                runner_run: orch_store::AgentRunId::new(8),
+                llm_run: Some(orch_store::AgentRunId::new(9)),
+                commit: Some("abc".into()),
+                llm_commit: Some("abc".into()),
+                runner_verdict: Some("FAILED".into()),
+                llm_verdict: "PASSED".into(),
+                created_ms: 1_795_000_000_000,
+                command_sha: None,
+                rerun_verdict: Some("FAILED".into()),
+            }],
             task_counts: orch_store::TaskStatus::ALL
                 .iter()
                 .map(|s| (*s, 2))

@@ -993,6 +993,89 @@ fn tc52d_a_tasks_alerts_resolve_when_it_moves_on() -> Result<(), Failed> {
     )
 }
 
+/// TC-53 (i21-engine): the shadow runner's tool error (exit 127) is alerted
+/// once per repository while the alert is open, and never changes what the
+/// LLM decided.
+fn tc53d_a_shadow_tool_error_is_alerted_once_per_repository() -> Result<(), Failed> {
+    let (_h, engine, first) = shadow_job("carg test", "PASSED", |_| {});
+    check(
+        stages(&engine, first) == TESTING.to("deploy-staging"),
+        format!("the LLM decides: {:?}", stages(&engine, first)),
+    )?;
+    let repo = engine.store().task(first).unwrap().repo;
+    let second = TESTING.task(&engine, repo);
+    // Both tasks to their end (the queue's order between them is its own).
+    drive(&engine, 10);
+    let pairs = engine.store().shadow_verdicts(second).unwrap();
+    check(
+        pairs.len() == 1 && pairs[0].runner_verdict.is_none(),
+        format!(
+            "{pairs:?} {:?} {:?} {:?}",
+            stages(&engine, second),
+            outcomes(&engine, first),
+            outcomes(&engine, second)
+        ),
+    )?;
+    let shadow: Vec<_> = engine
+        .store()
+        .open_alerts()
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == orch_store::AlertKind::ShadowRunnerUnavailable)
+        .collect();
+    check(
+        shadow.len() == 1,
+        format!("once per repository: {shadow:?}"),
+    )?;
+    check(
+        shadow[0].message.contains("repository api")
+            && shadow[0].message.contains("127")
+            && shadow[0].message.contains("orch repo check api"),
+        shadow[0].message.clone(),
+    )
+}
+
+/// TC-54 (i21-engine): a shadow disagreement is told in the job's report
+/// (the serve log's line) and in the task's view.
+fn tc54d_a_shadow_disagreement_is_reported_and_shown() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("tester PASSED\n");
+    let mut config = h.config.clone();
+    config.test_runner.mode = RunnerMode::Shadow;
+    let engine = h.engine_with(config);
+    let repo = TESTING.repo(&h, &engine, "api", "exit 1");
+    let task = TESTING.task(&engine, repo);
+    let reports = drive(&engine, 1);
+    let said = reports[0].shadow_disagreement.clone().unwrap_or_default();
+    check(
+        said.starts_with("shadow disagreement: test-runner FAILED, tester PASSED")
+            && said.contains("the runner's second run: FAILED"),
+        format!("{reports:?}"),
+    )?;
+    let view =
+        orch_launcher::views::TaskView::load(&engine.store(), &h.config.home, task.get()).unwrap();
+    let json = serde_json::to_value(&view).unwrap();
+    check(
+        json["shadow"][0]["agree"] == false
+            && json["shadow"][0]["runner_verdict"] == "FAILED"
+            && json["shadow"][0]["llm_verdict"] == "PASSED",
+        format!("{json}"),
+    )?;
+    // An agreeing pair says nothing.
+    let h = Harness::new();
+    h.plan("tester PASSED\n");
+    let mut config = h.config.clone();
+    config.test_runner.mode = RunnerMode::Shadow;
+    let engine = h.engine_with(config);
+    let repo = TESTING.repo(&h, &engine, "api", "exit 0");
+    TESTING.task(&engine, repo);
+    let reports = drive(&engine, 1);
+    check(
+        reports[0].shadow_disagreement.is_none(),
+        format!("{reports:?}"),
+    )
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -2545,6 +2628,14 @@ fn main() {
         (
             "tc52d_a_tasks_alerts_resolve_when_it_moves_on",
             tc52d_a_tasks_alerts_resolve_when_it_moves_on,
+        ),
+        (
+            "tc53d_a_shadow_tool_error_is_alerted_once_per_repository",
+            tc53d_a_shadow_tool_error_is_alerted_once_per_repository,
+        ),
+        (
+            "tc54d_a_shadow_disagreement_is_reported_and_shown",
+            tc54d_a_shadow_disagreement_is_reported_and_shown,
         ),
     ];
     for (name, test) in single {

@@ -274,6 +274,9 @@ CREATE INDEX shadow_verdicts_by_task ON shadow_verdicts (task_id, id);
 -- The shadow evidence on /queue and orch roadmap (step 14): per repository,
 -- test command and verdict pair, one range per stage, covering.
 CREATE INDEX shadow_verdicts_evidence ON shadow_verdicts (stage, repo_id, command_sha, same_commit, runner_verdict, llm_verdict, rerun_verdict);
+-- The latest disagreements on /queue (step 15): runner and LLM verdicts that
+-- differ, newest first.
+CREATE INDEX shadow_verdicts_disagreements ON shadow_verdicts (id) WHERE runner_verdict IS NOT NULL AND runner_verdict <> llm_verdict;
 
 -- Migration step 10: a side effect outside orch that a job's run started (the
 -- deploy command, the post-deploy probes), recorded with the commit it is

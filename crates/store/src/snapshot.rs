@@ -82,6 +82,9 @@ pub struct QueueSnapshot {
     /// current test command ([`crate::command_sha256`]; `None`: it has
     /// none), by name: the pairs that count towards switching it on.
     pub test_runner_commands: Vec<(String, Option<String>)>,
+    /// Up to `limit` shadow pairs whose runner gave a verdict other than
+    /// the LLM's, newest first.
+    pub shadow_disagreements: Vec<crate::shadow::ShadowVerdict>,
 }
 
 /// A running job on the snapshot.
@@ -486,6 +489,7 @@ impl Store {
             test_runner_agreement: agreement(&tx, TEST_RUNNER_STAGE, "queue_snapshot")?,
             test_runner_evidence,
             test_runner_commands,
+            shadow_disagreements: crate::shadow::disagreements(&tx, limit, "queue_snapshot")?,
         };
         // Nothing was written: ending the read transaction either way is
         // the same.
@@ -501,7 +505,8 @@ mod tests {
 
     /// Partial indexes: scanning one reads only the rows it holds (queued,
     /// running, deferred jobs; open alerts), never the history.
-    const PARTIAL_INDEXES: [&str; 7] = [
+    const PARTIAL_INDEXES: [&str; 8] = [
+        "shadow_verdicts_disagreements",
         "tasks_active",
         "tasks_blocked",
         "jobs_claimable",
@@ -586,6 +591,8 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert!(opcodes.iter().any(|o| o == "Count"), "{opcodes:?}");
+        let steps = assert_no_full_scan(&store, "disagreements", crate::shadow::DISAGREEMENTS_SQL);
+        assert!(uses(&steps, "shadow_verdicts_disagreements"), "{steps:?}");
         let steps = assert_no_full_scan(&store, "running", RUNNING_SQL);
         assert!(uses(&steps, "jobs_leased"), "{steps:?}");
         let steps = assert_no_full_scan(&store, "queued", QUEUED_SQL);

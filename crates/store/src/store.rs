@@ -44,7 +44,7 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// a disagreeing shadow pair (`rerun_verdict`, flaky suites); step 14 each
 /// shadow pair's repository (`repo_id`) and the covering index the `/queue`
 /// evidence reads; step 15 the partial indexes that count the active and
-/// blocked tasks for `/queue`. A test checks that running every step from
+/// blocked tasks and list the latest shadow disagreements for `/queue`. A test checks that running every step from
 /// an empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),

@@ -60,7 +60,18 @@ fn report(command: &str, event: &Event<'_>) {
         ),
         Event::Kept(dir, why) => eprintln!("orch: kept the worktree {}: {why}", dir.display()),
         Event::Started { worker, start } => println!("{}", start_line(worker, start)),
-        Event::Ended { worker, report } => println!("{}", end_line(worker, report)),
+        Event::Ended { worker, report } => {
+            println!("{}", end_line(worker, report));
+            if let Some(said) = &report.shadow_disagreement {
+                println!(
+                    "{} shadow · task {} {:?} · {} · {said}",
+                    now_utc(),
+                    report.task.get(),
+                    report.title,
+                    report.stage
+                );
+            }
+        }
         Event::Rescued { what, rescued } => println!("{}", rescue_line(what, rescued)),
         Event::Failed {
             worker,

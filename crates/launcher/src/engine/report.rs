@@ -69,6 +69,9 @@ pub struct JobReport {
     /// What its run cost, in US dollars, when it ran and the transport
     /// reported (or priced) it.
     pub cost_usd: Option<f64>,
+    /// When a shadow runner ran beside the LLM role and their verdicts
+    /// differ: what each said (for the serve log).
+    pub shadow_disagreement: Option<String>,
 }
 
 impl JobReport {
@@ -87,6 +90,7 @@ impl JobReport {
             took: Duration::ZERO,
             title: String::new(),
             cost_usd: None,
+            shadow_disagreement: None,
         }
     }
 }

@@ -301,6 +301,7 @@ impl Engine {
                 let id = self
                     .store()
                     .record_agent_run(&self.run_row(&ctx, &pair.first.record))?;
+                report.shadow_disagreement = self.shadow_seen(&ctx, pair);
                 if let Some(rerun) = &pair.rerun {
                     self.store()
                         .record_agent_run(&self.run_row(&ctx, &rerun.record))?;

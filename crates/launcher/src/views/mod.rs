@@ -23,7 +23,7 @@ pub mod task;
 pub use alert::AlertView;
 pub use repo::{IsolationView, RemovedRepoView, RepoView};
 pub use task::{
-    CancelView, CreatedTaskView, RetriedView, SuiteApprovalView, TaskSummary, TaskView,
+    CancelView, CreatedTaskView, RetriedView, ShadowView, SuiteApprovalView, TaskSummary, TaskView,
 };
 
 use std::time::{Duration, UNIX_EPOCH};

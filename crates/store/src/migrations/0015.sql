@@ -9,3 +9,8 @@
 CREATE INDEX tasks_active ON tasks (id) WHERE status = 'active';
 
 CREATE INDEX tasks_blocked ON tasks (id) WHERE status = 'blocked';
+
+-- The latest shadow disagreements on /queue (issue 21, "shadow visible"): the
+-- pairs whose runner gave a verdict other than the LLM's, newest first, one
+-- range of this partial index.
+CREATE INDEX shadow_verdicts_disagreements ON shadow_verdicts (id) WHERE runner_verdict IS NOT NULL AND runner_verdict <> llm_verdict;

@@ -34,7 +34,8 @@ impl Store {
     /// Resolves a task's open alerts once it has moved on (reached its next
     /// stage, or done): each is marked acknowledged now, except those raised
     /// by `except_job` (the job whose end moved it, whose own alert stays
-    /// open). Returns how many were resolved.
+    /// open) and `shadow_runner_unavailable` (about the repository, not the
+    /// task). Returns how many were resolved.
     ///
     /// # Errors
     ///
@@ -49,7 +50,8 @@ impl Store {
             tx.execute(
                 "UPDATE alerts SET acknowledged_ms = ?3 \
                  WHERE task_id = ?1 AND acknowledged_ms IS NULL \
-                 AND (job_id IS NULL OR job_id <> ?2)",
+                 AND (job_id IS NULL OR job_id <> ?2) \
+                 AND kind <> 'shadow_runner_unavailable'",
                 params![task, except_job, now],
             )
             .map_err(sql("resolve_task_alerts"))
