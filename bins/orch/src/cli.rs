@@ -325,13 +325,15 @@ pub(crate) enum TaskCommand {
     #[command(after_help = EXIT_CODES)]
     List(TaskListArgs),
     /// Print the output of the task's running (or latest) role; --follow
-    /// tails it until the job ends.
+    /// follows the task from stage to stage until it is done or blocked.
     ///
     /// The capped NAME.output.log of the latest job's stage, as raw text (not
     /// JSON); a stage whose file was archived is read from the task's
-    /// attempts/ folder. With --follow, print it as
-    /// it grows while the job runs, and end when the job ends (a job still
-    /// queued is waited for).
+    /// attempts/ folder; a finished stage whose role printed nothing shows its
+    /// artifact. With --follow, print each job's output under a header line
+    /// as it grows, the shadow runner's beside it, stage after stage, and end
+    /// when the task is done or blocked (a job still queued is waited for).
+    /// With --follow --stage, follow only that stage's job until it ends.
     #[command(after_help = EXIT_CODES)]
     Log(TaskLogArgs),
     /// Put a blocked (or done) task back to work where it stopped.

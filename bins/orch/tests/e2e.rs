@@ -1118,6 +1118,10 @@ fn cancel_ends_the_running_tree_keeps_no_half_artifact_and_log_follows_the_run()
     let mut lines = BufReader::new(follow.stdout.take().unwrap());
     let mut line = String::new();
     lines.read_line(&mut line).unwrap();
+    // It follows the task: a header names the stage's job first.
+    assert_eq!(line, "==> analysis · analyst · job 1 <==\n");
+    line.clear();
+    lines.read_line(&mut line).unwrap();
     assert!(line.contains("total_cost_usd"), "{line:?}");
     assert!(
         world.json(&["queue"])["running"].as_array().unwrap().len() == 1,

@@ -446,3 +446,116 @@ fn serve_logs_each_job_and_queue_shows_tasks_and_worker_heartbeats() {
         "{said:#?}"
     );
 }
+
+/// `tmux -L SOCKET ARGS`, on the test's own server.
+fn tmux(socket: &str, args: &[&str]) -> Output {
+    Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Ends the test's tmux server however the test ends.
+struct TmuxServer(String);
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = tmux(&self.0, &["kill-server"]);
+    }
+}
+
+/// `orch task log --follow` in a real terminal (a tmux pane), started while
+/// the task's first job is still queued: it follows the task from stage to
+/// stage — each job under its header, the shadow runner's output beside the
+/// tester's — and ends, exit 0, when the task is done.
+#[test]
+fn task_log_follow_in_a_terminal_follows_the_task_across_stages_until_done() {
+    let world = World::new("follow-tmux");
+    let added = world.repo_add("calc", "sh ./staging.sh", &["--test-cmd", "sh ./test.sh"]);
+    assert!(added.status.success(), "{}", describe(&added));
+    let task = world.run(&["task", "add", "--repo", "calc", "--title", "follow me"]);
+    assert!(task.status.success(), "{}", describe(&task));
+    let socket = format!("orch-test-{}", std::process::id());
+    let _server = TmuxServer(socket.clone());
+    let env = format!(
+        "env -i PATH='{}' HOME='{}' ORCH_HOME='{}'",
+        std::env::var("PATH").unwrap_or_default(),
+        world.dir.path().display(),
+        world.home().display()
+    );
+    let command = format!("{env} {ORCH} task log 1 --follow; echo FOLLOW-ENDED $?; sleep 600");
+    let started = tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "follow",
+            "-x",
+            "250",
+            "-y",
+            "50",
+            &command,
+        ],
+    );
+    assert!(started.status.success(), "{}", describe(&started));
+    let _ = tmux(&socket, &["set-option", "-g", "history-limit", "100000"]);
+    let work = world.run(&["work", "--until-idle"]);
+    assert!(work.status.success(), "{}", describe(&work));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let screen = loop {
+        let captured = tmux(
+            &socket,
+            &["capture-pane", "-p", "-J", "-S", "-", "-t", "follow"],
+        );
+        let text = String::from_utf8_lossy(&captured.stdout).into_owned();
+        if text.contains("FOLLOW-ENDED") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the follow never ended:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(screen.contains("FOLLOW-ENDED 0"), "{screen}");
+    let headers: Vec<&str> = screen.lines().filter(|l| l.starts_with("==> ")).collect();
+    assert_eq!(
+        headers,
+        [
+            "==> analysis · analyst · job 1 <==",
+            "==> architecture · architect · job 2 <==",
+            "==> development · developer · job 3 <==",
+            "==> review · reviewer · job 4 <==",
+            "==> testing · tester · job 5 <==",
+            "==> testing · shadow runner · job 5 <==",
+            "==> deploy-staging · deployer · job 6 <==",
+            "==> deploy · deploy-finalizer · job 7 <==",
+            "==> post-deploy · post-deploy-monitor · job 8 <==",
+            "==> task 1 is done <==",
+        ],
+        "{screen}"
+    );
+    // The runners' output is there: the shadow test run and the staging
+    // suite, then the post-deploy stage's artifact (it prints nothing).
+    assert!(screen.contains("all tests passed"), "{screen}");
+    assert!(screen.contains("test_status: PASSED"), "{screen}");
+    assert!(screen.contains("all checks passed"), "{screen}");
+    assert!(screen.contains("post_deploy_status: HEALTHY"), "{screen}");
+
+    // `task log` on the done task shows its last stage's output, and a
+    // finished stage's when named.
+    let log = world.run(&["task", "log", "1"]);
+    assert!(log.status.success(), "{}", describe(&log));
+    assert!(
+        !String::from_utf8_lossy(&log.stderr).contains("no output"),
+        "{}",
+        describe(&log)
+    );
+    assert!(!log.stdout.is_empty(), "{}", describe(&log));
+    let staged = world.run(&["task", "log", "1", "--stage", "deploy-staging"]);
+    assert!(
+        String::from_utf8_lossy(&staged.stdout).contains("passed"),
+        "{}",
+        describe(&staged)
+    );
+}
