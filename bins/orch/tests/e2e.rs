@@ -2038,7 +2038,7 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
     ]);
     assert_eq!(blank.status.code(), Some(3), "{}", describe(&blank));
     assert!(
-        String::from_utf8_lossy(&blank.stderr).contains("test_command"),
+        String::from_utf8_lossy(&blank.stderr).contains("--test-cmd is blank"),
         "{}",
         describe(&blank)
     );

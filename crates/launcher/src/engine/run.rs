@@ -385,6 +385,14 @@ impl Engine {
                     Ok(tree) => {
                         let end =
                             self.decide(lease, &ctx, &record, alert, tree.as_ref(), shadow)?;
+                        if matches!(end, JobEndKind::Deferred { .. }) {
+                            // The one deferral a decision makes: the role
+                            // wrote no valid verdict line and runs again.
+                            report.detail = Some(format!(
+                                "the {} wrote no valid verdict line and runs again (ORCH_VERDICT_RETRIES), not charged to the developer",
+                                ctx.role
+                            ));
+                        }
                         if matches!(
                             end,
                             JobEndKind::Transition {
