@@ -193,6 +193,25 @@ pub fn check_repo(repo: &Repo, config: &LauncherConfig) -> Result<RepoCheck, Rep
     ];
     for (name, command, kind, timeout, grace, timeout_key) in planned {
         let Some(command) = command.map(str::trim).filter(|c| !c.is_empty()) else {
+            if name == "staging" {
+                // Every repository needs one; a blank one (a row from before
+                // `repo add` refused it) never runs.
+                commands.push(CommandCheck {
+                    name,
+                    command: String::new(),
+                    timeout_key,
+                    timeout_secs: timeout.as_secs(),
+                    outcome: "cannot_run",
+                    exit_code: None,
+                    signal: None,
+                    duration_ms: 0,
+                    detail: format!(
+                        "the staging command is blank; set it with `orch repo update {} --staging-cmd ...`",
+                        repo.name
+                    ),
+                    output_tail: None,
+                });
+            }
             continue;
         };
         let run = Run {

@@ -1076,6 +1076,47 @@ fn tc54d_a_shadow_disagreement_is_reported_and_shown() -> Result<(), Failed> {
     )
 }
 
+/// TC-55 (i21-engine): `repo check` of a folder that is not a git
+/// repository runs in a copy (the folder is never written, the copy is
+/// removed), and a blank staging command (a row from before `repo add`
+/// refused one) is reported as one that cannot run.
+fn tc55d_repo_check_of_a_plain_folder_runs_in_a_copy() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let mut repo = NewRepo::new("plain", h.checkout.to_str().unwrap(), "  ");
+    repo.test_command = Some("echo ran > written.txt && cat written.txt".into());
+    let id = engine.store().add_repo(&repo).unwrap();
+    let repo = engine.store().repo(id).unwrap();
+    let report = orch_launcher::repo_check::check_repo(&repo, &h.config).unwrap();
+    check(
+        report.tree == "copy" && report.commit.is_none(),
+        format!("{report:?}"),
+    )?;
+    let outcomes: Vec<(&str, &str)> = report
+        .commands
+        .iter()
+        .map(|c| (c.name, c.outcome))
+        .collect();
+    check(
+        outcomes == [("test", "passed"), ("staging", "cannot_run")] && !report.passed,
+        format!("{report:?}"),
+    )?;
+    check(
+        report.commands[1]
+            .detail
+            .contains("orch repo update plain --staging-cmd"),
+        format!("{report:?}"),
+    )?;
+    check(
+        !h.checkout.join("written.txt").exists(),
+        "the folder itself was written",
+    )?;
+    let left: Vec<_> = fs::read_dir(h.config.home.join("checks"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    check(left.is_empty(), format!("the copy was left: {left:?}"))
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -2636,6 +2677,10 @@ fn main() {
         (
             "tc54d_a_shadow_disagreement_is_reported_and_shown",
             tc54d_a_shadow_disagreement_is_reported_and_shown,
+        ),
+        (
+            "tc55d_repo_check_of_a_plain_folder_runs_in_a_copy",
+            tc55d_repo_check_of_a_plain_folder_runs_in_a_copy,
         ),
     ];
     for (name, test) in single {
