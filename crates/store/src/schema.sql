@@ -76,7 +76,7 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_by_repo ON tasks (repo_id);
 -- The claim's rule that a repository's 'checkout' tasks run one at a time.
 CREATE INDEX tasks_serial ON tasks (repo_id, id) WHERE status = 'active' AND isolation = 'checkout';
--- The task counts by status on /queue (step 15): active and blocked through
+-- The task counts by status on /queue (step 16): active and blocked through
 -- these, done as all tasks minus those.
 CREATE INDEX tasks_active ON tasks (id) WHERE status = 'active';
 CREATE INDEX tasks_blocked ON tasks (id) WHERE status = 'blocked';
@@ -274,7 +274,7 @@ CREATE INDEX shadow_verdicts_by_task ON shadow_verdicts (task_id, id);
 -- The shadow evidence on /queue and orch roadmap (step 14): per repository,
 -- test command and verdict pair, one range per stage, covering.
 CREATE INDEX shadow_verdicts_evidence ON shadow_verdicts (stage, repo_id, command_sha, same_commit, runner_verdict, llm_verdict, rerun_verdict);
--- The latest disagreements on /queue (step 15): runner and LLM verdicts that
+-- The latest disagreements on /queue (step 16): runner and LLM verdicts that
 -- differ, newest first.
 CREATE INDEX shadow_verdicts_disagreements ON shadow_verdicts (id) WHERE runner_verdict IS NOT NULL AND runner_verdict <> llm_verdict;
 

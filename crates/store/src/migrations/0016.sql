@@ -1,4 +1,4 @@
--- Migration step 15: schema version 14 -> 15. Frozen: databases in the field
+-- Migration step 16: schema version 15 -> 16. Frozen: databases in the field
 -- have run it; never edit it, append a new step instead (docs/store.md).
 --
 -- Task counts by status on /queue (issue 21, "/queue counts jobs, not
