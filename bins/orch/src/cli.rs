@@ -183,6 +183,19 @@ pub(crate) enum RepoCommand {
     /// List the repositories: a table on a terminal, JSON otherwise (or
     /// with --json).
     List,
+    /// Try the repository's setup, test and staging commands once, before a
+    /// task spends anything on them.
+    ///
+    /// They run in a throwaway worktree of its base commit (removed after;
+    /// the checkout is never written), in orch's sandbox with the runners'
+    /// timeouts, as a task's runs would. Prints each with its outcome, exit
+    /// code and duration (--json: one JSON document). Exit 1 when any did not
+    /// pass.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// The repository's name.
+        name: String,
+    },
 }
 
 /// Arguments of `orch repo update`.
@@ -349,13 +362,15 @@ pub(crate) enum TaskCommand {
     #[command(after_help = EXIT_CODES)]
     List(TaskListArgs),
     /// Print the output of the task's running (or latest) role; --follow
-    /// tails it until the job ends.
+    /// follows the task from stage to stage until it is done or blocked.
     ///
     /// The capped NAME.output.log of the latest job's stage, as raw text (not
     /// JSON); a stage whose file was archived is read from the task's
-    /// attempts/ folder. With --follow, print it as
-    /// it grows while the job runs, and end when the job ends (a job still
-    /// queued is waited for).
+    /// attempts/ folder; a finished stage whose role printed nothing shows its
+    /// artifact. With --follow, print each job's output under a header line
+    /// as it grows, the shadow runner's beside it, stage after stage, and end
+    /// when the task is done or blocked (a job still queued is waited for).
+    /// With --follow --stage, follow only that stage's job until it ends.
     #[command(after_help = EXIT_CODES)]
     Log(TaskLogArgs),
     /// Put a blocked (or done) task back to work where it stopped.

@@ -150,6 +150,9 @@ pub(crate) struct Config {
     /// Deferrals allowed when the agent cannot be started before the task is
     /// blocked.
     pub(crate) agent_infra_retries: u32,
+    /// Runs again of an LLM role that wrote no valid verdict line before its
+    /// task is blocked.
+    pub(crate) verdict_retries: u32,
     /// The base of the backoff between those deferrals.
     pub(crate) agent_defer_secs: u64,
     /// After the CLI's terminal event, the seconds it may take to exit.
@@ -576,6 +579,7 @@ impl Config {
             self.agent_infra_retries,
             Duration::from_secs(self.agent_defer_secs),
         );
+        config.agent.verdict_retries = self.verdict_retries;
         config.agent.linger = Duration::from_secs(self.agent_linger_secs);
         let limit = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
         config.agent.first_output = limit(self.agent_first_output_secs);
@@ -1112,7 +1116,7 @@ mod tests {
             .iter()
             .map(|f| format!("ORCH_{}", f.to_ascii_uppercase()))
             .collect();
-        assert_eq!(fields.len(), 46, "{fields:?}");
+        assert_eq!(fields.len(), 47, "{fields:?}");
         fields.sort();
         let mut declared: Vec<String> = SETTINGS.iter().map(|s| s.key.to_owned()).collect();
         declared.sort();
@@ -1160,6 +1164,7 @@ mod tests {
             "ORCH_LEASE_SECS",
             "ORCH_POISON_RESCUES",
             "ORCH_AGENT_INFRA_RETRIES",
+            "ORCH_VERDICT_RETRIES",
             "ORCH_AGENT_DEFER_SECS",
             "ORCH_WORKTREE_INFRA_RETRIES",
             "ORCH_WORKTREE_DEFER_SECS",

@@ -213,6 +213,7 @@ impl From<RepoError> for CliError {
             RepoError::Store(error) => error.into(),
             other @ (RepoError::BlankName
             | RepoError::BlankStagingCommand
+            | RepoError::BlankCommand { .. }
             | RepoError::NotAFolder(_)
             | RepoError::NameTaken(_)
             | RepoError::BaseWithoutGit(_)

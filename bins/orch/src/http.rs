@@ -897,7 +897,11 @@ fn route(request: &Request, context: &Context<'_>) -> Answer {
             answer(status, "text/plain; charset=utf-8", healthz(&health))
         }
         "/queue" => match queue::queue_json(store, launcher) {
-            Ok(value) => answer(200, "application/json", format!("{value}\n")),
+            Ok(mut value) => {
+                let at = orch_launcher::epoch_ms(std::time::SystemTime::now());
+                queue::with_workers(&mut value, &monitor.beats(), at);
+                answer(200, "application/json", format!("{value}\n"))
+            }
             Err(error) => answer(
                 503,
                 "text/plain; charset=utf-8",

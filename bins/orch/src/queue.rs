@@ -90,10 +90,40 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
             }),
         );
         block.insert("decisions".to_owned(), json!(decisions(snapshot)));
+        // The latest pairs whose verdicts differ, newest first.
+        block.insert(
+            "disagreements".to_owned(),
+            json!(
+                snapshot
+                    .shadow_disagreements
+                    .iter()
+                    .map(|pair| json!({
+                        "task": pair.task.get(),
+                        "job": pair.job.get(),
+                        "stage": pair.stage.as_str(),
+                        "runner_verdict": pair.runner_verdict,
+                        "llm_verdict": pair.llm_verdict,
+                        "rerun_verdict": pair.rerun_verdict,
+                        "commit": pair.commit,
+                        "at": rfc3339(pair.created_ms),
+                    }))
+                    .collect::<Vec<_>>()
+            ),
+        );
     }
+    let tasks: serde_json::Map<String, Value> = snapshot
+        .task_counts
+        .iter()
+        .map(|(status, n)| (status.as_str().to_owned(), json!(n)))
+        .collect();
     json!({
         "at": rfc3339(snapshot.at_ms),
         "counts": counts,
+        // Tasks by status (the job counts above count runs, not tasks).
+        "tasks": tasks,
+        // Each worker of this process with its last sign of life: filled by
+        // `serve` ([`with_workers`]); empty where no worker runs.
+        "workers": [],
         "running": running,
         "queued": queued(&snapshot.queued),
         "deferred": queued(&snapshot.deferred),
@@ -110,6 +140,27 @@ pub(crate) fn document(snapshot: &QueueSnapshot, config: &LauncherConfig) -> Val
             "required_abi": orch_process::sandbox::REQUIRED_ABI,
         },
     })
+}
+
+/// Puts each worker's last sign of life in a `/queue` document: its name,
+/// when it was last seen (its last claim attempt, or its running job's
+/// heartbeat), how long ago as of the document's time, and whether its
+/// thread still runs.
+pub(crate) fn with_workers(document: &mut Value, beats: &[orch_launcher::WorkerBeat], at_ms: i64) {
+    let workers: Vec<Value> = beats
+        .iter()
+        .map(|beat| {
+            json!({
+                "worker": beat.worker,
+                "last_heartbeat": rfc3339(beat.last_beat_ms),
+                "seconds_ago": (at_ms.saturating_sub(beat.last_beat_ms).max(0) as f64) / 1000.0,
+                "alive": beat.alive,
+            })
+        })
+        .collect();
+    if let Value::Object(map) = document {
+        map.insert("workers".to_owned(), Value::Array(workers));
+    }
 }
 
 /// Per repository with shadow pairs, the evidence for its current test
@@ -371,6 +422,24 @@ mod tests {
         QueueSnapshot {
             at_ms: 1_795_000_000_000,
             counts: JobState::ALL.iter().map(|s| (*s, 1)).collect(),
+            shadow_disagreements: vec![orch_store::ShadowVerdict {
+                job: JobId::new(5),
+                task: TaskId::new(2),
+                stage: orch_store::Stage::Testing,
+                runner_run: orch_store::AgentRunId::new(8),
+                llm_run: Some(orch_store::AgentRunId::new(9)),
+                commit: Some("abc".into()),
+                llm_commit: Some("abc".into()),
+                runner_verdict: Some("FAILED".into()),
+                llm_verdict: "PASSED".into(),
+                created_ms: 1_795_000_000_000,
+                command_sha: None,
+                rerun_verdict: Some("FAILED".into()),
+            }],
+            task_counts: orch_store::TaskStatus::ALL
+                .iter()
+                .map(|s| (*s, 2))
+                .collect(),
             running: vec![RunningJob {
                 id: JobId::new(5),
                 task: TaskId::new(2),
@@ -456,7 +525,16 @@ mod tests {
     #[test]
     fn the_queue_document_keeps_its_field_names() {
         let config = LauncherConfig::new("/srv/orch");
-        let document = document(&full_snapshot(), &config);
+        let mut document = document(&full_snapshot(), &config);
+        with_workers(
+            &mut document,
+            &[orch_launcher::WorkerBeat {
+                worker: "worker-0".to_owned(),
+                last_beat_ms: 1_795_000_000_000,
+                alive: true,
+            }],
+            1_795_000_001_500,
+        );
         let mut text = serde_json::to_string_pretty(&shape(&document)).unwrap();
         text.push('\n');
         orch_tests::assert_golden(
@@ -470,6 +548,8 @@ mod tests {
         assert_eq!(document["test_runner"]["shadow"]["runner_only_failed"], 1);
         assert!(document["staging_runner"].get("mode").is_none());
         assert_eq!(document["counts"]["running"], 1);
+        assert_eq!(document["tasks"]["blocked"], 2);
+        assert_eq!(document["workers"][0]["seconds_ago"], 1.5);
         assert_eq!(
             document["sandbox"]["mode"],
             config.sandbox.mode.as_str(),

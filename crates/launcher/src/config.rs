@@ -242,6 +242,12 @@ pub struct AgentConfig {
     /// command is missing) or hit a transient fault, before the task is
     /// blocked, and the backoff between them.
     pub retry: RetryPolicy,
+    /// Runs again of an LLM role that ended well but wrote no valid verdict
+    /// line (`ORCH_VERDICT_RETRIES`): the same role runs again, deferred
+    /// like an infra retry and counted with the job's infra attempts, never
+    /// charged to the developer; then the task is blocked
+    /// (`verdict_missing`).
+    pub verdict_retries: u32,
     /// After the CLI printed its terminal event, how long it may take to
     /// exit before orch ends it (a normal end that says it lingered).
     pub linger: Duration,
@@ -297,6 +303,7 @@ impl Default for AgentConfig {
             grace: Duration::from_secs(10),
             stdout_cap: 4 * 1024 * 1024,
             retry: RetryPolicy::default(),
+            verdict_retries: 2,
             linger: Duration::from_secs(10),
             first_output: Some(Duration::from_secs(120)),
             stall: Some(Duration::from_secs(300)),

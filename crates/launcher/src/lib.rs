@@ -56,6 +56,7 @@ mod launch;
 pub mod operator;
 pub mod preset;
 pub mod prompt;
+pub mod repo_check;
 pub mod repos;
 pub mod reserved;
 mod run_lock;
@@ -76,8 +77,8 @@ pub use config::{
 };
 pub use context::{EffectGate, EffectRefused, EffectStart, JobContext, RunControl, StagingVerdict};
 pub use engine::{
-    CreatedTask, Engine, EngineError, JobEndKind, JobReport, MAX_ARTIFACT_BYTES, StopSignal,
-    TaskRequest, epoch_ms,
+    CreatedTask, Engine, EngineError, JobEndKind, JobReport, JobStart, MAX_ARTIFACT_BYTES, OnStart,
+    StopSignal, TaskRequest, epoch_ms,
 };
 pub use launch::{
     AlertSpec, Intercept, Intercepted, Launch, Launched, RunOutcome, RunRecord, ServedBy,
@@ -86,5 +87,6 @@ pub use launch::{
 pub use preset::{AgentKind, ParseAgentError, Preset};
 pub use spawn::{agent_env, spawn};
 pub use workers::{
-    Event, Health, Monitor, RESCUE_EVERY, Workers, WorkersBuilder, WorkersError, boot_id,
+    Event, Health, Monitor, RESCUE_EVERY, WorkerBeat, Workers, WorkersBuilder, WorkersError,
+    boot_id,
 };

@@ -37,6 +37,15 @@ pub enum RepoError {
     /// A staging command given is blank.
     #[error("--staging-cmd is blank; every repository needs its staging suite")]
     BlankStagingCommand,
+    /// An optional command was given blank to `repo add` (there is nothing
+    /// to clear yet): leave the flag out instead.
+    #[error(
+        "{flag} is blank; give the command, or leave {flag} out (a blank command would never run and its stage would silently go to the LLM)"
+    )]
+    BlankCommand {
+        /// The flag, e.g. `--test-cmd`.
+        flag: &'static str,
+    },
     /// The path is not a folder.
     #[error("--path {} is not a folder; give the repository's checkout", .0.display())]
     NotAFolder(PathBuf),
@@ -167,6 +176,32 @@ pub fn check_name(name: &str) -> Result<(), RepoError> {
     Ok(())
 }
 
+/// Refuses a blank (empty or all-whitespace) staging command, and an
+/// optional command given blank: each would be stored as a command that
+/// never runs.
+///
+/// # Errors
+///
+/// [`RepoError::BlankStagingCommand`] or [`RepoError::BlankCommand`] naming
+/// the flag.
+pub fn check_commands(request: &RepoRequest) -> Result<(), RepoError> {
+    if request.staging_command.trim().is_empty() {
+        return Err(RepoError::BlankStagingCommand);
+    }
+    let optional = [
+        ("--test-cmd", &request.test_command),
+        ("--setup-cmd", &request.setup_command),
+        ("--deploy-cmd", &request.deploy_command),
+        ("--health-cmd", &request.health_command),
+    ];
+    for (flag, command) in optional {
+        if command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err(RepoError::BlankCommand { flag });
+        }
+    }
+    Ok(())
+}
+
 /// `path` made absolute, refused when it is not a folder.
 ///
 /// # Errors
@@ -195,6 +230,7 @@ pub fn validate(
     home: &Path,
     request: &RepoRequest,
 ) -> Result<CheckedRepo, RepoError> {
+    check_commands(request)?;
     if store.repo_by_name(&request.name)?.is_some() {
         return Err(RepoError::NameTaken(request.name.clone()));
     }

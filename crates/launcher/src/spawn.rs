@@ -450,7 +450,10 @@ fn ran_outcome(
         ),
         RunEnd::TimedOut => (
             RunOutcome::TimedOut,
-            format!("timeout after {:?}", config.agent.timeout),
+            format!(
+                "timeout after {}s (its limit, ORCH_AGENT_TIMEOUT_SECS)",
+                config.agent.timeout.as_secs()
+            ),
         ),
     }
 }

@@ -267,3 +267,95 @@ pub fn follow(
         std::thread::sleep(POLL);
     }
 }
+
+/// The files a stage's run leaves, in the order [`stage_output`] reads them:
+/// its output log, then its artifact (a reserved agent that prints nothing,
+/// such as the deploy finalizer, leaves only the artifact). `None` for a
+/// stage that runs no role.
+#[must_use]
+pub fn stage_files(task_dir: &Path, stage: orch_pipeline::Stage) -> Option<(PathBuf, PathBuf)> {
+    let spec = stage.artifact()?;
+    let artifact = crate::workspace::artifact_path(task_dir, spec);
+    let [log, _] = crate::workspace::sidecars(&artifact);
+    Some((log, artifact))
+}
+
+/// Copies a finished stage's output to `out`: its output log (or its newest
+/// archived copy), else its artifact. `false` when there is neither.
+///
+/// # Errors
+///
+/// As [`copy`].
+pub fn stage_output(
+    task_dir: &Path,
+    log: &Path,
+    artifact: &Path,
+    out: &mut impl Write,
+) -> Result<bool, TaskLogError> {
+    if copy(task_dir, log, out)? {
+        return Ok(true);
+    }
+    copy(task_dir, artifact, out)
+}
+
+/// Follows a task from stage to stage until it is done or blocked, as
+/// `orch task log --follow` does: from its latest job on, each job's output
+/// under a header line (`==> STAGE · ROLE · job ID <==`), followed while it
+/// runs ([`follow`]); a stage whose role printed nothing shows its artifact;
+/// a shadow runner's verdict and output beside the LLM role follow under
+/// their own header. Returns when the task is no longer active and every
+/// job of it was shown.
+///
+/// # Errors
+///
+/// As [`follow`].
+pub fn follow_task(
+    store: &Store,
+    task: orch_store::TaskId,
+    task_dir: &Path,
+    out: &mut impl Write,
+) -> Result<(), TaskLogError> {
+    let header = |out: &mut dyn Write, text: String| -> Result<(), TaskLogError> {
+        writeln!(out, "==> {text} <==")
+            .and_then(|()| out.flush())
+            .map_err(TaskLogError::Output)
+    };
+    // From the latest job on (the one running, or the last that ran).
+    let mut from = store.task_jobs(task)?.last().map_or(0, |job| job.id.get());
+    loop {
+        let jobs = store.task_jobs(task)?;
+        if let Some(job) = jobs.iter().find(|job| job.id.get() >= from) {
+            // A queued job is waited for by `follow` (it ends failed if
+            // the task is cancelled meanwhile).
+            from = job.id.get() + 1;
+            let Some((log, artifact)) = stage_files(task_dir, job.stage) else {
+                continue;
+            };
+            header(
+                out,
+                format!("{} · {} · job {}", job.stage, job.role, job.id),
+            )?;
+            follow(store, job.id, task_dir, &log, out)?;
+            if current_or_archived(task_dir, &log).is_none() {
+                copy(task_dir, &artifact, out)?;
+            }
+            let shadow = crate::workspace::shadow_path(&artifact);
+            if std::fs::symlink_metadata(&shadow).is_ok() {
+                header(
+                    out,
+                    format!("{} · shadow runner · job {}", job.stage, job.id),
+                )?;
+                let [shadow_log, _] = crate::workspace::sidecars(&shadow);
+                copy(task_dir, &shadow_log, out)?;
+                copy(task_dir, &shadow, out)?;
+            }
+            continue;
+        }
+        let status = store.task(task)?.status;
+        if status != orch_store::TaskStatus::Active {
+            header(out, format!("task {task} is {status}"))?;
+            return Ok(());
+        }
+        std::thread::sleep(POLL);
+    }
+}

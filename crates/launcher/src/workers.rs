@@ -21,7 +21,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -110,6 +110,33 @@ pub enum Event<'a> {
     /// read this boot as unknown, never dead: only lease expiry could
     /// rescue its jobs.
     BootFileRestored(&'a Path),
+    /// A worker's job starts its run (claimed, its run lock taken).
+    Started {
+        /// The worker's name.
+        worker: &'a str,
+        /// The job and its task's title.
+        start: &'a crate::engine::JobStart<'a>,
+    },
+    /// A periodic rescue took jobs back: their worker died or their lease
+    /// expired. Sent only when it took some.
+    Rescued {
+        /// `dead boots` or `expired leases`.
+        what: &'static str,
+        /// What it did.
+        rescued: &'a orch_store::Rescued,
+    },
+}
+
+/// A worker's last sign of life, for `/queue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerBeat {
+    /// The worker's name (`worker-0`).
+    pub worker: String,
+    /// Its last sign of life, in ms since the epoch: its last claim attempt,
+    /// or its running job's last heartbeat tick.
+    pub last_beat_ms: i64,
+    /// Whether its thread still runs.
+    pub alive: bool,
 }
 
 type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
@@ -218,13 +245,25 @@ impl WorkersBuilder {
         let guard = first.register_boot(&boot)?;
         first.rescue_dead_boots(&boot)?;
         let mut engines = Vec::with_capacity(self.count);
+        let mut beats = Vec::with_capacity(self.count);
         for i in 0..self.count {
             let store = open()?;
-            let owner = LeaseOwner::new(boot.clone(), format!("{}-{i}", self.name));
-            let mut engine = Engine::new(store, self.config.clone(), owner);
+            let name = format!("{}-{i}", self.name);
+            let owner = LeaseOwner::new(boot.clone(), name.clone());
+            let observer = Arc::clone(&self.observer);
+            let worker = name.clone();
+            let mut engine = Engine::new(store, self.config.clone(), owner).with_on_start(
+                Arc::new(move |start: &crate::engine::JobStart<'_>| {
+                    observer(&Event::Started {
+                        worker: &worker,
+                        start,
+                    });
+                }),
+            );
             if let Some(make) = &self.intercepts {
                 engine = engine.with_intercepts(make());
             }
+            beats.push((name, engine.beat(), Arc::new(AtomicBool::new(true))));
             engines.push(engine);
         }
         if let Some(engine) = engines.first() {
@@ -243,6 +282,7 @@ impl WorkersBuilder {
             panics: AtomicU64::new(0),
             db: self.db.clone(),
             file,
+            beats,
         });
         let mut workers = Workers {
             boot,
@@ -258,7 +298,12 @@ impl WorkersBuilder {
         };
         for (i, engine) in engines.into_iter().enumerate() {
             let name = format!("{}-{i}", self.name);
+            let alive = shared
+                .beats
+                .get(i)
+                .map_or_else(|| Arc::new(AtomicBool::new(true)), |b| Arc::clone(&b.2));
             let ctx = WorkerCtx {
+                alive,
                 name: name.clone(),
                 shared: Arc::clone(&shared),
                 claiming: Arc::clone(&workers.claiming),
@@ -322,6 +367,8 @@ struct Shared {
     db: PathBuf,
     /// The database file's device and inode when it was opened at start.
     file: Option<(u64, u64)>,
+    /// Each worker's name, last sign of life and whether its thread runs.
+    beats: Vec<(String, Arc<AtomicI64>, Arc<AtomicBool>)>,
 }
 
 impl Shared {
@@ -475,20 +522,23 @@ struct WorkerCtx {
     stop: StopSignal,
     until_idle: bool,
     observer: Observer,
+    /// Its entry in the beats: false once its thread ends.
+    alive: Arc<AtomicBool>,
 }
 
 /// Counts a worker out when its thread ends, however it ends.
-struct Live<'a>(&'a Shared);
+struct Live<'a>(&'a Shared, &'a AtomicBool);
 
 impl Drop for Live<'_> {
     fn drop(&mut self) {
         self.0.live.fetch_sub(1, Ordering::SeqCst);
+        self.1.store(false, Ordering::SeqCst);
     }
 }
 
 impl WorkerCtx {
     fn run(&self, engine: &Engine) -> Result<(), EngineError> {
-        let _live = Live(&self.shared);
+        let _live = Live(&self.shared, &self.alive);
         while self.claiming.load(Ordering::SeqCst) {
             self.shared.busy.fetch_add(1, Ordering::SeqCst);
             let next = std::panic::catch_unwind(AssertUnwindSafe(|| engine.run_next(&self.stop)));
@@ -558,6 +608,14 @@ impl Rescuer {
     /// gone is made and locked again first (a rescue needs this boot's own
     /// file held: `StoreError::BootNotRegistered`).
     fn rescue_dead_boots(&self) -> Result<(), StoreError> {
+        let said = |rescued: orch_store::Rescued| {
+            if !rescued.requeued.is_empty() || !rescued.failed.is_empty() {
+                (self.observer)(&Event::Rescued {
+                    what: "dead boots",
+                    rescued: &rescued,
+                });
+            }
+        };
         match self.store.rescue_dead_boots(&self.boot) {
             Err(StoreError::BootNotRegistered { path, .. }) => {
                 let fresh = self.store.register_boot(&self.boot)?;
@@ -565,9 +623,9 @@ impl Rescuer {
                 // it removes nothing (its file is not the one there now).
                 *self.guard.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
                 (self.observer)(&Event::BootFileRestored(&path));
-                self.store.rescue_dead_boots(&self.boot).map(|_| ())
+                self.store.rescue_dead_boots(&self.boot).map(said)
             }
-            other => other.map(|_| ()),
+            other => other.map(said),
         }
     }
 
@@ -586,11 +644,18 @@ impl Rescuer {
                     error: &error,
                 });
             }
-            if let Err(error) = self.store.rescue_expired() {
-                (self.observer)(&Event::RescueFailed {
+            match self.store.rescue_expired() {
+                Err(error) => (self.observer)(&Event::RescueFailed {
                     what: "expired leases",
                     error: &error,
-                });
+                }),
+                Ok(rescued) if !rescued.requeued.is_empty() || !rescued.failed.is_empty() => {
+                    (self.observer)(&Event::Rescued {
+                        what: "expired leases",
+                        rescued: &rescued,
+                    });
+                }
+                Ok(_) => {}
             }
             // A checkpoint waits for readers; only while this process runs
             // no job, so it never holds up a job's end.
@@ -650,5 +715,19 @@ impl Monitor {
             writable: store.probe_write().map_err(|error| error.to_string()),
             same_file: self.shared.same_file(),
         }
+    }
+
+    /// Each worker's last sign of life.
+    #[must_use]
+    pub fn beats(&self) -> Vec<WorkerBeat> {
+        self.shared
+            .beats
+            .iter()
+            .map(|(worker, beat, alive)| WorkerBeat {
+                worker: worker.clone(),
+                last_beat_ms: beat.load(Ordering::Relaxed),
+                alive: alive.load(Ordering::SeqCst),
+            })
+            .collect()
     }
 }

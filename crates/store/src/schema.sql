@@ -1,4 +1,4 @@
--- The orch database schema, version 12.
+-- The orch database schema, version 16.
 --
 -- This text is a contract (DESIGN 3.8): it is pinned byte for byte by
 -- crates/store/tests/golden/schema.sql. Change it only together with a new
@@ -78,6 +78,10 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_by_repo ON tasks (repo_id);
 -- The claim's rule that a repository's 'checkout' tasks run one at a time.
 CREATE INDEX tasks_serial ON tasks (repo_id, id) WHERE status = 'active' AND isolation = 'checkout';
+-- The task counts by status on /queue (step 16): active and blocked through
+-- these, done as all tasks minus those.
+CREATE INDEX tasks_active ON tasks (id) WHERE status = 'active';
+CREATE INDEX tasks_blocked ON tasks (id) WHERE status = 'blocked';
 
 -- The work queue: one row per (task, stage, role) run request.
 --
@@ -272,6 +276,9 @@ CREATE INDEX shadow_verdicts_by_task ON shadow_verdicts (task_id, id);
 -- The shadow evidence on /queue and orch roadmap (step 14): per repository,
 -- test command and verdict pair, one range per stage, covering.
 CREATE INDEX shadow_verdicts_evidence ON shadow_verdicts (stage, repo_id, command_sha, same_commit, runner_verdict, llm_verdict, rerun_verdict);
+-- The latest disagreements on /queue (step 16): runner and LLM verdicts that
+-- differ, newest first.
+CREATE INDEX shadow_verdicts_disagreements ON shadow_verdicts (id) WHERE runner_verdict IS NOT NULL AND runner_verdict <> llm_verdict;
 
 -- Migration step 10: a side effect outside orch that a job's run started (the
 -- deploy command, the post-deploy probes), recorded with the commit it is

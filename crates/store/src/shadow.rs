@@ -413,6 +413,37 @@ impl Store {
         Ok(evidence_and_commands(&self.conn, stage, "shadow_evidence")?.0)
     }
 
+    /// The latest `limit` pairs whose runner gave a verdict other than the
+    /// LLM's, newest first (one range of a partial index).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn shadow_disagreements(&self, limit: u32) -> Result<Vec<ShadowVerdict>> {
+        disagreements(&self.conn, limit, "shadow_disagreements")
+    }
+
+    /// Whether an open (unacknowledged) alert of `kind` is about a task of
+    /// repository `repo`: an alert said once per repository is not raised
+    /// again while one is open.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn open_alert_for_repo(
+        &self,
+        kind: crate::types::AlertKind,
+        repo: crate::types::RepoId,
+    ) -> Result<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM alerts AS a JOIN tasks AS t ON t.id = a.task_id \
+                 WHERE a.acknowledged_ms IS NULL AND a.kind = ?1 AND t.repo_id = ?2)",
+            )
+            .and_then(|mut stmt| stmt.query_row(rusqlite::params![kind, repo], |row| row.get(0)))
+            .map_err(sql("open_alert_for_repo"))
+    }
+
     /// Every recorded pair of `task`, oldest first.
     ///
     /// # Errors
@@ -447,4 +478,37 @@ impl Store {
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql("shadow_verdicts"))
     }
+}
+
+/// The latest disagreements, newest first: [`Store::shadow_disagreements`].
+pub(crate) const DISAGREEMENTS_SQL: &str = "SELECT job_id, task_id, stage, runner_run_id, llm_run_id, commit_sha, \
+     runner_verdict, llm_verdict, created_ms, llm_commit_sha, command_sha, rerun_verdict \
+     FROM shadow_verdicts INDEXED BY shadow_verdicts_disagreements \
+     WHERE runner_verdict IS NOT NULL AND runner_verdict <> llm_verdict ORDER BY id DESC LIMIT ?1";
+
+/// Reads the latest `limit` disagreements on `conn`.
+pub(crate) fn disagreements(
+    conn: &rusqlite::Connection,
+    limit: u32,
+    op: &'static str,
+) -> Result<Vec<ShadowVerdict>> {
+    let mut stmt = conn.prepare_cached(DISAGREEMENTS_SQL).map_err(sql(op))?;
+    stmt.query_map([limit], |row| {
+        Ok(ShadowVerdict {
+            job: row.get(0)?,
+            task: row.get(1)?,
+            stage: stage_at(row, 2, "shadow_verdicts", "stage", 0)?,
+            runner_run: row.get(3)?,
+            llm_run: row.get(4)?,
+            commit: row.get(5)?,
+            runner_verdict: row.get(6)?,
+            llm_verdict: row.get(7)?,
+            created_ms: row.get(8)?,
+            llm_commit: row.get(9)?,
+            command_sha: row.get(10)?,
+            rerun_verdict: row.get(11)?,
+        })
+    })
+    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+    .map_err(sql(op))
 }

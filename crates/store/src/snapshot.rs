@@ -10,7 +10,7 @@ use crate::records::{Alert, alert_from_row};
 use crate::rows::{role_at, stage_at};
 use crate::shadow::{ShadowAgreement, ShadowEvidence, agreement, evidence_and_commands};
 use crate::store::Store;
-use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, RunOutcome, TaskId};
+use crate::types::{AgentRunId, JobId, JobState, LeaseOwner, RunOutcome, TaskId, TaskStatus};
 
 /// The role whose `agent_runs` rows the snapshot's staging-runner counters
 /// count: the reserved agent that runs a repository's staging suite. The
@@ -52,6 +52,9 @@ pub struct QueueSnapshot {
     /// Jobs in each state, for every state in [`JobState::ALL`] order (zero
     /// counts included).
     pub counts: Vec<(JobState, u64)>,
+    /// Tasks in each status, for every status in [`TaskStatus::ALL`] order
+    /// (zero counts included).
+    pub task_counts: Vec<(TaskStatus, u64)>,
     /// Every running job, oldest claim first.
     pub running: Vec<RunningJob>,
     /// The next `limit` queued jobs in claim order (`run_after_ms`, then
@@ -81,6 +84,9 @@ pub struct QueueSnapshot {
     /// current test command ([`crate::command_sha256`]; `None`: it has
     /// none), by name: the pairs that count towards switching it on.
     pub test_runner_commands: Vec<(String, Option<String>)>,
+    /// Up to `limit` shadow pairs whose runner gave a verdict other than
+    /// the LLM's, newest first.
+    pub shadow_disagreements: Vec<crate::shadow::ShadowVerdict>,
 }
 
 /// A running job on the snapshot.
@@ -298,6 +304,39 @@ pub(crate) fn job_counts(conn: &Connection, op: &'static str) -> Result<Vec<(Job
         .collect())
 }
 
+/// Counts all tasks.
+pub(crate) const TASKS_TOTAL_SQL: &str = "SELECT count(*) FROM tasks";
+
+/// The query that counts the tasks in `status` through its partial index;
+/// `None` for `done`, the history, counted as all tasks minus the others.
+pub(crate) fn task_count_sql(status: TaskStatus) -> Option<&'static str> {
+    match status {
+        TaskStatus::Active => Some("SELECT count(*) FROM tasks WHERE status = 'active'"),
+        TaskStatus::Blocked => Some("SELECT count(*) FROM tasks WHERE status = 'blocked'"),
+        TaskStatus::Done => None,
+    }
+}
+
+/// Tasks in each status, every status in [`TaskStatus::ALL`] order.
+fn task_counts(conn: &Connection) -> Result<Vec<(TaskStatus, u64)>> {
+    let count = |query: &str| {
+        conn.prepare_cached(query)
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, u64>(0)))
+            .map_err(sql("queue_snapshot"))
+    };
+    let total = count(TASKS_TOTAL_SQL)?;
+    let mut counts = Vec::with_capacity(TaskStatus::ALL.len());
+    for status in TaskStatus::ALL {
+        counts.push((*status, task_count_sql(*status).map(count).transpose()?));
+    }
+    let counted: u64 = counts.iter().filter_map(|(_, n)| *n).sum();
+    let rest = total.saturating_sub(counted);
+    Ok(counts
+        .into_iter()
+        .map(|(status, n)| (status, n.unwrap_or(rest)))
+        .collect())
+}
+
 fn queued_jobs(conn: &Connection, query: &str, limit: u32) -> Result<Vec<QueuedJob>> {
     let mut stmt = conn.prepare_cached(query).map_err(sql("queue_snapshot"))?;
     stmt.query_map([limit], queued_from_row)
@@ -440,6 +479,7 @@ impl Store {
         let snapshot = QueueSnapshot {
             at_ms,
             counts: job_counts(&tx, "queue_snapshot")?,
+            task_counts: task_counts(&tx)?,
             running: running_jobs(&tx, at_ms)?,
             queued: queued_jobs(&tx, QUEUED_SQL, limit)?,
             deferred: queued_jobs(&tx, DEFERRED_SQL, limit)?,
@@ -451,6 +491,7 @@ impl Store {
             test_runner_agreement: agreement(&tx, TEST_RUNNER_STAGE, "queue_snapshot")?,
             test_runner_evidence,
             test_runner_commands,
+            shadow_disagreements: crate::shadow::disagreements(&tx, limit, "queue_snapshot")?,
         };
         // Nothing was written: ending the read transaction either way is
         // the same.
@@ -466,7 +507,10 @@ mod tests {
 
     /// Partial indexes: scanning one reads only the rows it holds (queued,
     /// running, deferred jobs; open alerts), never the history.
-    const PARTIAL_INDEXES: [&str; 5] = [
+    const PARTIAL_INDEXES: [&str; 8] = [
+        "shadow_verdicts_disagreements",
+        "tasks_active",
+        "tasks_blocked",
         "jobs_claimable",
         "jobs_leased",
         "jobs_failed",
@@ -530,6 +574,27 @@ mod tests {
             .unwrap();
         assert!(opcodes.iter().any(|o| o == "Count"), "{opcodes:?}");
         assert!(!opcodes.iter().any(|o| o == "Next"), "{opcodes:?}");
+        for status in TaskStatus::ALL {
+            if let Some(query) = task_count_sql(*status) {
+                let steps = assert_no_full_scan(&store, status.as_str(), query);
+                assert!(
+                    uses(&steps, &format!("tasks_{}", status.as_str())),
+                    "{steps:?}"
+                );
+            }
+        }
+        let mut stmt = store
+            .conn
+            .prepare(&format!("EXPLAIN {TASKS_TOTAL_SQL}"))
+            .unwrap();
+        let opcodes: Vec<String> = stmt
+            .query_map([], |row| row.get(1))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(opcodes.iter().any(|o| o == "Count"), "{opcodes:?}");
+        let steps = assert_no_full_scan(&store, "disagreements", crate::shadow::DISAGREEMENTS_SQL);
+        assert!(uses(&steps, "shadow_verdicts_disagreements"), "{steps:?}");
         let steps = assert_no_full_scan(&store, "running", RUNNING_SQL);
         assert!(uses(&steps, "jobs_leased"), "{steps:?}");
         let steps = assert_no_full_scan(&store, "queued", QUEUED_SQL);

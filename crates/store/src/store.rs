@@ -44,7 +44,8 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// a disagreeing shadow pair (`rerun_verdict`, flaky suites); step 14 each
 /// shadow pair's repository (`repo_id`) and the covering index the `/queue`
 /// evidence reads; step 15 when an operator abandoned a blocked task
-/// (`abandoned_ms`). A test checks that running every step from
+/// (`abandoned_ms`); step 16 the partial indexes that count the active and
+/// blocked tasks and list the latest shadow disagreements for `/queue`. A test checks that running every step from
 /// an empty file yields exactly the schema of [`SCHEMA_SQL`].
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001.sql"),
@@ -62,6 +63,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013.sql"),
     include_str!("migrations/0014.sql"),
     include_str!("migrations/0015.sql"),
+    include_str!("migrations/0016.sql"),
 ];
 
 /// The schema version this code writes and understands (`PRAGMA user_version`).

@@ -376,7 +376,7 @@ text_enum!(
     /// panic. [`AlertKind::ALL`] is pinned by the golden list
     /// `crates/store/tests/golden/alert_kinds.txt`: adding a kind is a
     /// deliberate edit of that file and a CHANGELOG line.
-    AlertKind, "alert kind", "agent_unavailable, budget_exhausted, cancelled, deploy_interrupted, deploy_refused, effect_unrecorded, internal_error, poison_job, retry_budget_spent, setup_failed, stage_failed, staging_runner_exhausted, test_runner_exhausted, worktree_tampered, worktree_unavailable" {
+    AlertKind, "alert kind", "agent_unavailable, budget_exhausted, cancelled, deploy_interrupted, deploy_refused, effect_unrecorded, internal_error, poison_job, retry_budget_spent, setup_failed, shadow_runner_unavailable, stage_failed, staging_runner_exhausted, suite_timed_out, test_runner_exhausted, verdict_missing, worktree_tampered, worktree_unavailable" {
         /// The agent's CLI could not be started (exit 126/127, missing
         /// binary, no credentials): the task is blocked.
         AgentUnavailable => "agent_unavailable",
@@ -401,15 +401,26 @@ text_enum!(
         RetryBudgetSpent => "retry_budget_spent",
         /// The repository's setup command kept failing.
         SetupFailed => "setup_failed",
+        /// The shadow runner could not run a repository's command (exit 126
+        /// or 127, a missing folder): its pairs compare nothing. Raised once
+        /// per repository while one is open; the LLM's verdict still decides.
+        ShadowRunnerUnavailable => "shadow_runner_unavailable",
         /// A stage failed with no way forward (its gates failed at a stage
         /// without a rollback).
         StageFailed => "stage_failed",
         /// The staging runner could not run its suite and its retries are
         /// spent: `deploy-staging` failed closed.
         StagingRunnerExhausted => "staging_runner_exhausted",
+        /// A staging or test suite ran past its limit and was stopped: the
+        /// stage failed; the message names the limit and its setting.
+        SuiteTimedOut => "suite_timed_out",
         /// The test runner could not run its suite and its retries are
         /// spent: `testing` failed closed.
         TestRunnerExhausted => "test_runner_exhausted",
+        /// An LLM role ended well but kept writing no valid verdict line
+        /// (missing, malformed, duplicated), past `ORCH_VERDICT_RETRIES`
+        /// runs again: the task is blocked, not rolled back.
+        VerdictMissing => "verdict_missing",
         /// The role's git actions broke the task's worktree (a moved
         /// branch, a detached head): the task is blocked.
         WorktreeTampered => "worktree_tampered",

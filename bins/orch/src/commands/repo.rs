@@ -24,6 +24,7 @@ pub(crate) fn run(
         RepoCommand::Update(args) => update(setup, &args),
         RepoCommand::Remove { name, blocked_too } => remove(setup, &name, blocked_too),
         RepoCommand::List => list(setup, globals),
+        RepoCommand::Check { name } => check(setup, globals, &name),
     }
 }
 
@@ -33,6 +34,28 @@ fn list(setup: &Setup, globals: &Globals) -> Result<Ending, CliError> {
     let views = repos.iter().map(RepoView::new).collect::<Vec<_>>();
     print_view(globals, &views, || render::repo_list(&views, now_ms()))?;
     Ok(Ending::Done)
+}
+
+/// `orch repo check`: the repository's commands tried once in a throwaway
+/// tree; exit 1 when any did not pass.
+fn check(setup: &Setup, globals: &Globals, name: &str) -> Result<Ending, CliError> {
+    let store = setup.open_store()?;
+    let Some(repo) = store.repo_by_name(name)? else {
+        return Err(CliError::Tool(format!(
+            "there is no repository {name:?}; see `orch repo list`"
+        )));
+    };
+    drop(store);
+    let report = orch_launcher::repo_check::check_repo(&repo, &setup.launcher())
+        .map_err(|error| CliError::Tool(format!("repository {name:?}: {error}")))?;
+    print_view(globals, &report, || {
+        orch_launcher::repo_check::render(&report)
+    })?;
+    Ok(if report.passed {
+        Ending::Done
+    } else {
+        Ending::Failed
+    })
 }
 
 /// `orch repo add`.

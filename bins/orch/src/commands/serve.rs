@@ -61,7 +61,20 @@ fn report(command: &str, event: &Event<'_>) {
             dir.display()
         ),
         Event::Kept(dir, why) => eprintln!("orch: kept the worktree {}: {why}", dir.display()),
-        Event::Ended { report, .. } => println!("{}", describe(report)),
+        Event::Started { worker, start } => println!("{}", start_line(worker, start)),
+        Event::Ended { worker, report } => {
+            println!("{}", end_line(worker, report));
+            if let Some(said) = &report.shadow_disagreement {
+                println!(
+                    "{} shadow · task {} {:?} · {} · {said}",
+                    now_utc(),
+                    report.task.get(),
+                    report.title,
+                    report.stage
+                );
+            }
+        }
+        Event::Rescued { what, rescued } => println!("{}", rescue_line(what, rescued)),
         Event::Failed {
             worker,
             error: error @ EngineError::Panicked { .. },
@@ -82,6 +95,76 @@ fn report(command: &str, event: &Event<'_>) {
         ),
         _ => {}
     }
+}
+
+/// Now, as the log's lines begin: UTC, to the millisecond.
+fn now_utc() -> String {
+    crate::commands::rfc3339(orch_launcher::epoch_ms(std::time::SystemTime::now()))
+}
+
+/// The log's line when a job's run starts: time, task and title, stage,
+/// role, job and attempt.
+fn start_line(worker: &str, start: &orch_launcher::JobStart<'_>) -> String {
+    let job = start.job;
+    format!(
+        "{} start · task {} {:?} · {} · {} · job {} attempt {} · {worker}",
+        now_utc(),
+        job.task.get(),
+        start.title,
+        job.stage,
+        job.role,
+        job.id.get(),
+        job.attempts
+    )
+}
+
+/// The log's line when a job ends: time and title before what
+/// [`describe`] says (the move, the role, the verdicts or the deferral, the
+/// duration), then the run's cost.
+fn end_line(worker: &str, report: &orch_launcher::JobReport) -> String {
+    let cost = report
+        .cost_usd
+        .map_or_else(|| "no cost".to_owned(), |usd| format!("${usd:.4}"));
+    let task = report.task.get();
+    let described = describe(report);
+    let rest = described
+        .strip_prefix(&format!("task {task} · "))
+        .unwrap_or(&described);
+    format!(
+        "{} end · task {task} {:?} · {rest} · {cost} · {worker}",
+        now_utc(),
+        report.title
+    )
+}
+
+/// The log's line when a rescue took jobs back.
+fn rescue_line(what: &str, rescued: &orch_store::Rescued) -> String {
+    let ids = |jobs: &[orch_store::JobId]| {
+        jobs.iter()
+            .map(|j| j.get().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut said = format!("{} rescue · {what}", now_utc());
+    if !rescued.requeued.is_empty() {
+        said.push_str(&format!(
+            " · jobs {} put back on the queue (their worker is gone)",
+            ids(&rescued.requeued)
+        ));
+    }
+    if !rescued.failed.is_empty() {
+        said.push_str(&format!(
+            " · jobs {} failed (poison or cancelled), tasks {} blocked",
+            ids(&rescued.failed),
+            rescued
+                .blocked
+                .iter()
+                .map(|t| t.get().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+    }
+    said
 }
 
 /// `orch serve`.

@@ -107,14 +107,20 @@ fn log(setup: &Setup, args: &TaskLogArgs) -> Result<Ending, CliError> {
         )));
     };
     let task_dir = setup.launcher().task_dir(args.id);
-    let [log, _] = workspace::sidecars(&workspace::artifact_path(&task_dir, spec));
+    let artifact = workspace::artifact_path(&task_dir, spec);
+    let [log, _] = workspace::sidecars(&artifact);
     let mut out = std::io::stdout().lock();
     match job {
+        // The task, from stage to stage, until it is done or blocked.
+        _ if args.follow && wanted.is_none() => {
+            task_log::follow_task(&store, task.id, &task_dir, &mut out)?;
+        }
         Some(job) if args.follow && matches!(job.state, JobState::Queued | JobState::Running) => {
             task_log::follow(&store, job.id, &task_dir, &log, &mut out)?;
         }
+        // A finished stage whose role printed nothing shows its artifact.
         Some(_) | None => {
-            if !task_log::copy(&task_dir, &log, &mut out)? {
+            if !task_log::stage_output(&task_dir, &log, &artifact, &mut out)? {
                 eprintln!(
                     "task {}: no output of stage {stage} yet ({} does not exist)",
                     args.id,

@@ -104,7 +104,7 @@ const PATHS: &str = "absolute paths separated by commas";
 
 /// Every key the binary reads, in `.env.example`'s order (README's table
 /// follows it too).
-pub(crate) const SETTINGS: [Setting; 46] = [
+pub(crate) const SETTINGS: [Setting; 47] = [
     Setting::new("ORCH_HOME", "a folder path", "database, task folders, prompt overrides")
         .shown("`$XDG_DATA_HOME/orch` or `~/.local/share/orch`")
         .example("~/.local/share/orch"),
@@ -198,6 +198,12 @@ pub(crate) const SETTINGS: [Setting; 46] = [
         "deferrals when the agent cannot start, before the task is blocked",
     )
     .default("3"),
+    Setting::new(
+        "ORCH_VERDICT_RETRIES",
+        "a whole number",
+        "runs again of an LLM role that wrote no valid verdict line, before the task is blocked",
+    )
+    .default("2"),
     Setting::new(
         "ORCH_AGENT_DEFER_SECS",
         SECS_0,

@@ -175,7 +175,17 @@ fn a_task_goes_through_every_stage_from_the_command_line() {
     let output = world.run(&["work", "--until-idle"]);
     assert!(output.status.success(), "{}", describe(&output));
     let lines = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(lines.lines().count(), 8, "{lines}");
+    // One start and one end line per job.
+    assert_eq!(
+        lines.lines().filter(|l| l.contains(" end · ")).count(),
+        8,
+        "{lines}"
+    );
+    assert_eq!(
+        lines.lines().filter(|l| l.contains(" start · ")).count(),
+        8,
+        "{lines}"
+    );
     assert!(
         lines.contains("deploy-staging → deploy · staging-runner (deployer) · PASSED"),
         "{lines}"
@@ -1101,6 +1111,10 @@ fn cancel_ends_the_running_tree_keeps_no_half_artifact_and_log_follows_the_run()
     let mut lines = BufReader::new(follow.stdout.take().unwrap());
     let mut line = String::new();
     lines.read_line(&mut line).unwrap();
+    // It follows the task: a header names the stage's job first.
+    assert_eq!(line, "==> analysis · analyst · job 1 <==\n");
+    line.clear();
+    lines.read_line(&mut line).unwrap();
     assert!(line.contains("total_cost_usd"), "{line:?}");
     assert!(
         world.json(&["queue"])["running"].as_array().unwrap().len() == 1,
@@ -1998,7 +2012,7 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
     ]);
     assert_eq!(blank.status.code(), Some(3), "{}", describe(&blank));
     assert!(
-        String::from_utf8_lossy(&blank.stderr).contains("test_command"),
+        String::from_utf8_lossy(&blank.stderr).contains("--test-cmd is blank"),
         "{}",
         describe(&blank)
     );

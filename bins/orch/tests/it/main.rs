@@ -15,6 +15,7 @@ mod hostile_cli;
 mod hostile_input;
 mod http_bounds;
 mod operator_cli;
+mod operator_view;
 mod registry;
 mod roadmap;
 mod soak;

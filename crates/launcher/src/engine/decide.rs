@@ -37,6 +37,11 @@ impl Engine {
             .iter()
             .map(|gate| gate.evaluate(bytes.as_deref()))
             .collect();
+        if bytes.is_some()
+            && let Some(end) = self.verdict_missing(lease, ctx, record, &gates)?
+        {
+            return Ok(end);
+        }
         let suite_note = self.suite_note(ctx, record, tree);
         let facts = EndFacts {
             stage: ctx.stage,
@@ -89,6 +94,14 @@ impl Engine {
             shadow: plan.shadow.as_ref(),
         };
         let completed = self.store().complete_with_transition(lease, &end);
+        if completed.is_ok()
+            && plan.decision.kind == orch_pipeline::DecisionKind::Advance
+            && plan.decision.to != orch_pipeline::Stage::Blocked
+        {
+            // The task moved on: what its earlier alerts were about is
+            // behind it. A failure here leaves them open, nothing worse.
+            let _ = self.store().resolve_task_alerts(ctx.task.id, ctx.job.id);
+        }
         match completed {
             Ok(_) => Ok(JobEndKind::Transition {
                 from: ctx.stage,
@@ -103,6 +116,74 @@ impl Engine {
             Err(StoreError::CancelRequested { .. }) => self.end_cancelled(lease, ctx, Some(record)),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// An LLM role that ended well (exit 0) and wrote its artifact, but with
+    /// no valid verdict line (missing, malformed or duplicated): the
+    /// role's slip, not the developer's. The same role runs again at once
+    /// (the job deferred with no wait, counted with its infra attempts),
+    /// up to `ORCH_VERDICT_RETRIES` times; then the task is blocked with a
+    /// `verdict_missing` alert. `None` when the verdict is there (the gates
+    /// then decide as usual).
+    fn verdict_missing(
+        &self,
+        lease: Lease,
+        ctx: &JobContext,
+        record: &RunRecord,
+        gates: &[GateResult],
+    ) -> Result<Option<JobEndKind>, EngineError> {
+        let llm = record.transport == orch_store::Transport::Llm;
+        let Some(missing) = gates.iter().find(|g| g.verdict.is_none()) else {
+            return Ok(None);
+        };
+        if !llm || record.outcome != RunOutcome::Passed {
+            return Ok(None);
+        }
+        let bound = self.config.agent.verdict_retries;
+        let spent = ctx.job.infra_attempts;
+        let why = format!(
+            "the {} run ended without a valid verdict line ({}: {})",
+            ctx.role,
+            missing.gate.name(),
+            missing.reason
+        );
+        let row = self.run_row(ctx, record);
+        if spent < bound {
+            let deferred = self.store().defer(
+                lease,
+                std::time::Duration::ZERO,
+                &format!(
+                    "{why}; the {} runs again ({} of {bound}, ORCH_VERDICT_RETRIES), not charged to the developer",
+                    ctx.role,
+                    spent + 1
+                ),
+                Some(&row),
+            );
+            return Ok(Some(match deferred {
+                Ok(_) => JobEndKind::Deferred {
+                    retry_in: std::time::Duration::ZERO,
+                },
+                Err(StoreError::LeaseLost { .. }) => JobEndKind::LeaseLost,
+                Err(StoreError::CancelRequested { .. }) => {
+                    self.end_cancelled(lease, ctx, Some(record))?
+                }
+                Err(error) => return Err(error.into()),
+            }));
+        }
+        let alert = AlertSpec {
+            kind: AlertKind::VerdictMissing,
+            message: format!(
+                "task {} ({}) is blocked at {}: {why}, {} times (ORCH_VERDICT_RETRIES={bound} runs again spent); not charged to the developer. Look at the artifact and the agent's prompt (`orch task show {}`, `orch task log {}`), then `orch task retry {}`",
+                ctx.task.id,
+                ctx.task.title,
+                ctx.stage,
+                spent + 1,
+                ctx.task.id,
+                ctx.task.id,
+                ctx.task.id
+            ),
+        };
+        self.block(lease, &ctx.job, Some(row), &alert).map(Some)
     }
 
     /// For the gate evidence of a verdict a suite runner gave in a judge tree

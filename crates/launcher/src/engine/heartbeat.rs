@@ -96,6 +96,7 @@ impl Engine {
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            self.beat_now();
             if stop.is_stopped() && !control.is_cancelled() {
                 watch.raise(CancelCause::Stop);
                 control.cancel();

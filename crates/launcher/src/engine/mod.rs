@@ -48,7 +48,7 @@ mod shadow;
 mod sweep;
 mod tree;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -132,7 +132,26 @@ pub struct Engine {
     owner: LeaseOwner,
     spawns: AtomicU64,
     git: Git,
+    /// Told of each job as its run starts (after the claim and the run
+    /// lock): the serve log's start line.
+    on_start: Option<OnStart>,
+    /// The last sign of life of this engine (epoch ms): set at each claim
+    /// attempt and each heartbeat tick of a running job.
+    beat: Arc<AtomicI64>,
 }
+
+/// What an engine tells of a job whose run starts ([`Engine::with_on_start`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct JobStart<'a> {
+    /// The job, as claimed.
+    pub job: &'a orch_store::Job,
+    /// Its task's title.
+    pub title: &'a str,
+}
+
+/// A hook told of each job's start.
+pub type OnStart = Arc<dyn Fn(&JobStart<'_>) + Send + Sync>;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,7 +177,29 @@ impl Engine {
             intercepts: default_intercepts(),
             owner,
             spawns: AtomicU64::new(0),
+            on_start: None,
+            beat: Arc::new(AtomicI64::new(epoch_ms(SystemTime::now()))),
         }
+    }
+
+    /// Calls `hook` as each job's run starts (after its claim and run lock).
+    #[must_use]
+    pub fn with_on_start(mut self, hook: OnStart) -> Engine {
+        self.on_start = Some(hook);
+        self
+    }
+
+    /// The engine's last sign of life, in ms since the epoch, shared: set at
+    /// each claim attempt and, while a job runs, at each heartbeat tick.
+    #[must_use]
+    pub fn beat(&self) -> Arc<AtomicI64> {
+        Arc::clone(&self.beat)
+    }
+
+    /// Records a sign of life now.
+    pub(super) fn beat_now(&self) {
+        self.beat
+            .store(epoch_ms(SystemTime::now()), Ordering::Relaxed);
     }
 
     /// Runs git through `git` instead of the one made from the config (a

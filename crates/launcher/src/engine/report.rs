@@ -65,6 +65,14 @@ pub struct JobReport {
     pub end: JobEndKind,
     /// Wall time from claim to end.
     pub took: Duration,
+    /// Its task's title (empty when it could not be read).
+    pub title: String,
+    /// What its run cost, in US dollars, when it ran and the transport
+    /// reported (or priced) it.
+    pub cost_usd: Option<f64>,
+    /// When a shadow runner ran beside the LLM role and their verdicts
+    /// differ: what each said (for the serve log).
+    pub shadow_disagreement: Option<String>,
 }
 
 impl JobReport {
@@ -92,6 +100,9 @@ impl JobReport {
             detail: None,
             end: JobEndKind::LeaseLost,
             took: Duration::ZERO,
+            title: String::new(),
+            cost_usd: None,
+            shadow_disagreement: None,
         }
     }
 }

@@ -50,6 +50,7 @@ impl Engine {
     /// stopped past its lease) is given back for a moment and reported as
     /// deferred; nothing else of it happens.
     pub fn run_next(&self, stop: &StopSignal) -> Result<Option<JobReport>, EngineError> {
+        self.beat_now();
         let claimed = self.store().claim(&self.owner, self.config.lease)?;
         let Some(claimed) = claimed else {
             return Ok(None);
@@ -194,6 +195,19 @@ impl Engine {
     ) -> Result<Option<JobReport>, EngineError> {
         let (lease, job) = (claimed.lease, claimed.job);
         let mut report = JobReport::claimed(&job);
+        // The title for the logs: a task that cannot be read is said by
+        // what follows, not here.
+        report.title = self
+            .store()
+            .task(job.task)
+            .map(|task| task.title)
+            .unwrap_or_default();
+        if let Some(hook) = &self.on_start {
+            hook(&super::JobStart {
+                job: &job,
+                title: &report.title,
+            });
+        }
         report.end = self.serve(lease, &job, stop, &mut report)?;
         report.took = t0.elapsed();
         Ok(Some(report))
@@ -230,6 +244,9 @@ impl Engine {
         }
         report.served = launched.served;
         let shadow = self.record_side_runs(&ctx, launched.fallback.as_ref(), shadow.as_ref())?;
+        if let Some((_, pair)) = shadow {
+            report.shadow_disagreement = self.shadow_seen(&ctx, pair);
+        }
         // The run as it happened, whatever becomes of the job's end.
         let record = launched.launch.record().cloned();
         report.outcome = record.as_ref().map(|r| r.outcome);
@@ -238,6 +255,7 @@ impl Engine {
             return self.end_cancelled(lease, &ctx, record.as_ref());
         }
         report.detail = record.as_ref().map(|r| r.detail.clone());
+        report.cost_usd = record.as_ref().and_then(|r| r.usage.cost_usd);
         let end = match launched.launch {
             Launch::Cancelled { record } => {
                 return self.end_stopped(lease, &ctx, record.as_ref(), watch.lease_lost());
@@ -251,7 +269,16 @@ impl Engine {
             }
             Launch::Ran { record, alert } => {
                 let tree = tree.unwrap_or_else(|| self.stage_tree(&ctx, launched.served.spawned()));
-                self.end_ran(lease, &ctx, &record, alert, tree, shadow)?
+                let end = self.end_ran(lease, &ctx, &record, alert, tree, shadow)?;
+                if matches!(end, JobEndKind::Deferred { .. }) {
+                    // The one deferral a decision makes: the role wrote no
+                    // valid verdict line and runs again.
+                    report.detail = Some(format!(
+                        "the {} wrote no valid verdict line and runs again (ORCH_VERDICT_RETRIES), not charged to the developer",
+                        ctx.role
+                    ));
+                }
+                end
             }
         };
         // A run whose end cannot be written (its lease was lost, another

@@ -63,3 +63,54 @@ pub(super) struct ShadowPair {
     pub(super) first: ShadowRun,
     pub(super) rerun: Option<ShadowRun>,
 }
+
+impl Engine {
+    /// What a shadow pair shows the operator: a tool error of the runner
+    /// (126, 127, a missing folder) raises `shadow_runner_unavailable` once
+    /// per repository while one is open; a disagreement is returned in
+    /// words for the serve log. Neither changes the job's end.
+    pub(super) fn shadow_seen(&self, ctx: &JobContext, pair: &ShadowPair) -> Option<String> {
+        let first = &pair.first;
+        if first.record.outcome == crate::launch::RunOutcome::ToolError {
+            let store = self.store();
+            let kind = orch_store::AlertKind::ShadowRunnerUnavailable;
+            // A failure to read or raise it is not the job's: said nowhere
+            // else, the pair still records the run.
+            if matches!(store.open_alert_for_repo(kind, ctx.repo.id), Ok(false)) {
+                let _ = store.raise_alert(&orch_store::NewAlert {
+                    kind,
+                    message: format!(
+                        "repository {}: the shadow {} could not run its command ({}); its shadow pairs compare nothing until it can. The LLM's verdicts still decide. Try it with `orch repo check {}`, fix it with `orch repo update {} --test-cmd ...`, then acknowledge this alert (said once per repository while open)",
+                        ctx.repo.name,
+                        first.record.role,
+                        first.record.detail,
+                        ctx.repo.name,
+                        ctx.repo.name
+                    ),
+                    task: Some(ctx.task.id),
+                    job: Some(ctx.job.id),
+                });
+            }
+            return None;
+        }
+        let runner = first.verdict?;
+        let llm = gate_verdict(ctx);
+        (runner != llm).then(|| {
+            format!(
+                "shadow disagreement: {} {runner}, {} {llm}{}{}",
+                first.record.role,
+                ctx.role,
+                first
+                    .commit
+                    .as_deref()
+                    .map(|c| format!(" on commit {}", crate::worktree::short(c)))
+                    .unwrap_or_default(),
+                pair.rerun
+                    .as_ref()
+                    .and_then(|r| r.verdict)
+                    .map(|v| format!("; the runner's second run: {v}"))
+                    .unwrap_or_default()
+            )
+        })
+    }
+}

@@ -47,6 +47,10 @@ struct Profile {
     suite: &'static str,
     /// The alert raised when the infra retries are spent.
     exhausted: AlertKind,
+    /// The `orch repo update` flag that sets its command.
+    flag: &'static str,
+    /// The setting that bounds one run of it.
+    timeout_key: &'static str,
 }
 
 const STAGING: Profile = Profile {
@@ -57,6 +61,8 @@ const STAGING: Profile = Profile {
     command: "staging command",
     suite: "staging suite",
     exhausted: AlertKind::StagingRunnerExhausted,
+    flag: "staging-cmd",
+    timeout_key: "ORCH_STAGING_RUNNER_TIMEOUT_SECS",
 };
 
 const TESTING: Profile = Profile {
@@ -67,6 +73,8 @@ const TESTING: Profile = Profile {
     command: "test command",
     suite: "test suite",
     exhausted: AlertKind::TestRunnerExhausted,
+    flag: "test-cmd",
+    timeout_key: "ORCH_TEST_RUNNER_TIMEOUT_SECS",
 };
 
 /// A suite runner: one type, configured per stage. [`SuiteRunner::staging`]
@@ -349,16 +357,41 @@ impl SuiteRunner {
             Ok(()) => reason.clone(),
             Err(write) => format!("{reason}; and the log could not be written: {write}"),
         };
-        Intercepted::Served(Launch::Ran {
-            record: record(me, started, duration, None, RunOutcome::Exhausted, detail),
-            alert: Some(AlertSpec {
-                kind: profile.exhausted,
-                message: format!(
-                    "task {} ({}): {reason}; the stage failed closed ({}: FAILED); fix the {} or the host",
-                    ctx.task.id, ctx.repo.name, ctx.spec.verdict_key, profile.command
-                ),
-            }),
+        // Nothing of the task's work was judged: the task is blocked for the
+        // operator, never rolled back to a developer who cannot fix it.
+        Intercepted::Served(Launch::Block {
+            record: Some(record(
+                me,
+                started,
+                duration,
+                None,
+                RunOutcome::Exhausted,
+                detail,
+            )),
+            alert: self.cannot_run_alert(ctx, &reason),
         })
+    }
+
+    /// The alert of a suite that could not be run and whose infra retries
+    /// are spent: the task is blocked at its stage, and the alert says what
+    /// to fix and how to go on.
+    fn cannot_run_alert(&self, ctx: &JobContext, reason: &str) -> AlertSpec {
+        let profile = self.profile();
+        AlertSpec {
+            kind: profile.exhausted,
+            message: format!(
+                "task {} ({}) is blocked at {}: {reason}; the stage failed closed ({}: FAILED), not charged to the developer. Fix the {} (`orch repo update {} --{} ...`, try it with `orch repo check {}`) or the host, then `orch task retry {}`",
+                ctx.task.id,
+                ctx.repo.name,
+                ctx.stage,
+                ctx.spec.verdict_key,
+                profile.command,
+                ctx.repo.name,
+                profile.flag,
+                ctx.repo.name,
+                ctx.task.id
+            ),
+        }
     }
 
     fn label(&self, ctx: &JobContext) -> LogLabel {
@@ -400,6 +433,15 @@ fn suite_fact(ctx: &JobContext, pin: Option<&Pin>) -> String {
         None => format!(
             "not pinned for this task ({patterns}): it works in the repository's folder, not a git worktree, so there is no base commit to restore the suite from"
         ),
+    }
+}
+
+/// A limit in seconds as people read it: `900s`, `0.3s`.
+fn limit_text(limit: Duration) -> String {
+    if limit.subsec_millis() == 0 {
+        format!("{}s", limit.as_secs())
+    } else {
+        format!("{:.1}s", limit.as_secs_f64())
     }
 }
 
@@ -487,8 +529,23 @@ impl SuiteRunner {
         let command = self.command(ctx).unwrap_or_default().trim();
         let profile = self.profile();
         let me = profile.me;
+        let settings = self.settings(config);
         match (&staging.outcome, &staging.log) {
             (Outcome::Executed(executed), LogState::Written(_)) => {
+                // A timeout fails the stage as a failure does; its alert
+                // names the limit and the setting that raises it.
+                let alert = executed.timed_out.then(|| AlertSpec {
+                    kind: AlertKind::SuiteTimedOut,
+                    message: format!(
+                        "task {} ({}): the {} `{command}` ran past its limit of {} ({}) and was stopped; the stage failed (a timeout is a failure). Make the suite faster, or raise {} if the limit is too tight",
+                        ctx.task.id,
+                        ctx.repo.name,
+                        profile.suite,
+                        limit_text(settings.timeout),
+                        profile.timeout_key,
+                        profile.timeout_key
+                    ),
+                });
                 Intercepted::Served(Launch::Ran {
                     record: record(
                         me,
@@ -498,7 +555,7 @@ impl SuiteRunner {
                         executed_outcome(executed),
                         executed.reason(),
                     ),
-                    alert: None,
+                    alert,
                 })
             }
             (Outcome::Executed(executed), LogState::Failed(error)) => {
@@ -590,8 +647,8 @@ impl SuiteRunner {
                 retry_in,
             });
         }
-        // Fail closed: FAILED with the infra reason, an alert, then
-        // the gate as usual.
+        // Fail closed: FAILED with the infra reason in the log, the task
+        // blocked with the alert.
         let reason = format!(
             "the {} could not be run {} times (infra retries spent): {}",
             profile.suite,
@@ -611,22 +668,18 @@ impl SuiteRunner {
             Ok(()) => reason.clone(),
             Err(write) => format!("{reason}; and the log could not be written: {write}"),
         };
-        Intercepted::Served(Launch::Ran {
-            record: record(
+        // A command that cannot run (126, 127, a missing folder) is not the
+        // developer's to fix: blocked, not rolled back.
+        Intercepted::Served(Launch::Block {
+            record: Some(record(
                 me,
                 started,
                 error.duration,
                 error.exit.and_then(exit_code),
                 RunOutcome::Exhausted,
                 detail,
-            ),
-            alert: Some(AlertSpec {
-                kind: profile.exhausted,
-                message: format!(
-                    "task {} ({}): {reason}; the stage failed closed ({}: FAILED); fix the {} or the host",
-                    ctx.task.id, ctx.repo.name, ctx.spec.verdict_key, profile.command
-                ),
-            }),
+            )),
+            alert: self.cannot_run_alert(ctx, &reason),
         })
     }
 }

@@ -31,8 +31,8 @@ pub use alert::{AlertAckView, AlertView};
 pub use gate::{GateCheckView, GateDecisionView};
 pub use repo::{IsolationView, RemovedRepoView, RepoView};
 pub use task::{
-    AbandonedView, BlockedView, CancelView, CreatedTaskView, RetriedView, SuiteApprovalView,
-    TaskSummary, TaskView,
+    AbandonedView, BlockedView, CancelView, CreatedTaskView, RetriedView, ShadowView,
+    SuiteApprovalView, TaskSummary, TaskView,
 };
 
 use std::time::{Duration, UNIX_EPOCH};

@@ -39,6 +39,9 @@ pub struct TaskView {
     pub repo: String,
     /// Its agent runs, oldest first.
     pub runs: Vec<RunView>,
+    /// The shadow runner's verdicts beside the LLM role's, oldest first,
+    /// each saying whether the two agree.
+    pub shadow: Vec<ShadowView>,
     /// Its stage.
     pub stage: String,
     /// `active`, `done` or `blocked`.
@@ -90,6 +93,11 @@ impl TaskView {
                 .collect(),
             repo: repo.name.clone(),
             runs: runs.iter().map(RunView::new).collect(),
+            shadow: store
+                .shadow_verdicts(task_id)?
+                .iter()
+                .map(ShadowView::new)
+                .collect(),
             stage: task.stage.to_string(),
             status: task.status.as_str().to_owned(),
             title: task.title.clone(),
@@ -177,6 +185,47 @@ pub fn served_by(job: &Job, runs: &[AgentRun]) -> Option<String> {
         return Some(job.role.as_str().to_owned());
     }
     own.last().map(|r| r.role.as_str().to_owned())
+}
+
+/// A shadow pair of a task: the runner's verdict beside the LLM role's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ShadowView {
+    /// Whether both gave a verdict and they are the same.
+    pub agree: bool,
+    /// When it was recorded (UTC).
+    pub at: String,
+    /// The commit the runner ran on.
+    pub commit: Option<String>,
+    /// Its job.
+    pub job: i64,
+    /// The LLM role's verdict as the gate took it.
+    pub llm_verdict: String,
+    /// The runner's second verdict on a disagreement (flaky when it differs
+    /// from the first).
+    pub rerun_verdict: Option<String>,
+    /// The runner's verdict (`null`: it gave none, e.g. its command could
+    /// not run).
+    pub runner_verdict: Option<String>,
+    /// The stage.
+    pub stage: String,
+}
+
+impl ShadowView {
+    /// The view of a recorded pair.
+    #[must_use]
+    pub fn new(pair: &orch_store::ShadowVerdict) -> ShadowView {
+        ShadowView {
+            agree: pair.runner_verdict.as_deref() == Some(pair.llm_verdict.as_str()),
+            at: rfc3339(pair.created_ms),
+            commit: pair.commit.clone(),
+            job: pair.job.get(),
+            llm_verdict: pair.llm_verdict.clone(),
+            rerun_verdict: pair.rerun_verdict.clone(),
+            runner_verdict: pair.runner_verdict.clone(),
+            stage: pair.stage.as_str().to_owned(),
+        }
+    }
 }
 
 /// A task's workspace: its isolation, commits, branch and folder.

@@ -388,7 +388,23 @@ fn a_timeout_is_failed(suite: Suite) -> Result<(), Failed> {
         format!("{:?}", outcomes(&engine, task)),
     )?;
     let log = suite.log(&h, task);
-    check(log.contains("- reason: \"timeout\""), log)
+    check(log.contains("- reason: \"timeout\""), log)?;
+    // Its alert names the limit and the setting that raises it.
+    let key = if suite.stage == Stage::Testing {
+        "ORCH_TEST_RUNNER_TIMEOUT_SECS"
+    } else {
+        "ORCH_STAGING_RUNNER_TIMEOUT_SECS"
+    };
+    let alerts = engine.store().open_alerts().unwrap();
+    check(
+        alerts.iter().any(|a| {
+            a.kind == orch_store::AlertKind::SuiteTimedOut
+                && a.task == Some(task)
+                && a.message.contains("limit of 0.3s")
+                && a.message.contains(key)
+        }),
+        format!("{alerts:?}"),
+    )
 }
 
 /// TC-07: a tool error defers the job with a run-after time.
@@ -427,7 +443,8 @@ fn a_tool_error_defers_with_a_run_after_time(suite: Suite) -> Result<(), Failed>
 }
 
 /// TC-08: spent infra retries fail closed: FAILED with the reason and an
-/// alert, never PASSED.
+/// alert, never PASSED; the task is blocked at its stage (a command that
+/// cannot run is not the developer's to fix), never rolled back.
 fn exhaustion_fails_closed_with_an_alert(suite: Suite) -> Result<(), Failed> {
     let h = Harness::new();
     let mut config = h.config.clone();
@@ -437,12 +454,18 @@ fn exhaustion_fails_closed_with_an_alert(suite: Suite) -> Result<(), Failed> {
     let task = suite.task(&engine, repo);
     let reports = drive(&engine, 3);
     check(
-        reports.len() == 3 && matches!(reports[2].end, JobEndKind::Transition { .. }),
-        format!("2 deferrals then the end: {reports:?}"),
+        reports.len() == 3
+            && matches!(reports[2].end, JobEndKind::Blocked { alert } if alert == suite.exhausted),
+        format!("2 deferrals then blocked: {reports:?}"),
     )?;
     check(
-        stages(&engine, task) == suite.to("development"),
+        stages(&engine, task) == suite.to("blocked"),
         format!("{:?}", stages(&engine, task)),
+    )?;
+    let t = engine.store().task(task).unwrap();
+    check(
+        t.status == TaskStatus::Blocked && t.developer_retries == 0,
+        format!("blocked, no developer retry spent: {t:?}"),
     )?;
     let log = suite.log(&h, task);
     check(
@@ -452,9 +475,13 @@ fn exhaustion_fails_closed_with_an_alert(suite: Suite) -> Result<(), Failed> {
     check(log.contains("infra retries spent"), log)?;
     let alerts = engine.store().open_alerts().unwrap();
     check(
-        alerts
-            .iter()
-            .any(|a| a.kind == suite.exhausted && a.task == Some(task)),
+        alerts.iter().any(|a| {
+            a.kind == suite.exhausted
+                && a.task == Some(task)
+                && a.message.contains("is blocked at")
+                && a.message.contains("orch repo check api")
+                && a.message.contains(&format!("orch task retry {task}"))
+        }),
         format!("{alerts:?}"),
     )?;
     check(
@@ -887,6 +914,231 @@ fn a_stale_artifact_is_never_read() -> Result<(), Failed> {
             walk(&attempts)
         ),
     )
+}
+
+/// TC-50 (i21-engine): a reviewer that writes its artifact with no valid
+/// verdict line runs again as the reviewer, not charged to the developer.
+fn tc50d_a_missing_verdict_line_reruns_the_same_role() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("reviewer GARBLED APPROVED\n");
+    let engine = h.engine();
+    let repo = h.repo(&engine, "api", "true");
+    let (task, _) = engine
+        .create_task_at(repo, "forgetful", Stage::Review)
+        .unwrap();
+    let reports = drive(&engine, 2);
+    check(
+        matches!(reports[0].end, JobEndKind::Deferred { retry_in } if retry_in == Duration::ZERO),
+        format!("{reports:?}"),
+    )?;
+    check(
+        stages(&engine, task) == [("review".to_owned(), "testing".to_owned())],
+        format!("{:?}", stages(&engine, task)),
+    )?;
+    let t = engine.store().task(task).unwrap();
+    check(t.developer_retries == 0, format!("{t:?}"))?;
+    check(
+        h.agent_calls()
+            .iter()
+            .filter(|c| c.starts_with("reviewer "))
+            .count()
+            == 2
+            && !h.agent_calls().iter().any(|c| c.starts_with("developer ")),
+        format!("{:?}", h.agent_calls()),
+    )
+}
+
+/// TC-51 (i21-engine): past `ORCH_VERDICT_RETRIES` the task is blocked with
+/// a `verdict_missing` alert naming the bound, never rolled back.
+fn tc51d_a_verdict_line_missing_past_the_bound_blocks() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("reviewer GARBLED\n");
+    let mut config = h.config.clone();
+    config.agent.verdict_retries = 1;
+    let engine = h.engine_with(config);
+    let repo = h.repo(&engine, "api", "true");
+    let (task, _) = engine
+        .create_task_at(repo, "forgetful", Stage::Review)
+        .unwrap();
+    let reports = drive(&engine, 5);
+    check(reports.len() == 2, format!("{reports:?}"))?;
+    check(
+        stages(&engine, task) == [("review".to_owned(), "blocked".to_owned())],
+        format!("{:?}", stages(&engine, task)),
+    )?;
+    let t = engine.store().task(task).unwrap();
+    check(
+        t.status == TaskStatus::Blocked && t.developer_retries == 0,
+        format!("{t:?}"),
+    )?;
+    let alerts = engine.store().open_alerts().unwrap();
+    check(
+        alerts.iter().any(|a| {
+            a.kind == orch_store::AlertKind::VerdictMissing
+                && a.task == Some(task)
+                && a.message.contains("ORCH_VERDICT_RETRIES=1")
+        }),
+        format!("{alerts:?}"),
+    )
+}
+
+/// TC-52 (i21-engine): a task's open alerts resolve when it moves on: a
+/// staging timeout's alert stays open through the rollback, and is
+/// resolved once staging passes.
+fn tc52d_a_tasks_alerts_resolve_when_it_moves_on() -> Result<(), Failed> {
+    let h = Harness::new();
+    let mut config = h.config.clone();
+    config.staging_runner.timeout = Duration::from_millis(500);
+    let engine = h.engine_with(config);
+    // The first run times out; the next passes.
+    let repo = h.repo(
+        &engine,
+        "api",
+        "if [ -f .seen ]; then exit 0; fi; touch .seen; sleep 30",
+    );
+    let task = staging_task(&engine, repo);
+    drive(&engine, 1);
+    let open = engine.store().open_alerts().unwrap();
+    check(
+        open.iter()
+            .any(|a| a.kind == orch_store::AlertKind::SuiteTimedOut && a.task == Some(task)),
+        format!("raised at the rollback: {open:?}"),
+    )?;
+    // development → review → testing → staging (passes) → deploy.
+    drive(&engine, 4);
+    check(
+        stages(&engine, task).last() == Some(&("deploy-staging".into(), "deploy".into())),
+        format!("{:?}", stages(&engine, task)),
+    )?;
+    let open = engine.store().open_alerts().unwrap();
+    check(
+        !open.iter().any(|a| a.task == Some(task)),
+        format!("resolved once the task moved on: {open:?}"),
+    )
+}
+
+/// TC-53 (i21-engine): the shadow runner's tool error (exit 127) is alerted
+/// once per repository while the alert is open, and never changes what the
+/// LLM decided.
+fn tc53d_a_shadow_tool_error_is_alerted_once_per_repository() -> Result<(), Failed> {
+    let (_h, engine, first) = shadow_job("carg test", "PASSED", |_| {});
+    check(
+        stages(&engine, first) == TESTING.to("deploy-staging"),
+        format!("the LLM decides: {:?}", stages(&engine, first)),
+    )?;
+    let repo = engine.store().task(first).unwrap().repo;
+    let second = TESTING.task(&engine, repo);
+    // Both tasks to their end (the queue's order between them is its own).
+    drive(&engine, 10);
+    let pairs = engine.store().shadow_verdicts(second).unwrap();
+    check(
+        pairs.len() == 1 && pairs[0].runner_verdict.is_none(),
+        format!(
+            "{pairs:?} {:?} {:?} {:?}",
+            stages(&engine, second),
+            outcomes(&engine, first),
+            outcomes(&engine, second)
+        ),
+    )?;
+    let shadow: Vec<_> = engine
+        .store()
+        .open_alerts()
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == orch_store::AlertKind::ShadowRunnerUnavailable)
+        .collect();
+    check(
+        shadow.len() == 1,
+        format!("once per repository: {shadow:?}"),
+    )?;
+    check(
+        shadow[0].message.contains("repository api")
+            && shadow[0].message.contains("127")
+            && shadow[0].message.contains("orch repo check api"),
+        shadow[0].message.clone(),
+    )
+}
+
+/// TC-54 (i21-engine): a shadow disagreement is told in the job's report
+/// (the serve log's line) and in the task's view.
+fn tc54d_a_shadow_disagreement_is_reported_and_shown() -> Result<(), Failed> {
+    let h = Harness::new();
+    h.plan("tester PASSED\n");
+    let mut config = h.config.clone();
+    config.test_runner.mode = RunnerMode::Shadow;
+    let engine = h.engine_with(config);
+    let repo = TESTING.repo(&h, &engine, "api", "exit 1");
+    let task = TESTING.task(&engine, repo);
+    let reports = drive(&engine, 1);
+    let said = reports[0].shadow_disagreement.clone().unwrap_or_default();
+    check(
+        said.starts_with("shadow disagreement: test-runner FAILED, tester PASSED")
+            && said.contains("the runner's second run: FAILED"),
+        format!("{reports:?}"),
+    )?;
+    let view =
+        orch_launcher::views::TaskView::load(&engine.store(), &h.config.home, task.get()).unwrap();
+    let json = serde_json::to_value(&view).unwrap();
+    check(
+        json["shadow"][0]["agree"] == false
+            && json["shadow"][0]["runner_verdict"] == "FAILED"
+            && json["shadow"][0]["llm_verdict"] == "PASSED",
+        format!("{json}"),
+    )?;
+    // An agreeing pair says nothing.
+    let h = Harness::new();
+    h.plan("tester PASSED\n");
+    let mut config = h.config.clone();
+    config.test_runner.mode = RunnerMode::Shadow;
+    let engine = h.engine_with(config);
+    let repo = TESTING.repo(&h, &engine, "api", "exit 0");
+    TESTING.task(&engine, repo);
+    let reports = drive(&engine, 1);
+    check(
+        reports[0].shadow_disagreement.is_none(),
+        format!("{reports:?}"),
+    )
+}
+
+/// TC-55 (i21-engine): `repo check` of a folder that is not a git
+/// repository runs in a copy (the folder is never written, the copy is
+/// removed), and a blank staging command (a row from before `repo add`
+/// refused one) is reported as one that cannot run.
+fn tc55d_repo_check_of_a_plain_folder_runs_in_a_copy() -> Result<(), Failed> {
+    let h = Harness::new();
+    let engine = h.engine();
+    let mut repo = NewRepo::new("plain", h.checkout.to_str().unwrap(), "  ");
+    repo.test_command = Some("echo ran > written.txt && cat written.txt".into());
+    let id = engine.store().add_repo(&repo).unwrap();
+    let repo = engine.store().repo(id).unwrap();
+    let report = orch_launcher::repo_check::check_repo(&repo, &h.config).unwrap();
+    check(
+        report.tree == "copy" && report.commit.is_none(),
+        format!("{report:?}"),
+    )?;
+    let outcomes: Vec<(&str, &str)> = report
+        .commands
+        .iter()
+        .map(|c| (c.name, c.outcome))
+        .collect();
+    check(
+        outcomes == [("test", "passed"), ("staging", "cannot_run")] && !report.passed,
+        format!("{report:?}"),
+    )?;
+    check(
+        report.commands[1]
+            .detail
+            .contains("orch repo update plain --staging-cmd"),
+        format!("{report:?}"),
+    )?;
+    check(
+        !h.checkout.join("written.txt").exists(),
+        "the folder itself was written",
+    )?;
+    let left: Vec<_> = fs::read_dir(h.config.home.join("checks"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    check(left.is_empty(), format!("the copy was left: {left:?}"))
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -2433,6 +2685,30 @@ pub(crate) fn trials() -> Vec<Trial> {
         (
             "tc41_deploy_needs_the_latest_staging_verdict_passed",
             deploy_needs_the_latest_staging_verdict_passed,
+        ),
+        (
+            "tc50d_a_missing_verdict_line_reruns_the_same_role",
+            tc50d_a_missing_verdict_line_reruns_the_same_role,
+        ),
+        (
+            "tc51d_a_verdict_line_missing_past_the_bound_blocks",
+            tc51d_a_verdict_line_missing_past_the_bound_blocks,
+        ),
+        (
+            "tc52d_a_tasks_alerts_resolve_when_it_moves_on",
+            tc52d_a_tasks_alerts_resolve_when_it_moves_on,
+        ),
+        (
+            "tc53d_a_shadow_tool_error_is_alerted_once_per_repository",
+            tc53d_a_shadow_tool_error_is_alerted_once_per_repository,
+        ),
+        (
+            "tc54d_a_shadow_disagreement_is_reported_and_shown",
+            tc54d_a_shadow_disagreement_is_reported_and_shown,
+        ),
+        (
+            "tc55d_repo_check_of_a_plain_folder_runs_in_a_copy",
+            tc55d_repo_check_of_a_plain_folder_runs_in_a_copy,
         ),
     ];
     for (name, test) in single {

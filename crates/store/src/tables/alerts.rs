@@ -31,6 +31,33 @@ impl Store {
         self.write("raise_alert", |tx| insert_alert(tx, alert, now))
     }
 
+    /// Resolves a task's open alerts once it has moved on (reached its next
+    /// stage, or done): each is marked acknowledged now, except those raised
+    /// by `except_job` (the job whose end moved it, whose own alert stays
+    /// open) and `shadow_runner_unavailable` (about the repository, not the
+    /// task). Returns how many were resolved.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn resolve_task_alerts(
+        &self,
+        task: crate::types::TaskId,
+        except_job: crate::types::JobId,
+    ) -> Result<usize> {
+        let now = self.now_ms();
+        self.write("resolve_task_alerts", |tx| {
+            tx.execute(
+                "UPDATE alerts SET acknowledged_ms = ?3 \
+                 WHERE task_id = ?1 AND acknowledged_ms IS NULL \
+                 AND (job_id IS NULL OR job_id <> ?2) \
+                 AND kind <> 'shadow_runner_unavailable'",
+                params![task, except_job, now],
+            )
+            .map_err(sql("resolve_task_alerts"))
+        })
+    }
+
     /// Marks an alert acknowledged; acknowledging twice keeps the first time.
     ///
     /// # Errors
