@@ -109,32 +109,9 @@ const LONG_FILES: &[(&str, &str)] = &[
 /// that is gone or changed, so the list only shrinks.
 const KNOWN_CIRCLES: &[(&str, &[&str], &str)] = &[
     (
-        "bins/orch/src",
-        &["commands", "config", "dashboard", "http", "queue"],
-        "config checks hosts with http::valid_host_entry and http serves commands' views: the binary-as-wiring split of issue 23 (views into the library, one file per command) cuts it",
-    ),
-    (
         "crates/inventory/src",
         &["drift", "prose", "scan", "tables"],
         "prose, scan and tables name drift::{Drift, parse_location} and the location constants while drift calls them: move Drift and parse_location into a module below them",
-    ),
-    (
-        "crates/launcher/src",
-        &[
-            "config", "context", "engine", "launch", "preset", "prompt", "reserved", "sandbox",
-            "spawn", "stream", "usage", "worktree",
-        ],
-        "one knot around config: config names preset and sandbox, which (with usage, spawn, launch, worktree) name config back, and sandbox reads engine::MAX_ARTIFACT_BYTES; move the shared settings types and limits into a module below the rest",
-    ),
-    (
-        "crates/launcher/src",
-        &["engine::decide", "engine::shadow"],
-        "decide names shadow::ShadowPair and shadow calls decide::gate_verdict: move gate_verdict below both (or into shadow)",
-    ),
-    (
-        "crates/launcher/src",
-        &["worktree::git", "worktree::prepare", "worktree::state"],
-        "git names state::GitPaths, state names git::{At, Failure, Git} and prepare::workspace_paths: move GitPaths and the paths helper below git",
     ),
     (
         "crates/process/src",

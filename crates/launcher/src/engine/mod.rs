@@ -35,6 +35,7 @@
 //! - `report.rs`: [`JobReport`], [`JobEndKind`];
 //! - `sweep.rs`: the start-up sweep of what a crash left.
 
+mod artifact;
 mod create;
 mod decide;
 mod finish;
@@ -63,9 +64,7 @@ use crate::worktree::{Git, WorktreeError};
 pub use create::{CreatedTask, TaskRequest};
 pub use report::{JobEndKind, JobReport};
 
-/// The most bytes of an artifact a gate reads; a larger artifact fails
-/// closed (no reader of markdown reads a gigabyte either).
-pub const MAX_ARTIFACT_BYTES: u64 = 256 * 1024 * 1024;
+pub use crate::settings::MAX_ARTIFACT_BYTES;
 
 /// Why the engine could not do its part (the store failed); the job, if one
 /// was claimed, keeps its lease until it expires and is rescued.

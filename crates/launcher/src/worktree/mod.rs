@@ -48,6 +48,7 @@
 mod commit;
 mod error;
 mod git;
+mod paths;
 mod prepare;
 mod state;
 mod sweep;
@@ -60,9 +61,8 @@ use crate::config::LauncherConfig;
 
 pub use error::WorktreeError;
 pub use git::Git;
-pub use state::{
-    Base, Checkout, GitPaths, TaskWorktree, TestedTree, TreeState, Workspace, WorkspaceKind,
-};
+pub use paths::GitPaths;
+pub use state::{Base, Checkout, TaskWorktree, TestedTree, TreeState, Workspace, WorkspaceKind};
 pub use sweep::Sweep;
 
 /// The branch a task's worktree works on.
