@@ -27,6 +27,8 @@
 //! - `heartbeat.rs`: the lease's heartbeat and the side effects' gate;
 //! - `tree.rs`: the tree a stage's verdict is about; the worktree at `done`;
 //! - `shadow.rs`: the shadow runner beside an LLM role;
+//! - `artifact.rs`: the artifact as the gates read it, and the LLM's verdict
+//!   a shadow pair is compared with (below `decide.rs` and `shadow.rs`);
 //! - `decide.rs`: gates, transition table, the job's end written;
 //! - `plan.rs`: the pure part of that end (verdict, move, status, alert),
 //!   unit-tested without a store;
