@@ -444,7 +444,7 @@ impl Config {
         if let Some(host) = self
             .http_allowed_hosts()
             .iter()
-            .find(|host| !crate::http::valid_host_entry(host))
+            .find(|host| !valid_host_entry(host))
         {
             return Err(bad(
                 "ORCH_HTTP_ALLOWED_HOSTS",
@@ -662,6 +662,16 @@ pub(crate) fn sandbox_start(
         ))),
         (SandboxMode::Required | SandboxMode::BestEffort | SandboxMode::Off, _) => Ok(None),
     }
+}
+
+/// Whether `entry` may be an `ORCH_HTTP_ALLOWED_HOSTS` entry: a host name or
+/// address, optionally with `:port`.
+pub(crate) fn valid_host_entry(entry: &str) -> bool {
+    !entry.is_empty()
+        && entry.len() <= 255
+        && entry
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// Turns envy's message, which names the key without its prefix, into one

@@ -34,9 +34,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use orch_launcher::{Health, LauncherConfig, Monitor};
-use orch_store::Store;
 
 use crate::commands::Setup;
+use crate::web::{Answer, Context, Method, Request, answer};
 use crate::{CliError, queue};
 
 /// Request handler threads (database answers).
@@ -246,45 +246,10 @@ fn host_name(host: &str) -> &str {
     }
 }
 
-/// Whether `entry` may be an `ORCH_HTTP_ALLOWED_HOSTS` entry: a host name or
-/// address, optionally with `:port`.
-pub(crate) fn valid_host_entry(entry: &str) -> bool {
-    !entry.is_empty()
-        && entry.len() <= 255
-        && entry
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-}
-
 /// A request for a handler, with where to send the answer.
 struct Job {
     request: Request,
     reply: SyncSender<Answer>,
-}
-
-/// What a handler needs besides the request: its own database connection,
-/// the configuration, the workers' health, the dashboard's secrets.
-pub(crate) struct Context<'a> {
-    pub(crate) store: &'a Store,
-    pub(crate) launcher: &'a LauncherConfig,
-    pub(crate) monitor: &'a Monitor,
-    pub(crate) dashboard: &'a crate::dashboard::Dashboard,
-}
-
-/// A request as a handler sees it.
-#[derive(Debug, Clone)]
-pub(crate) struct Request {
-    pub(crate) method: Method,
-    pub(crate) target: String,
-    /// The `Host` header (checked already).
-    pub(crate) host: String,
-    /// The `Origin` header, if sent.
-    pub(crate) origin: Option<String>,
-    /// The `Sec-Fetch-Site` header, if sent.
-    pub(crate) sec_fetch_site: Option<String>,
-    /// The body (a `POST`'s form; empty otherwise), at most
-    /// [`MAX_BODY_BYTES`].
-    pub(crate) body: Vec<u8>,
 }
 
 /// One handler: answers queued requests until stopped.
@@ -461,15 +426,6 @@ fn refuse_busy(mut stream: TcpStream) {
     );
     let _ = write_answer(&mut stream, &reply, false, false);
     let _ = stream.shutdown(Shutdown::Both);
-}
-
-/// The request methods told apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Method {
-    Get,
-    Head,
-    Post,
-    Other(String),
 }
 
 /// A parsed request head.
@@ -845,26 +801,6 @@ fn parse_head(bytes: &[u8]) -> Result<Head, HeadError> {
     Ok(head)
 }
 
-/// A response: status, content type, body.
-pub(crate) struct Answer {
-    pub(crate) status: u16,
-    pub(crate) content_type: &'static str,
-    pub(crate) body: String,
-    allow: bool,
-    /// A redirect's target (`303 See Other` after an action).
-    pub(crate) location: Option<String>,
-}
-
-pub(crate) fn answer(status: u16, content_type: &'static str, body: String) -> Answer {
-    Answer {
-        status,
-        content_type,
-        body,
-        allow: false,
-        location: None,
-    }
-}
-
 /// Routes one request.
 fn route(request: &Request, context: &Context<'_>) -> Answer {
     let (method, url) = (&request.method, request.target.as_str());
@@ -1008,6 +944,7 @@ fn write_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::valid_host_entry;
 
     fn rule(loopback_bind: bool, allowed: &[&str]) -> HostRule {
         HostRule {

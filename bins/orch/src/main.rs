@@ -36,6 +36,7 @@ mod exit;
 mod http;
 mod queue;
 mod shutdown;
+mod web;
 
 use std::process::ExitCode;
 

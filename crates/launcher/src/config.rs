@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use orch_process::exec::SupervisorProgram;
 
-use crate::preset::AgentKind;
-use crate::sandbox::SandboxConfig;
+use crate::settings::AgentKind;
+use crate::settings::SandboxConfig;
 
 /// Everything the engine needs to know, with documented defaults.
 ///
@@ -140,7 +140,7 @@ impl LauncherConfig {
             supervisor: SupervisorProgram::CurrentExe,
             worktree: WorktreeConfig::default(),
             setup: SetupConfig::default(),
-            sandbox: SandboxConfig::new(crate::sandbox::default_mode()),
+            sandbox: SandboxConfig::new(crate::settings::default_mode()),
         }
     }
 

@@ -49,19 +49,7 @@ use orch_process::exec::{EnvPolicy, SandboxMode, Scrub};
 
 use crate::config::LauncherConfig;
 
-/// Which agent CLI orch runs (`ORCH_AGENT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum AgentKind {
-    /// Claude Code (`@anthropic-ai/claude-code`).
-    #[default]
-    Claude,
-    /// Codex CLI (`@openai/codex`).
-    Codex,
-    /// Gemini CLI (`@google/gemini-cli`).
-    Gemini,
-    /// Any other program: `ORCH_AGENT_CMD`, no credential but those named.
-    Custom,
-}
+pub use crate::settings::AgentKind;
 
 impl AgentKind {
     /// Every preset, in the table's order.

@@ -24,29 +24,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use orch_process::exec::{Network, SandboxMode, SandboxPolicy};
-use orch_process::sandbox;
 use orch_store::{Repo, SuiteNetwork};
 
 use crate::config::LauncherConfig;
 use crate::preset::AgentKind;
 
-/// The sandbox settings (`ORCH_SANDBOX`, `ORCH_SANDBOX_AGENT_DIRS`,
-/// `ORCH_SANDBOX_CACHE_DIRS`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxConfig {
-    /// How strictly runs are confined.
-    pub mode: SandboxMode,
-    /// Folders and files the agent CLI writes its own state to (its
-    /// preset's, e.g. Claude Code's `~/.claude` and `~/.claude.json`, and
-    /// `ORCH_SANDBOX_AGENT_DIRS`): writable for agents only.
-    pub agent_dirs: Vec<PathBuf>,
-    /// Caches every kind of run may write (cargo, npm, pip, go), besides the
-    /// repository's own `--cache-dir`s.
-    pub cache_dirs: Vec<PathBuf>,
-    /// More paths no run may read: the database and its files when they live
-    /// outside orch's home.
-    pub hidden: Vec<PathBuf>,
-}
+pub use crate::settings::SandboxConfig;
 
 impl SandboxConfig {
     /// `mode`, with no agent state, cache or extra hidden folder (the
@@ -84,17 +67,7 @@ pub const DEFAULT_CACHE_DIRS: [&str; 7] = [
     ".cache/go-build",
 ];
 
-/// `required` where the kernel can enforce the whole sandbox, else
-/// `best-effort` (which runs, and records with every run what was
-/// enforced: never a silent downgrade).
-#[must_use]
-pub fn default_mode() -> SandboxMode {
-    if sandbox::check_required().is_ok() {
-        SandboxMode::Required
-    } else {
-        SandboxMode::BestEffort
-    }
-}
+pub use crate::settings::default_mode;
 
 /// What kind of program a run starts: it decides what the run may write and
 /// whether it has the network.
@@ -298,14 +271,14 @@ pub fn take_artifact(written: &Path, artifact: &Path) -> Result<bool, String> {
     }
     let mut bytes = Vec::new();
     file.by_ref()
-        .take(crate::engine::MAX_ARTIFACT_BYTES + 1)
+        .take(crate::settings::MAX_ARTIFACT_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|error| format!("cannot read {}: {error}", written.display()))?;
-    if bytes.len() as u64 > crate::engine::MAX_ARTIFACT_BYTES {
+    if bytes.len() as u64 > crate::settings::MAX_ARTIFACT_BYTES {
         return Err(format!(
             "the artifact {} is over {} bytes",
             written.display(),
-            crate::engine::MAX_ARTIFACT_BYTES
+            crate::settings::MAX_ARTIFACT_BYTES
         ));
     }
     orch_staging_runner::write_atomically(artifact, &bytes)

@@ -35,7 +35,7 @@ use orch_store::{AlertKind, Transport};
 
 use crate::config::LauncherConfig;
 use crate::context::{JobContext, RunControl};
-use crate::launch::{AlertSpec, Launch, RunOutcome, RunRecord};
+use crate::record::{AlertSpec, Launch, RunOutcome, RunRecord};
 use crate::sandbox::{self, RunKind, RunRoom};
 use crate::stream::{AgentStream, Fault, RunEnd, StreamReport, classify};
 use crate::usage::{Usage, estimate_cost, parse_usage};

@@ -7,7 +7,7 @@ use orch_pipeline::Stage;
 use orch_store::{AlertId, TaskId};
 
 use super::{html_error, same_secret};
-use crate::http::{Answer, Context, Request, answer};
+use crate::web::{Answer, Context, Request, answer};
 
 /// Why an action was refused before anything was read or written.
 fn refuse(why: &str) -> Answer {

@@ -12,7 +12,7 @@ use orch_store::{
     Alert, QueueSnapshot, RunningJob, ShadowVerdict, StoreError, Task, TaskId, TaskStatus,
 };
 
-use crate::http::Context;
+use crate::web::Context;
 
 /// The newest tasks the Board reads.
 pub(crate) const BOARD_TASKS: u32 = 300;

@@ -23,18 +23,9 @@ mod pages;
 
 use std::io::Read;
 
-use crate::http::{Answer, Context, Method, Request, answer};
+use crate::web::{Answer, Context, Method, Request, answer};
 
-/// The dashboard's secrets and switches, one per `serve` process.
-#[derive(Debug)]
-pub(crate) struct Dashboard {
-    /// The per-process token every action's form carries (hex, 128 bits).
-    pub(crate) csrf: String,
-    /// `ORCH_HTTP_READ_ONLY`: no actions shown, every `POST` refused.
-    pub(crate) read_only: bool,
-    /// `ORCH_HTTP_TOKEN`, when set.
-    pub(crate) bearer: Option<String>,
-}
+pub(crate) use crate::web::Dashboard;
 
 impl Dashboard {
     /// A dashboard with a fresh random token from the kernel.

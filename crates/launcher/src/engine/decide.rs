@@ -1,11 +1,7 @@
 //! The stage's gates read the artifact, the transition table decides, and the job's end is written.
 
-use std::path::Path;
-
 use orch_pipeline::{GateResult, gates_for};
-use orch_store::{
-    AgentRunId, AlertKind, JobCommits, JobEnd, Lease, StoreError, VERDICT_FAILED, VERDICT_PASSED,
-};
+use orch_store::{AgentRunId, AlertKind, JobCommits, JobEnd, Lease, StoreError};
 use sha2::{Digest, Sha256};
 
 use crate::context::JobContext;
@@ -13,11 +9,12 @@ use crate::judge;
 use crate::launch::{AlertSpec, RunOutcome, RunRecord};
 use crate::worktree::TestedTree;
 
+use super::artifact::read_artifact;
 use super::plan::{EndFacts, PlanShadow, PlanTask, plan_end};
 use super::report::JobEndKind;
 use super::shadow::ShadowPair;
 use super::tree::ran_suite;
-use super::{Engine, EngineError, MAX_ARTIFACT_BYTES};
+use super::{Engine, EngineError};
 
 impl Engine {
     /// The gates read the artifact; the transition table decides; the job's
@@ -219,31 +216,6 @@ impl Engine {
             Err(error) => format!("the suite's changes could not be read: {error}"),
         })
     }
-}
-
-/// The LLM role's verdict as the stage's gates take it from its artifact
-/// (`PASSED` when every gate passes): what [`Engine::decide`] will decide
-/// on, read before it to know whether a shadow pair disagrees.
-pub(super) fn gate_verdict(ctx: &JobContext) -> &'static str {
-    let bytes = read_artifact(&ctx.artifact);
-    if gates_for(ctx.stage)
-        .iter()
-        .all(|gate| gate.evaluate(bytes.as_deref()).passed)
-    {
-        VERDICT_PASSED
-    } else {
-        VERDICT_FAILED
-    }
-}
-
-/// The artifact's bytes, or `None` when it is missing, not a regular file, or
-/// larger than [`MAX_ARTIFACT_BYTES`] (the gate then fails closed).
-pub(super) fn read_artifact(path: &Path) -> Option<Vec<u8>> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_ARTIFACT_BYTES {
-        return None;
-    }
-    std::fs::read(path).ok()
 }
 
 /// Lower-case hex sha256.

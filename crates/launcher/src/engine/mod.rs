@@ -27,6 +27,8 @@
 //! - `heartbeat.rs`: the lease's heartbeat and the side effects' gate;
 //! - `tree.rs`: the tree a stage's verdict is about; the worktree at `done`;
 //! - `shadow.rs`: the shadow runner beside an LLM role;
+//! - `artifact.rs`: the artifact as the gates read it, and the LLM's verdict
+//!   a shadow pair is compared with (below `decide.rs` and `shadow.rs`);
 //! - `decide.rs`: gates, transition table, the job's end written;
 //! - `plan.rs`: the pure part of that end (verdict, move, status, alert),
 //!   unit-tested without a store;
@@ -35,6 +37,7 @@
 //! - `report.rs`: [`JobReport`], [`JobEndKind`];
 //! - `sweep.rs`: the start-up sweep of what a crash left.
 
+mod artifact;
 mod create;
 mod decide;
 mod finish;
@@ -63,9 +66,7 @@ use crate::worktree::{Git, WorktreeError};
 pub use create::{CreatedTask, TaskRequest};
 pub use report::{JobEndKind, JobReport};
 
-/// The most bytes of an artifact a gate reads; a larger artifact fails
-/// closed (no reader of markdown reads a gigabyte either).
-pub const MAX_ARTIFACT_BYTES: u64 = 256 * 1024 * 1024;
+pub use crate::settings::MAX_ARTIFACT_BYTES;
 
 /// Why the engine could not do its part (the store failed); the job, if one
 /// was claimed, keeps its lease until it expires and is rescued.

@@ -7,7 +7,7 @@ use crate::launch::{ShadowRun, run_shadow};
 use crate::worktree::{TestedTree, TreeState, WorkspaceKind};
 
 use super::Engine;
-use super::decide::gate_verdict;
+use super::artifact::gate_verdict;
 
 impl Engine {
     /// The shadow runner, after the LLM role: given the job as it ended

@@ -358,3 +358,12 @@ pub(super) fn effect_refused(
         },
     ))
 }
+
+/// A limit in seconds as people read it: `900s`, `0.3s`.
+pub(super) fn limit_text(limit: Duration) -> String {
+    if limit.subsec_millis() == 0 {
+        format!("{}s", limit.as_secs())
+    } else {
+        format!("{:.1}s", limit.as_secs_f64())
+    }
+}

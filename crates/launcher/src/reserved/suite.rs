@@ -19,7 +19,7 @@ use crate::sandbox::{self, RunKind, RunRoom};
 use crate::worktree::{Git, WorktreeError};
 
 use super::SETUP_FAILED;
-use super::shared::{commit_env, exit_code, provenance, record};
+use super::shared::{commit_env, exit_code, limit_text, provenance, record};
 
 /// Which suite a [`SuiteRunner`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,15 +433,6 @@ fn suite_fact(ctx: &JobContext, pin: Option<&Pin>) -> String {
         None => format!(
             "not pinned for this task ({patterns}): it works in the repository's folder, not a git worktree, so there is no base commit to restore the suite from"
         ),
-    }
-}
-
-/// A limit in seconds as people read it: `900s`, `0.3s`.
-fn limit_text(limit: Duration) -> String {
-    if limit.subsec_millis() == 0 {
-        format!("{}s", limit.as_secs())
-    } else {
-        format!("{:.1}s", limit.as_secs_f64())
     }
 }
 

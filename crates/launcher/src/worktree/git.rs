@@ -15,7 +15,7 @@ use orch_staging_runner::exec::{
 use crate::config::LauncherConfig;
 
 use super::error::WorktreeError;
-use super::state::GitPaths;
+use super::paths::GitPaths;
 
 /// Settings passed to git on every call (`-c KEY=VALUE`, which wins over
 /// every config file): no hook, no fsmonitor, no signing prompt, no

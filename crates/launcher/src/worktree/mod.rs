@@ -40,7 +40,8 @@
 //! This is the second of two layers: the sandbox keeps agents from writing
 //! the shared `.git` at all; this layer holds when it does not.
 //!
-//! One concern per file: `git.rs` (running git), `error.rs`
+//! One concern per file: `git.rs` (running git), `paths.rs` (the folders a
+//! git call names, [`GitPaths`]), `error.rs`
 //! ([`WorktreeError`]), `state.rs` (the tree types and reading a tree's
 //! state), `prepare.rs` (making or adopting a task's worktree), `commit.rs`
 //! (committing a role's changes), `sweep.rs` (removing worktrees).
@@ -48,6 +49,7 @@
 mod commit;
 mod error;
 mod git;
+mod paths;
 mod prepare;
 mod state;
 mod sweep;
@@ -60,9 +62,8 @@ use crate::config::LauncherConfig;
 
 pub use error::WorktreeError;
 pub use git::Git;
-pub use state::{
-    Base, Checkout, GitPaths, TaskWorktree, TestedTree, TreeState, Workspace, WorkspaceKind,
-};
+pub use paths::GitPaths;
+pub use state::{Base, Checkout, TaskWorktree, TestedTree, TreeState, Workspace, WorkspaceKind};
 pub use sweep::Sweep;
 
 /// The branch a task's worktree works on.

@@ -11,7 +11,8 @@ use crate::config::LauncherConfig;
 
 use super::error::WorktreeError;
 use super::git::{At, Failure, Git};
-use super::state::{GitPaths, TaskWorktree, Workspace, WorkspaceKind};
+use super::paths::GitPaths;
+use super::state::{TaskWorktree, Workspace, WorkspaceKind};
 use super::{branch_name, short, worktree_dir};
 
 impl Git {
@@ -482,15 +483,6 @@ impl Git {
             }),
         })
     }
-}
-
-/// The git folders of a workspace.
-pub(super) fn workspace_paths(workspace: &Workspace) -> Result<&GitPaths, WorktreeError> {
-    workspace.git().ok_or_else(|| WorktreeError::Git {
-        args: "status".to_owned(),
-        dir: workspace.dir.clone(),
-        message: "the task has no worktree".to_owned(),
-    })
 }
 
 /// Checks that the worktree's `.git` file names its own git folder: git

@@ -9,7 +9,7 @@ use orch_store::Repo;
 
 use super::error::WorktreeError;
 use super::git::{At, Failure, Git};
-use super::prepare::workspace_paths;
+use super::paths::GitPaths;
 use super::short;
 
 /// A tree as `git status` sees it: its commit, its branch, and how many
@@ -81,20 +81,6 @@ pub struct TaskWorktree {
     pub start: TreeState,
     /// The worktree's git folders, as orch found them.
     pub git: GitPaths,
-}
-
-/// The folders a git call names on its command line (`--git-dir`,
-/// `--work-tree`), so that nothing in the work tree — its `.git` file, a
-/// `core.worktree` — decides which repository and tree git works on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GitPaths {
-    /// The git folder: a repository's own, or a worktree's under
-    /// `<common>/worktrees/`.
-    pub git_dir: PathBuf,
-    /// The work tree.
-    pub work_tree: PathBuf,
-    /// The repository's common git folder (its refs, objects and config).
-    pub common_dir: PathBuf,
 }
 
 impl Workspace {
@@ -343,4 +329,13 @@ impl Git {
             Err(failure) => Err(self.error(repo, &args, failure)),
         }
     }
+}
+
+/// The git folders of a workspace.
+pub(super) fn workspace_paths(workspace: &Workspace) -> Result<&GitPaths, WorktreeError> {
+    workspace.git().ok_or_else(|| WorktreeError::Git {
+        args: "status".to_owned(),
+        dir: workspace.dir.clone(),
+        message: "the task has no worktree".to_owned(),
+    })
 }

@@ -9,8 +9,8 @@ use crate::config::LauncherConfig;
 
 use super::error::WorktreeError;
 use super::git::{At, Git};
+use super::paths::GitPaths;
 use super::prepare::linked_to;
-use super::state::GitPaths;
 
 impl Git {
     /// Removes a finished task's worktree (its branch stays). A worktree with
