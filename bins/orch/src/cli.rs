@@ -420,7 +420,8 @@ pub(crate) enum TaskCommand {
 /// Arguments of `orch task list`.
 #[derive(Debug, Args)]
 pub(crate) struct TaskListArgs {
-    /// Only tasks with this status: active, done or blocked.
+    /// Only tasks with this status: active, done, blocked (stuck, waiting
+    /// for `orch task retry`) or abandoned (closed by `orch task abandon`).
     #[arg(long, value_name = "STATUS")]
     pub(crate) status: Option<String>,
     /// Only tasks on this repository (its name).

@@ -61,7 +61,15 @@ fn report(command: &str, event: &Event<'_>) {
             dir.display()
         ),
         Event::Kept(dir, why) => eprintln!("orch: kept the worktree {}: {why}", dir.display()),
-        Event::Ended { report, .. } => println!("{}", describe(report)),
+        Event::Ended { report, .. } => {
+            // A closed stdout (`orch work | head -1`) is no panic: it is
+            // noted, and `work` stops with the clean error (exit 2).
+            if let Err(crate::CliError::Output(error)) =
+                crate::commands::print_line(&describe(report))
+            {
+                crate::commands::stdout_closed(error);
+            }
+        }
         Event::Failed {
             worker,
             error: error @ EngineError::Panicked { .. },

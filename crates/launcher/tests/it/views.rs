@@ -368,7 +368,11 @@ fn the_task_list_json_says_where_a_task_is_blocked() {
     let blocked = rows.iter().find(|r| r.id == 1).unwrap();
     let why = blocked.blocked.as_ref().unwrap();
     assert_eq!(
-        (why.stage.as_str(), why.unblock.as_str(), why.alert),
+        (
+            why.stage.as_str(),
+            why.unblock.as_deref().unwrap(),
+            why.alert
+        ),
         ("architecture", "orch task retry 1", Some(1))
     );
     // The alert raised with the block says why, in full.
