@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use orch_launcher::boot_id;
+use orch_launcher::views::render::clean_line;
 use orch_launcher::{EngineError, Event, Workers, WorkersError};
 
 use crate::cli::ServeArgs;
@@ -60,7 +61,11 @@ fn report(command: &str, event: &Event<'_>) {
             "orch: removed the worktree {} (its task is done or gone; its branch stays)",
             dir.display()
         ),
-        Event::Kept(dir, why) => eprintln!("orch: kept the worktree {}: {why}", dir.display()),
+        Event::Kept(dir, why) => eprintln!(
+            "orch: kept the worktree {}: {}",
+            dir.display(),
+            clean_line(why)
+        ),
         Event::Ended { report, .. } => {
             // A closed stdout (`orch work | head -1`) is no panic: it is
             // noted, and `work` stops with the clean error (exit 2).
@@ -73,15 +78,27 @@ fn report(command: &str, event: &Event<'_>) {
         Event::Failed {
             worker,
             error: error @ EngineError::Panicked { .. },
-        } => eprintln!("orch {command}: {worker}: caught a panic: {error}"),
+        } => eprintln!(
+            "orch {command}: {worker}: caught a panic: {}",
+            clean_line(&error.to_string())
+        ),
         Event::Failed { worker, error } => {
-            eprintln!("orch {command}: {worker}: {error}; retrying");
+            eprintln!(
+                "orch {command}: {worker}: {}; retrying",
+                clean_line(&error.to_string())
+            );
         }
         Event::Panicked { worker, message } => {
-            eprintln!("orch {command}: {worker}: caught a panic outside any job: {message}");
+            eprintln!(
+                "orch {command}: {worker}: caught a panic outside any job: {}",
+                clean_line(message)
+            );
         }
         Event::RescueFailed { what, error } => {
-            eprintln!("orch {command}: rescue of {what} failed: {error}");
+            eprintln!(
+                "orch {command}: rescue of {what} failed: {}",
+                clean_line(&error.to_string())
+            );
         }
         Event::DatabaseReplaced(why) => eprintln!("orch {command}: {why}"),
         Event::BootFileRestored(path) => eprintln!(
@@ -114,8 +131,9 @@ pub(crate) fn serve(setup: &Setup, args: &ServeArgs) -> Result<Ending, CliError>
     let shutdown = Shutdown::watch()?;
     let server = http::Http::bind(setup)?;
     eprintln!(
-        "orch serve: {} workers, HTTP on http://{} (GET /queue, /healthz, /metrics), boot {}, sandbox {}",
+        "orch serve: {} worker{}, HTTP on http://{} (the dashboard at /; GET /queue, /healthz, /metrics), boot {}, sandbox {}",
         setup.config.workers,
+        if setup.config.workers == 1 { "" } else { "s" },
         server.addr(),
         workers.boot(),
         setup.config.sandbox_mode()

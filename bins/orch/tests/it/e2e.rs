@@ -2014,6 +2014,16 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
         text.contains("task 2 · testing → deploy-staging · tester · PASSED"),
         "the other tasks keep the LLM tester: {text}"
     );
+    // i21: the suggested commands name this binary (no `orch` on PATH after
+    // `cargo run`), and a branch with no commit says so, with no merge line.
+    assert!(text.contains(&format!(" {ORCH} task show 1")), "{text}");
+    let summary = &text[text.find("\ntask 1: done").unwrap()..];
+    let second = summary.lines().nth(2).unwrap();
+    assert!(
+        second.contains("no changes (head = base), nothing to merge")
+            && !second.contains("merge: git"),
+        "{text}"
+    );
     // /queue shows both runners' blocks.
     let start = text.find("GET /queue:\n").unwrap() + "GET /queue:\n".len();
     let end = start + text[start..].find("\n\n").unwrap();

@@ -371,7 +371,8 @@ fn serve_takes_addr_and_workers_and_exits_130_or_143_on_a_signal() {
     for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
         let (mut child, mut stderr, said) = serve(&world, "1", &[]);
         assert!(
-            said.contains("orch serve: 1 workers, HTTP on http://127.0.0.1:"),
+            said.contains("orch serve: 1 worker, HTTP on http://127.0.0.1:")
+                && said.contains("(the dashboard at /;"),
             "{said}"
         );
         kill(pid(&child), signal).unwrap();

@@ -487,7 +487,7 @@ pub fn alert_list(alerts: &[AlertView], now_ms: i64) -> String {
                         .map_or_else(|| "open".to_owned(), |at| when(at, now_ms)),
                 );
             }
-            row.push(cut(&a.message, 2 * CELL_MAX));
+            row.push(cut(&clean_line(&a.message), 2 * CELL_MAX));
             row
         })
         .collect();
@@ -498,10 +498,14 @@ pub fn alert_list(alerts: &[AlertView], now_ms: i64) -> String {
     headers.push("MESSAGE");
     let mut out = table(&headers, &rows);
     let open = alerts.iter().filter(|a| a.acknowledged.is_none()).count();
-    let _ = writeln!(
-        out,
-        "{open} open; the whole message: `orch alert list --json`; acknowledge: `orch alert ack ID` (or --all)"
-    );
+    if open == 0 {
+        let _ = writeln!(out, "0 open; the whole message: `orch alert list --json`");
+    } else {
+        let _ = writeln!(
+            out,
+            "{open} open; the whole message: `orch alert list --json`; acknowledge: `orch alert ack ID` (or --all)"
+        );
+    }
     out
 }
 
