@@ -432,3 +432,15 @@ pub(crate) fn describe(report: &JobReport) -> String {
         report.took.as_secs_f64()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_wait_reads_in_seconds_never_nanoseconds() {
+        assert_eq!(super::seconds(Duration::ZERO), "0 s");
+        assert_eq!(super::seconds(Duration::from_secs(90)), "90 s");
+        assert_eq!(super::seconds(Duration::from_millis(1_500)), "1.5 s");
+    }
+}
