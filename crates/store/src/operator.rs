@@ -546,18 +546,7 @@ impl Store {
         repo: Option<RepoId>,
         limit: u32,
     ) -> Result<Vec<Task>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks \
-                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR repo_id = ?2) \
-                 ORDER BY id DESC LIMIT ?3"
-            ))
-            .map_err(sql("tasks_where"))?;
-        stmt.query_map(params![status, repo, limit], task_from_row)
-            .map_err(sql("tasks_where"))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(sql("tasks_where"))
+        self.tasks_where_abandoned(status, None, repo, limit)
     }
 
     /// As [`Store::tasks_where`], also filtered on abandonment: `Some(true)`
