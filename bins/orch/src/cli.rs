@@ -24,8 +24,9 @@ Exit codes:
        or repository); nothing false is written (status is null in the JSON)
   3    usage error: bad or missing arguments
   4    refused: the task or repository is in the wrong state for the command
-       (retry of a task still running or queued, retry into deploy without a
-       passing latest staging verdict, cancel of one that has ended, remove
+       (retry of a task still running or queued or abandoned, retry into
+       deploy or post-deploy without a passing latest staging verdict, cancel
+       of one that has ended, abandon of a task that is not blocked, remove
        of a repository with unfinished tasks); nothing was written
   130  interrupted by SIGINT (Ctrl-C): the suite's tree was ended, the log says
        `cancelled` (FAILED), the JSON was printed (staging run); the running
@@ -49,7 +50,10 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
     /// Print JSON, as when stdout is not a terminal. On a terminal, `task
     /// list|show`, `repo list`, `alert list` and `queue` print tables and
-    /// summaries; piped or redirected they print one line of JSON.
+    /// summaries; piped or redirected they print one line of JSON. The
+    /// commands that act (add, retry, cancel, ...) always print JSON;
+    /// `roadmap` and `inventory show` print JSON only with --json; `work`,
+    /// `serve`, `demo`, `agent check` and `task log` print text.
     #[arg(long, global = true)]
     pub(crate) json: bool,
     /// orch's home (database, tasks, worktrees): overrides ORCH_HOME
@@ -63,8 +67,8 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run workers (--workers, else ORCH_WORKERS) and the HTTP server
-    /// (--addr, else ORCH_HTTP_ADDR: GET /queue, /healthz, /metrics) until
-    /// SIGINT or SIGTERM.
+    /// (--addr, else ORCH_HTTP_ADDR: the dashboard at /, GET /queue,
+    /// /healthz, /metrics) until SIGINT or SIGTERM.
     ///
     /// The first signal stops the claiming of jobs and gives running jobs 10
     /// s to finish; a second one ends their process trees at once. Either
@@ -82,7 +86,8 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: RepoCommand,
     },
-    /// Tasks: add, show, list, follow their output, retry, cancel.
+    /// Tasks: add, show, list, follow their output, retry, cancel, abandon,
+    /// approve-suite.
     Task {
         #[command(subcommand)]
         command: TaskCommand,
@@ -435,7 +440,8 @@ pub(crate) enum TaskCommand {
 /// Arguments of `orch task list`.
 #[derive(Debug, Args)]
 pub(crate) struct TaskListArgs {
-    /// Only tasks with this status: active, done or blocked.
+    /// Only tasks with this status: active, done, blocked (stuck, waiting
+    /// for `orch task retry`) or abandoned (closed by `orch task abandon`).
     #[arg(long, value_name = "STATUS")]
     pub(crate) status: Option<String>,
     /// Only tasks on this repository (its name).
@@ -508,7 +514,7 @@ pub(crate) enum AlertCommand {
     ///
     /// An acknowledged alert no longer shows on GET /queue, in `orch queue` or in `orch alert list`, across restarts.
     /// Prints {"acknowledged": [ids]}.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, override_usage = "orch alert ack <ID|--all>")]
     Ack {
         /// The alert's id (or give --all).
         #[arg(required_unless_present = "all", conflicts_with = "all")]

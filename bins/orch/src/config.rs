@@ -213,7 +213,10 @@ fn parse_prices(text: &str) -> Option<Vec<orch_launcher::ModelPrice>> {
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{key}: {problem}; expected {expected}. Fix it in the environment (or unset it for the default; see .env.example)"
+    "{key}: {problem}{}. Fix it in the environment (or unset it for the default; see .env.example)",
+    // Said once: a problem that names what was expected already is not
+    // followed by the same words again.
+    if problem.contains(&format!("expected {expected}")) { String::new() } else { format!("; expected {expected}") }
 )]
 pub(crate) struct ConfigError {
     /// The full key, `ORCH_...`.
@@ -719,6 +722,20 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn a_bad_agent_says_what_was_expected_once() {
+        let error = Config::from_iter(env(&[("ORCH_AGENT", "foo")])).unwrap_err();
+        let text = error.to_string();
+        assert_eq!(
+            text.matches("expected claude, codex, gemini or custom")
+                .count(),
+            1,
+            "{text}"
+        );
+        let error = Config::from_iter(env(&[("ORCH_WORKERS", "x")])).unwrap_err();
+        assert!(error.to_string().contains("; expected "), "{error}");
     }
 
     #[test]

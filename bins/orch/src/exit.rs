@@ -96,9 +96,17 @@ pub(crate) fn report(result: &Result<Ending, CliError>) {
         Err(
             CliError::BadArgument(message) | CliError::Tool(message) | CliError::Refused(message),
         ) => {
-            eprintln!("error: {message}");
+            // A message may quote outside text (a title, a suite's output):
+            // its control characters are shown, not obeyed.
+            eprintln!(
+                "error: {}",
+                orch_launcher::views::render::clean_block(message)
+            );
         }
-        Err(CliError::Config(error)) => eprintln!("error: {error}"),
+        Err(CliError::Config(error)) => eprintln!(
+            "error: {}",
+            orch_launcher::views::render::clean_block(&error.to_string())
+        ),
         Err(CliError::Output(error)) => {
             eprintln!("error: cannot print the result: {error}; check that stdout is open");
         }

@@ -162,8 +162,11 @@ pub fn stopped_at(store: &Store, task: &Task) -> Result<Stage, OperatorError> {
 /// Refuses a retry into `deploy` unless the task's latest `deploy-staging`
 /// verdict passed, for a task in a worktree or in its repository's folder
 /// alike: nothing reaches deploy without a staging pass.
-fn deployable(store: &Store, task: TaskId) -> Result<(), OperatorError> {
+fn deployable(store: &Store, task: TaskId, stage: Stage) -> Result<(), OperatorError> {
     let history = store.transitions(task)?;
+    if stage == Stage::PostDeploy {
+        post_deployable(store, task, &history)?;
+    }
     let why = match StagingVerdict::latest(&history) {
         Some(latest) if latest.passed => return Ok(()),
         Some(latest) => format!(
@@ -177,7 +180,41 @@ fn deployable(store: &Store, task: TaskId) -> Result<(), OperatorError> {
         None => "staging never judged it (no deploy-staging verdict is recorded)".to_owned(),
     };
     Err(OperatorError::Refused(format!(
-        "task {task} cannot be retried into deploy: {why}; retry it at staging instead (`orch task retry {task} --stage deploy-staging --reason ...`)"
+        "task {task} cannot be retried into {stage}: {why}; retry it at staging instead (`orch task retry {task} --stage deploy-staging --reason ...`)"
+    )))
+}
+
+/// Post-deploy watches what deploy put out: when the task's repository has a
+/// deploy command, its latest `deploy` verdict must have passed (the staging
+/// rule is checked by [`deployable`] as well).
+fn post_deployable(
+    store: &Store,
+    task: TaskId,
+    history: &[orch_store::Transition],
+) -> Result<(), OperatorError> {
+    let repo = store.repo(store.task(task)?.repo)?;
+    if repo
+        .deploy_command
+        .as_deref()
+        .is_none_or(|c| c.trim().is_empty())
+    {
+        return Ok(());
+    }
+    let latest = history
+        .iter()
+        .rev()
+        .find(|t| t.from_stage == Stage::Deploy && !t.decisions.is_empty());
+    let why = match latest {
+        Some(t) if t.to_stage == Stage::PostDeploy && t.decisions.iter().all(|d| d.passed) => {
+            return Ok(());
+        }
+        Some(_) => "its latest deploy did not pass",
+        None => {
+            "it was never deployed (no deploy verdict is recorded) and its repository has a deploy command"
+        }
+    };
+    Err(OperatorError::Refused(format!(
+        "task {task} cannot be retried into post-deploy: {why}; retry it at deploy instead (`orch task retry {task} --stage deploy --reason ...`)"
     )))
 }
 
@@ -217,8 +254,11 @@ pub fn retry(
         None => stopped_at(store, &current)?,
     };
     let role = stage.role().ok_or(OperatorError::NotWorkingStage(stage))?;
-    if stage == Stage::Deploy {
-        deployable(store, task)?;
+    // Nothing past staging runs without a staging pass: deploy, and
+    // post-deploy (which also needs a passing deploy when there is a deploy
+    // command).
+    if matches!(stage, Stage::Deploy | Stage::PostDeploy) {
+        deployable(store, task, stage)?;
     }
     let job = NewJob::new(task, stage, role);
     let retried = store.retry_task(task, &job, reason, reset_retries)?;

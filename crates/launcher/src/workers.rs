@@ -51,6 +51,10 @@ pub enum WorkersError {
     /// A worker's engine failed (in until-idle mode a worker ends with it).
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// A worker thread panicked outside what the engine catches; the job it
+    /// held, if any, is rescued by the next start.
+    #[error("the worker thread {0} panicked; see its message above")]
+    Panicked(String),
     /// A thread could not be started.
     #[error("cannot start the thread {name}: {source}")]
     Thread {
@@ -493,8 +497,10 @@ impl Workers {
         self.stop.stop();
         let mut first = Ok(());
         for thread in self.threads.drain(..) {
+            let name = thread.thread().name().unwrap_or("worker").to_owned();
             match thread.join() {
                 Ok(Err(error)) if first.is_ok() => first = Err(error.into()),
+                Err(_) if first.is_ok() => first = Err(WorkersError::Panicked(name)),
                 _ => {}
             }
         }

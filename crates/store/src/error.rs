@@ -116,7 +116,8 @@ pub enum StoreError {
 
     /// An operator's command does not fit the task's state: a retry of a
     /// task that is still active, a cancel of one that has ended.
-    #[error("task {task} is {state}: {advice}")]
+    // The advice's commands name the real task (`orch task cancel 7`).
+    #[error("task {task} is {state}: {}", .advice.replace(" ID`", &format!(" {task}`")))]
     TaskState {
         /// The task.
         task: TaskId,

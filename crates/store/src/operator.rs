@@ -546,18 +546,36 @@ impl Store {
         repo: Option<RepoId>,
         limit: u32,
     ) -> Result<Vec<Task>> {
+        self.tasks_where_abandoned(status, None, repo, limit)
+    }
+
+    /// As [`Store::tasks_where`], also filtered on abandonment: `Some(true)`
+    /// only the tasks an operator abandoned, `Some(false)` only the others
+    /// (`task list --status blocked` leaves abandoned tasks out).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn tasks_where_abandoned(
+        &self,
+        status: Option<TaskStatus>,
+        abandoned: Option<bool>,
+        repo: Option<RepoId>,
+        limit: u32,
+    ) -> Result<Vec<Task>> {
         let mut stmt = self
             .conn
             .prepare(&format!(
                 "SELECT {TASK_COLUMNS} FROM tasks \
                  WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR repo_id = ?2) \
+                 AND (?4 IS NULL OR (abandoned_ms IS NOT NULL) = ?4) \
                  ORDER BY id DESC LIMIT ?3"
             ))
-            .map_err(sql("tasks_where"))?;
-        stmt.query_map(params![status, repo, limit], task_from_row)
-            .map_err(sql("tasks_where"))?
+            .map_err(sql("tasks_where_abandoned"))?;
+        stmt.query_map(params![status, repo, limit, abandoned], task_from_row)
+            .map_err(sql("tasks_where_abandoned"))?
             .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(sql("tasks_where"))
+            .map_err(sql("tasks_where_abandoned"))
     }
 
     /// Up to `limit` alerts, newest first: the open ones, or every one with
@@ -701,9 +719,14 @@ impl Store {
     pub fn remove_repo_with(&self, name: &str, blocked_too: bool) -> Result<RemovedRepo> {
         self.write("remove_repo", |tx| {
             let repo = repo_named(tx, name)?;
+            // An abandoned task (blocked, closed by an operator) is finished:
+            // it waits for nobody.
             let tasks: Vec<(TaskId, TaskStatus)> = {
                 let mut stmt = tx
-                    .prepare("SELECT id, status FROM tasks WHERE repo_id = ?1 ORDER BY id")
+                    .prepare(
+                        "SELECT id, status FROM tasks WHERE repo_id = ?1 \
+                         AND abandoned_ms IS NULL ORDER BY id",
+                    )
                     .map_err(sql("remove_repo"))?;
                 stmt.query_map([repo.id], |row| Ok((row.get(0)?, row.get(1)?)))
                     .map_err(sql("remove_repo"))?

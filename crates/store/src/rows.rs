@@ -78,7 +78,8 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
 
 pub(crate) const JOB_COLUMNS: &str = "id, task_id, stage, role, state, attempts, max_attempts, \
      infra_attempts, run_after_ms, lease_token, lease_owner, lease_boot_id, lease_expires_ms, \
-     last_error, created_ms, updated_ms, start_commit, end_commit, rescues, cancel_requested_ms";
+     last_error, created_ms, updated_ms, start_commit, end_commit, rescues, cancel_requested_ms, \
+     claimed_ms";
 
 pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     let owner: Option<String> = row.get(10)?;
@@ -112,6 +113,7 @@ pub(crate) fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         end_commit: row.get(17)?,
         rescues: row.get(18)?,
         cancel_requested_ms: row.get(19)?,
+        claimed_ms: row.get(20)?,
     })
 }
 

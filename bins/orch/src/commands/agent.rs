@@ -6,7 +6,7 @@ use std::time::Duration;
 use orch_launcher::check::{CheckReport, check_agent};
 
 use crate::cli::AgentCheckArgs;
-use crate::commands::{Setup, check_sandbox};
+use crate::commands::{Setup, check_sandbox, print_line, print_text};
 use crate::{CliError, Ending};
 
 /// Runs the check and prints one line per problem, then the agent's last
@@ -20,17 +20,17 @@ use crate::{CliError, Ending};
 pub(crate) fn check(setup: &Setup, args: &AgentCheckArgs) -> Result<Ending, CliError> {
     let config = setup.launcher();
     check_sandbox(config.sandbox.mode)?;
-    println!(
+    print_line(&format!(
         "agent check: ORCH_AGENT={} — `{}` (sandbox {}, timeout {}s)",
         config.agent.preset, config.agent.command, config.sandbox.mode, args.timeout
-    );
+    ))?;
     let report = check_agent(
         &config,
         &std::env::temp_dir(),
         Duration::from_secs(args.timeout),
     )
     .map_err(|error| CliError::Tool(error.to_string()))?;
-    print!("{}", render(&report));
+    print_text(&render(&report))?;
     Ok(if report.artifact_written {
         Ending::Done
     } else {

@@ -110,6 +110,14 @@ fn commit_checkout(git: &Git, dir: &Path) -> Result<(), orch_launcher::worktree:
     Ok(())
 }
 
+/// Prints a line of the demo's report (made safe for a terminal); a closed
+/// stdout is the clean error, never a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        crate::commands::print_text(&format!("{}\n", format!($($arg)*)))?
+    };
+}
+
 /// `orch demo`.
 pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending, CliError> {
     let t0 = Instant::now();
@@ -125,13 +133,13 @@ pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending
         .map_err(tool("cannot create the demo's home"))?;
     std::fs::write(&agent, AGENT).map_err(tool("cannot write the stand-in agent"))?;
     let db = home.join("orch.db");
-    println!("orch demo: home {}", home.display());
-    println!("  database   {}", db.display());
-    println!(
+    say!("orch demo: home {}", home.display());
+    say!("  database   {}", db.display());
+    say!(
         "  agent      {} — a scripted stand-in for an LLM agent CLI (no model, no network)",
         agent.display()
     );
-    println!(
+    say!(
         "  sandbox    {} (landlock abi {}; ORCH_SANDBOX=required|best-effort|off)",
         settings.sandbox_mode(),
         orch_process::sandbox::landlock_abi()
@@ -171,7 +179,7 @@ pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending
         let dir = home.join("checkouts").join(name);
         checkout(&dir, buggy)?;
         if with_git && let Err(error) = commit_checkout(&git, &dir) {
-            println!("  (no git: {error}; the tasks run in the checkouts, one at a time)");
+            say!("  (no git: {error}; the tasks run in the checkouts, one at a time)");
             with_git = false;
         }
         let mut repo = NewRepo::new(name, dir.to_string_lossy(), "sh ./staging.sh");
@@ -187,7 +195,7 @@ pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending
         let (task, _) = engine
             .create_task(id, title)
             .map_err(|error| CliError::Tool(error.to_string()))?;
-        println!(
+        say!(
             "  task {}     {title:?} on {name}{}",
             task.get(),
             if buggy {
@@ -208,7 +216,7 @@ pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending
         );
         tasks.push(task);
     }
-    println!();
+    say!("");
 
     let stop = StopSignal::default();
     let mut jobs = 0;
@@ -219,14 +227,18 @@ pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending
         {
             Some(report) => {
                 jobs += 1;
-                println!("{}", describe(&report));
+                crate::commands::print_line(&describe(&report))?;
             }
             None => break,
         }
     }
-    println!();
+    say!("");
     let store = engine.store();
     let mut all_done = true;
+    // The commands suggested must work where the demo was started (after
+    // `cargo run`, `orch` is not on PATH): this binary's own path.
+    let orch_exe =
+        std::env::current_exe().map_or_else(|_| "orch".to_owned(), |p| p.display().to_string());
     for task in &tasks {
         let t = store
             .task(*task)
@@ -235,14 +247,20 @@ pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending
         let repo = store
             .repo(t.repo)
             .map_err(|error| CliError::Tool(error.to_string()))?;
+        let unchanged = t.head_commit.is_some() && t.head_commit == t.base_commit;
         let branch = t.branch.as_deref().map_or_else(String::new, |branch| {
-            format!(
-                "\n        branch {branch} at {} (merge: git -C {} merge {branch})",
-                t.head_commit
-                    .as_deref()
-                    .map_or("?", orch_launcher::worktree::short),
-                repo.path
-            )
+            let head = t
+                .head_commit
+                .as_deref()
+                .map_or("?", orch_launcher::worktree::short);
+            if unchanged {
+                format!("\n        branch {branch} at {head}: no changes (head = base), nothing to merge")
+            } else {
+                format!(
+                    "\n        branch {branch} at {head} (merge: git -C {} merge {branch})",
+                    repo.path
+                )
+            }
         });
         let runs = store
             .agent_runs(*task)
@@ -252,8 +270,8 @@ pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending
             .filter(|r| r.transport == orch_store::Transport::Llm)
             .collect();
         let cost: f64 = llm.iter().filter_map(|r| r.cost_usd).sum();
-        println!(
-            "task {}: {} after {} developer retr{} — {} LLM calls, ${cost:.3}, {} deterministic runs — ORCH_HOME={} orch task show {}{branch}",
+        say!(
+            "task {}: {} after {} developer retr{} — {} LLM calls, ${cost:.3}, {} deterministic runs — ORCH_HOME={} {} task show {}{branch}",
             task.get(),
             t.status.as_str(),
             t.developer_retries,
@@ -261,14 +279,15 @@ pub(crate) fn run(home: Option<&Path>, test_runner: RunnerMode) -> Result<Ending
             llm.len(),
             runs.len() - llm.len(),
             home.display(),
+            orch_exe,
             task.get()
         );
     }
-    println!("\nGET /queue:");
+    say!("\nGET /queue:");
     let value = queue::queue_json(&store, engine.config())
         .map_err(|error| CliError::Tool(error.to_string()))?;
     print_json(&value)?;
-    println!("\n{jobs} jobs in {:.1} s", t0.elapsed().as_secs_f64());
+    say!("\n{jobs} jobs in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(if all_done {
         Ending::Done
     } else {

@@ -6,7 +6,9 @@ use std::path::Path;
 use orch_inventory::{Inventory, RoleRunStats, Transport};
 use serde_json::json;
 
-use crate::commands::{Setup, open_store, print_json};
+use std::fmt::Write as _;
+
+use crate::commands::{Setup, open_store, print_json, print_line, print_text, write_stdout};
 use crate::{CliError, Ending};
 
 /// The inventory as built into this binary (the document of the sources it
@@ -52,10 +54,10 @@ pub(crate) fn check(root: &Path) -> Result<Ending, CliError> {
         )));
     }
     for line in &drift {
-        println!("{line}");
+        print_line(&line.to_string())?;
     }
     if drift.is_empty() {
-        println!("inventory: no drift");
+        print_line("inventory: no drift")?;
         Ok(Ending::Done)
     } else {
         eprintln!("inventory: {} drift(s)", drift.len());
@@ -90,12 +92,13 @@ pub(crate) fn show(as_json: bool) -> Result<Ending, CliError> {
             "call_sites": sites,
         }))?;
     } else {
-        println!(
-            "{:<4} {:<10} {:<15} {:<20} {:<7} {:<7} classification",
+        let mut text = format!(
+            "{:<4} {:<10} {:<15} {:<20} {:<7} {:<7} classification\n",
             "id", "role", "stage", "verdict key", "control", "oracle"
         );
         for site in &inventory.call_sites {
-            println!(
+            let _ = writeln!(
+                text,
                 "{:<4} {:<10} {:<15} {:<20} {:<7} {:<7} {}{}",
                 site.id,
                 site.role,
@@ -110,6 +113,7 @@ pub(crate) fn show(as_json: bool) -> Result<Ending, CliError> {
                     .unwrap_or_default()
             );
         }
+        print_text(&text)?;
     }
     Ok(Ending::Done)
 }
@@ -130,9 +134,9 @@ pub(crate) fn roadmap(setup: &Setup, db: Option<&Path>, as_json: bool) -> Result
         let text = roadmap
             .to_json()
             .map_err(|error| CliError::Output(std::io::Error::other(error)))?;
-        println!("{text}");
+        write_stdout(&format!("{text}\n"))?;
     } else {
-        print!("{}", roadmap.to_text());
+        print_text(&roadmap.to_text())?;
     }
     Ok(Ending::Done)
 }

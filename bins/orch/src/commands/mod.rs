@@ -164,12 +164,67 @@ pub(crate) fn print_view(
     if !globals.human() {
         return print_json(value);
     }
-    let text = human();
+    print_text(&human())
+}
+
+/// Prints `text` for people on stdout, its control characters made visible
+/// ([`orch_launcher::views::render::clean_block`]: no escape sequence from a
+/// suite's output, a title or a reason reaches the terminal). Every human
+/// text orch prints goes through here: a closed pipe is the clean
+/// [`CliError::Output`] (exit 2), never a panic.
+///
+/// # Errors
+///
+/// [`CliError::Output`] when stdout cannot be written (a closed pipe).
+pub(crate) fn print_text(text: &str) -> Result<(), CliError> {
+    write_stdout(&orch_launcher::views::render::clean_block(text))
+}
+
+/// Writes `text` as it is on stdout (JSON, whose own escapes make it safe);
+/// a closed pipe is [`CliError::Output`].
+///
+/// # Errors
+///
+/// [`CliError::Output`] when stdout cannot be written.
+pub(crate) fn write_stdout(text: &str) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(CliError::Output)
+}
+
+/// Set when a worker's progress line could not be printed (a closed
+/// stdout); `work` then stops with [`CliError::Output`].
+static STDOUT_CLOSED: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
+
+/// Notes that stdout could not be written ([`STDOUT_CLOSED`]).
+pub(crate) fn stdout_closed(error: std::io::Error) {
+    if let Ok(mut slot) = STDOUT_CLOSED.lock() {
+        slot.get_or_insert(error);
+    }
+}
+
+/// The error a progress line met on stdout, if any (taken once).
+pub(crate) fn take_stdout_error() -> Option<std::io::Error> {
+    STDOUT_CLOSED.lock().ok().and_then(|mut slot| slot.take())
+}
+
+/// Whether a progress line met a closed stdout.
+pub(crate) fn stdout_is_closed() -> bool {
+    STDOUT_CLOSED.lock().is_ok_and(|slot| slot.is_some())
+}
+
+/// [`print_text`] of one line (its own line breaks shown as `\n`) and a
+/// line break.
+///
+/// # Errors
+///
+/// As [`print_text`].
+pub(crate) fn print_line(line: &str) -> Result<(), CliError> {
+    let mut line = orch_launcher::views::render::clean_line(line);
+    line.push('\n');
+    print_text(&line)
 }
 
 /// Milliseconds since the epoch now, for the relative times of the human
@@ -311,6 +366,16 @@ pub(crate) fn dispatch(cli: cli::Cli) -> Result<Ending, CliError> {
 
 /// One readable line for a job's end: task, stage → next, role, verdict,
 /// time.
+/// A wait for people: `0 s`, `1.5 s`, `90 s` (never `0.0ns`).
+fn seconds(span: std::time::Duration) -> String {
+    let secs = span.as_secs_f64();
+    if span.subsec_millis() == 0 {
+        format!("{} s", span.as_secs())
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
 pub(crate) fn describe(report: &JobReport) -> String {
     // One name per role: the reserved agent that served the job with the
     // pipeline role beside it; when the LLM ran (a reserved agent that fell
@@ -348,8 +413,9 @@ pub(crate) fn describe(report: &JobReport) -> String {
         }
         JobEndKind::Deferred { retry_in } => {
             format!(
-                "{} deferred {retry_in:.1?} · {who} · the work could not start: {}",
+                "{} deferred {} · {who} · the work could not start: {}",
                 report.stage,
+                seconds(*retry_in),
                 report.detail.as_deref().unwrap_or("see `orch queue`")
             )
         }
@@ -365,4 +431,16 @@ pub(crate) fn describe(report: &JobReport) -> String {
         report.task.get(),
         report.took.as_secs_f64()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_wait_reads_in_seconds_never_nanoseconds() {
+        assert_eq!(super::seconds(Duration::ZERO), "0 s");
+        assert_eq!(super::seconds(Duration::from_secs(90)), "90 s");
+        assert_eq!(super::seconds(Duration::from_millis(1_500)), "1.5 s");
+    }
 }

@@ -147,9 +147,14 @@ pub(crate) fn render(queue: &Value, now_ms: i64) -> String {
             .unwrap_or_default();
         let _ = write!(
             out,
-            "{name}{mode}: {} · {} runs: {} passed, {} failed, {} timed out, {} tool errors, {} fell back to the LLM",
+            "{name}{mode}: {} · {} run{}: {} passed, {} failed, {} timed out, {} tool errors, {} fell back to the LLM",
             if enabled { "on" } else { "off" },
             num(runner, "runs"),
+            if runner.get("runs").and_then(Value::as_u64) == Some(1) {
+                ""
+            } else {
+                "s"
+            },
             num(runner, "passed"),
             num(runner, "failed"),
             num(runner, "timed_out"),

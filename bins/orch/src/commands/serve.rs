@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use orch_launcher::boot_id;
+use orch_launcher::views::render::clean_line;
 use orch_launcher::{EngineError, Event, Workers, WorkersError};
 
 use crate::cli::ServeArgs;
@@ -60,33 +61,49 @@ fn report(command: &str, event: &Event<'_>) {
             "orch: removed the worktree {} (its task is done or gone; its branch stays)",
             dir.display()
         ),
-        Event::Kept(dir, why) => eprintln!("orch: kept the worktree {}: {why}", dir.display()),
-        Event::Started { worker, start } => println!("{}", start_line(worker, start)),
+        Event::Kept(dir, why) => eprintln!(
+            "orch: kept the worktree {}: {}",
+            dir.display(),
+            clean_line(why)
+        ),
+        Event::Started { worker, start } => emit(&start_line(worker, start)),
         Event::Ended { worker, report } => {
-            println!("{}", end_line(worker, report));
+            emit(&end_line(worker, report));
             if let Some(said) = &report.shadow_disagreement {
-                println!(
+                emit(&format!(
                     "{} shadow · task {} {:?} · {} · {said}",
                     now_utc(),
                     report.task.get(),
                     report.title,
                     report.stage
-                );
+                ));
             }
         }
-        Event::Rescued { what, rescued } => println!("{}", rescue_line(what, rescued)),
+        Event::Rescued { what, rescued } => emit(&rescue_line(what, rescued)),
         Event::Failed {
             worker,
             error: error @ EngineError::Panicked { .. },
-        } => eprintln!("orch {command}: {worker}: caught a panic: {error}"),
+        } => eprintln!(
+            "orch {command}: {worker}: caught a panic: {}",
+            clean_line(&error.to_string())
+        ),
         Event::Failed { worker, error } => {
-            eprintln!("orch {command}: {worker}: {error}; retrying");
+            eprintln!(
+                "orch {command}: {worker}: {}; retrying",
+                clean_line(&error.to_string())
+            );
         }
         Event::Panicked { worker, message } => {
-            eprintln!("orch {command}: {worker}: caught a panic outside any job: {message}");
+            eprintln!(
+                "orch {command}: {worker}: caught a panic outside any job: {}",
+                clean_line(message)
+            );
         }
         Event::RescueFailed { what, error } => {
-            eprintln!("orch {command}: rescue of {what} failed: {error}");
+            eprintln!(
+                "orch {command}: rescue of {what} failed: {}",
+                clean_line(&error.to_string())
+            );
         }
         Event::DatabaseReplaced(why) => eprintln!("orch {command}: {why}"),
         Event::BootFileRestored(path) => eprintln!(
@@ -100,6 +117,15 @@ fn report(command: &str, event: &Event<'_>) {
 /// Now, as the log's lines begin: UTC, to the millisecond.
 fn now_utc() -> String {
     crate::commands::rfc3339(orch_launcher::epoch_ms(std::time::SystemTime::now()))
+}
+
+/// Prints one progress line of the serve log (control characters made
+/// visible); a closed stdout (`orch work | head -1`) is no panic: it is
+/// noted, and `work` stops with the clean error (exit 2).
+fn emit(line: &str) {
+    if let Err(crate::CliError::Output(error)) = crate::commands::print_line(line) {
+        crate::commands::stdout_closed(error);
+    }
 }
 
 /// The log's line when a job's run starts: time, task and title, stage,
@@ -189,8 +215,9 @@ pub(crate) fn serve(setup: &Setup, args: &ServeArgs) -> Result<Ending, CliError>
     let shutdown = Shutdown::watch()?;
     let server = http::Http::bind(setup)?;
     eprintln!(
-        "orch serve: {} workers, HTTP on http://{} (GET /queue, /healthz, /metrics), boot {}, sandbox {}",
+        "orch serve: {} worker{}, HTTP on http://{} (the dashboard at /; GET /queue, /healthz, /metrics), boot {}, sandbox {}",
         setup.config.workers,
+        if setup.config.workers == 1 { "" } else { "s" },
         server.addr(),
         workers.boot(),
         setup.config.sandbox_mode()

@@ -44,6 +44,26 @@ fn parse_stage(text: &str, flag: &str) -> Result<Stage, CliError> {
         .map_err(|error| CliError::BadArgument(format!("{flag}: {error}")))
 }
 
+/// A retry's `--stage`: only a working stage (one a role runs) is named in
+/// the error, since `done` and `blocked` run no job.
+fn parse_working_stage(text: &str) -> Result<Stage, CliError> {
+    match text.parse::<Stage>() {
+        Ok(stage) if stage.role().is_some() => Ok(stage),
+        _ => {
+            let working: Vec<&str> = Stage::ALL
+                .iter()
+                .filter(|s| s.role().is_some())
+                .map(|s| s.as_str())
+                .collect();
+            Err(CliError::BadArgument(format!(
+                "--stage: {} is not a working stage; name one of {}",
+                orch_launcher::views::render::clean_line(text),
+                working.join(", ")
+            )))
+        }
+    }
+}
+
 /// `orch task add`.
 fn add(setup: &Setup, args: &TaskAddArgs) -> Result<Ending, CliError> {
     let engine = setup.engine("cli", "task-add")?;
@@ -135,17 +155,23 @@ fn log(setup: &Setup, args: &TaskLogArgs) -> Result<Ending, CliError> {
 /// `orch task list`.
 fn list(setup: &Setup, globals: &Globals, args: &TaskListArgs) -> Result<Ending, CliError> {
     let store = setup.open_store()?;
-    let status = args
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<TaskStatus>().map_err(|_| {
+    // `abandoned` is a blocked task an operator closed: listed on its own,
+    // and left out of `blocked` (what is stuck).
+    let (status, abandoned) = match args.status.as_deref() {
+        None => (None, None),
+        Some("abandoned") => (Some(TaskStatus::Blocked), Some(true)),
+        Some(s) => {
+            let status = s.parse::<TaskStatus>().map_err(|_| {
                 CliError::BadArgument(format!(
-                    "--status {s:?} is not a task status; give active, done or blocked"
+                    "--status {s:?} is not a task status; give active, done, blocked or abandoned"
                 ))
-            })
-        })
-        .transpose()?;
+            })?;
+            (
+                Some(status),
+                (status == TaskStatus::Blocked).then_some(false),
+            )
+        }
+    };
     let repo = match &args.repo {
         Some(name) => Some(
             store
@@ -160,21 +186,20 @@ fn list(setup: &Setup, globals: &Globals, args: &TaskListArgs) -> Result<Ending,
         None => None,
     };
     let mut tasks = Vec::new();
-    for task in store.tasks_where(status, repo, args.limit)? {
+    for task in store.tasks_where_abandoned(status, abandoned, repo, args.limit)? {
         let repo = store.repo(task.repo)?;
         tasks.push(TaskSummary::load(&store, &task, &repo)?);
     }
-    print_view(globals, &tasks, || render::task_list(&tasks, now_ms()))?;
+    print_view(globals, &tasks, || match args.status.as_deref() {
+        Some(status) if tasks.is_empty() => format!("no {status} tasks\n"),
+        _ => render::task_list(&tasks, now_ms()),
+    })?;
     Ok(Ending::Done)
 }
 
 /// `orch task retry`.
 fn retry(setup: &Setup, args: &TaskRetryArgs) -> Result<Ending, CliError> {
-    let stage = args
-        .stage
-        .as_deref()
-        .map(|s| parse_stage(s, "--stage"))
-        .transpose()?;
+    let stage = args.stage.as_deref().map(parse_working_stage).transpose()?;
     if args.reason.trim().is_empty() {
         return Err(CliError::BadArgument(
             "--reason is blank; say why the task runs again".to_owned(),

@@ -20,11 +20,14 @@ pub(crate) fn work(setup: &Setup, until_idle: bool) -> Result<Ending, CliError> 
     let workers = start_workers(setup, "work", "work", 1, until_idle)?;
     let shutdown = Shutdown::watch()?;
     // Short naps, so a signal ends `work` at once.
-    while !shutdown.asked() && !workers.is_finished() {
+    while !shutdown.asked() && !workers.is_finished() && !super::stdout_is_closed() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // No grace: a foreground worker's operator asked for it to end now.
     workers.shutdown(Duration::ZERO)?;
+    if let Some(error) = super::take_stdout_error() {
+        return Err(CliError::Output(error));
+    }
     Ok(match shutdown.signal() {
         Some(signal) => {
             eprintln!(

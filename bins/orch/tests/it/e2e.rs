@@ -1453,6 +1453,46 @@ fn a_retry_into_deploy_without_a_staging_pass_is_refused() {
     assert_eq!(retried["stage"], "deploy-staging");
 }
 
+/// Issue 21 (i21): post-deploy watches what deploy put out. A task whose
+/// staging passed but whose deploy failed (blocked at deploy) cannot be
+/// retried into post-deploy, which would mark it done; into deploy it can.
+#[test]
+fn i21_a_retry_into_post_deploy_needs_a_passing_deploy() {
+    let world = World::new("post-deploy-guard");
+    let checkout = world.checkout();
+    world.json(&[
+        "repo",
+        "add",
+        "calc",
+        "--path",
+        checkout.to_str().unwrap(),
+        "--staging-cmd",
+        "sh ./staging.sh",
+        "--deploy-cmd",
+        "exit 1",
+    ]);
+    world.json(&["task", "add", "--repo", "calc", "--title", "deploy fails"]);
+    let work = world
+        .orch(&["work", "--until-idle"])
+        .env("ORCH_SANDBOX", "off")
+        .output()
+        .unwrap();
+    assert!(work.status.success(), "{}", describe(&work));
+    let task = world.task(1);
+    assert_eq!(task["blocked"]["stage"], "deploy", "{task}");
+    let refused = world.run(&["task", "retry", "1", "--stage", "post-deploy"]);
+    assert_eq!(code(&refused), Some(4), "{}", describe(&refused));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("its latest deploy did not pass") && said.contains("--stage deploy"),
+        "{}",
+        describe(&refused)
+    );
+    assert_eq!(world.task(1), task, "the refused retry wrote something");
+    let retried = world.json(&["task", "retry", "1", "--stage", "deploy"]);
+    assert_eq!(retried["stage"], "deploy");
+}
+
 /// Issue 20, a deploy at most once through the binary: `orch work` is
 /// killed (-9) while its deploy command runs, after the command appended to
 /// a ledger. The next process rescues the dead boot's job at once and does
@@ -2027,6 +2067,16 @@ fn the_demo_serves_one_testing_stage_by_the_test_runner_and_the_shadow_demo_meas
     assert!(
         text.contains("task 2 · testing → deploy-staging · tester · PASSED"),
         "the other tasks keep the LLM tester: {text}"
+    );
+    // i21: the suggested commands name this binary (no `orch` on PATH after
+    // `cargo run`), and a branch with no commit says so, with no merge line.
+    assert!(text.contains(&format!(" {ORCH} task show 1")), "{text}");
+    let summary = &text[text.find("\ntask 1: done").unwrap()..];
+    let second = summary.lines().nth(2).unwrap();
+    assert!(
+        second.contains("no changes (head = base), nothing to merge")
+            && !second.contains("merge: git"),
+        "{text}"
     );
     // /queue shows both runners' blocks.
     let start = text.find("GET /queue:\n").unwrap() + "GET /queue:\n".len();

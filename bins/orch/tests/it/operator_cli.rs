@@ -371,7 +371,8 @@ fn serve_takes_addr_and_workers_and_exits_130_or_143_on_a_signal() {
     for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
         let (mut child, mut stderr, said) = serve(&world, "1", &[]);
         assert!(
-            said.contains("orch serve: 1 workers, HTTP on http://127.0.0.1:"),
+            said.contains("orch serve: 1 worker, HTTP on http://127.0.0.1:")
+                && said.contains("(the dashboard at /;"),
             "{said}"
         );
         kill(pid(&child), signal).unwrap();
@@ -493,4 +494,150 @@ fn staging_run_streams_the_suites_output_while_it_runs_unless_quiet() {
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["status"], "PASSED");
     assert!(Path::new(summary["sidecar"].as_str().unwrap()).is_file());
+}
+
+// ----- issue 21, the new user's findings (branch i21-polish) -----
+
+/// A task blocked at its first stage: added, then its queued job cancelled.
+fn blocked_task(world: &World) {
+    world.add_repo();
+    world.json(&["task", "add", "--repo", "calc", "--title", "ship it"]);
+    let cancelled = world.json(&["task", "cancel", "1"]);
+    assert_eq!(cancelled["status"], "blocked", "{cancelled}");
+}
+
+#[test]
+fn i21_nothing_past_staging_is_retried_without_a_staging_pass() {
+    let world = World::new("i21-retry");
+    world.add_repo();
+    world.json(&["task", "add", "--repo", "calc", "--title", "ship it"]);
+    // Still queued: the refusal names the real task, not "ID".
+    let active = world.run(&["task", "retry", "1"]);
+    assert_eq!(active.status.code(), Some(4), "{}", describe(&active));
+    assert!(
+        String::from_utf8_lossy(&active.stderr).contains("`orch task cancel 1`"),
+        "{}",
+        describe(&active)
+    );
+    world.json(&["task", "cancel", "1"]);
+    // Blocked at analysis, never staged: neither deploy nor post-deploy.
+    for stage in ["deploy", "post-deploy"] {
+        let refused = world.run(&["task", "retry", "1", "--stage", stage]);
+        assert_eq!(refused.status.code(), Some(4), "{}", describe(&refused));
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            err.contains(&format!("cannot be retried into {stage}"))
+                && err.contains("staging never judged it"),
+            "{err}"
+        );
+    }
+    // The task was left as it was.
+    let shown = world.json(&["task", "show", "1"]);
+    assert_eq!(shown["status"], "blocked", "{shown}");
+    // --stage names only the working stages.
+    for bad in ["done", "bogus"] {
+        let refused = world.run(&["task", "retry", "1", "--stage", bad]);
+        assert_eq!(refused.status.code(), Some(3), "{}", describe(&refused));
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            err.contains("deploy-staging, deploy, post-deploy")
+                && !err.contains("done,")
+                && !err.contains("blocked"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn i21_an_abandoned_task_says_so_everywhere() {
+    let world = World::new("i21-abandoned");
+    blocked_task(&world);
+    world.json(&["task", "abandon", "1", "--reason", "superseded"]);
+
+    let shown = world.json(&["task", "show", "1"]);
+    assert_eq!(shown["blocked"]["stage"], "analysis", "{shown}");
+    assert!(shown["blocked"]["unblock"].is_null(), "{shown}");
+    let human = world.on_a_terminal(&["task", "show", "1"]);
+    assert!(
+        human.contains("abandoned (was blocked at analysis)"),
+        "{human}"
+    );
+    assert!(!human.contains("unblock"), "{human}");
+    let listed = world.on_a_terminal(&["task", "list"]);
+    assert!(
+        listed.contains("abandoned (was blocked at analysis)") && !listed.contains("unblock"),
+        "{listed}"
+    );
+
+    // Not stuck: out of --status blocked, in --status abandoned.
+    let blocked = world.json(&["task", "list", "--status", "blocked"]);
+    assert_eq!(blocked.as_array().unwrap().len(), 0, "{blocked}");
+    let none = world.on_a_terminal(&["task", "list", "--status", "blocked"]);
+    assert_eq!(none, "no blocked tasks\n");
+    let abandoned = world.json(&["task", "list", "--status", "abandoned"]);
+    assert_eq!(abandoned.as_array().unwrap().len(), 1, "{abandoned}");
+
+    // Finished: the repository can go.
+    let removed = world.run(&["repo", "remove", "calc"]);
+    assert!(removed.status.success(), "{}", describe(&removed));
+}
+
+#[test]
+fn i21_titles_and_reasons_cannot_drive_the_terminal() {
+    let world = World::new("i21-escapes");
+    world.add_repo();
+    world.json(&[
+        "task",
+        "add",
+        "--repo",
+        "calc",
+        "--title",
+        "evil\u{1b}[2J\u{1b}]0;pwned\u{7}\nsecond line\u{9b}",
+    ]);
+    world.json(&["task", "cancel", "1"]);
+    for args in [&["task", "show", "1"][..], &["task", "list"][..]] {
+        let shown = world.on_a_terminal(args);
+        assert!(
+            !shown.contains(['\u{1b}', '\u{7}', '\u{9b}']),
+            "{args:?}: {shown:?}"
+        );
+        assert!(shown.contains("evil\\x1b[2J\\x1b]0;pwned\\x07"), "{shown}");
+        assert!(!shown.contains("\nsecond line"), "{shown}");
+    }
+    // The JSON keeps the title as it was given.
+    let json = world.json(&["task", "show", "1"]);
+    assert_eq!(
+        json["title"],
+        "evil\u{1b}[2J\u{1b}]0;pwned\u{7}\nsecond line\u{9b}"
+    );
+}
+
+/// `orch ARGS` with its stdout a pipe whose reader is gone.
+fn into_a_closed_pipe(world: &World, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    world
+        .orch(args)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn i21_a_closed_pipe_is_a_clean_error_never_a_panic() {
+    let world = World::new("i21-pipe");
+    world.add_repo();
+    world.json(&["task", "add", "--repo", "calc", "--title", "ship it"]);
+    for args in [
+        &["roadmap"][..],
+        &["inventory", "show"][..],
+        &["work", "--until-idle"][..],
+    ] {
+        let output = into_a_closed_pipe(&world, args);
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("cannot print the result"), "{args:?}: {err}");
+    }
 }

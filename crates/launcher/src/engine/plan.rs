@@ -140,7 +140,7 @@ pub(super) fn plan_end(facts: EndFacts<'_>) -> Result<EndPlan, TransitionError> 
     let alert =
         end_alert(stage, &task, gates, record, run_alert, budget, &decision).map(|a| NewAlert {
             kind: a.kind,
-            message: a.message,
+            message: restored_suite_hint(a.message, decision.to, suite_note, task.id),
             task: Some(task.id),
             job: Some(job),
         });
@@ -154,6 +154,23 @@ pub(super) fn plan_end(facts: EndFacts<'_>) -> Result<EndPlan, TransitionError> 
         alert,
         shadow,
     })
+}
+
+/// A block whose suite run restored suite files the task changed says so,
+/// and names the other way out: accepting the change
+/// (`orch task approve-suite`), when the change is wanted.
+fn restored_suite_hint(
+    message: String,
+    to: Stage,
+    suite_note: Option<&str>,
+    task: orch_store::TaskId,
+) -> String {
+    match suite_note {
+        Some(note) if to == Stage::Blocked && note.contains("(restored)") => format!(
+            "{message}. The task changed pinned suite files, which were restored for the run ({note}): if that change is wanted, accept it with `orch task approve-suite {task} --reason ...`, then `orch task retry {task}`"
+        ),
+        _ => message,
+    }
 }
 
 /// What a job's end that blocks its task writes: the transition to
@@ -502,6 +519,34 @@ mod tests {
         for (d, g) in plan.transition.decisions.iter().zip(&gates) {
             assert_eq!(d.reason, format!("{}; suite paths changed: none", g.reason));
         }
+    }
+
+    #[test]
+    fn a_block_after_a_restored_suite_says_so_and_names_approve_suite() {
+        let gates = failing(Stage::Testing);
+        let run = record(RunOutcome::Failed);
+        let note =
+            "suite paths changed by the task since the base: modified (restored): tests/t.py";
+        // The budget is spent: the fail blocks.
+        let plan = plan_end(EndFacts {
+            suite_note: Some(note),
+            ..facts(Stage::Testing, 3, &gates, &run)
+        })
+        .unwrap();
+        assert_eq!(plan.decision.to, Stage::Blocked);
+        let (_, message) = alert_of(&plan);
+        assert!(message.contains(note), "{message}");
+        assert!(
+            message.contains("`orch task approve-suite 7 --reason ...`"),
+            "{message}"
+        );
+        // Nothing restored (only added files kept): no hint.
+        let plan = plan_end(EndFacts {
+            suite_note: Some("suite paths changed by the task since the base: added (kept): t.sh"),
+            ..facts(Stage::Testing, 3, &gates, &run)
+        })
+        .unwrap();
+        assert!(!alert_of(&plan).1.contains("approve-suite"));
     }
 
     #[test]

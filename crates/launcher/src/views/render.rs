@@ -20,6 +20,48 @@ use super::{AlertView, RepoView, TaskSummary, TaskView};
 /// ones end with `…`.
 const CELL_MAX: usize = 60;
 
+/// Text from outside (a suite's output, a title, an agent's reason) made
+/// safe for a terminal, keeping its line breaks: every control character
+/// (C0 but `\n`, ESC, DEL, C1) is shown as a visible escape (`\x1b`,
+/// `\u{9b}`), so nothing printed can move the cursor, retitle the window or
+/// clear the screen. A tab stays.
+#[must_use]
+pub fn clean_block(text: &str) -> String {
+    clean(text, false)
+}
+
+/// [`clean_block`] for one-line fields (titles, reasons, the `work` lines):
+/// line breaks are shown as `\n` too, so a field cannot forge a line.
+#[must_use]
+pub fn clean_line(text: &str) -> String {
+    clean(text, true)
+}
+
+fn clean(text: &str, fold_newlines: bool) -> String {
+    let unsafe_char = |c: char| c.is_control() && (fold_newlines || (c != '\n' && c != '\t'));
+    if !text.chars().any(unsafe_char) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' if fold_newlines => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' if fold_newlines => out.push_str("\\t"),
+            c if unsafe_char(c) => {
+                let code = u32::from(c);
+                if code < 0x80 {
+                    let _ = write!(out, "\\x{code:02x}");
+                } else {
+                    let _ = write!(out, "\\u{{{code:x}}}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `served_by` with the pipeline `role` beside it when they differ
 /// (`staging-runner (deployer)`), else the role alone.
 #[must_use]
@@ -136,9 +178,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// Where a task is, in a few words: `testing`, `done`, `blocked at
 /// testing`.
-fn place(status: &str, stage: &str, blocked_at: Option<&str>) -> String {
-    match (status, blocked_at) {
-        ("blocked", Some(at)) => format!("blocked at {at}"),
+fn place(status: &str, stage: &str, blocked: Option<&super::BlockedView>) -> String {
+    match (status, blocked) {
+        ("blocked", Some(b)) if b.unblock.is_none() => {
+            format!("abandoned (was blocked at {})", b.stage)
+        }
+        ("blocked", Some(b)) => format!("blocked at {}", b.stage),
         ("active", _) => stage.to_owned(),
         (status, _) => status.to_owned(),
     }
@@ -157,14 +202,10 @@ pub fn task_list(tasks: &[TaskSummary], now_ms: i64) -> String {
         .map(|t| {
             vec![
                 t.id.to_string(),
-                place(
-                    &t.status,
-                    &t.stage,
-                    t.blocked.as_ref().map(|b| b.stage.as_str()),
-                ),
+                place(&t.status, &t.stage, t.blocked.as_ref()),
                 t.repo.clone(),
                 when(&t.updated, now_ms),
-                cut(&t.title, CELL_MAX),
+                cut(&clean_line(&t.title), CELL_MAX),
             ]
         })
         .collect();
@@ -181,14 +222,19 @@ pub fn task_list(tasks: &[TaskSummary], now_ms: i64) -> String {
     );
     for task in tasks {
         if let Some(blocked) = &task.blocked {
-            let _ = writeln!(
-                out,
-                "task {} blocked at {}: {} (unblock: {})",
-                task.id,
-                blocked.stage,
-                cut(&blocked.reason, 2 * CELL_MAX),
-                blocked.unblock
-            );
+            let reason = cut(&clean_line(&blocked.reason), 2 * CELL_MAX);
+            let _ = match &blocked.unblock {
+                Some(unblock) => writeln!(
+                    out,
+                    "task {} blocked at {}: {reason} (unblock: {unblock})",
+                    task.id, blocked.stage,
+                ),
+                None => writeln!(
+                    out,
+                    "task {} abandoned (was blocked at {}): {reason}",
+                    task.id, blocked.stage,
+                ),
+            };
         }
     }
     out
@@ -201,14 +247,16 @@ pub fn task_list(tasks: &[TaskSummary], now_ms: i64) -> String {
 #[must_use]
 pub fn task(view: &TaskView, now_ms: i64) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "task {} · {}", view.id, view.title);
+    let _ = writeln!(out, "task {} · {}", view.id, clean_line(&view.title));
     let mut fields: Vec<(&str, String)> = vec![("repo", view.repo.clone())];
     match &view.blocked {
         Some(blocked) => {
-            fields.push(("status", format!("blocked at {}", blocked.stage)));
+            fields.push(("status", place("blocked", "", Some(blocked))));
             fields.push(("since", when(&blocked.at, now_ms)));
-            fields.push(("why", blocked.reason.clone()));
-            fields.push(("unblock", blocked.unblock.clone()));
+            fields.push(("why", clean_line(&blocked.reason)));
+            if let Some(unblock) = &blocked.unblock {
+                fields.push(("unblock", unblock.clone()));
+            }
         }
         None if view.status == "active" => {
             fields.push(("status", format!("active at {}", view.stage)));
@@ -225,7 +273,7 @@ pub fn task(view: &TaskView, now_ms: i64) -> String {
                         job.id,
                         job.state,
                         role_label(job.served_by.as_deref(), &job.role),
-                        when(&job.updated, now_ms)
+                        when(job.started.as_deref().unwrap_or(&job.updated), now_ms)
                     ),
                 ));
             }
@@ -258,17 +306,24 @@ pub fn task(view: &TaskView, now_ms: i64) -> String {
     if let Some(path) = &tree.path {
         fields.push(("worktree", path.clone()));
     }
+    // A branch whose head is its base carries no work: nothing to merge.
+    let unchanged = tree.base_commit.is_some() && tree.base_commit == tree.head_commit;
     if let (Some(base), head) = (&tree.base_commit, &tree.head_commit) {
         fields.push((
             "commits",
             format!(
-                "base {} · head {}",
+                "base {} · head {}{}",
                 short_sha(base),
-                head.as_deref().map_or("none yet", short_sha)
+                head.as_deref().map_or("none yet", short_sha),
+                if unchanged {
+                    " · no changes (head = base)"
+                } else {
+                    ""
+                }
             ),
         ));
     }
-    if let Some(merge) = &tree.merge {
+    if let Some(merge) = tree.merge.as_ref().filter(|_| !unchanged) {
         fields.push(("merge", merge.clone()));
     }
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -290,7 +345,7 @@ pub fn task(view: &TaskView, now_ms: i64) -> String {
             t.to
         );
         if let Some(reason) = &t.reason {
-            let _ = writeln!(out, "      reason: {reason}");
+            let _ = writeln!(out, "      reason: {}", clean_line(reason));
         }
         for gate in &t.gates {
             let _ = writeln!(
@@ -298,7 +353,7 @@ pub fn task(view: &TaskView, now_ms: i64) -> String {
                 "      {} {}: {}",
                 if gate.passed { "pass" } else { "FAIL" },
                 gate.gate,
-                gate.reason
+                clean_line(&gate.reason)
             );
         }
     }
@@ -432,7 +487,7 @@ pub fn alert_list(alerts: &[AlertView], now_ms: i64) -> String {
                         .map_or_else(|| "open".to_owned(), |at| when(at, now_ms)),
                 );
             }
-            row.push(cut(&a.message, 2 * CELL_MAX));
+            row.push(cut(&clean_line(&a.message), 2 * CELL_MAX));
             row
         })
         .collect();
@@ -443,10 +498,14 @@ pub fn alert_list(alerts: &[AlertView], now_ms: i64) -> String {
     headers.push("MESSAGE");
     let mut out = table(&headers, &rows);
     let open = alerts.iter().filter(|a| a.acknowledged.is_none()).count();
-    let _ = writeln!(
-        out,
-        "{open} open; the whole message: `orch alert list --json`; acknowledge: `orch alert ack ID` (or --all)"
-    );
+    if open == 0 {
+        let _ = writeln!(out, "0 open; the whole message: `orch alert list --json`");
+    } else {
+        let _ = writeln!(
+            out,
+            "{open} open; the whole message: `orch alert list --json`; acknowledge: `orch alert ack ID` (or --all)"
+        );
+    }
     out
 }
 
@@ -510,5 +569,19 @@ mod tests {
         assert_eq!(text, "A     B\n→→    x\nabcd  y\n");
         assert_eq!(cut("abcdef", 4), "abc…");
         assert_eq!(cut("a\nb", 10), "a b");
+    }
+
+    #[test]
+    fn control_characters_are_made_visible() {
+        let hostile = "a\u{1b}]0;pwned\u{7}\u{1b}[31mRED\r\nnext\u{7f}\u{9b}2J\tz";
+        assert_eq!(
+            super::clean_block(hostile),
+            "a\\x1b]0;pwned\\x07\\x1b[31mRED\\r\nnext\\x7f\\u{9b}2J\tz"
+        );
+        assert_eq!(
+            super::clean_line(hostile),
+            "a\\x1b]0;pwned\\x07\\x1b[31mRED\\r\\nnext\\x7f\\u{9b}2J\\tz"
+        );
+        assert_eq!(super::clean_line("plain · ünïcode"), "plain · ünïcode");
     }
 }

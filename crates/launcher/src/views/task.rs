@@ -121,8 +121,9 @@ pub struct BlockedView {
     pub reason: String,
     /// The stage it was blocked at.
     pub stage: String,
-    /// The command that sends it back to work where it stopped.
-    pub unblock: String,
+    /// The command that sends it back to work where it stopped; `None`
+    /// (JSON `null`) for a task an operator abandoned, which is not retried.
+    pub unblock: Option<String>,
 }
 
 impl BlockedView {
@@ -164,11 +165,22 @@ impl BlockedView {
             alert: alert.map(|a| a.id.get()),
             at: rfc3339(since),
             reason,
-            stage: into_blocked
+            // The stage it stopped at: the last transition into blocked from
+            // a working stage (an abandon goes blocked → blocked).
+            stage: transitions
+                .iter()
+                .rev()
+                .find(|t| {
+                    t.to_stage == orch_pipeline::Stage::Blocked
+                        && t.from_stage != orch_pipeline::Stage::Blocked
+                })
                 .map_or(task.stage, |t| t.from_stage)
                 .as_str()
                 .to_owned(),
-            unblock: format!("orch task retry {}", task.id.get()),
+            unblock: task
+                .abandoned_ms
+                .is_none()
+                .then(|| format!("orch task retry {}", task.id.get())),
         })
     }
 }
@@ -291,6 +303,9 @@ pub struct JobView {
     pub stage: String,
     /// The commit its run started from.
     pub start_commit: Option<String>,
+    /// When its latest claim was taken (RFC 3339): a running job's start (a
+    /// heartbeat does not move it); `null` if never claimed.
+    pub started: Option<String>,
     /// `queued`, `running`, `done` or `failed`.
     pub state: String,
     /// When it last changed (RFC 3339).
@@ -309,6 +324,7 @@ impl JobView {
             served_by: None,
             stage: job.stage.to_string(),
             start_commit: job.start_commit.clone(),
+            started: job.claimed_ms.map(rfc3339),
             state: job.state.as_str().to_owned(),
             updated: rfc3339(job.updated_ms),
         }

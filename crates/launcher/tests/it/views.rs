@@ -368,7 +368,11 @@ fn the_task_list_json_says_where_a_task_is_blocked() {
     let blocked = rows.iter().find(|r| r.id == 1).unwrap();
     let why = blocked.blocked.as_ref().unwrap();
     assert_eq!(
-        (why.stage.as_str(), why.unblock.as_str(), why.alert),
+        (
+            why.stage.as_str(),
+            why.unblock.as_deref().unwrap(),
+            why.alert
+        ),
         ("architecture", "orch task retry 1", Some(1))
     );
     // The alert raised with the block says why, in full.
@@ -526,4 +530,56 @@ fn the_gate_check_and_alert_ack_views_are_pinned() {
         "gate check": checks,
     });
     orch_tests::assert_golden(&golden("checks.json"), &json(&fx, &all), UPDATE);
+}
+
+/// Issue 21 (i21): "running since" is the job's claim, not its last
+/// heartbeat, in the JSON (`jobs[].started`) and in `task show`.
+#[test]
+fn i21_a_running_job_is_shown_since_its_claim_not_its_heartbeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open_with(
+        dir.path().join("orch.db"),
+        StoreOptions {
+            clock: clock.clone(),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let checkout = dir.path().join("app");
+    std::fs::create_dir_all(&checkout).unwrap();
+    let repo = store
+        .add_repo(&NewRepo::new(
+            "app",
+            checkout.to_string_lossy(),
+            "make staging",
+        ))
+        .unwrap();
+    let (task, _) = store
+        .create_task(
+            repo,
+            "long job",
+            &NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst),
+        )
+        .unwrap();
+    let owner = orch_store::LeaseOwner::new("boot-1", "worker-0");
+    let claimed = store
+        .claim(&owner, std::time::Duration::from_secs(600))
+        .unwrap()
+        .unwrap();
+    // An hour of heartbeats later.
+    clock.advance(3_600_000);
+    store
+        .heartbeat(claimed.lease, std::time::Duration::from_secs(600))
+        .unwrap();
+    let view = TaskView::load(&store, &dir.path().join("home"), task.get()).unwrap();
+    let job = view.jobs.first().unwrap();
+    assert_eq!(job.state, "running");
+    assert_eq!(job.started.as_deref(), Some("2026-01-02T03:04:05.678Z"));
+    assert_eq!(job.updated, "2026-01-02T04:04:05.678Z");
+    let text = render::task(&view, T0 + 3_600_000);
+    assert!(
+        text.contains("since 2026-01-02 03:04:05Z (1h ago)"),
+        "{text}"
+    );
 }

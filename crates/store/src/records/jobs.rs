@@ -84,6 +84,9 @@ pub struct Job {
     pub rescues: u32,
     /// When an operator asked to cancel it (`orch task cancel`), if ever.
     pub cancel_requested_ms: Option<i64>,
+    /// When its latest claim was taken (a running job's start; a heartbeat
+    /// does not move it); `None` if never claimed.
+    pub claimed_ms: Option<i64>,
 }
 
 /// The lease of a running job.
