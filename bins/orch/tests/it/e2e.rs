@@ -627,14 +627,17 @@ fn kill_9_of_serve_under_load_loses_nothing() {
     }
     // `work --until-idle` stops when no job is due; a job a kill left
     // deferred (say, its worktree could not be made while git was killed)
-    // is due only after its backoff, so drain until nothing is queued,
-    // within a bound that a lost task still fails.
+    // is due only after its backoff, so drain until nothing is queued or
+    // running, within a bound that a lost task still fails.
     let drain = Instant::now();
     loop {
         let output = world.run(&["work", "--until-idle"]);
         assert!(output.status.success(), "{}", describe(&output));
         let queue = world.json(&["queue"]);
-        if queue["counts"]["queued"] == 0 || drain.elapsed() > Duration::from_secs(150) {
+        // A job the last kill left running is rescued once its dead
+        // boot is seen or its lease (5 s) expires: it counts until then.
+        let idle = queue["counts"]["queued"] == 0 && queue["counts"]["running"] == 0;
+        if idle || drain.elapsed() > Duration::from_secs(150) {
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
