@@ -597,6 +597,36 @@ mod tests {
         assert_eq!(document["sandbox"]["required_abi"], 6);
     }
 
+    /// A run of `role` for `job` that ended with `outcome`.
+    fn agent_run(
+        job: JobId,
+        task: TaskId,
+        role: Role,
+        transport: orch_store::Transport,
+        outcome: &str,
+    ) -> orch_store::NewAgentRun {
+        orch_store::NewAgentRun {
+            job,
+            task,
+            role,
+            stage: Stage::Testing,
+            transport,
+            started_ms: 0,
+            ended_ms: 1,
+            duration_ms: 1,
+            exit_code: Some(0),
+            outcome: outcome.into(),
+            cost_usd: None,
+            tokens_in: None,
+            tokens_out: None,
+            sandbox: None,
+            cache_read_tokens: None,
+            cache_write_tokens: None,
+            model: None,
+            cost_source: None,
+        }
+    }
+
     /// Records `n` shadow pairs of the testing stage for `task`, judged
     /// with `command`, on one commit: the runner says `runner`, the LLM
     /// `llm`.
@@ -612,26 +642,7 @@ mod tests {
                 )
                 .unwrap()
                 .unwrap();
-            let run = |role: Role, transport| orch_store::NewAgentRun {
-                job: claimed.job.id,
-                task,
-                role,
-                stage: Stage::Testing,
-                transport,
-                started_ms: 0,
-                ended_ms: 1,
-                duration_ms: 1,
-                exit_code: Some(0),
-                outcome: "passed".into(),
-                cost_usd: None,
-                tokens_in: None,
-                tokens_out: None,
-                sandbox: None,
-                cache_read_tokens: None,
-                cache_write_tokens: None,
-                model: None,
-                cost_source: None,
-            };
+            let run = |role, transport| agent_run(claimed.job.id, task, role, transport, "passed");
             let runner_run = store
                 .record_agent_run(&run(Role::TestRunner, orch_store::Transport::Deterministic))
                 .unwrap();
@@ -752,38 +763,18 @@ mod tests {
         let job = store
             .enqueue(&orch_store::NewJob::new(task, Stage::Testing, Role::Tester))
             .unwrap();
-        for (role, outcome) in [
-            (Role::TestRunner, "passed"),
-            (Role::TestRunner, "failed"),
-            (Role::TestRunner, "tool_error"),
-            (Role::TestRunner, "deferred"),
-            (Role::TestRunner, "cancelled"),
-            (Role::StagingRunner, "passed"),
-            (Role::StagingRunner, "cancelled"),
-            (Role::StagingRunner, "cancelled"),
+        for (role, outcomes) in [
+            (
+                Role::TestRunner,
+                "passed failed tool_error deferred cancelled",
+            ),
+            (Role::StagingRunner, "passed cancelled cancelled"),
         ] {
-            store
-                .record_agent_run(&orch_store::NewAgentRun {
-                    job,
-                    task,
-                    role,
-                    stage: Stage::Testing,
-                    transport: orch_store::Transport::Deterministic,
-                    started_ms: 0,
-                    ended_ms: 1,
-                    duration_ms: 1,
-                    exit_code: None,
-                    outcome: outcome.into(),
-                    cost_usd: None,
-                    tokens_in: None,
-                    tokens_out: None,
-                    sandbox: None,
-                    cache_read_tokens: None,
-                    cache_write_tokens: None,
-                    model: None,
-                    cost_source: None,
-                })
-                .unwrap();
+            for outcome in outcomes.split(' ') {
+                let transport = orch_store::Transport::Deterministic;
+                let run = agent_run(job, task, role, transport, outcome);
+                store.record_agent_run(&run).unwrap();
+            }
         }
         let text = metrics(&store, &LauncherConfig::new("/srv/orch")).unwrap();
         let value = |name: &str| -> u64 {
@@ -796,18 +787,11 @@ mod tests {
         for (runner, runs) in [("test_runner", 5), ("staging_runner", 3)] {
             let total = value(&format!("orch_{runner}_runs_total"));
             assert_eq!(total, runs, "{text}");
-            let buckets: u64 = [
-                "passed",
-                "failed",
-                "timed_out",
-                "tool_errors",
-                "fallbacks_to_llm",
-                "cancelled",
-                "other",
-            ]
-            .iter()
-            .map(|bucket| value(&format!("orch_{runner}_{bucket}_total")))
-            .sum();
+            let buckets: u64 =
+                "passed failed timed_out tool_errors fallbacks_to_llm cancelled other"
+                    .split(' ')
+                    .map(|bucket| value(&format!("orch_{runner}_{bucket}_total")))
+                    .sum();
             assert_eq!(buckets, total, "{runner}'s buckets add up:\n{text}");
         }
         assert_eq!(value("orch_test_runner_tool_errors_total"), 2, "{text}");
