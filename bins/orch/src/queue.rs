@@ -227,6 +227,8 @@ fn runner_block(settings: &SuiteRunnerConfig, stats: &SuiteRunnerStats) -> Value
         "deferred": stats.deferred,
         "exhausted": stats.exhausted,
         "fallbacks_to_llm": stats.fallbacks_to_llm,
+        "cancelled": stats.cancelled,
+        "other": stats.other,
         "last_run": stats.last_run.as_ref().map(|run| json!({
             "task": run.task.get(),
             "status": run.outcome,
@@ -251,7 +253,10 @@ fn runner_metrics(
         u8::from(settings.enabled)
     );
     let fallbacks = format!("Jobs handed to the LLM {llm}.");
-    let runs = format!("{} runs, whatever their outcome.", capitalized(&what));
+    let runs = format!(
+        "{} runs, whatever their outcome: passed + failed + timed_out + tool_errors + fallbacks_to_llm + cancelled + other.",
+        capitalized(&what)
+    );
     for (counter, value, help) in [
         ("runs", stats.runs, runs.as_str()),
         ("passed", stats.passed, "Suites that ran and passed."),
@@ -264,7 +269,7 @@ fn runner_metrics(
         (
             "tool_errors",
             stats.tool_errors,
-            "Suites that could not run.",
+            "Suites that could not run (deferred, exhausted, or a shadow run's tool error).",
         ),
         (
             "deferred",
@@ -280,6 +285,16 @@ fn runner_metrics(
             "fallbacks_to_llm",
             stats.fallbacks_to_llm,
             fallbacks.as_str(),
+        ),
+        (
+            "cancelled",
+            stats.cancelled,
+            "Runs the worker stopped (shutdown, lost lease).",
+        ),
+        (
+            "other",
+            stats.other,
+            "Runs of any other outcome (none expected).",
         ),
     ] {
         let _ = writeln!(
@@ -303,7 +318,28 @@ fn capitalized(text: &str) -> String {
 ///
 /// The store's error when the database does not answer.
 pub(crate) fn queue_json(store: &Store, config: &LauncherConfig) -> Result<Value, StoreError> {
-    Ok(document(&store.queue_snapshot(LIST_LIMIT)?, config))
+    let mut document = document(&store.queue_snapshot(LIST_LIMIT)?, config);
+    let modes: Vec<(String, String)> = store
+        .repos()?
+        .into_iter()
+        .filter_map(|repo| repo.test_runner_mode.map(|mode| (repo.name, mode)))
+        .collect();
+    with_repo_modes(&mut document, &modes);
+    Ok(document)
+}
+
+/// Adds `test_runner.repo_modes`: each repository whose test-runner mode
+/// overrides the global one (`orch repo update NAME --test-runner MODE`),
+/// as `{repo, mode}`, by name. Read beside the snapshot (the repositories are
+/// few), not inside its transaction.
+pub(crate) fn with_repo_modes(document: &mut Value, modes: &[(String, String)]) {
+    if let Some(Value::Object(block)) = document.get_mut("test_runner") {
+        let modes: Vec<Value> = modes
+            .iter()
+            .map(|(repo, mode)| json!({"repo": repo, "mode": mode}))
+            .collect();
+        block.insert("repo_modes".to_owned(), Value::Array(modes));
+    }
 }
 
 /// The same counters in the Prometheus text format (`orch_` prefix, `_total`
@@ -511,6 +547,8 @@ mod tests {
                 deferred: 1,
                 exhausted: 1,
                 fallbacks_to_llm: 0,
+                cancelled: 0,
+                other: 0,
                 last_run: Some(StagingRunnerRun {
                     id: orch_store::AgentRunId::new(9),
                     task: TaskId::new(3),
@@ -526,6 +564,7 @@ mod tests {
     fn the_queue_document_keeps_its_field_names() {
         let config = LauncherConfig::new("/srv/orch");
         let mut document = document(&full_snapshot(), &config);
+        with_repo_modes(&mut document, &[("api".to_owned(), "on".to_owned())]);
         with_workers(
             &mut document,
             &[orch_launcher::WorkerBeat {
@@ -558,6 +597,36 @@ mod tests {
         assert_eq!(document["sandbox"]["required_abi"], 6);
     }
 
+    /// A run of `role` for `job` that ended with `outcome`.
+    fn agent_run(
+        job: JobId,
+        task: TaskId,
+        role: Role,
+        transport: orch_store::Transport,
+        outcome: &str,
+    ) -> orch_store::NewAgentRun {
+        orch_store::NewAgentRun {
+            job,
+            task,
+            role,
+            stage: Stage::Testing,
+            transport,
+            started_ms: 0,
+            ended_ms: 1,
+            duration_ms: 1,
+            exit_code: Some(0),
+            outcome: outcome.into(),
+            cost_usd: None,
+            tokens_in: None,
+            tokens_out: None,
+            sandbox: None,
+            cache_read_tokens: None,
+            cache_write_tokens: None,
+            model: None,
+            cost_source: None,
+        }
+    }
+
     /// Records `n` shadow pairs of the testing stage for `task`, judged
     /// with `command`, on one commit: the runner says `runner`, the LLM
     /// `llm`.
@@ -573,26 +642,7 @@ mod tests {
                 )
                 .unwrap()
                 .unwrap();
-            let run = |role: Role, transport| orch_store::NewAgentRun {
-                job: claimed.job.id,
-                task,
-                role,
-                stage: Stage::Testing,
-                transport,
-                started_ms: 0,
-                ended_ms: 1,
-                duration_ms: 1,
-                exit_code: Some(0),
-                outcome: "passed".into(),
-                cost_usd: None,
-                tokens_in: None,
-                tokens_out: None,
-                sandbox: None,
-                cache_read_tokens: None,
-                cache_write_tokens: None,
-                model: None,
-                cost_source: None,
-            };
+            let run = |role, transport| agent_run(claimed.job.id, task, role, transport, "passed");
             let runner_run = store
                 .record_agent_run(&run(Role::TestRunner, orch_store::Transport::Deterministic))
                 .unwrap();
@@ -698,5 +748,53 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing:\n{text}");
         }
+    }
+
+    /// Issue 21: each runner's result buckets in `/metrics` add up to its
+    /// `runs_total`, a shadow tool error and a cancelled run included.
+    #[test]
+    fn metrics_buckets_add_up_to_the_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("orch.db")).unwrap();
+        let repo = store
+            .add_repo(&orch_store::NewRepo::new("api", "/srv/api", "make staging"))
+            .unwrap();
+        let task = store.add_task(repo, "a task", Stage::Testing).unwrap();
+        let job = store
+            .enqueue(&orch_store::NewJob::new(task, Stage::Testing, Role::Tester))
+            .unwrap();
+        for (role, outcomes) in [
+            (
+                Role::TestRunner,
+                "passed failed tool_error deferred cancelled",
+            ),
+            (Role::StagingRunner, "passed cancelled cancelled"),
+        ] {
+            for outcome in outcomes.split(' ') {
+                let transport = orch_store::Transport::Deterministic;
+                let run = agent_run(job, task, role, transport, outcome);
+                store.record_agent_run(&run).unwrap();
+            }
+        }
+        let text = metrics(&store, &LauncherConfig::new("/srv/orch")).unwrap();
+        let value = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+                .parse()
+                .unwrap()
+        };
+        for (runner, runs) in [("test_runner", 5), ("staging_runner", 3)] {
+            let total = value(&format!("orch_{runner}_runs_total"));
+            assert_eq!(total, runs, "{text}");
+            let buckets: u64 =
+                "passed failed timed_out tool_errors fallbacks_to_llm cancelled other"
+                    .split(' ')
+                    .map(|bucket| value(&format!("orch_{runner}_{bucket}_total")))
+                    .sum();
+            assert_eq!(buckets, total, "{runner}'s buckets add up:\n{text}");
+        }
+        assert_eq!(value("orch_test_runner_tool_errors_total"), 2, "{text}");
+        assert_eq!(value("orch_staging_runner_cancelled_total"), 2, "{text}");
     }
 }

@@ -143,14 +143,15 @@ pub struct ShadowAgreement {
 }
 
 impl ShadowAgreement {
-    /// The pairs on one commit: the ones compared.
+    /// The pairs on one commit with both verdicts: the ones compared (a
+    /// runner that gave no verdict compares nothing).
     #[must_use]
     pub fn compared(&self) -> u64 {
-        self.runs - self.other_commit
+        self.agree + self.runner_only_failed + self.llm_only_failed
     }
 
-    /// The share of compared pairs (same commit) that agree, `None` before
-    /// the first.
+    /// The share of compared pairs (same commit, both verdicts) that agree,
+    /// `None` before the first: never 0.0 for want of a pair.
     #[must_use]
     pub fn rate(&self) -> Option<f64> {
         let compared = self.compared();

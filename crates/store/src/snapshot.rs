@@ -41,6 +41,8 @@ pub const OUTCOME_EXHAUSTED: &str = RunOutcome::Exhausted.as_str();
 pub const OUTCOME_FALLBACK: &str = RunOutcome::Fallback.as_str();
 /// The outcome of a run that could not start, with nothing more tried.
 pub const OUTCOME_TOOL_ERROR: &str = RunOutcome::ToolError.as_str();
+/// The outcome of a run the worker stopped (shutdown, lost lease).
+pub const OUTCOME_CANCELLED: &str = RunOutcome::Cancelled.as_str();
 
 /// A consistent picture of the queue for `GET /queue`, read by
 /// [`Store::queue_snapshot`] in one read transaction: every figure in it
@@ -151,7 +153,9 @@ pub type StagingRunnerRun = SuiteRunnerRun;
 /// database, so they survive a restart.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SuiteRunnerStats {
-    /// Every recorded run, whatever its outcome.
+    /// Every recorded run, whatever its outcome: the sum of `passed`,
+    /// `failed`, `timed_out`, `tool_errors`, `fallbacks_to_llm`,
+    /// `cancelled` and `other`.
     pub runs: u64,
     /// Outcome [`OUTCOME_PASSED`]: the suite ran and passed.
     pub passed: u64,
@@ -159,7 +163,9 @@ pub struct SuiteRunnerStats {
     pub failed: u64,
     /// Outcome [`OUTCOME_TIMED_OUT`]: its time limit ended the suite.
     pub timed_out: u64,
-    /// The suite could not run: `deferred` plus `exhausted`.
+    /// The suite could not run: `deferred` plus `exhausted` plus the runs
+    /// of outcome [`OUTCOME_TOOL_ERROR`] (a shadow run whose command could
+    /// not run, nothing more tried).
     pub tool_errors: u64,
     /// Outcome [`OUTCOME_DEFERRED`]: could not run, the job was deferred.
     pub deferred: u64,
@@ -169,6 +175,12 @@ pub struct SuiteRunnerStats {
     /// Outcome [`OUTCOME_FALLBACK`]: an internal error handed the job to the
     /// LLM role (the deployer, the tester).
     pub fallbacks_to_llm: u64,
+    /// Outcome [`OUTCOME_CANCELLED`]: the worker stopped the run (shutdown,
+    /// lost lease).
+    pub cancelled: u64,
+    /// Any other outcome text (none is expected of a suite runner): counted
+    /// so that the buckets add up to `runs`.
+    pub other: u64,
     /// The newest run (highest id), if any.
     pub last_run: Option<SuiteRunnerRun>,
 }
@@ -414,21 +426,23 @@ fn runner_stats(conn: &Connection, role: Role) -> Result<SuiteRunnerStats> {
             .map_err(sql("queue_snapshot"))?;
         newest = newest.max(last);
         // Every outcome is matched: a new one must be given its counter
-        // (or none) here. Text no outcome has counts in `runs` only.
+        // here. Text no outcome has counts in `other`, so that the buckets
+        // add up to `runs`.
         let counter = match outcome.parse::<RunOutcome>() {
             Ok(RunOutcome::Passed) => &mut stats.passed,
             Ok(RunOutcome::Failed) => &mut stats.failed,
             Ok(RunOutcome::TimedOut) => &mut stats.timed_out,
             Ok(RunOutcome::Deferred) => &mut stats.deferred,
             Ok(RunOutcome::Exhausted) => &mut stats.exhausted,
+            Ok(RunOutcome::ToolError) => &mut stats.tool_errors,
             Ok(RunOutcome::Fallback) => &mut stats.fallbacks_to_llm,
-            Ok(RunOutcome::Skipped | RunOutcome::ToolError | RunOutcome::Cancelled) | Err(_) => {
-                continue;
-            }
+            Ok(RunOutcome::Cancelled) => &mut stats.cancelled,
+            Ok(RunOutcome::Skipped) | Err(_) => &mut stats.other,
         };
         *counter += n;
     }
-    stats.tool_errors = stats.deferred + stats.exhausted;
+    // `tool_errors` holds the `tool_error` runs so far.
+    stats.tool_errors += stats.deferred + stats.exhausted;
     if let Some(id) = newest {
         let mut stmt = conn
             .prepare_cached(RUN_SQL)

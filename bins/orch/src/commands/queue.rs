@@ -140,14 +140,34 @@ pub(crate) fn render(queue: &Value, now_ms: i64) -> String {
             .get("enabled")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+        // The global mode, then each repository that overrides it.
+        let overrides: Vec<String> = runner
+            .get("repo_modes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|m| format!("{} {}", text(m, "repo"), text(m, "mode")))
+            .collect();
         let mode = runner
             .get("mode")
             .and_then(Value::as_str)
-            .map(|m| format!(" (mode {m})"))
+            .map(|m| {
+                if overrides.is_empty() {
+                    format!(" (mode {m})")
+                } else {
+                    format!(" (mode {m}; repos: {})", overrides.join(", "))
+                }
+            })
+            .unwrap_or_default();
+        let cancelled = runner
+            .get("cancelled")
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0)
+            .map(|n| format!(", {n} cancelled"))
             .unwrap_or_default();
         let _ = write!(
             out,
-            "{name}{mode}: {} · {} run{}: {} passed, {} failed, {} timed out, {} tool errors, {} fell back to the LLM",
+            "{name}{mode}: {} · {} run{}: {} passed, {} failed, {} timed out, {} tool errors{cancelled}, {} fell back to the LLM",
             if enabled { "on" } else { "off" },
             num(runner, "runs"),
             if runner.get("runs").and_then(Value::as_u64) == Some(1) {

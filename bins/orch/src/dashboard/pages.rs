@@ -350,6 +350,7 @@ fn counters(name: &str, s: &orch_store::SuiteRunnerStats) -> Markup {
         tr {
             th { (name) } td { (s.runs) } td { (s.passed) } td { (s.failed) } td { (s.timed_out) }
             td { (s.tool_errors) } td { (s.deferred) } td { (s.exhausted) } td { (s.fallbacks_to_llm) }
+            td { (s.cancelled) }
         }
     }
 }
@@ -369,7 +370,7 @@ pub(super) fn runners(page: &Runners) -> String {
         section #counters {
             h2 { "Suite runners" }
             table {
-                thead { tr { th {} th { "runs" } th { "passed" } th { "failed" } th { "timed out" } th { "tool errors" } th { "deferred" } th { "exhausted" } th { "to LLM" } } }
+                thead { tr { th {} th { "runs" } th { "passed" } th { "failed" } th { "timed out" } th { "tool errors" } th { "deferred" } th { "exhausted" } th { "to LLM" } th { "cancelled" } } }
                 tbody {
                     (counters("staging runner", &snap.staging_runner))
                     (counters("test runner", &snap.test_runner))

@@ -580,3 +580,118 @@ fn task_log_follow_in_a_terminal_follows_the_task_across_stages_until_done() {
         describe(&staged)
     );
 }
+
+/// `orch work --until-idle` with the test runner's deferrals due at once and
+/// one infra retry.
+fn work_until_idle(world: &World) -> Output {
+    world
+        .orch(&["work", "--until-idle"])
+        .env("ORCH_TEST_RUNNER_DEFER_SECS", "0")
+        .env("ORCH_TEST_RUNNER_INFRA_RETRIES", "1")
+        .output()
+        .unwrap()
+}
+
+/// Issue 21, findings #4 and #7 of the tester's report: a typo in the test
+/// command (the shell exits 127). In the default shadow mode the run is a
+/// tool error in `/queue`'s counters (the buckets add up to the runs), the
+/// agreement is unknown (null, not 0.0), and `orch queue`'s line says the
+/// same as the JSON. With the runner `on` for the repository, the task
+/// blocks at testing after its infra retries with an alert naming
+/// `orch repo update NAME --test-cmd`, never sent back to the developer;
+/// `orch queue`'s header names the repository's own mode.
+#[test]
+fn a_typo_in_the_test_command_is_counted_in_shadow_and_blocks_when_on() {
+    let world = World::new("test-cmd-typo");
+    let added = world.repo_add(
+        "calc",
+        "sh ./staging.sh",
+        &["--test-cmd", "pyhton3 -m pytest -q"],
+    );
+    assert!(added.status.success(), "{}", describe(&added));
+    let task = world.run(&["task", "add", "--repo", "calc", "--title", "in shadow"]);
+    assert!(task.status.success(), "{}", describe(&task));
+    let work = work_until_idle(&world);
+    assert!(work.status.success(), "{}", describe(&work));
+    let queue = json_of(&world.run(&["queue", "--json"]));
+    let runner = &queue["test_runner"];
+    assert_eq!(runner["mode"], "shadow", "{runner}");
+    assert_eq!(runner["runs"], 1, "{runner}");
+    assert_eq!(runner["tool_errors"], 1, "{runner}");
+    let buckets: u64 = [
+        "passed",
+        "failed",
+        "timed_out",
+        "tool_errors",
+        "fallbacks_to_llm",
+        "cancelled",
+        "other",
+    ]
+    .iter()
+    .map(|key| runner[*key].as_u64().unwrap())
+    .sum();
+    assert_eq!(Some(buckets), runner["runs"].as_u64(), "{runner}");
+    assert_eq!(runner["last_run"]["status"], "tool_error", "{runner}");
+    assert_eq!(runner["shadow"]["runner_no_verdict"], 1, "{runner}");
+    assert!(
+        runner["shadow"]["agreement"].is_null(),
+        "nothing compared: {runner}"
+    );
+    assert!(
+        queue["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "shadow_runner_unavailable"),
+        "{queue}"
+    );
+    let (_, text) = world.on_a_terminal(&["queue"]);
+    assert!(
+        text.contains(
+            "test-runner (mode shadow): on · 1 run: 0 passed, 0 failed, 0 timed out, 1 tool errors"
+        ),
+        "{text}"
+    );
+
+    // The runner on for this repository: blocked, not rolled back.
+    let on = world.run(&["repo", "update", "calc", "--test-runner", "on"]);
+    assert!(on.status.success(), "{}", describe(&on));
+    let task = world.run(&["task", "add", "--repo", "calc", "--title", "runner on"]);
+    assert!(task.status.success(), "{}", describe(&task));
+    let work = work_until_idle(&world);
+    assert!(work.status.success(), "{}", describe(&work));
+    let shown = json_of(&world.run(&["task", "show", "2", "--json"]));
+    assert_eq!(shown["status"], "blocked", "{shown}");
+    assert_eq!(shown["blocked"]["stage"], "testing", "{shown}");
+    assert_eq!(shown["developer_retries"], 0, "{shown}");
+    let back_to_development = shown["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["to"] == "development" && t["from"] == "testing");
+    assert!(!back_to_development, "never rolled back: {shown}");
+    let queue = json_of(&world.run(&["queue", "--json"]));
+    let exhausted: Vec<&Value> = queue["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "test_runner_exhausted" && a["task"] == 2)
+        .collect();
+    assert_eq!(exhausted.len(), 1, "{queue}");
+    let message = exhausted[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("orch repo update calc --test-cmd"),
+        "{message}"
+    );
+    assert!(message.contains("orch task retry 2"), "{message}");
+    assert_eq!(
+        queue["test_runner"]["repo_modes"],
+        serde_json::json!([{"repo": "calc", "mode": "on"}]),
+        "{queue}"
+    );
+    let (_, text) = world.on_a_terminal(&["queue"]);
+    assert!(
+        text.contains("test-runner (mode shadow; repos: calc on): on · "),
+        "{text}"
+    );
+}

@@ -883,6 +883,57 @@ fn run_stats_of_an_empty_history_is_empty() {
     assert!(fx.store.run_stats().unwrap().is_empty());
 }
 
+/// Issue 21: a pair whose runner gave no verdict (its command could not
+/// run) compares nothing: the agreement is unknown (`None`), not 0.0.
+#[test]
+fn a_pair_without_a_runner_verdict_leaves_the_agreement_unknown() {
+    let fx = Fixture::new();
+    fx.enqueue("testing", "tester");
+    let c = fx.claim();
+    let mut runner = run_of(&c, None);
+    runner.role = Role::TestRunner;
+    runner.transport = Transport::Deterministic;
+    runner.outcome = "tool_error".into();
+    let runner_run = fx.store.record_agent_run(&runner).unwrap();
+    let llm = run_of(&c, Some(0.05));
+    let pair = NewShadowVerdict {
+        stage: Stage::Testing,
+        runner_run,
+        commit: Some("a".repeat(40)),
+        llm_commit: Some("a".repeat(40)),
+        runner_verdict: None,
+        llm_verdict: "PASSED".to_owned(),
+        command_sha: None,
+        rerun_verdict: None,
+    };
+    fx.store
+        .complete_with_transition(
+            c.lease,
+            &JobEnd {
+                run: Some(&llm),
+                shadow: Some(&pair),
+                ..JobEnd::default()
+            },
+        )
+        .unwrap();
+    let agreement = fx.store.shadow_agreement(Stage::Testing).unwrap();
+    assert_eq!(
+        (agreement.runs, agreement.runner_no_verdict, agreement.agree),
+        (1, 1, 0),
+        "{agreement:?}"
+    );
+    assert_eq!(agreement.compared(), 0);
+    assert_eq!(agreement.rate(), None, "no pair compared: unknown, not 0.0");
+    assert_eq!(
+        fx.store
+            .queue_snapshot(20)
+            .unwrap()
+            .test_runner_agreement
+            .rate(),
+        None
+    );
+}
+
 #[test]
 fn a_shadow_pair_is_written_with_the_job_end_and_counted_by_stage() {
     let fx = Fixture::new();

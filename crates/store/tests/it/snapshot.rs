@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::common::{Fixture, T0, alert};
 use orch_store::{
     JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewJob, QueueSnapshot, STAGING_RUNNER_ROLE,
-    StagingRunnerRun, StagingRunnerStats, TaskId, Transport,
+    StagingRunnerRun, StagingRunnerStats, TEST_RUNNER_ROLE, TaskId, Transport,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -237,6 +237,8 @@ fn staging_runner_counters_come_from_agent_runs_and_survive_a_reopen() {
         deferred: 2,
         exhausted: 1,
         fallbacks_to_llm: 1,
+        cancelled: 1,
+        other: 0,
         last_run: Some(StagingRunnerRun {
             id: newest,
             task: t,
@@ -256,6 +258,49 @@ fn staging_runner_counters_come_from_agent_runs_and_survive_a_reopen() {
         reopened.queue_snapshot(20).unwrap().staging_runner,
         expected
     );
+}
+
+/// Issue 21: a shadow run whose command could not run (outcome
+/// `tool_error`) is a tool error, and a cancelled run has its own bucket:
+/// the buckets add up to `runs`.
+#[test]
+fn test_runner_buckets_add_up_and_count_shadow_tool_errors() {
+    let fx = Fixture::new();
+    let job = fx.enqueue("testing", "tester");
+    let t = fx.task;
+    let outcomes = [
+        "passed",
+        "failed",
+        "timed_out",
+        "tool_error",
+        "tool_error",
+        "deferred",
+        "exhausted",
+        "fallback",
+        "cancelled",
+        "cancelled",
+    ];
+    for (i, outcome) in (0_i64..).zip(outcomes) {
+        fx.store
+            .record_agent_run(&run(job, t, TEST_RUNNER_ROLE, outcome, T0 + i))
+            .unwrap();
+    }
+    let s = fx.store.queue_snapshot(20).unwrap().test_runner;
+    assert_eq!(s.runs, 10);
+    assert_eq!(s.tool_errors, 4, "tool_error + deferred + exhausted: {s:?}");
+    assert_eq!(s.cancelled, 2, "{s:?}");
+    assert_eq!(
+        s.passed
+            + s.failed
+            + s.timed_out
+            + s.tool_errors
+            + s.fallbacks_to_llm
+            + s.cancelled
+            + s.other,
+        s.runs,
+        "the buckets add up: {s:?}"
+    );
+    assert_eq!(s.last_run.map(|r| r.outcome).as_deref(), Some("cancelled"));
 }
 
 #[test]
