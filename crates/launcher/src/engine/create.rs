@@ -110,10 +110,8 @@ impl Engine {
         let (task, base) = match self.git.inspect(path)? {
             Checkout::Git(_) => {
                 let base = self.git.resolve_base(path, reference)?;
-                let task = NewTask {
-                    keep_worktree: request.keep_worktree,
-                    ..NewTask::in_worktree(&request.title, &base.commit)
-                };
+                let task = NewTask::in_worktree(&request.title, &base.commit)
+                    .with_keep_worktree(request.keep_worktree);
                 (task, Some(base))
             }
             Checkout::Unborn => {
