@@ -215,16 +215,16 @@ fn every_view_declares_its_fields_in_alphabetical_order() {
     for alert in fx.store.alerts(true, 10).unwrap() {
         assert_sorted(&AlertView::new(&alert));
     }
-    let created = orch_launcher::CreatedTask {
-        task: TaskId::new(1),
-        job: orch_store::JobId::new(1),
-        isolation: orch_store::TaskIsolation::Worktree,
-        base: Some(orch_launcher::worktree::Base {
-            commit: "c".repeat(40),
-            reference: "HEAD".to_owned(),
-            notes: vec!["a note".to_owned()],
-        }),
-    };
+    let created = orch_launcher::CreatedTask::new(
+        TaskId::new(1),
+        orch_store::JobId::new(1),
+        orch_store::TaskIsolation::Worktree,
+    )
+    .with_base(Some(orch_launcher::worktree::Base {
+        commit: "c".repeat(40),
+        reference: "HEAD".to_owned(),
+        notes: vec!["a note".to_owned()],
+    }));
     let view = CreatedTaskView::new(&created);
     assert_sorted(&view);
     assert_eq!(
@@ -234,11 +234,11 @@ fn every_view_declares_its_fields_in_alphabetical_order() {
             "c".repeat(40)
         )
     );
-    let plain = orch_launcher::CreatedTask {
-        isolation: orch_store::TaskIsolation::Checkout,
-        base: None,
-        ..created
-    };
+    let plain = orch_launcher::CreatedTask::new(
+        created.task,
+        created.job,
+        orch_store::TaskIsolation::Checkout,
+    );
     assert_eq!(
         serde_json::to_string(&CreatedTaskView::new(&plain)).unwrap(),
         r#"{"id":1,"isolation":"checkout","job":1}"#
