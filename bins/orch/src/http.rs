@@ -1030,13 +1030,7 @@ mod tests {
     }
 
     fn health(live: usize, panics: u64) -> Health {
-        Health {
-            workers: 2,
-            live,
-            panics,
-            writable: Ok(()),
-            same_file: Ok(()),
-        }
+        Health::new(2, live, panics)
     }
 
     #[test]
@@ -1048,10 +1042,7 @@ mod tests {
         let dead = health(1, 0);
         assert!(!dead.is_ok());
         assert!(healthz(&dead).starts_with("unhealthy\nworkers: 1 of 2 live\n"));
-        let locked = Health {
-            writable: Err("database is locked".to_owned()),
-            ..health(2, 0)
-        };
+        let locked = health(2, 0).with_writable(Err("database is locked".to_owned()));
         assert!(!locked.is_ok());
         assert!(
             healthz(&locked).contains("database writable: FAILED: database is locked\n"),

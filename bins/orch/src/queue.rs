@@ -605,26 +605,11 @@ mod tests {
         transport: orch_store::Transport,
         outcome: &str,
     ) -> orch_store::NewAgentRun {
-        orch_store::NewAgentRun {
-            job,
-            task,
-            role,
-            stage: Stage::Testing,
-            transport,
-            started_ms: 0,
-            ended_ms: 1,
-            duration_ms: 1,
-            exit_code: Some(0),
-            outcome: outcome.into(),
-            cost_usd: None,
-            tokens_in: None,
-            tokens_out: None,
-            sandbox: None,
-            cache_read_tokens: None,
-            cache_write_tokens: None,
-            model: None,
-            cost_source: None,
-        }
+        orch_store::NewAgentRun::new(job, task, role, Stage::Testing, transport, outcome)
+            .with_started_ms(0)
+            .with_ended_ms(1)
+            .with_duration_ms(1)
+            .with_exit_code(Some(0))
     }
 
     /// Records `n` shadow pairs of the testing stage for `task`, judged
@@ -646,16 +631,11 @@ mod tests {
             let runner_run = store
                 .record_agent_run(&run(Role::TestRunner, orch_store::Transport::Deterministic))
                 .unwrap();
-            let pair = orch_store::NewShadowVerdict {
-                stage: Stage::Testing,
-                runner_run,
-                commit: Some("a".repeat(40)),
-                llm_commit: Some("a".repeat(40)),
-                runner_verdict: Some(runner.into()),
-                llm_verdict: llm.into(),
-                command_sha: Some(orch_store::command_sha256(command)),
-                rerun_verdict: None,
-            };
+            let pair = orch_store::NewShadowVerdict::new(Stage::Testing, runner_run, llm)
+                .with_commit(Some("a".repeat(40)))
+                .with_llm_commit(Some("a".repeat(40)))
+                .with_runner_verdict(Some(runner.into()))
+                .with_command_sha(Some(orch_store::command_sha256(command)));
             store
                 .complete_with_transition(
                     claimed.lease,
@@ -678,10 +658,10 @@ mod tests {
         let store = Store::open(dir.path().join("orch.db")).unwrap();
         let add = |name: &str, command: Option<&str>| {
             let repo = store
-                .add_repo(&orch_store::NewRepo {
-                    test_command: command.map(str::to_owned),
-                    ..orch_store::NewRepo::new(name, format!("/srv/{name}"), "make staging")
-                })
+                .add_repo(
+                    &orch_store::NewRepo::new(name, format!("/srv/{name}"), "make staging")
+                        .with_test_command(command.map(str::to_owned)),
+                )
                 .unwrap();
             store.add_task(repo, "a task", Stage::Testing).unwrap()
         };

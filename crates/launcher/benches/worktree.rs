@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use orch_launcher::LauncherConfig;
 use orch_launcher::worktree::Git;
-use orch_store::{Repo, RepoId, Task, TaskId, TaskIsolation, TaskStatus};
+use orch_store::{NewJob, NewRepo, NewTask, Repo, Store, StoreOptions, Task, TaskId};
 
 const FILES: usize = 1000;
 const SAMPLES: usize = 30;
@@ -79,25 +79,25 @@ fn fixture(dir: &Path) -> String {
 }
 
 fn task(id: i64, base: &str) -> Task {
-    Task {
-        id: TaskId::new(id),
-        repo: RepoId::new(1),
-        title: "bench".into(),
-        stage: Stage::Analysis,
-        status: TaskStatus::Active,
-        developer_retries: 0,
-        created_ms: 0,
-        updated_ms: 0,
-        isolation: TaskIsolation::Worktree,
-        base_commit: Some(base.to_owned()),
-        branch: None,
-        worktree: None,
-        head_commit: None,
-        keep_worktree: false,
-        suite_commit: None,
-        suite_diff_sha256: None,
-        abandoned_ms: None,
-    }
+    // A stored row (its type is `#[non_exhaustive]`), given the bench's id.
+    let store = Store::open_in_memory(StoreOptions::default()).unwrap();
+    let repo = store
+        .add_repo(&NewRepo::new("bench", "/srv/bench", "true"))
+        .unwrap();
+    let (stored, _) = store
+        .create_task_with(
+            repo,
+            &NewTask::in_worktree("bench", base),
+            &NewJob::new(
+                TaskId::new(0),
+                Stage::Analysis,
+                orch_pipeline::Role::Analyst,
+            ),
+        )
+        .unwrap();
+    let mut task = store.task(stored).unwrap();
+    task.id = TaskId::new(id);
+    task
 }
 
 /// What one task's life cost, part by part.
@@ -230,22 +230,14 @@ fn main() {
     let base = fixture(&repo_dir);
     let config = LauncherConfig::new(dir.path().join("home"));
     let git_ = Git::new(&config);
-    let repo = Repo {
-        id: RepoId::new(1),
-        name: "bench".into(),
-        path: repo_dir.to_string_lossy().into_owned(),
-        staging_command: "true".into(),
-        deploy_command: None,
-        health_command: None,
-        pass_env: Vec::new(),
-        base_ref: None,
-        test_command: None,
-        suite_paths: Vec::new(),
-        setup_command: None,
-        suite_network: orch_store::SuiteNetwork::Off,
-        cache_dirs: Vec::new(),
-        test_runner_mode: None,
-        created_ms: 0,
+    // A stored row (its type is `#[non_exhaustive]`).
+    let repo = {
+        let store = Store::open_in_memory(StoreOptions::default()).unwrap();
+        let path = repo_dir.to_string_lossy().into_owned();
+        let id = store
+            .add_repo(&NewRepo::new("bench", path, "true"))
+            .unwrap();
+        store.repo(id).unwrap()
     };
     // Warm the page cache and git's own caches once.
     orch_task(&git_, &config, &repo, &base, 1_000_000);

@@ -95,6 +95,7 @@ impl StagingVerdict {
 /// A side effect outside orch that a reserved agent is about to start (the
 /// deploy command, the post-deploy probes), for [`RunControl::begin_effect`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EffectStart {
     /// What it is: `deploy`, `post-deploy`.
     pub kind: &'static str,
@@ -102,6 +103,25 @@ pub struct EffectStart {
     pub commit: Option<String>,
     /// Whether it may run again after an interruption (read-only probes).
     pub repeatable: bool,
+}
+
+impl EffectStart {
+    /// An effect about no particular commit.
+    #[must_use]
+    pub fn new(kind: &'static str, repeatable: bool) -> Self {
+        Self {
+            kind,
+            commit: None,
+            repeatable,
+        }
+    }
+
+    /// Sets [`EffectStart::commit`].
+    #[must_use]
+    pub fn with_commit(mut self, commit: Option<String>) -> Self {
+        self.commit = commit;
+        self
+    }
 }
 
 /// Why a side effect must not start.

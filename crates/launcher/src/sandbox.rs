@@ -289,26 +289,18 @@ pub fn take_artifact(written: &Path, artifact: &Path) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orch_store::RepoId;
 
     fn repo(network: SuiteNetwork, cache: &[&str]) -> Repo {
-        Repo {
-            id: RepoId::new(1),
-            name: "api".into(),
-            path: "/srv/api".into(),
-            staging_command: "make staging".into(),
-            deploy_command: None,
-            health_command: None,
-            pass_env: Vec::new(),
-            base_ref: None,
-            test_command: None,
-            suite_paths: Vec::new(),
-            setup_command: None,
-            suite_network: network,
-            cache_dirs: cache.iter().map(|c| (*c).to_owned()).collect(),
-            test_runner_mode: None,
-            created_ms: 0,
-        }
+        // A stored row: `Repo` is `#[non_exhaustive]`.
+        let store = orch_store::Store::open_in_memory(orch_store::StoreOptions::default()).unwrap();
+        let id = store
+            .add_repo(
+                &orch_store::NewRepo::new("api", "/srv/api", "make staging")
+                    .with_suite_network(network)
+                    .with_cache_dirs(cache.iter().map(|c| (*c).to_owned()).collect()),
+            )
+            .unwrap();
+        store.repo(id).unwrap()
     }
 
     #[test]

@@ -685,6 +685,7 @@ pub struct Monitor {
 
 /// What [`Monitor::health`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Health {
     /// Worker threads started.
     pub workers: usize,
@@ -697,6 +698,35 @@ pub struct Health {
     /// Whether the database path still names the file opened at start
     /// (`Err`: what happened to it).
     pub same_file: Result<(), String>,
+}
+
+impl Health {
+    /// Health with both database checks passed; for callers that render one
+    /// without running workers.
+    #[must_use]
+    pub fn new(workers: usize, live: usize, panics: u64) -> Self {
+        Self {
+            workers,
+            live,
+            panics,
+            writable: Ok(()),
+            same_file: Ok(()),
+        }
+    }
+
+    /// Sets [`Health::writable`].
+    #[must_use]
+    pub fn with_writable(mut self, writable: Result<(), String>) -> Self {
+        self.writable = writable;
+        self
+    }
+
+    /// Sets [`Health::same_file`].
+    #[must_use]
+    pub fn with_same_file(mut self, same_file: Result<(), String>) -> Self {
+        self.same_file = same_file;
+        self
+    }
 }
 
 impl Health {

@@ -15,6 +15,7 @@ use orch_process::exec::{
 /// `test_status`). The values are the `self_deploy` contract's either way:
 /// `PASSED` only for exit 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogLabel {
     /// The log's heading, e.g. `Staging log`.
     pub title: &'static str,
@@ -23,6 +24,13 @@ pub struct LogLabel {
 }
 
 impl LogLabel {
+    /// A label with the log heading `title` and the verdict key
+    /// `verdict_key`.
+    #[must_use]
+    pub const fn new(title: &'static str, verdict_key: &'static str) -> Self {
+        LogLabel { title, verdict_key }
+    }
+
     /// The staging log's: `# Staging log` with `staging_status`.
     pub const STAGING: LogLabel = LogLabel {
         title: "Staging log",

@@ -164,12 +164,10 @@ fn fixture(path: &Path) -> Store {
     }
     for n in 0..2 * OPEN_ALERTS {
         let alert = store
-            .raise_alert(&NewAlert {
-                kind: orch_store::AlertKind::InternalError,
-                message: format!("alert {n}"),
-                task: Some(task),
-                job: None,
-            })
+            .raise_alert(
+                &NewAlert::new(orch_store::AlertKind::InternalError, format!("alert {n}"))
+                    .with_task(Some(task)),
+            )
             .unwrap();
         if n % 2 == 1 {
             store.acknowledge_alert(alert).unwrap();

@@ -41,14 +41,14 @@ fn walk(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
 
     // The analyst's verdict passed: the task moves on and the architect's job
     // is queued, in the same transaction as the job's end.
-    let transition = NewTransition {
+    let transition = NewTransition::new(
         task,
-        from_stage: Stage::Analysis,
-        to_stage: Stage::Architecture,
-        status: TaskStatus::Active,
-        developer_retries: 0,
-        decisions: Vec::new(),
-    };
+        Stage::Analysis,
+        Stage::Architecture,
+        TaskStatus::Active,
+    )
+    .with_developer_retries(0)
+    .with_decisions(Vec::new());
     let next = NewJob::new(task, Stage::Architecture, Role::Architect);
     store.complete_with_transition(
         claimed.lease,

@@ -22,6 +22,7 @@ pub const VERDICT_FAILED: &str = "FAILED";
 
 /// A pair of verdicts to record with a job's end.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewShadowVerdict {
     /// The stage, e.g. `testing`.
     pub stage: Stage,
@@ -45,6 +46,58 @@ pub struct NewShadowVerdict {
     /// the pair disagreed (`PASSED`/`FAILED`); `None`: no second run, or one
     /// without a verdict. Differing from `runner_verdict`: the pair is flaky.
     pub rerun_verdict: Option<String>,
+}
+
+impl NewShadowVerdict {
+    /// A pair without commits, runner verdict, command digest or rerun.
+    #[must_use]
+    pub fn new(stage: Stage, runner_run: AgentRunId, llm_verdict: impl Into<String>) -> Self {
+        Self {
+            stage,
+            runner_run,
+            commit: None,
+            llm_commit: None,
+            runner_verdict: None,
+            llm_verdict: llm_verdict.into(),
+            command_sha: None,
+            rerun_verdict: None,
+        }
+    }
+
+    /// Sets [`NewShadowVerdict::commit`].
+    #[must_use]
+    pub fn with_commit(mut self, commit: Option<String>) -> Self {
+        self.commit = commit;
+        self
+    }
+
+    /// Sets [`NewShadowVerdict::llm_commit`].
+    #[must_use]
+    pub fn with_llm_commit(mut self, llm_commit: Option<String>) -> Self {
+        self.llm_commit = llm_commit;
+        self
+    }
+
+    /// Sets [`NewShadowVerdict::runner_verdict`].
+    #[must_use]
+    pub fn with_runner_verdict(mut self, runner_verdict: Option<String>) -> Self {
+        self.runner_verdict = runner_verdict;
+        self
+    }
+
+    /// Sets [`NewShadowVerdict::command_sha`].
+    #[must_use]
+    pub fn with_command_sha(mut self, command_sha: Option<String>) -> Self {
+        self.command_sha = command_sha;
+        self
+    }
+
+    /// Sets [`NewShadowVerdict::rerun_verdict`].
+    #[must_use]
+    pub fn with_rerun_verdict(mut self, rerun_verdict: Option<String>) -> Self {
+        self.rerun_verdict = rerun_verdict;
+        self
+    }
 }
 
 /// The sha256 of a test command, trimmed, as 64 lowercase hex digits: what

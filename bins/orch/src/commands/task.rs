@@ -82,11 +82,9 @@ fn add(setup: &Setup, args: &TaskAddArgs) -> Result<Ending, CliError> {
     }
     let created = engine.create_task_with(
         repo.id,
-        &TaskRequest {
-            base: args.base.clone(),
-            keep_worktree: args.keep_worktree,
-            ..TaskRequest::new(&args.title)
-        },
+        &TaskRequest::new(&args.title)
+            .with_base(args.base.clone())
+            .with_keep_worktree(args.keep_worktree),
     )?;
     print_json(&CreatedTaskView::new(&created))?;
     Ok(Ending::Done)

@@ -68,26 +68,26 @@ fn fixed_store(dir: &Path) {
         .unwrap();
     assert_eq!(cancelled, TaskId::new(CANCELLED));
     store
-        .record_agent_run(&NewAgentRun {
-            job,
-            task: cancelled,
-            role: Role::Analyst,
-            stage: Stage::Analysis,
-            transport: Transport::Llm,
-            started_ms: 1_000,
-            ended_ms: 3_500,
-            duration_ms: 2_500,
-            exit_code: Some(0),
-            outcome: "passed".to_owned(),
-            cost_usd: Some(1.25),
-            tokens_in: Some(1_200),
-            tokens_out: Some(340),
-            sandbox: Some("landlock: files, signals, tcp".to_owned()),
-            cache_read_tokens: None,
-            cache_write_tokens: None,
-            model: Some("model-x".to_owned()),
-            cost_source: Some("reported".to_owned()),
-        })
+        .record_agent_run(
+            &NewAgentRun::new(
+                job,
+                cancelled,
+                Role::Analyst,
+                Stage::Analysis,
+                Transport::Llm,
+                "passed".to_owned(),
+            )
+            .with_started_ms(1_000)
+            .with_ended_ms(3_500)
+            .with_duration_ms(2_500)
+            .with_exit_code(Some(0))
+            .with_cost_usd(Some(1.25))
+            .with_tokens_in(Some(1_200))
+            .with_tokens_out(Some(340))
+            .with_sandbox(Some("landlock: files, signals, tcp".to_owned()))
+            .with_model(Some("model-x".to_owned()))
+            .with_cost_source(Some("reported".to_owned())),
+        )
         .unwrap();
     store.request_cancel(cancelled).unwrap();
     let failed = store
@@ -95,43 +95,44 @@ fn fixed_store(dir: &Path) {
         .unwrap();
     assert_eq!(failed, TaskId::new(STAGING_FAILED));
     store
-        .record_transition(&NewTransition {
-            task: failed,
-            from_stage: Stage::DeployStaging,
-            to_stage: Stage::Blocked,
-            status: TaskStatus::Blocked,
-            developer_retries: 3,
-            decisions: vec![GateDecision {
-                gate: "check_staging_status".to_owned(),
-                passed: false,
-                verdict: Some("FAILED".to_owned()),
-                reason: "staging_status: FAILED (3 tests failed)".to_owned(),
-                artifact_sha256: Some("a".repeat(64)),
-                commit_sha: Some("c".repeat(40)),
-                tree_clean: Some(true),
-                sandbox: None,
-            }],
-        })
+        .record_transition(
+            &NewTransition::new(
+                failed,
+                Stage::DeployStaging,
+                Stage::Blocked,
+                TaskStatus::Blocked,
+            )
+            .with_developer_retries(3)
+            .with_decisions(vec![
+                GateDecision::new(
+                    "check_staging_status".to_owned(),
+                    false,
+                    "staging_status: FAILED (3 tests failed)".to_owned(),
+                )
+                .with_verdict(Some("FAILED".to_owned()))
+                .with_artifact_sha256(Some("a".repeat(64)))
+                .with_commit_sha(Some("c".repeat(40)))
+                .with_tree_clean(Some(true)),
+            ]),
+        )
         .unwrap();
     store
-        .raise_alert(&NewAlert {
-            kind: AlertKind::RetryBudgetSpent,
-            message: "task 3: the developer-retry budget is spent".to_owned(),
-            task: Some(failed),
-            job: None,
-        })
+        .raise_alert(
+            &NewAlert::new(
+                AlertKind::RetryBudgetSpent,
+                "task 3: the developer-retry budget is spent".to_owned(),
+            )
+            .with_task(Some(failed)),
+        )
         .unwrap();
     let done = store.add_task(repo, "ship it", Stage::PostDeploy).unwrap();
     assert_eq!(done, TaskId::new(DONE));
     store
-        .record_transition(&NewTransition {
-            task: done,
-            from_stage: Stage::PostDeploy,
-            to_stage: Stage::Done,
-            status: TaskStatus::Done,
-            developer_retries: 0,
-            decisions: vec![],
-        })
+        .record_transition(
+            &NewTransition::new(done, Stage::PostDeploy, Stage::Done, TaskStatus::Done)
+                .with_developer_retries(0)
+                .with_decisions(vec![]),
+        )
         .unwrap();
     // What the running developer printed so far (more than a page shows),
     // and task 3's staging log.

@@ -43,48 +43,38 @@ fn step(
         .claim(&LeaseOwner::new("boot", "w"), Duration::from_secs(60))
         .unwrap()
         .unwrap();
-    let run = |(run_role, transport, cost, exit, outcome): &Run<'_>| NewAgentRun {
-        job: claimed.job.id,
-        task,
-        role: run_role.parse().unwrap(),
-        stage,
-        transport: *transport,
-        started_ms: 0,
-        ended_ms: 2_000,
-        duration_ms: 2_000,
-        exit_code: Some(*exit),
-        outcome: (*outcome).to_owned(),
-        cost_usd: *cost,
-        tokens_in: None,
-        tokens_out: None,
-        sandbox: None,
-        cache_read_tokens: None,
-        cache_write_tokens: None,
-        model: None,
-        cost_source: cost.map(|_| "reported".to_owned()),
+    let run = |(run_role, transport, cost, exit, outcome): &Run<'_>| {
+        NewAgentRun::new(
+            claimed.job.id,
+            task,
+            run_role.parse().unwrap(),
+            stage,
+            *transport,
+            (*outcome).to_owned(),
+        )
+        .with_started_ms(0)
+        .with_ended_ms(2_000)
+        .with_duration_ms(2_000)
+        .with_exit_code(Some(*exit))
+        .with_cost_usd(*cost)
+        .with_cost_source(cost.map(|_| "reported".to_owned()))
     };
     let (last, earlier) = runs.split_last().unwrap();
     for r in earlier {
         store.record_agent_run(&run(r)).unwrap();
     }
     let gate = orch_pipeline::gates_for(stage)[0].name();
-    let transition = NewTransition {
-        task,
-        from_stage: stage,
-        to_stage: to.parse().unwrap(),
-        status: TaskStatus::Active,
-        developer_retries: 0,
-        decisions: vec![GateDecision {
-            gate: gate.to_owned(),
-            passed,
-            verdict: None,
-            reason: if passed { "passed" } else { "failed" }.to_owned(),
-            artifact_sha256: None,
-            commit_sha: Some(commit.repeat(40)),
-            tree_clean: Some(true),
-            sandbox: None,
-        }],
-    };
+    let transition = NewTransition::new(task, stage, to.parse().unwrap(), TaskStatus::Active)
+        .with_developer_retries(0)
+        .with_decisions(vec![
+            GateDecision::new(
+                gate.to_owned(),
+                passed,
+                if passed { "passed" } else { "failed" }.to_owned(),
+            )
+            .with_commit_sha(Some(commit.repeat(40)))
+            .with_tree_clean(Some(true)),
+        ]);
     store
         .complete_with_transition(
             claimed.lease,

@@ -9,6 +9,7 @@ use super::{Engine, EngineError};
 
 /// A task to create with [`Engine::create_task_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskRequest {
     /// Its title.
     pub title: String,
@@ -32,10 +33,32 @@ impl TaskRequest {
             keep_worktree: false,
         }
     }
+
+    /// Sets [`TaskRequest::stage`].
+    #[must_use]
+    pub fn with_stage(mut self, stage: Stage) -> Self {
+        self.stage = stage;
+        self
+    }
+
+    /// Sets [`TaskRequest::base`].
+    #[must_use]
+    pub fn with_base(mut self, base: Option<String>) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// Sets [`TaskRequest::keep_worktree`].
+    #[must_use]
+    pub fn with_keep_worktree(mut self, keep_worktree: bool) -> Self {
+        self.keep_worktree = keep_worktree;
+        self
+    }
 }
 
 /// A task [`Engine::create_task_with`] created.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CreatedTask {
     /// Its id.
     pub task: TaskId,
@@ -46,6 +69,27 @@ pub struct CreatedTask {
     /// The commit it starts from (worktree tasks), with what the user should
     /// know about it.
     pub base: Option<Base>,
+}
+
+impl CreatedTask {
+    /// A created task without a base (a checkout task's); for callers that
+    /// render one without creating it.
+    #[must_use]
+    pub fn new(task: TaskId, job: JobId, isolation: TaskIsolation) -> Self {
+        Self {
+            task,
+            job,
+            isolation,
+            base: None,
+        }
+    }
+
+    /// Sets [`CreatedTask::base`].
+    #[must_use]
+    pub fn with_base(mut self, base: Option<Base>) -> Self {
+        self.base = base;
+        self
+    }
 }
 
 impl Engine {
@@ -110,10 +154,8 @@ impl Engine {
         let (task, base) = match self.git.inspect(path)? {
             Checkout::Git(_) => {
                 let base = self.git.resolve_base(path, reference)?;
-                let task = NewTask {
-                    keep_worktree: request.keep_worktree,
-                    ..NewTask::in_worktree(&request.title, &base.commit)
-                };
+                let task = NewTask::in_worktree(&request.title, &base.commit)
+                    .with_keep_worktree(request.keep_worktree);
                 (task, Some(base))
             }
             Checkout::Unborn => {

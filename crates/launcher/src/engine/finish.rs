@@ -148,25 +148,25 @@ impl Engine {
     pub(super) fn run_row(&self, ctx: &JobContext, record: &RunRecord) -> NewAgentRun {
         let started_ms = epoch_ms(record.started);
         let duration_ms = i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX);
-        NewAgentRun {
-            job: ctx.job.id,
-            task: ctx.task.id,
-            role: record.role,
-            stage: ctx.stage,
-            transport: record.transport,
-            started_ms,
-            ended_ms: started_ms.saturating_add(duration_ms),
-            duration_ms,
-            exit_code: record.exit_code,
-            outcome: record.outcome.as_str().to_owned(),
-            cost_usd: record.usage.cost_usd,
-            tokens_in: record.usage.input_tokens,
-            tokens_out: record.usage.output_tokens,
-            sandbox: record.sandbox.map(|level| level.to_string()),
-            cache_read_tokens: record.usage.cache_read_tokens,
-            cache_write_tokens: record.usage.cache_creation_tokens,
-            model: record.usage.model.clone(),
-            cost_source: record.usage.cost_source().map(str::to_owned),
-        }
+        NewAgentRun::new(
+            ctx.job.id,
+            ctx.task.id,
+            record.role,
+            ctx.stage,
+            record.transport,
+            record.outcome.as_str().to_owned(),
+        )
+        .with_started_ms(started_ms)
+        .with_ended_ms(started_ms.saturating_add(duration_ms))
+        .with_duration_ms(duration_ms)
+        .with_exit_code(record.exit_code)
+        .with_cost_usd(record.usage.cost_usd)
+        .with_tokens_in(record.usage.input_tokens)
+        .with_tokens_out(record.usage.output_tokens)
+        .with_sandbox(record.sandbox.map(|level| level.to_string()))
+        .with_cache_read_tokens(record.usage.cache_read_tokens)
+        .with_cache_write_tokens(record.usage.cache_creation_tokens)
+        .with_model(record.usage.model.clone())
+        .with_cost_source(record.usage.cost_source().map(str::to_owned))
     }
 }

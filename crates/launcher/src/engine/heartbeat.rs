@@ -152,11 +152,8 @@ impl Engine {
     pub(super) fn effect_gate(&self, lease: Lease) -> crate::context::EffectGate {
         let store = Arc::clone(&self.store);
         Arc::new(move |effect: &crate::context::EffectStart| {
-            let start = orch_store::NewEffect {
-                kind: effect.kind.to_owned(),
-                commit: effect.commit.clone(),
-                repeatable: effect.repeatable,
-            };
+            let start = orch_store::NewEffect::new(effect.kind.to_owned(), effect.repeatable)
+                .with_commit(effect.commit.clone());
             let begun = store
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

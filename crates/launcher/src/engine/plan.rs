@@ -110,40 +110,40 @@ pub(super) fn plan_end(facts: EndFacts<'_>) -> Result<EndPlan, TransitionError> 
         Verdict::Fail
     };
     let decision = next_stage(stage, verdict, task.developer_retries, budget)?;
-    let transition = NewTransition {
-        task: task.id,
-        from_stage: stage,
-        to_stage: decision.to,
-        status: status_at(decision.to),
-        developer_retries: decision.developer_retries,
-        decisions: gates
-            .iter()
-            .map(|g| GateDecision {
-                gate: g.gate.name().to_owned(),
-                passed: g.passed,
-                verdict: g.verdict.clone(),
-                reason: match suite_note {
-                    Some(note) => format!("{}; {note}", g.reason),
-                    None => g.reason.clone(),
-                },
-                artifact_sha256: artifact_sha.map(str::to_owned),
-                commit_sha: judged.map(|tree| tree.commit.clone()),
-                tree_clean: judged.map(|tree| tree.clean),
-                sandbox: record.sandbox.map(|level| level.to_string()),
-            })
-            .collect(),
-    };
+    let transition = NewTransition::new(task.id, stage, decision.to, status_at(decision.to))
+        .with_developer_retries(decision.developer_retries)
+        .with_decisions(
+            gates
+                .iter()
+                .map(|g| {
+                    GateDecision::new(
+                        g.gate.name().to_owned(),
+                        g.passed,
+                        match suite_note {
+                            Some(note) => format!("{}; {note}", g.reason),
+                            None => g.reason.clone(),
+                        },
+                    )
+                    .with_verdict(g.verdict.clone())
+                    .with_artifact_sha256(artifact_sha.map(str::to_owned))
+                    .with_commit_sha(judged.map(|tree| tree.commit.clone()))
+                    .with_tree_clean(judged.map(|tree| tree.clean))
+                    .with_sandbox(record.sandbox.map(|level| level.to_string()))
+                })
+                .collect(),
+        );
     let next = decision
         .to
         .role()
         .map(|role| NewJob::new(task.id, decision.to, role));
-    let alert =
-        end_alert(stage, &task, gates, record, run_alert, budget, &decision).map(|a| NewAlert {
-            kind: a.kind,
-            message: restored_suite_hint(a.message, decision.to, suite_note, task.id),
-            task: Some(task.id),
-            job: Some(job),
-        });
+    let alert = end_alert(stage, &task, gates, record, run_alert, budget, &decision).map(|a| {
+        NewAlert::new(
+            a.kind,
+            restored_suite_hint(a.message, decision.to, suite_note, task.id),
+        )
+        .with_task(Some(task.id))
+        .with_job(Some(job))
+    });
     // Shadow mode: the runner's verdict beside the LLM's, as the gate took it.
     let shadow = shadow.map(|s| shadow_row(stage, verdict, judged, s));
     Ok(EndPlan {
@@ -186,20 +186,12 @@ pub(super) struct BlockPlan {
 /// Blocks `task` at the end of its job `job` with `alert`.
 pub(super) fn plan_block(task: &Task, job: JobId, alert: &AlertSpec) -> BlockPlan {
     BlockPlan {
-        transition: NewTransition {
-            task: task.id,
-            from_stage: task.stage,
-            to_stage: Stage::Blocked,
-            status: TaskStatus::Blocked,
-            developer_retries: task.developer_retries,
-            decisions: Vec::new(),
-        },
-        alert: NewAlert {
-            kind: alert.kind,
-            message: alert.message.clone(),
-            task: Some(task.id),
-            job: Some(job),
-        },
+        transition: NewTransition::new(task.id, task.stage, Stage::Blocked, TaskStatus::Blocked)
+            .with_developer_retries(task.developer_retries)
+            .with_decisions(Vec::new()),
+        alert: NewAlert::new(alert.kind, alert.message.clone())
+            .with_task(Some(task.id))
+            .with_job(Some(job)),
     }
 }
 
@@ -289,21 +281,21 @@ fn shadow_row(
         pair: ShadowPair { first, rerun },
         command_sha,
     } = shadow;
-    NewShadowVerdict {
+    NewShadowVerdict::new(
         stage,
         runner_run,
-        commit: first.commit.clone(),
-        llm_commit: judged.map(|tree| tree.commit.clone()),
-        runner_verdict: first.verdict.map(str::to_owned),
-        llm_verdict: if verdict == Verdict::Pass {
+        if verdict == Verdict::Pass {
             VERDICT_PASSED
         } else {
             VERDICT_FAILED
         }
         .to_owned(),
-        command_sha,
-        rerun_verdict: rerun.as_ref().and_then(|r| r.verdict).map(str::to_owned),
-    }
+    )
+    .with_commit(first.commit.clone())
+    .with_llm_commit(judged.map(|tree| tree.commit.clone()))
+    .with_runner_verdict(first.verdict.map(str::to_owned))
+    .with_command_sha(command_sha)
+    .with_rerun_verdict(rerun.as_ref().and_then(|r| r.verdict).map(str::to_owned))
 }
 
 #[cfg(test)]
@@ -603,25 +595,17 @@ mod tests {
 
     #[test]
     fn a_block_moves_the_task_from_its_stage_with_its_retries_and_the_alert() {
-        let task = orch_store::Task {
-            id: TaskId::new(7),
-            repo: orch_store::RepoId::new(1),
-            title: "fix the parser".to_owned(),
-            stage: Stage::Deploy,
-            status: TaskStatus::Active,
-            developer_retries: 2,
-            created_ms: 0,
-            updated_ms: 0,
-            isolation: orch_store::TaskIsolation::Worktree,
-            base_commit: None,
-            branch: None,
-            worktree: None,
-            head_commit: None,
-            keep_worktree: false,
-            suite_commit: None,
-            suite_diff_sha256: None,
-            abandoned_ms: None,
-        };
+        // A stored row (`Task` is `#[non_exhaustive]`), moved to the case.
+        let store = orch_store::Store::open_in_memory(orch_store::StoreOptions::default()).unwrap();
+        let repo = store
+            .add_repo(&orch_store::NewRepo::new("api", "/srv/api", "true"))
+            .unwrap();
+        let id = store
+            .add_task(repo, "fix the parser", Stage::Deploy)
+            .unwrap();
+        let mut task = store.task(id).unwrap();
+        task.id = TaskId::new(7);
+        task.developer_retries = 2;
         let alert = AlertSpec {
             kind: AlertKind::InternalError,
             message: "why and what to do".to_owned(),
@@ -636,12 +620,9 @@ mod tests {
         assert!(t.decisions.is_empty());
         assert_eq!(
             plan.alert,
-            orch_store::NewAlert {
-                kind: AlertKind::InternalError,
-                message: "why and what to do".to_owned(),
-                task: Some(TaskId::new(7)),
-                job: Some(JobId::new(11)),
-            }
+            orch_store::NewAlert::new(AlertKind::InternalError, "why and what to do".to_owned())
+                .with_task(Some(TaskId::new(7)))
+                .with_job(Some(JobId::new(11)))
         );
     }
 

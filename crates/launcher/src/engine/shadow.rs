@@ -77,19 +77,14 @@ impl Engine {
             // A failure to read or raise it is not the job's: said nowhere
             // else, the pair still records the run.
             if matches!(store.open_alert_for_repo(kind, ctx.repo.id), Ok(false)) {
-                let _ = store.raise_alert(&orch_store::NewAlert {
-                    kind,
-                    message: format!(
+                let _ = store.raise_alert(&orch_store::NewAlert::new(kind, format!(
                         "repository {}: the shadow {} could not run its command ({}); its shadow pairs compare nothing until it can. The LLM's verdicts still decide. Try it with `orch repo check {}`, fix it with `orch repo update {} --test-cmd ...`, then acknowledge this alert (said once per repository while open)",
                         ctx.repo.name,
                         first.record.role,
                         first.record.detail,
                         ctx.repo.name,
                         ctx.repo.name
-                    ),
-                    task: Some(ctx.task.id),
-                    job: Some(ctx.job.id),
-                });
+                    )).with_task(Some(ctx.task.id)).with_job(Some(ctx.job.id)));
             }
             return None;
         }

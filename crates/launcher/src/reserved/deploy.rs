@@ -85,11 +85,8 @@ impl Intercept for DeployFinalizer {
         // command runs. A later claim of this job that finds it unended
         // never runs the command again (the engine blocks the task with
         // deploy_interrupted).
-        let effect = EffectStart {
-            kind: DEPLOY_EFFECT,
-            commit: ctx.tested.as_ref().map(|t| t.commit.clone()),
-            repeatable: false,
-        };
+        let effect = EffectStart::new(DEPLOY_EFFECT, false)
+            .with_commit(ctx.tested.as_ref().map(|t| t.commit.clone()));
         if let Some(refused) = effect_refused(ctx, config, control, me, started, &effect) {
             return refused;
         }

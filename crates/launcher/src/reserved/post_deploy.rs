@@ -43,11 +43,8 @@ impl Intercept for PostDeployMonitor {
         // Recorded for the history, with the commit probed; repeatable: the
         // probes only read the deployed service's health, so a probe run
         // cut short is run again whole after a rescue.
-        let effect = EffectStart {
-            kind: POST_DEPLOY_EFFECT,
-            commit: ctx.tested.as_ref().map(|t| t.commit.clone()),
-            repeatable: true,
-        };
+        let effect = EffectStart::new(POST_DEPLOY_EFFECT, true)
+            .with_commit(ctx.tested.as_ref().map(|t| t.commit.clone()));
         if let Some(refused) = effect_refused(ctx, config, control, me, SystemTime::now(), &effect)
         {
             return refused;

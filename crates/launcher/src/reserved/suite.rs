@@ -395,10 +395,7 @@ impl SuiteRunner {
     }
 
     fn label(&self, ctx: &JobContext) -> LogLabel {
-        LogLabel {
-            title: self.profile().title,
-            verdict_key: ctx.spec.verdict_key,
-        }
+        LogLabel::new(self.profile().title, ctx.spec.verdict_key)
     }
 }
 

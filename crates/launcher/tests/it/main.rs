@@ -10,6 +10,7 @@
 //! files were separate test crates, each linking the package again. Run one
 //! module with `cargo test -p orch-launcher --test it MODULE::`.
 
+mod builders;
 mod repos;
 mod stream;
 mod task_log;

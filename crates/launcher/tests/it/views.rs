@@ -77,45 +77,48 @@ fn fixture() -> Fixture {
     .unwrap();
     clock.advance(2_500);
     store
-        .record_agent_run(&NewAgentRun {
-            job,
-            task,
-            role: Role::Analyst,
-            stage: Stage::Analysis,
-            transport: Transport::Llm,
-            started_ms: T0 + 1_000,
-            ended_ms: T0 + 3_500,
-            duration_ms: 2_500,
-            exit_code: Some(0),
-            outcome: "passed".to_owned(),
-            cost_usd: Some(0.25),
-            tokens_in: Some(1_200),
-            tokens_out: Some(340),
-            sandbox: Some("landlock: files, signals, tcp".to_owned()),
-            cache_read_tokens: Some(800),
-            cache_write_tokens: None,
-            model: Some("model-x".to_owned()),
-            cost_source: Some("reported".to_owned()),
-        })
+        .record_agent_run(
+            &NewAgentRun::new(
+                job,
+                task,
+                Role::Analyst,
+                Stage::Analysis,
+                Transport::Llm,
+                "passed".to_owned(),
+            )
+            .with_started_ms(T0 + 1_000)
+            .with_ended_ms(T0 + 3_500)
+            .with_duration_ms(2_500)
+            .with_exit_code(Some(0))
+            .with_cost_usd(Some(0.25))
+            .with_tokens_in(Some(1_200))
+            .with_tokens_out(Some(340))
+            .with_sandbox(Some("landlock: files, signals, tcp".to_owned()))
+            .with_cache_read_tokens(Some(800))
+            .with_model(Some("model-x".to_owned()))
+            .with_cost_source(Some("reported".to_owned())),
+        )
         .unwrap();
     store
-        .record_transition(&NewTransition {
-            task,
-            from_stage: Stage::Analysis,
-            to_stage: Stage::Architecture,
-            status: TaskStatus::Active,
-            developer_retries: 0,
-            decisions: vec![GateDecision {
-                gate: "check_analysis_status".to_owned(),
-                passed: true,
-                verdict: Some("PASSED".to_owned()),
-                reason: "analysis_status: PASSED".to_owned(),
-                artifact_sha256: Some("a".repeat(64)),
-                commit_sha: None,
-                tree_clean: None,
-                sandbox: Some("landlock: files, signals, tcp".to_owned()),
-            }],
-        })
+        .record_transition(
+            &NewTransition::new(
+                task,
+                Stage::Analysis,
+                Stage::Architecture,
+                TaskStatus::Active,
+            )
+            .with_developer_retries(0)
+            .with_decisions(vec![
+                GateDecision::new(
+                    "check_analysis_status".to_owned(),
+                    true,
+                    "analysis_status: PASSED".to_owned(),
+                )
+                .with_verdict(Some("PASSED".to_owned()))
+                .with_artifact_sha256(Some("a".repeat(64)))
+                .with_sandbox(Some("landlock: files, signals, tcp".to_owned())),
+            ]),
+        )
         .unwrap();
     clock.advance(1_000);
     store.request_cancel(task).unwrap();
@@ -212,16 +215,16 @@ fn every_view_declares_its_fields_in_alphabetical_order() {
     for alert in fx.store.alerts(true, 10).unwrap() {
         assert_sorted(&AlertView::new(&alert));
     }
-    let created = orch_launcher::CreatedTask {
-        task: TaskId::new(1),
-        job: orch_store::JobId::new(1),
-        isolation: orch_store::TaskIsolation::Worktree,
-        base: Some(orch_launcher::worktree::Base {
-            commit: "c".repeat(40),
-            reference: "HEAD".to_owned(),
-            notes: vec!["a note".to_owned()],
-        }),
-    };
+    let created = orch_launcher::CreatedTask::new(
+        TaskId::new(1),
+        orch_store::JobId::new(1),
+        orch_store::TaskIsolation::Worktree,
+    )
+    .with_base(Some(orch_launcher::worktree::Base {
+        commit: "c".repeat(40),
+        reference: "HEAD".to_owned(),
+        notes: vec!["a note".to_owned()],
+    }));
     let view = CreatedTaskView::new(&created);
     assert_sorted(&view);
     assert_eq!(
@@ -231,11 +234,11 @@ fn every_view_declares_its_fields_in_alphabetical_order() {
             "c".repeat(40)
         )
     );
-    let plain = orch_launcher::CreatedTask {
-        isolation: orch_store::TaskIsolation::Checkout,
-        base: None,
-        ..created
-    };
+    let plain = orch_launcher::CreatedTask::new(
+        created.task,
+        created.job,
+        orch_store::TaskIsolation::Checkout,
+    );
     assert_eq!(
         serde_json::to_string(&CreatedTaskView::new(&plain)).unwrap(),
         r#"{"id":1,"isolation":"checkout","job":1}"#
@@ -324,26 +327,20 @@ fn runner_served_task(fx: &Fixture) -> TaskId {
         )
         .unwrap();
     fx.store
-        .record_agent_run(&NewAgentRun {
-            job,
-            task,
-            role: orch_store::STAGING_RUNNER_ROLE,
-            stage: Stage::DeployStaging,
-            transport: Transport::Deterministic,
-            started_ms: T0 + 5_000,
-            ended_ms: T0 + 65_000,
-            duration_ms: 60_000,
-            exit_code: Some(0),
-            outcome: "passed".to_owned(),
-            cost_usd: None,
-            tokens_in: None,
-            tokens_out: None,
-            sandbox: None,
-            cache_read_tokens: None,
-            cache_write_tokens: None,
-            model: None,
-            cost_source: None,
-        })
+        .record_agent_run(
+            &NewAgentRun::new(
+                job,
+                task,
+                orch_store::STAGING_RUNNER_ROLE,
+                Stage::DeployStaging,
+                Transport::Deterministic,
+                "passed".to_owned(),
+            )
+            .with_started_ms(T0 + 5_000)
+            .with_ended_ms(T0 + 65_000)
+            .with_duration_ms(60_000)
+            .with_exit_code(Some(0)),
+        )
         .unwrap();
     task
 }

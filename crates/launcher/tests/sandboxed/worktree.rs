@@ -1041,11 +1041,9 @@ fn a_kept_worktree_stays_after_done() -> Result<(), Failed> {
     let created = engine
         .create_task_with(
             repo,
-            &TaskRequest {
-                keep_worktree: true,
-                stage: Stage::Development,
-                ..TaskRequest::new("keep it")
-            },
+            &TaskRequest::new("keep it")
+                .with_keep_worktree(true)
+                .with_stage(Stage::Development),
         )
         .unwrap();
     drive(&engine, 20);
@@ -2197,10 +2195,7 @@ fn an_unknown_base_ref_creates_no_task() -> Result<(), Failed> {
     for bad in ["nope", "--output=/tmp/x", "HEAD~5", ""] {
         let result = engine.create_task_with(
             repo,
-            &TaskRequest {
-                base: Some(bad.into()),
-                ..TaskRequest::new("bad base")
-            },
+            &TaskRequest::new("bad base").with_base(Some(bad.into())),
         );
         check(
             matches!(
@@ -2244,10 +2239,7 @@ fn a_base_ref_names_the_start_commit() -> Result<(), Failed> {
     let from_request = engine
         .create_task_with(
             repo,
-            &TaskRequest {
-                base: Some("main".into()),
-                ..TaskRequest::new("from main")
-            },
+            &TaskRequest::new("from main").with_base(Some("main".into())),
         )
         .unwrap();
     check(
@@ -2317,10 +2309,7 @@ fn a_plain_folder_runs_in_its_checkout() -> Result<(), Failed> {
     let repo = h.repo(&engine, "true");
     let with_base = engine.create_task_with(
         repo,
-        &TaskRequest {
-            base: Some("main".into()),
-            ..TaskRequest::new("based")
-        },
+        &TaskRequest::new("based").with_base(Some("main".into())),
     );
     check(
         matches!(with_base, Err(EngineError::BaseWithoutGit { .. })),
@@ -2330,10 +2319,7 @@ fn a_plain_folder_runs_in_its_checkout() -> Result<(), Failed> {
     let created = engine
         .create_task_with(
             repo,
-            &TaskRequest {
-                stage: Stage::Development,
-                ..TaskRequest::new("plain")
-            },
+            &TaskRequest::new("plain").with_stage(Stage::Development),
         )
         .unwrap();
     check(

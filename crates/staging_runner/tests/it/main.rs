@@ -9,6 +9,7 @@
 //! module with `cargo test -p orch-staging-runner --test it MODULE::`.
 
 mod artifact;
+mod builders;
 #[path = "../common/mod.rs"]
 mod common;
 mod examples;

@@ -6,6 +6,7 @@ use crate::types::{AgentRunId, JobId, TaskId, Transport};
 
 /// One finished run of a role, to record in `agent_runs`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct NewAgentRun {
     /// The job it ran for.
     pub job: JobId,
@@ -50,8 +51,129 @@ pub struct NewAgentRun {
     pub cost_source: Option<String>,
 }
 
+impl NewAgentRun {
+    /// A run with the given outcome, all times 0 and nothing reported (no
+    /// exit code, cost, tokens, sandbox or model): set those with the
+    /// `with_*` methods.
+    #[must_use]
+    pub fn new(
+        job: JobId,
+        task: TaskId,
+        role: Role,
+        stage: Stage,
+        transport: Transport,
+        outcome: impl Into<String>,
+    ) -> Self {
+        Self {
+            job,
+            task,
+            role,
+            stage,
+            transport,
+            started_ms: 0,
+            ended_ms: 0,
+            duration_ms: 0,
+            exit_code: None,
+            outcome: outcome.into(),
+            cost_usd: None,
+            tokens_in: None,
+            tokens_out: None,
+            sandbox: None,
+            cache_read_tokens: None,
+            cache_write_tokens: None,
+            model: None,
+            cost_source: None,
+        }
+    }
+
+    /// Sets [`NewAgentRun::started_ms`].
+    #[must_use]
+    pub fn with_started_ms(mut self, started_ms: i64) -> Self {
+        self.started_ms = started_ms;
+        self
+    }
+
+    /// Sets [`NewAgentRun::ended_ms`].
+    #[must_use]
+    pub fn with_ended_ms(mut self, ended_ms: i64) -> Self {
+        self.ended_ms = ended_ms;
+        self
+    }
+
+    /// Sets [`NewAgentRun::duration_ms`].
+    #[must_use]
+    pub fn with_duration_ms(mut self, duration_ms: i64) -> Self {
+        self.duration_ms = duration_ms;
+        self
+    }
+
+    /// Sets [`NewAgentRun::exit_code`].
+    #[must_use]
+    pub fn with_exit_code(mut self, exit_code: Option<i32>) -> Self {
+        self.exit_code = exit_code;
+        self
+    }
+
+    /// Sets [`NewAgentRun::cost_usd`].
+    #[must_use]
+    pub fn with_cost_usd(mut self, cost_usd: Option<f64>) -> Self {
+        self.cost_usd = cost_usd;
+        self
+    }
+
+    /// Sets [`NewAgentRun::tokens_in`].
+    #[must_use]
+    pub fn with_tokens_in(mut self, tokens_in: Option<u64>) -> Self {
+        self.tokens_in = tokens_in;
+        self
+    }
+
+    /// Sets [`NewAgentRun::tokens_out`].
+    #[must_use]
+    pub fn with_tokens_out(mut self, tokens_out: Option<u64>) -> Self {
+        self.tokens_out = tokens_out;
+        self
+    }
+
+    /// Sets [`NewAgentRun::sandbox`].
+    #[must_use]
+    pub fn with_sandbox(mut self, sandbox: Option<String>) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+
+    /// Sets [`NewAgentRun::cache_read_tokens`].
+    #[must_use]
+    pub fn with_cache_read_tokens(mut self, cache_read_tokens: Option<u64>) -> Self {
+        self.cache_read_tokens = cache_read_tokens;
+        self
+    }
+
+    /// Sets [`NewAgentRun::cache_write_tokens`].
+    #[must_use]
+    pub fn with_cache_write_tokens(mut self, cache_write_tokens: Option<u64>) -> Self {
+        self.cache_write_tokens = cache_write_tokens;
+        self
+    }
+
+    /// Sets [`NewAgentRun::model`].
+    #[must_use]
+    pub fn with_model(mut self, model: Option<String>) -> Self {
+        self.model = model;
+        self
+    }
+
+    /// Sets [`NewAgentRun::cost_source`].
+    #[must_use]
+    pub fn with_cost_source(mut self, cost_source: Option<String>) -> Self {
+        self.cost_source = cost_source;
+        self
+    }
+}
+
 /// A recorded run of a role, as stored in `agent_runs`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AgentRun {
     /// Its id.
     pub id: AgentRunId,

@@ -4,6 +4,7 @@ use crate::types::{AlertId, AlertKind, JobId, TaskId};
 
 /// An alert to raise.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewAlert {
     /// What it is about.
     pub kind: AlertKind,
@@ -13,6 +14,33 @@ pub struct NewAlert {
     pub task: Option<TaskId>,
     /// The job concerned, if any.
     pub job: Option<JobId>,
+}
+
+impl NewAlert {
+    /// An alert about nothing in particular (no task, no job).
+    #[must_use]
+    pub fn new(kind: AlertKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            task: None,
+            job: None,
+        }
+    }
+
+    /// Sets [`NewAlert::task`].
+    #[must_use]
+    pub fn with_task(mut self, task: Option<TaskId>) -> Self {
+        self.task = task;
+        self
+    }
+
+    /// Sets [`NewAlert::job`].
+    #[must_use]
+    pub fn with_job(mut self, job: Option<JobId>) -> Self {
+        self.job = job;
+        self
+    }
 }
 
 /// A stored alert.

@@ -4,6 +4,7 @@ use crate::types::{JobId, LeaseToken, TaskId};
 
 /// A side effect a job's run is about to start ([`Store::begin_effect`](crate::Store::begin_effect)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewEffect {
     /// What it is, e.g. `deploy` (the store knows no names; the launcher's).
     pub kind: String,
@@ -14,8 +15,28 @@ pub struct NewEffect {
     pub repeatable: bool,
 }
 
+impl NewEffect {
+    /// An effect about no particular commit.
+    #[must_use]
+    pub fn new(kind: impl Into<String>, repeatable: bool) -> Self {
+        Self {
+            kind: kind.into(),
+            commit: None,
+            repeatable,
+        }
+    }
+
+    /// Sets [`NewEffect::commit`].
+    #[must_use]
+    pub fn with_commit(mut self, commit: Option<String>) -> Self {
+        self.commit = commit;
+        self
+    }
+}
+
 /// A side effect as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Effect {
     /// Its id (never reused).
     pub id: i64,

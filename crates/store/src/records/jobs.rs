@@ -11,6 +11,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 /// A job to put on the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewJob {
     /// The task the job works on.
     pub task: TaskId,
@@ -27,6 +28,20 @@ pub struct NewJob {
 }
 
 impl NewJob {
+    /// Sets [`NewJob::max_attempts`].
+    #[must_use]
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Sets [`NewJob::not_before_ms`].
+    #[must_use]
+    pub fn with_not_before_ms(mut self, not_before_ms: Option<i64>) -> Self {
+        self.not_before_ms = not_before_ms;
+        self
+    }
+
     /// A job due now, with [`DEFAULT_MAX_ATTEMPTS`].
     #[must_use]
     pub fn new(task: TaskId, stage: Stage, role: Role) -> Self {
@@ -42,6 +57,7 @@ impl NewJob {
 
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Job {
     /// Its id.
     pub id: JobId,

@@ -4,6 +4,7 @@ use crate::types::RepoId;
 
 /// A repository orch works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Repo {
     /// Its id.
     pub id: RepoId,
@@ -52,14 +53,13 @@ pub struct Repo {
 /// ```
 /// use orch_store::NewRepo;
 ///
-/// let repo = NewRepo {
-///     deploy_command: Some("make deploy".into()),
-///     pass_env: vec!["DATABASE_URL".into()],
-///     ..NewRepo::new("demo", "/srv/demo", "make staging")
-/// };
+/// let repo = NewRepo::new("demo", "/srv/demo", "make staging")
+///     .with_deploy_command(Some("make deploy".into()))
+///     .with_pass_env(vec!["DATABASE_URL".into()]);
 /// assert_eq!(repo.health_command, None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewRepo {
     /// Its unique, non-empty name.
     pub name: String,
@@ -94,6 +94,69 @@ pub struct NewRepo {
 }
 
 impl NewRepo {
+    /// Sets [`NewRepo::deploy_command`].
+    #[must_use]
+    pub fn with_deploy_command(mut self, deploy_command: Option<String>) -> Self {
+        self.deploy_command = deploy_command;
+        self
+    }
+
+    /// Sets [`NewRepo::health_command`].
+    #[must_use]
+    pub fn with_health_command(mut self, health_command: Option<String>) -> Self {
+        self.health_command = health_command;
+        self
+    }
+
+    /// Sets [`NewRepo::pass_env`].
+    #[must_use]
+    pub fn with_pass_env(mut self, pass_env: Vec<String>) -> Self {
+        self.pass_env = pass_env;
+        self
+    }
+
+    /// Sets [`NewRepo::base_ref`].
+    #[must_use]
+    pub fn with_base_ref(mut self, base_ref: Option<String>) -> Self {
+        self.base_ref = base_ref;
+        self
+    }
+
+    /// Sets [`NewRepo::test_command`].
+    #[must_use]
+    pub fn with_test_command(mut self, test_command: Option<String>) -> Self {
+        self.test_command = test_command;
+        self
+    }
+
+    /// Sets [`NewRepo::suite_paths`].
+    #[must_use]
+    pub fn with_suite_paths(mut self, suite_paths: Vec<String>) -> Self {
+        self.suite_paths = suite_paths;
+        self
+    }
+
+    /// Sets [`NewRepo::setup_command`].
+    #[must_use]
+    pub fn with_setup_command(mut self, setup_command: Option<String>) -> Self {
+        self.setup_command = setup_command;
+        self
+    }
+
+    /// Sets [`NewRepo::suite_network`].
+    #[must_use]
+    pub fn with_suite_network(mut self, suite_network: SuiteNetwork) -> Self {
+        self.suite_network = suite_network;
+        self
+    }
+
+    /// Sets [`NewRepo::cache_dirs`].
+    #[must_use]
+    pub fn with_cache_dirs(mut self, cache_dirs: Vec<String>) -> Self {
+        self.cache_dirs = cache_dirs;
+        self
+    }
+
     /// A repository with nothing to deploy, nothing to probe and no
     /// environment passed through.
     #[must_use]

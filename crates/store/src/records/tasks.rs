@@ -6,6 +6,7 @@ use crate::types::{RepoId, TaskId, TaskIsolation, TaskStatus};
 
 /// A task as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Task {
     /// Its id.
     pub id: TaskId,
@@ -48,6 +49,7 @@ pub struct Task {
 
 /// How a new task works: given to [`Store::create_task_with`](crate::Store::create_task_with).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewTask {
     /// Its title.
     pub title: String,
@@ -61,25 +63,41 @@ pub struct NewTask {
 }
 
 impl NewTask {
-    /// A task that works in the repository's own folder.
+    /// A task with the given isolation, no base commit and no kept worktree
+    /// (a worktree task needs [`NewTask::with_base_commit`]).
     #[must_use]
-    pub fn in_checkout(title: impl Into<String>) -> NewTask {
+    pub fn new(title: impl Into<String>, isolation: TaskIsolation) -> NewTask {
         NewTask {
             title: title.into(),
-            isolation: TaskIsolation::Checkout,
+            isolation,
             base_commit: None,
             keep_worktree: false,
         }
     }
 
+    /// Sets [`NewTask::base_commit`].
+    #[must_use]
+    pub fn with_base_commit(mut self, base_commit: Option<String>) -> Self {
+        self.base_commit = base_commit;
+        self
+    }
+
+    /// Sets [`NewTask::keep_worktree`].
+    #[must_use]
+    pub fn with_keep_worktree(mut self, keep_worktree: bool) -> Self {
+        self.keep_worktree = keep_worktree;
+        self
+    }
+
+    /// A task that works in the repository's own folder.
+    #[must_use]
+    pub fn in_checkout(title: impl Into<String>) -> NewTask {
+        NewTask::new(title, TaskIsolation::Checkout)
+    }
+
     /// A task that works in its own worktree, started from `base_commit`.
     #[must_use]
     pub fn in_worktree(title: impl Into<String>, base_commit: impl Into<String>) -> NewTask {
-        NewTask {
-            title: title.into(),
-            isolation: TaskIsolation::Worktree,
-            base_commit: Some(base_commit.into()),
-            keep_worktree: false,
-        }
+        NewTask::new(title, TaskIsolation::Worktree).with_base_commit(Some(base_commit.into()))
     }
 }

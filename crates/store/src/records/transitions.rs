@@ -6,6 +6,7 @@ use crate::types::{Actor, AgentRunId, JobId, TaskId, TaskStatus, TransitionId};
 
 /// One gate's decision and the evidence it was made on.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GateDecision {
     /// The gate, for example `check_staging_status`.
     pub gate: String,
@@ -31,8 +32,61 @@ pub struct GateDecision {
     pub sandbox: Option<String>,
 }
 
+impl GateDecision {
+    /// A decision with no verdict read, no artifact, no tree and no sandbox.
+    #[must_use]
+    pub fn new(gate: impl Into<String>, passed: bool, reason: impl Into<String>) -> Self {
+        Self {
+            gate: gate.into(),
+            passed,
+            verdict: None,
+            reason: reason.into(),
+            artifact_sha256: None,
+            commit_sha: None,
+            tree_clean: None,
+            sandbox: None,
+        }
+    }
+
+    /// Sets [`GateDecision::verdict`].
+    #[must_use]
+    pub fn with_verdict(mut self, verdict: Option<String>) -> Self {
+        self.verdict = verdict;
+        self
+    }
+
+    /// Sets [`GateDecision::artifact_sha256`].
+    #[must_use]
+    pub fn with_artifact_sha256(mut self, artifact_sha256: Option<String>) -> Self {
+        self.artifact_sha256 = artifact_sha256;
+        self
+    }
+
+    /// Sets [`GateDecision::commit_sha`].
+    #[must_use]
+    pub fn with_commit_sha(mut self, commit_sha: Option<String>) -> Self {
+        self.commit_sha = commit_sha;
+        self
+    }
+
+    /// Sets [`GateDecision::tree_clean`].
+    #[must_use]
+    pub fn with_tree_clean(mut self, tree_clean: Option<bool>) -> Self {
+        self.tree_clean = tree_clean;
+        self
+    }
+
+    /// Sets [`GateDecision::sandbox`].
+    #[must_use]
+    pub fn with_sandbox(mut self, sandbox: Option<String>) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+}
+
 /// A stage change to record, with the task's state after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewTransition {
     /// The task that moves.
     pub task: TaskId,
@@ -48,8 +102,38 @@ pub struct NewTransition {
     pub decisions: Vec<GateDecision>,
 }
 
+impl NewTransition {
+    /// A move with no developer retries and no gate decisions.
+    #[must_use]
+    pub fn new(task: TaskId, from_stage: Stage, to_stage: Stage, status: TaskStatus) -> Self {
+        Self {
+            task,
+            from_stage,
+            to_stage,
+            status,
+            developer_retries: 0,
+            decisions: Vec::new(),
+        }
+    }
+
+    /// Sets [`NewTransition::developer_retries`].
+    #[must_use]
+    pub fn with_developer_retries(mut self, developer_retries: u32) -> Self {
+        self.developer_retries = developer_retries;
+        self
+    }
+
+    /// Sets [`NewTransition::decisions`].
+    #[must_use]
+    pub fn with_decisions(mut self, decisions: Vec<GateDecision>) -> Self {
+        self.decisions = decisions;
+        self
+    }
+}
+
 /// A recorded stage change.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Transition {
     /// Its id.
     pub id: TransitionId,

@@ -202,10 +202,7 @@ fn a_poison_job_of_a_dead_boot_still_blocks_its_task() {
     let _me = other.register_boot("boot-rescuer").unwrap();
     let job = fx
         .store
-        .enqueue(&NewJob {
-            max_attempts: 1,
-            ..NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer)
-        })
+        .enqueue(&NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer).with_max_attempts(1))
         .unwrap();
     let dying = fx.store.register_boot("boot-dying").unwrap();
     assert_eq!(claim_as(&fx.store, "boot-dying"), job);

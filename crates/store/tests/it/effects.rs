@@ -11,11 +11,7 @@ use orch_store::{LeaseOwner, NewEffect, NewJob, StoreError, TaskStatus};
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 fn deploy() -> NewEffect {
-    NewEffect {
-        kind: "deploy".into(),
-        commit: Some(COMMIT.into()),
-        repeatable: false,
-    }
+    NewEffect::new("deploy", false).with_commit(Some(COMMIT.into()))
 }
 
 #[test]
@@ -93,11 +89,7 @@ fn the_claims_own_end_ends_its_effect_and_a_repeatable_one_is_never_interrupted(
 
     let job = fx.enqueue("post-deploy", "post-deploy-monitor");
     let c = fx.claim();
-    let probes = NewEffect {
-        kind: "post-deploy".into(),
-        commit: None,
-        repeatable: true,
-    };
+    let probes = NewEffect::new("post-deploy", true);
     fx.store.begin_effect(c.lease, &probes).unwrap();
     fx.clock.advance(61_000);
     assert_eq!(fx.store.rescue_expired().unwrap().requeued, vec![job]);
@@ -130,10 +122,7 @@ fn an_effect_starts_only_under_a_live_uncancelled_lease() {
         "{error}"
     );
     assert!(fx.store.effects(fx.task).unwrap().is_empty());
-    let bad = NewEffect {
-        commit: Some("HEAD".into()),
-        ..deploy()
-    };
+    let bad = deploy().with_commit(Some("HEAD".into()));
     assert!(matches!(
         fx.store.begin_effect(c.lease, &bad),
         Err(StoreError::InvalidInput { .. })

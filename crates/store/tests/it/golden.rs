@@ -172,14 +172,14 @@ fn a_version_1_file_migrates_to_the_newest_version_and_keeps_its_rows() {
     assert_eq!(store.task_cost_usd(task.id).unwrap(), 0.5);
     // The new columns are writable on the migrated file.
     store
-        .add_repo(&NewRepo {
-            deploy_command: Some("make deploy".into()),
-            pass_env: vec!["DATABASE_URL".into()],
-            test_command: Some("make test".into()),
-            suite_network: orch_store::SuiteNetwork::On,
-            cache_dirs: vec!["/srv/cache".into()],
-            ..NewRepo::new("second", "/srv/second", "true")
-        })
+        .add_repo(
+            &NewRepo::new("second", "/srv/second", "true")
+                .with_deploy_command(Some("make deploy".into()))
+                .with_pass_env(vec!["DATABASE_URL".into()])
+                .with_test_command(Some("make test".into()))
+                .with_suite_network(orch_store::SuiteNetwork::On)
+                .with_cache_dirs(vec!["/srv/cache".into()]),
+        )
         .unwrap();
     let second = store.repo_by_name("second").unwrap().unwrap();
     assert_eq!(

@@ -29,10 +29,7 @@ fn a_worktree_task_records_its_base_and_a_checkout_task_has_none() {
         .store
         .create_task_with(
             repo,
-            &NewTask {
-                keep_worktree: true,
-                ..NewTask::in_worktree("isolated", BASE)
-            },
+            &NewTask::in_worktree("isolated", BASE).with_keep_worktree(true),
             &first,
         )
         .unwrap();
@@ -58,10 +55,7 @@ fn a_worktree_task_without_a_full_base_commit_is_refused_and_nothing_is_written(
     let first = NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst);
     let before = fx.count("tasks");
     for base in [None, Some("abc123"), Some("G".repeat(40).as_str())] {
-        let task = NewTask {
-            base_commit: base.map(str::to_owned),
-            ..NewTask::in_worktree("t", BASE)
-        };
+        let task = NewTask::in_worktree("t", BASE).with_base_commit(base.map(str::to_owned));
         let err = fx.store.create_task_with(repo, &task, &first).unwrap_err();
         assert!(
             matches!(
@@ -83,10 +77,7 @@ fn a_blank_base_ref_is_refused() {
     let fx = Fixture::new();
     let err = fx
         .store
-        .add_repo(&NewRepo {
-            base_ref: Some("  ".into()),
-            ..NewRepo::new("api", "/srv/api", "true")
-        })
+        .add_repo(&NewRepo::new("api", "/srv/api", "true").with_base_ref(Some("  ".into())))
         .unwrap_err();
     assert!(
         matches!(
@@ -100,10 +91,9 @@ fn a_blank_base_ref_is_refused() {
     );
     let id = fx
         .store
-        .add_repo(&NewRepo {
-            base_ref: Some("origin/main".into()),
-            ..NewRepo::new("api", "/srv/api", "true")
-        })
+        .add_repo(
+            &NewRepo::new("api", "/srv/api", "true").with_base_ref(Some("origin/main".into())),
+        )
         .unwrap();
     assert_eq!(
         fx.store.repo(id).unwrap().base_ref.as_deref(),

@@ -86,14 +86,16 @@ fn an_unknown_alert_kind_in_the_database_is_a_typed_error() {
 fn an_unknown_actor_in_the_database_is_a_typed_error() {
     let fx = Fixture::new();
     fx.store
-        .record_transition(&orch_store::NewTransition {
-            task: fx.task,
-            from_stage: Stage::DeployStaging,
-            to_stage: Stage::Deploy,
-            status: TaskStatus::Active,
-            developer_retries: 0,
-            decisions: Vec::new(),
-        })
+        .record_transition(
+            &orch_store::NewTransition::new(
+                fx.task,
+                Stage::DeployStaging,
+                Stage::Deploy,
+                TaskStatus::Active,
+            )
+            .with_developer_retries(0)
+            .with_decisions(Vec::new()),
+        )
         .unwrap();
     assert_eq!(fx.store.transitions(fx.task).unwrap()[0].actor, None);
     Connection::open(&fx.path)

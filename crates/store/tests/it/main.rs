@@ -7,6 +7,7 @@
 //! module with `cargo test -p orch-store --test it MODULE::`.
 
 mod boots;
+mod builders;
 mod common;
 mod effects;
 mod examples;

@@ -445,16 +445,10 @@ fn a_repo_whose_tasks_left_shadow_verdicts_is_removed_with_them() {
             &orch_store::JobEnd {
                 transition: Some(&blocked),
                 run: Some(&crate::common::run_of(&c, Some(0.1))),
-                shadow: Some(&orch_store::NewShadowVerdict {
-                    stage: Stage::Testing,
-                    runner_run,
-                    commit: None,
-                    llm_commit: None,
-                    runner_verdict: Some("FAILED".into()),
-                    llm_verdict: "PASSED".into(),
-                    command_sha: None,
-                    rerun_verdict: None,
-                }),
+                shadow: Some(
+                    &orch_store::NewShadowVerdict::new(Stage::Testing, runner_run, "PASSED")
+                        .with_runner_verdict(Some("FAILED".into())),
+                ),
                 ..orch_store::JobEnd::default()
             },
         )

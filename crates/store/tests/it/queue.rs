@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::common::{Fixture, T0, alert, run_of, transition};
 use orch_store::{
-    GateDecision, JobCommits, JobEnd, JobId, JobState, LeaseOwner, NewAgentRun, NewJob,
-    NewTransition, POISON_JOB_ALERT, StoreError, TaskId, TaskStatus,
+    GateDecision, JobCommits, JobEnd, JobId, JobState, LeaseOwner, NewJob, NewTransition,
+    POISON_JOB_ALERT, StoreError, TaskId, TaskStatus,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -80,10 +80,10 @@ fn claims_take_the_oldest_due_job_and_spend_an_attempt() {
     let fx = Fixture::new();
     let later = fx
         .store
-        .enqueue(&NewJob {
-            not_before_ms: Some(T0 + 1_000),
-            ..NewJob::new(fx.task, Stage::Testing, Role::Tester)
-        })
+        .enqueue(
+            &NewJob::new(fx.task, Stage::Testing, Role::Tester)
+                .with_not_before_ms(Some(T0 + 1_000)),
+        )
         .unwrap();
     let first = fx.enqueue("testing", "tester");
     let second = fx.enqueue("review", "reviewer");
@@ -144,14 +144,14 @@ fn a_stale_worker_is_fenced_off_after_its_job_was_rescued_and_reclaimed() {
     );
     lost(fx.store.defer(stale.lease, MINUTE, "stale", None).map(drop));
     lost(fx.store.release(stale.lease, "shutting down"));
-    let t = NewTransition {
-        task: fx.task,
-        from_stage: Stage::DeployStaging,
-        to_stage: Stage::Deploy,
-        status: TaskStatus::Active,
-        developer_retries: 0,
-        decisions: vec![],
-    };
+    let t = NewTransition::new(
+        fx.task,
+        Stage::DeployStaging,
+        Stage::Deploy,
+        TaskStatus::Active,
+    )
+    .with_developer_retries(0)
+    .with_decisions(vec![]);
     let end = JobEnd {
         transition: Some(&t),
         ..JobEnd::default()
@@ -273,10 +273,7 @@ fn a_poison_job_fails_when_its_attempts_are_spent() {
     let fx = Fixture::new();
     let job = fx
         .store
-        .enqueue(&NewJob {
-            max_attempts: 2,
-            ..NewJob::new(fx.task, Stage::Testing, Role::Tester)
-        })
+        .enqueue(&NewJob::new(fx.task, Stage::Testing, Role::Tester).with_max_attempts(2))
         .unwrap();
     let me = owner("boot-1", "w");
     for attempt in 1..=2 {
@@ -307,10 +304,7 @@ fn a_deferred_job_waits_for_run_after_and_counts_infra_attempts() {
     let fx = Fixture::new();
     let job = fx
         .store
-        .enqueue(&NewJob {
-            max_attempts: 1,
-            ..NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer)
-        })
+        .enqueue(&NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer).with_max_attempts(1))
         .unwrap();
     let me = owner("boot-1", "w");
     let mut last_token = None;
@@ -368,27 +362,24 @@ fn a_job_needs_at_least_one_attempt() {
     let fx = Fixture::new();
     let err = fx
         .store
-        .enqueue(&NewJob {
-            max_attempts: 0,
-            ..NewJob::new(fx.task, Stage::Testing, Role::Tester)
-        })
+        .enqueue(&NewJob::new(fx.task, Stage::Testing, Role::Tester).with_max_attempts(0))
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
 }
 
 fn staging_decision(verdict: &str, sha: Option<&str>) -> GateDecision {
-    GateDecision {
-        gate: "check_staging_status".into(),
-        passed: verdict == "PASSED",
-        verdict: Some(verdict.into()),
-        reason: format!("staging_status: {verdict}"),
-        artifact_sha256: sha.map(str::to_owned),
-        commit_sha: Some(TESTED.to_owned()),
-        tree_clean: Some(true),
-        sandbox: Some(
-            "required: landlock abi 7, filesystem full, network namespace, signals scoped".into(),
-        ),
-    }
+    GateDecision::new(
+        "check_staging_status",
+        verdict == "PASSED",
+        format!("staging_status: {verdict}"),
+    )
+    .with_verdict(Some(verdict.into()))
+    .with_artifact_sha256(sha.map(str::to_owned))
+    .with_commit_sha(Some(TESTED.to_owned()))
+    .with_tree_clean(Some(true))
+    .with_sandbox(Some(
+        "required: landlock abi 7, filesystem full, network namespace, signals scoped".into(),
+    ))
 }
 
 /// A commit the staging decisions name (any full object name will do).
@@ -406,14 +397,14 @@ fn complete_with_transition_is_all_or_nothing() {
     let sha = "ab".repeat(32);
 
     // Decided from a stage the task is not at: nothing is written.
-    let wrong = NewTransition {
-        task: fx.task,
-        from_stage: Stage::Testing,
-        to_stage: Stage::DeployStaging,
-        status: TaskStatus::Active,
-        developer_retries: 0,
-        decisions: vec![staging_decision("PASSED", Some(&sha))],
-    };
+    let wrong = NewTransition::new(
+        fx.task,
+        Stage::Testing,
+        Stage::DeployStaging,
+        TaskStatus::Active,
+    )
+    .with_developer_retries(0)
+    .with_decisions(vec![staging_decision("PASSED", Some(&sha))]);
     let next = NewJob::new(fx.task, Stage::Deploy, Role::DeployFinalizer);
     let err = fx
         .store
@@ -438,11 +429,9 @@ fn complete_with_transition_is_all_or_nothing() {
     assert!(fx.store.transitions(fx.task).unwrap().is_empty());
 
     // The right one: job done, task moved, evidence kept, next job queued.
-    let right = NewTransition {
-        from_stage: Stage::DeployStaging,
-        to_stage: Stage::Deploy,
-        ..wrong
-    };
+    let mut right = wrong;
+    right.from_stage = Stage::DeployStaging;
+    right.to_stage = Stage::Deploy;
     fx.clock.advance(5);
     let advanced = fx
         .store
@@ -626,10 +615,8 @@ fn a_stage_mismatch_or_a_bad_part_writes_nothing_at_all() {
     assert!(matches!(err, StoreError::StageMismatch { .. }), "{err:?}");
 
     // A run of another job, a transition of another task: refused.
-    let other_run = NewAgentRun {
-        job: JobId::new(job.get() + 1),
-        ..run.clone()
-    };
+    let mut other_run = run.clone();
+    other_run.job = JobId::new(job.get() + 1);
     let err = fx
         .store
         .fail(
@@ -685,10 +672,7 @@ fn a_stage_mismatch_or_a_bad_part_writes_nothing_at_all() {
 
     // A run that breaks a constraint, after the transition was written in
     // the same transaction: rolled back with it.
-    let negative = NewAgentRun {
-        duration_ms: -1,
-        ..run.clone()
-    };
+    let negative = run.clone().with_duration_ms(-1);
     let right = transition(fx.task, "deploy-staging", "deploy", TaskStatus::Active);
     let err = fx
         .store
@@ -781,11 +765,8 @@ fn defer_records_its_run_with_the_deferral() {
     let fx = Fixture::new();
     let job = fx.enqueue("deploy-staging", "deployer");
     let c = fx.claim();
-    let run = NewAgentRun {
-        exit_code: Some(127),
-        outcome: "tool_error".into(),
-        ..run_of(&c, None)
-    };
+    let mut run = run_of(&c, None).with_exit_code(Some(127));
+    run.outcome = "tool_error".into();
     let spent = fx
         .store
         .defer(c.lease, MINUTE, "sh: make: not found", Some(&run))
@@ -802,10 +783,7 @@ fn release_gives_the_job_back_due_now_without_spending_anything() {
     let fx = Fixture::new();
     let job = fx
         .store
-        .enqueue(&NewJob {
-            max_attempts: 1,
-            ..NewJob::new(fx.task, Stage::Testing, Role::Tester)
-        })
+        .enqueue(&NewJob::new(fx.task, Stage::Testing, Role::Tester).with_max_attempts(1))
         .unwrap();
     // Released many times, more than max_attempts: never poison.
     for round in 1..=3_i64 {
@@ -836,10 +814,7 @@ fn a_poison_job_blocks_its_task_and_raises_an_alert() {
     let fx = Fixture::new();
     let job = fx
         .store
-        .enqueue(&NewJob {
-            max_attempts: 1,
-            ..NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer)
-        })
+        .enqueue(&NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer).with_max_attempts(1))
         .unwrap();
     fx.store
         .claim(&owner("boot-1", "w"), Duration::from_secs(10))
@@ -886,10 +861,7 @@ fn a_poison_job_blocks_its_task_and_raises_an_alert() {
 #[test]
 fn poison_jobs_of_a_task_that_is_not_active_only_alert() {
     let fx = Fixture::new();
-    let poison = NewJob {
-        max_attempts: 1,
-        ..NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer)
-    };
+    let poison = NewJob::new(fx.task, Stage::DeployStaging, Role::Deployer).with_max_attempts(1);
     let first = fx.store.enqueue(&poison).unwrap();
     let second = fx.store.enqueue(&poison).unwrap();
     let requeued = fx.enqueue("deploy-staging", "deployer");
@@ -923,14 +895,7 @@ fn poison_jobs_of_a_task_that_is_not_active_only_alert() {
     let repo = fx.store.repo_by_name("demo").unwrap().unwrap().id;
     let (done_task, job) = fx
         .store
-        .create_task(
-            repo,
-            "done",
-            &NewJob {
-                max_attempts: 1,
-                ..poison.clone()
-            },
-        )
+        .create_task(repo, "done", &poison.clone().with_max_attempts(1))
         .unwrap();
     fx.store
         .record_transition(&transition(

@@ -19,28 +19,20 @@ fn run(
     duration_ms: i64,
     cost_usd: Option<f64>,
 ) -> NewAgentRun {
-    NewAgentRun {
-        job,
-        task,
-        role,
-        stage: Stage::Testing,
-        transport,
-        started_ms: T0,
-        ended_ms: T0 + duration_ms,
-        duration_ms,
-        exit_code: Some(0),
-        outcome: "passed".into(),
-        cost_usd,
-        tokens_in: cost_usd.map(|_| 1_000),
-        tokens_out: cost_usd.map(|_| 200),
-        sandbox: Some(
+    NewAgentRun::new(job, task, role, Stage::Testing, transport, "passed")
+        .with_started_ms(T0)
+        .with_ended_ms(T0 + duration_ms)
+        .with_duration_ms(duration_ms)
+        .with_exit_code(Some(0))
+        .with_cost_usd(cost_usd)
+        .with_tokens_in(cost_usd.map(|_| 1_000))
+        .with_tokens_out(cost_usd.map(|_| 200))
+        .with_sandbox(Some(
             "required: landlock abi 7, filesystem full, network host, signals scoped".into(),
-        ),
-        cache_read_tokens: cost_usd.map(|_| 300),
-        cache_write_tokens: cost_usd.map(|_| 50),
-        model: cost_usd.map(|_| "claude-opus-5-5".into()),
-        cost_source: None,
-    }
+        ))
+        .with_cache_read_tokens(cost_usd.map(|_| 300))
+        .with_cache_write_tokens(cost_usd.map(|_| 50))
+        .with_model(cost_usd.map(|_| "claude-opus-5-5".into()))
 }
 
 #[test]
@@ -69,10 +61,8 @@ fn agent_runs_aggregate_per_role_and_transport() {
     .unwrap();
     s.record_agent_run(&run(job, t, Role::Tester, Transport::Llm, 30_000, None))
         .unwrap();
-    s.record_agent_run(&NewAgentRun {
-        exit_code: None,
-        outcome: "timeout".into(),
-        ..run(
+    s.record_agent_run(&{
+        let mut timed_out = run(
             job,
             t,
             Role::Deployer,
@@ -80,6 +70,9 @@ fn agent_runs_aggregate_per_role_and_transport() {
             4_000,
             None,
         )
+        .with_exit_code(None);
+        timed_out.outcome = "timeout".into();
+        timed_out
     })
     .unwrap();
     s.record_agent_run(&run(
@@ -169,11 +162,11 @@ fn an_agent_run_keeps_its_cache_tokens_and_model_or_their_absence() {
     );
     // An empty model name is not a name: the schema refuses it.
     let err = s
-        .record_agent_run(&NewAgentRun {
-            model: Some(String::new()),
-            cost_source: None,
-            ..run(job, fx.task, Role::Tester, Transport::Llm, 1_000, None)
-        })
+        .record_agent_run(
+            &run(job, fx.task, Role::Tester, Transport::Llm, 1_000, None)
+                .with_model(Some(String::new()))
+                .with_cost_source(None),
+        )
         .unwrap_err();
     // SQLite's answer is told by its own result code, through the store's
     // opaque error (no type of the SQLite binding in the store's API): a
@@ -191,10 +184,10 @@ fn an_agent_run_keeps_its_cache_tokens_and_model_or_their_absence() {
     assert!(err.to_string().contains(&source.message()), "{err}");
     // A count SQLite cannot hold (past i64::MAX) is refused, not wrapped.
     let err = s
-        .record_agent_run(&NewAgentRun {
-            cache_read_tokens: Some(u64::MAX),
-            ..run(job, fx.task, Role::Tester, Transport::Llm, 1_000, None)
-        })
+        .record_agent_run(
+            &run(job, fx.task, Role::Tester, Transport::Llm, 1_000, None)
+                .with_cache_read_tokens(Some(u64::MAX)),
+        )
         .unwrap_err();
     // Refused by the binding, not by SQLite: no result code.
     let StoreError::Sqlite { source, .. } = &err else {
@@ -231,9 +224,8 @@ fn a_run_s_cost_source_is_kept_and_only_beside_a_cost() {
     let job = fx.enqueue("testing", "tester");
     let s = &fx.store;
     for source in ["reported", "estimated"] {
-        s.record_agent_run(&NewAgentRun {
-            cost_source: Some(source.into()),
-            ..run(
+        s.record_agent_run(
+            &run(
                 job,
                 fx.task,
                 Role::Tester,
@@ -241,7 +233,8 @@ fn a_run_s_cost_source_is_kept_and_only_beside_a_cost() {
                 1_000,
                 Some(0.01),
             )
-        })
+            .with_cost_source(Some(source.into())),
+        )
         .unwrap();
     }
     s.record_agent_run(&run(
@@ -266,10 +259,10 @@ fn a_run_s_cost_source_is_kept_and_only_beside_a_cost() {
     // No other word, and no source without a cost: the schema refuses both.
     for (source, cost) in [("guessed", Some(0.01)), ("estimated", None)] {
         let err = s
-            .record_agent_run(&NewAgentRun {
-                cost_source: Some(source.into()),
-                ..run(job, fx.task, Role::Tester, Transport::Llm, 1_000, cost)
-            })
+            .record_agent_run(
+                &run(job, fx.task, Role::Tester, Transport::Llm, 1_000, cost)
+                    .with_cost_source(Some(source.into())),
+            )
             .unwrap_err();
         assert!(
             matches!(err, StoreError::Sqlite { .. }),
@@ -280,56 +273,50 @@ fn a_run_s_cost_source_is_kept_and_only_beside_a_cost() {
 }
 
 fn decision(gate: &str, verdict: Option<&str>, reason: &str, sha: Option<String>) -> GateDecision {
-    GateDecision {
-        gate: gate.into(),
-        passed: verdict == Some("PASSED"),
-        verdict: verdict.map(str::to_owned),
-        reason: reason.into(),
-        artifact_sha256: sha,
-        commit_sha: None,
-        tree_clean: None,
-        sandbox: Some(
+    GateDecision::new(gate, verdict == Some("PASSED"), reason)
+        .with_verdict(verdict.map(str::to_owned))
+        .with_artifact_sha256(sha)
+        .with_sandbox(Some(
             "best-effort: landlock abi 7, filesystem full, network namespace, signals scoped"
                 .into(),
-        ),
-    }
+        ))
 }
 
 #[test]
 fn the_transition_history_keeps_every_gate_decision_and_its_sha256() {
     let fx = Fixture::new();
     let staging_log = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-    let rollback = NewTransition {
-        task: fx.task,
-        from_stage: Stage::DeployStaging,
-        to_stage: Stage::Development,
-        status: TaskStatus::Active,
-        developer_retries: 1,
-        decisions: vec![decision(
-            "check_staging_status",
-            Some("FAILED"),
-            "staging_status: FAILED (exit 1)",
-            Some(staging_log.into()),
-        )],
-    };
+    let rollback = NewTransition::new(
+        fx.task,
+        Stage::DeployStaging,
+        Stage::Development,
+        TaskStatus::Active,
+    )
+    .with_developer_retries(1)
+    .with_decisions(vec![decision(
+        "check_staging_status",
+        Some("FAILED"),
+        "staging_status: FAILED (exit 1)",
+        Some(staging_log.into()),
+    )]);
     let first = fx.store.record_transition(&rollback).unwrap();
     fx.clock.advance(1_000);
-    let blocked = NewTransition {
-        task: fx.task,
-        from_stage: Stage::Development,
-        to_stage: Stage::Blocked,
-        status: TaskStatus::Blocked,
-        developer_retries: 1,
-        decisions: vec![
-            decision("check_development_status", None, "artifact missing", None),
-            decision(
-                "check_review_status",
-                Some("CHANGES_REQUESTED"),
-                "review_status: CHANGES_REQUESTED",
-                None,
-            ),
-        ],
-    };
+    let blocked = NewTransition::new(
+        fx.task,
+        Stage::Development,
+        Stage::Blocked,
+        TaskStatus::Blocked,
+    )
+    .with_developer_retries(1)
+    .with_decisions(vec![
+        decision("check_development_status", None, "artifact missing", None),
+        decision(
+            "check_review_status",
+            Some("CHANGES_REQUESTED"),
+            "review_status: CHANGES_REQUESTED",
+            None,
+        ),
+    ]);
     let second = fx.store.record_transition(&blocked).unwrap();
 
     let task = fx.store.task(fx.task).unwrap();
@@ -368,19 +355,19 @@ fn a_malformed_sha256_is_refused_and_nothing_moves() {
         "abc".into(),
         format!("{}g", "a".repeat(63)),
     ] {
-        let t = NewTransition {
-            task: fx.task,
-            from_stage: Stage::DeployStaging,
-            to_stage: Stage::Deploy,
-            status: TaskStatus::Active,
-            developer_retries: 0,
-            decisions: vec![decision(
-                "check_staging_status",
-                Some("PASSED"),
-                "ok",
-                Some(bad.clone()),
-            )],
-        };
+        let t = NewTransition::new(
+            fx.task,
+            Stage::DeployStaging,
+            Stage::Deploy,
+            TaskStatus::Active,
+        )
+        .with_developer_retries(0)
+        .with_decisions(vec![decision(
+            "check_staging_status",
+            Some("PASSED"),
+            "ok",
+            Some(bad.clone()),
+        )]);
         let err = fx.store.record_transition(&t).unwrap_err();
         assert!(
             matches!(&err, StoreError::InvalidSha256 { found } if *found == bad),
@@ -394,14 +381,14 @@ fn a_malformed_sha256_is_refused_and_nothing_moves() {
 #[test]
 fn a_transition_for_a_missing_task_is_not_found() {
     let fx = Fixture::new();
-    let t = NewTransition {
-        task: TaskId::new(999),
-        from_stage: Stage::Analysis,
-        to_stage: Stage::Architecture,
-        status: TaskStatus::Active,
-        developer_retries: 0,
-        decisions: vec![],
-    };
+    let t = NewTransition::new(
+        TaskId::new(999),
+        Stage::Analysis,
+        Stage::Architecture,
+        TaskStatus::Active,
+    )
+    .with_developer_retries(0)
+    .with_decisions(vec![]);
     let err = fx.store.record_transition(&t).unwrap_err();
     assert!(
         matches!(
@@ -430,13 +417,14 @@ fn alerts_stay_open_until_acknowledged() {
         .unwrap();
     let id = fx
         .store
-        .raise_alert(&NewAlert {
-            kind: orch_store::AlertKind::StagingRunnerExhausted,
-            message: "staging suite could not start 3 times; check the repo's staging command"
-                .into(),
-            task: Some(fx.task),
-            job: Some(job),
-        })
+        .raise_alert(
+            &NewAlert::new(
+                orch_store::AlertKind::StagingRunnerExhausted,
+                "staging suite could not start 3 times; check the repo's staging command",
+            )
+            .with_task(Some(fx.task))
+            .with_job(Some(job)),
+        )
         .unwrap();
     let open = fx.store.open_alerts().unwrap();
     assert_eq!(open.len(), 1);
@@ -485,12 +473,12 @@ fn a_repo_keeps_its_deploy_and_health_commands_and_pass_env() {
     let fx = Fixture::new();
     let id = fx
         .store
-        .add_repo(&NewRepo {
-            deploy_command: Some("make deploy".into()),
-            health_command: Some("curl -fsS http://localhost:8080/health".into()),
-            pass_env: vec!["DATABASE_URL".into(), "STRIPE_TEST_KEY".into()],
-            ..NewRepo::new("shop", "/srv/shop", "make staging")
-        })
+        .add_repo(
+            &NewRepo::new("shop", "/srv/shop", "make staging")
+                .with_deploy_command(Some("make deploy".into()))
+                .with_health_command(Some("curl -fsS http://localhost:8080/health".into()))
+                .with_pass_env(vec!["DATABASE_URL".into(), "STRIPE_TEST_KEY".into()]),
+        )
         .unwrap();
     let repo = fx.store.repo(id).unwrap();
     assert_eq!(repo.deploy_command.as_deref(), Some("make deploy"));
@@ -520,10 +508,7 @@ fn invalid_pass_env_names_and_blank_commands_are_refused_and_nothing_is_written(
     for (pass_env, what, hint) in cases {
         let err = fx
             .store
-            .add_repo(&NewRepo {
-                pass_env: pass_env.clone(),
-                ..NewRepo::new("bad", "/srv/bad", "true")
-            })
+            .add_repo(&NewRepo::new("bad", "/srv/bad", "true").with_pass_env(pass_env.clone()))
             .unwrap_err();
         let StoreError::InvalidInput { what: w, why } = &err else {
             panic!("{pass_env:?}: expected InvalidInput, got {err:?}");
@@ -532,14 +517,8 @@ fn invalid_pass_env_names_and_blank_commands_are_refused_and_nothing_is_written(
         assert!(why.contains(hint), "{pass_env:?}: {why}");
     }
     for repo in [
-        NewRepo {
-            deploy_command: Some(" ".into()),
-            ..NewRepo::new("bad", "/srv/bad", "true")
-        },
-        NewRepo {
-            health_command: Some(String::new()),
-            ..NewRepo::new("bad", "/srv/bad", "true")
-        },
+        NewRepo::new("bad", "/srv/bad", "true").with_deploy_command(Some(" ".into())),
+        NewRepo::new("bad", "/srv/bad", "true").with_health_command(Some(String::new())),
     ] {
         let err = fx.store.add_repo(&repo).unwrap_err();
         assert!(
@@ -553,10 +532,7 @@ fn invalid_pass_env_names_and_blank_commands_are_refused_and_nothing_is_written(
     ] {
         let err = fx
             .store
-            .add_repo(&NewRepo {
-                cache_dirs: dirs.clone(),
-                ..NewRepo::new("bad", "/srv/bad", "true")
-            })
+            .add_repo(&NewRepo::new("bad", "/srv/bad", "true").with_cache_dirs(dirs.clone()))
             .unwrap_err();
         assert!(
             matches!(&err, StoreError::InvalidInput { what: "cache_dirs", why } if why.contains(hint)),
@@ -615,14 +591,7 @@ fn create_task_writes_the_task_and_its_first_job_together() {
     let tasks_before = fx.count("tasks");
     let err = fx
         .store
-        .create_task(
-            repo,
-            "doomed",
-            &NewJob {
-                max_attempts: 0,
-                ..first.clone()
-            },
-        )
+        .create_task(repo, "doomed", &first.clone().with_max_attempts(0))
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
     // And neither does an unknown repository.
@@ -751,10 +720,11 @@ fn run_stats_group_by_role_stage_and_transport_and_never_invent_a_cost() {
     let job2 = s
         .enqueue(&NewJob::new(t2, Stage::Testing, Role::Tester))
         .unwrap();
-    let with = |job, task, role: &str, stage: &str, outcome: &str, ms, cost| NewAgentRun {
-        stage: stage.parse().unwrap(),
-        outcome: outcome.into(),
-        ..run(job, task, role.parse().unwrap(), Transport::Llm, ms, cost)
+    let with = |job, task, role: &str, stage: &str, outcome: &str, ms, cost| {
+        let mut r = run(job, task, role.parse().unwrap(), Transport::Llm, ms, cost);
+        r.stage = stage.parse().unwrap();
+        r.outcome = outcome.into();
+        r
     };
     // tester at testing, LLM: four runs over two tasks, two with a cost, one
     // of those failed; a failed run without a cost adds no failed cost.
@@ -796,25 +766,27 @@ fn run_stats_group_by_role_stage_and_transport_and_never_invent_a_cost() {
     // staging-runner, deterministic: no cost ever; exhausted counts as failed,
     // deferred and fallback do not.
     for outcome in ["passed", "exhausted", "deferred", "fallback"] {
-        s.record_agent_run(&NewAgentRun {
-            transport: Transport::Deterministic,
-            ..with(
-                job,
-                t1,
-                "staging-runner",
-                "deploy-staging",
-                outcome,
-                200,
-                None,
-            )
-        })
+        s.record_agent_run(&deterministic(with(
+            job,
+            t1,
+            "staging-runner",
+            "deploy-staging",
+            outcome,
+            200,
+            None,
+        )))
         .unwrap();
     }
     // The same role and stage over another transport is another group.
-    s.record_agent_run(&NewAgentRun {
-        transport: Transport::Deterministic,
-        ..with(job, t1, "tester", "testing", "passed", 50, Some(0.0))
-    })
+    s.record_agent_run(&deterministic(with(
+        job,
+        t1,
+        "tester",
+        "testing",
+        "passed",
+        50,
+        Some(0.0),
+    )))
     .unwrap();
 
     let stats = s.run_stats().unwrap();
@@ -896,16 +868,9 @@ fn a_pair_without_a_runner_verdict_leaves_the_agreement_unknown() {
     runner.outcome = "tool_error".into();
     let runner_run = fx.store.record_agent_run(&runner).unwrap();
     let llm = run_of(&c, Some(0.05));
-    let pair = NewShadowVerdict {
-        stage: Stage::Testing,
-        runner_run,
-        commit: Some("a".repeat(40)),
-        llm_commit: Some("a".repeat(40)),
-        runner_verdict: None,
-        llm_verdict: "PASSED".to_owned(),
-        command_sha: None,
-        rerun_verdict: None,
-    };
+    let pair = NewShadowVerdict::new(Stage::Testing, runner_run, "PASSED")
+        .with_commit(Some("a".repeat(40)))
+        .with_llm_commit(Some("a".repeat(40)));
     fx.store
         .complete_with_transition(
             c.lease,
@@ -945,15 +910,11 @@ fn a_shadow_pair_is_written_with_the_job_end_and_counted_by_stage() {
     runner.transport = Transport::Deterministic;
     runner.outcome = "failed".into();
     let runner_run = fx.store.record_agent_run(&runner).unwrap();
-    let pair = |runner_run, runner_verdict: Option<&str>, llm: &str| NewShadowVerdict {
-        stage: Stage::Testing,
-        runner_run,
-        commit: Some("a".repeat(40)),
-        llm_commit: Some("a".repeat(40)),
-        runner_verdict: runner_verdict.map(str::to_owned),
-        llm_verdict: llm.to_owned(),
-        command_sha: None,
-        rerun_verdict: None,
+    let pair = |runner_run, runner_verdict: Option<&str>, llm: &str| {
+        NewShadowVerdict::new(Stage::Testing, runner_run, llm.to_owned())
+            .with_commit(Some("a".repeat(40)))
+            .with_llm_commit(Some("a".repeat(40)))
+            .with_runner_verdict(runner_verdict.map(str::to_owned))
     };
     let llm = run_of(&c, Some(0.05));
     // Refused, nothing written: a verdict outside PASSED/FAILED, and a runner
@@ -1086,24 +1047,14 @@ fn shadow_evidence_is_counted_per_repository_and_command() {
         runner.role = Role::TestRunner;
         runner.transport = Transport::Deterministic;
         let runner_run = fx.store.record_agent_run(&runner).unwrap();
-        let pair = NewShadowVerdict {
-            stage: Stage::Testing,
-            runner_run,
-            commit: Some("a".repeat(40)),
-            llm_commit: Some(if same { "a" } else { "b" }.repeat(40)),
-            runner_verdict: runner_verdict.map(str::to_owned),
-            llm_verdict: llm.to_owned(),
-            command_sha: command.cloned(),
-            rerun_verdict: rerun.map(str::to_owned),
-        };
-        let bad = NewShadowVerdict {
-            command_sha: Some("not a digest".into()),
-            ..pair.clone()
-        };
-        let bad_rerun = NewShadowVerdict {
-            rerun_verdict: Some("MAYBE".into()),
-            ..pair.clone()
-        };
+        let pair = NewShadowVerdict::new(Stage::Testing, runner_run, llm.to_owned())
+            .with_commit(Some("a".repeat(40)))
+            .with_llm_commit(Some(if same { "a" } else { "b" }.repeat(40)))
+            .with_runner_verdict(runner_verdict.map(str::to_owned))
+            .with_command_sha(command.cloned())
+            .with_rerun_verdict(rerun.map(str::to_owned));
+        let bad = pair.clone().with_command_sha(Some("not a digest".into()));
+        let bad_rerun = pair.clone().with_rerun_verdict(Some("MAYBE".into()));
         let error = fx
             .store
             .complete_with_transition(
@@ -1193,4 +1144,10 @@ fn failed_outcomes_are_the_outcomes_that_are_failures() {
         );
     }
     assert_eq!(orch_store::RunOutcome::ALL.len(), 9);
+}
+
+/// `run` over the deterministic transport.
+fn deterministic(mut run: NewAgentRun) -> NewAgentRun {
+    run.transport = Transport::Deterministic;
+    run
 }

@@ -20,26 +20,18 @@ fn counts(snapshot: &QueueSnapshot) -> Vec<u64> {
 }
 
 fn run(job: JobId, task: TaskId, role: Role, outcome: &str, ended_ms: i64) -> NewAgentRun {
-    NewAgentRun {
+    NewAgentRun::new(
         job,
         task,
         role,
-        stage: Stage::DeployStaging,
-        transport: Transport::Deterministic,
-        started_ms: ended_ms - 500,
-        ended_ms,
-        duration_ms: 500,
-        exit_code: Some(0),
-        outcome: outcome.into(),
-        cost_usd: None,
-        tokens_in: None,
-        tokens_out: None,
-        sandbox: None,
-        cache_read_tokens: None,
-        cache_write_tokens: None,
-        model: None,
-        cost_source: None,
-    }
+        Stage::DeployStaging,
+        Transport::Deterministic,
+        outcome,
+    )
+    .with_started_ms(ended_ms - 500)
+    .with_ended_ms(ended_ms)
+    .with_duration_ms(500)
+    .with_exit_code(Some(0))
 }
 
 #[test]
@@ -101,10 +93,10 @@ fn the_snapshot_shows_counts_running_queued_deferred_and_alerts() {
     assert_eq!((c1.lease.job, c2.lease.job), (first, second));
     // Three queued due now, one due later.
     let later = s
-        .enqueue(&NewJob {
-            not_before_ms: Some(fx.store.now_ms() + 3_600_000),
-            ..NewJob::new(fx.task, Stage::Deploy, Role::DeployFinalizer)
-        })
+        .enqueue(
+            &NewJob::new(fx.task, Stage::Deploy, Role::DeployFinalizer)
+                .with_not_before_ms(Some(fx.store.now_ms() + 3_600_000)),
+        )
         .unwrap();
     let due: Vec<JobId> = (0..3).map(|_| fx.enqueue("testing", "tester")).collect();
     // Three alerts, one of them acknowledged.
@@ -219,10 +211,9 @@ fn staging_runner_counters_come_from_agent_runs_and_survive_a_reopen() {
     }
     let newest = fx
         .store
-        .record_agent_run(&NewAgentRun {
-            duration_ms: 1_234,
-            ..run(job, t, STAGING_RUNNER_ROLE, "failed", T0 + 50)
-        })
+        .record_agent_run(
+            &run(job, t, STAGING_RUNNER_ROLE, "failed", T0 + 50).with_duration_ms(1_234),
+        )
         .unwrap();
     fx.store
         .record_agent_run(&run(job, t, Role::Tester, "passed", T0 + 200))

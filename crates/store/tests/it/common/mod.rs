@@ -84,48 +84,33 @@ impl Fixture {
 
 /// An LLM run of the claimed job that cost `cost_usd`.
 pub(crate) fn run_of(claimed: &Claimed, cost_usd: Option<f64>) -> NewAgentRun {
-    NewAgentRun {
-        job: claimed.job.id,
-        task: claimed.job.task,
-        role: claimed.job.role,
-        stage: claimed.job.stage,
-        transport: Transport::Llm,
-        started_ms: T0,
-        ended_ms: T0 + 1_000,
-        duration_ms: 1_000,
-        exit_code: Some(0),
-        outcome: "passed".into(),
-        cost_usd,
-        tokens_in: None,
-        tokens_out: None,
-        sandbox: None,
-        cache_read_tokens: None,
-        cache_write_tokens: None,
-        model: None,
-        cost_source: None,
-    }
+    NewAgentRun::new(
+        claimed.job.id,
+        claimed.job.task,
+        claimed.job.role,
+        claimed.job.stage,
+        Transport::Llm,
+        "passed",
+    )
+    .with_started_ms(T0)
+    .with_ended_ms(T0 + 1_000)
+    .with_duration_ms(1_000)
+    .with_exit_code(Some(0))
+    .with_cost_usd(cost_usd)
 }
 
 /// A transition of `task` without gate decisions.
 pub(crate) fn transition(task: TaskId, from: &str, to: &str, status: TaskStatus) -> NewTransition {
-    NewTransition {
-        task,
-        from_stage: from.parse().unwrap(),
-        to_stage: to.parse().unwrap(),
-        status,
-        developer_retries: 0,
-        decisions: vec![],
-    }
+    NewTransition::new(task, from.parse().unwrap(), to.parse().unwrap(), status)
+        .with_developer_retries(0)
+        .with_decisions(vec![])
 }
 
 /// An alert of `kind` about `task` and `job`.
 pub(crate) fn alert(kind: orch_store::AlertKind, task: TaskId, job: JobId) -> NewAlert {
-    NewAlert {
-        kind,
-        message: format!("{kind}: look at job {job}"),
-        task: Some(task),
-        job: Some(job),
-    }
+    NewAlert::new(kind, format!("{kind}: look at job {job}"))
+        .with_task(Some(task))
+        .with_job(Some(job))
 }
 
 pub(crate) fn options(clock: &Arc<ManualClock>) -> StoreOptions {
