@@ -96,6 +96,7 @@ impl Http {
         let dashboard = crate::dashboard::Dashboard::new(
             setup.config.http_read_only,
             setup.config.http_token.clone(),
+            crate::dashboard::roadmap::RoadmapCache::new(setup.db.clone(), setup.launcher()),
         )
         .map_err(|error| CliError::Tool(format!("cannot make the dashboard's token: {error}")))?;
         Ok(Http {
