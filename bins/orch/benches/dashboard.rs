@@ -173,9 +173,13 @@ fn main() {
         "/workers",
         "/queue",
     ];
-    println!("| page | bytes | median | p99 | max |\n|---|---|---|---|---|");
+    println!("| page | bytes | first | median | p99 | max |\n|---|---|---|---|---|---|");
     for page in pages {
+        // The first fetch, untimed in the rounds: for the roadmap, the cold
+        // computation its cache keeps (dashboard::roadmap).
+        let start = Instant::now();
         let (status, bytes) = get(&addr, page);
+        let first = start.elapsed();
         assert_eq!(status, 200, "{page}");
         let mut times: Vec<Duration> = (0..ROUNDS)
             .map(|_| {
@@ -188,7 +192,8 @@ fn main() {
         times.sort();
         let rank = |p: f64| times[((p * ROUNDS as f64).ceil() as usize).clamp(1, ROUNDS) - 1];
         println!(
-            "| `{page}` | {bytes} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            "| `{page}` | {bytes} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+            first.as_secs_f64() * 1e3,
             rank(0.5).as_secs_f64() * 1e3,
             rank(0.99).as_secs_f64() * 1e3,
             times[ROUNDS - 1].as_secs_f64() * 1e3

@@ -68,6 +68,6 @@ pub(crate) struct Dashboard {
     pub(crate) read_only: bool,
     /// `ORCH_HTTP_TOKEN`, when set.
     pub(crate) bearer: Option<String>,
-    /// The roadmap page's last computation (`dashboard::roadmap`).
-    pub(crate) roadmap: std::sync::Arc<crate::dashboard::roadmap::RoadmapCache>,
+    /// The roadmap page's last computation (`roadmap_cache`).
+    pub(crate) roadmap: std::sync::Arc<crate::roadmap_cache::RoadmapCache>,
 }

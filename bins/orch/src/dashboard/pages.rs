@@ -6,7 +6,7 @@ use orch_pipeline::Stage;
 
 use super::Dashboard;
 use super::data::{Blocked, Board, Card, Runners, TaskPage, Workers, at, short_duration};
-use super::roadmap::Shown;
+use crate::roadmap_cache::Shown;
 
 /// Which page a layout is for (the navigation marks it).
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,9 @@
 //! The roadmap page's cache (`/runners/roadmap`, docs/http.md): `orch
 //! roadmap` reads the whole run and verdict history, so the dashboard keeps
 //! the last text it computed, with when and on which history
-//! ([`Store::history_marks`]).
+//! ([`Store::history_marks`]). Below `web` (whose `Dashboard` holds it): it
+//! knows the store only; how to open a connection and compute the text are
+//! given to it by `http`.
 //!
 //! A request serves the kept text at once. When it is stale (the history
 //! grew since, or it is older than [`MAX_AGE_MS`]) the same request starts
@@ -13,22 +15,24 @@
 //! reload. A failed refresh keeps the old text and the page shows the
 //! error. Memory: one text and one error at a time.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use orch_launcher::LauncherConfig;
 use orch_store::Store;
+
+/// Opens a database connection of its own (for the background refresh).
+pub(crate) type Open = Box<dyn Fn() -> Result<Store, String> + Send + Sync>;
+/// Computes the text on a connection, or says why it could not.
+pub(crate) type Compute = Box<dyn Fn(&Store) -> Result<String, String> + Send + Sync>;
 
 /// Older than this (milliseconds), the kept roadmap is refreshed even if
 /// the history did not grow (a repository's test command or mode changed).
 pub(crate) const MAX_AGE_MS: i64 = 60_000;
 
 /// The roadmap cache of one `serve` process.
-#[derive(Debug)]
 pub(crate) struct RoadmapCache {
-    db: PathBuf,
-    launcher: LauncherConfig,
+    open: Open,
+    compute: Compute,
     kept: Mutex<Kept>,
     /// A computation is under way (the first, or a background refresh).
     computing: AtomicBool,
@@ -74,11 +78,20 @@ impl Drop for Claim<'_> {
     }
 }
 
+impl std::fmt::Debug for RoadmapCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoadmapCache")
+            .field("kept", &self.kept)
+            .field("computing", &self.computing)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RoadmapCache {
-    pub(crate) fn new(db: PathBuf, launcher: LauncherConfig) -> RoadmapCache {
+    pub(crate) fn new(open: Open, compute: Compute) -> RoadmapCache {
         RoadmapCache {
-            db,
-            launcher,
+            open,
+            compute,
             kept: Mutex::new(Kept::default()),
             computing: AtomicBool::new(false),
         }
@@ -103,7 +116,7 @@ impl RoadmapCache {
         let marks = store.history_marks();
         let text = marks
             .map_err(|e| e.to_string())
-            .and_then(|marks| compute_text(store, &self.launcher).map(|t| (t, marks)));
+            .and_then(|marks| (self.compute)(store).map(|t| (t, marks)));
         let now = store.now_ms();
         let mut kept = self.kept();
         match text {
@@ -182,9 +195,9 @@ impl RoadmapCache {
             .name("roadmap".to_owned())
             .spawn(move || {
                 let _claim = Claim(&cache.computing);
-                match crate::commands::open_store(&cache.db) {
+                match (cache.open)() {
                     Ok(store) => cache.compute(&store),
-                    Err(e) => cache.kept().error = Some((now_ms, cli_error(e))),
+                    Err(e) => cache.kept().error = Some((now_ms, e)),
                 }
             });
         if let Err(e) = spawned {
@@ -194,19 +207,4 @@ impl RoadmapCache {
         }
         true
     }
-}
-
-fn cli_error(e: crate::CliError) -> String {
-    if let crate::CliError::Tool(why) | crate::CliError::BadArgument(why) = e {
-        why
-    } else {
-        format!("{e:?}")
-    }
-}
-
-/// `orch roadmap`'s text, or why it could not be made.
-fn compute_text(store: &Store, launcher: &LauncherConfig) -> Result<String, String> {
-    crate::commands::inventory::build_roadmap(store, launcher)
-        .map(|r| r.to_text())
-        .map_err(cli_error)
 }
