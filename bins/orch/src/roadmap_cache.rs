@@ -13,7 +13,8 @@
 //! first request after start computes it on its own thread (the page says
 //! so); a request that finds that first computation under way is told to
 //! reload. A failed refresh keeps the old text and the page shows the
-//! error. Memory: one text and one error at a time.
+//! error; it is tried again when the history grows or [`MAX_AGE_MS`] has
+//! passed, not on every request. Memory: one text and one error at a time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,6 +44,10 @@ struct Kept {
     text: Option<Computed>,
     /// The last failure, with when: cleared by the next success.
     error: Option<(i64, String)>,
+    /// The last computation's start and the history it read, failed or
+    /// not: a failure is not retried on every request, only when the
+    /// history grows again or [`MAX_AGE_MS`] has passed.
+    tried: Option<(i64, [i64; 3])>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,7 +118,11 @@ impl RoadmapCache {
     fn compute(&self, store: &Store) {
         // The marks first: rows that come in during the computation make
         // the next request refresh again, never the other way round.
+        let started = store.now_ms();
         let marks = store.history_marks();
+        if let Ok(marks) = &marks {
+            self.kept().tried = Some((started, *marks));
+        }
         let text = marks
             .map_err(|e| e.to_string())
             .and_then(|marks| (self.compute)(store).map(|t| (t, marks)));
@@ -136,9 +145,9 @@ impl RoadmapCache {
     /// connection).
     pub(crate) fn show(self: &Arc<Self>, store: &Store) -> Shown {
         let now_ms = store.now_ms();
-        let (text, error) = {
+        let (text, error, tried) = {
             let kept = self.kept();
-            (kept.text.clone(), kept.error.clone())
+            (kept.text.clone(), kept.error.clone(), kept.tried)
         };
         let Some(text) = text else {
             // Nothing kept yet: the first request computes on its thread.
@@ -164,8 +173,9 @@ impl RoadmapCache {
                 error: kept.error.clone(),
             };
         };
-        let stale = now_ms.saturating_sub(text.at_ms) >= MAX_AGE_MS
-            || store.history_marks().map_or(true, |m| m != text.marks);
+        let (tried_ms, tried_marks) = tried.unwrap_or((text.at_ms, text.marks));
+        let stale = now_ms.saturating_sub(tried_ms) >= MAX_AGE_MS
+            || store.history_marks().map_or(true, |m| m != tried_marks);
         let refreshing = if stale {
             self.refresh_in_background(now_ms)
         } else {
@@ -206,5 +216,85 @@ impl RoadmapCache {
             return false;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use orch_store::{NewAgentRun, NewJob, NewRepo, Role, Stage, TaskId, Transport};
+
+    use super::*;
+
+    /// A refresh that fails keeps the kept text and records why; no second
+    /// refresh starts while one is under way.
+    #[test]
+    fn a_failed_refresh_keeps_the_old_text_and_shows_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("orch.db");
+        let store = Store::open(&db).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let opened = db.clone();
+        let cache = Arc::new(RoadmapCache::new(
+            Box::new(move || Store::open(&opened).map_err(|e| e.to_string())),
+            Box::new(move |_| {
+                if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Ok("the first roadmap".to_owned())
+                } else {
+                    Err("the history cannot be read".to_owned())
+                }
+            }),
+        ));
+        let first = cache.show(&store);
+        assert!(first.cold);
+        assert_eq!(first.text.as_deref(), Some("the first roadmap"));
+        assert!(first.error.is_none());
+        // Unchanged history: kept, nothing computed.
+        let kept = cache.show(&store);
+        assert!(!kept.cold && !kept.refreshing);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // A new run makes it stale.
+        let repo = store
+            .add_repo(&NewRepo::new("app", "/srv/app", "make staging"))
+            .unwrap();
+        let (task, job) = store
+            .create_task(
+                repo,
+                "t",
+                &NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst),
+            )
+            .unwrap();
+        store
+            .record_agent_run(&NewAgentRun::new(
+                job,
+                task,
+                Role::Analyst,
+                Stage::Analysis,
+                Transport::Llm,
+                "passed".to_owned(),
+            ))
+            .unwrap();
+        let stale = cache.show(&store);
+        assert!(stale.refreshing);
+        assert_eq!(stale.text.as_deref(), Some("the first roadmap"));
+        // The refresh ends (the bound only ends a hung test).
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while cache.computing.load(Ordering::SeqCst) {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the refresh never ended"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let after = cache.show(&store);
+        assert_eq!(after.text.as_deref(), Some("the first roadmap"));
+        let (_, why) = after.error.unwrap();
+        assert_eq!(why, "the history cannot be read");
+        // The failure is not retried until the history grows again.
+        assert!(!after.refreshing);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }
