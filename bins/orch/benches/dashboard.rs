@@ -37,7 +37,7 @@ const WORKING: [(&str, &str); 8] = [
     ("testing", "tester"),
     ("deploy-staging", "staging-runner"),
     ("deploy", "deployer"),
-    ("post-deploy", "post-deployer"),
+    ("post-deploy", "post-deploy-monitor"),
 ];
 
 /// Writes the history straight into the file the store made (one
@@ -117,6 +117,9 @@ fn get(addr: &str, path: &str) -> (u16, usize) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    if status != 200 {
+        eprintln!("{path}: {}", String::from_utf8_lossy(&answer));
+    }
     (status, answer.len())
 }
 
