@@ -37,7 +37,7 @@ const WORKING: [(&str, &str); 8] = [
     ("testing", "tester"),
     ("deploy-staging", "staging-runner"),
     ("deploy", "deployer"),
-    ("post-deploy", "post-deployer"),
+    ("post-deploy", "post-deploy-monitor"),
 ];
 
 /// Writes the history straight into the file the store made (one
@@ -117,6 +117,9 @@ fn get(addr: &str, path: &str) -> (u16, usize) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    if status != 200 {
+        eprintln!("{path}: {}", String::from_utf8_lossy(&answer));
+    }
     (status, answer.len())
 }
 
@@ -173,9 +176,13 @@ fn main() {
         "/workers",
         "/queue",
     ];
-    println!("| page | bytes | median | p99 | max |\n|---|---|---|---|---|");
+    println!("| page | bytes | first | median | p99 | max |\n|---|---|---|---|---|---|");
     for page in pages {
+        // The first fetch, untimed in the rounds: for the roadmap, the cold
+        // computation its cache keeps (dashboard::roadmap).
+        let start = Instant::now();
         let (status, bytes) = get(&addr, page);
+        let first = start.elapsed();
         assert_eq!(status, 200, "{page}");
         let mut times: Vec<Duration> = (0..ROUNDS)
             .map(|_| {
@@ -188,7 +195,8 @@ fn main() {
         times.sort();
         let rank = |p: f64| times[((p * ROUNDS as f64).ceil() as usize).clamp(1, ROUNDS) - 1];
         println!(
-            "| `{page}` | {bytes} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            "| `{page}` | {bytes} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+            first.as_secs_f64() * 1e3,
             rank(0.5).as_secs_f64() * 1e3,
             rank(0.99).as_secs_f64() * 1e3,
             times[ROUNDS - 1].as_secs_f64() * 1e3

@@ -71,6 +71,28 @@ pub(crate) struct Http {
     dashboard: Arc<crate::dashboard::Dashboard>,
 }
 
+/// The dashboard's roadmap cache: `orch roadmap`'s text on `setup`'s
+/// database and launcher configuration.
+fn roadmap_cache(setup: &Setup) -> crate::roadmap_cache::RoadmapCache {
+    let db = setup.db.clone();
+    let launcher = setup.launcher();
+    let says = |e: CliError| {
+        if let CliError::Tool(why) | CliError::BadArgument(why) = e {
+            why
+        } else {
+            format!("{e:?}")
+        }
+    };
+    crate::roadmap_cache::RoadmapCache::new(
+        Box::new(move || crate::commands::open_store(&db).map_err(says)),
+        Box::new(move |store| {
+            crate::commands::inventory::build_roadmap(store, &launcher)
+                .map(|r| r.to_text())
+                .map_err(says)
+        }),
+    )
+}
+
 impl Http {
     /// Binds `ORCH_HTTP_ADDR`.
     ///
@@ -96,6 +118,7 @@ impl Http {
         let dashboard = crate::dashboard::Dashboard::new(
             setup.config.http_read_only,
             setup.config.http_token.clone(),
+            roadmap_cache(setup),
         )
         .map_err(|error| CliError::Tool(format!("cannot make the dashboard's token: {error}")))?;
         Ok(Http {

@@ -35,6 +35,7 @@ mod dashboard;
 mod exit;
 mod http;
 mod queue;
+mod roadmap_cache;
 mod shutdown;
 mod web;
 

@@ -68,4 +68,6 @@ pub(crate) struct Dashboard {
     pub(crate) read_only: bool,
     /// `ORCH_HTTP_TOKEN`, when set.
     pub(crate) bearer: Option<String>,
+    /// The roadmap page's last computation (`roadmap_cache`).
+    pub(crate) roadmap: std::sync::Arc<crate::roadmap_cache::RoadmapCache>,
 }

@@ -467,6 +467,30 @@ impl Store {
         Ok(evidence_and_commands(&self.conn, stage, "shadow_evidence")?.0)
     }
 
+    /// The newest ids of `agent_runs`, `shadow_verdicts` and `transitions`
+    /// (0 for an empty table): the history `orch roadmap` reads has grown
+    /// when one of them has. Three lookups at the end of a primary key, so
+    /// cheap at any history length (the dashboard's roadmap cache asks it
+    /// on every request).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] if SQLite fails.
+    pub fn history_marks(&self) -> Result<[i64; 3]> {
+        const OP: &str = "history_marks";
+        let newest = |table: &str| {
+            self.conn
+                .prepare_cached(&format!("SELECT coalesce(max(id), 0) FROM {table}"))
+                .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)))
+                .map_err(sql(OP))
+        };
+        Ok([
+            newest("agent_runs")?,
+            newest("shadow_verdicts")?,
+            newest("transitions")?,
+        ])
+    }
+
     /// The latest `limit` pairs whose runner gave a verdict other than the
     /// LLM's, newest first (one range of a partial index).
     ///

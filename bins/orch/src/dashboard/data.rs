@@ -267,20 +267,6 @@ impl Runners {
     }
 }
 
-/// `orch roadmap`'s text, or why it could not be made: its own page, since
-/// it reads the whole run and verdict history (docs/benchmarks.md).
-pub(crate) fn roadmap(context: &Context<'_>) -> Result<String, String> {
-    crate::commands::inventory::build_roadmap(context.store, context.launcher)
-        .map(|r| r.to_text())
-        .map_err(|e| {
-            if let crate::CliError::Tool(why) | crate::CliError::BadArgument(why) = e {
-                why
-            } else {
-                format!("{e:?}")
-            }
-        })
-}
-
 /// The Workers page.
 #[derive(Debug)]
 pub(crate) struct Workers {

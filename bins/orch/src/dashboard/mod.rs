@@ -33,7 +33,11 @@ impl Dashboard {
     /// # Errors
     ///
     /// When `/dev/urandom` cannot be read.
-    pub(crate) fn new(read_only: bool, bearer: Option<String>) -> std::io::Result<Dashboard> {
+    pub(crate) fn new(
+        read_only: bool,
+        bearer: Option<String>,
+        roadmap: crate::roadmap_cache::RoadmapCache,
+    ) -> std::io::Result<Dashboard> {
         let mut bytes = [0u8; 16];
         std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
         let csrf = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -41,6 +45,7 @@ impl Dashboard {
             csrf,
             read_only,
             bearer,
+            roadmap: std::sync::Arc::new(roadmap),
         })
     }
 }
@@ -99,7 +104,9 @@ pub(crate) fn route(request: &Request, path: &str, context: &Context<'_>) -> Opt
             ["assets", "live.js"] => asset("text/javascript; charset=utf-8", SCRIPT),
             [""] => render(data::Board::load(context).map(|b| pages::board(&b, context.dashboard))),
             ["runners"] => render(data::Runners::load(context).map(|r| pages::runners(&r))),
-            ["runners", "roadmap"] => render(Ok(pages::roadmap(&data::roadmap(context)))),
+            ["runners", "roadmap"] => render(Ok(pages::roadmap(
+                &context.dashboard.roadmap.show(context.store),
+            ))),
             ["workers"] => render(data::Workers::load(context).map(|w| pages::workers(&w))),
             ["tasks", id] => match id.parse::<i64>() {
                 Ok(id) => render(
@@ -169,8 +176,14 @@ mod tests {
 
     #[test]
     fn every_process_gets_its_own_token() {
-        let a = Dashboard::new(false, None).unwrap();
-        let b = Dashboard::new(false, None).unwrap();
+        let cache = || {
+            crate::roadmap_cache::RoadmapCache::new(
+                Box::new(|| Err("no database in this test".to_owned())),
+                Box::new(|_| Ok(String::new())),
+            )
+        };
+        let a = Dashboard::new(false, None, cache()).unwrap();
+        let b = Dashboard::new(false, None, cache()).unwrap();
         assert_eq!(a.csrf.len(), 32);
         assert_ne!(a.csrf, b.csrf);
     }

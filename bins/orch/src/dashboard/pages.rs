@@ -6,6 +6,7 @@ use orch_pipeline::Stage;
 
 use super::Dashboard;
 use super::data::{Blocked, Board, Card, Runners, TaskPage, Workers, at, short_duration};
+use crate::roadmap_cache::Shown;
 
 /// Which page a layout is for (the navigation marks it).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -413,14 +414,25 @@ pub(super) fn runners(page: &Runners) -> String {
     layout("Runners", Nav::Runners, &body)
 }
 
-/// `orch roadmap`'s text.
-pub(super) fn roadmap(roadmap: &Result<String, String>) -> String {
+/// `orch roadmap`'s text, as the cache keeps it (`roadmap`): when it was
+/// computed, whether a refresh is under way, the last error.
+pub(super) fn roadmap(shown: &Shown) -> String {
+    let ago = short_duration(shown.now_ms - shown.at_ms);
     let body = html! {
         h1 { "Roadmap" }
-        @match roadmap {
-            Ok(text) => { pre.roadmap { (text) } }
-            Err(why) => { p.error { (why) } }
+        @if shown.text.is_some() {
+            p.computed {
+                "computed at " time { (at(shown.at_ms)) } " (" (ago) " ago)"
+                @if shown.cold { "; on this request: the first since serve started" }
+                @if shown.refreshing { "; the history has grown since: a refresh is under way, reload for it" }
+            }
+        } @else if shown.refreshing {
+            p.computed { "the roadmap is being computed (the first time since serve started); reload in a moment" }
         }
+        @if let Some((when, why)) = &shown.error {
+            p.error { "the last computation, at " (at(*when)) ", failed: " (why) }
+        }
+        @if let Some(text) = &shown.text { pre.roadmap { (text) } }
     };
     layout("Roadmap", Nav::Runners, &body)
 }

@@ -508,6 +508,77 @@ fn the_runners_and_workers_pages_show_their_figures() {
     );
 }
 
+/// The roadmap page is cached (issue 24, helper L): the first request
+/// computes it and says so with its time; after new runs the next request
+/// still serves the kept text (and starts one refresh), a later one the
+/// refreshed text. Freshness is driven by the history's newest ids, not by
+/// waiting out an age.
+#[test]
+fn the_roadmap_page_is_kept_and_refreshed_in_the_background_when_the_history_grows() {
+    let serve = Serve::start(&[]);
+    let first = serve.page("/runners/roadmap");
+    let said = text(one(&first, "p.computed"));
+    assert!(said.starts_with("computed at 20"), "{said}");
+    assert!(said.contains(" ago)"), "{said}");
+    assert!(said.contains("on this request"), "{said}");
+    let before = text(one(&first, "pre.roadmap"));
+    // Unchanged history: the same text, not recomputed.
+    let again = serve.page("/runners/roadmap");
+    let said = text(one(&again, "p.computed"));
+    assert!(!said.contains("on this request"), "{said}");
+    assert!(!said.contains("refresh"), "{said}");
+    assert_eq!(text(one(&again, "pre.roadmap")), before);
+    // New runs: a second analyst run, with its cost.
+    let store = serve.store();
+    let repo = store.repos().unwrap()[0].id;
+    let (task, job) = store
+        .create_task(
+            repo,
+            "another analysed task",
+            &NewJob::new(TaskId::new(0), Stage::Analysis, Role::Analyst),
+        )
+        .unwrap();
+    store
+        .record_agent_run(
+            &NewAgentRun::new(
+                job,
+                task,
+                Role::Analyst,
+                Stage::Analysis,
+                Transport::Llm,
+                "passed".to_owned(),
+            )
+            .with_started_ms(5_000)
+            .with_ended_ms(9_000)
+            .with_duration_ms(4_000)
+            .with_exit_code(Some(0))
+            .with_cost_usd(Some(2.5)),
+        )
+        .unwrap();
+    let stale = serve.page("/runners/roadmap");
+    assert_eq!(
+        text(one(&stale, "pre.roadmap")),
+        before,
+        "the request that finds the history grown serves the kept text"
+    );
+    let said = text(one(&stale, "p.computed"));
+    assert!(said.contains("a refresh is under way"), "{said}");
+    // A later request serves the refreshed text (polled: the refresh runs
+    // on its own thread; the bound only ends a hung test).
+    let give_up = Instant::now() + Duration::from_secs(120);
+    let after = loop {
+        let page = serve.page("/runners/roadmap");
+        let now = text(one(&page, "pre.roadmap"));
+        if now != before {
+            break now;
+        }
+        assert!(Instant::now() < give_up, "the roadmap was never refreshed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(after.contains("analyst"), "{after}");
+    assert!(select(&serve.page("/runners/roadmap"), "p.error").is_empty());
+}
+
 /// The protections of an action: each refused with 403, and the database
 /// unchanged after it; then the same action, well formed, is done.
 #[test]
