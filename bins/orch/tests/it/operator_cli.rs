@@ -31,6 +31,8 @@ use nix::unistd::Pid;
 use orch_tests::{ProcessMarker, Reaper};
 use serde_json::Value;
 
+use crate::harness::describe;
+
 const ORCH: &str = env!("CARGO_BIN_EXE_orch");
 const AGENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -133,15 +135,6 @@ impl World {
         );
         String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n")
     }
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {

@@ -27,6 +27,8 @@ use nix::unistd::Pid;
 use orch_tests::ProcessMarker;
 use serde_json::Value;
 
+use crate::harness::{describe, git};
+
 const ORCH: &str = env!("CARGO_BIN_EXE_orch");
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sample-repo");
 const AGENT: &str = concat!(
@@ -138,25 +140,6 @@ impl World {
         args.extend_from_slice(extra);
         self.run(&args)
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {output:?}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn json_of(output: &Output) -> Value {
